@@ -1,0 +1,549 @@
+//! The `hcmr` command line. `main.rs` only parses arguments into [`Cli`] and calls [`run`].
+//!
+//! Exit codes: 0 success (for `verify`: recognized); 3 `verify` answered NOT RECOGNIZED;
+//! 64 bad usage or argument (EX_USAGE); 69 node unreachable (EX_UNAVAILABLE); 78 bad
+//! configuration (EX_CONFIG); 1 any other failure.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tonic::transport::Channel;
+
+use crate::identity::DocumentType;
+use crate::node::convert;
+use crate::proto;
+use crate::province::Province;
+use crate::status::HealthStatus;
+
+/// Default node URL when neither `--node` nor `HCMR_NODE` is given.
+pub const DEFAULT_NODE: &str = "http://127.0.0.1:7510";
+
+/// hcmr: health-code mutual recognition between provinces.
+#[derive(Debug, Parser)]
+#[command(name = "hcmr", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a province node: key files, database and config file in DIR.
+    Init {
+        /// GB/T 2260 province-level code, e.g. 510000 (Sichuan).
+        #[arg(long)]
+        province: String,
+        /// Folder for the node (created; must not hold a node already).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// gRPC listen address.
+        #[arg(long, default_value = "127.0.0.1:7510")]
+        listen: SocketAddr,
+        /// URL peers use to reach this node (default: http:// + the listen address).
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+    /// Serve a node's gRPC API until SIGINT or SIGTERM.
+    Serve {
+        /// The node's config file (hcmr.toml, written by init).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show a node's province and public keys.
+    Info(NodeArg),
+    /// Issue a health code (code-making request, GB/T 38963); prints the code string.
+    Issue(IssueArgs),
+    /// Verify a health code at a node (code-verification request, GB/T 38963).
+    Verify {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// The code string, or - to read it from standard input.
+        code: String,
+    },
+    /// Bilateral agreements with peer provinces.
+    #[command(subcommand)]
+    Agreement(AgreementCommand),
+    /// Run the local five-province federation demo and print its table.
+    Demo,
+}
+
+/// Which node to talk to.
+#[derive(Debug, Args)]
+pub struct NodeArg {
+    /// The node's gRPC URL.
+    #[arg(long, env = "HCMR_NODE", default_value = DEFAULT_NODE)]
+    pub node: String,
+}
+
+/// Document types on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DocType {
+    /// Resident identity card (GB 11643, checked).
+    IdCard,
+    /// Passport.
+    Passport,
+    /// Mainland Travel Permit for Hong Kong and Macao residents.
+    HkMacaoPermit,
+    /// Mainland Travel Permit for Taiwan residents.
+    TaiwanPermit,
+    /// Foreigner's Permanent Residence ID Card.
+    ForeignerResidence,
+    /// Other.
+    Other,
+}
+
+impl From<DocType> for DocumentType {
+    fn from(d: DocType) -> Self {
+        match d {
+            DocType::IdCard => DocumentType::ResidentIdentityCard,
+            DocType::Passport => DocumentType::Passport,
+            DocType::HkMacaoPermit => DocumentType::HkMacaoTravelPermit,
+            DocType::TaiwanPermit => DocumentType::TaiwanTravelPermit,
+            DocType::ForeignerResidence => DocumentType::ForeignerPermanentResidence,
+            DocType::Other => DocumentType::Other,
+        }
+    }
+}
+
+/// Arguments of `hcmr issue`.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// Full name (sent to the node, which keeps only the masked form).
+    #[arg(long)]
+    name: String,
+    /// Document type.
+    #[arg(long, value_enum, default_value = "id-card")]
+    doc_type: DocType,
+    /// Document number (a resident identity card number is checked per GB 11643).
+    #[arg(long)]
+    doc_number: String,
+    /// Status: green, yellow or red.
+    #[arg(long)]
+    status: HealthStatus,
+    /// How long the status holds from now, e.g. 14d, 12h.
+    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    status_valid_for: Duration,
+    /// How long the code itself is valid, e.g. 5m (default: the node's setting).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    lifetime: Option<Duration>,
+}
+
+/// Agreement subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AgreementCommand {
+    /// Propose an agreement to a peer node (this node signs and sends it).
+    Propose(ProposeArgs),
+    /// List this node's agreements.
+    List {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Accept (countersign) an agreement a peer proposed; the peer is told over gRPC.
+    Accept {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// Agreement id (32 hex digits, from `hcmr agreement list`).
+        id: String,
+    },
+}
+
+/// Arguments of `hcmr agreement propose`.
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// The peer node's gRPC URL.
+    #[arg(long)]
+    peer: String,
+    /// How this node counts the peer's codes, e.g. green=green,yellow=red,red=red ("none": no
+    /// status).
+    #[arg(long)]
+    peer_codes: String,
+    /// How the peer counts this node's codes, same form.
+    #[arg(long)]
+    our_codes: String,
+    /// Oldest code accepted, e.g. 1d.
+    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    max_code_age: Duration,
+    /// Start, RFC 3339 (e.g. 2026-12-01T00:00:00Z); default now.
+    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    from: Option<std::time::SystemTime>,
+    /// How long the agreement runs from its start, e.g. 365d.
+    #[arg(long = "for", default_value = "365d", value_parser = humantime::parse_duration)]
+    duration: Duration,
+}
+
+/// A command-line failure with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad usage or argument: exit 64.
+    #[error("{0}")]
+    Usage(String),
+    /// Bad configuration: exit 78.
+    #[error("{0}")]
+    Config(String),
+    /// The node cannot be reached: exit 69.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else: exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// `verify` answered NOT RECOGNIZED: exit 3 (already printed).
+    #[error("not recognized")]
+    NotRecognized,
+}
+
+impl CliError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 64,
+            CliError::Config(_) => 78,
+            CliError::Unavailable(_) => 69,
+            CliError::Failed(_) => 1,
+            CliError::NotRecognized => 3,
+        }
+    }
+}
+
+impl From<tonic::Status> for CliError {
+    fn from(s: tonic::Status) -> Self {
+        let msg = format!("{:?}: {}", s.code(), s.message());
+        match s.code() {
+            tonic::Code::InvalidArgument => CliError::Usage(msg),
+            tonic::Code::Unavailable => CliError::Unavailable(msg),
+            _ => CliError::Failed(msg),
+        }
+    }
+}
+
+async fn channel(url: &str) -> Result<Channel, CliError> {
+    let ep = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|e| CliError::Usage(format!("--node {url:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30));
+    ep.connect()
+        .await
+        .map_err(|e| CliError::Unavailable(format!("cannot reach node {url}: {e}")))
+}
+
+/// Parses `green=green,yellow=red` (or `none`) into status mappings.
+///
+/// # Errors
+/// [`CliError::Usage`] naming the flag.
+pub fn parse_status_map(flag: &str, s: &str) -> Result<Vec<proto::StatusMapping>, CliError> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|pair| {
+            let (a, b) = pair.split_once('=').ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{flag}: {pair:?} is not ISSUED=COUNTS_AS, e.g. yellow=red"
+                ))
+            })?;
+            let a: HealthStatus = a
+                .parse()
+                .map_err(|e| CliError::Usage(format!("{flag}: {e}")))?;
+            let b: HealthStatus = b
+                .parse()
+                .map_err(|e| CliError::Usage(format!("{flag}: {e}")))?;
+            Ok(proto::StatusMapping {
+                issued: convert::status_to_proto(Some(a)),
+                counts_as: convert::status_to_proto(Some(b)),
+            })
+        })
+        .collect()
+}
+
+fn secs(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// RFC 3339 (UTC, seconds) of a time in seconds since the Unix epoch.
+pub fn rfc3339(t: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t)).to_string()
+}
+
+fn status_name(v: i32) -> &'static str {
+    convert::status_from_proto(v).map_or("-", HealthStatus::as_str)
+}
+
+/// Prints a verification answer for checkpoint staff.
+pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
+    let recognized = r.verdict == proto::Verdict::Recognized as i32;
+    let reason = proto::Reason::try_from(r.reason)
+        .map(|x| x.as_str_name())
+        .unwrap_or("REASON_UNSPECIFIED");
+    println!(
+        "{}  {}",
+        if recognized {
+            "RECOGNIZED"
+        } else {
+            "NOT RECOGNIZED"
+        },
+        if recognized {
+            format!(
+                "counts here as {}",
+                status_name(r.local_status).to_uppercase()
+            )
+        } else {
+            format!("{reason}: {}", r.explanation)
+        }
+    );
+    if !r.issuer_province.is_empty() {
+        let name = r
+            .issuer_province
+            .parse::<Province>()
+            .map(|p| p.name_en())
+            .unwrap_or("?");
+        println!("  issuer:        {} {name}", r.issuer_province);
+    }
+    if let Some(s) = &r.subject {
+        let t = u64::try_from(s.document_type)
+            .ok()
+            .and_then(DocumentType::from_u64)
+            .map_or("?", DocumentType::label);
+        println!(
+            "  subject:       {}  {} ({t})",
+            s.masked_name, s.masked_document_number
+        );
+    }
+    if r.exp != 0 {
+        println!(
+            "  issued status: {}   counts here: {}",
+            status_name(r.issued_status),
+            status_name(r.local_status)
+        );
+        println!(
+            "  code expires:  {}   status valid until: {}",
+            rfc3339(r.exp),
+            rfc3339(r.status_valid_until)
+        );
+    }
+    if !r.detail.is_empty() {
+        println!("  detail:        {}", r.detail);
+    }
+}
+
+fn print_agreement(a: &proto::AgreementView) {
+    let state = proto::AgreementState::try_from(a.state)
+        .map(|s| s.as_str_name().trim_start_matches("AGREEMENT_STATE_"))
+        .unwrap_or("?");
+    println!(
+        "{}  v{}  {} <-> {}  {}",
+        a.id, a.version, a.proposer_province, a.acceptor_province, state
+    );
+    for (who, keys) in [
+        (&a.proposer_province, &a.proposer_keys),
+        (&a.acceptor_province, &a.acceptor_keys),
+    ] {
+        let kids: Vec<String> = keys.iter().map(|k| hex::encode(&k.kid)).collect();
+        println!("    {who} keys (kid): {}", kids.join(", "));
+    }
+    for d in &a.directions {
+        let map: Vec<String> = d
+            .status_map
+            .iter()
+            .map(|m| format!("{}={}", status_name(m.issued), status_name(m.counts_as)))
+            .collect();
+        println!(
+            "    codes of {} at {}: {}  max age {} s  {} .. {}",
+            d.issuer_province,
+            d.verifier_province,
+            if map.is_empty() {
+                "none".into()
+            } else {
+                map.join(",")
+            },
+            d.max_code_age_secs,
+            rfc3339(d.effective_from),
+            rfc3339(d.effective_until)
+        );
+    }
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// [`CliError`] with its exit code.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    use proto::federation_service_client::FederationServiceClient;
+    use proto::health_code_service_client::HealthCodeServiceClient;
+    use proto::operator_service_client::OperatorServiceClient;
+    match cli.command {
+        Command::Init {
+            province,
+            data_dir,
+            listen,
+            endpoint,
+        } => {
+            let p: Province = province
+                .parse()
+                .map_err(|e| CliError::Usage(format!("--province: {e}")))?;
+            let path = crate::node::init(p, &data_dir, listen, endpoint)
+                .await
+                .map_err(|e| CliError::Config(e.to_string()))?;
+            println!(
+                "created node of {} {} ({}); start it with: hcmr serve --config {}",
+                p,
+                p.name_en(),
+                p.name_zh(),
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Serve { config } => {
+            let c =
+                crate::node::Config::load(&config).map_err(|e| CliError::Config(e.to_string()))?;
+            let node = crate::node::Node::open(&c).map_err(|e| CliError::Config(e.to_string()))?;
+            let listener = tokio::net::TcpListener::bind(c.listen)
+                .await
+                .map_err(|e| CliError::Config(format!("listen {}: {e}", c.listen)))?;
+            node.serve(listener, shutdown_signal())
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))
+        }
+        Command::Info(n) => {
+            let info = FederationServiceClient::new(channel(&n.node).await?)
+                .get_node_info(proto::GetNodeInfoRequest {})
+                .await?
+                .into_inner();
+            println!("province: {} {}", info.province, info.province_name);
+            println!("endpoint: {}", info.endpoint);
+            for k in &info.keys {
+                println!(
+                    "key:      kid {}  public {}",
+                    hex::encode(&k.kid),
+                    hex::encode(&k.public_key)
+                );
+            }
+            Ok(())
+        }
+        Command::Issue(a) => {
+            let doc: DocumentType = a.doc_type.into();
+            let r = HealthCodeServiceClient::new(channel(&a.node.node).await?)
+                .issue_health_code(proto::IssueHealthCodeRequest {
+                    subject: Some(proto::Subject {
+                        name: a.name,
+                        document_type: i32::from(doc.to_u8()),
+                        document_number: a.doc_number,
+                    }),
+                    status: convert::status_to_proto(Some(a.status)),
+                    status_valid_until: crate::unix_now() + a.status_valid_for.as_secs(),
+                    code_lifetime_secs: a.lifetime.map_or(0, |d| d.as_secs().max(1)),
+                })
+                .await?
+                .into_inner();
+            println!("{}", r.code);
+            eprintln!("cti {}  kid {}  expires {}", r.cti, r.kid, rfc3339(r.exp));
+            Ok(())
+        }
+        Command::Verify { node, code } => {
+            let code = if code == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .map_err(|e| CliError::Usage(format!("reading the code from stdin: {e}")))?;
+                s
+            } else {
+                code
+            };
+            let r = HealthCodeServiceClient::new(channel(&node.node).await?)
+                .verify_health_code(proto::VerifyHealthCodeRequest { code })
+                .await?
+                .into_inner();
+            print_verdict(&r);
+            if r.verdict == proto::Verdict::Recognized as i32 {
+                Ok(())
+            } else {
+                Err(CliError::NotRecognized)
+            }
+        }
+        Command::Agreement(AgreementCommand::Propose(a)) => {
+            let from = a.from.map_or_else(crate::unix_now, secs);
+            let r = OperatorServiceClient::new(channel(&a.node.node).await?)
+                .create_agreement(proto::CreateAgreementRequest {
+                    peer_endpoint: a.peer,
+                    peer_codes_here: parse_status_map("--peer-codes", &a.peer_codes)?,
+                    our_codes_there: parse_status_map("--our-codes", &a.our_codes)?,
+                    max_code_age_secs: a.max_code_age.as_secs().max(1),
+                    effective_from: from,
+                    effective_until: from + a.duration.as_secs(),
+                })
+                .await?
+                .into_inner();
+            if let Some(v) = &r.agreement {
+                print_agreement(v);
+            }
+            Ok(())
+        }
+        Command::Agreement(AgreementCommand::List { node }) => {
+            let r = OperatorServiceClient::new(channel(&node.node).await?)
+                .list_agreements(proto::ListAgreementsRequest { state: 0 })
+                .await?
+                .into_inner();
+            if r.agreements.is_empty() {
+                println!("no agreements");
+            }
+            r.agreements.iter().for_each(print_agreement);
+            Ok(())
+        }
+        Command::Agreement(AgreementCommand::Accept { node, id }) => {
+            let r = OperatorServiceClient::new(channel(&node.node).await?)
+                .approve_agreement(proto::ApproveAgreementRequest { id })
+                .await?
+                .into_inner();
+            if let Some(v) = &r.agreement {
+                print_agreement(v);
+            }
+            Ok(())
+        }
+        Command::Demo => {
+            let outcome = crate::demo::run(&mut std::io::stdout())
+                .await
+                .map_err(|e| CliError::Failed(format!("demo: {e}")))?;
+            if outcome.mismatches == 0 {
+                Ok(())
+            } else {
+                Err(CliError::Failed(format!(
+                    "demo: {} of {} verdicts differ from the scenario",
+                    outcome.mismatches, outcome.checks
+                )))
+            }
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received: draining in-flight calls");
+}

@@ -1,0 +1,105 @@
+//! COSE_Sign1 (RFC 9052 section 4.2) with EdDSA (alg -8) for health codes, on top of `coset`.
+
+use ciborium::value::Value;
+use coset::{
+    iana, AsCborValue, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable,
+};
+
+use super::CodeError;
+use crate::keys::{Kid, NodeKey};
+
+/// CBOR tag of COSE_Sign1 (RFC 9052 section 2).
+pub const TAG_COSE_SIGN1: u64 = 18;
+/// CBOR tag of a CWT (RFC 8392 section 6), which may wrap the COSE_Sign1.
+pub const TAG_CWT: u64 = 61;
+
+/// A parsed COSE_Sign1 whose headers passed hcmr's rules, not yet signature-checked.
+#[derive(Debug, Clone)]
+pub struct ParsedSign1 {
+    /// The kid from the protected header.
+    pub kid: Kid,
+    /// The payload (the CWT claims set).
+    pub payload: Vec<u8>,
+    /// The Sig_structure bytes the signature covers (RFC 9052 section 4.4), with empty
+    /// external AAD.
+    pub to_be_signed: Vec<u8>,
+    /// The Ed25519 signature.
+    pub signature: [u8; 64],
+}
+
+/// Signs `payload` into a tagged COSE_Sign1: protected header {alg: EdDSA, kid}, empty
+/// unprotected header.
+pub fn sign(payload: Vec<u8>, key: &NodeKey) -> Vec<u8> {
+    let protected = HeaderBuilder::new()
+        .algorithm(iana::Algorithm::EdDSA)
+        .key_id(key.kid().0.to_vec())
+        .build();
+    CoseSign1Builder::new()
+        .protected(protected)
+        .payload(payload)
+        .create_signature(b"", |tbs| key.sign(tbs).to_vec())
+        .build()
+        .to_tagged_vec()
+        .expect("encoding a COSE_Sign1 we built cannot fail")
+}
+
+/// Parses COSE bytes: untagged, tag 18, or tag 61 around tag 18 (CWT); then checks the
+/// protected header (alg EdDSA, no crit, an 8-byte kid that is protected) and the shape of the
+/// payload and signature.
+///
+/// # Errors
+/// A `cbor.*` or `cose.*` [`CodeError`].
+pub fn parse(bytes: &[u8]) -> Result<ParsedSign1, CodeError> {
+    let mut value = crate::cbor::decode_exact(bytes)?;
+    if let Value::Tag(TAG_CWT, inner) = value {
+        value = match *inner {
+            Value::Tag(TAG_COSE_SIGN1, _) => *inner,
+            Value::Tag(t, _) => return Err(CodeError::UnexpectedTag(t)),
+            _ => return Err(CodeError::UnexpectedTag(TAG_CWT)),
+        };
+    }
+    let value = match value {
+        Value::Tag(TAG_COSE_SIGN1, inner) => *inner,
+        Value::Tag(t, _) => return Err(CodeError::UnexpectedTag(t)),
+        v => v,
+    };
+    let sign1 =
+        CoseSign1::from_cbor_value(value).map_err(|e| CodeError::NotCoseSign1(e.to_string()))?;
+    let protected = &sign1.protected.header;
+    match &protected.alg {
+        None => return Err(CodeError::MissingAlgorithm),
+        Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA)) => {}
+        Some(other) => return Err(CodeError::UnsupportedAlgorithm(format!("{other:?}"))),
+    }
+    if !protected.crit.is_empty() {
+        return Err(CodeError::CriticalHeader);
+    }
+    let unprotected_kid = &sign1.unprotected.key_id;
+    if protected.key_id.is_empty() {
+        return Err(if unprotected_kid.is_empty() {
+            CodeError::MissingKid
+        } else {
+            CodeError::KidUnprotected
+        });
+    }
+    if !unprotected_kid.is_empty() && unprotected_kid != &protected.key_id {
+        return Err(CodeError::KidConflict);
+    }
+    let kid =
+        Kid::from_slice(&protected.key_id).ok_or(CodeError::KidLength(protected.key_id.len()))?;
+    let payload = match &sign1.payload {
+        Some(p) if !p.is_empty() => p.clone(),
+        _ => return Err(CodeError::MissingPayload),
+    };
+    let signature: [u8; 64] = sign1
+        .signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| CodeError::SignatureLength(sign1.signature.len()))?;
+    Ok(ParsedSign1 {
+        kid,
+        to_be_signed: sign1.tbs_data(b""),
+        payload,
+        signature,
+    })
+}

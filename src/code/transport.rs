@@ -1,0 +1,243 @@
+//! The transport encoding around a COSE_Sign1: zlib (RFC 1950) -> Base45 (RFC 9285) -> prefix.
+//!
+//! Base45's 45 characters are exactly QR alphanumeric mode's, so the whole string, prefix
+//! included, fits the denser QR mode.
+
+use std::io::Read;
+
+use flate2::read::ZlibDecoder;
+use flate2::write::ZlibEncoder;
+use flate2::Compression;
+
+use super::{CodeError, MAX_CODE_CHARS, MAX_INFLATED_BYTES, PREFIX};
+
+/// Prefixes of other schemes, recognised only to say so in the error.
+const FOREIGN_PREFIXES: [&str; 3] = ["HC1:", "shc:/", "HCMR"];
+
+/// Compresses, Base45-encodes and prefixes COSE bytes: the string a QR code carries.
+pub fn wrap(cose: &[u8]) -> String {
+    let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
+    std::io::Write::write_all(&mut z, cose).expect("writing to a Vec cannot fail");
+    let compressed = z.finish().expect("writing to a Vec cannot fail");
+    let mut s = String::with_capacity(PREFIX.len() + compressed.len() * 3 / 2 + 2);
+    s.push_str(PREFIX);
+    s.push_str(&base45::encode(compressed));
+    s
+}
+
+/// Strips the prefix, checks and decodes Base45, and inflates (capped at
+/// [`MAX_INFLATED_BYTES`]): the COSE bytes.
+///
+/// Trailing `\r`, `\n` and tabs (a scanner's Enter) are ignored; a space is a Base45 character
+/// and is kept.
+///
+/// # Errors
+/// A [`CodeError`] of the prefix, Base45 or zlib stage.
+pub fn unwrap(code: &str) -> Result<Vec<u8>, CodeError> {
+    let payload = strip_prefix(code)?;
+    let compressed = base45_decode(payload)?;
+    inflate(&compressed)
+}
+
+/// Removes line endings and the `HCMR1:` prefix.
+///
+/// # Errors
+/// [`CodeError::Empty`], [`CodeError::TooLong`], [`CodeError::ForeignPrefix`] or
+/// [`CodeError::MissingPrefix`].
+pub fn strip_prefix(code: &str) -> Result<&str, CodeError> {
+    let code = code.trim_matches(|c| c == '\r' || c == '\n' || c == '\t');
+    if code.is_empty() {
+        return Err(CodeError::Empty);
+    }
+    let chars = code.chars().count();
+    if chars > MAX_CODE_CHARS {
+        return Err(CodeError::TooLong(chars));
+    }
+    if let Some(rest) = code.strip_prefix(PREFIX) {
+        return Ok(rest);
+    }
+    for p in FOREIGN_PREFIXES {
+        if code.starts_with(p) {
+            let shown = code.split(':').next().unwrap_or(p);
+            return Err(CodeError::ForeignPrefix(format!("{shown}:")));
+        }
+    }
+    Err(CodeError::MissingPrefix)
+}
+
+/// Value of a Base45 character (RFC 9285 section 4), `None` outside the alphabet.
+fn b45_value(c: u8) -> Option<u32> {
+    base45::alphabet::decode(c).map(u32::from)
+}
+
+/// Decodes Base45 after checking each RFC 9285 rule, so every fault gets its own error: a
+/// character outside the alphabet, a length with `len % 3 == 1`, a triplet above 65535 or a final
+/// pair above 255. The `base45` crate then decodes the checked string.
+///
+/// # Errors
+/// [`CodeError::Base45Character`], [`CodeError::Base45Length`] or [`CodeError::Base45Overflow`].
+pub fn base45_decode(s: &str) -> Result<Vec<u8>, CodeError> {
+    for (position, ch) in s.chars().enumerate() {
+        if !ch.is_ascii() || b45_value(ch as u8).is_none() {
+            return Err(CodeError::Base45Character { position, ch });
+        }
+    }
+    let b = s.as_bytes();
+    if b.len() % 3 == 1 {
+        return Err(CodeError::Base45Length(b.len()));
+    }
+    for (i, chunk) in b.chunks(3).enumerate() {
+        let value = chunk
+            .iter()
+            .rev()
+            .fold(0u32, |acc, c| acc * 45 + b45_value(*c).unwrap_or(0));
+        let max = if chunk.len() == 3 { 65535 } else { 255 };
+        if value > max {
+            return Err(CodeError::Base45Overflow {
+                position: i * 3,
+                value,
+                max,
+            });
+        }
+    }
+    // Every rule was checked above, so the library cannot refuse what is left.
+    base45::decode(b).map_err(|_| CodeError::Base45Length(b.len()))
+}
+
+/// Inflates a zlib stream, refusing more than [`MAX_INFLATED_BYTES`] of output.
+///
+/// The header's second byte may be any valid FLG (0x01, 0x5E, 0x9C, 0xDA: the compression level
+/// the encoder chose); only CMF 0x78 (deflate, 32 KiB window) and a valid FCHECK are required.
+///
+/// # Errors
+/// [`CodeError::NotZlib`], [`CodeError::ZlibCorrupt`], [`CodeError::InflatedTooLarge`] or
+/// [`CodeError::ZlibTrailing`].
+pub fn inflate(data: &[u8]) -> Result<Vec<u8>, CodeError> {
+    if data.len() < 2
+        || data[0] != 0x78
+        || (u16::from(data[0]) * 256 + u16::from(data[1])) % 31 != 0
+        || data[1] & 0x20 != 0
+    {
+        return Err(CodeError::NotZlib(data.iter().take(2).copied().collect()));
+    }
+    let mut dec = ZlibDecoder::new(data);
+    let mut out = Vec::with_capacity(data.len() * 2);
+    let limit = MAX_INFLATED_BYTES as u64;
+    (&mut dec)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| CodeError::ZlibCorrupt(e.to_string()))?;
+    if out.len() as u64 > limit {
+        return Err(CodeError::InflatedTooLarge);
+    }
+    let consumed = dec.total_in() as usize;
+    if consumed < data.len() {
+        return Err(CodeError::ZlibTrailing(data.len() - consumed));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base45_rfc9285_vectors() {
+        // RFC 9285 section 4.3 examples.
+        assert_eq!(base45_decode("BB8").unwrap(), b"AB");
+        assert_eq!(base45_decode("%69 VD92EX0").unwrap(), b"Hello!!");
+        assert_eq!(base45_decode("UJCLQE7W581").unwrap(), b"base-45");
+        assert_eq!(base45_decode("QED8WEX0").unwrap(), b"ietf!");
+        assert_eq!(base45::encode(b"ietf!"), "QED8WEX0");
+    }
+
+    #[test]
+    fn base45_faults_have_distinct_errors() {
+        // RFC 9285 section 6: GGW = 65536 is invalid.
+        assert_eq!(
+            base45_decode("GGW"),
+            Err(CodeError::Base45Overflow {
+                position: 0,
+                value: 65536,
+                max: 65535
+            })
+        );
+        assert_eq!(
+            base45_decode("BB8:::"),
+            Err(CodeError::Base45Overflow {
+                position: 3,
+                value: 44 + 44 * 45 + 44 * 2025,
+                max: 65535
+            })
+        );
+        // A final pair above 255 (the base45 crate would truncate it silently).
+        assert_eq!(
+            base45_decode("BB8::"),
+            Err(CodeError::Base45Overflow {
+                position: 3,
+                value: 44 + 44 * 45,
+                max: 255
+            })
+        );
+        assert_eq!(base45_decode("BB8A"), Err(CodeError::Base45Length(4)));
+        assert_eq!(
+            base45_decode("BBa"),
+            Err(CodeError::Base45Character {
+                position: 2,
+                ch: 'a'
+            })
+        );
+        assert_eq!(
+            base45_decode("B\u{e9}8"),
+            Err(CodeError::Base45Character {
+                position: 1,
+                ch: '\u{e9}'
+            })
+        );
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(strip_prefix("HCMR1:ABC\r\n"), Ok("ABC"));
+        assert_eq!(strip_prefix("\r\n"), Err(CodeError::Empty));
+        assert_eq!(
+            strip_prefix("HC1:NCFOXN"),
+            Err(CodeError::ForeignPrefix("HC1:".into()))
+        );
+        assert_eq!(
+            strip_prefix("HCMR2:ABC"),
+            Err(CodeError::ForeignPrefix("HCMR2:".into()))
+        );
+        assert_eq!(strip_prefix("ABC"), Err(CodeError::MissingPrefix));
+        let long = format!("{PREFIX}{}", "A".repeat(MAX_CODE_CHARS));
+        assert!(matches!(strip_prefix(&long), Err(CodeError::TooLong(_))));
+    }
+
+    #[test]
+    fn zlib_headers_bombs_and_trailing() {
+        for level in [0u32, 1, 6, 9] {
+            let mut z = ZlibEncoder::new(Vec::new(), Compression::new(level));
+            std::io::Write::write_all(&mut z, b"hello hello hello").unwrap();
+            let c = z.finish().unwrap();
+            assert_eq!(inflate(&c).unwrap(), b"hello hello hello", "level {level}");
+        }
+        assert!(matches!(inflate(b"\x1f\x8b"), Err(CodeError::NotZlib(_))));
+        assert!(matches!(inflate(b""), Err(CodeError::NotZlib(_))));
+        // One MiB of zeros compresses to about 1 KiB: refused once past the cap.
+        let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
+        std::io::Write::write_all(&mut z, &vec![0u8; 1 << 20]).unwrap();
+        let bomb = z.finish().unwrap();
+        assert!(bomb.len() < 2048);
+        assert_eq!(inflate(&bomb), Err(CodeError::InflatedTooLarge));
+        // Truncated stream.
+        let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
+        std::io::Write::write_all(&mut z, b"some payload bytes").unwrap();
+        let mut c = z.finish().unwrap();
+        assert!(matches!(
+            inflate(&c[..c.len() - 3]),
+            Err(CodeError::ZlibCorrupt(_))
+        ));
+        c.extend_from_slice(b"xx");
+        assert_eq!(inflate(&c), Err(CodeError::ZlibTrailing(2)));
+    }
+}

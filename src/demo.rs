@@ -1,0 +1,584 @@
+//! The main job: a local federation of five province nodes on loopback, doing what the March 2020
+//! memoranda describe, through the same gRPC calls an operator and a platform would make.
+//!
+//! Sichuan 510000, Guangdong 440000, Zhejiang 330000, Anhui 340000 and Jiangsu 320000 each run a
+//! node. Agreements: Sichuan-Guangdong (Guangdong's scheme has only green and red, so it counts a
+//! Sichuan yellow as red), Sichuan-Zhejiang and Anhui-Zhejiang (all three colours as they are).
+//! Jiangsu has none. Sichuan and Anhui issue codes for synthetic migrant workers (made-up names,
+//! ID numbers with valid GB 11643 check characters); Guangdong and Zhejiang verify them at their
+//! checkpoints. Every verdict is compared with what the scenario expects.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use coset::{CoseSign1, TaggedCborSerializable};
+use tonic::transport::Channel;
+
+use crate::code::{transport, Claims};
+use crate::identity::synthetic_resident_id;
+use crate::node::{convert, NodeHandle};
+use crate::proto;
+use crate::proto::health_code_service_client::HealthCodeServiceClient;
+use crate::proto::operator_service_client::OperatorServiceClient;
+use crate::province::Province;
+use crate::status::HealthStatus;
+
+/// Errors that stop the demo before it can judge the scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A node could not be created or started.
+    #[error("starting a node: {0}")]
+    Node(String),
+    /// A gRPC call failed.
+    #[error("gRPC call {call}: {status}")]
+    Rpc {
+        /// Which call.
+        call: &'static str,
+        /// The status returned.
+        status: tonic::Status,
+    },
+    /// Writing the table failed.
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+    /// Something the scenario relies on did not happen.
+    #[error("{0}")]
+    Scenario(String),
+}
+
+/// The demo's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoOutcome {
+    /// Verifications made.
+    pub checks: usize,
+    /// Verdicts recognized.
+    pub recognized: usize,
+    /// Verdicts that differ from the scenario's expectation (0 on success).
+    pub mismatches: usize,
+}
+
+const SICHUAN: u32 = 510000;
+const GUANGDONG: u32 = 440000;
+const ZHEJIANG: u32 = 330000;
+const ANHUI: u32 = 340000;
+const JIANGSU: u32 = 320000;
+
+/// How a code is altered before it is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Twist {
+    /// Shown as issued.
+    None,
+    /// Its status edited to green after signing, the signature kept.
+    EditedToGreen,
+    /// Issued with a one-second lifetime and shown after it ran out.
+    Expired,
+}
+
+/// One row of the scenario.
+struct Case {
+    name: &'static str,
+    address: &'static str,
+    birth: &'static str,
+    seq: u16,
+    from: u32,
+    to: u32,
+    status: HealthStatus,
+    twist: Twist,
+    expect: Result<HealthStatus, proto::Reason>,
+}
+
+fn cases() -> Vec<Case> {
+    use HealthStatus::*;
+    let c = |name, address, birth, seq, from, to, status, twist, expect| Case {
+        name,
+        address,
+        birth,
+        seq,
+        from,
+        to,
+        status,
+        twist,
+        expect,
+    };
+    use proto::Reason as R;
+    use Twist::*;
+    vec![
+        c(
+            "王建国",
+            "510104",
+            "19850312",
+            131,
+            SICHUAN,
+            GUANGDONG,
+            Green,
+            None,
+            Ok(Green),
+        ),
+        c(
+            "李秀英",
+            "511302",
+            "19900721",
+            242,
+            SICHUAN,
+            GUANGDONG,
+            Yellow,
+            None,
+            Ok(Red),
+        ),
+        c(
+            "张伟",
+            "510802",
+            "19780105",
+            311,
+            SICHUAN,
+            GUANGDONG,
+            Red,
+            None,
+            Ok(Red),
+        ),
+        c(
+            "刘洋",
+            "511602",
+            "19951130",
+            57,
+            SICHUAN,
+            ZHEJIANG,
+            Green,
+            None,
+            Ok(Green),
+        ),
+        c(
+            "陈静",
+            "510104",
+            "19881018",
+            426,
+            SICHUAN,
+            ZHEJIANG,
+            Yellow,
+            None,
+            Ok(Yellow),
+        ),
+        c(
+            "杨帆",
+            "341202",
+            "19920203",
+            173,
+            ANHUI,
+            ZHEJIANG,
+            Green,
+            None,
+            Ok(Green),
+        ),
+        c(
+            "赵敏",
+            "340102",
+            "19870614",
+            288,
+            ANHUI,
+            ZHEJIANG,
+            Yellow,
+            None,
+            Ok(Yellow),
+        ),
+        c(
+            "黄磊",
+            "341602",
+            "19830909",
+            95,
+            ANHUI,
+            ZHEJIANG,
+            Red,
+            None,
+            Ok(Red),
+        ),
+        c(
+            "周杰",
+            "341202",
+            "19960427",
+            139,
+            ANHUI,
+            GUANGDONG,
+            Green,
+            None,
+            Err(R::NoAgreement),
+        ),
+        c(
+            "吴芳",
+            "320102",
+            "19910816",
+            264,
+            JIANGSU,
+            ZHEJIANG,
+            Green,
+            None,
+            Err(R::NoAgreement),
+        ),
+        c(
+            "徐强",
+            "510104",
+            "19800222",
+            35,
+            SICHUAN,
+            GUANGDONG,
+            Yellow,
+            EditedToGreen,
+            Err(R::BadSignature),
+        ),
+        c(
+            "孙丽",
+            "511302",
+            "19930505",
+            148,
+            SICHUAN,
+            GUANGDONG,
+            Green,
+            Expired,
+            Err(R::Expired),
+        ),
+        c(
+            "马超",
+            "440106",
+            "19890101",
+            77,
+            GUANGDONG,
+            SICHUAN,
+            Green,
+            None,
+            Ok(Green),
+        ),
+        c(
+            "朱琳",
+            "510104",
+            "19970319",
+            182,
+            SICHUAN,
+            SICHUAN,
+            Yellow,
+            None,
+            Ok(Yellow),
+        ),
+    ]
+}
+
+struct Federation {
+    _dir: tempfile::TempDir,
+    nodes: Vec<NodeHandle>,
+}
+
+impl Federation {
+    fn endpoint(&self, p: u32) -> &str {
+        &self
+            .nodes
+            .iter()
+            .find(|n| n.province.code() == p)
+            .expect("every scenario province has a node")
+            .endpoint
+    }
+}
+
+async fn connect(url: &str) -> Result<Channel, DemoError> {
+    Channel::from_shared(url.to_string())
+        .map_err(|e| DemoError::Node(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| DemoError::Node(format!("{url}: {e}")))
+}
+
+fn rpc(call: &'static str) -> impl Fn(tonic::Status) -> DemoError {
+    move |status| DemoError::Rpc { call, status }
+}
+
+fn mapping(pairs: &[(HealthStatus, HealthStatus)]) -> Vec<proto::StatusMapping> {
+    pairs
+        .iter()
+        .map(|(a, b)| proto::StatusMapping {
+            issued: convert::status_to_proto(Some(*a)),
+            counts_as: convert::status_to_proto(Some(*b)),
+        })
+        .collect()
+}
+
+/// Proposes at `proposer`, then lists and accepts at `acceptor`, as two operators would.
+async fn conclude(
+    fed: &Federation,
+    proposer: u32,
+    acceptor: u32,
+    peer_codes_here: &[(HealthStatus, HealthStatus)],
+    our_codes_there: &[(HealthStatus, HealthStatus)],
+) -> Result<String, DemoError> {
+    let now = crate::unix_now();
+    let created = OperatorServiceClient::new(connect(fed.endpoint(proposer)).await?)
+        .create_agreement(proto::CreateAgreementRequest {
+            peer_endpoint: fed.endpoint(acceptor).to_string(),
+            peer_codes_here: mapping(peer_codes_here),
+            our_codes_there: mapping(our_codes_there),
+            max_code_age_secs: 24 * 3600,
+            effective_from: now - 60,
+            effective_until: now + 365 * 24 * 3600,
+        })
+        .await
+        .map_err(rpc("CreateAgreement"))?
+        .into_inner()
+        .agreement
+        .ok_or_else(|| DemoError::Scenario("CreateAgreement returned no agreement".into()))?;
+    let mut op = OperatorServiceClient::new(connect(fed.endpoint(acceptor)).await?);
+    let pending = op
+        .list_agreements(proto::ListAgreementsRequest {
+            state: proto::AgreementState::AwaitingAcceptance as i32,
+        })
+        .await
+        .map_err(rpc("ListAgreements"))?
+        .into_inner();
+    if !pending.agreements.iter().any(|a| a.id == created.id) {
+        return Err(DemoError::Scenario(format!(
+            "agreement {} did not reach {acceptor}",
+            created.id
+        )));
+    }
+    let accepted = op
+        .approve_agreement(proto::ApproveAgreementRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .map_err(rpc("ApproveAgreement"))?
+        .into_inner()
+        .agreement
+        .ok_or_else(|| DemoError::Scenario("ApproveAgreement returned no agreement".into()))?;
+    if accepted.state != proto::AgreementState::Concluded as i32 {
+        return Err(DemoError::Scenario(format!(
+            "agreement {} not concluded",
+            created.id
+        )));
+    }
+    Ok(created.id)
+}
+
+/// Edits a code's status to green while keeping its signature: what a forger would try.
+fn edit_to_green(code: &str) -> Result<String, DemoError> {
+    let bad = |e: String| DemoError::Scenario(format!("tampering: {e}"));
+    let cose = transport::unwrap(code).map_err(|e| bad(e.to_string()))?;
+    let mut sign1 = CoseSign1::from_tagged_slice(&cose).map_err(|e| bad(e.to_string()))?;
+    let mut claims = Claims::from_cbor(sign1.payload.as_deref().unwrap_or_default())
+        .map_err(|e| bad(e.to_string()))?;
+    claims.status = HealthStatus::Green.to_u64();
+    sign1.payload = Some(claims.to_cbor());
+    Ok(transport::wrap(
+        &sign1.to_tagged_vec().map_err(|e| bad(e.to_string()))?,
+    ))
+}
+
+/// Display width of a string in a terminal: CJK characters take two columns.
+fn width(s: &str) -> usize {
+    s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+}
+
+fn pad(s: &str, w: usize) -> String {
+    format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+/// Starts the federation, runs the scenario, prints the table and summary to `out`, and stops
+/// the nodes.
+///
+/// # Errors
+/// [`DemoError`] when the federation cannot be set up; a verdict that differs from the
+/// expectation is not an error but counted in [`DemoOutcome::mismatches`].
+pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
+    let started = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let mut nodes = Vec::new();
+    for code in [SICHUAN, GUANGDONG, ZHEJIANG, ANHUI, JIANGSU] {
+        let p = Province::from_code(code).map_err(|e| DemoError::Node(e.to_string()))?;
+        let path = crate::node::init(
+            p,
+            &dir.path().join(code.to_string()),
+            "127.0.0.1:0".parse().expect("a valid address"),
+            None,
+        )
+        .await
+        .map_err(|e| DemoError::Node(e.to_string()))?;
+        let config =
+            crate::node::Config::load(&path).map_err(|e| DemoError::Node(e.to_string()))?;
+        nodes.push(
+            crate::node::spawn(&config)
+                .await
+                .map_err(|e| DemoError::Node(e.to_string()))?,
+        );
+    }
+    let fed = Federation { _dir: dir, nodes };
+    writeln!(out, "hcmr demo: five province nodes on loopback")?;
+    for n in &fed.nodes {
+        writeln!(
+            out,
+            "  {} {:<10} {}",
+            n.province,
+            n.province.name_en(),
+            n.endpoint
+        )?;
+    }
+
+    use HealthStatus::*;
+    let all = [(Green, Green), (Yellow, Yellow), (Red, Red)];
+    let agreements = [
+        (
+            "Sichuan-Guangdong",
+            conclude(
+                &fed,
+                GUANGDONG,
+                SICHUAN,
+                &[(Green, Green), (Yellow, Red), (Red, Red)],
+                &[(Green, Green), (Red, Red)],
+            )
+            .await?,
+            "Guangdong counts a Sichuan yellow as red",
+        ),
+        (
+            "Sichuan-Zhejiang",
+            conclude(&fed, SICHUAN, ZHEJIANG, &all, &all).await?,
+            "all colours as issued",
+        ),
+        (
+            "Anhui-Zhejiang",
+            conclude(&fed, ZHEJIANG, ANHUI, &all, &all).await?,
+            "all colours as issued",
+        ),
+    ];
+    writeln!(
+        out,
+        "\nagreements, proposed and accepted over gRPC, signed by both nodes:"
+    )?;
+    for (name, id, note) in &agreements {
+        writeln!(out, "  {name:<18} {id}  {note}")?;
+    }
+
+    // Issue every code first; the expired one is shown last, once its one second has run out.
+    let cases = cases();
+    let mut codes = Vec::new();
+    let mut latest_exp = 0;
+    for c in &cases {
+        let mut client = HealthCodeServiceClient::new(connect(fed.endpoint(c.from)).await?);
+        let number = synthetic_resident_id(c.address, c.birth, c.seq);
+        let r = client
+            .issue_health_code(proto::IssueHealthCodeRequest {
+                subject: Some(proto::Subject {
+                    name: c.name.to_string(),
+                    document_type: proto::DocumentType::ResidentIdentityCard as i32,
+                    document_number: number,
+                }),
+                status: convert::status_to_proto(Some(c.status)),
+                status_valid_until: crate::unix_now() + 14 * 24 * 3600,
+                code_lifetime_secs: if c.twist == Twist::Expired { 1 } else { 300 },
+            })
+            .await
+            .map_err(rpc("IssueHealthCode"))?
+            .into_inner();
+        if c.twist == Twist::Expired {
+            latest_exp = latest_exp.max(r.exp);
+        }
+        let code = match c.twist {
+            Twist::EditedToGreen => edit_to_green(&r.code)?,
+            _ => r.code,
+        };
+        codes.push(code);
+    }
+    // Bounded wait (at most 3 s) for the short-lived code to expire.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while crate::unix_now() < latest_exp && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    writeln!(out)?;
+    let header = format!(
+        "{}{}{}{}{}{}{}{}",
+        pad("worker", 9),
+        pad("ID (masked)", 20),
+        pad("from", 11),
+        pad("to", 11),
+        pad("issued", 8),
+        pad("here", 7),
+        pad("verdict", 16),
+        "reason"
+    );
+    writeln!(out, "{header}")?;
+    writeln!(out, "{}", "-".repeat(width(&header) + 24))?;
+    let mut outcome = DemoOutcome {
+        checks: 0,
+        recognized: 0,
+        mismatches: 0,
+    };
+    for (c, code) in cases.iter().zip(&codes) {
+        let r = HealthCodeServiceClient::new(connect(fed.endpoint(c.to)).await?)
+            .verify_health_code(proto::VerifyHealthCodeRequest { code: code.clone() })
+            .await
+            .map_err(rpc("VerifyHealthCode"))?
+            .into_inner();
+        let recognized = r.verdict == proto::Verdict::Recognized as i32;
+        let got = if recognized {
+            convert::status_from_proto(r.local_status).ok_or(proto::Reason::Unspecified)
+        } else {
+            Err(proto::Reason::try_from(r.reason).unwrap_or(proto::Reason::Unspecified))
+        };
+        outcome.checks += 1;
+        outcome.recognized += usize::from(recognized);
+        let ok = got == c.expect;
+        if !ok {
+            outcome.mismatches += 1;
+        }
+        let subject = r.subject.clone().unwrap_or_default();
+        let prov = |p: u32| Province::from_code(p).map(|p| p.name_en()).unwrap_or("?");
+        let twist = match c.twist {
+            Twist::None => "",
+            Twist::EditedToGreen => " (edited to green)",
+            Twist::Expired => " (shown after expiry)",
+        };
+        let reason = proto::Reason::try_from(r.reason)
+            .map(|x| {
+                x.as_str_name()
+                    .trim_start_matches("REASON_")
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}{}{}{}{}{}{}{}{}{}",
+            pad(&subject.masked_name, 9),
+            pad(&subject.masked_document_number, 20),
+            pad(prov(c.from), 11),
+            pad(prov(c.to), 11),
+            pad(c.status.as_str(), 8),
+            pad(
+                convert::status_from_proto(r.local_status).map_or("-", HealthStatus::as_str),
+                7
+            ),
+            pad(
+                if recognized {
+                    "RECOGNIZED"
+                } else {
+                    "NOT RECOGNIZED"
+                },
+                16
+            ),
+            reason,
+            twist,
+            if ok {
+                String::new()
+            } else {
+                format!("   <-- MISMATCH: expected {:?}", c.expect)
+            }
+        )?;
+    }
+    writeln!(
+        out,
+        "\nsummary: {} checks, {} recognized, {} not recognized; {} of {} verdicts as the scenario expects; {:.1} s",
+        outcome.checks,
+        outcome.recognized,
+        outcome.checks - outcome.recognized,
+        outcome.checks - outcome.mismatches,
+        outcome.checks,
+        started.elapsed().as_secs_f64()
+    )?;
+    for n in fed.nodes {
+        n.shutdown()
+            .await
+            .map_err(|e| DemoError::Node(e.to_string()))?;
+    }
+    Ok(outcome)
+}

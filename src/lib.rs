@@ -1,0 +1,58 @@
+//! hcmr: health-code mutual recognition between provinces.
+//!
+//! Each province runs one node. The node issues signed health codes for its residents and
+//! verifies codes shown at its checkpoints, its own or a peer province's, recognizing a peer's code
+//! exactly as far as the bilateral agreement between the two provinces says.
+//!
+//! The map of the crate (data flows from the edges to the pure core, never back):
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`province`] | GB/T 2260 province-level codes and their table |
+//! | [`identity`] | GB 11643 ID number check, masking, keyed subject hash |
+//! | [`status`] | health status colours |
+//! | [`keys`] | Ed25519 node keys and kids |
+//! | [`code`] | the code format: CWT claims, COSE_Sign1, zlib, Base45, prefix |
+//! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures |
+//! | [`trust`] | the trust snapshot the verifier reads: own keys and agreements in force |
+//! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict; pure |
+//! | [`store`] | sled trees and their typed records |
+//! | [`node`] | the gRPC server, its configuration and `init` |
+//! | [`proto`] | generated gRPC types of `proto/hcmr/v1` |
+//! | [`demo`] | the local five-province federation of the main job |
+//! | [`cli`] | the `hcmr` command line (the binary only parses and calls this) |
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms, missing_docs)]
+
+pub mod agreement;
+pub(crate) mod cbor;
+pub mod cli;
+pub mod code;
+pub mod demo;
+pub(crate) mod fsutil;
+pub mod identity;
+pub mod keys;
+pub mod node;
+pub mod province;
+pub mod status;
+pub mod store;
+pub mod trust;
+pub mod verify;
+
+/// Generated protobuf and gRPC types of `proto/hcmr/v1/hcmr.proto` (package `hcmr.v1`).
+#[allow(missing_docs, clippy::all)]
+pub mod proto {
+    tonic::include_proto!("hcmr.v1");
+
+    /// Encoded `FileDescriptorSet` of the API, for gRPC server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hcmr_descriptor");
+}
+
+/// Seconds since the Unix epoch (UTC) by the system clock; the one place hcmr reads the clock,
+/// so everything else takes `now` as an argument.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,36 @@
+//! The `hcmr` binary: parses the command line and calls [`hcmr::cli::run`].
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = hcmr::cli::Cli::parse();
+    let default_level = match cli.command {
+        hcmr::cli::Command::Serve { .. } => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hcmr: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(hcmr::cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(hcmr::cli::CliError::NotRecognized) => ExitCode::from(3),
+        Err(e) => {
+            eprintln!("hcmr: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Conversions between the generated protobuf types and the domain types.
+
+use crate::agreement::{AgreementSignature, DirectionTerms, Role, SignedAgreement};
+use crate::code::Subject;
+use crate::identity::DocumentType;
+use crate::keys::{Kid, PublicKey};
+use crate::proto;
+use crate::province::Province;
+use crate::status::HealthStatus;
+use crate::verify::Verdict;
+
+use super::error::ApiError;
+
+/// A proto status to a colour; `None` for UNSPECIFIED or an unknown number.
+pub fn status_from_proto(v: i32) -> Option<HealthStatus> {
+    u64::try_from(v).ok().and_then(HealthStatus::from_u64)
+}
+
+/// A colour (or none) to the proto enum value.
+pub fn status_to_proto(s: Option<HealthStatus>) -> i32 {
+    match s {
+        None => proto::HealthStatus::Unspecified as i32,
+        Some(HealthStatus::Green) => proto::HealthStatus::Green as i32,
+        Some(HealthStatus::Yellow) => proto::HealthStatus::Yellow as i32,
+        Some(HealthStatus::Red) => proto::HealthStatus::Red as i32,
+    }
+}
+
+/// A proto document type; `None` for UNSPECIFIED or unknown.
+pub fn document_type_from_proto(v: i32) -> Option<DocumentType> {
+    u64::try_from(v)
+        .ok()
+        .filter(|v| *v != 0)
+        .and_then(DocumentType::from_u64)
+}
+
+/// The masked subject of a code.
+pub fn masked_subject(s: &Subject) -> proto::MaskedSubject {
+    proto::MaskedSubject {
+        masked_name: s.masked_name.clone(),
+        document_type: i32::from(s.document_type.to_u8()),
+        masked_document_number: s.masked_document_number.clone(),
+        subject_hash: s.subject_hash.to_string(),
+    }
+}
+
+/// A public key for the API.
+pub fn key_info(k: &PublicKey) -> proto::PublicKeyInfo {
+    proto::PublicKeyInfo {
+        kid: k.kid.0.to_vec(),
+        public_key: k.to_bytes().to_vec(),
+    }
+}
+
+/// A public key from the API; the kid, when given, must match the key.
+///
+/// # Errors
+/// INVALID_ARGUMENT on `field`.
+pub fn key_from_proto(
+    field: &'static str,
+    k: &proto::PublicKeyInfo,
+) -> Result<PublicKey, ApiError> {
+    let key = PublicKey::from_bytes(&k.public_key).map_err(|e| ApiError::invalid(field, e))?;
+    if !k.kid.is_empty() && k.kid != key.kid.0 {
+        return Err(ApiError::invalid(
+            field,
+            "kid does not match the public key",
+        ));
+    }
+    Ok(key)
+}
+
+/// Status mappings from the API.
+///
+/// # Errors
+/// INVALID_ARGUMENT on `field` for an unspecified status or a status listed twice.
+pub fn status_map_from_proto(
+    field: &'static str,
+    m: &[proto::StatusMapping],
+) -> Result<std::collections::BTreeMap<HealthStatus, HealthStatus>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in m {
+        let from = status_from_proto(e.issued).ok_or_else(|| {
+            ApiError::invalid(field, "issued status must be green, yellow or red")
+        })?;
+        let to = status_from_proto(e.counts_as)
+            .ok_or_else(|| ApiError::invalid(field, "counts_as must be green, yellow or red"))?;
+        if out.insert(from, to).is_some() {
+            return Err(ApiError::invalid(field, format!("{from} is mapped twice")));
+        }
+    }
+    Ok(out)
+}
+
+fn direction_to_proto(d: &DirectionTerms) -> proto::DirectionTerms {
+    proto::DirectionTerms {
+        issuer_province: d.issuer.to_string(),
+        verifier_province: d.verifier.to_string(),
+        status_map: d
+            .status_map
+            .iter()
+            .map(|(a, b)| proto::StatusMapping {
+                issued: status_to_proto(Some(*a)),
+                counts_as: status_to_proto(Some(*b)),
+            })
+            .collect(),
+        max_code_age_secs: d.max_code_age_secs,
+        effective_from: d.effective_from,
+        effective_until: d.effective_until,
+    }
+}
+
+fn signature_to_proto(s: &Option<AgreementSignature>) -> Option<proto::AgreementSignature> {
+    s.as_ref().map(|s| proto::AgreementSignature {
+        kid: s.kid.0.to_vec(),
+        signature: s.signature.to_vec(),
+    })
+}
+
+/// The wire form of a signed agreement.
+pub fn signed_to_proto(a: &SignedAgreement) -> proto::SignedAgreement {
+    proto::SignedAgreement {
+        body: a.encoded.clone(),
+        proposer_signature: signature_to_proto(&a.proposer_signature),
+        acceptor_signature: signature_to_proto(&a.acceptor_signature),
+    }
+}
+
+fn signature_from_proto(
+    field: &'static str,
+    s: &Option<proto::AgreementSignature>,
+) -> Result<Option<AgreementSignature>, ApiError> {
+    let Some(s) = s else { return Ok(None) };
+    Ok(Some(AgreementSignature {
+        kid: Kid::from_slice(&s.kid)
+            .ok_or_else(|| ApiError::invalid(field, "kid must be 8 bytes"))?,
+        signature: s
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| ApiError::invalid(field, "signature must be 64 bytes"))?,
+    }))
+}
+
+/// A received signed agreement: body decoded and validated; signatures parsed, not checked.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming the field.
+pub fn signed_from_proto(a: Option<&proto::SignedAgreement>) -> Result<SignedAgreement, ApiError> {
+    let a = a.ok_or_else(|| ApiError::invalid("agreement", "missing"))?;
+    SignedAgreement::from_parts(
+        a.body.clone(),
+        signature_from_proto("agreement.proposer_signature", &a.proposer_signature)?,
+        signature_from_proto("agreement.acceptor_signature", &a.acceptor_signature)?,
+    )
+    .map_err(|e| ApiError::invalid("agreement.body", e))
+}
+
+/// The state of an agreement as seen by the node of `local`.
+pub fn agreement_state(a: &SignedAgreement, local: Province) -> proto::AgreementState {
+    if a.check_both().is_ok() {
+        proto::AgreementState::Concluded
+    } else if a.check_signature(Role::Proposer).is_ok() && a.body.proposer.province == local {
+        proto::AgreementState::Proposed
+    } else {
+        proto::AgreementState::AwaitingAcceptance
+    }
+}
+
+/// An agreement for operators.
+pub fn agreement_view(a: &SignedAgreement, local: Province) -> proto::AgreementView {
+    let b = &a.body;
+    proto::AgreementView {
+        id: b.id.to_string(),
+        version: b.version,
+        proposer_province: b.proposer.province.to_string(),
+        acceptor_province: b.acceptor.province.to_string(),
+        proposer_keys: b.proposer.keys.iter().map(key_info).collect(),
+        acceptor_keys: b.acceptor.keys.iter().map(key_info).collect(),
+        directions: b.directions.iter().map(direction_to_proto).collect(),
+        created_at: b.created_at,
+        state: agreement_state(a, local) as i32,
+        signed: Some(signed_to_proto(a)),
+    }
+}
+
+/// A verdict as the API answers it.
+pub fn verdict_to_proto(v: &Verdict, now: u64) -> proto::VerifyHealthCodeResponse {
+    let c = v.claims.as_ref();
+    proto::VerifyHealthCodeResponse {
+        verdict: if v.recognized() {
+            proto::Verdict::Recognized as i32
+        } else {
+            proto::Verdict::NotRecognized as i32
+        },
+        reason: v.reason as i32,
+        detail: v.detail.clone(),
+        explanation: v.reason.explain().to_string(),
+        issuer_province: v.issuer.map(|p| p.to_string()).unwrap_or_default(),
+        issued_status: status_to_proto(v.issued_status()),
+        local_status: status_to_proto(v.local_status),
+        subject: c.map(|c| masked_subject(&c.subject)),
+        exp: c.map_or(0, |c| c.exp),
+        iat: c.map_or(0, |c| c.iat),
+        status_valid_until: c.map_or(0, |c| c.status_valid_until),
+        cti: c.map(|c| hex::encode(&c.cti)).unwrap_or_default(),
+        signature_verified: v.signature_verified,
+        agreement_id: v.agreement.map(|a| a.to_string()).unwrap_or_default(),
+        verified_at: now,
+    }
+}

@@ -1,0 +1,80 @@
+//! Errors of the gRPC services and their gRPC status codes.
+
+use tonic::{Code, Status};
+
+use crate::agreement::AgreementError;
+use crate::store::StoreError;
+
+/// An error answered to a gRPC caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A request field is wrong: INVALID_ARGUMENT. The message starts with the field's name.
+    #[error("{field}: {detail}")]
+    InvalidArgument {
+        /// The field, e.g. `subject.document_number`.
+        field: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The named thing does not exist: NOT_FOUND.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is well-formed but the state does not allow it: FAILED_PRECONDITION.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A signature on a received agreement does not verify: UNAUTHENTICATED.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A peer node could not be reached or answered with an error: UNAVAILABLE.
+    #[error("peer {endpoint}: {detail}")]
+    PeerUnavailable {
+        /// The peer's endpoint URL.
+        endpoint: String,
+        /// What happened.
+        detail: String,
+    },
+    /// The database failed: UNAVAILABLE (the caller may retry; nothing was acknowledged).
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    /// An INVALID_ARGUMENT error for `field`.
+    pub fn invalid(field: &'static str, detail: impl ToString) -> Self {
+        ApiError::InvalidArgument {
+            field,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// The gRPC status code.
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::InvalidArgument { .. } => Code::InvalidArgument,
+            ApiError::NotFound(_) => Code::NotFound,
+            ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::PeerUnavailable { .. } | ApiError::Store(_) => Code::Unavailable,
+        }
+    }
+
+    /// Classifies an error about a received agreement: signature faults are UNAUTHENTICATED,
+    /// anything else about its content INVALID_ARGUMENT on `field`.
+    pub fn agreement(field: &'static str, e: AgreementError) -> Self {
+        match e {
+            AgreementError::BadSignature(_)
+            | AgreementError::SignerNotPinned(_)
+            | AgreementError::Unsigned(_) => ApiError::Unauthenticated(format!("{field}: {e}")),
+            other => ApiError::invalid(field, other),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        if let ApiError::Store(inner) = &e {
+            tracing::error!(error = %inner, "storage failure");
+        }
+        Status::new(e.code(), e.to_string())
+    }
+}

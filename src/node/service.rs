@@ -1,0 +1,430 @@
+//! The gRPC services: decode the request, call the core, encode the answer.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::error::ApiError;
+use super::peer;
+use super::NodeState;
+use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, Role, SignedAgreement};
+use crate::code::{Claims, Subject};
+use crate::identity;
+use crate::proto;
+use crate::store::IssuedRecord;
+
+/// Longest code lifetime a request may ask for, in seconds (7 days).
+pub const MAX_CODE_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+/// Default oldest-code limit of a proposed agreement, in seconds (1 day).
+pub const DEFAULT_MAX_CODE_AGE_SECS: u64 = 24 * 3600;
+
+/// `hcmr.v1.HealthCodeService`.
+pub struct HealthCodeApi(pub(crate) Arc<NodeState>);
+/// `hcmr.v1.FederationService`.
+pub struct FederationApi(pub(crate) Arc<NodeState>);
+/// `hcmr.v1.OperatorService`.
+pub struct OperatorApi(pub(crate) Arc<NodeState>);
+
+impl NodeState {
+    async fn issue(
+        &self,
+        r: proto::IssueHealthCodeRequest,
+    ) -> Result<proto::IssueHealthCodeResponse, ApiError> {
+        let now = crate::unix_now();
+        let s = r
+            .subject
+            .ok_or_else(|| ApiError::invalid("subject", "missing"))?;
+        let doc_type = convert::document_type_from_proto(s.document_type).ok_or_else(|| {
+            ApiError::invalid(
+                "subject.document_type",
+                "must be set to a known document type",
+            )
+        })?;
+        let number = identity::normalize_document_number(doc_type, &s.document_number)
+            .map_err(|e| ApiError::invalid("subject.document_number", e))?;
+        let masked_name =
+            identity::mask_name(&s.name).map_err(|e| ApiError::invalid("subject.name", e))?;
+        let status = convert::status_from_proto(r.status)
+            .ok_or_else(|| ApiError::invalid("status", "must be green, yellow or red"))?;
+        if r.status_valid_until <= now {
+            return Err(ApiError::invalid(
+                "status_valid_until",
+                format!("must be after now ({now} s since the Unix epoch)"),
+            ));
+        }
+        if r.status_valid_until > crate::code::MAX_TIME {
+            return Err(ApiError::invalid(
+                "status_valid_until",
+                "after the year 9999",
+            ));
+        }
+        let lifetime = match r.code_lifetime_secs {
+            0 => self.default_code_lifetime_secs,
+            l if l > MAX_CODE_LIFETIME_SECS => {
+                return Err(ApiError::invalid(
+                    "code_lifetime_secs",
+                    format!("at most {MAX_CODE_LIFETIME_SECS} seconds"),
+                ))
+            }
+            l => l,
+        };
+        let mut cti = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut cti);
+        let subject = Subject {
+            masked_name,
+            document_type: doc_type,
+            masked_document_number: identity::mask_document_number(&number),
+            subject_hash: self.subject_key.subject_hash(doc_type, &number),
+        };
+        drop(number);
+        let claims = Claims {
+            iss: self.province.to_string(),
+            iat: now,
+            exp: now + lifetime,
+            cti: cti.to_vec(),
+            status: status.to_u64(),
+            status_valid_until: r.status_valid_until,
+            subject,
+        };
+        let code = crate::code::encode(&claims, &self.key);
+        self.store
+            .log_issued(&IssuedRecord {
+                cti,
+                iat: claims.iat,
+                exp: claims.exp,
+                status: claims.status,
+                status_valid_until: claims.status_valid_until,
+                subject_hash: claims.subject.subject_hash,
+            })
+            .await?;
+        tracing::debug!(cti = %hex::encode(cti), %status, "issued health code");
+        Ok(proto::IssueHealthCodeResponse {
+            code,
+            cti: hex::encode(cti),
+            iat: claims.iat,
+            exp: claims.exp,
+            kid: self.key.kid().to_string(),
+            subject: Some(convert::masked_subject(&claims.subject)),
+        })
+    }
+
+    fn verify(&self, r: &proto::VerifyHealthCodeRequest) -> proto::VerifyHealthCodeResponse {
+        let now = crate::unix_now();
+        let trust = self.trust.load();
+        let verdict = crate::verify::verify(&r.code, &trust, now);
+        tracing::debug!(
+            issuer = verdict.issuer.map(|p| p.to_string()).unwrap_or_default(),
+            reason = verdict.reason.as_str(),
+            "verified health code"
+        );
+        convert::verdict_to_proto(&verdict, now)
+    }
+
+    async fn create_agreement(
+        &self,
+        r: proto::CreateAgreementRequest,
+    ) -> Result<proto::AgreementView, ApiError> {
+        let now = crate::unix_now();
+        let peer_codes_here =
+            convert::status_map_from_proto("peer_codes_here", &r.peer_codes_here)?;
+        let our_codes_there =
+            convert::status_map_from_proto("our_codes_there", &r.our_codes_there)?;
+        let max_age = match r.max_code_age_secs {
+            0 => DEFAULT_MAX_CODE_AGE_SECS,
+            a => a,
+        };
+        let from = if r.effective_from == 0 {
+            now
+        } else {
+            r.effective_from
+        };
+        if r.effective_until <= from {
+            return Err(ApiError::invalid(
+                "effective_until",
+                "must be after effective_from (seconds since the Unix epoch)",
+            ));
+        }
+        let mut client = peer::connect("peer_endpoint", &r.peer_endpoint).await?;
+        let info = client
+            .get_node_info(proto::GetNodeInfoRequest {})
+            .await
+            .map_err(|s| peer::call_failed(&r.peer_endpoint, s))?
+            .into_inner();
+        let peer_province: crate::province::Province = info.province.parse().map_err(|e| {
+            ApiError::FailedPrecondition(format!("peer reports an invalid province: {e}"))
+        })?;
+        if peer_province == self.province {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the peer at {} is this province ({}) itself",
+                r.peer_endpoint, self.province
+            )));
+        }
+        let peer_keys = info
+            .keys
+            .iter()
+            .map(|k| convert::key_from_proto("peer keys", k))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::FailedPrecondition(format!("peer published a bad key: {e}")))?;
+        let body = AgreementBody {
+            id: AgreementId::generate(),
+            version: 1,
+            created_at: now,
+            proposer: Party {
+                province: self.province,
+                keys: self.trust.load().own_keys().to_vec(),
+            },
+            acceptor: Party {
+                province: peer_province,
+                keys: peer_keys,
+            },
+            directions: vec![
+                DirectionTerms {
+                    issuer: peer_province,
+                    verifier: self.province,
+                    status_map: peer_codes_here,
+                    max_code_age_secs: max_age,
+                    effective_from: from,
+                    effective_until: r.effective_until,
+                },
+                DirectionTerms {
+                    issuer: self.province,
+                    verifier: peer_province,
+                    status_map: our_codes_there,
+                    max_code_age_secs: max_age,
+                    effective_from: from,
+                    effective_until: r.effective_until,
+                },
+            ],
+        };
+        let signed = SignedAgreement::propose(body, &self.key)
+            .map_err(|e| ApiError::FailedPrecondition(format!("cannot propose: {e}")))?;
+        let _guard = self.agreement_lock.lock().await;
+        client
+            .propose_agreement(proto::ProposeAgreementRequest {
+                agreement: Some(convert::signed_to_proto(&signed)),
+                proposer_endpoint: self.endpoint(),
+            })
+            .await
+            .map_err(|s| peer::call_failed(&r.peer_endpoint, s))?;
+        self.store
+            .put_peer(peer_province, &r.peer_endpoint, now)
+            .await?;
+        self.store.put_agreement(&signed).await?;
+        tracing::info!(agreement = %signed.body.id, peer = %peer_province, "agreement proposed");
+        Ok(convert::agreement_view(&signed, self.province))
+    }
+
+    async fn receive_proposal(
+        &self,
+        r: proto::ProposeAgreementRequest,
+    ) -> Result<proto::ProposeAgreementResponse, ApiError> {
+        let a = convert::signed_from_proto(r.agreement.as_ref())?;
+        if a.acceptor_signature.is_some() {
+            return Err(ApiError::invalid(
+                "agreement.acceptor_signature",
+                "a proposal carries only the proposer's signature",
+            ));
+        }
+        a.check_signature(Role::Proposer)
+            .map_err(|e| ApiError::agreement("agreement.proposer_signature", e))?;
+        if a.body.acceptor.province != self.province {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the agreement's acceptor is {}, not this node's province {}",
+                a.body.acceptor.province, self.province
+            )));
+        }
+        if !a.body.acceptor.keys.contains(&self.key.public()) {
+            return Err(ApiError::FailedPrecondition(
+                "the agreement does not pin this node's current key for it".into(),
+            ));
+        }
+        let _guard = self.agreement_lock.lock().await;
+        if let Some(existing) = self.store.agreement_version(a.body.id, a.body.version)? {
+            if existing.encoded == a.encoded {
+                // A repeated delivery: nothing new.
+                return Ok(proto::ProposeAgreementResponse {
+                    id: a.body.id.to_string(),
+                });
+            }
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {} version {} exists with other terms",
+                a.body.id, a.body.version
+            )));
+        }
+        let now = crate::unix_now();
+        self.store
+            .put_peer(a.body.proposer.province, &r.proposer_endpoint, now)
+            .await?;
+        self.store.put_agreement(&a).await?;
+        tracing::info!(agreement = %a.body.id, peer = %a.body.proposer.province, "agreement proposal received");
+        Ok(proto::ProposeAgreementResponse {
+            id: a.body.id.to_string(),
+        })
+    }
+
+    async fn receive_acceptance(
+        &self,
+        r: proto::AcceptAgreementRequest,
+    ) -> Result<proto::AcceptAgreementResponse, ApiError> {
+        let a = convert::signed_from_proto(r.agreement.as_ref())?;
+        if a.body.proposer.province != self.province {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the agreement's proposer is {}, not this node's province {}",
+                a.body.proposer.province, self.province
+            )));
+        }
+        a.check_both()
+            .map_err(|e| ApiError::agreement("agreement", e))?;
+        let _guard = self.agreement_lock.lock().await;
+        if let Some(existing) = self.store.agreement_version(a.body.id, a.body.version)? {
+            if existing.encoded != a.encoded {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {} version {} was proposed with other terms",
+                    a.body.id, a.body.version
+                )));
+            }
+        }
+        self.store.put_agreement(&a).await?;
+        self.rebuild_trust()?;
+        tracing::info!(agreement = %a.body.id, peer = %a.body.acceptor.province, "agreement concluded (accepted by peer)");
+        Ok(proto::AcceptAgreementResponse {
+            id: a.body.id.to_string(),
+        })
+    }
+
+    async fn approve(&self, id: &str) -> Result<proto::AgreementView, ApiError> {
+        let id = AgreementId::from_hex(id).map_err(|e| ApiError::invalid("id", e))?;
+        let _guard = self.agreement_lock.lock().await;
+        let mut a = self
+            .store
+            .agreement(id)?
+            .ok_or_else(|| ApiError::NotFound(format!("no agreement {id}")))?;
+        if a.body.acceptor.province != self.province {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {id} was proposed by this node; the peer {} accepts it",
+                a.body.acceptor.province
+            )));
+        }
+        if a.acceptor_signature.is_some() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {id} is already accepted"
+            )));
+        }
+        a.accept(&self.key)
+            .map_err(|e| ApiError::FailedPrecondition(format!("cannot accept: {e}")))?;
+        let proposer = a.body.proposer.province;
+        let url = self.store.peer_endpoint(proposer)?.ok_or_else(|| {
+            ApiError::FailedPrecondition(format!("no endpoint recorded for {proposer}"))
+        })?;
+        // Deliver first: if the proposer cannot be told, nothing changes here and the operator
+        // can retry.
+        let mut client = peer::connect("proposer endpoint", &url).await?;
+        client
+            .accept_agreement(proto::AcceptAgreementRequest {
+                agreement: Some(convert::signed_to_proto(&a)),
+            })
+            .await
+            .map_err(|s| peer::call_failed(&url, s))?;
+        self.store.put_agreement(&a).await?;
+        self.rebuild_trust()?;
+        tracing::info!(agreement = %id, peer = %proposer, "agreement concluded (accepted here)");
+        Ok(convert::agreement_view(&a, self.province))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
+    async fn issue_health_code(
+        &self,
+        request: Request<proto::IssueHealthCodeRequest>,
+    ) -> Result<Response<proto::IssueHealthCodeResponse>, Status> {
+        Ok(Response::new(self.0.issue(request.into_inner()).await?))
+    }
+
+    async fn verify_health_code(
+        &self,
+        request: Request<proto::VerifyHealthCodeRequest>,
+    ) -> Result<Response<proto::VerifyHealthCodeResponse>, Status> {
+        Ok(Response::new(self.0.verify(request.get_ref())))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::federation_service_server::FederationService for FederationApi {
+    async fn get_node_info(
+        &self,
+        _request: Request<proto::GetNodeInfoRequest>,
+    ) -> Result<Response<proto::GetNodeInfoResponse>, Status> {
+        let s = &self.0;
+        Ok(Response::new(proto::GetNodeInfoResponse {
+            province: s.province.to_string(),
+            province_name: s.province.name_en().to_string(),
+            keys: s
+                .trust
+                .load()
+                .own_keys()
+                .iter()
+                .map(convert::key_info)
+                .collect(),
+            endpoint: s.endpoint(),
+            software_version: env!("CARGO_PKG_VERSION").to_string(),
+        }))
+    }
+
+    async fn propose_agreement(
+        &self,
+        request: Request<proto::ProposeAgreementRequest>,
+    ) -> Result<Response<proto::ProposeAgreementResponse>, Status> {
+        Ok(Response::new(
+            self.0.receive_proposal(request.into_inner()).await?,
+        ))
+    }
+
+    async fn accept_agreement(
+        &self,
+        request: Request<proto::AcceptAgreementRequest>,
+    ) -> Result<Response<proto::AcceptAgreementResponse>, Status> {
+        Ok(Response::new(
+            self.0.receive_acceptance(request.into_inner()).await?,
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::operator_service_server::OperatorService for OperatorApi {
+    async fn create_agreement(
+        &self,
+        request: Request<proto::CreateAgreementRequest>,
+    ) -> Result<Response<proto::CreateAgreementResponse>, Status> {
+        let view = self.0.create_agreement(request.into_inner()).await?;
+        Ok(Response::new(proto::CreateAgreementResponse {
+            agreement: Some(view),
+        }))
+    }
+
+    async fn list_agreements(
+        &self,
+        request: Request<proto::ListAgreementsRequest>,
+    ) -> Result<Response<proto::ListAgreementsResponse>, Status> {
+        let want = request.get_ref().state;
+        let mut all = self.0.store.agreements().map_err(ApiError::from)?;
+        all.sort_by_key(|a| (a.body.created_at, a.body.id, a.body.version));
+        let agreements = all
+            .iter()
+            .map(|a| convert::agreement_view(a, self.0.province))
+            .filter(|v| want == 0 || v.state == want)
+            .collect();
+        Ok(Response::new(proto::ListAgreementsResponse { agreements }))
+    }
+
+    async fn approve_agreement(
+        &self,
+        request: Request<proto::ApproveAgreementRequest>,
+    ) -> Result<Response<proto::ApproveAgreementResponse>, Status> {
+        let view = self.0.approve(&request.get_ref().id).await?;
+        Ok(Response::new(proto::ApproveAgreementResponse {
+            agreement: Some(view),
+        }))
+    }
+}

@@ -1,0 +1,280 @@
+//! The verification decision (GB/T 38963's code-verification request): a pure function of the
+//! code string, the trust snapshot and the time. No I/O, no clock: the caller passes `now`.
+//!
+//! The checks, in order; the first that fails gives the reason:
+//! 1. the string decodes ([`Reason::Malformed`], with the stage's error);
+//! 2. `iss` is a GB/T 2260 province ([`Reason::UnknownIssuer`]);
+//! 3. for a peer's code: a concluded agreement with the issuer exists ([`Reason::NoAgreement`])
+//!    and its issuer->here direction is in force ([`Reason::AgreementNotYetInForce`],
+//!    [`Reason::AgreementExpired`]);
+//! 4. a key with the code's kid is pinned for the issuer ([`Reason::UnknownKey`]) and one such
+//!    key verifies the signature ([`Reason::BadSignature`]);
+//! 5. `iat` is not in the future beyond the clock skew ([`Reason::NotYetValid`]), `exp` has not
+//!    passed ([`Reason::Expired`]), the code is not older than allowed ([`Reason::CodeTooOld`]);
+//! 6. the issued status maps to a local status ([`Reason::StatusNotRecognized`]; an unassigned
+//!    status number never maps) and still holds ([`Reason::StatusExpired`]).
+//!
+//! Only when every check passes is the verdict recognized; a not-recognized verdict carries no
+//! local status, so nothing unrecognized can ever show as green.
+
+use crate::agreement::{AgreementId, Window};
+use crate::code::{Claims, CodeError, HealthCode};
+use crate::province::Province;
+use crate::status::HealthStatus;
+use crate::trust::TrustSnapshot;
+
+/// Why a code was or was not recognized. The integers match `hcmr.v1.Reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Every check passed.
+    Ok = 1,
+    /// The string does not decode; the verdict's detail names the stage and fault.
+    Malformed = 2,
+    /// `iss` is not a GB/T 2260 province-level code.
+    UnknownIssuer = 3,
+    /// No concluded agreement with the issuing province.
+    NoAgreement = 4,
+    /// The agreement's window for this direction has not begun.
+    AgreementNotYetInForce = 5,
+    /// The agreement's window for this direction has ended.
+    AgreementExpired = 6,
+    /// No key with the code's kid is pinned for the issuer.
+    UnknownKey = 7,
+    /// The signature does not verify under any pinned key with that kid.
+    BadSignature = 8,
+    /// `iat` is later than now plus the allowed clock skew.
+    NotYetValid = 9,
+    /// `exp` has passed.
+    Expired = 10,
+    /// The code is older (`now - iat`) than the agreement accepts.
+    CodeTooOld = 11,
+    /// The issued status is not one the agreement recognizes (or not a known colour).
+    StatusNotRecognized = 12,
+    /// The status's own validity (`status_valid_until`) has passed.
+    StatusExpired = 13,
+}
+
+impl Reason {
+    /// A stable lower-case identifier, e.g. `no_agreement`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Ok => "ok",
+            Reason::Malformed => "malformed",
+            Reason::UnknownIssuer => "unknown_issuer",
+            Reason::NoAgreement => "no_agreement",
+            Reason::AgreementNotYetInForce => "agreement_not_yet_in_force",
+            Reason::AgreementExpired => "agreement_expired",
+            Reason::UnknownKey => "unknown_key",
+            Reason::BadSignature => "bad_signature",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::Expired => "expired",
+            Reason::CodeTooOld => "code_too_old",
+            Reason::StatusNotRecognized => "status_not_recognized",
+            Reason::StatusExpired => "status_expired",
+        }
+    }
+
+    /// What checkpoint staff read: Chinese, then English.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Reason::Ok => "互认通过 / recognized",
+            Reason::Malformed => "无法识别的健康码 / not a readable health code",
+            Reason::UnknownIssuer => "签发地不明 / unknown issuing province",
+            Reason::NoAgreement => "两省未签互认协议 / no agreement with the issuing province",
+            Reason::AgreementNotYetInForce => "互认协议尚未生效 / agreement not yet in force",
+            Reason::AgreementExpired => "互认协议已到期 / agreement has expired",
+            Reason::UnknownKey => "签发密钥未获认可 / issuer key not recognized",
+            Reason::BadSignature => "签名无效，疑似伪造 / invalid signature, possibly forged",
+            Reason::NotYetValid => "签发时间在未来 / issued in the future",
+            Reason::Expired => "健康码已过期，请刷新 / code expired, refresh it",
+            Reason::CodeTooOld => "健康码签发过久 / code too old for this agreement",
+            Reason::StatusNotRecognized => "该颜色不在互认范围 / status not recognized here",
+            Reason::StatusExpired => "健康状态已过有效期 / health status no longer valid",
+        }
+    }
+}
+
+/// The outcome of verifying one code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Why; [`Reason::Ok`] exactly when recognized.
+    pub reason: Reason,
+    /// More detail for a human (the decode error, the window), never personal data.
+    pub detail: String,
+    /// The decoded claims, when the string decoded (possibly not authentic: see
+    /// `signature_verified`).
+    pub claims: Option<Claims>,
+    /// The issuing province, when `iss` is one.
+    pub issuer: Option<Province>,
+    /// Whether the signature was verified under a trusted key.
+    pub signature_verified: bool,
+    /// The status as it counts here: set only when recognized.
+    pub local_status: Option<HealthStatus>,
+    /// The agreement the decision used, for a peer's code.
+    pub agreement: Option<AgreementId>,
+}
+
+impl Verdict {
+    /// Whether the code is recognized.
+    pub fn recognized(&self) -> bool {
+        self.reason == Reason::Ok
+    }
+
+    /// The status as issued, when it is a known colour.
+    pub fn issued_status(&self) -> Option<HealthStatus> {
+        self.claims
+            .as_ref()
+            .and_then(|c| HealthStatus::from_u64(c.status))
+    }
+
+    fn fail(mut self, reason: Reason, detail: impl Into<String>) -> Self {
+        self.reason = reason;
+        self.detail = detail.into();
+        self.local_status = None;
+        self
+    }
+}
+
+/// Decides whether `code` is recognized at the node whose trust is `trust`, at `now` (seconds
+/// since the Unix epoch, UTC). Pure: same inputs, same verdict.
+pub fn verify(code: &str, trust: &TrustSnapshot, now: u64) -> Verdict {
+    match HealthCode::decode(code) {
+        Ok(hc) => verify_decoded(&hc, trust, now),
+        Err(e) => malformed(&e),
+    }
+}
+
+fn malformed(e: &CodeError) -> Verdict {
+    Verdict {
+        reason: Reason::Malformed,
+        detail: format!("{}: {e}", e.code()),
+        claims: None,
+        issuer: None,
+        signature_verified: false,
+        local_status: None,
+        agreement: None,
+    }
+}
+
+/// As [`verify`], for a code already decoded.
+pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Verdict {
+    let c = &code.claims;
+    let v = Verdict {
+        reason: Reason::Ok,
+        detail: String::new(),
+        claims: Some(c.clone()),
+        issuer: None,
+        signature_verified: false,
+        local_status: None,
+        agreement: None,
+    };
+    let issuer: Province = match c.iss.parse() {
+        Ok(p) => p,
+        Err(e) => return v.fail(Reason::UnknownIssuer, e.to_string()),
+    };
+    let mut v = Verdict {
+        issuer: Some(issuer),
+        ..v
+    };
+
+    // Terms: own codes under local policy, a peer's under the agreement in force.
+    let (keys, status_map, max_age) = if issuer == trust.local() {
+        let own: Vec<_> = trust.own_keys_with(code.kid).collect();
+        (own, None, trust.policy().own_max_code_age_secs)
+    } else {
+        let agreements = trust.agreements_with(issuer);
+        if agreements.is_empty() {
+            return v.fail(
+                Reason::NoAgreement,
+                format!("no agreement between {issuer} and {}", trust.local()),
+            );
+        }
+        let in_force = agreements.iter().find(|a| {
+            a.body
+                .direction(issuer, trust.local())
+                .is_some_and(|d| d.window(now) == Window::InForce)
+        });
+        let Some(agreement) = in_force else {
+            let newest = agreements[0]
+                .body
+                .direction(issuer, trust.local())
+                .expect("validated agreements have both directions");
+            v.agreement = Some(agreements[0].body.id);
+            return match newest.window(now) {
+                Window::NotYetInForce => v.fail(
+                    Reason::AgreementNotYetInForce,
+                    format!("in force from {}", newest.effective_from),
+                ),
+                _ => v.fail(
+                    Reason::AgreementExpired,
+                    format!("ended at {}", newest.effective_until),
+                ),
+            };
+        };
+        v.agreement = Some(agreement.body.id);
+        let terms = agreement
+            .body
+            .direction(issuer, trust.local())
+            .expect("checked above");
+        let party = agreement
+            .body
+            .party(issuer)
+            .expect("the peer is a party of its agreement");
+        let keys = party.keys.iter().filter(|k| k.kid == code.kid).collect();
+        (keys, Some(&terms.status_map), terms.max_code_age_secs)
+    };
+
+    if keys.is_empty() {
+        return v.fail(
+            Reason::UnknownKey,
+            format!("kid {} is not pinned for {issuer}", code.kid),
+        );
+    }
+    if !keys.iter().any(|k| code.signature_valid(k)) {
+        return v.fail(Reason::BadSignature, format!("kid {}", code.kid));
+    }
+    v.signature_verified = true;
+
+    if c.iat > now.saturating_add(trust.policy().clock_skew_secs) {
+        return v.fail(
+            Reason::NotYetValid,
+            format!("issued {} s in the future", c.iat - now),
+        );
+    }
+    if now >= c.exp {
+        return v.fail(Reason::Expired, format!("expired {} s ago", now - c.exp));
+    }
+    if now.saturating_sub(c.iat) > max_age {
+        return v.fail(
+            Reason::CodeTooOld,
+            format!("issued {} s ago; at most {max_age} s accepted", now - c.iat),
+        );
+    }
+
+    let issued = HealthStatus::from_u64(c.status);
+    let local = match (issued, status_map) {
+        (None, _) => None,
+        (Some(s), None) => Some(s),
+        (Some(s), Some(map)) => map.get(&s).copied(),
+    };
+    let Some(local) = local else {
+        return v.fail(
+            Reason::StatusNotRecognized,
+            match issued {
+                Some(s) => format!("{s} codes of {issuer} are not recognized here"),
+                None => format!("status number {} is not a colour", c.status),
+            },
+        );
+    };
+    if now >= c.status_valid_until {
+        return v.fail(
+            Reason::StatusExpired,
+            format!("status held until {}", c.status_valid_until),
+        );
+    }
+    v.local_status = Some(local);
+    v
+}
+
+#[cfg(test)]
+mod tests;

@@ -152,12 +152,15 @@ pub struct AgreementSignature {
 }
 
 /// An agreement as stored and exchanged: the canonical body bytes and up to two signatures.
+///
+/// The body and its encoding are private and set together, so the terms read are always the
+/// terms the signatures cover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedAgreement {
     /// The decoded body.
-    pub body: AgreementBody,
+    body: AgreementBody,
     /// The canonical encoding the signatures cover.
-    pub encoded: Vec<u8>,
+    encoded: Vec<u8>,
     /// The proposer's signature (present once proposed).
     pub proposer_signature: Option<AgreementSignature>,
     /// The acceptor's signature (present once accepted).
@@ -436,6 +439,16 @@ fn signing_message(encoded: &[u8]) -> Vec<u8> {
 }
 
 impl SignedAgreement {
+    /// The terms (decoded from, and always equal to, [`SignedAgreement::encoded`]).
+    pub fn body(&self) -> &AgreementBody {
+        &self.body
+    }
+
+    /// The canonical body bytes the signatures cover.
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
     /// Validates a new body and signs it as the proposer.
     ///
     /// # Errors

@@ -139,7 +139,7 @@ pub fn check_resident_id(number: &str) -> Result<String, IdentityError> {
     if !(1800..=2100).contains(&year) || !(1..=12).contains(&month) || day == 0 {
         return Err(IdentityError::BadBirthDate);
     }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
         2 if leap => 29,
         2 => 28,

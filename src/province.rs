@@ -79,10 +79,11 @@ pub enum ProvinceError {
     /// Not exactly six ASCII digits.
     #[error("{0:?} is not a GB/T 2260 code: expected six digits such as 510000")]
     NotSixDigits(String),
-    /// Six digits, but a prefecture or county code (the last four digits are not `0000`).
+    /// Six digits of a known province, but a prefecture or county code (the last four digits
+    /// are not `0000`); the second field is the province's code.
     #[error("{0} is a prefecture or county code; a province-level GB/T 2260 code ends in 0000 (e.g. {1})")]
     NotProvinceLevel(String, String),
-    /// Six digits ending in `0000` that name no province in GB/T 2260.
+    /// Six digits whose first two name no province in GB/T 2260.
     #[error(
         "{0} is not in the GB/T 2260 province table (34 codes from 110000 Beijing to 820000 Macao)"
     )]
@@ -131,25 +132,26 @@ impl Province {
 impl FromStr for Province {
     type Err = ProvinceError;
 
+    /// Strict: exactly six ASCII digits, no surrounding space (`iss` claims are parsed with it).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
+        let t = s;
         if t.len() != 6 || !t.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ProvinceError::NotSixDigits(s.to_string()));
-        }
-        if !t.ends_with("0000") {
-            return Err(ProvinceError::NotProvinceLevel(
-                t.to_string(),
-                format!("{}0000", &t[..2]),
-            ));
         }
         let code: u32 = t
             .parse()
             .map_err(|_| ProvinceError::NotSixDigits(s.to_string()))?;
-        PROVINCES
+        let province = PROVINCES
             .iter()
-            .find(|p| p.code == code)
-            .map(|p| Province(p.code))
-            .ok_or_else(|| ProvinceError::Unknown(t.to_string()))
+            .find(|p| p.code == code / 10000 * 10000)
+            .ok_or_else(|| ProvinceError::Unknown(t.to_string()))?;
+        if code != province.code {
+            return Err(ProvinceError::NotProvinceLevel(
+                t.to_string(),
+                province.code.to_string(),
+            ));
+        }
+        Ok(Province(province.code))
     }
 }
 
@@ -192,6 +194,10 @@ mod tests {
             Err(ProvinceError::NotSixDigits(_))
         ));
         assert!(matches!(
+            " 510000".parse::<Province>(),
+            Err(ProvinceError::NotSixDigits(_))
+        ));
+        assert!(matches!(
             "51000a".parse::<Province>(),
             Err(ProvinceError::NotSixDigits(_))
         ));
@@ -206,6 +212,9 @@ mod tests {
             "160000".parse::<Province>(),
             Err(ProvinceError::Unknown("160000".into()))
         );
-        assert!(Province::from_code(999_999).is_err());
+        assert_eq!(
+            Province::from_code(999_999),
+            Err(ProvinceError::Unknown("999999".into()))
+        );
     }
 }

@@ -206,7 +206,7 @@ impl Store {
     /// [`StoreError::Sled`].
     pub async fn put_agreement(&self, a: &SignedAgreement) -> Result<(), StoreError> {
         self.agreements
-            .insert(agreement_key(a.body.id, a.body.version), a.to_record())?;
+            .insert(agreement_key(a.body().id, a.body().version), a.to_record())?;
         self.flush().await
     }
 

@@ -61,14 +61,14 @@ impl TrustSnapshot {
     pub fn add_agreement(&mut self, agreement: SignedAgreement) -> Result<(), AgreementError> {
         agreement.check_both()?;
         let peer = agreement
-            .body
+            .body()
             .peer_of(self.local)
             .ok_or(AgreementError::BadDirections)?
             .province;
         let list = self.agreements.entry(peer).or_default();
         list.push(Arc::new(agreement));
         list.sort_by(|a, b| {
-            (b.body.version, b.body.created_at).cmp(&(a.body.version, a.body.created_at))
+            (b.body().version, b.body().created_at).cmp(&(a.body().version, a.body().created_at))
         });
         Ok(())
     }

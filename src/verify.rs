@@ -190,16 +190,16 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
             );
         }
         let in_force = agreements.iter().find(|a| {
-            a.body
+            a.body()
                 .direction(issuer, trust.local())
                 .is_some_and(|d| d.window(now) == Window::InForce)
         });
         let Some(agreement) = in_force else {
             let newest = agreements[0]
-                .body
+                .body()
                 .direction(issuer, trust.local())
                 .expect("validated agreements have both directions");
-            v.agreement = Some(agreements[0].body.id);
+            v.agreement = Some(agreements[0].body().id);
             return match newest.window(now) {
                 Window::NotYetInForce => v.fail(
                     Reason::AgreementNotYetInForce,
@@ -211,13 +211,13 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
                 ),
             };
         };
-        v.agreement = Some(agreement.body.id);
+        v.agreement = Some(agreement.body().id);
         let terms = agreement
-            .body
+            .body()
             .direction(issuer, trust.local())
             .expect("checked above");
         let party = agreement
-            .body
+            .body()
             .party(issuer)
             .expect("the peer is a party of its agreement");
         let keys = party.keys.iter().filter(|k| k.kid == code.kid).collect();

@@ -120,7 +120,7 @@ fn signature_to_proto(s: &Option<AgreementSignature>) -> Option<proto::Agreement
 /// The wire form of a signed agreement.
 pub fn signed_to_proto(a: &SignedAgreement) -> proto::SignedAgreement {
     proto::SignedAgreement {
-        body: a.encoded.clone(),
+        body: a.encoded().to_vec(),
         proposer_signature: signature_to_proto(&a.proposer_signature),
         acceptor_signature: signature_to_proto(&a.acceptor_signature),
     }
@@ -160,7 +160,7 @@ pub fn signed_from_proto(a: Option<&proto::SignedAgreement>) -> Result<SignedAgr
 pub fn agreement_state(a: &SignedAgreement, local: Province) -> proto::AgreementState {
     if a.check_both().is_ok() {
         proto::AgreementState::Concluded
-    } else if a.check_signature(Role::Proposer).is_ok() && a.body.proposer.province == local {
+    } else if a.check_signature(Role::Proposer).is_ok() && a.body().proposer.province == local {
         proto::AgreementState::Proposed
     } else {
         proto::AgreementState::AwaitingAcceptance
@@ -169,7 +169,7 @@ pub fn agreement_state(a: &SignedAgreement, local: Province) -> proto::Agreement
 
 /// An agreement for operators.
 pub fn agreement_view(a: &SignedAgreement, local: Province) -> proto::AgreementView {
-    let b = &a.body;
+    let b = a.body();
     proto::AgreementView {
         id: b.id.to_string(),
         version: b.version,

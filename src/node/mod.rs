@@ -101,7 +101,7 @@ fn build_snapshot(
         if !a.is_concluded() {
             continue;
         }
-        let id = a.body.id;
+        let id = a.body().id;
         if let Err(e) = snapshot.add_agreement(a) {
             tracing::warn!(agreement = %id, error = %e, "stored agreement left out of the trust snapshot");
         }

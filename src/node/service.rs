@@ -211,7 +211,7 @@ impl NodeState {
             .put_peer(peer_province, &r.peer_endpoint, now)
             .await?;
         self.store.put_agreement(&signed).await?;
-        tracing::info!(agreement = %signed.body.id, peer = %peer_province, "agreement proposed");
+        tracing::info!(agreement = %signed.body().id, peer = %peer_province, "agreement proposed");
         Ok(convert::agreement_view(&signed, self.province))
     }
 
@@ -228,38 +228,43 @@ impl NodeState {
         }
         a.check_signature(Role::Proposer)
             .map_err(|e| ApiError::agreement("agreement.proposer_signature", e))?;
-        if a.body.acceptor.province != self.province {
+        if a.body().acceptor.province != self.province {
             return Err(ApiError::FailedPrecondition(format!(
                 "the agreement's acceptor is {}, not this node's province {}",
-                a.body.acceptor.province, self.province
+                a.body().acceptor.province,
+                self.province
             )));
         }
-        if !a.body.acceptor.keys.contains(&self.key.public()) {
+        if !a.body().acceptor.keys.contains(&self.key.public()) {
             return Err(ApiError::FailedPrecondition(
                 "the agreement does not pin this node's current key for it".into(),
             ));
         }
         let _guard = self.agreement_lock.lock().await;
-        if let Some(existing) = self.store.agreement_version(a.body.id, a.body.version)? {
-            if existing.encoded == a.encoded {
+        if let Some(existing) = self
+            .store
+            .agreement_version(a.body().id, a.body().version)?
+        {
+            if existing.encoded() == a.encoded() {
                 // A repeated delivery: nothing new.
                 return Ok(proto::ProposeAgreementResponse {
-                    id: a.body.id.to_string(),
+                    id: a.body().id.to_string(),
                 });
             }
             return Err(ApiError::FailedPrecondition(format!(
                 "agreement {} version {} exists with other terms",
-                a.body.id, a.body.version
+                a.body().id,
+                a.body().version
             )));
         }
         let now = crate::unix_now();
         self.store
-            .put_peer(a.body.proposer.province, &r.proposer_endpoint, now)
+            .put_peer(a.body().proposer.province, &r.proposer_endpoint, now)
             .await?;
         self.store.put_agreement(&a).await?;
-        tracing::info!(agreement = %a.body.id, peer = %a.body.proposer.province, "agreement proposal received");
+        tracing::info!(agreement = %a.body().id, peer = %a.body().proposer.province, "agreement proposal received");
         Ok(proto::ProposeAgreementResponse {
-            id: a.body.id.to_string(),
+            id: a.body().id.to_string(),
         })
     }
 
@@ -268,28 +273,33 @@ impl NodeState {
         r: proto::AcceptAgreementRequest,
     ) -> Result<proto::AcceptAgreementResponse, ApiError> {
         let a = convert::signed_from_proto(r.agreement.as_ref())?;
-        if a.body.proposer.province != self.province {
+        if a.body().proposer.province != self.province {
             return Err(ApiError::FailedPrecondition(format!(
                 "the agreement's proposer is {}, not this node's province {}",
-                a.body.proposer.province, self.province
+                a.body().proposer.province,
+                self.province
             )));
         }
         a.check_both()
             .map_err(|e| ApiError::agreement("agreement", e))?;
         let _guard = self.agreement_lock.lock().await;
-        if let Some(existing) = self.store.agreement_version(a.body.id, a.body.version)? {
-            if existing.encoded != a.encoded {
+        if let Some(existing) = self
+            .store
+            .agreement_version(a.body().id, a.body().version)?
+        {
+            if existing.encoded() != a.encoded() {
                 return Err(ApiError::FailedPrecondition(format!(
                     "agreement {} version {} was proposed with other terms",
-                    a.body.id, a.body.version
+                    a.body().id,
+                    a.body().version
                 )));
             }
         }
         self.store.put_agreement(&a).await?;
         self.rebuild_trust()?;
-        tracing::info!(agreement = %a.body.id, peer = %a.body.acceptor.province, "agreement concluded (accepted by peer)");
+        tracing::info!(agreement = %a.body().id, peer = %a.body().acceptor.province, "agreement concluded (accepted by peer)");
         Ok(proto::AcceptAgreementResponse {
-            id: a.body.id.to_string(),
+            id: a.body().id.to_string(),
         })
     }
 
@@ -300,10 +310,10 @@ impl NodeState {
             .store
             .agreement(id)?
             .ok_or_else(|| ApiError::NotFound(format!("no agreement {id}")))?;
-        if a.body.acceptor.province != self.province {
+        if a.body().acceptor.province != self.province {
             return Err(ApiError::FailedPrecondition(format!(
                 "agreement {id} was proposed by this node; the peer {} accepts it",
-                a.body.acceptor.province
+                a.body().acceptor.province
             )));
         }
         if a.acceptor_signature.is_some() {
@@ -313,7 +323,7 @@ impl NodeState {
         }
         a.accept(&self.key)
             .map_err(|e| ApiError::FailedPrecondition(format!("cannot accept: {e}")))?;
-        let proposer = a.body.proposer.province;
+        let proposer = a.body().proposer.province;
         let url = self.store.peer_endpoint(proposer)?.ok_or_else(|| {
             ApiError::FailedPrecondition(format!("no endpoint recorded for {proposer}"))
         })?;
@@ -409,7 +419,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
     ) -> Result<Response<proto::ListAgreementsResponse>, Status> {
         let want = request.get_ref().state;
         let mut all = self.0.store.agreements().map_err(ApiError::from)?;
-        all.sort_by_key(|a| (a.body.created_at, a.body.id, a.body.version));
+        all.sort_by_key(|a| (a.body().created_at, a.body().id, a.body().version));
         let agreements = all
             .iter()
             .map(|a| convert::agreement_view(a, self.0.province))

@@ -1,0 +1,293 @@
+//! The `hcmr` binary as an operator uses it: init, serve (two real processes), propose, list,
+//! accept, issue, verify, and a graceful SIGTERM. Loopback only; every wait is bounded.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hcmr");
+
+fn hcmr(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HCMR_NODE")
+        .output()
+        .expect("the hcmr binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(config: &Path, url: &str) -> Server {
+    let child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if hcmr(&["info", "--node", url]).status.success() {
+            return server;
+        }
+        assert!(Instant::now() < deadline, "node at {url} did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sigterm_and_wait(mut s: Server) -> std::process::ExitStatus {
+    let pid = s.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = s.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn init_refuses_bad_provinces_and_existing_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("x");
+    let o = hcmr(&[
+        "init",
+        "--province",
+        "999999",
+        "--data-dir",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(text(&o)
+        .1
+        .contains("--province: 999999 is not in the GB/T 2260 province table"));
+    let o = hcmr(&[
+        "init",
+        "--province",
+        "510105",
+        "--data-dir",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(
+        text(&o).1.contains("prefecture or county"),
+        "{}",
+        text(&o).1
+    );
+    assert!(!d.exists(), "nothing created for a bad province");
+
+    let o = hcmr(&[
+        "init",
+        "--province",
+        "340000",
+        "--data-dir",
+        d.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("340000 Anhui"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["node.key", "subject.key"] {
+            let mode = std::fs::metadata(d.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+    let cfg = std::fs::read_to_string(d.join("hcmr.toml")).unwrap();
+    assert!(cfg.contains("province = \"340000\""));
+    let before = std::fs::read(d.join("node.key")).unwrap();
+    let o = hcmr(&[
+        "init",
+        "--province",
+        "340000",
+        "--data-dir",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(text(&o).1.contains("already exists"));
+    assert_eq!(
+        std::fs::read(d.join("node.key")).unwrap(),
+        before,
+        "key kept"
+    );
+
+    let o = hcmr(&[
+        "serve",
+        "--config",
+        dir.path().join("none.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(text(&o).1.contains("none.toml"));
+}
+
+#[test]
+fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sc_port, gd_port) = (free_port(), free_port());
+    let sc_url = format!("http://127.0.0.1:{sc_port}");
+    let gd_url = format!("http://127.0.0.1:{gd_port}");
+    for (p, port, name) in [("510000", sc_port, "sc"), ("440000", gd_port, "gd")] {
+        let o = hcmr(&[
+            "init",
+            "--province",
+            p,
+            "--data-dir",
+            dir.path().join(name).to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        assert!(o.status.success(), "{:?}", text(&o));
+    }
+    let sc = serve(&dir.path().join("sc/hcmr.toml"), &sc_url);
+    let gd = serve(&dir.path().join("gd/hcmr.toml"), &gd_url);
+
+    let o = hcmr(&["info", "--node", &sc_url]);
+    assert!(text(&o).0.contains("province: 510000 Sichuan"));
+
+    let o = hcmr(&[
+        "agreement",
+        "propose",
+        "--node",
+        &gd_url,
+        "--peer",
+        &sc_url,
+        "--peer-codes",
+        "green=green,yellow=red,red=red",
+        "--our-codes",
+        "green=green,red=red",
+        "--max-code-age",
+        "1d",
+        "--for",
+        "30d",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("PROPOSED"), "{out}");
+    assert!(
+        out.contains("codes of 510000 at 440000: green=green,yellow=red,red=red"),
+        "{out}"
+    );
+    let id = out.split_whitespace().next().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+
+    let o = hcmr(&["agreement", "list", "--node", &sc_url]);
+    let out = text(&o).0;
+    assert!(
+        out.contains(&id) && out.contains("AWAITING_ACCEPTANCE"),
+        "{out}"
+    );
+    let o = hcmr(&["agreement", "accept", "--node", &sc_url, &id]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("CONCLUDED"));
+    let o = hcmr(&["agreement", "list", "--node", &gd_url]);
+    assert!(text(&o).0.contains("CONCLUDED"));
+
+    let number = hcmr::identity::synthetic_resident_id("511302", "19900721", 242);
+    let o = hcmr(&[
+        "issue",
+        "--node",
+        &sc_url,
+        "--name",
+        "李秀英",
+        "--doc-number",
+        &number,
+        "--status",
+        "yellow",
+        "--status-valid-for",
+        "14d",
+        "--lifetime",
+        "5m",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let code = out.trim().to_string();
+    assert!(code.starts_with("HCMR1:"), "{code}");
+    assert!(err.contains("cti "));
+
+    let o = hcmr(&["verify", "--node", &gd_url, &code]);
+    let out = text(&o).0;
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.starts_with("RECOGNIZED  counts here as RED"), "{out}");
+    assert!(
+        out.contains("510000 Sichuan") && out.contains("李*英"),
+        "{out}"
+    );
+    assert!(!out.contains(&number));
+
+    // The code from standard input, with a scanner's CR LF.
+    let mut child = Command::new(BIN)
+        .args(["verify", "--node", &sc_url, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{code}\r\n").as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o).0.contains("counts here as YELLOW"));
+
+    let o = hcmr(&["verify", "--node", &gd_url, "HCMR1:ABC"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(text(&o).0.starts_with("NOT RECOGNIZED  REASON_MALFORMED"));
+
+    let o = hcmr(&[
+        "issue",
+        "--node",
+        &sc_url,
+        "--name",
+        "李秀英",
+        "--doc-number",
+        "440524188001010015",
+        "--status",
+        "green",
+    ]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(
+        text(&o).1.contains("subject.document_number"),
+        "{:?}",
+        text(&o)
+    );
+
+    let o = hcmr(&["agreement", "accept", "--node", &sc_url, &id]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("already accepted"));
+
+    assert!(sigterm_and_wait(sc).success(), "graceful exit 0");
+    assert!(sigterm_and_wait(gd).success(), "graceful exit 0");
+    let o = hcmr(&["verify", "--node", &sc_url, &code]);
+    assert_eq!(o.status.code(), Some(69), "node gone: unavailable");
+}

@@ -1,0 +1,145 @@
+//! Helpers shared by the integration tests: real nodes on 127.0.0.1 (port 0), real gRPC clients.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use hcmr::node::{Config, NodeHandle};
+use hcmr::proto;
+use hcmr::proto::federation_service_client::FederationServiceClient;
+use hcmr::proto::health_code_service_client::HealthCodeServiceClient;
+use hcmr::proto::operator_service_client::OperatorServiceClient;
+use hcmr::province::Province;
+use tonic::transport::Channel;
+
+/// Creates a node of `province` under `root` and returns its config path.
+pub async fn init_node(root: &Path, province: u32) -> PathBuf {
+    let p = Province::from_code(province).unwrap();
+    hcmr::node::init(
+        p,
+        &root.join(province.to_string()),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+/// Starts the node of a config file.
+pub async fn start(config: &Path) -> NodeHandle {
+    hcmr::node::spawn(&Config::load(config).unwrap())
+        .await
+        .unwrap()
+}
+
+pub async fn channel(url: &str) -> Channel {
+    Channel::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+pub async fn codes(n: &NodeHandle) -> HealthCodeServiceClient<Channel> {
+    HealthCodeServiceClient::new(channel(&n.endpoint).await)
+}
+
+pub async fn operator(n: &NodeHandle) -> OperatorServiceClient<Channel> {
+    OperatorServiceClient::new(channel(&n.endpoint).await)
+}
+
+pub async fn federation(n: &NodeHandle) -> FederationServiceClient<Channel> {
+    FederationServiceClient::new(channel(&n.endpoint).await)
+}
+
+pub fn map(pairs: &[(i32, i32)]) -> Vec<proto::StatusMapping> {
+    pairs
+        .iter()
+        .map(|(a, b)| proto::StatusMapping {
+            issued: *a,
+            counts_as: *b,
+        })
+        .collect()
+}
+
+pub const G: i32 = proto::HealthStatus::Green as i32;
+pub const Y: i32 = proto::HealthStatus::Yellow as i32;
+pub const R: i32 = proto::HealthStatus::Red as i32;
+
+/// Proposes at `proposer` and accepts at `acceptor`; returns the agreement id.
+pub async fn conclude(
+    proposer: &NodeHandle,
+    acceptor: &NodeHandle,
+    peer_codes_here: &[(i32, i32)],
+    our_codes_there: &[(i32, i32)],
+) -> String {
+    let now = hcmr::unix_now();
+    let created = operator(proposer)
+        .await
+        .create_agreement(proto::CreateAgreementRequest {
+            peer_endpoint: acceptor.endpoint.clone(),
+            peer_codes_here: map(peer_codes_here),
+            our_codes_there: map(our_codes_there),
+            max_code_age_secs: 3600,
+            effective_from: now - 10,
+            effective_until: now + 86_400,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    assert_eq!(created.state, proto::AgreementState::Proposed as i32);
+    let accepted = operator(acceptor)
+        .await
+        .approve_agreement(proto::ApproveAgreementRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    assert_eq!(accepted.state, proto::AgreementState::Concluded as i32);
+    created.id
+}
+
+/// A synthetic resident of `address` (6 digits) with a valid GB 11643 number.
+pub fn subject(name: &str, address: &str, seq: u16) -> proto::Subject {
+    proto::Subject {
+        name: name.to_string(),
+        document_type: proto::DocumentType::ResidentIdentityCard as i32,
+        document_number: hcmr::identity::synthetic_resident_id(address, "19900101", seq),
+    }
+}
+
+/// Issues a code at `n`.
+pub async fn issue(
+    n: &NodeHandle,
+    subject: proto::Subject,
+    status: i32,
+    lifetime: u64,
+) -> proto::IssueHealthCodeResponse {
+    codes(n)
+        .await
+        .issue_health_code(proto::IssueHealthCodeRequest {
+            subject: Some(subject),
+            status,
+            status_valid_until: hcmr::unix_now() + 7 * 86_400,
+            code_lifetime_secs: lifetime,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Verifies a code at `n`.
+pub async fn verify(n: &NodeHandle, code: &str) -> proto::VerifyHealthCodeResponse {
+    codes(n)
+        .await
+        .verify_health_code(proto::VerifyHealthCodeRequest {
+            code: code.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}

@@ -386,6 +386,92 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("agreement.body"));
+
+    // A proposal signed by a key the agreement does not pin for the proposer: UNAUTHENTICATED,
+    // and nothing is stored.
+    use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+    use hcmr::keys::{NodeKey, PublicKey};
+    let info = federation(&sc)
+        .await
+        .get_node_info(proto::GetNodeInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let sc_key = PublicKey::from_bytes(&info.keys[0].public_key).unwrap();
+    let pinned = NodeKey::generate();
+    let impostor = NodeKey::generate();
+    let gd = hcmr::province::Province::from_code(GUANGDONG).unwrap();
+    let scp = hcmr::province::Province::from_code(SICHUAN).unwrap();
+    let dir_terms = |issuer, verifier| DirectionTerms {
+        issuer,
+        verifier,
+        status_map: [(
+            hcmr::status::HealthStatus::Green,
+            hcmr::status::HealthStatus::Green,
+        )]
+        .into(),
+        max_code_age_secs: 60,
+        effective_from: now,
+        effective_until: now + 60,
+    };
+    let body = AgreementBody {
+        id: AgreementId([7; 16]),
+        version: 1,
+        created_at: now,
+        proposer: Party {
+            province: gd,
+            keys: vec![pinned.public(), impostor.public()],
+        },
+        acceptor: Party {
+            province: scp,
+            keys: vec![sc_key],
+        },
+        directions: vec![dir_terms(gd, scp), dir_terms(scp, gd)],
+    };
+    let honest = SignedAgreement::propose(body.clone(), &impostor).unwrap();
+    let mut forged = proto::SignedAgreement {
+        body: honest.encoded().to_vec(),
+        proposer_signature: Some(proto::AgreementSignature {
+            kid: pinned.kid().0.to_vec(),
+            signature: honest.proposer_signature.unwrap().signature.to_vec(),
+        }),
+        acceptor_signature: None,
+    };
+    let mut fed = federation(&sc).await;
+    let e = fed
+        .propose_agreement(proto::ProposeAgreementRequest {
+            agreement: Some(forged.clone()),
+            proposer_endpoint: "http://127.0.0.1:1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    forged.proposer_signature.as_mut().unwrap().kid = vec![0; 8];
+    let e = fed
+        .propose_agreement(proto::ProposeAgreementRequest {
+            agreement: Some(forged),
+            proposer_endpoint: "http://127.0.0.1:1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let e = fed
+        .propose_agreement(proto::ProposeAgreementRequest {
+            agreement: Some(hcmr::node::convert::signed_to_proto(&honest)),
+            proposer_endpoint: "not a url".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("proposer_endpoint"));
+    let listed = operator(&sc)
+        .await
+        .list_agreements(proto::ListAgreementsRequest { state: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .agreements;
+    assert!(listed.is_empty(), "nothing stored from refused proposals");
     sc.shutdown().await.unwrap();
 }
 

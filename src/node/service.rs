@@ -220,6 +220,15 @@ impl NodeState {
         r: proto::ProposeAgreementRequest,
     ) -> Result<proto::ProposeAgreementResponse, ApiError> {
         let a = convert::signed_from_proto(r.agreement.as_ref())?;
+        let ep = &r.proposer_endpoint;
+        if !(ep.starts_with("http://") || ep.starts_with("https://"))
+            || tonic::transport::Endpoint::from_shared(ep.clone()).is_err()
+        {
+            return Err(ApiError::invalid(
+                "proposer_endpoint",
+                format!("{ep:?} is not a URL such as http://127.0.0.1:7510"),
+            ));
+        }
         if a.acceptor_signature.is_some() {
             return Err(ApiError::invalid(
                 "agreement.acceptor_signature",

@@ -124,6 +124,7 @@ impl Claims {
     pub fn from_cbor(bytes: &[u8]) -> Result<Claims, CodeError> {
         let value: Value = crate::cbor::decode_exact(bytes)?;
         let map = as_map(value, "claims")?;
+        let dup = first_duplicate_key(&map);
         let mut iss = None;
         let mut iat = None;
         let mut exp = None;
@@ -146,7 +147,11 @@ impl Claims {
                 _ => {}
             }
         }
+        if let Some(k) = dup {
+            return Err(CodeError::DuplicateKey(k, "claims"));
+        }
         let body = as_map(body.ok_or(CodeError::MissingClaim("hcode"))?, "hcode")?;
+        let dup = first_duplicate_key(&body);
         let mut version = None;
         let mut status = None;
         let mut until = None;
@@ -165,6 +170,9 @@ impl Claims {
                 _ => {}
             }
         }
+        if let Some(k) = dup {
+            return Err(CodeError::DuplicateKey(k, "hcode"));
+        }
         if version.ok_or(CodeError::MissingClaim("hcode.version"))? != BODY_VERSION {
             return Err(CodeError::BadClaim(
                 "hcode.version",
@@ -175,6 +183,7 @@ impl Claims {
             subject.ok_or(CodeError::MissingClaim("hcode.subject"))?,
             "subject",
         )?;
+        let dup = first_duplicate_key(&subject);
         let mut name = None;
         let mut doc_type = None;
         let mut number = None;
@@ -197,6 +206,9 @@ impl Claims {
                 Some(4) => set_once(&mut hash, bytes_of(v, "subject.hash")?, "4", "subject")?,
                 _ => {}
             }
+        }
+        if let Some(k) = dup {
+            return Err(CodeError::DuplicateKey(k, "subject"));
         }
         let document_type = DocumentType::from_u64(
             doc_type.ok_or(CodeError::MissingClaim("subject.document_type"))?,
@@ -233,6 +245,21 @@ fn set_once<T>(slot: &mut Option<T>, v: T, key: &str, map: &'static str) -> Resu
     }
     *slot = Some(v);
     Ok(())
+}
+
+/// The first key that appears twice in a map, read by the decoder or not (RFC 8949 section 5.6:
+/// a map with duplicate keys is not valid). Keys compare by their re-encoding, which is always in
+/// shortest form, so two encodings of one value are the same key. Known keys are caught, with
+/// their names, by [`set_once`] first; this catches the ones the decoder skips.
+fn first_duplicate_key(map: &[(Value, Value)]) -> Option<String> {
+    let mut seen = std::collections::HashSet::with_capacity(map.len());
+    map.iter().find_map(|(k, _)| {
+        if seen.insert(crate::cbor::encode(k)) {
+            None
+        } else {
+            Some(int_key(k).map_or_else(|| format!("{k:?}"), |i| i.to_string()))
+        }
+    })
 }
 
 fn int_key(k: &Value) -> Option<i64> {

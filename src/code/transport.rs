@@ -58,7 +58,14 @@ pub fn strip_prefix(code: &str) -> Result<&str, CodeError> {
     }
     for p in FOREIGN_PREFIXES {
         if code.starts_with(p) {
-            let shown = code.split(':').next().unwrap_or(p);
+            // Up to the first colon, and never more than 8 characters of untrusted input.
+            let shown: String = code
+                .split(':')
+                .next()
+                .unwrap_or(p)
+                .chars()
+                .take(8)
+                .collect();
             return Err(CodeError::ForeignPrefix(format!("{shown}:")));
         }
     }
@@ -209,6 +216,11 @@ mod tests {
             Err(CodeError::ForeignPrefix("HCMR2:".into()))
         );
         assert_eq!(strip_prefix("ABC"), Err(CodeError::MissingPrefix));
+        // No colon: at most 8 characters of the input are echoed back.
+        assert_eq!(
+            strip_prefix(&format!("HCMR1{}", "A".repeat(4000))),
+            Err(CodeError::ForeignPrefix("HCMR1AAA:".into()))
+        );
         let long = format!("{PREFIX}{}", "A".repeat(MAX_CODE_CHARS));
         assert!(matches!(strip_prefix(&long), Err(CodeError::TooLong(_))));
     }

@@ -12,7 +12,8 @@
 //!         proposer: party, acceptor: party, [direction, direction]]
 //! party = [province: uint (GB/T 2260), [* key: bstr .size 32]]
 //! direction = [issuer: uint, verifier: uint, [* [issued: uint, counts_as: uint]],
-//!              max_code_age: uint (seconds), effective_from: uint, effective_until: uint]
+//!              max_code_age: uint (seconds), effective_from: uint, effective_until: uint,
+//!              max_trust_age: uint (seconds; 0 = no limit)]
 //! ```
 //! Times are seconds since the Unix epoch (UTC); a direction is in force in
 //! `effective_from <= now < effective_until`.
@@ -99,6 +100,10 @@ pub struct DirectionTerms {
     pub effective_from: u64,
     /// End of the window, seconds since the Unix epoch (UTC), exclusive.
     pub effective_until: u64,
+    /// How old the verifier's copy of the issuer's trust state (keys, revocations) may be, in
+    /// seconds since its last successful sync, before the issuer's codes are refused as stale;
+    /// 0: no limit.
+    pub max_trust_age_secs: u64,
 }
 
 /// Where a direction's window stands at some time.
@@ -279,6 +284,7 @@ impl AgreementBody {
                 uint(d.max_code_age_secs),
                 uint(d.effective_from),
                 uint(d.effective_until),
+                uint(d.max_trust_age_secs),
             ])
         };
         let v = Value::Array(vec![
@@ -378,7 +384,7 @@ fn decode_party(v: Value, what: &str) -> D<Party> {
 }
 
 fn decode_direction(v: Value) -> D<DirectionTerms> {
-    let a = arr(v, "direction", Some(6))?;
+    let a = arr(v, "direction", Some(7))?;
     let mut status_map = BTreeMap::new();
     for pair in arr(a[2].clone(), "status map", None)? {
         let p = arr(pair, "status map entry", Some(2))?;
@@ -397,6 +403,7 @@ fn decode_direction(v: Value) -> D<DirectionTerms> {
         max_code_age_secs: u(&a[3], "max_code_age")?,
         effective_from: u(&a[4], "effective_from")?,
         effective_until: u(&a[5], "effective_until")?,
+        max_trust_age_secs: u(&a[6], "max_trust_age")?,
     })
 }
 
@@ -605,3 +612,108 @@ pub enum Role {
 
 #[cfg(test)]
 mod tests;
+
+/// Domain separation for termination notices.
+const TERMINATION_CONTEXT: &[u8] = b"hcmr-termination-v1\0";
+
+/// A party's signed notice that ends an agreement (every version of it) at `effective_at`.
+///
+/// Signed bytes: `"hcmr-termination-v1\0" || CBOR [id: bstr .size 16, by: uint (GB/T 2260),
+/// effective_at: uint, signed_at: uint]`, by a key of the terminating province (pinned in the
+/// agreement, or added to that province's trust feed by a rotation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Termination {
+    /// The agreement.
+    pub id: AgreementId,
+    /// The terminating party.
+    pub by: Province,
+    /// When it takes effect, seconds since the Unix epoch (UTC).
+    pub effective_at: u64,
+    /// When it was signed, seconds since the Unix epoch (UTC).
+    pub signed_at: u64,
+    /// The signing key's kid.
+    pub kid: Kid,
+    /// Ed25519 signature.
+    pub signature: [u8; 64],
+}
+
+impl Termination {
+    fn message(id: AgreementId, by: Province, effective_at: u64, signed_at: u64) -> Vec<u8> {
+        let mut m = TERMINATION_CONTEXT.to_vec();
+        m.extend_from_slice(&crate::cbor::encode(&Value::Array(vec![
+            Value::Bytes(id.0.to_vec()),
+            uint(u64::from(by.code())),
+            uint(effective_at),
+            uint(signed_at),
+        ])));
+        m
+    }
+
+    /// Signs a termination of agreement `id` by `by`.
+    pub fn sign(id: AgreementId, by: Province, effective_at: u64, signed_at: u64, key: &NodeKey) -> Self {
+        Termination {
+            id,
+            by,
+            effective_at,
+            signed_at,
+            kid: key.kid(),
+            signature: key.sign(&Self::message(id, by, effective_at, signed_at)),
+        }
+    }
+
+    /// Checks the notice against `agreement` and the keys known for the terminating party
+    /// (`party_keys`: its pinned keys and any its feed added).
+    ///
+    /// # Errors
+    /// [`AgreementError::BadDirections`] if `by` is not a party or the id differs;
+    /// [`AgreementError::SignerNotPinned`] / [`AgreementError::BadSignature`].
+    pub fn check(&self, agreement: &AgreementBody, party_keys: &[PublicKey]) -> Result<(), AgreementError> {
+        if self.id != agreement.id || agreement.party(self.by).is_none() {
+            return Err(AgreementError::BadDirections);
+        }
+        let msg = Self::message(self.id, self.by, self.effective_at, self.signed_at);
+        let mut keys = party_keys.iter().filter(|k| k.kid == self.kid).peekable();
+        if keys.peek().is_none() {
+            return Err(AgreementError::SignerNotPinned("terminating party"));
+        }
+        if keys.any(|k| crate::keys::verify_signature(k, &msg, &self.signature)) {
+            Ok(())
+        } else {
+            Err(AgreementError::BadSignature("terminating party"))
+        }
+    }
+
+    /// Storage encoding: CBOR `[id, by, effective_at, signed_at, kid, signature]`.
+    pub fn to_record(&self) -> Vec<u8> {
+        crate::cbor::encode(&Value::Array(vec![
+            Value::Bytes(self.id.0.to_vec()),
+            uint(u64::from(self.by.code())),
+            uint(self.effective_at),
+            uint(self.signed_at),
+            Value::Bytes(self.kid.0.to_vec()),
+            Value::Bytes(self.signature.to_vec()),
+        ]))
+    }
+
+    /// Reads [`Termination::to_record`] bytes.
+    ///
+    /// # Errors
+    /// [`AgreementError::Decode`].
+    pub fn from_record(bytes: &[u8]) -> Result<Self, AgreementError> {
+        let bad = |w: &str| AgreementError::Decode(format!("termination {w}"));
+        let v = crate::cbor::decode_exact(bytes).map_err(|e| AgreementError::Decode(e.to_string()))?;
+        let a = arr(v, "termination", Some(6)).map_err(AgreementError::Decode)?;
+        let bytes_n = |v: &Value| match v {
+            Value::Bytes(b) => Some(b.clone()),
+            _ => None,
+        };
+        Ok(Termination {
+            id: AgreementId(bytes_n(&a[0]).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("id"))?),
+            by: province(&a[1], "by").map_err(AgreementError::Decode)?,
+            effective_at: u(&a[2], "effective_at").map_err(AgreementError::Decode)?,
+            signed_at: u(&a[3], "signed_at").map_err(AgreementError::Decode)?,
+            kid: bytes_n(&a[4]).and_then(|b| Kid::from_slice(&b)).ok_or_else(|| bad("kid"))?,
+            signature: bytes_n(&a[5]).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("signature"))?,
+        })
+    }
+}

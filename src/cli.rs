@@ -57,17 +57,23 @@ pub enum Command {
     Info(NodeArg),
     /// Issue a health code (code-making request, GB/T 38963); prints the code string.
     Issue(IssueArgs),
-    /// Verify a health code at a node (code-verification request, GB/T 38963).
-    Verify {
-        /// The node to ask.
-        #[command(flatten)]
-        node: NodeArg,
-        /// The code string, or - to read it from standard input.
-        code: String,
-    },
+    /// Verify a health code at a node (code-verification request, GB/T 38963), or offline
+    /// against a trust bundle.
+    Verify(VerifyArgs),
     /// Bilateral agreements with peer provinces.
     #[command(subcommand)]
     Agreement(AgreementCommand),
+    /// The node's signing keys: rotation and withdrawal.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Revoke codes this node issued: one code, or every code of a subject.
+    #[command(subcommand)]
+    Revoke(RevokeCommand),
+    /// Pull every peer's trust feed and agreement state now.
+    Sync(NodeArg),
+    /// Offline trust bundles for checkpoints without a network.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Run the local five-province federation demo and print its table.
     Demo,
 }
@@ -135,6 +141,82 @@ pub struct IssueArgs {
     lifetime: Option<Duration>,
 }
 
+/// Arguments of `hcmr verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The node to ask (ignored with --offline).
+    #[command(flatten)]
+    node: NodeArg,
+    /// Verify with this trust bundle file alone, without any node.
+    #[arg(long, value_name = "BUNDLE")]
+    offline: Option<PathBuf>,
+    /// With --offline: the exporting node's key or kid (hex), as `hcmr bundle export` printed it.
+    #[arg(long, value_name = "KID_OR_KEY", requires = "offline")]
+    trust: Option<String>,
+    /// With --offline: the oldest bundle accepted, e.g. 1d.
+    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    max_bundle_age: Duration,
+    /// The code string, or - to read it from standard input.
+    code: String,
+}
+
+/// Key subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a new signing key; the old key signs a rotation statement that peers accept.
+    Rotate(NodeArg),
+    /// Withdraw a key at once (compromise): codes under it stop being recognized once peers sync.
+    Withdraw {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// Kid of the key (16 hex digits); not the current key (rotate first).
+        kid: String,
+    },
+}
+
+/// Revocation subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RevokeCommand {
+    /// Revoke one code by its cti (as `hcmr issue` printed it).
+    Code {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// The code id, 32 hex digits.
+        cti: String,
+    },
+    /// Revoke every code of a subject issued before a time (default now): the status changed.
+    Subject {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// Document type.
+        #[arg(long, value_enum, default_value = "id-card")]
+        doc_type: DocType,
+        /// Document number (only its keyed hash is kept).
+        #[arg(long)]
+        doc_number: String,
+        /// Revoke codes issued before this time, RFC 3339; default now.
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        before: Option<std::time::SystemTime>,
+    },
+}
+
+/// Bundle subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Export the node's trust state as a signed file.
+    Export {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// Where to write the bundle.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 /// Agreement subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AgreementCommand {
@@ -154,6 +236,25 @@ pub enum AgreementCommand {
         /// Agreement id (32 hex digits, from `hcmr agreement list`).
         id: String,
     },
+    /// Show every version of one agreement and its termination.
+    Show {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// Agreement id (32 hex digits).
+        id: String,
+    },
+    /// Terminate an agreement, at once or at a set time; the peer is told.
+    Terminate {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// Agreement id (32 hex digits).
+        id: String,
+        /// When it ends, RFC 3339; default at once.
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        at: Option<std::time::SystemTime>,
+    },
 }
 
 /// Arguments of `hcmr agreement propose`.
@@ -164,6 +265,13 @@ pub struct ProposeArgs {
     /// The peer node's gRPC URL.
     #[arg(long)]
     peer: String,
+    /// Kid of the peer's current key (16 hex digits), obtained from its operator out of band
+    /// (they read it from `hcmr info`); the proposal is refused if the peer presents another key.
+    #[arg(long)]
+    peer_kid: String,
+    /// Amend this agreement (32 hex digits): the proposal becomes its next version.
+    #[arg(long)]
+    amends: Option<String>,
     /// How this node counts the peer's codes, e.g. green=green,yellow=red,red=red ("none": no
     /// status).
     #[arg(long)]
@@ -180,6 +288,9 @@ pub struct ProposeArgs {
     /// How long the agreement runs from its start, e.g. 365d.
     #[arg(long = "for", default_value = "365d", value_parser = humantime::parse_duration)]
     duration: Duration,
+    /// Refuse the peer's codes when its trust state here is older than this, e.g. 1h (0: no limit).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    max_trust_age: Duration,
 }
 
 /// A command-line failure with its exit code.
@@ -226,14 +337,39 @@ impl From<tonic::Status> for CliError {
     }
 }
 
+/// Checks a node URL: `http://host:port`. `https://` is refused while nodes serve plain text
+/// only, so that nobody believes a connection is encrypted when it is not.
+///
+/// # Errors
+/// [`CliError::Usage`] naming the flag.
+pub fn check_node_url(flag: &str, url: &str) -> Result<(), CliError> {
+    if url.starts_with("https://") {
+        return Err(CliError::Usage(format!(
+            "{flag} {url:?}: TLS is not available yet; nodes serve plain-text gRPC, so use http:// on loopback or a private network"
+        )));
+    }
+    if !url.starts_with("http://") {
+        return Err(CliError::Usage(format!(
+            "{flag} {url:?}: expected a URL such as http://127.0.0.1:7510"
+        )));
+    }
+    Ok(())
+}
+
 async fn channel(url: &str) -> Result<Channel, CliError> {
+    check_node_url("--node", url)?;
     let ep = tonic::transport::Endpoint::from_shared(url.to_string())
         .map_err(|e| CliError::Usage(format!("--node {url:?}: {e}")))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30));
     ep.connect()
         .await
-        .map_err(|e| CliError::Unavailable(format!("cannot reach node {url}: {e}")))
+        .map_err(|e| {
+            let cause = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            CliError::Unavailable(format!("cannot reach node {url}: {e}{cause}"))
+        })
 }
 
 /// Parses `green=green,yellow=red` (or `none`) into status mappings.
@@ -441,8 +577,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                         document_number: a.doc_number,
                     }),
                     status: convert::status_to_proto(Some(a.status)),
-                    status_valid_until: crate::unix_now() + a.status_valid_for.as_secs(),
-                    code_lifetime_secs: a.lifetime.map_or(0, |d| d.as_secs().max(1)),
+                    status_valid_until: crate::unix_now()
+                        .checked_add(a.status_valid_for.as_secs())
+                        .ok_or_else(|| CliError::Usage("--status-valid-for: too long".into()))?,
+                    code_lifetime_secs: match a.lifetime.map(|d| d.as_secs()) {
+                        None => 0,
+                        Some(0) => {
+                            return Err(CliError::Usage(
+                                "--lifetime: must be at least 1s".into(),
+                            ))
+                        }
+                        Some(l) => l,
+                    },
                 })
                 .await?
                 .into_inner();
@@ -450,19 +596,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             eprintln!("cti {}  kid {}  expires {}", r.cti, r.kid, rfc3339(r.exp));
             Ok(())
         }
-        Command::Verify { node, code } => {
-            let code = if code == "-" {
+        Command::Verify(v) => {
+            let code = if v.code == "-" {
                 let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                    .map_err(|e| CliError::Usage(format!("reading the code from stdin: {e}")))?;
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(std::io::stdin(), 65_536),
+                    &mut s,
+                )
+                .map_err(|e| CliError::Usage(format!("reading the code from stdin: {e}")))?;
                 s
             } else {
-                code
+                v.code
             };
-            let r = HealthCodeServiceClient::new(channel(&node.node).await?)
-                .verify_health_code(proto::VerifyHealthCodeRequest { code })
-                .await?
-                .into_inner();
+            let r = match &v.offline {
+                Some(path) => verify_offline(path, v.trust.as_deref(), v.max_bundle_age, &code)?,
+                None => HealthCodeServiceClient::new(channel(&v.node.node).await?)
+                    .verify_health_code(proto::VerifyHealthCodeRequest { code })
+                    .await?
+                    .into_inner(),
+            };
             print_verdict(&r);
             if r.verdict == proto::Verdict::Recognized as i32 {
                 Ok(())
@@ -471,15 +623,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Agreement(AgreementCommand::Propose(a)) => {
+            check_node_url("--peer", &a.peer)?;
             let from = a.from.map_or_else(crate::unix_now, secs);
+            if a.max_code_age.as_secs() == 0 {
+                return Err(CliError::Usage("--max-code-age: must be at least 1s".into()));
+            }
             let r = OperatorServiceClient::new(channel(&a.node.node).await?)
                 .create_agreement(proto::CreateAgreementRequest {
                     peer_endpoint: a.peer,
                     peer_codes_here: parse_status_map("--peer-codes", &a.peer_codes)?,
                     our_codes_there: parse_status_map("--our-codes", &a.our_codes)?,
-                    max_code_age_secs: a.max_code_age.as_secs().max(1),
+                    max_code_age_secs: a.max_code_age.as_secs(),
+                    max_trust_age_secs: a.max_trust_age.as_secs(),
+                    amends: a.amends.unwrap_or_default(),
+                    expected_peer_kid: a.peer_kid,
                     effective_from: from,
-                    effective_until: from + a.duration.as_secs(),
+                    effective_until: from
+                        .checked_add(a.duration.as_secs())
+                        .ok_or_else(|| CliError::Usage("--for: too long".into()))?,
                 })
                 .await?
                 .into_inner();
@@ -509,6 +670,129 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Agreement(AgreementCommand::Show { node, id }) => {
+            let r = OperatorServiceClient::new(channel(&node.node).await?)
+                .list_agreements(proto::ListAgreementsRequest { state: 0 })
+                .await?
+                .into_inner();
+            let versions: Vec<_> = r.agreements.iter().filter(|a| a.id == id).collect();
+            if versions.is_empty() {
+                return Err(CliError::Failed(format!("no agreement {id} at this node")));
+            }
+            println!("agreement {id}: {} version(s), oldest first", versions.len());
+            for v in versions {
+                print_agreement(v);
+            }
+            Ok(())
+        }
+        Command::Agreement(AgreementCommand::Terminate { node, id, at }) => {
+            let r = OperatorServiceClient::new(channel(&node.node).await?)
+                .terminate_agreement(proto::TerminateAgreementRequest {
+                    id,
+                    effective_at: at.map_or(0, secs),
+                })
+                .await?
+                .into_inner();
+            if let Some(v) = &r.agreement {
+                print_agreement(v);
+            }
+            if !r.peer_notified {
+                eprintln!("the peer could not be told now; it learns of the termination at its next sync");
+            }
+            Ok(())
+        }
+        Command::Key(KeyCommand::Rotate(n)) => {
+            let r = OperatorServiceClient::new(channel(&n.node).await?)
+                .rotate_key(proto::RotateKeyRequest {})
+                .await?
+                .into_inner();
+            let new = r.new_key.unwrap_or_default();
+            println!(
+                "new key: kid {}  public {}",
+                hex::encode(&new.kid),
+                hex::encode(&new.public_key)
+            );
+            println!(
+                "retired kid {} (its codes stay valid until they expire); feed entry {}",
+                hex::encode(&r.retired_kid),
+                r.seq
+            );
+            Ok(())
+        }
+        Command::Key(KeyCommand::Withdraw { node, kid }) => {
+            let r = OperatorServiceClient::new(channel(&node.node).await?)
+                .withdraw_key(proto::WithdrawKeyRequest { kid: kid.clone() })
+                .await?
+                .into_inner();
+            println!("withdrew key {kid}; feed entry {} (peers apply it at their next sync)", r.seq);
+            Ok(())
+        }
+        Command::Revoke(RevokeCommand::Code { node, cti }) => {
+            let r = HealthCodeServiceClient::new(channel(&node.node).await?)
+                .revoke_health_code(proto::RevokeHealthCodeRequest { cti: cti.clone() })
+                .await?
+                .into_inner();
+            println!("revoked code {cti}; feed entry {}", r.seq);
+            Ok(())
+        }
+        Command::Revoke(RevokeCommand::Subject {
+            node,
+            doc_type,
+            doc_number,
+            before,
+        }) => {
+            let doc: DocumentType = doc_type.into();
+            let r = HealthCodeServiceClient::new(channel(&node.node).await?)
+                .revoke_subject(proto::RevokeSubjectRequest {
+                    document_type: i32::from(doc.to_u8()),
+                    document_number: doc_number,
+                    issued_before: before.map_or(0, secs),
+                })
+                .await?
+                .into_inner();
+            println!("revoked the subject's earlier codes; feed entry {}", r.seq);
+            Ok(())
+        }
+        Command::Sync(n) => {
+            let r = OperatorServiceClient::new(channel(&n.node).await?)
+                .sync_now(proto::SyncNowRequest {})
+                .await?
+                .into_inner();
+            if r.peers.is_empty() {
+                println!("no peers to sync (no concluded agreements)");
+            }
+            let mut failed = 0;
+            for p in &r.peers {
+                if p.ok {
+                    println!("{}  ok: {} new entries, at entry {}", p.province, p.entries, p.last_seq);
+                } else {
+                    failed += 1;
+                    println!("{}  FAILED: {}", p.province, p.error);
+                }
+            }
+            if failed > 0 {
+                Err(CliError::Unavailable(format!("{failed} peer(s) could not be synced")))
+            } else {
+                Ok(())
+            }
+        }
+        Command::Bundle(BundleCommand::Export { node, out }) => {
+            let r = OperatorServiceClient::new(channel(&node.node).await?)
+                .export_trust_bundle(proto::ExportTrustBundleRequest {})
+                .await?
+                .into_inner();
+            std::fs::write(&out, &r.bundle)
+                .map_err(|e| CliError::Failed(format!("writing {}: {e}", out.display())))?;
+            println!(
+                "wrote {} ({} bytes), exported {}; verify with: hcmr verify --offline {} --trust {} CODE",
+                out.display(),
+                r.bundle.len(),
+                rfc3339(r.exported_at),
+                out.display(),
+                hex::encode(&r.kid)
+            );
+            Ok(())
+        }
         Command::Demo => {
             let outcome = crate::demo::run(&mut std::io::stdout())
                 .await
@@ -523,6 +807,34 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
     }
+}
+
+/// Verifies a code with a trust bundle alone.
+fn verify_offline(
+    path: &std::path::Path,
+    trust: Option<&str>,
+    max_age: Duration,
+    code: &str,
+) -> Result<proto::VerifyHealthCodeResponse, CliError> {
+    let trust = trust.ok_or_else(|| {
+        CliError::Usage("--trust: required with --offline (the kid `hcmr bundle export` printed)".into())
+    })?;
+    let anchor = crate::bundle::TrustAnchor::parse(trust)
+        .map_err(|e| CliError::Usage(format!("--trust: {e}")))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::Usage(format!("--offline {}: {e}", path.display())))?;
+    let now = crate::unix_now();
+    let (content, snapshot) = crate::bundle::open(&bytes, anchor, now, max_age.as_secs())
+        .map_err(|e| CliError::Failed(format!("bundle {}: {e}", path.display())))?;
+    eprintln!(
+        "offline: bundle of {} {} exported {} ({} s ago)",
+        content.province,
+        content.province.name_en(),
+        rfc3339(content.exported_at),
+        now.saturating_sub(content.exported_at)
+    );
+    let verdict = crate::verify::verify(code, &snapshot, now);
+    Ok(convert::verdict_to_proto(&verdict, now))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -18,6 +18,7 @@ use crate::code::{transport, Claims};
 use crate::identity::synthetic_resident_id;
 use crate::node::{convert, NodeHandle};
 use crate::proto;
+use crate::proto::federation_service_client::FederationServiceClient;
 use crate::proto::health_code_service_client::HealthCodeServiceClient;
 use crate::proto::operator_service_client::OperatorServiceClient;
 use crate::province::Province;
@@ -306,12 +307,23 @@ async fn conclude(
     our_codes_there: &[(HealthStatus, HealthStatus)],
 ) -> Result<String, DemoError> {
     let now = crate::unix_now();
+    // The acceptor's operator reads its kid from `hcmr info` and tells the proposer's operator
+    // (by phone, in the memorandum): here, the same GetNodeInfo call.
+    let info = FederationServiceClient::new(connect(fed.endpoint(acceptor)).await?)
+        .get_node_info(proto::GetNodeInfoRequest {})
+        .await
+        .map_err(rpc("GetNodeInfo"))?
+        .into_inner();
+    let peer_kid = info.keys.first().map(|k| hex::encode(&k.kid)).unwrap_or_default();
     let created = OperatorServiceClient::new(connect(fed.endpoint(proposer)).await?)
         .create_agreement(proto::CreateAgreementRequest {
             peer_endpoint: fed.endpoint(acceptor).to_string(),
+            expected_peer_kid: peer_kid,
             peer_codes_here: mapping(peer_codes_here),
             our_codes_there: mapping(our_codes_there),
             max_code_age_secs: 24 * 3600,
+            max_trust_age_secs: 0,
+                    amends: String::new(),
             effective_from: now - 60,
             effective_until: now + 365 * 24 * 3600,
         })
@@ -364,6 +376,123 @@ fn edit_to_green(code: &str) -> Result<String, DemoError> {
     Ok(transport::wrap(
         &sign1.to_tagged_vec().map_err(|e| bad(e.to_string()))?,
     ))
+}
+
+async fn verify_at(
+    fed: &Federation,
+    at: u32,
+    code: &str,
+) -> Result<proto::VerifyHealthCodeResponse, DemoError> {
+    Ok(HealthCodeServiceClient::new(connect(fed.endpoint(at)).await?)
+        .verify_health_code(proto::VerifyHealthCodeRequest {
+            code: code.to_string(),
+        })
+        .await
+        .map_err(rpc("VerifyHealthCode"))?
+        .into_inner())
+}
+
+async fn issue(fed: &Federation, c: &Case, status: HealthStatus) -> Result<String, DemoError> {
+    Ok(HealthCodeServiceClient::new(connect(fed.endpoint(c.from)).await?)
+        .issue_health_code(proto::IssueHealthCodeRequest {
+            subject: Some(proto::Subject {
+                name: c.name.to_string(),
+                document_type: proto::DocumentType::ResidentIdentityCard as i32,
+                document_number: synthetic_resident_id(c.address, c.birth, c.seq),
+            }),
+            status: convert::status_to_proto(Some(status)),
+            status_valid_until: crate::unix_now() + 14 * 24 * 3600,
+            code_lifetime_secs: 300,
+        })
+        .await
+        .map_err(rpc("IssueHealthCode"))?
+        .into_inner()
+        .code)
+}
+
+/// Has node `at` pull its peers now, as `hcmr sync` does.
+async fn sync(fed: &Federation, at: u32) -> Result<(), DemoError> {
+    let r = OperatorServiceClient::new(connect(fed.endpoint(at)).await?)
+        .sync_now(proto::SyncNowRequest {})
+        .await
+        .map_err(rpc("SyncNow"))?
+        .into_inner();
+    match r.peers.iter().find(|p| !p.ok) {
+        Some(p) => Err(DemoError::Scenario(format!("sync of {} at {at}: {}", p.province, p.error))),
+        None => Ok(()),
+    }
+}
+
+/// The verdict table and its running tally.
+struct Table<'a, W: Write> {
+    out: &'a mut W,
+    outcome: DemoOutcome,
+}
+
+impl<'a, W: Write> Table<'a, W> {
+    fn new(out: &'a mut W) -> Result<Self, DemoError> {
+        let header = format!(
+            "{}{}{}{}{}{}{}reason",
+            pad("worker", 9),
+            pad("ID (masked)", 20),
+            pad("from", 11),
+            pad("to", 11),
+            pad("issued", 8),
+            pad("here", 7),
+            pad("verdict", 16),
+        );
+        writeln!(out, "{header}")?;
+        writeln!(out, "{}", "-".repeat(width(&header) + 24))?;
+        Ok(Table {
+            out,
+            outcome: DemoOutcome {
+                checks: 0,
+                recognized: 0,
+                mismatches: 0,
+            },
+        })
+    }
+
+    fn row(
+        &mut self,
+        from: u32,
+        to: u32,
+        issued: HealthStatus,
+        r: &proto::VerifyHealthCodeResponse,
+        expect: Result<HealthStatus, proto::Reason>,
+        note: &str,
+    ) -> Result<(), DemoError> {
+        let recognized = r.verdict == proto::Verdict::Recognized as i32;
+        let got = if recognized {
+            convert::status_from_proto(r.local_status).ok_or(proto::Reason::Unspecified)
+        } else {
+            Err(proto::Reason::try_from(r.reason).unwrap_or(proto::Reason::Unspecified))
+        };
+        let ok = got == expect;
+        self.outcome.checks += 1;
+        self.outcome.recognized += usize::from(recognized);
+        self.outcome.mismatches += usize::from(!ok);
+        let subject = r.subject.clone().unwrap_or_default();
+        let prov = |p: u32| Province::from_code(p).map(|p| p.name_en()).unwrap_or("?");
+        let reason = proto::Reason::try_from(r.reason)
+            .map(|x| x.as_str_name().trim_start_matches("REASON_").to_ascii_lowercase())
+            .unwrap_or_default();
+        writeln!(
+            self.out,
+            "{}{}{}{}{}{}{}{}{}{}",
+            pad(&subject.masked_name, 9),
+            pad(&subject.masked_document_number, 20),
+            pad(prov(from), 11),
+            pad(prov(to), 11),
+            pad(issued.as_str(), 8),
+            pad(convert::status_from_proto(r.local_status).map_or("-", HealthStatus::as_str), 7),
+            pad(if recognized { "RECOGNIZED" } else { "NOT RECOGNIZED" }, 16),
+            reason,
+            if note.is_empty() { String::new() } else { format!(" ({note})") },
+            if ok { String::new() } else { format!("   <-- MISMATCH: expected {expect:?}") }
+        )?;
+        Ok(())
+    }
 }
 
 /// Display width of a string in a terminal: CJK characters take two columns.
@@ -486,87 +615,98 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
     }
 
     writeln!(out)?;
-    let header = format!(
-        "{}{}{}{}{}{}{}{}",
-        pad("worker", 9),
-        pad("ID (masked)", 20),
-        pad("from", 11),
-        pad("to", 11),
-        pad("issued", 8),
-        pad("here", 7),
-        pad("verdict", 16),
-        "reason"
-    );
-    writeln!(out, "{header}")?;
-    writeln!(out, "{}", "-".repeat(width(&header) + 24))?;
-    let mut outcome = DemoOutcome {
-        checks: 0,
-        recognized: 0,
-        mismatches: 0,
-    };
+    let mut table = Table::new(out)?;
     for (c, code) in cases.iter().zip(&codes) {
-        let r = HealthCodeServiceClient::new(connect(fed.endpoint(c.to)).await?)
-            .verify_health_code(proto::VerifyHealthCodeRequest { code: code.clone() })
-            .await
-            .map_err(rpc("VerifyHealthCode"))?
-            .into_inner();
-        let recognized = r.verdict == proto::Verdict::Recognized as i32;
-        let got = if recognized {
-            convert::status_from_proto(r.local_status).ok_or(proto::Reason::Unspecified)
-        } else {
-            Err(proto::Reason::try_from(r.reason).unwrap_or(proto::Reason::Unspecified))
-        };
-        outcome.checks += 1;
-        outcome.recognized += usize::from(recognized);
-        let ok = got == c.expect;
-        if !ok {
-            outcome.mismatches += 1;
-        }
-        let subject = r.subject.clone().unwrap_or_default();
-        let prov = |p: u32| Province::from_code(p).map(|p| p.name_en()).unwrap_or("?");
-        let twist = match c.twist {
+        let r = verify_at(&fed, c.to, code).await?;
+        let note = match c.twist {
             Twist::None => "",
-            Twist::EditedToGreen => " (edited to green)",
-            Twist::Expired => " (shown after expiry)",
+            Twist::EditedToGreen => "edited to green",
+            Twist::Expired => "shown after expiry",
         };
-        let reason = proto::Reason::try_from(r.reason)
-            .map(|x| {
-                x.as_str_name()
-                    .trim_start_matches("REASON_")
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{}{}{}{}{}{}{}{}{}{}",
-            pad(&subject.masked_name, 9),
-            pad(&subject.masked_document_number, 20),
-            pad(prov(c.from), 11),
-            pad(prov(c.to), 11),
-            pad(c.status.as_str(), 8),
-            pad(
-                convert::status_from_proto(r.local_status).map_or("-", HealthStatus::as_str),
-                7
-            ),
-            pad(
-                if recognized {
-                    "RECOGNIZED"
-                } else {
-                    "NOT RECOGNIZED"
-                },
-                16
-            ),
-            reason,
-            twist,
-            if ok {
-                String::new()
-            } else {
-                format!("   <-- MISMATCH: expected {:?}", c.expect)
-            }
-        )?;
+        table.row(c.from, c.to, c.status, &r, c.expect, note)?;
     }
+
+    // Trust changes: revocations, a key rotation and a termination, carried to the peers by
+    // their sync (triggered here instead of waiting for the interval).
+    writeln!(table.out, "\ntrust changes, carried by each node's signed feed and its peers' sync:")?;
+    let sc_gd_id = agreements[0].1.clone();
+    let az_id = agreements[2].1.clone();
+    let code_of = |name: &str| {
+        cases
+            .iter()
+            .zip(&codes)
+            .find(|(c, _)| c.name == name)
+            .map(|(c, code)| (c, code.clone()))
+            .expect("the scenario names this worker")
+    };
+    let mut sc_codes = HealthCodeServiceClient::new(connect(fed.endpoint(SICHUAN)).await?);
+    let mut sc_ops = OperatorServiceClient::new(connect(fed.endpoint(SICHUAN)).await?);
+
+    // 1. Sichuan revokes one code (王*国's green: issued in error).
+    let (wang, wang_code) = code_of("王建国");
+    let cti = crate::code::HealthCode::decode(&wang_code)
+        .map(|h| hex::encode(&h.claims.cti))
+        .map_err(|e| DemoError::Scenario(e.to_string()))?;
+    sc_codes
+        .revoke_health_code(proto::RevokeHealthCodeRequest { cti })
+        .await
+        .map_err(rpc("RevokeHealthCode"))?;
+    sync(&fed, GUANGDONG).await?;
+    let r = verify_at(&fed, GUANGDONG, &wang_code).await?;
+    table.row(SICHUAN, GUANGDONG, wang.status, &r, Err(proto::Reason::Revoked), "code revoked by Sichuan")?;
+
+    // 2. 李*英's status changes: Sichuan revokes her earlier codes and issues a red one.
+    let (li, li_code) = code_of("李秀英");
+    sc_codes
+        .revoke_subject(proto::RevokeSubjectRequest {
+            document_type: proto::DocumentType::ResidentIdentityCard as i32,
+            document_number: synthetic_resident_id(li.address, li.birth, li.seq),
+            issued_before: 0,
+        })
+        .await
+        .map_err(rpc("RevokeSubject"))?;
+    sync(&fed, GUANGDONG).await?;
+    let r = verify_at(&fed, GUANGDONG, &li_code).await?;
+    table.row(SICHUAN, GUANGDONG, li.status, &r, Err(proto::Reason::Revoked), "earlier code, subject revoked")?;
+    // Her new code must be issued after the revocation time (whole seconds).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fresh = issue(&fed, li, HealthStatus::Red).await?;
+    let r = verify_at(&fed, GUANGDONG, &fresh).await?;
+    table.row(SICHUAN, GUANGDONG, HealthStatus::Red, &r, Ok(HealthStatus::Red), "new code after the change")?;
+
+    // 3. Sichuan rotates its key; peers learn the new key from the rotation statement.
+    let (zhang, zhang_code) = code_of("张伟");
+    let rotated = sc_ops
+        .rotate_key(proto::RotateKeyRequest {})
+        .await
+        .map_err(rpc("RotateKey"))?
+        .into_inner();
+    sync(&fed, GUANGDONG).await?;
+    sync(&fed, ZHEJIANG).await?;
+    let (liu, _) = code_of("刘洋");
+    let new_code = issue(&fed, liu, HealthStatus::Green).await?;
+    let kid = hex::encode(rotated.new_key.map(|k| k.kid).unwrap_or_default());
+    let r = verify_at(&fed, ZHEJIANG, &new_code).await?;
+    table.row(SICHUAN, ZHEJIANG, HealthStatus::Green, &r, Ok(HealthStatus::Green), &format!("signed by the new key {kid}"))?;
+    let r = verify_at(&fed, GUANGDONG, &zhang_code).await?;
+    table.row(SICHUAN, GUANGDONG, zhang.status, &r, Ok(HealthStatus::Red), "signed by the old key, until exp")?;
+
+    // 4. Zhejiang terminates its agreement with Anhui.
+    OperatorServiceClient::new(connect(fed.endpoint(ZHEJIANG)).await?)
+        .terminate_agreement(proto::TerminateAgreementRequest {
+            id: az_id,
+            effective_at: 0,
+        })
+        .await
+        .map_err(rpc("TerminateAgreement"))?;
+    let (yang, yang_code) = code_of("杨帆");
+    let r = verify_at(&fed, ZHEJIANG, &yang_code).await?;
+    table.row(ANHUI, ZHEJIANG, yang.status, &r, Err(proto::Reason::AgreementTerminated), "Zhejiang ended the agreement")?;
+    let _ = sc_gd_id;
+
+    let outcome = table.outcome.clone();
     writeln!(
-        out,
+        table.out,
         "\nsummary: {} checks, {} recognized, {} not recognized; {} of {} verdicts as the scenario expects; {:.1} s",
         outcome.checks,
         outcome.recognized,

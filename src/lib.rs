@@ -13,8 +13,10 @@
 //! | [`status`] | health status colours |
 //! | [`keys`] | Ed25519 node keys and kids |
 //! | [`code`] | the code format: CWT claims, COSE_Sign1, zlib, Base45, prefix |
-//! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures |
-//! | [`trust`] | the trust snapshot the verifier reads: own keys and agreements in force |
+//! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, termination |
+//! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |
+//! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
+//! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict; pure |
 //! | [`store`] | sled trees and their typed records |
 //! | [`node`] | the gRPC server, its configuration and `init` |
@@ -25,10 +27,12 @@
 #![deny(rust_2018_idioms, missing_docs)]
 
 pub mod agreement;
+pub mod bundle;
 pub(crate) mod cbor;
 pub mod cli;
 pub mod code;
 pub mod demo;
+pub mod feed;
 pub(crate) mod fsutil;
 pub mod identity;
 pub mod keys;

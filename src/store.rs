@@ -3,8 +3,11 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `meta` | `b"province"` | GB/T 2260 code, 6 ASCII digits |
-//! | `keys` | kid (8 bytes) | CBOR `[public_key: bstr .size 32, created_at: uint]` |
+//! | `feed` | seq (u64 big-endian) | this node's trust feed: [`FeedEntry::to_record`] |
+//! | `peer_feeds` | province (u32 BE) ‖ seq (u64 BE) | peers' feeds as synced: [`FeedEntry::to_record`] |
+//! | `sync` | province (u32 BE) | last successful sync of that peer: u64 BE seconds |
 //! | `agreements` | id (16 bytes) ‖ version (u32 big-endian) | [`SignedAgreement::to_record`] |
+//! | `terminations` | id (16 bytes) | [`Termination::to_record`] |
 //! | `peers` | province (u32 big-endian) | CBOR `[endpoint: tstr, updated_at: uint]` |
 //! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 16]` |
 //!
@@ -16,9 +19,9 @@ use std::path::Path;
 
 use ciborium::value::{Integer, Value};
 
-use crate::agreement::{AgreementError, AgreementId, SignedAgreement};
+use crate::agreement::{AgreementError, AgreementId, SignedAgreement, Termination};
+use crate::feed::{FeedEntry, FeedError};
 use crate::identity::SubjectHash;
-use crate::keys::PublicKey;
 use crate::province::Province;
 
 /// Errors of the store.
@@ -37,6 +40,15 @@ pub enum StoreError {
     },
 }
 
+impl From<FeedError> for StoreError {
+    fn from(e: FeedError) -> Self {
+        StoreError::Corrupt {
+            tree: "feed",
+            detail: e.to_string(),
+        }
+    }
+}
+
 impl From<AgreementError> for StoreError {
     fn from(e: AgreementError) -> Self {
         StoreError::Corrupt {
@@ -44,15 +56,6 @@ impl From<AgreementError> for StoreError {
             detail: e.to_string(),
         }
     }
-}
-
-/// A node's public key as recorded in the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRecord {
-    /// The key and its kid.
-    pub key: PublicKey,
-    /// When the key was made, seconds since the Unix epoch (UTC).
-    pub created_at: u64,
 }
 
 /// One entry of the issued-code log.
@@ -77,8 +80,11 @@ pub struct IssuedRecord {
 pub struct Store {
     db: sled::Db,
     meta: sled::Tree,
-    keys: sled::Tree,
+    feed: sled::Tree,
+    peer_feeds: sled::Tree,
+    sync: sled::Tree,
     agreements: sled::Tree,
+    terminations: sled::Tree,
     peers: sled::Tree,
     issued: sled::Tree,
 }
@@ -117,8 +123,11 @@ impl Store {
         let db = sled::Config::new().path(dir).open()?;
         Ok(Store {
             meta: db.open_tree("meta")?,
-            keys: db.open_tree("keys")?,
+            feed: db.open_tree("feed")?,
+            peer_feeds: db.open_tree("peer_feeds")?,
+            sync: db.open_tree("sync")?,
             agreements: db.open_tree("agreements")?,
+            terminations: db.open_tree("terminations")?,
             peers: db.open_tree("peers")?,
             issued: db.open_tree("issued")?,
             db,
@@ -158,46 +167,108 @@ impl Store {
         self.flush().await
     }
 
-    /// Records one of the node's public keys.
+    /// Appends an entry to this node's own trust feed and flushes.
     ///
     /// # Errors
     /// [`StoreError::Sled`].
-    pub async fn put_key(&self, rec: &KeyRecord) -> Result<(), StoreError> {
-        let v = crate::cbor::encode(&Value::Array(vec![
-            Value::Bytes(rec.key.to_bytes().to_vec()),
-            uint(rec.created_at),
-        ]));
-        self.keys.insert(rec.key.kid.0, v)?;
+    pub async fn append_feed(&self, e: &FeedEntry) -> Result<(), StoreError> {
+        self.feed.insert(e.seq().to_be_bytes(), e.to_record())?;
         self.flush().await
     }
 
-    /// The node's recorded public keys.
+    /// This node's feed entries with `seq >= from`, in order.
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        self.keys
+    pub fn feed_from(&self, from: u64) -> Result<Vec<FeedEntry>, StoreError> {
+        self.feed
+            .range(from.to_be_bytes()..)
+            .map(|r| Ok(FeedEntry::from_record(&r?.1)?))
+            .collect()
+    }
+
+    /// Appends entries of a peer's feed and records the sync time, then flushes.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn append_peer_feed(
+        &self,
+        peer: Province,
+        entries: &[FeedEntry],
+        synced_at: u64,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for e in entries {
+            let mut k = peer.code().to_be_bytes().to_vec();
+            k.extend_from_slice(&e.seq().to_be_bytes());
+            batch.insert(k, e.to_record());
+        }
+        self.peer_feeds.apply_batch(batch)?;
+        self.sync.insert(peer.code().to_be_bytes(), &synced_at.to_be_bytes())?;
+        self.flush().await
+    }
+
+    /// A peer's stored feed entries, in order.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn peer_feed(&self, peer: Province) -> Result<Vec<FeedEntry>, StoreError> {
+        self.peer_feeds
+            .scan_prefix(peer.code().to_be_bytes())
+            .map(|r| Ok(FeedEntry::from_record(&r?.1)?))
+            .collect()
+    }
+
+    /// Every peer with a synced feed and its last sync time (seconds since the Unix epoch).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn sync_times(&self) -> Result<Vec<(Province, u64)>, StoreError> {
+        self.sync
             .iter()
             .map(|r| {
-                let (_, v) = r?;
-                let val =
-                    crate::cbor::decode_exact(&v).map_err(|e| corrupt("keys", e.to_string()))?;
-                match val {
-                    Value::Array(a) if a.len() == 2 => {
-                        let Value::Bytes(k) = &a[0] else {
-                            return Err(corrupt("keys", "key is not bytes"));
-                        };
-                        Ok(KeyRecord {
-                            key: PublicKey::from_bytes(k)
-                                .map_err(|e| corrupt("keys", e.to_string()))?,
-                            created_at: as_u64(&a[1])
-                                .ok_or_else(|| corrupt("keys", "created_at"))?,
-                        })
-                    }
-                    _ => Err(corrupt("keys", "not a key record")),
-                }
+                let (k, v) = r?;
+                let code = u32::from_be_bytes(
+                    k.as_ref().try_into().map_err(|_| corrupt("sync", "key length"))?,
+                );
+                let p = Province::from_code(code).map_err(|e| corrupt("sync", e.to_string()))?;
+                let t = u64::from_be_bytes(
+                    v.as_ref().try_into().map_err(|_| corrupt("sync", "value length"))?,
+                );
+                Ok((p, t))
             })
             .collect()
+    }
+
+    /// Stores a termination notice (replacing an earlier one of the same agreement).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn put_termination(&self, t: &Termination) -> Result<(), StoreError> {
+        self.terminations.insert(t.id.0, t.to_record())?;
+        self.flush().await
+    }
+
+    /// Every stored termination notice.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn terminations(&self) -> Result<Vec<Termination>, StoreError> {
+        self.terminations
+            .iter()
+            .map(|r| Ok(Termination::from_record(&r?.1)?))
+            .collect()
+    }
+
+    /// The termination notice of agreement `id`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn termination(&self, id: AgreementId) -> Result<Option<Termination>, StoreError> {
+        match self.terminations.get(id.0)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(Termination::from_record(&v)?)),
+        }
     }
 
     /// Stores an agreement version, replacing the record of the same id and version.

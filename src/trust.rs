@@ -1,16 +1,17 @@
 //! The trust snapshot: everything the verification decision reads, held in memory.
 //!
-//! Built from the store (own keys, concluded agreements) when the node starts and rebuilt after
-//! every change; the node swaps the whole snapshot atomically (an `Arc` behind a lock held only to
-//! clone the pointer), so a verification sees one consistent state and never touches the disk.
-//! Agreement signatures are checked once, when an agreement enters the snapshot, not per
-//! verification.
+//! Built from the store (own trust feed, concluded agreements, terminations, peers' synced feeds)
+//! when the node starts and rebuilt after every change; the node swaps the whole snapshot
+//! atomically (`ArcSwap`), so a verification sees one consistent state, never waits for a writer
+//! and never touches the disk. Signatures of agreements and terminations are checked when they
+//! enter the snapshot; feed entries when they are applied to a [`FeedState`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::agreement::{AgreementError, SignedAgreement};
-use crate::keys::{Kid, PublicKey};
+use crate::agreement::{AgreementError, DirectionTerms, SignedAgreement, Termination, Window};
+use crate::feed::{FeedState, KeyState};
+use crate::keys::PublicKey;
 use crate::province::Province;
 
 /// Local verification policy: what applies whatever the agreement says.
@@ -32,28 +33,73 @@ impl Default for Policy {
     }
 }
 
+/// A concluded agreement as the verifier uses it: its newest concluded version and any
+/// termination.
+#[derive(Debug, Clone)]
+pub struct TrustedAgreement {
+    /// The newest concluded version (both signatures checked).
+    pub agreement: SignedAgreement,
+    /// A checked termination notice, if a party ended it.
+    pub termination: Option<Termination>,
+}
+
+impl TrustedAgreement {
+    /// Whether a termination has taken effect at `now`.
+    pub fn terminated_at(&self, now: u64) -> Option<u64> {
+        self.termination
+            .as_ref()
+            .map(|t| t.effective_at)
+            .filter(|t| *t <= now)
+    }
+
+    /// The terms for `issuer`'s codes at `verifier`.
+    pub fn direction(&self, issuer: Province, verifier: Province) -> Option<&DirectionTerms> {
+        self.agreement.body().direction(issuer, verifier)
+    }
+
+    /// In force for that direction at `now`: concluded, not terminated, inside its window.
+    pub fn in_force(&self, issuer: Province, verifier: Province, now: u64) -> bool {
+        self.terminated_at(now).is_none()
+            && self
+                .direction(issuer, verifier)
+                .is_some_and(|d| d.window(now) == Window::InForce)
+    }
+}
+
+/// What this node knows of a peer province's trust feed.
+#[derive(Debug, Clone)]
+pub struct PeerFeed {
+    /// The peer's feed as applied (keys, revocations).
+    pub state: Arc<FeedState>,
+    /// When it was last synced successfully, seconds since the Unix epoch (UTC).
+    pub synced_at: u64,
+}
+
 /// What a node trusts at one moment.
 #[derive(Debug, Clone)]
 pub struct TrustSnapshot {
     local: Province,
-    own_keys: Vec<PublicKey>,
     policy: Policy,
-    /// Concluded agreements (both signatures checked) by peer province, newest version first.
-    agreements: HashMap<Province, Vec<Arc<SignedAgreement>>>,
+    own: Arc<FeedState>,
+    /// By peer province; newest first (by version, then creation time).
+    agreements: HashMap<Province, Vec<Arc<TrustedAgreement>>>,
+    peers: HashMap<Province, PeerFeed>,
 }
 
 impl TrustSnapshot {
-    /// A snapshot for the node of `local` whose own codes verify under `own_keys`.
-    pub fn new(local: Province, own_keys: Vec<PublicKey>, policy: Policy) -> Self {
+    /// A snapshot for the node of `local` whose own keys and revocations are `own`.
+    pub fn new(local: Province, own: Arc<FeedState>, policy: Policy) -> Self {
         TrustSnapshot {
             local,
-            own_keys,
             policy,
+            own,
             agreements: HashMap::new(),
+            peers: HashMap::new(),
         }
     }
 
-    /// Adds a concluded agreement that names this node's province as a party.
+    /// Adds a concluded agreement version that names this node's province as a party. A newer
+    /// version of an agreement already present replaces it (amendment); an older one is ignored.
     ///
     /// # Errors
     /// A signature error if either signature is missing or does not verify;
@@ -66,11 +112,80 @@ impl TrustSnapshot {
             .ok_or(AgreementError::BadDirections)?
             .province;
         let list = self.agreements.entry(peer).or_default();
-        list.push(Arc::new(agreement));
+        let id = agreement.body().id;
+        if let Some(i) = list.iter().position(|t| t.agreement.body().id == id) {
+            if list[i].agreement.body().version >= agreement.body().version {
+                return Ok(());
+            }
+            let termination = list[i].termination.clone();
+            list[i] = Arc::new(TrustedAgreement {
+                agreement,
+                termination,
+            });
+        } else {
+            list.push(Arc::new(TrustedAgreement {
+                agreement,
+                termination: None,
+            }));
+        }
         list.sort_by(|a, b| {
-            (b.body().version, b.body().created_at).cmp(&(a.body().version, a.body().created_at))
+            let key = |t: &TrustedAgreement| (t.agreement.body().version, t.agreement.body().created_at);
+            key(b).cmp(&key(a))
         });
         Ok(())
+    }
+
+    /// Records a peer's synced feed.
+    pub fn set_peer_feed(&mut self, peer: PeerFeed) {
+        self.peers.insert(peer.state.province(), peer);
+    }
+
+    /// Adds a termination of an agreement already added. The signer must be a key of the
+    /// terminating party: pinned in the agreement or named in its trust feed.
+    ///
+    /// # Errors
+    /// [`AgreementError::BadId`] for an unknown agreement; a signature error.
+    pub fn add_termination(&mut self, t: Termination) -> Result<(), AgreementError> {
+        let keys = |snap: &TrustSnapshot, a: &SignedAgreement| -> Vec<PublicKey> {
+            let mut keys: Vec<PublicKey> = a
+                .body()
+                .party(t.by)
+                .map(|p| p.keys.clone())
+                .unwrap_or_default();
+            let feed = if t.by == snap.local {
+                Some(&snap.own)
+            } else {
+                snap.peers.get(&t.by).map(|p| &p.state)
+            };
+            if let Some(f) = feed {
+                keys.extend(f.keys().iter().map(|k| k.key));
+            }
+            keys
+        };
+        for list in self.agreements.values() {
+            if let Some(i) = list.iter().position(|x| x.agreement.body().id == t.id) {
+                let known = keys(self, &list[i].agreement);
+                t.check(list[i].agreement.body(), &known)?;
+                let peer = list[i].agreement.body().peer_of(self.local).map(|p| p.province);
+                let peer = peer.ok_or(AgreementError::BadDirections)?;
+                let list = self.agreements.get_mut(&peer).expect("found above");
+                let current = &list[i];
+                // The earliest effective termination wins: a party cannot postpone an end.
+                if current
+                    .termination
+                    .as_ref()
+                    .is_some_and(|old| old.effective_at <= t.effective_at)
+                {
+                    return Ok(());
+                }
+                list[i] = Arc::new(TrustedAgreement {
+                    agreement: current.agreement.clone(),
+                    termination: Some(t),
+                });
+                return Ok(());
+            }
+        }
+        Err(AgreementError::BadId(t.id.to_string()))
     }
 
     /// The province of this node.
@@ -83,22 +198,49 @@ impl TrustSnapshot {
         &self.policy
     }
 
-    /// This node's own public keys.
-    pub fn own_keys(&self) -> &[PublicKey] {
-        &self.own_keys
+    /// This node's own feed state (keys and revocations).
+    pub fn own(&self) -> &FeedState {
+        &self.own
     }
 
-    /// Own keys with this kid (kids can collide, so possibly several).
-    pub fn own_keys_with(&self, kid: Kid) -> impl Iterator<Item = &PublicKey> {
-        self.own_keys.iter().filter(move |k| k.kid == kid)
+    /// This node's active keys (neither retired nor withdrawn): what it publishes and pins.
+    pub fn own_keys(&self) -> Vec<PublicKey> {
+        self.own.current_key().into_iter().copied().collect()
     }
 
-    /// Concluded agreements with `peer`, newest version first.
-    pub fn agreements_with(&self, peer: Province) -> &[Arc<SignedAgreement>] {
+    /// Agreements with `peer`, newest first.
+    pub fn agreements_with(&self, peer: Province) -> &[Arc<TrustedAgreement>] {
         self.agreements.get(&peer).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// Number of concluded agreements in the snapshot.
+    /// The synced feed of `peer`, if any.
+    pub fn peer_feed(&self, peer: Province) -> Option<&PeerFeed> {
+        self.peers.get(&peer)
+    }
+
+    /// The keys to verify `issuer`'s codes with under `agreement`: the issuer's feed when it is
+    /// anchored in the agreement's pinned keys, else the pinned keys alone.
+    pub fn issuer_keys(&self, issuer: Province, agreement: &TrustedAgreement) -> Vec<KeyState> {
+        let pinned = agreement
+            .agreement
+            .body()
+            .party(issuer)
+            .map(|p| p.keys.as_slice())
+            .unwrap_or(&[]);
+        match self.peers.get(&issuer) {
+            Some(p) if p.state.contains_any(pinned) => p.state.keys().to_vec(),
+            _ => pinned
+                .iter()
+                .map(|k| KeyState {
+                    key: *k,
+                    retired_at: None,
+                    withdrawn_at: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Number of agreements in the snapshot.
     pub fn agreement_count(&self) -> usize {
         self.agreements.values().map(Vec::len).sum()
     }

@@ -5,13 +5,19 @@
 //! 1. the string decodes ([`Reason::Malformed`], with the stage's error);
 //! 2. `iss` is a GB/T 2260 province ([`Reason::UnknownIssuer`]);
 //! 3. for a peer's code: a concluded agreement with the issuer exists ([`Reason::NoAgreement`])
-//!    and its issuer->here direction is in force ([`Reason::AgreementNotYetInForce`],
+//!    and its newest version is in force for the issuer->here direction
+//!    ([`Reason::AgreementTerminated`], [`Reason::AgreementNotYetInForce`],
 //!    [`Reason::AgreementExpired`]);
-//! 4. a key with the code's kid is pinned for the issuer ([`Reason::UnknownKey`]) and one such
-//!    key verifies the signature ([`Reason::BadSignature`]);
-//! 5. `iat` is not in the future beyond the clock skew ([`Reason::NotYetValid`]), `exp` has not
+//! 4. a key with the code's kid is trusted for the issuer (pinned by the agreement, or added by
+//!    a rotation in the issuer's synced trust feed; [`Reason::UnknownKey`]) and one such key
+//!    verifies the signature ([`Reason::BadSignature`]); that key is not withdrawn
+//!    ([`Reason::KeyWithdrawn`]) nor retired before the code was issued ([`Reason::KeyRetired`]);
+//! 5. the issuer has not revoked the code or its subject ([`Reason::Revoked`]), and for a peer,
+//!    this node's copy of the issuer's trust state is not older than the agreement allows
+//!    ([`Reason::TrustStale`]);
+//! 6. `iat` is not in the future beyond the clock skew ([`Reason::NotYetValid`]), `exp` has not
 //!    passed ([`Reason::Expired`]), the code is not older than allowed ([`Reason::CodeTooOld`]);
-//! 6. the issued status maps to a local status ([`Reason::StatusNotRecognized`]; an unassigned
+//! 7. the issued status maps to a local status ([`Reason::StatusNotRecognized`]; an unassigned
 //!    status number never maps) and still holds ([`Reason::StatusExpired`]).
 //!
 //! Only when every check passes is the verdict recognized; a not-recognized verdict carries no
@@ -52,6 +58,16 @@ pub enum Reason {
     StatusNotRecognized = 12,
     /// The status's own validity (`status_valid_until`) has passed.
     StatusExpired = 13,
+    /// A party terminated the agreement.
+    AgreementTerminated = 14,
+    /// The issuer revoked the code, or its subject's codes issued before a later time.
+    Revoked = 15,
+    /// The signing key was withdrawn by its province.
+    KeyWithdrawn = 16,
+    /// The signing key was retired by a rotation before the code was issued.
+    KeyRetired = 17,
+    /// This node's copy of the issuer's trust state is older than the agreement allows.
+    TrustStale = 18,
 }
 
 impl Reason {
@@ -71,6 +87,11 @@ impl Reason {
             Reason::CodeTooOld => "code_too_old",
             Reason::StatusNotRecognized => "status_not_recognized",
             Reason::StatusExpired => "status_expired",
+            Reason::AgreementTerminated => "agreement_terminated",
+            Reason::Revoked => "revoked",
+            Reason::KeyWithdrawn => "key_withdrawn",
+            Reason::KeyRetired => "key_retired",
+            Reason::TrustStale => "trust_stale",
         }
     }
 
@@ -90,6 +111,11 @@ impl Reason {
             Reason::CodeTooOld => "健康码签发过久 / code too old for this agreement",
             Reason::StatusNotRecognized => "该颜色不在互认范围 / status not recognized here",
             Reason::StatusExpired => "健康状态已过有效期 / health status no longer valid",
+            Reason::AgreementTerminated => "互认协议已终止 / agreement terminated",
+            Reason::Revoked => "健康码已被签发地撤销 / revoked by the issuing province",
+            Reason::KeyWithdrawn => "签发密钥已撤回 / issuer key withdrawn",
+            Reason::KeyRetired => "签发密钥已更换 / issuer key retired before this code",
+            Reason::TrustStale => "签发地信任数据过旧 / issuer trust data too old here",
         }
     }
 }
@@ -112,6 +138,9 @@ pub struct Verdict {
     pub local_status: Option<HealthStatus>,
     /// The agreement the decision used, for a peer's code.
     pub agreement: Option<AgreementId>,
+    /// When the issuer's trust state was last synced here (seconds since the Unix epoch, UTC);
+    /// `None` for own codes, or a peer never synced.
+    pub issuer_synced_at: Option<u64>,
 }
 
 impl Verdict {
@@ -153,6 +182,7 @@ fn malformed(e: &CodeError) -> Verdict {
         signature_verified: false,
         local_status: None,
         agreement: None,
+        issuer_synced_at: None,
     }
 }
 
@@ -167,6 +197,7 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
         signature_verified: false,
         local_status: None,
         agreement: None,
+        issuer_synced_at: None,
     };
     let issuer: Province = match c.iss.parse() {
         Ok(p) => p,
@@ -178,9 +209,9 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
     };
 
     // Terms: own codes under local policy, a peer's under the agreement in force.
-    let (keys, status_map, max_age) = if issuer == trust.local() {
-        let own: Vec<_> = trust.own_keys_with(code.kid).collect();
-        (own, None, trust.policy().own_max_code_age_secs)
+    let own = issuer == trust.local();
+    let (keys, status_map, max_age, max_trust_age, revocations) = if own {
+        (trust.own().keys().to_vec(), None, trust.policy().own_max_code_age_secs, 0, Some(trust.own()))
     } else {
         let agreements = trust.agreements_with(issuer);
         if agreements.is_empty() {
@@ -189,51 +220,87 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
                 format!("no agreement between {issuer} and {}", trust.local()),
             );
         }
-        let in_force = agreements.iter().find(|a| {
-            a.body()
-                .direction(issuer, trust.local())
-                .is_some_and(|d| d.window(now) == Window::InForce)
-        });
-        let Some(agreement) = in_force else {
-            let newest = agreements[0]
-                .body()
+        let Some(agreement) = agreements
+            .iter()
+            .find(|a| a.in_force(issuer, trust.local(), now))
+        else {
+            let newest = &agreements[0];
+            v.agreement = Some(newest.agreement.body().id);
+            if let Some(t) = newest.terminated_at(now) {
+                return v.fail(Reason::AgreementTerminated, format!("terminated at {t}"));
+            }
+            let d = newest
                 .direction(issuer, trust.local())
                 .expect("validated agreements have both directions");
-            v.agreement = Some(agreements[0].body().id);
-            return match newest.window(now) {
+            return match d.window(now) {
                 Window::NotYetInForce => v.fail(
                     Reason::AgreementNotYetInForce,
-                    format!("in force from {}", newest.effective_from),
+                    format!("in force from {}", d.effective_from),
                 ),
                 _ => v.fail(
                     Reason::AgreementExpired,
-                    format!("ended at {}", newest.effective_until),
+                    format!("ended at {}", d.effective_until),
                 ),
             };
         };
-        v.agreement = Some(agreement.body().id);
+        v.agreement = Some(agreement.agreement.body().id);
         let terms = agreement
-            .body()
             .direction(issuer, trust.local())
-            .expect("checked above");
-        let party = agreement
-            .body()
-            .party(issuer)
-            .expect("the peer is a party of its agreement");
-        let keys = party.keys.iter().filter(|k| k.kid == code.kid).collect();
-        (keys, Some(&terms.status_map), terms.max_code_age_secs)
+            .expect("checked by in_force");
+        let peer = trust.peer_feed(issuer);
+        v.issuer_synced_at = peer.map(|p| p.synced_at);
+        (
+            trust.issuer_keys(issuer, agreement),
+            Some(&terms.status_map),
+            terms.max_code_age_secs,
+            terms.max_trust_age_secs,
+            peer.map(|p| p.state.as_ref()),
+        )
     };
 
-    if keys.is_empty() {
+    let candidates: Vec<_> = keys.iter().filter(|k| k.key.kid == code.kid).collect();
+    if candidates.is_empty() {
         return v.fail(
             Reason::UnknownKey,
-            format!("kid {} is not pinned for {issuer}", code.kid),
+            format!("kid {} is not a key of {issuer} trusted here", code.kid),
         );
     }
-    if !keys.iter().any(|k| code.signature_valid(k)) {
+    let Some(signer) = candidates.into_iter().find(|k| code.signature_valid(&k.key)) else {
         return v.fail(Reason::BadSignature, format!("kid {}", code.kid));
-    }
+    };
     v.signature_verified = true;
+    if let Some(t) = signer.withdrawn_at {
+        return v.fail(Reason::KeyWithdrawn, format!("kid {} withdrawn at {t}", code.kid));
+    }
+    if let Some(t) = signer.retired_at.filter(|t| c.iat > *t) {
+        return v.fail(
+            Reason::KeyRetired,
+            format!("kid {} retired at {t}, code issued at {}", code.kid, c.iat),
+        );
+    }
+    if revocations.is_some_and(|r| r.is_revoked(&c.cti, &c.subject.subject_hash, c.iat)) {
+        return v.fail(Reason::Revoked, format!("cti {}", hex::encode(&c.cti)));
+    }
+    if max_trust_age > 0 {
+        match v.issuer_synced_at {
+            None => {
+                return v.fail(
+                    Reason::TrustStale,
+                    format!("the trust state of {issuer} was never synced here"),
+                )
+            }
+            Some(t) if now.saturating_sub(t) > max_trust_age => {
+                return v.fail(
+                    Reason::TrustStale,
+                    format!(
+                        "the trust state of {issuer} is {} s old; the agreement allows {max_trust_age} s",
+                        now - t
+                    ),
+                )
+            }
+            Some(_) => {}
+        }
+    }
 
     if c.iat > now.saturating_add(trust.policy().clock_skew_secs) {
         return v.fail(

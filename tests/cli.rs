@@ -170,7 +170,16 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
     let gd = serve(&dir.path().join("gd/hcmr.toml"), &gd_url);
 
     let o = hcmr(&["info", "--node", &sc_url]);
-    assert!(text(&o).0.contains("province: 510000 Sichuan"));
+    let info = text(&o).0;
+    assert!(info.contains("province: 510000 Sichuan"));
+    // Sichuan's operator reads the kid and gives it to Guangdong's out of band.
+    let sc_kid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("key:      kid "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert_eq!(sc_kid.len(), 16);
 
     let o = hcmr(&[
         "agreement",
@@ -179,6 +188,8 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
         &gd_url,
         "--peer",
         &sc_url,
+        "--peer-kid",
+        &sc_kid,
         "--peer-codes",
         "green=green,yellow=red,red=red",
         "--our-codes",

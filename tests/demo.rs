@@ -6,8 +6,8 @@ async fn demo_federation_meets_every_expectation() {
     let outcome = hcmr::demo::run(&mut out).await.unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(outcome.mismatches, 0, "{text}");
-    assert_eq!(outcome.checks, 14);
-    assert_eq!(outcome.recognized, 10);
+    assert_eq!(outcome.checks, 20);
+    assert_eq!(outcome.recognized, 13);
     let row = |needle: &[&str]| text.lines().any(|l| needle.iter().all(|n| l.contains(n)));
     assert!(
         row(&[
@@ -33,8 +33,18 @@ async fn demo_federation_meets_every_expectation() {
         row(&["NOT RECOGNIZED", "expired", "shown after expiry"]),
         "{text}"
     );
+    for needle in [
+        &["王*国", "NOT RECOGNIZED", "revoked", "code revoked by Sichuan"][..],
+        &["李*英", "NOT RECOGNIZED", "revoked", "subject revoked"],
+        &["李*英", "red", "RECOGNIZED", "new code after the change"],
+        &["刘*", "Zhejiang", "RECOGNIZED", "signed by the new key"],
+        &["张*", "RECOGNIZED", "signed by the old key"],
+        &["杨*", "NOT RECOGNIZED", "agreement_terminated"],
+    ] {
+        assert!(row(needle), "{needle:?} in {text}");
+    }
     assert!(
-        text.contains("14 of 14 verdicts as the scenario expects"),
+        text.contains("20 of 20 verdicts as the scenario expects"),
         "{text}"
     );
 }

@@ -53,6 +53,9 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
             peer_codes_here: map(&[(G, G), (Y, R), (R, R)]),
             our_codes_there: map(&[(G, G), (R, R)]),
             max_code_age_secs: 3600,
+            max_trust_age_secs: 0,
+            amends: String::new(),
+            expected_peer_kid: hex::encode(&info.keys[0].kid),
             effective_from: now - 10,
             effective_until: now + 86_400,
         })
@@ -346,9 +349,20 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
         peer_codes_here: map(&[(G, G)]),
         our_codes_there: map(&[(G, G)]),
         max_code_age_secs: 60,
+        max_trust_age_secs: 0,
+        amends: String::new(),
+        expected_peer_kid: String::new(),
         effective_from: now,
         effective_until: now + 60,
     };
+    let e = op.create_agreement(create.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "the peer's kid is required");
+    assert!(e.message().starts_with("expected_peer_kid"));
+    create.expected_peer_kid = "00".repeat(8);
+    let e = op.create_agreement(create.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "another key than expected");
+    assert!(e.message().contains("refusing to pin"), "{}", e.message());
+    create.expected_peer_kid = kid_of(&sc).await;
     let e = op.create_agreement(create.clone()).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "agreement with itself");
     create.peer_endpoint = "not a url".into();
@@ -411,6 +425,7 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
         )]
         .into(),
         max_code_age_secs: 60,
+        max_trust_age_secs: 0,
         effective_from: now,
         effective_until: now + 60,
     };

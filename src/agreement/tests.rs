@@ -48,6 +48,7 @@ fn body_with(sc_keys: Vec<PublicKey>, gd_keys: Vec<PublicKey>) -> AgreementBody 
                 verifier: prov(GD),
                 status_map: map(&[(Green, Green), (Yellow, Red), (Red, Red)]),
                 max_code_age_secs: 86_400,
+                max_trust_age_secs: 0,
                 effective_from: FROM,
                 effective_until: UNTIL,
             },
@@ -56,6 +57,7 @@ fn body_with(sc_keys: Vec<PublicKey>, gd_keys: Vec<PublicKey>) -> AgreementBody 
                 verifier: prov(SC),
                 status_map: map(&[(Green, Green), (Red, Red)]),
                 max_code_age_secs: 3_600,
+                max_trust_age_secs: 0,
                 effective_from: FROM,
                 effective_until: UNTIL,
             },
@@ -180,15 +182,15 @@ const RFC8032_SEED_2: &str = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da
 ///   82 1a 0007c830 81 5820 d75a..511a  proposer [510000, [key]]
 ///   82 1a 0006b6c0 81 5820 3d40..660c  acceptor [440000, [key]]
 ///   82                                 two directions
-///     86 1a 0007c830 1a 0006b6c0 83 820101 820203 820303 1a 00015180 1a 6553f100 1a 6b49d200
-///     86 1a 0006b6c0 1a 0007c830 82 820101 820303 19 0e10 1a 6553f100 1a 6b49d200
+///     87 1a 0007c830 1a 0006b6c0 83 820101 820203 820303 1a 00015180 1a 6553f100 1a 6b49d200 00
+///     87 1a 0006b6c0 1a 0007c830 82 820101 820303 19 0e10 1a 6553f100 1a 6b49d200 00
 /// ```
 const KAT_HEX: &str = concat!(
     "886e68636d722d61677265656d656e74015000112233445566778899aabbccddeeff011a6553f100",
     "821a0007c830815820d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
     "821a0006b6c08158203d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
-    "82861a0007c8301a0006b6c0838201018202038203031a000151801a6553f1001a6b49d200",
-    "861a0006b6c01a0007c83082820101820303190e101a6553f1001a6b49d200",
+    "82871a0007c8301a0006b6c0838201018202038203031a000151801a6553f1001a6b49d20000",
+    "871a0006b6c01a0007c83082820101820303190e101a6553f1001a6b49d20000",
 );
 
 fn kat_body() -> AgreementBody {
@@ -212,6 +214,7 @@ fn kat_body() -> AgreementBody {
                 verifier: prov(GD),
                 status_map: map(&[(Green, Green), (Yellow, Red), (Red, Red)]),
                 max_code_age_secs: 86_400,
+                max_trust_age_secs: 0,
                 effective_from: 1_700_000_000,
                 effective_until: 1_800_000_000,
             },
@@ -220,6 +223,7 @@ fn kat_body() -> AgreementBody {
                 verifier: prov(SC),
                 status_map: map(&[(Green, Green), (Red, Red)]),
                 max_code_age_secs: 3_600,
+                max_trust_age_secs: 0,
                 effective_from: 1_700_000_000,
                 effective_until: 1_800_000_000,
             },

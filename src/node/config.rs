@@ -7,6 +7,7 @@
 //! data_dir = "db"                  # sled database, relative to this file's folder
 //! key_file = "node.key"            # Ed25519 signing key, PKCS#8 PEM, mode 0600
 //! subject_key_file = "subject.key" # key of the keyed subject hash, 64 hex digits, mode 0600
+//! sync_interval_secs = 30          # how often peers' trust feeds are pulled, seconds
 //!
 //! [policy]
 //! clock_skew_secs = 300            # tolerated clock difference for iat, seconds
@@ -22,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::identity::SubjectKey;
 use crate::keys::NodeKey;
 use crate::province::Province;
-use crate::store::{KeyRecord, Store};
+use crate::feed::{FeedEntry, Statement};
+use crate::store::Store;
 
 /// Name of the configuration file `hcmr init` writes in the data directory.
 pub const CONFIG_FILE: &str = "hcmr.toml";
@@ -83,6 +85,10 @@ impl Default for PolicyConfig {
     }
 }
 
+fn default_sync_interval() -> u64 {
+    30
+}
+
 /// A node's configuration. Relative paths are resolved against the config file's folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +106,9 @@ pub struct Config {
     pub key_file: PathBuf,
     /// Subject-hash key file (64 hex digits).
     pub subject_key_file: PathBuf,
+    /// How often to pull every peer's trust feed and agreement state, in seconds (1 to 86400).
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_secs: u64,
     /// Local policy.
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -134,6 +143,15 @@ impl Config {
                     detail: format!("endpoint: {e:?} must start with http:// or https://"),
                 });
             }
+        }
+        if !(1..=86_400).contains(&c.sync_interval_secs) {
+            return Err(ConfigError::Invalid {
+                path: path.display().to_string(),
+                detail: format!(
+                    "sync_interval_secs: {} is outside 1 to 86400 seconds",
+                    c.sync_interval_secs
+                ),
+            });
         }
         let p = &c.policy;
         if p.default_code_lifetime_secs == 0 || p.own_max_code_age_secs == 0 {
@@ -216,12 +234,15 @@ pub async fn init(
         .map_err(io(&dir.join("subject.key")))?;
     let store = Store::open(&dir.join("db"))?;
     store.set_province(province).await?;
-    store
-        .put_key(&KeyRecord {
-            key: key.public(),
-            created_at: crate::unix_now(),
-        })
-        .await?;
+    // Entry 1 of the node's trust feed names its first key.
+    let genesis = FeedEntry::sign(
+        province,
+        None,
+        crate::unix_now(),
+        Statement::Genesis { key: key.public() },
+        &key,
+    );
+    store.append_feed(&genesis).await?;
     drop(store);
     let config = Config {
         province: province.to_string(),
@@ -230,6 +251,7 @@ pub async fn init(
         data_dir: "db".into(),
         key_file: "node.key".into(),
         subject_key_file: "subject.key".into(),
+        sync_interval_secs: default_sync_interval(),
         policy: PolicyConfig::default(),
     };
     let text = format!(

@@ -1,6 +1,8 @@
 //! Conversions between the generated protobuf types and the domain types.
 
-use crate::agreement::{AgreementSignature, DirectionTerms, Role, SignedAgreement};
+use crate::agreement::{
+    AgreementId, AgreementSignature, DirectionTerms, Role, SignedAgreement, Termination,
+};
 use crate::code::Subject;
 use crate::identity::DocumentType;
 use crate::keys::{Kid, PublicKey};
@@ -105,6 +107,7 @@ fn direction_to_proto(d: &DirectionTerms) -> proto::DirectionTerms {
             })
             .collect(),
         max_code_age_secs: d.max_code_age_secs,
+        max_trust_age_secs: d.max_trust_age_secs,
         effective_from: d.effective_from,
         effective_until: d.effective_until,
     }
@@ -156,10 +159,65 @@ pub fn signed_from_proto(a: Option<&proto::SignedAgreement>) -> Result<SignedAgr
     .map_err(|e| ApiError::invalid("agreement.body", e))
 }
 
+/// A termination notice for the wire.
+pub fn termination_to_proto(t: &Termination) -> proto::TerminationNotice {
+    proto::TerminationNotice {
+        id: t.id.0.to_vec(),
+        by_province: t.by.to_string(),
+        effective_at: t.effective_at,
+        signed_at: t.signed_at,
+        kid: t.kid.0.to_vec(),
+        signature: t.signature.to_vec(),
+    }
+}
+
+/// A termination notice from the wire (signature not checked).
+///
+/// # Errors
+/// INVALID_ARGUMENT naming the field.
+pub fn termination_from_proto(t: &proto::TerminationNotice) -> Result<Termination, ApiError> {
+    Ok(Termination {
+        id: AgreementId(
+            t.id.as_slice()
+                .try_into()
+                .map_err(|_| ApiError::invalid("notice.id", "must be 16 bytes"))?,
+        ),
+        by: t
+            .by_province
+            .parse()
+            .map_err(|e| ApiError::invalid("notice.by_province", e))?,
+        effective_at: t.effective_at,
+        signed_at: t.signed_at,
+        kid: Kid::from_slice(&t.kid).ok_or_else(|| ApiError::invalid("notice.kid", "must be 8 bytes"))?,
+        signature: t
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| ApiError::invalid("notice.signature", "must be 64 bytes"))?,
+    })
+}
+
+/// Where an agreement version stands, beyond its signatures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Standing<'a> {
+    /// A newer concluded version exists.
+    pub superseded: bool,
+    /// The agreement's termination notice, if any.
+    pub termination: Option<&'a Termination>,
+    /// The time to judge the termination at, seconds since the Unix epoch.
+    pub now: u64,
+}
+
 /// The state of an agreement as seen by the node of `local`.
-pub fn agreement_state(a: &SignedAgreement, local: Province) -> proto::AgreementState {
+pub fn agreement_state(a: &SignedAgreement, local: Province, standing: Standing<'_>) -> proto::AgreementState {
     if a.check_both().is_ok() {
-        proto::AgreementState::Concluded
+        if standing.termination.is_some_and(|t| t.effective_at <= standing.now) {
+            proto::AgreementState::Terminated
+        } else if standing.superseded {
+            proto::AgreementState::Superseded
+        } else {
+            proto::AgreementState::Concluded
+        }
     } else if a.check_signature(Role::Proposer).is_ok() && a.body().proposer.province == local {
         proto::AgreementState::Proposed
     } else {
@@ -168,7 +226,7 @@ pub fn agreement_state(a: &SignedAgreement, local: Province) -> proto::Agreement
 }
 
 /// An agreement for operators.
-pub fn agreement_view(a: &SignedAgreement, local: Province) -> proto::AgreementView {
+pub fn agreement_view(a: &SignedAgreement, local: Province, standing: Standing<'_>) -> proto::AgreementView {
     let b = a.body();
     proto::AgreementView {
         id: b.id.to_string(),
@@ -179,8 +237,10 @@ pub fn agreement_view(a: &SignedAgreement, local: Province) -> proto::AgreementV
         acceptor_keys: b.acceptor.keys.iter().map(key_info).collect(),
         directions: b.directions.iter().map(direction_to_proto).collect(),
         created_at: b.created_at,
-        state: agreement_state(a, local) as i32,
+        state: agreement_state(a, local, standing) as i32,
         signed: Some(signed_to_proto(a)),
+        terminated_at: standing.termination.map_or(0, |t| t.effective_at),
+        terminated_by: standing.termination.map(|t| t.by.to_string()).unwrap_or_default(),
     }
 }
 
@@ -207,5 +267,8 @@ pub fn verdict_to_proto(v: &Verdict, now: u64) -> proto::VerifyHealthCodeRespons
         signature_verified: v.signature_verified,
         agreement_id: v.agreement.map(|a| a.to_string()).unwrap_or_default(),
         verified_at: now,
+        issuer_state_synced_at: v.issuer_synced_at.unwrap_or(0),
+        issuer_state_age_secs: v.issuer_synced_at.map_or(0, |t| now.saturating_sub(t)),
+        issuer_state_synced: v.issuer_synced_at.is_some(),
     }
 }

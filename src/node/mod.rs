@@ -2,18 +2,23 @@
 //!
 //! [`Node::open`] loads the key, opens the store and builds the trust snapshot;
 //! [`Node::serve`] serves the three hcmr services, grpc.health.v1 and server reflection on a
-//! bound listener until a shutdown future completes, then drains in-flight calls. [`spawn`] does
-//! both on a task, for tests and the demo.
+//! bound listener, and pulls every peer's trust feed on an interval, until a shutdown future
+//! completes; then it drains in-flight calls. [`spawn`] does both on a task, for tests and the
+//! demo.
 
 pub mod config;
 pub mod convert;
 pub mod error;
+mod lifecycle;
 mod peer;
 mod service;
+mod sync;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
@@ -22,12 +27,13 @@ use tonic::transport::server::TcpIncoming;
 pub use config::{init, Config, ConfigError, CONFIG_FILE};
 pub use error::ApiError;
 
+use crate::feed::FeedState;
 use crate::identity::SubjectKey;
 use crate::keys::NodeKey;
 use crate::proto;
 use crate::province::Province;
 use crate::store::{Store, StoreError};
-use crate::trust::{Policy, TrustSnapshot};
+use crate::trust::{PeerFeed, Policy, TrustSnapshot};
 
 /// Errors that stop a node from starting or serving.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +44,8 @@ pub enum NodeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The key in the key file is not one the store records for this node.
-    #[error("key file {0} holds a key this node's database does not record")]
+    /// The key in the key file is not the node's current key in its trust feed.
+    #[error("key file {0} does not hold this node's current key (see its trust feed)")]
     KeyMismatch(String),
     /// The province in the config differs from the one in the database.
     #[error("config says province {config} but the database belongs to {stored}")]
@@ -60,25 +66,51 @@ pub enum NodeError {
 /// Shared state of a running node.
 pub(crate) struct NodeState {
     pub(crate) province: Province,
-    pub(crate) key: NodeKey,
+    /// The current signing key; replaced by a rotation.
+    pub(crate) key: ArcSwap<NodeKey>,
+    pub(crate) key_file: PathBuf,
     pub(crate) subject_key: SubjectKey,
     pub(crate) store: Store,
     pub(crate) policy: Policy,
     pub(crate) default_code_lifetime_secs: u64,
+    pub(crate) sync_interval: std::time::Duration,
     /// URL peers use to reach this node; set once the listener is bound.
     pub(crate) endpoint: std::sync::OnceLock<String>,
     /// The snapshot verification reads. Swapped whole after every trust change, so a Verify
     /// call takes one pointer and never waits on a writer.
     pub(crate) trust: ArcSwap<TrustSnapshot>,
+    /// This node's own feed as applied. A std mutex: held only to clone or replace the `Arc`.
+    pub(crate) own_feed: Mutex<Arc<FeedState>>,
+    /// Peers' feeds as synced. A std mutex: held only to read or replace entries.
+    pub(crate) peer_feeds: Mutex<HashMap<Province, PeerFeed>>,
     /// Serialises agreement changes, so two concurrent ones cannot interleave their
-    /// read-check-write steps or rebuild the snapshot from a half-updated store.
+    /// read-check-write steps.
     pub(crate) agreement_lock: tokio::sync::Mutex<()>,
+    /// Serialises appends to the own feed (and key rotation), which read the last entry.
+    pub(crate) feed_lock: tokio::sync::Mutex<()>,
+    /// Serialises peer syncs (the interval task and SyncNow).
+    pub(crate) sync_lock: tokio::sync::Mutex<()>,
+    /// Serialises snapshot rebuilds, so an older rebuild never replaces a newer one.
+    pub(crate) rebuild_lock: Mutex<()>,
 }
 
 impl NodeState {
-    /// Rebuilds the trust snapshot from the store and swaps it in.
+    /// Rebuilds the trust snapshot from the store and the in-memory feeds, and swaps it in.
     pub(crate) fn rebuild_trust(&self) -> Result<(), StoreError> {
-        let snapshot = build_snapshot(self.province, &self.store, self.policy)?;
+        let _g = self.rebuild_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let own = self
+            .own_feed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let peers: Vec<PeerFeed> = self
+            .peer_feeds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let snapshot = build_snapshot(self.province, &self.store, self.policy, own, peers)?;
         self.trust.store(Arc::new(snapshot));
         Ok(())
     }
@@ -88,14 +120,16 @@ impl NodeState {
     }
 }
 
-/// Builds the snapshot: own keys from the store, and every concluded agreement whose signatures
-/// verify. An agreement that fails its check is left out and logged, never trusted.
+/// Builds the snapshot: own feed, concluded agreements whose signatures verify, peers' feeds,
+/// and terminations whose signatures verify. Anything that fails its check is left out and
+/// logged, never trusted.
 fn build_snapshot(
     province: Province,
     store: &Store,
     policy: Policy,
+    own: Arc<FeedState>,
+    peers: Vec<PeerFeed>,
 ) -> Result<TrustSnapshot, StoreError> {
-    let own = store.keys()?.into_iter().map(|r| r.key).collect();
     let mut snapshot = TrustSnapshot::new(province, own, policy);
     for a in store.agreements()? {
         if !a.is_concluded() {
@@ -106,7 +140,37 @@ fn build_snapshot(
             tracing::warn!(agreement = %id, error = %e, "stored agreement left out of the trust snapshot");
         }
     }
+    for p in peers {
+        snapshot.set_peer_feed(p);
+    }
+    for t in store.terminations()? {
+        let id = t.id;
+        if let Err(e) = snapshot.add_termination(t) {
+            tracing::warn!(agreement = %id, error = %e, "stored termination left out of the trust snapshot");
+        }
+    }
     Ok(snapshot)
+}
+
+/// Reads the node key, finishing a rotation a crash interrupted: the rotation writes the new key
+/// to `<key_file>.new`, records the rotation in the feed, then renames; if the feed already names
+/// the new key, the rename is completed here.
+fn load_key(key_file: &std::path::Path, own: &FeedState) -> Result<NodeKey, NodeError> {
+    let current = own.current_key().copied();
+    let key = NodeKey::read_pem(key_file).map_err(ConfigError::from)?;
+    if Some(key.public()) == current {
+        return Ok(key);
+    }
+    let pending = lifecycle::pending_key_path(key_file);
+    if pending.exists() {
+        let new = NodeKey::read_pem(&pending).map_err(ConfigError::from)?;
+        if Some(new.public()) == current {
+            lifecycle::install_key_file(key_file, &pending, key.kid())?;
+            tracing::warn!(kid = %new.kid(), "completed a key rotation interrupted by a crash");
+            return Ok(new);
+        }
+    }
+    Err(NodeError::KeyMismatch(key_file.display().to_string()))
 }
 
 /// An opened node, ready to serve.
@@ -122,7 +186,6 @@ impl Node {
     /// [`NodeError`] naming the file or setting at fault.
     pub fn open(config: &Config) -> Result<Node, NodeError> {
         let province = config.province()?;
-        let key = NodeKey::read_pem(&config.key_file).map_err(ConfigError::from)?;
         let subject_key = config::read_subject_key(&config.subject_key_file)?;
         let store = Store::open(&config.data_dir)?;
         let stored = store.province()?;
@@ -132,24 +195,48 @@ impl Node {
                 stored,
             });
         }
-        if !store.keys()?.iter().any(|r| r.key == key.public()) {
-            return Err(NodeError::KeyMismatch(
-                config.key_file.display().to_string(),
-            ));
+        let mut own = FeedState::new(province);
+        own.apply_all(&store.feed_from(1)?)
+            .map_err(StoreError::from)?;
+        let key = load_key(&config.key_file, &own)?;
+        let mut peers = HashMap::new();
+        for (peer, synced_at) in store.sync_times()? {
+            let mut state = FeedState::new(peer);
+            match state.apply_all(&store.peer_feed(peer)?) {
+                Ok(()) => {
+                    let state = Arc::new(state);
+                    peers.insert(peer, PeerFeed { state, synced_at });
+                }
+                Err(e) => tracing::error!(%peer, error = %e, "stored peer feed does not verify; it is left out"),
+            }
         }
         let policy = config.trust_policy();
-        let snapshot = build_snapshot(province, &store, policy)?;
+        let own = Arc::new(own);
+        let snapshot = build_snapshot(
+            province,
+            &store,
+            policy,
+            own.clone(),
+            peers.values().cloned().collect(),
+        )?;
         Ok(Node {
             state: Arc::new(NodeState {
                 province,
-                key,
+                key: ArcSwap::from_pointee(key),
+                key_file: config.key_file.clone(),
                 subject_key,
                 store,
                 policy,
                 default_code_lifetime_secs: config.policy.default_code_lifetime_secs,
+                sync_interval: std::time::Duration::from_secs(config.sync_interval_secs),
                 endpoint: std::sync::OnceLock::new(),
                 trust: ArcSwap::from_pointee(snapshot),
+                own_feed: Mutex::new(own),
+                peer_feeds: Mutex::new(peers),
                 agreement_lock: tokio::sync::Mutex::new(()),
+                feed_lock: tokio::sync::Mutex::new(()),
+                sync_lock: tokio::sync::Mutex::new(()),
+                rebuild_lock: Mutex::new(()),
             }),
             config: config.clone(),
         })
@@ -198,14 +285,16 @@ impl Node {
         tracing::info!(
             province = %state.province,
             name = state.province.name_en(),
-            kid = %state.key.kid(),
+            kid = %state.key.load().kid(),
             %addr,
             %endpoint,
             version = env!("CARGO_PKG_VERSION"),
             "hcmr node serving (plain-text gRPC: for loopback and development)"
         );
+        let (stop_sync, stop_rx) = tokio::sync::watch::channel(false);
+        let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx));
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
+        let served = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -222,7 +311,10 @@ impl Node {
                 service::OperatorApi(state.clone()),
             ))
             .serve_with_incoming_shutdown(incoming, shutdown)
-            .await?;
+            .await;
+        let _ = stop_sync.send(true);
+        let _ = sync_task.await;
+        served?;
         state.store.flush().await?;
         tracing::info!(province = %state.province, "hcmr node stopped");
         Ok(())

@@ -87,7 +87,7 @@ impl NodeState {
             status_valid_until: r.status_valid_until,
             subject,
         };
-        let code = crate::code::encode(&claims, &self.key);
+        let code = crate::code::encode(&claims, &self.key.load());
         self.store
             .log_issued(&IssuedRecord {
                 cti,
@@ -104,7 +104,7 @@ impl NodeState {
             cti: hex::encode(cti),
             iat: claims.iat,
             exp: claims.exp,
-            kid: self.key.kid().to_string(),
+            kid: self.key.load().kid().to_string(),
             subject: Some(convert::masked_subject(&claims.subject)),
         })
     }
@@ -145,6 +145,12 @@ impl NodeState {
                 "must be after effective_from (seconds since the Unix epoch)",
             ));
         }
+        let expected_kid = crate::keys::Kid::from_hex(&r.expected_peer_kid).ok_or_else(|| {
+            ApiError::invalid(
+                "expected_peer_kid",
+                "required: 16 hex digits, the kid of the peer's current key as its operator reads it from `hcmr info`",
+            )
+        })?;
         let mut client = peer::connect("peer_endpoint", &r.peer_endpoint).await?;
         let info = client
             .get_node_info(proto::GetNodeInfoRequest {})
@@ -166,13 +172,33 @@ impl NodeState {
             .map(|k| convert::key_from_proto("peer keys", k))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ApiError::FailedPrecondition(format!("peer published a bad key: {e}")))?;
+        if !peer_keys.iter().any(|k| k.kid == expected_kid) {
+            let got: Vec<String> = peer_keys.iter().map(|k| k.kid.to_string()).collect();
+            return Err(ApiError::FailedPrecondition(format!(
+                "the node at {} presents key(s) {}, not the expected kid {expected_kid}: refusing to pin it",
+                r.peer_endpoint,
+                got.join(", ")
+            )));
+        }
+        if r.amends.is_empty() {
+            if let Some(live) = self.live_agreement_with(peer_province) {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {live} with {peer_province} is in force: amend it (amends = {live}) or terminate it first"
+                )));
+            }
+        }
+        let (id, version) = if r.amends.is_empty() {
+            (AgreementId::generate(), 1)
+        } else {
+            self.amendment_of(&r.amends, peer_province)?
+        };
         let body = AgreementBody {
-            id: AgreementId::generate(),
-            version: 1,
+            id,
+            version,
             created_at: now,
             proposer: Party {
                 province: self.province,
-                keys: self.trust.load().own_keys().to_vec(),
+                keys: self.trust.load().own_keys(),
             },
             acceptor: Party {
                 province: peer_province,
@@ -184,6 +210,7 @@ impl NodeState {
                     verifier: self.province,
                     status_map: peer_codes_here,
                     max_code_age_secs: max_age,
+                    max_trust_age_secs: r.max_trust_age_secs,
                     effective_from: from,
                     effective_until: r.effective_until,
                 },
@@ -192,12 +219,13 @@ impl NodeState {
                     verifier: peer_province,
                     status_map: our_codes_there,
                     max_code_age_secs: max_age,
+                    max_trust_age_secs: r.max_trust_age_secs,
                     effective_from: from,
                     effective_until: r.effective_until,
                 },
             ],
         };
-        let signed = SignedAgreement::propose(body, &self.key)
+        let signed = SignedAgreement::propose(body, &self.key.load())
             .map_err(|e| ApiError::FailedPrecondition(format!("cannot propose: {e}")))?;
         let _guard = self.agreement_lock.lock().await;
         client
@@ -212,7 +240,7 @@ impl NodeState {
             .await?;
         self.store.put_agreement(&signed).await?;
         tracing::info!(agreement = %signed.body().id, peer = %peer_province, "agreement proposed");
-        Ok(convert::agreement_view(&signed, self.province))
+        self.view(&signed)
     }
 
     async fn receive_proposal(
@@ -244,12 +272,37 @@ impl NodeState {
                 self.province
             )));
         }
-        if !a.body().acceptor.keys.contains(&self.key.public()) {
+        if !a.body().acceptor.keys.contains(&self.key.load().public()) {
             return Err(ApiError::FailedPrecondition(
                 "the agreement does not pin this node's current key for it".into(),
             ));
         }
         let _guard = self.agreement_lock.lock().await;
+        if let Some(live) = self.live_agreement_with(a.body().proposer.province) {
+            if live != a.body().id {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {live} with {} is in force here: amend it or terminate it first",
+                    a.body().proposer.province
+                )));
+            }
+        }
+        if let Some(newest) = self.store.agreement(a.body().id)? {
+            let (nb, ab) = (newest.body(), a.body());
+            let same_parties = nb.party(ab.proposer.province).is_some()
+                && nb.party(ab.acceptor.province).is_some();
+            if !same_parties {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {} exists between other provinces",
+                    ab.id
+                )));
+            }
+            if nb.version > ab.version && newest.is_concluded() {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {} is at version {}; version {} is older",
+                    ab.id, nb.version, ab.version
+                )));
+            }
+        }
         if let Some(existing) = self
             .store
             .agreement_version(a.body().id, a.body().version)?
@@ -330,7 +383,7 @@ impl NodeState {
                 "agreement {id} is already accepted"
             )));
         }
-        a.accept(&self.key)
+        a.accept(&self.key.load())
             .map_err(|e| ApiError::FailedPrecondition(format!("cannot accept: {e}")))?;
         let proposer = a.body().proposer.province;
         let url = self.store.peer_endpoint(proposer)?.ok_or_else(|| {
@@ -348,7 +401,7 @@ impl NodeState {
         self.store.put_agreement(&a).await?;
         self.rebuild_trust()?;
         tracing::info!(agreement = %id, peer = %proposer, "agreement concluded (accepted here)");
-        Ok(convert::agreement_view(&a, self.province))
+        self.view(&a)
     }
 }
 
@@ -366,6 +419,20 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         request: Request<proto::VerifyHealthCodeRequest>,
     ) -> Result<Response<proto::VerifyHealthCodeResponse>, Status> {
         Ok(Response::new(self.0.verify(request.get_ref())))
+    }
+
+    async fn revoke_health_code(
+        &self,
+        request: Request<proto::RevokeHealthCodeRequest>,
+    ) -> Result<Response<proto::RevokeResponse>, Status> {
+        Ok(Response::new(self.0.revoke_code(&request.get_ref().cti).await?))
+    }
+
+    async fn revoke_subject(
+        &self,
+        request: Request<proto::RevokeSubjectRequest>,
+    ) -> Result<Response<proto::RevokeResponse>, Status> {
+        Ok(Response::new(self.0.revoke_subject(request.into_inner()).await?))
     }
 }
 
@@ -408,6 +475,37 @@ impl proto::federation_service_server::FederationService for FederationApi {
             self.0.receive_acceptance(request.into_inner()).await?,
         ))
     }
+
+    async fn notify_termination(
+        &self,
+        request: Request<proto::NotifyTerminationRequest>,
+    ) -> Result<Response<proto::NotifyTerminationResponse>, Status> {
+        self.0.receive_termination(request.into_inner()).await?;
+        Ok(Response::new(proto::NotifyTerminationResponse {}))
+    }
+
+    type GetFeedStream =
+        tokio_stream::Iter<std::vec::IntoIter<Result<proto::FeedEntry, Status>>>;
+
+    async fn get_feed(
+        &self,
+        request: Request<proto::GetFeedRequest>,
+    ) -> Result<Response<Self::GetFeedStream>, Status> {
+        let from = request.get_ref().from_seq.max(1);
+        let entries = self.0.store.feed_from(from).map_err(ApiError::from)?;
+        let items: Vec<Result<proto::FeedEntry, Status>> = entries
+            .iter()
+            .map(|e| Ok(super::sync::feed_entry_to_proto(e)))
+            .collect();
+        Ok(Response::new(tokio_stream::iter(items)))
+    }
+
+    async fn get_agreements(
+        &self,
+        request: Request<proto::GetAgreementsRequest>,
+    ) -> Result<Response<proto::GetAgreementsResponse>, Status> {
+        Ok(Response::new(self.0.agreements_for(&request.get_ref().province)?))
+    }
 }
 
 #[tonic::async_trait]
@@ -431,7 +529,9 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         all.sort_by_key(|a| (a.body().created_at, a.body().id, a.body().version));
         let agreements = all
             .iter()
-            .map(|a| convert::agreement_view(a, self.0.province))
+            .map(|a| self.0.view(a))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
             .filter(|v| want == 0 || v.state == want)
             .collect();
         Ok(Response::new(proto::ListAgreementsResponse { agreements }))
@@ -445,5 +545,48 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         Ok(Response::new(proto::ApproveAgreementResponse {
             agreement: Some(view),
         }))
+    }
+
+    async fn terminate_agreement(
+        &self,
+        request: Request<proto::TerminateAgreementRequest>,
+    ) -> Result<Response<proto::TerminateAgreementResponse>, Status> {
+        Ok(Response::new(self.0.terminate(request.into_inner()).await?))
+    }
+
+    async fn rotate_key(
+        &self,
+        _request: Request<proto::RotateKeyRequest>,
+    ) -> Result<Response<proto::RotateKeyResponse>, Status> {
+        Ok(Response::new(self.0.rotate_key().await?))
+    }
+
+    async fn withdraw_key(
+        &self,
+        request: Request<proto::WithdrawKeyRequest>,
+    ) -> Result<Response<proto::WithdrawKeyResponse>, Status> {
+        Ok(Response::new(self.0.withdraw_key(&request.get_ref().kid).await?))
+    }
+
+    async fn sync_now(
+        &self,
+        _request: Request<proto::SyncNowRequest>,
+    ) -> Result<Response<proto::SyncNowResponse>, Status> {
+        let targets = self.0.sync_targets();
+        let peers = self
+            .0
+            .sync_peers(&targets)
+            .await
+            .iter()
+            .map(super::sync::outcome_to_proto)
+            .collect();
+        Ok(Response::new(proto::SyncNowResponse { peers }))
+    }
+
+    async fn export_trust_bundle(
+        &self,
+        _request: Request<proto::ExportTrustBundleRequest>,
+    ) -> Result<Response<proto::ExportTrustBundleResponse>, Status> {
+        Ok(Response::new(self.0.export_bundle()?))
     }
 }

@@ -63,6 +63,7 @@ fn direction(
         verifier: prov(verifier),
         status_map,
         max_code_age_secs,
+        max_trust_age_secs: 0,
         effective_from: NOW - 30 * DAY,
         effective_until: NOW + 365 * DAY,
     }
@@ -106,8 +107,22 @@ fn sc_gd() -> SignedAgreement {
     conclude(sc_gd_body(), &sc_key(), &gd_key())
 }
 
+/// A feed with only the genesis entry of `key`.
+fn own_feed(local: u32, key: &NodeKey) -> std::sync::Arc<crate::feed::FeedState> {
+    let g = crate::feed::FeedEntry::sign(
+        prov(local),
+        None,
+        NOW - 40 * DAY,
+        crate::feed::Statement::Genesis { key: key.public() },
+        key,
+    );
+    let mut f = crate::feed::FeedState::new(prov(local));
+    f.apply(&g).unwrap();
+    std::sync::Arc::new(f)
+}
+
 fn snapshot(local: u32, own: &NodeKey, agreements: Vec<SignedAgreement>) -> TrustSnapshot {
-    let mut t = TrustSnapshot::new(prov(local), vec![own.public()], Policy::default());
+    let mut t = TrustSnapshot::new(prov(local), own_feed(local, own), Policy::default());
     for a in agreements {
         t.add_agreement(a).unwrap();
     }
@@ -352,7 +367,7 @@ fn the_agreement_in_force_is_used() {
         ],
     );
     assert_eq!(sc.agreement_count(), 2);
-    assert_eq!(sc.agreements_with(prov(GD))[0].body().version, 2);
+    assert_eq!(sc.agreements_with(prov(GD))[0].agreement.body().version, 2);
     let v = verify(&code(&claims("440000", GREEN), &gd_key()), &sc, NOW);
     check(&v, Reason::Ok, Some(GD), true, Some(Green));
     assert_eq!(v.agreement, Some(AgreementId([0x5d; 16])));
@@ -505,26 +520,23 @@ fn bad_signature_payload_altered_after_signing() {
 
 #[test]
 fn kid_collision_every_key_with_the_kid_is_tried() {
-    // A snapshot whose own keys hold two keys with one kid (simulated collision): the code of
-    // the second verifies, a third key's signature under that kid does not.
+    // The agreement pins two Sichuan keys with one kid (a simulated collision): a code signed by
+    // either verifies; a third key's signature under that kid does not.
     let other = NodeKey::from_seed(&[0x45; 32]);
     let collided = PublicKey {
-        kid: gd_key().kid(),
+        kid: sc_key().kid(),
         key: other.public().key,
     };
-    let t = TrustSnapshot::new(
-        prov(GD),
-        vec![collided, gd_key().public()],
-        Policy::default(),
-    );
-    assert_eq!(t.own_keys_with(gd_key().kid()).count(), 2);
-    let c = claims("440000", GREEN);
-    let v = verify(&code(&c, &gd_key()), &t, NOW);
-    check(&v, Reason::Ok, Some(GD), true, Some(Green));
-    let v = verify(&code_with_kid(&c, gd_key().kid(), &other), &t, NOW);
-    check(&v, Reason::Ok, Some(GD), true, Some(Green));
-    let v = verify(&code_with_kid(&c, gd_key().kid(), &sc_key()), &t, NOW);
-    check(&v, Reason::BadSignature, Some(GD), false, None);
+    let mut body = sc_gd_body();
+    body.proposer.keys = vec![collided, sc_key().public()];
+    let t = snapshot(GD, &gd_key(), vec![conclude(body, &sc_key(), &gd_key())]);
+    let c = claims("510000", GREEN);
+    let v = verify(&code(&c, &sc_key()), &t, NOW);
+    check(&v, Reason::Ok, Some(SC), true, Some(Green));
+    let v = verify(&code_with_kid(&c, sc_key().kid(), &other), &t, NOW);
+    check(&v, Reason::Ok, Some(SC), true, Some(Green));
+    let v = verify(&code_with_kid(&c, sc_key().kid(), &gd_key()), &t, NOW);
+    check(&v, Reason::BadSignature, Some(SC), false, None);
 }
 
 // --- Reason::NotYetValid ---
@@ -547,9 +559,7 @@ fn not_yet_valid_beyond_clock_skew() {
     assert!(v.detail.contains("301"), "{}", v.detail);
     // A zero-skew policy refuses any future iat.
     let strict = {
-        let mut t = TrustSnapshot::new(
-            prov(GD),
-            vec![gd_key().public()],
+        let mut t = TrustSnapshot::new(prov(GD), own_feed(GD, &gd_key()),
             Policy {
                 clock_skew_secs: 0,
                 ..Policy::default()
@@ -677,7 +687,7 @@ fn status_expired() {
 
 #[test]
 fn add_agreement_refuses_one_signature() {
-    let mut t = TrustSnapshot::new(prov(GD), vec![gd_key().public()], Policy::default());
+    let mut t = TrustSnapshot::new(prov(GD), own_feed(GD, &gd_key()), Policy::default());
     let proposed = SignedAgreement::propose(sc_gd_body(), &sc_key()).unwrap();
     assert_eq!(
         t.add_agreement(proposed.clone()),
@@ -704,7 +714,7 @@ fn add_agreement_refuses_one_signature() {
 
 #[test]
 fn add_agreement_refuses_an_agreement_without_the_local_province() {
-    let mut t = TrustSnapshot::new(prov(JS), vec![js_key().public()], Policy::default());
+    let mut t = TrustSnapshot::new(prov(JS), own_feed(JS, &js_key()), Policy::default());
     assert_eq!(t.add_agreement(sc_gd()), Err(AgreementError::BadDirections));
     assert_eq!(t.agreement_count(), 0);
     assert!(t.agreements_with(prov(SC)).is_empty());
@@ -732,6 +742,11 @@ fn proto_reason_values_match() {
         (Reason::CodeTooOld, P::CodeTooOld),
         (Reason::StatusNotRecognized, P::StatusNotRecognized),
         (Reason::StatusExpired, P::StatusExpired),
+        (Reason::AgreementTerminated, P::AgreementTerminated),
+        (Reason::Revoked, P::Revoked),
+        (Reason::KeyWithdrawn, P::KeyWithdrawn),
+        (Reason::KeyRetired, P::KeyRetired),
+        (Reason::TrustStale, P::TrustStale),
     ];
     for (r, p) in pairs {
         assert_eq!(r as i32, p as i32, "{r:?}");
@@ -744,9 +759,9 @@ fn proto_reason_values_match() {
         );
         assert!(!r.explain().is_empty());
     }
-    // Every proto value but UNSPECIFIED has its Rust variant: 1..=13, nothing beyond.
+    // Every proto value but UNSPECIFIED has its Rust variant: 1..=18, nothing beyond.
     assert_eq!(P::Unspecified as i32, 0);
-    assert!(P::try_from(14).is_err());
+    assert!(P::try_from(19).is_err());
 }
 
 #[test]

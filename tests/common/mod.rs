@@ -65,6 +65,17 @@ pub const G: i32 = proto::HealthStatus::Green as i32;
 pub const Y: i32 = proto::HealthStatus::Yellow as i32;
 pub const R: i32 = proto::HealthStatus::Red as i32;
 
+/// The kid (hex) of a node's current key, as its operator reads it from `hcmr info`.
+pub async fn kid_of(n: &NodeHandle) -> String {
+    let info = federation(n)
+        .await
+        .get_node_info(proto::GetNodeInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    hex::encode(&info.keys[0].kid)
+}
+
 /// Proposes at `proposer` and accepts at `acceptor`; returns the agreement id.
 pub async fn conclude(
     proposer: &NodeHandle,
@@ -73,6 +84,7 @@ pub async fn conclude(
     our_codes_there: &[(i32, i32)],
 ) -> String {
     let now = hcmr::unix_now();
+    let peer_kid = kid_of(acceptor).await;
     let created = operator(proposer)
         .await
         .create_agreement(proto::CreateAgreementRequest {
@@ -80,6 +92,9 @@ pub async fn conclude(
             peer_codes_here: map(peer_codes_here),
             our_codes_there: map(our_codes_there),
             max_code_age_secs: 3600,
+            max_trust_age_secs: 0,
+            amends: String::new(),
+            expected_peer_kid: peer_kid,
             effective_from: now - 10,
             effective_until: now + 86_400,
         })

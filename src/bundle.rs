@@ -1,0 +1,313 @@
+//! Offline trust bundles: one file, signed by a node, holding everything its verifier needs
+//! (its own feed, concluded agreements, terminations, peers' synced feeds, the local policy), so a
+//! checkpoint without a network verifies exactly as the node would at the time of export.
+//!
+//! ```text
+//! file    = ["hcmr-trust-bundle", 1, content: bstr, kid: bstr .size 8, signature: bstr .size 64]
+//! content = [province: uint, exported_at: uint, clock_skew: uint, own_max_code_age: uint,
+//!            own_feed: [* feed record], peers: [* [province: uint, synced_at: uint, [* feed record]]],
+//!            agreements: [* agreement record], terminations: [* termination record]]
+//! signature = Ed25519 over "hcmr-bundle-v1\0" || content, by the node's current key
+//! ```
+//! Records are the store encodings ([`FeedEntry::to_record`], [`SignedAgreement::to_record`],
+//! [`Termination::to_record`]). Opening a bundle re-verifies every chain and signature in it: the
+//! bundle signature proves where it came from, not that its content is sound.
+
+use std::sync::Arc;
+
+use ciborium::value::{Integer, Value};
+
+use crate::agreement::{SignedAgreement, Termination};
+use crate::feed::{FeedEntry, FeedState};
+use crate::keys::{Kid, NodeKey, PublicKey};
+use crate::province::Province;
+use crate::trust::{PeerFeed, Policy, TrustSnapshot};
+
+const MAGIC: &str = "hcmr-trust-bundle";
+const FORMAT: u64 = 1;
+const CONTEXT: &[u8] = b"hcmr-bundle-v1\0";
+
+/// What a bundle holds.
+#[derive(Debug, Clone)]
+pub struct BundleContent {
+    /// The exporting node's province.
+    pub province: Province,
+    /// When it was exported, seconds since the Unix epoch (UTC).
+    pub exported_at: u64,
+    /// The exporting node's local policy.
+    pub policy: Policy,
+    /// The node's own feed, from entry 1.
+    pub own_feed: Vec<FeedEntry>,
+    /// Peers' feeds as synced: province, last sync time, entries from 1.
+    pub peers: Vec<(Province, u64, Vec<FeedEntry>)>,
+    /// Concluded agreement versions.
+    pub agreements: Vec<SignedAgreement>,
+    /// Termination notices.
+    pub terminations: Vec<Termination>,
+}
+
+/// Why a bundle was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    /// Not a bundle file, or a part does not decode.
+    #[error("not a valid trust bundle: {0}")]
+    Malformed(String),
+    /// The bundle is not signed by the key the checkpoint trusts.
+    #[error("the bundle is signed by kid {got}, not by the trusted key {want}")]
+    UntrustedSigner {
+        /// The trusted kid.
+        want: Kid,
+        /// The signer's kid.
+        got: Kid,
+    },
+    /// The signature does not verify, or the signer is not the node's current key: tampered.
+    #[error("the bundle's signature does not verify: it was altered or is not this node's")]
+    BadSignature,
+    /// Older than allowed.
+    #[error("the bundle was exported {age} s ago; at most {max} s is accepted")]
+    TooOld {
+        /// Its age, seconds.
+        age: u64,
+        /// The limit, seconds.
+        max: u64,
+    },
+    /// Exported later than now (plus clock skew).
+    #[error("the bundle's export time is in the future")]
+    FromTheFuture,
+    /// A chain, agreement or termination inside does not verify.
+    #[error("the bundle's content does not verify: {0}")]
+    BadContent(String),
+}
+
+fn uint(v: u64) -> Value {
+    Value::Integer(Integer::from(v))
+}
+
+fn records<T>(items: &[T], f: impl Fn(&T) -> Vec<u8>) -> Value {
+    Value::Array(items.iter().map(|i| Value::Bytes(f(i))).collect())
+}
+
+/// Encodes and signs a bundle with the node's current key.
+pub fn export(content: &BundleContent, key: &NodeKey) -> Vec<u8> {
+    let c = crate::cbor::encode(&Value::Array(vec![
+        uint(u64::from(content.province.code())),
+        uint(content.exported_at),
+        uint(content.policy.clock_skew_secs),
+        uint(content.policy.own_max_code_age_secs),
+        records(&content.own_feed, FeedEntry::to_record),
+        Value::Array(
+            content
+                .peers
+                .iter()
+                .map(|(p, t, e)| {
+                    Value::Array(vec![uint(u64::from(p.code())), uint(*t), records(e, FeedEntry::to_record)])
+                })
+                .collect(),
+        ),
+        records(&content.agreements, SignedAgreement::to_record),
+        records(&content.terminations, Termination::to_record),
+    ]));
+    let mut msg = CONTEXT.to_vec();
+    msg.extend_from_slice(&c);
+    let sig = key.sign(&msg);
+    crate::cbor::encode(&Value::Array(vec![
+        Value::Text(MAGIC.into()),
+        uint(FORMAT),
+        Value::Bytes(c),
+        Value::Bytes(key.kid().0.to_vec()),
+        Value::Bytes(sig.to_vec()),
+    ]))
+}
+
+/// What a checkpoint trusts to sign its bundles: the node's key, or its kid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustAnchor {
+    /// The full public key.
+    Key(PublicKey),
+    /// Only the kid (8 bytes of SHA-256 of the key).
+    Kid(Kid),
+}
+
+impl TrustAnchor {
+    /// Parses 64 hex digits (a key) or 16 (a kid).
+    ///
+    /// # Errors
+    /// A message naming what is wrong.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let b = hex::decode(s.trim()).map_err(|_| format!("{s:?} is not hex"))?;
+        match b.len() {
+            32 => PublicKey::from_bytes(&b)
+                .map(TrustAnchor::Key)
+                .map_err(|e| e.to_string()),
+            8 => Ok(TrustAnchor::Kid(Kid::from_slice(&b).expect("8 bytes"))),
+            n => Err(format!("expected a 32-byte key or an 8-byte kid in hex, got {n} bytes")),
+        }
+    }
+
+    fn kid(&self) -> Kid {
+        match self {
+            TrustAnchor::Key(k) => k.kid,
+            TrustAnchor::Kid(k) => *k,
+        }
+    }
+}
+
+type R<T> = Result<T, BundleError>;
+
+fn malformed(what: &str) -> BundleError {
+    BundleError::Malformed(what.to_string())
+}
+
+fn arr(v: Value, what: &str) -> R<Vec<Value>> {
+    match v {
+        Value::Array(a) => Ok(a),
+        _ => Err(malformed(what)),
+    }
+}
+
+fn u(v: &Value, what: &str) -> R<u64> {
+    match v {
+        Value::Integer(i) => u64::try_from(*i).map_err(|_| malformed(what)),
+        _ => Err(malformed(what)),
+    }
+}
+
+fn bytes(v: Value, what: &str) -> R<Vec<u8>> {
+    match v {
+        Value::Bytes(b) => Ok(b),
+        _ => Err(malformed(what)),
+    }
+}
+
+fn province(v: &Value, what: &str) -> R<Province> {
+    u32::try_from(u(v, what)?)
+        .ok()
+        .and_then(|c| Province::from_code(c).ok())
+        .ok_or_else(|| malformed(what))
+}
+
+fn feed(v: Value, what: &str) -> R<Vec<FeedEntry>> {
+    arr(v, what)?
+        .into_iter()
+        .map(|r| FeedEntry::from_record(&bytes(r, what)?).map_err(|e| BundleError::Malformed(e.to_string())))
+        .collect()
+}
+
+/// Opens a bundle: checks the signature against `anchor`, the age against `max_age_secs` at
+/// `now` (seconds since the Unix epoch), re-verifies everything inside, and builds the trust
+/// snapshot the exporting node had.
+///
+/// # Errors
+/// A [`BundleError`]; nothing of a refused bundle is used.
+pub fn open(bytes_in: &[u8], anchor: TrustAnchor, now: u64, max_age_secs: u64) -> R<(BundleContent, TrustSnapshot)> {
+    let v = crate::cbor::decode_exact(bytes_in).map_err(|e| BundleError::Malformed(e.to_string()))?;
+    let mut a = arr(v, "file")?.into_iter();
+    if a.len() != 5 {
+        return Err(malformed("file: expected 5 elements"));
+    }
+    if a.next() != Some(Value::Text(MAGIC.into())) {
+        return Err(malformed("not an hcmr trust bundle"));
+    }
+    if u(&a.next().unwrap_or(Value::Null), "format")? != FORMAT {
+        return Err(malformed("unsupported bundle format"));
+    }
+    let content_bytes = bytes(a.next().unwrap_or(Value::Null), "content")?;
+    let kid = Kid::from_slice(&bytes(a.next().unwrap_or(Value::Null), "kid")?).ok_or_else(|| malformed("kid"))?;
+    let sig = bytes(a.next().unwrap_or(Value::Null), "signature")?;
+    if kid != anchor.kid() {
+        return Err(BundleError::UntrustedSigner {
+            want: anchor.kid(),
+            got: kid,
+        });
+    }
+
+    let content = crate::cbor::decode_exact(&content_bytes).map_err(|e| BundleError::Malformed(e.to_string()))?;
+    let c = arr(content, "content")?;
+    if c.len() != 8 {
+        return Err(malformed("content: expected 8 elements"));
+    }
+    let mut c = c.into_iter();
+    let mut next = || c.next().unwrap_or(Value::Null);
+    let prov = province(&next(), "province")?;
+    let exported_at = u(&next(), "exported_at")?;
+    let policy = Policy {
+        clock_skew_secs: u(&next(), "clock_skew")?,
+        own_max_code_age_secs: u(&next(), "own_max_code_age")?,
+    };
+    let own_feed = feed(next(), "own feed")?;
+    let peers = arr(next(), "peers")?
+        .into_iter()
+        .map(|p| {
+            let p = arr(p, "peer")?;
+            let [pv, tv, ev]: [Value; 3] = p.try_into().map_err(|_| malformed("peer"))?;
+            Ok((province(&pv, "peer province")?, u(&tv, "synced_at")?, feed(ev, "peer feed")?))
+        })
+        .collect::<R<Vec<_>>>()?;
+    let agreements = arr(next(), "agreements")?
+        .into_iter()
+        .map(|r| SignedAgreement::from_record(&bytes(r, "agreement")?).map_err(|e| BundleError::Malformed(e.to_string())))
+        .collect::<R<Vec<_>>>()?;
+    let terminations = arr(next(), "terminations")?
+        .into_iter()
+        .map(|r| Termination::from_record(&bytes(r, "termination")?).map_err(|e| BundleError::Malformed(e.to_string())))
+        .collect::<R<Vec<_>>>()?;
+
+    // The signer must be the exporting node's current key, as its own feed says.
+    let mut own = FeedState::new(prov);
+    own.apply_all(&own_feed)
+        .map_err(|e| BundleError::BadContent(format!("own feed: {e}")))?;
+    let signer = own
+        .current_key()
+        .copied()
+        .filter(|k| k.kid == kid)
+        .ok_or(BundleError::BadSignature)?;
+    if let TrustAnchor::Key(k) = anchor {
+        if k != signer {
+            return Err(BundleError::UntrustedSigner { want: k.kid, got: kid });
+        }
+    }
+    let mut msg = CONTEXT.to_vec();
+    msg.extend_from_slice(&content_bytes);
+    if !crate::keys::verify_signature(&signer, &msg, &sig) {
+        return Err(BundleError::BadSignature);
+    }
+    if exported_at > now.saturating_add(policy.clock_skew_secs) {
+        return Err(BundleError::FromTheFuture);
+    }
+    let age = now.saturating_sub(exported_at);
+    if age > max_age_secs {
+        return Err(BundleError::TooOld { age, max: max_age_secs });
+    }
+
+    let mut snapshot = TrustSnapshot::new(prov, Arc::new(own), policy);
+    for a in &agreements {
+        snapshot
+            .add_agreement(a.clone())
+            .map_err(|e| BundleError::BadContent(format!("agreement {}: {e}", a.body().id)))?;
+    }
+    for (p, synced_at, entries) in &peers {
+        let mut state = FeedState::new(*p);
+        state
+            .apply_all(entries)
+            .map_err(|e| BundleError::BadContent(format!("feed of {p}: {e}")))?;
+        snapshot.set_peer_feed(PeerFeed {
+            state: Arc::new(state),
+            synced_at: *synced_at,
+        });
+    }
+    for t in &terminations {
+        snapshot
+            .add_termination(t.clone())
+            .map_err(|e| BundleError::BadContent(format!("termination of {}: {e}", t.id)))?;
+    }
+    let content = BundleContent {
+        province: prov,
+        exported_at,
+        policy,
+        own_feed,
+        peers,
+        agreements,
+        terminations,
+    };
+    Ok((content, snapshot))
+}

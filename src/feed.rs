@@ -1,0 +1,564 @@
+//! The trust feed: each province node's append-only, hash-chained log of signed statements about
+//! its own trust state (its keys and its revocations). Peers pull it and apply it in order.
+//!
+//! ```text
+//! entry  = ["hcmr-feed", 1, province: uint, seq: uint, prev: bstr .size 32, time: uint, statement]
+//! statement = [0, key: bstr .size 32]                          ; genesis: the node's first key
+//!           / [1, key: bstr .size 32, pop: bstr .size 64]      ; key rotation: a new key
+//!           / [2, key: bstr .size 32]                          ; key withdrawal (compromise)
+//!           / [3, cti: bstr]                                   ; revoke one code
+//!           / [4, subject_hash: bstr .size 16, before: uint]   ; revoke a subject's codes
+//! signed = entry bytes; signature = Ed25519 over "hcmr-feed-v1\0" || entry
+//! ```
+//! `seq` starts at 1 (the genesis entry) and grows by one; `prev` is SHA-256 of the previous
+//! entry's bytes (32 zero bytes for seq 1); `time` is when the statement was made, seconds since
+//! the Unix epoch (UTC). A rotation's `pop` is the new key's signature over
+//! `"hcmr-key-pop-v1\0" || province || new key`, proving its holder agreed.
+//!
+//! Every entry is signed by a key that is active in the chain at that point: the genesis key, or
+//! a key added by an earlier rotation, and not withdrawn. The hash chain binds each entry to all
+//! before it, so a receiver that checks the links and signatures in order knows the whole history
+//! is the node's. A peer anchors the chain in its agreement: a chain is trusted only if it
+//! contains a key the agreement pins (a key can only enter a chain with its own proof of
+//! possession, so a forged chain cannot contain a pinned key).
+//!
+//! Revocation by subject follows SMART Health Cards' `rid` with a timestamp: every code of that
+//! subject hash issued before `before` is revoked; codes issued afterwards (a new status) are not.
+
+use std::collections::{HashMap, HashSet};
+
+use ciborium::value::{Integer, Value};
+use sha2::{Digest, Sha256};
+
+use crate::identity::SubjectHash;
+use crate::keys::{Kid, NodeKey, PublicKey};
+use crate::province::Province;
+
+const MAGIC: &str = "hcmr-feed";
+const FORMAT: u64 = 1;
+const SIGNING_CONTEXT: &[u8] = b"hcmr-feed-v1\0";
+const POP_CONTEXT: &[u8] = b"hcmr-key-pop-v1\0";
+
+/// What one feed entry says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statement {
+    /// The node's first key (seq 1 only), signed by itself.
+    Genesis {
+        /// The key.
+        key: PublicKey,
+    },
+    /// A new key for the province, signed (as the entry) by a key already active. From this
+    /// entry's time on the old signing key is retired: codes it signs later are not accepted.
+    KeyRotation {
+        /// The new key.
+        key: PublicKey,
+        /// The new key's proof of possession.
+        pop: [u8; 64],
+    },
+    /// A key withdrawn at once (compromise): no code under it is recognized any more, and it can
+    /// sign no further entries.
+    KeyWithdrawal {
+        /// The withdrawn key.
+        key: PublicKey,
+    },
+    /// One code revoked by its `cti`.
+    RevokeCode {
+        /// The code id.
+        cti: Vec<u8>,
+    },
+    /// Every code of a subject issued before `before` (seconds since the Unix epoch) revoked.
+    RevokeSubject {
+        /// The keyed subject hash.
+        subject_hash: SubjectHash,
+        /// Codes with `iat < before` are revoked.
+        before: u64,
+    },
+}
+
+/// One signed entry of a feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    province: Province,
+    seq: u64,
+    prev: [u8; 32],
+    time: u64,
+    statement: Statement,
+    encoded: Vec<u8>,
+    signer: Kid,
+    signature: [u8; 64],
+}
+
+/// Why a feed entry or batch was refused. Nothing of a refused batch is applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    /// The entry bytes do not decode or are not canonical.
+    #[error("feed entry does not decode: {0}")]
+    Decode(String),
+    /// The entry is for another province than the feed's.
+    #[error("feed entry of province {got} in the feed of {want}")]
+    WrongProvince {
+        /// The feed's province.
+        want: Province,
+        /// The entry's.
+        got: Province,
+    },
+    /// A sequence number other than the next one.
+    #[error("feed gap: expected entry {expected}, got {got}")]
+    Gap {
+        /// The next sequence number.
+        expected: u64,
+        /// The one received.
+        got: u64,
+    },
+    /// `prev` does not match the hash of the previous entry.
+    #[error("feed entry {0} does not link to the previous entry")]
+    BrokenChain(u64),
+    /// The signer is not an active key of the chain at that point, or the signature fails.
+    #[error("feed entry {0} has a bad signature (or a signer that is not an active key)")]
+    BadSignature(u64),
+    /// A genesis entry after seq 1, or seq 1 that is not a genesis entry.
+    #[error("feed entry {0}: a genesis entry must be entry 1, and only entry 1")]
+    BadGenesis(u64),
+    /// A rotation whose proof of possession fails, or that adds a key already in the chain.
+    #[error("feed entry {0}: key rotation without a valid proof of possession by the new key")]
+    BadRotation(u64),
+    /// A withdrawal of a key that is not in the chain, or of the last active key.
+    #[error("feed entry {0}: withdrawal of a key that is not active, or of the last active key")]
+    BadWithdrawal(u64),
+    /// The chain contains no key pinned by the agreement: it is not the peer's.
+    #[error("the feed of {0} contains no key the agreement pins for it")]
+    NotAnchored(Province),
+}
+
+fn uint(v: u64) -> Value {
+    Value::Integer(Integer::from(v))
+}
+
+fn pop_message(province: Province, key: &PublicKey) -> Vec<u8> {
+    let mut m = POP_CONTEXT.to_vec();
+    m.extend_from_slice(&province.code().to_be_bytes());
+    m.extend_from_slice(&key.to_bytes());
+    m
+}
+
+/// The proof of possession a new key gives for a rotation.
+pub fn proof_of_possession(province: Province, new_key: &NodeKey) -> [u8; 64] {
+    new_key.sign(&pop_message(province, &new_key.public()))
+}
+
+fn encode_statement(s: &Statement) -> Value {
+    let b = |x: &[u8]| Value::Bytes(x.to_vec());
+    Value::Array(match s {
+        Statement::Genesis { key } => vec![uint(0), b(&key.to_bytes())],
+        Statement::KeyRotation { key, pop } => vec![uint(1), b(&key.to_bytes()), b(pop)],
+        Statement::KeyWithdrawal { key } => vec![uint(2), b(&key.to_bytes())],
+        Statement::RevokeCode { cti } => vec![uint(3), b(cti)],
+        Statement::RevokeSubject {
+            subject_hash,
+            before,
+        } => vec![uint(4), b(&subject_hash.0), uint(*before)],
+    })
+}
+
+fn encode_entry(
+    province: Province,
+    seq: u64,
+    prev: &[u8; 32],
+    time: u64,
+    statement: &Statement,
+) -> Vec<u8> {
+    crate::cbor::encode(&Value::Array(vec![
+        Value::Text(MAGIC.into()),
+        uint(FORMAT),
+        uint(u64::from(province.code())),
+        uint(seq),
+        Value::Bytes(prev.to_vec()),
+        uint(time),
+        encode_statement(statement),
+    ]))
+}
+
+fn signing_message(encoded: &[u8]) -> Vec<u8> {
+    let mut m = SIGNING_CONTEXT.to_vec();
+    m.extend_from_slice(encoded);
+    m
+}
+
+fn as_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Integer(i) => u64::try_from(*i).ok(),
+        _ => None,
+    }
+}
+
+fn as_bytes<const N: usize>(v: &Value) -> Option<[u8; N]> {
+    match v {
+        Value::Bytes(b) => b.as_slice().try_into().ok(),
+        _ => None,
+    }
+}
+
+fn decode_statement(v: &Value) -> Result<Statement, String> {
+    let Value::Array(a) = v else {
+        return Err("statement is not an array".into());
+    };
+    let key = |v: &Value| {
+        as_bytes::<32>(v)
+            .ok_or("key must be 32 bytes".to_string())
+            .and_then(|k| PublicKey::from_bytes(&k).map_err(|e| e.to_string()))
+    };
+    match (a.first().and_then(as_u64), a.len()) {
+        (Some(0), 2) => Ok(Statement::Genesis { key: key(&a[1])? }),
+        (Some(1), 3) => Ok(Statement::KeyRotation {
+            key: key(&a[1])?,
+            pop: as_bytes::<64>(&a[2]).ok_or("pop must be 64 bytes")?,
+        }),
+        (Some(2), 2) => Ok(Statement::KeyWithdrawal { key: key(&a[1])? }),
+        (Some(3), 2) => match &a[1] {
+            Value::Bytes(c) if !c.is_empty() && c.len() <= 64 => {
+                Ok(Statement::RevokeCode { cti: c.clone() })
+            }
+            _ => Err("cti must be 1 to 64 bytes".into()),
+        },
+        (Some(4), 3) => Ok(Statement::RevokeSubject {
+            subject_hash: SubjectHash(as_bytes::<16>(&a[1]).ok_or("subject hash must be 16 bytes")?),
+            before: as_u64(&a[2]).ok_or("before must be an unsigned integer")?,
+        }),
+        _ => Err("unknown statement".into()),
+    }
+}
+
+impl FeedEntry {
+    /// Makes and signs the entry following `prev_entry` (or the first entry when `None`).
+    pub fn sign(
+        province: Province,
+        prev_entry: Option<&FeedEntry>,
+        time: u64,
+        statement: Statement,
+        key: &NodeKey,
+    ) -> FeedEntry {
+        let (seq, prev) = match prev_entry {
+            None => (1, [0u8; 32]),
+            Some(p) => (p.seq + 1, p.hash()),
+        };
+        let encoded = encode_entry(province, seq, &prev, time, &statement);
+        FeedEntry {
+            signature: key.sign(&signing_message(&encoded)),
+            signer: key.kid(),
+            province,
+            seq,
+            prev,
+            time,
+            statement,
+            encoded,
+        }
+    }
+
+    /// Decodes received parts (canonical bytes, signer kid, signature); does not verify.
+    ///
+    /// # Errors
+    /// [`FeedError::Decode`].
+    pub fn from_parts(encoded: Vec<u8>, signer: Kid, signature: [u8; 64]) -> Result<Self, FeedError> {
+        let v = crate::cbor::decode_exact(&encoded).map_err(|e| FeedError::Decode(e.to_string()))?;
+        let Value::Array(a) = v else {
+            return Err(FeedError::Decode("not an array".into()));
+        };
+        if a.len() != 7 || a[0] != Value::Text(MAGIC.into()) || as_u64(&a[1]) != Some(FORMAT) {
+            return Err(FeedError::Decode("not an hcmr feed entry of format 1".into()));
+        }
+        let province = as_u64(&a[2])
+            .and_then(|c| u32::try_from(c).ok())
+            .and_then(|c| Province::from_code(c).ok())
+            .ok_or_else(|| FeedError::Decode("province".into()))?;
+        let seq = as_u64(&a[3]).ok_or_else(|| FeedError::Decode("seq".into()))?;
+        let prev = as_bytes::<32>(&a[4]).ok_or_else(|| FeedError::Decode("prev".into()))?;
+        let time = as_u64(&a[5]).ok_or_else(|| FeedError::Decode("time".into()))?;
+        let statement = decode_statement(&a[6]).map_err(FeedError::Decode)?;
+        if encode_entry(province, seq, &prev, time, &statement) != encoded {
+            return Err(FeedError::Decode("not in canonical encoding".into()));
+        }
+        Ok(FeedEntry {
+            province,
+            seq,
+            prev,
+            time,
+            statement,
+            encoded,
+            signer,
+            signature,
+        })
+    }
+
+    /// SHA-256 of the entry bytes: the next entry's `prev`.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(&self.encoded).into()
+    }
+
+    /// The province whose feed this is.
+    pub fn province(&self) -> Province {
+        self.province
+    }
+    /// Sequence number, from 1.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    /// When the statement was made, seconds since the Unix epoch (UTC).
+    pub fn time(&self) -> u64 {
+        self.time
+    }
+    /// The statement.
+    pub fn statement(&self) -> &Statement {
+        &self.statement
+    }
+    /// The signed bytes.
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+    /// The signing key's kid.
+    pub fn signer(&self) -> Kid {
+        self.signer
+    }
+    /// The Ed25519 signature.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// The storage encoding: CBOR `[entry: bstr, kid: bstr .size 8, signature: bstr .size 64]`.
+    pub fn to_record(&self) -> Vec<u8> {
+        crate::cbor::encode(&Value::Array(vec![
+            Value::Bytes(self.encoded.clone()),
+            Value::Bytes(self.signer.0.to_vec()),
+            Value::Bytes(self.signature.to_vec()),
+        ]))
+    }
+
+    /// Reads [`FeedEntry::to_record`] bytes.
+    ///
+    /// # Errors
+    /// [`FeedError::Decode`].
+    pub fn from_record(bytes: &[u8]) -> Result<Self, FeedError> {
+        let v = crate::cbor::decode_exact(bytes).map_err(|e| FeedError::Decode(e.to_string()))?;
+        match v {
+            Value::Array(a) if a.len() == 3 => {
+                let Value::Bytes(e) = &a[0] else {
+                    return Err(FeedError::Decode("record entry".into()));
+                };
+                let kid = as_bytes::<8>(&a[1]).ok_or_else(|| FeedError::Decode("record kid".into()))?;
+                let sig = as_bytes::<64>(&a[2])
+                    .ok_or_else(|| FeedError::Decode("record signature".into()))?;
+                FeedEntry::from_parts(e.clone(), Kid(kid), sig)
+            }
+            _ => Err(FeedError::Decode("not a feed record".into())),
+        }
+    }
+}
+
+/// The state of one key in a province's chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyState {
+    /// The key.
+    pub key: PublicKey,
+    /// When a rotation replaced it, seconds since the Unix epoch: codes it signed later are not
+    /// accepted.
+    pub retired_at: Option<u64>,
+    /// When it was withdrawn: nothing it signed is accepted any more.
+    pub withdrawn_at: Option<u64>,
+}
+
+/// A province's trust state as its feed says it, up to some entry: keys and revocations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedState {
+    province: Province,
+    last_seq: u64,
+    last_hash: [u8; 32],
+    keys: Vec<KeyState>,
+    revoked_codes: HashSet<Vec<u8>>,
+    revoked_subjects: HashMap<SubjectHash, u64>,
+}
+
+impl FeedState {
+    /// The state before any entry.
+    pub fn new(province: Province) -> Self {
+        FeedState {
+            province,
+            last_seq: 0,
+            last_hash: [0; 32],
+            keys: Vec::new(),
+            revoked_codes: HashSet::new(),
+            revoked_subjects: HashMap::new(),
+        }
+    }
+
+    /// The province.
+    pub fn province(&self) -> Province {
+        self.province
+    }
+
+    /// The last applied sequence number (0: none).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Every key the chain has named, with its state.
+    pub fn keys(&self) -> &[KeyState] {
+        &self.keys
+    }
+
+    /// The key that signs new codes and entries: the newest one neither retired nor withdrawn.
+    pub fn current_key(&self) -> Option<&PublicKey> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| k.retired_at.is_none() && k.withdrawn_at.is_none())
+            .map(|k| &k.key)
+    }
+
+    /// Keys that may sign the next entry: neither retired nor withdrawn.
+    fn signers(&self, kid: Kid) -> impl Iterator<Item = &KeyState> {
+        self.keys.iter().filter(move |k| {
+            k.key.kid == kid && k.withdrawn_at.is_none() && k.retired_at.is_none()
+        })
+    }
+
+    /// Checks `entry` as the next one and applies it.
+    ///
+    /// # Errors
+    /// A [`FeedError`]; the state is unchanged then.
+    pub fn apply(&mut self, entry: &FeedEntry) -> Result<(), FeedError> {
+        let seq = entry.seq;
+        if entry.province != self.province {
+            return Err(FeedError::WrongProvince {
+                want: self.province,
+                got: entry.province,
+            });
+        }
+        if seq != self.last_seq + 1 {
+            return Err(FeedError::Gap {
+                expected: self.last_seq + 1,
+                got: seq,
+            });
+        }
+        if entry.prev != self.last_hash {
+            return Err(FeedError::BrokenChain(seq));
+        }
+        let msg = signing_message(&entry.encoded);
+        match &entry.statement {
+            Statement::Genesis { key } => {
+                if seq != 1 {
+                    return Err(FeedError::BadGenesis(seq));
+                }
+                if key.kid != entry.signer
+                    || !crate::keys::verify_signature(key, &msg, &entry.signature)
+                {
+                    return Err(FeedError::BadSignature(seq));
+                }
+                self.keys.push(KeyState {
+                    key: *key,
+                    retired_at: None,
+                    withdrawn_at: None,
+                });
+            }
+            other => {
+                if seq == 1 {
+                    return Err(FeedError::BadGenesis(seq));
+                }
+                let signer = self
+                    .signers(entry.signer)
+                    .map(|k| k.key)
+                    .find(|k| crate::keys::verify_signature(k, &msg, &entry.signature))
+                    .ok_or(FeedError::BadSignature(seq))?;
+                match other {
+                    Statement::Genesis { .. } => unreachable!("handled above"),
+                    Statement::KeyRotation { key, pop } => {
+                        let pop_ok = crate::keys::verify_signature(
+                            key,
+                            &pop_message(self.province, key),
+                            pop,
+                        );
+                        if !pop_ok || self.keys.iter().any(|k| k.key == *key) {
+                            return Err(FeedError::BadRotation(seq));
+                        }
+                        for k in self.keys.iter_mut() {
+                            if k.key == signer && k.retired_at.is_none() {
+                                k.retired_at = Some(entry.time);
+                            }
+                        }
+                        self.keys.push(KeyState {
+                            key: *key,
+                            retired_at: None,
+                            withdrawn_at: None,
+                        });
+                    }
+                    Statement::KeyWithdrawal { key } => {
+                        let remaining = self
+                            .keys
+                            .iter()
+                            .filter(|k| k.withdrawn_at.is_none() && k.retired_at.is_none())
+                            .filter(|k| k.key != *key)
+                            .count();
+                        let target = self
+                            .keys
+                            .iter_mut()
+                            .find(|k| k.key == *key && k.withdrawn_at.is_none());
+                        match target {
+                            Some(t) if remaining > 0 => t.withdrawn_at = Some(entry.time),
+                            _ => return Err(FeedError::BadWithdrawal(seq)),
+                        }
+                    }
+                    Statement::RevokeCode { cti } => {
+                        self.revoked_codes.insert(cti.clone());
+                    }
+                    Statement::RevokeSubject {
+                        subject_hash,
+                        before,
+                    } => {
+                        let t = self.revoked_subjects.entry(*subject_hash).or_insert(0);
+                        *t = (*t).max(*before);
+                    }
+                }
+            }
+        }
+        self.last_seq = seq;
+        self.last_hash = entry.hash();
+        Ok(())
+    }
+
+    /// Applies a batch all or nothing.
+    ///
+    /// # Errors
+    /// The first entry's [`FeedError`]; the state is unchanged then.
+    pub fn apply_all<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'a FeedEntry>,
+    ) -> Result<(), FeedError> {
+        let mut next = self.clone();
+        for e in entries {
+            next.apply(e)?;
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// Whether the chain names any of `pinned` (the anchor check).
+    pub fn contains_any(&self, pinned: &[PublicKey]) -> bool {
+        self.keys.iter().any(|k| pinned.contains(&k.key))
+    }
+
+    /// Whether a code is revoked: its `cti` revoked, or its subject revoked for codes issued
+    /// before a time later than its `iat`.
+    pub fn is_revoked(&self, cti: &[u8], subject: &SubjectHash, iat: u64) -> bool {
+        self.revoked_codes.contains(cti)
+            || self
+                .revoked_subjects
+                .get(subject)
+                .is_some_and(|before| iat < *before)
+    }
+
+    /// Number of revocation statements in effect (codes + subjects).
+    pub fn revocation_count(&self) -> usize {
+        self.revoked_codes.len() + self.revoked_subjects.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

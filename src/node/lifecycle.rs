@@ -1,0 +1,427 @@
+//! Trust lifecycle operations of a node: amendments and terminations of agreements, key
+//! rotation and withdrawal, revocations, the feed and agreement state peers pull, and offline
+//! bundles.
+
+use std::path::{Path, PathBuf};
+
+use super::convert::{self, Standing};
+use super::error::ApiError;
+use super::{peer, NodeState};
+use crate::agreement::{AgreementId, SignedAgreement, Termination};
+use crate::feed::{proof_of_possession, FeedEntry, FeedError, Statement};
+use crate::identity;
+use crate::keys::{Kid, NodeKey};
+use crate::proto;
+use crate::province::Province;
+
+/// Where a rotation writes the new key before the feed names it.
+pub(crate) fn pending_key_path(key_file: &Path) -> PathBuf {
+    let mut p = key_file.as_os_str().to_owned();
+    p.push(".new");
+    PathBuf::from(p)
+}
+
+/// Moves the old key file aside (`<key_file>.<old kid>.retired`) and the pending one into place.
+pub(crate) fn install_key_file(key_file: &Path, pending: &Path, old: Kid) -> std::io::Result<()> {
+    let mut retired = key_file.as_os_str().to_owned();
+    retired.push(format!(".{old}.retired"));
+    std::fs::rename(key_file, PathBuf::from(retired))?;
+    std::fs::rename(pending, key_file)?;
+    if let Some(dir) = key_file.parent() {
+        // Make the renames durable.
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn feed_refused(e: FeedError) -> ApiError {
+    ApiError::FailedPrecondition(e.to_string())
+}
+
+impl NodeState {
+    /// An agreement version as operators see it here.
+    pub(crate) fn view(&self, a: &SignedAgreement) -> Result<proto::AgreementView, ApiError> {
+        let termination = self.store.termination(a.body().id)?;
+        let superseded = a
+            .body()
+            .peer_of(self.province)
+            .map(|p| {
+                self.trust
+                    .load()
+                    .agreements_with(p.province)
+                    .iter()
+                    .any(|t| {
+                        t.agreement.body().id == a.body().id
+                            && t.agreement.body().version > a.body().version
+                    })
+            })
+            .unwrap_or(false);
+        Ok(convert::agreement_view(
+            a,
+            self.province,
+            Standing {
+                superseded,
+                termination: termination.as_ref(),
+                now: crate::unix_now(),
+            },
+        ))
+    }
+
+    /// A concluded agreement with `peer` that still matters now: not terminated and with a
+    /// direction whose window has not ended.
+    pub(crate) fn live_agreement_with(&self, peer: Province) -> Option<AgreementId> {
+        let now = crate::unix_now();
+        self.trust
+            .load()
+            .agreements_with(peer)
+            .iter()
+            .find(|t| {
+                t.terminated_at(now).is_none()
+                    && t.agreement
+                        .body()
+                        .directions
+                        .iter()
+                        .any(|d| d.window(now) != crate::agreement::Window::Expired)
+            })
+            .map(|t| t.agreement.body().id)
+    }
+
+    /// The id and next version for amending agreement `amends` with `peer`.
+    pub(crate) fn amendment_of(
+        &self,
+        amends: &str,
+        peer: Province,
+    ) -> Result<(AgreementId, u32), ApiError> {
+        let id = AgreementId::from_hex(amends).map_err(|e| ApiError::invalid("amends", e))?;
+        let newest = self
+            .store
+            .agreement(id)?
+            .ok_or_else(|| ApiError::NotFound(format!("no agreement {id}")))?;
+        if !newest.is_concluded() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {id} version {} is not concluded yet: accept or drop it first",
+                newest.body().version
+            )));
+        }
+        if newest.body().peer_of(self.province).map(|p| p.province) != Some(peer) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {id} is not between {} and the peer {peer}",
+                self.province
+            )));
+        }
+        if self
+            .store
+            .termination(id)?
+            .is_some_and(|t| t.effective_at <= crate::unix_now())
+        {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {id} is terminated; propose a new one"
+            )));
+        }
+        Ok((id, newest.body().version + 1))
+    }
+
+    /// Signs `statement` as the next own feed entry with `key`, checks it applies, stores it
+    /// durably, and rebuilds the trust snapshot. The caller holds `feed_lock`.
+    async fn append_own(
+        &self,
+        _held: &tokio::sync::MutexGuard<'_, ()>,
+        statement: Statement,
+        key: &NodeKey,
+    ) -> Result<FeedEntry, ApiError> {
+        let state = self
+            .own_feed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let prev = self.store.feed_from(state.last_seq())?.into_iter().next();
+        let entry = FeedEntry::sign(
+            self.province,
+            prev.as_ref(),
+            crate::unix_now(),
+            statement,
+            key,
+        );
+        let mut next = (*state).clone();
+        next.apply(&entry).map_err(feed_refused)?;
+        self.store.append_feed(&entry).await?;
+        *self.own_feed.lock().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(next);
+        self.rebuild_trust()?;
+        Ok(entry)
+    }
+
+    /// Makes a new signing key; the old key signs the rotation statement.
+    pub(crate) async fn rotate_key(&self) -> Result<proto::RotateKeyResponse, ApiError> {
+        let held = self.feed_lock.lock().await;
+        let old = self.key.load_full();
+        let new = NodeKey::generate();
+        let pending = pending_key_path(&self.key_file);
+        if pending.exists() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "{} exists: a rotation is half done; restart the node to complete it",
+                pending.display()
+            )));
+        }
+        new.write_pem(&pending)
+            .map_err(|e| ApiError::FailedPrecondition(format!("writing the new key: {e}")))?;
+        let statement = Statement::KeyRotation {
+            key: new.public(),
+            pop: proof_of_possession(self.province, &new),
+        };
+        let entry = match self.append_own(&held, statement, &old).await {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = std::fs::remove_file(&pending);
+                return Err(e);
+            }
+        };
+        install_key_file(&self.key_file, &pending, old.kid()).map_err(|e| {
+            ApiError::FailedPrecondition(format!(
+                "the rotation is recorded but the key file could not be replaced ({e}); restart the node to complete it"
+            ))
+        })?;
+        let public = new.public();
+        self.key.store(std::sync::Arc::new(new));
+        tracing::info!(old = %old.kid(), new = %public.kid, seq = entry.seq(), "key rotated");
+        Ok(proto::RotateKeyResponse {
+            new_key: Some(convert::key_info(&public)),
+            retired_kid: old.kid().0.to_vec(),
+            seq: entry.seq(),
+        })
+    }
+
+    /// Withdraws one of this node's keys at once (not the current one).
+    pub(crate) async fn withdraw_key(&self, kid: &str) -> Result<proto::WithdrawKeyResponse, ApiError> {
+        let kid = Kid::from_hex(kid).ok_or_else(|| ApiError::invalid("kid", "must be 16 hex digits"))?;
+        let held = self.feed_lock.lock().await;
+        let current = self.key.load_full();
+        if current.kid() == kid {
+            return Err(ApiError::FailedPrecondition(
+                "that is the current signing key: rotate first, then withdraw it".into(),
+            ));
+        }
+        let state = self
+            .own_feed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let target = state
+            .keys()
+            .iter()
+            .find(|k| k.key.kid == kid && k.withdrawn_at.is_none())
+            .map(|k| k.key)
+            .ok_or_else(|| ApiError::NotFound(format!("no key {kid} of this node that is not withdrawn")))?;
+        let entry = self
+            .append_own(&held, Statement::KeyWithdrawal { key: target }, &current)
+            .await?;
+        tracing::warn!(%kid, seq = entry.seq(), "key withdrawn");
+        Ok(proto::WithdrawKeyResponse { seq: entry.seq() })
+    }
+
+    /// Revokes one code this node issued.
+    pub(crate) async fn revoke_code(&self, cti: &str) -> Result<proto::RevokeResponse, ApiError> {
+        let bytes: [u8; 16] = hex::decode(cti.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ApiError::invalid("cti", "must be 32 hex digits"))?;
+        if self.store.issued(&bytes)?.is_none() {
+            return Err(ApiError::NotFound(format!("no code {cti} was issued by this node")));
+        }
+        let held = self.feed_lock.lock().await;
+        let key = self.key.load_full();
+        let entry = self
+            .append_own(&held, Statement::RevokeCode { cti: bytes.to_vec() }, &key)
+            .await?;
+        tracing::info!(cti, seq = entry.seq(), "code revoked");
+        Ok(proto::RevokeResponse { seq: entry.seq() })
+    }
+
+    /// Revokes every code of a subject issued before a time.
+    pub(crate) async fn revoke_subject(
+        &self,
+        r: proto::RevokeSubjectRequest,
+    ) -> Result<proto::RevokeResponse, ApiError> {
+        let now = crate::unix_now();
+        let doc_type = convert::document_type_from_proto(r.document_type)
+            .ok_or_else(|| ApiError::invalid("document_type", "must be set to a known document type"))?;
+        let number = identity::normalize_document_number(doc_type, &r.document_number)
+            .map_err(|e| ApiError::invalid("document_number", e))?;
+        let before = if r.issued_before == 0 { now + 1 } else { r.issued_before };
+        if before > now + self.policy.clock_skew_secs {
+            return Err(ApiError::invalid(
+                "issued_before",
+                "must not be in the future (it would revoke codes not yet issued)",
+            ));
+        }
+        let subject_hash = self.subject_key.subject_hash(doc_type, &number);
+        drop(number);
+        let held = self.feed_lock.lock().await;
+        let key = self.key.load_full();
+        let entry = self
+            .append_own(&held, Statement::RevokeSubject { subject_hash, before }, &key)
+            .await?;
+        tracing::info!(subject = %subject_hash, before, seq = entry.seq(), "subject revoked");
+        Ok(proto::RevokeResponse { seq: entry.seq() })
+    }
+
+    /// Terminates a concluded agreement; tells the peer, which otherwise learns at its next sync.
+    pub(crate) async fn terminate(
+        &self,
+        r: proto::TerminateAgreementRequest,
+    ) -> Result<proto::TerminateAgreementResponse, ApiError> {
+        let now = crate::unix_now();
+        let id = AgreementId::from_hex(&r.id).map_err(|e| ApiError::invalid("id", e))?;
+        let effective_at = if r.effective_at == 0 { now } else { r.effective_at };
+        if effective_at + self.policy.clock_skew_secs < now {
+            return Err(ApiError::invalid("effective_at", "must not be in the past"));
+        }
+        let _g = self.agreement_lock.lock().await;
+        let trust = self.trust.load();
+        let concluded = crate::province::PROVINCES
+            .iter()
+            .filter_map(|p| Province::from_code(p.code).ok())
+            .flat_map(|p| trust.agreements_with(p).iter())
+            .find(|t| t.agreement.body().id == id)
+            .map(|t| t.agreement.clone())
+            .ok_or_else(|| ApiError::NotFound(format!("no concluded agreement {id}")))?;
+        if let Some(old) = self.store.termination(id)? {
+            if old.effective_at <= effective_at {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {id} is already terminated by {} from {}",
+                    old.by, old.effective_at
+                )));
+            }
+        }
+        let t = Termination::sign(id, self.province, effective_at, now, &self.key.load());
+        let mut check = (**trust).clone();
+        check
+            .add_termination(t.clone())
+            .map_err(|e| ApiError::FailedPrecondition(format!("cannot terminate: {e}")))?;
+        self.store.put_termination(&t).await?;
+        self.rebuild_trust()?;
+        tracing::info!(agreement = %id, effective_at, "agreement terminated here");
+        let peer = concluded
+            .body()
+            .peer_of(self.province)
+            .map(|p| p.province)
+            .expect("a concluded agreement of ours has a peer");
+        let notified = match self.store.peer_endpoint(peer)? {
+            None => false,
+            Some(url) => match peer::connect("peer endpoint", &url).await {
+                Ok(mut c) => c
+                    .notify_termination(proto::NotifyTerminationRequest {
+                        notice: Some(convert::termination_to_proto(&t)),
+                    })
+                    .await
+                    .map_err(|s| tracing::warn!(%peer, status = %s, "peer did not take the termination; it learns at its next sync"))
+                    .is_ok(),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "peer unreachable; it learns of the termination at its next sync");
+                    false
+                }
+            },
+        };
+        Ok(proto::TerminateAgreementResponse {
+            agreement: Some(self.view(&concluded)?),
+            peer_notified: notified,
+        })
+    }
+
+    /// A peer's termination notice.
+    pub(crate) async fn receive_termination(
+        &self,
+        r: proto::NotifyTerminationRequest,
+    ) -> Result<(), ApiError> {
+        let t = convert::termination_from_proto(
+            r.notice
+                .as_ref()
+                .ok_or_else(|| ApiError::invalid("notice", "missing"))?,
+        )?;
+        if t.by == self.province {
+            return Err(ApiError::FailedPrecondition(
+                "a peer cannot terminate in this province's name".into(),
+            ));
+        }
+        let _g = self.agreement_lock.lock().await;
+        if self
+            .store
+            .termination(t.id)?
+            .is_some_and(|old| old.effective_at <= t.effective_at)
+        {
+            return Ok(());
+        }
+        let mut check = (**self.trust.load()).clone();
+        check.add_termination(t.clone()).map_err(|e| match e {
+            crate::agreement::AgreementError::BadId(_) => {
+                ApiError::NotFound(format!("no concluded agreement {}", t.id))
+            }
+            other => ApiError::agreement("notice", other),
+        })?;
+        self.store.put_termination(&t).await?;
+        self.rebuild_trust()?;
+        tracing::info!(agreement = %t.id, by = %t.by, effective_at = t.effective_at, "agreement terminated by peer");
+        Ok(())
+    }
+
+    /// Concluded agreements and terminations with `province`, for its sync.
+    pub(crate) fn agreements_for(
+        &self,
+        province: &str,
+    ) -> Result<proto::GetAgreementsResponse, ApiError> {
+        let p: Province = province
+            .parse()
+            .map_err(|e| ApiError::invalid("province", e))?;
+        let mut agreements = Vec::new();
+        let mut terminations = Vec::new();
+        for a in self.store.agreements()? {
+            if a.is_concluded() && a.body().peer_of(self.province).map(|x| x.province) == Some(p) {
+                if let Some(t) = self.store.termination(a.body().id)? {
+                    if !terminations.iter().any(|x: &Termination| x.id == t.id) {
+                        terminations.push(t);
+                    }
+                }
+                agreements.push(convert::signed_to_proto(&a));
+            }
+        }
+        Ok(proto::GetAgreementsResponse {
+            agreements,
+            terminations: terminations.iter().map(convert::termination_to_proto).collect(),
+        })
+    }
+
+    /// A signed offline bundle of this node's trust state.
+    pub(crate) fn export_bundle(&self) -> Result<proto::ExportTrustBundleResponse, ApiError> {
+        let now = crate::unix_now();
+        let key = self.key.load_full();
+        let peers = self
+            .peer_feeds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(p, f)| (*p, f.synced_at))
+            .collect::<Vec<_>>();
+        let peers = peers
+            .into_iter()
+            .map(|(p, t)| Ok((p, t, self.store.peer_feed(p)?)))
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let content = crate::bundle::BundleContent {
+            province: self.province,
+            exported_at: now,
+            policy: self.policy,
+            own_feed: self.store.feed_from(1)?,
+            peers,
+            agreements: self
+                .store
+                .agreements()?
+                .into_iter()
+                .filter(SignedAgreement::is_concluded)
+                .collect(),
+            terminations: self.store.terminations()?,
+        };
+        Ok(proto::ExportTrustBundleResponse {
+            bundle: crate::bundle::export(&content, &key),
+            kid: key.kid().0.to_vec(),
+            exported_at: now,
+        })
+    }
+}

@@ -1,0 +1,260 @@
+//! Pulling peers' trust state: on an interval, every peer this node has a concluded agreement
+//! with is asked for its feed from the last applied entry and for its agreements and
+//! terminations with this province. A failure affects only that peer (logged, retried with
+//! exponential backoff); verification goes on with the last synced state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use super::error::ApiError;
+use super::{convert, peer, NodeState};
+use crate::agreement::SignedAgreement;
+use crate::feed::{FeedEntry, FeedState};
+use crate::keys::Kid;
+use crate::proto;
+use crate::province::Province;
+use crate::trust::PeerFeed;
+
+/// Most feed entries taken from a peer in one sync; the rest come at the next one.
+const MAX_ENTRIES_PER_SYNC: usize = 100_000;
+/// Longest backoff, as a multiple of the sync interval.
+const MAX_BACKOFF_FACTOR: u32 = 32;
+
+/// What one peer's sync did.
+#[derive(Debug, Clone)]
+pub(crate) struct SyncOutcome {
+    pub(crate) peer: Province,
+    pub(crate) result: Result<(u64, u64), String>,
+}
+
+/// The interval loop; ends when `stop` turns true.
+pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
+    let mut failures: HashMap<Province, (u32, Instant)> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(state.sync_interval) => {}
+            _ = stop.changed() => return,
+        }
+        let now = Instant::now();
+        let due: Vec<Province> = state
+            .sync_targets()
+            .into_iter()
+            .filter(|p| failures.get(p).is_none_or(|(_, next)| *next <= now))
+            .collect();
+        for o in state.sync_peers(&due).await {
+            match o.result {
+                Ok(_) => {
+                    failures.remove(&o.peer);
+                }
+                Err(e) => {
+                    let n = failures.get(&o.peer).map_or(1, |(n, _)| n + 1);
+                    let factor = 2u32.saturating_pow(n - 1).min(MAX_BACKOFF_FACTOR);
+                    let wait = state.sync_interval * factor;
+                    tracing::warn!(peer = %o.peer, failures = n, retry_in_secs = wait.as_secs(), error = %e, "peer sync failed");
+                    failures.insert(o.peer, (n, Instant::now() + wait));
+                }
+            }
+        }
+    }
+}
+
+impl NodeState {
+    /// Peers with a concluded agreement (whatever its state: a termination must still reach us).
+    pub(crate) fn sync_targets(&self) -> Vec<Province> {
+        let trust = self.trust.load();
+        let mut v: Vec<Province> = crate::province::PROVINCES
+            .iter()
+            .filter_map(|p| Province::from_code(p.code).ok())
+            .filter(|p| !trust.agreements_with(*p).is_empty())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Syncs the given peers one after another.
+    pub(crate) async fn sync_peers(&self, peers: &[Province]) -> Vec<SyncOutcome> {
+        let _g = self.sync_lock.lock().await;
+        let mut out = Vec::new();
+        for p in peers {
+            let result = self.sync_peer(*p).await.map_err(|e| e.to_string());
+            out.push(SyncOutcome { peer: *p, result });
+        }
+        out
+    }
+
+    /// Syncs one peer: feed entries from the next sequence number (all or nothing), then
+    /// agreements and terminations. Returns (entries applied, last sequence number).
+    async fn sync_peer(&self, peer: Province) -> Result<(u64, u64), ApiError> {
+        let url = self.store.peer_endpoint(peer)?.ok_or_else(|| {
+            ApiError::FailedPrecondition(format!("no endpoint recorded for {peer}"))
+        })?;
+        let mut client = peer::connect("peer endpoint", &url).await?;
+        let current = self
+            .peer_feeds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&peer)
+            .map(|p| p.state.clone())
+            .unwrap_or_else(|| Arc::new(FeedState::new(peer)));
+        let mut stream = client
+            .get_feed(proto::GetFeedRequest {
+                from_seq: current.last_seq() + 1,
+            })
+            .await
+            .map_err(|s| peer::call_failed(&url, s))?
+            .into_inner();
+        let mut entries = Vec::new();
+        while let Some(m) = stream
+            .message()
+            .await
+            .map_err(|s| peer::call_failed(&url, s))?
+        {
+            entries.push(feed_entry_from_proto(&m)?);
+            if entries.len() >= MAX_ENTRIES_PER_SYNC {
+                break;
+            }
+        }
+        let mut next = (*current).clone();
+        next.apply_all(&entries)
+            .map_err(|e| ApiError::Unauthenticated(format!("feed of {peer} refused: {e}")))?;
+        let pinned: Vec<_> = self
+            .trust
+            .load()
+            .agreements_with(peer)
+            .iter()
+            .filter_map(|a| a.agreement.body().party(peer).map(|p| p.keys.clone()))
+            .flatten()
+            .collect();
+        if !next.contains_any(&pinned) {
+            return Err(ApiError::Unauthenticated(format!(
+                "feed of {peer} refused: {}",
+                crate::feed::FeedError::NotAnchored(peer)
+            )));
+        }
+        let now = crate::unix_now();
+        self.store.append_peer_feed(peer, &entries, now).await?;
+        let last_seq = next.last_seq();
+        self.peer_feeds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                peer,
+                PeerFeed {
+                    state: Arc::new(next),
+                    synced_at: now,
+                },
+            );
+        self.rebuild_trust()?;
+        self.sync_agreements(peer, &mut client, &url).await?;
+        if !entries.is_empty() {
+            tracing::info!(%peer, entries = entries.len(), last_seq, "peer feed synced");
+        }
+        Ok((entries.len() as u64, last_seq))
+    }
+
+    /// Takes the peer's concluded agreements and terminations with us that we lack.
+    async fn sync_agreements(
+        &self,
+        peer: Province,
+        client: &mut proto::federation_service_client::FederationServiceClient<
+            tonic::transport::Channel,
+        >,
+        url: &str,
+    ) -> Result<(), ApiError> {
+        let r = client
+            .get_agreements(proto::GetAgreementsRequest {
+                province: self.province.to_string(),
+            })
+            .await
+            .map_err(|s| peer::call_failed(url, s))?
+            .into_inner();
+        let _g = self.agreement_lock.lock().await;
+        let mut changed = false;
+        for a in &r.agreements {
+            let a: SignedAgreement = convert::signed_from_proto(Some(a))?;
+            let b = a.body();
+            if a.check_both().is_err()
+                || b.party(peer).is_none()
+                || b.party(self.province).is_none()
+            {
+                tracing::warn!(%peer, agreement = %b.id, "peer sent an agreement that does not verify; ignored");
+                continue;
+            }
+            let known = self.store.agreement_version(b.id, b.version)?;
+            if known.is_none_or(|k| !k.is_concluded()) {
+                self.store.put_agreement(&a).await?;
+                changed = true;
+            }
+        }
+        if changed {
+            self.rebuild_trust()?;
+        }
+        for t in &r.terminations {
+            let t = convert::termination_from_proto(t)?;
+            if self.store.termination(t.id)?.is_some_and(|old| old.effective_at <= t.effective_at) {
+                continue;
+            }
+            let mut check = (**self.trust.load()).clone();
+            match check.add_termination(t.clone()) {
+                Ok(()) => {
+                    self.store.put_termination(&t).await?;
+                    self.rebuild_trust()?;
+                    tracing::info!(%peer, agreement = %t.id, effective_at = t.effective_at, "termination received by sync");
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, agreement = %t.id, error = %e, "peer sent a termination that does not verify; ignored")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A feed entry from the wire.
+///
+/// # Errors
+/// UNAUTHENTICATED when it does not decode (a peer's feed is refused whole).
+pub(crate) fn feed_entry_from_proto(m: &proto::FeedEntry) -> Result<FeedEntry, ApiError> {
+    let kid = Kid::from_slice(&m.kid)
+        .ok_or_else(|| ApiError::Unauthenticated("feed entry kid must be 8 bytes".into()))?;
+    let sig: [u8; 64] = m
+        .signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| ApiError::Unauthenticated("feed entry signature must be 64 bytes".into()))?;
+    FeedEntry::from_parts(m.entry.clone(), kid, sig)
+        .map_err(|e| ApiError::Unauthenticated(format!("feed entry: {e}")))
+}
+
+/// A feed entry for the wire.
+pub(crate) fn feed_entry_to_proto(e: &FeedEntry) -> proto::FeedEntry {
+    proto::FeedEntry {
+        entry: e.encoded().to_vec(),
+        kid: e.signer().0.to_vec(),
+        signature: e.signature().to_vec(),
+    }
+}
+
+/// A sync outcome as SyncNow answers it.
+pub(crate) fn outcome_to_proto(o: &SyncOutcome) -> proto::PeerSyncResult {
+    match &o.result {
+        Ok((entries, last_seq)) => proto::PeerSyncResult {
+            province: o.peer.to_string(),
+            ok: true,
+            entries: *entries,
+            last_seq: *last_seq,
+            error: String::new(),
+        },
+        Err(e) => proto::PeerSyncResult {
+            province: o.peer.to_string(),
+            ok: false,
+            entries: 0,
+            last_seq: 0,
+            error: e.clone(),
+        },
+    }
+}
+

@@ -1,12 +1,26 @@
 //! The `hcmr` binary: parses the command line and calls [`hcmr::cli::run`].
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = hcmr::cli::Cli::parse();
+    let cli = match hcmr::cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            // Help and version go to stdout and succeed; every other parse error is bad usage
+            // (EX_USAGE, 64), like the errors the node reports for bad arguments.
+            return if usage {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let default_level = match cli.command {
         hcmr::cli::Command::Serve { .. } => "info",
         _ => "warn",
@@ -16,6 +30,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -27,9 +27,14 @@ use crate::province::Province;
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// sled failed (I/O, or the database is locked by another process).
+    /// sled failed (I/O).
     #[error("database: {0}")]
     Sled(#[from] sled::Error),
+    /// Another process holds the database.
+    #[error(
+        "database {0} is locked by another process: is another `hcmr serve` running on this node?"
+    )]
+    Locked(String),
     /// A record does not decode: the data directory is damaged or from another program.
     #[error("database record in tree {tree} is corrupt: {detail}")]
     Corrupt {
@@ -120,7 +125,17 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`], e.g. when another process holds the database.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = sled::Config::new().path(dir).open().map_err(|e| match &e {
+            // sled reports a held lock as an I/O error of kind WouldBlock, or (as 0.34 does)
+            // one whose message says so.
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked(dir.display().to_string())
+            }
+            _ => StoreError::Sled(e),
+        })?;
         Ok(Store {
             meta: db.open_tree("meta")?,
             feed: db.open_tree("feed")?,
@@ -204,7 +219,8 @@ impl Store {
             batch.insert(k, e.to_record());
         }
         self.peer_feeds.apply_batch(batch)?;
-        self.sync.insert(peer.code().to_be_bytes(), &synced_at.to_be_bytes())?;
+        self.sync
+            .insert(peer.code().to_be_bytes(), &synced_at.to_be_bytes())?;
         self.flush().await
     }
 
@@ -229,11 +245,15 @@ impl Store {
             .map(|r| {
                 let (k, v) = r?;
                 let code = u32::from_be_bytes(
-                    k.as_ref().try_into().map_err(|_| corrupt("sync", "key length"))?,
+                    k.as_ref()
+                        .try_into()
+                        .map_err(|_| corrupt("sync", "key length"))?,
                 );
                 let p = Province::from_code(code).map_err(|e| corrupt("sync", e.to_string()))?;
                 let t = u64::from_be_bytes(
-                    v.as_ref().try_into().map_err(|_| corrupt("sync", "value length"))?,
+                    v.as_ref()
+                        .try_into()
+                        .map_err(|_| corrupt("sync", "value length"))?,
                 );
                 Ok((p, t))
             })

@@ -302,3 +302,79 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
     let o = hcmr(&["verify", "--node", &sc_url, &code]);
     assert_eq!(o.status.code(), Some(69), "node gone: unavailable");
 }
+
+#[test]
+fn bad_usage_exits_64_and_unsafe_setups_are_refused() {
+    // Argument errors found by the parser are bad usage too (EX_USAGE), not clap's 2.
+    let o = hcmr(&["issue", "--status", "blue"]);
+    assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
+    let o = hcmr(&[]);
+    assert_eq!(o.status.code(), Some(64));
+    assert_eq!(hcmr(&["--help"]).status.code(), Some(0));
+    // No TLS yet: https:// is refused rather than silently sent in plain text.
+    let o = hcmr(&["verify", "--node", "https://127.0.0.1:1", "HCMR1:X"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(
+        text(&o).1.contains("TLS is not available yet"),
+        "{:?}",
+        text(&o)
+    );
+    let o = hcmr(&["verify", "--node", "127.0.0.1:1", "HCMR1:X"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(text(&o).1.contains("expected a URL such as http://"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("sc");
+    let port = free_port();
+    let o = hcmr(&[
+        "init",
+        "--province",
+        "510000",
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(o.status.success());
+    let cfg = d.join("hcmr.toml");
+    let cfg = cfg.to_str().unwrap();
+
+    // A key file readable by others: refused at start, with the fix named.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = d.join("node.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = hcmr(&["serve", "--config", cfg]);
+        assert_eq!(o.status.code(), Some(78));
+        assert!(text(&o).1.contains("chmod 600"), "{:?}", text(&o));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    // A second serve on the same data: the database is locked, and the message says why.
+    let url = format!("http://127.0.0.1:{port}");
+    let first = serve(&d.join("hcmr.toml"), &url);
+    let o = hcmr(&["serve", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(
+        text(&o).1.contains("locked by another process"),
+        "{:?}",
+        text(&o)
+    );
+    assert!(sigterm_and_wait(first).success());
+
+    // A config that would disable the clock check is refused, naming the setting.
+    let text_cfg = std::fs::read_to_string(d.join("hcmr.toml")).unwrap();
+    std::fs::write(
+        d.join("bad.toml"),
+        text_cfg.replace("clock_skew_secs = 300", "clock_skew_secs = 999999999"),
+    )
+    .unwrap();
+    let o = hcmr(&["serve", "--config", d.join("bad.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(
+        text(&o).1.contains("policy.clock_skew_secs"),
+        "{:?}",
+        text(&o)
+    );
+}

@@ -45,7 +45,7 @@ pub enum CodeError {
 
     // --- transport: zlib (RFC 1950) ---
     /// The bytes do not start with a zlib header (CMF 0x78, valid FCHECK).
-    #[error("zlib: no zlib header (got {0:#04x?})")]
+    #[error("zlib: no zlib header (the first bytes are {hex})", hex = hex::encode(.0))]
     NotZlib(Vec<u8>),
     /// The deflate stream is corrupt or truncated, or its Adler-32 does not match.
     #[error("zlib: corrupt or truncated stream: {0}")]

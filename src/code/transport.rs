@@ -28,8 +28,8 @@ pub fn wrap(cose: &[u8]) -> String {
 /// Strips the prefix, checks and decodes Base45, and inflates (capped at
 /// [`MAX_INFLATED_BYTES`]): the COSE bytes.
 ///
-/// Trailing `\r`, `\n` and tabs (a scanner's Enter) are ignored; a space is a Base45 character
-/// and is kept.
+/// Leading white space and trailing `\r`, `\n` and tabs (a scanner's Enter) are ignored; a
+/// trailing space is a Base45 character and is kept.
 ///
 /// # Errors
 /// A [`CodeError`] of the prefix, Base45 or zlib stage.
@@ -45,7 +45,11 @@ pub fn unwrap(code: &str) -> Result<Vec<u8>, CodeError> {
 /// [`CodeError::Empty`], [`CodeError::TooLong`], [`CodeError::ForeignPrefix`] or
 /// [`CodeError::MissingPrefix`].
 pub fn strip_prefix(code: &str) -> Result<&str, CodeError> {
-    let code = code.trim_matches(|c| c == '\r' || c == '\n' || c == '\t');
+    // Leading white space is never part of a code (it starts with the prefix); trailing CR, LF
+    // and tab come from scanners. A trailing space may be Base45 data and is kept.
+    let code = code
+        .trim_start()
+        .trim_end_matches(|c| c == '\r' || c == '\n' || c == '\t');
     if code.is_empty() {
         return Err(CodeError::Empty);
     }

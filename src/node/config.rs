@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::feed::{FeedEntry, Statement};
 use crate::identity::SubjectKey;
 use crate::keys::NodeKey;
 use crate::province::Province;
-use crate::feed::{FeedEntry, Statement};
 use crate::store::Store;
 
 /// Name of the configuration file `hcmr init` writes in the data directory.
@@ -137,10 +137,12 @@ impl Config {
             }
         }
         if let Some(e) = &c.endpoint {
-            if !(e.starts_with("http://") || e.starts_with("https://")) {
+            if !e.starts_with("http://") {
                 return Err(ConfigError::Invalid {
                     path: path.display().to_string(),
-                    detail: format!("endpoint: {e:?} must start with http:// or https://"),
+                    detail: format!(
+                        "endpoint: {e:?} must start with http:// (nodes serve plain-text gRPC; TLS is not available yet)"
+                    ),
                 });
             }
         }
@@ -154,6 +156,15 @@ impl Config {
             });
         }
         let p = &c.policy;
+        if p.clock_skew_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                path: path.display().to_string(),
+                detail: format!(
+                    "policy.clock_skew_secs: {} is over one day (86400); such a skew would accept codes from far in the future",
+                    p.clock_skew_secs
+                ),
+            });
+        }
         if p.default_code_lifetime_secs == 0 || p.own_max_code_age_secs == 0 {
             return Err(ConfigError::Invalid {
                 path: path.display().to_string(),

@@ -47,6 +47,17 @@ pub enum NodeError {
     /// The key in the key file is not the node's current key in its trust feed.
     #[error("key file {0} does not hold this node's current key (see its trust feed)")]
     KeyMismatch(String),
+    /// A key file others can read or write.
+    #[error("{path} has mode {mode:o}: key files must be readable by their owner only (chmod 600 {path})")]
+    KeyPermissions {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The database folder does not exist.
+    #[error("database folder {0} does not exist: was this node created with `hcmr init`, and is data_dir right?")]
+    NoDatabase(String),
     /// The province in the config differs from the one in the database.
     #[error("config says province {config} but the database belongs to {stored}")]
     ProvinceMismatch {
@@ -152,6 +163,24 @@ fn build_snapshot(
     Ok(snapshot)
 }
 
+/// Refuses a key file that others can read or write (group or world bits set).
+fn check_key_permissions(path: &std::path::Path) -> Result<(), NodeError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(NodeError::KeyPermissions {
+                    path: path.display().to_string(),
+                    mode,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads the node key, finishing a rotation a crash interrupted: the rotation writes the new key
 /// to `<key_file>.new`, records the rotation in the feed, then renames; if the feed already names
 /// the new key, the rename is completed here.
@@ -186,7 +215,12 @@ impl Node {
     /// [`NodeError`] naming the file or setting at fault.
     pub fn open(config: &Config) -> Result<Node, NodeError> {
         let province = config.province()?;
+        check_key_permissions(&config.key_file)?;
+        check_key_permissions(&config.subject_key_file)?;
         let subject_key = config::read_subject_key(&config.subject_key_file)?;
+        if !config.data_dir.is_dir() {
+            return Err(NodeError::NoDatabase(config.data_dir.display().to_string()));
+        }
         let store = Store::open(&config.data_dir)?;
         let stored = store.province()?;
         if stored != province {
@@ -207,7 +241,9 @@ impl Node {
                     let state = Arc::new(state);
                     peers.insert(peer, PeerFeed { state, synced_at });
                 }
-                Err(e) => tracing::error!(%peer, error = %e, "stored peer feed does not verify; it is left out"),
+                Err(e) => {
+                    tracing::error!(%peer, error = %e, "stored peer feed does not verify; it is left out")
+                }
             }
         }
         let policy = config.trust_policy();
@@ -282,6 +318,9 @@ impl Node {
             .build_v1()
             .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
 
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening beyond loopback with plain-text gRPC and no caller authentication: anyone who can reach this address can issue codes and manage agreements; restrict it with a firewall");
+        }
         tracing::info!(
             province = %state.province,
             name = state.province.name_en(),

@@ -16,6 +16,8 @@ use crate::store::IssuedRecord;
 
 /// Longest code lifetime a request may ask for, in seconds (7 days).
 pub const MAX_CODE_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+/// Longest a status may be declared valid ahead, in seconds (366 days).
+pub const MAX_STATUS_VALIDITY_SECS: u64 = 366 * 24 * 3600;
 /// Default oldest-code limit of a proposed agreement, in seconds (1 day).
 pub const DEFAULT_MAX_CODE_AGE_SECS: u64 = 24 * 3600;
 
@@ -53,10 +55,13 @@ impl NodeState {
                 format!("must be after now ({now} s since the Unix epoch)"),
             ));
         }
-        if r.status_valid_until > crate::code::MAX_TIME {
+        if r.status_valid_until > now + MAX_STATUS_VALIDITY_SECS {
             return Err(ApiError::invalid(
                 "status_valid_until",
-                "after the year 9999",
+                format!(
+                    "at most {} days ahead: a health status is re-assessed long before that",
+                    MAX_STATUS_VALIDITY_SECS / 86_400
+                ),
             ));
         }
         let lifetime = match r.code_lifetime_secs {
@@ -139,10 +144,10 @@ impl NodeState {
         } else {
             r.effective_from
         };
-        if r.effective_until <= from {
+        if r.effective_until <= from.max(now) {
             return Err(ApiError::invalid(
                 "effective_until",
-                "must be after effective_from (seconds since the Unix epoch)",
+                "must be after effective_from and after now (seconds since the Unix epoch)",
             ));
         }
         let expected_kid = crate::keys::Kid::from_hex(&r.expected_peer_kid).ok_or_else(|| {
@@ -160,12 +165,6 @@ impl NodeState {
         let peer_province: crate::province::Province = info.province.parse().map_err(|e| {
             ApiError::FailedPrecondition(format!("peer reports an invalid province: {e}"))
         })?;
-        if peer_province == self.province {
-            return Err(ApiError::FailedPrecondition(format!(
-                "the peer at {} is this province ({}) itself",
-                r.peer_endpoint, self.province
-            )));
-        }
         let peer_keys = info
             .keys
             .iter()
@@ -178,6 +177,12 @@ impl NodeState {
                 "the node at {} presents key(s) {}, not the expected kid {expected_kid}: refusing to pin it",
                 r.peer_endpoint,
                 got.join(", ")
+            )));
+        }
+        if peer_province == self.province {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the peer at {} is this province ({}) itself",
+                r.peer_endpoint, self.province
             )));
         }
         if r.amends.is_empty() {
@@ -425,14 +430,18 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         &self,
         request: Request<proto::RevokeHealthCodeRequest>,
     ) -> Result<Response<proto::RevokeResponse>, Status> {
-        Ok(Response::new(self.0.revoke_code(&request.get_ref().cti).await?))
+        Ok(Response::new(
+            self.0.revoke_code(&request.get_ref().cti).await?,
+        ))
     }
 
     async fn revoke_subject(
         &self,
         request: Request<proto::RevokeSubjectRequest>,
     ) -> Result<Response<proto::RevokeResponse>, Status> {
-        Ok(Response::new(self.0.revoke_subject(request.into_inner()).await?))
+        Ok(Response::new(
+            self.0.revoke_subject(request.into_inner()).await?,
+        ))
     }
 }
 
@@ -484,8 +493,7 @@ impl proto::federation_service_server::FederationService for FederationApi {
         Ok(Response::new(proto::NotifyTerminationResponse {}))
     }
 
-    type GetFeedStream =
-        tokio_stream::Iter<std::vec::IntoIter<Result<proto::FeedEntry, Status>>>;
+    type GetFeedStream = tokio_stream::Iter<std::vec::IntoIter<Result<proto::FeedEntry, Status>>>;
 
     async fn get_feed(
         &self,
@@ -504,7 +512,9 @@ impl proto::federation_service_server::FederationService for FederationApi {
         &self,
         request: Request<proto::GetAgreementsRequest>,
     ) -> Result<Response<proto::GetAgreementsResponse>, Status> {
-        Ok(Response::new(self.0.agreements_for(&request.get_ref().province)?))
+        Ok(Response::new(
+            self.0.agreements_for(&request.get_ref().province)?,
+        ))
     }
 }
 
@@ -565,7 +575,9 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         request: Request<proto::WithdrawKeyRequest>,
     ) -> Result<Response<proto::WithdrawKeyResponse>, Status> {
-        Ok(Response::new(self.0.withdraw_key(&request.get_ref().kid).await?))
+        Ok(Response::new(
+            self.0.withdraw_key(&request.get_ref().kid).await?,
+        ))
     }
 
     async fn sync_now(

@@ -650,7 +650,13 @@ impl Termination {
     }
 
     /// Signs a termination of agreement `id` by `by`.
-    pub fn sign(id: AgreementId, by: Province, effective_at: u64, signed_at: u64, key: &NodeKey) -> Self {
+    pub fn sign(
+        id: AgreementId,
+        by: Province,
+        effective_at: u64,
+        signed_at: u64,
+        key: &NodeKey,
+    ) -> Self {
         Termination {
             id,
             by,
@@ -667,7 +673,11 @@ impl Termination {
     /// # Errors
     /// [`AgreementError::BadDirections`] if `by` is not a party or the id differs;
     /// [`AgreementError::SignerNotPinned`] / [`AgreementError::BadSignature`].
-    pub fn check(&self, agreement: &AgreementBody, party_keys: &[PublicKey]) -> Result<(), AgreementError> {
+    pub fn check(
+        &self,
+        agreement: &AgreementBody,
+        party_keys: &[PublicKey],
+    ) -> Result<(), AgreementError> {
         if self.id != agreement.id || agreement.party(self.by).is_none() {
             return Err(AgreementError::BadDirections);
         }
@@ -701,19 +711,28 @@ impl Termination {
     /// [`AgreementError::Decode`].
     pub fn from_record(bytes: &[u8]) -> Result<Self, AgreementError> {
         let bad = |w: &str| AgreementError::Decode(format!("termination {w}"));
-        let v = crate::cbor::decode_exact(bytes).map_err(|e| AgreementError::Decode(e.to_string()))?;
+        let v =
+            crate::cbor::decode_exact(bytes).map_err(|e| AgreementError::Decode(e.to_string()))?;
         let a = arr(v, "termination", Some(6)).map_err(AgreementError::Decode)?;
         let bytes_n = |v: &Value| match v {
             Value::Bytes(b) => Some(b.clone()),
             _ => None,
         };
         Ok(Termination {
-            id: AgreementId(bytes_n(&a[0]).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("id"))?),
+            id: AgreementId(
+                bytes_n(&a[0])
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| bad("id"))?,
+            ),
             by: province(&a[1], "by").map_err(AgreementError::Decode)?,
             effective_at: u(&a[2], "effective_at").map_err(AgreementError::Decode)?,
             signed_at: u(&a[3], "signed_at").map_err(AgreementError::Decode)?,
-            kid: bytes_n(&a[4]).and_then(|b| Kid::from_slice(&b)).ok_or_else(|| bad("kid"))?,
-            signature: bytes_n(&a[5]).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("signature"))?,
+            kid: bytes_n(&a[4])
+                .and_then(|b| Kid::from_slice(&b))
+                .ok_or_else(|| bad("kid"))?,
+            signature: bytes_n(&a[5])
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("signature"))?,
         })
     }
 }

@@ -100,7 +100,11 @@ pub fn export(content: &BundleContent, key: &NodeKey) -> Vec<u8> {
                 .peers
                 .iter()
                 .map(|(p, t, e)| {
-                    Value::Array(vec![uint(u64::from(p.code())), uint(*t), records(e, FeedEntry::to_record)])
+                    Value::Array(vec![
+                        uint(u64::from(p.code())),
+                        uint(*t),
+                        records(e, FeedEntry::to_record),
+                    ])
                 })
                 .collect(),
         ),
@@ -140,7 +144,9 @@ impl TrustAnchor {
                 .map(TrustAnchor::Key)
                 .map_err(|e| e.to_string()),
             8 => Ok(TrustAnchor::Kid(Kid::from_slice(&b).expect("8 bytes"))),
-            n => Err(format!("expected a 32-byte key or an 8-byte kid in hex, got {n} bytes")),
+            n => Err(format!(
+                "expected a 32-byte key or an 8-byte kid in hex, got {n} bytes"
+            )),
         }
     }
 
@@ -189,7 +195,10 @@ fn province(v: &Value, what: &str) -> R<Province> {
 fn feed(v: Value, what: &str) -> R<Vec<FeedEntry>> {
     arr(v, what)?
         .into_iter()
-        .map(|r| FeedEntry::from_record(&bytes(r, what)?).map_err(|e| BundleError::Malformed(e.to_string())))
+        .map(|r| {
+            FeedEntry::from_record(&bytes(r, what)?)
+                .map_err(|e| BundleError::Malformed(e.to_string()))
+        })
         .collect()
 }
 
@@ -199,8 +208,14 @@ fn feed(v: Value, what: &str) -> R<Vec<FeedEntry>> {
 ///
 /// # Errors
 /// A [`BundleError`]; nothing of a refused bundle is used.
-pub fn open(bytes_in: &[u8], anchor: TrustAnchor, now: u64, max_age_secs: u64) -> R<(BundleContent, TrustSnapshot)> {
-    let v = crate::cbor::decode_exact(bytes_in).map_err(|e| BundleError::Malformed(e.to_string()))?;
+pub fn open(
+    bytes_in: &[u8],
+    anchor: TrustAnchor,
+    now: u64,
+    max_age_secs: u64,
+) -> R<(BundleContent, TrustSnapshot)> {
+    let v =
+        crate::cbor::decode_exact(bytes_in).map_err(|e| BundleError::Malformed(e.to_string()))?;
     let mut a = arr(v, "file")?.into_iter();
     if a.len() != 5 {
         return Err(malformed("file: expected 5 elements"));
@@ -212,16 +227,11 @@ pub fn open(bytes_in: &[u8], anchor: TrustAnchor, now: u64, max_age_secs: u64) -
         return Err(malformed("unsupported bundle format"));
     }
     let content_bytes = bytes(a.next().unwrap_or(Value::Null), "content")?;
-    let kid = Kid::from_slice(&bytes(a.next().unwrap_or(Value::Null), "kid")?).ok_or_else(|| malformed("kid"))?;
+    let kid = Kid::from_slice(&bytes(a.next().unwrap_or(Value::Null), "kid")?)
+        .ok_or_else(|| malformed("kid"))?;
     let sig = bytes(a.next().unwrap_or(Value::Null), "signature")?;
-    if kid != anchor.kid() {
-        return Err(BundleError::UntrustedSigner {
-            want: anchor.kid(),
-            got: kid,
-        });
-    }
-
-    let content = crate::cbor::decode_exact(&content_bytes).map_err(|e| BundleError::Malformed(e.to_string()))?;
+    let content = crate::cbor::decode_exact(&content_bytes)
+        .map_err(|e| BundleError::Malformed(e.to_string()))?;
     let c = arr(content, "content")?;
     if c.len() != 8 {
         return Err(malformed("content: expected 8 elements"));
@@ -240,31 +250,53 @@ pub fn open(bytes_in: &[u8], anchor: TrustAnchor, now: u64, max_age_secs: u64) -
         .map(|p| {
             let p = arr(p, "peer")?;
             let [pv, tv, ev]: [Value; 3] = p.try_into().map_err(|_| malformed("peer"))?;
-            Ok((province(&pv, "peer province")?, u(&tv, "synced_at")?, feed(ev, "peer feed")?))
+            Ok((
+                province(&pv, "peer province")?,
+                u(&tv, "synced_at")?,
+                feed(ev, "peer feed")?,
+            ))
         })
         .collect::<R<Vec<_>>>()?;
     let agreements = arr(next(), "agreements")?
         .into_iter()
-        .map(|r| SignedAgreement::from_record(&bytes(r, "agreement")?).map_err(|e| BundleError::Malformed(e.to_string())))
+        .map(|r| {
+            SignedAgreement::from_record(&bytes(r, "agreement")?)
+                .map_err(|e| BundleError::Malformed(e.to_string()))
+        })
         .collect::<R<Vec<_>>>()?;
     let terminations = arr(next(), "terminations")?
         .into_iter()
-        .map(|r| Termination::from_record(&bytes(r, "termination")?).map_err(|e| BundleError::Malformed(e.to_string())))
+        .map(|r| {
+            Termination::from_record(&bytes(r, "termination")?)
+                .map_err(|e| BundleError::Malformed(e.to_string()))
+        })
         .collect::<R<Vec<_>>>()?;
 
     // The signer must be the exporting node's current key, as its own feed says.
     let mut own = FeedState::new(prov);
     own.apply_all(&own_feed)
         .map_err(|e| BundleError::BadContent(format!("own feed: {e}")))?;
+    // The signer must be the exporting node's current key, as its own feed says, and the
+    // checkpoint's anchor must be a key of that chain that is not withdrawn: a checkpoint that
+    // pinned the node's key before a rotation still accepts bundles signed by its successor,
+    // because the rotation statement (signed by the pinned key) is in the chain.
     let signer = own
         .current_key()
         .copied()
         .filter(|k| k.kid == kid)
         .ok_or(BundleError::BadSignature)?;
-    if let TrustAnchor::Key(k) = anchor {
-        if k != signer {
-            return Err(BundleError::UntrustedSigner { want: k.kid, got: kid });
-        }
+    let anchored = own.keys().iter().any(|k| {
+        k.withdrawn_at.is_none()
+            && match anchor {
+                TrustAnchor::Key(a) => k.key == a,
+                TrustAnchor::Kid(a) => k.key.kid == a,
+            }
+    });
+    if !anchored {
+        return Err(BundleError::UntrustedSigner {
+            want: anchor.kid(),
+            got: kid,
+        });
     }
     let mut msg = CONTEXT.to_vec();
     msg.extend_from_slice(&content_bytes);
@@ -276,7 +308,10 @@ pub fn open(bytes_in: &[u8], anchor: TrustAnchor, now: u64, max_age_secs: u64) -
     }
     let age = now.saturating_sub(exported_at);
     if age > max_age_secs {
-        return Err(BundleError::TooOld { age, max: max_age_secs });
+        return Err(BundleError::TooOld {
+            age,
+            max: max_age_secs,
+        });
     }
 
     let mut snapshot = TrustSnapshot::new(prov, Arc::new(own), policy);
@@ -290,6 +325,18 @@ pub fn open(bytes_in: &[u8], anchor: TrustAnchor, now: u64, max_age_secs: u64) -
         state
             .apply_all(entries)
             .map_err(|e| BundleError::BadContent(format!("feed of {p}: {e}")))?;
+        // As the node's sync does: a peer's feed counts only if it contains a key an agreement
+        // pins for that peer.
+        let pinned: Vec<PublicKey> = agreements
+            .iter()
+            .filter_map(|a| a.body().party(*p).map(|x| x.keys.clone()))
+            .flatten()
+            .collect();
+        if !state.contains_any(&pinned) {
+            return Err(BundleError::BadContent(format!(
+                "the feed of {p} contains no key an agreement pins for it"
+            )));
+        }
         snapshot.set_peer_feed(PeerFeed {
             state: Arc::new(state),
             synced_at: *synced_at,
@@ -311,3 +358,6 @@ pub fn open(bytes_in: &[u8], anchor: TrustAnchor, now: u64, max_age_secs: u64) -
     };
     Ok((content, snapshot))
 }
+
+#[cfg(test)]
+mod tests;

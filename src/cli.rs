@@ -362,14 +362,12 @@ async fn channel(url: &str) -> Result<Channel, CliError> {
         .map_err(|e| CliError::Usage(format!("--node {url:?}: {e}")))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30));
-    ep.connect()
-        .await
-        .map_err(|e| {
-            let cause = std::error::Error::source(&e)
-                .map(|s| format!(": {s}"))
-                .unwrap_or_default();
-            CliError::Unavailable(format!("cannot reach node {url}: {e}{cause}"))
-        })
+    ep.connect().await.map_err(|e| {
+        let cause = std::error::Error::source(&e)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        CliError::Unavailable(format!("cannot reach node {url}: {e}{cause}"))
+    })
 }
 
 /// Parses `green=green,yellow=red` (or `none`) into status mappings.
@@ -468,6 +466,15 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
             rfc3339(r.status_valid_until)
         );
     }
+    if r.issuer_state_synced {
+        println!(
+            "  issuer state:  synced {} ({} s ago)",
+            rfc3339(r.issuer_state_synced_at),
+            r.issuer_state_age_secs
+        );
+    } else if !r.agreement_id.is_empty() {
+        println!("  issuer state:  never synced (pinned keys only, no revocations known)");
+    }
     if !r.detail.is_empty() {
         println!("  detail:        {}", r.detail);
     }
@@ -481,6 +488,13 @@ fn print_agreement(a: &proto::AgreementView) {
         "{}  v{}  {} <-> {}  {}",
         a.id, a.version, a.proposer_province, a.acceptor_province, state
     );
+    if a.terminated_at != 0 {
+        println!(
+            "    terminated by {} from {}",
+            a.terminated_by,
+            rfc3339(a.terminated_at)
+        );
+    }
     for (who, keys) in [
         (&a.proposer_province, &a.proposer_keys),
         (&a.acceptor_province, &a.acceptor_keys),
@@ -583,9 +597,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     code_lifetime_secs: match a.lifetime.map(|d| d.as_secs()) {
                         None => 0,
                         Some(0) => {
-                            return Err(CliError::Usage(
-                                "--lifetime: must be at least 1s".into(),
-                            ))
+                            return Err(CliError::Usage("--lifetime: must be at least 1s".into()))
                         }
                         Some(l) => l,
                     },
@@ -626,7 +638,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             check_node_url("--peer", &a.peer)?;
             let from = a.from.map_or_else(crate::unix_now, secs);
             if a.max_code_age.as_secs() == 0 {
-                return Err(CliError::Usage("--max-code-age: must be at least 1s".into()));
+                return Err(CliError::Usage(
+                    "--max-code-age: must be at least 1s".into(),
+                ));
             }
             let r = OperatorServiceClient::new(channel(&a.node.node).await?)
                 .create_agreement(proto::CreateAgreementRequest {
@@ -679,7 +693,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if versions.is_empty() {
                 return Err(CliError::Failed(format!("no agreement {id} at this node")));
             }
-            println!("agreement {id}: {} version(s), oldest first", versions.len());
+            println!(
+                "agreement {id}: {} version(s), oldest first",
+                versions.len()
+            );
             for v in versions {
                 print_agreement(v);
             }
@@ -697,7 +714,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 print_agreement(v);
             }
             if !r.peer_notified {
-                eprintln!("the peer could not be told now; it learns of the termination at its next sync");
+                eprintln!(
+                    "the peer could not be told now; it learns of the termination at its next sync"
+                );
             }
             Ok(())
         }
@@ -724,7 +743,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .withdraw_key(proto::WithdrawKeyRequest { kid: kid.clone() })
                 .await?
                 .into_inner();
-            println!("withdrew key {kid}; feed entry {} (peers apply it at their next sync)", r.seq);
+            println!(
+                "withdrew key {kid}; feed entry {} (peers apply it at their next sync)",
+                r.seq
+            );
             Ok(())
         }
         Command::Revoke(RevokeCommand::Code { node, cti }) => {
@@ -764,14 +786,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let mut failed = 0;
             for p in &r.peers {
                 if p.ok {
-                    println!("{}  ok: {} new entries, at entry {}", p.province, p.entries, p.last_seq);
+                    println!(
+                        "{}  ok: {} new entries, at entry {}",
+                        p.province, p.entries, p.last_seq
+                    );
                 } else {
                     failed += 1;
                     println!("{}  FAILED: {}", p.province, p.error);
                 }
             }
             if failed > 0 {
-                Err(CliError::Unavailable(format!("{failed} peer(s) could not be synced")))
+                Err(CliError::Unavailable(format!(
+                    "{failed} peer(s) could not be synced"
+                )))
             } else {
                 Ok(())
             }
@@ -817,7 +844,9 @@ fn verify_offline(
     code: &str,
 ) -> Result<proto::VerifyHealthCodeResponse, CliError> {
     let trust = trust.ok_or_else(|| {
-        CliError::Usage("--trust: required with --offline (the kid `hcmr bundle export` printed)".into())
+        CliError::Usage(
+            "--trust: required with --offline (the kid `hcmr bundle export` printed)".into(),
+        )
     })?;
     let anchor = crate::bundle::TrustAnchor::parse(trust)
         .map_err(|e| CliError::Usage(format!("--trust: {e}")))?;

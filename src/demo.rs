@@ -314,7 +314,11 @@ async fn conclude(
         .await
         .map_err(rpc("GetNodeInfo"))?
         .into_inner();
-    let peer_kid = info.keys.first().map(|k| hex::encode(&k.kid)).unwrap_or_default();
+    let peer_kid = info
+        .keys
+        .first()
+        .map(|k| hex::encode(&k.kid))
+        .unwrap_or_default();
     let created = OperatorServiceClient::new(connect(fed.endpoint(proposer)).await?)
         .create_agreement(proto::CreateAgreementRequest {
             peer_endpoint: fed.endpoint(acceptor).to_string(),
@@ -323,7 +327,7 @@ async fn conclude(
             our_codes_there: mapping(our_codes_there),
             max_code_age_secs: 24 * 3600,
             max_trust_age_secs: 0,
-                    amends: String::new(),
+            amends: String::new(),
             effective_from: now - 60,
             effective_until: now + 365 * 24 * 3600,
         })
@@ -383,31 +387,35 @@ async fn verify_at(
     at: u32,
     code: &str,
 ) -> Result<proto::VerifyHealthCodeResponse, DemoError> {
-    Ok(HealthCodeServiceClient::new(connect(fed.endpoint(at)).await?)
-        .verify_health_code(proto::VerifyHealthCodeRequest {
-            code: code.to_string(),
-        })
-        .await
-        .map_err(rpc("VerifyHealthCode"))?
-        .into_inner())
+    Ok(
+        HealthCodeServiceClient::new(connect(fed.endpoint(at)).await?)
+            .verify_health_code(proto::VerifyHealthCodeRequest {
+                code: code.to_string(),
+            })
+            .await
+            .map_err(rpc("VerifyHealthCode"))?
+            .into_inner(),
+    )
 }
 
 async fn issue(fed: &Federation, c: &Case, status: HealthStatus) -> Result<String, DemoError> {
-    Ok(HealthCodeServiceClient::new(connect(fed.endpoint(c.from)).await?)
-        .issue_health_code(proto::IssueHealthCodeRequest {
-            subject: Some(proto::Subject {
-                name: c.name.to_string(),
-                document_type: proto::DocumentType::ResidentIdentityCard as i32,
-                document_number: synthetic_resident_id(c.address, c.birth, c.seq),
-            }),
-            status: convert::status_to_proto(Some(status)),
-            status_valid_until: crate::unix_now() + 14 * 24 * 3600,
-            code_lifetime_secs: 300,
-        })
-        .await
-        .map_err(rpc("IssueHealthCode"))?
-        .into_inner()
-        .code)
+    Ok(
+        HealthCodeServiceClient::new(connect(fed.endpoint(c.from)).await?)
+            .issue_health_code(proto::IssueHealthCodeRequest {
+                subject: Some(proto::Subject {
+                    name: c.name.to_string(),
+                    document_type: proto::DocumentType::ResidentIdentityCard as i32,
+                    document_number: synthetic_resident_id(c.address, c.birth, c.seq),
+                }),
+                status: convert::status_to_proto(Some(status)),
+                status_valid_until: crate::unix_now() + 14 * 24 * 3600,
+                code_lifetime_secs: 300,
+            })
+            .await
+            .map_err(rpc("IssueHealthCode"))?
+            .into_inner()
+            .code,
+    )
 }
 
 /// Has node `at` pull its peers now, as `hcmr sync` does.
@@ -418,7 +426,10 @@ async fn sync(fed: &Federation, at: u32) -> Result<(), DemoError> {
         .map_err(rpc("SyncNow"))?
         .into_inner();
     match r.peers.iter().find(|p| !p.ok) {
-        Some(p) => Err(DemoError::Scenario(format!("sync of {} at {at}: {}", p.province, p.error))),
+        Some(p) => Err(DemoError::Scenario(format!(
+            "sync of {} at {at}: {}",
+            p.province, p.error
+        ))),
         None => Ok(()),
     }
 }
@@ -475,7 +486,11 @@ impl<'a, W: Write> Table<'a, W> {
         let subject = r.subject.clone().unwrap_or_default();
         let prov = |p: u32| Province::from_code(p).map(|p| p.name_en()).unwrap_or("?");
         let reason = proto::Reason::try_from(r.reason)
-            .map(|x| x.as_str_name().trim_start_matches("REASON_").to_ascii_lowercase())
+            .map(|x| {
+                x.as_str_name()
+                    .trim_start_matches("REASON_")
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default();
         writeln!(
             self.out,
@@ -485,11 +500,29 @@ impl<'a, W: Write> Table<'a, W> {
             pad(prov(from), 11),
             pad(prov(to), 11),
             pad(issued.as_str(), 8),
-            pad(convert::status_from_proto(r.local_status).map_or("-", HealthStatus::as_str), 7),
-            pad(if recognized { "RECOGNIZED" } else { "NOT RECOGNIZED" }, 16),
+            pad(
+                convert::status_from_proto(r.local_status).map_or("-", HealthStatus::as_str),
+                7
+            ),
+            pad(
+                if recognized {
+                    "RECOGNIZED"
+                } else {
+                    "NOT RECOGNIZED"
+                },
+                16
+            ),
             reason,
-            if note.is_empty() { String::new() } else { format!(" ({note})") },
-            if ok { String::new() } else { format!("   <-- MISMATCH: expected {expect:?}") }
+            if note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({note})")
+            },
+            if ok {
+                String::new()
+            } else {
+                format!("   <-- MISMATCH: expected {expect:?}")
+            }
         )?;
         Ok(())
     }
@@ -628,7 +661,10 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
 
     // Trust changes: revocations, a key rotation and a termination, carried to the peers by
     // their sync (triggered here instead of waiting for the interval).
-    writeln!(table.out, "\ntrust changes, carried by each node's signed feed and its peers' sync:")?;
+    writeln!(
+        table.out,
+        "\ntrust changes, carried by each node's signed feed and its peers' sync:"
+    )?;
     let sc_gd_id = agreements[0].1.clone();
     let az_id = agreements[2].1.clone();
     let code_of = |name: &str| {
@@ -653,7 +689,14 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
         .map_err(rpc("RevokeHealthCode"))?;
     sync(&fed, GUANGDONG).await?;
     let r = verify_at(&fed, GUANGDONG, &wang_code).await?;
-    table.row(SICHUAN, GUANGDONG, wang.status, &r, Err(proto::Reason::Revoked), "code revoked by Sichuan")?;
+    table.row(
+        SICHUAN,
+        GUANGDONG,
+        wang.status,
+        &r,
+        Err(proto::Reason::Revoked),
+        "code revoked by Sichuan",
+    )?;
 
     // 2. 李*英's status changes: Sichuan revokes her earlier codes and issues a red one.
     let (li, li_code) = code_of("李秀英");
@@ -667,12 +710,26 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
         .map_err(rpc("RevokeSubject"))?;
     sync(&fed, GUANGDONG).await?;
     let r = verify_at(&fed, GUANGDONG, &li_code).await?;
-    table.row(SICHUAN, GUANGDONG, li.status, &r, Err(proto::Reason::Revoked), "earlier code, subject revoked")?;
+    table.row(
+        SICHUAN,
+        GUANGDONG,
+        li.status,
+        &r,
+        Err(proto::Reason::Revoked),
+        "earlier code, subject revoked",
+    )?;
     // Her new code must be issued after the revocation time (whole seconds).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let fresh = issue(&fed, li, HealthStatus::Red).await?;
     let r = verify_at(&fed, GUANGDONG, &fresh).await?;
-    table.row(SICHUAN, GUANGDONG, HealthStatus::Red, &r, Ok(HealthStatus::Red), "new code after the change")?;
+    table.row(
+        SICHUAN,
+        GUANGDONG,
+        HealthStatus::Red,
+        &r,
+        Ok(HealthStatus::Red),
+        "new code after the change",
+    )?;
 
     // 3. Sichuan rotates its key; peers learn the new key from the rotation statement.
     let (zhang, zhang_code) = code_of("张伟");
@@ -687,9 +744,23 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
     let new_code = issue(&fed, liu, HealthStatus::Green).await?;
     let kid = hex::encode(rotated.new_key.map(|k| k.kid).unwrap_or_default());
     let r = verify_at(&fed, ZHEJIANG, &new_code).await?;
-    table.row(SICHUAN, ZHEJIANG, HealthStatus::Green, &r, Ok(HealthStatus::Green), &format!("signed by the new key {kid}"))?;
+    table.row(
+        SICHUAN,
+        ZHEJIANG,
+        HealthStatus::Green,
+        &r,
+        Ok(HealthStatus::Green),
+        &format!("signed by the new key {kid}"),
+    )?;
     let r = verify_at(&fed, GUANGDONG, &zhang_code).await?;
-    table.row(SICHUAN, GUANGDONG, zhang.status, &r, Ok(HealthStatus::Red), "signed by the old key, until exp")?;
+    table.row(
+        SICHUAN,
+        GUANGDONG,
+        zhang.status,
+        &r,
+        Ok(HealthStatus::Red),
+        "signed by the old key, until exp",
+    )?;
 
     // 4. Zhejiang terminates its agreement with Anhui.
     OperatorServiceClient::new(connect(fed.endpoint(ZHEJIANG)).await?)
@@ -701,7 +772,14 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
         .map_err(rpc("TerminateAgreement"))?;
     let (yang, yang_code) = code_of("杨帆");
     let r = verify_at(&fed, ZHEJIANG, &yang_code).await?;
-    table.row(ANHUI, ZHEJIANG, yang.status, &r, Err(proto::Reason::AgreementTerminated), "Zhejiang ended the agreement")?;
+    table.row(
+        ANHUI,
+        ZHEJIANG,
+        yang.status,
+        &r,
+        Err(proto::Reason::AgreementTerminated),
+        "Zhejiang ended the agreement",
+    )?;
     let _ = sc_gd_id;
 
     let outcome = table.outcome.clone();

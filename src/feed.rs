@@ -125,6 +125,12 @@ pub enum FeedError {
     /// A withdrawal of a key that is not in the chain, or of the last active key.
     #[error("feed entry {0}: withdrawal of a key that is not active, or of the last active key")]
     BadWithdrawal(u64),
+    /// An entry dated before the previous one.
+    #[error("feed entry {0} is dated before the entry it follows")]
+    TimeWentBack(u64),
+    /// A statement whose content is out of range (e.g. a code id over 64 bytes).
+    #[error("feed entry {0}: {1}")]
+    BadStatement(u64, &'static str),
     /// The chain contains no key pinned by the agreement: it is not the peer's.
     #[error("the feed of {0} contains no key the agreement pins for it")]
     NotAnchored(Province),
@@ -221,7 +227,9 @@ fn decode_statement(v: &Value) -> Result<Statement, String> {
             _ => Err("cti must be 1 to 64 bytes".into()),
         },
         (Some(4), 3) => Ok(Statement::RevokeSubject {
-            subject_hash: SubjectHash(as_bytes::<16>(&a[1]).ok_or("subject hash must be 16 bytes")?),
+            subject_hash: SubjectHash(
+                as_bytes::<16>(&a[1]).ok_or("subject hash must be 16 bytes")?,
+            ),
             before: as_u64(&a[2]).ok_or("before must be an unsigned integer")?,
         }),
         _ => Err("unknown statement".into()),
@@ -258,13 +266,20 @@ impl FeedEntry {
     ///
     /// # Errors
     /// [`FeedError::Decode`].
-    pub fn from_parts(encoded: Vec<u8>, signer: Kid, signature: [u8; 64]) -> Result<Self, FeedError> {
-        let v = crate::cbor::decode_exact(&encoded).map_err(|e| FeedError::Decode(e.to_string()))?;
+    pub fn from_parts(
+        encoded: Vec<u8>,
+        signer: Kid,
+        signature: [u8; 64],
+    ) -> Result<Self, FeedError> {
+        let v =
+            crate::cbor::decode_exact(&encoded).map_err(|e| FeedError::Decode(e.to_string()))?;
         let Value::Array(a) = v else {
             return Err(FeedError::Decode("not an array".into()));
         };
         if a.len() != 7 || a[0] != Value::Text(MAGIC.into()) || as_u64(&a[1]) != Some(FORMAT) {
-            return Err(FeedError::Decode("not an hcmr feed entry of format 1".into()));
+            return Err(FeedError::Decode(
+                "not an hcmr feed entry of format 1".into(),
+            ));
         }
         let province = as_u64(&a[2])
             .and_then(|c| u32::try_from(c).ok())
@@ -343,7 +358,8 @@ impl FeedEntry {
                 let Value::Bytes(e) = &a[0] else {
                     return Err(FeedError::Decode("record entry".into()));
                 };
-                let kid = as_bytes::<8>(&a[1]).ok_or_else(|| FeedError::Decode("record kid".into()))?;
+                let kid =
+                    as_bytes::<8>(&a[1]).ok_or_else(|| FeedError::Decode("record kid".into()))?;
                 let sig = as_bytes::<64>(&a[2])
                     .ok_or_else(|| FeedError::Decode("record signature".into()))?;
                 FeedEntry::from_parts(e.clone(), Kid(kid), sig)
@@ -371,6 +387,9 @@ pub struct FeedState {
     province: Province,
     last_seq: u64,
     last_hash: [u8; 32],
+    /// Time of the last applied entry: times never go back, so `retired_at` and withdrawal
+    /// times are consistent with the order of the chain.
+    last_time: u64,
     keys: Vec<KeyState>,
     revoked_codes: HashSet<Vec<u8>>,
     revoked_subjects: HashMap<SubjectHash, u64>,
@@ -383,6 +402,7 @@ impl FeedState {
             province,
             last_seq: 0,
             last_hash: [0; 32],
+            last_time: 0,
             keys: Vec::new(),
             revoked_codes: HashSet::new(),
             revoked_subjects: HashMap::new(),
@@ -415,9 +435,9 @@ impl FeedState {
 
     /// Keys that may sign the next entry: neither retired nor withdrawn.
     fn signers(&self, kid: Kid) -> impl Iterator<Item = &KeyState> {
-        self.keys.iter().filter(move |k| {
-            k.key.kid == kid && k.withdrawn_at.is_none() && k.retired_at.is_none()
-        })
+        self.keys
+            .iter()
+            .filter(move |k| k.key.kid == kid && k.withdrawn_at.is_none() && k.retired_at.is_none())
     }
 
     /// Checks `entry` as the next one and applies it.
@@ -440,6 +460,9 @@ impl FeedState {
         }
         if entry.prev != self.last_hash {
             return Err(FeedError::BrokenChain(seq));
+        }
+        if entry.time < self.last_time {
+            return Err(FeedError::TimeWentBack(seq));
         }
         let msg = signing_message(&entry.encoded);
         match &entry.statement {
@@ -505,6 +528,9 @@ impl FeedState {
                             _ => return Err(FeedError::BadWithdrawal(seq)),
                         }
                     }
+                    Statement::RevokeCode { cti } if cti.is_empty() || cti.len() > 64 => {
+                        return Err(FeedError::BadStatement(seq, "a code id has 1 to 64 bytes"));
+                    }
                     Statement::RevokeCode { cti } => {
                         self.revoked_codes.insert(cti.clone());
                     }
@@ -520,6 +546,7 @@ impl FeedState {
         }
         self.last_seq = seq;
         self.last_hash = entry.hash();
+        self.last_time = entry.time;
         Ok(())
     }
 

@@ -125,17 +125,29 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`], e.g. when another process holds the database.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| match &e {
-            // sled reports a held lock as an I/O error of kind WouldBlock, or (as 0.34 does)
-            // one whose message says so.
-            sled::Error::Io(io)
+        // No background flusher: every write method flushes before it returns, and a flusher
+        // thread would keep the database (and its lock) alive after the last handle is dropped,
+        // so a restart in the same process could find it still locked.
+        let config = sled::Config::new().path(dir).flush_every_ms(None);
+        let locked = |e: &sled::Error| {
+            matches!(e, sled::Error::Io(io)
                 if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("could not acquire lock") =>
-            {
-                StoreError::Locked(dir.display().to_string())
+                    // sled 0.34 reports a held lock in the message of an I/O error.
+                    || io.to_string().contains("could not acquire lock"))
+        };
+        // A lock released a moment ago (a node of this process just stopped) is retried for up
+        // to a second; a lock another process holds is reported.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if locked(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) if locked(&e) => return Err(StoreError::Locked(dir.display().to_string())),
+                Err(e) => return Err(StoreError::Sled(e)),
             }
-            _ => StoreError::Sled(e),
-        })?;
+        };
         Ok(Store {
             meta: db.open_tree("meta")?,
             feed: db.open_tree("feed")?,

@@ -81,7 +81,7 @@ pub struct TrustSnapshot {
     local: Province,
     policy: Policy,
     own: Arc<FeedState>,
-    /// By peer province; newest first (by version, then creation time).
+    /// By peer province; newest first (by creation time, then version).
     agreements: HashMap<Province, Vec<Arc<TrustedAgreement>>>,
     peers: HashMap<Province, PeerFeed>,
 }
@@ -128,8 +128,13 @@ impl TrustSnapshot {
                 termination: None,
             }));
         }
+        // Newest first: the agreement (any id) most recently created, so that the reason given
+        // when none is in force comes from the latest arrangement between the two provinces.
         list.sort_by(|a, b| {
-            let key = |t: &TrustedAgreement| (t.agreement.body().version, t.agreement.body().created_at);
+            let key = |t: &TrustedAgreement| {
+                let b = t.agreement.body();
+                (b.created_at, b.version, b.id)
+            };
             key(b).cmp(&key(a))
         });
         Ok(())
@@ -146,8 +151,11 @@ impl TrustSnapshot {
     /// # Errors
     /// [`AgreementError::BadId`] for an unknown agreement; a signature error.
     pub fn add_termination(&mut self, t: Termination) -> Result<(), AgreementError> {
+        // The keys that may sign for the terminating party at the notice's time: its synced feed
+        // (anchored in the pinned keys) without withdrawn keys or keys retired before the notice
+        // was signed; without a feed, the pinned keys.
         let keys = |snap: &TrustSnapshot, a: &SignedAgreement| -> Vec<PublicKey> {
-            let mut keys: Vec<PublicKey> = a
+            let pinned: Vec<PublicKey> = a
                 .body()
                 .party(t.by)
                 .map(|p| p.keys.clone())
@@ -157,16 +165,26 @@ impl TrustSnapshot {
             } else {
                 snap.peers.get(&t.by).map(|p| &p.state)
             };
-            if let Some(f) = feed {
-                keys.extend(f.keys().iter().map(|k| k.key));
+            match feed {
+                Some(f) if f.contains_any(&pinned) => f
+                    .keys()
+                    .iter()
+                    .filter(|k| k.withdrawn_at.is_none())
+                    .filter(|k| k.retired_at.is_none_or(|r| t.signed_at <= r))
+                    .map(|k| k.key)
+                    .collect(),
+                _ => pinned,
             }
-            keys
         };
         for list in self.agreements.values() {
             if let Some(i) = list.iter().position(|x| x.agreement.body().id == t.id) {
                 let known = keys(self, &list[i].agreement);
                 t.check(list[i].agreement.body(), &known)?;
-                let peer = list[i].agreement.body().peer_of(self.local).map(|p| p.province);
+                let peer = list[i]
+                    .agreement
+                    .body()
+                    .peer_of(self.local)
+                    .map(|p| p.province);
                 let peer = peer.ok_or(AgreementError::BadDirections)?;
                 let list = self.agreements.get_mut(&peer).expect("found above");
                 let current = &list[i];

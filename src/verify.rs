@@ -164,6 +164,12 @@ impl Verdict {
     }
 }
 
+/// A time for a human: RFC 3339, UTC, whole seconds.
+fn at(t: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
+        .to_string()
+}
+
 /// Decides whether `code` is recognized at the node whose trust is `trust`, at `now` (seconds
 /// since the Unix epoch, UTC). Pure: same inputs, same verdict.
 pub fn verify(code: &str, trust: &TrustSnapshot, now: u64) -> Verdict {
@@ -211,7 +217,13 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
     // Terms: own codes under local policy, a peer's under the agreement in force.
     let own = issuer == trust.local();
     let (keys, status_map, max_age, max_trust_age, revocations) = if own {
-        (trust.own().keys().to_vec(), None, trust.policy().own_max_code_age_secs, 0, Some(trust.own()))
+        (
+            trust.own().keys().to_vec(),
+            None,
+            trust.policy().own_max_code_age_secs,
+            0,
+            Some(trust.own()),
+        )
     } else {
         let agreements = trust.agreements_with(issuer);
         if agreements.is_empty() {
@@ -227,7 +239,10 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
             let newest = &agreements[0];
             v.agreement = Some(newest.agreement.body().id);
             if let Some(t) = newest.terminated_at(now) {
-                return v.fail(Reason::AgreementTerminated, format!("terminated at {t}"));
+                return v.fail(
+                    Reason::AgreementTerminated,
+                    format!("terminated at {}", at(t)),
+                );
             }
             let d = newest
                 .direction(issuer, trust.local())
@@ -235,11 +250,11 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
             return match d.window(now) {
                 Window::NotYetInForce => v.fail(
                     Reason::AgreementNotYetInForce,
-                    format!("in force from {}", d.effective_from),
+                    format!("in force from {}", at(d.effective_from)),
                 ),
                 _ => v.fail(
                     Reason::AgreementExpired,
-                    format!("ended at {}", d.effective_until),
+                    format!("ended at {}", at(d.effective_until)),
                 ),
             };
         };
@@ -265,17 +280,28 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
             format!("kid {} is not a key of {issuer} trusted here", code.kid),
         );
     }
-    let Some(signer) = candidates.into_iter().find(|k| code.signature_valid(&k.key)) else {
+    let Some(signer) = candidates
+        .into_iter()
+        .find(|k| code.signature_valid(&k.key))
+    else {
         return v.fail(Reason::BadSignature, format!("kid {}", code.kid));
     };
     v.signature_verified = true;
     if let Some(t) = signer.withdrawn_at {
-        return v.fail(Reason::KeyWithdrawn, format!("kid {} withdrawn at {t}", code.kid));
+        return v.fail(
+            Reason::KeyWithdrawn,
+            format!("kid {} withdrawn at {}", code.kid, at(t)),
+        );
     }
     if let Some(t) = signer.retired_at.filter(|t| c.iat > *t) {
         return v.fail(
             Reason::KeyRetired,
-            format!("kid {} retired at {t}, code issued at {}", code.kid, c.iat),
+            format!(
+                "kid {} retired at {}, code issued at {}",
+                code.kid,
+                at(t),
+                at(c.iat)
+            ),
         );
     }
     if revocations.is_some_and(|r| r.is_revoked(&c.cti, &c.subject.subject_hash, c.iat)) {
@@ -336,7 +362,7 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
     if now >= c.status_valid_until {
         return v.fail(
             Reason::StatusExpired,
-            format!("status held until {}", c.status_valid_until),
+            format!("status held until {}", at(c.status_valid_until)),
         );
     }
     v.local_status = Some(local);

@@ -34,7 +34,12 @@ async fn demo_federation_meets_every_expectation() {
         "{text}"
     );
     for needle in [
-        &["王*国", "NOT RECOGNIZED", "revoked", "code revoked by Sichuan"][..],
+        &[
+            "王*国",
+            "NOT RECOGNIZED",
+            "revoked",
+            "code revoked by Sichuan",
+        ][..],
         &["李*英", "NOT RECOGNIZED", "revoked", "subject revoked"],
         &["李*英", "red", "RECOGNIZED", "new code after the change"],
         &["刘*", "Zhejiang", "RECOGNIZED", "signed by the new key"],

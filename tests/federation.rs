@@ -356,11 +356,19 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
         effective_until: now + 60,
     };
     let e = op.create_agreement(create.clone()).await.unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument, "the peer's kid is required");
+    assert_eq!(
+        e.code(),
+        Code::InvalidArgument,
+        "the peer's kid is required"
+    );
     assert!(e.message().starts_with("expected_peer_kid"));
     create.expected_peer_kid = "00".repeat(8);
     let e = op.create_agreement(create.clone()).await.unwrap_err();
-    assert_eq!(e.code(), Code::FailedPrecondition, "another key than expected");
+    assert_eq!(
+        e.code(),
+        Code::FailedPrecondition,
+        "another key than expected"
+    );
     assert!(e.message().contains("refusing to pin"), "{}", e.message());
     create.expected_peer_kid = kid_of(&sc).await;
     let e = op.create_agreement(create.clone()).await.unwrap_err();

@@ -31,15 +31,25 @@ fn services_and_rpcs_are_as_documented() {
         [
             "HealthCodeService/IssueHealthCode",
             "HealthCodeService/VerifyHealthCode",
+            "HealthCodeService/RevokeHealthCode",
+            "HealthCodeService/RevokeSubject",
             "FederationService/GetNodeInfo",
             "FederationService/ProposeAgreement",
             "FederationService/AcceptAgreement",
+            "FederationService/NotifyTermination",
+            "FederationService/GetFeed",
+            "FederationService/GetAgreements",
             "OperatorService/CreateAgreement",
             "OperatorService/ListAgreements",
             "OperatorService/ApproveAgreement",
+            "OperatorService/TerminateAgreement",
+            "OperatorService/RotateKey",
+            "OperatorService/WithdrawKey",
+            "OperatorService/SyncNow",
+            "OperatorService/ExportTrustBundle",
         ]
     );
-    // One request and one response message per RPC.
+    // One request message per RPC (the two revocations share one response message).
     let mut inputs: Vec<&str> = file
         .service
         .iter()

@@ -47,9 +47,7 @@ pub fn unwrap(code: &str) -> Result<Vec<u8>, CodeError> {
 pub fn strip_prefix(code: &str) -> Result<&str, CodeError> {
     // Leading white space is never part of a code (it starts with the prefix); trailing CR, LF
     // and tab come from scanners. A trailing space may be Base45 data and is kept.
-    let code = code
-        .trim_start()
-        .trim_end_matches(|c| c == '\r' || c == '\n' || c == '\t');
+    let code = code.trim_start().trim_end_matches(['\r', '\n', '\t']);
     if code.is_empty() {
         return Err(CodeError::Empty);
     }

@@ -188,7 +188,8 @@ pub fn termination_from_proto(t: &proto::TerminationNotice) -> Result<Terminatio
             .map_err(|e| ApiError::invalid("notice.by_province", e))?,
         effective_at: t.effective_at,
         signed_at: t.signed_at,
-        kid: Kid::from_slice(&t.kid).ok_or_else(|| ApiError::invalid("notice.kid", "must be 8 bytes"))?,
+        kid: Kid::from_slice(&t.kid)
+            .ok_or_else(|| ApiError::invalid("notice.kid", "must be 8 bytes"))?,
         signature: t
             .signature
             .as_slice()
@@ -209,9 +210,16 @@ pub struct Standing<'a> {
 }
 
 /// The state of an agreement as seen by the node of `local`.
-pub fn agreement_state(a: &SignedAgreement, local: Province, standing: Standing<'_>) -> proto::AgreementState {
+pub fn agreement_state(
+    a: &SignedAgreement,
+    local: Province,
+    standing: Standing<'_>,
+) -> proto::AgreementState {
     if a.check_both().is_ok() {
-        if standing.termination.is_some_and(|t| t.effective_at <= standing.now) {
+        if standing
+            .termination
+            .is_some_and(|t| t.effective_at <= standing.now)
+        {
             proto::AgreementState::Terminated
         } else if standing.superseded {
             proto::AgreementState::Superseded
@@ -226,7 +234,11 @@ pub fn agreement_state(a: &SignedAgreement, local: Province, standing: Standing<
 }
 
 /// An agreement for operators.
-pub fn agreement_view(a: &SignedAgreement, local: Province, standing: Standing<'_>) -> proto::AgreementView {
+pub fn agreement_view(
+    a: &SignedAgreement,
+    local: Province,
+    standing: Standing<'_>,
+) -> proto::AgreementView {
     let b = a.body();
     proto::AgreementView {
         id: b.id.to_string(),
@@ -240,7 +252,10 @@ pub fn agreement_view(a: &SignedAgreement, local: Province, standing: Standing<'
         state: agreement_state(a, local, standing) as i32,
         signed: Some(signed_to_proto(a)),
         terminated_at: standing.termination.map_or(0, |t| t.effective_at),
-        terminated_by: standing.termination.map(|t| t.by.to_string()).unwrap_or_default(),
+        terminated_by: standing
+            .termination
+            .map(|t| t.by.to_string())
+            .unwrap_or_default(),
     }
 }
 

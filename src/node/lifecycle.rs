@@ -191,8 +191,12 @@ impl NodeState {
     }
 
     /// Withdraws one of this node's keys at once (not the current one).
-    pub(crate) async fn withdraw_key(&self, kid: &str) -> Result<proto::WithdrawKeyResponse, ApiError> {
-        let kid = Kid::from_hex(kid).ok_or_else(|| ApiError::invalid("kid", "must be 16 hex digits"))?;
+    pub(crate) async fn withdraw_key(
+        &self,
+        kid: &str,
+    ) -> Result<proto::WithdrawKeyResponse, ApiError> {
+        let kid =
+            Kid::from_hex(kid).ok_or_else(|| ApiError::invalid("kid", "must be 16 hex digits"))?;
         let held = self.feed_lock.lock().await;
         let current = self.key.load_full();
         if current.kid() == kid {
@@ -210,7 +214,9 @@ impl NodeState {
             .iter()
             .find(|k| k.key.kid == kid && k.withdrawn_at.is_none())
             .map(|k| k.key)
-            .ok_or_else(|| ApiError::NotFound(format!("no key {kid} of this node that is not withdrawn")))?;
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("no key {kid} of this node that is not withdrawn"))
+            })?;
         let entry = self
             .append_own(&held, Statement::KeyWithdrawal { key: target }, &current)
             .await?;
@@ -225,12 +231,20 @@ impl NodeState {
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| ApiError::invalid("cti", "must be 32 hex digits"))?;
         if self.store.issued(&bytes)?.is_none() {
-            return Err(ApiError::NotFound(format!("no code {cti} was issued by this node")));
+            return Err(ApiError::NotFound(format!(
+                "no code {cti} was issued by this node"
+            )));
         }
         let held = self.feed_lock.lock().await;
         let key = self.key.load_full();
         let entry = self
-            .append_own(&held, Statement::RevokeCode { cti: bytes.to_vec() }, &key)
+            .append_own(
+                &held,
+                Statement::RevokeCode {
+                    cti: bytes.to_vec(),
+                },
+                &key,
+            )
             .await?;
         tracing::info!(cti, seq = entry.seq(), "code revoked");
         Ok(proto::RevokeResponse { seq: entry.seq() })
@@ -242,12 +256,19 @@ impl NodeState {
         r: proto::RevokeSubjectRequest,
     ) -> Result<proto::RevokeResponse, ApiError> {
         let now = crate::unix_now();
-        let doc_type = convert::document_type_from_proto(r.document_type)
-            .ok_or_else(|| ApiError::invalid("document_type", "must be set to a known document type"))?;
+        let doc_type = convert::document_type_from_proto(r.document_type).ok_or_else(|| {
+            ApiError::invalid("document_type", "must be set to a known document type")
+        })?;
         let number = identity::normalize_document_number(doc_type, &r.document_number)
             .map_err(|e| ApiError::invalid("document_number", e))?;
-        let before = if r.issued_before == 0 { now + 1 } else { r.issued_before };
-        if before > now + self.policy.clock_skew_secs {
+        let before = if r.issued_before == 0 {
+            now + 1
+        } else {
+            r.issued_before
+        };
+        // Only this node's clock stamps the codes it issues, so no skew allowance: a later
+        // `before` would also revoke codes issued after this request (the new status's).
+        if before > now + 1 {
             return Err(ApiError::invalid(
                 "issued_before",
                 "must not be in the future (it would revoke codes not yet issued)",
@@ -258,7 +279,14 @@ impl NodeState {
         let held = self.feed_lock.lock().await;
         let key = self.key.load_full();
         let entry = self
-            .append_own(&held, Statement::RevokeSubject { subject_hash, before }, &key)
+            .append_own(
+                &held,
+                Statement::RevokeSubject {
+                    subject_hash,
+                    before,
+                },
+                &key,
+            )
             .await?;
         tracing::info!(subject = %subject_hash, before, seq = entry.seq(), "subject revoked");
         Ok(proto::RevokeResponse { seq: entry.seq() })
@@ -271,7 +299,11 @@ impl NodeState {
     ) -> Result<proto::TerminateAgreementResponse, ApiError> {
         let now = crate::unix_now();
         let id = AgreementId::from_hex(&r.id).map_err(|e| ApiError::invalid("id", e))?;
-        let effective_at = if r.effective_at == 0 { now } else { r.effective_at };
+        let effective_at = if r.effective_at == 0 {
+            now
+        } else {
+            r.effective_at
+        };
         if effective_at + self.policy.clock_skew_secs < now {
             return Err(ApiError::invalid("effective_at", "must not be in the past"));
         }
@@ -385,7 +417,10 @@ impl NodeState {
         }
         Ok(proto::GetAgreementsResponse {
             agreements,
-            terminations: terminations.iter().map(convert::termination_to_proto).collect(),
+            terminations: terminations
+                .iter()
+                .map(convert::termination_to_proto)
+                .collect(),
         })
     }
 

@@ -194,7 +194,11 @@ impl NodeState {
         }
         for t in &r.terminations {
             let t = convert::termination_from_proto(t)?;
-            if self.store.termination(t.id)?.is_some_and(|old| old.effective_at <= t.effective_at) {
+            if self
+                .store
+                .termination(t.id)?
+                .is_some_and(|old| old.effective_at <= t.effective_at)
+            {
                 continue;
             }
             let mut check = (**self.trust.load()).clone();
@@ -220,11 +224,10 @@ impl NodeState {
 pub(crate) fn feed_entry_from_proto(m: &proto::FeedEntry) -> Result<FeedEntry, ApiError> {
     let kid = Kid::from_slice(&m.kid)
         .ok_or_else(|| ApiError::Unauthenticated("feed entry kid must be 8 bytes".into()))?;
-    let sig: [u8; 64] = m
-        .signature
-        .as_slice()
-        .try_into()
-        .map_err(|_| ApiError::Unauthenticated("feed entry signature must be 64 bytes".into()))?;
+    let sig: [u8; 64] =
+        m.signature.as_slice().try_into().map_err(|_| {
+            ApiError::Unauthenticated("feed entry signature must be 64 bytes".into())
+        })?;
     FeedEntry::from_parts(m.entry.clone(), kid, sig)
         .map_err(|e| ApiError::Unauthenticated(format!("feed entry: {e}")))
 }
@@ -257,4 +260,3 @@ pub(crate) fn outcome_to_proto(o: &SyncOutcome) -> proto::PeerSyncResult {
         },
     }
 }
-

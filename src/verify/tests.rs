@@ -559,7 +559,9 @@ fn not_yet_valid_beyond_clock_skew() {
     assert!(v.detail.contains("301"), "{}", v.detail);
     // A zero-skew policy refuses any future iat.
     let strict = {
-        let mut t = TrustSnapshot::new(prov(GD), own_feed(GD, &gd_key()),
+        let mut t = TrustSnapshot::new(
+            prov(GD),
+            own_feed(GD, &gd_key()),
             Policy {
                 clock_skew_secs: 0,
                 ..Policy::default()

@@ -158,3 +158,100 @@ pub async fn verify(n: &NodeHandle, code: &str) -> proto::VerifyHealthCodeRespon
         .unwrap()
         .into_inner()
 }
+
+/// Rewrites one `key = value` line of a node's hcmr.toml (the file `init` wrote); panics if the
+/// setting is not there.
+fn rewrite_setting(config: &Path, key: &str, value: &str) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let mut found = false;
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with(&format!("{key} "))
+                || l.trim_start().starts_with(&format!("{key}="))
+            {
+                found = true;
+                format!("{key} = {value}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(found, "{key} not in {}", config.display());
+    std::fs::write(config, out.join("\n") + "\n").unwrap();
+}
+
+/// Sets `sync_interval_secs` in a node's hcmr.toml (init writes 30).
+pub fn set_sync_interval(config: &Path, secs: u64) {
+    rewrite_setting(config, "sync_interval_secs", &secs.to_string());
+}
+
+/// Sets `listen` in a node's hcmr.toml to the address the node is bound to now, so that after a
+/// restart it serves on the same port and its peers' recorded endpoint still reaches it.
+pub fn pin_listen(config: &Path, n: &NodeHandle) {
+    rewrite_setting(config, "listen", &format!("\"{}\"", n.addr));
+}
+
+/// As [`conclude`], with a staleness limit on each side's copy of the other's trust state.
+pub async fn conclude_with_trust_age(
+    proposer: &NodeHandle,
+    acceptor: &NodeHandle,
+    peer_codes_here: &[(i32, i32)],
+    our_codes_there: &[(i32, i32)],
+    max_trust_age_secs: u64,
+) -> String {
+    let now = hcmr::unix_now();
+    let peer_kid = kid_of(acceptor).await;
+    let created = operator(proposer)
+        .await
+        .create_agreement(proto::CreateAgreementRequest {
+            peer_endpoint: acceptor.endpoint.clone(),
+            peer_codes_here: map(peer_codes_here),
+            our_codes_there: map(our_codes_there),
+            max_code_age_secs: 3600,
+            max_trust_age_secs,
+            amends: String::new(),
+            expected_peer_kid: peer_kid,
+            effective_from: now - 10,
+            effective_until: now + 86_400,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    let accepted = operator(acceptor)
+        .await
+        .approve_agreement(proto::ApproveAgreementRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    assert_eq!(accepted.state, proto::AgreementState::Concluded as i32);
+    created.id
+}
+
+/// Every agreement version stored at `n`, oldest first.
+pub async fn agreements(n: &NodeHandle) -> Vec<proto::AgreementView> {
+    operator(n)
+        .await
+        .list_agreements(proto::ListAgreementsRequest { state: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .agreements
+}
+
+/// Operator SyncNow at `n`: one result per peer.
+pub async fn sync_now(n: &NodeHandle) -> Vec<proto::PeerSyncResult> {
+    operator(n)
+        .await
+        .sync_now(proto::SyncNowRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .peers
+}

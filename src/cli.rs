@@ -46,6 +46,9 @@ pub enum Command {
         /// URL peers use to reach this node (default: http:// + the listen address).
         #[arg(long)]
         endpoint: Option<String>,
+        /// Address of the checkpoint web page (plain HTTP), e.g. 127.0.0.1:8510; none by default.
+        #[arg(long)]
+        http_listen: Option<SocketAddr>,
     },
     /// Serve a node's gRPC API until SIGINT or SIGTERM.
     Serve {
@@ -74,6 +77,29 @@ pub enum Command {
     /// Offline trust bundles for checkpoints without a network.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Does the document a person shows match the code's subject? (Ties a printed card to its
+    /// holder; the number is neither stored nor logged.)
+    Match {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// Document type.
+        #[arg(long, value_enum, default_value = "id-card")]
+        doc_type: DocType,
+        /// The document number as shown.
+        #[arg(long)]
+        doc_number: String,
+        /// The code string.
+        code: String,
+    },
+    /// Decode any code of this pipeline (HCMR1: or an EU DCC HC1:) without verifying it; prints
+    /// JSON.
+    Inspect {
+        /// The code string, or - to read it from standard input.
+        code: String,
+    },
+    /// The audit log of verifications: list, filter, export CSV, or count a day.
+    Audit(AuditArgs),
     /// Run the local five-province federation demo and print its table.
     Demo,
 }
@@ -139,6 +165,50 @@ pub struct IssueArgs {
     /// How long the code itself is valid, e.g. 5m (default: the node's setting).
     #[arg(long, value_parser = humantime::parse_duration)]
     lifetime: Option<Duration>,
+    /// Also write the QR code to this file: .png or .svg.
+    #[arg(long, value_name = "FILE")]
+    qr: Option<PathBuf>,
+    /// Also write a printable A6 card (PNG, 300 dpi) to this file, for people without a phone.
+    #[arg(long, value_name = "FILE")]
+    card: Option<PathBuf>,
+}
+
+/// Arguments of `hcmr audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The node to ask.
+    #[command(flatten)]
+    node: NodeArg,
+    /// From this time, RFC 3339 (e.g. 2026-11-29T00:00:00Z).
+    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    from: Option<std::time::SystemTime>,
+    /// Until this time (exclusive), RFC 3339.
+    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    until: Option<std::time::SystemTime>,
+    /// Only codes of this issuing province (GB/T 2260).
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Only this verdict.
+    #[arg(long, value_enum)]
+    verdict: Option<VerdictArg>,
+    /// Counts per issuing province and verdict for one UTC day (YYYY-MM-DD) instead of records.
+    #[arg(long, value_name = "DAY", conflicts_with_all = ["from", "until"])]
+    summary: Option<String>,
+    /// Print CSV (time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash).
+    #[arg(long)]
+    csv: bool,
+    /// Most records, oldest first.
+    #[arg(long, default_value_t = 10_000)]
+    limit: u32,
+}
+
+/// Verdicts on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum VerdictArg {
+    /// Recognized.
+    Recognized,
+    /// Not recognized.
+    NotRecognized,
 }
 
 /// Arguments of `hcmr verify`.
@@ -156,8 +226,15 @@ pub struct VerifyArgs {
     /// With --offline: the oldest bundle accepted, e.g. 1d.
     #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
     max_bundle_age: Duration,
+    /// Read the code from a photo or screenshot of its QR code (PNG or JPEG) instead.
+    #[arg(long, value_name = "IMAGE", conflicts_with = "code")]
+    qr: Option<PathBuf>,
+    /// Who is checking, for the node's audit log (e.g. chengdu-east-gate-3).
+    #[arg(long, default_value = "cli")]
+    checkpoint: String,
     /// The code string, or - to read it from standard input.
-    code: String,
+    #[arg(required_unless_present = "qr")]
+    code: Option<String>,
 }
 
 /// Key subcommands.
@@ -538,11 +615,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             data_dir,
             listen,
             endpoint,
+            http_listen,
         } => {
             let p: Province = province
                 .parse()
                 .map_err(|e| CliError::Usage(format!("--province: {e}")))?;
-            let path = crate::node::init(p, &data_dir, listen, endpoint)
+            let path = crate::node::init_with_page(p, &data_dir, listen, http_listen, endpoint)
                 .await
                 .map_err(|e| CliError::Config(e.to_string()))?;
             println!(
@@ -561,7 +639,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let listener = tokio::net::TcpListener::bind(c.listen)
                 .await
                 .map_err(|e| CliError::Config(format!("listen {}: {e}", c.listen)))?;
-            node.serve(listener, shutdown_signal())
+            let http = match c.http_listen {
+                Some(a) => Some(
+                    tokio::net::TcpListener::bind(a)
+                        .await
+                        .map_err(|e| CliError::Config(format!("http_listen {a}: {e}")))?,
+                ),
+                None => None,
+            };
+            node.serve(listener, http, shutdown_signal())
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))
         }
@@ -583,6 +669,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Issue(a) => {
             let doc: DocumentType = a.doc_type.into();
+            let qr_format = match (&a.qr, &a.card) {
+                (Some(_), Some(_)) => {
+                    return Err(CliError::Usage(
+                        "--qr and --card: choose one (the card holds the QR code)".into(),
+                    ))
+                }
+                (None, Some(_)) => proto::QrFormat::CardPng,
+                (Some(p), None) => match p.extension().and_then(|e| e.to_str()) {
+                    Some(e) if e.eq_ignore_ascii_case("png") => proto::QrFormat::Png,
+                    Some(e) if e.eq_ignore_ascii_case("svg") => proto::QrFormat::Svg,
+                    _ => {
+                        return Err(CliError::Usage(format!(
+                            "--qr {}: the file name must end in .png or .svg",
+                            p.display()
+                        )))
+                    }
+                },
+                (None, None) => proto::QrFormat::None,
+            };
             let r = HealthCodeServiceClient::new(channel(&a.node.node).await?)
                 .issue_health_code(proto::IssueHealthCodeRequest {
                     subject: Some(proto::Subject {
@@ -601,15 +706,27 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                         }
                         Some(l) => l,
                     },
+                    qr_format: qr_format as i32,
                 })
                 .await?
                 .into_inner();
+            if let Some(path) = a.qr.as_ref().or(a.card.as_ref()) {
+                std::fs::write(path, &r.qr_image)
+                    .map_err(|e| CliError::Failed(format!("writing {}: {e}", path.display())))?;
+                eprintln!("wrote {} ({})", path.display(), r.qr_media_type);
+            }
             println!("{}", r.code);
             eprintln!("cti {}  kid {}  expires {}", r.cti, r.kid, rfc3339(r.exp));
             Ok(())
         }
         Command::Verify(v) => {
-            let code = if v.code == "-" {
+            let code = match (&v.qr, v.code) {
+                (Some(image), _) => crate::qr::decode_file(image)
+                    .map_err(|e| CliError::Failed(format!("--qr {}: {e}", image.display())))?,
+                (None, Some(c)) => c,
+                (None, None) => return Err(CliError::Usage("give a CODE or --qr IMAGE".into())),
+            };
+            let code = if code == "-" {
                 let mut s = String::new();
                 std::io::Read::read_to_string(
                     &mut std::io::Read::take(std::io::stdin(), 65_536),
@@ -618,12 +735,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(|e| CliError::Usage(format!("reading the code from stdin: {e}")))?;
                 s
             } else {
-                v.code
+                code
             };
             let r = match &v.offline {
                 Some(path) => verify_offline(path, v.trust.as_deref(), v.max_bundle_age, &code)?,
                 None => HealthCodeServiceClient::new(channel(&v.node.node).await?)
-                    .verify_health_code(proto::VerifyHealthCodeRequest { code })
+                    .verify_health_code(proto::VerifyHealthCodeRequest {
+                        code,
+                        checkpoint_id: v.checkpoint.clone(),
+                    })
                     .await?
                     .into_inner(),
             };
@@ -820,6 +940,56 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
+        Command::Match {
+            node,
+            doc_type,
+            doc_number,
+            code,
+        } => {
+            let doc: DocumentType = doc_type.into();
+            let r = HealthCodeServiceClient::new(channel(&node.node).await?)
+                .match_identity(proto::MatchIdentityRequest {
+                    code,
+                    document_type: i32::from(doc.to_u8()),
+                    document_number: doc_number,
+                })
+                .await?
+                .into_inner();
+            if r.matches {
+                println!(
+                    "MATCH: the document belongs to the code's holder (checked by {})",
+                    r.checked_by
+                );
+                Ok(())
+            } else {
+                println!(
+                    "NO MATCH: the document is not the code's holder's (checked by {})",
+                    r.checked_by
+                );
+                Err(CliError::NotRecognized)
+            }
+        }
+        Command::Inspect { code } => {
+            let code = if code == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(std::io::stdin(), 65_536),
+                    &mut s,
+                )
+                .map_err(|e| CliError::Usage(format!("reading the code from stdin: {e}")))?;
+                s
+            } else {
+                code
+            };
+            let i = crate::inspect::inspect(code.trim())
+                .map_err(|e| CliError::Failed(format!("inspect: {e}")))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&i.to_json()).unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Audit(a) => audit(a).await,
         Command::Demo => {
             let outcome = crate::demo::run(&mut std::io::stdout())
                 .await
@@ -833,6 +1003,113 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 )))
             }
         }
+    }
+}
+
+/// `hcmr audit`: records as a table or CSV, or one day's counts.
+async fn audit(a: AuditArgs) -> Result<(), CliError> {
+    use proto::operator_service_client::OperatorServiceClient;
+    let (from, until) = match &a.summary {
+        Some(day) => {
+            let start = humantime::parse_rfc3339_weak(&format!("{day}T00:00:00Z"))
+                .map_err(|_| CliError::Usage(format!("--summary {day:?}: expected YYYY-MM-DD")))?;
+            let s = secs(start);
+            (s, s + 86_400)
+        }
+        None => (a.from.map_or(0, secs), a.until.map_or(0, secs)),
+    };
+    let r = OperatorServiceClient::new(channel(&a.node.node).await?)
+        .list_audit_records(proto::ListAuditRecordsRequest {
+            from,
+            until,
+            issuer_province: a.issuer.clone().unwrap_or_default(),
+            verdict: match a.verdict {
+                None => 0,
+                Some(VerdictArg::Recognized) => proto::Verdict::Recognized as i32,
+                Some(VerdictArg::NotRecognized) => proto::Verdict::NotRecognized as i32,
+            },
+            limit: if a.summary.is_some() {
+                100_000
+            } else {
+                a.limit
+            },
+        })
+        .await?
+        .into_inner();
+    let verdict = |v: i32| {
+        if v == proto::Verdict::Recognized as i32 {
+            "RECOGNIZED"
+        } else {
+            "NOT_RECOGNIZED"
+        }
+    };
+    let reason = |r: i32| {
+        proto::Reason::try_from(r)
+            .map(|x| x.as_str_name().trim_start_matches("REASON_"))
+            .unwrap_or("?")
+    };
+    if let Some(day) = &a.summary {
+        let mut counts: std::collections::BTreeMap<(String, &str), u64> = Default::default();
+        for rec in &r.records {
+            *counts
+                .entry((rec.issuer_province.clone(), verdict(rec.verdict)))
+                .or_default() += 1;
+        }
+        println!("{day} (UTC): {} verifications", r.records.len());
+        if a.csv {
+            println!("issuer_province,verdict,count");
+        }
+        for ((issuer, v), n) in counts {
+            let name = issuer
+                .parse::<Province>()
+                .map(|p| p.name_en())
+                .unwrap_or("(undecodable)");
+            if a.csv {
+                println!("{issuer},{v},{n}");
+            } else {
+                println!("  {issuer:<7} {name:<14} {v:<15} {n}");
+            }
+        }
+    } else if a.csv {
+        println!("time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash");
+        for rec in &r.records {
+            println!(
+                "{},{},{},{},{},{},{}",
+                rfc3339(rec.time),
+                csv_field(&rec.checkpoint_id),
+                rec.via,
+                rec.issuer_province,
+                verdict(rec.verdict),
+                reason(rec.reason),
+                rec.cti_hash
+            );
+        }
+    } else {
+        for rec in &r.records {
+            println!(
+                "{}  {:<20} {:<4} {:<7} {:<15} {:<26} {}",
+                rfc3339(rec.time),
+                rec.checkpoint_id,
+                rec.via,
+                rec.issuer_province,
+                verdict(rec.verdict),
+                reason(rec.reason),
+                rec.cti_hash
+            );
+        }
+    }
+    if r.truncated {
+        eprintln!("more records matched than --limit; narrow the time range");
+    }
+    Ok(())
+}
+
+/// A CSV field: quoted when it holds a comma, quote or line break (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
     }
 }
 

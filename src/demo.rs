@@ -391,6 +391,7 @@ async fn verify_at(
         HealthCodeServiceClient::new(connect(fed.endpoint(at)).await?)
             .verify_health_code(proto::VerifyHealthCodeRequest {
                 code: code.to_string(),
+                checkpoint_id: format!("demo-{at}"),
             })
             .await
             .map_err(rpc("VerifyHealthCode"))?
@@ -410,6 +411,7 @@ async fn issue(fed: &Federation, c: &Case, status: HealthStatus) -> Result<Strin
                 status: convert::status_to_proto(Some(status)),
                 status_valid_until: crate::unix_now() + 14 * 24 * 3600,
                 code_lifetime_secs: 300,
+                qr_format: 0,
             })
             .await
             .map_err(rpc("IssueHealthCode"))?
@@ -628,6 +630,7 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
                 status: convert::status_to_proto(Some(c.status)),
                 status_valid_until: crate::unix_now() + 14 * 24 * 3600,
                 code_lifetime_secs: if c.twist == Twist::Expired { 1 } else { 300 },
+                qr_format: 0,
             })
             .await
             .map_err(rpc("IssueHealthCode"))?

@@ -13,21 +13,27 @@
 //! | [`status`] | health status colours |
 //! | [`keys`] | Ed25519 node keys and kids |
 //! | [`code`] | the code format: CWT claims, COSE_Sign1, zlib, Base45, prefix |
+//! | [`inspect`] | stage-by-stage decoding of hcmr and EU DCC strings, no signature check (`hcmr inspect`) |
 //! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, termination |
 //! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |
+//! | [`audit`] | the audit log of verifications: records without personal data |
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict; pure |
 //! | [`store`] | sled trees and their typed records |
 //! | [`node`] | the gRPC server, its configuration and `init` |
 //! | [`proto`] | generated gRPC types of `proto/hcmr/v1` |
+//! | [`qr`] | QR codes out (PNG, SVG; alphanumeric, level Q) and in (photos, screenshots) |
+//! | [`card`] | the printable A6 card (SVG, PNG at 300 dpi, PDF) for people without a smartphone |
 //! | [`demo`] | the local five-province federation of the main job |
 //! | [`cli`] | the `hcmr` command line (the binary only parses and calls this) |
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 
 pub mod agreement;
+pub mod audit;
 pub mod bundle;
+pub mod card;
 pub(crate) mod cbor;
 pub mod cli;
 pub mod code;
@@ -35,9 +41,11 @@ pub mod demo;
 pub mod feed;
 pub(crate) mod fsutil;
 pub mod identity;
+pub mod inspect;
 pub mod keys;
 pub mod node;
 pub mod province;
+pub mod qr;
 pub mod status;
 pub mod store;
 pub mod trust;

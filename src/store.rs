@@ -8,6 +8,7 @@
 //! | `sync` | province (u32 BE) | last successful sync of that peer: u64 BE seconds |
 //! | `agreements` | id (16 bytes) ‖ version (u32 big-endian) | [`SignedAgreement::to_record`] |
 //! | `terminations` | id (16 bytes) | [`Termination::to_record`] |
+//! | `audit` | time (u64 BE) ‖ id (u64 BE) | [`AuditRecord::to_record`] |
 //! | `peers` | province (u32 big-endian) | CBOR `[endpoint: tstr, updated_at: uint]` |
 //! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 16]` |
 //!
@@ -20,6 +21,7 @@ use std::path::Path;
 use ciborium::value::{Integer, Value};
 
 use crate::agreement::{AgreementError, AgreementId, SignedAgreement, Termination};
+use crate::audit::AuditRecord;
 use crate::feed::{FeedEntry, FeedError};
 use crate::identity::SubjectHash;
 use crate::province::Province;
@@ -90,6 +92,7 @@ pub struct Store {
     sync: sled::Tree,
     agreements: sled::Tree,
     terminations: sled::Tree,
+    audit: sled::Tree,
     peers: sled::Tree,
     issued: sled::Tree,
 }
@@ -155,6 +158,7 @@ impl Store {
             sync: db.open_tree("sync")?,
             agreements: db.open_tree("agreements")?,
             terminations: db.open_tree("terminations")?,
+            audit: db.open_tree("audit")?,
             peers: db.open_tree("peers")?,
             issued: db.open_tree("issued")?,
             db,
@@ -375,6 +379,48 @@ impl Store {
             },
             _ => Err(corrupt("peers", "not a peer record")),
         }
+    }
+
+    /// Appends audit records (not flushed: the caller flushes a batch).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for r in records {
+            let mut k = r.time.to_be_bytes().to_vec();
+            k.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+            batch.insert(k, r.to_record());
+        }
+        self.audit.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Audit records with `from <= time < until`, oldest first, at most `limit` that pass
+    /// `keep`; the flag says whether more matched.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn audit_range(
+        &self,
+        from: u64,
+        until: u64,
+        limit: usize,
+        keep: impl Fn(&AuditRecord) -> bool,
+    ) -> Result<(Vec<AuditRecord>, bool), StoreError> {
+        let mut out = Vec::new();
+        for r in self.audit.range(from.to_be_bytes()..until.to_be_bytes()) {
+            let (_, v) = r?;
+            let rec = AuditRecord::from_record(&v)
+                .ok_or_else(|| corrupt("audit", "not an audit record"))?;
+            if keep(&rec) {
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
+                out.push(rec);
+            }
+        }
+        Ok((out, false))
     }
 
     /// Appends to the issued-code log and flushes.

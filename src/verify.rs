@@ -71,6 +71,33 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in number order.
+    pub const ALL: [Reason; 18] = [
+        Reason::Ok,
+        Reason::Malformed,
+        Reason::UnknownIssuer,
+        Reason::NoAgreement,
+        Reason::AgreementNotYetInForce,
+        Reason::AgreementExpired,
+        Reason::UnknownKey,
+        Reason::BadSignature,
+        Reason::NotYetValid,
+        Reason::Expired,
+        Reason::CodeTooOld,
+        Reason::StatusNotRecognized,
+        Reason::StatusExpired,
+        Reason::AgreementTerminated,
+        Reason::Revoked,
+        Reason::KeyWithdrawn,
+        Reason::KeyRetired,
+        Reason::TrustStale,
+    ];
+
+    /// The reason with this number (`Reason as u8`).
+    pub fn from_u8(v: u8) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| *r as u8 == v)
+    }
+
     /// A stable lower-case identifier, e.g. `no_agreement`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -288,6 +288,7 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
             status,
             status_valid_until: until,
             code_lifetime_secs: lifetime,
+            qr_format: 0,
         }
     };
     let later = hcmr::unix_now() + 3600;

@@ -1036,6 +1036,13 @@ impl proto::federation_service_server::FederationService for FakePeer {
     ) -> Result<Response<proto::GetAgreementsResponse>, Status> {
         Ok(Response::new(proto::GetAgreementsResponse::default()))
     }
+
+    async fn match_subject(
+        &self,
+        _: Request<proto::MatchSubjectRequest>,
+    ) -> Result<Response<proto::MatchSubjectResponse>, Status> {
+        Err(Status::unimplemented("this fake peer serves feeds only"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

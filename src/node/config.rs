@@ -3,6 +3,7 @@
 //! ```toml
 //! province = "510000"              # GB/T 2260 province-level code
 //! listen = "127.0.0.1:7510"        # gRPC listen address (port 0: any free port)
+//! http_listen = "127.0.0.1:8510"   # optional: the checkpoint web page (plain HTTP)
 //! endpoint = "http://127.0.0.1:7510"  # optional: URL peers use; default http://<bound address>
 //! data_dir = "db"                  # sled database, relative to this file's folder
 //! key_file = "node.key"            # Ed25519 signing key, PKCS#8 PEM, mode 0600
@@ -97,6 +98,9 @@ pub struct Config {
     pub province: String,
     /// gRPC listen address.
     pub listen: SocketAddr,
+    /// Address of the checkpoint web page (HTTP); `None`: no page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_listen: Option<SocketAddr>,
     /// URL peers use to reach this node; `None`: `http://` + the bound address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
@@ -226,6 +230,20 @@ pub async fn init(
     listen: SocketAddr,
     endpoint: Option<String>,
 ) -> Result<PathBuf, ConfigError> {
+    init_with_page(province, dir, listen, None, endpoint).await
+}
+
+/// As [`init`], with the address of the checkpoint web page (`http_listen`) when there is one.
+///
+/// # Errors
+/// As [`init`].
+pub async fn init_with_page(
+    province: Province,
+    dir: &Path,
+    listen: SocketAddr,
+    http_listen: Option<SocketAddr>,
+    endpoint: Option<String>,
+) -> Result<PathBuf, ConfigError> {
     let io = |p: &Path| {
         let path = p.display().to_string();
         move |source| ConfigError::Io { path, source }
@@ -258,6 +276,7 @@ pub async fn init(
     let config = Config {
         province: province.to_string(),
         listen,
+        http_listen,
         endpoint,
         data_dir: "db".into(),
         key_file: "node.key".into(),

@@ -6,9 +6,11 @@
 //! completes; then it drains in-flight calls. [`spawn`] does both on a task, for tests and the
 //! demo.
 
+mod checkpoint;
 pub mod config;
 pub mod convert;
 pub mod error;
+mod http;
 mod lifecycle;
 mod peer;
 mod service;
@@ -24,7 +26,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
-pub use config::{init, Config, ConfigError, CONFIG_FILE};
+pub use config::{init, init_with_page, Config, ConfigError, CONFIG_FILE};
 pub use error::ApiError;
 
 use crate::feed::FeedState;
@@ -34,6 +36,9 @@ use crate::proto;
 use crate::province::Province;
 use crate::store::{Store, StoreError};
 use crate::trust::{PeerFeed, Policy, TrustSnapshot};
+
+/// Capacity of the audit queue, in records.
+const AUDIT_QUEUE: usize = 65_536;
 
 /// Errors that stop a node from starting or serving.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +108,11 @@ pub(crate) struct NodeState {
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
     /// Serialises snapshot rebuilds, so an older rebuild never replaces a newer one.
     pub(crate) rebuild_lock: Mutex<()>,
+    /// Audit records on their way to the store (bounded: a full queue drops and counts, so the
+    /// log never slows a checkpoint).
+    pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditRecord>,
+    /// Audit records dropped because the queue was full.
+    pub(crate) audit_dropped: std::sync::atomic::AtomicU64,
 }
 
 impl NodeState {
@@ -206,6 +216,7 @@ fn load_key(key_file: &std::path::Path, own: &FeedState) -> Result<NodeKey, Node
 pub struct Node {
     state: Arc<NodeState>,
     config: Config,
+    audit_rx: tokio::sync::mpsc::Receiver<crate::audit::AuditRecord>,
 }
 
 impl Node {
@@ -255,7 +266,9 @@ impl Node {
             own.clone(),
             peers.values().cloned().collect(),
         )?;
+        let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(AUDIT_QUEUE);
         Ok(Node {
+            audit_rx,
             state: Arc::new(NodeState {
                 province,
                 key: ArcSwap::from_pointee(key),
@@ -273,6 +286,8 @@ impl Node {
                 feed_lock: tokio::sync::Mutex::new(()),
                 sync_lock: tokio::sync::Mutex::new(()),
                 rebuild_lock: Mutex::new(()),
+                audit_tx,
+                audit_dropped: std::sync::atomic::AtomicU64::new(0),
             }),
             config: config.clone(),
         })
@@ -291,6 +306,7 @@ impl Node {
     pub async fn serve(
         self,
         listener: TcpListener,
+        http_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NodeError> {
         let addr = listener.local_addr()?;
@@ -330,8 +346,33 @@ impl Node {
             version = env!("CARGO_PKG_VERSION"),
             "hcmr node serving (plain-text gRPC: for loopback and development)"
         );
-        let (stop_sync, stop_rx) = tokio::sync::watch::channel(false);
-        let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx));
+        // One stop signal for everything the node runs: the gRPC server, the checkpoint page,
+        // the sync loop and the audit writer.
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
+        let audit_task = tokio::spawn(checkpoint::audit_writer(
+            state.store.clone(),
+            self.audit_rx,
+            stop_rx.clone(),
+        ));
+        let http_task = match http_listener {
+            Some(l) => {
+                let http_addr = l.local_addr()?;
+                if !http_addr.ip().is_loopback() {
+                    tracing::warn!(%http_addr, "checkpoint page listening beyond loopback in plain HTTP with no login: restrict it with a firewall");
+                }
+                tracing::info!(%http_addr, "checkpoint page serving at http://{http_addr}/");
+                Some(tokio::spawn(http::serve(state.clone(), l, stop_rx.clone())))
+            }
+            None => None,
+        };
+        let mut grpc_stop = stop_rx.clone();
+        let shutdown = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = grpc_stop.changed() => {}
+            }
+        };
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let served = tonic::transport::Server::builder()
             .add_service(health_service)
@@ -351,8 +392,14 @@ impl Node {
             ))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
-        let _ = stop_sync.send(true);
+        let _ = stop.send(true);
         let _ = sync_task.await;
+        if let Some(t) = http_task {
+            if let Ok(Err(e)) = t.await {
+                tracing::error!(error = %e, "checkpoint page stopped with an error");
+            }
+        }
+        let _ = audit_task.await;
         served?;
         state.store.flush().await?;
         tracing::info!(province = %state.province, "hcmr node stopped");
@@ -362,8 +409,10 @@ impl Node {
 
 /// A node serving on a background task.
 pub struct NodeHandle {
-    /// The bound address.
+    /// The bound gRPC address.
     pub addr: SocketAddr,
+    /// The bound address of the checkpoint page, when the config sets `http_listen`.
+    pub http_addr: Option<SocketAddr>,
     /// The URL to reach it, `http://` + `addr` unless the config sets one.
     pub endpoint: String,
     /// The node's province.
@@ -394,17 +443,23 @@ pub async fn spawn(config: &Config) -> Result<NodeHandle, NodeError> {
     let node = Node::open(config)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let http_listener = match config.http_listen {
+        Some(a) => Some(TcpListener::bind(a).await?),
+        None => None,
+    };
+    let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let endpoint = config
         .endpoint
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let province = node.province();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(node.serve(listener, async {
+    let task = tokio::spawn(node.serve(listener, http_listener, async {
         let _ = rx.await;
     }));
     Ok(NodeHandle {
         addr,
+        http_addr,
         endpoint,
         province,
         shutdown: tx,

@@ -104,6 +104,7 @@ impl NodeState {
             })
             .await?;
         tracing::debug!(cti = %hex::encode(cti), %status, "issued health code");
+        let (qr_image, qr_media_type) = self.code_image(r.qr_format, &code, &claims, status)?;
         Ok(proto::IssueHealthCodeResponse {
             code,
             cti: hex::encode(cti),
@@ -111,19 +112,50 @@ impl NodeState {
             exp: claims.exp,
             kid: self.key.load().kid().to_string(),
             subject: Some(convert::masked_subject(&claims.subject)),
+            qr_image,
+            qr_media_type: qr_media_type.to_string(),
         })
     }
 
-    fn verify(&self, r: &proto::VerifyHealthCodeRequest) -> proto::VerifyHealthCodeResponse {
-        let now = crate::unix_now();
-        let trust = self.trust.load();
-        let verdict = crate::verify::verify(&r.code, &trust, now);
-        tracing::debug!(
-            issuer = verdict.issuer.map(|p| p.to_string()).unwrap_or_default(),
-            reason = verdict.reason.as_str(),
-            "verified health code"
-        );
-        convert::verdict_to_proto(&verdict, now)
+    /// The image of a code asked for with `qr_format`: (bytes, media type).
+    fn code_image(
+        &self,
+        format: i32,
+        code: &str,
+        claims: &Claims,
+        status: crate::status::HealthStatus,
+    ) -> Result<(Vec<u8>, &'static str), ApiError> {
+        let failed = |e: String| ApiError::FailedPrecondition(format!("rendering the code: {e}"));
+        match proto::QrFormat::try_from(format) {
+            Ok(proto::QrFormat::None) => Ok((Vec::new(), "")),
+            Ok(proto::QrFormat::Png) => Ok((
+                crate::qr::encode_png(code, 8).map_err(|e| failed(e.to_string()))?,
+                "image/png",
+            )),
+            Ok(proto::QrFormat::Svg) => Ok((
+                crate::qr::encode_svg(code)
+                    .map_err(|e| failed(e.to_string()))?
+                    .into_bytes(),
+                "image/svg+xml",
+            )),
+            Ok(proto::QrFormat::CardPng) => {
+                let info = crate::card::CardInfo {
+                    code: code.to_string(),
+                    masked_name: claims.subject.masked_name.clone(),
+                    masked_document_number: claims.subject.masked_document_number.clone(),
+                    issuer: self.province,
+                    status,
+                    exp: claims.exp,
+                    status_valid_until: claims.status_valid_until,
+                    cti_hex: hex::encode(&claims.cti),
+                };
+                Ok((
+                    crate::card::card_png(&info).map_err(|e| failed(e.to_string()))?,
+                    "image/png",
+                ))
+            }
+            Err(_) => Err(ApiError::invalid("qr_format", "unknown format")),
+        }
     }
 
     async fn create_agreement(
@@ -423,7 +455,28 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         &self,
         request: Request<proto::VerifyHealthCodeRequest>,
     ) -> Result<Response<proto::VerifyHealthCodeResponse>, Status> {
-        Ok(Response::new(self.0.verify(request.get_ref())))
+        // The checkpoint id: the request field, else the `x-hcmr-checkpoint` metadata.
+        let r = request.get_ref();
+        let checkpoint = if r.checkpoint_id.is_empty() {
+            request
+                .metadata()
+                .get("x-hcmr-checkpoint")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        } else {
+            &r.checkpoint_id
+        };
+        let (verdict, now) = self.0.verify_and_audit(&r.code, checkpoint, "grpc");
+        Ok(Response::new(convert::verdict_to_proto(&verdict, now)))
+    }
+
+    async fn match_identity(
+        &self,
+        request: Request<proto::MatchIdentityRequest>,
+    ) -> Result<Response<proto::MatchIdentityResponse>, Status> {
+        Ok(Response::new(
+            self.0.match_identity(request.into_inner()).await?,
+        ))
     }
 
     async fn revoke_health_code(
@@ -506,6 +559,13 @@ impl proto::federation_service_server::FederationService for FederationApi {
             .map(|e| Ok(super::sync::feed_entry_to_proto(e)))
             .collect();
         Ok(Response::new(tokio_stream::iter(items)))
+    }
+
+    async fn match_subject(
+        &self,
+        request: Request<proto::MatchSubjectRequest>,
+    ) -> Result<Response<proto::MatchSubjectResponse>, Status> {
+        Ok(Response::new(self.0.match_subject(request.get_ref())?))
     }
 
     async fn get_agreements(
@@ -593,6 +653,13 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
             .map(super::sync::outcome_to_proto)
             .collect();
         Ok(Response::new(proto::SyncNowResponse { peers }))
+    }
+
+    async fn list_audit_records(
+        &self,
+        request: Request<proto::ListAuditRecordsRequest>,
+    ) -> Result<Response<proto::ListAuditRecordsResponse>, Status> {
+        Ok(Response::new(self.0.list_audit(request.get_ref())?))
     }
 
     async fn export_trust_bundle(

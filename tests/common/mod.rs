@@ -141,6 +141,7 @@ pub async fn issue(
             status,
             status_valid_until: hcmr::unix_now() + 7 * 86_400,
             code_lifetime_secs: lifetime,
+            qr_format: 0,
         })
         .await
         .unwrap()
@@ -153,6 +154,7 @@ pub async fn verify(n: &NodeHandle, code: &str) -> proto::VerifyHealthCodeRespon
         .await
         .verify_health_code(proto::VerifyHealthCodeRequest {
             code: code.to_string(),
+            checkpoint_id: String::new(),
         })
         .await
         .unwrap()
@@ -254,4 +256,30 @@ pub async fn sync_now(n: &NodeHandle) -> Vec<proto::PeerSyncResult> {
         .unwrap()
         .into_inner()
         .peers
+}
+
+/// As [`init_node`], with the checkpoint web page on a free loopback port (see
+/// `NodeHandle::http_addr` once started).
+pub async fn init_node_with_page(root: &Path, province: u32) -> PathBuf {
+    let p = Province::from_code(province).unwrap();
+    hcmr::node::init_with_page(
+        p,
+        &root.join(province.to_string()),
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+/// Operator ListAuditRecords at `n`: every record, oldest first.
+pub async fn audit_records(n: &NodeHandle) -> Vec<proto::AuditRecord> {
+    operator(n)
+        .await
+        .list_audit_records(proto::ListAuditRecordsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .records
 }

@@ -1,0 +1,144 @@
+//! The audit log: one record per verification, with nothing personal in it.
+//!
+//! A record holds the time, who checked (a checkpoint id the caller chose), through which
+//! interface, the issuing province, the verdict and reason, and a hash of the code id (so one
+//! code's repeated scans can be counted, without linking the log to the issued-code log by a
+//! plain lookup). Never a name, document number or subject hash.
+//!
+//! Storage encoding: CBOR `[time, checkpoint_id, via, issuer (uint, 0: none), recognized: bool,
+//! reason: uint, cti_hash: bstr (16 or 0 bytes)]`.
+
+use ciborium::value::{Integer, Value};
+use sha2::{Digest, Sha256};
+
+use crate::province::Province;
+use crate::verify::{Reason, Verdict};
+
+/// Longest checkpoint id kept, in characters.
+pub const MAX_CHECKPOINT_ID: usize = 64;
+
+/// One verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When, seconds since the Unix epoch (UTC).
+    pub time: u64,
+    /// Who checked (see [`checkpoint_id`]).
+    pub checkpoint_id: String,
+    /// Through which interface: `grpc` or `http`.
+    pub via: &'static str,
+    /// The issuing province, when the code decoded and named one.
+    pub issuer: Option<Province>,
+    /// Whether the code was recognized.
+    pub recognized: bool,
+    /// The reason.
+    pub reason: Reason,
+    /// SHA-256 of the cti, first 16 bytes; `None` when the code did not decode.
+    pub cti_hash: Option<[u8; 16]>,
+}
+
+/// A checkpoint id as recorded: printable characters only, at most 64, `unnamed` when empty.
+pub fn checkpoint_id(raw: &str) -> String {
+    let cleaned: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_CHECKPOINT_ID)
+        .collect();
+    if cleaned.is_empty() {
+        "unnamed".to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// SHA-256 of a code id, first 16 bytes.
+pub fn cti_hash(cti: &[u8]) -> [u8; 16] {
+    let d = Sha256::digest(cti);
+    let mut h = [0u8; 16];
+    h.copy_from_slice(&d[..16]);
+    h
+}
+
+impl AuditRecord {
+    /// The record of a verdict.
+    pub fn of(verdict: &Verdict, time: u64, checkpoint: &str, via: &'static str) -> Self {
+        AuditRecord {
+            time,
+            checkpoint_id: checkpoint_id(checkpoint),
+            via,
+            issuer: verdict.issuer,
+            recognized: verdict.recognized(),
+            reason: verdict.reason,
+            cti_hash: verdict.claims.as_ref().map(|c| cti_hash(&c.cti)),
+        }
+    }
+
+    /// The storage encoding.
+    pub fn to_record(&self) -> Vec<u8> {
+        crate::cbor::encode(&Value::Array(vec![
+            Value::Integer(Integer::from(self.time)),
+            Value::Text(self.checkpoint_id.clone()),
+            Value::Text(self.via.to_string()),
+            Value::Integer(Integer::from(self.issuer.map_or(0, |p| p.code()))),
+            Value::Bool(self.recognized),
+            Value::Integer(Integer::from(self.reason as u8)),
+            Value::Bytes(self.cti_hash.map(|h| h.to_vec()).unwrap_or_default()),
+        ]))
+    }
+
+    /// Reads [`AuditRecord::to_record`] bytes; `None` when they do not decode.
+    pub fn from_record(bytes: &[u8]) -> Option<Self> {
+        let Value::Array(a) = crate::cbor::decode_exact(bytes).ok()? else {
+            return None;
+        };
+        let [Value::Integer(t), Value::Text(cp), Value::Text(via), Value::Integer(iss), Value::Bool(ok), Value::Integer(r), Value::Bytes(h)] =
+            a.as_slice()
+        else {
+            return None;
+        };
+        let issuer = match u32::try_from(*iss).ok()? {
+            0 => None,
+            c => Some(Province::from_code(c).ok()?),
+        };
+        Some(AuditRecord {
+            time: u64::try_from(*t).ok()?,
+            checkpoint_id: cp.clone(),
+            via: if via == "http" { "http" } else { "grpc" },
+            issuer,
+            recognized: *ok,
+            reason: Reason::from_u8(u8::try_from(*r).ok()?)?,
+            cti_hash: match h.len() {
+                0 => None,
+                _ => Some(h.as_slice().try_into().ok()?),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trip_and_checkpoint_ids() {
+        let r = AuditRecord {
+            time: 1_700_000_000,
+            checkpoint_id: checkpoint_id("  gate-3\n"),
+            via: "http",
+            issuer: Some(Province::from_code(510000).unwrap()),
+            recognized: false,
+            reason: Reason::Revoked,
+            cti_hash: Some(cti_hash(&[7; 16])),
+        };
+        assert_eq!(r.checkpoint_id, "gate-3");
+        assert_eq!(AuditRecord::from_record(&r.to_record()), Some(r));
+        assert_eq!(checkpoint_id(""), "unnamed");
+        assert_eq!(checkpoint_id(&"x".repeat(100)).len(), 64);
+        assert_eq!(
+            hex::encode(cti_hash(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223",
+            "SHA-256 of \"abc\" (FIPS 180-2), first 16 bytes"
+        );
+        assert_eq!(AuditRecord::from_record(b"\x80"), None);
+    }
+}

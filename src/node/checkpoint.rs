@@ -1,0 +1,226 @@
+//! What checkpoint staff touch, on the node side: verification with an audit record, the
+//! identity match, the audit log, and codes returned as images.
+
+use std::sync::atomic::Ordering;
+
+use super::convert;
+use super::error::ApiError;
+use super::{peer, NodeState};
+use crate::audit::AuditRecord;
+use crate::identity;
+use crate::proto;
+use crate::province::Province;
+
+/// Most audit records one ListAuditRecords call returns.
+const MAX_AUDIT_LIMIT: u32 = 100_000;
+
+impl NodeState {
+    /// Verifies a code (the pure decision on the current snapshot) and queues its audit record.
+    /// No disk I/O here: the audit writer stores records in batches.
+    pub(crate) fn verify_and_audit(
+        &self,
+        code: &str,
+        checkpoint: &str,
+        via: &'static str,
+    ) -> (crate::verify::Verdict, u64) {
+        let now = crate::unix_now();
+        let trust = self.trust.load();
+        let verdict = crate::verify::verify(code, &trust, now);
+        let record = AuditRecord::of(&verdict, now, checkpoint, via);
+        if self.audit_tx.try_send(record).is_err() {
+            // The writer is behind or gone: never block a checkpoint for the log's sake.
+            let n = self.audit_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::error!(
+                    dropped = n,
+                    "audit records dropped: the audit writer cannot keep up"
+                );
+            }
+        }
+        tracing::debug!(
+            issuer = verdict.issuer.map(|p| p.to_string()).unwrap_or_default(),
+            reason = verdict.reason.as_str(),
+            checkpoint,
+            via,
+            "verified health code"
+        );
+        (verdict, now)
+    }
+
+    /// Does the document shown match the code's subject? Own codes are checked here; a peer's
+    /// code is asked of the issuer's node, the only holder of its subject key.
+    pub(crate) async fn match_identity(
+        &self,
+        r: proto::MatchIdentityRequest,
+    ) -> Result<proto::MatchIdentityResponse, ApiError> {
+        let doc_type = convert::document_type_from_proto(r.document_type).ok_or_else(|| {
+            ApiError::invalid("document_type", "must be set to a known document type")
+        })?;
+        let number = identity::normalize_document_number(doc_type, &r.document_number)
+            .map_err(|e| ApiError::invalid("document_number", e))?;
+        let now = crate::unix_now();
+        let verdict = crate::verify::verify(&r.code, &self.trust.load(), now);
+        let (Some(claims), Some(issuer), true) =
+            (&verdict.claims, verdict.issuer, verdict.signature_verified)
+        else {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the code is not authentic here ({}): there is no subject to match",
+                verdict.reason.as_str()
+            )));
+        };
+        let hash = claims.subject.subject_hash;
+        if claims.subject.document_type != doc_type {
+            return Ok(proto::MatchIdentityResponse {
+                matches: false,
+                checked_by: self.province.to_string(),
+            });
+        }
+        if issuer == self.province {
+            let matches = self.subject_key.subject_hash(doc_type, &number) == hash;
+            return Ok(proto::MatchIdentityResponse {
+                matches,
+                checked_by: self.province.to_string(),
+            });
+        }
+        let url = self.store.peer_endpoint(issuer)?.ok_or_else(|| {
+            ApiError::FailedPrecondition(format!("no endpoint recorded for {issuer}"))
+        })?;
+        let unreachable = |detail: String| {
+            ApiError::PeerUnavailable {
+            endpoint: url.clone(),
+            detail: format!(
+                "{detail}; the identity match needs the issuing province's node: compare the masked ID by eye"
+            ),
+        }
+        };
+        let mut client = peer::connect("peer endpoint", &url)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let answer = client
+            .match_subject(proto::MatchSubjectRequest {
+                subject_hash: hash.to_string(),
+                document_type: r.document_type,
+                document_number: number,
+            })
+            .await
+            .map_err(|s| unreachable(s.message().to_string()))?
+            .into_inner();
+        Ok(proto::MatchIdentityResponse {
+            matches: answer.matches,
+            checked_by: issuer.to_string(),
+        })
+    }
+
+    /// A peer asks whether a document matches one of this node's subject hashes.
+    pub(crate) fn match_subject(
+        &self,
+        r: &proto::MatchSubjectRequest,
+    ) -> Result<proto::MatchSubjectResponse, ApiError> {
+        let doc_type = convert::document_type_from_proto(r.document_type).ok_or_else(|| {
+            ApiError::invalid("document_type", "must be set to a known document type")
+        })?;
+        let number = identity::normalize_document_number(doc_type, &r.document_number)
+            .map_err(|e| ApiError::invalid("document_number", e))?;
+        let hash: [u8; 16] = hex::decode(&r.subject_hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ApiError::invalid("subject_hash", "must be 32 hex digits"))?;
+        let mine = self.subject_key.subject_hash(doc_type, &number);
+        Ok(proto::MatchSubjectResponse {
+            matches: mine.0 == hash,
+        })
+    }
+
+    /// The audit log, filtered.
+    pub(crate) fn list_audit(
+        &self,
+        r: &proto::ListAuditRecordsRequest,
+    ) -> Result<proto::ListAuditRecordsResponse, ApiError> {
+        let until = if r.until == 0 { u64::MAX } else { r.until };
+        let issuer: Option<Province> = if r.issuer_province.is_empty() {
+            None
+        } else {
+            Some(
+                r.issuer_province
+                    .parse()
+                    .map_err(|e| ApiError::invalid("issuer_province", e))?,
+            )
+        };
+        let want_recognized = match proto::Verdict::try_from(r.verdict) {
+            Ok(proto::Verdict::Recognized) => Some(true),
+            Ok(proto::Verdict::NotRecognized) => Some(false),
+            Ok(proto::Verdict::Unspecified) => None,
+            Err(_) => return Err(ApiError::invalid("verdict", "unknown verdict")),
+        };
+        let limit = match r.limit {
+            0 => 10_000,
+            l if l > MAX_AUDIT_LIMIT => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    format!("at most {MAX_AUDIT_LIMIT}"),
+                ))
+            }
+            l => l,
+        } as usize;
+        let (records, truncated) = self.store.audit_range(r.from, until, limit, |a| {
+            issuer.is_none_or(|p| a.issuer == Some(p))
+                && want_recognized.is_none_or(|w| a.recognized == w)
+        })?;
+        Ok(proto::ListAuditRecordsResponse {
+            records: records.iter().map(audit_to_proto).collect(),
+            truncated,
+        })
+    }
+}
+
+fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
+    proto::AuditRecord {
+        time: a.time,
+        checkpoint_id: a.checkpoint_id.clone(),
+        via: a.via.to_string(),
+        issuer_province: a.issuer.map(|p| p.to_string()).unwrap_or_default(),
+        verdict: if a.recognized {
+            proto::Verdict::Recognized as i32
+        } else {
+            proto::Verdict::NotRecognized as i32
+        },
+        reason: a.reason as i32,
+        cti_hash: a.cti_hash.map(hex::encode).unwrap_or_default(),
+    }
+}
+
+/// Stores queued audit records in batches (group commit: one flush per batch, at least every
+/// 200 ms while records arrive) until `stop` turns true; then stores and flushes what is left.
+pub(crate) async fn audit_writer(
+    store: crate::store::Store,
+    mut rx: tokio::sync::mpsc::Receiver<AuditRecord>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut batch = Vec::new();
+    loop {
+        if !*stop.borrow() {
+            tokio::select! {
+                r = rx.recv() => batch.extend(r),
+                _ = stop.changed() => {}
+            }
+        }
+        while let Ok(r) = rx.try_recv() {
+            batch.push(r);
+        }
+        if !batch.is_empty() {
+            if let Err(e) = store.append_audit(&batch) {
+                tracing::error!(error = %e, lost = batch.len(), "audit records could not be stored");
+            } else if let Err(e) = store.flush().await {
+                tracing::error!(error = %e, "audit records could not be flushed");
+            }
+            batch.clear();
+        }
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

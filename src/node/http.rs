@@ -1,0 +1,227 @@
+//! The checkpoint page: a small HTTP server (axum) that serves the page for checkpoint staff and
+//! its JSON API. The API calls the same verification as gRPC's VerifyHealthCode (and records
+//! the same audit entry); answers carry `Cache-Control: no-store`, so nothing personal stays in
+//! the browser's cache.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /` | the page (`page/index.html`), `GET /app.js`, `GET /app.css` its script and style |
+//! | `GET /api/info` | `{"province": "510000", "name_zh": "四川省", "name_en": "Sichuan"}` |
+//! | `POST /api/verify` | `{"code": "HCMR1:...", "checkpoint_id": "gate-3"}` -> the verdict (see [`verdict_json`]) |
+//! | `POST /api/identity-match` | `{"code", "document_type": "id-card", "document_number"}` -> `{"matches": bool, "checked_by": "510000"}` |
+//!
+//! Errors are `{"error": "field: what is wrong"}` with status 400 (bad input), 409 (the code is not
+//! authentic), 503 (the issuer's node is unreachable) or 500.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use super::error::ApiError;
+use super::NodeState;
+use crate::identity::DocumentType;
+use crate::proto;
+use crate::status::HealthStatus;
+use crate::verify::Verdict;
+
+/// Largest request body accepted, in bytes (a code is at most 4096 characters).
+const MAX_BODY: usize = 16 * 1024;
+
+const INDEX_HTML: &str = include_str!("page/index.html");
+const APP_JS: &str = include_str!("page/app.js");
+const APP_CSS: &str = include_str!("page/app.css");
+
+/// Serves the page on `listener` until `stop` turns true.
+pub(crate) async fn serve(
+    state: Arc<NodeState>,
+    listener: TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+}
+
+/// The routes.
+pub(crate) fn router(state: Arc<NodeState>) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/app.css",
+            get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route("/api/info", get(info))
+        .route("/api/verify", post(verify))
+        .route("/api/identity-match", post(identity_match))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+fn page(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    no_store(r)
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    no_store((status, Json(json!({ "error": message }))).into_response())
+}
+
+fn api_error(e: ApiError) -> Response {
+    let status = match e.code() {
+        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        tonic::Code::FailedPrecondition | tonic::Code::NotFound => StatusCode::CONFLICT,
+        tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+/// A string field of a JSON body ("" when absent); the error names the field.
+fn text_field<'a>(body: &'a Value, field: &'static str) -> Result<&'a str, String> {
+    match body.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        None | Some(Value::Null) => Ok(""),
+        Some(_) => Err(format!("{field}: must be a string")),
+    }
+}
+
+async fn info(State(s): State<Arc<NodeState>>) -> Response {
+    no_store(
+        Json(json!({
+            "province": s.province.to_string(),
+            "name_zh": s.province.name_zh(),
+            "name_en": s.province.name_en(),
+        }))
+        .into_response(),
+    )
+}
+
+/// The verdict as the page reads it.
+///
+/// `{"recognized": bool, "verdict": "RECOGNIZED" | "NOT RECOGNIZED", "reason": "ok" | ...,
+///   "explanation": "中文 / English", "detail": str, "issued_status": "green" | ... | null,
+///   "local_status": "green" | ... | null, "issuer": {"code", "name_zh", "name_en"} | null,
+///   "subject": {"masked_name", "masked_document_number", "document_type"} | null,
+///   "exp": secs | null, "status_valid_until": secs | null, "verified_at": secs,
+///   "issuer_state_age_secs": secs | null}`; times are seconds since the Unix epoch (UTC).
+pub(crate) fn verdict_json(v: &Verdict, now: u64) -> Value {
+    let c = v.claims.as_ref();
+    json!({
+        "recognized": v.recognized(),
+        "verdict": if v.recognized() { "RECOGNIZED" } else { "NOT RECOGNIZED" },
+        "reason": v.reason.as_str(),
+        "explanation": v.reason.explain(),
+        "detail": v.detail,
+        "issued_status": v.issued_status().map(HealthStatus::as_str),
+        "local_status": v.local_status.map(HealthStatus::as_str),
+        "issuer": v.issuer.map(|p| json!({
+            "code": p.to_string(), "name_zh": p.name_zh(), "name_en": p.name_en(),
+        })),
+        "subject": c.map(|c| json!({
+            "masked_name": c.subject.masked_name,
+            "masked_document_number": c.subject.masked_document_number,
+            "document_type": c.subject.document_type.label(),
+        })),
+        "exp": c.map(|c| c.exp),
+        "status_valid_until": c.map(|c| c.status_valid_until),
+        "verified_at": now,
+        "issuer_state_age_secs": v.issuer_synced_at.map(|t| now.saturating_sub(t)),
+    })
+}
+
+async fn verify(State(s): State<Arc<NodeState>>, body: Json<Value>) -> Response {
+    let (code, checkpoint) = match (
+        text_field(&body, "code"),
+        text_field(&body, "checkpoint_id"),
+    ) {
+        (Ok(c), Ok(p)) => (c, p),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let (verdict, now) = s.verify_and_audit(code, checkpoint, "http");
+    no_store(Json(verdict_json(&verdict, now)).into_response())
+}
+
+/// Document types as the page names them.
+fn document_type(name: &str) -> Option<DocumentType> {
+    Some(match name {
+        "id-card" | "" => DocumentType::ResidentIdentityCard,
+        "passport" => DocumentType::Passport,
+        "hk-macao-permit" => DocumentType::HkMacaoTravelPermit,
+        "taiwan-permit" => DocumentType::TaiwanTravelPermit,
+        "foreigner-residence" => DocumentType::ForeignerPermanentResidence,
+        "other" => DocumentType::Other,
+        _ => return None,
+    })
+}
+
+async fn identity_match(State(s): State<Arc<NodeState>>, body: Json<Value>) -> Response {
+    let fields = (
+        text_field(&body, "code"),
+        text_field(&body, "document_type"),
+        text_field(&body, "document_number"),
+    );
+    let (code, doc_type, number) = match fields {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            return error(StatusCode::BAD_REQUEST, e)
+        }
+    };
+    let Some(doc_type) = document_type(doc_type) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "document_type: use id-card, passport, hk-macao-permit, taiwan-permit, foreigner-residence or other".into(),
+        );
+    };
+    let r = proto::MatchIdentityRequest {
+        code: code.to_string(),
+        document_type: i32::from(doc_type.to_u8()),
+        document_number: number.to_string(),
+    };
+    match s.match_identity(r).await {
+        Ok(m) => no_store(
+            Json(json!({ "matches": m.matches, "checked_by": m.checked_by })).into_response(),
+        ),
+        Err(e) => api_error(e),
+    }
+}

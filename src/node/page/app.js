@@ -1,0 +1,653 @@
+// hcmr checkpoint page. Served under a CSP without 'unsafe-inline': all script is here.
+//
+// Privacy: nothing is written to localStorage, sessionStorage, cookies or IndexedDB. The last
+// scanned code and the verdict's details live in this script's memory only until the panel
+// returns to "ready"; a typed document number only until its answer arrives. Every text goes
+// into the page through textContent, never as HTML.
+(function () {
+  "use strict";
+
+  var READY_AFTER_MS = 8000; // a verdict returns to "ready" by itself after this
+  var TYPING_GRACE_MS = 60000; // ...or this, while staff type a document number
+  var REQUEST_TIMEOUT_MS = 10000;
+  var CAMERA_REPEAT_MS = 4000; // the same code seen again by the camera within this is ignored
+
+  var STATUS = {
+    green: { zh: "绿码", en: "GREEN" },
+    yellow: { zh: "黄码", en: "YELLOW" },
+    red: { zh: "红码", en: "RED" },
+  };
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  var el = {
+    code: $("code"),
+    verdict: $("verdict"),
+    icon: $("verdict-icon"),
+    title: $("verdict-title"),
+    titleEn: $("verdict-title-en"),
+    status: $("status"),
+    reasonZh: $("reason-zh"),
+    reasonSep: $("reason-sep"),
+    reasonEn: $("reason-en"),
+    detail: $("detail"),
+    name: $("subject-name"),
+    id: $("subject-id"),
+    docLabel: $("doc-label"),
+    issuer: $("issuer"),
+    issuerLabel: $("issuer-label"),
+    checkedAt: $("checked-at"),
+    validUntil: $("valid-until"),
+    syncLine: $("sync-line"),
+    syncAge: $("sync-age"),
+    count: $("count"),
+    countOk: $("count-ok"),
+    countNo: $("count-no"),
+    newShift: $("new-shift"),
+    checkpoint: $("checkpoint"),
+    nodeProvince: $("node-province"),
+    match: $("match"),
+    docType: $("doc-type"),
+    docNumber: $("doc-number"),
+    matchBtn: $("match-btn"),
+    matchResult: $("match-result"),
+    countdown: $("countdown"),
+    focusWarning: $("focus-warning"),
+    cameraBtn: $("camera-btn"),
+    cameraBox: $("camera-box"),
+    video: $("camera-video"),
+  };
+
+  // The checkpoint id, from ?checkpoint=...; the server keeps at most 64 printable characters.
+  var checkpoint = (function () {
+    var raw = "";
+    try {
+      raw = new URLSearchParams(window.location.search).get("checkpoint") || "";
+    } catch (e) {
+      raw = "";
+    }
+    // eslint-disable-next-line no-control-regex
+    raw = raw.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, 64);
+    return raw || "unnamed";
+  })();
+  el.checkpoint.textContent = checkpoint;
+
+  // Shift counters: memory only.
+  var shift = { total: 0, ok: 0, no: 0 };
+
+  // The verdict on screen.
+  var lastCode = null; // the code the identity match is asked about
+  var lastIssuer = null; // {code, name_zh, name_en} of the code on screen
+  var seq = 0; // numbers requests, so a late answer never replaces a newer one
+  var readyTimer = null;
+  var matchSeq = 0;
+
+  function setText(node, text) {
+    node.textContent = text == null ? "" : String(text);
+  }
+
+  function pad(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  function formatTime(secs, withDate) {
+    if (typeof secs !== "number" || !isFinite(secs)) return "";
+    var d = new Date(secs * 1000);
+    var t = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    if (!withDate) return t;
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + t;
+  }
+
+  function formatAge(secs) {
+    if (secs < 90) return secs + " 秒前 / " + secs + " s ago";
+    var m = Math.round(secs / 60);
+    if (m < 90) return m + " 分钟前 / " + m + " min ago";
+    var h = Math.round(m / 60);
+    return h + " 小时前 / " + h + " h ago";
+  }
+
+  function issuerText(iss) {
+    if (!iss) return "未知 / unknown";
+    return iss.name_zh + " " + iss.name_en + " (" + iss.code + ")";
+  }
+
+  // "中文 / English" -> ["中文", "English"]
+  function splitExplanation(text) {
+    var s = String(text || "");
+    var i = s.indexOf(" / ");
+    if (i < 0) return [s, ""];
+    return [s.slice(0, i), s.slice(i + 3)];
+  }
+
+  function setReason(zh, en) {
+    setText(el.reasonZh, zh);
+    setText(el.reasonEn, en);
+    setText(el.reasonSep, zh && en ? " / " : "");
+  }
+
+  // ---- focus: the scanner's keystrokes must always land in #code ----
+
+  function typingNumber() {
+    var a = document.activeElement;
+    return a === el.docNumber || a === el.docType;
+  }
+
+  function refocus() {
+    if (typingNumber()) return;
+    if (document.activeElement !== el.code) {
+      try {
+        el.code.focus({ preventScroll: true });
+      } catch (e) {
+        el.code.focus();
+      }
+    }
+  }
+
+  el.code.addEventListener("blur", function () {
+    window.setTimeout(refocus, 0);
+  });
+  el.code.addEventListener("focus", function () {
+    el.focusWarning.hidden = true;
+  });
+  window.addEventListener("focus", function () {
+    el.focusWarning.hidden = true;
+    refocus();
+  });
+  window.addEventListener("blur", function () {
+    // Another window took the keyboard: scans would go there.
+    el.focusWarning.hidden = false;
+  });
+  el.focusWarning.addEventListener("click", refocus);
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (t && t.closest && t.closest("#match")) return;
+    refocus();
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") refocus();
+  });
+  // Buttons never keep the focus (a scanner's Enter must not press them).
+  Array.prototype.forEach.call(document.querySelectorAll("button"), function (b) {
+    if (b === el.matchBtn) return;
+    b.addEventListener("mousedown", function (e) {
+      e.preventDefault();
+    });
+  });
+
+  // ---- the panel ----
+
+  function clearDetails() {
+    setText(el.status, "");
+    setReason("", "");
+    setText(el.detail, "");
+    setText(el.name, "");
+    setText(el.id, "");
+    setText(el.issuer, "");
+    setText(el.checkedAt, "");
+    setText(el.validUntil, "");
+    setText(el.syncAge, "");
+    el.syncLine.hidden = true;
+    clearMatch();
+    lastIssuer = null;
+  }
+
+  function clearMatch() {
+    el.docNumber.value = "";
+    el.docType.value = "id-card";
+    setText(el.matchResult, "");
+    el.matchResult.dataset.result = "none";
+    el.matchBtn.disabled = false;
+    matchSeq++;
+  }
+
+  function setState(state, colour) {
+    el.verdict.dataset.reason = "";
+    el.verdict.dataset.state = state;
+    el.verdict.dataset.colour = colour || "none";
+  }
+
+  function stopCountdown() {
+    if (readyTimer !== null) {
+      window.clearTimeout(readyTimer);
+      readyTimer = null;
+    }
+    el.countdown.classList.remove("run-short", "run-long");
+  }
+
+  function scheduleReady(ms) {
+    stopCountdown();
+    readyTimer = window.setTimeout(showReady, ms);
+    // Restart the bar's animation.
+    void el.countdown.offsetWidth;
+    el.countdown.classList.add(ms > READY_AFTER_MS ? "run-long" : "run-short");
+  }
+
+  function showReady() {
+    stopCountdown();
+    lastCode = null;
+    clearDetails();
+    setState("ready", "none");
+    setText(el.icon, "⌁");
+    setText(el.title, "请扫码");
+    setText(el.titleEn, "Ready — scan a health code");
+    if (typingNumber()) el.docNumber.blur();
+    refocus();
+  }
+
+  function showChecking() {
+    stopCountdown();
+    clearDetails();
+    setState("checking", "none");
+    setText(el.icon, "…");
+    setText(el.title, "核验中");
+    setText(el.titleEn, "Checking…");
+  }
+
+  function showError(zh, en, detail) {
+    stopCountdown();
+    clearDetails();
+    lastCode = null;
+    setState("error", "none");
+    setText(el.icon, "!");
+    setText(el.title, "核验失败");
+    setText(el.titleEn, "CHECK FAILED — scan again");
+    setReason(zh, en);
+    setText(el.detail, detail || "");
+    scheduleReady(READY_AFTER_MS);
+    refocus();
+  }
+
+  function showVerdict(v, code) {
+    stopCountdown();
+    clearDetails();
+    var recognized = v.recognized === true;
+    var status = recognized ? STATUS[v.local_status] : null;
+    var reason = splitExplanation(v.explanation);
+    lastIssuer = v.issuer || null;
+
+    if (recognized) {
+      lastCode = code;
+      setState("recognized", status ? v.local_status : "none");
+      setText(el.icon, "✓");
+      setText(el.title, "互认通过");
+      setText(el.titleEn, "RECOGNIZED");
+      setText(el.status, status ? status.zh + " " + status.en : "—");
+      var s = v.subject || {};
+      setText(el.name, s.masked_name || "");
+      setText(el.id, s.masked_document_number || "");
+      setText(
+        el.docLabel,
+        s.document_type && s.document_type !== "resident identity card"
+          ? "证件号 " + s.document_type
+          : "证件号 ID number"
+      );
+      setText(el.validUntil, formatTime(v.status_valid_until, true));
+      el.docType.value = docTypeValue(s.document_type);
+    } else {
+      // Never a colour, never the subject: what is not recognized shows no health status.
+      lastCode = null;
+      setState("not-recognized", "none");
+      setText(el.icon, "✕");
+      setText(el.title, "不予互认");
+      setText(el.titleEn, "NOT RECOGNIZED");
+    }
+    setReason(reason[0], reason[1]);
+    setText(el.detail, recognized ? "" : v.detail || "");
+    setText(el.issuer, issuerText(v.issuer));
+    // A code not recognized here may be forged: its issuer is only what the code claims.
+    setText(el.issuerLabel, recognized ? "签发地 issued by" : "码上所称签发地 issuer named in the code");
+    el.verdict.dataset.reason = String(v.reason || "");
+    setText(el.checkedAt, formatTime(v.verified_at, true));
+    if (typeof v.issuer_state_age_secs === "number" && v.issuer_state_age_secs >= 600) {
+      setText(el.syncAge, formatAge(v.issuer_state_age_secs));
+      el.syncLine.hidden = false;
+    }
+
+    shift.total++;
+    if (recognized) shift.ok++;
+    else shift.no++;
+    showCount();
+
+    scheduleReady(READY_AFTER_MS);
+    refocus();
+  }
+
+  function docTypeValue(label) {
+    switch (label) {
+      case "passport":
+        return "passport";
+      case "HK/Macao travel permit":
+        return "hk-macao-permit";
+      case "Taiwan travel permit":
+        return "taiwan-permit";
+      case "foreigner permanent residence card":
+        return "foreigner-residence";
+      case "other document":
+        return "other";
+      default:
+        return "id-card";
+    }
+  }
+
+  function showCount() {
+    setText(el.count, shift.total);
+    setText(el.countOk, shift.ok);
+    setText(el.countNo, shift.no);
+  }
+
+  // ---- talking to the node ----
+
+  function postJson(path, body) {
+    var ctrl = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = window.setTimeout(function () {
+      if (ctrl) ctrl.abort();
+    }, REQUEST_TIMEOUT_MS);
+    return fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      cache: "no-store",
+      credentials: "omit",
+      referrerPolicy: "no-referrer",
+      signal: ctrl ? ctrl.signal : undefined,
+    })
+      .then(function (r) {
+        return r
+          .json()
+          .catch(function () {
+            return { error: "HTTP " + r.status };
+          })
+          .then(function (j) {
+            return { ok: r.ok, status: r.status, body: j };
+          });
+      })
+      .finally(function () {
+        window.clearTimeout(timer);
+      });
+  }
+
+  function submit(raw) {
+    // Leading white space is never part of a code; trailing CR/LF/tab come from scanners.
+    var code = String(raw || "")
+      .replace(/^\s+/, "")
+      .replace(/[\r\n\t]+$/, "");
+    if (!code) return;
+    var mine = ++seq;
+    showChecking();
+    postJson("/api/verify", { code: code, checkpoint_id: checkpoint })
+      .then(function (r) {
+        if (mine !== seq) return;
+        if (r.ok && r.body && typeof r.body.recognized === "boolean") {
+          showVerdict(r.body, code);
+        } else {
+          showError("节点拒绝了请求", "the node refused the request", (r.body && r.body.error) || "HTTP " + r.status);
+        }
+      })
+      .catch(function () {
+        if (mine !== seq) return;
+        showError("无法连接核验节点", "cannot reach the node", "");
+      });
+  }
+
+  el.code.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" || (e.key === "Tab" && el.code.value)) {
+      e.preventDefault();
+      var v = el.code.value;
+      el.code.value = "";
+      submit(v);
+    }
+  });
+
+  // A paste is a whole code: check it at once.
+  el.code.addEventListener("paste", function () {
+    window.setTimeout(function () {
+      var v = el.code.value;
+      if (/^\s*HCMR1:/i.test(v)) {
+        el.code.value = "";
+        submit(v);
+      }
+    }, 0);
+  });
+
+  // ---- identity match ----
+
+  el.docNumber.addEventListener("focus", function () {
+    if (lastCode) scheduleReady(TYPING_GRACE_MS);
+  });
+  el.docNumber.addEventListener("input", function () {
+    var v = el.docNumber.value;
+    // A health code scanned while the number field had the focus: move it to #code.
+    if (/^\s*HCMR1:/i.test(v) || v.length > 40) {
+      el.docNumber.value = "";
+      el.code.value = v;
+      el.code.focus();
+      return;
+    }
+    if (lastCode) scheduleReady(TYPING_GRACE_MS);
+  });
+  el.docNumber.addEventListener("blur", function () {
+    window.setTimeout(function () {
+      if (typingNumber()) return;
+      if (el.verdict.dataset.state === "recognized" && el.matchResult.dataset.result !== "pending") {
+        scheduleReady(READY_AFTER_MS);
+      }
+      refocus();
+    }, 0);
+  });
+  el.docType.addEventListener("change", function () {
+    el.docNumber.focus();
+  });
+
+  el.match.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var number = el.docNumber.value;
+    if (!lastCode || !number.trim()) {
+      el.docNumber.focus();
+      return;
+    }
+    var body = {
+      code: lastCode,
+      document_type: el.docType.value,
+      document_number: number,
+    };
+    // The typed number leaves the field and this script's memory now.
+    el.docNumber.value = "";
+    number = null;
+    var mine = ++matchSeq;
+    el.matchBtn.disabled = true;
+    el.matchResult.dataset.result = "pending";
+    setText(el.matchResult, "核对中… / checking…");
+    stopCountdown();
+    var req = postJson("/api/identity-match", body);
+    body.document_number = null;
+    body = null;
+    req
+      .then(function (r) {
+        if (mine !== matchSeq) return;
+        if (r.ok && r.body && typeof r.body.matches === "boolean") {
+          var by = r.body.checked_by;
+          var byText =
+            lastIssuer && lastIssuer.code === by ? lastIssuer.name_zh + " " + lastIssuer.name_en : by;
+          if (r.body.matches) {
+            el.matchResult.dataset.result = "match";
+            setText(el.matchResult, "✓ 人证一致 MATCH" + (byText ? " · " + byText : ""));
+          } else {
+            el.matchResult.dataset.result = "no-match";
+            setText(el.matchResult, "✕ 人证不符 NO MATCH" + (byText ? " · " + byText : ""));
+          }
+        } else {
+          el.matchResult.dataset.result = "error";
+          setText(
+            el.matchResult,
+            "无法核对，请人工比对证件号 / cannot check, compare the masked ID by eye: " +
+              ((r.body && r.body.error) || "HTTP " + r.status)
+          );
+        }
+      })
+      .catch(function () {
+        if (mine !== matchSeq) return;
+        el.matchResult.dataset.result = "error";
+        setText(el.matchResult, "无法连接核验节点 / cannot reach the node");
+      })
+      .finally(function () {
+        if (mine !== matchSeq) return;
+        el.docNumber.value = "";
+        el.matchBtn.disabled = false;
+        if (el.verdict.dataset.state === "recognized") scheduleReady(READY_AFTER_MS);
+        el.docNumber.blur();
+        refocus();
+      });
+  });
+
+  // Escape: back to ready at once.
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") showReady();
+  });
+
+  // ---- shift counter ----
+
+  var confirmTimer = null;
+  el.newShift.addEventListener("click", function () {
+    if (!el.newShift.classList.contains("confirm")) {
+      el.newShift.classList.add("confirm");
+      el.newShift.dataset.label = el.newShift.textContent;
+      setText(el.newShift, "再按一次清零 / press again to reset");
+      confirmTimer = window.setTimeout(resetShiftButton, 3000);
+      refocus();
+      return;
+    }
+    shift = { total: 0, ok: 0, no: 0 };
+    showCount();
+    resetShiftButton();
+    showReady();
+  });
+
+  function resetShiftButton() {
+    if (confirmTimer !== null) window.clearTimeout(confirmTimer);
+    confirmTimer = null;
+    el.newShift.classList.remove("confirm");
+    if (el.newShift.dataset.label) {
+      setText(el.newShift, el.newShift.dataset.label);
+      delete el.newShift.dataset.label;
+    }
+  }
+
+  // ---- camera (where the browser offers BarcodeDetector and a camera) ----
+
+  var camera = { stream: null, detector: null, timer: null, last: "", lastAt: 0 };
+
+  function cameraAvailable() {
+    return (
+      typeof window.BarcodeDetector === "function" &&
+      window.isSecureContext &&
+      navigator.mediaDevices &&
+      typeof navigator.mediaDevices.getUserMedia === "function"
+    );
+  }
+
+  if (cameraAvailable()) {
+    var formats = window.BarcodeDetector.getSupportedFormats
+      ? window.BarcodeDetector.getSupportedFormats()
+      : Promise.resolve(["qr_code"]);
+    formats
+      .then(function (f) {
+        if (f.indexOf("qr_code") >= 0) el.cameraBtn.hidden = false;
+      })
+      .catch(function () {});
+  }
+
+  function stopCamera() {
+    if (camera.timer !== null) window.clearTimeout(camera.timer);
+    camera.timer = null;
+    if (camera.stream) {
+      camera.stream.getTracks().forEach(function (t) {
+        t.stop();
+      });
+    }
+    camera.stream = null;
+    el.video.srcObject = null;
+    el.cameraBox.hidden = true;
+    el.cameraBtn.classList.remove("on");
+    camera.last = "";
+  }
+
+  function scanFrame() {
+    camera.timer = null;
+    if (!camera.stream) return;
+    var next = function () {
+      if (camera.stream) camera.timer = window.setTimeout(scanFrame, 200);
+    };
+    if (el.video.readyState < 2) {
+      next();
+      return;
+    }
+    camera.detector
+      .detect(el.video)
+      .then(function (codes) {
+        var now = Date.now();
+        for (var i = 0; i < codes.length; i++) {
+          var v = codes[i].rawValue || "";
+          if (!/^\s*HCMR1:/i.test(v)) continue;
+          if (v === camera.last && now - camera.lastAt < CAMERA_REPEAT_MS) {
+            camera.lastAt = now;
+            break;
+          }
+          camera.last = v;
+          camera.lastAt = now;
+          submit(v);
+          break;
+        }
+      })
+      .catch(function () {})
+      .finally(next);
+  }
+
+  el.cameraBtn.addEventListener("click", function () {
+    if (camera.stream) {
+      stopCamera();
+      refocus();
+      return;
+    }
+    navigator.mediaDevices
+      .getUserMedia({ video: { facingMode: "environment" }, audio: false })
+      .then(function (stream) {
+        camera.stream = stream;
+        camera.detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+        el.video.srcObject = stream;
+        el.cameraBox.hidden = false;
+        el.cameraBtn.classList.add("on");
+        return el.video.play();
+      })
+      .then(function () {
+        scanFrame();
+      })
+      .catch(function () {
+        stopCamera();
+        showError("无法打开摄像头", "cannot open the camera", "");
+      });
+    refocus();
+  });
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden" && camera.stream) stopCamera();
+  });
+
+  // ---- start ----
+
+  fetch("/api/info", { cache: "no-store", credentials: "omit" })
+    .then(function (r) {
+      return r.json();
+    })
+    .then(function (i) {
+      if (i && i.name_zh) {
+        setText(el.nodeProvince, i.name_zh + " " + i.name_en);
+        document.title = i.name_zh + "核验 · " + i.name_en + " check — " + checkpoint;
+      }
+    })
+    .catch(function () {});
+
+  showCount();
+  showReady();
+})();

@@ -229,7 +229,7 @@
     lastCode = null;
     clearDetails();
     setState("ready", "none");
-    setText(el.icon, "⌁");
+    setText(el.icon, "");
     setText(el.title, "请扫码");
     setText(el.titleEn, "Ready — scan a health code");
     if (typingNumber()) el.docNumber.blur();

@@ -271,3 +271,122 @@ async fn identity_match_at_the_issuer_and_forwarded_by_a_peer() {
     );
     gd.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_come_out_as_images_and_go_back_in_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let mut c = codes(&sc).await;
+    let ask = |format: proto::QrFormat| proto::IssueHealthCodeRequest {
+        subject: Some(subject("王建国", "510104", 131)),
+        status: G,
+        status_valid_until: hcmr::unix_now() + 86_400,
+        code_lifetime_secs: 300,
+        qr_format: format as i32,
+    };
+    // PNG: the image holds exactly the code string.
+    let r = c
+        .issue_health_code(ask(proto::QrFormat::Png))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.qr_media_type, "image/png");
+    assert_eq!(hcmr::qr::decode_image(&r.qr_image).unwrap(), r.code);
+    // SVG.
+    let r = c
+        .issue_health_code(ask(proto::QrFormat::Svg))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.qr_media_type, "image/svg+xml");
+    assert!(String::from_utf8(r.qr_image).unwrap().contains("<svg"));
+    // The printable card: A6 at 300 dpi, and its QR scans back to the code.
+    let r = c
+        .issue_health_code(ask(proto::QrFormat::CardPng))
+        .await
+        .unwrap()
+        .into_inner();
+    let card = image::load_from_memory(&r.qr_image).unwrap();
+    assert_eq!((card.width(), card.height()), (1240, 1748));
+    assert_eq!(hcmr::qr::decode_image(&r.qr_image).unwrap(), r.code);
+    // None: no image.
+    let r = c
+        .issue_health_code(ask(proto::QrFormat::None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.qr_image.is_empty() && r.qr_media_type.is_empty());
+    let mut bad = ask(proto::QrFormat::None);
+    bad.qr_format = 42;
+    let e = c.issue_health_code(bad).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("qr_format"));
+
+    // The CLI: issue --qr writes the image; verify --qr reads it back and verifies it.
+    let bin = env!("CARGO_BIN_EXE_hcmr");
+    let png = dir.path().join("code.png");
+    let number = hcmr::identity::synthetic_resident_id("510104", "19900101", 131);
+    let out = std::process::Command::new(bin)
+        .args([
+            "issue",
+            "--node",
+            &sc.endpoint,
+            "--name",
+            "王建国",
+            "--doc-number",
+            &number,
+            "--status",
+            "green",
+            "--qr",
+            png.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(hcmr::qr::decode_file(&png).unwrap(), code);
+    let out = std::process::Command::new(bin)
+        .args([
+            "verify",
+            "--node",
+            &sc.endpoint,
+            "--qr",
+            png.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("RECOGNIZED"));
+    // An image with no code: a clear error, not a verdict.
+    let blank = dir.path().join("blank.png");
+    image::RgbImage::from_pixel(200, 200, image::Rgb([255, 255, 255]))
+        .save(&blank)
+        .unwrap();
+    let out = std::process::Command::new(bin)
+        .args([
+            "verify",
+            "--node",
+            &sc.endpoint,
+            "--qr",
+            blank.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no QR code"), "{err}");
+    // inspect prints the claims as JSON without verifying.
+    let out = std::process::Command::new(bin)
+        .args(["inspect", &code])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = json.to_string();
+    assert!(text.contains("510000") && text.contains("hcmr"), "{text}");
+    sc.shutdown().await.unwrap();
+}

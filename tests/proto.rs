@@ -33,12 +33,14 @@ fn services_and_rpcs_are_as_documented() {
             "HealthCodeService/VerifyHealthCode",
             "HealthCodeService/RevokeHealthCode",
             "HealthCodeService/RevokeSubject",
+            "HealthCodeService/MatchIdentity",
             "FederationService/GetNodeInfo",
             "FederationService/ProposeAgreement",
             "FederationService/AcceptAgreement",
             "FederationService/NotifyTermination",
             "FederationService/GetFeed",
             "FederationService/GetAgreements",
+            "FederationService/MatchSubject",
             "OperatorService/CreateAgreement",
             "OperatorService/ListAgreements",
             "OperatorService/ApproveAgreement",
@@ -47,6 +49,7 @@ fn services_and_rpcs_are_as_documented() {
             "OperatorService/WithdrawKey",
             "OperatorService/SyncNow",
             "OperatorService/ExportTrustBundle",
+            "OperatorService/ListAuditRecords",
         ]
     );
     // One request message per RPC (the two revocations share one response message).

@@ -168,7 +168,8 @@ pub struct IssueArgs {
     /// Also write the QR code to this file: .png or .svg.
     #[arg(long, value_name = "FILE")]
     qr: Option<PathBuf>,
-    /// Also write a printable A6 card (PNG, 300 dpi) to this file, for people without a phone.
+    /// Also write a printable A6 card to this file, for people without a phone: .pdf for a PDF,
+    /// anything else for a PNG at 300 dpi.
     #[arg(long, value_name = "FILE")]
     card: Option<PathBuf>,
 }
@@ -675,6 +676,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                         "--qr and --card: choose one (the card holds the QR code)".into(),
                     ))
                 }
+                // A PDF card is drawn here from the issued code; a PNG one by the node.
+                (None, Some(p)) if is_pdf(p) => proto::QrFormat::None,
                 (None, Some(_)) => proto::QrFormat::CardPng,
                 (Some(p), None) => match p.extension().and_then(|e| e.to_str()) {
                     Some(e) if e.eq_ignore_ascii_case("png") => proto::QrFormat::Png,
@@ -710,7 +713,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?
                 .into_inner();
-            if let Some(path) = a.qr.as_ref().or(a.card.as_ref()) {
+            if let Some(path) = a.card.as_ref().filter(|p| is_pdf(p)) {
+                let pdf = crate::card::CardInfo::from_code(&r.code)
+                    .and_then(|info| crate::card::card_pdf(&info))
+                    .map_err(|e| CliError::Failed(format!("card {}: {e}", path.display())))?;
+                std::fs::write(path, pdf)
+                    .map_err(|e| CliError::Failed(format!("writing {}: {e}", path.display())))?;
+                eprintln!("wrote {} (application/pdf)", path.display());
+            } else if let Some(path) = a.qr.as_ref().or(a.card.as_ref()) {
                 std::fs::write(path, &r.qr_image)
                     .map_err(|e| CliError::Failed(format!("writing {}: {e}", path.display())))?;
                 eprintln!("wrote {} ({})", path.display(), r.qr_media_type);
@@ -726,17 +736,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 (None, Some(c)) => c,
                 (None, None) => return Err(CliError::Usage("give a CODE or --qr IMAGE".into())),
             };
-            let code = if code == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(
-                    &mut std::io::Read::take(std::io::stdin(), 65_536),
-                    &mut s,
-                )
-                .map_err(|e| CliError::Usage(format!("reading the code from stdin: {e}")))?;
-                s
-            } else {
-                code
-            };
+            let code = code_or_stdin(code)?;
             let r = match &v.offline {
                 Some(path) => verify_offline(path, v.trust.as_deref(), v.max_bundle_age, &code)?,
                 None => HealthCodeServiceClient::new(channel(&v.node.node).await?)
@@ -970,17 +970,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Inspect { code } => {
-            let code = if code == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(
-                    &mut std::io::Read::take(std::io::stdin(), 65_536),
-                    &mut s,
-                )
-                .map_err(|e| CliError::Usage(format!("reading the code from stdin: {e}")))?;
-                s
-            } else {
-                code
-            };
+            let code = code_or_stdin(code)?;
             let i = crate::inspect::inspect(code.trim())
                 .map_err(|e| CliError::Failed(format!("inspect: {e}")))?;
             println!(
@@ -1111,6 +1101,23 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+fn is_pdf(p: &std::path::Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
+}
+
+/// The code argument, or standard input (at most 64 KiB) when it is `-`.
+fn code_or_stdin(code: String) -> Result<String, CliError> {
+    if code != "-" {
+        return Ok(code);
+    }
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), 65_536), &mut s)
+        .map_err(|e| CliError::Usage(format!("reading the code from stdin: {e}")))?;
+    Ok(s)
 }
 
 /// Verifies a code with a trust bundle alone.

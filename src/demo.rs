@@ -368,14 +368,18 @@ async fn conclude(
     Ok(created.id)
 }
 
-/// Edits a code's status to green while keeping its signature: what a forger would try.
-fn edit_to_green(code: &str) -> Result<String, DemoError> {
+/// Edits a code's status after signing while keeping its signature: what a forger would try
+/// (a yellow edited to green). For the demo and tests; any verifier answers BAD_SIGNATURE.
+///
+/// # Errors
+/// [`DemoError::Scenario`] when `code` does not decode.
+pub fn forge_status(code: &str, status: HealthStatus) -> Result<String, DemoError> {
     let bad = |e: String| DemoError::Scenario(format!("tampering: {e}"));
     let cose = transport::unwrap(code).map_err(|e| bad(e.to_string()))?;
     let mut sign1 = CoseSign1::from_tagged_slice(&cose).map_err(|e| bad(e.to_string()))?;
     let mut claims = Claims::from_cbor(sign1.payload.as_deref().unwrap_or_default())
         .map_err(|e| bad(e.to_string()))?;
-    claims.status = HealthStatus::Green.to_u64();
+    claims.status = status.to_u64();
     sign1.payload = Some(claims.to_cbor());
     Ok(transport::wrap(
         &sign1.to_tagged_vec().map_err(|e| bad(e.to_string()))?,
@@ -639,7 +643,7 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
             latest_exp = latest_exp.max(r.exp);
         }
         let code = match c.twist {
-            Twist::EditedToGreen => edit_to_green(&r.code)?,
+            Twist::EditedToGreen => forge_status(&r.code, HealthStatus::Green)?,
             _ => r.code,
         };
         codes.push(code);

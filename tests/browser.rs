@@ -220,11 +220,13 @@ async fn checkpoint_page_in_headless_chromium() {
     let jiangsu = issue(&js, subject("陈静", "320102", 77), G, 300).await;
     let gd_green = issue(&gd, subject("王建国", "440104", 131), G, 300).await;
     let gd_yellow = issue(&gd, subject("黄丽", "440304", 58), Y, 300).await;
-    let forged = tamper_status_to_green(
+    let forged = hcmr::demo::forge_status(
         &issue(&sc, subject("张伟", "510802", 311), R, 300)
             .await
             .code,
-    );
+        hcmr::status::HealthStatus::Green,
+    )
+    .unwrap();
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     std::fs::create_dir_all(&shots).unwrap();
@@ -628,15 +630,4 @@ fn colour_shares(img: &image::RgbImage) -> (f64, f64) {
     }
     let n = f64::from(img.width()) * f64::from(img.height());
     (red as f64 / n, green as f64 / n)
-}
-
-/// A genuine code with its status changed to green after signing: the signature breaks.
-fn tamper_status_to_green(code: &str) -> String {
-    use coset::{CoseSign1, TaggedCborSerializable};
-    let cose = hcmr::code::transport::unwrap(code).unwrap();
-    let mut s = CoseSign1::from_tagged_slice(&cose).unwrap();
-    let mut claims = hcmr::code::Claims::from_cbor(s.payload.as_ref().unwrap()).unwrap();
-    claims.status = 1;
-    s.payload = Some(claims.to_cbor());
-    hcmr::code::transport::wrap(&s.to_tagged_vec().unwrap())
 }

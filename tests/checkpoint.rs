@@ -178,19 +178,6 @@ async fn verifications_are_audited_without_personal_data() {
     }
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_match_at_the_issuer_and_forwarded_by_a_peer() {
     let dir = tempfile::tempdir().unwrap();
@@ -361,6 +348,30 @@ async fn codes_come_out_as_images_and_go_back_in_through_the_cli() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("RECOGNIZED"));
+    // A PDF card, drawn by the CLI from the issued code.
+    let pdf = dir.path().join("card.pdf");
+    let out = std::process::Command::new(bin)
+        .args([
+            "issue",
+            "--node",
+            &sc.endpoint,
+            "--name",
+            "王建国",
+            "--doc-number",
+            &number,
+            "--status",
+            "green",
+            "--card",
+            pdf.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
     // An image with no code: a clear error, not a verdict.
     let blank = dir.path().join("blank.png");
     image::RgbImage::from_pixel(200, 200, image::Rgb([255, 255, 255]))

@@ -11,16 +11,6 @@ const SICHUAN: u32 = 510000;
 const GUANGDONG: u32 = 440000;
 const JIANGSU: u32 = 320000;
 
-fn tamper_status_to_green(code: &str) -> String {
-    use coset::{CoseSign1, TaggedCborSerializable};
-    let cose = hcmr::code::transport::unwrap(code).unwrap();
-    let mut s = CoseSign1::from_tagged_slice(&cose).unwrap();
-    let mut claims = hcmr::code::Claims::from_cbor(s.payload.as_ref().unwrap()).unwrap();
-    claims.status = 1;
-    s.payload = Some(claims.to_cbor());
-    hcmr::code::transport::wrap(&s.to_tagged_vec().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,7 +168,11 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
     assert_eq!(v.reason, Reason::NoAgreement as i32);
 
     // A yellow edited to green keeps its signature and fails it.
-    let v = verify(&gd, &tamper_status_to_green(&yellow.code)).await;
+    let v = verify(
+        &gd,
+        &hcmr::demo::forge_status(&yellow.code, hcmr::status::HealthStatus::Green).unwrap(),
+    )
+    .await;
     assert_eq!(
         (v.verdict, v.reason),
         (Verdict::NotRecognized as i32, Reason::BadSignature as i32)
@@ -261,19 +255,6 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
             );
         }
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

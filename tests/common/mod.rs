@@ -283,3 +283,17 @@ pub async fn audit_records(n: &NodeHandle) -> Vec<proto::AuditRecord> {
         .into_inner()
         .records
 }
+
+/// Every file below `dir` (for scanning stored data for personal data).
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -581,6 +581,16 @@ impl FeedState {
                 .is_some_and(|before| iat < *before)
     }
 
+    /// The time before which a subject's codes are revoked, if they are.
+    pub fn subject_revoked_before(&self, subject: &SubjectHash) -> Option<u64> {
+        self.revoked_subjects.get(subject).copied()
+    }
+
+    /// Whether one code id is revoked.
+    pub fn is_code_revoked(&self, cti: &[u8]) -> bool {
+        self.revoked_codes.contains(cti)
+    }
+
     /// Number of revocation statements in effect (codes + subjects).
     pub fn revocation_count(&self) -> usize {
         self.revoked_codes.len() + self.revoked_subjects.len()

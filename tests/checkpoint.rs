@@ -244,6 +244,36 @@ async fn identity_match_at_the_issuer_and_forwarded_by_a_peer() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
+    // No oracle: a revoked code has no subject to match, and one code gets only a few tries.
+    let second = issue(&sc, subject("王建国", "510104", 131), G, 300).await;
+    let mut sc_codes = codes(&sc).await;
+    for i in 0..5 {
+        let r = sc_codes.match_identity(ask(&second.code, &other)).await;
+        assert!(r.is_ok(), "attempt {i}: {r:?}");
+    }
+    let e = sc_codes
+        .match_identity(ask(&second.code, &number))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted);
+    assert!(
+        e.message().contains("compare the masked ID"),
+        "{}",
+        e.message()
+    );
+    let third = issue(&sc, subject("王建国", "510104", 131), G, 300).await;
+    sc_codes
+        .revoke_health_code(proto::RevokeHealthCodeRequest {
+            cti: third.cti.clone(),
+        })
+        .await
+        .unwrap();
+    let e = sc_codes
+        .match_identity(ask(&third.code, &number))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("revoked"), "{}", e.message());
     // The issuer down: a clear UNAVAILABLE that says what to do instead.
     sc.shutdown().await.unwrap();
     let e = gd_codes
@@ -399,5 +429,35 @@ async fn codes_come_out_as_images_and_go_back_in_through_the_cli() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = json.to_string();
     assert!(text.contains("510000") && text.contains("hcmr"), "{text}");
+    sc.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_code_right_after_a_subject_revocation_stands() {
+    // The platform's script: the status changed, revoke the subject's codes, issue the new one,
+    // all within one second. The new code must not fall under the revocation.
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let person = subject("李秀英", "511302", 242);
+    let old = issue(&sc, person.clone(), G, 300).await;
+    let mut c = codes(&sc).await;
+    for _ in 0..3 {
+        c.revoke_subject(proto::RevokeSubjectRequest {
+            document_type: person.document_type,
+            document_number: person.document_number.clone(),
+            issued_before: 0,
+        })
+        .await
+        .unwrap();
+        let new = issue(&sc, person.clone(), R, 300).await;
+        let v = verify(&sc, &new.code).await;
+        assert_eq!(
+            (v.verdict, v.local_status),
+            (Verdict::Recognized as i32, R),
+            "{v:?}"
+        );
+        let v = verify(&sc, &old.code).await;
+        assert_eq!(v.reason, Reason::Revoked as i32);
+    }
     sc.shutdown().await.unwrap();
 }

@@ -11,6 +11,42 @@ use crate::identity;
 use crate::proto;
 use crate::province::Province;
 
+/// Most identity matches per code (and per subject at the issuer) in one window: enough for a
+/// checkpoint and a second look, far too few to guess a masked number (hundreds of thousands of
+/// candidates remain behind 5113**********242X).
+pub(crate) const MAX_MATCH_ATTEMPTS: u32 = 5;
+/// The window of [`MAX_MATCH_ATTEMPTS`], in seconds.
+pub(crate) const MATCH_WINDOW_SECS: u64 = 3600;
+
+/// Counts attempts per key (a hashed code id or a subject hash) in a fixed window.
+#[derive(Default)]
+pub(crate) struct AttemptLimiter {
+    /// Key -> (attempts, window start). A std mutex: held for a map lookup only.
+    seen: std::sync::Mutex<std::collections::HashMap<[u8; 16], (u32, u64)>>,
+}
+
+impl AttemptLimiter {
+    /// Counts an attempt at `now`; false when the key is over the limit.
+    pub(crate) fn allow(&self, key: [u8; 16], now: u64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() > 100_000 {
+            seen.retain(|_, (_, start)| now.saturating_sub(*start) < MATCH_WINDOW_SECS);
+        }
+        let e = seen.entry(key).or_insert((0, now));
+        if now.saturating_sub(e.1) >= MATCH_WINDOW_SECS {
+            *e = (0, now);
+        }
+        e.0 += 1;
+        e.0 <= MAX_MATCH_ATTEMPTS
+    }
+}
+
+fn too_many() -> ApiError {
+    ApiError::TooManyAttempts(format!(
+        "identity match: at most {MAX_MATCH_ATTEMPTS} attempts per code per hour; compare the masked ID with the document by eye"
+    ))
+}
+
 /// Most audit records one ListAuditRecords call returns.
 const MAX_AUDIT_LIMIT: u32 = 100_000;
 
@@ -60,14 +96,22 @@ impl NodeState {
             .map_err(|e| ApiError::invalid("document_number", e))?;
         let now = crate::unix_now();
         let verdict = crate::verify::verify(&r.code, &self.trust.load(), now);
+        // Only a code recognized here has a subject worth matching: an expired, revoked or
+        // forged code must not become an oracle for document numbers.
         let (Some(claims), Some(issuer), true) =
-            (&verdict.claims, verdict.issuer, verdict.signature_verified)
+            (&verdict.claims, verdict.issuer, verdict.recognized())
         else {
             return Err(ApiError::FailedPrecondition(format!(
-                "the code is not authentic here ({}): there is no subject to match",
-                verdict.reason.as_str()
+                "the code is not recognized here ({}): there is no subject to match",
+                verdict.reason.explain()
             )));
         };
+        if !self
+            .match_limiter
+            .allow(crate::audit::cti_hash(&claims.cti), now)
+        {
+            return Err(too_many());
+        }
         let hash = claims.subject.subject_hash;
         if claims.subject.document_type != doc_type {
             return Ok(proto::MatchIdentityResponse {
@@ -95,7 +139,10 @@ impl NodeState {
         };
         let mut client = peer::connect("peer endpoint", &url)
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| match e {
+                ApiError::PeerUnavailable { detail, .. } => unreachable(detail),
+                other => unreachable(other.to_string()),
+            })?;
         let answer = client
             .match_subject(proto::MatchSubjectRequest {
                 subject_hash: hash.to_string(),
@@ -103,7 +150,10 @@ impl NodeState {
                 document_number: number,
             })
             .await
-            .map_err(|s| unreachable(s.message().to_string()))?
+            .map_err(|s| match s.code() {
+                tonic::Code::ResourceExhausted => too_many(),
+                _ => unreachable(s.message().to_string()),
+            })?
             .into_inner();
         Ok(proto::MatchIdentityResponse {
             matches: answer.matches,
@@ -125,6 +175,9 @@ impl NodeState {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| ApiError::invalid("subject_hash", "must be 32 hex digits"))?;
+        if !self.match_limiter.allow(hash, crate::unix_now()) {
+            return Err(too_many());
+        }
         let mine = self.subject_key.subject_hash(doc_type, &number);
         Ok(proto::MatchSubjectResponse {
             matches: mine.0 == hash,

@@ -33,6 +33,9 @@ pub enum ApiError {
         /// What happened.
         detail: String,
     },
+    /// Too many attempts (e.g. identity matches for one code): RESOURCE_EXHAUSTED.
+    #[error("{0}")]
+    TooManyAttempts(String),
     /// The database failed: UNAVAILABLE (the caller may retry; nothing was acknowledged).
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -55,6 +58,7 @@ impl ApiError {
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::PeerUnavailable { .. } | ApiError::Store(_) => Code::Unavailable,
+            ApiError::TooManyAttempts(_) => Code::ResourceExhausted,
         }
     }
 

@@ -113,6 +113,8 @@ pub(crate) struct NodeState {
     pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditRecord>,
     /// Audit records dropped because the queue was full.
     pub(crate) audit_dropped: std::sync::atomic::AtomicU64,
+    /// Identity-match attempts per code and per subject hash.
+    pub(crate) match_limiter: checkpoint::AttemptLimiter,
 }
 
 impl NodeState {
@@ -288,6 +290,7 @@ impl Node {
                 rebuild_lock: Mutex::new(()),
                 audit_tx,
                 audit_dropped: std::sync::atomic::AtomicU64::new(0),
+                match_limiter: checkpoint::AttemptLimiter::default(),
             }),
             config: config.clone(),
         })

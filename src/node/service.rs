@@ -83,10 +83,18 @@ impl NodeState {
             subject_hash: self.subject_key.subject_hash(doc_type, &number),
         };
         drop(number);
+        // A code issued in the same second as a revocation of its subject ("codes issued before
+        // T", T = that second + 1) would fall under it: date it T, so the new status stands.
+        let iat = self
+            .own_feed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .subject_revoked_before(&subject.subject_hash)
+            .map_or(now, |before| now.max(before));
         let claims = Claims {
             iss: self.province.to_string(),
-            iat: now,
-            exp: now + lifetime,
+            iat,
+            exp: iat + lifetime,
             cti: cti.to_vec(),
             status: status.to_u64(),
             status_valid_until: r.status_valid_until,

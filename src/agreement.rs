@@ -196,6 +196,10 @@ pub enum AgreementError {
     /// `effective_from >= effective_until`.
     #[error("direction {0}->{1}: effective_from must be before effective_until")]
     BadWindow(Province, Province),
+    /// A status mapped to a milder one (red counting as green): refused, since a recognized
+    /// code must never be shown as safer than its issuer judged it.
+    #[error("direction {0}->{1}: {2} may not count as {3}; a mapping may keep or raise severity")]
+    LowersSeverity(Province, Province, HealthStatus, HealthStatus),
     /// `max_code_age_secs` is zero.
     #[error("direction {0}->{1}: max_code_age must be positive")]
     BadMaxAge(Province, Province),
@@ -251,6 +255,11 @@ impl AgreementBody {
             }
             if d.max_code_age_secs == 0 {
                 return Err(AgreementError::BadMaxAge(d.issuer, d.verifier));
+            }
+            if let Some((from, to)) = d.status_map.iter().find(|(from, to)| to < from) {
+                return Err(AgreementError::LowersSeverity(
+                    d.issuer, d.verifier, *from, *to,
+                ));
             }
         }
         Ok(())

@@ -17,6 +17,19 @@ use crate::proto;
 use crate::province::Province;
 use crate::status::HealthStatus;
 
+/// Writes a line to standard output; a closed pipe (`hcmr audit --csv | head`) ends the program
+/// quietly instead of panicking as `println!` would.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 /// Default node URL when neither `--node` nor `HCMR_NODE` is given.
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:7510";
 
@@ -485,7 +498,7 @@ fn secs(t: std::time::SystemTime) -> u64 {
 
 /// RFC 3339 (UTC, seconds) of a time in seconds since the Unix epoch.
 pub fn rfc3339(t: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t)).to_string()
+    crate::rfc3339(t)
 }
 
 fn status_name(v: i32) -> &'static str {
@@ -498,7 +511,7 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
     let reason = proto::Reason::try_from(r.reason)
         .map(|x| x.as_str_name())
         .unwrap_or("REASON_UNSPECIFIED");
-    println!(
+    out!(
         "{}  {}",
         if recognized {
             "RECOGNIZED"
@@ -520,41 +533,42 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
             .parse::<Province>()
             .map(|p| p.name_en())
             .unwrap_or("?");
-        println!("  issuer:        {} {name}", r.issuer_province);
+        out!("  issuer:        {} {name}", r.issuer_province);
     }
     if let Some(s) = &r.subject {
         let t = u64::try_from(s.document_type)
             .ok()
             .and_then(DocumentType::from_u64)
             .map_or("?", DocumentType::label);
-        println!(
+        out!(
             "  subject:       {}  {} ({t})",
-            s.masked_name, s.masked_document_number
+            s.masked_name,
+            s.masked_document_number
         );
     }
     if r.exp != 0 {
-        println!(
+        out!(
             "  issued status: {}   counts here: {}",
             status_name(r.issued_status),
             status_name(r.local_status)
         );
-        println!(
+        out!(
             "  code expires:  {}   status valid until: {}",
             rfc3339(r.exp),
             rfc3339(r.status_valid_until)
         );
     }
     if r.issuer_state_synced {
-        println!(
+        out!(
             "  issuer state:  synced {} ({} s ago)",
             rfc3339(r.issuer_state_synced_at),
             r.issuer_state_age_secs
         );
     } else if !r.agreement_id.is_empty() {
-        println!("  issuer state:  never synced (pinned keys only, no revocations known)");
+        out!("  issuer state:  never synced (pinned keys only, no revocations known)");
     }
     if !r.detail.is_empty() {
-        println!("  detail:        {}", r.detail);
+        out!("  detail:        {}", r.detail);
     }
 }
 
@@ -562,12 +576,16 @@ fn print_agreement(a: &proto::AgreementView) {
     let state = proto::AgreementState::try_from(a.state)
         .map(|s| s.as_str_name().trim_start_matches("AGREEMENT_STATE_"))
         .unwrap_or("?");
-    println!(
+    out!(
         "{}  v{}  {} <-> {}  {}",
-        a.id, a.version, a.proposer_province, a.acceptor_province, state
+        a.id,
+        a.version,
+        a.proposer_province,
+        a.acceptor_province,
+        state
     );
     if a.terminated_at != 0 {
-        println!(
+        out!(
             "    terminated by {} from {}",
             a.terminated_by,
             rfc3339(a.terminated_at)
@@ -578,7 +596,7 @@ fn print_agreement(a: &proto::AgreementView) {
         (&a.acceptor_province, &a.acceptor_keys),
     ] {
         let kids: Vec<String> = keys.iter().map(|k| hex::encode(&k.kid)).collect();
-        println!("    {who} keys (kid): {}", kids.join(", "));
+        out!("    {who} keys (kid): {}", kids.join(", "));
     }
     for d in &a.directions {
         let map: Vec<String> = d
@@ -586,7 +604,7 @@ fn print_agreement(a: &proto::AgreementView) {
             .iter()
             .map(|m| format!("{}={}", status_name(m.issued), status_name(m.counts_as)))
             .collect();
-        println!(
+        out!(
             "    codes of {} at {}: {}  max age {} s  {} .. {}",
             d.issuer_province,
             d.verifier_province,
@@ -624,7 +642,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let path = crate::node::init_with_page(p, &data_dir, listen, http_listen, endpoint)
                 .await
                 .map_err(|e| CliError::Config(e.to_string()))?;
-            println!(
+            out!(
                 "created node of {} {} ({}); start it with: hcmr serve --config {}",
                 p,
                 p.name_en(),
@@ -657,10 +675,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .get_node_info(proto::GetNodeInfoRequest {})
                 .await?
                 .into_inner();
-            println!("province: {} {}", info.province, info.province_name);
-            println!("endpoint: {}", info.endpoint);
+            out!("province: {} {}", info.province, info.province_name);
+            out!("endpoint: {}", info.endpoint);
             for k in &info.keys {
-                println!(
+                out!(
                     "key:      kid {}  public {}",
                     hex::encode(&k.kid),
                     hex::encode(&k.public_key)
@@ -713,6 +731,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?
                 .into_inner();
+            // The code first: it is issued whatever happens to the image file.
+            out!("{}", r.code);
             if let Some(path) = a.card.as_ref().filter(|p| is_pdf(p)) {
                 let pdf = crate::card::CardInfo::from_code(&r.code)
                     .and_then(|info| crate::card::card_pdf(&info))
@@ -725,7 +745,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     .map_err(|e| CliError::Failed(format!("writing {}: {e}", path.display())))?;
                 eprintln!("wrote {} ({})", path.display(), r.qr_media_type);
             }
-            println!("{}", r.code);
             eprintln!("cti {}  kid {}  expires {}", r.cti, r.kid, rfc3339(r.exp));
             Ok(())
         }
@@ -789,7 +808,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?
                 .into_inner();
             if r.agreements.is_empty() {
-                println!("no agreements");
+                out!("no agreements");
             }
             r.agreements.iter().for_each(print_agreement);
             Ok(())
@@ -813,7 +832,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if versions.is_empty() {
                 return Err(CliError::Failed(format!("no agreement {id} at this node")));
             }
-            println!(
+            out!(
                 "agreement {id}: {} version(s), oldest first",
                 versions.len()
             );
@@ -846,12 +865,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?
                 .into_inner();
             let new = r.new_key.unwrap_or_default();
-            println!(
+            out!(
                 "new key: kid {}  public {}",
                 hex::encode(&new.kid),
                 hex::encode(&new.public_key)
             );
-            println!(
+            out!(
                 "retired kid {} (its codes stay valid until they expire); feed entry {}",
                 hex::encode(&r.retired_kid),
                 r.seq
@@ -863,7 +882,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .withdraw_key(proto::WithdrawKeyRequest { kid: kid.clone() })
                 .await?
                 .into_inner();
-            println!(
+            out!(
                 "withdrew key {kid}; feed entry {} (peers apply it at their next sync)",
                 r.seq
             );
@@ -874,7 +893,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .revoke_health_code(proto::RevokeHealthCodeRequest { cti: cti.clone() })
                 .await?
                 .into_inner();
-            println!("revoked code {cti}; feed entry {}", r.seq);
+            out!("revoked code {cti}; feed entry {}", r.seq);
             Ok(())
         }
         Command::Revoke(RevokeCommand::Subject {
@@ -892,7 +911,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?
                 .into_inner();
-            println!("revoked the subject's earlier codes; feed entry {}", r.seq);
+            out!("revoked the subject's earlier codes; feed entry {}", r.seq);
             Ok(())
         }
         Command::Sync(n) => {
@@ -901,18 +920,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?
                 .into_inner();
             if r.peers.is_empty() {
-                println!("no peers to sync (no concluded agreements)");
+                out!("no peers to sync (no concluded agreements)");
             }
             let mut failed = 0;
             for p in &r.peers {
                 if p.ok {
-                    println!(
+                    out!(
                         "{}  ok: {} new entries, at entry {}",
-                        p.province, p.entries, p.last_seq
+                        p.province,
+                        p.entries,
+                        p.last_seq
                     );
                 } else {
                     failed += 1;
-                    println!("{}  FAILED: {}", p.province, p.error);
+                    out!("{}  FAILED: {}", p.province, p.error);
                 }
             }
             if failed > 0 {
@@ -930,7 +951,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .into_inner();
             std::fs::write(&out, &r.bundle)
                 .map_err(|e| CliError::Failed(format!("writing {}: {e}", out.display())))?;
-            println!(
+            out!(
                 "wrote {} ({} bytes), exported {}; verify with: hcmr verify --offline {} --trust {} CODE",
                 out.display(),
                 r.bundle.len(),
@@ -956,13 +977,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?
                 .into_inner();
             if r.matches {
-                println!(
+                out!(
                     "MATCH: the document belongs to the code's holder (checked by {})",
                     r.checked_by
                 );
                 Ok(())
             } else {
-                println!(
+                out!(
                     "NO MATCH: the document is not the code's holder's (checked by {})",
                     r.checked_by
                 );
@@ -973,7 +994,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let code = code_or_stdin(code)?;
             let i = crate::inspect::inspect(code.trim())
                 .map_err(|e| CliError::Failed(format!("inspect: {e}")))?;
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&i.to_json()).unwrap_or_default()
             );
@@ -1045,9 +1066,10 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
                 .entry((rec.issuer_province.clone(), verdict(rec.verdict)))
                 .or_default() += 1;
         }
-        println!("{day} (UTC): {} verifications", r.records.len());
         if a.csv {
-            println!("issuer_province,verdict,count");
+            out!("issuer_province,verdict,count");
+        } else {
+            out!("{day} (UTC): {} verifications", r.records.len());
         }
         for ((issuer, v), n) in counts {
             let name = issuer
@@ -1055,15 +1077,15 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
                 .map(|p| p.name_en())
                 .unwrap_or("(undecodable)");
             if a.csv {
-                println!("{issuer},{v},{n}");
+                out!("{issuer},{v},{n}");
             } else {
-                println!("  {issuer:<7} {name:<14} {v:<15} {n}");
+                out!("  {issuer:<7} {name:<14} {v:<15} {n}");
             }
         }
     } else if a.csv {
-        println!("time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash");
+        out!("time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash");
         for rec in &r.records {
-            println!(
+            out!(
                 "{},{},{},{},{},{},{}",
                 rfc3339(rec.time),
                 csv_field(&rec.checkpoint_id),
@@ -1076,7 +1098,7 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
         }
     } else {
         for rec in &r.records {
-            println!(
+            out!(
                 "{}  {:<20} {:<4} {:<7} {:<15} {:<26} {}",
                 rfc3339(rec.time),
                 rec.checkpoint_id,

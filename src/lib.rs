@@ -60,6 +60,13 @@ pub mod proto {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hcmr_descriptor");
 }
 
+/// A time for people: RFC 3339, UTC, whole seconds (`2026-11-29T10:00:00Z`), from seconds since
+/// the Unix epoch.
+pub fn rfc3339(t: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
+        .to_string()
+}
+
 /// Seconds since the Unix epoch (UTC) by the system clock; the one place hcmr reads the clock,
 /// so everything else takes `now` as an argument.
 pub fn unix_now() -> u64 {

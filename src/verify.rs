@@ -191,12 +191,6 @@ impl Verdict {
     }
 }
 
-/// A time for a human: RFC 3339, UTC, whole seconds.
-fn at(t: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
-        .to_string()
-}
-
 /// Decides whether `code` is recognized at the node whose trust is `trust`, at `now` (seconds
 /// since the Unix epoch, UTC). Pure: same inputs, same verdict.
 pub fn verify(code: &str, trust: &TrustSnapshot, now: u64) -> Verdict {
@@ -268,7 +262,7 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
             if let Some(t) = newest.terminated_at(now) {
                 return v.fail(
                     Reason::AgreementTerminated,
-                    format!("terminated at {}", at(t)),
+                    format!("terminated at {}", crate::rfc3339(t)),
                 );
             }
             let d = newest
@@ -277,11 +271,11 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
             return match d.window(now) {
                 Window::NotYetInForce => v.fail(
                     Reason::AgreementNotYetInForce,
-                    format!("in force from {}", at(d.effective_from)),
+                    format!("in force from {}", crate::rfc3339(d.effective_from)),
                 ),
                 _ => v.fail(
                     Reason::AgreementExpired,
-                    format!("ended at {}", at(d.effective_until)),
+                    format!("ended at {}", crate::rfc3339(d.effective_until)),
                 ),
             };
         };
@@ -317,7 +311,7 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
     if let Some(t) = signer.withdrawn_at {
         return v.fail(
             Reason::KeyWithdrawn,
-            format!("kid {} withdrawn at {}", code.kid, at(t)),
+            format!("kid {} withdrawn at {}", code.kid, crate::rfc3339(t)),
         );
     }
     if let Some(t) = signer.retired_at.filter(|t| c.iat > *t) {
@@ -326,8 +320,8 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
             format!(
                 "kid {} retired at {}, code issued at {}",
                 code.kid,
-                at(t),
-                at(c.iat)
+                crate::rfc3339(t),
+                crate::rfc3339(c.iat)
             ),
         );
     }
@@ -389,7 +383,7 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
     if now >= c.status_valid_until {
         return v.fail(
             Reason::StatusExpired,
-            format!("status held until {}", at(c.status_valid_until)),
+            format!("status held until {}", crate::rfc3339(c.status_valid_until)),
         );
     }
     v.local_status = Some(local);

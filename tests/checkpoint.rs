@@ -461,3 +461,87 @@ async fn a_new_code_right_after_a_subject_revocation_stands() {
     }
     sc.shutdown().await.unwrap();
 }
+
+/// One HTTP/1.1 request over a plain TCP stream: (status, headers and body as text).
+fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    (status, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_api_answers_json_errors_and_keeps_nothing_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = hcmr::node::init_with_page(
+        hcmr::province::Province::from_code(SICHUAN).unwrap(),
+        &dir.path().join("sc"),
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+        None,
+    )
+    .await
+    .unwrap();
+    let sc = start(&path).await;
+    let addr = sc.http_addr.unwrap();
+    let code = issue(&sc, subject("王建国", "510104", 131), G, 300).await;
+    let answers = tokio::task::spawn_blocking(move || {
+        let page = http(addr, "GET", "/", "");
+        let ok = http(
+            addr,
+            "POST",
+            "/api/verify",
+            &format!(
+                "{{\"code\":\"{}\",\"checkpoint_id\":\"gate-9\"}}",
+                code.code
+            ),
+        );
+        let not_json = http(addr, "POST", "/api/verify", "not json");
+        let empty = http(addr, "POST", "/api/verify", "{}");
+        let wrong_type = http(addr, "POST", "/api/verify", "{\"code\":7}");
+        let huge = http(addr, "POST", "/api/verify", &"x".repeat(20_000));
+        (page, ok, not_json, empty, wrong_type, huge)
+    })
+    .await
+    .unwrap();
+    let (page, ok, not_json, empty, wrong_type, huge) = answers;
+    assert_eq!(page.0, 200);
+    let headers = page.1.to_ascii_lowercase();
+    assert!(headers.contains("content-security-policy: default-src 'none'; script-src 'self'"));
+    assert!(headers.contains("cache-control: no-store"));
+    assert_eq!(ok.0, 200);
+    assert!(
+        ok.1.contains("\"recognized\":true") && ok.1.contains("\"local_status\":\"green\""),
+        "{}",
+        ok.1
+    );
+    assert!(ok
+        .1
+        .to_ascii_lowercase()
+        .contains("cache-control: no-store"));
+    for (answer, want) in [
+        (&not_json, "body: not JSON"),
+        (&empty, "code: required"),
+        (&wrong_type, "code: must be a string"),
+    ] {
+        assert_eq!(answer.0, 400, "{}", answer.1);
+        assert!(
+            answer.1.contains(&format!("{{\"error\":\"{want}")),
+            "{}",
+            answer.1
+        );
+    }
+    assert_eq!(huge.0, 413, "{}", huge.1);
+    assert!(huge.1.contains("{\"error\":\"body:"), "{}", huge.1);
+    sc.shutdown().await.unwrap();
+}

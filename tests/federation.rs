@@ -337,6 +337,16 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
         effective_from: now,
         effective_until: now + 60,
     };
+    // A staleness limit under twice the sync interval (30 s) would make codes flap.
+    create.max_trust_age_secs = 59;
+    let e = op.create_agreement(create.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().starts_with("max_trust_age_secs"),
+        "{}",
+        e.message()
+    );
+    create.max_trust_age_secs = 0;
     let e = op.create_agreement(create.clone()).await.unwrap_err();
     assert_eq!(
         e.code(),
@@ -369,6 +379,15 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
     let e = op.create_agreement(create.clone()).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("peer_codes_here"));
+    create.peer_codes_here = map(&[(G, G), (R, G)]);
+    let e = op.create_agreement(create.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message()
+            .starts_with("peer_codes_here: red may not count as green"),
+        "{}",
+        e.message()
+    );
     create.peer_codes_here = map(&[(G, G)]);
     create.effective_until = now - 1;
     let e = op.create_agreement(create).await.unwrap_err();

@@ -1286,9 +1286,14 @@ async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_n
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_are_refused_as_trust_stale_once_the_last_sync_is_older_than_agreed() {
     let dir = tempfile::tempdir().unwrap();
-    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    // Sichuan proposes: a 2 s limit needs a proposer syncing at least every second (a shorter
+    // limit than twice the interval is refused). Guangdong keeps its 30 s interval, so its copy
+    // of Sichuan's state ages between the syncs this test triggers.
+    let sc_cfg = init_node(dir.path(), SICHUAN).await;
+    set_sync_interval(&sc_cfg, 1);
+    let sc = start(&sc_cfg).await;
     let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
-    conclude_with_trust_age(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)], 2).await;
+    conclude_with_trust_age(&sc, &gd, &[(G, G), (R, R)], &[(G, G), (Y, R), (R, R)], 2).await;
     let code = issue(&sc, subject("王建国", "510104", 131), G, 600).await;
 
     let v = verify(&gd, &code.code).await;

@@ -772,3 +772,25 @@ fn agreement_ids() {
     }
     assert_ne!(AgreementId::generate(), AgreementId::generate());
 }
+
+#[test]
+fn validate_refuses_a_mapping_that_lowers_severity() {
+    use crate::status::HealthStatus::{Green, Red, Yellow};
+    let mut b = kat_body();
+    b.directions[0].status_map = [(Green, Green), (Red, Green)].into();
+    let (issuer, verifier) = (b.directions[0].issuer, b.directions[0].verifier);
+    assert_eq!(
+        b.validate(),
+        Err(AgreementError::LowersSeverity(issuer, verifier, Red, Green))
+    );
+    b.directions[0].status_map = [(Yellow, Green)].into();
+    assert_eq!(
+        b.validate(),
+        Err(AgreementError::LowersSeverity(
+            issuer, verifier, Yellow, Green
+        ))
+    );
+    // Keeping or raising is fine (Guangdong counts yellow as red).
+    b.directions[0].status_map = [(Green, Green), (Yellow, Red), (Red, Red)].into();
+    assert_eq!(b.validate(), Ok(()));
+}

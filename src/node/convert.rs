@@ -87,6 +87,12 @@ pub fn status_map_from_proto(
         })?;
         let to = status_from_proto(e.counts_as)
             .ok_or_else(|| ApiError::invalid(field, "counts_as must be green, yellow or red"))?;
+        if to < from {
+            return Err(ApiError::invalid(
+                field,
+                format!("{from} may not count as {to}: a mapping may keep or raise severity"),
+            ));
+        }
         if out.insert(from, to).is_some() {
             return Err(ApiError::invalid(field, format!("{from} is mapped twice")));
         }

@@ -171,7 +171,35 @@ pub(crate) fn verdict_json(v: &Verdict, now: u64) -> Value {
     })
 }
 
-async fn verify(State(s): State<Arc<NodeState>>, body: Json<Value>) -> Response {
+/// The JSON object of a request body; every failure is `{"error": ...}` like the rest of the API.
+fn json_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Value, Response> {
+    let bytes = body.map_err(|e| error(e.status(), format!("body: {}", e.body_text())))?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "body: must be a JSON object".into(),
+        )),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("body: not JSON: {e}"),
+        )),
+    }
+}
+
+async fn verify(
+    State(s): State<Arc<NodeState>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match json_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if text_field(&body, "code").is_ok_and(str::is_empty) {
+        return error(StatusCode::BAD_REQUEST, "code: required".into());
+    }
     let (code, checkpoint) = match (
         text_field(&body, "code"),
         text_field(&body, "checkpoint_id"),
@@ -196,7 +224,14 @@ fn document_type(name: &str) -> Option<DocumentType> {
     })
 }
 
-async fn identity_match(State(s): State<Arc<NodeState>>, body: Json<Value>) -> Response {
+async fn identity_match(
+    State(s): State<Arc<NodeState>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match json_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let fields = (
         text_field(&body, "code"),
         text_field(&body, "document_type"),

@@ -99,7 +99,7 @@ impl NodeState {
             .ok_or_else(|| ApiError::NotFound(format!("no agreement {id}")))?;
         if !newest.is_concluded() {
             return Err(ApiError::FailedPrecondition(format!(
-                "agreement {id} version {} is not concluded yet: accept or drop it first",
+                "agreement {id} version {} awaits the peer's acceptance: wait for it, or terminate the agreement",
                 newest.body().version
             )));
         }
@@ -109,13 +109,11 @@ impl NodeState {
                 self.province
             )));
         }
-        if self
-            .store
-            .termination(id)?
-            .is_some_and(|t| t.effective_at <= crate::unix_now())
-        {
+        if let Some(t) = self.store.termination(id)? {
             return Err(ApiError::FailedPrecondition(format!(
-                "agreement {id} is terminated; propose a new one"
+                "agreement {id} is terminated by {} from {}; propose a new one once it has ended",
+                t.by,
+                crate::rfc3339(t.effective_at)
             )));
         }
         Ok((id, newest.body().version + 1))
@@ -235,6 +233,16 @@ impl NodeState {
                 "no code {cti} was issued by this node"
             )));
         }
+        let already = self
+            .own_feed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_code_revoked(&bytes);
+        if already {
+            return Err(ApiError::FailedPrecondition(format!(
+                "code {cti} is already revoked"
+            )));
+        }
         let held = self.feed_lock.lock().await;
         let key = self.key.load_full();
         let entry = self
@@ -320,7 +328,8 @@ impl NodeState {
             if old.effective_at <= effective_at {
                 return Err(ApiError::FailedPrecondition(format!(
                     "agreement {id} is already terminated by {} from {}",
-                    old.by, old.effective_at
+                    old.by,
+                    crate::rfc3339(old.effective_at)
                 )));
             }
         }

@@ -175,6 +175,16 @@ impl NodeState {
             convert::status_map_from_proto("peer_codes_here", &r.peer_codes_here)?;
         let our_codes_there =
             convert::status_map_from_proto("our_codes_there", &r.our_codes_there)?;
+        let interval = self.sync_interval.as_secs();
+        if r.max_trust_age_secs != 0 && r.max_trust_age_secs < 2 * interval {
+            return Err(ApiError::invalid(
+                "max_trust_age_secs",
+                format!(
+                    "{} s is under twice this node's sync interval ({interval} s): healthy peers' codes would flip to TRUST_STALE between syncs",
+                    r.max_trust_age_secs
+                ),
+            ));
+        }
         let max_age = match r.max_code_age_secs {
             0 => DEFAULT_MAX_CODE_AGE_SECS,
             a => a,
@@ -426,6 +436,13 @@ impl NodeState {
         if a.acceptor_signature.is_some() {
             return Err(ApiError::FailedPrecondition(format!(
                 "agreement {id} is already accepted"
+            )));
+        }
+        if let Some(t) = self.store.termination(id)? {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {id} is terminated by {} from {}: it can no longer be amended",
+                t.by,
+                crate::rfc3339(t.effective_at)
             )));
         }
         a.accept(&self.key.load())

@@ -174,18 +174,15 @@ pub(crate) fn verdict_json(v: &Verdict, now: u64) -> Value {
 /// The JSON object of a request body; every failure is `{"error": ...}` like the rest of the API.
 fn json_body(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Value, Response> {
-    let bytes = body.map_err(|e| error(e.status(), format!("body: {}", e.body_text())))?;
+) -> Result<Value, (StatusCode, String)> {
+    let bytes = body.map_err(|e| (e.status(), format!("body: {}", e.body_text())))?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(error(
+        Ok(_) => Err((
             StatusCode::BAD_REQUEST,
             "body: must be a JSON object".into(),
         )),
-        Err(e) => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("body: not JSON: {e}"),
-        )),
+        Err(e) => Err((StatusCode::BAD_REQUEST, format!("body: not JSON: {e}"))),
     }
 }
 
@@ -195,7 +192,7 @@ async fn verify(
 ) -> Response {
     let body = match json_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, message)) => return error(status, message),
     };
     if text_field(&body, "code").is_ok_and(str::is_empty) {
         return error(StatusCode::BAD_REQUEST, "code: required".into());
@@ -230,7 +227,7 @@ async fn identity_match(
 ) -> Response {
     let body = match json_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, message)) => return error(status, message),
     };
     let fields = (
         text_field(&body, "code"),

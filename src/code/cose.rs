@@ -43,6 +43,31 @@ pub fn sign(payload: Vec<u8>, key: &NodeKey) -> Vec<u8> {
         .expect("encoding a COSE_Sign1 we built cannot fail")
 }
 
+/// RFC 9052 section 3.1: a recipient that does not understand a header parameter listed in
+/// `crit` (label 2) must reject the message. hcmr understands none, so any `crit` in the protected
+/// header is refused here, before `coset` parses the headers (it would refuse an unregistered
+/// label with a generic structure error instead).
+fn refuse_critical_headers(sign1: &Value) -> Result<(), CodeError> {
+    let Value::Array(parts) = sign1 else {
+        return Ok(());
+    };
+    let Some(Value::Bytes(protected)) = parts.first() else {
+        return Ok(());
+    };
+    if protected.is_empty() {
+        return Ok(());
+    }
+    if let Ok(Value::Map(entries)) = crate::cbor::decode_exact(protected) {
+        let crit = Value::Integer(2.into());
+        // An empty `crit` array is malformed (RFC 9052: `[+ label]`): coset reports that.
+        let names_labels = |v: &Value| !matches!(v, Value::Array(a) if a.is_empty());
+        if entries.iter().any(|(k, v)| *k == crit && names_labels(v)) {
+            return Err(CodeError::CriticalHeader);
+        }
+    }
+    Ok(())
+}
+
 /// Parses COSE bytes: untagged, tag 18, or tag 61 around tag 18 (CWT); then checks the
 /// protected header (alg EdDSA, no crit, an 8-byte kid that is protected) and the shape of the
 /// payload and signature.
@@ -63,6 +88,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedSign1, CodeError> {
         Value::Tag(t, _) => return Err(CodeError::UnexpectedTag(t)),
         v => v,
     };
+    refuse_critical_headers(&value)?;
     let sign1 =
         CoseSign1::from_cbor_value(value).map_err(|e| CodeError::NotCoseSign1(e.to_string()))?;
     let protected = &sign1.protected.header;

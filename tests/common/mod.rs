@@ -83,39 +83,7 @@ pub async fn conclude(
     peer_codes_here: &[(i32, i32)],
     our_codes_there: &[(i32, i32)],
 ) -> String {
-    let now = hcmr::unix_now();
-    let peer_kid = kid_of(acceptor).await;
-    let created = operator(proposer)
-        .await
-        .create_agreement(proto::CreateAgreementRequest {
-            peer_endpoint: acceptor.endpoint.clone(),
-            peer_codes_here: map(peer_codes_here),
-            our_codes_there: map(our_codes_there),
-            max_code_age_secs: 3600,
-            max_trust_age_secs: 0,
-            amends: String::new(),
-            expected_peer_kid: peer_kid,
-            effective_from: now - 10,
-            effective_until: now + 86_400,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .agreement
-        .unwrap();
-    assert_eq!(created.state, proto::AgreementState::Proposed as i32);
-    let accepted = operator(acceptor)
-        .await
-        .approve_agreement(proto::ApproveAgreementRequest {
-            id: created.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .agreement
-        .unwrap();
-    assert_eq!(accepted.state, proto::AgreementState::Concluded as i32);
-    created.id
+    conclude_with_trust_age(proposer, acceptor, peer_codes_here, our_codes_there, 0).await
 }
 
 /// A synthetic resident of `address` (6 digits) with a valid GB 11643 number.
@@ -222,6 +190,7 @@ pub async fn conclude_with_trust_age(
         .into_inner()
         .agreement
         .unwrap();
+    assert_eq!(created.state, proto::AgreementState::Proposed as i32);
     let accepted = operator(acceptor)
         .await
         .approve_agreement(proto::ApproveAgreementRequest {

@@ -115,6 +115,67 @@ impl AuditRecord {
     }
 }
 
+/// Something the audit writer stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// A verification.
+    Verification(AuditRecord),
+    /// A refused call.
+    Denial(AccessDenial),
+}
+
+/// A call the node refused before running it: no or unknown credentials (UNAUTHENTICATED), a
+/// caller without the role or a peer without an agreement (PERMISSION_DENIED), or a caller over
+/// its rate (RESOURCE_EXHAUSTED). Holds no token and nothing of the request.
+///
+/// Storage encoding: CBOR `[time, rpc, outcome, who, remote]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDenial {
+    /// When, seconds since the Unix epoch (UTC).
+    pub time: u64,
+    /// The RPC, as its path (`/hcmr.v1.HealthCodeService/IssueHealthCode`), or the page's API
+    /// path.
+    pub rpc: String,
+    /// The gRPC status code name: `UNAUTHENTICATED`, `PERMISSION_DENIED` or `RESOURCE_EXHAUSTED`.
+    pub outcome: String,
+    /// Who: `caller <name>`, `peer <province>`, or `anonymous`.
+    pub who: String,
+    /// The remote IP address, when known.
+    pub remote: String,
+}
+
+impl AccessDenial {
+    /// The storage encoding.
+    pub fn to_record(&self) -> Vec<u8> {
+        crate::cbor::encode(&Value::Array(vec![
+            Value::Integer(Integer::from(self.time)),
+            Value::Text(self.rpc.clone()),
+            Value::Text(self.outcome.clone()),
+            Value::Text(self.who.clone()),
+            Value::Text(self.remote.clone()),
+        ]))
+    }
+
+    /// Reads [`AccessDenial::to_record`] bytes; `None` when they do not decode.
+    pub fn from_record(bytes: &[u8]) -> Option<Self> {
+        let Value::Array(a) = crate::cbor::decode_exact(bytes).ok()? else {
+            return None;
+        };
+        let [Value::Integer(t), Value::Text(rpc), Value::Text(outcome), Value::Text(who), Value::Text(remote)] =
+            a.as_slice()
+        else {
+            return None;
+        };
+        Some(AccessDenial {
+            time: u64::try_from(*t).ok()?,
+            rpc: rpc.clone(),
+            outcome: outcome.clone(),
+            who: who.clone(),
+            remote: remote.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +201,18 @@ mod tests {
             "SHA-256 of \"abc\" (FIPS 180-2), first 16 bytes"
         );
         assert_eq!(AuditRecord::from_record(b"\x80"), None);
+    }
+
+    #[test]
+    fn denial_round_trip() {
+        let d = AccessDenial {
+            time: 1_700_000_000,
+            rpc: "/hcmr.v1.HealthCodeService/IssueHealthCode".to_string(),
+            outcome: "PERMISSION_DENIED".to_string(),
+            who: "caller gate-1".to_string(),
+            remote: "127.0.0.1".to_string(),
+        };
+        assert_eq!(AccessDenial::from_record(&d.to_record()), Some(d));
+        assert_eq!(AccessDenial::from_record(b"\x80"), None);
     }
 }

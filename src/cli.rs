@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tonic::transport::Channel;
 
 use crate::identity::DocumentType;
 use crate::node::convert;
@@ -30,8 +29,8 @@ macro_rules! out {
     }};
 }
 
-/// Default node URL when neither `--node` nor `HCMR_NODE` is given.
-pub const DEFAULT_NODE: &str = "http://127.0.0.1:7510";
+/// Default node URL when neither `--node`, `HCMR_NODE` nor `--dir` is given.
+pub const DEFAULT_NODE: &str = "https://127.0.0.1:7510";
 
 /// hcmr: health-code mutual recognition between provinces.
 #[derive(Debug, Parser)]
@@ -56,12 +55,23 @@ pub enum Command {
         /// gRPC listen address.
         #[arg(long, default_value = "127.0.0.1:7510")]
         listen: SocketAddr,
-        /// URL peers use to reach this node (default: http:// + the listen address).
+        /// URL peers use to reach this node (default: https:// + the listen address).
         #[arg(long)]
         endpoint: Option<String>,
-        /// Address of the checkpoint web page (plain HTTP), e.g. 127.0.0.1:8510; none by default.
+        /// Address of the checkpoint web page, e.g. 127.0.0.1:8510; none by default.
         #[arg(long)]
         http_listen: Option<SocketAddr>,
+        /// No TLS: plain text on loopback addresses only, for development. Peers cannot be
+        /// authenticated then.
+        #[arg(long)]
+        plaintext: bool,
+        /// Encrypt the key files with the passphrase in this environment variable (its name is
+        /// stored in hcmr.toml; the passphrase is not).
+        #[arg(long)]
+        key_passphrase_env: Option<String>,
+        /// Encrypt the key files with the passphrase in this file (mode 0600).
+        #[arg(long)]
+        key_passphrase_file: Option<PathBuf>,
     },
     /// Serve a node's gRPC API until SIGINT or SIGTERM.
     Serve {
@@ -115,14 +125,95 @@ pub enum Command {
     Audit(AuditArgs),
     /// Run the local five-province federation demo and print its table.
     Demo,
+    /// Callers of the node's API (platforms, checkpoint devices, operators) and their roles.
+    #[command(subcommand)]
+    Caller(CallerCommand),
 }
 
-/// Which node to talk to.
-#[derive(Debug, Args)]
+/// Roles on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Issue and revoke codes.
+    Issuer,
+    /// Verify codes, match documents, use the checkpoint page.
+    Verifier,
+    /// Manage agreements, keys, callers; sync; bundles; audit log.
+    Admin,
+}
+
+impl From<RoleArg> for crate::callers::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Issuer => crate::callers::Role::Issuer,
+            RoleArg::Verifier => crate::callers::Role::Verifier,
+            RoleArg::Admin => crate::callers::Role::Admin,
+        }
+    }
+}
+
+/// Caller subcommands. With `--config`, they work on a stopped node's database directly (for
+/// recovery, e.g. a lost admin token); otherwise they call the running node as an admin.
+#[derive(Debug, Subcommand)]
+pub enum CallerCommand {
+    /// Add a caller (or replace one of that name, revoking its old token); prints its token once.
+    Add {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// A stopped node's config file, to change its database directly.
+        #[arg(long, conflicts_with = "node")]
+        config: Option<PathBuf>,
+        /// Write the token to this new file (mode 0600) instead of printing it.
+        #[arg(long)]
+        token_out: Option<PathBuf>,
+        /// The caller's name (1 to 64 of A-Z a-z 0-9 . _ -).
+        name: String,
+        /// Its roles (repeat or separate by commas).
+        #[arg(long = "role", value_enum, value_delimiter = ',', required = true)]
+        roles: Vec<RoleArg>,
+    },
+    /// List callers and their roles (never their tokens).
+    List {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Remove a caller; its token stops working at once.
+    Remove {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// The caller's name.
+        name: String,
+    },
+    /// The log of refused calls (no credentials, wrong role, over the rate).
+    Refused {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// From this time, RFC 3339; default the beginning.
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        since: Option<std::time::SystemTime>,
+    },
+}
+
+/// Which node to talk to, and as whom. The API token comes from `--token-file`, else the
+/// environment variable `HCMR_TOKEN`, else the `admin.token` of `--dir`.
+#[derive(Debug, Args, Default)]
 pub struct NodeArg {
-    /// The node's gRPC URL.
-    #[arg(long, env = "HCMR_NODE", default_value = DEFAULT_NODE)]
-    pub node: String,
+    /// The node's gRPC URL [default: from --dir, else https://127.0.0.1:7510].
+    #[arg(long, env = "HCMR_NODE")]
+    pub node: Option<String>,
+    /// The node's certificate to pin for an https URL (its tls/node.crt) [default: from --dir].
+    #[arg(long, env = "HCMR_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// File holding the caller's API token (from `hcmr caller add`).
+    #[arg(long, env = "HCMR_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The node's folder on this machine (made by `hcmr init`): its URL, certificate and, when
+    /// no token is given otherwise, its admin token.
+    #[arg(long, env = "HCMR_DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Document types on the command line.
@@ -428,37 +519,75 @@ impl From<tonic::Status> for CliError {
     }
 }
 
-/// Checks a node URL: `http://host:port`. `https://` is refused while nodes serve plain text
-/// only, so that nobody believes a connection is encrypted when it is not.
+/// Checks a node URL: `https://host:port`, or `http://host:port` for a node without TLS.
 ///
 /// # Errors
 /// [`CliError::Usage`] naming the flag.
 pub fn check_node_url(flag: &str, url: &str) -> Result<(), CliError> {
-    if url.starts_with("https://") {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(CliError::Usage(format!(
-            "{flag} {url:?}: TLS is not available yet; nodes serve plain-text gRPC, so use http:// on loopback or a private network"
-        )));
-    }
-    if !url.starts_with("http://") {
-        return Err(CliError::Usage(format!(
-            "{flag} {url:?}: expected a URL such as http://127.0.0.1:7510"
+            "{flag} {url:?}: expected a URL such as https://127.0.0.1:7510"
         )));
     }
     Ok(())
 }
 
-async fn channel(url: &str) -> Result<Channel, CliError> {
-    check_node_url("--node", url)?;
-    let ep = tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| CliError::Usage(format!("--node {url:?}: {e}")))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30));
-    ep.connect().await.map_err(|e| {
-        let cause = std::error::Error::source(&e)
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default();
-        CliError::Unavailable(format!("cannot reach node {url}: {e}{cause}"))
-    })
+/// Where to connect and with what: URL, pinned certificate, token.
+fn resolve_node(n: &NodeArg) -> Result<(String, Option<PathBuf>, Option<String>), CliError> {
+    let config = match &n.dir {
+        Some(d) => Some(
+            crate::node::Config::load(&d.join(crate::node::CONFIG_FILE))
+                .map_err(|e| CliError::Config(format!("--dir: {e}")))?,
+        ),
+        None => None,
+    };
+    let url = match (&n.node, &config) {
+        (Some(u), _) => u.clone(),
+        (None, Some(c)) => c.endpoint.clone().unwrap_or_else(|| {
+            let scheme = if c.tls.is_some() { "https" } else { "http" };
+            let mut addr = c.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("{scheme}://{addr}")
+        }),
+        (None, None) => DEFAULT_NODE.to_string(),
+    };
+    check_node_url("--node", &url)?;
+    let cert = n.tls_cert.clone().or_else(|| {
+        config
+            .as_ref()
+            .and_then(|c| c.tls.as_ref())
+            .map(|t| t.cert_file.clone())
+    });
+    let token = match (&n.token_file, std::env::var("HCMR_TOKEN")) {
+        (Some(f), _) => Some(read_token(f, "--token-file")?),
+        (None, Ok(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+        _ => match &n.dir {
+            Some(d) if d.join(crate::node::ADMIN_TOKEN_FILE).exists() => {
+                Some(read_token(&d.join(crate::node::ADMIN_TOKEN_FILE), "--dir")?)
+            }
+            _ => None,
+        },
+    };
+    Ok((url, cert, token))
+}
+
+fn read_token(path: &std::path::Path, flag: &str) -> Result<String, CliError> {
+    let t = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))?;
+    Ok(t.trim().to_string())
+}
+
+async fn channel(n: &NodeArg) -> Result<crate::client::NodeChannel, CliError> {
+    let (url, cert, token) = resolve_node(n)?;
+    crate::client::connect(&url, cert.as_deref(), token.as_deref())
+        .await
+        .map_err(|e| match e {
+            crate::client::ClientError::Unreachable { .. } => CliError::Unavailable(e.to_string()),
+            crate::client::ClientError::Tls(_) => CliError::Config(e.to_string()),
+            other => CliError::Usage(other.to_string()),
+        })
 }
 
 /// Parses `green=green,yellow=red` (or `none`) into status mappings.
@@ -635,11 +764,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             listen,
             endpoint,
             http_listen,
+            plaintext,
+            key_passphrase_env,
+            key_passphrase_file,
         } => {
             let p: Province = province
                 .parse()
                 .map_err(|e| CliError::Usage(format!("--province: {e}")))?;
-            let path = crate::node::init_with_page(p, &data_dir, listen, http_listen, endpoint)
+            let opts = crate::node::InitOptions {
+                listen,
+                http_listen,
+                endpoint,
+                tls: !plaintext,
+                key_passphrase_env,
+                key_passphrase_file,
+            };
+            let path = crate::node::init_node(p, &data_dir, &opts)
                 .await
                 .map_err(|e| CliError::Config(e.to_string()))?;
             out!(
@@ -649,8 +789,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 p.name_zh(),
                 path.display()
             );
+            out!(
+                "admin API token: {} (mode 0600); add callers with: hcmr caller add NAME --role issuer --dir {}",
+                data_dir.join(crate::node::ADMIN_TOKEN_FILE).display(),
+                data_dir.display()
+            );
+            if opts.tls {
+                out!(
+                    "node certificate (clients pin it): {}",
+                    data_dir.join("tls/node.crt").display()
+                );
+            }
             Ok(())
         }
+        Command::Caller(c) => caller(c).await,
         Command::Serve { config } => {
             let c =
                 crate::node::Config::load(&config).map_err(|e| CliError::Config(e.to_string()))?;
@@ -671,7 +823,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(|e| CliError::Failed(e.to_string()))
         }
         Command::Info(n) => {
-            let info = FederationServiceClient::new(channel(&n.node).await?)
+            let info = FederationServiceClient::new(channel(&n).await?)
                 .get_node_info(proto::GetNodeInfoRequest {})
                 .await?
                 .into_inner();
@@ -709,7 +861,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 },
                 (None, None) => proto::QrFormat::None,
             };
-            let r = HealthCodeServiceClient::new(channel(&a.node.node).await?)
+            let r = HealthCodeServiceClient::new(channel(&a.node).await?)
                 .issue_health_code(proto::IssueHealthCodeRequest {
                     subject: Some(proto::Subject {
                         name: a.name,
@@ -758,7 +910,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let code = code_or_stdin(code)?;
             let r = match &v.offline {
                 Some(path) => verify_offline(path, v.trust.as_deref(), v.max_bundle_age, &code)?,
-                None => HealthCodeServiceClient::new(channel(&v.node.node).await?)
+                None => HealthCodeServiceClient::new(channel(&v.node).await?)
                     .verify_health_code(proto::VerifyHealthCodeRequest {
                         code,
                         checkpoint_id: v.checkpoint.clone(),
@@ -781,7 +933,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     "--max-code-age: must be at least 1s".into(),
                 ));
             }
-            let r = OperatorServiceClient::new(channel(&a.node.node).await?)
+            let r = OperatorServiceClient::new(channel(&a.node).await?)
                 .create_agreement(proto::CreateAgreementRequest {
                     peer_endpoint: a.peer,
                     peer_codes_here: parse_status_map("--peer-codes", &a.peer_codes)?,
@@ -803,7 +955,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Agreement(AgreementCommand::List { node }) => {
-            let r = OperatorServiceClient::new(channel(&node.node).await?)
+            let r = OperatorServiceClient::new(channel(&node).await?)
                 .list_agreements(proto::ListAgreementsRequest { state: 0 })
                 .await?
                 .into_inner();
@@ -814,7 +966,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Agreement(AgreementCommand::Accept { node, id }) => {
-            let r = OperatorServiceClient::new(channel(&node.node).await?)
+            let r = OperatorServiceClient::new(channel(&node).await?)
                 .approve_agreement(proto::ApproveAgreementRequest { id })
                 .await?
                 .into_inner();
@@ -824,7 +976,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Agreement(AgreementCommand::Show { node, id }) => {
-            let r = OperatorServiceClient::new(channel(&node.node).await?)
+            let r = OperatorServiceClient::new(channel(&node).await?)
                 .list_agreements(proto::ListAgreementsRequest { state: 0 })
                 .await?
                 .into_inner();
@@ -842,7 +994,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Agreement(AgreementCommand::Terminate { node, id, at }) => {
-            let r = OperatorServiceClient::new(channel(&node.node).await?)
+            let r = OperatorServiceClient::new(channel(&node).await?)
                 .terminate_agreement(proto::TerminateAgreementRequest {
                     id,
                     effective_at: at.map_or(0, secs),
@@ -860,7 +1012,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Key(KeyCommand::Rotate(n)) => {
-            let r = OperatorServiceClient::new(channel(&n.node).await?)
+            let r = OperatorServiceClient::new(channel(&n).await?)
                 .rotate_key(proto::RotateKeyRequest {})
                 .await?
                 .into_inner();
@@ -878,7 +1030,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Key(KeyCommand::Withdraw { node, kid }) => {
-            let r = OperatorServiceClient::new(channel(&node.node).await?)
+            let r = OperatorServiceClient::new(channel(&node).await?)
                 .withdraw_key(proto::WithdrawKeyRequest { kid: kid.clone() })
                 .await?
                 .into_inner();
@@ -889,7 +1041,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Revoke(RevokeCommand::Code { node, cti }) => {
-            let r = HealthCodeServiceClient::new(channel(&node.node).await?)
+            let r = HealthCodeServiceClient::new(channel(&node).await?)
                 .revoke_health_code(proto::RevokeHealthCodeRequest { cti: cti.clone() })
                 .await?
                 .into_inner();
@@ -903,7 +1055,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             before,
         }) => {
             let doc: DocumentType = doc_type.into();
-            let r = HealthCodeServiceClient::new(channel(&node.node).await?)
+            let r = HealthCodeServiceClient::new(channel(&node).await?)
                 .revoke_subject(proto::RevokeSubjectRequest {
                     document_type: i32::from(doc.to_u8()),
                     document_number: doc_number,
@@ -915,7 +1067,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Sync(n) => {
-            let r = OperatorServiceClient::new(channel(&n.node).await?)
+            let r = OperatorServiceClient::new(channel(&n).await?)
                 .sync_now(proto::SyncNowRequest {})
                 .await?
                 .into_inner();
@@ -945,7 +1097,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Bundle(BundleCommand::Export { node, out }) => {
-            let r = OperatorServiceClient::new(channel(&node.node).await?)
+            let r = OperatorServiceClient::new(channel(&node).await?)
                 .export_trust_bundle(proto::ExportTrustBundleRequest {})
                 .await?
                 .into_inner();
@@ -968,7 +1120,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             code,
         } => {
             let doc: DocumentType = doc_type.into();
-            let r = HealthCodeServiceClient::new(channel(&node.node).await?)
+            let r = HealthCodeServiceClient::new(channel(&node).await?)
                 .match_identity(proto::MatchIdentityRequest {
                     code,
                     document_type: i32::from(doc.to_u8()),
@@ -1018,6 +1170,119 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// `hcmr audit`: records as a table or CSV, or one day's counts.
+async fn caller(c: CallerCommand) -> Result<(), CliError> {
+    use proto::operator_service_client::OperatorServiceClient;
+    match c {
+        CallerCommand::Add {
+            node,
+            config,
+            token_out,
+            name,
+            roles,
+        } => {
+            let roles: Vec<crate::callers::Role> = roles.into_iter().map(Into::into).collect();
+            let token = match config {
+                Some(path) => {
+                    let c = crate::node::Config::load(&path)
+                        .map_err(|e| CliError::Config(e.to_string()))?;
+                    crate::node::add_caller_offline(&c, &name, &roles)
+                        .await
+                        .map_err(|e| CliError::Config(e.to_string()))?
+                }
+                None => {
+                    let r = OperatorServiceClient::new(channel(&node).await?)
+                        .add_caller(proto::AddCallerRequest {
+                            name: name.clone(),
+                            roles: roles
+                                .iter()
+                                .map(|r| match r {
+                                    crate::callers::Role::Issuer => {
+                                        proto::CallerRole::Issuer as i32
+                                    }
+                                    crate::callers::Role::Verifier => {
+                                        proto::CallerRole::Verifier as i32
+                                    }
+                                    crate::callers::Role::Admin => proto::CallerRole::Admin as i32,
+                                })
+                                .collect(),
+                        })
+                        .await?
+                        .into_inner();
+                    zeroize::Zeroizing::new(r.token)
+                }
+            };
+            let roles = crate::callers::Roles::of(&roles);
+            match token_out {
+                Some(f) => {
+                    crate::fsutil::write_secret_file(
+                        &f,
+                        format!("{}\n", token.as_str()).as_bytes(),
+                    )
+                    .map_err(|e| CliError::Failed(format!("--token-out {}: {e}", f.display())))?;
+                    out!("caller {name} ({roles}): token written to {}", f.display());
+                }
+                None => {
+                    out!("caller {name} ({roles}); its token, shown only now:");
+                    out!("{}", token.as_str());
+                }
+            }
+            Ok(())
+        }
+        CallerCommand::List { node } => {
+            let r = OperatorServiceClient::new(channel(&node).await?)
+                .list_callers(proto::ListCallersRequest {})
+                .await?
+                .into_inner();
+            for c in r.callers {
+                let roles: Vec<&str> = c
+                    .roles
+                    .iter()
+                    .map(|r| match proto::CallerRole::try_from(*r) {
+                        Ok(proto::CallerRole::Issuer) => "issuer",
+                        Ok(proto::CallerRole::Verifier) => "verifier",
+                        Ok(proto::CallerRole::Admin) => "admin",
+                        _ => "?",
+                    })
+                    .collect();
+                out!(
+                    "{:<24} {:<24} added {}",
+                    c.name,
+                    roles.join(","),
+                    rfc3339(c.created)
+                );
+            }
+            Ok(())
+        }
+        CallerCommand::Remove { node, name } => {
+            OperatorServiceClient::new(channel(&node).await?)
+                .remove_caller(proto::RemoveCallerRequest { name: name.clone() })
+                .await?;
+            out!("caller {name} removed: its token no longer works");
+            Ok(())
+        }
+        CallerCommand::Refused { node, since } => {
+            let r = OperatorServiceClient::new(channel(&node).await?)
+                .list_access_denials(proto::ListAccessDenialsRequest {
+                    from: since.map(secs).unwrap_or(0),
+                    limit: 0,
+                })
+                .await?
+                .into_inner();
+            for d in r.denials {
+                out!(
+                    "{}  {:<18} {:<20} {:<16} {}",
+                    rfc3339(d.time),
+                    d.outcome,
+                    d.who,
+                    d.remote,
+                    d.rpc
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
 async fn audit(a: AuditArgs) -> Result<(), CliError> {
     use proto::operator_service_client::OperatorServiceClient;
     let (from, until) = match &a.summary {
@@ -1029,7 +1294,7 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
         }
         None => (a.from.map_or(0, secs), a.until.map_or(0, secs)),
     };
-    let r = OperatorServiceClient::new(channel(&a.node.node).await?)
+    let r = OperatorServiceClient::new(channel(&a.node).await?)
         .list_audit_records(proto::ListAuditRecordsRequest {
             from,
             until,

@@ -12,7 +12,6 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use coset::{CoseSign1, TaggedCborSerializable};
-use tonic::transport::Channel;
 
 use crate::code::{transport, Claims};
 use crate::identity::synthetic_resident_id;
@@ -263,9 +262,28 @@ fn cases() -> Vec<Case> {
 struct Federation {
     _dir: tempfile::TempDir,
     nodes: Vec<NodeHandle>,
+    /// The demo's API token at each node (roles issuer, verifier, admin), by province code.
+    tokens: Vec<(u32, zeroize::Zeroizing<String>)>,
 }
 
 impl Federation {
+    /// A channel to the node of `p` as the demo's caller: its certificate pinned, the token sent.
+    async fn connect(&self, p: u32) -> Result<crate::client::NodeChannel, DemoError> {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.province.code() == p)
+            .expect("every scenario province has a node");
+        let token = self
+            .tokens
+            .iter()
+            .find(|(c, _)| *c == p)
+            .map(|(_, t)| t.as_str());
+        crate::client::connect(&node.endpoint, node.tls_cert.as_deref(), token)
+            .await
+            .map_err(|e| DemoError::Node(e.to_string()))
+    }
+
     fn endpoint(&self, p: u32) -> &str {
         &self
             .nodes
@@ -274,14 +292,6 @@ impl Federation {
             .expect("every scenario province has a node")
             .endpoint
     }
-}
-
-async fn connect(url: &str) -> Result<Channel, DemoError> {
-    Channel::from_shared(url.to_string())
-        .map_err(|e| DemoError::Node(e.to_string()))?
-        .connect()
-        .await
-        .map_err(|e| DemoError::Node(format!("{url}: {e}")))
 }
 
 fn rpc(call: &'static str) -> impl Fn(tonic::Status) -> DemoError {
@@ -309,7 +319,7 @@ async fn conclude(
     let now = crate::unix_now();
     // The acceptor's operator reads its kid from `hcmr info` and tells the proposer's operator
     // (by phone, in the memorandum): here, the same GetNodeInfo call.
-    let info = FederationServiceClient::new(connect(fed.endpoint(acceptor)).await?)
+    let info = FederationServiceClient::new(fed.connect(acceptor).await?)
         .get_node_info(proto::GetNodeInfoRequest {})
         .await
         .map_err(rpc("GetNodeInfo"))?
@@ -319,7 +329,7 @@ async fn conclude(
         .first()
         .map(|k| hex::encode(&k.kid))
         .unwrap_or_default();
-    let created = OperatorServiceClient::new(connect(fed.endpoint(proposer)).await?)
+    let created = OperatorServiceClient::new(fed.connect(proposer).await?)
         .create_agreement(proto::CreateAgreementRequest {
             peer_endpoint: fed.endpoint(acceptor).to_string(),
             expected_peer_kid: peer_kid,
@@ -336,7 +346,7 @@ async fn conclude(
         .into_inner()
         .agreement
         .ok_or_else(|| DemoError::Scenario("CreateAgreement returned no agreement".into()))?;
-    let mut op = OperatorServiceClient::new(connect(fed.endpoint(acceptor)).await?);
+    let mut op = OperatorServiceClient::new(fed.connect(acceptor).await?);
     let pending = op
         .list_agreements(proto::ListAgreementsRequest {
             state: proto::AgreementState::AwaitingAcceptance as i32,
@@ -391,42 +401,38 @@ async fn verify_at(
     at: u32,
     code: &str,
 ) -> Result<proto::VerifyHealthCodeResponse, DemoError> {
-    Ok(
-        HealthCodeServiceClient::new(connect(fed.endpoint(at)).await?)
-            .verify_health_code(proto::VerifyHealthCodeRequest {
-                code: code.to_string(),
-                checkpoint_id: format!("demo-{at}"),
-            })
-            .await
-            .map_err(rpc("VerifyHealthCode"))?
-            .into_inner(),
-    )
+    Ok(HealthCodeServiceClient::new(fed.connect(at).await?)
+        .verify_health_code(proto::VerifyHealthCodeRequest {
+            code: code.to_string(),
+            checkpoint_id: format!("demo-{at}"),
+        })
+        .await
+        .map_err(rpc("VerifyHealthCode"))?
+        .into_inner())
 }
 
 async fn issue(fed: &Federation, c: &Case, status: HealthStatus) -> Result<String, DemoError> {
-    Ok(
-        HealthCodeServiceClient::new(connect(fed.endpoint(c.from)).await?)
-            .issue_health_code(proto::IssueHealthCodeRequest {
-                subject: Some(proto::Subject {
-                    name: c.name.to_string(),
-                    document_type: proto::DocumentType::ResidentIdentityCard as i32,
-                    document_number: synthetic_resident_id(c.address, c.birth, c.seq),
-                }),
-                status: convert::status_to_proto(Some(status)),
-                status_valid_until: crate::unix_now() + 14 * 24 * 3600,
-                code_lifetime_secs: 300,
-                qr_format: 0,
-            })
-            .await
-            .map_err(rpc("IssueHealthCode"))?
-            .into_inner()
-            .code,
-    )
+    Ok(HealthCodeServiceClient::new(fed.connect(c.from).await?)
+        .issue_health_code(proto::IssueHealthCodeRequest {
+            subject: Some(proto::Subject {
+                name: c.name.to_string(),
+                document_type: proto::DocumentType::ResidentIdentityCard as i32,
+                document_number: synthetic_resident_id(c.address, c.birth, c.seq),
+            }),
+            status: convert::status_to_proto(Some(status)),
+            status_valid_until: crate::unix_now() + 14 * 24 * 3600,
+            code_lifetime_secs: 300,
+            qr_format: 0,
+        })
+        .await
+        .map_err(rpc("IssueHealthCode"))?
+        .into_inner()
+        .code)
 }
 
 /// Has node `at` pull its peers now, as `hcmr sync` does.
 async fn sync(fed: &Federation, at: u32) -> Result<(), DemoError> {
-    let r = OperatorServiceClient::new(connect(fed.endpoint(at)).await?)
+    let r = OperatorServiceClient::new(fed.connect(at).await?)
         .sync_now(proto::SyncNowRequest {})
         .await
         .map_err(rpc("SyncNow"))?
@@ -553,6 +559,7 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
     let started = Instant::now();
     let dir = tempfile::tempdir()?;
     let mut nodes = Vec::new();
+    let mut tokens = Vec::new();
     for code in [SICHUAN, GUANGDONG, ZHEJIANG, ANHUI, JIANGSU] {
         let p = Province::from_code(code).map_err(|e| DemoError::Node(e.to_string()))?;
         let path = crate::node::init(
@@ -565,13 +572,30 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
         .map_err(|e| DemoError::Node(e.to_string()))?;
         let config =
             crate::node::Config::load(&path).map_err(|e| DemoError::Node(e.to_string()))?;
+        // The demo plays each province's platform, checkpoints and operator at once.
+        let token = crate::node::add_caller_offline(
+            &config,
+            "demo",
+            &[
+                crate::callers::Role::Issuer,
+                crate::callers::Role::Verifier,
+                crate::callers::Role::Admin,
+            ],
+        )
+        .await
+        .map_err(|e| DemoError::Node(e.to_string()))?;
+        tokens.push((code, token));
         nodes.push(
             crate::node::spawn(&config)
                 .await
                 .map_err(|e| DemoError::Node(e.to_string()))?,
         );
     }
-    let fed = Federation { _dir: dir, nodes };
+    let fed = Federation {
+        _dir: dir,
+        nodes,
+        tokens,
+    };
     writeln!(out, "hcmr demo: five province nodes on loopback")?;
     for n in &fed.nodes {
         writeln!(
@@ -622,7 +646,7 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
     let mut codes = Vec::new();
     let mut latest_exp = 0;
     for c in &cases {
-        let mut client = HealthCodeServiceClient::new(connect(fed.endpoint(c.from)).await?);
+        let mut client = HealthCodeServiceClient::new(fed.connect(c.from).await?);
         let number = synthetic_resident_id(c.address, c.birth, c.seq);
         let r = client
             .issue_health_code(proto::IssueHealthCodeRequest {
@@ -682,8 +706,8 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
             .map(|(c, code)| (c, code.clone()))
             .expect("the scenario names this worker")
     };
-    let mut sc_codes = HealthCodeServiceClient::new(connect(fed.endpoint(SICHUAN)).await?);
-    let mut sc_ops = OperatorServiceClient::new(connect(fed.endpoint(SICHUAN)).await?);
+    let mut sc_codes = HealthCodeServiceClient::new(fed.connect(SICHUAN).await?);
+    let mut sc_ops = OperatorServiceClient::new(fed.connect(SICHUAN).await?);
 
     // 1. Sichuan revokes one code (王*国's green: issued in error).
     let (wang, wang_code) = code_of("王建国");
@@ -769,7 +793,7 @@ pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
     )?;
 
     // 4. Zhejiang terminates its agreement with Anhui.
-    OperatorServiceClient::new(connect(fed.endpoint(ZHEJIANG)).await?)
+    OperatorServiceClient::new(fed.connect(ZHEJIANG).await?)
         .terminate_agreement(proto::TerminateAgreementRequest {
             id: az_id,
             effective_at: 0,

@@ -16,7 +16,10 @@
 //! | [`inspect`] | stage-by-stage decoding of hcmr and EU DCC strings, no signature check (`hcmr inspect`) |
 //! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, termination |
 //! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |
-//! | [`audit`] | the audit log of verifications: records without personal data |
+//! | [`audit`] | the audit log of verifications and refused calls: records without personal data |
+//! | [`callers`] | API callers, their roles (issuer, verifier, admin) and hashed tokens |
+//! | [`tls`] | TLS on every listener; node certificates bound to signing keys for mutual TLS |
+//! | [`client`] | connecting to a node: TLS with a pinned certificate, the caller's token |
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict; pure |
@@ -33,9 +36,11 @@
 pub mod agreement;
 pub mod audit;
 pub mod bundle;
+pub mod callers;
 pub mod card;
 pub(crate) mod cbor;
 pub mod cli;
+pub mod client;
 pub mod code;
 pub mod demo;
 pub mod feed;
@@ -48,6 +53,7 @@ pub mod province;
 pub mod qr;
 pub mod status;
 pub mod store;
+pub mod tls;
 pub mod trust;
 pub mod verify;
 

@@ -11,6 +11,8 @@
 //! | `audit` | time (u64 BE) ‖ id (u64 BE) | [`AuditRecord::to_record`] |
 //! | `peers` | province (u32 big-endian) | CBOR `[endpoint: tstr, updated_at: uint]` |
 //! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 16]` |
+//! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
+//! | `access` | time (u64 BE) ‖ id (u64 BE) | refused calls: [`AccessDenial::to_record`] |
 //!
 //! The issued-code log holds no name and no document number: only the keyed subject hash.
 //! Every write method flushes before returning, so an acknowledged change survives a crash of the
@@ -21,7 +23,8 @@ use std::path::Path;
 use ciborium::value::{Integer, Value};
 
 use crate::agreement::{AgreementError, AgreementId, SignedAgreement, Termination};
-use crate::audit::AuditRecord;
+use crate::audit::{AccessDenial, AuditRecord};
+use crate::callers::Caller;
 use crate::feed::{FeedEntry, FeedError};
 use crate::identity::SubjectHash;
 use crate::province::Province;
@@ -95,6 +98,8 @@ pub struct Store {
     audit: sled::Tree,
     peers: sled::Tree,
     issued: sled::Tree,
+    callers: sled::Tree,
+    access: sled::Tree,
 }
 
 fn uint(v: u64) -> Value {
@@ -161,6 +166,8 @@ impl Store {
             audit: db.open_tree("audit")?,
             peers: db.open_tree("peers")?,
             issued: db.open_tree("issued")?,
+            callers: db.open_tree("callers")?,
+            access: db.open_tree("access")?,
             db,
         })
     }
@@ -379,6 +386,72 @@ impl Store {
             },
             _ => Err(corrupt("peers", "not a peer record")),
         }
+    }
+
+    /// Appends refused calls (not flushed: the caller flushes a batch).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub fn append_denials(&self, records: &[AccessDenial]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for r in records {
+            let mut k = r.time.to_be_bytes().to_vec();
+            k.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+            batch.insert(k, r.to_record());
+        }
+        self.access.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Refused calls with `time >= from`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn denials_from(&self, from: u64, limit: usize) -> Result<Vec<AccessDenial>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.access.range(from.to_be_bytes()..).take(limit) {
+            let (_, v) = r?;
+            out.push(
+                AccessDenial::from_record(&v)
+                    .ok_or_else(|| corrupt("access", "not an access record"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Adds or replaces a caller, and flushes.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn put_caller(&self, c: &Caller) -> Result<(), StoreError> {
+        self.callers.insert(c.name.as_bytes(), c.to_record())?;
+        self.flush().await
+    }
+
+    /// Removes a caller and flushes; whether it existed.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn remove_caller(&self, name: &str) -> Result<bool, StoreError> {
+        let existed = self.callers.remove(name.as_bytes())?.is_some();
+        self.flush().await?;
+        Ok(existed)
+    }
+
+    /// Every caller, by name.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a record that does not decode.
+    pub fn callers(&self) -> Result<Vec<Caller>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.callers.iter() {
+            let (k, v) = r?;
+            let name = String::from_utf8_lossy(&k).to_string();
+            out.push(
+                Caller::from_record(&name, &v).map_err(|e| corrupt("callers", e.to_string()))?,
+            );
+        }
+        Ok(out)
     }
 
     /// Appends audit records (not flushed: the caller flushes a batch).

@@ -136,10 +136,7 @@ async fn verifications_are_audited_without_personal_data() {
 
     // The CLI exports CSV and a day's counts.
     let bin = env!("CARGO_BIN_EXE_hcmr");
-    let out = std::process::Command::new(bin)
-        .args(["audit", "--node", &gd.endpoint, "--csv"])
-        .output()
-        .unwrap();
+    let out = cli(&gd).args(["audit", "--csv"]).output().unwrap();
     let csv = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
@@ -152,8 +149,8 @@ async fn verifications_are_audited_without_personal_data() {
         "{csv}"
     );
     let day = hcmr::cli::rfc3339(first.time)[..10].to_string();
-    let out = std::process::Command::new(bin)
-        .args(["audit", "--node", &gd.endpoint, "--summary", &day])
+    let out = cli(&gd)
+        .args(["audit", "--summary", &day])
         .output()
         .unwrap();
     let summary = String::from_utf8(out.stdout).unwrap();
@@ -343,11 +340,9 @@ async fn codes_come_out_as_images_and_go_back_in_through_the_cli() {
     let bin = env!("CARGO_BIN_EXE_hcmr");
     let png = dir.path().join("code.png");
     let number = hcmr::identity::synthetic_resident_id("510104", "19900101", 131);
-    let out = std::process::Command::new(bin)
+    let out = cli(&sc)
         .args([
             "issue",
-            "--node",
-            &sc.endpoint,
             "--name",
             "王建国",
             "--doc-number",
@@ -366,25 +361,17 @@ async fn codes_come_out_as_images_and_go_back_in_through_the_cli() {
     );
     let code = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert_eq!(hcmr::qr::decode_file(&png).unwrap(), code);
-    let out = std::process::Command::new(bin)
-        .args([
-            "verify",
-            "--node",
-            &sc.endpoint,
-            "--qr",
-            png.to_str().unwrap(),
-        ])
+    let out = cli(&sc)
+        .args(["verify", "--qr", png.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("RECOGNIZED"));
     // A PDF card, drawn by the CLI from the issued code.
     let pdf = dir.path().join("card.pdf");
-    let out = std::process::Command::new(bin)
+    let out = cli(&sc)
         .args([
             "issue",
-            "--node",
-            &sc.endpoint,
             "--name",
             "王建国",
             "--doc-number",
@@ -407,14 +394,8 @@ async fn codes_come_out_as_images_and_go_back_in_through_the_cli() {
     image::RgbImage::from_pixel(200, 200, image::Rgb([255, 255, 255]))
         .save(&blank)
         .unwrap();
-    let out = std::process::Command::new(bin)
-        .args([
-            "verify",
-            "--node",
-            &sc.endpoint,
-            "--qr",
-            blank.to_str().unwrap(),
-        ])
+    let out = cli(&sc)
+        .args(["verify", "--qr", blank.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -462,20 +443,42 @@ async fn a_new_code_right_after_a_subject_revocation_stands() {
     sc.shutdown().await.unwrap();
 }
 
-/// One HTTP/1.1 request over a plain TCP stream: (status, headers and body as text).
-fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+/// One HTTP/1.1 request over TLS (the node's certificate pinned), with `token` as the bearer
+/// token and `extra` header lines: (status, headers and body as text).
+fn http(
+    addr: std::net::SocketAddr,
+    cert: &std::path::Path,
+    token: Option<&str>,
+    extra: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+    let mut config = (*hcmr::tls::pinned_client_config(cert).unwrap()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let mut out = Vec::new();
+    // A peer that closes without close_notify ends the read with an error after the data.
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).to_string();
     let status = out[9..12].parse().unwrap();
     (status, out)
 }
@@ -492,24 +495,104 @@ async fn the_page_api_answers_json_errors_and_keeps_nothing_cached() {
     )
     .await
     .unwrap();
+    add_test_caller(&path).await;
     let sc = start(&path).await;
     let addr = sc.http_addr.unwrap();
+    let cert = sc.tls_cert.clone().unwrap();
+    let token = test_token(&sc);
+    let issuer_only = operator(&sc)
+        .await
+        .add_caller(proto::AddCallerRequest {
+            name: "platform".into(),
+            roles: vec![proto::CallerRole::Issuer as i32],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
     let code = issue(&sc, subject("王建国", "510104", 131), G, 300).await;
     let answers = tokio::task::spawn_blocking(move || {
-        let page = http(addr, "GET", "/", "");
-        let ok = http(
+        let json = "Content-Type: application/json\r\n";
+        let t = Some(token.as_str());
+        let post = |body: &str| http(addr, &cert, t, json, "POST", "/api/verify", body);
+        let page = http(addr, &cert, None, "", "GET", "/", "");
+        let ok = post(&format!(
+            "{{\"code\":\"{}\",\"checkpoint_id\":\"gate-9\"}}",
+            code.code
+        ));
+        let not_json = post("not json");
+        let empty = post("{}");
+        let wrong_type = post("{\"code\":7}");
+        let huge = post(&"x".repeat(20_000));
+        // Who may call: no token, an unknown token, a caller without the verifier role.
+        let anonymous = http(addr, &cert, None, json, "POST", "/api/verify", "{}");
+        let unknown = http(
             addr,
+            &cert,
+            Some("hcmr_x"),
+            json,
             "POST",
             "/api/verify",
-            &format!(
-                "{{\"code\":\"{}\",\"checkpoint_id\":\"gate-9\"}}",
-                code.code
-            ),
+            "{}",
         );
-        let not_json = http(addr, "POST", "/api/verify", "not json");
-        let empty = http(addr, "POST", "/api/verify", "{}");
-        let wrong_type = http(addr, "POST", "/api/verify", "{\"code\":7}");
-        let huge = http(addr, "POST", "/api/verify", &"x".repeat(20_000));
+        let wrong_role = http(
+            addr,
+            &cert,
+            Some(issuer_only.as_str()),
+            json,
+            "POST",
+            "/api/verify",
+            "{}",
+        );
+        // CSRF: another site's origin, a cross-site fetch, a form's content type.
+        let foreign = http(
+            addr,
+            &cert,
+            t,
+            "Content-Type: application/json\r\nOrigin: https://evil.example\r\n",
+            "POST",
+            "/api/verify",
+            "{}",
+        );
+        let cross_site = http(
+            addr,
+            &cert,
+            t,
+            "Content-Type: application/json\r\nSec-Fetch-Site: cross-site\r\n",
+            "POST",
+            "/api/verify",
+            "{}",
+        );
+        let form = http(
+            addr,
+            &cert,
+            t,
+            "Content-Type: application/x-www-form-urlencoded\r\n",
+            "POST",
+            "/api/verify",
+            "code=x",
+        );
+        let login = http(addr, &cert, t, json, "POST", "/api/login", "{}");
+        for (answer, status, want) in [
+            (
+                &anonymous,
+                401,
+                "needs the API token of a caller with role verifier",
+            ),
+            (&unknown, 401, "unknown or removed API token"),
+            (&wrong_role, 403, "caller platform has role issuer"),
+            (&foreign, 403, "cross-site request refused"),
+            (&cross_site, 403, "cross-site request refused"),
+            (&form, 415, "content-type: must be application/json"),
+            (&login, 200, "{\"caller\":\"test\"}"),
+        ] {
+            assert_eq!(answer.0, status, "{}", answer.1);
+            assert!(answer.1.contains(want), "{want}: {}", answer.1);
+        }
+        assert!(anonymous
+            .1
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"));
         (page, ok, not_json, empty, wrong_type, huge)
     })
     .await
@@ -543,5 +626,21 @@ async fn the_page_api_answers_json_errors_and_keeps_nothing_cached() {
     }
     assert_eq!(huge.0, 413, "{}", huge.1);
     assert!(huge.1.contains("{\"error\":\"body:"), "{}", huge.1);
+    // The refusals are in the access log, with who and why, and no token.
+    let denials = denials(&sc, 6).await;
+    let seen: Vec<(&str, &str, &str)> = denials
+        .iter()
+        .map(|d| (d.rpc.as_str(), d.outcome.as_str(), d.who.as_str()))
+        .collect();
+    for want in [
+        ("/api/verify", "UNAUTHENTICATED", "anonymous"),
+        ("/api/verify", "PERMISSION_DENIED", "caller platform"),
+    ] {
+        assert!(seen.contains(&want), "{want:?} in {seen:?}");
+    }
+    assert!(
+        denials.iter().all(|d| d.remote == "127.0.0.1"),
+        "{denials:?}"
+    );
     sc.shutdown().await.unwrap();
 }

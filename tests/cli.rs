@@ -15,6 +15,21 @@ fn hcmr(args: &[&str]) -> Output {
         .expect("the hcmr binary runs")
 }
 
+/// Runs hcmr against the node in folder `dir` (its URL, certificate and admin token, as an
+/// operator on the node's machine), as the caller of `token_file` when given.
+fn hcmr_at(dir: &Path, token_file: Option<&Path>, args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_remove("HCMR_NODE")
+        .env_remove("HCMR_TOKEN")
+        .env("HCMR_DIR", dir);
+    match token_file {
+        Some(t) => c.env("HCMR_TOKEN_FILE", t),
+        None => c.env_remove("HCMR_TOKEN_FILE"),
+    };
+    c.output().expect("the hcmr binary runs")
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -39,7 +54,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(config: &Path, url: &str) -> Server {
+fn serve(config: &Path) -> Server {
     let child = Command::new(BIN)
         .args(["serve", "--config", config.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -49,10 +64,17 @@ fn serve(config: &Path, url: &str) -> Server {
     let server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if hcmr(&["info", "--node", url]).status.success() {
+        if hcmr_at(config.parent().unwrap(), None, &["info"])
+            .status
+            .success()
+        {
             return server;
         }
-        assert!(Instant::now() < deadline, "node at {url} did not come up");
+        assert!(
+            Instant::now() < deadline,
+            "node of {} did not come up",
+            config.display()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -152,8 +174,8 @@ fn init_refuses_bad_provinces_and_existing_nodes() {
 fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (sc_port, gd_port) = (free_port(), free_port());
-    let sc_url = format!("http://127.0.0.1:{sc_port}");
-    let gd_url = format!("http://127.0.0.1:{gd_port}");
+    let sc_url = format!("https://127.0.0.1:{sc_port}");
+    let (sc_dir, gd_dir) = (dir.path().join("sc"), dir.path().join("gd"));
     for (p, port, name) in [("510000", sc_port, "sc"), ("440000", gd_port, "gd")] {
         let o = hcmr(&[
             "init",
@@ -166,10 +188,39 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
         ]);
         assert!(o.status.success(), "{:?}", text(&o));
     }
-    let sc = serve(&dir.path().join("sc/hcmr.toml"), &sc_url);
-    let gd = serve(&dir.path().join("gd/hcmr.toml"), &gd_url);
+    let sc = serve(&sc_dir.join("hcmr.toml"));
+    let gd = serve(&gd_dir.join("hcmr.toml"));
 
-    let o = hcmr(&["info", "--node", &sc_url]);
+    // Each operator adds their platform as a caller that issues and verifies; the token goes
+    // to a file of mode 0600.
+    let (sc_tok, gd_tok) = (dir.path().join("sc.token"), dir.path().join("gd.token"));
+    for (d, t) in [(&sc_dir, &sc_tok), (&gd_dir, &gd_tok)] {
+        let o = hcmr_at(
+            d,
+            None,
+            &[
+                "caller",
+                "add",
+                "platform",
+                "--role",
+                "issuer,verifier",
+                "--token-out",
+                t.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{:?}", text(&o));
+        assert!(text(&o).0.contains("caller platform (issuer,verifier)"));
+    }
+    let o = hcmr_at(&sc_dir, None, &["caller", "list"]);
+    let out = text(&o).0;
+    assert!(out.contains("admin") && out.contains("platform"), "{out}");
+    assert!(!out.contains("hcmr_"), "tokens are never listed: {out}");
+    // The platform may issue but not manage agreements.
+    let o = hcmr_at(&sc_dir, Some(&sc_tok), &["agreement", "list"]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    assert!(text(&o).1.contains("needs role admin"), "{:?}", text(&o));
+
+    let o = hcmr_at(&sc_dir, None, &["info"]);
     let info = text(&o).0;
     assert!(info.contains("province: 510000 Sichuan"));
     // Sichuan's operator reads the kid and gives it to Guangdong's out of band.
@@ -181,24 +232,26 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
         .to_string();
     assert_eq!(sc_kid.len(), 16);
 
-    let o = hcmr(&[
-        "agreement",
-        "propose",
-        "--node",
-        &gd_url,
-        "--peer",
-        &sc_url,
-        "--peer-kid",
-        &sc_kid,
-        "--peer-codes",
-        "green=green,yellow=red,red=red",
-        "--our-codes",
-        "green=green,red=red",
-        "--max-code-age",
-        "1d",
-        "--for",
-        "30d",
-    ]);
+    let o = hcmr_at(
+        &gd_dir,
+        None,
+        &[
+            "agreement",
+            "propose",
+            "--peer",
+            &sc_url,
+            "--peer-kid",
+            &sc_kid,
+            "--peer-codes",
+            "green=green,yellow=red,red=red",
+            "--our-codes",
+            "green=green,red=red",
+            "--max-code-age",
+            "1d",
+            "--for",
+            "30d",
+        ],
+    );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("PROPOSED"), "{out}");
@@ -209,41 +262,43 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
     let id = out.split_whitespace().next().unwrap().to_string();
     assert_eq!(id.len(), 32);
 
-    let o = hcmr(&["agreement", "list", "--node", &sc_url]);
+    let o = hcmr_at(&sc_dir, None, &["agreement", "list"]);
     let out = text(&o).0;
     assert!(
         out.contains(&id) && out.contains("AWAITING_ACCEPTANCE"),
         "{out}"
     );
-    let o = hcmr(&["agreement", "accept", "--node", &sc_url, &id]);
+    let o = hcmr_at(&sc_dir, None, &["agreement", "accept", &id]);
     assert!(o.status.success(), "{:?}", text(&o));
     assert!(text(&o).0.contains("CONCLUDED"));
-    let o = hcmr(&["agreement", "list", "--node", &gd_url]);
+    let o = hcmr_at(&gd_dir, None, &["agreement", "list"]);
     assert!(text(&o).0.contains("CONCLUDED"));
 
     let number = hcmr::identity::synthetic_resident_id("511302", "19900721", 242);
-    let o = hcmr(&[
-        "issue",
-        "--node",
-        &sc_url,
-        "--name",
-        "李秀英",
-        "--doc-number",
-        &number,
-        "--status",
-        "yellow",
-        "--status-valid-for",
-        "14d",
-        "--lifetime",
-        "5m",
-    ]);
+    let o = hcmr_at(
+        &sc_dir,
+        Some(&sc_tok),
+        &[
+            "issue",
+            "--name",
+            "李秀英",
+            "--doc-number",
+            &number,
+            "--status",
+            "yellow",
+            "--status-valid-for",
+            "14d",
+            "--lifetime",
+            "5m",
+        ],
+    );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let code = out.trim().to_string();
     assert!(code.starts_with("HCMR1:"), "{code}");
     assert!(err.contains("cti "));
 
-    let o = hcmr(&["verify", "--node", &gd_url, &code]);
+    let o = hcmr_at(&gd_dir, Some(&gd_tok), &["verify", &code]);
     let out = text(&o).0;
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.starts_with("RECOGNIZED  counts here as RED"), "{out}");
@@ -255,7 +310,9 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
 
     // The code from standard input, with a scanner's CR LF.
     let mut child = Command::new(BIN)
-        .args(["verify", "--node", &sc_url, "-"])
+        .args(["verify", "-"])
+        .env("HCMR_DIR", &sc_dir)
+        .env("HCMR_TOKEN_FILE", &sc_tok)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -271,21 +328,23 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o).0.contains("counts here as YELLOW"));
 
-    let o = hcmr(&["verify", "--node", &gd_url, "HCMR1:ABC"]);
+    let o = hcmr_at(&gd_dir, Some(&gd_tok), &["verify", "HCMR1:ABC"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(text(&o).0.starts_with("NOT RECOGNIZED  REASON_MALFORMED"));
 
-    let o = hcmr(&[
-        "issue",
-        "--node",
-        &sc_url,
-        "--name",
-        "李秀英",
-        "--doc-number",
-        "440524188001010015",
-        "--status",
-        "green",
-    ]);
+    let o = hcmr_at(
+        &sc_dir,
+        Some(&sc_tok),
+        &[
+            "issue",
+            "--name",
+            "李秀英",
+            "--doc-number",
+            "440524188001010015",
+            "--status",
+            "green",
+        ],
+    );
     assert_eq!(o.status.code(), Some(64));
     assert!(
         text(&o).1.contains("subject.document_number"),
@@ -293,13 +352,13 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
         text(&o)
     );
 
-    let o = hcmr(&["agreement", "accept", "--node", &sc_url, &id]);
+    let o = hcmr_at(&sc_dir, None, &["agreement", "accept", &id]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("already accepted"));
 
     assert!(sigterm_and_wait(sc).success(), "graceful exit 0");
     assert!(sigterm_and_wait(gd).success(), "graceful exit 0");
-    let o = hcmr(&["verify", "--node", &sc_url, &code]);
+    let o = hcmr_at(&sc_dir, Some(&sc_tok), &["verify", &code]);
     assert_eq!(o.status.code(), Some(69), "node gone: unavailable");
 }
 
@@ -311,17 +370,39 @@ fn bad_usage_exits_64_and_unsafe_setups_are_refused() {
     let o = hcmr(&[]);
     assert_eq!(o.status.code(), Some(64));
     assert_eq!(hcmr(&["--help"]).status.code(), Some(0));
-    // No TLS yet: https:// is refused rather than silently sent in plain text.
+    // An https URL needs the certificate to pin; a URL without a scheme is refused.
     let o = hcmr(&["verify", "--node", "https://127.0.0.1:1", "HCMR1:X"]);
     assert_eq!(o.status.code(), Some(64));
     assert!(
-        text(&o).1.contains("TLS is not available yet"),
+        text(&o)
+            .1
+            .contains("needs the node's certificate (--tls-cert"),
         "{:?}",
         text(&o)
     );
     let o = hcmr(&["verify", "--node", "127.0.0.1:1", "HCMR1:X"]);
     assert_eq!(o.status.code(), Some(64));
-    assert!(text(&o).1.contains("expected a URL such as http://"));
+    assert!(text(&o).1.contains("expected a URL such as https://"));
+    // Plain text is for loopback only: init refuses it on another address.
+    let dir0 = tempfile::tempdir().unwrap();
+    let o = hcmr(&[
+        "init",
+        "--province",
+        "510000",
+        "--data-dir",
+        dir0.path().join("x").to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:7510",
+        "--plaintext",
+    ]);
+    assert_eq!(o.status.code(), Some(78), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .1
+            .contains("listen: 0.0.0.0:7510 is not a loopback address"),
+        "{:?}",
+        text(&o)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("sc");
@@ -351,9 +432,24 @@ fn bad_usage_exits_64_and_unsafe_setups_are_refused() {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
+    // A TLS key file readable by others: refused too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = d.join("tls/node.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let o = hcmr(&["serve", "--config", cfg]);
+        assert_eq!(o.status.code(), Some(78));
+        assert!(
+            text(&o).1.contains("tls/node.key has mode 640"),
+            "{:?}",
+            text(&o)
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     // A second serve on the same data: the database is locked, and the message says why.
-    let url = format!("http://127.0.0.1:{port}");
-    let first = serve(&d.join("hcmr.toml"), &url);
+    let first = serve(&d.join("hcmr.toml"));
     let o = hcmr(&["serve", "--config", cfg]);
     assert_eq!(o.status.code(), Some(78));
     assert!(

@@ -371,7 +371,7 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
     assert!(e.message().starts_with("peer_endpoint"));
     // A closed port on loopback: nobody answers.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    create.peer_endpoint = format!("http://{}", closed.local_addr().unwrap());
+    create.peer_endpoint = format!("https://{}", closed.local_addr().unwrap());
     drop(closed);
     let e = op.create_agreement(create.clone()).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable);
@@ -394,8 +394,14 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("effective_until"));
 
-    // A forged proposal (signature by a key the agreement does not pin) is refused.
-    let e = federation(&sc)
+    // A forged proposal (signature by a key the agreement does not pin) is refused. Proposals
+    // come from nodes: the caller presents a node certificate (here Guangdong's, certified by a
+    // key `impostor` that the proposals below pin).
+    use hcmr::keys::NodeKey;
+    let pinned = NodeKey::generate();
+    let impostor = NodeKey::generate();
+    let gd_cert = node_identity(GUANGDONG, &impostor);
+    let e = federation_as(&sc, &gd_cert)
         .await
         .propose_agreement(proto::ProposeAgreementRequest {
             agreement: Some(proto::SignedAgreement {
@@ -413,7 +419,7 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
     // A proposal signed by a key the agreement does not pin for the proposer: UNAUTHENTICATED,
     // and nothing is stored.
     use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
-    use hcmr::keys::{NodeKey, PublicKey};
+    use hcmr::keys::PublicKey;
     let info = federation(&sc)
         .await
         .get_node_info(proto::GetNodeInfoRequest {})
@@ -421,8 +427,6 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
         .unwrap()
         .into_inner();
     let sc_key = PublicKey::from_bytes(&info.keys[0].public_key).unwrap();
-    let pinned = NodeKey::generate();
-    let impostor = NodeKey::generate();
     let gd = hcmr::province::Province::from_code(GUANGDONG).unwrap();
     let scp = hcmr::province::Province::from_code(SICHUAN).unwrap();
     let dir_terms = |issuer, verifier| DirectionTerms {
@@ -461,7 +465,7 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
         }),
         acceptor_signature: None,
     };
-    let mut fed = federation(&sc).await;
+    let mut fed = federation_as(&sc, &gd_cert).await;
     let e = fed
         .propose_agreement(proto::ProposeAgreementRequest {
             agreement: Some(forged.clone()),
@@ -510,7 +514,7 @@ async fn health_and_reflection_are_served() {
 
     let dir = tempfile::tempdir().unwrap();
     let node = start(&init_node(dir.path(), SICHUAN).await).await;
-    let ch = channel(&node.endpoint).await;
+    let ch = channel_as(&node, None).await;
     for service in ["", "hcmr.v1.HealthCodeService", "hcmr.v1.FederationService"] {
         let r = HealthClient::new(ch.clone())
             .check(HealthCheckRequest {

@@ -14,6 +14,7 @@ use hcmr::feed::{proof_of_possession, FeedEntry, FeedError, FeedState, Statement
 use hcmr::identity::SubjectHash;
 use hcmr::keys::{Kid, NodeKey};
 use hcmr::node::NodeHandle;
+use hcmr::proto::federation_service_client::FederationServiceClient;
 use hcmr::proto::{self, AgreementState, Reason, Verdict};
 use hcmr::province::Province;
 use tonic::{Code, Request, Response, Status};
@@ -79,10 +80,18 @@ fn version(list: &[proto::AgreementView], id: &str, version: u32) -> proto::Agre
         .clone()
 }
 
-/// A node's feed as GetFeed streams it, from entry `from`.
-async fn get_feed(n: &NodeHandle, from: u64) -> Vec<proto::FeedEntry> {
-    let mut stream = federation(n)
-        .await
+/// A node's feed as GetFeed streams it to its peer `peer` (mutual TLS with the peer's node
+/// certificate), from entry `from`.
+async fn get_feed(n: &NodeHandle, peer: &NodeHandle, from: u64) -> Vec<proto::FeedEntry> {
+    let mut client = match peer.tls_cert {
+        Some(_) => federation_as(n, &tls_identity_of(peer)).await,
+        None => FederationServiceClient::new(
+            hcmr::client::channel(&n.endpoint, None, Duration::from_secs(30))
+                .await
+                .unwrap(),
+        ),
+    };
+    let mut stream = client
         .get_feed(proto::GetFeedRequest { from_seq: from })
         .await
         .unwrap()
@@ -560,7 +569,7 @@ async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_
     assert!(v.signature_verified);
 
     // Forged rotation statements are refused by FeedState::apply, and nothing is applied.
-    let entries: Vec<FeedEntry> = get_feed(&sc, 1).await.iter().map(from_proto).collect();
+    let entries: Vec<FeedEntry> = get_feed(&sc, &gd, 1).await.iter().map(from_proto).collect();
     assert_eq!(entries.len(), 2);
     let mut state = FeedState::new(scp);
     state.apply_all(&entries).unwrap();
@@ -884,7 +893,7 @@ async fn revocations_reach_the_peer_within_one_sync_interval() {
         e.message()
     );
     // None of them reached the feed.
-    assert_eq!(get_feed(&sc, 1).await.len(), 3);
+    assert_eq!(get_feed(&sc, &gd, 1).await.len(), 3);
 
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();
@@ -1047,9 +1056,12 @@ impl proto::federation_service_server::FederationService for FakePeer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
+    // Plain-text nodes: the stand-in peer below serves gRPC without TLS. What is tested is the
+    // feed check, which TLS does not replace (a peer's TLS key may leak; its feed must still
+    // verify under the pinned signing keys).
     let dir = tempfile::tempdir().unwrap();
-    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
-    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let sc = start(&init_node_plaintext(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node_plaintext(dir.path(), GUANGDONG).await).await;
     conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
     let r = sync_now(&gd).await;
     assert_eq!(
@@ -1065,7 +1077,7 @@ async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
             .await
             .unwrap();
     }
-    let honest: Vec<FeedEntry> = get_feed(&sc, 1).await.iter().map(from_proto).collect();
+    let honest: Vec<FeedEntry> = get_feed(&sc, &gd, 1).await.iter().map(from_proto).collect();
     assert_eq!(honest.len(), 3);
     let synced_at = verify(&gd, &c2.code).await.issuer_state_synced_at;
     assert!(synced_at > 0);

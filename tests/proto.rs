@@ -50,6 +50,10 @@ fn services_and_rpcs_are_as_documented() {
             "OperatorService/SyncNow",
             "OperatorService/ExportTrustBundle",
             "OperatorService/ListAuditRecords",
+            "OperatorService/AddCaller",
+            "OperatorService/ListCallers",
+            "OperatorService/RemoveCaller",
+            "OperatorService/ListAccessDenials",
         ]
     );
     // One request message per RPC (the two revocations share one response message).

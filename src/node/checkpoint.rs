@@ -63,7 +63,11 @@ impl NodeState {
         let trust = self.trust.load();
         let verdict = crate::verify::verify(code, &trust, now);
         let record = AuditRecord::of(&verdict, now, checkpoint, via);
-        if self.audit_tx.try_send(record).is_err() {
+        if self
+            .audit_tx
+            .try_send(crate::audit::AuditEvent::Verification(record))
+            .is_err()
+        {
             // The writer is behind or gone: never block a checkpoint for the log's sake.
             let n = self.audit_dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
@@ -137,7 +141,7 @@ impl NodeState {
             ),
         }
         };
-        let mut client = peer::connect("peer endpoint", &url)
+        let mut client = peer::connect(self, "peer endpoint", &url, peer::Expect::Province(issuer))
             .await
             .map_err(|e| match e {
                 ApiError::PeerUnavailable { detail, .. } => unreachable(detail),
@@ -246,10 +250,11 @@ fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
 /// 200 ms while records arrive) until `stop` turns true; then stores and flushes what is left.
 pub(crate) async fn audit_writer(
     store: crate::store::Store,
-    mut rx: tokio::sync::mpsc::Receiver<AuditRecord>,
+    mut rx: tokio::sync::mpsc::Receiver<crate::audit::AuditEvent>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut batch = Vec::new();
+    let mut denials = Vec::new();
     loop {
         if !*stop.borrow() {
             tokio::select! {
@@ -261,7 +266,18 @@ pub(crate) async fn audit_writer(
             batch.push(r);
         }
         if !batch.is_empty() {
-            if let Err(e) = store.append_audit(&batch) {
+            let mut verifications = Vec::with_capacity(batch.len());
+            for e in batch.drain(..) {
+                match e {
+                    crate::audit::AuditEvent::Verification(r) => verifications.push(r),
+                    crate::audit::AuditEvent::Denial(d) => denials.push(d),
+                }
+            }
+            if let Err(e) = store.append_denials(&denials) {
+                tracing::error!(error = %e, lost = denials.len(), "refused-call records could not be stored");
+            }
+            denials.clear();
+            if let Err(e) = store.append_audit(&verifications) {
                 tracing::error!(error = %e, lost = batch.len(), "audit records could not be stored");
             } else if let Err(e) = store.flush().await {
                 tracing::error!(error = %e, "audit records could not be flushed");

@@ -9,6 +9,19 @@
 //! key_file = "node.key"            # Ed25519 signing key, PKCS#8 PEM, mode 0600
 //! subject_key_file = "subject.key" # key of the keyed subject hash, 64 hex digits, mode 0600
 //! sync_interval_secs = 30          # how often peers' trust feeds are pulled, seconds
+//! key_passphrase_env = "HCMR_KEY_PASSPHRASE" # optional: key files encrypted; passphrase from this variable
+//! key_passphrase_file = "/run/secrets/hcmr"  # optional: ... or from this file (mode 0600)
+//!
+//! [tls]                            # absent: plain text, allowed on loopback addresses only
+//! cert_file = "tls/node.crt"       # node certificate (self-signed, with the node binding)
+//! key_file = "tls/node.key"        # its key, PKCS#8 PEM, mode 0600
+//!
+//! [limits]
+//! max_request_bytes = 65536        # largest gRPC request message, bytes
+//! max_concurrent_requests = 512    # calls served at once, node-wide; more get RESOURCE_EXHAUSTED
+//! caller_requests_per_sec = 200    # sustained rate per caller (token bucket)
+//! caller_burst = 400               # burst per caller
+//! request_timeout_secs = 30        # longest a call may run, seconds
 //!
 //! [policy]
 //! clock_skew_secs = 300            # tolerated clock difference for iat, seconds
@@ -90,6 +103,44 @@ fn default_sync_interval() -> u64 {
     30
 }
 
+/// TLS settings. Relative paths are resolved against the config file's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The node certificate (PEM), with the node binding extension (see [`crate::tls`]).
+    pub cert_file: PathBuf,
+    /// Its private key (PKCS#8 PEM, mode 0600; encrypted when a passphrase is configured).
+    pub key_file: PathBuf,
+}
+
+/// Limits every call passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest gRPC request message, in bytes (1024 to 16 MiB).
+    pub max_request_bytes: usize,
+    /// Calls served at once, node-wide; more get RESOURCE_EXHAUSTED at once.
+    pub max_concurrent_requests: usize,
+    /// Sustained calls per second per caller (token bucket).
+    pub caller_requests_per_sec: u32,
+    /// Calls a caller may make at once after a quiet period.
+    pub caller_burst: u32,
+    /// Longest a call may run, in seconds (1 to 600).
+    pub request_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_request_bytes: 64 * 1024,
+            max_concurrent_requests: 512,
+            caller_requests_per_sec: 200,
+            caller_burst: 400,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
 /// A node's configuration. Relative paths are resolved against the config file's folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,6 +164,18 @@ pub struct Config {
     /// How often to pull every peer's trust feed and agreement state, in seconds (1 to 86400).
     #[serde(default = "default_sync_interval")]
     pub sync_interval_secs: u64,
+    /// Environment variable holding the passphrase of the encrypted key files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_passphrase_env: Option<String>,
+    /// File holding the passphrase of the encrypted key files (mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_passphrase_file: Option<PathBuf>,
+    /// TLS on every listener and mutual TLS with peers; `None`: plain text (loopback only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Limits every call passes.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Local policy.
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -135,20 +198,68 @@ impl Config {
         })?;
         c.province()?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut c.data_dir, &mut c.key_file, &mut c.subject_key_file] {
+        let mut paths = vec![&mut c.data_dir, &mut c.key_file, &mut c.subject_key_file];
+        if let Some(t) = c.tls.as_mut() {
+            paths.push(&mut t.cert_file);
+            paths.push(&mut t.key_file);
+        }
+        if let Some(f) = c.key_passphrase_file.as_mut() {
+            paths.push(f);
+        }
+        for p in paths {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
+        let invalid = |detail: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            detail,
+        };
+        let scheme = if c.tls.is_some() {
+            "https://"
+        } else {
+            "http://"
+        };
         if let Some(e) = &c.endpoint {
-            if !e.starts_with("http://") {
-                return Err(ConfigError::Invalid {
-                    path: path.display().to_string(),
-                    detail: format!(
-                        "endpoint: {e:?} must start with http:// (nodes serve plain-text gRPC; TLS is not available yet)"
-                    ),
-                });
+            if !e.starts_with(scheme) {
+                return Err(invalid(format!(
+                    "endpoint: {e:?} must start with {scheme} ({})",
+                    if c.tls.is_some() {
+                        "the node serves TLS"
+                    } else {
+                        "there is no [tls] section, so the node serves plain text"
+                    }
+                )));
             }
+        }
+        if c.tls.is_none() {
+            for (name, addr) in [("listen", Some(c.listen)), ("http_listen", c.http_listen)] {
+                if let Some(a) = addr {
+                    if !a.ip().is_loopback() {
+                        return Err(invalid(format!(
+                            "{name}: {a} is not a loopback address, and without a [tls] section the node would serve plain text to the network; add [tls] (hcmr init writes one) or listen on 127.0.0.1"
+                        )));
+                    }
+                }
+            }
+        }
+        let l = &c.limits;
+        if !(1024..=16 * 1024 * 1024).contains(&l.max_request_bytes) {
+            return Err(invalid(format!(
+                "limits.max_request_bytes: {} is outside 1024 to 16777216",
+                l.max_request_bytes
+            )));
+        }
+        if l.max_concurrent_requests == 0 || l.caller_requests_per_sec == 0 || l.caller_burst == 0 {
+            return Err(invalid(
+                "limits: max_concurrent_requests, caller_requests_per_sec and caller_burst must be positive".into(),
+            ));
+        }
+        if !(1..=600).contains(&l.request_timeout_secs) {
+            return Err(invalid(format!(
+                "limits.request_timeout_secs: {} is outside 1 to 600 seconds",
+                l.request_timeout_secs
+            )));
         }
         if !(1..=86_400).contains(&c.sync_interval_secs) {
             return Err(ConfigError::Invalid {
@@ -188,6 +299,17 @@ impl Config {
         Ok(self.province.parse()?)
     }
 
+    /// How the key files are protected: the passphrase source of these settings, if any.
+    ///
+    /// # Errors
+    /// [`ConfigError::Key`] when the variable or file is configured but unusable.
+    pub fn key_protection(&self) -> Result<crate::keys::KeyProtection, ConfigError> {
+        Ok(crate::keys::KeyProtection::from_sources(
+            self.key_passphrase_env.as_deref(),
+            self.key_passphrase_file.as_deref(),
+        )?)
+    }
+
     /// The verification policy of these settings.
     pub fn trust_policy(&self) -> crate::trust::Policy {
         crate::trust::Policy {
@@ -218,12 +340,45 @@ pub fn read_subject_key(path: &Path) -> Result<SubjectKey, ConfigError> {
     Ok(SubjectKey::from_bytes(bytes))
 }
 
-/// Creates a node in `dir`: a new Ed25519 key (`node.key`, mode 0600), a subject-hash key
-/// (`subject.key`, mode 0600), the sled database (`db/`) holding the province and key metadata,
-/// and `hcmr.toml`. Returns the path of the config file.
+/// What [`init_node`] creates besides the keys and the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitOptions {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Address of the checkpoint page, when there is one.
+    pub http_listen: Option<SocketAddr>,
+    /// URL peers use; `None`: `https://` (or `http://`) + the bound address.
+    pub endpoint: Option<String>,
+    /// Serve TLS (a node certificate in `tls/`); false: plain text, loopback addresses only.
+    pub tls: bool,
+    /// Encrypt the key files under the passphrase in this environment variable.
+    pub key_passphrase_env: Option<String>,
+    /// ... or in this file.
+    pub key_passphrase_file: Option<PathBuf>,
+}
+
+impl InitOptions {
+    /// TLS on, no page, no passphrase, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        InitOptions {
+            listen,
+            http_listen: None,
+            endpoint: None,
+            tls: true,
+            key_passphrase_env: None,
+            key_passphrase_file: None,
+        }
+    }
+}
+
+/// File of the first admin's API token, written by `init` in the node's folder (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Creates a node in `dir` with TLS and no page (see [`init_node`]). Returns the path of the
+/// config file.
 ///
 /// # Errors
-/// [`ConfigError::Exists`] if `dir` already holds a node; I/O and store errors.
+/// As [`init_node`].
 pub async fn init(
     province: Province,
     dir: &Path,
@@ -236,7 +391,7 @@ pub async fn init(
 /// As [`init`], with the address of the checkpoint web page (`http_listen`) when there is one.
 ///
 /// # Errors
-/// As [`init`].
+/// As [`init_node`].
 pub async fn init_with_page(
     province: Province,
     dir: &Path,
@@ -244,23 +399,114 @@ pub async fn init_with_page(
     http_listen: Option<SocketAddr>,
     endpoint: Option<String>,
 ) -> Result<PathBuf, ConfigError> {
+    let mut o = InitOptions::new(listen);
+    o.http_listen = http_listen;
+    o.endpoint = endpoint;
+    init_node(province, dir, &o).await
+}
+
+/// Creates a node in `dir`: a new Ed25519 signing key (`node.key`), a subject-hash key
+/// (`subject.key`), a TLS key and node certificate (`tls/node.key`, `tls/node.crt`) unless
+/// `opts.tls` is false, the sled database (`db/`) holding the province, the first trust feed
+/// entry and one caller `admin` with role admin, whose token goes to `admin.token`; and
+/// `hcmr.toml`. Secret files have mode 0600; the two private keys are encrypted when a
+/// passphrase source is given. Returns the path of the config file.
+///
+/// # Errors
+/// [`ConfigError::Exists`] if `dir` already holds a node; [`ConfigError::Invalid`] for plain
+/// text on a non-loopback address; I/O, key and store errors.
+pub async fn init_node(
+    province: Province,
+    dir: &Path,
+    opts: &InitOptions,
+) -> Result<PathBuf, ConfigError> {
     let io = |p: &Path| {
         let path = p.display().to_string();
         move |source| ConfigError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let config_path = dir.join(CONFIG_FILE);
-    for name in [CONFIG_FILE, "node.key", "subject.key", "db"] {
+    for name in [
+        CONFIG_FILE,
+        "node.key",
+        "subject.key",
+        "db",
+        "tls",
+        ADMIN_TOKEN_FILE,
+    ] {
         if dir.join(name).exists() {
             return Err(ConfigError::Exists(dir.join(name).display().to_string()));
         }
     }
+    let tls = opts.tls.then(|| TlsConfig {
+        cert_file: "tls/node.crt".into(),
+        key_file: "tls/node.key".into(),
+    });
+    let config = Config {
+        province: province.to_string(),
+        listen: opts.listen,
+        http_listen: opts.http_listen,
+        endpoint: opts.endpoint.clone(),
+        data_dir: "db".into(),
+        key_file: "node.key".into(),
+        subject_key_file: "subject.key".into(),
+        sync_interval_secs: default_sync_interval(),
+        key_passphrase_env: opts.key_passphrase_env.clone(),
+        key_passphrase_file: opts.key_passphrase_file.clone(),
+        tls,
+        limits: LimitsConfig::default(),
+        policy: PolicyConfig::default(),
+    };
+    // The same checks `load` makes, before anything is written.
+    let text = format!(
+        "# hcmr node of {} ({}), written by `hcmr init`.\n{}",
+        province.name_en(),
+        province,
+        toml::to_string_pretty(&config).expect("a Config always serializes")
+    );
+    let check = tempfile::tempdir().map_err(io(dir))?;
+    std::fs::write(check.path().join(CONFIG_FILE), &text).map_err(io(&config_path))?;
+    let mut resolved = Config::load(&check.path().join(CONFIG_FILE)).map_err(|e| match e {
+        ConfigError::Invalid { detail, .. } => ConfigError::Invalid {
+            path: config_path.display().to_string(),
+            detail,
+        },
+        other => other,
+    })?;
+    if let Some(f) = &opts.key_passphrase_file {
+        resolved.key_passphrase_file = Some(f.clone());
+    }
+    let protection = resolved.key_protection()?;
+
     let key = NodeKey::generate();
-    key.write_pem(&dir.join("node.key"))?;
+    key.write_pem_protected(&dir.join("node.key"), &protection)?;
     let subject = SubjectKey::generate();
     let hexkey = zeroize::Zeroizing::new(format!("{}\n", hex::encode(subject.as_bytes())));
     crate::fsutil::write_secret_file(&dir.join("subject.key"), hexkey.as_bytes())
         .map_err(io(&dir.join("subject.key")))?;
+    if opts.tls {
+        let tls_dir = dir.join("tls");
+        std::fs::create_dir_all(&tls_dir).map_err(io(&tls_dir))?;
+        let names = crate::tls::certificate_names(opts.endpoint.as_deref());
+        let now = i64::try_from(crate::unix_now()).unwrap_or(i64::MAX);
+        let identity =
+            crate::tls::TlsIdentity::generate(province, &key, &names, now).map_err(|e| {
+                ConfigError::Invalid {
+                    path: tls_dir.display().to_string(),
+                    detail: e.to_string(),
+                }
+            })?;
+        identity
+            .save(
+                &tls_dir.join("node.crt"),
+                Some(&tls_dir.join("node.key")),
+                &protection,
+            )
+            .map_err(|e| ConfigError::Invalid {
+                path: tls_dir.display().to_string(),
+                detail: e.to_string(),
+            })?;
+    }
     let store = Store::open(&dir.join("db"))?;
     store.set_province(province).await?;
     // Entry 1 of the node's trust feed names its first key.
@@ -272,24 +518,41 @@ pub async fn init_with_page(
         &key,
     );
     store.append_feed(&genesis).await?;
+    let (admin, token) = crate::callers::Caller::new(
+        "admin",
+        crate::callers::Roles::of(&[crate::callers::Role::Admin]),
+        crate::unix_now(),
+    )
+    .expect("a valid name and role");
+    store.put_caller(&admin).await?;
     drop(store);
-    let config = Config {
-        province: province.to_string(),
-        listen,
-        http_listen,
-        endpoint,
-        data_dir: "db".into(),
-        key_file: "node.key".into(),
-        subject_key_file: "subject.key".into(),
-        sync_interval_secs: default_sync_interval(),
-        policy: PolicyConfig::default(),
-    };
-    let text = format!(
-        "# hcmr node of {} ({}), written by `hcmr init`.\n{}",
-        province.name_en(),
-        province,
-        toml::to_string_pretty(&config).expect("a Config always serializes")
-    );
+    crate::fsutil::write_secret_file(
+        &dir.join(ADMIN_TOKEN_FILE),
+        format!("{}\n", token.as_str()).as_bytes(),
+    )
+    .map_err(io(&dir.join(ADMIN_TOKEN_FILE)))?;
     std::fs::write(&config_path, text).map_err(io(&config_path))?;
     Ok(config_path)
+}
+
+/// Adds a caller to a stopped node's database (the running node holds the database lock: use
+/// the AddCaller RPC then). Returns the token, to be shown once.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] for a bad name or no role; [`ConfigError::Store`] (e.g. the node is
+/// running).
+pub async fn add_caller_offline(
+    config: &Config,
+    name: &str,
+    roles: &[crate::callers::Role],
+) -> Result<zeroize::Zeroizing<String>, ConfigError> {
+    let (caller, token) =
+        crate::callers::Caller::new(name, crate::callers::Roles::of(roles), crate::unix_now())
+            .map_err(|e| ConfigError::Invalid {
+                path: "caller".into(),
+                detail: e.to_string(),
+            })?;
+    let store = Store::open(&config.data_dir)?;
+    store.put_caller(&caller).await?;
+    Ok(token)
 }

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// A signature on a received agreement does not verify: UNAUTHENTICATED.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// A peer node could not be reached or answered with an error: UNAVAILABLE.
     #[error("peer {endpoint}: {detail}")]
     PeerUnavailable {
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::PeerUnavailable { .. } | ApiError::Store(_) => Code::Unavailable,
             ApiError::TooManyAttempts(_) => Code::ResourceExhausted,
         }

@@ -9,6 +9,12 @@
 //! | `GET /api/info` | `{"province": "510000", "name_zh": "四川省", "name_en": "Sichuan"}` |
 //! | `POST /api/verify` | `{"code": "HCMR1:...", "checkpoint_id": "gate-3"}` -> the verdict (see [`verdict_json`]) |
 //! | `POST /api/identity-match` | `{"code", "document_type": "id-card", "document_number"}` -> `{"matches": bool, "checked_by": "510000"}` |
+//! | `POST /api/login` | `{}` -> `{"caller": name}`: checks the token before the page uses it |
+//!
+//! The three `POST` routes need `Authorization: Bearer <token of a verifier>` (401 without or
+//! with an unknown token, 403 for another role) and `Content-Type: application/json`; a request
+//! whose `Origin` is not this page's, or that the browser marks as cross-site, gets 403 (see
+//! [`guard`]).
 //!
 //! Errors are `{"error": "field: what is wrong"}` with status 400 (bad input), 409 (the code is not
 //! authentic), 503 (the issuer's node is unreachable) or 500.
@@ -21,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 use super::error::ApiError;
 use super::NodeState;
@@ -37,21 +42,51 @@ const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
 const APP_CSS: &str = include_str!("page/app.css");
 
+/// The remote address of a page request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remote(pub(crate) std::net::SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Remote
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Remote(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, super::listener::TlsListener>,
+    > for Remote
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, super::listener::TlsListener>) -> Self {
+        Remote(*stream.remote_addr())
+    }
+}
+
 /// Serves the page on `listener` until `stop` turns true.
-pub(crate) async fn serve(
+pub(crate) async fn serve<L>(
     state: Arc<NodeState>,
-    listener: TcpListener,
+    listener: L,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    Remote: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<Remote>(),
+    )
+    .with_graceful_shutdown(async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
             }
-        })
-        .await
+        }
+    })
+    .await
 }
 
 /// The routes.
@@ -70,10 +105,98 @@ pub(crate) fn router(state: Arc<NodeState>) -> Router {
             get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
         )
         .route("/api/info", get(info))
-        .route("/api/verify", post(verify))
-        .route("/api/identity-match", post(identity_match))
+        .merge(
+            Router::new()
+                .route("/api/login", post(login))
+                .route("/api/verify", post(verify))
+                .route("/api/identity-match", post(identity_match))
+                .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard)),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// Every API call that acts: refuses cross-site requests (CSRF) and callers without a verifier
+/// token.
+///
+/// The page sends its token in the `Authorization` header, which a browser never attaches by
+/// itself, so another site cannot make a logged-in browser call the API; on top of that a
+/// request must be `application/json` (which a cross-site form cannot send without a CORS
+/// preflight, and no CORS is allowed), and an `Origin` or `Sec-Fetch-Site` header that shows
+/// another site is refused with 403.
+async fn guard(
+    State(s): State<Arc<NodeState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    let headers = req.headers();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site" || v == "same-site");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let foreign_origin = match (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        host,
+    ) {
+        (Some(origin), Some(host)) => {
+            let o = origin
+                .trim_start_matches("https://")
+                .trim_start_matches("http://");
+            o != host
+        }
+        (Some(_), None) => true,
+        _ => false,
+    };
+    if cross_site || foreign_origin {
+        return error(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused: use the page this node serves".into(),
+        );
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().starts_with("application/json"));
+    if !json {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type: must be application/json".into(),
+        );
+    }
+    let remote = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<Remote>>()
+        .map(|c| c.0 .0);
+    let token = super::auth::bearer(headers.get(header::AUTHORIZATION));
+    match s.authenticate_caller(token, crate::callers::Role::Verifier, "the checkpoint page") {
+        Ok(caller) => {
+            let mut req = req;
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(denied) => {
+            s.record_denial(&path, &denied, remote);
+            let status = match denied.status.code() {
+                tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+                tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::FORBIDDEN,
+            };
+            let mut r = error(status, denied.status.message().to_string());
+            if status == StatusCode::UNAUTHORIZED {
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            r
+        }
+    }
+}
+
+/// `POST /api/login` with the token in `Authorization`: `{"caller": name}` when it is a
+/// verifier's (the guard has checked it).
+async fn login(axum::Extension(caller): axum::Extension<Arc<crate::callers::Caller>>) -> Response {
+    no_store(Json(json!({ "caller": caller.name })).into_response())
 }
 
 fn no_store(mut r: Response) -> Response {

@@ -148,6 +148,35 @@ impl NodeState {
         Ok(entry)
     }
 
+    /// Re-certifies the node certificate after a key change: adds the current key's
+    /// certification, writes the file and serves the new certificate.
+    /// A failure is logged, not returned: the change itself is recorded, and the next start
+    /// re-certifies.
+    pub(crate) fn refresh_tls_certificate(&self) {
+        let Some(tls) = &self.tls else {
+            return;
+        };
+        let now = i64::try_from(crate::unix_now()).unwrap_or(i64::MAX);
+        let mut identity = tls.identity.lock().unwrap_or_else(|p| p.into_inner());
+        let result = identity
+            .recertified(&self.key.load(), now)
+            .and_then(|renewed| {
+                renewed.save(&tls.cert_file, None, &self.key_protection)?;
+                let certified = renewed.certified_key()?;
+                Ok((renewed, certified))
+            });
+        match result {
+            Ok((renewed, certified)) => {
+                *identity = renewed;
+                tls.cert.0.store(certified);
+                tracing::info!(file = %tls.cert_file.display(), "node certificate re-certified");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "node certificate could not be re-certified; restart the node to retry")
+            }
+        }
+    }
+
     /// Makes a new signing key; the old key signs the rotation statement.
     pub(crate) async fn rotate_key(&self) -> Result<proto::RotateKeyResponse, ApiError> {
         let held = self.feed_lock.lock().await;
@@ -160,7 +189,7 @@ impl NodeState {
                 pending.display()
             )));
         }
-        new.write_pem(&pending)
+        new.write_pem_protected(&pending, &self.key_protection)
             .map_err(|e| ApiError::FailedPrecondition(format!("writing the new key: {e}")))?;
         let statement = Statement::KeyRotation {
             key: new.public(),
@@ -181,6 +210,7 @@ impl NodeState {
         let public = new.public();
         self.key.store(std::sync::Arc::new(new));
         tracing::info!(old = %old.kid(), new = %public.kid, seq = entry.seq(), "key rotated");
+        self.refresh_tls_certificate();
         Ok(proto::RotateKeyResponse {
             new_key: Some(convert::key_info(&public)),
             retired_kid: old.kid().0.to_vec(),
@@ -348,7 +378,7 @@ impl NodeState {
             .expect("a concluded agreement of ours has a peer");
         let notified = match self.store.peer_endpoint(peer)? {
             None => false,
-            Some(url) => match peer::connect("peer endpoint", &url).await {
+            Some(url) => match peer::connect(self, "peer endpoint", &url, peer::Expect::Province(peer)).await {
                 Ok(mut c) => c
                     .notify_termination(proto::NotifyTerminationRequest {
                         notice: Some(convert::termination_to_proto(&t)),

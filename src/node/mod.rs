@@ -6,12 +6,15 @@
 //! completes; then it drains in-flight calls. [`spawn`] does both on a task, for tests and the
 //! demo.
 
+mod auth;
+mod callers;
 mod checkpoint;
 pub mod config;
 pub mod convert;
 pub mod error;
 mod http;
 mod lifecycle;
+mod listener;
 mod peer;
 mod service;
 mod sync;
@@ -24,9 +27,13 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tonic::transport::server::TcpIncoming;
 
-pub use config::{init, init_with_page, Config, ConfigError, CONFIG_FILE};
+pub use config::{
+    add_caller_offline, init, init_node, init_with_page, Config, ConfigError, InitOptions,
+    ADMIN_TOKEN_FILE, CONFIG_FILE,
+};
 pub use error::ApiError;
 
 use crate::feed::FeedState;
@@ -71,6 +78,9 @@ pub enum NodeError {
         /// From the database.
         stored: Province,
     },
+    /// The TLS key or certificate is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// Binding or serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
@@ -110,11 +120,33 @@ pub(crate) struct NodeState {
     pub(crate) rebuild_lock: Mutex<()>,
     /// Audit records on their way to the store (bounded: a full queue drops and counts, so the
     /// log never slows a checkpoint).
-    pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditRecord>,
+    pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditEvent>,
     /// Audit records dropped because the queue was full.
     pub(crate) audit_dropped: std::sync::atomic::AtomicU64,
     /// Identity-match attempts per code and per subject hash.
     pub(crate) match_limiter: checkpoint::AttemptLimiter,
+    /// How the key files are protected (a rotation writes the new key the same way).
+    pub(crate) key_protection: crate::keys::KeyProtection,
+    /// TLS state; `None` on a plain-text (loopback development) node.
+    pub(crate) tls: Option<TlsState>,
+    /// Callers by SHA-256 of their token. Swapped whole when a caller is added or removed.
+    pub(crate) callers: ArcSwap<HashMap<[u8; 32], Arc<crate::callers::Caller>>>,
+    /// Per-caller request rates.
+    pub(crate) rate: auth::RateLimiter,
+    /// Slots of the node-wide concurrency limit.
+    pub(crate) concurrency: Arc<tokio::sync::Semaphore>,
+    /// Limits from the config.
+    pub(crate) limits: config::LimitsConfig,
+}
+
+/// A node's TLS identity while it runs.
+pub(crate) struct TlsState {
+    /// The certified key served and presented to peers; swapped after a key rotation.
+    pub(crate) cert: Arc<crate::tls::CertSource>,
+    /// The identity on disk (for re-certification).
+    pub(crate) identity: Mutex<crate::tls::TlsIdentity>,
+    /// Where the certificate is written.
+    pub(crate) cert_file: PathBuf,
 }
 
 impl NodeState {
@@ -196,15 +228,19 @@ fn check_key_permissions(path: &std::path::Path) -> Result<(), NodeError> {
 /// Reads the node key, finishing a rotation a crash interrupted: the rotation writes the new key
 /// to `<key_file>.new`, records the rotation in the feed, then renames; if the feed already names
 /// the new key, the rename is completed here.
-fn load_key(key_file: &std::path::Path, own: &FeedState) -> Result<NodeKey, NodeError> {
+fn load_key(
+    key_file: &std::path::Path,
+    own: &FeedState,
+    protection: &crate::keys::KeyProtection,
+) -> Result<NodeKey, NodeError> {
     let current = own.current_key().copied();
-    let key = NodeKey::read_pem(key_file).map_err(ConfigError::from)?;
+    let key = NodeKey::read_pem_protected(key_file, protection).map_err(ConfigError::from)?;
     if Some(key.public()) == current {
         return Ok(key);
     }
     let pending = lifecycle::pending_key_path(key_file);
     if pending.exists() {
-        let new = NodeKey::read_pem(&pending).map_err(ConfigError::from)?;
+        let new = NodeKey::read_pem_protected(&pending, protection).map_err(ConfigError::from)?;
         if Some(new.public()) == current {
             lifecycle::install_key_file(key_file, &pending, key.kid())?;
             tracing::warn!(kid = %new.kid(), "completed a key rotation interrupted by a crash");
@@ -218,7 +254,7 @@ fn load_key(key_file: &std::path::Path, own: &FeedState) -> Result<NodeKey, Node
 pub struct Node {
     state: Arc<NodeState>,
     config: Config,
-    audit_rx: tokio::sync::mpsc::Receiver<crate::audit::AuditRecord>,
+    audit_rx: tokio::sync::mpsc::Receiver<crate::audit::AuditEvent>,
 }
 
 impl Node {
@@ -230,6 +266,10 @@ impl Node {
         let province = config.province()?;
         check_key_permissions(&config.key_file)?;
         check_key_permissions(&config.subject_key_file)?;
+        if let Some(t) = &config.tls {
+            check_key_permissions(&t.key_file)?;
+        }
+        let key_protection = config.key_protection()?;
         let subject_key = config::read_subject_key(&config.subject_key_file)?;
         if !config.data_dir.is_dir() {
             return Err(NodeError::NoDatabase(config.data_dir.display().to_string()));
@@ -245,7 +285,46 @@ impl Node {
         let mut own = FeedState::new(province);
         own.apply_all(&store.feed_from(1)?)
             .map_err(StoreError::from)?;
-        let key = load_key(&config.key_file, &own)?;
+        let key = load_key(&config.key_file, &own, &key_protection)?;
+        let tls = match &config.tls {
+            None => None,
+            Some(t) => {
+                let identity =
+                    crate::tls::TlsIdentity::load(&t.cert_file, &t.key_file, &key_protection)?;
+                let now = i64::try_from(crate::unix_now()).unwrap_or(i64::MAX);
+                let mine = crate::tls::check_node_certificate(identity.certificate_der(), now)
+                    .map_err(|e| crate::tls::TlsError::File {
+                        path: t.cert_file.display().to_string(),
+                        detail: format!("not a usable node certificate: {e}"),
+                    })?;
+                if mine.province != province {
+                    return Err(crate::tls::TlsError::File {
+                        path: t.cert_file.display().to_string(),
+                        detail: format!(
+                            "the certificate speaks for {}, not for this node's province {province}",
+                            mine.province
+                        ),
+                    }
+                    .into());
+                }
+                // A rotation that crashed before re-certifying: certify with the current key.
+                let identity = if mine.keys.contains(&key.public()) {
+                    identity
+                } else {
+                    let renewed = identity.recertified(&key, now)?;
+                    renewed.save(&t.cert_file, None, &key_protection)?;
+                    tracing::warn!(kid = %key.kid(), "node certificate re-certified by the current key");
+                    renewed
+                };
+                Some(TlsState {
+                    cert: Arc::new(crate::tls::CertSource(ArcSwap::new(
+                        identity.certified_key()?,
+                    ))),
+                    identity: Mutex::new(identity),
+                    cert_file: t.cert_file.clone(),
+                })
+            }
+        };
         let mut peers = HashMap::new();
         for (peer, synced_at) in store.sync_times()? {
             let mut state = FeedState::new(peer);
@@ -269,7 +348,7 @@ impl Node {
             peers.values().cloned().collect(),
         )?;
         let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(AUDIT_QUEUE);
-        Ok(Node {
+        let node = Node {
             audit_rx,
             state: Arc::new(NodeState {
                 province,
@@ -291,9 +370,22 @@ impl Node {
                 audit_tx,
                 audit_dropped: std::sync::atomic::AtomicU64::new(0),
                 match_limiter: checkpoint::AttemptLimiter::default(),
+                key_protection,
+                tls,
+                callers: ArcSwap::from_pointee(HashMap::new()),
+                rate: auth::RateLimiter::new(
+                    config.limits.caller_requests_per_sec,
+                    config.limits.caller_burst,
+                ),
+                concurrency: Arc::new(tokio::sync::Semaphore::new(
+                    config.limits.max_concurrent_requests,
+                )),
+                limits: config.limits,
             }),
             config: config.clone(),
-        })
+        };
+        node.state.reload_callers()?;
+        Ok(node)
     }
 
     /// The node's province.
@@ -313,11 +405,16 @@ impl Node {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NodeError> {
         let addr = listener.local_addr()?;
+        let scheme = if self.state.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let endpoint = self
             .config
             .endpoint
             .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+            .unwrap_or_else(|| format!("{scheme}://{addr}"));
         let _ = self.state.endpoint.set(endpoint.clone());
         let state = self.state.clone();
 
@@ -337,8 +434,8 @@ impl Node {
             .build_v1()
             .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
 
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "listening beyond loopback with plain-text gRPC and no caller authentication: anyone who can reach this address can issue codes and manage agreements; restrict it with a firewall");
+        if state.tls.is_none() {
+            tracing::warn!(%addr, "PLAIN TEXT: no [tls] section, so calls and API tokens cross the network unencrypted and peer nodes cannot be authenticated (federation calls are open). For loopback development only; `hcmr init` writes a TLS configuration by default");
         }
         tracing::info!(
             province = %state.province,
@@ -346,8 +443,10 @@ impl Node {
             kid = %state.key.load().kid(),
             %addr,
             %endpoint,
+            tls = state.tls.is_some(),
+            callers = state.callers.load().len(),
             version = env!("CARGO_PKG_VERSION"),
-            "hcmr node serving (plain-text gRPC: for loopback and development)"
+            "hcmr node serving"
         );
         // One stop signal for everything the node runs: the gRPC server, the checkpoint page,
         // the sync loop and the audit writer.
@@ -361,11 +460,24 @@ impl Node {
         let http_task = match http_listener {
             Some(l) => {
                 let http_addr = l.local_addr()?;
-                if !http_addr.ip().is_loopback() {
-                    tracing::warn!(%http_addr, "checkpoint page listening beyond loopback in plain HTTP with no login: restrict it with a firewall");
-                }
-                tracing::info!(%http_addr, "checkpoint page serving at http://{http_addr}/");
-                Some(tokio::spawn(http::serve(state.clone(), l, stop_rx.clone())))
+                let task = match &state.tls {
+                    Some(t) => {
+                        tracing::info!(%http_addr, "checkpoint page serving at https://{http_addr}/");
+                        let config =
+                            crate::tls::server_config(t.cert.clone(), &[b"h2", b"http/1.1"])?;
+                        let rx = listener::tls_acceptor(l, config, stop_rx.clone());
+                        let tls_listener = listener::TlsListener {
+                            rx,
+                            local: http_addr,
+                        };
+                        tokio::spawn(http::serve(state.clone(), tls_listener, stop_rx.clone()))
+                    }
+                    None => {
+                        tracing::warn!(%http_addr, "checkpoint page serving in PLAIN HTTP at http://{http_addr}/ (loopback development only)");
+                        tokio::spawn(http::serve(state.clone(), l, stop_rx.clone()))
+                    }
+                };
+                Some(task)
             }
             None => None,
         };
@@ -376,25 +488,54 @@ impl Node {
                 _ = grpc_stop.changed() => {}
             }
         };
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let served = tonic::transport::Server::builder()
+        let max = state.limits.max_request_bytes;
+        let router = tonic::transport::Server::builder()
+            .timeout(std::time::Duration::from_secs(
+                state.limits.request_timeout_secs,
+            ))
+            .max_concurrent_streams(Some(256))
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+            .layer(auth::AuthLayer {
+                state: state.clone(),
+            })
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
                 proto::health_code_service_server::HealthCodeServiceServer::new(
                     service::HealthCodeApi(state.clone()),
-                ),
+                )
+                .max_decoding_message_size(max),
             )
             .add_service(
                 proto::federation_service_server::FederationServiceServer::new(
                     service::FederationApi(state.clone()),
-                ),
+                )
+                .max_decoding_message_size(max),
             )
-            .add_service(proto::operator_service_server::OperatorServiceServer::new(
-                service::OperatorApi(state.clone()),
-            ))
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await;
+            .add_service(
+                proto::operator_service_server::OperatorServiceServer::new(service::OperatorApi(
+                    state.clone(),
+                ))
+                .max_decoding_message_size(max),
+            );
+        let served = match &state.tls {
+            Some(t) => {
+                let config = crate::tls::server_config(t.cert.clone(), &[b"h2"])?;
+                let rx = listener::tls_acceptor(listener, config, stop_rx.clone());
+                let incoming = tokio_stream::wrappers::ReceiverStream::new(rx)
+                    .map(|(s, _)| Ok::<_, std::io::Error>(listener::TlsConn(s)));
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await
+            }
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await
+            }
+        };
         let _ = stop.send(true);
         let _ = sync_task.await;
         if let Some(t) = http_task {
@@ -416,10 +557,15 @@ pub struct NodeHandle {
     pub addr: SocketAddr,
     /// The bound address of the checkpoint page, when the config sets `http_listen`.
     pub http_addr: Option<SocketAddr>,
-    /// The URL to reach it, `http://` + `addr` unless the config sets one.
+    /// The URL to reach it, `https://` (`http://` without TLS) + `addr` unless the config sets
+    /// one.
     pub endpoint: String,
     /// The node's province.
     pub province: Province,
+    /// The node certificate clients pin (`tls/node.crt`); `None` without TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// The folder of the node's config file.
+    pub dir: PathBuf,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), NodeError>>,
 }
@@ -451,11 +597,22 @@ pub async fn spawn(config: &Config) -> Result<NodeHandle, NodeError> {
         None => None,
     };
     let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let endpoint = config
         .endpoint
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let province = node.province();
+    let tls_cert = config.tls.as_ref().map(|t| t.cert_file.clone());
+    let dir = config
+        .data_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(node.serve(listener, http_listener, async {
         let _ = rx.await;
@@ -465,6 +622,8 @@ pub async fn spawn(config: &Config) -> Result<NodeHandle, NodeError> {
         http_addr,
         endpoint,
         province,
+        tls_cert,
+        dir,
         shutdown: tx,
         task,
     })

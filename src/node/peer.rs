@@ -2,41 +2,102 @@
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::error::ApiError;
+use super::NodeState;
 use crate::proto::federation_service_client::FederationServiceClient;
 
-/// How long to wait for a peer's TCP connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a peer's answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connects to a peer node's federation API at `url` (`http://host:port`).
+/// Whom a call to a peer must reach.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Expect {
+    /// The node of this province, certified by a key this node trusts for it (pinned in an
+    /// agreement or named by its trust feed).
+    Province(crate::province::Province),
+    /// A node whose certificate is certified by a key with this kid (before any agreement: the
+    /// kid its operator read out of band).
+    Kid(crate::keys::Kid),
+}
+
+/// Connects to a peer node's federation API at `url`. On a node with TLS the URL must be
+/// `https://`, the call presents this node's certificate, and the peer's certificate must meet
+/// `expect`; on a plain-text node (development) `http://` only.
 ///
 /// # Errors
-/// INVALID_ARGUMENT on `field` for a URL that does not parse; UNAVAILABLE when the peer cannot be
-/// reached.
+/// INVALID_ARGUMENT on `field` for a URL that does not parse or has the wrong scheme;
+/// UNAVAILABLE when the peer cannot be reached or its certificate is refused.
 pub(crate) async fn connect(
+    state: &NodeState,
     field: &'static str,
     url: &str,
+    expect: Expect,
 ) -> Result<FederationServiceClient<Channel>, ApiError> {
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
+    let scheme = if state.tls.is_some() {
+        "https://"
+    } else {
+        "http://"
+    };
+    if !url.starts_with(scheme) {
         return Err(ApiError::invalid(
             field,
-            format!("{url:?} must be a URL such as http://127.0.0.1:7510"),
+            format!(
+                "{url:?} must be a URL such as {scheme}127.0.0.1:7510 ({})",
+                if state.tls.is_some() {
+                    "this node uses TLS and talks to peers over mutual TLS only"
+                } else {
+                    "this node runs without TLS"
+                }
+            ),
         ));
     }
-    let endpoint = Endpoint::from_shared(url.to_string())
-        .map_err(|e| ApiError::invalid(field, format!("{url:?}: {e}")))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT);
-    let channel = endpoint
-        .connect()
+    let tls = match &state.tls {
+        None => None,
+        Some(t) => {
+            let config = match expect {
+                Expect::Province(p) => {
+                    let keys = state.peer_keys(p);
+                    crate::tls::peer_client_config(t.cert.clone(), Some(p), move |c| {
+                        c.certified_by_any(&keys)
+                    })
+                }
+                Expect::Kid(kid) => {
+                    crate::tls::peer_client_config(t.cert.clone(), None, move |c| {
+                        c.keys.iter().any(|k| k.kid == kid)
+                    })
+                }
+            }
+            .map_err(|e| ApiError::PeerUnavailable {
+                endpoint: url.to_string(),
+                detail: e.to_string(),
+            })?;
+            Some(config)
+        }
+    };
+    let channel = crate::client::channel(url, tls, REQUEST_TIMEOUT)
         .await
-        .map_err(|e| ApiError::PeerUnavailable {
-            endpoint: url.to_string(),
-            detail: format!("cannot connect: {e}"),
+        .map_err(|e| match e {
+            crate::client::ClientError::BadUrl { .. } => {
+                ApiError::invalid(field, format!("{url:?} is not a URL"))
+            }
+            // The peer answered, but its certificate is not the one expected: an impostor or a
+            // misconfigured endpoint, not an outage.
+            other if other.to_string().contains(crate::tls::PEER_REFUSED) => {
+                ApiError::FailedPrecondition(match expect {
+                    Expect::Kid(kid) => format!(
+                        "the node at {url} does not present a certificate certified by the expected kid {kid}: refusing to pin it ({other})"
+                    ),
+                    Expect::Province(p) => format!(
+                        "the node at {url} is not the node of {p} this node trusts ({other})"
+                    ),
+                })
+            }
+            other => ApiError::PeerUnavailable {
+                endpoint: url.to_string(),
+                detail: other.to_string(),
+            },
         })?;
     Ok(FederationServiceClient::new(channel))
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::auth::Principal;
 use super::convert;
 use super::error::ApiError;
 use super::peer;
@@ -206,7 +207,13 @@ impl NodeState {
                 "required: 16 hex digits, the kid of the peer's current key as its operator reads it from `hcmr info`",
             )
         })?;
-        let mut client = peer::connect("peer_endpoint", &r.peer_endpoint).await?;
+        let mut client = peer::connect(
+            self,
+            "peer_endpoint",
+            &r.peer_endpoint,
+            peer::Expect::Kid(expected_kid),
+        )
+        .await?;
         let info = client
             .get_node_info(proto::GetNodeInfoRequest {})
             .await
@@ -301,8 +308,19 @@ impl NodeState {
     async fn receive_proposal(
         &self,
         r: proto::ProposeAgreementRequest,
+        from: Option<&Principal>,
     ) -> Result<proto::ProposeAgreementResponse, ApiError> {
         let a = convert::signed_from_proto(r.agreement.as_ref())?;
+        // Over mutual TLS the proposal must come from the province and a key it names.
+        if let Some(Principal::Node(peer)) = from {
+            let proposer = &a.body().proposer;
+            if peer.province != proposer.province || !peer.certified_by_any(&proposer.keys) {
+                return Err(ApiError::PermissionDenied(format!(
+                    "the proposal is from {} but the calling node's certificate is for {} and not certified by a key the proposal pins",
+                    proposer.province, peer.province
+                )));
+            }
+        }
         let ep = &r.proposer_endpoint;
         if !(ep.starts_with("http://") || ep.starts_with("https://"))
             || tonic::transport::Endpoint::from_shared(ep.clone()).is_err()
@@ -453,7 +471,13 @@ impl NodeState {
         })?;
         // Deliver first: if the proposer cannot be told, nothing changes here and the operator
         // can retry.
-        let mut client = peer::connect("proposer endpoint", &url).await?;
+        let mut client = peer::connect(
+            self,
+            "proposer endpoint",
+            &url,
+            peer::Expect::Province(proposer),
+        )
+        .await?;
         client
             .accept_agreement(proto::AcceptAgreementRequest {
                 agreement: Some(convert::signed_to_proto(&a)),
@@ -549,8 +573,11 @@ impl proto::federation_service_server::FederationService for FederationApi {
         &self,
         request: Request<proto::ProposeAgreementRequest>,
     ) -> Result<Response<proto::ProposeAgreementResponse>, Status> {
+        let from = request.extensions().get::<Principal>().cloned();
         Ok(Response::new(
-            self.0.receive_proposal(request.into_inner()).await?,
+            self.0
+                .receive_proposal(request.into_inner(), from.as_ref())
+                .await?,
         ))
     }
 
@@ -597,6 +624,17 @@ impl proto::federation_service_server::FederationService for FederationApi {
         &self,
         request: Request<proto::GetAgreementsRequest>,
     ) -> Result<Response<proto::GetAgreementsResponse>, Status> {
+        // Over mutual TLS a peer learns only its own agreements, whatever it asks.
+        if let Some(Principal::Node(peer)) = request.extensions().get::<Principal>() {
+            if request.get_ref().province != peer.province.to_string() {
+                return Err(ApiError::PermissionDenied(format!(
+                    "province: the calling node is {}, not {}",
+                    peer.province,
+                    request.get_ref().province
+                ))
+                .into());
+            }
+        }
         Ok(Response::new(
             self.0.agreements_for(&request.get_ref().province)?,
         ))
@@ -692,5 +730,43 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         _request: Request<proto::ExportTrustBundleRequest>,
     ) -> Result<Response<proto::ExportTrustBundleResponse>, Status> {
         Ok(Response::new(self.0.export_bundle()?))
+    }
+
+    async fn add_caller(
+        &self,
+        request: Request<proto::AddCallerRequest>,
+    ) -> Result<Response<proto::AddCallerResponse>, Status> {
+        Ok(Response::new(
+            self.0.add_caller(request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_callers(
+        &self,
+        _request: Request<proto::ListCallersRequest>,
+    ) -> Result<Response<proto::ListCallersResponse>, Status> {
+        Ok(Response::new(self.0.list_callers()?))
+    }
+
+    async fn remove_caller(
+        &self,
+        request: Request<proto::RemoveCallerRequest>,
+    ) -> Result<Response<proto::RemoveCallerResponse>, Status> {
+        let by = match request.extensions().get::<Principal>() {
+            Some(Principal::Caller(c)) => Some(c.clone()),
+            _ => None,
+        };
+        Ok(Response::new(
+            self.0
+                .remove_caller(&request.get_ref().name, by.as_ref())
+                .await?,
+        ))
+    }
+
+    async fn list_access_denials(
+        &self,
+        request: Request<proto::ListAccessDenialsRequest>,
+    ) -> Result<Response<proto::ListAccessDenialsResponse>, Status> {
+        Ok(Response::new(self.0.list_denials(request.get_ref())?))
     }
 }

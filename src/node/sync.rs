@@ -91,7 +91,8 @@ impl NodeState {
         let url = self.store.peer_endpoint(peer)?.ok_or_else(|| {
             ApiError::FailedPrecondition(format!("no endpoint recorded for {peer}"))
         })?;
-        let mut client = peer::connect("peer endpoint", &url).await?;
+        let mut client =
+            peer::connect(self, "peer endpoint", &url, peer::Expect::Province(peer)).await?;
         let current = self
             .peer_feeds
             .lock()

@@ -3,25 +3,54 @@
 
 use std::path::{Path, PathBuf};
 
+use hcmr::callers::Role;
+use hcmr::client::NodeChannel;
 use hcmr::node::{Config, NodeHandle};
 use hcmr::proto;
 use hcmr::proto::federation_service_client::FederationServiceClient;
 use hcmr::proto::health_code_service_client::HealthCodeServiceClient;
 use hcmr::proto::operator_service_client::OperatorServiceClient;
 use hcmr::province::Province;
-use tonic::transport::Channel;
 
-/// Creates a node of `province` under `root` and returns its config path.
+/// The file, in a node's folder, of the test caller's token (roles issuer, verifier, admin).
+pub const TEST_TOKEN_FILE: &str = "test.token";
+
+/// Creates a node of `province` under `root` (TLS on, as `hcmr init` makes it) with a caller
+/// `test` holding every role, whose token is in `TEST_TOKEN_FILE`; returns its config path.
 pub async fn init_node(root: &Path, province: u32) -> PathBuf {
     let p = Province::from_code(province).unwrap();
-    hcmr::node::init(
+    let path = hcmr::node::init(
         p,
         &root.join(province.to_string()),
         "127.0.0.1:0".parse().unwrap(),
         None,
     )
     .await
-    .unwrap()
+    .unwrap();
+    add_test_caller(&path).await;
+    path
+}
+
+/// Adds the caller `test` (every role) to a stopped node and writes its token file.
+pub async fn add_test_caller(config: &Path) {
+    let c = Config::load(config).unwrap();
+    let token =
+        hcmr::node::add_caller_offline(&c, "test", &[Role::Issuer, Role::Verifier, Role::Admin])
+            .await
+            .unwrap();
+    std::fs::write(
+        config.parent().unwrap().join(TEST_TOKEN_FILE),
+        token.as_bytes(),
+    )
+    .unwrap();
+}
+
+/// The test caller's token of a node.
+pub fn test_token(n: &NodeHandle) -> String {
+    std::fs::read_to_string(n.dir.join(TEST_TOKEN_FILE))
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 /// Starts the node of a config file.
@@ -31,24 +60,28 @@ pub async fn start(config: &Path) -> NodeHandle {
         .unwrap()
 }
 
-pub async fn channel(url: &str) -> Channel {
-    Channel::from_shared(url.to_string())
-        .unwrap()
-        .connect()
+/// A channel to `n` as the test caller: the node's certificate pinned, the test token sent.
+pub async fn channel(n: &NodeHandle) -> NodeChannel {
+    channel_as(n, Some(&test_token(n))).await
+}
+
+/// A channel to `n` with `token` (or none).
+pub async fn channel_as(n: &NodeHandle, token: Option<&str>) -> NodeChannel {
+    hcmr::client::connect(&n.endpoint, n.tls_cert.as_deref(), token)
         .await
         .unwrap()
 }
 
-pub async fn codes(n: &NodeHandle) -> HealthCodeServiceClient<Channel> {
-    HealthCodeServiceClient::new(channel(&n.endpoint).await)
+pub async fn codes(n: &NodeHandle) -> HealthCodeServiceClient<NodeChannel> {
+    HealthCodeServiceClient::new(channel(n).await)
 }
 
-pub async fn operator(n: &NodeHandle) -> OperatorServiceClient<Channel> {
-    OperatorServiceClient::new(channel(&n.endpoint).await)
+pub async fn operator(n: &NodeHandle) -> OperatorServiceClient<NodeChannel> {
+    OperatorServiceClient::new(channel(n).await)
 }
 
-pub async fn federation(n: &NodeHandle) -> FederationServiceClient<Channel> {
-    FederationServiceClient::new(channel(&n.endpoint).await)
+pub async fn federation(n: &NodeHandle) -> FederationServiceClient<NodeChannel> {
+    FederationServiceClient::new(channel(n).await)
 }
 
 pub fn map(pairs: &[(i32, i32)]) -> Vec<proto::StatusMapping> {
@@ -231,7 +264,7 @@ pub async fn sync_now(n: &NodeHandle) -> Vec<proto::PeerSyncResult> {
 /// `NodeHandle::http_addr` once started).
 pub async fn init_node_with_page(root: &Path, province: u32) -> PathBuf {
     let p = Province::from_code(province).unwrap();
-    hcmr::node::init_with_page(
+    let path = hcmr::node::init_with_page(
         p,
         &root.join(province.to_string()),
         "127.0.0.1:0".parse().unwrap(),
@@ -239,7 +272,9 @@ pub async fn init_node_with_page(root: &Path, province: u32) -> PathBuf {
         None,
     )
     .await
-    .unwrap()
+    .unwrap();
+    add_test_caller(&path).await;
+    path
 }
 
 /// Operator ListAuditRecords at `n`: every record, oldest first.
@@ -265,4 +300,93 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Creates a node without TLS (loopback development mode: federation calls are not
+/// authenticated), with the test caller; returns its config path.
+pub async fn init_node_plaintext(root: &Path, province: u32) -> PathBuf {
+    let p = Province::from_code(province).unwrap();
+    let mut o = hcmr::node::InitOptions::new("127.0.0.1:0".parse().unwrap());
+    o.tls = false;
+    let path = hcmr::node::init_node(p, &root.join(province.to_string()), &o)
+        .await
+        .unwrap();
+    add_test_caller(&path).await;
+    path
+}
+
+/// The TLS identity (node certificate and key) of a running node, read from its folder.
+pub fn tls_identity_of(n: &NodeHandle) -> hcmr::tls::TlsIdentity {
+    hcmr::tls::TlsIdentity::load(
+        &n.dir.join("tls/node.crt"),
+        &n.dir.join("tls/node.key"),
+        &hcmr::keys::KeyProtection::Plain,
+    )
+    .unwrap()
+}
+
+/// A node identity of `province` certified by `key` (a stranger's, an impostor's).
+pub fn node_identity(province: u32, key: &hcmr::keys::NodeKey) -> hcmr::tls::TlsIdentity {
+    hcmr::tls::TlsIdentity::generate(
+        Province::from_code(province).unwrap(),
+        key,
+        &hcmr::tls::certificate_names(None),
+        hcmr::unix_now() as i64,
+    )
+    .unwrap()
+}
+
+/// A federation client of `n` that presents `identity` as its node certificate (mutual TLS),
+/// as a peer node does; on a node without TLS, a plain client.
+pub async fn federation_as(
+    n: &NodeHandle,
+    identity: &hcmr::tls::TlsIdentity,
+) -> FederationServiceClient<tonic::transport::Channel> {
+    let tls = if n.endpoint.starts_with("https://") {
+        let own = std::sync::Arc::new(hcmr::tls::CertSource(arc_swap::ArcSwap::new(
+            identity.certified_key().unwrap(),
+        )));
+        Some(hcmr::tls::peer_client_config(own, Some(n.province), |_| true).unwrap())
+    } else {
+        None
+    };
+    FederationServiceClient::new(
+        hcmr::client::channel(&n.endpoint, tls, std::time::Duration::from_secs(30))
+            .await
+            .unwrap(),
+    )
+}
+
+/// The `hcmr` binary set up to talk to `n` as the test caller (URL, pinned certificate and
+/// token through HCMR_NODE, HCMR_TLS_CERT and HCMR_TOKEN_FILE).
+pub fn cli(n: &NodeHandle) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hcmr"));
+    c.env("HCMR_NODE", &n.endpoint)
+        .env("HCMR_TOKEN_FILE", n.dir.join(TEST_TOKEN_FILE))
+        .env_remove("HCMR_DIR")
+        .env_remove("HCMR_TOKEN");
+    match &n.tls_cert {
+        Some(cert) => c.env("HCMR_TLS_CERT", cert),
+        None => c.env_remove("HCMR_TLS_CERT"),
+    };
+    c
+}
+
+/// The access log of `n` once it holds at least `at_least` records (the log is written in the
+/// background; waits at most 5 seconds).
+pub async fn denials(n: &NodeHandle, at_least: usize) -> Vec<proto::AccessDenial> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let d = operator(n)
+            .await
+            .list_access_denials(proto::ListAccessDenialsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .denials;
+        if d.len() >= at_least || std::time::Instant::now() > deadline {
+            return d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

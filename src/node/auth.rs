@@ -1,0 +1,488 @@
+//! Who may call what: API tokens with roles for callers, node certificates for peers, and the
+//! limits every call passes (per-caller rate, global concurrency).
+//!
+//! | RPCs | who |
+//! |---|---|
+//! | `HealthCodeService/IssueHealthCode`, `RevokeHealthCode`, `RevokeSubject` | caller with role issuer |
+//! | `HealthCodeService/VerifyHealthCode`, `MatchIdentity` | caller with role verifier |
+//! | `OperatorService/*` | caller with role admin |
+//! | `FederationService/GetNodeInfo`, `grpc.health.v1`, server reflection | anyone |
+//! | `FederationService/ProposeAgreement` | any node certificate (mutual TLS); the proposal must come from the certified province and key |
+//! | other `FederationService` RPCs | a node certificate of a province this node has an agreement with, certified by a key the agreement pins or the province's trust feed names (not withdrawn) |
+//!
+//! A call without credentials gets UNAUTHENTICATED; a caller without the role, or a node of a
+//! province without an agreement, gets PERMISSION_DENIED; a caller over its rate gets
+//! RESOURCE_EXHAUSTED. Each refusal is written to the `access` tree (see
+//! [`crate::audit::AccessDenial`]) and logged without the token.
+//!
+//! On a node without TLS (loopback development only) there are no certificates, so the
+//! federation RPCs are open; the node says so loudly at start.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tonic::transport::server::TcpConnectInfo;
+
+use super::listener::TlsConnInfo;
+
+use super::NodeState;
+use crate::audit::AccessDenial;
+use crate::callers::{Caller, Role};
+use crate::keys::PublicKey;
+use crate::province::Province;
+use crate::tls::PeerCertificate;
+
+/// What a call needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Nothing: public information.
+    Open,
+    /// An API token of a caller with this role.
+    Role(Role),
+    /// A node certificate of any province (agreement proposals).
+    AnyNode,
+    /// A node certificate of a province with an agreement.
+    AgreedNode,
+}
+
+/// What each RPC path needs. Unknown paths are left to the server (UNIMPLEMENTED).
+pub(crate) fn need(path: &str) -> Need {
+    let Some((service, method)) = path.trim_start_matches('/').split_once('/') else {
+        return Need::Open;
+    };
+    match service {
+        "hcmr.v1.HealthCodeService" => match method {
+            "VerifyHealthCode" | "MatchIdentity" => Need::Role(Role::Verifier),
+            _ => Need::Role(Role::Issuer),
+        },
+        "hcmr.v1.OperatorService" => Need::Role(Role::Admin),
+        "hcmr.v1.FederationService" => match method {
+            "GetNodeInfo" => Need::Open,
+            "ProposeAgreement" => Need::AnyNode,
+            _ => Need::AgreedNode,
+        },
+        _ => Need::Open,
+    }
+}
+
+/// Who made an authorized call; in the request's extensions for the service to read.
+#[derive(Debug, Clone)]
+pub(crate) enum Principal {
+    /// A caller with a token.
+    Caller(Arc<Caller>),
+    /// A peer node, by its certificate.
+    Node(PeerCertificate),
+    /// A federation call on a node without TLS (development): nobody could be checked.
+    Unchecked,
+}
+
+/// A refused call.
+#[derive(Debug)]
+pub(crate) struct Denied {
+    pub(crate) status: tonic::Status,
+    pub(crate) who: String,
+}
+
+impl Denied {
+    fn new(code: tonic::Code, who: String, message: String) -> Denied {
+        Denied {
+            status: tonic::Status::new(code, message),
+            who,
+        }
+    }
+}
+
+/// A token bucket per caller.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// Per-caller request rate limits.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    per_sec: f64,
+    burst: f64,
+    buckets: std::sync::Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(per_sec: u32, burst: u32) -> Self {
+        RateLimiter {
+            per_sec: f64::from(per_sec),
+            burst: f64::from(burst.max(1)),
+            buckets: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from `who`'s bucket; false when it is empty.
+    pub(crate) fn allow(&self, who: &str) -> bool {
+        let now = Instant::now();
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = b.entry(who.to_string()).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
+        let elapsed = now.duration_since(bucket.last).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_sec).min(self.burst);
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The token of an `authorization: Bearer <token>` header value.
+pub(crate) fn bearer(value: Option<&http::HeaderValue>) -> Option<&str> {
+    let v = value?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+impl NodeState {
+    /// Replaces the in-memory caller table from the store.
+    pub(crate) fn reload_callers(&self) -> Result<(), crate::store::StoreError> {
+        let table: HashMap<[u8; 32], Arc<Caller>> = self
+            .store
+            .callers()?
+            .into_iter()
+            .map(|c| (c.token_hash, Arc::new(c)))
+            .collect();
+        self.callers.store(Arc::new(table));
+        Ok(())
+    }
+
+    /// Authenticates a caller by token and checks its role and rate.
+    ///
+    /// # Errors
+    /// [`Denied`] with UNAUTHENTICATED (no or unknown token), PERMISSION_DENIED (role) or
+    /// RESOURCE_EXHAUSTED (rate).
+    pub(crate) fn authenticate_caller(
+        &self,
+        token: Option<&str>,
+        role: Role,
+        what: &str,
+    ) -> Result<Arc<Caller>, Denied> {
+        let Some(token) = token else {
+            return Err(Denied::new(
+                tonic::Code::Unauthenticated,
+                "anonymous".into(),
+                format!("{what} needs the API token of a caller with role {role} (authorization: Bearer hcmr_...; an admin adds callers with `hcmr caller add`)"),
+            ));
+        };
+        let hash = crate::callers::token_hash(token);
+        let Some(caller) = self.callers.load().get(&hash).cloned() else {
+            return Err(Denied::new(
+                tonic::Code::Unauthenticated,
+                "anonymous".into(),
+                "authorization: unknown or removed API token".into(),
+            ));
+        };
+        let who = format!("caller {}", caller.name);
+        if !caller.roles.has(role) {
+            return Err(Denied::new(
+                tonic::Code::PermissionDenied,
+                who,
+                format!(
+                    "caller {} has role {}; {what} needs role {role}",
+                    caller.name, caller.roles
+                ),
+            ));
+        }
+        if !self.rate.allow(&caller.name) {
+            return Err(Denied::new(
+                tonic::Code::ResourceExhausted,
+                who,
+                format!(
+                    "caller {} is over its request rate; retry shortly",
+                    caller.name
+                ),
+            ));
+        }
+        Ok(caller)
+    }
+
+    /// The node keys this node trusts for `peer`: those pinned by any stored agreement with it,
+    /// and those its synced trust feed names (when anchored in a pinned key), less withdrawn ones.
+    pub(crate) fn peer_keys(&self, peer: Province) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = Vec::new();
+        if let Ok(agreements) = self.store.agreements() {
+            for a in agreements {
+                if let Some(party) = a.body().peer_of(self.province) {
+                    if party.province == peer {
+                        keys.extend(party.keys.iter().copied());
+                    }
+                }
+            }
+        }
+        let feeds = self.peer_feeds.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = feeds.get(&peer) {
+            if f.state.contains_any(&keys) {
+                for k in f.state.keys() {
+                    if k.withdrawn_at.is_some() {
+                        keys.retain(|x| *x != k.key);
+                    } else if !keys.contains(&k.key) {
+                        keys.push(k.key);
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    /// Authenticates a peer node by its TLS client certificate.
+    fn authenticate_node(
+        &self,
+        certs: Option<&[rustls::pki_types::CertificateDer<'static>]>,
+        need: Need,
+        what: &str,
+    ) -> Result<PeerCertificate, Denied> {
+        let Some(cert) = certs.and_then(|c| c.first()) else {
+            return Err(Denied::new(
+                tonic::Code::Unauthenticated,
+                "anonymous".into(),
+                format!("{what} is for peer nodes: it needs a node certificate (mutual TLS)"),
+            ));
+        };
+        let now = i64::try_from(crate::unix_now()).unwrap_or(i64::MAX);
+        let peer = crate::tls::check_node_certificate(cert, now).map_err(|e| {
+            Denied::new(
+                tonic::Code::Unauthenticated,
+                "anonymous".into(),
+                format!("node certificate: {e}"),
+            )
+        })?;
+        if need == Need::AgreedNode {
+            let who = format!("peer {}", peer.province);
+            if peer.province == self.province {
+                return Err(Denied::new(
+                    tonic::Code::PermissionDenied,
+                    who,
+                    format!("{what}: a certificate of this node's own province"),
+                ));
+            }
+            if !peer.certified_by_any(&self.peer_keys(peer.province)) {
+                return Err(Denied::new(
+                    tonic::Code::PermissionDenied,
+                    who,
+                    format!(
+                        "{what}: province {} has no agreement with {}, or its certificate is not certified by a key pinned in the agreement or named by its trust feed",
+                        peer.province, self.province
+                    ),
+                ));
+            }
+        }
+        Ok(peer)
+    }
+
+    /// Decides a gRPC call at `path`.
+    pub(crate) fn authorize(
+        &self,
+        path: &str,
+        headers: &http::HeaderMap,
+        certs: Option<&[rustls::pki_types::CertificateDer<'static>]>,
+    ) -> Result<Option<Principal>, Denied> {
+        let what = path.rsplit('/').next().unwrap_or(path);
+        match need(path) {
+            Need::Open => Ok(None),
+            Need::Role(role) => self
+                .authenticate_caller(bearer(headers.get(http::header::AUTHORIZATION)), role, what)
+                .map(|c| Some(Principal::Caller(c))),
+            n @ (Need::AnyNode | Need::AgreedNode) => {
+                if self.tls.is_none() {
+                    return Ok(Some(Principal::Unchecked));
+                }
+                self.authenticate_node(certs, n, what)
+                    .map(|p| Some(Principal::Node(p)))
+            }
+        }
+    }
+
+    /// Records a refused call (queued; never blocks the caller) and logs it.
+    pub(crate) fn record_denial(
+        &self,
+        rpc: &str,
+        denied: &Denied,
+        remote: Option<std::net::SocketAddr>,
+    ) {
+        let outcome = format!("{:?}", denied.status.code());
+        let outcome = match denied.status.code() {
+            tonic::Code::Unauthenticated => "UNAUTHENTICATED",
+            tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+            tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            _ => outcome.as_str(),
+        }
+        .to_string();
+        let remote = remote.map(|a| a.ip().to_string()).unwrap_or_default();
+        tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), "call refused");
+        let record = AccessDenial {
+            time: crate::unix_now(),
+            rpc: rpc.chars().take(128).collect(),
+            outcome,
+            who: denied.who.clone(),
+            remote,
+        };
+        if self
+            .audit_tx
+            .try_send(crate::audit::AuditEvent::Denial(record))
+            .is_err()
+        {
+            self.audit_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The tower layer that authorizes every gRPC call before it reaches a service, and holds a
+/// slot of the global concurrency limit while it runs.
+#[derive(Clone)]
+pub(crate) struct AuthLayer {
+    pub(crate) state: Arc<NodeState>,
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// See [`AuthLayer`].
+#[derive(Clone)]
+pub(crate) struct Auth<S> {
+    inner: S,
+    state: Arc<NodeState>,
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B> tower::Service<http::Request<B>> for Auth<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let path = req.uri().path().to_string();
+        let tls = req.extensions().get::<TlsConnInfo>().cloned();
+        let remote = tls.as_ref().and_then(|t| t.remote).or_else(|| {
+            req.extensions()
+                .get::<TcpConnectInfo>()
+                .and_then(|t| t.remote_addr())
+        });
+        let certs = tls.as_ref().and_then(|t| t.certs.clone());
+        let decision =
+            self.state
+                .authorize(&path, req.headers(), certs.as_ref().map(|c| c.as_slice()));
+        let permit = match &decision {
+            Ok(_) if need(&path) != Need::Open => {
+                match self.state.concurrency.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        let status = tonic::Status::resource_exhausted(
+                            "the node is at its limit of concurrent calls; retry shortly",
+                        );
+                        return Box::pin(async move { Ok(status.into_http()) });
+                    }
+                }
+            }
+            _ => None,
+        };
+        match decision {
+            Ok(principal) => {
+                if let Some(p) = principal {
+                    req.extensions_mut().insert(p);
+                }
+                // The clone that was polled ready runs this call; the fresh clone waits for
+                // the next poll_ready (tower's usual pattern).
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move {
+                    let r = inner.call(req).await;
+                    drop(permit);
+                    r
+                })
+            }
+            Err(denied) => {
+                self.state.record_denial(&path, &denied, remote);
+                let status = denied.status;
+                Box::pin(async move { Ok(status.into_http()) })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rpc_has_its_need() {
+        assert_eq!(
+            need("/hcmr.v1.HealthCodeService/IssueHealthCode"),
+            Need::Role(Role::Issuer)
+        );
+        assert_eq!(
+            need("/hcmr.v1.HealthCodeService/RevokeSubject"),
+            Need::Role(Role::Issuer)
+        );
+        assert_eq!(
+            need("/hcmr.v1.HealthCodeService/VerifyHealthCode"),
+            Need::Role(Role::Verifier)
+        );
+        assert_eq!(
+            need("/hcmr.v1.OperatorService/RotateKey"),
+            Need::Role(Role::Admin)
+        );
+        assert_eq!(need("/hcmr.v1.FederationService/GetNodeInfo"), Need::Open);
+        assert_eq!(
+            need("/hcmr.v1.FederationService/ProposeAgreement"),
+            Need::AnyNode
+        );
+        assert_eq!(
+            need("/hcmr.v1.FederationService/MatchSubject"),
+            Need::AgreedNode
+        );
+        assert_eq!(need("/grpc.health.v1.Health/Check"), Need::Open);
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let v = http::HeaderValue::from_static("Bearer hcmr_abc ");
+        assert_eq!(bearer(Some(&v)), Some("hcmr_abc"));
+        let v = http::HeaderValue::from_static("Basic eA==");
+        assert_eq!(bearer(Some(&v)), None);
+        assert_eq!(bearer(None), None);
+    }
+
+    #[test]
+    fn rate_limiter_empties_and_keeps_callers_apart() {
+        let r = RateLimiter::new(1, 3);
+        assert!(r.allow("a") && r.allow("a") && r.allow("a"));
+        assert!(!r.allow("a"));
+        assert!(r.allow("b"));
+    }
+}

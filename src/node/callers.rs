@@ -1,0 +1,120 @@
+//! The caller RPCs of the OperatorService: add, list and remove callers; read refused calls.
+
+use std::sync::Arc;
+
+use super::error::ApiError;
+use super::NodeState;
+use crate::callers::{Caller, Role, Roles};
+use crate::proto;
+
+fn role_from_proto(v: i32) -> Result<Role, ApiError> {
+    match proto::CallerRole::try_from(v) {
+        Ok(proto::CallerRole::Issuer) => Ok(Role::Issuer),
+        Ok(proto::CallerRole::Verifier) => Ok(Role::Verifier),
+        Ok(proto::CallerRole::Admin) => Ok(Role::Admin),
+        _ => Err(ApiError::invalid(
+            "roles",
+            format!("{v} is not ISSUER, VERIFIER or ADMIN"),
+        )),
+    }
+}
+
+fn role_to_proto(r: Role) -> i32 {
+    match r {
+        Role::Issuer => proto::CallerRole::Issuer as i32,
+        Role::Verifier => proto::CallerRole::Verifier as i32,
+        Role::Admin => proto::CallerRole::Admin as i32,
+    }
+}
+
+/// The view of a stored caller.
+pub(crate) fn caller_view(c: &Caller) -> proto::CallerView {
+    proto::CallerView {
+        name: c.name.clone(),
+        roles: c.roles.list().into_iter().map(role_to_proto).collect(),
+        created: c.created,
+    }
+}
+
+impl NodeState {
+    /// Adds (or replaces) a caller; the token is in the answer only.
+    pub(crate) async fn add_caller(
+        &self,
+        r: proto::AddCallerRequest,
+    ) -> Result<proto::AddCallerResponse, ApiError> {
+        let roles = r
+            .roles
+            .iter()
+            .map(|v| role_from_proto(*v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (caller, token) =
+            Caller::new(&r.name, Roles::of(&roles), crate::unix_now()).map_err(|e| match e {
+                crate::callers::CallerError::NoRole => ApiError::invalid("roles", e.to_string()),
+                other => ApiError::invalid("name", other.to_string()),
+            })?;
+        self.store.put_caller(&caller).await?;
+        self.reload_callers()?;
+        tracing::info!(caller = %caller.name, roles = %caller.roles, "caller added");
+        Ok(proto::AddCallerResponse {
+            caller: Some(caller_view(&caller)),
+            token: token.to_string(),
+        })
+    }
+
+    /// Every caller.
+    pub(crate) fn list_callers(&self) -> Result<proto::ListCallersResponse, ApiError> {
+        Ok(proto::ListCallersResponse {
+            callers: self.store.callers()?.iter().map(caller_view).collect(),
+        })
+    }
+
+    /// Removes a caller. Refuses to remove the last admin, so the node stays manageable.
+    pub(crate) async fn remove_caller(
+        &self,
+        name: &str,
+        by: Option<&Arc<Caller>>,
+    ) -> Result<proto::RemoveCallerResponse, ApiError> {
+        let callers = self.store.callers()?;
+        let Some(target) = callers.iter().find(|c| c.name == name) else {
+            return Err(ApiError::NotFound(format!("name: no caller {name:?}")));
+        };
+        let admins = callers.iter().filter(|c| c.roles.has(Role::Admin)).count();
+        if target.roles.has(Role::Admin) && admins == 1 {
+            return Err(ApiError::FailedPrecondition(format!(
+                "caller {name} is the last admin: add another admin first"
+            )));
+        }
+        self.store.remove_caller(name).await?;
+        self.reload_callers()?;
+        tracing::warn!(caller = %name, by = by.map(|c| c.name.as_str()).unwrap_or("-"), "caller removed");
+        Ok(proto::RemoveCallerResponse {})
+    }
+
+    /// Refused calls from a time.
+    pub(crate) fn list_denials(
+        &self,
+        r: &proto::ListAccessDenialsRequest,
+    ) -> Result<proto::ListAccessDenialsResponse, ApiError> {
+        let limit = match r.limit {
+            0 => 1000,
+            n if n > 100_000 => {
+                return Err(ApiError::invalid("limit", "at most 100000"));
+            }
+            n => n as usize,
+        };
+        Ok(proto::ListAccessDenialsResponse {
+            denials: self
+                .store
+                .denials_from(r.from, limit)?
+                .into_iter()
+                .map(|d| proto::AccessDenial {
+                    time: d.time,
+                    rpc: d.rpc,
+                    outcome: d.outcome,
+                    who: d.who,
+                    remote: d.remote,
+                })
+                .collect(),
+        })
+    }
+}

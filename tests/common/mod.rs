@@ -342,6 +342,14 @@ pub async fn federation_as(
     n: &NodeHandle,
     identity: &hcmr::tls::TlsIdentity,
 ) -> FederationServiceClient<tonic::transport::Channel> {
+    FederationServiceClient::new(node_channel_as(n, identity).await)
+}
+
+/// A channel to `n` presenting `identity` as a node certificate (see [`federation_as`]).
+pub async fn node_channel_as(
+    n: &NodeHandle,
+    identity: &hcmr::tls::TlsIdentity,
+) -> tonic::transport::Channel {
     let tls = if n.endpoint.starts_with("https://") {
         let own = std::sync::Arc::new(hcmr::tls::CertSource(arc_swap::ArcSwap::new(
             identity.certified_key().unwrap(),
@@ -350,11 +358,9 @@ pub async fn federation_as(
     } else {
         None
     };
-    FederationServiceClient::new(
-        hcmr::client::channel(&n.endpoint, tls, std::time::Duration::from_secs(30))
-            .await
-            .unwrap(),
-    )
+    hcmr::client::channel(&n.endpoint, tls, std::time::Duration::from_secs(30))
+        .await
+        .unwrap()
 }
 
 /// The `hcmr` binary set up to talk to `n` as the test caller (URL, pinned certificate and

@@ -1,0 +1,572 @@
+//! Who may call what, over real TLS: every RPC without credentials and with the wrong role;
+//! federation RPCs from a node of a province without an agreement, from an impostor, and from
+//! no certificate; a peer endpoint that answers with another node's certificate; callers added
+//! and removed; per-caller rate and message size limits; encrypted key files. Each refusal is
+//! read back from the node's access log.
+
+mod common;
+
+use common::*;
+use hcmr::keys::NodeKey;
+use hcmr::proto;
+use prost::Message;
+use prost_types::FileDescriptorSet;
+use tonic::Code;
+
+const SICHUAN: u32 = 510000;
+const GUANGDONG: u32 = 440000;
+const JIANGSU: u32 = 320000;
+
+/// What each RPC needs, written out here (not taken from the server's own table).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Need {
+    Open,
+    Issuer,
+    Verifier,
+    Admin,
+    Node,
+}
+
+fn need(service: &str, method: &str) -> Need {
+    match (service, method) {
+        ("HealthCodeService", "VerifyHealthCode" | "MatchIdentity") => Need::Verifier,
+        ("HealthCodeService", _) => Need::Issuer,
+        ("OperatorService", _) => Need::Admin,
+        ("FederationService", "GetNodeInfo") => Need::Open,
+        ("FederationService", _) => Need::Node,
+        _ => panic!("unknown service {service}"),
+    }
+}
+
+/// Every RPC of hcmr.v1, from the compiled descriptor: (service, method).
+fn every_rpc() -> Vec<(String, String)> {
+    let fds = FileDescriptorSet::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
+    let file = fds.file.iter().find(|f| f.package() == "hcmr.v1").unwrap();
+    file.service
+        .iter()
+        .flat_map(|s| {
+            s.method
+                .iter()
+                .map(move |m| (s.name().to_string(), m.name().to_string()))
+        })
+        .collect()
+}
+
+/// Calls `/hcmr.v1.<service>/<method>` with an empty request message (every field default) and
+/// returns the status code (`Code::Ok` on success). Streaming answers are read as one message.
+async fn call<T>(channel: T, service: &str, method: &str) -> Code
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let ready: Result<(), tonic::codegen::StdError> = grpc.ready().await.map_err(Into::into);
+    ready.unwrap();
+    let path: tonic::codegen::http::uri::PathAndQuery =
+        format!("/hcmr.v1.{service}/{method}").try_into().unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    if method == "GetFeed" {
+        return match grpc
+            .server_streaming(tonic::Request::new(()), path, codec)
+            .await
+        {
+            Ok(mut s) => match s.get_mut().message().await {
+                Ok(_) => Code::Ok,
+                Err(e) => e.code(),
+            },
+            Err(e) => e.code(),
+        };
+    }
+    match grpc.unary(tonic::Request::new(()), path, codec).await {
+        Ok(_) => Code::Ok,
+        Err(e) => e.code(),
+    }
+}
+
+/// Adds a caller with `roles` through the OperatorService; returns its token.
+async fn add_caller(n: &hcmr::node::NodeHandle, name: &str, roles: &[proto::CallerRole]) -> String {
+    operator(n)
+        .await
+        .add_caller(proto::AddCallerRequest {
+            name: name.into(),
+            roles: roles.iter().map(|r| *r as i32).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    use proto::CallerRole::{Admin, Issuer, Verifier};
+    let mut tokens = std::collections::HashMap::new();
+    // For each role, a caller with every other role.
+    tokens.insert(
+        "not-issuer",
+        add_caller(&sc, "not-issuer", &[Verifier, Admin]).await,
+    );
+    tokens.insert(
+        "not-verifier",
+        add_caller(&sc, "not-verifier", &[Issuer, Admin]).await,
+    );
+    tokens.insert(
+        "not-admin",
+        add_caller(&sc, "not-admin", &[Issuer, Verifier]).await,
+    );
+    let anonymous = channel_as(&sc, None).await;
+    let unknown = channel_as(
+        &sc,
+        Some("hcmr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    )
+    .await;
+    let test = channel(&sc).await;
+    let stranger = node_channel_as(&sc, &node_identity(JIANGSU, &NodeKey::generate())).await;
+
+    let rpcs = every_rpc();
+    assert_eq!(rpcs.len(), 25, "{rpcs:?}");
+    let mut refused = 0;
+    for (service, method) in &rpcs {
+        let want = need(service, method);
+        let no_token = call(anonymous.clone(), service, method).await;
+        let bad_token = call(unknown.clone(), service, method).await;
+        if want == Need::Open {
+            assert_eq!(no_token, Code::Ok, "{method} is public");
+            continue;
+        }
+        assert_eq!(no_token, Code::Unauthenticated, "{method} without a token");
+        assert_eq!(
+            bad_token,
+            Code::Unauthenticated,
+            "{method} with an unknown token"
+        );
+        refused += 2;
+        match want {
+            Need::Node => {
+                // A caller's token is no node certificate; a node of a province without an
+                // agreement is refused (except for proposals, which any node may make and
+                // which are then checked against the certificate).
+                assert_eq!(
+                    call(test.clone(), service, method).await,
+                    Code::Unauthenticated,
+                    "{method} with a token but no node certificate"
+                );
+                let as_stranger = call(stranger.clone(), service, method).await;
+                if method == "ProposeAgreement" {
+                    assert_eq!(
+                        as_stranger,
+                        Code::InvalidArgument,
+                        "{method}: the empty proposal"
+                    );
+                    refused += 1;
+                } else {
+                    assert_eq!(as_stranger, Code::PermissionDenied, "{method} from Jiangsu");
+                    refused += 2;
+                }
+            }
+            role => {
+                let key = match role {
+                    Need::Issuer => "not-issuer",
+                    Need::Verifier => "not-verifier",
+                    _ => "not-admin",
+                };
+                let wrong = channel_as(&sc, Some(&tokens[key])).await;
+                assert_eq!(
+                    call(wrong, service, method).await,
+                    Code::PermissionDenied,
+                    "{method} by {key}"
+                );
+                // With the role, the call gets past the door (and fails or succeeds on its
+                // merits: empty requests are mostly invalid).
+                let right = call(test.clone(), service, method).await;
+                assert!(
+                    !matches!(right, Code::Unauthenticated | Code::PermissionDenied),
+                    "{method} with the role: {right:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    // Every refusal is in the access log, who and what, never a token.
+    let log = denials(&sc, refused).await;
+    assert_eq!(log.len(), refused, "{log:#?}");
+    let issue = "/hcmr.v1.HealthCodeService/IssueHealthCode";
+    let of = |who: &str, outcome: &str, rpc: &str| {
+        log.iter()
+            .filter(|d| d.who == who && d.outcome == outcome && d.rpc == rpc)
+            .count()
+    };
+    assert_eq!(of("anonymous", "UNAUTHENTICATED", issue), 2);
+    assert_eq!(of("caller not-issuer", "PERMISSION_DENIED", issue), 1);
+    assert_eq!(
+        of(
+            "peer 320000",
+            "PERMISSION_DENIED",
+            "/hcmr.v1.FederationService/GetFeed"
+        ),
+        1
+    );
+    assert!(log.iter().all(|d| d.remote == "127.0.0.1"));
+    let text = format!("{log:?}");
+    for t in tokens.values() {
+        assert!(!text.contains(t.as_str()));
+    }
+    sc.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federation_over_mutual_tls_admits_only_the_agreed_province() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    let gd = start(&gd_cfg).await;
+    conclude(&gd, &sc, &[(G, G)], &[(G, G)]).await;
+    let js = start(&init_node(dir.path(), JIANGSU).await).await;
+
+    let feed_from = |c: &mut proto::federation_service_client::FederationServiceClient<
+        tonic::transport::Channel,
+    >| {
+        let mut c = c.clone();
+        async move {
+            match c.get_feed(proto::GetFeedRequest { from_seq: 1 }).await {
+                Ok(mut s) => s.get_mut().message().await.map(|m| m.is_some()),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    // Guangdong, with its own node certificate: served.
+    let mut as_gd = federation_as(&sc, &tls_identity_of(&gd)).await;
+    assert_eq!(feed_from(&mut as_gd).await.unwrap(), true);
+    // Jiangsu's real node certificate, but no agreement with Sichuan: refused.
+    let mut as_js = federation_as(&sc, &tls_identity_of(&js)).await;
+    let e = feed_from(&mut as_js).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(
+        e.message()
+            .contains("province 320000 has no agreement with 510000"),
+        "{}",
+        e.message()
+    );
+    let e = as_js
+        .match_subject(proto::MatchSubjectRequest {
+            subject_hash: "00".repeat(16),
+            document_type: proto::DocumentType::ResidentIdentityCard as i32,
+            document_number: hcmr::identity::synthetic_resident_id("510104", "19900101", 1),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // An impostor: a certificate that says Guangdong, certified by a key nobody pinned.
+    let mut impostor = federation_as(&sc, &node_identity(GUANGDONG, &NodeKey::generate())).await;
+    let e = feed_from(&mut impostor).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // Guangdong asking for another province's agreements: refused.
+    let e = as_gd
+        .get_agreements(proto::GetAgreementsRequest {
+            province: "320000".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let own = as_gd
+        .get_agreements(proto::GetAgreementsRequest {
+            province: "440000".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(own.agreements.len(), 1);
+
+    // Server side: Guangdong's address now answers with Jiangsu's node. Sichuan's sync refuses
+    // it at the TLS handshake and says so; nothing changes.
+    pin_listen(&gd_cfg, &gd);
+    let gd_addr = gd.addr;
+    gd.shutdown().await.unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let js2_cfg = init_node(dir2.path(), JIANGSU).await;
+    let text = std::fs::read_to_string(&js2_cfg).unwrap();
+    std::fs::write(
+        &js2_cfg,
+        text.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{gd_addr}\""),
+        ),
+    )
+    .unwrap();
+    let js2 = start(&js2_cfg).await;
+    assert_eq!(js2.addr, gd_addr);
+    let r = sync_now(&sc).await;
+    assert_eq!(r.len(), 1);
+    assert!(!r[0].ok);
+    assert!(
+        r[0].error
+            .contains("is not the node of 440000 this node trusts")
+            && r[0].error.contains("speaks for province 320000"),
+        "{}",
+        r[0].error
+    );
+    js2.shutdown().await.unwrap();
+    js.shutdown().await.unwrap();
+    sc.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_pinning_another_certificate_cannot_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    // Guangdong's certificate pinned, Sichuan's address: the handshake fails.
+    let e = hcmr::client::connect(&sc.endpoint, gd.tls_cert.as_deref(), None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid peer certificate"), "{e}");
+    // Plain text to a TLS node: no answer, not a downgrade.
+    let plain = sc.endpoint.replace("https://", "http://");
+    let r = hcmr::client::connect(&plain, None, Some(&test_token(&sc))).await;
+    if let Ok(ch) = r {
+        let e = proto::health_code_service_client::HealthCodeServiceClient::new(ch)
+            .verify_health_code(proto::VerifyHealthCodeRequest::default())
+            .await
+            .unwrap_err();
+        assert_ne!(e.code(), Code::Ok);
+    }
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_are_added_listed_and_removed_and_a_removed_token_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let token = add_caller(&sc, "gate-7", &[proto::CallerRole::Verifier]).await;
+    assert!(token.starts_with("hcmr_") && token.len() == 48, "{token}");
+    let listed = operator(&sc)
+        .await
+        .list_callers(proto::ListCallersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .callers;
+    let names: Vec<&str> = listed.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["admin", "gate-7", "test"]);
+    assert_eq!(listed[1].roles, [proto::CallerRole::Verifier as i32]);
+    let code = issue(&sc, subject("王建国", "510104", 131), G, 300)
+        .await
+        .code;
+    let mut gate = proto::health_code_service_client::HealthCodeServiceClient::new(
+        channel_as(&sc, Some(&token)).await,
+    );
+    let v = gate
+        .verify_health_code(proto::VerifyHealthCodeRequest {
+            code: code.clone(),
+            checkpoint_id: "gate-7".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v.verdict, proto::Verdict::Recognized as i32);
+    // The store holds the hash of the token, never the token.
+    operator(&sc)
+        .await
+        .remove_caller(proto::RemoveCallerRequest {
+            name: "gate-7".into(),
+        })
+        .await
+        .unwrap();
+    let e = gate
+        .verify_health_code(proto::VerifyHealthCodeRequest {
+            code,
+            checkpoint_id: "gate-7".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    // Bad requests name the field; the last admin cannot be removed.
+    let mut op = operator(&sc).await;
+    let e = op
+        .add_caller(proto::AddCallerRequest {
+            name: "a b".into(),
+            roles: vec![proto::CallerRole::Issuer as i32],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("name"), "{}", e.message());
+    let e = op
+        .add_caller(proto::AddCallerRequest {
+            name: "x".into(),
+            roles: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert!(e.message().starts_with("roles"), "{}", e.message());
+    let e = op
+        .remove_caller(proto::RemoveCallerRequest {
+            name: "nobody".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let mut admin = proto::operator_service_client::OperatorServiceClient::new(
+        channel_as(
+            &sc,
+            Some(
+                std::fs::read_to_string(sc.dir.join(hcmr::node::ADMIN_TOKEN_FILE))
+                    .unwrap()
+                    .trim(),
+            ),
+        )
+        .await,
+    );
+    admin
+        .remove_caller(proto::RemoveCallerRequest {
+            name: "test".into(),
+        })
+        .await
+        .unwrap();
+    let e = admin
+        .remove_caller(proto::RemoveCallerRequest {
+            name: "admin".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("last admin"));
+    let dir_path = sc.dir.clone();
+    sc.shutdown().await.unwrap();
+    for file in walk(&dir_path.join("db")) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "token at rest in {}",
+            file.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_over_its_rate_and_an_oversized_request_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = init_node(dir.path(), SICHUAN).await;
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text
+        .replace(
+            "caller_requests_per_sec = 200",
+            "caller_requests_per_sec = 1",
+        )
+        .replace("caller_burst = 400", "caller_burst = 3")
+        .replace("max_request_bytes = 65536", "max_request_bytes = 8192");
+    assert!(text.contains("caller_burst = 3") && text.contains("max_request_bytes = 8192"));
+    std::fs::write(&cfg, text).unwrap();
+    let sc = start(&cfg).await;
+    let mut hc = codes(&sc).await;
+    let mut codes_seen = Vec::new();
+    for _ in 0..5 {
+        let r = hc
+            .verify_health_code(proto::VerifyHealthCodeRequest {
+                code: "HCMR1:X".into(),
+                checkpoint_id: String::new(),
+            })
+            .await;
+        codes_seen.push(r.map(|_| Code::Ok).unwrap_or_else(|e| e.code()));
+    }
+    assert_eq!(&codes_seen[..3], [Code::Ok; 3]);
+    assert_eq!(codes_seen[3], Code::ResourceExhausted, "{codes_seen:?}");
+    // Other callers are not slowed: the admin reads the log of refusals.
+    let admin_token = std::fs::read_to_string(sc.dir.join(hcmr::node::ADMIN_TOKEN_FILE)).unwrap();
+    let mut admin = proto::operator_service_client::OperatorServiceClient::new(
+        channel_as(&sc, Some(admin_token.trim())).await,
+    );
+    // (At one call a second: the admin is under the same limit.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let log = admin
+            .list_access_denials(proto::ListAccessDenialsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .denials;
+        if log
+            .iter()
+            .filter(|d| d.outcome == "RESOURCE_EXHAUSTED" && d.who == "caller test")
+            .count()
+            == 2
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{log:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // A request over 8 KiB is refused before it is decoded.
+    let e = hc
+        .verify_health_code(proto::VerifyHealthCodeRequest {
+            code: "X".repeat(10_000),
+            checkpoint_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    sc.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_key_files_need_their_passphrase_and_survive_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let var = "HCMR_TEST_PASSPHRASE_SECURITY_RS";
+    std::env::set_var(var, "correct horse battery staple");
+    let mut o = hcmr::node::InitOptions::new("127.0.0.1:0".parse().unwrap());
+    o.key_passphrase_env = Some(var.into());
+    let cfg = hcmr::node::init_node(
+        hcmr::province::Province::from_code(SICHUAN).unwrap(),
+        &dir.path().join("sc"),
+        &o,
+    )
+    .await
+    .unwrap();
+    add_test_caller(&cfg).await;
+    for f in ["node.key", "tls/node.key"] {
+        let text = std::fs::read_to_string(dir.path().join("sc").join(f)).unwrap();
+        assert!(
+            text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+            "{f}"
+        );
+    }
+    let sc = start(&cfg).await;
+    let before = kid_of(&sc).await;
+    operator(&sc)
+        .await
+        .rotate_key(proto::RotateKeyRequest {})
+        .await
+        .unwrap();
+    sc.shutdown().await.unwrap();
+    let text = std::fs::read_to_string(dir.path().join("sc/node.key")).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "the rotated key too"
+    );
+    let sc = start(&cfg).await;
+    let after = kid_of(&sc).await;
+    assert_ne!(before, after);
+    let code = issue(&sc, subject("王建国", "510104", 131), G, 300)
+        .await
+        .code;
+    assert_eq!(
+        verify(&sc, &code).await.verdict,
+        proto::Verdict::Recognized as i32
+    );
+    sc.shutdown().await.unwrap();
+
+    // Without the passphrase, or with a wrong one, the node does not start, and says why.
+    std::env::set_var(var, "wrong");
+    let c = hcmr::node::Config::load(&cfg).unwrap();
+    let e = hcmr::node::Node::open(&c).err().unwrap().to_string();
+    assert!(e.contains("node.key"), "{e}");
+    std::env::remove_var(var);
+    let e = hcmr::node::Node::open(&c).err().unwrap().to_string();
+    assert!(e.contains("encrypted"), "{e}");
+}

@@ -1,6 +1,7 @@
 //! TLS for every listener, and mutual TLS between nodes bound to their Ed25519 signing keys.
 //!
-//! Each node holds a TLS key (Ed25519, RFC 8410) and a self-signed X.509 certificate for it
+//! Each node holds a TLS key (ECDSA P-256, which browsers accept for the checkpoint page, unlike
+//! Ed25519) and a self-signed X.509 certificate for it
 //! (`tls/node.crt`, `tls/node.key`, written by `hcmr init`). The certificate carries one
 //! non-critical extension, the **node binding** (OID [`BINDING_OID`], 2.25.N), whose value is
 //! CBOR (RFC 8949):
@@ -383,7 +384,7 @@ impl TlsIdentity {
         names: &[String],
         now: i64,
     ) -> Result<TlsIdentity, TlsError> {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|e| TlsError::Generate(e.to_string()))?;
         let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
         let binding = Binding {

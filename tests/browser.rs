@@ -1,20 +1,34 @@
-//! The checkpoint page in a real headless Chromium, driven over WebDriver (chromedriver):
-//! a Sichuan yellow code scanned at a Guangdong gate shows RECOGNIZED on red (Guangdong counts
-//! Sichuan's yellow as red); a Jiangsu code (no agreement) and a tampered code show NOT
-//! RECOGNIZED on the black panel, never a colour; the identity match answers MATCH; the panel
-//! returns to ready and forgets the subject; and the node's audit log holds the page's checks.
+//! The checkpoint page in a real headless Chromium, driven over WebDriver (chromedriver), served
+//! over HTTPS by a real node:
+//!
+//! - after logging in with a verifier's token, a Sichuan yellow code scanned at a Guangdong gate
+//!   shows RECOGNIZED on red (Guangdong counts Sichuan's yellow as red); a Jiangsu code (no
+//!   agreement) and a tampered code show NOT RECOGNIZED on the black panel, never a colour; the
+//!   identity match answers MATCH; the panel returns to ready and forgets the subject; and the
+//!   node's audit log holds the page's checks;
+//! - the login: before it the verify form is not there and cannot be used; a wrong token and an
+//!   issuer's token are refused with the node's message; the token survives a reload (it is in
+//!   sessionStorage), a removed caller's token sends the page back to the login panel, and
+//!   logging out removes it.
 //!
 //! Needs Chromium and chromedriver (Debian: `apt-get install -y chromium chromium-driver`).
-//! Without them the test prints why and passes, except under CI (the `CI` variable set), where
-//! it fails: CI must prove the page works.
+//! Without them the browser tests print why and pass, except under CI (the `CI` variable set),
+//! where they fail: CI must prove the page works.
 //!
-//! Screenshots go to `target/browser/` (desktop and phone size, both verdicts).
+//! The page's API without a browser (tokens, CSRF guard, content type, CSP) is tested by a plain
+//! HTTPS client here too, always, browser or not.
+//!
+//! Screenshots go to `target/browser/` (desktop and phone size, both verdicts, the login panel).
 
 mod common;
 
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -36,6 +50,8 @@ const VERDICT_WAIT: Duration = Duration::from_secs(10);
 const READY_WAIT: Duration = Duration::from_secs(14);
 /// The whole browser part.
 const BROWSER_BUDGET: Duration = Duration::from_secs(35);
+/// The page's one sessionStorage entry: the verifier's token.
+const TOKEN_KEY: &str = "hcmr.verifier-token";
 
 /// Finds `name` on PATH.
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -64,6 +80,23 @@ fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
                 "not installed: {} (Debian: apt-get install -y chromium chromium-driver)",
                 missing.join(", ")
             ))
+        }
+    }
+}
+
+/// Chromium and chromedriver, or `None` (the test passes, saying why) when they are missing
+/// outside CI; under CI a missing browser fails the test.
+fn browser_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
+    match browser_tools() {
+        Ok(t) => Some(t),
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the browser test {test}, but the browser is {why}")
+        }
+        Err(why) => {
+            // Straight to the process's stderr, past the test harness's capture, so it is seen.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: the browser is {why}");
+            None
         }
     }
 }
@@ -151,6 +184,10 @@ async fn connect(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
         "--no-first-run".into(),
         "--no-default-browser-check".into(),
         "--hide-scrollbars".into(),
+        // The node serves the page over HTTPS with its self-signed node certificate
+        // (`tls/node.crt`), which this throwaway profile does not know. Production checkpoint
+        // devices install that certificate (or the node's CA) instead and never skip the check.
+        "--ignore-certificate-errors".into(),
         "--lang=zh-CN".into(),
         format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
         format!("--user-data-dir={}", profile.display()),
@@ -174,9 +211,52 @@ async fn connect(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
     .unwrap_or_else(|e| panic!("WebDriver session: {e}: {}", driver.log_text()))
 }
 
+/// Runs `drive` in a fresh Chromium: the browser part runs on its own task, so that whatever
+/// happens in it (a failed assertion, the time budget) the session is closed and chromedriver
+/// killed before the test goes on.
+async fn in_browser<F, Fut>(tools: &(PathBuf, PathBuf), dir: &Path, drive: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (chromium, chromedriver) = tools;
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver::start(chromedriver, dir);
+    let client = connect(&driver, chromium, profile.path()).await;
+    let mut task = tokio::spawn(drive(client.clone()));
+    let outcome = tokio::time::timeout(BROWSER_BUDGET, &mut task).await;
+    if outcome.is_err() {
+        task.abort();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.close()).await;
+    drop(driver);
+    match outcome {
+        Err(_) => panic!("the browser part took longer than {BROWSER_BUDGET:?}"),
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(Err(e)) => panic!("browser task: {e}"),
+        Ok(Ok(())) => {}
+    }
+}
+
+/// Adds a caller with `roles` at `n` (OperatorService AddCaller); returns its token.
+async fn add_caller(n: &hcmr::node::NodeHandle, name: &str, roles: &[proto::CallerRole]) -> String {
+    operator(n)
+        .await
+        .add_caller(proto::AddCallerRequest {
+            name: name.to_string(),
+            roles: roles.iter().map(|r| *r as i32).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+}
+
 /// What the page is given and what it should show.
 struct Scenario {
     page: String,
+    /// The test caller's token (every role), to log in with.
+    token: String,
     recognized_code: String,
     masked_name: String,
     masked_id: String,
@@ -191,20 +271,8 @@ struct Scenario {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checkpoint_page_in_headless_chromium() {
     let started = Instant::now();
-    let (chromium, chromedriver) = match browser_tools() {
-        Ok(t) => t,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the browser test, but the browser is {why}")
-        }
-        Err(why) => {
-            // Straight to the process's stderr, past the test harness's capture, so it is seen.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED checkpoint_page_in_headless_chromium: the browser is {why}"
-            );
-            return;
-        }
+    let Some(tools) = browser_or_skip("checkpoint_page_in_headless_chromium") else {
+        return;
     };
 
     // Sichuan issues; Guangdong verifies and serves the page; Jiangsu has no agreement.
@@ -234,7 +302,8 @@ async fn checkpoint_page_in_headless_chromium() {
         let _ = std::fs::remove_file(shots.join(f));
     }
     let scenario = Scenario {
-        page: format!("http://{page}/?checkpoint=test-gate"),
+        page: format!("https://{page}/?checkpoint=test-gate"),
+        token: test_token(&gd),
         recognized_code: yellow.code.clone(),
         masked_name: "李*英".to_string(),
         masked_id: hcmr::identity::mask_document_number(&number),
@@ -248,24 +317,7 @@ async fn checkpoint_page_in_headless_chromium() {
         shots: shots.clone(),
     };
 
-    // The browser part runs on its own task, so that whatever happens in it (a failed assertion,
-    // the time budget) the session is closed and chromedriver killed before the test ends.
-    let profile = tempfile::tempdir().unwrap();
-    let driver = Driver::start(&chromedriver, dir.path());
-    let client = connect(&driver, &chromium, profile.path()).await;
-    let mut task = tokio::spawn(drive(client.clone(), scenario));
-    let outcome = tokio::time::timeout(BROWSER_BUDGET, &mut task).await;
-    if outcome.is_err() {
-        task.abort();
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), client.close()).await;
-    drop(driver);
-    match outcome {
-        Err(_) => panic!("the browser part took longer than {BROWSER_BUDGET:?}"),
-        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Ok(Err(e)) => panic!("browser task: {e}"),
-        Ok(Ok(())) => {}
-    }
+    in_browser(&tools, dir.path(), |c| drive(c, scenario)).await;
 
     // Both screenshots are real PNGs, and show what they should: red for the recognized yellow
     // (counted as red here), no green anywhere on the not-recognized one.
@@ -324,6 +376,11 @@ async fn checkpoint_page_in_headless_chromium() {
 async fn drive(c: Client, s: Scenario) {
     c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
     c.goto(&s.page).await.unwrap();
+    // Logged out: the login panel, no verify form. Log in as the node's operator gave the token.
+    wait_displayed(&c, "#login", true, VERDICT_WAIT).await;
+    assert!(!displayed(&c, "#verdict").await);
+    log_in(&c, &s.token).await;
+    wait_logged_in(&c, "test").await;
     wait_attr(&c, "#verdict", "data-state", "ready", VERDICT_WAIT).await;
     assert_eq!(text(&c, "#checkpoint").await, "test-gate");
     assert_eq!(text(&c, "#count").await, "0");
@@ -468,14 +525,11 @@ async fn drive(c: Client, s: Scenario) {
         .await
         .unwrap();
     assert_eq!(left, json!(""), "details cleared at ready");
-    let stored = c
-        .execute(
-            "return localStorage.length + sessionStorage.length + document.cookie.length",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(stored, json!(0), "nothing stored in the browser");
+    assert_eq!(
+        stored(&c).await,
+        json!([0, 0, 1, s.token]),
+        "nothing stored in the browser but the token, in sessionStorage"
+    );
     assert_eq!(text(&c, "#count").await, "5", "the shift's count stays");
     assert_focus_on_code(&c).await;
 
@@ -488,6 +542,268 @@ async fn drive(c: Client, s: Scenario) {
     assert_focus_on_code(&c).await;
 }
 
+/// The login, step by step, in a page of a node with a page: (a) before logging in there is no
+/// verify form; (b) a wrong token is refused with the node's 401 message; (c) so is the token of
+/// an issuer (403); a verifier logs in, stays logged in across a reload and verifies; when the
+/// operator removes that caller, the next scan's 401 returns the page to the login panel; (e)
+/// logging out does too, and removes the token from sessionStorage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoint_page_login_in_headless_chromium() {
+    let Some(tools) = browser_or_skip("checkpoint_page_login_in_headless_chromium") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let gd = start(&init_node_with_page(dir.path(), GUANGDONG).await).await;
+    let page = gd.http_addr.expect("Guangdong serves the page");
+    let issuer = add_caller(&gd, "issuer-only", &[proto::CallerRole::Issuer]).await;
+    let staff = add_caller(&gd, "gate-staff", &[proto::CallerRole::Verifier]).await;
+    let green = issue(&gd, subject("王建国", "440104", 131), G, 300).await;
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    std::fs::create_dir_all(&shots).unwrap();
+    let s = LoginScenario {
+        page: format!("https://{page}/?checkpoint=login-gate"),
+        token: test_token(&gd),
+        issuer_token: issuer,
+        staff_token: staff,
+        code: green.code,
+        endpoint: gd.endpoint.clone(),
+        cert: gd.tls_cert.clone().expect("a TLS node"),
+        shots,
+    };
+    in_browser(&tools, dir.path(), |c| drive_login(c, s)).await;
+
+    // The refused logins are in the node's log of denials; a token never is.
+    let denials = operator(&gd)
+        .await
+        .list_access_denials(proto::ListAccessDenialsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let text = format!("{denials:?}");
+    assert!(text.contains("/api/login"), "{text}");
+    assert!(text.contains("issuer-only"), "{text}");
+    assert!(!text.contains("hcmr_"), "a token in the denials: {text}");
+    gd.shutdown().await.unwrap();
+}
+
+struct LoginScenario {
+    page: String,
+    token: String,
+    issuer_token: String,
+    staff_token: String,
+    code: String,
+    endpoint: String,
+    cert: PathBuf,
+    shots: PathBuf,
+}
+
+async fn drive_login(c: Client, s: LoginScenario) {
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+    c.goto(&s.page).await.unwrap();
+
+    // (a) Before logging in: the login panel with the token field focused; no verify form, and
+    // its field disabled; nothing stored.
+    wait_displayed(&c, "#login", true, VERDICT_WAIT).await;
+    assert_logged_out(&c).await;
+    let label = text(&c, "#token-label").await;
+    assert!(
+        label.contains("核验员令牌") && label.contains("Verifier token"),
+        "{label}"
+    );
+    assert_eq!(attr(&c, "#token", "type").await, "password");
+    let button = text(&c, "#login-btn").await;
+    assert!(
+        button.contains("登录") && button.contains("Log in"),
+        "{button}"
+    );
+    assert_eq!(text(&c, "#login-message").await, "");
+    wait_text_contains(&c, "#node-name", "广东省", VERDICT_WAIT).await;
+    screenshot(&c, &s.shots.join("login.png")).await;
+    c.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+    screenshot(&c, &s.shots.join("login-phone.png")).await;
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+
+    // A code scanned before logging in goes nowhere: the page says to log in first.
+    let active = c.active_element().await.unwrap();
+    active
+        .send_keys(&format!("{}{ENTER}", s.code))
+        .await
+        .unwrap();
+    wait_text_contains(&c, "#login-message", "log in before scanning", VERDICT_WAIT).await;
+    assert_eq!(prop(&c, "#token", "value").await, "");
+    assert_logged_out(&c).await;
+
+    // (b) A wrong token: the node's 401 message, still logged out, the field emptied.
+    log_in(&c, "hcmr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
+    wait_attr(&c, "#login-message", "data-kind", "error", VERDICT_WAIT).await;
+    let message = text(&c, "#login-message").await;
+    assert!(
+        message.contains("令牌无效") && message.contains("unknown or removed API token"),
+        "{message}"
+    );
+    assert_eq!(prop(&c, "#token", "value").await, "");
+    assert_logged_out(&c).await;
+    screenshot(&c, &s.shots.join("login-refused.png")).await;
+
+    // (c) An issuer's token: the node's 403 message (the role it lacks), still logged out.
+    log_in(&c, &s.issuer_token).await;
+    wait_text_contains(&c, "#login-message", "needs role verifier", VERDICT_WAIT).await;
+    let message = text(&c, "#login-message").await;
+    assert!(
+        message.contains("无核验权限") && message.contains("issuer-only has role issuer"),
+        "{message}"
+    );
+    assert_logged_out(&c).await;
+
+    // A verifier logs in (the button this time): the verify form, the caller's name, the token
+    // in sessionStorage only.
+    let field = c.find(Locator::Css("#token")).await.unwrap();
+    field.send_keys(&s.staff_token).await.unwrap();
+    c.find(Locator::Css("#login-btn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_logged_in(&c, "gate-staff").await;
+    assert_eq!(text(&c, "#login-message").await, "");
+    assert_eq!(stored(&c).await, json!([0, 0, 1, s.staff_token]));
+
+    // A reload keeps the login (same tab), and checks the token again.
+    c.refresh().await.unwrap();
+    wait_logged_in(&c, "gate-staff").await;
+
+    // (d) A verify works and shows the verdict.
+    scan(&c, &s.code).await;
+    wait_attr(&c, "#verdict", "data-state", "recognized", VERDICT_WAIT).await;
+    assert_eq!(attr(&c, "#verdict", "data-colour").await, "green");
+    assert_eq!(text(&c, "#count").await, "1");
+
+    // The operator removes the caller: the next scan's 401 returns the page to the login panel,
+    // with the node's message, and the token is gone.
+    let channel = hcmr::client::connect(&s.endpoint, Some(&s.cert), Some(&s.token))
+        .await
+        .unwrap();
+    proto::operator_service_client::OperatorServiceClient::new(channel)
+        .remove_caller(proto::RemoveCallerRequest {
+            name: "gate-staff".into(),
+        })
+        .await
+        .unwrap();
+    scan(&c, &s.code).await;
+    wait_displayed(&c, "#login", true, VERDICT_WAIT).await;
+    let message = text(&c, "#login-message").await;
+    assert!(
+        message.contains("登录已失效") && message.contains("unknown or removed API token"),
+        "{message}"
+    );
+    assert_logged_out(&c).await;
+
+    // (e) Log in again, then log out: the login panel, the token gone from sessionStorage, and
+    // a reload stays logged out.
+    log_in(&c, &s.token).await;
+    wait_logged_in(&c, "test").await;
+    assert_eq!(stored(&c).await, json!([0, 0, 1, s.token]));
+    c.find(Locator::Css("#logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_displayed(&c, "#login", true, VERDICT_WAIT).await;
+    assert_logged_out(&c).await;
+    assert_eq!(text(&c, "#caller").await, "");
+    let message = text(&c, "#login-message").await;
+    assert!(message.contains("logged out"), "{message}");
+    c.refresh().await.unwrap();
+    wait_displayed(&c, "#login", true, VERDICT_WAIT).await;
+    assert_logged_out(&c).await;
+}
+
+/// Types `token` into the token field and presses Enter.
+async fn log_in(c: &Client, token: &str) {
+    let field = c.find(Locator::Css("#token")).await.unwrap();
+    field.send_keys(&format!("{token}{ENTER}")).await.unwrap();
+}
+
+/// Waits until the page shows the verify form, logged in as `caller`, with the focus on #code.
+async fn wait_logged_in(c: &Client, caller: &str) {
+    wait_displayed(c, "#session", true, VERDICT_WAIT).await;
+    wait_text_contains(c, "#caller", caller, VERDICT_WAIT).await;
+    assert_eq!(text(c, "#caller").await, caller);
+    assert!(
+        !displayed(c, "#login").await,
+        "the login panel is still shown"
+    );
+    assert!(displayed(c, "#scan-row").await);
+    assert!(displayed(c, "#verdict").await);
+    let code = c.find(Locator::Css("#code")).await.unwrap();
+    assert!(code.is_enabled().await.unwrap(), "#code is disabled");
+    assert_eq!(attr(c, "#verdict", "data-state").await, "ready");
+    assert_focus_on(c, "code").await;
+}
+
+/// The login panel, with the focus on the token field, and no way to verify; nothing stored.
+async fn assert_logged_out(c: &Client) {
+    assert!(displayed(c, "#login").await, "no login panel");
+    for css in ["#scan-row", "#code", "#verdict", "#session", "#logout"] {
+        assert!(!displayed(c, css).await, "{css} is shown before login");
+    }
+    let code = c.find(Locator::Css("#code")).await.unwrap();
+    assert!(
+        !code.is_enabled().await.unwrap(),
+        "#code is enabled before login"
+    );
+    assert_focus_on(c, "token").await;
+    assert_eq!(stored(c).await, json!([0, 0, 0, null]));
+}
+
+/// [localStorage.length, document.cookie.length, sessionStorage.length, the stored token].
+async fn stored(c: &Client) -> Value {
+    c.execute(
+        "return [localStorage.length, document.cookie.length, sessionStorage.length,
+                 sessionStorage.getItem(arguments[0])]",
+        vec![json!(TOKEN_KEY)],
+    )
+    .await
+    .unwrap()
+}
+
+async fn displayed(c: &Client, css: &str) -> bool {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap()
+}
+
+async fn wait_displayed(c: &Client, css: &str, want: bool, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if displayed(c, css).await == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} is {}shown after {within:?} (login: {:?})",
+            if want { "not " } else { "still " },
+            text(c, "#login-message").await
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn prop(c: &Client, css: &str, name: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop(name)
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
 /// Types a code into the focused field, as a scanner does: its characters, then Enter.
 async fn scan(c: &Client, code: &str) {
     let active = c.active_element().await.unwrap();
@@ -496,13 +812,17 @@ async fn scan(c: &Client, code: &str) {
 }
 
 async fn assert_focus_on_code(c: &Client) {
+    assert_focus_on(c, "code").await;
+}
+
+async fn assert_focus_on(c: &Client, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         let id = c.active_element().await.unwrap().attr("id").await.unwrap();
-        if id.as_deref() == Some("code") {
+        if id.as_deref() == Some(want) {
             return;
         }
-        assert!(Instant::now() < deadline, "focus is on {id:?}, not #code");
+        assert!(Instant::now() < deadline, "focus is on {id:?}, not #{want}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -630,4 +950,344 @@ fn colour_shares(img: &image::RgbImage) -> (f64, f64) {
     }
     let n = f64::from(img.width()) * f64::from(img.height());
     (red as f64 / n, green as f64 / n)
+}
+
+// ---- the page's API with a plain HTTPS client (no browser: runs always) ----
+
+/// The page's API over HTTPS, as any client sees it: the three POST routes need a verifier's
+/// token (401 without or with an unknown one, 403 for an issuer's), JSON, and no foreign
+/// origin; with the test token a verify answers the verdict. The page itself carries the CSP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_api_needs_a_verifier_token_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let gd = start(&init_node_with_page(dir.path(), GUANGDONG).await).await;
+    let page = gd.http_addr.expect("Guangdong serves the page");
+    let cert = gd.tls_cert.clone().expect("a TLS node");
+    let token = format!("Bearer {}", test_token(&gd));
+    let issuer = format!(
+        "Bearer {}",
+        add_caller(&gd, "issuer-only", &[proto::CallerRole::Issuer]).await
+    );
+    let code = issue(&gd, subject("王建国", "440104", 131), G, 300)
+        .await
+        .code;
+    let client = https_client(&cert);
+    let base = format!("https://{page}");
+    let verify = format!("{base}/api/verify");
+    let body = json!({ "code": code, "checkpoint_id": "api-gate" }).to_string();
+    const JSON: (&str, &str) = ("content-type", "application/json");
+
+    // The page: served with the strict CSP (no inline script or style anywhere).
+    let r = send(&client, "GET", &format!("{base}/"), &[], "").await;
+    assert_eq!(r.status, 200);
+    let csp = r.header("content-security-policy");
+    for want in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(want), "CSP {csp:?} without {want:?}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let html = String::from_utf8(r.body.clone()).unwrap();
+    assert!(html.contains("id=\"login\"") && html.contains("type=\"password\""));
+    for bad in ["<script>", " style=", " onclick=", " onload=", " onsubmit="] {
+        assert!(!html.contains(bad), "inline {bad:?} in the page");
+    }
+    for asset in ["/app.js", "/app.css"] {
+        let r = send(&client, "GET", &format!("{base}{asset}"), &[], "").await;
+        assert_eq!(r.status, 200, "{asset}");
+    }
+
+    // /api/info stays open.
+    let r = send(&client, "GET", &format!("{base}/api/info"), &[], "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["province"], "440000");
+
+    // No token: 401, a JSON error, WWW-Authenticate: Bearer.
+    let r = send(&client, "POST", &verify, &[JSON], &body).await;
+    assert_eq!(r.status, 401, "{:?}", r.text());
+    assert_eq!(r.header("www-authenticate"), "Bearer");
+    assert!(r.error().contains("verifier"), "{}", r.error());
+    // An unknown token: 401.
+    let r = send(
+        &client,
+        "POST",
+        &verify,
+        &[
+            JSON,
+            (
+                "authorization",
+                "Bearer hcmr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 401, "{:?}", r.text());
+    assert!(
+        r.error().contains("unknown or removed API token"),
+        "{}",
+        r.error()
+    );
+
+    // A foreign Origin, even with a good token: 403 (CSRF guard); so is a cross-site fetch.
+    let r = send(
+        &client,
+        "POST",
+        &verify,
+        &[
+            JSON,
+            ("authorization", &token),
+            ("origin", "https://evil.example"),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{:?}", r.text());
+    assert!(r.error().contains("cross-site"), "{}", r.error());
+    let r = send(
+        &client,
+        "POST",
+        &verify,
+        &[
+            JSON,
+            ("authorization", &token),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{:?}", r.text());
+
+    // Not JSON (what a cross-site form could send): 415.
+    let r = send(
+        &client,
+        "POST",
+        &verify,
+        &[("content-type", "text/plain"), ("authorization", &token)],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 415, "{:?}", r.text());
+    assert!(r.error().contains("application/json"), "{}", r.error());
+
+    // An issuer's token: 403, naming the role it lacks; the same for the login.
+    let r = send(
+        &client,
+        "POST",
+        &verify,
+        &[JSON, ("authorization", &issuer)],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{:?}", r.text());
+    assert!(r.error().contains("needs role verifier"), "{}", r.error());
+    let login = format!("{base}/api/login");
+    let r = send(
+        &client,
+        "POST",
+        &login,
+        &[JSON, ("authorization", &issuer)],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{:?}", r.text());
+
+    // The test token: the login names the caller, and a verify answers the verdict (also with
+    // the page's own Origin, as a browser sends it).
+    let r = send(
+        &client,
+        "POST",
+        &login,
+        &[JSON, ("authorization", &token)],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.text());
+    assert_eq!(r.json(), json!({ "caller": "test" }));
+    let origin = format!("https://{page}");
+    for headers in [
+        vec![JSON, ("authorization", token.as_str())],
+        vec![
+            JSON,
+            ("authorization", token.as_str()),
+            ("origin", origin.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    ] {
+        let r = send(&client, "POST", &verify, &headers, &body).await;
+        assert_eq!(r.status, 200, "{:?}", r.text());
+        assert_eq!(r.header("cache-control"), "no-store");
+        let v = r.json();
+        assert_eq!(v["recognized"], true, "{v}");
+        assert_eq!(v["verdict"], "RECOGNIZED", "{v}");
+        assert_eq!(v["reason"], "ok", "{v}");
+        assert_eq!(v["local_status"], "green", "{v}");
+        assert_eq!(v["issuer"]["code"], "440000", "{v}");
+        assert_eq!(v["subject"]["masked_name"], "王*国", "{v}");
+    }
+
+    // The identity match is guarded the same way.
+    let r = send(
+        &client,
+        "POST",
+        &format!("{base}/api/identity-match"),
+        &[JSON],
+        &json!({ "code": code, "document_number": "x" }).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{:?}", r.text());
+
+    gd.shutdown().await.unwrap();
+}
+
+/// An answer of the page's server.
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        assert!(
+            self.header("content-type").starts_with("application/json"),
+            "{:?}: {}",
+            self.header("content-type"),
+            self.text()
+        );
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+
+    /// The `error` of a JSON error answer.
+    fn error(&self) -> String {
+        let v = self.json();
+        let e = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error in {v}"));
+        assert!(!e.is_empty());
+        e.to_string()
+    }
+}
+
+type Https = hyper_util::client::legacy::Client<PinnedTls, String>;
+
+/// An HTTP/1.1 client over TLS that trusts only the node's certificate.
+fn https_client(cert: &Path) -> Https {
+    // The node's client config (the certificate pinned), with ALPN http/1.1 instead of h2.
+    let mut config = (*hcmr::tls::pinned_client_config(cert).unwrap()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = PinnedTls(tokio_rustls::TlsConnector::from(Arc::new(config)));
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector)
+}
+
+async fn send(
+    client: &Https,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let req = req.body(body.to_string()).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .unwrap_or_else(|_| panic!("{method} {url}: no answer within 10 s"))
+        .unwrap_or_else(|e| panic!("{method} {url}: {e:?}"));
+    let status = r.status().as_u16();
+    let (parts, incoming) = r.into_parts();
+    let body = axum::body::to_bytes(axum::body::Body::new(incoming), 1 << 20)
+        .await
+        .unwrap()
+        .to_vec();
+    Answer {
+        status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Connects the hyper client: TCP, then TLS with the pinned config.
+#[derive(Clone)]
+struct PinnedTls(tokio_rustls::TlsConnector);
+
+impl tower::Service<http::Uri> for PinnedTls {
+    type Response = hyper_util::rt::TokioIo<TlsConn>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let tls = self.0.clone();
+        Box::pin(async move {
+            let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+            let host = uri
+                .host()
+                .ok_or_else(|| bad(format!("{uri}: no host")))?
+                .to_string();
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            let name =
+                rustls::pki_types::ServerName::try_from(host).map_err(|e| bad(e.to_string()))?;
+            let stream = tls.connect(name, tcp).await?;
+            Ok(hyper_util::rt::TokioIo::new(TlsConn(stream)))
+        })
+    }
+}
+
+/// A client TLS stream the hyper client can use.
+struct TlsConn(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl hyper_util::client::legacy::connect::Connection for TlsConn {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        hyper_util::client::legacy::connect::Connected::new()
+    }
+}
+
+impl tokio::io::AsyncRead for TlsConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }

@@ -1,9 +1,15 @@
 // hcmr checkpoint page. Served under a CSP without 'unsafe-inline': all script is here.
 //
-// Privacy: nothing is written to localStorage, sessionStorage, cookies or IndexedDB. The last
-// scanned code and the verdict's details live in this script's memory only until the panel
-// returns to "ready"; a typed document number only until its answer arrives. Every text goes
-// into the page through textContent, never as HTML.
+// Login: the API (all but /api/info) needs the API token of a caller with role verifier, sent as
+// "Authorization: Bearer ..." on every request (never a cookie, so another site cannot make the
+// browser use it). The page asks for the token, checks it with POST /api/login, and keeps it in
+// sessionStorage (gone when the tab closes; "log out" removes it at once). A 401 answer returns
+// the page to the login panel.
+//
+// Privacy: apart from that token nothing is written to localStorage, sessionStorage, cookies or
+// IndexedDB. The last scanned code and the verdict's details live in this script's memory only
+// until the panel returns to "ready"; a typed document number only until its answer arrives.
+// Every text goes into the page through textContent, never as HTML.
 (function () {
   "use strict";
 
@@ -11,6 +17,7 @@
   var TYPING_GRACE_MS = 60000; // ...or this, while staff type a document number
   var REQUEST_TIMEOUT_MS = 10000;
   var CAMERA_REPEAT_MS = 4000; // the same code seen again by the camera within this is ignored
+  var TOKEN_KEY = "hcmr.verifier-token"; // the one sessionStorage entry
 
   var STATUS = {
     green: { zh: "绿码", en: "GREEN" },
@@ -58,6 +65,15 @@
     cameraBtn: $("camera-btn"),
     cameraBox: $("camera-box"),
     video: $("camera-video"),
+    scanRow: $("scan-row"),
+    session: $("session"),
+    caller: $("caller"),
+    logout: $("logout"),
+    login: $("login"),
+    loginForm: $("login-form"),
+    token: $("token"),
+    loginBtn: $("login-btn"),
+    loginMessage: $("login-message"),
   };
 
   // The checkpoint id, from ?checkpoint=...; the server keeps at most 64 printable characters.
@@ -83,6 +99,34 @@
   var seq = 0; // numbers requests, so a late answer never replaces a newer one
   var readyTimer = null;
   var matchSeq = 0;
+
+  // The login: {token, caller} while logged in, null otherwise.
+  var session = null;
+  var loginSeq = 0;
+
+  function storedToken() {
+    try {
+      return window.sessionStorage.getItem(TOKEN_KEY) || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function storeToken(token) {
+    try {
+      window.sessionStorage.setItem(TOKEN_KEY, token);
+    } catch (e) {
+      // No sessionStorage (a privacy setting): the login lasts as long as the page.
+    }
+  }
+
+  function forgetToken() {
+    try {
+      window.sessionStorage.removeItem(TOKEN_KEY);
+    } catch (e) {
+      // nothing stored
+    }
+  }
 
   function setText(node, text) {
     node.textContent = text == null ? "" : String(text);
@@ -135,6 +179,10 @@
   }
 
   function refocus() {
+    if (!session) {
+      if (document.activeElement !== el.token) el.token.focus();
+      return;
+    }
     if (typingNumber()) return;
     if (document.activeElement !== el.code) {
       try {
@@ -157,12 +205,12 @@
   });
   window.addEventListener("blur", function () {
     // Another window took the keyboard: scans would go there.
-    el.focusWarning.hidden = false;
+    if (session) el.focusWarning.hidden = false;
   });
   el.focusWarning.addEventListener("click", refocus);
   document.addEventListener("click", function (e) {
     var t = e.target;
-    if (t && t.closest && t.closest("#match")) return;
+    if (t && t.closest && (t.closest("#match") || t.closest("#login"))) return;
     refocus();
   });
   document.addEventListener("visibilitychange", function () {
@@ -339,14 +387,16 @@
 
   // ---- talking to the node ----
 
-  function postJson(path, body) {
+  // POST of a JSON body with the verifier's token. The token goes only in this header: the
+  // request carries no cookie (credentials "omit") and no referrer.
+  function postJson(path, body, token) {
     var ctrl = typeof AbortController === "function" ? new AbortController() : null;
     var timer = window.setTimeout(function () {
       if (ctrl) ctrl.abort();
     }, REQUEST_TIMEOUT_MS);
     return fetch(path, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
       body: JSON.stringify(body),
       cache: "no-store",
       credentials: "omit",
@@ -374,11 +424,19 @@
       .replace(/^\s+/, "")
       .replace(/[\r\n\t]+$/, "");
     if (!code) return;
+    if (!session) {
+      showLogin("请先登录 / log in first", "error");
+      return;
+    }
     var mine = ++seq;
     showChecking();
-    postJson("/api/verify", { code: code, checkpoint_id: checkpoint })
+    postJson("/api/verify", { code: code, checkpoint_id: checkpoint }, session.token)
       .then(function (r) {
         if (mine !== seq) return;
+        if (r.status === 401) {
+          loggedOut(r);
+          return;
+        }
         if (r.ok && r.body && typeof r.body.recognized === "boolean") {
           showVerdict(r.body, code);
         } else {
@@ -443,6 +501,10 @@
   el.match.addEventListener("submit", function (e) {
     e.preventDefault();
     var number = el.docNumber.value;
+    if (!session) {
+      showLogin("请先登录 / log in first", "error");
+      return;
+    }
     if (!lastCode || !number.trim()) {
       el.docNumber.focus();
       return;
@@ -460,12 +522,16 @@
     el.matchResult.dataset.result = "pending";
     setText(el.matchResult, "核对中… / checking…");
     stopCountdown();
-    var req = postJson("/api/identity-match", body);
+    var req = postJson("/api/identity-match", body, session.token);
     body.document_number = null;
     body = null;
     req
       .then(function (r) {
         if (mine !== matchSeq) return;
+        if (r.status === 401) {
+          loggedOut(r);
+          return;
+        }
         if (r.ok && r.body && typeof r.body.matches === "boolean") {
           var by = r.body.checked_by;
           var byText =
@@ -492,7 +558,7 @@
         setText(el.matchResult, "无法连接核验节点 / cannot reach the node");
       })
       .finally(function () {
-        if (mine !== matchSeq) return;
+        if (mine !== matchSeq || !session) return;
         el.docNumber.value = "";
         el.matchBtn.disabled = false;
         if (el.verdict.dataset.state === "recognized") scheduleReady(READY_AFTER_MS);
@@ -634,6 +700,162 @@
     if (document.visibilityState === "hidden" && camera.stream) stopCamera();
   });
 
+  // ---- login ----
+
+  function setLoginMessage(text, kind) {
+    setText(el.loginMessage, text);
+    el.loginMessage.dataset.kind = text ? kind || "error" : "none";
+  }
+
+  // The login panel instead of the verify form: the token is forgotten, the verdict on screen
+  // and any answer still on its way are dropped.
+  function showLogin(message, kind) {
+    session = null;
+    forgetToken();
+    loginSeq++;
+    seq++;
+    matchSeq++;
+    stopCamera();
+    showReady();
+    el.code.value = "";
+    el.code.disabled = true;
+    el.scanRow.hidden = true;
+    el.verdict.hidden = true;
+    el.focusWarning.hidden = true;
+    el.session.hidden = true;
+    setText(el.caller, "");
+    el.login.hidden = false;
+    el.token.value = "";
+    el.loginBtn.disabled = false;
+    setLoginMessage(message, kind);
+    refocus();
+  }
+
+  // Logged in as `caller`: the verify form, ready to scan.
+  function showSession(token, caller) {
+    session = { token: token, caller: caller };
+    storeToken(token);
+    loginSeq++;
+    el.token.value = "";
+    el.loginBtn.disabled = false;
+    setLoginMessage("", "none");
+    el.login.hidden = true;
+    setText(el.caller, caller);
+    el.session.hidden = false;
+    el.scanRow.hidden = false;
+    el.verdict.hidden = false;
+    el.code.disabled = false;
+    showReady();
+  }
+
+  // The node answered 401 to a check: the token is no longer good (removed, or replaced).
+  function loggedOut(r) {
+    showLogin(
+      "登录已失效，请重新登录 / logged out, log in again: " +
+        ((r.body && r.body.error) || "HTTP " + r.status),
+      "error"
+    );
+  }
+
+  function refusal(r) {
+    var why = (r.body && r.body.error) || "HTTP " + r.status;
+    switch (r.status) {
+      case 401:
+        return "令牌无效 / token refused: " + why;
+      case 403:
+        return "无核验权限 / not allowed to verify: " + why;
+      case 429:
+        return "请求过多，请稍后再试 / too many requests, retry shortly: " + why;
+      default:
+        return "登录失败 / login failed: " + why;
+    }
+  }
+
+  // A health code scanned into the token field is not a token: its characters are dropped until
+  // the scanner's Enter (or a pause), and staff are told to log in first.
+  var scanIntoToken = null;
+  function endScanIntoToken() {
+    if (scanIntoToken !== null) window.clearTimeout(scanIntoToken);
+    scanIntoToken = null;
+  }
+  el.token.addEventListener("input", function () {
+    if (scanIntoToken !== null || /^\s*HCMR1:/i.test(el.token.value)) {
+      el.token.value = "";
+      endScanIntoToken();
+      scanIntoToken = window.setTimeout(endScanIntoToken, 300);
+      setLoginMessage("请先登录再扫码 / log in before scanning", "error");
+    }
+  });
+  el.token.addEventListener("keydown", function (e) {
+    if (scanIntoToken !== null && (e.key === "Enter" || e.key === "Tab")) {
+      e.preventDefault();
+      el.token.value = "";
+      endScanIntoToken();
+    }
+  });
+
+  el.loginForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (session) return;
+    var token = el.token.value.trim();
+    if (/^bearer\s+/i.test(token)) token = token.replace(/^bearer\s+/i, "");
+    if (!token) {
+      setLoginMessage("请输入令牌 / enter the token", "error");
+      el.token.focus();
+      return;
+    }
+    if (!/^[\x21-\x7e]+$/.test(token)) {
+      el.token.value = "";
+      setLoginMessage("这不是令牌 / this is not an API token", "error");
+      el.token.focus();
+      return;
+    }
+    var mine = ++loginSeq;
+    el.loginBtn.disabled = true;
+    setLoginMessage("登录中… / logging in…", "pending");
+    postJson("/api/login", {}, token)
+      .then(function (r) {
+        if (mine !== loginSeq) return;
+        if (r.ok && r.body && typeof r.body.caller === "string") {
+          showSession(token, r.body.caller);
+        } else {
+          el.token.value = "";
+          setLoginMessage(refusal(r), "error");
+        }
+      })
+      .catch(function () {
+        if (mine !== loginSeq) return;
+        setLoginMessage("无法连接核验节点 / cannot reach the node", "error");
+      })
+      .finally(function () {
+        token = null;
+        if (mine !== loginSeq) return;
+        el.loginBtn.disabled = false;
+        el.token.focus();
+      });
+  });
+
+  // The token kept from before a reload: the node still takes it? (Unreachable: keep it, the
+  // next check says so.)
+  function checkSavedToken(token) {
+    var mine = loginSeq;
+    postJson("/api/login", {}, token)
+      .then(function (r) {
+        if (mine !== loginSeq || !session || session.token !== token) return;
+        if (r.ok && r.body && typeof r.body.caller === "string") {
+          session.caller = r.body.caller;
+          setText(el.caller, r.body.caller);
+        } else if (r.status === 401 || r.status === 403) {
+          showLogin(refusal(r), "error");
+        }
+      })
+      .catch(function () {});
+  }
+
+  el.logout.addEventListener("click", function () {
+    showLogin("已退出 / logged out", "pending");
+  });
+
   // ---- start ----
 
   fetch("/api/info", { cache: "no-store", credentials: "omit" })
@@ -649,5 +871,12 @@
     .catch(function () {});
 
   showCount();
-  showReady();
+  var saved = storedToken();
+  if (saved) {
+    // A reload of a logged-in tab: the verify form at once, the token checked again meanwhile.
+    showSession(saved, "…");
+    checkSavedToken(saved);
+  } else {
+    showLogin("", "none");
+  }
 })();

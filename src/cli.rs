@@ -124,7 +124,12 @@ pub enum Command {
     /// The audit log of verifications: list, filter, export CSV, or count a day.
     Audit(AuditArgs),
     /// Run the local five-province federation demo and print its table.
-    Demo,
+    Demo {
+        /// Keep the nodes' folders here afterwards (a new folder), e.g. to inspect what they
+        /// stored; by default they are temporary.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// Callers of the node's API (platforms, checkpoint devices, operators) and their roles.
     #[command(subcommand)]
     Caller(CallerCommand),
@@ -1153,8 +1158,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Audit(a) => audit(a).await,
-        Command::Demo => {
-            let outcome = crate::demo::run(&mut std::io::stdout())
+        Command::Demo { keep } => {
+            let outcome = crate::demo::run_in(&mut std::io::stdout(), keep.as_deref())
                 .await
                 .map_err(|e| CliError::Failed(format!("demo: {e}")))?;
             if outcome.mismatches == 0 {

@@ -86,6 +86,20 @@ struct Case {
     expect: Result<HealthStatus, proto::Reason>,
 }
 
+/// Every person of the scenario: (full name, GB 11643 document number). For the privacy check,
+/// which searches the demo's data and logs for them.
+pub fn people() -> Vec<(String, String)> {
+    cases()
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_string(),
+                synthetic_resident_id(c.address, c.birth, c.seq),
+            )
+        })
+        .collect()
+}
+
 fn cases() -> Vec<Case> {
     use HealthStatus::*;
     let c = |name, address, birth, seq, from, to, status, twist, expect| Case {
@@ -259,8 +273,23 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// Where the demo's nodes live.
+enum Folder {
+    Temp(tempfile::TempDir),
+    Kept(std::path::PathBuf),
+}
+
+impl Folder {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Folder::Temp(t) => t.path(),
+            Folder::Kept(p) => p,
+        }
+    }
+}
+
 struct Federation {
-    _dir: tempfile::TempDir,
+    _dir: Folder,
     nodes: Vec<NodeHandle>,
     /// The demo's API token at each node (roles issuer, verifier, admin), by province code.
     tokens: Vec<(u32, zeroize::Zeroizing<String>)>,
@@ -556,8 +585,32 @@ fn pad(s: &str, w: usize) -> String {
 /// [`DemoError`] when the federation cannot be set up; a verdict that differs from the
 /// expectation is not an error but counted in [`DemoOutcome::mismatches`].
 pub async fn run(out: &mut impl Write) -> Result<DemoOutcome, DemoError> {
+    run_in(out, None).await
+}
+
+/// As [`run`], with the nodes' folders under `keep` (which must not exist yet), left in place
+/// afterwards for inspection; `None`: a temporary folder, removed at the end.
+///
+/// # Errors
+/// As [`run`]; [`DemoError::Io`] when `keep` exists.
+pub async fn run_in(
+    out: &mut impl Write,
+    keep: Option<&std::path::Path>,
+) -> Result<DemoOutcome, DemoError> {
     let started = Instant::now();
-    let dir = tempfile::tempdir()?;
+    let dir = match keep {
+        None => Folder::Temp(tempfile::tempdir()?),
+        Some(p) => {
+            if p.exists() {
+                return Err(DemoError::Io(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} exists: choose a new folder to keep", p.display()),
+                )));
+            }
+            std::fs::create_dir_all(p)?;
+            Folder::Kept(p.to_path_buf())
+        }
+    };
     let mut nodes = Vec::new();
     let mut tokens = Vec::new();
     for code in [SICHUAN, GUANGDONG, ZHEJIANG, ANHUI, JIANGSU] {

@@ -135,7 +135,6 @@ async fn verifications_are_audited_without_personal_data() {
     assert!(e.message().starts_with("issuer_province"));
 
     // The CLI exports CSV and a day's counts.
-    let bin = env!("CARGO_BIN_EXE_hcmr");
     let out = cli(&gd).args(["audit", "--csv"]).output().unwrap();
     let csv = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = csv.lines().collect();

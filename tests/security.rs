@@ -240,7 +240,7 @@ async fn federation_over_mutual_tls_admits_only_the_agreed_province() {
     };
     // Guangdong, with its own node certificate: served.
     let mut as_gd = federation_as(&sc, &tls_identity_of(&gd)).await;
-    assert_eq!(feed_from(&mut as_gd).await.unwrap(), true);
+    assert!(feed_from(&mut as_gd).await.unwrap(), "the first entry");
     // Jiangsu's real node certificate, but no agreement with Sichuan: refused.
     let mut as_js = federation_as(&sc, &tls_identity_of(&js)).await;
     let e = feed_from(&mut as_js).await.unwrap_err();

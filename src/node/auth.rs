@@ -438,6 +438,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower::Layer as _;
 
     #[test]
     fn every_rpc_has_its_need() {
@@ -476,6 +477,85 @@ mod tests {
         let v = http::HeaderValue::from_static("Basic eA==");
         assert_eq!(bearer(Some(&v)), None);
         assert_eq!(bearer(None), None);
+    }
+
+    /// The node-wide limit: with one slot, a second call while the first runs is refused at
+    /// once with RESOURCE_EXHAUSTED; the slot is free again when the first ends.
+    #[tokio::test]
+    async fn the_concurrency_limit_refuses_the_call_over_it() {
+        use tower::{Service, ServiceExt};
+        let dir = tempfile::tempdir().unwrap();
+        let p = crate::province::Province::from_code(510000).unwrap();
+        let path = crate::node::init(
+            p,
+            &dir.path().join("sc"),
+            "127.0.0.1:0".parse().unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace(
+                "max_concurrent_requests = 512",
+                "max_concurrent_requests = 1",
+            ),
+        )
+        .unwrap();
+        let config = crate::node::Config::load(&path).unwrap();
+        let token = crate::node::add_caller_offline(&config, "gate", &[Role::Verifier])
+            .await
+            .unwrap();
+        let node = crate::node::Node::open(&config).unwrap();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let released = Arc::new(tokio::sync::Mutex::new(Some(released)));
+        let inner = tower::service_fn(move |_req: http::Request<()>| {
+            let released = released.clone();
+            async move {
+                if let Some(r) = released.lock().await.take() {
+                    let _ = r.await;
+                }
+                Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+            }
+        });
+        let mut auth = AuthLayer {
+            state: node.state.clone(),
+        }
+        .layer(inner);
+        let request = || {
+            http::Request::builder()
+                .uri("/hcmr.v1.HealthCodeService/VerifyHealthCode")
+                .header("authorization", format!("Bearer {}", token.as_str()))
+                .body(())
+                .unwrap()
+        };
+        let grpc_status = |r: &http::Response<tonic::body::Body>| {
+            r.headers()
+                .get("grpc-status")
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let first = auth.ready().await.unwrap().call(request());
+        let running = tokio::spawn(first);
+        tokio::task::yield_now().await;
+        // Wait until the first call holds the slot.
+        for _ in 0..100 {
+            if node.state.concurrency.available_permits() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let second = auth.ready().await.unwrap().call(request()).await.unwrap();
+        assert_eq!(
+            grpc_status(&second).as_deref(),
+            Some("8"),
+            "RESOURCE_EXHAUSTED"
+        );
+        release.send(()).unwrap();
+        let first = running.await.unwrap().unwrap();
+        assert_eq!(grpc_status(&first), None, "the first call ran");
+        let third = auth.ready().await.unwrap().call(request()).await.unwrap();
+        assert_eq!(grpc_status(&third), None);
     }
 
     #[test]

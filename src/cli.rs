@@ -1162,6 +1162,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let outcome = crate::demo::run_in(&mut std::io::stdout(), keep.as_deref())
                 .await
                 .map_err(|e| CliError::Failed(format!("demo: {e}")))?;
+            if outcome.access_mismatches > 0 {
+                return Err(CliError::Failed(format!(
+                    "demo: {} of {} access checks differ from the scenario",
+                    outcome.access_mismatches, outcome.access_checks
+                )));
+            }
             if outcome.mismatches == 0 {
                 Ok(())
             } else {

@@ -54,6 +54,10 @@ pub struct DemoOutcome {
     pub recognized: usize,
     /// Verdicts that differ from the scenario's expectation (0 on success).
     pub mismatches: usize,
+    /// Access checks made (calls that must be refused or admitted).
+    pub access_checks: usize,
+    /// Access checks whose outcome differs from the expectation (0 on success).
+    pub access_mismatches: usize,
 }
 
 const SICHUAN: u32 = 510000;
@@ -501,8 +505,35 @@ impl<'a, W: Write> Table<'a, W> {
                 checks: 0,
                 recognized: 0,
                 mismatches: 0,
+                access_checks: 0,
+                access_mismatches: 0,
             },
         })
+    }
+
+    /// One access check: what was tried, the status it got, the status expected.
+    fn access(&mut self, what: &str, got: tonic::Code, want: tonic::Code) -> Result<(), DemoError> {
+        self.outcome.access_checks += 1;
+        self.outcome.access_mismatches += usize::from(got != want);
+        let name = |c: tonic::Code| match c {
+            tonic::Code::Ok => "served".to_string(),
+            tonic::Code::Unauthenticated => "UNAUTHENTICATED".to_string(),
+            tonic::Code::PermissionDenied => "PERMISSION_DENIED".to_string(),
+            other => format!("{other:?}"),
+        };
+        let mark = if got == want { "" } else { "  <-- expected " };
+        writeln!(
+            self.out,
+            "  {}{}{mark}{}",
+            pad(what, 56),
+            name(got),
+            if got == want {
+                String::new()
+            } else {
+                name(want)
+            }
+        )?;
+        Ok(())
     }
 
     fn row(
@@ -576,6 +607,120 @@ fn width(s: &str) -> usize {
 
 fn pad(s: &str, w: usize) -> String {
     format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+/// Who may call what: TLS everywhere, tokens with roles, mutual TLS between nodes bound to the
+/// agreement. Each line is a call that must be refused or admitted.
+async fn access_checks(
+    fed: &Federation,
+    table: &mut Table<'_, impl Write>,
+) -> Result<(), DemoError> {
+    writeln!(
+        table.out,
+        "\nwho may call (TLS on every listener; callers by token and role; nodes by mutual TLS):"
+    )?;
+    let node = |p: u32| {
+        fed.nodes
+            .iter()
+            .find(|n| n.province.code() == p)
+            .expect("every scenario province has a node")
+    };
+    let issue_request = || proto::IssueHealthCodeRequest {
+        subject: Some(proto::Subject {
+            name: "王建国".into(),
+            document_type: proto::DocumentType::ResidentIdentityCard as i32,
+            document_number: synthetic_resident_id("510104", "19900101", 131),
+        }),
+        status: proto::HealthStatus::Green as i32,
+        status_valid_until: crate::unix_now() + 86_400,
+        code_lifetime_secs: 60,
+        qr_format: 0,
+    };
+    let code = |r: Result<(), tonic::Status>| r.err().map_or(tonic::Code::Ok, |s| s.code());
+
+    // 1. No token.
+    let sc = node(SICHUAN);
+    let anonymous = crate::client::connect(&sc.endpoint, sc.tls_cert.as_deref(), None)
+        .await
+        .map_err(|e| DemoError::Node(e.to_string()))?;
+    let got = code(
+        HealthCodeServiceClient::new(anonymous)
+            .issue_health_code(issue_request())
+            .await
+            .map(|_| ()),
+    );
+    table.access(
+        "a call without a token: Sichuan IssueHealthCode",
+        got,
+        tonic::Code::Unauthenticated,
+    )?;
+
+    // 2. A checkpoint's token (role verifier) used to issue.
+    let gd = node(GUANGDONG);
+    let gate = OperatorServiceClient::new(fed.connect(GUANGDONG).await?)
+        .add_caller(proto::AddCallerRequest {
+            name: "east-gate-3".into(),
+            roles: vec![proto::CallerRole::Verifier as i32],
+        })
+        .await
+        .map_err(rpc("AddCaller"))?
+        .into_inner()
+        .token;
+    let ch = crate::client::connect(&gd.endpoint, gd.tls_cert.as_deref(), Some(&gate))
+        .await
+        .map_err(|e| DemoError::Node(e.to_string()))?;
+    let got = code(
+        HealthCodeServiceClient::new(ch)
+            .issue_health_code(issue_request())
+            .await
+            .map(|_| ()),
+    );
+    table.access(
+        "a Guangdong checkpoint (verifier) tries to issue",
+        got,
+        tonic::Code::PermissionDenied,
+    )?;
+
+    // 3 and 4. Nodes pulling Sichuan's trust feed, each with its own node certificate.
+    for (p, what, want) in [
+        (
+            JIANGSU,
+            "Jiangsu's node pulls Sichuan's feed (no agreement)",
+            tonic::Code::PermissionDenied,
+        ),
+        (
+            GUANGDONG,
+            "Guangdong's node pulls Sichuan's feed (agreement)",
+            tonic::Code::Ok,
+        ),
+    ] {
+        let n = node(p);
+        let identity = crate::tls::TlsIdentity::load(
+            &n.dir.join("tls/node.crt"),
+            &n.dir.join("tls/node.key"),
+            &crate::keys::KeyProtection::Plain,
+        )
+        .map_err(|e| DemoError::Node(e.to_string()))?;
+        let own = std::sync::Arc::new(crate::tls::CertSource(arc_swap::ArcSwap::new(
+            identity
+                .certified_key()
+                .map_err(|e| DemoError::Node(e.to_string()))?,
+        )));
+        let config = crate::tls::peer_client_config(own, Some(sc.province), |_| true)
+            .map_err(|e| DemoError::Node(e.to_string()))?;
+        let ch = crate::client::channel(&sc.endpoint, Some(config), Duration::from_secs(10))
+            .await
+            .map_err(|e| DemoError::Node(e.to_string()))?;
+        let got = match FederationServiceClient::new(ch)
+            .get_feed(proto::GetFeedRequest { from_seq: 1 })
+            .await
+        {
+            Ok(mut stream) => code(stream.get_mut().message().await.map(|_| ())),
+            Err(s) => s.code(),
+        };
+        table.access(what, got, want)?;
+    }
+    Ok(())
 }
 
 /// Starts the federation, runs the scenario, prints the table and summary to `out`, and stops
@@ -865,15 +1010,19 @@ pub async fn run_in(
     )?;
     let _ = sc_gd_id;
 
+    access_checks(&fed, &mut table).await?;
+
     let outcome = table.outcome.clone();
     writeln!(
         table.out,
-        "\nsummary: {} checks, {} recognized, {} not recognized; {} of {} verdicts as the scenario expects; {:.1} s",
+        "\nsummary: {} checks, {} recognized, {} not recognized; {} of {} verdicts as the scenario expects; {} of {} access checks as expected; {:.1} s",
         outcome.checks,
         outcome.recognized,
         outcome.checks - outcome.recognized,
         outcome.checks - outcome.mismatches,
         outcome.checks,
+        outcome.access_checks - outcome.access_mismatches,
+        outcome.access_checks,
         started.elapsed().as_secs_f64()
     )?;
     for n in fed.nodes {

@@ -8,6 +8,32 @@ async fn demo_federation_meets_every_expectation() {
     assert_eq!(outcome.mismatches, 0, "{text}");
     assert_eq!(outcome.checks, 20);
     assert_eq!(outcome.recognized, 13);
+    assert_eq!(
+        (outcome.access_checks, outcome.access_mismatches),
+        (4, 0),
+        "{text}"
+    );
+    for (what, got) in [
+        ("a call without a token", "UNAUTHENTICATED"),
+        (
+            "a Guangdong checkpoint (verifier) tries to issue",
+            "PERMISSION_DENIED",
+        ),
+        (
+            "Jiangsu's node pulls Sichuan's feed (no agreement)",
+            "PERMISSION_DENIED",
+        ),
+        (
+            "Guangdong's node pulls Sichuan's feed (agreement)",
+            "served",
+        ),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(what) && l.trim_end().ends_with(got)),
+            "{what}: {got} in {text}"
+        );
+    }
     let row = |needle: &[&str]| text.lines().any(|l| needle.iter().all(|n| l.contains(n)));
     assert!(
         row(&[

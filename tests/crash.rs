@@ -114,7 +114,7 @@ async fn writer(
             return;
         };
         let r = r.into_inner();
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             if hc
                 .revoke_health_code(proto::RevokeHealthCodeRequest { cti: r.cti.clone() })
                 .await
@@ -128,7 +128,7 @@ async fn writer(
         } else {
             acked.lock().unwrap().issued.push((r.cti, r.code));
         }
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             let name = format!("w{id}-r{round}-{n}");
             if op
                 .add_caller(proto::AddCallerRequest {

@@ -29,6 +29,8 @@ macro_rules! out {
     }};
 }
 
+mod backup;
+
 /// Default node URL when neither `--node`, `HCMR_NODE` nor `--dir` is given.
 pub const DEFAULT_NODE: &str = "https://127.0.0.1:7510";
 
@@ -78,6 +80,13 @@ pub enum Command {
         /// The node's config file (hcmr.toml, written by init).
         #[arg(long)]
         config: PathBuf,
+        /// Log lines on standard error: `human` (text) or `json` (one JSON object a line, for a
+        /// log collector).
+        #[arg(long, env = "HCMR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+        log_format: LogFormat,
+        /// Settings over those of the config file (a flag wins over its environment variable).
+        #[command(flatten)]
+        overrides: ServeOverrides,
     },
     /// Show a node's province and public keys.
     Info(NodeArg),
@@ -133,6 +142,34 @@ pub enum Command {
     /// Callers of the node's API (platforms, checkpoint devices, operators) and their roles.
     #[command(subcommand)]
     Caller(CallerCommand),
+    /// Back up a running node (as an admin): its database, configuration and key files, in one
+    /// new file of mode 0600, as secret as the keys.
+    Backup {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a new node folder from a backup, offline; then start it with `hcmr serve`.
+    Restore {
+        /// The backup file (from `hcmr backup`); refused when damaged.
+        #[arg(long)]
+        from: PathBuf,
+        /// The new node folder (must not exist).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+/// How `hcmr serve` writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Text lines for people.
+    Human,
+    /// One JSON object per line (`timestamp`, `level`, `fields.message`, ..., `target`).
+    Json,
 }
 
 /// Roles on the command line.
@@ -200,6 +237,29 @@ pub enum CallerCommand {
         #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
         since: Option<std::time::SystemTime>,
     },
+}
+
+/// Settings of `hcmr serve` over the config file's, each checked like the file's.
+#[derive(Debug, Args, Default)]
+pub struct ServeOverrides {
+    /// gRPC listen address (`listen`).
+    #[arg(long, env = "HCMR_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Checkpoint page address (`http_listen`).
+    #[arg(long, env = "HCMR_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    /// URL peers use (`endpoint`).
+    #[arg(long, env = "HCMR_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Seconds between peer syncs (`sync_interval_secs`).
+    #[arg(long, env = "HCMR_SYNC_INTERVAL_SECS")]
+    pub sync_interval_secs: Option<u64>,
+    /// Longest wait for a peer, seconds (`peer_timeout_secs`).
+    #[arg(long, env = "HCMR_PEER_TIMEOUT_SECS")]
+    pub peer_timeout_secs: Option<u64>,
+    /// Tolerated clock difference for iat, seconds (`policy.clock_skew_secs`).
+    #[arg(long, env = "HCMR_CLOCK_SKEW_SECS")]
+    pub clock_skew_secs: Option<u64>,
 }
 
 /// Which node to talk to, and as whom. The API token comes from `--token-file`, else the
@@ -808,9 +868,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Caller(c) => caller(c).await,
-        Command::Serve { config } => {
-            let c =
+        Command::Backup { node, out } => backup::backup(&node, &out).await,
+        Command::Restore { from, data_dir } => backup::restore(&from, &data_dir).await,
+        Command::Serve {
+            config, overrides, ..
+        } => {
+            let mut c =
                 crate::node::Config::load(&config).map_err(|e| CliError::Config(e.to_string()))?;
+            c.apply_overrides(&crate::node::config::Overrides {
+                listen: overrides.listen,
+                http_listen: overrides.http_listen,
+                endpoint: overrides.endpoint,
+                sync_interval_secs: overrides.sync_interval_secs,
+                peer_timeout_secs: overrides.peer_timeout_secs,
+                clock_skew_secs: overrides.clock_skew_secs,
+            })
+            .map_err(|e| CliError::Config(e.to_string()))?;
             let node = crate::node::Node::open(&c).map_err(|e| CliError::Config(e.to_string()))?;
             let listener = tokio::net::TcpListener::bind(c.listen)
                 .await
@@ -823,7 +896,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 ),
                 None => None,
             };
-            node.serve(listener, http, shutdown_signal())
+            let metrics = match c.metrics_listen {
+                Some(a) => Some(
+                    tokio::net::TcpListener::bind(a)
+                        .await
+                        .map_err(|e| CliError::Config(format!("metrics_listen {a}: {e}")))?,
+                ),
+                None => None,
+            };
+            node.with_metrics_listener(metrics)
+                .serve(listener, http, shutdown_signal())
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))
         }
@@ -1448,25 +1530,47 @@ fn verify_offline(
     Ok(convert::verdict_to_proto(&verdict, now))
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called (not
+/// when first polled), so a signal that arrives as the node starts serving is not lost.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        let (ctrl_c, term) = (
+            async move {
+                match int {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            },
+            async move {
+                match term {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            },
+        );
+        #[cfg(not(unix))]
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+        tracing::info!("shutdown signal received: draining in-flight calls");
     }
-    tracing::info!("shutdown signal received: draining in-flight calls");
 }

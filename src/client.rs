@@ -94,7 +94,7 @@ trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// Opens a gRPC channel to `url`: TCP with TCP_NODELAY, then TLS with `tls` for `https://`.
-/// `timeout` bounds each call; connecting is bounded to 5 seconds.
+/// `timeout` bounds each call, and the TCP connect and the TLS handshake each (at most 10 s).
 ///
 /// # Errors
 /// [`ClientError::BadUrl`], [`ClientError::NoCertificate`] or [`ClientError::Unreachable`].
@@ -118,8 +118,9 @@ pub async fn channel(
         .map_err(|_| ClientError::BadUrl {
             url: url.to_string(),
         })?
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
         .timeout(timeout);
+    let step = timeout.min(Duration::from_secs(10));
     let connector = tower::service_fn(move |uri: Uri| {
         let tls = tls.clone();
         async move {
@@ -129,21 +130,19 @@ pub async fn channel(
                 .trim_matches(['[', ']'])
                 .to_string();
             let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-            let tcp = tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio::net::TcpStream::connect((host.as_str(), port)),
-            )
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
+            let tcp =
+                tokio::time::timeout(step, tokio::net::TcpStream::connect((host.as_str(), port)))
+                    .await
+                    .map_err(|_| {
+                        std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+                    })??;
             tcp.set_nodelay(true)?;
             let io: Box<dyn Io> = match (https, tls) {
                 (true, Some(config)) => {
                     let name = rustls::pki_types::ServerName::try_from(host)
                         .map_err(|e| std::io::Error::other(e.to_string()))?;
                     let tls = tokio::time::timeout(
-                        Duration::from_secs(10),
+                        step,
                         tokio_rustls::TlsConnector::from(config).connect(name, tcp),
                     )
                     .await

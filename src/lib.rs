@@ -24,6 +24,7 @@
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict; pure |
 //! | [`store`] | sled trees and their typed records |
+//! | [`backup`] | the backup file of a node: database and key files, checksummed |
 //! | [`node`] | the gRPC server, its configuration and `init` |
 //! | [`proto`] | generated gRPC types of `proto/hcmr/v1` |
 //! | [`qr`] | QR codes out (PNG, SVG; alphanumeric, level Q) and in (photos, screenshots) |
@@ -35,12 +36,14 @@
 
 pub mod agreement;
 pub mod audit;
+pub mod backup;
 pub mod bundle;
 pub mod callers;
 pub mod card;
 pub(crate) mod cbor;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod code;
 pub mod demo;
 pub mod feed;

@@ -27,14 +27,20 @@ fn main() -> ExitCode {
         hcmr::cli::Command::Demo { .. } => "error",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    let log_format = match cli.command {
+        hcmr::cli::Command::Serve { log_format, .. } => log_format,
+        _ => hcmr::cli::LogFormat::Human,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log_format {
+        // One JSON object a line: {"timestamp", "level", "fields": {"message", ...}, "target"}.
+        hcmr::cli::LogFormat::Json => logs.json().init(),
+        hcmr::cli::LogFormat::Human => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

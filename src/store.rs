@@ -18,6 +18,11 @@
 //! Every write method flushes before returning (group commit: concurrent writers share flushes),
 //! so an acknowledged change survives a crash of the process; docs/durability.md has the
 //! contract.
+//!
+//! A write gate makes copies consistent while the node runs: every write method holds its shared
+//! side from its first insert to the end of its flush, and [`Store::export`] (the backup) holds
+//! the exclusive side while it reads every tree, so a copy never holds half a write and holds
+//! every write acknowledged before it started.
 
 use std::path::Path;
 
@@ -102,6 +107,20 @@ pub struct Store {
     callers: sled::Tree,
     access: sled::Tree,
     commit: std::sync::Arc<GroupCommit>,
+    /// The write gate: shared by write methods (insert to flush), exclusive for [`Store::export`].
+    gate: std::sync::Arc<tokio::sync::RwLock<()>>,
+}
+
+/// What [`Store::export`] shows its visitor, in this order: `Trees` once, then for every tree
+/// (by name, in byte order) `Tree` followed by its records in key order.
+#[derive(Debug)]
+pub enum ExportItem<'a> {
+    /// How many trees follow.
+    Trees(usize),
+    /// The start of the next tree: its name.
+    Tree(&'a [u8]),
+    /// A record of the current tree: key and value.
+    Record(&'a [u8], &'a [u8]),
 }
 
 /// Group-commit state shared by the clones of a [`Store`].
@@ -186,6 +205,7 @@ impl Store {
             callers: db.open_tree("callers")?,
             access: db.open_tree("access")?,
             commit: std::sync::Arc::default(),
+            gate: std::sync::Arc::default(),
             db,
         })
     }
@@ -269,6 +289,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn set_province(&self, p: Province) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         self.meta.insert(b"province", p.to_string().as_bytes())?;
         self.flush().await
     }
@@ -278,8 +299,15 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn append_feed(&self, e: &FeedEntry) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         self.feed.insert(e.seq().to_be_bytes(), e.to_record())?;
-        self.flush().await
+        if let Err(err) = self.flush().await {
+            // Not acknowledged: take it back, so that a later flush cannot publish an entry the
+            // node did not apply (peers would then hold a sequence number the node reuses).
+            let _ = self.feed.remove(e.seq().to_be_bytes());
+            return Err(err);
+        }
+        Ok(())
     }
 
     /// This node's feed entries with `seq >= from`, in order.
@@ -303,6 +331,7 @@ impl Store {
         entries: &[FeedEntry],
         synced_at: u64,
     ) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         let mut batch = sled::Batch::default();
         for e in entries {
             let mut k = peer.code().to_be_bytes().to_vec();
@@ -356,6 +385,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn put_termination(&self, t: &Termination) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         self.terminations.insert(t.id.0, t.to_record())?;
         self.flush().await
     }
@@ -387,6 +417,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn put_agreement(&self, a: &SignedAgreement) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         self.agreements
             .insert(agreement_key(a.body().id, a.body().version), a.to_record())?;
         self.flush().await
@@ -434,6 +465,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn put_peer(&self, p: Province, endpoint: &str, now: u64) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         let v = crate::cbor::encode(&Value::Array(vec![Value::Text(endpoint.into()), uint(now)]));
         self.peers.insert(p.code().to_be_bytes(), v)?;
         self.flush().await
@@ -456,11 +488,13 @@ impl Store {
         }
     }
 
-    /// Appends refused calls (not flushed: the caller flushes a batch).
+    /// Appends refused calls (not flushed: the caller flushes a batch). Holds the write gate
+    /// while it inserts.
     ///
     /// # Errors
     /// [`StoreError::Sled`].
-    pub fn append_denials(&self, records: &[AccessDenial]) -> Result<(), StoreError> {
+    pub async fn append_denials(&self, records: &[AccessDenial]) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         let mut batch = sled::Batch::default();
         for r in records {
             let mut k = r.time.to_be_bytes().to_vec();
@@ -492,6 +526,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn put_caller(&self, c: &Caller) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         self.callers.insert(c.name.as_bytes(), c.to_record())?;
         self.flush().await
     }
@@ -501,6 +536,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn remove_caller(&self, name: &str) -> Result<bool, StoreError> {
+        let _gate = self.gate.read().await;
         let existed = self.callers.remove(name.as_bytes())?.is_some();
         self.flush().await?;
         Ok(existed)
@@ -522,11 +558,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Appends audit records (not flushed: the caller flushes a batch).
+    /// Appends audit records (not flushed: the caller flushes a batch). Holds the write gate
+    /// while it inserts.
     ///
     /// # Errors
     /// [`StoreError::Sled`].
-    pub fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+    pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         let mut batch = sled::Batch::default();
         for r in records {
             let mut k = r.time.to_be_bytes().to_vec();
@@ -569,6 +607,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn log_issued(&self, r: &IssuedRecord) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
         let v = crate::cbor::encode(&Value::Array(vec![
             uint(r.iat),
             uint(r.exp),
@@ -610,6 +649,62 @@ impl Store {
     /// Number of entries in the issued-code log.
     pub fn issued_count(&self) -> usize {
         self.issued.len()
+    }
+
+    /// A consistent copy of every tree, for backups: takes the write gate exclusively (waits
+    /// for running write methods to finish their flush, holds off new ones), flushes, and shows
+    /// `visit` every tree and record (see [`ExportItem`]) with `state`, on a blocking thread.
+    /// Returns the state, which holds the copy. Writes wait meanwhile; reads (verification) do
+    /// not.
+    ///
+    /// # Errors
+    /// [`StoreError`] from the database, or the visitor's error (which ends the copy).
+    pub async fn export<S, E>(
+        &self,
+        mut state: S,
+        mut visit: impl FnMut(&mut S, ExportItem<'_>) -> Result<(), E> + Send + 'static,
+    ) -> Result<S, E>
+    where
+        S: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let _exclusive = self.gate.write().await;
+        self.flush().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut names = db.tree_names();
+            names.sort();
+            visit(&mut state, ExportItem::Trees(names.len()))?;
+            for name in &names {
+                let tree = db.open_tree(name).map_err(StoreError::from)?;
+                visit(&mut state, ExportItem::Tree(name))?;
+                for r in tree.iter() {
+                    let (k, v) = r.map_err(StoreError::from)?;
+                    visit(&mut state, ExportItem::Record(&k, &v))?;
+                }
+            }
+            Ok(state)
+        })
+        .await
+        .map_err(|e| StoreError::Sled(sled::Error::Io(std::io::Error::other(e.to_string()))))?
+    }
+
+    /// Writes records into tree `tree` (created when missing), for `hcmr restore` filling a new
+    /// database that no node serves; not flushed (call [`Store::flush`] at the end).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub fn import(
+        &self,
+        tree: &[u8],
+        records: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in records {
+            batch.insert(k, v);
+        }
+        self.db.open_tree(tree)?.apply_batch(batch)?;
+        Ok(())
     }
 }
 

@@ -305,3 +305,115 @@ async fn acknowledged_writes_survive_sigkill() {
         a.issued.len()
     );
 }
+
+/// SIGTERM and SIGINT under load: the node stops accepting, finishes the calls in flight, flushes
+/// and exits 0 within a few seconds; every issue it acknowledged is in its issued-code log after a
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_drain_in_flight_calls_and_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut o = hcmr::node::InitOptions::new(format!("127.0.0.1:{port}").parse().unwrap());
+    o.endpoint = Some(format!("https://127.0.0.1:{port}"));
+    let cfg = hcmr::node::init_node(
+        hcmr::province::Province::from_code(510000).unwrap(),
+        &dir.path().join("sc"),
+        &o,
+    )
+    .await
+    .unwrap();
+    add_test_caller(&cfg).await;
+    let endpoint = format!("https://127.0.0.1:{port}");
+    let cert = dir.path().join("sc/tls/node.crt");
+    let token = std::fs::read_to_string(dir.path().join("sc").join(TEST_TOKEN_FILE)).unwrap();
+    let mut acked: Vec<String> = Vec::new();
+    for signal in ["-TERM", "-INT"] {
+        let mut server = serve(&cfg, &endpoint, &cert, &token).await;
+        let ch = connect(&endpoint, &cert, &token).await.unwrap();
+        // 16 callers issuing as fast as they can on one connection.
+        let calls: Vec<_> = (0..16u16)
+            .map(|i| {
+                let mut hc = HealthCodeServiceClient::new(ch.clone());
+                tokio::spawn(async move {
+                    let mut ok = Vec::new();
+                    let mut refused = 0;
+                    for n in 0..200u16 {
+                        match hc
+                            .issue_health_code(proto::IssueHealthCodeRequest {
+                                subject: Some(subject("王建国", "510104", (i * 37 + n) % 999)),
+                                status: G,
+                                status_valid_until: hcmr::unix_now() + 86_400,
+                                code_lifetime_secs: 600,
+                                qr_format: 0,
+                            })
+                            .await
+                        {
+                            Ok(r) => ok.push(r.into_inner().cti),
+                            Err(e) => {
+                                assert!(
+                                    matches!(
+                                        e.code(),
+                                        tonic::Code::Unavailable
+                                            | tonic::Code::Unknown
+                                            | tonic::Code::Cancelled
+                                    ),
+                                    "a call during shutdown: {e:?}"
+                                );
+                                refused += 1;
+                                if refused > 3 {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let pid = server.0.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = server.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no exit within 10 s of {signal}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(status.success(), "{signal}: {status:?}");
+        for c in calls {
+            acked.extend(
+                tokio::time::timeout(Duration::from_secs(30), c)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        drop(server);
+    }
+    assert!(
+        acked.len() > 20,
+        "the load ran: {} issues acknowledged",
+        acked.len()
+    );
+    let _server = serve(&cfg, &endpoint, &cert, &token).await;
+    let mut hc = HealthCodeServiceClient::new(connect(&endpoint, &cert, &token).await.unwrap());
+    for cti in &acked {
+        hc.revoke_health_code(proto::RevokeHealthCodeRequest { cti: cti.clone() })
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged code {cti} lost: {e:?}"));
+    }
+    println!(
+        "graceful shutdown: {} acknowledged issues, all in the log",
+        acked.len()
+    );
+}

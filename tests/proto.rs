@@ -54,6 +54,7 @@ fn services_and_rpcs_are_as_documented() {
             "OperatorService/ListCallers",
             "OperatorService/RemoveCaller",
             "OperatorService/ListAccessDenials",
+            "OperatorService/ExportBackup",
         ]
     );
     // One request message per RPC (the two revocations share one response message).

@@ -252,7 +252,7 @@ impl NodeState {
                 format!("{what} is for peer nodes: it needs a node certificate (mutual TLS)"),
             ));
         };
-        let now = i64::try_from(crate::unix_now()).unwrap_or(i64::MAX);
+        let now = i64::try_from(self.now()).unwrap_or(i64::MAX);
         let peer = crate::tls::check_node_certificate(cert, now).map_err(|e| {
             Denied::new(
                 tonic::Code::Unauthenticated,
@@ -321,10 +321,11 @@ impl NodeState {
             _ => outcome.as_str(),
         }
         .to_string();
+        self.metrics.access_denied(&outcome);
         let remote = remote.map(|a| a.ip().to_string()).unwrap_or_default();
         tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), "call refused");
         let record = AccessDenial {
-            time: crate::unix_now(),
+            time: self.now(),
             rpc: rpc.chars().take(128).collect(),
             outcome,
             who: denied.who.clone(),

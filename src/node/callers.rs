@@ -48,7 +48,7 @@ impl NodeState {
             .map(|v| role_from_proto(*v))
             .collect::<Result<Vec<_>, _>>()?;
         let (caller, token) =
-            Caller::new(&r.name, Roles::of(&roles), crate::unix_now()).map_err(|e| match e {
+            Caller::new(&r.name, Roles::of(&roles), self.now()).map_err(|e| match e {
                 crate::callers::CallerError::NoRole => ApiError::invalid("roles", e.to_string()),
                 other => ApiError::invalid("name", other.to_string()),
             })?;

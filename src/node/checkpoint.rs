@@ -59,9 +59,11 @@ impl NodeState {
         checkpoint: &str,
         via: &'static str,
     ) -> (crate::verify::Verdict, u64) {
-        let now = crate::unix_now();
+        let now = self.now();
         let trust = self.trust.load();
+        let started = std::time::Instant::now();
         let verdict = crate::verify::verify(code, &trust, now);
+        self.metrics.verification(&verdict, started.elapsed());
         let record = AuditRecord::of(&verdict, now, checkpoint, via);
         if self
             .audit_tx
@@ -98,7 +100,7 @@ impl NodeState {
         })?;
         let number = identity::normalize_document_number(doc_type, &r.document_number)
             .map_err(|e| ApiError::invalid("document_number", e))?;
-        let now = crate::unix_now();
+        let now = self.now();
         let verdict = crate::verify::verify(&r.code, &self.trust.load(), now);
         // Only a code recognized here has a subject worth matching: an expired, revoked or
         // forged code must not become an oracle for document numbers.
@@ -179,7 +181,7 @@ impl NodeState {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| ApiError::invalid("subject_hash", "must be 32 hex digits"))?;
-        if !self.match_limiter.allow(hash, crate::unix_now()) {
+        if !self.match_limiter.allow(hash, self.now()) {
             return Err(too_many());
         }
         let mine = self.subject_key.subject_hash(doc_type, &number);
@@ -273,11 +275,11 @@ pub(crate) async fn audit_writer(
                     crate::audit::AuditEvent::Denial(d) => denials.push(d),
                 }
             }
-            if let Err(e) = store.append_denials(&denials) {
+            if let Err(e) = store.append_denials(&denials).await {
                 tracing::error!(error = %e, lost = denials.len(), "refused-call records could not be stored");
             }
             denials.clear();
-            if let Err(e) = store.append_audit(&verifications) {
+            if let Err(e) = store.append_audit(&verifications).await {
                 tracing::error!(error = %e, lost = batch.len(), "audit records could not be stored");
             } else if let Err(e) = store.flush().await {
                 tracing::error!(error = %e, "audit records could not be flushed");

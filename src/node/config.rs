@@ -4,11 +4,13 @@
 //! province = "510000"              # GB/T 2260 province-level code
 //! listen = "127.0.0.1:7510"        # gRPC listen address (port 0: any free port)
 //! http_listen = "127.0.0.1:8510"   # optional: the checkpoint web page (plain HTTP)
+//! metrics_listen = "127.0.0.1:9510" # optional: Prometheus metrics, GET /metrics (TLS with [tls])
 //! endpoint = "http://127.0.0.1:7510"  # optional: URL peers use; default http://<bound address>
 //! data_dir = "db"                  # sled database, relative to this file's folder
 //! key_file = "node.key"            # Ed25519 signing key, PKCS#8 PEM, mode 0600
 //! subject_key_file = "subject.key" # key of the keyed subject hash, 64 hex digits, mode 0600
 //! sync_interval_secs = 30          # how often peers' trust feeds are pulled, seconds
+//! peer_timeout_secs = 10           # longest wait for a peer: connect, TLS, each answer, seconds
 //! key_passphrase_env = "HCMR_KEY_PASSPHRASE" # optional: key files encrypted; passphrase from this variable
 //! key_passphrase_file = "/run/secrets/hcmr"  # optional: ... or from this file (mode 0600)
 //!
@@ -76,6 +78,23 @@ pub enum ConfigError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// Settings of `hcmr serve` given as flags or environment variables, over the file's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `listen`.
+    pub listen: Option<SocketAddr>,
+    /// `http_listen`.
+    pub http_listen: Option<SocketAddr>,
+    /// `endpoint`.
+    pub endpoint: Option<String>,
+    /// `sync_interval_secs`.
+    pub sync_interval_secs: Option<u64>,
+    /// `peer_timeout_secs`.
+    pub peer_timeout_secs: Option<u64>,
+    /// `policy.clock_skew_secs`.
+    pub clock_skew_secs: Option<u64>,
+}
+
 /// Local policy settings, all in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -101,6 +120,10 @@ impl Default for PolicyConfig {
 
 fn default_sync_interval() -> u64 {
     30
+}
+
+fn default_peer_timeout() -> u64 {
+    10
 }
 
 /// TLS settings. Relative paths are resolved against the config file's folder.
@@ -152,6 +175,10 @@ pub struct Config {
     /// Address of the checkpoint web page (HTTP); `None`: no page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_listen: Option<SocketAddr>,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`; no token, so a management
+    /// address); `None`: no endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// URL peers use to reach this node; `None`: `http://` + the bound address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
@@ -164,6 +191,10 @@ pub struct Config {
     /// How often to pull every peer's trust feed and agreement state, in seconds (1 to 86400).
     #[serde(default = "default_sync_interval")]
     pub sync_interval_secs: u64,
+    /// Longest wait for a peer node, in seconds (1 to 300): TCP connect, TLS handshake, and each
+    /// answer; a whole sync of one peer gets twice this.
+    #[serde(default = "default_peer_timeout")]
+    pub peer_timeout_secs: u64,
     /// Environment variable holding the passphrase of the encrypted key files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_passphrase_env: Option<String>,
@@ -211,8 +242,20 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+        c.validate(&path.display().to_string())?;
+        Ok(c)
+    }
+
+    /// Checks every setting; errors name the setting and `source` (the file, or the flag or
+    /// environment variable that overrode it).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] or [`ConfigError::Province`].
+    pub fn validate(&self, source: &str) -> Result<(), ConfigError> {
+        let c = self;
+        c.province()?;
         let invalid = |detail: String| ConfigError::Invalid {
-            path: path.display().to_string(),
+            path: source.to_string(),
             detail,
         };
         let scheme = if c.tls.is_some() {
@@ -233,7 +276,11 @@ impl Config {
             }
         }
         if c.tls.is_none() {
-            for (name, addr) in [("listen", Some(c.listen)), ("http_listen", c.http_listen)] {
+            for (name, addr) in [
+                ("listen", Some(c.listen)),
+                ("http_listen", c.http_listen),
+                ("metrics_listen", c.metrics_listen),
+            ] {
                 if let Some(a) = addr {
                     if !a.ip().is_loopback() {
                         return Err(invalid(format!(
@@ -242,6 +289,12 @@ impl Config {
                     }
                 }
             }
+        }
+        if !(1..=300).contains(&c.peer_timeout_secs) {
+            return Err(invalid(format!(
+                "peer_timeout_secs: {} is outside 1 to 300 seconds",
+                c.peer_timeout_secs
+            )));
         }
         let l = &c.limits;
         if !(1024..=16 * 1024 * 1024).contains(&l.max_request_bytes) {
@@ -263,7 +316,7 @@ impl Config {
         }
         if !(1..=86_400).contains(&c.sync_interval_secs) {
             return Err(ConfigError::Invalid {
-                path: path.display().to_string(),
+                path: source.to_string(),
                 detail: format!(
                     "sync_interval_secs: {} is outside 1 to 86400 seconds",
                     c.sync_interval_secs
@@ -273,7 +326,7 @@ impl Config {
         let p = &c.policy;
         if p.clock_skew_secs > 86_400 {
             return Err(ConfigError::Invalid {
-                path: path.display().to_string(),
+                path: source.to_string(),
                 detail: format!(
                     "policy.clock_skew_secs: {} is over one day (86400); such a skew would accept codes from far in the future",
                     p.clock_skew_secs
@@ -282,13 +335,50 @@ impl Config {
         }
         if p.default_code_lifetime_secs == 0 || p.own_max_code_age_secs == 0 {
             return Err(ConfigError::Invalid {
-                path: path.display().to_string(),
+                path: source.to_string(),
                 detail:
                     "policy: default_code_lifetime_secs and own_max_code_age_secs must be positive"
                         .into(),
             });
         }
-        Ok(c)
+        Ok(())
+    }
+
+    /// Applies settings given as flags or environment variables over those of the file, then
+    /// checks the result; errors name the override.
+    ///
+    /// # Errors
+    /// As [`Config::validate`].
+    pub fn apply_overrides(&mut self, o: &Overrides) -> Result<(), ConfigError> {
+        let mut from = Vec::new();
+        if let Some(v) = o.listen {
+            self.listen = v;
+            from.push("--listen/HCMR_LISTEN");
+        }
+        if let Some(v) = o.http_listen {
+            self.http_listen = Some(v);
+            from.push("--http-listen/HCMR_HTTP_LISTEN");
+        }
+        if let Some(v) = &o.endpoint {
+            self.endpoint = Some(v.clone());
+            from.push("--endpoint/HCMR_ENDPOINT");
+        }
+        if let Some(v) = o.sync_interval_secs {
+            self.sync_interval_secs = v;
+            from.push("--sync-interval-secs/HCMR_SYNC_INTERVAL_SECS");
+        }
+        if let Some(v) = o.peer_timeout_secs {
+            self.peer_timeout_secs = v;
+            from.push("--peer-timeout-secs/HCMR_PEER_TIMEOUT_SECS");
+        }
+        if let Some(v) = o.clock_skew_secs {
+            self.policy.clock_skew_secs = v;
+            from.push("--clock-skew-secs/HCMR_CLOCK_SKEW_SECS");
+        }
+        if from.is_empty() {
+            return Ok(());
+        }
+        self.validate(&format!("settings from {}", from.join(", ")))
     }
 
     /// The configured province.
@@ -446,11 +536,13 @@ pub async fn init_node(
         province: province.to_string(),
         listen: opts.listen,
         http_listen: opts.http_listen,
+        metrics_listen: None,
         endpoint: opts.endpoint.clone(),
         data_dir: "db".into(),
         key_file: "node.key".into(),
         subject_key_file: "subject.key".into(),
         sync_interval_secs: default_sync_interval(),
+        peer_timeout_secs: default_peer_timeout(),
         key_passphrase_env: opts.key_passphrase_env.clone(),
         key_passphrase_file: opts.key_passphrase_file.clone(),
         tls,

@@ -62,7 +62,7 @@ impl NodeState {
             Standing {
                 superseded,
                 termination: termination.as_ref(),
-                now: crate::unix_now(),
+                now: self.now(),
             },
         ))
     }
@@ -70,7 +70,7 @@ impl NodeState {
     /// A concluded agreement with `peer` that still matters now: not terminated and with a
     /// direction whose window has not ended.
     pub(crate) fn live_agreement_with(&self, peer: Province) -> Option<AgreementId> {
-        let now = crate::unix_now();
+        let now = self.now();
         self.trust
             .load()
             .agreements_with(peer)
@@ -133,13 +133,7 @@ impl NodeState {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let prev = self.store.feed_from(state.last_seq())?.into_iter().next();
-        let entry = FeedEntry::sign(
-            self.province,
-            prev.as_ref(),
-            crate::unix_now(),
-            statement,
-            key,
-        );
+        let entry = FeedEntry::sign(self.province, prev.as_ref(), self.now(), statement, key);
         let mut next = (*state).clone();
         next.apply(&entry).map_err(feed_refused)?;
         self.store.append_feed(&entry).await?;
@@ -156,7 +150,7 @@ impl NodeState {
         let Some(tls) = &self.tls else {
             return;
         };
-        let now = i64::try_from(crate::unix_now()).unwrap_or(i64::MAX);
+        let now = i64::try_from(self.now()).unwrap_or(i64::MAX);
         let mut identity = tls.identity.lock().unwrap_or_else(|p| p.into_inner());
         let result = identity
             .recertified(&self.key.load(), now)
@@ -293,7 +287,7 @@ impl NodeState {
         &self,
         r: proto::RevokeSubjectRequest,
     ) -> Result<proto::RevokeResponse, ApiError> {
-        let now = crate::unix_now();
+        let now = self.now();
         let doc_type = convert::document_type_from_proto(r.document_type).ok_or_else(|| {
             ApiError::invalid("document_type", "must be set to a known document type")
         })?;
@@ -335,7 +329,7 @@ impl NodeState {
         &self,
         r: proto::TerminateAgreementRequest,
     ) -> Result<proto::TerminateAgreementResponse, ApiError> {
-        let now = crate::unix_now();
+        let now = self.now();
         let id = AgreementId::from_hex(&r.id).map_err(|e| ApiError::invalid("id", e))?;
         let effective_at = if r.effective_at == 0 {
             now
@@ -465,7 +459,7 @@ impl NodeState {
 
     /// A signed offline bundle of this node's trust state.
     pub(crate) fn export_bundle(&self) -> Result<proto::ExportTrustBundleResponse, ApiError> {
-        let now = crate::unix_now();
+        let now = self.now();
         let key = self.key.load_full();
         let peers = self
             .peer_feeds

@@ -2,19 +2,23 @@
 //!
 //! [`Node::open`] loads the key, opens the store and builds the trust snapshot;
 //! [`Node::serve`] serves the three hcmr services, grpc.health.v1 and server reflection on a
-//! bound listener, and pulls every peer's trust feed on an interval, until a shutdown future
-//! completes; then it drains in-flight calls. [`spawn`] does both on a task, for tests and the
+//! bound listener (and, where configured, the checkpoint page and Prometheus metrics at
+//! `GET /metrics`), and pulls every peer's trust feed on an interval, until a shutdown future
+//! completes; then health turns NOT_SERVING and it drains in-flight calls. [`spawn`] does both on a task, for tests and the
 //! demo.
 
 mod auth;
+pub mod backup;
 mod callers;
 mod checkpoint;
 pub mod config;
 pub mod convert;
 pub mod error;
+mod health;
 mod http;
 mod lifecycle;
 mod listener;
+mod metrics;
 mod peer;
 mod service;
 mod sync;
@@ -70,6 +74,14 @@ pub enum NodeError {
     /// The database folder does not exist.
     #[error("database folder {0} does not exist: was this node created with `hcmr init`, and is data_dir right?")]
     NoDatabase(String),
+    /// The database folder cannot be written (a read-only file system or wrong owner).
+    #[error("database folder {path} is not writable ({detail}): the node must be able to record revocations and agreements; check the mount and the owner")]
+    NotWritable {
+        /// The folder.
+        path: String,
+        /// What the OS said.
+        detail: String,
+    },
     /// The province in the config differs from the one in the database.
     #[error("config says province {config} but the database belongs to {stored}")]
     ProvinceMismatch {
@@ -100,6 +112,8 @@ pub(crate) struct NodeState {
     pub(crate) policy: Policy,
     pub(crate) default_code_lifetime_secs: u64,
     pub(crate) sync_interval: std::time::Duration,
+    /// Longest wait for a peer: connect, TLS handshake, each answer.
+    pub(crate) peer_timeout: std::time::Duration,
     /// URL peers use to reach this node; set once the listener is bound.
     pub(crate) endpoint: std::sync::OnceLock<String>,
     /// The snapshot verification reads. Swapped whole after every trust change, so a Verify
@@ -137,6 +151,12 @@ pub(crate) struct NodeState {
     pub(crate) concurrency: Arc<tokio::sync::Semaphore>,
     /// Limits from the config.
     pub(crate) limits: config::LimitsConfig,
+    /// The configuration the node was opened with (paths resolved), for backups.
+    pub(crate) config: Config,
+    /// Operations metrics (served on `metrics_listen`).
+    pub(crate) metrics: metrics::Metrics,
+    /// The clock every decision of this node reads.
+    pub(crate) clock: crate::clock::Clock,
 }
 
 /// A node's TLS identity while it runs.
@@ -168,6 +188,11 @@ impl NodeState {
         let snapshot = build_snapshot(self.province, &self.store, self.policy, own, peers)?;
         self.trust.store(Arc::new(snapshot));
         Ok(())
+    }
+
+    /// Now by the node's clock, seconds since the Unix epoch (UTC).
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
     }
 
     pub(crate) fn endpoint(&self) -> String {
@@ -255,6 +280,8 @@ pub struct Node {
     state: Arc<NodeState>,
     config: Config,
     audit_rx: tokio::sync::mpsc::Receiver<crate::audit::AuditEvent>,
+    /// Where [`Node::serve`] serves `GET /metrics`, if anywhere.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Node {
@@ -263,6 +290,14 @@ impl Node {
     /// # Errors
     /// [`NodeError`] naming the file or setting at fault.
     pub fn open(config: &Config) -> Result<Node, NodeError> {
+        Node::open_with_clock(config, crate::clock::Clock::System)
+    }
+
+    /// As [`Node::open`], judging every time by `clock` (tests inject one).
+    ///
+    /// # Errors
+    /// As [`Node::open`].
+    pub fn open_with_clock(config: &Config, clock: crate::clock::Clock) -> Result<Node, NodeError> {
         let province = config.province()?;
         check_key_permissions(&config.key_file)?;
         check_key_permissions(&config.subject_key_file)?;
@@ -274,6 +309,13 @@ impl Node {
         if !config.data_dir.is_dir() {
             return Err(NodeError::NoDatabase(config.data_dir.display().to_string()));
         }
+        let probe = config.data_dir.join(".hcmr-write-probe");
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| NodeError::NotWritable {
+                path: config.data_dir.display().to_string(),
+                detail: e.to_string(),
+            })?;
         let store = Store::open(&config.data_dir)?;
         let stored = store.province()?;
         if stored != province {
@@ -291,7 +333,7 @@ impl Node {
             Some(t) => {
                 let identity =
                     crate::tls::TlsIdentity::load(&t.cert_file, &t.key_file, &key_protection)?;
-                let now = i64::try_from(crate::unix_now()).unwrap_or(i64::MAX);
+                let now = i64::try_from(clock.now()).unwrap_or(i64::MAX);
                 let mine = crate::tls::check_node_certificate(identity.certificate_der(), now)
                     .map_err(|e| crate::tls::TlsError::File {
                         path: t.cert_file.display().to_string(),
@@ -359,6 +401,7 @@ impl Node {
                 policy,
                 default_code_lifetime_secs: config.policy.default_code_lifetime_secs,
                 sync_interval: std::time::Duration::from_secs(config.sync_interval_secs),
+                peer_timeout: std::time::Duration::from_secs(config.peer_timeout_secs),
                 endpoint: std::sync::OnceLock::new(),
                 trust: ArcSwap::from_pointee(snapshot),
                 own_feed: Mutex::new(own),
@@ -381,8 +424,12 @@ impl Node {
                     config.limits.max_concurrent_requests,
                 )),
                 limits: config.limits,
+                config: config.clone(),
+                metrics: metrics::Metrics::default(),
+                clock,
             }),
             config: config.clone(),
+            metrics_listener: None,
         };
         node.state.reload_callers()?;
         Ok(node)
@@ -391,6 +438,13 @@ impl Node {
     /// The node's province.
     pub fn province(&self) -> Province {
         self.state.province
+    }
+
+    /// Serves the Prometheus metrics endpoint (`GET /metrics`) on `listener` too (bound to the
+    /// config's `metrics_listen`), over TLS with the node certificate when the node has TLS.
+    pub fn with_metrics_listener(mut self, listener: Option<TcpListener>) -> Node {
+        self.metrics_listener = listener;
+        self
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
@@ -418,16 +472,9 @@ impl Node {
         let _ = self.state.endpoint.set(endpoint.clone());
         let state = self.state.clone();
 
-        let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_serving::<proto::health_code_service_server::HealthCodeServiceServer<service::HealthCodeApi>>()
-            .await;
-        health_reporter
-            .set_serving::<proto::federation_service_server::FederationServiceServer<service::FederationApi>>()
-            .await;
-        health_reporter
-            .set_serving::<proto::operator_service_server::OperatorServiceServer<service::OperatorApi>>()
-            .await;
+        // NOT_SERVING until the tasks below run; true on `draining` ends open Watch streams.
+        let (draining, draining_rx) = tokio::sync::watch::channel(false);
+        let (health, health_service) = health::NodeHealth::new(draining_rx).await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -481,12 +528,41 @@ impl Node {
             }
             None => None,
         };
+        let metrics_task = match self.metrics_listener {
+            Some(l) => {
+                let metrics_addr = l.local_addr()?;
+                Some(match &state.tls {
+                    Some(t) => {
+                        tracing::info!(%metrics_addr, "metrics serving at https://{metrics_addr}/metrics");
+                        let config =
+                            crate::tls::server_config(t.cert.clone(), &[b"h2", b"http/1.1"])?;
+                        let rx = listener::tls_acceptor(l, config, stop_rx.clone());
+                        let tls_listener = listener::TlsListener {
+                            rx,
+                            local: metrics_addr,
+                        };
+                        tokio::spawn(metrics::serve(state.clone(), tls_listener, stop_rx.clone()))
+                    }
+                    None => {
+                        tracing::warn!(%metrics_addr, "metrics serving in PLAIN HTTP at http://{metrics_addr}/metrics (loopback development only)");
+                        tokio::spawn(metrics::serve(state.clone(), l, stop_rx.clone()))
+                    }
+                })
+            }
+            None => None,
+        };
+        // The snapshot is in place and the tasks run: ready.
+        health.set(true).await;
         let mut grpc_stop = stop_rx.clone();
         let shutdown = async move {
             tokio::select! {
                 _ = shutdown => {}
                 _ = grpc_stop.changed() => {}
             }
+            // Health checkers learn first, then in-flight calls drain (Watch streams end).
+            health.set(false).await;
+            let _ = draining.send(true);
+            tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
         };
         let max = state.limits.max_request_bytes;
         let router = tonic::transport::Server::builder()
@@ -543,6 +619,11 @@ impl Node {
                 tracing::error!(error = %e, "checkpoint page stopped with an error");
             }
         }
+        if let Some(t) = metrics_task {
+            if let Ok(Err(e)) = t.await {
+                tracing::error!(error = %e, "metrics endpoint stopped with an error");
+            }
+        }
         let _ = audit_task.await;
         served?;
         state.store.flush().await?;
@@ -557,6 +638,9 @@ pub struct NodeHandle {
     pub addr: SocketAddr,
     /// The bound address of the checkpoint page, when the config sets `http_listen`.
     pub http_addr: Option<SocketAddr>,
+    /// The bound address of the metrics endpoint (`GET /metrics`), when the config sets
+    /// `metrics_listen`.
+    pub metrics_addr: Option<SocketAddr>,
     /// The URL to reach it, `https://` (`http://` without TLS) + `addr` unless the config sets
     /// one.
     pub endpoint: String,
@@ -566,11 +650,19 @@ pub struct NodeHandle {
     pub tls_cert: Option<PathBuf>,
     /// The folder of the node's config file.
     pub dir: PathBuf,
+    store: Store,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), NodeError>>,
 }
 
 impl NodeHandle {
+    /// Fault injection for tests of storage failures: while `Some`, every flush of the node's
+    /// store fails with this message, as on a failing disk.
+    #[doc(hidden)]
+    pub fn inject_flush_failure(&self, message: Option<&str>) {
+        self.store.inject_flush_failure(message);
+    }
+
     /// Stops the node gracefully and waits until it has flushed and released its database.
     ///
     /// # Errors
@@ -589,7 +681,18 @@ impl NodeHandle {
 /// # Errors
 /// [`NodeError`] from opening or binding.
 pub async fn spawn(config: &Config) -> Result<NodeHandle, NodeError> {
-    let node = Node::open(config)?;
+    spawn_with_clock(config, crate::clock::Clock::System).await
+}
+
+/// As [`spawn`], judging every time by `clock`.
+///
+/// # Errors
+/// As [`spawn`].
+pub async fn spawn_with_clock(
+    config: &Config,
+    clock: crate::clock::Clock,
+) -> Result<NodeHandle, NodeError> {
+    let node = Node::open_with_clock(config, clock)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let http_listener = match config.http_listen {
@@ -597,6 +700,15 @@ pub async fn spawn(config: &Config) -> Result<NodeHandle, NodeError> {
         None => None,
     };
     let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(a) => Some(TcpListener::bind(a).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+    let node = node.with_metrics_listener(metrics_listener);
     let scheme = if config.tls.is_some() {
         "https"
     } else {
@@ -607,6 +719,7 @@ pub async fn spawn(config: &Config) -> Result<NodeHandle, NodeError> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let province = node.province();
+    let store = node.state.store.clone();
     let tls_cert = config.tls.as_ref().map(|t| t.cert_file.clone());
     let dir = config
         .data_dir
@@ -620,10 +733,12 @@ pub async fn spawn(config: &Config) -> Result<NodeHandle, NodeError> {
     Ok(NodeHandle {
         addr,
         http_addr,
+        metrics_addr,
         endpoint,
         province,
         tls_cert,
         dir,
+        store,
         shutdown: tx,
         task,
     })

@@ -1,15 +1,10 @@
 //! Calls from this node to a peer node's FederationService.
 
-use std::time::Duration;
-
 use tonic::transport::Channel;
 
 use super::error::ApiError;
 use super::NodeState;
 use crate::proto::federation_service_client::FederationServiceClient;
-
-/// How long to wait for a peer's answer.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Whom a call to a peer must reach.
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +71,7 @@ pub(crate) async fn connect(
             Some(config)
         }
     };
-    let channel = crate::client::channel(url, tls, REQUEST_TIMEOUT)
+    let channel = crate::client::channel(url, tls, state.peer_timeout)
         .await
         .map_err(|e| match e {
             crate::client::ClientError::BadUrl { .. } => {

@@ -34,7 +34,7 @@ impl NodeState {
         &self,
         r: proto::IssueHealthCodeRequest,
     ) -> Result<proto::IssueHealthCodeResponse, ApiError> {
-        let now = crate::unix_now();
+        let now = self.now();
         let s = r
             .subject
             .ok_or_else(|| ApiError::invalid("subject", "missing"))?;
@@ -171,7 +171,7 @@ impl NodeState {
         &self,
         r: proto::CreateAgreementRequest,
     ) -> Result<proto::AgreementView, ApiError> {
-        let now = crate::unix_now();
+        let now = self.now();
         let peer_codes_here =
             convert::status_map_from_proto("peer_codes_here", &r.peer_codes_here)?;
         let our_codes_there =
@@ -392,7 +392,7 @@ impl NodeState {
                 a.body().version
             )));
         }
-        let now = crate::unix_now();
+        let now = self.now();
         self.store
             .put_peer(a.body().proposer.province, &r.proposer_endpoint, now)
             .await?;
@@ -497,7 +497,10 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         &self,
         request: Request<proto::IssueHealthCodeRequest>,
     ) -> Result<Response<proto::IssueHealthCodeResponse>, Status> {
-        Ok(Response::new(self.0.issue(request.into_inner()).await?))
+        let started = std::time::Instant::now();
+        let issued = self.0.issue(request.into_inner()).await;
+        self.0.metrics.issue(started.elapsed());
+        Ok(Response::new(issued?))
     }
 
     async fn verify_health_code(
@@ -768,5 +771,15 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         request: Request<proto::ListAccessDenialsRequest>,
     ) -> Result<Response<proto::ListAccessDenialsResponse>, Status> {
         Ok(Response::new(self.0.list_denials(request.get_ref())?))
+    }
+
+    type ExportBackupStream =
+        tokio_stream::wrappers::ReceiverStream<Result<proto::BackupChunk, Status>>;
+
+    async fn export_backup(
+        &self,
+        _request: Request<proto::ExportBackupRequest>,
+    ) -> Result<Response<Self::ExportBackupStream>, Status> {
+        Ok(Response::new(self.0.clone().backup_stream()))
     }
 }

@@ -74,15 +74,23 @@ impl NodeState {
         v
     }
 
-    /// Syncs the given peers one after another.
+    /// Syncs the given peers at the same time, each bounded by twice the peer timeout, so that
+    /// a slow, silent or broken peer delays only its own sync.
     pub(crate) async fn sync_peers(&self, peers: &[Province]) -> Vec<SyncOutcome> {
         let _g = self.sync_lock.lock().await;
-        let mut out = Vec::new();
-        for p in peers {
-            let result = self.sync_peer(*p).await.map_err(|e| e.to_string());
-            out.push(SyncOutcome { peer: *p, result });
-        }
-        out
+        let limit = self.peer_timeout * 2;
+        let runs = peers.iter().map(|p| async move {
+            let result = match tokio::time::timeout(limit, self.sync_peer(*p)).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(format!(
+                    "peer {p}: no complete answer within {} s",
+                    limit.as_secs()
+                )),
+            };
+            self.metrics.peer_sync(*p, result.is_ok());
+            SyncOutcome { peer: *p, result }
+        });
+        futures_util::future::join_all(runs).await
     }
 
     /// Syncs one peer: feed entries from the next sequence number (all or nothing), then
@@ -135,7 +143,7 @@ impl NodeState {
                 crate::feed::FeedError::NotAnchored(peer)
             )));
         }
-        let now = crate::unix_now();
+        let now = self.now();
         self.store.append_peer_feed(peer, &entries, now).await?;
         let last_seq = next.last_seq();
         self.peer_feeds

@@ -1,0 +1,95 @@
+//! `hcmr backup` and `hcmr restore`.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use super::{CliError, NodeArg};
+use crate::backup::{BackupError, Summary};
+use crate::proto;
+
+fn describe(s: &Summary) -> String {
+    format!(
+        "node of {} {}, taken {}: {} records in {} trees; files {}",
+        s.province,
+        s.province.name_en(),
+        crate::rfc3339(s.created),
+        s.records,
+        s.trees,
+        s.files.join(", ")
+    )
+}
+
+/// `hcmr backup --out FILE`: asks the node (as an admin) for a backup, writes it to a new file
+/// with mode 0600, and checks what it received before saying so. A failed backup leaves no file.
+pub(super) async fn backup(node: &NodeArg, out: &Path) -> Result<(), CliError> {
+    if std::fs::symlink_metadata(out).is_ok() {
+        return Err(CliError::Usage(format!(
+            "--out {}: the file exists; refusing to overwrite it",
+            out.display()
+        )));
+    }
+    let mut stream =
+        proto::operator_service_client::OperatorServiceClient::new(super::channel(node).await?)
+            .export_backup(proto::ExportBackupRequest {})
+            .await?
+            .into_inner();
+    let mut file = crate::fsutil::create_secret_file(out)
+        .map_err(|e| CliError::Failed(format!("--out {}: {e}", out.display())))?;
+    let received: Result<Summary, CliError> = async {
+        let write_err =
+            |e: std::io::Error| CliError::Failed(format!("writing {}: {e}", out.display()));
+        while let Some(chunk) = stream.message().await? {
+            file.write_all(&chunk.data).map_err(write_err)?;
+        }
+        file.sync_all().map_err(write_err)?;
+        crate::backup::check(out)
+            .map_err(|e| CliError::Failed(format!("the node sent a bad backup: {e}")))
+    }
+    .await;
+    drop(file);
+    match received {
+        Ok(s) => {
+            out!(
+                "wrote {} ({} bytes, mode 0600): {}",
+                out.display(),
+                s.bytes,
+                describe(&s)
+            );
+            out!("it holds the node's private keys: keep it as secret as they are");
+            out!(
+                "restore with: hcmr restore --from {} --data-dir NEW_FOLDER",
+                out.display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(out);
+            Err(e)
+        }
+    }
+}
+
+/// `hcmr restore --from FILE --data-dir NEWDIR`: makes a new node folder from a backup, offline.
+pub(super) async fn restore(from: &Path, data_dir: &Path) -> Result<(), CliError> {
+    let s = crate::node::backup::restore(from, data_dir)
+        .await
+        .map_err(|e| match e {
+            BackupError::Exists(_) => CliError::Usage(e.to_string()),
+            BackupError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound && !from.exists() =>
+            {
+                CliError::Usage(format!("--from: {e}"))
+            }
+            _ => CliError::Failed(e.to_string()),
+        })?;
+    out!("restored into {}: {}", data_dir.display(), describe(&s));
+    out!(
+        "start it with: hcmr serve --config {}",
+        data_dir.join(crate::node::CONFIG_FILE).display()
+    );
+    out!(
+        "callers keep their tokens (a backup holds no admin.token); for a new admin token, before starting it: hcmr caller add NAME --role admin --config {}",
+        data_dir.join(crate::node::CONFIG_FILE).display()
+    );
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! Operations metrics: counters and histograms the node updates as it works, and values read
+//! from the node at scrape time, served at `GET /metrics` on `metrics_listen` in the Prometheus
+//! text exposition format (version 0.0.4).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `hcmr_verifications_total` | counter | `reason` ([`crate::verify::Reason::as_str`]), `verdict` (`recognized`, `not_recognized`) |
+//! | `hcmr_verify_duration_seconds` | histogram | the verification decision |
+//! | `hcmr_issue_duration_seconds` | histogram | the IssueHealthCode call |
+//! | `hcmr_peer_sync_age_seconds` | gauge | `peer`: seconds since its last successful sync |
+//! | `hcmr_peer_sync_total` | counter | `peer`, `result` (`ok`, `error`) |
+//! | `hcmr_peer_sync_errors_total` | counter | `peer` |
+//! | `hcmr_store_size_bytes` | gauge | |
+//! | `hcmr_store_flushes_total` | counter | |
+//! | `hcmr_issued_codes` | gauge | entries in the issued-code log |
+//! | `hcmr_agreements` | gauge | agreements in the trust snapshot |
+//! | `hcmr_access_denied_total` | counter | `outcome` (`UNAUTHENTICATED`, `PERMISSION_DENIED`, ...) |
+//! | `hcmr_audit_dropped_total` | counter | audit and refused-call records dropped (queue full) |
+//! | `hcmr_build_info` | gauge (1) | `version` |
+//!
+//! Nothing personal is in a metric: labels are provinces, reasons and outcomes. The endpoint
+//! needs no token; serve it on a management address (TLS with the node certificate when the
+//! node has TLS).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use super::NodeState;
+use crate::province::Province;
+
+/// Histogram buckets, in seconds: 50 µs to 1 s (a verification takes well under a millisecond,
+/// an issue a flush of the store).
+const DURATION_BUCKETS: [f64; 14] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerificationLabels {
+    reason: &'static str,
+    verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabels {
+    peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerSyncLabels {
+    peer: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// The metrics a node updates as it works. Cheap to update from any task (atomics, and a short
+/// lock for a histogram or a new label set).
+pub(crate) struct Metrics {
+    verifications: Family<VerificationLabels, Counter>,
+    verify_duration: Histogram,
+    issue_duration: Histogram,
+    peer_sync: Family<PeerSyncLabels, Counter>,
+    peer_sync_errors: Family<PeerLabels, Counter>,
+    access_denied: Family<OutcomeLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            verifications: Family::default(),
+            verify_duration: duration_histogram(),
+            issue_duration: duration_histogram(),
+            peer_sync: Family::default(),
+            peer_sync_errors: Family::default(),
+            access_denied: Family::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one verification and the time its decision took.
+    pub(crate) fn verification(&self, verdict: &crate::verify::Verdict, took: std::time::Duration) {
+        self.verifications
+            .get_or_create(&VerificationLabels {
+                reason: verdict.reason.as_str(),
+                verdict: if verdict.recognized() {
+                    "recognized"
+                } else {
+                    "not_recognized"
+                },
+            })
+            .inc();
+        self.verify_duration.observe(took.as_secs_f64());
+    }
+
+    /// The time one IssueHealthCode call took.
+    pub(crate) fn issue(&self, took: std::time::Duration) {
+        self.issue_duration.observe(took.as_secs_f64());
+    }
+
+    /// Counts one sync of `peer`.
+    pub(crate) fn peer_sync(&self, peer: Province, ok: bool) {
+        let peer = peer.to_string();
+        if !ok {
+            self.peer_sync_errors
+                .get_or_create(&PeerLabels { peer: peer.clone() })
+                .inc();
+        }
+        self.peer_sync
+            .get_or_create(&PeerSyncLabels {
+                peer,
+                result: if ok { "ok" } else { "error" },
+            })
+            .inc();
+    }
+
+    /// Counts one refused call (`outcome`: the gRPC code's name, as the access log has it).
+    pub(crate) fn access_denied(&self, outcome: &str) {
+        self.access_denied
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Every metric in the Prometheus text format, with the values read from `state` now.
+    pub(crate) fn render(&self, state: &NodeState) -> Result<String, std::fmt::Error> {
+        // The node's clock: the one `synced_at` was taken by.
+        let now = state.now();
+        let mut r = Registry::default();
+        r.register(
+            "hcmr_build",
+            "The running hcmr version (value 1)",
+            Info::new(vec![(
+                "version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            )]),
+        );
+        r.register(
+            "hcmr_verifications",
+            "Verifications made here (gRPC and checkpoint page), by verdict and reason",
+            self.verifications.clone(),
+        );
+        r.register(
+            "hcmr_verify_duration_seconds",
+            "Time of the verification decision on the trust snapshot",
+            self.verify_duration.clone(),
+        );
+        r.register(
+            "hcmr_issue_duration_seconds",
+            "Time of an IssueHealthCode call, from request to answer",
+            self.issue_duration.clone(),
+        );
+        let ages: Family<PeerLabels, Gauge<f64, AtomicU64>> = Family::default();
+        for (peer, feed) in state
+            .peer_feeds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            ages.get_or_create(&PeerLabels {
+                peer: peer.to_string(),
+            })
+            .set(now.saturating_sub(feed.synced_at) as f64);
+        }
+        r.register(
+            "hcmr_peer_sync_age_seconds",
+            "Seconds since the last successful sync of a peer's trust state",
+            ages,
+        );
+        r.register(
+            "hcmr_peer_sync",
+            "Peer syncs, by peer and result",
+            self.peer_sync.clone(),
+        );
+        r.register(
+            "hcmr_peer_sync_errors",
+            "Failed peer syncs, by peer",
+            self.peer_sync_errors.clone(),
+        );
+        match state.store.size_on_disk() {
+            Ok(size) => r.register(
+                "hcmr_store_size_bytes",
+                "Size of the database on disk",
+                ConstGauge::new(i64::try_from(size).unwrap_or(i64::MAX)),
+            ),
+            Err(e) => tracing::warn!(error = %e, "metrics: store size unavailable"),
+        }
+        r.register(
+            "hcmr_store_flushes",
+            "Flushes of the database to disk since the node started",
+            ConstCounter::new(state.store.flush_count()),
+        );
+        r.register(
+            "hcmr_issued_codes",
+            "Entries in the log of issued codes",
+            ConstGauge::new(i64::try_from(state.store.issued_count()).unwrap_or(i64::MAX)),
+        );
+        r.register(
+            "hcmr_agreements",
+            "Agreements in the trust snapshot",
+            ConstGauge::new(
+                i64::try_from(state.trust.load().agreement_count()).unwrap_or(i64::MAX),
+            ),
+        );
+        r.register(
+            "hcmr_access_denied",
+            "Refused calls, by outcome",
+            self.access_denied.clone(),
+        );
+        r.register(
+            "hcmr_audit_dropped",
+            "Audit and refused-call records dropped because the audit queue was full",
+            ConstCounter::new(state.audit_dropped.load(Ordering::Relaxed)),
+        );
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &r)?;
+        Ok(out)
+    }
+}
+
+/// `GET /metrics`.
+async fn scrape(axum::extract::State(s): axum::extract::State<Arc<NodeState>>) -> Response {
+    // Reading the store's counts walks sled trees: off the async workers.
+    let rendered = tokio::task::spawn_blocking(move || s.metrics.render(&s)).await;
+    match rendered {
+        Ok(Ok(body)) => {
+            let mut r = body.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+                ),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Ok(Err(_)) | Err(_) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics could not be encoded\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The routes of the metrics endpoint.
+pub(crate) fn router(state: Arc<NodeState>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .with_state(state)
+}
+
+/// Serves the metrics endpoint on `listener` until `stop` turns true.
+pub(crate) async fn serve<L>(
+    state: Arc<NodeState>,
+    listener: L,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_buckets_cover_50us_to_1s() {
+        assert_eq!(DURATION_BUCKETS[0], 0.000_05);
+        assert_eq!(DURATION_BUCKETS[DURATION_BUCKETS.len() - 1], 1.0);
+        assert!(DURATION_BUCKETS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn counters_have_their_labels() {
+        let m = Metrics::default();
+        m.peer_sync("440000".parse().unwrap(), false);
+        m.peer_sync("440000".parse().unwrap(), true);
+        m.access_denied("UNAUTHENTICATED");
+        let mut r = Registry::default();
+        r.register("hcmr_peer_sync", "", m.peer_sync.clone());
+        r.register("hcmr_peer_sync_errors", "", m.peer_sync_errors.clone());
+        r.register("hcmr_access_denied", "", m.access_denied.clone());
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &r).unwrap();
+        for line in [
+            "hcmr_peer_sync_total{peer=\"440000\",result=\"error\"} 1",
+            "hcmr_peer_sync_total{peer=\"440000\",result=\"ok\"} 1",
+            "hcmr_peer_sync_errors_total{peer=\"440000\"} 1",
+            "hcmr_access_denied_total{outcome=\"UNAUTHENTICATED\"} 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} missing in\n{out}");
+        }
+    }
+}

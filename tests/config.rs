@@ -1,0 +1,171 @@
+//! Configuration from the file, environment variables and flags (a flag wins over its variable,
+//! both over the file), checked at start: each error names the setting and where it came from.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hcmr");
+
+fn serve(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(["serve", "--config", config.to_str().unwrap()])
+        .args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bad_settings_are_refused_naming_the_setting_and_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("sc");
+    let o = Command::new(BIN)
+        .args([
+            "init",
+            "--province",
+            "510000",
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let cfg = d.join("hcmr.toml");
+
+    // From a flag.
+    let o = serve(&cfg, &["--sync-interval-secs", "0"], &[]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(
+        err(&o).contains("--sync-interval-secs/HCMR_SYNC_INTERVAL_SECS")
+            && err(&o).contains("sync_interval_secs: 0 is outside 1 to 86400"),
+        "{}",
+        err(&o)
+    );
+    // From an environment variable.
+    let o = serve(&cfg, &[], &[("HCMR_PEER_TIMEOUT_SECS", "999")]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(
+        err(&o).contains("peer_timeout_secs: 999 is outside 1 to 300"),
+        "{}",
+        err(&o)
+    );
+    // A flag that does not parse names itself (usage error).
+    let o = serve(&cfg, &["--listen", "nowhere"], &[]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(err(&o).contains("--listen"), "{}", err(&o));
+    // From the file: an unknown setting, a bad limit, plain text beyond loopback.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    for (bad, want) in [
+        (
+            text.replace("sync_interval_secs", "sync_intervall_secs"),
+            "unknown field `sync_intervall_secs`",
+        ),
+        (
+            text.replace("max_request_bytes = 65536", "max_request_bytes = 10"),
+            "limits.max_request_bytes: 10 is outside",
+        ),
+        (
+            text.replace("request_timeout_secs = 30", "request_timeout_secs = 0"),
+            "limits.request_timeout_secs: 0",
+        ),
+    ] {
+        let f = d.join("bad.toml");
+        std::fs::write(&f, bad).unwrap();
+        let o = serve(&f, &[], &[]);
+        assert_eq!(o.status.code(), Some(78));
+        assert!(
+            err(&o).contains(want) && err(&o).contains("bad.toml"),
+            "{want}: {}",
+            err(&o)
+        );
+    }
+    let plain = dir.path().join("plain");
+    let o = Command::new(BIN)
+        .args([
+            "init",
+            "--province",
+            "440000",
+            "--data-dir",
+            plain.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--plaintext",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let o = serve(&plain.join("hcmr.toml"), &["--listen", "0.0.0.0:7440"], &[]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(
+        err(&o).contains("listen: 0.0.0.0:7440 is not a loopback address")
+            && err(&o).contains("--listen/HCMR_LISTEN"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
+fn a_flag_wins_over_its_variable_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("sc");
+    assert!(Command::new(BIN)
+        .args([
+            "init",
+            "--province",
+            "510000",
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:1"
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--config",
+            d.join("hcmr.toml").to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("HCMR_LISTEN", "127.0.0.1:2")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ok = loop {
+        let o = Command::new(BIN)
+            .args([
+                "info",
+                "--node",
+                &format!("https://127.0.0.1:{port}"),
+                "--tls-cert",
+                d.join("tls/node.crt").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        if o.status.success() {
+            break String::from_utf8_lossy(&o.stdout).contains("province: 510000");
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "the node serves on the flag's port");
+}

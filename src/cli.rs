@@ -139,6 +139,9 @@ pub enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Load a node over gRPC and report throughput, latency percentiles and server CPU per
+    /// request (see BENCHMARKS.md).
+    Bench(BenchArgs),
     /// Callers of the node's API (platforms, checkpoint devices, operators) and their roles.
     #[command(subcommand)]
     Caller(CallerCommand),
@@ -170,6 +173,41 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line (`timestamp`, `level`, `fields.message`, ..., `target`).
     Json,
+}
+
+/// Arguments of `hcmr bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The node to load (a caller with roles issuer and verifier); not with --self-contained.
+    #[command(flatten)]
+    node: NodeArg,
+    /// Start two nodes of this machine (Sichuan issues, Guangdong verifies) and load Guangdong.
+    #[arg(long)]
+    self_contained: bool,
+    /// The server's process id, for its CPU time per request (self-contained: known).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Requests in flight (closed loop), or the most in flight (open loop).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Open loop: requests per second on a fixed schedule; default closed loop.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// How long to measure, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Untimed warm-up before measuring.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Weighted mix of verify-own, verify-peer, verify-not-recognized, issue, empty.
+    #[arg(
+        long,
+        default_value = "verify-own=45,verify-peer=40,verify-not-recognized=5,issue=10"
+    )]
+    mix: String,
+    /// HTTP/2 connections the requests are spread over.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
 }
 
 /// Roles on the command line.
@@ -868,6 +906,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Caller(c) => caller(c).await,
+        Command::Bench(b) => bench(b).await,
         Command::Backup { node, out } => backup::backup(&node, &out).await,
         Command::Restore { from, data_dir } => backup::restore(&from, &data_dir).await,
         Command::Serve {
@@ -1263,6 +1302,49 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// `hcmr audit`: records as a table or CSV, or one day's counts.
+async fn bench(b: BenchArgs) -> Result<(), CliError> {
+    use crate::bench::BenchError;
+    let mix = crate::bench::parse_mix(&b.mix).map_err(|e| CliError::Usage(e.to_string()))?;
+    let opts = crate::bench::Options {
+        concurrency: b.concurrency,
+        rate: b.rate,
+        duration: b.duration,
+        warmup: b.warmup,
+        mix,
+        connections: b.connections,
+    };
+    let fail = |e: BenchError| match e {
+        BenchError::Usage(m) => CliError::Usage(m),
+        BenchError::Setup(m) => CliError::Failed(format!("bench setup: {m}")),
+    };
+    let report = if b.self_contained {
+        let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
+        let nodes = crate::bench::self_contained(&exe).await.map_err(fail)?;
+        out!(
+            "self-contained: two nodes on loopback; loading Guangdong at {}",
+            nodes.target.url
+        );
+        crate::bench::run(&nodes.target, &opts)
+            .await
+            .map_err(fail)?
+    } else {
+        let (url, cert, token) = resolve_node(&b.node)?;
+        let token = token.ok_or_else(|| {
+            CliError::Usage("bench needs a caller's token (--token-file, HCMR_TOKEN)".into())
+        })?;
+        let target = crate::bench::Target {
+            url,
+            cert,
+            token,
+            pid: b.server_pid,
+            peer_codes: Vec::new(),
+        };
+        crate::bench::run(&target, &opts).await.map_err(fail)?
+    };
+    out!("{report}");
+    Ok(())
+}
+
 async fn caller(c: CallerCommand) -> Result<(), CliError> {
     use proto::operator_service_client::OperatorServiceClient;
     match c {

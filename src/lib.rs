@@ -29,6 +29,7 @@
 //! | [`proto`] | generated gRPC types of `proto/hcmr/v1` |
 //! | [`qr`] | QR codes out (PNG, SVG; alphanumeric, level Q) and in (photos, screenshots) |
 //! | [`card`] | the printable A6 card (SVG, PNG at 300 dpi, PDF) for people without a smartphone |
+//! | [`bench`] | `hcmr bench`: load over gRPC, latency percentiles, server CPU per request |
 //! | [`demo`] | the local five-province federation of the main job |
 //! | [`cli`] | the `hcmr` command line (the binary only parses and calls this) |
 #![forbid(unsafe_code)]
@@ -37,6 +38,7 @@
 pub mod agreement;
 pub mod audit;
 pub mod backup;
+pub mod bench;
 pub mod bundle;
 pub mod callers;
 pub mod card;

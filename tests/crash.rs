@@ -56,16 +56,18 @@ async fn connect(endpoint: &str, cert: &Path, token: &str) -> Option<hcmr::clien
         .ok()
 }
 
-/// Starts `hcmr serve` and waits (at most 20 s) until it answers.
+/// Starts `hcmr serve` and waits (at most 60 s) until it answers; a node that exits instead
+/// fails the test with its log.
 async fn serve(config: &Path, endpoint: &str, cert: &Path, token: &str) -> Server {
+    let log = config.with_file_name("serve.log");
     let child = Command::new(env!("CARGO_BIN_EXE_hcmr"))
         .args(["serve", "--config", config.to_str().unwrap()])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(ch) = connect(endpoint, cert, token).await {
             if OperatorServiceClient::new(ch)
@@ -76,7 +78,17 @@ async fn serve(config: &Path, endpoint: &str, cert: &Path, token: &str) -> Serve
                 return server;
             }
         }
-        assert!(Instant::now() < deadline, "the node did not come back up");
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!(
+                "the node exited at start ({status}): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node did not come back up: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

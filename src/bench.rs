@@ -1,0 +1,791 @@
+//! `hcmr bench`: a load generator that drives a node in another process over gRPC (TLS, tokens),
+//! and reports throughput, latency percentiles (HdrHistogram), errors, and the server's CPU time
+//! per 1,000 requests (read from `/proc/<pid>/stat` when the server runs on this machine).
+//!
+//! Two ways to run it:
+//! - **self-contained** (`--self-contained`): makes two province nodes (Sichuan issues, Guangdong
+//!   verifies) in a temporary folder, starts them as `hcmr serve` child processes, concludes an
+//!   agreement, measures against Guangdong, and stops them;
+//! - **against a running node** (`--dir` or `--node/--tls-cert/--token-file`): the caller needs
+//!   roles issuer and verifier; give `--server-pid` for the CPU figure.
+//!
+//! Closed loop (`--concurrency N`: N requests always in flight) or open loop (`--rate R`:
+//! requests start on a fixed schedule, and latency counts from the scheduled start, so a server
+//! that falls behind shows it instead of hiding it). The mix is a weighted choice per request
+//! among `verify-own`, `verify-peer`, `verify-not-recognized` (a forged code: bad signature),
+//! `issue`, and `empty` (grpc.health.v1 Check: the empty-call baseline). Codes are issued before
+//! the measurement starts.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::client::NodeChannel;
+use crate::proto;
+use crate::proto::health_code_service_client::HealthCodeServiceClient;
+
+/// Errors of the bench.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A bad option.
+    #[error("{0}")]
+    Usage(String),
+    /// Setting up nodes, codes or connections failed.
+    #[error("setup: {0}")]
+    Setup(String),
+}
+
+/// One kind of request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// Verify a code the target node issued.
+    VerifyOwn,
+    /// Verify a peer province's code (recognized under the agreement).
+    VerifyPeer,
+    /// Verify a forged code (refused: bad signature).
+    VerifyNotRecognized,
+    /// Issue a code (the issued-code log is durable before the answer).
+    Issue,
+    /// grpc.health.v1 Check: the cheapest call through the same server and client.
+    Empty,
+}
+
+impl Op {
+    /// Every op, in report order.
+    pub const ALL: [Op; 5] = [
+        Op::VerifyOwn,
+        Op::VerifyPeer,
+        Op::VerifyNotRecognized,
+        Op::Issue,
+        Op::Empty,
+    ];
+
+    /// Its name in `--mix`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::VerifyOwn => "verify-own",
+            Op::VerifyPeer => "verify-peer",
+            Op::VerifyNotRecognized => "verify-not-recognized",
+            Op::Issue => "issue",
+            Op::Empty => "empty",
+        }
+    }
+}
+
+/// Parses `verify-own=70,verify-peer=20,issue=10` into weights.
+///
+/// # Errors
+/// [`BenchError::Usage`] naming the part at fault.
+pub fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, BenchError> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, w) = part.split_once('=').unwrap_or((part, "1"));
+        let op = Op::ALL
+            .into_iter()
+            .find(|o| o.name() == name.trim())
+            .ok_or_else(|| {
+                BenchError::Usage(format!(
+                    "--mix {part:?}: expected one of verify-own, verify-peer, verify-not-recognized, issue, empty"
+                ))
+            })?;
+        let w: u32 = w
+            .trim()
+            .parse()
+            .map_err(|_| BenchError::Usage(format!("--mix {part:?}: weight is not a number")))?;
+        if w > 0 {
+            out.push((op, w));
+        }
+    }
+    if out.is_empty() {
+        return Err(BenchError::Usage(
+            "--mix: no op with a positive weight".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Requests in flight (closed loop), or the most in flight (open loop).
+    pub concurrency: usize,
+    /// Requests per second (open loop); `None`: closed loop.
+    pub rate: Option<u64>,
+    /// How long to measure.
+    pub duration: Duration,
+    /// Untimed warm-up before the measurement.
+    pub warmup: Duration,
+    /// The mix.
+    pub mix: Vec<(Op, u32)>,
+    /// HTTP/2 connections the requests are spread over.
+    pub connections: usize,
+}
+
+/// Where to send the load.
+pub struct Target {
+    /// The node under load.
+    pub url: String,
+    /// Its certificate to pin.
+    pub cert: Option<PathBuf>,
+    /// A token with roles issuer and verifier.
+    pub token: String,
+    /// Its process, for the CPU figure.
+    pub pid: Option<u32>,
+    /// Codes for verify-peer (issued by a peer with an agreement).
+    pub peer_codes: Vec<String>,
+}
+
+/// Results of one op.
+#[derive(Debug, Clone)]
+pub struct OpReport {
+    /// The op.
+    pub op: Op,
+    /// Successful requests.
+    pub ok: u64,
+    /// Failed requests (transport error or unexpected status or verdict).
+    pub errors: u64,
+    /// Latency of successful requests, microseconds.
+    pub latency: Histogram<u64>,
+}
+
+/// Results of a run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Per op.
+    pub ops: Vec<OpReport>,
+    /// The measured time.
+    pub elapsed: Duration,
+    /// Server CPU seconds (user + system) during the measurement, when known.
+    pub server_cpu_secs: Option<f64>,
+    /// The options.
+    pub concurrency: usize,
+    /// Open-loop rate.
+    pub rate: Option<u64>,
+}
+
+impl Report {
+    /// All successful requests.
+    pub fn ok(&self) -> u64 {
+        self.ops.iter().map(|o| o.ok).sum()
+    }
+
+    /// All failed requests.
+    pub fn errors(&self) -> u64 {
+        self.ops.iter().map(|o| o.errors).sum()
+    }
+
+    /// Successful requests per second.
+    pub fn throughput(&self) -> f64 {
+        self.ok() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Latency over every op, microseconds.
+    pub fn latency(&self) -> Histogram<u64> {
+        let mut all = new_histogram();
+        for o in &self.ops {
+            let _ = all.add(&o.latency);
+        }
+        all
+    }
+
+    /// Server CPU milliseconds per 1,000 successful requests, when known.
+    pub fn cpu_ms_per_1000(&self) -> Option<f64> {
+        let ok = self.ok();
+        self.server_cpu_secs
+            .filter(|_| ok > 0)
+            .map(|s| s * 1000.0 * 1000.0 / ok as f64)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.rate {
+            Some(r) => format!(
+                "open loop at {r}/s (at most {} in flight)",
+                self.concurrency
+            ),
+            None => format!("closed loop, {} in flight", self.concurrency),
+        };
+        writeln!(f, "{mode}, {:.1} s measured", self.elapsed.as_secs_f64())?;
+        writeln!(
+            f,
+            "{:<24}{:>10}{:>8}{:>12}{:>10}{:>10}{:>10}",
+            "op", "ok", "errors", "per s", "p50 us", "p99 us", "p99.9 us"
+        )?;
+        let line =
+            |f: &mut std::fmt::Formatter<'_>, name: &str, ok: u64, err: u64, h: &Histogram<u64>| {
+                writeln!(
+                    f,
+                    "{:<24}{:>10}{:>8}{:>12.0}{:>10}{:>10}{:>10}",
+                    name,
+                    ok,
+                    err,
+                    ok as f64 / self.elapsed.as_secs_f64(),
+                    h.value_at_quantile(0.5),
+                    h.value_at_quantile(0.99),
+                    h.value_at_quantile(0.999)
+                )
+            };
+        for o in &self.ops {
+            line(f, o.op.name(), o.ok, o.errors, &o.latency)?;
+        }
+        line(f, "all", self.ok(), self.errors(), &self.latency())?;
+        match self.cpu_ms_per_1000() {
+            Some(ms) => writeln!(
+                f,
+                "server CPU: {:.2} s, {:.1} ms per 1,000 requests ({:.1} us per request)",
+                self.server_cpu_secs.unwrap_or_default(),
+                ms,
+                ms
+            ),
+            None => writeln!(
+                f,
+                "server CPU: unknown (give --server-pid for a local server)"
+            ),
+        }
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
+}
+
+/// User + system CPU seconds of process `pid` so far, from `/proc/<pid>/stat`.
+pub fn process_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// A deterministic generator for the mix (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn pick(&mut self, mix: &[(Op, u32)]) -> Op {
+        let total: u64 = mix.iter().map(|(_, w)| u64::from(*w)).sum();
+        let mut r = self.next() % total;
+        for (op, w) in mix {
+            if r < u64::from(*w) {
+                return *op;
+            }
+            r -= u64::from(*w);
+        }
+        mix[0].0
+    }
+}
+
+fn subject(seq: u16) -> proto::Subject {
+    proto::Subject {
+        name: "王建国".into(),
+        document_type: proto::DocumentType::ResidentIdentityCard as i32,
+        document_number: crate::identity::synthetic_resident_id("440106", "19900101", seq % 999),
+    }
+}
+
+fn issue_request(seq: u16) -> proto::IssueHealthCodeRequest {
+    proto::IssueHealthCodeRequest {
+        subject: Some(subject(seq)),
+        status: proto::HealthStatus::Green as i32,
+        status_valid_until: crate::unix_now() + 86_400,
+        code_lifetime_secs: 3_600,
+        qr_format: 0,
+    }
+}
+
+/// A forged copy of `code`: one Base45 character near the end (the signature) changed.
+fn forge(code: &str) -> String {
+    let mut b = code.as_bytes().to_vec();
+    let i = b.len() - 3;
+    b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+    String::from_utf8(b).unwrap_or_else(|_| code.to_string())
+}
+
+/// Everything a request needs, shared by the workers.
+struct Load {
+    channels: Vec<NodeChannel>,
+    own: Vec<String>,
+    peer: Vec<String>,
+    forged: Vec<String>,
+    mix: Vec<(Op, u32)>,
+}
+
+/// One request; Ok(()) when it succeeded as expected.
+async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), ()> {
+    let pick = |v: &Vec<String>| v[(n as usize) % v.len()].clone();
+    let verify = |code: String, ch: NodeChannel| async move {
+        HealthCodeServiceClient::new(ch)
+            .verify_health_code(proto::VerifyHealthCodeRequest {
+                code,
+                checkpoint_id: "bench".into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|_| ())
+    };
+    match op {
+        Op::VerifyOwn | Op::VerifyPeer => {
+            let v = verify(
+                pick(if op == Op::VerifyOwn {
+                    &load.own
+                } else {
+                    &load.peer
+                }),
+                ch,
+            )
+            .await?;
+            (v.verdict == proto::Verdict::Recognized as i32)
+                .then_some(())
+                .ok_or(())
+        }
+        Op::VerifyNotRecognized => {
+            let v = verify(pick(&load.forged), ch).await?;
+            (v.verdict == proto::Verdict::NotRecognized as i32)
+                .then_some(())
+                .ok_or(())
+        }
+        Op::Issue => HealthCodeServiceClient::new(ch)
+            .issue_health_code(issue_request(n as u16))
+            .await
+            .map(|_| ())
+            .map_err(|_| ()),
+        Op::Empty => tonic_health::pb::health_client::HealthClient::new(ch)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|_| ()),
+    }
+}
+
+/// Per-worker results.
+type Tally = Vec<(Op, u64, u64, Histogram<u64>)>;
+
+fn tally() -> Tally {
+    Op::ALL
+        .into_iter()
+        .map(|op| (op, 0, 0, new_histogram()))
+        .collect()
+}
+
+fn record(t: &mut Tally, op: Op, ok: bool, us: u64) {
+    let e = t
+        .iter_mut()
+        .find(|e| e.0 == op)
+        .expect("every op has a slot");
+    if ok {
+        e.1 += 1;
+        let _ = e.3.record(us.max(1));
+    } else {
+        e.2 += 1;
+    }
+}
+
+/// Runs the load against `target` and reports.
+///
+/// # Errors
+/// [`BenchError`] when the target cannot be reached or the codes cannot be made.
+pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
+    if o.concurrency == 0 || o.connections == 0 {
+        return Err(BenchError::Usage(
+            "--concurrency and --connections must be positive".into(),
+        ));
+    }
+    let mut channels = Vec::new();
+    for _ in 0..o.connections {
+        channels.push(
+            crate::client::connect(&target.url, target.cert.as_deref(), Some(&target.token))
+                .await
+                .map_err(|e| BenchError::Setup(e.to_string()))?,
+        );
+    }
+    // Codes first, outside the measurement.
+    let needs = |op: Op| o.mix.iter().any(|(x, _)| *x == op);
+    let mut own = Vec::new();
+    if needs(Op::VerifyOwn) || needs(Op::VerifyNotRecognized) {
+        let mut hc = HealthCodeServiceClient::new(channels[0].clone());
+        for i in 0..256u16 {
+            let r = hc
+                .issue_health_code(issue_request(i))
+                .await
+                .map_err(|e| BenchError::Setup(format!("issuing the codes to verify: {e}")))?;
+            own.push(r.into_inner().code);
+        }
+    }
+    if needs(Op::VerifyPeer) && target.peer_codes.is_empty() {
+        return Err(BenchError::Usage(
+            "--mix verify-peer needs codes of a peer province (--self-contained makes them)".into(),
+        ));
+    }
+    let forged = own
+        .iter()
+        .chain(&target.peer_codes)
+        .map(|c| forge(c))
+        .collect();
+    let load = Arc::new(Load {
+        channels,
+        own,
+        peer: target.peer_codes.clone(),
+        forged,
+        mix: o.mix.clone(),
+    });
+
+    // Warm-up, untimed.
+    if !o.warmup.is_zero() {
+        run_phase(&load, o, o.warmup).await;
+    }
+    let cpu_before = target.pid.and_then(process_cpu_secs);
+    let started = Instant::now();
+    let tallies = run_phase(&load, o, o.duration).await;
+    let elapsed = started.elapsed();
+    let cpu_after = target.pid.and_then(process_cpu_secs);
+    let mut total = tally();
+    for t in tallies {
+        for (i, (_, ok, err, h)) in t.into_iter().enumerate() {
+            total[i].1 += ok;
+            total[i].2 += err;
+            let _ = total[i].3.add(&h);
+        }
+    }
+    Ok(Report {
+        ops: total
+            .into_iter()
+            .filter(|(_, ok, err, _)| ok + err > 0)
+            .map(|(op, ok, errors, latency)| OpReport {
+                op,
+                ok,
+                errors,
+                latency,
+            })
+            .collect(),
+        elapsed,
+        server_cpu_secs: cpu_before.zip(cpu_after).map(|(a, b)| b - a),
+        concurrency: o.concurrency,
+        rate: o.rate,
+    })
+}
+
+/// Runs the load for `duration`; returns each worker's tally.
+async fn run_phase(load: &Arc<Load>, o: &Options, duration: Duration) -> Vec<Tally> {
+    let deadline = Instant::now() + duration;
+    match o.rate {
+        None => {
+            let workers: Vec<_> = (0..o.concurrency)
+                .map(|w| {
+                    let load = load.clone();
+                    tokio::spawn(async move {
+                        let mut t = tally();
+                        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1));
+                        let ch = load.channels[w % load.channels.len()].clone();
+                        let mut n = w as u64;
+                        while Instant::now() < deadline {
+                            let op = rng.pick(&load.mix);
+                            let start = Instant::now();
+                            let ok = one(&load, ch.clone(), op, n).await.is_ok();
+                            record(&mut t, op, ok, start.elapsed().as_micros() as u64);
+                            n += 1;
+                        }
+                        t
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for w in workers {
+                if let Ok(t) = w.await {
+                    out.push(t);
+                }
+            }
+            out
+        }
+        Some(rate) => {
+            let rate = rate.max(1);
+            let interval = Duration::from_nanos(1_000_000_000 / rate);
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(o.concurrency));
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let dropped = Arc::new(AtomicU64::new(0));
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+            let first = Instant::now();
+            let mut n = 0u64;
+            while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                let scheduled = first + interval * (n as u32);
+                tokio::time::sleep_until(scheduled.into()).await;
+                let op = rng.pick(&load.mix);
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    // More than `concurrency` late: counted as an error of that op.
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    let _ = tx.send((op, false, 0));
+                    n += 1;
+                    continue;
+                };
+                let load = load.clone();
+                let tx = tx.clone();
+                let ch = load.channels[(n as usize) % load.channels.len()].clone();
+                tokio::spawn(async move {
+                    let ok = one(&load, ch, op, n).await.is_ok();
+                    // Latency from the scheduled start: no coordinated omission.
+                    let _ = tx.send((op, ok, scheduled.elapsed().as_micros() as u64));
+                    drop(permit);
+                });
+                n += 1;
+            }
+            drop(tx);
+            let mut t = tally();
+            while let Some((op, ok, us)) = rx.recv().await {
+                record(&mut t, op, ok, us);
+            }
+            vec![t]
+        }
+    }
+}
+
+/// Two nodes of this machine, started as `hcmr serve` processes, and the bench's target at
+/// Guangdong; stopped when dropped.
+pub struct SelfContained {
+    _dir: tempfile::TempDir,
+    children: Vec<std::process::Child>,
+    /// The target (Guangdong), with Sichuan's codes as peer codes.
+    pub target: Target,
+}
+
+impl Drop for SelfContained {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> Result<u16, BenchError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| BenchError::Setup(e.to_string()))
+}
+
+/// Makes and starts the two nodes with `exe serve` (this binary), raises their per-caller limits
+/// out of the way, concludes an agreement, and issues 256 Sichuan codes for verify-peer.
+///
+/// # Errors
+/// [`BenchError::Setup`].
+pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
+    use crate::proto::federation_service_client::FederationServiceClient;
+    use crate::proto::operator_service_client::OperatorServiceClient;
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let dir = tempfile::tempdir().map_err(|e| setup(&e))?;
+    let mut children = Vec::new();
+    let mut nodes = Vec::new();
+    for code in [510000u32, 440000] {
+        let p = crate::province::Province::from_code(code).map_err(|e| setup(&e))?;
+        let port = free_port()?;
+        let mut opts = crate::node::InitOptions::new(
+            format!("127.0.0.1:{port}").parse().map_err(|e| setup(&e))?,
+        );
+        opts.endpoint = Some(format!("https://127.0.0.1:{port}"));
+        let path = crate::node::init_node(p, &dir.path().join(code.to_string()), &opts)
+            .await
+            .map_err(|e| setup(&e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| setup(&e))?;
+        let text = text
+            .replace(
+                "caller_requests_per_sec = 200",
+                "caller_requests_per_sec = 10000000",
+            )
+            .replace("caller_burst = 400", "caller_burst = 10000000")
+            .replace(
+                "max_concurrent_requests = 512",
+                "max_concurrent_requests = 4096",
+            );
+        std::fs::write(&path, text).map_err(|e| setup(&e))?;
+        let config = crate::node::Config::load(&path).map_err(|e| setup(&e))?;
+        let token = crate::node::add_caller_offline(
+            &config,
+            "bench",
+            &[
+                crate::callers::Role::Issuer,
+                crate::callers::Role::Verifier,
+                crate::callers::Role::Admin,
+            ],
+        )
+        .await
+        .map_err(|e| setup(&e))?;
+        let child = std::process::Command::new(exe)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| setup(&e))?;
+        children.push(child);
+        nodes.push((
+            format!("https://127.0.0.1:{port}"),
+            dir.path().join(code.to_string()).join("tls/node.crt"),
+            token.to_string(),
+        ));
+    }
+    let mut sc = None;
+    let mut gd = None;
+    for (i, (url, cert, token)) in nodes.iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ch = loop {
+            if let Ok(ch) = crate::client::connect(url, Some(cert), Some(token)).await {
+                if OperatorServiceClient::new(ch.clone())
+                    .list_callers(proto::ListCallersRequest {})
+                    .await
+                    .is_ok()
+                {
+                    break ch;
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Setup(format!("node at {url} did not start")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        if i == 0 {
+            sc = Some(ch);
+        } else {
+            gd = Some(ch);
+        }
+    }
+    let (sc, gd) = (sc.expect("two nodes"), gd.expect("two nodes"));
+    let kid = FederationServiceClient::new(sc.clone())
+        .get_node_info(proto::GetNodeInfoRequest {})
+        .await
+        .map_err(|e| setup(&e))?
+        .into_inner()
+        .keys
+        .first()
+        .map(|k| hex::encode(&k.kid))
+        .ok_or_else(|| BenchError::Setup("Sichuan has no key".into()))?;
+    let map = |pairs: &[(i32, i32)]| {
+        pairs
+            .iter()
+            .map(|(a, b)| proto::StatusMapping {
+                issued: *a,
+                counts_as: *b,
+            })
+            .collect::<Vec<_>>()
+    };
+    let (g, r) = (
+        proto::HealthStatus::Green as i32,
+        proto::HealthStatus::Red as i32,
+    );
+    let now = crate::unix_now();
+    let created = OperatorServiceClient::new(gd.clone())
+        .create_agreement(proto::CreateAgreementRequest {
+            peer_endpoint: nodes[0].0.clone(),
+            peer_codes_here: map(&[(g, g), (r, r)]),
+            our_codes_there: map(&[(g, g), (r, r)]),
+            max_code_age_secs: 86_400,
+            max_trust_age_secs: 0,
+            amends: String::new(),
+            expected_peer_kid: kid,
+            effective_from: now - 10,
+            effective_until: now + 30 * 86_400,
+        })
+        .await
+        .map_err(|e| setup(&e))?
+        .into_inner()
+        .agreement
+        .ok_or_else(|| BenchError::Setup("no agreement".into()))?;
+    OperatorServiceClient::new(sc.clone())
+        .approve_agreement(proto::ApproveAgreementRequest { id: created.id })
+        .await
+        .map_err(|e| setup(&e))?;
+    let mut peer_codes = Vec::new();
+    let mut hc = HealthCodeServiceClient::new(sc);
+    for i in 0..256u16 {
+        peer_codes.push(
+            hc.issue_health_code(issue_request(i))
+                .await
+                .map_err(|e| setup(&e))?
+                .into_inner()
+                .code,
+        );
+    }
+    let pid = children.get(1).map(std::process::Child::id);
+    Ok(SelfContained {
+        _dir: dir,
+        children,
+        target: Target {
+            url: nodes[1].0.clone(),
+            cert: Some(nodes[1].1.clone()),
+            token: nodes[1].2.clone(),
+            pid,
+            peer_codes,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixes_parse_and_name_the_bad_part() {
+        assert_eq!(
+            parse_mix("verify-own=70,issue=30").unwrap(),
+            vec![(Op::VerifyOwn, 70), (Op::Issue, 30)]
+        );
+        assert_eq!(parse_mix("empty").unwrap(), vec![(Op::Empty, 1)]);
+        assert!(parse_mix("verify=1")
+            .unwrap_err()
+            .to_string()
+            .contains("\"verify=1\""));
+        assert!(parse_mix("issue=x").is_err());
+        assert!(parse_mix("issue=0").is_err());
+    }
+
+    #[test]
+    fn the_mix_is_followed() {
+        let mut r = Rng(7);
+        let mix = [(Op::VerifyOwn, 3), (Op::Issue, 1)];
+        let n = (0..40_000).filter(|_| r.pick(&mix) == Op::Issue).count();
+        assert!((9_000..11_000).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn cpu_of_this_process_is_read_from_proc() {
+        let a = process_cpu_secs(std::process::id()).unwrap();
+        let mut x = 0u64;
+        for i in 0..30_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        assert!(x > 0);
+        let b = process_cpu_secs(std::process::id()).unwrap();
+        assert!(b >= a);
+    }
+
+    #[test]
+    fn a_forged_code_differs_near_its_end() {
+        let f = forge("HCMR1:ABCDEF0GH");
+        assert_eq!(f, "HCMR1:ABCDEF1GH");
+    }
+}

@@ -230,8 +230,11 @@ async fn acknowledged_writes_survive_sigkill() {
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
         &cfg,
-        text.replace("caller_requests_per_sec = 200", "caller_requests_per_sec = 1000000")
-            .replace("caller_burst = 400", "caller_burst = 1000000"),
+        text.replace(
+            "caller_requests_per_sec = 200",
+            "caller_requests_per_sec = 1000000",
+        )
+        .replace("caller_burst = 400", "caller_burst = 1000000"),
     )
     .unwrap();
     let endpoint = format!("https://127.0.0.1:{port}");

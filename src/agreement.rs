@@ -23,6 +23,7 @@ use std::fmt;
 
 use ciborium::value::{Integer, Value};
 
+use crate::code::MAX_TIME;
 use crate::keys::{Kid, NodeKey, PublicKey};
 use crate::province::Province;
 use crate::status::HealthStatus;
@@ -203,6 +204,10 @@ pub enum AgreementError {
     /// `max_code_age_secs` is zero.
     #[error("direction {0}->{1}: max_code_age must be positive")]
     BadMaxAge(Province, Province),
+    /// A time (creation, window, termination) after 9999-12-31T23:59:59Z, the latest a code may
+    /// carry ([`crate::code::MAX_TIME`]) and the latest RFC 3339 can show.
+    #[error("{0} is after 9999-12-31T23:59:59Z")]
+    TimeTooLarge(&'static str),
     /// A signature is missing.
     #[error("the {0} has not signed")]
     Unsigned(&'static str),
@@ -223,10 +228,22 @@ impl AgreementBody {
     ///
     /// # Errors
     /// [`AgreementError::SameProvince`], [`AgreementError::BadKeys`],
-    /// [`AgreementError::BadDirections`], [`AgreementError::BadWindow`] or
-    /// [`AgreementError::BadMaxAge`].
+    /// [`AgreementError::BadDirections`], [`AgreementError::BadWindow`],
+    /// [`AgreementError::BadMaxAge`] or [`AgreementError::TimeTooLarge`].
     pub fn validate(&self) -> Result<(), AgreementError> {
         let (p, a) = (self.proposer.province, self.acceptor.province);
+        // Times are shown as RFC 3339 (agreement lists, verdicts): none after the year 9999.
+        if self.created_at > MAX_TIME {
+            return Err(AgreementError::TimeTooLarge("created_at"));
+        }
+        for d in &self.directions {
+            if d.effective_from > MAX_TIME {
+                return Err(AgreementError::TimeTooLarge("effective_from"));
+            }
+            if d.effective_until > MAX_TIME {
+                return Err(AgreementError::TimeTooLarge("effective_until"));
+            }
+        }
         if p == a {
             return Err(AgreementError::SameProvince);
         }
@@ -681,6 +698,7 @@ impl Termination {
     ///
     /// # Errors
     /// [`AgreementError::BadDirections`] if `by` is not a party or the id differs;
+    /// [`AgreementError::TimeTooLarge`] for a time after the year 9999;
     /// [`AgreementError::SignerNotPinned`] / [`AgreementError::BadSignature`].
     pub fn check(
         &self,
@@ -689,6 +707,13 @@ impl Termination {
     ) -> Result<(), AgreementError> {
         if self.id != agreement.id || agreement.party(self.by).is_none() {
             return Err(AgreementError::BadDirections);
+        }
+        // The node shows a stored termination's date (RFC 3339): none after the year 9999.
+        if self.effective_at > MAX_TIME {
+            return Err(AgreementError::TimeTooLarge("termination effective_at"));
+        }
+        if self.signed_at > MAX_TIME {
+            return Err(AgreementError::TimeTooLarge("termination signed_at"));
         }
         let msg = Self::message(self.id, self.by, self.effective_at, self.signed_at);
         let mut keys = party_keys.iter().filter(|k| k.kid == self.kid).peekable();

@@ -240,6 +240,10 @@ pub fn open(
     let mut next = || c.next().unwrap_or(Value::Null);
     let prov = province(&next(), "province")?;
     let exported_at = u(&next(), "exported_at")?;
+    // Shown as RFC 3339 by `hcmr verify --bundle`: none after the year 9999.
+    if exported_at > crate::code::MAX_TIME {
+        return Err(malformed("exported_at is after the year 9999"));
+    }
     let policy = Policy {
         clock_skew_secs: u(&next(), "clock_skew")?,
         own_max_code_age_secs: u(&next(), "own_max_code_age")?,
@@ -250,9 +254,13 @@ pub fn open(
         .map(|p| {
             let p = arr(p, "peer")?;
             let [pv, tv, ev]: [Value; 3] = p.try_into().map_err(|_| malformed("peer"))?;
+            let synced_at = u(&tv, "synced_at")?;
+            if synced_at > crate::code::MAX_TIME {
+                return Err(malformed("synced_at is after the year 9999"));
+            }
             Ok((
                 province(&pv, "peer province")?,
-                u(&tv, "synced_at")?,
+                synced_at,
                 feed(ev, "peer feed")?,
             ))
         })

@@ -464,6 +464,13 @@ impl FeedState {
         if entry.time < self.last_time {
             return Err(FeedError::TimeWentBack(seq));
         }
+        // Withdrawal and retirement times are shown as RFC 3339: none after the year 9999.
+        if entry.time > crate::code::MAX_TIME {
+            return Err(FeedError::BadStatement(
+                seq,
+                "its time is after 9999-12-31T23:59:59Z",
+            ));
+        }
         let msg = signing_message(&entry.encoded);
         match &entry.statement {
             Statement::Genesis { key } => {

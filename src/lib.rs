@@ -74,6 +74,11 @@ pub mod proto {
 /// A time for people: RFC 3339, UTC, whole seconds (`2026-11-29T10:00:00Z`), from seconds since
 /// the Unix epoch.
 pub fn rfc3339(t: u64) -> String {
+    // RFC 3339 has four-digit years: a later time (only ever from a hostile input; decoders
+    // refuse them) is shown as its number of seconds instead of panicking.
+    if t > code::MAX_TIME {
+        return format!("{t} s after the Unix epoch");
+    }
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
         .to_string()
 }
@@ -85,4 +90,20 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_is_total() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            super::rfc3339(super::code::MAX_TIME),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            super::rfc3339(u64::MAX),
+            "18446744073709551615 s after the Unix epoch"
+        );
+    }
 }

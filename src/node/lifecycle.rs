@@ -336,7 +336,7 @@ impl NodeState {
         } else {
             r.effective_at
         };
-        if effective_at + self.policy.clock_skew_secs < now {
+        if effective_at.saturating_add(self.policy.clock_skew_secs) < now {
             return Err(ApiError::invalid("effective_at", "must not be in the past"));
         }
         let _g = self.agreement_lock.lock().await;

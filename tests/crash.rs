@@ -41,6 +41,21 @@ impl Rng {
     }
 }
 
+/// Raises the per-caller rate limit of a node's config out of the way of the test's load.
+fn unlimited(cfg: &Path) {
+    let text = std::fs::read_to_string(cfg).unwrap();
+    assert!(text.contains("caller_requests_per_sec = 200"));
+    std::fs::write(
+        cfg,
+        text.replace(
+            "caller_requests_per_sec = 200",
+            "caller_requests_per_sec = 1000000",
+        )
+        .replace("caller_burst = 400", "caller_burst = 1000000"),
+    )
+    .unwrap();
+}
+
 struct Server(Child);
 
 impl Drop for Server {
@@ -227,16 +242,7 @@ async fn acknowledged_writes_survive_sigkill() {
     .unwrap();
     add_test_caller(&cfg).await;
     // The checks after each restart read every acknowledged revocation: no rate limit for them.
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace(
-            "caller_requests_per_sec = 200",
-            "caller_requests_per_sec = 1000000",
-        )
-        .replace("caller_burst = 400", "caller_burst = 1000000"),
-    )
-    .unwrap();
+    unlimited(&cfg);
     let endpoint = format!("https://127.0.0.1:{port}");
     let cert = dir.path().join("sc/tls/node.crt");
     let token = std::fs::read_to_string(dir.path().join("sc").join(TEST_TOKEN_FILE)).unwrap();
@@ -350,6 +356,7 @@ async fn sigterm_and_sigint_drain_in_flight_calls_and_exit_0() {
     .await
     .unwrap();
     add_test_caller(&cfg).await;
+    unlimited(&cfg);
     let endpoint = format!("https://127.0.0.1:{port}");
     let cert = dir.path().join("sc/tls/node.crt");
     let token = std::fs::read_to_string(dir.path().join("sc").join(TEST_TOKEN_FILE)).unwrap();
@@ -377,13 +384,19 @@ async fn sigterm_and_sigint_drain_in_flight_calls_and_exit_0() {
                         {
                             Ok(r) => ok.push(r.into_inner().cti),
                             Err(e) => {
+                                // Refused, never half done: no connection, a cancelled
+                                // stream, or a call started after the server's GOAWAY
+                                // (NO_ERROR: not processed), which tonic reports as INTERNAL.
+                                let goaway = e.code() == tonic::Code::Internal
+                                    && format!("{e:?}").contains("GoAway");
                                 assert!(
-                                    matches!(
-                                        e.code(),
-                                        tonic::Code::Unavailable
-                                            | tonic::Code::Unknown
-                                            | tonic::Code::Cancelled
-                                    ),
+                                    goaway
+                                        || matches!(
+                                            e.code(),
+                                            tonic::Code::Unavailable
+                                                | tonic::Code::Unknown
+                                                | tonic::Code::Cancelled
+                                        ),
                                     "a call during shutdown: {e:?}"
                                 );
                                 refused += 1;

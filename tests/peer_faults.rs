@@ -123,7 +123,12 @@ async fn a_silent_peer_times_out_alone() {
     assert!(result(&r, GUANGDONG).ok, "{r:?}");
     let zj = result(&r, ZHEJIANG);
     assert!(!zj.ok);
-    assert!(zj.error.contains("timed out"), "{}", zj.error);
+    // The connect or TLS handshake deadline, whichever fires first.
+    assert!(
+        zj.error.contains("timed out") || zj.error.contains("deadline has elapsed"),
+        "{}",
+        zj.error
+    );
     hold.abort();
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();

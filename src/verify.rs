@@ -25,6 +25,7 @@
 
 use crate::agreement::{AgreementId, Window};
 use crate::code::{Claims, CodeError, HealthCode};
+use crate::keys::PublicKey;
 use crate::province::Province;
 use crate::status::HealthStatus;
 use crate::trust::TrustSnapshot;
@@ -215,6 +216,20 @@ fn malformed(e: &CodeError) -> Verdict {
 
 /// As [`verify`], for a code already decoded.
 pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Verdict {
+    verify_decoded_with(code, trust, now, &mut |key| code.signature_valid(key))
+}
+
+/// The decision with the signature check supplied by the caller: `signature_valid(key)` says
+/// whether the code's COSE_Sign1 signature verifies under `key`. It is asked at most once per
+/// candidate key (keys of the issuer with the code's kid), in order, and not at all when an
+/// earlier check decides. [`verify_decoded`] passes a single strict check; [`batch`] passes
+/// a presumption that it confirms afterwards with one batch verification.
+pub(crate) fn verify_decoded_with(
+    code: &HealthCode,
+    trust: &TrustSnapshot,
+    now: u64,
+    signature_valid: &mut dyn FnMut(&PublicKey) -> bool,
+) -> Verdict {
     let c = &code.claims;
     let v = Verdict {
         reason: Reason::Ok,
@@ -301,10 +316,7 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
             format!("kid {} is not a key of {issuer} trusted here", code.kid),
         );
     }
-    let Some(signer) = candidates
-        .into_iter()
-        .find(|k| code.signature_valid(&k.key))
-    else {
+    let Some(signer) = candidates.into_iter().find(|k| signature_valid(&k.key)) else {
         return v.fail(Reason::BadSignature, format!("kid {}", code.kid));
     };
     v.signature_verified = true;
@@ -389,6 +401,8 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
     v.local_status = Some(local);
     v
 }
+
+pub mod batch;
 
 #[cfg(test)]
 mod tests;

@@ -61,6 +61,17 @@ impl HealthCode {
     pub fn signature_valid(&self, key: &PublicKey) -> bool {
         crate::keys::verify_signature(key, &self.to_be_signed, &self.signature)
     }
+
+    /// The bytes the signature covers: the RFC 9052 section 4.4 Sig_structure
+    /// `["Signature1", protected, h'', payload]`, as received.
+    pub fn to_be_signed(&self) -> &[u8] {
+        &self.to_be_signed
+    }
+
+    /// The 64-byte Ed25519 signature (RFC 8032: `R` then `s`).
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
 }
 
 /// Encodes and signs claims into a code string (`HCMR1:...`). Deterministic: the same claims and

@@ -774,3 +774,5 @@ fn verify_is_pure() {
     let hc = crate::code::HealthCode::decode(&s).unwrap();
     assert_eq!(verify_decoded(&hc, &gd, NOW), verify(&s, &gd, NOW));
 }
+
+mod batch;

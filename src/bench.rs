@@ -47,6 +47,9 @@ pub enum Op {
     VerifyPeer,
     /// Verify a forged code (refused: bad signature).
     VerifyNotRecognized,
+    /// BatchVerifyHealthCodes with [`BATCH_CODES`] own codes in one call (a checkpoint
+    /// gateway); counted per call, so codes per second are [`BATCH_CODES`] times the calls.
+    VerifyBatch,
     /// Issue a code (the issued-code log is durable before the answer).
     Issue,
     /// grpc.health.v1 Check: the cheapest call through the same server and client.
@@ -55,10 +58,11 @@ pub enum Op {
 
 impl Op {
     /// Every op, in report order.
-    pub const ALL: [Op; 5] = [
+    pub const ALL: [Op; 6] = [
         Op::VerifyOwn,
         Op::VerifyPeer,
         Op::VerifyNotRecognized,
+        Op::VerifyBatch,
         Op::Issue,
         Op::Empty,
     ];
@@ -69,11 +73,15 @@ impl Op {
             Op::VerifyOwn => "verify-own",
             Op::VerifyPeer => "verify-peer",
             Op::VerifyNotRecognized => "verify-not-recognized",
+            Op::VerifyBatch => "verify-batch",
             Op::Issue => "issue",
             Op::Empty => "empty",
         }
     }
 }
+
+/// Codes in one BatchVerifyHealthCodes call of [`Op::VerifyBatch`].
+pub const BATCH_CODES: usize = 64;
 
 /// Parses `verify-own=70,verify-peer=20,issue=10` into weights.
 ///
@@ -88,7 +96,7 @@ pub fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, BenchError> {
             .find(|o| o.name() == name.trim())
             .ok_or_else(|| {
                 BenchError::Usage(format!(
-                    "--mix {part:?}: expected one of verify-own, verify-peer, verify-not-recognized, issue, empty"
+                    "--mix {part:?}: expected one of verify-own, verify-peer, verify-not-recognized, verify-batch, issue, empty"
                 ))
             })?;
         let w: u32 = w
@@ -316,12 +324,25 @@ fn issue_request(seq: u16) -> proto::IssueHealthCodeRequest {
     }
 }
 
-/// A forged copy of `code`: one Base45 character near the end (the signature) changed.
+/// A forged copy of `code`: one bit of its signature's `R` flipped, so it decodes, names a
+/// trusted kid, and fails the signature check (reason BAD_SIGNATURE).
 fn forge(code: &str) -> String {
-    let mut b = code.as_bytes().to_vec();
-    let i = b.len() - 3;
-    b[i] = if b[i] == b'0' { b'1' } else { b'0' };
-    String::from_utf8(b).unwrap_or_else(|_| code.to_string())
+    use coset::{CborSerializable, CoseSign1, TaggedCborSerializable};
+    let Ok(cose) = crate::code::transport::unwrap(code) else {
+        return code.to_string();
+    };
+    if let Ok(mut s) = CoseSign1::from_tagged_slice(&cose) {
+        s.signature[10] ^= 1;
+        if let Ok(bytes) = s.to_tagged_vec() {
+            return crate::code::transport::wrap(&bytes);
+        }
+    } else if let Ok(mut s) = CoseSign1::from_slice(&cose) {
+        s.signature[10] ^= 1;
+        if let Ok(bytes) = s.to_vec() {
+            return crate::code::transport::wrap(&bytes);
+        }
+    }
+    code.to_string()
 }
 
 /// Everything a request needs, shared by the workers.
@@ -366,6 +387,26 @@ async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), ()> {
             (v.verdict == proto::Verdict::NotRecognized as i32)
                 .then_some(())
                 .ok_or(())
+        }
+        Op::VerifyBatch => {
+            let start = n as usize % load.own.len();
+            let codes = (0..BATCH_CODES)
+                .map(|i| load.own[(start + i) % load.own.len()].clone())
+                .collect();
+            let r = HealthCodeServiceClient::new(ch)
+                .batch_verify_health_codes(proto::BatchVerifyHealthCodesRequest {
+                    codes,
+                    checkpoint_id: "bench".into(),
+                })
+                .await
+                .map_err(|_| ())?
+                .into_inner();
+            (r.results.len() == BATCH_CODES
+                && r.results
+                    .iter()
+                    .all(|v| v.verdict == proto::Verdict::Recognized as i32))
+            .then_some(())
+            .ok_or(())
         }
         Op::Issue => HealthCodeServiceClient::new(ch)
             .issue_health_code(issue_request(n as u16))
@@ -426,7 +467,7 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
     // Codes first, outside the measurement.
     let needs = |op: Op| o.mix.iter().any(|(x, _)| *x == op);
     let mut own = Vec::new();
-    if needs(Op::VerifyOwn) || needs(Op::VerifyNotRecognized) {
+    if needs(Op::VerifyOwn) || needs(Op::VerifyNotRecognized) || needs(Op::VerifyBatch) {
         let mut hc = HealthCodeServiceClient::new(channels[0].clone());
         for i in 0..256u16 {
             let r = hc

@@ -199,7 +199,8 @@ pub struct BenchArgs {
     /// Untimed warm-up before measuring.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     warmup: Duration,
-    /// Weighted mix of verify-own, verify-peer, verify-not-recognized, issue, empty.
+    /// Weighted mix of verify-own, verify-peer, verify-not-recognized, verify-batch (64 codes
+    /// per BatchVerifyHealthCodes call), issue, empty.
     #[arg(
         long,
         default_value = "verify-own=45,verify-peer=40,verify-not-recognized=5,issue=10"

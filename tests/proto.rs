@@ -31,6 +31,7 @@ fn services_and_rpcs_are_as_documented() {
         [
             "HealthCodeService/IssueHealthCode",
             "HealthCodeService/VerifyHealthCode",
+            "HealthCodeService/BatchVerifyHealthCodes",
             "HealthCodeService/RevokeHealthCode",
             "HealthCodeService/RevokeSubject",
             "HealthCodeService/MatchIdentity",

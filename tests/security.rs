@@ -29,7 +29,9 @@ enum Need {
 
 fn need(service: &str, method: &str) -> Need {
     match (service, method) {
-        ("HealthCodeService", "VerifyHealthCode" | "MatchIdentity") => Need::Verifier,
+        ("HealthCodeService", "VerifyHealthCode" | "BatchVerifyHealthCodes" | "MatchIdentity") => {
+            Need::Verifier
+        }
         ("HealthCodeService", _) => Need::Issuer,
         ("OperatorService", _) => Need::Admin,
         ("FederationService", "GetNodeInfo") => Need::Open,
@@ -128,7 +130,7 @@ async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
     let stranger = node_channel_as(&sc, &node_identity(JIANGSU, &NodeKey::generate())).await;
 
     let rpcs = every_rpc();
-    assert_eq!(rpcs.len(), 26, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 27, "{rpcs:?}");
     let mut refused = 0;
     for (service, method) in &rpcs {
         let want = need(service, method);

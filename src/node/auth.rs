@@ -4,7 +4,7 @@
 //! | RPCs | who |
 //! |---|---|
 //! | `HealthCodeService/IssueHealthCode`, `RevokeHealthCode`, `RevokeSubject` | caller with role issuer |
-//! | `HealthCodeService/VerifyHealthCode`, `MatchIdentity` | caller with role verifier |
+//! | `HealthCodeService/VerifyHealthCode`, `BatchVerifyHealthCodes`, `MatchIdentity` | caller with role verifier |
 //! | `OperatorService/*` | caller with role admin |
 //! | `FederationService/GetNodeInfo`, `grpc.health.v1`, server reflection | anyone |
 //! | `FederationService/ProposeAgreement` | any node certificate (mutual TLS); the proposal must come from the certified province and key |
@@ -54,7 +54,9 @@ pub(crate) fn need(path: &str) -> Need {
     };
     match service {
         "hcmr.v1.HealthCodeService" => match method {
-            "VerifyHealthCode" | "MatchIdentity" => Need::Role(Role::Verifier),
+            "VerifyHealthCode" | "BatchVerifyHealthCodes" | "MatchIdentity" => {
+                Need::Role(Role::Verifier)
+            }
             _ => Need::Role(Role::Issuer),
         },
         "hcmr.v1.OperatorService" => Need::Role(Role::Admin),

@@ -51,20 +51,39 @@ fn too_many() -> ApiError {
 const MAX_AUDIT_LIMIT: u32 = 100_000;
 
 impl NodeState {
-    /// Verifies a code (the pure decision on the current snapshot) and queues its audit record.
-    /// No disk I/O here: the audit writer stores records in batches.
-    pub(crate) fn verify_and_audit(
+    /// Verifies codes (the pure decision on the current snapshot, batched with the other calls
+    /// in flight) and queues an audit record for each. No disk I/O here: the audit writer stores
+    /// records in batches. Verdicts in the order of `codes`, and the decision time (seconds
+    /// since the Unix epoch, UTC).
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] when the decision failed (a bug).
+    pub(crate) async fn verify_and_audit(
         &self,
-        code: &str,
+        codes: Vec<String>,
         checkpoint: &str,
         via: &'static str,
-    ) -> (crate::verify::Verdict, u64) {
+    ) -> Result<(Vec<crate::verify::Verdict>, u64), ApiError> {
         let now = self.now();
-        let trust = self.trust.load();
+        let trust = self.trust.load_full();
         let started = std::time::Instant::now();
-        let verdict = crate::verify::verify(code, &trust, now);
-        self.metrics.verification(&verdict, started.elapsed());
-        let record = AuditRecord::of(&verdict, now, checkpoint, via);
+        let verdicts = self.batcher.verify(codes, trust, now).await?;
+        let elapsed = started.elapsed();
+        for verdict in &verdicts {
+            self.metrics.verification(verdict, elapsed);
+            self.audit_verification(verdict, now, checkpoint, via);
+        }
+        Ok((verdicts, now))
+    }
+
+    fn audit_verification(
+        &self,
+        verdict: &crate::verify::Verdict,
+        now: u64,
+        checkpoint: &str,
+        via: &'static str,
+    ) {
+        let record = AuditRecord::of(verdict, now, checkpoint, via);
         if self
             .audit_tx
             .try_send(crate::audit::AuditEvent::Verification(record))
@@ -86,7 +105,6 @@ impl NodeState {
             via,
             "verified health code"
         );
-        (verdict, now)
     }
 
     /// Does the document shown match the code's subject? Own codes are checked here; a peer's

@@ -42,6 +42,9 @@ pub enum ApiError {
     /// The database failed: UNAVAILABLE (the caller may retry; nothing was acknowledged).
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// A fault of this node's own (a bug), logged where it happened: INTERNAL.
+    #[error("internal: {0}")]
+    Internal(&'static str),
 }
 
 impl ApiError {
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::PeerUnavailable { .. } | ApiError::Store(_) => Code::Unavailable,
             ApiError::TooManyAttempts(_) => Code::ResourceExhausted,
+            ApiError::Internal(_) => Code::Internal,
         }
     }
 

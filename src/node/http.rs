@@ -331,8 +331,16 @@ async fn verify(
         (Ok(c), Ok(p)) => (c, p),
         (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let (verdict, now) = s.verify_and_audit(code, checkpoint, "http");
-    no_store(Json(verdict_json(&verdict, now)).into_response())
+    match s
+        .verify_and_audit(vec![code.to_string()], checkpoint, "http")
+        .await
+    {
+        Ok((verdicts, now)) => match verdicts.first() {
+            Some(verdict) => no_store(Json(verdict_json(verdict, now)).into_response()),
+            None => error(StatusCode::INTERNAL_SERVER_ERROR, "no verdict".into()),
+        },
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 /// Document types as the page names them.

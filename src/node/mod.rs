@@ -9,6 +9,7 @@
 
 mod auth;
 pub mod backup;
+mod batcher;
 mod callers;
 mod checkpoint;
 pub mod config;
@@ -132,6 +133,8 @@ pub(crate) struct NodeState {
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
     /// Serialises snapshot rebuilds, so an older rebuild never replaces a newer one.
     pub(crate) rebuild_lock: Mutex<()>,
+    /// Verify calls in flight, decided together by the verifier threads.
+    pub(crate) batcher: batcher::Batcher,
     /// Audit records on their way to the store (bounded: a full queue drops and counts, so the
     /// log never slows a checkpoint).
     pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditEvent>,
@@ -410,6 +413,9 @@ impl Node {
                 feed_lock: tokio::sync::Mutex::new(()),
                 sync_lock: tokio::sync::Mutex::new(()),
                 rebuild_lock: Mutex::new(()),
+                batcher: batcher::Batcher::start(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                ),
                 audit_tx,
                 audit_dropped: std::sync::atomic::AtomicU64::new(0),
                 match_limiter: checkpoint::AttemptLimiter::default(),

@@ -507,19 +507,44 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         &self,
         request: Request<proto::VerifyHealthCodeRequest>,
     ) -> Result<Response<proto::VerifyHealthCodeResponse>, Status> {
-        // The checkpoint id: the request field, else the `x-hcmr-checkpoint` metadata.
-        let r = request.get_ref();
-        let checkpoint = if r.checkpoint_id.is_empty() {
-            request
-                .metadata()
-                .get("x-hcmr-checkpoint")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-        } else {
-            &r.checkpoint_id
-        };
-        let (verdict, now) = self.0.verify_and_audit(&r.code, checkpoint, "grpc");
-        Ok(Response::new(convert::verdict_to_proto(&verdict, now)))
+        let checkpoint = checkpoint_of(&request, &request.get_ref().checkpoint_id).to_string();
+        let code = request.into_inner().code;
+        let (verdicts, now) = self
+            .0
+            .verify_and_audit(vec![code], &checkpoint, "grpc")
+            .await?;
+        let verdict = verdicts
+            .first()
+            .ok_or(ApiError::Internal("no verdict for the code"))?;
+        Ok(Response::new(convert::verdict_to_proto(verdict, now)))
+    }
+
+    async fn batch_verify_health_codes(
+        &self,
+        request: Request<proto::BatchVerifyHealthCodesRequest>,
+    ) -> Result<Response<proto::BatchVerifyHealthCodesResponse>, Status> {
+        let checkpoint = checkpoint_of(&request, &request.get_ref().checkpoint_id).to_string();
+        let codes = request.into_inner().codes;
+        if codes.is_empty() {
+            return Err(ApiError::invalid("codes", "at least one code is needed").into());
+        }
+        if codes.len() > MAX_BATCH_CODES {
+            return Err(ApiError::invalid(
+                "codes",
+                format!(
+                    "at most {MAX_BATCH_CODES} codes per call, got {}",
+                    codes.len()
+                ),
+            )
+            .into());
+        }
+        let (verdicts, now) = self.0.verify_and_audit(codes, &checkpoint, "grpc").await?;
+        Ok(Response::new(proto::BatchVerifyHealthCodesResponse {
+            results: verdicts
+                .iter()
+                .map(|v| convert::verdict_to_proto(v, now))
+                .collect(),
+        }))
     }
 
     async fn match_identity(
@@ -547,6 +572,24 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         Ok(Response::new(
             self.0.revoke_subject(request.into_inner()).await?,
         ))
+    }
+}
+
+/// Most codes one BatchVerifyHealthCodes call may carry: 256 typical codes (about 220
+/// characters each) fit the default 64 KiB request limit.
+pub(crate) const MAX_BATCH_CODES: usize = 256;
+
+/// The checkpoint id of a verification: the request field, else the `x-hcmr-checkpoint`
+/// metadata, else empty.
+fn checkpoint_of<'a, T>(request: &'a Request<T>, field: &'a str) -> &'a str {
+    if field.is_empty() {
+        request
+            .metadata()
+            .get("x-hcmr-checkpoint")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    } else {
+        field
     }
 }
 

@@ -1,0 +1,197 @@
+//! The verification batcher: Verify calls that are in flight together are decided together, so
+//! their Ed25519 signatures are confirmed by one batch equation ([`crate::verify::batch`]).
+//!
+//! Request handlers (on the tokio runtime) queue a job and await its verdicts; a few verifier
+//! threads (one per core) take every job waiting, up to [`MAX_CODES_PER_TAKE`] codes, and decide
+//! them in one [`verify_items`] call. Nothing waits to fill a batch: a lone call is decided at
+//! once, alone; batches form only when calls arrive faster than one thread decides them, which is
+//! exactly when batching pays. The CPU-bound work stays off the runtime's threads, which keep
+//! serving connections meanwhile.
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use super::error::ApiError;
+use crate::trust::TrustSnapshot;
+use crate::verify::batch::{verify_items, Item, MAX_SIGNATURES_PER_EQUATION};
+use crate::verify::Verdict;
+
+/// Most codes one verifier thread takes from the queue at once. Half an equation's worth: when
+/// the queue is long, every thread gets a share instead of the first taking it all.
+pub(crate) const MAX_CODES_PER_TAKE: usize = MAX_SIGNATURES_PER_EQUATION / 2;
+
+/// Jobs that may wait in the queue. The node-wide concurrency limit keeps it far from full; a
+/// full queue makes the caller decide its codes itself, never fail.
+const QUEUE: usize = 4096;
+
+/// Codes to decide by one snapshot at one time, and where their verdicts go.
+struct Job {
+    codes: Vec<String>,
+    trust: Arc<TrustSnapshot>,
+    /// Seconds since the Unix epoch (UTC).
+    now: u64,
+    reply: oneshot::Sender<Vec<Verdict>>,
+}
+
+/// The queue and its verifier threads. Dropping it closes the queue; the threads then finish
+/// the jobs they hold and exit.
+pub(crate) struct Batcher {
+    tx: SyncSender<Job>,
+}
+
+impl Batcher {
+    /// Starts `threads` verifier threads (at least one).
+    pub(crate) fn start(threads: usize) -> Batcher {
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("hcmr-verify-{i}"))
+                .spawn(move || work(&rx));
+            if let Err(e) = spawned {
+                // Fewer threads only means less parallelism; with none, callers decide inline.
+                tracing::error!(error = %e, "cannot start a verifier thread");
+            }
+        }
+        Batcher { tx }
+    }
+
+    /// Decides `codes` by `trust` at `now` (seconds since the Unix epoch, UTC), batched with
+    /// whatever else is in flight; verdicts in the order of `codes`.
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] when the decision panicked (a bug; the thread logs it and lives on).
+    pub(crate) async fn verify(
+        &self,
+        codes: Vec<String>,
+        trust: Arc<TrustSnapshot>,
+        now: u64,
+    ) -> Result<Vec<Verdict>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            codes,
+            trust,
+            now,
+            reply,
+        };
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                return Ok(decide(&job))
+            }
+        }
+        answer
+            .await
+            .map_err(|_| ApiError::Internal("the verifier thread failed"))
+    }
+}
+
+fn decide(job: &Job) -> Vec<Verdict> {
+    let items: Vec<Item<'_>> = job
+        .codes
+        .iter()
+        .map(|code| Item {
+            code,
+            trust: &job.trust,
+            now: job.now,
+        })
+        .collect();
+    verify_items(&items)
+}
+
+/// A verifier thread: take what waits, decide it in one call, answer each job.
+fn work(rx: &Mutex<Receiver<Job>>) {
+    let mut jobs: Vec<Job> = Vec::new();
+    loop {
+        {
+            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            match rx.recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => return,
+            }
+            let mut codes = jobs[0].codes.len();
+            while codes < MAX_CODES_PER_TAKE {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        codes += job.codes.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        let items: Vec<Item<'_>> = jobs
+            .iter()
+            .flat_map(|job| {
+                job.codes.iter().map(|code| Item {
+                    code,
+                    trust: &job.trust,
+                    now: job.now,
+                })
+            })
+            .collect();
+        let decided =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_items(&items)));
+        drop(items);
+        let Ok(decided) = decided else {
+            // The replies drop unanswered: each caller gets ApiError::Internal.
+            tracing::error!(codes = jobs.len(), "the verification decision panicked");
+            jobs.clear();
+            continue;
+        };
+        let mut verdicts = decided.into_iter();
+        for job in jobs.drain(..) {
+            let mine: Vec<Verdict> = verdicts.by_ref().take(job.codes.len()).collect();
+            // The caller may have gone (a cancelled request): nothing to answer then.
+            let _ = job.reply.send(mine);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_jobs_get_their_own_verdicts_in_order() {
+        // Malformed codes decide without keys; each job's verdicts must name its own codes'
+        // faults, in its order, whatever batches the threads formed.
+        let sc = crate::province::Province::from_code(510000).unwrap();
+        let own = Arc::new(crate::feed::FeedState::new(sc));
+        let trust = Arc::new(TrustSnapshot::new(sc, own, crate::trust::Policy::default()));
+        let batcher = Arc::new(Batcher::start(2));
+        let mut tasks = Vec::new();
+        for j in 0..200usize {
+            let (b, t) = (batcher.clone(), trust.clone());
+            tasks.push(tokio::spawn(async move {
+                // Job j: j % 3 + 1 codes; code k is "" (empty) when k is even, else "X" (no prefix).
+                let codes: Vec<String> = (0..j % 3 + 1)
+                    .map(|k| {
+                        if k % 2 == 0 {
+                            String::new()
+                        } else {
+                            "X".into()
+                        }
+                    })
+                    .collect();
+                let verdicts = b.verify(codes.clone(), t, 1_750_000_000).await.unwrap();
+                (codes, verdicts)
+            }));
+        }
+        for t in tasks {
+            let (codes, verdicts) = t.await.unwrap();
+            assert_eq!(verdicts.len(), codes.len());
+            for (c, v) in codes.iter().zip(&verdicts) {
+                let want = if c.is_empty() {
+                    "prefix.empty"
+                } else {
+                    "prefix.missing"
+                };
+                assert!(v.detail.starts_with(want), "{c:?}: {}", v.detail);
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! exactly when batching pays. The CPU-bound work stays off the runtime's threads, which keep
 //! serving connections meanwhile.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
@@ -39,6 +40,14 @@ struct Job {
 /// the jobs they hold and exit.
 pub(crate) struct Batcher {
     tx: SyncSender<Job>,
+    counts: Arc<Counts>,
+}
+
+/// What the verifier threads did, for the metrics.
+#[derive(Default)]
+struct Counts {
+    batches: AtomicU64,
+    codes: AtomicU64,
 }
 
 impl Batcher {
@@ -46,17 +55,26 @@ impl Batcher {
     pub(crate) fn start(threads: usize) -> Batcher {
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        let counts = Arc::new(Counts::default());
         for i in 0..threads.max(1) {
-            let rx = rx.clone();
+            let (rx, counts) = (rx.clone(), counts.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("hcmr-verify-{i}"))
-                .spawn(move || work(&rx));
+                .spawn(move || work(&rx, &counts));
             if let Err(e) = spawned {
                 // Fewer threads only means less parallelism; with none, callers decide inline.
                 tracing::error!(error = %e, "cannot start a verifier thread");
             }
         }
-        Batcher { tx }
+        Batcher { tx, counts }
+    }
+
+    /// Batches decided by the verifier threads, and the codes in them, since the start.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.batches.load(Ordering::Relaxed),
+            self.counts.codes.load(Ordering::Relaxed),
+        )
     }
 
     /// Decides `codes` by `trust` at `now` (seconds since the Unix epoch, UTC), batched with
@@ -103,7 +121,7 @@ fn decide(job: &Job) -> Vec<Verdict> {
 }
 
 /// A verifier thread: take what waits, decide it in one call, answer each job.
-fn work(rx: &Mutex<Receiver<Job>>) {
+fn work(rx: &Mutex<Receiver<Job>>, counts: &Counts) {
     let mut jobs: Vec<Job> = Vec::new();
     loop {
         {
@@ -133,6 +151,10 @@ fn work(rx: &Mutex<Receiver<Job>>) {
                 })
             })
             .collect();
+        counts.batches.fetch_add(1, Ordering::Relaxed);
+        counts
+            .codes
+            .fetch_add(items.len() as u64, Ordering::Relaxed);
         let decided =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_items(&items)));
         drop(items);

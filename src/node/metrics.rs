@@ -12,6 +12,8 @@
 //! | `hcmr_peer_sync_errors_total` | counter | `peer` |
 //! | `hcmr_store_size_bytes` | gauge | |
 //! | `hcmr_store_flushes_total` | counter | |
+//! | `hcmr_verify_batches_total` | counter | decisions of the verifier threads (each one batch) |
+//! | `hcmr_verify_batched_codes_total` | counter | codes in them (divided by batches: the mean batch) |
 //! | `hcmr_issued_codes` | gauge | entries in the issued-code log |
 //! | `hcmr_agreements` | gauge | agreements in the trust snapshot |
 //! | `hcmr_access_denied_total` | counter | `outcome` (`UNAUTHENTICATED`, `PERMISSION_DENIED`, ...) |
@@ -208,6 +210,17 @@ impl Metrics {
             "hcmr_store_flushes",
             "Flushes of the database to disk since the node started",
             ConstCounter::new(state.store.flush_count()),
+        );
+        let (batches, codes) = state.batcher.counts();
+        r.register(
+            "hcmr_verify_batches",
+            "Batches the verifier threads decided (a lone call is a batch of one)",
+            ConstCounter::new(batches),
+        );
+        r.register(
+            "hcmr_verify_batched_codes",
+            "Codes in those batches",
+            ConstCounter::new(codes),
         );
         r.register(
             "hcmr_issued_codes",

@@ -1,6 +1,8 @@
 //! The parts of a verification and an issue, and the limits they are compared with: one raw
 //! Ed25519 verify and sign (ed25519-dalek) over a message of the same size as a code's signed
 //! structure, and an empty gRPC call (grpc.health.v1 Check) through a real node on loopback.
+//! The `batch64` group: ed25519-dalek `verify_batch` and hcmr's batch decision on 64 codes,
+//! reported per signature.
 //! `cargo bench --bench core`; BENCHMARKS.md records the results as ratios.
 
 use std::collections::BTreeMap;
@@ -124,6 +126,38 @@ fn parts(c: &mut Criterion) {
         b.iter(|| vk.verify_strict(&msg, &sig).unwrap())
     });
     g.bench_function("ed25519_sign_raw", |b| b.iter(|| sk.sign(&msg)));
+    g.finish();
+
+    // Batches of 64, reported per signature / per code (Throughput::Elements).
+    let mut g = c.benchmark_group("batch64");
+    g.throughput(criterion::Throughput::Elements(64));
+    let msgs: Vec<Vec<u8>> = (0..64u8)
+        .map(|i| {
+            let mut m = msg.clone();
+            m[0] = i;
+            m
+        })
+        .collect();
+    let sigs: Vec<_> = msgs.iter().map(|m| sk.sign(m)).collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+    let vks = vec![vk; 64];
+    g.bench_function("ed25519_verify_batch_raw", |b| {
+        b.iter(|| ed25519_dalek::verify_batch(&refs, &sigs, &vks).unwrap())
+    });
+    let codes: Vec<String> = (0..64u64)
+        .map(|i| {
+            let mut cl = claims();
+            cl.iat -= i;
+            hcmr::code::encode(&cl, &sc_key())
+        })
+        .collect();
+    let code_refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+    assert!(hcmr::verify::batch::verify_batch(&code_refs, &snap, NOW)
+        .iter()
+        .all(|v| v.recognized()));
+    g.bench_function("verify_decision_batch", |b| {
+        b.iter(|| hcmr::verify::batch::verify_batch(&code_refs, &snap, NOW))
+    });
     g.finish();
 }
 

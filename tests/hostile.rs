@@ -148,7 +148,7 @@ fn claims() -> Claims {
         iss: "510000".into(),
         iat: NOW - 60,
         exp: NOW + 300,
-        cti: [0xc7; 16],
+        cti: vec![0xc7; 16],
         status: 1,
         status_valid_until: NOW + DAY,
         subject: Subject {

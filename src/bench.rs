@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+pub mod scale;
+
 use crate::client::NodeChannel;
 use crate::proto;
 use crate::proto::health_code_service_client::HealthCodeServiceClient;

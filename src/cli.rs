@@ -209,6 +209,51 @@ pub struct BenchArgs {
     /// HTTP/2 connections the requests are spread over.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Another kind of bench (the options above apply to its load).
+    #[command(subcommand)]
+    kind: Option<BenchKind>,
+}
+
+/// Other kinds of `hcmr bench`.
+#[derive(Debug, Subcommand)]
+pub enum BenchKind {
+    /// The Scale target: build a node with many agreements and revocations and an empty one in
+    /// --dir, then measure start time, memory per revocation and verify throughput (loaded over
+    /// empty, mix verify-own=50,verify-peer=50, with --duration, --warmup, --concurrency and
+    /// --connections given before `scale`).
+    Scale(ScaleArgs),
+    /// Open a node's store and build its snapshot --runs times; print the figures as JSON
+    /// (run by `bench scale` in a child process).
+    #[command(hide = true)]
+    ScaleOpen {
+        /// The node's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// How many opens.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}
+
+/// Arguments of `hcmr bench scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Concluded agreements in the loaded node (spread over the 33 other provinces).
+    #[arg(long, default_value_t = 1000)]
+    agreements: usize,
+    /// Revoked code ids in the loaded node's peer feeds.
+    #[arg(long, default_value_t = 10_000_000)]
+    revocations: usize,
+    /// A new or empty folder for the two nodes (the loaded store takes about 200 bytes per
+    /// revocation on disk).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Opens measured per node (the start time is their median).
+    #[arg(long, default_value_t = 5)]
+    start_runs: usize,
+    /// Load rounds, each the empty node then the loaded node.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
 }
 
 /// Roles on the command line.
@@ -1318,6 +1363,34 @@ async fn bench(b: BenchArgs) -> Result<(), CliError> {
         BenchError::Usage(m) => CliError::Usage(m),
         BenchError::Setup(m) => CliError::Failed(format!("bench setup: {m}")),
     };
+    match b.kind {
+        Some(BenchKind::ScaleOpen { config, runs }) => {
+            let f = crate::bench::scale::measure_open(&config, runs).map_err(fail)?;
+            let json = serde_json::to_string(&f).map_err(|e| CliError::Failed(e.to_string()))?;
+            out!("scale-open: {json}");
+            return Ok(());
+        }
+        Some(BenchKind::Scale(s)) => {
+            let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
+            let o = crate::bench::scale::ScaleOptions {
+                agreements: s.agreements,
+                revocations: s.revocations,
+                dir: s.dir,
+                start_runs: s.start_runs,
+                rounds: s.rounds,
+                // Verification only: the target is verify throughput.
+                load: crate::bench::Options {
+                    mix: crate::bench::parse_mix("verify-own=50,verify-peer=50")
+                        .map_err(|e| CliError::Failed(e.to_string()))?,
+                    ..opts
+                },
+            };
+            let report = crate::bench::scale::run(&exe, &o).await.map_err(fail)?;
+            out!("{report}");
+            return Ok(());
+        }
+        None => {}
+    }
     let report = if b.self_contained {
         let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
         let nodes = crate::bench::self_contained(&exe).await.map_err(fail)?;

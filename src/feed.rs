@@ -6,8 +6,9 @@
 //! statement = [0, key: bstr .size 32]                          ; genesis: the node's first key
 //!           / [1, key: bstr .size 32, pop: bstr .size 64]      ; key rotation: a new key
 //!           / [2, key: bstr .size 32]                          ; key withdrawal (compromise)
-//!           / [3, cti: bstr]                                   ; revoke one code
-//!           / [4, subject_hash: bstr .size 16, before: uint]   ; revoke a subject's codes
+//!           / [3, cti: bstr .size 16]                          ; revoke one code
+//!           / [4, subject_hash: bstr, before: uint]            ; revoke a subject's codes
+//!           / [5, [+ cti: bstr .size 16]]                      ; revoke 1 to 4,096 codes
 //! signed = entry bytes; signature = Ed25519 over "hcmr-feed-v1\0" || entry
 //! ```
 //! `seq` starts at 1 (the genesis entry) and grows by one; `prev` is SHA-256 of the previous
@@ -22,10 +23,13 @@
 //! contains a key the agreement pins (a key can only enter a chain with its own proof of
 //! possession, so a forged chain cannot contain a pinned key).
 //!
+//! A code id (`cti`) is exactly 16 bytes, as hcmr issues them. Statement 5 revokes up to
+//! [`MAX_CTIS_PER_ENTRY`] codes under one signature, so that a large revocation costs one entry
+//! (about 70 KB) and one signature per 4,096 codes instead of one per code. The subject hash has
+//! the length of [`SubjectHash`].
+//!
 //! Revocation by subject follows SMART Health Cards' `rid` with a timestamp: every code of that
 //! subject hash issued before `before` is revoked; codes issued afterwards (a new status) are not.
-
-use std::collections::{HashMap, HashSet};
 
 use ciborium::value::{Integer, Value};
 use sha2::{Digest, Sha256};
@@ -33,6 +37,12 @@ use sha2::{Digest, Sha256};
 use crate::identity::SubjectHash;
 use crate::keys::{Kid, NodeKey, PublicKey};
 use crate::province::Province;
+
+mod revoked;
+pub use revoked::{Cti, MaxTimeMap, RevokedCodes};
+
+/// Most code ids one RevokeCodes statement (5) may carry.
+pub const MAX_CTIS_PER_ENTRY: usize = 4096;
 
 const MAGIC: &str = "hcmr-feed";
 const FORMAT: u64 = 1;
@@ -64,7 +74,12 @@ pub enum Statement {
     /// One code revoked by its `cti`.
     RevokeCode {
         /// The code id.
-        cti: Vec<u8>,
+        cti: Cti,
+    },
+    /// 1 to [`MAX_CTIS_PER_ENTRY`] codes revoked by their `cti`s, under one signature.
+    RevokeCodes {
+        /// The code ids.
+        ctis: Vec<Cti>,
     },
     /// Every code of a subject issued before `before` (seconds since the Unix epoch) revoked.
     RevokeSubject {
@@ -159,6 +174,9 @@ fn encode_statement(s: &Statement) -> Value {
         Statement::KeyRotation { key, pop } => vec![uint(1), b(&key.to_bytes()), b(pop)],
         Statement::KeyWithdrawal { key } => vec![uint(2), b(&key.to_bytes())],
         Statement::RevokeCode { cti } => vec![uint(3), b(cti)],
+        Statement::RevokeCodes { ctis } => {
+            vec![uint(5), Value::Array(ctis.iter().map(|c| b(c)).collect())]
+        }
         Statement::RevokeSubject {
             subject_hash,
             before,
@@ -220,18 +238,34 @@ fn decode_statement(v: &Value) -> Result<Statement, String> {
             pop: as_bytes::<64>(&a[2]).ok_or("pop must be 64 bytes")?,
         }),
         (Some(2), 2) => Ok(Statement::KeyWithdrawal { key: key(&a[1])? }),
-        (Some(3), 2) => match &a[1] {
-            Value::Bytes(c) if !c.is_empty() && c.len() <= 64 => {
-                Ok(Statement::RevokeCode { cti: c.clone() })
-            }
-            _ => Err("cti must be 1 to 64 bytes".into()),
-        },
+        (Some(3), 2) => Ok(Statement::RevokeCode {
+            cti: as_bytes::<16>(&a[1]).ok_or("cti must be 16 bytes")?,
+        }),
         (Some(4), 3) => Ok(Statement::RevokeSubject {
-            subject_hash: SubjectHash(
-                as_bytes::<16>(&a[1]).ok_or("subject hash must be 16 bytes")?,
-            ),
+            subject_hash: match &a[1] {
+                Value::Bytes(b) => b.as_slice().try_into().ok().map(SubjectHash),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                format!(
+                    "subject hash must be {} bytes",
+                    std::mem::size_of::<SubjectHash>()
+                )
+            })?,
             before: as_u64(&a[2]).ok_or("before must be an unsigned integer")?,
         }),
+        (Some(5), 2) => match &a[1] {
+            Value::Array(list) if !list.is_empty() && list.len() <= MAX_CTIS_PER_ENTRY => {
+                let ctis = list
+                    .iter()
+                    .map(as_bytes::<16>)
+                    .collect::<Option<Vec<Cti>>>()
+                    .ok_or("every cti must be 16 bytes")?;
+                Ok(Statement::RevokeCodes { ctis })
+            }
+            Value::Array(_) => Err(format!("1 to {MAX_CTIS_PER_ENTRY} ctis in one entry")),
+            _ => Err("ctis must be an array".into()),
+        },
         _ => Err("unknown statement".into()),
     }
 }
@@ -382,6 +416,10 @@ pub struct KeyState {
 }
 
 /// A province's trust state as its feed says it, up to some entry: keys and revocations.
+///
+/// Cloning is cheap at any size: the revocation sets share their bulk by `Arc` (see
+/// [`RevokedCodes`] and [`MaxTimeMap`]); a clone copies the keys and at most the sets' small
+/// deltas.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedState {
     province: Province,
@@ -391,8 +429,165 @@ pub struct FeedState {
     /// times are consistent with the order of the chain.
     last_time: u64,
     keys: Vec<KeyState>,
-    revoked_codes: HashSet<Vec<u8>>,
-    revoked_subjects: HashMap<SubjectHash, u64>,
+    revoked_codes: RevokedCodes,
+    revoked_subjects: MaxTimeMap<SubjectHash>,
+}
+
+/// Whether [`Replay::push`] checks signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// Entries from outside (a peer, a bundle, a caller): every signature is checked.
+    Verify,
+    /// Entries this node stored after checking them: links, order and statements are checked,
+    /// signatures are not (see [`FeedState::restore`]).
+    Stored,
+}
+
+/// Entries being applied to a copy of a state: the code ids they revoke are gathered and added
+/// to the set once at the end, so a batch of millions is one sort and one merge.
+#[derive(Debug)]
+struct Replay {
+    next: FeedState,
+    pending: Vec<Cti>,
+    trust: Trust,
+}
+
+impl Replay {
+    fn new(state: &FeedState, trust: Trust) -> Self {
+        Replay {
+            next: state.clone(),
+            pending: Vec::new(),
+            trust,
+        }
+    }
+
+    fn finish(mut self) -> FeedState {
+        self.next
+            .revoked_codes
+            .extend(std::mem::take(&mut self.pending));
+        self.next
+    }
+
+    /// Checks `entry` as the next one and applies it (code ids to `pending`).
+    fn push(&mut self, entry: &FeedEntry) -> Result<(), FeedError> {
+        let s = &mut self.next;
+        let seq = entry.seq;
+        if entry.province != s.province {
+            return Err(FeedError::WrongProvince {
+                want: s.province,
+                got: entry.province,
+            });
+        }
+        if seq != s.last_seq + 1 {
+            return Err(FeedError::Gap {
+                expected: s.last_seq + 1,
+                got: seq,
+            });
+        }
+        if entry.prev != s.last_hash {
+            return Err(FeedError::BrokenChain(seq));
+        }
+        if entry.time < s.last_time {
+            return Err(FeedError::TimeWentBack(seq));
+        }
+        // Withdrawal and retirement times are shown as RFC 3339: none after the year 9999.
+        if entry.time > crate::code::MAX_TIME {
+            return Err(FeedError::BadStatement(
+                seq,
+                "its time is after 9999-12-31T23:59:59Z",
+            ));
+        }
+        let verify = self.trust == Trust::Verify;
+        let msg = signing_message(&entry.encoded);
+        match &entry.statement {
+            Statement::Genesis { key } => {
+                if seq != 1 {
+                    return Err(FeedError::BadGenesis(seq));
+                }
+                if key.kid != entry.signer
+                    || (verify && !crate::keys::verify_signature(key, &msg, &entry.signature))
+                {
+                    return Err(FeedError::BadSignature(seq));
+                }
+                s.keys.push(KeyState {
+                    key: *key,
+                    retired_at: None,
+                    withdrawn_at: None,
+                });
+            }
+            other => {
+                if seq == 1 {
+                    return Err(FeedError::BadGenesis(seq));
+                }
+                let candidates: Vec<PublicKey> = s.signers(entry.signer).map(|k| k.key).collect();
+                // A stored entry's signer is the one active key with its kid; only if two active
+                // keys share a kid (8 bytes of a hash: practically never) is the signature
+                // checked to tell them apart.
+                let signer = if !verify && candidates.len() == 1 {
+                    Some(candidates[0])
+                } else {
+                    candidates
+                        .into_iter()
+                        .find(|k| crate::keys::verify_signature(k, &msg, &entry.signature))
+                }
+                .ok_or(FeedError::BadSignature(seq))?;
+                match other {
+                    Statement::Genesis { .. } => unreachable!("handled above"),
+                    Statement::KeyRotation { key, pop } => {
+                        let pop_ok =
+                            crate::keys::verify_signature(key, &pop_message(s.province, key), pop);
+                        if !pop_ok || s.keys.iter().any(|k| k.key == *key) {
+                            return Err(FeedError::BadRotation(seq));
+                        }
+                        for k in s.keys.iter_mut() {
+                            if k.key == signer && k.retired_at.is_none() {
+                                k.retired_at = Some(entry.time);
+                            }
+                        }
+                        s.keys.push(KeyState {
+                            key: *key,
+                            retired_at: None,
+                            withdrawn_at: None,
+                        });
+                    }
+                    Statement::KeyWithdrawal { key } => {
+                        let remaining = s
+                            .keys
+                            .iter()
+                            .filter(|k| k.withdrawn_at.is_none() && k.retired_at.is_none())
+                            .filter(|k| k.key != *key)
+                            .count();
+                        let target = s
+                            .keys
+                            .iter_mut()
+                            .find(|k| k.key == *key && k.withdrawn_at.is_none());
+                        match target {
+                            Some(t) if remaining > 0 => t.withdrawn_at = Some(entry.time),
+                            _ => return Err(FeedError::BadWithdrawal(seq)),
+                        }
+                    }
+                    Statement::RevokeCode { cti } => self.pending.push(*cti),
+                    Statement::RevokeCodes { ctis }
+                        if ctis.is_empty() || ctis.len() > MAX_CTIS_PER_ENTRY =>
+                    {
+                        return Err(FeedError::BadStatement(
+                            seq,
+                            "a RevokeCodes entry names 1 to 4096 code ids",
+                        ));
+                    }
+                    Statement::RevokeCodes { ctis } => self.pending.extend_from_slice(ctis),
+                    Statement::RevokeSubject {
+                        subject_hash,
+                        before,
+                    } => s.revoked_subjects.raise(*subject_hash, *before),
+                }
+            }
+        }
+        s.last_seq = seq;
+        s.last_hash = entry.hash();
+        s.last_time = entry.time;
+        Ok(())
+    }
 }
 
 impl FeedState {
@@ -404,8 +599,8 @@ impl FeedState {
             last_hash: [0; 32],
             last_time: 0,
             keys: Vec::new(),
-            revoked_codes: HashSet::new(),
-            revoked_subjects: HashMap::new(),
+            revoked_codes: RevokedCodes::default(),
+            revoked_subjects: MaxTimeMap::default(),
         }
     }
 
@@ -445,119 +640,10 @@ impl FeedState {
     /// # Errors
     /// A [`FeedError`]; the state is unchanged then.
     pub fn apply(&mut self, entry: &FeedEntry) -> Result<(), FeedError> {
-        let seq = entry.seq;
-        if entry.province != self.province {
-            return Err(FeedError::WrongProvince {
-                want: self.province,
-                got: entry.province,
-            });
-        }
-        if seq != self.last_seq + 1 {
-            return Err(FeedError::Gap {
-                expected: self.last_seq + 1,
-                got: seq,
-            });
-        }
-        if entry.prev != self.last_hash {
-            return Err(FeedError::BrokenChain(seq));
-        }
-        if entry.time < self.last_time {
-            return Err(FeedError::TimeWentBack(seq));
-        }
-        // Withdrawal and retirement times are shown as RFC 3339: none after the year 9999.
-        if entry.time > crate::code::MAX_TIME {
-            return Err(FeedError::BadStatement(
-                seq,
-                "its time is after 9999-12-31T23:59:59Z",
-            ));
-        }
-        let msg = signing_message(&entry.encoded);
-        match &entry.statement {
-            Statement::Genesis { key } => {
-                if seq != 1 {
-                    return Err(FeedError::BadGenesis(seq));
-                }
-                if key.kid != entry.signer
-                    || !crate::keys::verify_signature(key, &msg, &entry.signature)
-                {
-                    return Err(FeedError::BadSignature(seq));
-                }
-                self.keys.push(KeyState {
-                    key: *key,
-                    retired_at: None,
-                    withdrawn_at: None,
-                });
-            }
-            other => {
-                if seq == 1 {
-                    return Err(FeedError::BadGenesis(seq));
-                }
-                let signer = self
-                    .signers(entry.signer)
-                    .map(|k| k.key)
-                    .find(|k| crate::keys::verify_signature(k, &msg, &entry.signature))
-                    .ok_or(FeedError::BadSignature(seq))?;
-                match other {
-                    Statement::Genesis { .. } => unreachable!("handled above"),
-                    Statement::KeyRotation { key, pop } => {
-                        let pop_ok = crate::keys::verify_signature(
-                            key,
-                            &pop_message(self.province, key),
-                            pop,
-                        );
-                        if !pop_ok || self.keys.iter().any(|k| k.key == *key) {
-                            return Err(FeedError::BadRotation(seq));
-                        }
-                        for k in self.keys.iter_mut() {
-                            if k.key == signer && k.retired_at.is_none() {
-                                k.retired_at = Some(entry.time);
-                            }
-                        }
-                        self.keys.push(KeyState {
-                            key: *key,
-                            retired_at: None,
-                            withdrawn_at: None,
-                        });
-                    }
-                    Statement::KeyWithdrawal { key } => {
-                        let remaining = self
-                            .keys
-                            .iter()
-                            .filter(|k| k.withdrawn_at.is_none() && k.retired_at.is_none())
-                            .filter(|k| k.key != *key)
-                            .count();
-                        let target = self
-                            .keys
-                            .iter_mut()
-                            .find(|k| k.key == *key && k.withdrawn_at.is_none());
-                        match target {
-                            Some(t) if remaining > 0 => t.withdrawn_at = Some(entry.time),
-                            _ => return Err(FeedError::BadWithdrawal(seq)),
-                        }
-                    }
-                    Statement::RevokeCode { cti } if cti.is_empty() || cti.len() > 64 => {
-                        return Err(FeedError::BadStatement(seq, "a code id has 1 to 64 bytes"));
-                    }
-                    Statement::RevokeCode { cti } => {
-                        self.revoked_codes.insert(cti.clone());
-                    }
-                    Statement::RevokeSubject {
-                        subject_hash,
-                        before,
-                    } => {
-                        let t = self.revoked_subjects.entry(*subject_hash).or_insert(0);
-                        *t = (*t).max(*before);
-                    }
-                }
-            }
-        }
-        self.last_seq = seq;
-        self.last_hash = entry.hash();
-        self.last_time = entry.time;
-        Ok(())
+        self.apply_all([entry])
     }
 
-    /// Applies a batch all or nothing.
+    /// Applies a batch all or nothing, checking every entry's links and signature.
     ///
     /// # Errors
     /// The first entry's [`FeedError`]; the state is unchanged then.
@@ -565,11 +651,41 @@ impl FeedState {
         &mut self,
         entries: impl IntoIterator<Item = &'a FeedEntry>,
     ) -> Result<(), FeedError> {
-        let mut next = self.clone();
+        let mut r = Replay::new(self, Trust::Verify);
         for e in entries {
-            next.apply(e)?;
+            r.push(e)?;
         }
-        *self = next;
+        *self = r.finish();
+        Ok(())
+    }
+
+    /// Rebuilds a state from entries read back from this node's own store, all or nothing:
+    /// sequence numbers, hash links, times, statements and the signer's kid are checked as in
+    /// [`FeedState::apply_all`], signatures are not (except a rotation's proof of possession,
+    /// and a signer whose kid two active keys share).
+    ///
+    /// Safe because of where the entries come from: the store is this node's own database, and
+    /// the node writes a feed entry to it only after the entry passed [`FeedState::apply`] or
+    /// [`FeedState::apply_all`] with every signature checked (its own entries after signing
+    /// and applying them, a peer's after a sync applied them, in `node::sync`). Whoever can
+    /// change the store can also change the pinned keys and agreements in it, so checking the
+    /// signatures again would not protect against them; it would cost one Ed25519 verification
+    /// per entry at every start. Entries from anywhere else (a sync, a bundle) go through
+    /// [`FeedState::apply_all`].
+    ///
+    /// # Errors
+    /// The first failing entry's [`FeedError`], or `E` from the source; the state is unchanged
+    /// then.
+    pub fn restore<E: From<FeedError>>(
+        &mut self,
+        entries: impl IntoIterator<Item = Result<FeedEntry, E>>,
+    ) -> Result<(), E> {
+        let mut r = Replay::new(self, Trust::Stored);
+        for e in entries {
+            r.push(&e?)?;
+        }
+        *self = r.finish();
+        self.revoked_codes.compact();
         Ok(())
     }
 
@@ -581,26 +697,31 @@ impl FeedState {
     /// Whether a code is revoked: its `cti` revoked, or its subject revoked for codes issued
     /// before a time later than its `iat`.
     pub fn is_revoked(&self, cti: &[u8], subject: &SubjectHash, iat: u64) -> bool {
-        self.revoked_codes.contains(cti)
+        self.revoked_codes.contains_slice(cti)
             || self
                 .revoked_subjects
                 .get(subject)
-                .is_some_and(|before| iat < *before)
+                .is_some_and(|before| iat < before)
     }
 
     /// The time before which a subject's codes are revoked, if they are.
     pub fn subject_revoked_before(&self, subject: &SubjectHash) -> Option<u64> {
-        self.revoked_subjects.get(subject).copied()
+        self.revoked_subjects.get(subject)
     }
 
-    /// Whether one code id is revoked.
+    /// Whether one code id is revoked (ids that are not 16 bytes never are).
     pub fn is_code_revoked(&self, cti: &[u8]) -> bool {
-        self.revoked_codes.contains(cti)
+        self.revoked_codes.contains_slice(cti)
     }
 
-    /// Number of revocation statements in effect (codes + subjects).
+    /// Number of revocations in effect: distinct code ids plus distinct subjects.
     pub fn revocation_count(&self) -> usize {
         self.revoked_codes.len() + self.revoked_subjects.len()
+    }
+
+    /// Bytes of heap the revoked code ids take (see [`RevokedCodes::heap_bytes`]).
+    pub fn revoked_codes_heap_bytes(&self) -> usize {
+        self.revoked_codes.heap_bytes()
     }
 }
 

@@ -321,6 +321,21 @@ impl Store {
             .collect()
     }
 
+    /// This node's feed entries in order, read one at a time (for a start: no list of them all).
+    pub fn feed_iter(&self) -> impl Iterator<Item = Result<FeedEntry, StoreError>> {
+        self.feed.iter().map(|r| Ok(FeedEntry::from_record(&r?.1)?))
+    }
+
+    /// A peer's stored feed entries in order, read one at a time.
+    pub fn peer_feed_iter(
+        &self,
+        peer: Province,
+    ) -> impl Iterator<Item = Result<FeedEntry, StoreError>> {
+        self.peer_feeds
+            .scan_prefix(peer.code().to_be_bytes())
+            .map(|r| Ok(FeedEntry::from_record(&r?.1)?))
+    }
+
     /// Appends entries of a peer's feed and records the sync time, then flushes.
     ///
     /// # Errors

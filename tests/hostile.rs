@@ -1425,9 +1425,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                 prov(SC),
                 Some(&g),
                 NOW,
-                Statement::RevokeCode {
-                    cti: vec![0xc7; 16],
-                },
+                Statement::RevokeCode { cti: [0xc7; 16] },
                 &sc_key(),
             );
             let mut sig = *e.signature();
@@ -1449,7 +1447,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                     prov(SC),
                     Some(&g),
                     NOW,
-                    Statement::RevokeCode { cti: vec![1; 16] },
+                    Statement::RevokeCode { cti: [1; 16] },
                     &stranger(),
                 )],
             )
@@ -1464,7 +1462,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                 prov(SC),
                 Some(&g),
                 NOW,
-                Statement::RevokeCode { cti: vec![1; 16] },
+                Statement::RevokeCode { cti: [1; 16] },
                 &stranger(),
             );
             feed_outcome(
@@ -1482,14 +1480,14 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
             prov(SC),
             Some(&g),
             NOW,
-            Statement::RevokeCode { cti: vec![1; 16] },
+            Statement::RevokeCode { cti: [1; 16] },
             &sc_key(),
         );
         let e3 = FeedEntry::sign(
             prov(SC),
             Some(&e2),
             NOW,
-            Statement::RevokeCode { cti: vec![2; 16] },
+            Statement::RevokeCode { cti: [2; 16] },
             &sc_key(),
         );
         feed_outcome(&[], &[e3])
@@ -1503,7 +1501,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                 prov(SC),
                 Some(&g),
                 NOW,
-                Statement::RevokeCode { cti: vec![1; 16] },
+                Statement::RevokeCode { cti: [1; 16] },
                 &sc_key(),
             );
             feed_outcome(std::slice::from_ref(&e2), std::slice::from_ref(&e2))
@@ -1528,7 +1526,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                     prov(SC),
                     Some(&other),
                     NOW,
-                    Statement::RevokeCode { cti: vec![1; 16] },
+                    Statement::RevokeCode { cti: [1; 16] },
                     &sc_key(),
                 )],
             )
@@ -1542,7 +1540,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                 prov(GD),
                 Some(&g),
                 NOW,
-                Statement::RevokeCode { cti: vec![1; 16] },
+                Statement::RevokeCode { cti: [1; 16] },
                 &sc_key(),
             )],
         )
@@ -1570,13 +1568,13 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                 prov(SC),
                 Some(&g),
                 NOW - 50 * DAY,
-                Statement::RevokeCode { cti: vec![1; 16] },
+                Statement::RevokeCode { cti: [1; 16] },
                 &sc_key(),
             )],
         )
     }));
     v.push(case(
-        "feed: revoked cti 65 bytes",
+        "feed: RevokeCodes with 4,097 code ids",
         "BadStatement(2)",
         || {
             let g = genesis(SC, &sc_key());
@@ -1586,7 +1584,9 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                     prov(SC),
                     Some(&g),
                     NOW,
-                    Statement::RevokeCode { cti: vec![1; 65] },
+                    Statement::RevokeCodes {
+                        ctis: vec![[1; 16]; 4097],
+                    },
                     &sc_key(),
                 )],
             )
@@ -1601,7 +1601,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                 prov(SC),
                 Some(&g),
                 NOW,
-                Statement::RevokeCode { cti: vec![1; 16] },
+                Statement::RevokeCode { cti: [1; 16] },
                 &sc_key(),
             );
             let e3 = FeedEntry::sign(
@@ -1697,7 +1697,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
             prov(SC),
             Some(&g),
             NOW,
-            Statement::RevokeCode { cti: vec![1; 16] },
+            Statement::RevokeCode { cti: [1; 16] },
             &sc_key(),
         );
         let mut b = e.encoded().to_vec();
@@ -1774,9 +1774,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
                 prov(SC),
                 Some(&g),
                 NOW,
-                Statement::RevokeCode {
-                    cti: vec![0xc7; 16],
-                },
+                Statement::RevokeCode { cti: [0xc7; 16] },
                 &stranger(),
             );
             let c = BundleContent {

@@ -906,7 +906,7 @@ fn a_feed_with_a_gap_or_a_bad_signature_is_refused_and_nothing_is_applied() {
     let p = province(SICHUAN);
     let k = NodeKey::generate();
     let e1 = FeedEntry::sign(p, None, 1_000, Statement::Genesis { key: k.public() }, &k);
-    let revoke = |n: u8| Statement::RevokeCode { cti: vec![n; 16] };
+    let revoke = |n: u8| Statement::RevokeCode { cti: [n; 16] };
     let e2 = FeedEntry::sign(p, Some(&e1), 1_001, revoke(2), &k);
     let e3 = FeedEntry::sign(p, Some(&e2), 1_002, revoke(3), &k);
     let subject = SubjectHash([4; 16]);

@@ -255,9 +255,7 @@ fn build() -> Fixtures {
             ),
             (
                 NOW - 35 * DAY,
-                Statement::RevokeCode {
-                    cti: vec![0x0c; 16],
-                },
+                Statement::RevokeCode { cti: [0x0c; 16] },
                 sc_key(),
             ),
             (
@@ -278,7 +276,7 @@ fn build() -> Fixtures {
             ),
             (
                 NOW - 10 * DAY,
-                Statement::RevokeCode { cti: vec![0x0d; 8] },
+                Statement::RevokeCode { cti: [0x0d; 16] },
                 sc_key2(),
             ),
         ],
@@ -295,9 +293,7 @@ fn build() -> Fixtures {
             ),
             (
                 NOW - 5 * DAY,
-                Statement::RevokeCode {
-                    cti: vec![0x0e; 16],
-                },
+                Statement::RevokeCode { cti: [0x0e; 16] },
                 gd_key(),
             ),
         ],

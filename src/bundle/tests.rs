@@ -101,9 +101,7 @@ fn gd_feed() -> Vec<FeedEntry> {
         prov(GD),
         Some(&r),
         NOW - 5 * DAY,
-        Statement::RevokeCode {
-            cti: REVOKED_CTI.to_vec(),
-        },
+        Statement::RevokeCode { cti: REVOKED_CTI },
         &new,
     );
     let s = FeedEntry::sign(
@@ -603,7 +601,7 @@ fn unsound_content_under_a_good_signature_is_refused() {
         prov(SC),
         None,
         NOW,
-        Statement::RevokeCode { cti: vec![1; 16] },
+        Statement::RevokeCode { cti: [1; 16] },
         &sc_key(),
     );
     let m = bad(BundleContent {

@@ -42,8 +42,8 @@ fn rotation(prev: &FeedEntry, dt: u64, old: &NodeKey, new: &NodeKey) -> FeedEntr
     next(prev, dt, statement, old)
 }
 
-fn revoke_code(cti: &[u8]) -> Statement {
-    Statement::RevokeCode { cti: cti.to_vec() }
+fn revoke_code(cti: &[u8; 16]) -> Statement {
+    Statement::RevokeCode { cti: *cti }
 }
 
 /// The state after applying `entries` one by one (each must apply).
@@ -694,13 +694,21 @@ fn every_statement() -> Vec<FeedEntry> {
     let g = genesis(&k1);
     let r = rotation(&g, 1, &k1, &k2);
     let w = next(&r, 2, Statement::KeyWithdrawal { key: k1.public() }, &k2);
-    let c = next(&w, 3, revoke_code(&[0xc7; 64]), &k2);
+    let c = next(&w, 3, revoke_code(&[0xc7; 16]), &k2);
     let subject = Statement::RevokeSubject {
         subject_hash: SubjectHash([0xa5; 16]),
         before: u64::MAX,
     };
     let sub = next(&c, 4, subject, &k2);
-    vec![g, r, w, c, sub]
+    let many = next(
+        &sub,
+        5,
+        Statement::RevokeCodes {
+            ctis: vec![[1; 16], [2; 16], [3; 16]],
+        },
+        &k2,
+    );
+    vec![g, r, w, c, sub, many]
 }
 
 #[test]
@@ -825,7 +833,7 @@ fn malformed_fields_are_refused() {
     let key32 = Value::Bytes(key(1).public().to_bytes().to_vec());
     const MAGIC_OR_FORMAT: &str = "not an hcmr feed entry of format 1";
     const KEY_POINT: &str = "not a valid Ed25519 public key (32 bytes, RFC 8032)";
-    let cases: [(Vec<u8>, &str); 19] = [
+    let cases: [(Vec<u8>, &str); 25] = [
         (set(0, Value::Text("hcmr-feeds".into())), MAGIC_OR_FORMAT),
         (set(1, uint(2)), MAGIC_OR_FORMAT),
         (set(2, uint(510001)), "province"), // not a GB/T 2260 province
@@ -833,7 +841,7 @@ fn malformed_fields_are_refused() {
         (set(3, Value::Integer(Integer::from(-1))), "seq"),
         (set(4, Value::Bytes(vec![0; 31])), "prev"),
         (set(5, Value::Float(1.7e9)), "time"),
-        (stmt(vec![uint(5), key32.clone()]), "unknown statement"),
+        (stmt(vec![uint(6), key32.clone()]), "unknown statement"),
         (stmt(vec![uint(0)]), "unknown statement"), // genesis without its key
         (
             stmt(vec![uint(0), Value::Bytes(vec![0; 33])]),
@@ -846,12 +854,40 @@ fn malformed_fields_are_refused() {
         ),
         (
             stmt(vec![uint(3), Value::Bytes(Vec::new())]),
-            "cti must be 1 to 64 bytes",
+            "cti must be 16 bytes",
+        ),
+        (
+            stmt(vec![uint(3), Value::Bytes(vec![1; 15])]),
+            "cti must be 16 bytes",
         ),
         (
             stmt(vec![uint(3), Value::Bytes(vec![1; 65])]),
-            "cti must be 1 to 64 bytes",
+            "cti must be 16 bytes",
         ),
+        // RevokeCodes: 1 to 4,096 ids of 16 bytes each, in an array.
+        (
+            stmt(vec![uint(5), Value::Array(Vec::new())]),
+            "1 to 4096 ctis in one entry",
+        ),
+        (
+            stmt(vec![
+                uint(5),
+                Value::Array(vec![Value::Bytes(vec![1; 16]); 4097]),
+            ]),
+            "1 to 4096 ctis in one entry",
+        ),
+        (
+            stmt(vec![
+                uint(5),
+                Value::Array(vec![Value::Bytes(vec![1; 16]), Value::Bytes(vec![2; 17])]),
+            ]),
+            "every cti must be 16 bytes",
+        ),
+        (
+            stmt(vec![uint(5), Value::Array(vec![uint(7)])]),
+            "every cti must be 16 bytes",
+        ),
+        (stmt(vec![uint(5), key32.clone()]), "ctis must be an array"),
         (
             stmt(vec![
                 uint(4),
@@ -973,12 +1009,135 @@ fn a_code_id_out_of_range_is_refused_before_it_is_stored() {
     let k = key(1);
     let g = genesis(&k);
     let mut s = state_of(std::slice::from_ref(&g));
-    for cti in [Vec::new(), vec![7u8; 65]] {
-        let e = next(&g, 1, Statement::RevokeCode { cti }, &k);
+    for ctis in [Vec::new(), vec![[7u8; 16]; 4097]] {
+        let e = next(&g, 1, Statement::RevokeCodes { ctis }, &k);
         refused(
             &mut s,
             &e,
-            FeedError::BadStatement(2, "a code id has 1 to 64 bytes"),
+            FeedError::BadStatement(2, "a RevokeCodes entry names 1 to 4096 code ids"),
         );
     }
+}
+
+/// The entry with its first signature byte flipped (links and content unchanged).
+fn with_bad_signature(e: &FeedEntry) -> FeedEntry {
+    let mut sig = *e.signature();
+    sig[0] ^= 1;
+    FeedEntry::from_parts(e.encoded().to_vec(), e.signer(), sig).unwrap()
+}
+
+#[test]
+fn a_revoke_codes_entry_revokes_every_id_it_names() {
+    let k = key(1);
+    let g = genesis(&k);
+    let ctis: Vec<Cti> = (0..4096u16)
+        .map(|i| {
+            let mut c = [0u8; 16];
+            c[..2].copy_from_slice(&i.to_be_bytes());
+            c
+        })
+        .collect();
+    let e = next(&g, 1, Statement::RevokeCodes { ctis: ctis.clone() }, &k);
+    // 4,096 ids of 16 bytes, each a 17-byte CBOR bstr, plus the entry's other fields.
+    assert!(e.encoded().len() > 4096 * 17);
+    let s = state_of(&[g, e]);
+    assert_eq!(s.revocation_count(), 4096);
+    assert!(ctis.iter().all(|c| s.is_code_revoked(c)));
+    assert!(!s.is_code_revoked(&[0xff; 16]));
+    assert!(!s.is_code_revoked(&ctis[5][..15]));
+}
+
+#[test]
+fn a_stored_feed_is_restored_without_its_signatures_but_with_its_links() {
+    let k = key(1);
+    let chain = every_statement();
+    let verified = state_of(&chain);
+    let mut restored = FeedState::new(sc());
+    restored
+        .restore(chain.iter().cloned().map(Ok::<_, FeedError>))
+        .unwrap();
+    assert_eq!(restored, verified);
+    assert_eq!(restored.last_seq(), 6);
+    assert!(restored.is_code_revoked(&[2; 16]) && restored.is_code_revoked(&[0xc7; 16]));
+
+    // Signatures are not checked again: what the node stored, it checked before writing.
+    let g = genesis(&k);
+    let e = next(&g, 1, revoke_code(&[9; 16]), &k);
+    let mut s = FeedState::new(sc());
+    s.restore([g.clone(), with_bad_signature(&e)].map(Ok::<_, FeedError>))
+        .unwrap();
+    assert!(s.is_code_revoked(&[9; 16]));
+    // apply_all (a sync, a bundle) refuses the same entries.
+    let mut v = FeedState::new(sc());
+    assert_eq!(
+        v.apply_all(&[g.clone(), with_bad_signature(&e)]),
+        Err(FeedError::BadSignature(2))
+    );
+    assert_eq!(v, FeedState::new(sc()));
+
+    // Links, order and signers are still checked, and a failure changes nothing.
+    let other = next(&genesis(&key(2)), 1, revoke_code(&[9; 16]), &key(2));
+    let stranger = next(&g, 1, revoke_code(&[9; 16]), &key(3));
+    let third = next(&e, 2, revoke_code(&[8; 16]), &k);
+    for (entries, want) in [
+        (vec![g.clone(), other], FeedError::BrokenChain(2)),
+        (vec![g.clone(), stranger], FeedError::BadSignature(2)),
+        (
+            vec![g.clone(), third],
+            FeedError::Gap {
+                expected: 2,
+                got: 3,
+            },
+        ),
+        (
+            vec![e.clone()],
+            FeedError::Gap {
+                expected: 1,
+                got: 2,
+            },
+        ),
+    ] {
+        let mut s = FeedState::new(sc());
+        assert_eq!(s.restore(entries.into_iter().map(Ok)), Err(want));
+        assert_eq!(s, FeedState::new(sc()));
+    }
+}
+
+#[test]
+fn a_clone_shares_the_revocations_and_a_change_to_it_leaves_the_original() {
+    let k = key(1);
+    let g = genesis(&k);
+    let ctis: Vec<Cti> = (0..10_000u32)
+        .map(|i| {
+            let mut c = [0u8; 16];
+            c[..4].copy_from_slice(&i.wrapping_mul(2_654_435_761).to_be_bytes());
+            c
+        })
+        .collect();
+    let mut prev = g.clone();
+    let mut chain = vec![g];
+    for (i, part) in ctis.chunks(4096).enumerate() {
+        prev = next(
+            &prev,
+            1 + i as u64,
+            Statement::RevokeCodes {
+                ctis: part.to_vec(),
+            },
+            &k,
+        );
+        chain.push(prev.clone());
+    }
+    let mut s = FeedState::new(sc());
+    s.apply_all(&chain).unwrap();
+    assert_eq!(s.revocation_count(), 10_000);
+    // One batch of 10,000 went into the compact base: 16 bytes per id plus the index.
+    assert!(s.revoked_codes_heap_bytes() < 10_000 * 17);
+    let before = s.clone();
+    let e = next(&prev, 10, revoke_code(&[0xee; 16]), &k);
+    let mut changed = s.clone();
+    changed.apply(&e).unwrap();
+    assert!(changed.is_code_revoked(&[0xee; 16]));
+    assert!(!s.is_code_revoked(&[0xee; 16]));
+    assert_eq!(s, before);
+    assert_eq!(changed.revocation_count(), 10_001);
 }

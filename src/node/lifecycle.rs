@@ -270,13 +270,7 @@ impl NodeState {
         let held = self.feed_lock.lock().await;
         let key = self.key.load_full();
         let entry = self
-            .append_own(
-                &held,
-                Statement::RevokeCode {
-                    cti: bytes.to_vec(),
-                },
-                &key,
-            )
+            .append_own(&held, Statement::RevokeCode { cti: bytes }, &key)
             .await?;
         tracing::info!(cti, seq = entry.seq(), "code revoked");
         Ok(proto::RevokeResponse { seq: entry.seq() })

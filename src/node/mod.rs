@@ -327,9 +327,10 @@ impl Node {
                 stored,
             });
         }
+        // Stored entries were checked before they were written: no signature is checked
+        // again (see FeedState::restore).
         let mut own = FeedState::new(province);
-        own.apply_all(&store.feed_from(1)?)
-            .map_err(StoreError::from)?;
+        own.restore(store.feed_iter())?;
         let key = load_key(&config.key_file, &own, &key_protection)?;
         let tls = match &config.tls {
             None => None,
@@ -373,14 +374,15 @@ impl Node {
         let mut peers = HashMap::new();
         for (peer, synced_at) in store.sync_times()? {
             let mut state = FeedState::new(peer);
-            match state.apply_all(&store.peer_feed(peer)?) {
+            match state.restore(store.peer_feed_iter(peer)) {
                 Ok(()) => {
                     let state = Arc::new(state);
                     peers.insert(peer, PeerFeed { state, synced_at });
                 }
-                Err(e) => {
+                Err(e @ StoreError::Corrupt { .. }) => {
                     tracing::error!(%peer, error = %e, "stored peer feed does not verify; it is left out")
                 }
+                Err(e) => return Err(e.into()),
             }
         }
         let policy = config.trust_policy();
@@ -439,6 +441,23 @@ impl Node {
         };
         node.state.reload_callers()?;
         Ok(node)
+    }
+
+    /// What the trust snapshot holds, for `hcmr bench scale`: (revocations in the peers' feeds,
+    /// heap bytes of the peers' revoked-code sets, agreements).
+    pub fn trust_figures(&self) -> (usize, usize, usize) {
+        let trust = self.state.trust.load();
+        let (mut n, mut bytes) = (0, 0);
+        for p in crate::province::PROVINCES {
+            if let Some(f) = Province::from_code(p.code)
+                .ok()
+                .and_then(|p| trust.peer_feed(p))
+            {
+                n += f.state.revocation_count();
+                bytes += f.state.revoked_codes_heap_bytes();
+            }
+        }
+        (n, bytes, trust.agreement_count())
     }
 
     /// The node's province.

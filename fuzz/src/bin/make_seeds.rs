@@ -465,7 +465,7 @@ fn hostile_cases() -> Vec<Case> {
                 Some(&sc[0]),
                 NOW,
                 Statement::RevokeCode {
-                    cti: vec![0xc7; 16],
+                    cti: [0xc7; 16],
                 },
                 &stranger(),
             );
@@ -490,7 +490,7 @@ fn hostile_cases() -> Vec<Case> {
                 sc.last(),
                 NOW,
                 Statement::RevokeCode {
-                    cti: vec![0x0f; 16],
+                    cti: [0x0f; 16],
                 },
                 &sc_key(),
             );

@@ -827,8 +827,32 @@ mod tests {
     }
 
     #[test]
-    fn a_forged_code_differs_near_its_end() {
-        let f = forge("HCMR1:ABCDEF0GH");
-        assert_eq!(f, "HCMR1:ABCDEF1GH");
+    fn a_forged_code_decodes_with_the_same_claims_and_a_failing_signature() {
+        let key = crate::keys::NodeKey::from_seed(&[0x51; 32]);
+        let claims = crate::code::Claims {
+            iss: "510000".into(),
+            iat: 1_700_000_000,
+            exp: 1_700_000_300,
+            cti: vec![7; 16],
+            status: 1,
+            status_valid_until: 1_701_000_000,
+            subject: crate::code::Subject {
+                masked_name: "张*三".into(),
+                document_type: crate::identity::DocumentType::ResidentIdentityCard,
+                masked_document_number: "5101**********1234".into(),
+                subject_hash: crate::identity::SubjectHash([9; 16]),
+            },
+        };
+        let code = crate::code::encode(&claims, &key);
+        let real = crate::code::HealthCode::decode(&code).unwrap();
+        assert!(real.signature_valid(&key.public()));
+        let forged = forge(&code);
+        assert_ne!(forged, code);
+        let f = crate::code::HealthCode::decode(&forged).unwrap();
+        assert_eq!(f.claims, real.claims);
+        assert_eq!(f.kid, real.kid);
+        assert!(!f.signature_valid(&key.public()));
+        // Not a code at all: returned as it is.
+        assert_eq!(forge("HCMR1:!"), "HCMR1:!");
     }
 }

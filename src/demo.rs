@@ -910,7 +910,7 @@ pub async fn run_in(
     // 1. Sichuan revokes one code (王*国's green: issued in error).
     let (wang, wang_code) = code_of("王建国");
     let cti = crate::code::HealthCode::decode(&wang_code)
-        .map(|h| hex::encode(&h.claims.cti))
+        .map(|h| hex::encode(h.cti()))
         .map_err(|e| DemoError::Scenario(e.to_string()))?;
     sc_codes
         .revoke_health_code(proto::RevokeHealthCodeRequest { cti })

@@ -7,7 +7,7 @@
 //!           / [1, key: bstr .size 32, pop: bstr .size 64]      ; key rotation: a new key
 //!           / [2, key: bstr .size 32]                          ; key withdrawal (compromise)
 //!           / [3, cti: bstr]                                   ; revoke one code
-//!           / [4, subject_hash: bstr .size 16, before: uint]   ; revoke a subject's codes
+//!           / [4, subject_hash: bstr .size 8, before: uint]    ; revoke a subject's codes
 //! signed = entry bytes; signature = Ed25519 over "hcmr-feed-v1\0" || entry
 //! ```
 //! `seq` starts at 1 (the genesis entry) and grows by one; `prev` is SHA-256 of the previous
@@ -227,9 +227,7 @@ fn decode_statement(v: &Value) -> Result<Statement, String> {
             _ => Err("cti must be 1 to 64 bytes".into()),
         },
         (Some(4), 3) => Ok(Statement::RevokeSubject {
-            subject_hash: SubjectHash(
-                as_bytes::<16>(&a[1]).ok_or("subject hash must be 16 bytes")?,
-            ),
+            subject_hash: SubjectHash(as_bytes::<8>(&a[1]).ok_or("subject hash must be 8 bytes")?),
             before: as_u64(&a[2]).ok_or("before must be an unsigned integer")?,
         }),
         _ => Err("unknown statement".into()),

@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use coset::{CoseSign1, TaggedCborSerializable};
+use coset::{CborSerializable, CoseSign1};
 
 use crate::code::{transport, Claims};
 use crate::identity::synthetic_resident_id;
@@ -419,13 +419,13 @@ async fn conclude(
 pub fn forge_status(code: &str, status: HealthStatus) -> Result<String, DemoError> {
     let bad = |e: String| DemoError::Scenario(format!("tampering: {e}"));
     let cose = transport::unwrap(code).map_err(|e| bad(e.to_string()))?;
-    let mut sign1 = CoseSign1::from_tagged_slice(&cose).map_err(|e| bad(e.to_string()))?;
+    let mut sign1 = CoseSign1::from_slice(&cose).map_err(|e| bad(e.to_string()))?;
     let mut claims = Claims::from_cbor(sign1.payload.as_deref().unwrap_or_default())
         .map_err(|e| bad(e.to_string()))?;
     claims.status = status.to_u64();
     sign1.payload = Some(claims.to_cbor());
     Ok(transport::wrap(
-        &sign1.to_tagged_vec().map_err(|e| bad(e.to_string()))?,
+        &sign1.to_vec().map_err(|e| bad(e.to_string()))?,
     ))
 }
 

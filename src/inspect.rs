@@ -998,6 +998,18 @@ pub fn inspect(code: &str) -> Result<Inspection, InspectError> {
 }
 
 impl Inspection {
+    /// For an hcmr code whose signature has 64 bytes, its code id: the signature's first 16
+    /// bytes ([`HealthCode::cti`]; docs/code-format.md section 5.1). Not a claim, and not
+    /// checked: the signature is not verified here.
+    pub fn cti(&self) -> Option<crate::code::Cti> {
+        if self.scheme != Scheme::Hcmr || self.cose.signature.len() != 64 {
+            return None;
+        }
+        let mut cti = [0u8; crate::code::CTI_LEN];
+        cti.copy_from_slice(&self.cose.signature[..crate::code::CTI_LEN]);
+        Some(cti)
+    }
+
     /// The inspection as JSON (the output of `hcmr inspect`; pretty-printing is the caller's):
     ///
     /// ```text
@@ -1010,6 +1022,7 @@ impl Inspection {
     ///   "alg": { "value", "name", "location" } | null,
     ///   "kid": { "hex", "location", "unprotected_hex"? } | null,
     ///   "signature_bytes": n,
+    ///   "cti": "<32 hex digits>"             (hcmr only, when the signature has 64 bytes)
     ///   "claims": { ... },
     ///   "hcert": { ... }                     (EU only)
     ///   "hcmr_decoder": { "accepted", "code"?, "error"? }   (hcmr only) }
@@ -1064,6 +1077,9 @@ impl Inspection {
         };
         obj.insert("kid".into(), kid);
         obj.insert("signature_bytes".into(), self.cose.signature.len().into());
+        if let Some(cti) = self.cti() {
+            obj.insert("cti".into(), hex::encode(cti).into());
+        }
         obj.insert("claims".into(), self.claims.clone());
         if let Some(h) = &self.hcert {
             obj.insert("hcert".into(), h.clone());

@@ -168,6 +168,12 @@ fn the_published_vector_and_scanner_line_endings_inspect_alike() {
     assert_eq!(kat.sizes.code_chars, 218);
     assert_eq!(kat.sizes.cose_bytes, 141);
     assert_eq!(kat.sizes.payload_bytes, 57);
+    // The derived code id of docs/code-format.md section 10.
+    assert_eq!(
+        kat.cti().map(hex::encode).as_deref(),
+        Some("0556aee8086947bde6259a71df46a6d2")
+    );
+    assert_eq!(kat.to_json()["cti"], "0556aee8086947bde6259a71df46a6d2");
     let code = encode(&claims("510000", 1), &key());
     let a = inspect(&code).unwrap();
     let b = inspect(&format!("{code}\r\n")).unwrap();

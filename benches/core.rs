@@ -40,14 +40,13 @@ fn claims() -> Claims {
         iss: "510000".into(),
         iat: NOW - 60,
         exp: NOW + 300,
-        cti: vec![0xc7; 16],
         status: 1,
         status_valid_until: NOW + DAY,
         subject: Subject {
             masked_name: "张*三".into(),
             document_type: DocumentType::ResidentIdentityCard,
-            masked_document_number: "5101**********1234".into(),
-            subject_hash: SubjectHash([0xa5; 16]),
+            masked_document_number: "5101*1234".into(),
+            subject_hash: SubjectHash([0xa5; 8]),
         },
     }
 }

@@ -69,7 +69,7 @@ impl AuditRecord {
             issuer: verdict.issuer,
             recognized: verdict.recognized(),
             reason: verdict.reason,
-            cti_hash: verdict.claims.as_ref().map(|c| cti_hash(&c.cti)),
+            cti_hash: verdict.cti.as_ref().map(|c| cti_hash(c)),
         }
     }
 

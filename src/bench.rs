@@ -833,14 +833,13 @@ mod tests {
             iss: "510000".into(),
             iat: 1_700_000_000,
             exp: 1_700_000_300,
-            cti: vec![7; 16],
             status: 1,
             status_valid_until: 1_701_000_000,
             subject: crate::code::Subject {
                 masked_name: "张*三".into(),
                 document_type: crate::identity::DocumentType::ResidentIdentityCard,
-                masked_document_number: "5101**********1234".into(),
-                subject_hash: crate::identity::SubjectHash([9; 16]),
+                masked_document_number: "5101*1234".into(),
+                subject_hash: crate::identity::SubjectHash([9; 8]),
             },
         };
         let code = crate::code::encode(&claims, &key);

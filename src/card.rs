@@ -84,7 +84,7 @@ pub struct CardInfo {
     pub code: String,
     /// Masked name, e.g. `李*英`.
     pub masked_name: String,
-    /// Masked document number, e.g. `5113**********242X`.
+    /// Masked document number, e.g. `5113*242X`.
     pub masked_document_number: String,
     /// The issuing province (its Chinese and English names are printed).
     pub issuer: Province,
@@ -109,7 +109,7 @@ impl CardInfo {
     /// province or no colour.
     pub fn from_code(code: &str) -> Result<Self, CardError> {
         let hc = HealthCode::decode(code)?;
-        let c = hc.claims;
+        let c = hc.claims.clone();
         let issuer = c
             .iss
             .parse::<Province>()
@@ -123,7 +123,7 @@ impl CardInfo {
             status,
             exp: c.exp,
             status_valid_until: c.status_valid_until,
-            cti_hex: hex::encode(&c.cti),
+            cti_hex: hex::encode(hc.cti()),
         })
     }
 }

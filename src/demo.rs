@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use coset::{CoseSign1, TaggedCborSerializable};
+use coset::{CborSerializable, CoseSign1};
 
 use crate::code::{transport, Claims};
 use crate::identity::synthetic_resident_id;
@@ -419,13 +419,13 @@ async fn conclude(
 pub fn forge_status(code: &str, status: HealthStatus) -> Result<String, DemoError> {
     let bad = |e: String| DemoError::Scenario(format!("tampering: {e}"));
     let cose = transport::unwrap(code).map_err(|e| bad(e.to_string()))?;
-    let mut sign1 = CoseSign1::from_tagged_slice(&cose).map_err(|e| bad(e.to_string()))?;
+    let mut sign1 = CoseSign1::from_slice(&cose).map_err(|e| bad(e.to_string()))?;
     let mut claims = Claims::from_cbor(sign1.payload.as_deref().unwrap_or_default())
         .map_err(|e| bad(e.to_string()))?;
     claims.status = status.to_u64();
     sign1.payload = Some(claims.to_cbor());
     Ok(transport::wrap(
-        &sign1.to_tagged_vec().map_err(|e| bad(e.to_string()))?,
+        &sign1.to_vec().map_err(|e| bad(e.to_string()))?,
     ))
 }
 
@@ -910,7 +910,7 @@ pub async fn run_in(
     // 1. Sichuan revokes one code (王*国's green: issued in error).
     let (wang, wang_code) = code_of("王建国");
     let cti = crate::code::HealthCode::decode(&wang_code)
-        .map(|h| hex::encode(&h.claims.cti))
+        .map(|h| hex::encode(h.cti()))
         .map_err(|e| DemoError::Scenario(e.to_string()))?;
     sc_codes
         .revoke_health_code(proto::RevokeHealthCodeRequest { cti })

@@ -7,7 +7,7 @@
 //!           / [1, key: bstr .size 32, pop: bstr .size 64]      ; key rotation: a new key
 //!           / [2, key: bstr .size 32]                          ; key withdrawal (compromise)
 //!           / [3, cti: bstr .size 16]                          ; revoke one code
-//!           / [4, subject_hash: bstr, before: uint]            ; revoke a subject's codes
+//!           / [4, subject_hash: bstr .size 8, before: uint]    ; revoke a subject's codes
 //!           / [5, [+ cti: bstr .size 16]]                      ; revoke 1 to 4,096 codes
 //! signed = entry bytes; signature = Ed25519 over "hcmr-feed-v1\0" || entry
 //! ```

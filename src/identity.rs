@@ -180,26 +180,21 @@ pub fn normalize_document_number(
     }
 }
 
-/// Masks a document number for display: the first four and last four characters stay, the rest
-/// become `*` (`510104199001011234` -> `5101**********1234`). Numbers of eight characters or fewer
-/// keep only the first and last two.
+/// Masks a document number for display, keeping one `*` for the whole hidden run so the masked
+/// form is short in the code (docs/code-format.md section 4): a number of more than 8 characters
+/// keeps its first 4 and last 4 (`510104199001011230` -> `5101*1230`, `E12345678` -> `E123*5678`),
+/// one of 5 to 8 its first 2 and last 2 (`E1234567` -> `E1*67`), and one of 4 or fewer becomes a
+/// single `*`. Counts are in characters (Unicode scalar values).
 pub fn mask_document_number(number: &str) -> String {
     let chars: Vec<char> = number.chars().collect();
     let keep = if chars.len() > 8 { 4 } else { 2 };
     if chars.len() <= keep * 2 {
-        return "*".repeat(chars.len());
+        return "*".to_string();
     }
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if i < keep || i >= chars.len() - keep {
-                *c
-            } else {
-                '*'
-            }
-        })
-        .collect()
+    let mut out: String = chars[..keep].iter().collect();
+    out.push('*');
+    out.extend(&chars[chars.len() - keep..]);
+    out
 }
 
 /// Masks a personal name for display: 张三 -> 张*, 张小三 -> 张*三, 欧阳小明 -> 欧**明; a
@@ -263,7 +258,9 @@ impl SubjectKey {
     }
 
     /// The keyed subject hash of a normalised document number:
-    /// `HMAC-SHA256(key, "hcmr-subject-v1" || 0x00 || type || 0x00 || number)`, first 16 bytes.
+    /// `HMAC-SHA256(key, "hcmr-subject-v1" || 0x00 || type || 0x00 || number)` (RFC 2104,
+    /// FIPS 180-4), truncated to its first [`SUBJECT_HASH_LEN`] = 8 bytes (64 bits; the
+    /// collision argument is in docs/code-format.md section 4).
     pub fn subject_hash(&self, doc_type: DocumentType, normalized_number: &str) -> SubjectHash {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_ref())
             .expect("HMAC takes a key of any length");
@@ -271,8 +268,8 @@ impl SubjectKey {
         mac.update(&[doc_type.to_u8(), 0]);
         mac.update(normalized_number.as_bytes());
         let out = mac.finalize().into_bytes();
-        let mut h = [0u8; 16];
-        h.copy_from_slice(&out[..16]);
+        let mut h = [0u8; SUBJECT_HASH_LEN];
+        h.copy_from_slice(&out[..SUBJECT_HASH_LEN]);
         SubjectHash(h)
     }
 }
@@ -283,9 +280,12 @@ impl fmt::Debug for SubjectKey {
     }
 }
 
-/// A keyed hash of a subject's document (16 bytes); see [`SubjectKey::subject_hash`].
+/// Length of a [`SubjectHash`] in bytes: HMAC-SHA256 truncated to 64 bits.
+pub const SUBJECT_HASH_LEN: usize = 8;
+
+/// A keyed hash of a subject's document (8 bytes); see [`SubjectKey::subject_hash`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubjectHash(pub [u8; 16]);
+pub struct SubjectHash(pub [u8; SUBJECT_HASH_LEN]);
 
 impl fmt::Debug for SubjectHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -375,12 +375,13 @@ mod tests {
 
     #[test]
     fn masks() {
-        assert_eq!(
-            mask_document_number("510104199001011234"),
-            "5101**********1234"
-        );
-        assert_eq!(mask_document_number("E1234567"), "E1****67");
-        assert_eq!(mask_document_number("AB"), "**");
+        assert_eq!(mask_document_number("510104199001011230"), "5101*1230");
+        assert_eq!(mask_document_number("E12345678"), "E123*5678");
+        assert_eq!(mask_document_number("E1234567"), "E1*67");
+        assert_eq!(mask_document_number("E1234"), "E1*34");
+        assert_eq!(mask_document_number("ABCD"), "*");
+        assert_eq!(mask_document_number("AB"), "*");
+        assert_eq!(mask_document_number(""), "*");
         assert_eq!(mask_name("张三").unwrap(), "张*");
         assert_eq!(mask_name("张小三").unwrap(), "张*三");
         assert_eq!(mask_name("欧阳小明").unwrap(), "欧**明");
@@ -399,8 +400,15 @@ mod tests {
         assert_ne!(h, k1.subject_hash(DocumentType::Passport, n));
         // Known answer: pins the hash construction so stored hashes stay comparable.
         assert_eq!(h.to_string(), KNOWN_HASH);
+        // The vectors of docs/code-format.md section 4.
+        let n = "510104199001011230";
+        let h1 = k1.subject_hash(DocumentType::ResidentIdentityCard, n);
+        assert_eq!(h1.to_string(), "8b01d7da89052d32");
+        let h2 = k1.subject_hash(DocumentType::Passport, "E12345678");
+        assert_eq!(h2.to_string(), "9634c56079c5a84e");
     }
 
-    // Computed independently: HMAC-SHA256(key = 32 x 0x01, "hcmr-subject-v1\0" 01 00 "11010519491231002X")[..16].
-    const KNOWN_HASH: &str = "b1c7b79cd11711c8fda4b26b78d4fd30";
+    // Computed independently (Python hmac): HMAC-SHA256(key = 32 x 0x01,
+    // "hcmr-subject-v1\0" 01 00 "11010519491231002X")[..8].
+    const KNOWN_HASH: &str = "b1c7b79cd11711c8";
 }

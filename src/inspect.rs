@@ -2,7 +2,8 @@
 //! (`HCMR1:`) and EU Digital COVID Certificates (`HC1:`), which share the pipeline
 //!
 //! ```text
-//! prefix --> Base45 (RFC 9285) --> zlib (RFC 1950) --> COSE_Sign1 (RFC 9052) --> CBOR payload
+//! prefix --> Base45 (RFC 9285) --> [zlib (RFC 1950), EU only] --> COSE_Sign1 (RFC 9052)
+//!        --> CBOR payload
 //! ```
 //!
 //! Each stage has its own function ([`unprefix`], [`base45()`], [`decompress`] /
@@ -20,7 +21,7 @@
 //!
 //! | stage | hcmr (`HCMR1:`) | EU DCC (`HC1:`) |
 //! |---|---|---|
-//! | zlib | required; inflated size capped at [`crate::code::MAX_INFLATED_BYTES`] | a payload not starting with `0x78` is taken as-is (the EU rule); capped at [`MAX_EU_INFLATED_BYTES`] |
+//! | zlib | none: the Base45 output is the COSE bytes, at most [`crate::code::MAX_COSE_BYTES`] | a payload not starting with `0x78` is taken as-is (the EU rule); capped at [`MAX_EU_INFLATED_BYTES`] |
 //! | payload | CWT claims map | CWT claims map with the hcert claim `-260` / `1` |
 
 use std::io::Read;
@@ -87,10 +88,11 @@ impl Scheme {
         }
     }
 
-    /// Largest inflated COSE accepted for the scheme, in bytes.
-    pub fn inflate_cap(self) -> usize {
+    /// Largest COSE accepted for the scheme, in bytes: after Base45 for hcmr (no compression),
+    /// after inflation for the EU DCC.
+    pub fn cose_cap(self) -> usize {
         match self {
-            Scheme::Hcmr => crate::code::MAX_INFLATED_BYTES,
+            Scheme::Hcmr => crate::code::MAX_COSE_BYTES,
             Scheme::EuDcc => MAX_EU_INFLATED_BYTES,
         }
     }
@@ -103,7 +105,7 @@ pub enum Stage {
     Prefix,
     /// Base45 decoding (RFC 9285).
     Base45,
-    /// zlib inflation (RFC 1950).
+    /// zlib inflation (RFC 1950): EU certificates only; hcmr codes are not compressed.
     Decompression,
     /// COSE_Sign1 structure (RFC 9052) and its tags.
     Cose,
@@ -168,6 +170,14 @@ pub enum Base45Error {
         value: u32,
         /// 65535 for a triplet, 255 for a final pair.
         max: u32,
+    },
+    /// An hcmr code whose Base45 text decodes to more than [`crate::code::MAX_COSE_BYTES`].
+    #[error("decodes to {bytes} bytes; at most {max} are accepted")]
+    TooLarge {
+        /// The decoded size, in bytes.
+        bytes: usize,
+        /// The cap, in bytes.
+        max: usize,
     },
 }
 
@@ -289,6 +299,7 @@ impl InspectError {
                 Base45Error::Character { .. } => "base45.character",
                 Base45Error::Length(_) => "base45.length",
                 Base45Error::Overflow { .. } => "base45.overflow",
+                Base45Error::TooLarge { .. } => "base45.too_large",
             },
             InspectError::Decompression(e) => match e {
                 DecompressError::Header(_) => "decompression.header",
@@ -381,7 +392,7 @@ pub fn base45(text: &str) -> Result<Vec<u8>, InspectError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Stage 3: decompression
+// Stage 3: decompression (EU certificates; hcmr codes are not compressed)
 // ---------------------------------------------------------------------------------------------
 
 /// Inflates a zlib stream, strictly: the header must be zlib's (CMF `0x78`, valid FCHECK, no
@@ -408,29 +419,45 @@ pub struct Decompressed {
 
 /// The decompression stage as [`inspect`] runs it for `scheme`.
 ///
-/// * hcmr: zlib is required, and the output is capped at [`crate::code::MAX_INFLATED_BYTES`],
-///   as the hcmr decoder does.
+/// * hcmr: no compression (docs/code-format.md section 6): the Base45 output is the COSE
+///   bytes, capped at [`crate::code::MAX_COSE_BYTES`] as the hcmr decoder does
+///   ([`InspectError::Base45`] `base45.too_large` beyond it).
 /// * EU DCC: a payload whose first byte is not `0x78` is taken as-is, uncompressed (the rule of
 ///   the EU verifiers; a COSE_Sign1 never starts with `0x78`, a CBOR text string). A payload
 ///   that starts with `0x78` must be valid zlib, capped at [`MAX_EU_INFLATED_BYTES`].
 ///
 /// # Errors
-/// [`InspectError::Decompression`].
+/// [`InspectError::Decompression`], or [`InspectError::Base45`] for an hcmr code too large.
 pub fn decompress_for(scheme: Scheme, data: &[u8]) -> Result<Decompressed, InspectError> {
-    if scheme == Scheme::EuDcc && data.first() != Some(&0x78) {
+    if scheme == Scheme::Hcmr {
+        let max = scheme.cose_cap();
+        if data.len() > max {
+            return Err(Base45Error::TooLarge {
+                bytes: data.len(),
+                max,
+            }
+            .into());
+        }
+        return Ok(Decompressed {
+            bytes: data.to_vec(),
+            compressed: false,
+        });
+    }
+    if data.first() != Some(&0x78) {
         return Ok(Decompressed {
             bytes: data.to_vec(),
             compressed: false,
         });
     }
     Ok(Decompressed {
-        bytes: inflate_capped(data, scheme.inflate_cap())?,
+        bytes: inflate_capped(data, scheme.cose_cap())?,
         compressed: true,
     })
 }
 
-/// Inflates `data` (zlib), refusing more than `cap` bytes of output. The checks are those of
-/// [`crate::code::transport::inflate`], with the cap as a parameter.
+/// Inflates `data` (zlib, RFC 1950), refusing more than `cap` bytes of output: CMF `0x78`, a
+/// valid FCHECK, no preset dictionary, a complete stream with a matching Adler-32 and nothing
+/// after it.
 fn inflate_capped(data: &[u8], cap: usize) -> Result<Vec<u8>, InspectError> {
     if data.len() < 2
         || data[0] != 0x78
@@ -904,9 +931,9 @@ pub struct StageSizes {
     pub code_chars: usize,
     /// Characters of Base45 text after the prefix (the prefix stage's output).
     pub base45_chars: usize,
-    /// Bytes after Base45 decoding (the compressed bytes).
+    /// Bytes after Base45 decoding (for an hcmr code, already the COSE bytes).
     pub compressed_bytes: usize,
-    /// Bytes after decompression (the COSE bytes).
+    /// Bytes after decompression (the COSE bytes; for hcmr, the same as `compressed_bytes`).
     pub cose_bytes: usize,
     /// Bytes of the COSE payload (the CBOR claims).
     pub payload_bytes: usize,
@@ -919,7 +946,8 @@ pub struct Inspection {
     pub scheme: Scheme,
     /// Each stage's output size.
     pub sizes: StageSizes,
-    /// Whether the COSE bytes were zlib-compressed (false: an EU payload taken as-is).
+    /// Whether the COSE bytes were zlib-compressed (false for every hcmr code, and an EU payload
+    /// taken as-is).
     pub compressed: bool,
     /// The COSE_Sign1: tag form, headers, payload and signature bytes.
     pub cose: CoseSign1Info,
@@ -970,18 +998,31 @@ pub fn inspect(code: &str) -> Result<Inspection, InspectError> {
 }
 
 impl Inspection {
+    /// For an hcmr code whose signature has 64 bytes, its code id: the signature's first 16
+    /// bytes ([`HealthCode::cti`]; docs/code-format.md section 5.1). Not a claim, and not
+    /// checked: the signature is not verified here.
+    pub fn cti(&self) -> Option<crate::code::Cti> {
+        if self.scheme != Scheme::Hcmr || self.cose.signature.len() != 64 {
+            return None;
+        }
+        let mut cti = [0u8; crate::code::CTI_LEN];
+        cti.copy_from_slice(&self.cose.signature[..crate::code::CTI_LEN]);
+        Some(cti)
+    }
+
     /// The inspection as JSON (the output of `hcmr inspect`; pretty-printing is the caller's):
     ///
     /// ```text
     /// { "scheme": "hcmr" | "eu-dcc", "prefix": "HCMR1:",
     ///   "signature_verified": false,
     ///   "sizes": { "code_chars", "base45_chars", "compressed_bytes", "cose_bytes", "payload_bytes" },
-    ///   "compressed": true,
+    ///   "compressed": false (hcmr, never compressed) | true (EU, zlib),
     ///   "cose_tag": "untagged" | "18" | "61(18)",
     ///   "protected": { "bytes", "alg"?, "kid"?, "parameters" }, "unprotected": { ... },
     ///   "alg": { "value", "name", "location" } | null,
     ///   "kid": { "hex", "location", "unprotected_hex"? } | null,
     ///   "signature_bytes": n,
+    ///   "cti": "<32 hex digits>"             (hcmr only, when the signature has 64 bytes)
     ///   "claims": { ... },
     ///   "hcert": { ... }                     (EU only)
     ///   "hcmr_decoder": { "accepted", "code"?, "error"? }   (hcmr only) }
@@ -1036,6 +1077,9 @@ impl Inspection {
         };
         obj.insert("kid".into(), kid);
         obj.insert("signature_bytes".into(), self.cose.signature.len().into());
+        if let Some(cti) = self.cti() {
+            obj.insert("cti".into(), hex::encode(cti).into());
+        }
         obj.insert("claims".into(), self.claims.clone());
         if let Some(h) = &self.hcert {
             obj.insert("hcert".into(), h.clone());

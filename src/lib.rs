@@ -12,7 +12,7 @@
 //! | [`identity`] | GB 11643 ID number check, masking, keyed subject hash |
 //! | [`status`] | health status colours |
 //! | [`keys`] | Ed25519 node keys and kids |
-//! | [`code`] | the code format: CWT claims, COSE_Sign1, zlib, Base45, prefix |
+//! | [`code`] | the code format: CWT claims, COSE_Sign1, Base45, prefix |
 //! | [`inspect`] | stage-by-stage decoding of hcmr and EU DCC strings, no signature check (`hcmr inspect`) |
 //! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, termination |
 //! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |

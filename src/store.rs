@@ -10,7 +10,7 @@
 //! | `terminations` | id (16 bytes) | [`Termination::to_record`] |
 //! | `audit` | time (u64 BE) ‖ id (u64 BE) | [`AuditRecord::to_record`] |
 //! | `peers` | province (u32 big-endian) | CBOR `[endpoint: tstr, updated_at: uint]` |
-//! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 16]` |
+//! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 8]` |
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
 //! | `access` | time (u64 BE) ‖ id (u64 BE) | refused calls: [`AccessDenial::to_record`] |
 //!
@@ -77,7 +77,8 @@ impl From<AgreementError> for StoreError {
 /// One entry of the issued-code log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedRecord {
-    /// Code id (`cti`), 16 bytes.
+    /// Code id (`cti`), 16 bytes: the first 16 bytes of the code's Ed25519 signature
+    /// ([`crate::code::HealthCode::cti`]).
     pub cti: [u8; 16],
     /// Issued at, seconds since the Unix epoch (UTC).
     pub iat: u64,

@@ -158,6 +158,8 @@ pub struct Verdict {
     /// The decoded claims, when the string decoded (possibly not authentic: see
     /// `signature_verified`).
     pub claims: Option<Claims>,
+    /// The code id ([`HealthCode::cti`], derived from the signature), when the string decoded.
+    pub cti: Option<crate::code::Cti>,
     /// The issuing province, when `iss` is one.
     pub issuer: Option<Province>,
     /// Whether the signature was verified under a trusted key.
@@ -206,6 +208,7 @@ fn malformed(e: &CodeError) -> Verdict {
         reason: Reason::Malformed,
         detail: format!("{}: {e}", e.code()),
         claims: None,
+        cti: None,
         issuer: None,
         signature_verified: false,
         local_status: None,
@@ -235,6 +238,7 @@ pub(crate) fn verify_decoded_with(
         reason: Reason::Ok,
         detail: String::new(),
         claims: Some(c.clone()),
+        cti: Some(code.cti()),
         issuer: None,
         signature_verified: false,
         local_status: None,
@@ -337,8 +341,8 @@ pub(crate) fn verify_decoded_with(
             ),
         );
     }
-    if revocations.is_some_and(|r| r.is_revoked(&c.cti, &c.subject.subject_hash, c.iat)) {
-        return v.fail(Reason::Revoked, format!("cti {}", hex::encode(&c.cti)));
+    if revocations.is_some_and(|r| r.is_revoked(&code.cti(), &c.subject.subject_hash, c.iat)) {
+        return v.fail(Reason::Revoked, format!("cti {}", hex::encode(code.cti())));
     }
     if max_trust_age > 0 {
         match v.issuer_synced_at {

@@ -330,21 +330,18 @@ fn sichuan_codes(key: &NodeKey, now: u64) -> Vec<String> {
     let mut rng = rand::thread_rng();
     (0..256u32)
         .map(|i| {
-            let mut cti = [0u8; 16];
-            rng.fill_bytes(&mut cti);
             let mut hash = crate::identity::SubjectHash(Default::default());
             rng.fill_bytes(&mut hash.0);
             let claims = crate::code::Claims {
                 iss: SICHUAN.to_string(),
                 iat: now - 60,
                 exp: now + DAY,
-                cti: cti.to_vec(),
                 status: 1,
                 status_valid_until: now + DAY,
                 subject: crate::code::Subject {
                     masked_name: "张*三".into(),
                     document_type: crate::identity::DocumentType::ResidentIdentityCard,
-                    masked_document_number: format!("5101**********{:04}", i % 10_000),
+                    masked_document_number: format!("5101*{:04}", i % 10_000),
                     subject_hash: hash,
                 },
             };

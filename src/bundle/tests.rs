@@ -33,10 +33,10 @@ const SC: u32 = 510000;
 const GD: u32 = 440000;
 /// The agreement's id.
 const ID: AgreementId = AgreementId([0x5c; 16]);
-/// A Guangdong code revoked by its cti.
-const REVOKED_CTI: [u8; 16] = [0xdd; 16];
+/// The subject hash of the Guangdong code revoked by its cti ([`revoked_cti`]).
+const REVOKED_CODE_SUBJECT: SubjectHash = SubjectHash([0xdd; 8]);
 /// A Guangdong subject whose codes issued before `SUBJECT_BEFORE` are revoked.
-const REVOKED_SUBJECT: SubjectHash = SubjectHash([0xee; 16]);
+const REVOKED_SUBJECT: SubjectHash = SubjectHash([0xee; 8]);
 const SUBJECT_BEFORE: u64 = NOW - 9_000;
 
 fn prov(code: u32) -> Province {
@@ -101,7 +101,7 @@ fn gd_feed() -> Vec<FeedEntry> {
         prov(GD),
         Some(&r),
         NOW - 5 * DAY,
-        Statement::RevokeCode { cti: REVOKED_CTI },
+        Statement::RevokeCode { cti: revoked_cti() },
         &new,
     );
     let s = FeedEntry::sign(
@@ -191,28 +191,30 @@ fn sc_kid() -> TrustAnchor {
 
 /// A current code of `iss`: issued a minute ago, display valid five more minutes, status valid
 /// a day.
-fn claims(iss: u32, status: HealthStatus, cti: [u8; 16], subject: SubjectHash) -> Claims {
+fn claims(iss: u32, status: HealthStatus, subject: SubjectHash) -> Claims {
     Claims {
         iss: iss.to_string(),
         iat: NOW - 60,
         exp: NOW + 300,
-        cti: cti.to_vec(),
         status: status.to_u64(),
         status_valid_until: NOW + DAY,
         subject: Subject {
             masked_name: "张*三".into(),
             document_type: DocumentType::ResidentIdentityCard,
-            masked_document_number: "4401**********1234".into(),
+            masked_document_number: "4401*1234".into(),
             subject_hash: subject,
         },
     }
 }
 
+/// The cti of the Guangdong code revoked in Guangdong's feed: a green code for
+/// [`REVOKED_CODE_SUBJECT`] signed by the new key (the cti is the signature's first 16 bytes).
+fn revoked_cti() -> crate::code::Cti {
+    crate::code::encode_with_cti(&claims(GD, Green, REVOKED_CODE_SUBJECT), &gd_new_key()).cti
+}
+
 fn code(iss: u32, status: HealthStatus, key: &NodeKey) -> String {
-    crate::code::encode(
-        &claims(iss, status, [0xc7; 16], SubjectHash([0xa5; 16])),
-        key,
-    )
+    crate::code::encode(&claims(iss, status, SubjectHash([0xa5; 8])), key)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,7 +283,7 @@ fn codes_verify_offline_as_at_the_node() {
     // A key Guangdong never named.
     check(&code(GD, Green, &stranger()), Reason::UnknownKey, None);
     // Revocations from Guangdong's feed.
-    let by_cti = claims(GD, Green, REVOKED_CTI, SubjectHash([0xa5; 16]));
+    let by_cti = claims(GD, Green, REVOKED_CODE_SUBJECT);
     check(
         &crate::code::encode(&by_cti, &gd_new_key()),
         Reason::Revoked,
@@ -290,7 +292,7 @@ fn codes_verify_offline_as_at_the_node() {
     // The subject's code issued three hours ago, before the revocation time.
     let by_subject = Claims {
         iat: NOW - 10_800,
-        ..claims(GD, Green, [0xc7; 16], REVOKED_SUBJECT)
+        ..claims(GD, Green, REVOKED_SUBJECT)
     };
     check(
         &crate::code::encode(&by_subject, &gd_new_key()),

@@ -1,32 +1,30 @@
 //! The CWT claims set (RFC 8392) of a health code and its health code body.
 //!
 //! ```text
-//! {                                   ; CWT claims set, integer keys
-//!   1: tstr,        ; iss: issuing province, GB/T 2260 six digits, e.g. "510000"
-//!   4: uint,        ; exp: code expires, seconds since the Unix epoch (UTC)
-//!   6: uint,        ; iat: code issued, seconds since the Unix epoch (UTC)
-//!   7: bstr,        ; cti: code id, 16 random bytes
-//!   -38962: {       ; hcode: the health code body (private claim; 38962 after GB/T 38962)
-//!     1: uint,      ; format version, 1
-//!     2: uint,      ; status: 1 green, 2 yellow, 3 red (others: unassigned, never a colour)
-//!     3: uint,      ; status valid until, seconds since the Unix epoch (UTC)
-//!     4: {          ; subject, only what a checkpoint needs
-//!       1: tstr,    ; masked name, e.g. "张*三"
-//!       2: uint,    ; document type (1 resident identity card, 2 passport, ...)
-//!       3: tstr,    ; masked document number, e.g. "5101**********1234"
-//!       4: bstr .size 16 ; keyed subject hash (HMAC-SHA256, truncated)
-//!     }
-//!   }
+//! {                       ; CWT claims set, integer keys
+//!   1: uint,              ; iss: issuing province, GB/T 2260 code, e.g. 510000
+//!   4: uint,              ; exp: code expires, seconds since the Unix epoch (UTC)
+//!   6: uint,              ; iat: code issued, seconds since the Unix epoch (UTC)
+//!   -38962: [             ; hcode: the health code body (private claim; after GB/T 38962)
+//!     uint,               ; status: 1 green, 2 yellow, 3 red (others: unassigned)
+//!     uint,               ; status valid until, seconds since the Unix epoch (UTC)
+//!     tstr,               ; masked name, e.g. "张*三"
+//!     uint,               ; document type (1 resident identity card, 2 passport, ...)
+//!     tstr,               ; masked document number, e.g. "5101*1234"
+//!     bstr .size 8,       ; keyed subject hash (HMAC-SHA256, truncated to 8 bytes)
+//!   ]
 //! }
 //! ```
-//! Maps are written in RFC 8949 section 4.2.1 deterministic order. On decode, times may also be
-//! whole-number floats (real EU certificates carried them); unknown keys are ignored; duplicate
-//! keys are refused.
+//! The map is written in RFC 8949 section 4.2.1 deterministic order. There is no `cti` claim: the
+//! code id is derived from the signature ([`super::HealthCode::cti`]). On decode, `iss` may also
+//! be the older six-digit text string, times may also be whole-number floats (real EU
+//! certificates carried them), unknown keys (including a `cti`) are ignored, and duplicate keys
+//! are refused.
 
 use ciborium::value::{Integer, Value};
 
 use super::CodeError;
-use crate::identity::{DocumentType, SubjectHash};
+use crate::identity::{DocumentType, SubjectHash, SUBJECT_HASH_LEN};
 
 /// CWT claim key of `iss` (RFC 8392 section 4).
 pub const CLAIM_ISS: i64 = 1;
@@ -34,12 +32,10 @@ pub const CLAIM_ISS: i64 = 1;
 pub const CLAIM_EXP: i64 = 4;
 /// CWT claim key of `iat`.
 pub const CLAIM_IAT: i64 = 6;
-/// CWT claim key of `cti`.
-pub const CLAIM_CTI: i64 = 7;
 /// Private CWT claim key of the health code body.
 pub const CLAIM_HCODE: i64 = -38962;
-/// The body format version this crate writes and reads.
-pub const BODY_VERSION: u64 = 1;
+/// Number of elements of the health code body array.
+pub const BODY_FIELDS: usize = 6;
 /// Latest time accepted in any time claim: 9999-12-31T23:59:59Z.
 pub const MAX_TIME: u64 = 253_402_300_799;
 
@@ -50,25 +46,28 @@ pub struct Subject {
     pub masked_name: String,
     /// The identity document type.
     pub document_type: DocumentType,
-    /// Masked document number, e.g. `5101**********1234`.
+    /// Masked document number, e.g. `5101*1234` (see
+    /// [`crate::identity::mask_document_number`]).
     pub masked_document_number: String,
-    /// Keyed hash of the document number (see [`crate::identity::SubjectKey`]).
+    /// Keyed hash of the document number, 8 bytes (see [`crate::identity::SubjectKey`]).
     pub subject_hash: SubjectHash,
 }
 
-/// The claims of a health code.
+/// The claims of a health code. The code id (`cti`) is not a claim: it is derived from the
+/// signature, see [`super::HealthCode::cti`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
-    /// `iss`: the issuing province's GB/T 2260 code as written in the code. Not checked against
-    /// the province table here: verification reports an unknown issuer as its own reason.
+    /// `iss`: the issuing province's GB/T 2260 code in decimal, e.g. `"510000"`. Written as a
+    /// CBOR unsigned integer whenever it is a canonical decimal number (always, for codes hcmr
+    /// issues); any other text is written as a text string, which only tests of odd issuers use.
+    /// Not checked against the province table here: verification reports an unknown issuer as
+    /// its own reason.
     pub iss: String,
     /// `iat`: issued at, seconds since the Unix epoch (UTC).
     pub iat: u64,
     /// `exp`: the code (this rendering) expires, seconds since the Unix epoch (UTC). Short, since
     /// display codes are redrawn every few minutes.
     pub exp: u64,
-    /// `cti`: unique code id, 16 random bytes when issued by hcmr (1 to 64 bytes accepted).
-    pub cti: Vec<u8>,
     /// Status as issued: 1 green, 2 yellow, 3 red; any other number is carried but never counts
     /// as a colour (see [`crate::status::HealthStatus::from_u64`]).
     pub status: u64,
@@ -86,32 +85,37 @@ fn uint(v: u64) -> Value {
     Value::Integer(Integer::from(v))
 }
 
+/// `iss` as written: an unsigned integer for a canonical decimal number (no sign, no leading
+/// zero, at most `u64::MAX`), so decoding gives back the same text; any other text as is.
+fn iss_value(iss: &str) -> Value {
+    let canonical = !iss.is_empty()
+        && iss.bytes().all(|b| b.is_ascii_digit())
+        && (iss == "0" || !iss.starts_with('0'));
+    match iss.parse::<u64>() {
+        Ok(n) if canonical => uint(n),
+        _ => Value::Text(iss.to_string()),
+    }
+}
+
 impl Claims {
-    /// Encodes the claims set as deterministic CBOR.
+    /// Encodes the claims set as deterministic CBOR (RFC 8949 section 4.2.1): keys 1, 4, 6,
+    /// -38962, shortest integer forms, definite lengths.
     pub fn to_cbor(&self) -> Vec<u8> {
-        let subject = Value::Map(vec![
-            (int(1), Value::Text(self.subject.masked_name.clone())),
-            (int(2), uint(u64::from(self.subject.document_type.to_u8()))),
-            (
-                int(3),
-                Value::Text(self.subject.masked_document_number.clone()),
-            ),
-            (int(4), Value::Bytes(self.subject.subject_hash.0.to_vec())),
-        ]);
-        let body = Value::Map(vec![
-            (int(1), uint(BODY_VERSION)),
-            (int(2), uint(self.status)),
-            (int(3), uint(self.status_valid_until)),
-            (int(4), subject),
+        let body = Value::Array(vec![
+            uint(self.status),
+            uint(self.status_valid_until),
+            Value::Text(self.subject.masked_name.clone()),
+            uint(u64::from(self.subject.document_type.to_u8())),
+            Value::Text(self.subject.masked_document_number.clone()),
+            Value::Bytes(self.subject.subject_hash.0.to_vec()),
         ]);
         let claims = Value::Map(vec![
-            (int(CLAIM_ISS), Value::Text(self.iss.clone())),
+            (int(CLAIM_ISS), iss_value(&self.iss)),
             (int(CLAIM_EXP), uint(self.exp)),
             (int(CLAIM_IAT), uint(self.iat)),
-            (int(CLAIM_CTI), Value::Bytes(self.cti.clone())),
             (int(CLAIM_HCODE), body),
         ]);
-        let mut out = Vec::with_capacity(160);
+        let mut out = Vec::with_capacity(96);
         ciborium::into_writer(&claims, &mut out).expect("writing to a Vec cannot fail");
         out
     }
@@ -119,30 +123,22 @@ impl Claims {
     /// Decodes a CWT claims set.
     ///
     /// # Errors
-    /// A `claims.*` [`CodeError`]: not a map, duplicate key, missing claim, wrong type, or a bad
-    /// time (NaN, infinite, fractional, negative, after 9999).
+    /// A `claims.*` [`CodeError`]: not a map, duplicate key, missing claim, wrong type or length,
+    /// or a bad time (NaN, infinite, fractional, negative, after 9999).
     pub fn from_cbor(bytes: &[u8]) -> Result<Claims, CodeError> {
         let value: Value = crate::cbor::decode_exact(bytes)?;
-        let map = as_map(value, "claims")?;
+        let map = as_map(value)?;
         let dup = first_duplicate_key(&map);
         let mut iss = None;
         let mut iat = None;
         let mut exp = None;
-        let mut cti = None;
         let mut body = None;
         for (k, v) in map {
             let Some(k) = int_key(&k) else { continue };
             match k {
-                CLAIM_ISS => set_once(&mut iss, text(v, "iss")?, "iss", "claims")?,
+                CLAIM_ISS => set_once(&mut iss, issuer(v)?, "iss", "claims")?,
                 CLAIM_IAT => set_once(&mut iat, time(v, "iat")?, "iat", "claims")?,
                 CLAIM_EXP => set_once(&mut exp, time(v, "exp")?, "exp", "claims")?,
-                CLAIM_CTI => {
-                    let b = bytes_of(v, "cti")?;
-                    if b.is_empty() || b.len() > 64 {
-                        return Err(CodeError::BadClaim("cti", "must be 1 to 64 bytes"));
-                    }
-                    set_once(&mut cti, b, "cti", "claims")?
-                }
                 CLAIM_HCODE => set_once(&mut body, v, "hcode", "claims")?,
                 _ => {}
             }
@@ -150,92 +146,54 @@ impl Claims {
         if let Some(k) = dup {
             return Err(CodeError::DuplicateKey(k, "claims"));
         }
-        let body = as_map(body.ok_or(CodeError::MissingClaim("hcode"))?, "hcode")?;
-        let dup = first_duplicate_key(&body);
-        let mut version = None;
-        let mut status = None;
-        let mut until = None;
-        let mut subject = None;
-        for (k, v) in body {
-            match int_key(&k) {
-                Some(1) => set_once(&mut version, uint_of(v, "hcode.version")?, "1", "hcode")?,
-                Some(2) => set_once(&mut status, uint_of(v, "hcode.status")?, "2", "hcode")?,
-                Some(3) => set_once(
-                    &mut until,
-                    time(v, "hcode.status_valid_until")?,
-                    "3",
-                    "hcode",
-                )?,
-                Some(4) => set_once(&mut subject, v, "4", "hcode")?,
-                _ => {}
-            }
-        }
-        if let Some(k) = dup {
-            return Err(CodeError::DuplicateKey(k, "hcode"));
-        }
-        if version.ok_or(CodeError::MissingClaim("hcode.version"))? != BODY_VERSION {
-            return Err(CodeError::BadClaim(
-                "hcode.version",
-                "unsupported body version",
-            ));
-        }
-        let subject = as_map(
-            subject.ok_or(CodeError::MissingClaim("hcode.subject"))?,
-            "subject",
-        )?;
-        let dup = first_duplicate_key(&subject);
-        let mut name = None;
-        let mut doc_type = None;
-        let mut number = None;
-        let mut hash = None;
-        for (k, v) in subject {
-            match int_key(&k) {
-                Some(1) => set_once(&mut name, text(v, "subject.name")?, "1", "subject")?,
-                Some(2) => set_once(
-                    &mut doc_type,
-                    uint_of(v, "subject.document_type")?,
-                    "2",
-                    "subject",
-                )?,
-                Some(3) => set_once(
-                    &mut number,
-                    text(v, "subject.document_number")?,
-                    "3",
-                    "subject",
-                )?,
-                Some(4) => set_once(&mut hash, bytes_of(v, "subject.hash")?, "4", "subject")?,
-                _ => {}
-            }
-        }
-        if let Some(k) = dup {
-            return Err(CodeError::DuplicateKey(k, "subject"));
-        }
-        let document_type = DocumentType::from_u64(
-            doc_type.ok_or(CodeError::MissingClaim("subject.document_type"))?,
-        )
-        .ok_or(CodeError::BadClaim(
-            "subject.document_type",
-            "unassigned document type",
-        ))?;
-        let hash: [u8; 16] = hash
-            .ok_or(CodeError::MissingClaim("subject.hash"))?
+        let body = match body.ok_or(CodeError::MissingClaim("hcode"))? {
+            Value::Array(a) => a,
+            _ => return Err(CodeError::BadClaim("hcode", "not an array")),
+        };
+        let body: Result<[Value; BODY_FIELDS], _> = body.try_into();
+        let Ok([status, until, name, doc_type, number, hash]) = body else {
+            return Err(CodeError::BadClaim("hcode", "must be an array of 6"));
+        };
+        let status = uint_of(status, "hcode.status")?;
+        let status_valid_until = time(until, "hcode.status_valid_until")?;
+        let masked_name = text(name, "subject.name")?;
+        let document_type =
+            DocumentType::from_u64(uint_of(doc_type, "subject.document_type")?).ok_or(
+                CodeError::BadClaim("subject.document_type", "unassigned document type"),
+            )?;
+        let masked_document_number = text(number, "subject.document_number")?;
+        let hash: [u8; SUBJECT_HASH_LEN] = bytes_of(hash, "subject.hash")?
             .try_into()
-            .map_err(|_| CodeError::BadClaim("subject.hash", "must be 16 bytes"))?;
+            .map_err(|_| CodeError::BadClaim("subject.hash", "must be 8 bytes"))?;
         Ok(Claims {
             iss: iss.ok_or(CodeError::MissingClaim("iss"))?,
             iat: iat.ok_or(CodeError::MissingClaim("iat"))?,
             exp: exp.ok_or(CodeError::MissingClaim("exp"))?,
-            cti: cti.ok_or(CodeError::MissingClaim("cti"))?,
-            status: status.ok_or(CodeError::MissingClaim("hcode.status"))?,
-            status_valid_until: until.ok_or(CodeError::MissingClaim("hcode.status_valid_until"))?,
+            status,
+            status_valid_until,
             subject: Subject {
-                masked_name: name.ok_or(CodeError::MissingClaim("subject.name"))?,
+                masked_name,
                 document_type,
-                masked_document_number: number
-                    .ok_or(CodeError::MissingClaim("subject.document_number"))?,
+                masked_document_number,
                 subject_hash: SubjectHash(hash),
             },
         })
+    }
+}
+
+/// `iss`: an unsigned integer (written by hcmr; kept as its decimal text), or, leniently, the
+/// older text form (at most 64 characters).
+fn issuer(v: Value) -> Result<String, CodeError> {
+    match v {
+        Value::Integer(i) => match u64::try_from(i) {
+            Ok(n) => Ok(n.to_string()),
+            Err(_) => Err(CodeError::BadClaim("iss", "negative")),
+        },
+        v @ Value::Text(_) => text(v, "iss"),
+        _ => Err(CodeError::BadClaim(
+            "iss",
+            "not an unsigned integer or text string",
+        )),
     }
 }
 
@@ -269,11 +227,10 @@ fn int_key(k: &Value) -> Option<i64> {
     }
 }
 
-fn as_map(v: Value, what: &'static str) -> Result<Vec<(Value, Value)>, CodeError> {
+fn as_map(v: Value) -> Result<Vec<(Value, Value)>, CodeError> {
     match v {
         Value::Map(m) => Ok(m),
-        _ if what == "claims" => Err(CodeError::ClaimsNotMap),
-        _ => Err(CodeError::BadClaim(what, "not a map")),
+        _ => Err(CodeError::ClaimsNotMap),
     }
 }
 

@@ -1,9 +1,7 @@
 //! COSE_Sign1 (RFC 9052 section 4.2) with EdDSA (alg -8) for health codes, on top of `coset`.
 
 use ciborium::value::Value;
-use coset::{
-    iana, AsCborValue, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable,
-};
+use coset::{iana, AsCborValue, CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder};
 
 use super::CodeError;
 use crate::keys::{Kid, NodeKey};
@@ -27,20 +25,35 @@ pub struct ParsedSign1 {
     pub signature: [u8; 64],
 }
 
-/// Signs `payload` into a tagged COSE_Sign1: protected header {alg: EdDSA, kid}, empty
+/// Signs `payload` into an untagged COSE_Sign1 (RFC 9052 section 2: the `HCMR1:` prefix gives
+/// the context, so tag 18 would be one wasted byte): protected header {alg: EdDSA, kid}, empty
 /// unprotected header.
-pub fn sign(payload: Vec<u8>, key: &NodeKey) -> Vec<u8> {
+pub fn sign(payload: Vec<u8>, key: &NodeKey) -> Signed {
     let protected = HeaderBuilder::new()
         .algorithm(iana::Algorithm::EdDSA)
         .key_id(key.kid().0.to_vec())
         .build();
-    CoseSign1Builder::new()
+    let mut signature = [0u8; 64];
+    let bytes = CoseSign1Builder::new()
         .protected(protected)
         .payload(payload)
-        .create_signature(b"", |tbs| key.sign(tbs).to_vec())
+        .create_signature(b"", |tbs| {
+            signature = key.sign(tbs);
+            signature.to_vec()
+        })
         .build()
-        .to_tagged_vec()
-        .expect("encoding a COSE_Sign1 we built cannot fail")
+        .to_vec()
+        .expect("encoding a COSE_Sign1 we built cannot fail");
+    Signed { bytes, signature }
+}
+
+/// A COSE_Sign1 as [`sign`] made it.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    /// The untagged COSE_Sign1 bytes.
+    pub bytes: Vec<u8>,
+    /// Its Ed25519 signature (also inside `bytes`).
+    pub signature: [u8; 64],
 }
 
 /// RFC 9052 section 3.1: a recipient that does not understand a header parameter listed in
@@ -68,7 +81,8 @@ fn refuse_critical_headers(sign1: &Value) -> Result<(), CodeError> {
     Ok(())
 }
 
-/// Parses COSE bytes: untagged, tag 18, or tag 61 around tag 18 (CWT); then checks the
+/// Parses COSE bytes: untagged (what hcmr writes), or leniently tag 18, or tag 61 around tag 18
+/// (CWT); then checks the
 /// protected header (alg EdDSA, no crit, an 8-byte kid that is protected) and the shape of the
 /// payload and signature.
 ///

@@ -42,20 +42,9 @@ pub enum CodeError {
         /// 65535 for a triplet, 255 for a final pair.
         max: u32,
     },
-
-    // --- transport: zlib (RFC 1950) ---
-    /// The bytes do not start with a zlib header (CMF 0x78, valid FCHECK).
-    #[error("zlib: no zlib header (the first bytes are {hex})", hex = hex::encode(.0))]
-    NotZlib(Vec<u8>),
-    /// The deflate stream is corrupt or truncated, or its Adler-32 does not match.
-    #[error("zlib: corrupt or truncated stream: {0}")]
-    ZlibCorrupt(String),
-    /// Inflating would exceed [`super::MAX_INFLATED_BYTES`] (a zip bomb, or not a code).
-    #[error("zlib: inflated size exceeds {max} bytes", max = super::MAX_INFLATED_BYTES)]
-    InflatedTooLarge,
-    /// Bytes after the end of the zlib stream.
-    #[error("zlib: {0} bytes after the end of the stream")]
-    ZlibTrailing(usize),
+    /// The Base45 text decodes to more than [`super::MAX_COSE_BYTES`] bytes (not a code).
+    #[error("Base45: decodes to {0} bytes; at most {max} are accepted", max = super::MAX_COSE_BYTES)]
+    Base45TooLarge(usize),
 
     // --- COSE_Sign1 (RFC 9052) ---
     /// Not well-formed CBOR.
@@ -137,10 +126,7 @@ impl CodeError {
             Base45Character { .. } => "base45.character",
             Base45Length(_) => "base45.length",
             Base45Overflow { .. } => "base45.overflow",
-            NotZlib(_) => "zlib.header",
-            ZlibCorrupt(_) => "zlib.corrupt",
-            InflatedTooLarge => "zlib.too_large",
-            ZlibTrailing(_) => "zlib.trailing",
+            Base45TooLarge(_) => "base45.too_large",
             Cbor(_) => "cbor.malformed",
             CborTrailing(_) => "cbor.trailing",
             UnexpectedTag(_) => "cose.tag",

@@ -1,8 +1,8 @@
-//! The health code: CWT claims (RFC 8392) signed as a COSE_Sign1 (RFC 9052) with Ed25519,
-//! compressed with zlib, Base45-encoded (RFC 9285) and prefixed with `HCMR1:`.
+//! The health code: CWT claims (RFC 8392) signed as an untagged COSE_Sign1 (RFC 9052) with
+//! Ed25519, Base45-encoded (RFC 9285) and prefixed with `HCMR1:`. No compression.
 //!
 //! ```text
-//! encode: Claims --CBOR--> COSE_Sign1 (EdDSA, kid) --zlib--> Base45 --> "HCMR1:" + text
+//! encode: Claims --CBOR--> COSE_Sign1 (EdDSA, kid) --> Base45 --> "HCMR1:" + text
 //! decode: the reverse, each stage with its own errors (see [`CodeError`])
 //! ```
 //! The full specification, with the reasons for each rule, is docs/code-format.md.
@@ -16,7 +16,7 @@ pub mod cose;
 mod error;
 pub mod transport;
 
-pub use claims::{Claims, Subject, BODY_VERSION, CLAIM_HCODE, MAX_TIME};
+pub use claims::{Claims, Subject, BODY_FIELDS, CLAIM_HCODE, MAX_TIME};
 pub use error::CodeError;
 
 use crate::keys::{Kid, NodeKey, PublicKey};
@@ -25,8 +25,14 @@ use crate::keys::{Kid, NodeKey, PublicKey};
 pub const PREFIX: &str = "HCMR1:";
 /// Longest code string accepted, in characters (QR version 40 alphanumeric at level L holds 4296).
 pub const MAX_CODE_CHARS: usize = 4096;
-/// Largest inflated COSE_Sign1 accepted, in bytes. A real code is about 200 bytes.
-pub const MAX_INFLATED_BYTES: usize = 8192;
+/// Largest COSE_Sign1 accepted (the Base45 output), in bytes. A typical code is 141 bytes; the
+/// largest hcmr issues (a 64-character name of 4-byte UTF-8 characters) about 400.
+pub const MAX_COSE_BYTES: usize = 1024;
+/// Length of a code id ([`HealthCode::cti`]) in bytes.
+pub const CTI_LEN: usize = 16;
+
+/// A code id (`cti`): the first [`CTI_LEN`] bytes of the code's Ed25519 signature.
+pub type Cti = [u8; CTI_LEN];
 
 /// A decoded health code whose structure is valid and whose signature is not yet checked.
 #[derive(Debug, Clone)]
@@ -56,6 +62,16 @@ impl HealthCode {
         })
     }
 
+    /// The code id (`cti`), derived rather than carried: the first 16 bytes of the 64-byte
+    /// Ed25519 signature, i.e. its R part (RFC 8032 section 5.1.6: R = rB for the nonce
+    /// r = SHA-512(prefix || message)). It is unique per signed content, fixed by the
+    /// signature (a changed cti means a changed signature, which then fails to verify), and a
+    /// holder cannot choose it without the signing key. Revocation by code, the issued-code log,
+    /// the audit log and the API all use it.
+    pub fn cti(&self) -> Cti {
+        cti_of_signature(&self.signature)
+    }
+
     /// Whether the COSE_Sign1 signature verifies under `key` (Ed25519, strict). The caller picks
     /// the key by issuer and kid.
     pub fn signature_valid(&self, key: &PublicKey) -> bool {
@@ -74,10 +90,37 @@ impl HealthCode {
     }
 }
 
+/// The code id of a signature: its first [`CTI_LEN`] bytes (see [`HealthCode::cti`]).
+fn cti_of_signature(signature: &[u8; 64]) -> Cti {
+    let mut cti = [0u8; CTI_LEN];
+    cti.copy_from_slice(&signature[..CTI_LEN]);
+    cti
+}
+
+/// A code as issued: the string and its code id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The code string, `HCMR1:...`.
+    pub code: String,
+    /// Its code id ([`HealthCode::cti`]), known to the issuer only once signed.
+    pub cti: Cti,
+}
+
 /// Encodes and signs claims into a code string (`HCMR1:...`). Deterministic: the same claims and
-/// key always give the same string (Ed25519 signatures are deterministic, RFC 8032).
+/// key always give the same string (Ed25519 signatures are deterministic, RFC 8032). See
+/// [`encode_with_cti`] for the code id as well.
 pub fn encode(claims: &Claims, key: &NodeKey) -> String {
-    transport::wrap(&cose::sign(claims.to_cbor(), key))
+    encode_with_cti(claims, key).code
+}
+
+/// Encodes and signs claims, returning the string and its code id ([`HealthCode::cti`]): what
+/// an issuer records.
+pub fn encode_with_cti(claims: &Claims, key: &NodeKey) -> Encoded {
+    let signed = cose::sign(claims.to_cbor(), key);
+    Encoded {
+        code: transport::wrap(&signed.bytes),
+        cti: cti_of_signature(&signed.signature),
+    }
 }
 
 #[cfg(test)]

@@ -1,42 +1,39 @@
-//! The transport encoding around a COSE_Sign1: zlib (RFC 1950) -> Base45 (RFC 9285) -> prefix.
+//! The transport encoding around a COSE_Sign1: Base45 (RFC 9285) -> prefix. No compression:
+//! the COSE bytes are mostly a signature, a kid and a hash, which are random and do not
+//! compress (zlib made a typical code 11 bytes longer; docs/code-format.md section 6).
 //!
 //! Base45's 45 characters are exactly QR alphanumeric mode's, so the whole string, prefix
 //! included, fits the denser QR mode.
 
-use std::io::Read;
-
-use flate2::read::ZlibDecoder;
-use flate2::write::ZlibEncoder;
-use flate2::Compression;
-
-use super::{CodeError, MAX_CODE_CHARS, MAX_INFLATED_BYTES, PREFIX};
+use super::{CodeError, MAX_CODE_CHARS, MAX_COSE_BYTES, PREFIX};
 
 /// Prefixes of other schemes, recognised only to say so in the error.
 const FOREIGN_PREFIXES: [&str; 3] = ["HC1:", "shc:/", "HCMR"];
 
-/// Compresses, Base45-encodes and prefixes COSE bytes: the string a QR code carries.
+/// Base45-encodes and prefixes COSE bytes: the string a QR code carries, `3 * n / 2` characters
+/// (rounded up) after the 6-character prefix for `n` bytes.
 pub fn wrap(cose: &[u8]) -> String {
-    let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
-    std::io::Write::write_all(&mut z, cose).expect("writing to a Vec cannot fail");
-    let compressed = z.finish().expect("writing to a Vec cannot fail");
-    let mut s = String::with_capacity(PREFIX.len() + compressed.len() * 3 / 2 + 2);
+    let mut s = String::with_capacity(PREFIX.len() + cose.len().div_ceil(2) * 3);
     s.push_str(PREFIX);
-    s.push_str(&base45::encode(compressed));
+    s.push_str(&base45::encode(cose));
     s
 }
 
-/// Strips the prefix, checks and decodes Base45, and inflates (capped at
-/// [`MAX_INFLATED_BYTES`]): the COSE bytes.
+/// Strips the prefix and checks and decodes Base45: the COSE bytes, at most
+/// [`MAX_COSE_BYTES`].
 ///
 /// Leading white space and trailing `\r`, `\n` and tabs (a scanner's Enter) are ignored; a
 /// trailing space is a Base45 character and is kept.
 ///
 /// # Errors
-/// A [`CodeError`] of the prefix, Base45 or zlib stage.
+/// A [`CodeError`] of the prefix or Base45 stage.
 pub fn unwrap(code: &str) -> Result<Vec<u8>, CodeError> {
     let payload = strip_prefix(code)?;
-    let compressed = base45_decode(payload)?;
-    inflate(&compressed)
+    let bytes = base45_decode(payload)?;
+    if bytes.len() > MAX_COSE_BYTES {
+        return Err(CodeError::Base45TooLarge(bytes.len()));
+    }
+    Ok(bytes)
 }
 
 /// Removes line endings and the `HCMR1:` prefix.
@@ -111,39 +108,6 @@ pub fn base45_decode(s: &str) -> Result<Vec<u8>, CodeError> {
     }
     // Every rule was checked above, so the library cannot refuse what is left.
     base45::decode(b).map_err(|_| CodeError::Base45Length(b.len()))
-}
-
-/// Inflates a zlib stream, refusing more than [`MAX_INFLATED_BYTES`] of output.
-///
-/// The header's second byte may be any valid FLG (0x01, 0x5E, 0x9C, 0xDA: the compression level
-/// the encoder chose); only CMF 0x78 (deflate, 32 KiB window) and a valid FCHECK are required.
-///
-/// # Errors
-/// [`CodeError::NotZlib`], [`CodeError::ZlibCorrupt`], [`CodeError::InflatedTooLarge`] or
-/// [`CodeError::ZlibTrailing`].
-pub fn inflate(data: &[u8]) -> Result<Vec<u8>, CodeError> {
-    if data.len() < 2
-        || data[0] != 0x78
-        || (u16::from(data[0]) * 256 + u16::from(data[1])) % 31 != 0
-        || data[1] & 0x20 != 0
-    {
-        return Err(CodeError::NotZlib(data.iter().take(2).copied().collect()));
-    }
-    let mut dec = ZlibDecoder::new(data);
-    let mut out = Vec::with_capacity(data.len() * 2);
-    let limit = MAX_INFLATED_BYTES as u64;
-    (&mut dec)
-        .take(limit + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| CodeError::ZlibCorrupt(e.to_string()))?;
-    if out.len() as u64 > limit {
-        return Err(CodeError::InflatedTooLarge);
-    }
-    let consumed = dec.total_in() as usize;
-    if consumed < data.len() {
-        return Err(CodeError::ZlibTrailing(data.len() - consumed));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -228,30 +192,17 @@ mod tests {
     }
 
     #[test]
-    fn zlib_headers_bombs_and_trailing() {
-        for level in [0u32, 1, 6, 9] {
-            let mut z = ZlibEncoder::new(Vec::new(), Compression::new(level));
-            std::io::Write::write_all(&mut z, b"hello hello hello").unwrap();
-            let c = z.finish().unwrap();
-            assert_eq!(inflate(&c).unwrap(), b"hello hello hello", "level {level}");
-        }
-        assert!(matches!(inflate(b"\x1f\x8b"), Err(CodeError::NotZlib(_))));
-        assert!(matches!(inflate(b""), Err(CodeError::NotZlib(_))));
-        // One MiB of zeros compresses to about 1 KiB: refused once past the cap.
-        let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
-        std::io::Write::write_all(&mut z, &vec![0u8; 1 << 20]).unwrap();
-        let bomb = z.finish().unwrap();
-        assert!(bomb.len() < 2048);
-        assert_eq!(inflate(&bomb), Err(CodeError::InflatedTooLarge));
-        // Truncated stream.
-        let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
-        std::io::Write::write_all(&mut z, b"some payload bytes").unwrap();
-        let mut c = z.finish().unwrap();
-        assert!(matches!(
-            inflate(&c[..c.len() - 3]),
-            Err(CodeError::ZlibCorrupt(_))
-        ));
-        c.extend_from_slice(b"xx");
-        assert_eq!(inflate(&c), Err(CodeError::ZlibTrailing(2)));
+    fn no_compression_and_a_size_cap() {
+        // The COSE bytes are Base45-encoded as they are: RFC 9285's "ietf!" example.
+        assert_eq!(wrap(b"ietf!"), "HCMR1:QED8WEX0");
+        assert_eq!(unwrap("HCMR1:QED8WEX0\r\n").unwrap(), b"ietf!");
+        let max = wrap(&[0u8; MAX_COSE_BYTES]);
+        assert_eq!(max.len(), 6 + MAX_COSE_BYTES / 2 * 3);
+        assert_eq!(unwrap(&max).unwrap().len(), MAX_COSE_BYTES);
+        let over = wrap(&[0u8; MAX_COSE_BYTES + 1]);
+        assert_eq!(
+            unwrap(&over),
+            Err(CodeError::Base45TooLarge(MAX_COSE_BYTES + 1))
+        );
     }
 }

@@ -550,7 +550,7 @@ fn apply_all_is_all_or_nothing() {
     assert_eq!(s.apply_all(&batch), Err(FeedError::BadSignature(4)));
     assert_eq!(s, before);
     assert_eq!(s.current_key(), Some(&k1.public()));
-    assert!(!s.is_revoked(&[3; 16], &SubjectHash([0; 16]), 0));
+    assert!(!s.is_revoked(&[3; 16], &SubjectHash([0; 8]), 0));
 
     // Other faults in 3rd place: a gap, and a signature by the key the batch itself retired.
     let e5 = next(&e4, 40, revoke_code(&[5; 16]), &k2);
@@ -590,11 +590,11 @@ fn a_revoked_code_is_revoked_whatever_its_subject_and_time() {
     let g = genesis(&k);
     let cti = [0xc7; 16];
     let s = state_of(&[g.clone(), next(&g, 1, revoke_code(&cti), &k)]);
-    for (subject, iat) in [([0u8; 16], 0), ([0xa5; 16], T0), ([0xff; 16], u64::MAX)] {
+    for (subject, iat) in [([0u8; 8], 0), ([0xa5; 8], T0), ([0xff; 8], u64::MAX)] {
         assert!(s.is_revoked(&cti, &SubjectHash(subject), iat));
     }
-    assert!(!s.is_revoked(&[0xc8; 16], &SubjectHash([0xa5; 16]), T0));
-    assert!(!s.is_revoked(&cti[..15], &SubjectHash([0xa5; 16]), T0));
+    assert!(!s.is_revoked(&[0xc8; 16], &SubjectHash([0xa5; 8]), T0));
+    assert!(!s.is_revoked(&cti[..15], &SubjectHash([0xa5; 8]), T0));
     assert_eq!(s.revocation_count(), 1);
 }
 
@@ -602,7 +602,7 @@ fn a_revoked_code_is_revoked_whatever_its_subject_and_time() {
 fn a_subject_revocation_covers_codes_issued_strictly_before() {
     let k = key(1);
     let g = genesis(&k);
-    let subject = SubjectHash([0xa5; 16]);
+    let subject = SubjectHash([0xa5; 8]);
     let before = T0 + 1_000;
     let s = state_of(&[
         g.clone(),
@@ -621,14 +621,14 @@ fn a_subject_revocation_covers_codes_issued_strictly_before() {
     assert!(s.is_revoked(&cti, &subject, before - 1));
     assert!(!s.is_revoked(&cti, &subject, before));
     assert!(!s.is_revoked(&cti, &subject, before + 1));
-    assert!(!s.is_revoked(&cti, &SubjectHash([0xa6; 16]), 0));
+    assert!(!s.is_revoked(&cti, &SubjectHash([0xa6; 8]), 0));
 }
 
 #[test]
 fn two_subject_revocations_keep_the_later_time() {
     let k = key(1);
     let g = genesis(&k);
-    let subject = SubjectHash([0xa5; 16]);
+    let subject = SubjectHash([0xa5; 8]);
     let (early, late) = (T0 + 100, T0 + 500);
     let rs = |before| Statement::RevokeSubject {
         subject_hash: subject,
@@ -696,7 +696,7 @@ fn every_statement() -> Vec<FeedEntry> {
     let w = next(&r, 2, Statement::KeyWithdrawal { key: k1.public() }, &k2);
     let c = next(&w, 3, revoke_code(&[0xc7; 16]), &k2);
     let subject = Statement::RevokeSubject {
-        subject_hash: SubjectHash([0xa5; 16]),
+        subject_hash: SubjectHash([0xa5; 8]),
         before: u64::MAX,
     };
     let sub = next(&c, 4, subject, &k2);
@@ -891,14 +891,14 @@ fn malformed_fields_are_refused() {
         (
             stmt(vec![
                 uint(4),
-                Value::Bytes(vec![0; 16]),
+                Value::Bytes(vec![0; 8]),
                 Value::Integer(Integer::from(-5)),
             ]),
             "before must be an unsigned integer",
         ),
         (
-            stmt(vec![uint(4), Value::Bytes(vec![0; 15]), uint(1)]),
-            "subject hash must be 16 bytes",
+            stmt(vec![uint(4), Value::Bytes(vec![0; 7]), uint(1)]),
+            "subject hash must be 8 bytes",
         ),
         (entry(base()[..6].to_vec()), MAGIC_OR_FORMAT),
         (entry([base(), vec![Value::Null]].concat()), MAGIC_OR_FORMAT),

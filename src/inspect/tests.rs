@@ -14,22 +14,21 @@ use crate::keys::NodeKey;
 
 /// docs/code-format.md section 10, vector 1: kid of the key with seed 32 x 0x42.
 const KAT1_KID_HEX: &str = "3097e2dee2cb4a34";
-/// Vector 1's COSE compressed by zlib 1.2.13 instead of flate2 (docs section 10).
-const KAT1_CODE_OTHER_DEFLATE: &str = "HCMR1:NCFOXN%TSMAHO.JLVO%UV-RFL-9HGJ6DH5AB:BJFKD4006R5WKL57KTGRT%SR*06003*8Y+CK+AR-EY*9K-D6-BE1G9A39M9SA3.43M+KITI.V3I:IY0LA1SE98SLPD.9M5ADDQ7M8T47.Q6G*6WB1VKUMZQM:5G9O1GW8$U2BU78GL2WZBE5V6JN7 EW7VHOXI-OAFHB3QVLYRBI4PHI9:OGYSR8UOUO$39+BOZ BC3TAY9O6P$M6-W5C0HL+0+MN.JL5LPL4AB*F3GWW-IV0HTMMB3065TU4";
+/// docs/code-format.md section 10, vector 1 (218 characters).
+const KAT1_CODE: &str = "HCMR1:TWGSLK/-4U5929J/7SMVPHT6+6B0XK-C3C:07367F3PRAKP57F3ORAC10 AJF.G7F3FOCH68.1T7BK7-SIEHNDD$96V96*96DL6.99IQU$$UB4V5CV9485/A0FT-DDE0O-X4 HE--8RPQ.336G3E160%3Y%PYHV%C3BHJ2Q8YJ2Y KFVE%6I6B14$O-N6V04DSF3HT5166TI268P*D20";
 
 fn claims(iss: &str, status: u64) -> Claims {
     Claims {
         iss: iss.into(),
         iat: 1_700_000_000,
         exp: 1_700_000_300,
-        cti: (0u8..16).collect(),
         status,
         status_valid_until: 1_701_000_000,
         subject: Subject {
             masked_name: "张*三".into(),
             document_type: DocumentType::ResidentIdentityCard,
-            masked_document_number: "5101**********1234".into(),
-            subject_hash: SubjectHash([0xf0; 16]),
+            masked_document_number: "5101*1234".into(),
+            subject_hash: SubjectHash([0xf0; 8]),
         },
     }
 }
@@ -67,7 +66,7 @@ fn sign1(protected: &[(Value, Value)], unprotected: &[(Value, Value)], payload: 
     ])
 }
 
-/// An hcmr-looking string around COSE bytes (zlib, Base45, prefix).
+/// An hcmr-looking string around COSE bytes (Base45, prefix; no compression).
 fn hcmr_string(cose: &[u8]) -> String {
     transport::wrap(cose)
 }
@@ -106,16 +105,18 @@ fn hcmr_code_inspects_to_kid_iss_and_status() {
     let code = encode(&claims("510000", 1), &key());
     let ins = inspect(&code).unwrap();
     assert_eq!(ins.scheme, Scheme::Hcmr);
-    assert!(ins.compressed);
-    assert_eq!(ins.cose.tag, TagForm::Sign1);
+    assert!(!ins.compressed);
+    assert_eq!(ins.cose.tag, TagForm::Untagged);
     let (kid, loc) = ins.cose.kid().unwrap();
     assert_eq!(hex::encode(kid), KAT1_KID_HEX);
     assert_eq!(hex::encode(kid), key().kid().to_string().to_lowercase());
     assert_eq!(loc, ParamLocation::Protected);
-    assert_eq!(ins.claims["1"], "510000");
-    assert_eq!(ins.claims["-38962"]["2"], 1);
-    assert_eq!(ins.claims["-38962"]["4"]["1"], "张*三");
-    assert_eq!(ins.claims["7"], "000102030405060708090a0b0c0d0e0f");
+    assert_eq!(ins.claims["1"], 510000);
+    assert_eq!(ins.claims["-38962"][0], 1);
+    assert_eq!(ins.claims["-38962"][2], "张*三");
+    assert_eq!(ins.claims["-38962"][4], "5101*1234");
+    assert_eq!(ins.claims["-38962"][5], "f0f0f0f0f0f0f0f0");
+    assert!(ins.claims.get("7").is_none(), "no cti claim");
     assert_eq!(ins.hcert, None);
     assert_eq!(ins.hcmr_decoder, Some(Ok(())));
 
@@ -123,7 +124,8 @@ fn hcmr_code_inspects_to_kid_iss_and_status() {
     assert_eq!(j["scheme"], "hcmr");
     assert_eq!(j["prefix"], "HCMR1:");
     assert_eq!(j["signature_verified"], false);
-    assert_eq!(j["cose_tag"], "18");
+    assert_eq!(j["cose_tag"], "untagged");
+    assert_eq!(j["compressed"], false);
     assert_eq!(j["kid"]["hex"], KAT1_KID_HEX);
     assert_eq!(j["kid"]["location"], "protected");
     assert_eq!(j["alg"]["value"], -8);
@@ -134,15 +136,16 @@ fn hcmr_code_inspects_to_kid_iss_and_status() {
     assert_eq!(j["protected"]["parameters"]["4"], KAT1_KID_HEX);
     assert_eq!(j["unprotected"]["parameters"], json!({}));
     assert_eq!(j["signature_bytes"], 64);
-    assert_eq!(j["claims"]["-38962"]["2"], 1);
+    assert_eq!(j["claims"]["-38962"][0], 1);
     assert_eq!(j["hcmr_decoder"]["accepted"], true);
     assert!(j.get("hcert").is_none());
     // Sizes chain: every stage's output is the next stage's input.
     assert_eq!(j["sizes"]["code_chars"], code.chars().count());
     assert_eq!(j["sizes"]["base45_chars"], code.len() - "HCMR1:".len());
-    let compressed = base45(&code["HCMR1:".len()..]).unwrap();
-    assert_eq!(ins.sizes.compressed_bytes, compressed.len());
-    assert_eq!(ins.sizes.cose_bytes, decompress(&compressed).unwrap().len());
+    let cose_bytes = base45(&code["HCMR1:".len()..]).unwrap();
+    // No compression: the Base45 output is the COSE bytes.
+    assert_eq!(ins.sizes.compressed_bytes, cose_bytes.len());
+    assert_eq!(ins.sizes.cose_bytes, cose_bytes.len());
     assert_eq!(ins.sizes.payload_bytes, claims("510000", 1).to_cbor().len());
 
     // Another province and status.
@@ -152,16 +155,25 @@ fn hcmr_code_inspects_to_kid_iss_and_status() {
     ))
     .unwrap();
     assert_eq!(hex::encode(ins.cose.kid().unwrap().0), "5f23ba66a62a6aef");
-    assert_eq!(ins.claims["1"], "440000");
-    assert_eq!(ins.claims["-38962"]["2"], 3);
+    assert_eq!(ins.claims["1"], 440000);
+    assert_eq!(ins.claims["-38962"][0], 3);
 }
 
 #[test]
-fn another_deflate_and_scanner_line_endings_inspect_alike() {
-    let other = inspect(KAT1_CODE_OTHER_DEFLATE).unwrap();
-    assert_eq!(hex::encode(other.cose.kid().unwrap().0), KAT1_KID_HEX);
-    assert_eq!(other.claims["1"], "510000");
-    assert_eq!(other.claims["-38962"]["2"], 1);
+fn the_published_vector_and_scanner_line_endings_inspect_alike() {
+    let kat = inspect(KAT1_CODE).unwrap();
+    assert_eq!(hex::encode(kat.cose.kid().unwrap().0), KAT1_KID_HEX);
+    assert_eq!(kat.claims["1"], 510000);
+    assert_eq!(kat.claims["-38962"][0], 1);
+    assert_eq!(kat.sizes.code_chars, 218);
+    assert_eq!(kat.sizes.cose_bytes, 141);
+    assert_eq!(kat.sizes.payload_bytes, 57);
+    // The derived code id of docs/code-format.md section 10.
+    assert_eq!(
+        kat.cti().map(hex::encode).as_deref(),
+        Some("0556aee8086947bde6259a71df46a6d2")
+    );
+    assert_eq!(kat.to_json()["cti"], "0556aee8086947bde6259a71df46a6d2");
     let code = encode(&claims("510000", 1), &key());
     let a = inspect(&code).unwrap();
     let b = inspect(&format!("{code}\r\n")).unwrap();
@@ -204,33 +216,17 @@ fn each_failing_stage_of_a_broken_hcmr_code_has_its_own_error() {
             Stage::Base45,
         ),
         ("HCMR1:GGW".into(), "base45.overflow", Stage::Base45),
-        // decompression: hcmr requires zlib (no EU "taken as-is" rule)
+        // No decompression stage for hcmr: the Base45 output is capped instead.
         (
-            format!("HCMR1:{}", base45::encode(cbor(&int(1)))),
-            "decompression.header",
-            Stage::Decompression,
+            hcmr_string(&vec![0u8; crate::code::MAX_COSE_BYTES + 1]),
+            "base45.too_large",
+            Stage::Base45,
         ),
+        // A zlib stream is not taken for hcmr (no EU rule): its 0x78 is a CBOR text header.
         (
-            {
-                let z = zlib(&transport_cose(&good));
-                format!("HCMR1:{}", base45::encode(&z[..z.len() - 3]))
-            },
-            "decompression.corrupt",
-            Stage::Decompression,
-        ),
-        (
-            {
-                let mut z = zlib(&transport_cose(&good));
-                z.extend_from_slice(b"xx");
-                format!("HCMR1:{}", base45::encode(z))
-            },
-            "decompression.trailing",
-            Stage::Decompression,
-        ),
-        (
-            hcmr_string(&vec![0u8; crate::code::MAX_INFLATED_BYTES + 1]),
-            "decompression.too_large",
-            Stage::Decompression,
+            hcmr_string(&zlib(&transport_cose(&good))),
+            "cose.cbor",
+            Stage::Cose,
         ),
         // COSE
         (hcmr_string(&[0xff, 0x00]), "cose.cbor", Stage::Cose),
@@ -331,8 +327,9 @@ fn each_failing_stage_of_a_broken_hcmr_code_has_its_own_error() {
         );
         seen.insert(*code);
     }
-    // Every fault code that an hcmr string can reach was produced (payload.hcert is EU only).
-    assert_eq!(seen.len(), 22, "{seen:?}");
+    // Every fault code that an hcmr string can reach was produced (payload.hcert and the
+    // decompression faults are EU only).
+    assert_eq!(seen.len(), 19, "{seen:?}");
 }
 
 /// The COSE bytes inside an hcmr string.
@@ -345,13 +342,13 @@ fn stage_functions_match_the_whole() {
     let code = encode(&claims("510000", 2), &key());
     let (scheme, text) = unprefix(&code).unwrap();
     assert_eq!(scheme, Scheme::Hcmr);
-    let compressed = base45(text).unwrap();
-    let cose_bytes = decompress(&compressed).unwrap();
+    let cose_bytes = base45(text).unwrap();
+    // hcmr: the bytes pass through uncompressed.
     assert_eq!(
-        decompress_for(Scheme::Hcmr, &compressed).unwrap(),
+        decompress_for(Scheme::Hcmr, &cose_bytes).unwrap(),
         Decompressed {
             bytes: cose_bytes.clone(),
-            compressed: true
+            compressed: false
         }
     );
     let cose = decode_cose(&cose_bytes).unwrap();
@@ -472,7 +469,11 @@ fn eu_strings_compressed_or_not() {
         decompress_for(Scheme::EuDcc, &cose).unwrap().bytes,
         cose.clone()
     );
-    assert!(decompress_for(Scheme::Hcmr, &cose).is_err());
+    // hcmr takes every payload as-is (no compression at all).
+    assert_eq!(
+        decompress_for(Scheme::Hcmr, &cose).unwrap().bytes,
+        cose.clone()
+    );
     // A payload starting with 0x78 must be real zlib, for the EU too.
     assert_eq!(
         decompress_for(Scheme::EuDcc, &[0x78, 0x00, 0x01])
@@ -484,7 +485,7 @@ fn eu_strings_compressed_or_not() {
 
 #[test]
 fn eu_inflate_cap_is_larger_but_still_capped() {
-    let big = vec![0u8; crate::code::MAX_INFLATED_BYTES * 4];
+    let big = vec![0u8; crate::code::MAX_COSE_BYTES * 32];
     assert_eq!(
         decompress_for(Scheme::EuDcc, &zlib(&big))
             .unwrap()
@@ -492,10 +493,15 @@ fn eu_inflate_cap_is_larger_but_still_capped() {
             .len(),
         big.len()
     );
+    // An hcmr code is never inflated: its decoded bytes are capped at MAX_COSE_BYTES.
+    let z = zlib(&big);
+    assert!(z.len() <= crate::code::MAX_COSE_BYTES);
+    assert_eq!(decompress_for(Scheme::Hcmr, &z).unwrap().bytes, z);
     assert_eq!(
-        decompress_for(Scheme::Hcmr, &zlib(&big)),
-        Err(InspectError::Decompression(DecompressError::TooLarge {
-            max: crate::code::MAX_INFLATED_BYTES
+        decompress_for(Scheme::Hcmr, &big),
+        Err(InspectError::Base45(Base45Error::TooLarge {
+            bytes: big.len(),
+            max: crate::code::MAX_COSE_BYTES
         }))
     );
     let bomb = zlib(&vec![0u8; 1 << 20]);

@@ -13,7 +13,7 @@ use crate::province::Province;
 
 /// Most identity matches per code (and per subject at the issuer) in one window: enough for a
 /// checkpoint and a second look, far too few to guess a masked number (hundreds of thousands of
-/// candidates remain behind 5113**********242X).
+/// candidates remain behind 5113*242X).
 pub(crate) const MAX_MATCH_ATTEMPTS: u32 = 5;
 /// The window of [`MAX_MATCH_ATTEMPTS`], in seconds.
 pub(crate) const MATCH_WINDOW_SECS: u64 = 3600;
@@ -122,18 +122,18 @@ impl NodeState {
         let verdict = crate::verify::verify(&r.code, &self.trust.load(), now);
         // Only a code recognized here has a subject worth matching: an expired, revoked or
         // forged code must not become an oracle for document numbers.
-        let (Some(claims), Some(issuer), true) =
-            (&verdict.claims, verdict.issuer, verdict.recognized())
-        else {
+        let (Some(claims), Some(cti), Some(issuer), true) = (
+            &verdict.claims,
+            verdict.cti,
+            verdict.issuer,
+            verdict.recognized(),
+        ) else {
             return Err(ApiError::FailedPrecondition(format!(
                 "the code is not recognized here ({}): there is no subject to match",
                 verdict.reason.explain()
             )));
         };
-        if !self
-            .match_limiter
-            .allow(crate::audit::cti_hash(&claims.cti), now)
-        {
+        if !self.match_limiter.allow(crate::audit::cti_hash(&cti), now) {
             return Err(too_many());
         }
         let hash = claims.subject.subject_hash;
@@ -195,11 +195,14 @@ impl NodeState {
         })?;
         let number = identity::normalize_document_number(doc_type, &r.document_number)
             .map_err(|e| ApiError::invalid("document_number", e))?;
-        let hash: [u8; 16] = hex::decode(&r.subject_hash)
+        let hash: [u8; identity::SUBJECT_HASH_LEN] = hex::decode(&r.subject_hash)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| ApiError::invalid("subject_hash", "must be 32 hex digits"))?;
-        if !self.match_limiter.allow(hash, self.now()) {
+            .ok_or_else(|| ApiError::invalid("subject_hash", "must be 16 hex digits"))?;
+        // The limiter counts by 16-byte keys: the 8-byte hash, zero-padded.
+        let mut limit_key = [0u8; 16];
+        limit_key[..hash.len()].copy_from_slice(&hash);
+        if !self.match_limiter.allow(limit_key, self.now()) {
             return Err(too_many());
         }
         let mine = self.subject_key.subject_hash(doc_type, &number);

@@ -284,7 +284,7 @@ pub fn verdict_to_proto(v: &Verdict, now: u64) -> proto::VerifyHealthCodeRespons
         exp: c.map_or(0, |c| c.exp),
         iat: c.map_or(0, |c| c.iat),
         status_valid_until: c.map_or(0, |c| c.status_valid_until),
-        cti: c.map(|c| hex::encode(&c.cti)).unwrap_or_default(),
+        cti: v.cti.map(hex::encode).unwrap_or_default(),
         signature_verified: v.signature_verified,
         agreement_id: v.agreement.map(|a| a.to_string()).unwrap_or_default(),
         verified_at: now,

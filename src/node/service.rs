@@ -75,8 +75,6 @@ impl NodeState {
             }
             l => l,
         };
-        let mut cti = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut cti);
         let subject = Subject {
             masked_name,
             document_type: doc_type,
@@ -96,12 +94,13 @@ impl NodeState {
             iss: self.province.to_string(),
             iat,
             exp: iat + lifetime,
-            cti: cti.to_vec(),
             status: status.to_u64(),
             status_valid_until: r.status_valid_until,
             subject,
         };
-        let code = crate::code::encode(&claims, &self.key.load());
+        // The code id is the signature's first 16 bytes: known only once signed.
+        let crate::code::Encoded { code, cti } =
+            crate::code::encode_with_cti(&claims, &self.key.load());
         self.store
             .log_issued(&IssuedRecord {
                 cti,
@@ -113,7 +112,8 @@ impl NodeState {
             })
             .await?;
         tracing::debug!(cti = %hex::encode(cti), %status, "issued health code");
-        let (qr_image, qr_media_type) = self.code_image(r.qr_format, &code, &claims, status)?;
+        let (qr_image, qr_media_type) =
+            self.code_image(r.qr_format, &code, &cti, &claims, status)?;
         Ok(proto::IssueHealthCodeResponse {
             code,
             cti: hex::encode(cti),
@@ -131,6 +131,7 @@ impl NodeState {
         &self,
         format: i32,
         code: &str,
+        cti: &crate::code::Cti,
         claims: &Claims,
         status: crate::status::HealthStatus,
     ) -> Result<(Vec<u8>, &'static str), ApiError> {
@@ -156,7 +157,7 @@ impl NodeState {
                     status,
                     exp: claims.exp,
                     status_valid_until: claims.status_valid_until,
-                    cti_hex: hex::encode(&claims.cti),
+                    cti_hex: hex::encode(cti),
                 };
                 Ok((
                     crate::card::card_png(&info).map_err(|e| failed(e.to_string()))?,

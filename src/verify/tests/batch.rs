@@ -17,9 +17,9 @@ fn pool() -> Vec<(String, Reason)> {
     expired.iat = NOW - 600;
     expired.exp = NOW - 1;
     let signed = crate::code::cose::sign(claims("510000", RED).to_cbor(), &sc_key());
-    let mut sign1 = CoseSign1::from_tagged_slice(&signed).unwrap();
+    let mut sign1 = CoseSign1::from_slice(&signed.bytes).unwrap();
     sign1.payload = Some(claims("510000", GREEN).to_cbor());
-    let altered = transport::wrap(&sign1.to_tagged_vec().unwrap());
+    let altered = transport::wrap(&sign1.to_vec().unwrap());
     vec![
         (code(&claims("510000", GREEN), &sc_key()), Reason::Ok),
         (code(&claims("510000", YELLOW), &sc_key()), Reason::Ok),

@@ -116,7 +116,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
 
     // Sichuan codes at Guangdong: green as green, yellow as red, red as red.
     let green = issue(&sc, subject("王建国", "510104", 131), G, 300).await;
-    let yellow = issue(&sc, subject("李秀英", "511302", 242), Y, 300).await;
+    let yellow = issue(&sc, subject("李秀英", "511302", 242), Y, 600).await;
     let red = issue(&sc, subject("张伟", "510802", 311), R, 300).await;
     for (code, local) in [(&green, G), (&yellow, R), (&red, R)] {
         let v = verify(&gd, &code.code).await;

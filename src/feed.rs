@@ -39,6 +39,7 @@ use crate::keys::{Kid, NodeKey, PublicKey};
 use crate::province::Province;
 
 mod revoked;
+mod wire;
 pub use revoked::{Cti, MaxTimeMap, RevokedCodes};
 
 /// Most code ids one RevokeCodes statement (5) may carry.
@@ -305,6 +306,31 @@ impl FeedEntry {
         signer: Kid,
         signature: [u8; 64],
     ) -> Result<Self, FeedError> {
+        // Canonical bytes (every entry this node or a well-behaved peer writes) are read
+        // directly; anything else goes to the general decoder below, which refuses it (or
+        // accepts exactly what it accepted before): see `wire`.
+        if let Some(f) = wire::read_entry(&encoded) {
+            return Ok(FeedEntry {
+                province: f.province,
+                seq: f.seq,
+                prev: f.prev,
+                time: f.time,
+                statement: f.statement,
+                encoded,
+                signer,
+                signature,
+            });
+        }
+        Self::from_parts_general(encoded, signer, signature)
+    }
+
+    /// [`FeedEntry::from_parts`] through a CBOR `Value` and a re-encode: the reference decoder,
+    /// for bytes the fast reader does not take.
+    fn from_parts_general(
+        encoded: Vec<u8>,
+        signer: Kid,
+        signature: [u8; 64],
+    ) -> Result<Self, FeedError> {
         let v =
             crate::cbor::decode_exact(&encoded).map_err(|e| FeedError::Decode(e.to_string()))?;
         let Value::Array(a) = v else {
@@ -386,6 +412,18 @@ impl FeedEntry {
     /// # Errors
     /// [`FeedError::Decode`].
     pub fn from_record(bytes: &[u8]) -> Result<Self, FeedError> {
+        if let Some((entry, kid, sig)) = wire::read_record(bytes) {
+            return FeedEntry::from_parts(entry.to_vec(), Kid(kid), sig);
+        }
+        Self::from_record_general(bytes, FeedEntry::from_parts)
+    }
+
+    /// [`FeedEntry::from_record`] through a CBOR `Value`, for records not in the canonical
+    /// encoding, with `parts` reading the entry bytes.
+    fn from_record_general(
+        bytes: &[u8],
+        parts: fn(Vec<u8>, Kid, [u8; 64]) -> Result<Self, FeedError>,
+    ) -> Result<Self, FeedError> {
         let v = crate::cbor::decode_exact(bytes).map_err(|e| FeedError::Decode(e.to_string()))?;
         match v {
             Value::Array(a) if a.len() == 3 => {
@@ -396,7 +434,7 @@ impl FeedEntry {
                     as_bytes::<8>(&a[1]).ok_or_else(|| FeedError::Decode("record kid".into()))?;
                 let sig = as_bytes::<64>(&a[2])
                     .ok_or_else(|| FeedError::Decode("record signature".into()))?;
-                FeedEntry::from_parts(e.clone(), Kid(kid), sig)
+                parts(e.clone(), Kid(kid), sig)
             }
             _ => Err(FeedError::Decode("not a feed record".into())),
         }
@@ -498,14 +536,18 @@ impl Replay {
             ));
         }
         let verify = self.trust == Trust::Verify;
-        let msg = signing_message(&entry.encoded);
         match &entry.statement {
             Statement::Genesis { key } => {
                 if seq != 1 {
                     return Err(FeedError::BadGenesis(seq));
                 }
                 if key.kid != entry.signer
-                    || (verify && !crate::keys::verify_signature(key, &msg, &entry.signature))
+                    || (verify
+                        && !crate::keys::verify_signature(
+                            key,
+                            &signing_message(&entry.encoded),
+                            &entry.signature,
+                        ))
                 {
                     return Err(FeedError::BadSignature(seq));
                 }
@@ -526,6 +568,7 @@ impl Replay {
                 let signer = if !verify && candidates.len() == 1 {
                     Some(candidates[0])
                 } else {
+                    let msg = signing_message(&entry.encoded);
                     candidates
                         .into_iter()
                         .find(|k| crate::keys::verify_signature(k, &msg, &entry.signature))

@@ -988,6 +988,155 @@ proptest! {
     }
 }
 
+/// The general (reference) decoders: a CBOR `Value` and a re-encode, as before the fast reader.
+fn general_parts(bytes: &[u8], e: &FeedEntry) -> Result<FeedEntry, FeedError> {
+    FeedEntry::from_parts_general(bytes.to_vec(), e.signer(), *e.signature())
+}
+
+fn general_record(bytes: &[u8]) -> Result<FeedEntry, FeedError> {
+    FeedEntry::from_record_general(bytes, FeedEntry::from_parts_general)
+}
+
+/// A chain with a RevokeCodes entry of the most ids one entry takes, besides every statement.
+fn every_statement_and_a_full_revoke_codes() -> Vec<FeedEntry> {
+    let mut chain = every_statement();
+    let ctis: Vec<Cti> = (0..MAX_CTIS_PER_ENTRY as u32)
+        .map(|i| {
+            let mut c = [0x5a; 16];
+            c[..4].copy_from_slice(&i.to_be_bytes());
+            c
+        })
+        .collect();
+    let last = chain.last().unwrap().clone();
+    chain.push(next(&last, 6, Statement::RevokeCodes { ctis }, &key(2)));
+    chain
+}
+
+#[test]
+fn the_fast_reader_reads_every_statement_as_the_general_decoder_does() {
+    let chain = every_statement_and_a_full_revoke_codes();
+    state_of(&chain);
+    for e in &chain {
+        // The fast reader takes the canonical bytes (the general decoder is not consulted).
+        let fast = wire::read_entry(e.encoded()).expect("canonical bytes take the fast path");
+        assert_eq!(fast.province, e.province());
+        assert_eq!(fast.seq, e.seq());
+        assert_eq!(fast.prev, e.prev);
+        assert_eq!(fast.time, e.time());
+        assert_eq!(&fast.statement, e.statement());
+        assert_eq!(general_parts(e.encoded(), e).unwrap(), *e);
+        let rec = e.to_record();
+        let (bytes, kid, sig) = wire::read_record(&rec).expect("canonical record");
+        assert_eq!(
+            (bytes, kid, &sig),
+            (e.encoded(), e.signer().0, e.signature())
+        );
+        assert_eq!(FeedEntry::from_record(&rec).unwrap(), *e);
+        assert_eq!(general_record(&rec).unwrap(), *e);
+    }
+    let Statement::RevokeCodes { ctis } = chain[6].statement() else {
+        panic!("entry 7 is a RevokeCodes entry");
+    };
+    assert_eq!(ctis.len(), 4096);
+    assert_eq!(ctis[4095][..4], [0, 0, 0x0f, 0xff]);
+    assert_eq!(ctis[4095][4..], [0x5a; 12]);
+}
+
+#[test]
+fn the_fast_reader_refuses_what_is_not_exactly_canonical() {
+    let chain = every_statement_and_a_full_revoke_codes();
+    let many = &chain[5]; // [5, [3 ctis]]
+    let full = &chain[6];
+    let enc = many.encoded();
+    // Statement 5's id list as an indefinite-length array: the general decoder refuses it as not
+    // canonical, and the fast reader leaves it to it.
+    let at = enc.len() - 3 * 17 - 1;
+    assert_eq!(enc[at], 0x83);
+    let indefinite = [&enc[..at], &[0x9f], &enc[at + 1..], &[0xff]].concat();
+    assert!(wire::read_entry(&indefinite).is_none());
+    assert_eq!(
+        FeedEntry::from_parts(indefinite.clone(), many.signer(), *many.signature()),
+        Err(FeedError::Decode("not in canonical encoding".into()))
+    );
+    // The list's length in a longer form than needed (0x98 0x03 for 3).
+    let long_len = [&enc[..at], &[0x98, 0x03], &enc[at + 1..]].concat();
+    assert!(wire::read_entry(&long_len).is_none());
+    assert_eq!(
+        FeedEntry::from_parts(long_len, many.signer(), *many.signature()),
+        Err(FeedError::Decode("not in canonical encoding".into()))
+    );
+    // One cti of 17 bytes in the full entry: refused by both.
+    let f = full.encoded();
+    let first_cti = f.len() - 4096 * 17;
+    assert_eq!(f[first_cti], 0x50);
+    let long_cti = [
+        &f[..first_cti],
+        &[0x51],
+        &f[first_cti + 1..first_cti + 17],
+        &[0],
+        &f[first_cti + 17..],
+    ]
+    .concat();
+    assert!(wire::read_entry(&long_cti).is_none());
+    assert_eq!(
+        FeedEntry::from_parts(long_cti, full.signer(), *full.signature()),
+        Err(FeedError::Decode("every cti must be 16 bytes".into()))
+    );
+    // 4,097 ids: refused by both.
+    let mut over = f.to_vec();
+    let list = f.len() - 4096 * 17 - 3;
+    assert_eq!(&over[list..list + 3], &[0x99, 0x10, 0x00]);
+    over[list + 2] = 0x01;
+    over.extend_from_slice(&[0x50; 17]);
+    assert!(wire::read_entry(&over).is_none());
+    assert_eq!(
+        FeedEntry::from_parts(over, full.signer(), *full.signature()),
+        Err(FeedError::Decode("1 to 4096 ctis in one entry".into()))
+    );
+    // A record with a non-canonical head (the kid's length as 0x58 0x08) is not the fast
+    // reader's, and decodes through the general path as before.
+    let rec = many.to_record();
+    let kid_at = rec.len() - 9 - 66;
+    assert_eq!(rec[kid_at], 0x48);
+    let odd = [&rec[..kid_at], &[0x58, 0x08], &rec[kid_at + 1..]].concat();
+    assert!(wire::read_record(&odd).is_none());
+    assert_eq!(FeedEntry::from_record(&odd).unwrap(), *many);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The decoders with the fast reader decide exactly as the general ones, on changed, cut,
+    /// lengthened and spliced entries and records of every statement.
+    #[test]
+    fn the_fast_reader_decides_as_the_general_decoder(
+        which in 0usize..6,
+        edits in proptest::collection::vec(
+            (0u8..4, any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        on_record in any::<bool>(),
+    ) {
+        static CHAIN: std::sync::OnceLock<Vec<FeedEntry>> = std::sync::OnceLock::new();
+        let chain = CHAIN.get_or_init(every_statement);
+        let e = &chain[which];
+        let mut bytes = if on_record { e.to_record() } else { e.encoded().to_vec() };
+        for (op, at, b) in edits {
+            let i = at.index(bytes.len() + 1);
+            match op {
+                0 if i < bytes.len() => bytes[i] ^= b.max(1),
+                1 => bytes.insert(i, b),
+                2 if i < bytes.len() => { bytes.remove(i); }
+                _ => bytes.truncate(i),
+            }
+        }
+        if on_record {
+            prop_assert_eq!(FeedEntry::from_record(&bytes), general_record(&bytes));
+        } else {
+            let got = FeedEntry::from_parts(bytes.clone(), e.signer(), *e.signature());
+            prop_assert_eq!(got, general_parts(&bytes, e));
+        }
+    }
+}
+
 #[test]
 fn an_entry_dated_before_the_previous_is_refused() {
     let k = key(1);

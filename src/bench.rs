@@ -631,6 +631,61 @@ fn free_port() -> Result<u16, BenchError> {
         .map_err(|e| BenchError::Setup(e.to_string()))
 }
 
+/// A node made for a bench: initialised in `dir` on a free loopback port, with the per-caller
+/// rate limit and the concurrency limit raised out of the way of the load, and a caller "bench"
+/// with `roles`.
+pub(crate) struct BenchNode {
+    /// Its hcmr.toml.
+    pub(crate) config_path: std::path::PathBuf,
+    /// The configuration as loaded.
+    pub(crate) config: crate::node::Config,
+    /// Its gRPC port on 127.0.0.1.
+    pub(crate) port: u16,
+    /// The bench caller's token.
+    pub(crate) token: String,
+}
+
+/// Makes a [`BenchNode`] of `province` in `dir`.
+///
+/// # Errors
+/// [`BenchError::Setup`] naming what failed.
+pub(crate) async fn init_bench_node(
+    province: crate::province::Province,
+    dir: &Path,
+    roles: &[crate::callers::Role],
+) -> Result<BenchNode, BenchError> {
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let port = free_port()?;
+    let mut opts =
+        crate::node::InitOptions::new(format!("127.0.0.1:{port}").parse().map_err(|e| setup(&e))?);
+    opts.endpoint = Some(format!("https://127.0.0.1:{port}"));
+    let config_path = crate::node::init_node(province, dir, &opts)
+        .await
+        .map_err(|e| setup(&e))?;
+    let text = std::fs::read_to_string(&config_path).map_err(|e| setup(&e))?;
+    let text = text
+        .replace(
+            "caller_requests_per_sec = 200",
+            "caller_requests_per_sec = 10000000",
+        )
+        .replace("caller_burst = 400", "caller_burst = 10000000")
+        .replace(
+            "max_concurrent_requests = 512",
+            "max_concurrent_requests = 4096",
+        );
+    std::fs::write(&config_path, text).map_err(|e| setup(&e))?;
+    let config = crate::node::Config::load(&config_path).map_err(|e| setup(&e))?;
+    let token = crate::node::add_caller_offline(&config, "bench", roles)
+        .await
+        .map_err(|e| setup(&e))?;
+    Ok(BenchNode {
+        config_path,
+        config,
+        port,
+        token: token.to_string(),
+    })
+}
+
 /// Makes and starts the two nodes with `exe serve` (this binary), raises their per-caller limits
 /// out of the way, concludes an agreement, and issues 256 Sichuan codes for verify-peer.
 ///
@@ -645,38 +700,17 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
     let mut nodes = Vec::new();
     for code in [510000u32, 440000] {
         let p = crate::province::Province::from_code(code).map_err(|e| setup(&e))?;
-        let port = free_port()?;
-        let mut opts = crate::node::InitOptions::new(
-            format!("127.0.0.1:{port}").parse().map_err(|e| setup(&e))?,
-        );
-        opts.endpoint = Some(format!("https://127.0.0.1:{port}"));
-        let path = crate::node::init_node(p, &dir.path().join(code.to_string()), &opts)
-            .await
-            .map_err(|e| setup(&e))?;
-        let text = std::fs::read_to_string(&path).map_err(|e| setup(&e))?;
-        let text = text
-            .replace(
-                "caller_requests_per_sec = 200",
-                "caller_requests_per_sec = 10000000",
-            )
-            .replace("caller_burst = 400", "caller_burst = 10000000")
-            .replace(
-                "max_concurrent_requests = 512",
-                "max_concurrent_requests = 4096",
-            );
-        std::fs::write(&path, text).map_err(|e| setup(&e))?;
-        let config = crate::node::Config::load(&path).map_err(|e| setup(&e))?;
-        let token = crate::node::add_caller_offline(
-            &config,
-            "bench",
+        let made = init_bench_node(
+            p,
+            &dir.path().join(code.to_string()),
             &[
                 crate::callers::Role::Issuer,
                 crate::callers::Role::Verifier,
                 crate::callers::Role::Admin,
             ],
         )
-        .await
-        .map_err(|e| setup(&e))?;
+        .await?;
+        let (path, port, token) = (made.config_path, made.port, made.token);
         let child = std::process::Command::new(exe)
             .args(["serve", "--config"])
             .arg(&path)

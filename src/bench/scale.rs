@@ -253,40 +253,18 @@ struct Made {
 }
 
 async fn make_node(dir: &Path) -> Result<Made, BenchError> {
-    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
-    let port = super::free_port()?;
-    let mut opts =
-        crate::node::InitOptions::new(format!("127.0.0.1:{port}").parse().map_err(|e| setup(&e))?);
-    opts.endpoint = Some(format!("https://127.0.0.1:{port}"));
-    let config_path = crate::node::init_node(province(GUANGDONG)?, dir, &opts)
-        .await
-        .map_err(|e| setup(&e))?;
-    let text = std::fs::read_to_string(&config_path).map_err(|e| setup(&e))?;
-    let text = text
-        .replace(
-            "caller_requests_per_sec = 200",
-            "caller_requests_per_sec = 10000000",
-        )
-        .replace("caller_burst = 400", "caller_burst = 10000000")
-        .replace(
-            "max_concurrent_requests = 512",
-            "max_concurrent_requests = 4096",
-        );
-    std::fs::write(&config_path, text).map_err(|e| setup(&e))?;
-    let config = crate::node::Config::load(&config_path).map_err(|e| setup(&e))?;
-    let token = crate::node::add_caller_offline(
-        &config,
-        "bench",
+    let made = super::init_bench_node(
+        province(GUANGDONG)?,
+        dir,
         &[crate::callers::Role::Issuer, crate::callers::Role::Verifier],
     )
-    .await
-    .map_err(|e| setup(&e))?;
+    .await?;
     Ok(Made {
-        config_path,
-        url: format!("https://127.0.0.1:{port}"),
+        config_path: made.config_path,
+        url: format!("https://127.0.0.1:{}", made.port),
         cert: dir.join("tls/node.crt"),
-        token: token.to_string(),
-        config,
+        token: made.token,
+        config: made.config,
     })
 }
 

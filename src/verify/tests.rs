@@ -519,18 +519,29 @@ fn bad_signature_payload_altered_after_signing() {
     check(&v, Reason::BadSignature, Some(SC), false, None);
 }
 
-#[test]
-fn kid_collision_every_key_with_the_kid_is_tried() {
-    // The agreement pins two Sichuan keys with one kid (a simulated collision): a code signed by
-    // either verifies; a third key's signature under that kid does not.
-    let other = NodeKey::from_seed(&[0x45; 32]);
+/// The key that shares sc_key's kid in [`kid_collision_snapshot`].
+fn collided_key() -> NodeKey {
+    NodeKey::from_seed(&[0x45; 32])
+}
+
+/// Guangdong with an agreement that pins two Sichuan keys with one kid (a simulated collision):
+/// [`collided_key`] first, then sc_key.
+fn kid_collision_snapshot() -> TrustSnapshot {
     let collided = PublicKey {
         kid: sc_key().kid(),
-        key: other.public().key,
+        key: collided_key().public().key,
     };
     let mut body = sc_gd_body();
     body.proposer.keys = vec![collided, sc_key().public()];
-    let t = snapshot(GD, &gd_key(), vec![conclude(body, &sc_key(), &gd_key())]);
+    snapshot(GD, &gd_key(), vec![conclude(body, &sc_key(), &gd_key())])
+}
+
+#[test]
+fn kid_collision_every_key_with_the_kid_is_tried() {
+    // A code signed by either key with the kid verifies; a third key's signature under that kid
+    // does not.
+    let other = collided_key();
+    let t = kid_collision_snapshot();
     let c = claims("510000", GREEN);
     let v = verify(&code(&c, &sc_key()), &t, NOW);
     check(&v, Reason::Ok, Some(SC), true, Some(Green));

@@ -116,14 +116,8 @@ fn every_code_forged_gives_every_refusal() {
 fn a_kid_collision_in_a_batch_tries_every_key() {
     // As kid_collision_every_key_with_the_kid_is_tried: the presumption takes the first key with
     // the kid, which did not sign sc_key's codes; the failed batch falls back to single checks.
-    let other = NodeKey::from_seed(&[0x45; 32]);
-    let collided = PublicKey {
-        kid: sc_key().kid(),
-        key: other.public().key,
-    };
-    let mut body = sc_gd_body();
-    body.proposer.keys = vec![collided, sc_key().public()];
-    let t = snapshot(GD, &gd_key(), vec![conclude(body, &sc_key(), &gd_key())]);
+    let other = collided_key();
+    let t = kid_collision_snapshot();
     let c = claims("510000", GREEN);
     let by_sc = code(&c, &sc_key());
     let by_other = code_with_kid(&c, sc_key().kid(), &other);

@@ -441,6 +441,10 @@ async fn sigterm_and_sigint_drain_in_flight_calls_and_exit_0() {
         "the load ran: {} issues acknowledged",
         acked.len()
     );
+    // The same claims issued twice in one second are the same code (the cti is derived from
+    // the signature): one record, revoked once.
+    acked.sort();
+    acked.dedup();
     let _server = serve(&cfg, &endpoint, &cert, &token).await;
     let mut hc = HealthCodeServiceClient::new(connect(&endpoint, &cert, &token).await.unwrap());
     for cti in &acked {

@@ -133,7 +133,8 @@ async fn writer(
                 subject: Some(person),
                 status: G,
                 status_valid_until: hcmr::unix_now() + 86_400,
-                code_lifetime_secs: 3_600,
+                // Distinct per call: the same claims in one second would be the same code.
+                code_lifetime_secs: 3_600 + u64::from(n),
                 qr_format: 0,
             })
             .await

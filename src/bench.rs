@@ -17,7 +17,6 @@
 //! the measurement starts.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -565,42 +564,49 @@ async fn run_phase(load: &Arc<Load>, o: &Options, duration: Duration) -> Vec<Tal
             out
         }
         Some(rate) => {
-            let rate = rate.max(1);
-            let interval = Duration::from_nanos(1_000_000_000 / rate);
+            // A thread of its own paces the requests: its sleep wakes within tens of
+            // microseconds, where the runtime's timer rounds up to whole milliseconds, which
+            // released requests in bursts and counted up to a millisecond of the client's own
+            // lateness as latency.
+            let nanos_per_request = 1_000_000_000 / rate.max(1);
             let in_flight = Arc::new(tokio::sync::Semaphore::new(o.concurrency));
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let dropped = Arc::new(AtomicU64::new(0));
-            let stop = Arc::new(AtomicBool::new(false));
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-            let first = Instant::now();
-            let mut n = 0u64;
-            while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
-                let scheduled = first + interval * (n as u32);
-                tokio::time::sleep_until(scheduled.into()).await;
-                let op = rng.pick(&load.mix);
-                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-                    // More than `concurrency` late: counted as an error of that op.
-                    dropped.fetch_add(1, Ordering::Relaxed);
-                    let _ = tx.send((op, false, 0));
-                    n += 1;
-                    continue;
-                };
-                let load = load.clone();
-                let tx = tx.clone();
-                let ch = load.channels[(n as usize) % load.channels.len()].clone();
-                tokio::spawn(async move {
-                    let ok = one(&load, ch, op, n).await.is_ok();
-                    // Latency from the scheduled start: no coordinated omission.
-                    let _ = tx.send((op, ok, scheduled.elapsed().as_micros() as u64));
-                    drop(permit);
-                });
-                n += 1;
-            }
-            drop(tx);
+            let runtime = tokio::runtime::Handle::current();
+            let load = load.clone();
+            let pacer = std::thread::spawn(move || {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+                let first = Instant::now();
+                for n in 0u64.. {
+                    let scheduled = first + Duration::from_nanos(nanos_per_request * n);
+                    if scheduled >= deadline {
+                        break;
+                    }
+                    let now = Instant::now();
+                    if scheduled > now {
+                        std::thread::sleep(scheduled - now);
+                    }
+                    let op = rng.pick(&load.mix);
+                    let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                        // More than `concurrency` late: counted as an error of that op.
+                        let _ = tx.send((op, false, 0));
+                        continue;
+                    };
+                    let load = load.clone();
+                    let tx = tx.clone();
+                    let ch = load.channels[(n as usize) % load.channels.len()].clone();
+                    runtime.spawn(async move {
+                        let ok = one(&load, ch, op, n).await.is_ok();
+                        // Latency from the scheduled start: no coordinated omission.
+                        let _ = tx.send((op, ok, scheduled.elapsed().as_micros() as u64));
+                        drop(permit);
+                    });
+                }
+            });
             let mut t = tally();
             while let Some((op, ok, us)) = rx.recv().await {
                 record(&mut t, op, ok, us);
             }
+            let _ = pacer.join();
             vec![t]
         }
     }

@@ -6,6 +6,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: a gRPC call allocates and frees many small and
+/// some 8 KiB buffers (tonic's codec, h2, rustls), which glibc's malloc serves from its slow
+/// bins; a profile of the Verify load showed a sixth of the server's CPU in malloc and free
+/// (BENCHMARKS.md, "Profile").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match hcmr::cli::Cli::try_parse() {
         Ok(c) => c,

@@ -8,7 +8,7 @@
 //! | `sync` | province (u32 BE) | last successful sync of that peer: u64 BE seconds |
 //! | `agreements` | id (16 bytes) ‖ version (u32 big-endian) | [`SignedAgreement::to_record`] |
 //! | `terminations` | id (16 bytes) | [`Termination::to_record`] |
-//! | `audit` | time (u64 BE) ‖ id (u64 BE) | [`AuditRecord::to_record`] |
+//! | `audit` | time (u64 BE) ‖ id (u64 BE) | the records of that second written together: [`AuditRecord::pack`] (older values: one [`AuditRecord::to_record`]) |
 //! | `peers` | province (u32 big-endian) | CBOR `[endpoint: tstr, updated_at: uint]` |
 //! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 8]` |
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
@@ -34,6 +34,9 @@ use crate::callers::Caller;
 use crate::feed::{FeedEntry, FeedError};
 use crate::identity::SubjectHash;
 use crate::province::Province;
+
+/// Most audit records stored in one value (see [`Store::append_audit`]): about 20 KiB.
+const AUDIT_PACK: usize = 256;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -580,12 +583,23 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let _gate = self.gate.read().await;
-        let mut batch = sled::Batch::default();
+        // One value per second (in order of arrival within it), at most AUDIT_PACK records each.
+        let mut by_time: std::collections::BTreeMap<u64, Vec<&AuditRecord>> =
+            std::collections::BTreeMap::new();
         for r in records {
-            let mut k = r.time.to_be_bytes().to_vec();
-            k.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
-            batch.insert(k, r.to_record());
+            by_time.entry(r.time).or_default().push(r);
+        }
+        let mut batch = sled::Batch::default();
+        for (time, same_second) in &by_time {
+            for pack in same_second.chunks(AUDIT_PACK) {
+                let mut k = time.to_be_bytes().to_vec();
+                k.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+                batch.insert(k, AuditRecord::pack(pack.iter().copied()));
+            }
         }
         self.audit.apply_batch(batch)?;
         Ok(())
@@ -606,13 +620,15 @@ impl Store {
         let mut out = Vec::new();
         for r in self.audit.range(from.to_be_bytes()..until.to_be_bytes()) {
             let (_, v) = r?;
-            let rec = AuditRecord::from_record(&v)
-                .ok_or_else(|| corrupt("audit", "not an audit record"))?;
-            if keep(&rec) {
-                if out.len() == limit {
-                    return Ok((out, true));
+            let recs =
+                AuditRecord::unpack(&v).ok_or_else(|| corrupt("audit", "not an audit record"))?;
+            for rec in recs {
+                if keep(&rec) {
+                    if out.len() == limit {
+                        return Ok((out, true));
+                    }
+                    out.push(rec);
                 }
-                out.push(rec);
             }
         }
         Ok((out, false))
@@ -727,5 +743,92 @@ impl Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Store")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::Reason;
+
+    fn record(time: u64, n: u32) -> AuditRecord {
+        AuditRecord {
+            time,
+            checkpoint_id: format!("gate-{n}"),
+            via: "grpc",
+            issuer: Some(Province::from_code(510000).unwrap()),
+            recognized: n.is_multiple_of(2),
+            reason: if n.is_multiple_of(2) {
+                Reason::Ok
+            } else {
+                Reason::Expired
+            },
+            cti_hash: Some(crate::audit::cti_hash(&n.to_be_bytes())),
+        }
+    }
+
+    #[tokio::test]
+    async fn audit_records_are_packed_by_second_and_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // A value of the older form: one record under its own key.
+        let legacy = record(100, 9_999);
+        let mut k = 100u64.to_be_bytes().to_vec();
+        k.extend_from_slice(&0u64.to_be_bytes());
+        store.audit.insert(k, legacy.to_record()).unwrap();
+        // 5 records at 99, 300 at 100, 300 at 101, interleaved as a writer's batch can be.
+        let mut batch: Vec<AuditRecord> = (0..5).map(|n| record(99, n)).collect();
+        for n in 0..300 {
+            batch.push(record(100, 1_000 + n));
+            batch.push(record(101, 2_000 + n));
+        }
+        store.append_audit(&batch).await.unwrap();
+        store.append_audit(&[]).await.unwrap();
+        // 99: one value; 100: the legacy value and two packs (256 + 44); 101: two packs.
+        assert_eq!(store.audit.len(), 1 + 3 + 2);
+
+        let (at_100, more) = store.audit_range(100, 101, 1_000, |_| true).unwrap();
+        assert!(!more);
+        assert_eq!(at_100.len(), 301);
+        assert_eq!(at_100[0], legacy, "the older value comes first (id 0)");
+        let names: Vec<&str> = at_100[1..]
+            .iter()
+            .map(|r| r.checkpoint_id.as_str())
+            .collect();
+        let want: Vec<String> = (1_000..1_300).map(|n| format!("gate-{n}")).collect();
+        assert_eq!(names, want, "in order of arrival");
+        assert_eq!(at_100[1], record(100, 1_000));
+
+        let (all, _) = store.audit_range(0, u64::MAX, 10_000, |_| true).unwrap();
+        assert_eq!(all.len(), 606);
+        assert!(all.windows(2).all(|w| w[0].time <= w[1].time));
+
+        // The limit counts records, not values, and says more matched.
+        let (first, more) = store.audit_range(99, 102, 7, |_| true).unwrap();
+        assert_eq!(first.len(), 7);
+        assert!(more);
+        assert_eq!(first[5], legacy);
+        // A filter applies to each record of a pack.
+        let (expired, more) = store
+            .audit_range(101, 102, 1_000, |r| r.reason == Reason::Expired)
+            .unwrap();
+        assert!(!more);
+        assert_eq!(expired.len(), 150);
+        assert!(expired.iter().all(|r| r.time == 101 && !r.recognized));
+    }
+
+    #[tokio::test]
+    async fn a_value_that_is_no_audit_record_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut k = 5u64.to_be_bytes().to_vec();
+        k.extend_from_slice(&1u64.to_be_bytes());
+        // A pack with one good record and one that is not a record.
+        let good = record(5, 1).to_record();
+        let good: Value = ciborium::de::from_reader(good.as_slice()).unwrap();
+        let bad = crate::cbor::encode(&Value::Array(vec![good, Value::Array(vec![])]));
+        store.audit.insert(k, bad).unwrap();
+        let err = store.audit_range(0, 10, 10, |_| true).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
 }

@@ -180,10 +180,11 @@ async fn metrics_count_verifications_issues_syncs_and_refusals() {
     assert_eq!(sample(&s, "hcmr_agreements"), 1.0);
     assert!(sample(&s, "hcmr_store_size_bytes") > 0.0);
     assert!(sample(&s, "hcmr_store_flushes_total") > 0.0);
-    // Three calls one after another: three batches of one code (the verifier threads never
-    // wait to fill a batch).
+    // Three calls one after another: three decisions of one code, each made inline (nothing
+    // else was being decided when it came).
     assert_eq!(sample(&s, "hcmr_verify_batches_total"), 3.0);
     assert_eq!(sample(&s, "hcmr_verify_batched_codes_total"), 3.0);
+    assert_eq!(sample(&s, "hcmr_verify_inline_total"), 3.0);
     assert_eq!(sample(&s, "hcmr_audit_dropped_total"), 0.0);
     assert_eq!(
         sample(&s, "hcmr_access_denied_total{outcome=\"UNAUTHENTICATED\"}"),

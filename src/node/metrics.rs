@@ -214,8 +214,13 @@ impl Metrics {
         let (batches, codes) = state.batcher.counts();
         r.register(
             "hcmr_verify_batches",
-            "Batches the verifier threads decided (a lone call is a batch of one)",
+            "Verification decisions: batches of the verifier threads, and calls decided inline (a batch of one each)",
             ConstCounter::new(batches),
+        );
+        r.register(
+            "hcmr_verify_inline",
+            "Calls decided inline on the runtime, nothing else being decided at the time",
+            ConstCounter::new(state.batcher.inline_count()),
         );
         r.register(
             "hcmr_verify_batched_codes",

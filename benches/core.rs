@@ -1,8 +1,8 @@
 //! The parts of a verification and an issue, and the limits they are compared with: one raw
 //! Ed25519 verify and sign (ed25519-dalek) over a message of the same size as a code's signed
 //! structure, and an empty gRPC call (grpc.health.v1 Check) through a real node on loopback.
-//! The `batch64` group: ed25519-dalek `verify_batch` and hcmr's batch decision on 64 codes,
-//! reported per signature.
+//! The `batch64` and `batch16` groups: ed25519-dalek `verify_batch` and hcmr's batch decision
+//! on 64 and 16 codes, reported per signature. The node's allocator (mimalloc), as in `hcmr`.
 //! `cargo bench --bench core`; BENCHMARKS.md records the results as ratios.
 
 use std::collections::BTreeMap;
@@ -19,6 +19,9 @@ use hcmr::keys::NodeKey;
 use hcmr::province::Province;
 use hcmr::status::HealthStatus::{Green, Red, Yellow};
 use hcmr::trust::{Policy, TrustSnapshot};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const NOW: u64 = 1_750_000_000;
 const DAY: u64 = 86_400;
@@ -156,6 +159,17 @@ fn parts(c: &mut Criterion) {
         .all(|v| v.recognized()));
     g.bench_function("verify_decision_batch", |b| {
         b.iter(|| hcmr::verify::batch::verify_batch(&code_refs, &snap, NOW))
+    });
+    g.finish();
+
+    // Batches of 16: what a verifier thread takes at most (the node's MAX_CODES_PER_TAKE).
+    let mut g = c.benchmark_group("batch16");
+    g.throughput(criterion::Throughput::Elements(16));
+    g.bench_function("ed25519_verify_batch_raw", |b| {
+        b.iter(|| ed25519_dalek::verify_batch(&refs[..16], &sigs[..16], &vks[..16]).unwrap())
+    });
+    g.bench_function("verify_decision_batch", |b| {
+        b.iter(|| hcmr::verify::batch::verify_batch(&code_refs[..16], &snap, NOW))
     });
     g.finish();
 }

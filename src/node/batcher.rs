@@ -8,11 +8,11 @@
 //! CPU-bound work of a batch stays off the runtime's threads, which keep serving connections
 //! meanwhile.
 //!
-//! A call that finds nothing else being decided (no job queued or in a verifier thread, no other
-//! call deciding inline) is decided at once on the runtime's thread, alone: one code costs
-//! about one signature check, shorter than handing it to a sleeping thread and waking the
-//! caller again, which at low load doubled the latency and the CPU per call. The next call
-//! that arrives meanwhile queues, so batching starts as soon as calls overlap.
+//! A call of one code that finds no job queued or in a verifier thread, and fewer calls deciding
+//! inline than there are verifier threads, is decided at once on the runtime's thread, alone:
+//! one code costs about one signature check, less than handing it to a sleeping thread (on
+//! this virtual machine a wake-up of an idle core can take milliseconds) and waking the caller
+//! again. Calls beyond that queue, so batching starts as soon as the cores are busy deciding.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -53,6 +53,8 @@ struct Job {
 pub(crate) struct Batcher {
     tx: SyncSender<Job>,
     counts: Arc<Counts>,
+    /// Most calls deciding inline at once: one per verifier thread (one per core).
+    max_inline: u64,
 }
 
 /// What the verifier threads and inline calls did, for the metrics, and what is being decided.
@@ -64,8 +66,10 @@ struct Counts {
     codes: AtomicU64,
     /// Decisions made inline on the runtime.
     inline: AtomicU64,
-    /// Jobs queued or being decided, plus calls deciding inline.
-    active: AtomicU64,
+    /// Jobs queued or being decided by the verifier threads.
+    queued: AtomicU64,
+    /// Calls deciding inline now.
+    inline_now: AtomicU64,
 }
 
 impl Batcher {
@@ -84,7 +88,11 @@ impl Batcher {
                 tracing::error!(error = %e, "cannot start a verifier thread");
             }
         }
-        Batcher { tx, counts }
+        Batcher {
+            tx,
+            counts,
+            max_inline: threads.max(1) as u64,
+        }
     }
 
     /// Decisions since the start (batches of the verifier threads, and calls decided inline,
@@ -114,15 +122,18 @@ impl Batcher {
     ) -> Result<Vec<Verdict>, ApiError> {
         let counts = &self.counts;
         if codes.len() <= MAX_INLINE_CODES
+            && counts.queued.load(Ordering::Acquire) == 0
             && counts
-                .active
-                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .inline_now
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < self.max_inline).then_some(n + 1)
+                })
                 .is_ok()
         {
             let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 decide(&codes, &trust, now)
             }));
-            counts.active.fetch_sub(1, Ordering::AcqRel);
+            counts.inline_now.fetch_sub(1, Ordering::AcqRel);
             counts.inline.fetch_add(1, Ordering::Relaxed);
             counts.batches.fetch_add(1, Ordering::Relaxed);
             counts
@@ -140,11 +151,11 @@ impl Batcher {
             now,
             reply,
         };
-        counts.active.fetch_add(1, Ordering::AcqRel);
+        counts.queued.fetch_add(1, Ordering::AcqRel);
         match self.tx.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
-                counts.active.fetch_sub(1, Ordering::AcqRel);
+                counts.queued.fetch_sub(1, Ordering::AcqRel);
                 return Ok(decide(&job.codes, &job.trust, job.now));
             }
         }
@@ -200,14 +211,14 @@ fn work(rx: &Mutex<Receiver<Job>>, counts: &Counts) {
         let Ok(decided) = decided else {
             // The replies drop unanswered: each caller gets ApiError::Internal.
             tracing::error!(codes = jobs.len(), "the verification decision panicked");
-            counts.active.fetch_sub(jobs.len() as u64, Ordering::AcqRel);
+            counts.queued.fetch_sub(jobs.len() as u64, Ordering::AcqRel);
             jobs.clear();
             continue;
         };
         let mut verdicts = decided.into_iter();
         for job in jobs.drain(..) {
             let mine: Vec<Verdict> = verdicts.by_ref().take(job.codes.len()).collect();
-            counts.active.fetch_sub(1, Ordering::AcqRel);
+            counts.queued.fetch_sub(1, Ordering::AcqRel);
             // The caller may have gone (a cancelled request): nothing to answer then.
             let _ = job.reply.send(mine);
         }
@@ -247,7 +258,8 @@ mod tests {
         assert_eq!(batcher.inline_count(), 3);
         assert_eq!(batcher.counts(), (4, 5));
         // Nothing is left counted as being decided: the next lone call is inline again.
-        assert_eq!(batcher.counts.active.load(Ordering::Acquire), 0);
+        assert_eq!(batcher.counts.queued.load(Ordering::Acquire), 0);
+        assert_eq!(batcher.counts.inline_now.load(Ordering::Acquire), 0);
         batcher
             .verify(vec!["X".into()], trust, 1_750_000_000)
             .await

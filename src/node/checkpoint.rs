@@ -300,8 +300,9 @@ pub(crate) async fn audit_writer(
                 tracing::error!(error = %e, lost = denials.len(), "refused-call records could not be stored");
             }
             denials.clear();
-            if let Err(e) = store.append_audit(&verifications).await {
-                tracing::error!(error = %e, lost = batch.len(), "audit records could not be stored");
+            let count = verifications.len();
+            if let Err(e) = store.append_audit(verifications).await {
+                tracing::error!(error = %e, lost = count, "audit records could not be stored");
             } else if let Err(e) = store.flush().await {
                 tracing::error!(error = %e, "audit records could not be flushed");
             }

@@ -3,16 +3,18 @@
 //!
 //! Request handlers (on the tokio runtime) queue a job and await its verdicts; a few verifier
 //! threads (one per core) take every job waiting, up to [`MAX_CODES_PER_TAKE`] codes, and decide
-//! them in one [`verify_items`] call. Nothing waits to fill a batch: batches form only when calls
-//! arrive faster than one thread decides them, which is exactly when batching pays. The
-//! CPU-bound work of a batch stays off the runtime's threads, which keep serving connections
-//! meanwhile.
+//! them in one [`verify_items`] call. Nothing waits to fill a batch: a lone call is decided at
+//! once, alone; batches form only when calls arrive faster than one thread decides them, which is
+//! exactly when batching pays. The CPU-bound work stays off the runtime's threads, which keep
+//! serving connections meanwhile.
 //!
-//! A call of one code that finds nothing else being decided (no job queued or in a verifier
-//! thread, no other call deciding inline) is decided at once on the runtime's thread, alone:
-//! one code costs about one signature check, less than handing it to a sleeping thread and
-//! waking the caller again. The next call that arrives meanwhile queues, so batching starts as
-//! soon as calls overlap.
+//! At low load a call of one code is decided inline, on the runtime's thread: when nothing else
+//! is being decided and the recent decisions held fewer than [`INLINE_BELOW_MEAN`] codes on
+//! average. It saves the handoff to a sleeping thread and the wake-up back (at a quarter of the
+//! maximum rate: p50 529 against 783 us, 254 against 309 us of CPU per call; BENCHMARKS.md).
+//! Under load the mean rises with the batches and calls queue: decided alone, they would cost
+//! a single strict check each (2.7 times a batched signature; with inline decisions regardless
+//! of the mean the Verify load cost about 15 % more CPU per call).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -26,19 +28,11 @@ use crate::verify::batch::{verify_items, Item, MAX_SIGNATURES_PER_EQUATION};
 use crate::verify::Verdict;
 
 /// Most codes one verifier thread takes from the queue at once. A quarter of an equation's
-/// worth: a take of 16 costs about as much per signature as one of 64 (the batch equation's
-/// cost is nearly linear past a few signatures), and a call that arrives while both threads
-/// are busy waits for at most one take of each (about 0.6 ms at 40 us a code, against 1.3 ms
-/// with 32): the p99 at half load depends on it.
+/// worth: a batch of 16 costs no more per signature than one of 64 (ed25519-dalek
+/// `verify_batch`: 25.0 against 26.8 us on the machine of BENCHMARKS.md), when the queue is long
+/// every thread gets a share instead of the first taking it all, and a call that arrives while
+/// both threads are busy waits for a shorter batch.
 pub(crate) const MAX_CODES_PER_TAKE: usize = MAX_SIGNATURES_PER_EQUATION / 4;
-
-/// Most codes a call decides inline (see the module documentation): one, a checkpoint's scan.
-const MAX_INLINE_CODES: usize = 1;
-
-/// Most calls deciding inline at once. One: with one per core, calls under load found the queue
-/// empty often enough to be decided alone (a single check, 2.7 times a batched one per code),
-/// and the Verify load cost 20 % more CPU per call, with no better tail latency.
-const MAX_INLINE_DECISIONS: u64 = 1;
 
 /// Jobs that may wait in the queue. The node-wide concurrency limit keeps it far from full; a
 /// full queue makes the caller decide its codes itself, never fail.
@@ -60,19 +54,50 @@ pub(crate) struct Batcher {
     counts: Arc<Counts>,
 }
 
-/// What the verifier threads and inline calls did, for the metrics, and what is being decided.
-#[derive(Default)]
+/// What the verifier threads did, for the metrics.
 struct Counts {
-    /// Decisions (batches, and inline calls as batches of their own).
+    /// Decisions: batches of the verifier threads, and inline calls (a batch of one each).
     batches: AtomicU64,
     /// Codes in them.
     codes: AtomicU64,
-    /// Decisions made inline on the runtime.
+    /// Calls decided inline.
     inline: AtomicU64,
-    /// Jobs queued or being decided by the verifier threads.
-    queued: AtomicU64,
-    /// Calls deciding inline now.
-    inline_now: AtomicU64,
+    /// Jobs queued or being decided, and calls deciding inline.
+    busy: AtomicU64,
+    /// Codes per decision, moving mean (each decision weighs 1/8), in sixteenths.
+    mean_x16: AtomicU64,
+}
+
+/// Inline decisions need recent decisions of fewer codes than this on average.
+pub(crate) const INLINE_BELOW_MEAN: u64 = 2;
+
+impl Counts {
+    fn new() -> Counts {
+        Counts {
+            batches: AtomicU64::new(0),
+            codes: AtomicU64::new(0),
+            inline: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            mean_x16: AtomicU64::new(16),
+        }
+    }
+
+    /// Counts a decision of `codes` codes.
+    fn decided(&self, codes: usize) {
+        let codes = codes as u64;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.codes.fetch_add(codes, Ordering::Relaxed);
+        let _ = self
+            .mean_x16
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                Some((m * 7 + codes * 16) / 8)
+            });
+    }
+
+    /// Whether decisions lately were small enough for a lone call to be decided inline.
+    fn quiet(&self) -> bool {
+        self.mean_x16.load(Ordering::Relaxed) < INLINE_BELOW_MEAN * 16
+    }
 }
 
 impl Batcher {
@@ -80,7 +105,7 @@ impl Batcher {
     pub(crate) fn start(threads: usize) -> Batcher {
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
-        let counts = Arc::new(Counts::default());
+        let counts = Arc::new(Counts::new());
         for i in 0..threads.max(1) {
             let (rx, counts) = (rx.clone(), counts.clone());
             let spawned = std::thread::Builder::new()
@@ -94,6 +119,11 @@ impl Batcher {
         Batcher { tx, counts }
     }
 
+    /// Calls decided inline since the start.
+    pub(crate) fn inline_count(&self) -> u64 {
+        self.counts.inline.load(Ordering::Relaxed)
+    }
+
     /// Decisions since the start (batches of the verifier threads, and calls decided inline,
     /// each a batch of its own), and the codes in them.
     pub(crate) fn counts(&self) -> (u64, u64) {
@@ -101,11 +131,6 @@ impl Batcher {
             self.counts.batches.load(Ordering::Relaxed),
             self.counts.codes.load(Ordering::Relaxed),
         )
-    }
-
-    /// Calls decided inline on the runtime since the start.
-    pub(crate) fn inline_count(&self) -> u64 {
-        self.counts.inline.load(Ordering::Relaxed)
     }
 
     /// Decides `codes` by `trust` at `now` (seconds since the Unix epoch, UTC), batched with
@@ -120,24 +145,23 @@ impl Batcher {
         now: u64,
     ) -> Result<Vec<Verdict>, ApiError> {
         let counts = &self.counts;
-        if codes.len() <= MAX_INLINE_CODES
-            && counts.queued.load(Ordering::Acquire) == 0
+        if codes.len() == 1
+            && counts.quiet()
             && counts
-                .inline_now
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                    (n < MAX_INLINE_DECISIONS).then_some(n + 1)
-                })
+                .busy
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                decide(&codes, &trust, now)
-            }));
-            counts.inline_now.fetch_sub(1, Ordering::AcqRel);
+            let items = [Item {
+                code: &codes[0],
+                trust: &trust,
+                now,
+            }];
+            let decided =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_items(&items)));
+            counts.busy.fetch_sub(1, Ordering::AcqRel);
             counts.inline.fetch_add(1, Ordering::Relaxed);
-            counts.batches.fetch_add(1, Ordering::Relaxed);
-            counts
-                .codes
-                .fetch_add(codes.len() as u64, Ordering::Relaxed);
+            counts.decided(1);
             return decided.map_err(|_| {
                 tracing::error!("the verification decision panicked");
                 ApiError::Internal("the verification decision failed")
@@ -150,12 +174,12 @@ impl Batcher {
             now,
             reply,
         };
-        counts.queued.fetch_add(1, Ordering::AcqRel);
+        counts.busy.fetch_add(1, Ordering::AcqRel);
         match self.tx.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
-                counts.queued.fetch_sub(1, Ordering::AcqRel);
-                return Ok(decide(&job.codes, &job.trust, job.now));
+                counts.busy.fetch_sub(1, Ordering::AcqRel);
+                return Ok(decide(&job));
             }
         }
         answer
@@ -164,8 +188,16 @@ impl Batcher {
     }
 }
 
-fn decide(codes: &[String], trust: &TrustSnapshot, now: u64) -> Vec<Verdict> {
-    let items: Vec<Item<'_>> = codes.iter().map(|code| Item { code, trust, now }).collect();
+fn decide(job: &Job) -> Vec<Verdict> {
+    let items: Vec<Item<'_>> = job
+        .codes
+        .iter()
+        .map(|code| Item {
+            code,
+            trust: &job.trust,
+            now: job.now,
+        })
+        .collect();
     verify_items(&items)
 }
 
@@ -200,24 +232,21 @@ fn work(rx: &Mutex<Receiver<Job>>, counts: &Counts) {
                 })
             })
             .collect();
-        counts.batches.fetch_add(1, Ordering::Relaxed);
-        counts
-            .codes
-            .fetch_add(items.len() as u64, Ordering::Relaxed);
+        counts.decided(items.len());
         let decided =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_items(&items)));
         drop(items);
         let Ok(decided) = decided else {
             // The replies drop unanswered: each caller gets ApiError::Internal.
             tracing::error!(codes = jobs.len(), "the verification decision panicked");
-            counts.queued.fetch_sub(jobs.len() as u64, Ordering::AcqRel);
+            counts.busy.fetch_sub(jobs.len() as u64, Ordering::AcqRel);
             jobs.clear();
             continue;
         };
         let mut verdicts = decided.into_iter();
         for job in jobs.drain(..) {
             let mine: Vec<Verdict> = verdicts.by_ref().take(job.codes.len()).collect();
-            counts.queued.fetch_sub(1, Ordering::AcqRel);
+            counts.busy.fetch_sub(1, Ordering::AcqRel);
             // The caller may have gone (a cancelled request): nothing to answer then.
             let _ = job.reply.send(mine);
         }
@@ -228,22 +257,26 @@ fn work(rx: &Mutex<Receiver<Job>>, counts: &Counts) {
 mod tests {
     use super::*;
 
+    async fn lone(batcher: &Batcher, trust: &Arc<TrustSnapshot>) {
+        let v = batcher
+            .verify(vec!["X".into()], trust.clone(), 1_750_000_000)
+            .await
+            .unwrap();
+        assert!(v[0].detail.starts_with("prefix.missing"), "{}", v[0].detail);
+    }
+
     #[tokio::test]
-    async fn a_lone_call_is_decided_inline_and_several_codes_go_to_the_threads() {
+    async fn lone_calls_are_decided_inline_only_while_decisions_are_small() {
         let sc = crate::province::Province::from_code(510000).unwrap();
         let own = Arc::new(crate::feed::FeedState::new(sc));
         let trust = Arc::new(TrustSnapshot::new(sc, own, crate::trust::Policy::default()));
         let batcher = Batcher::start(1);
         for _ in 0..3 {
-            let v = batcher
-                .verify(vec!["X".into()], trust.clone(), 1_750_000_000)
-                .await
-                .unwrap();
-            assert!(v[0].detail.starts_with("prefix.missing"), "{}", v[0].detail);
+            lone(&batcher, &trust).await;
         }
         assert_eq!(batcher.inline_count(), 3);
         assert_eq!(batcher.counts(), (3, 3));
-        // Two codes: queued for a verifier thread, one batch.
+        // Two codes go to a verifier thread: one batch, verdicts in order.
         let v = batcher
             .verify(
                 vec![String::new(), "X".into()],
@@ -254,16 +287,21 @@ mod tests {
             .unwrap();
         assert!(v[0].detail.starts_with("prefix.empty"), "{}", v[0].detail);
         assert!(v[1].detail.starts_with("prefix.missing"), "{}", v[1].detail);
-        assert_eq!(batcher.inline_count(), 3);
-        assert_eq!(batcher.counts(), (4, 5));
-        // Nothing is left counted as being decided: the next lone call is inline again.
-        assert_eq!(batcher.counts.queued.load(Ordering::Acquire), 0);
-        assert_eq!(batcher.counts.inline_now.load(Ordering::Acquire), 0);
-        batcher
-            .verify(vec!["X".into()], trust, 1_750_000_000)
-            .await
-            .unwrap();
-        assert_eq!(batcher.inline_count(), 4);
+        assert_eq!((batcher.inline_count(), batcher.counts()), (3, (4, 5)));
+        // After large batches (load), a lone call queues too, until the mean falls under 2.
+        for _ in 0..4 {
+            batcher.counts.decided(16);
+        }
+        lone(&batcher, &trust).await;
+        assert_eq!(batcher.inline_count(), 3, "queued while the mean is high");
+        for _ in 0..40 {
+            lone(&batcher, &trust).await;
+        }
+        assert!(
+            batcher.inline_count() > 3,
+            "inline again once decisions are small"
+        );
+        assert_eq!(batcher.counts.busy.load(Ordering::Acquire), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -219,7 +219,7 @@ impl Metrics {
         );
         r.register(
             "hcmr_verify_inline",
-            "Calls decided inline on the runtime, nothing else being decided at the time",
+            "Calls decided inline on the runtime at low load (nothing else being decided, recent decisions small)",
             ConstCounter::new(state.batcher.inline_count()),
         );
         r.register(

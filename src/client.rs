@@ -149,7 +149,7 @@ pub async fn channel(
                     .map_err(|_| {
                         std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
                     })??;
-                    Box::new(tls)
+                    Box::new(crate::tls::stream::Coalesced::new(tls))
                 }
                 _ => Box::new(tcp),
             };

@@ -843,5 +843,7 @@ pub fn pinned_client_config(pinned: &Path) -> Result<Arc<rustls::ClientConfig>, 
     Ok(Arc::new(config))
 }
 
+pub(crate) mod stream;
+
 #[cfg(test)]
 mod tests;

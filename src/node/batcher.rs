@@ -54,7 +54,8 @@ pub(crate) struct Batcher {
     counts: Arc<Counts>,
 }
 
-/// What the verifier threads did, for the metrics.
+/// What was decided (for the metrics), what is being decided, and how large decisions are
+/// lately (for the choice to decide inline).
 struct Counts {
     /// Decisions: batches of the verifier threads, and inline calls (a batch of one each).
     batches: AtomicU64,
@@ -69,7 +70,7 @@ struct Counts {
 }
 
 /// Inline decisions need recent decisions of fewer codes than this on average.
-pub(crate) const INLINE_BELOW_MEAN: u64 = 2;
+const INLINE_BELOW_MEAN: u64 = 2;
 
 impl Counts {
     fn new() -> Counts {

@@ -86,7 +86,7 @@ pub(crate) type TlsConn = crate::tls::stream::Coalesced<TlsStream<TcpStream>>;
 
 /// What every call on a TLS connection can read from its request extensions.
 #[derive(Debug, Clone)]
-pub struct TlsConnInfo {
+pub(crate) struct TlsConnInfo {
     /// The remote address.
     pub(crate) remote: Option<SocketAddr>,
     /// The client's certificate chain, when it presented one (a peer node).

@@ -625,7 +625,7 @@ impl Node {
                 let config = crate::tls::server_config(t.cert.clone(), &[b"h2"])?;
                 let rx = listener::tls_acceptor(listener, config, stop_rx.clone());
                 let incoming = tokio_stream::wrappers::ReceiverStream::new(rx)
-                    .map(|(s, _)| Ok::<_, std::io::Error>(crate::tls::stream::Coalesced::new(s)));
+                    .map(|(s, _)| Ok::<_, std::io::Error>(listener::TlsConn::new(s)));
                 router
                     .serve_with_incoming_shutdown(incoming, shutdown)
                     .await

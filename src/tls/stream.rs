@@ -18,10 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Plaintext bytes that may wait for a flush before a write sends them itself.
-pub const WRITE_HIGH_WATER: usize = 64 * 1024;
+pub(crate) const WRITE_HIGH_WATER: usize = 64 * 1024;
 
 /// The socket and the TLS session of a `tokio_rustls` stream.
-pub trait TlsParts {
+pub(crate) trait TlsParts {
     /// rustls' side data: server or client.
     type Data;
     /// The socket and the session.
@@ -45,7 +45,7 @@ impl TlsParts for tokio_rustls::client::TlsStream<TcpStream> {
 }
 
 /// A TLS stream (after its handshake) whose writes are sent on flush; reads pass through.
-pub struct Coalesced<S> {
+pub(crate) struct Coalesced<S> {
     stream: S,
     /// Plaintext bytes accepted since the last send to the socket.
     unflushed: usize,

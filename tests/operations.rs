@@ -127,11 +127,24 @@ async fn metrics_count_verifications_issues_syncs_and_refusals() {
         1.0
     );
     assert_eq!(sample(&s, "hcmr_verify_duration_seconds_count"), 0.0);
-    assert_eq!(sample(&s, "hcmr_issued_codes"), 0.0);
+    assert_eq!(sample(&s, "hcmr_issued_codes_total"), 0.0);
 
     conclude(&sc, &gd, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
     let a = issue(&sc, subject("王建国", "510104", 1), G, 300).await;
     let b = issue(&sc, subject("李秀英", "510104", 2), Y, 300).await;
+    // A refused issue (status already expired) is timed but issues no code.
+    let past = codes(&sc)
+        .await
+        .issue_health_code(proto::IssueHealthCodeRequest {
+            subject: Some(subject("张伟", "510104", 3)),
+            status: G,
+            status_valid_until: 1,
+            code_lifetime_secs: 300,
+            qr_format: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(past.code(), tonic::Code::InvalidArgument);
     assert_eq!(verify(&sc, &a.code).await.reason, proto::Reason::Ok as i32);
     assert_eq!(verify(&sc, &b.code).await.reason, proto::Reason::Ok as i32);
     assert_eq!(
@@ -174,9 +187,9 @@ async fn metrics_count_verifications_issues_syncs_and_refusals() {
         3.0
     );
     assert!(sample(&s, "hcmr_verify_duration_seconds_bucket{le=\"5e-05\"}") <= 3.0);
-    assert_eq!(sample(&s, "hcmr_issue_duration_seconds_count"), 2.0);
+    assert_eq!(sample(&s, "hcmr_issue_duration_seconds_count"), 3.0);
     assert!(sample(&s, "hcmr_issue_duration_seconds_sum") > 0.0);
-    assert_eq!(sample(&s, "hcmr_issued_codes"), 2.0);
+    assert_eq!(sample(&s, "hcmr_issued_codes_total"), 2.0);
     assert_eq!(sample(&s, "hcmr_agreements"), 1.0);
     assert!(sample(&s, "hcmr_store_size_bytes") > 0.0);
     assert!(sample(&s, "hcmr_store_flushes_total") > 0.0);

@@ -500,7 +500,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
     ) -> Result<Response<proto::IssueHealthCodeResponse>, Status> {
         let started = std::time::Instant::now();
         let issued = self.0.issue(request.into_inner()).await;
-        self.0.metrics.issue(started.elapsed());
+        self.0.metrics.issue(started.elapsed(), issued.is_ok());
         Ok(Response::new(issued?))
     }
 

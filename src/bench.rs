@@ -7,15 +7,21 @@
 //!   verifies) in a temporary folder, starts them as `hcmr serve` child processes, concludes an
 //!   agreement, measures against Guangdong, and stops them;
 //! - **against a running node** (`--dir` or `--node/--tls-cert/--token-file`): the caller needs
-//!   roles issuer and verifier; give `--server-pid` for the CPU figure.
+//!   roles issuer and verifier, and a per-caller rate limit above the load; give `--server-pid`
+//!   for the CPU figure, and a peer node (`--peer-dir`, `--peer-token-file`: a caller with role
+//!   issuer there) for `verify-peer`. The bench issues codes at both: use test nodes.
 //!
 //! Closed loop (`--concurrency N`: N requests always in flight) or open loop (`--rate R`:
 //! requests start on a fixed schedule, and latency counts from the scheduled start, so a server
 //! that falls behind shows it instead of hiding it). The mix is a weighted choice per request
 //! among `verify-own`, `verify-peer`, `verify-not-recognized` (a forged code: bad signature),
 //! `issue`, and `empty` (grpc.health.v1 Check: the empty-call baseline). Codes are issued before
-//! the measurement starts.
+//! the measurement starts. A request is "ok" when it got the answer its op expects (recognized,
+//! or for `verify-not-recognized` not recognized); every other outcome is counted as an error by
+//! its kind (the gRPC status code, an unexpected verdict, or in the open loop a request dropped
+//! because too many were late).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,10 +106,12 @@ pub fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, BenchError> {
                     "--mix {part:?}: expected one of verify-own, verify-peer, verify-not-recognized, verify-batch, issue, empty"
                 ))
             })?;
-        let w: u32 = w
-            .trim()
-            .parse()
-            .map_err(|_| BenchError::Usage(format!("--mix {part:?}: weight is not a number")))?;
+        let w: u32 = w.trim().parse().map_err(|_| {
+            BenchError::Usage(format!(
+                "--mix {part:?}: the weight must be a whole number from 0 to {}",
+                u32::MAX
+            ))
+        })?;
         if w > 0 {
             out.push((op, w));
         }
@@ -133,6 +141,92 @@ pub struct Options {
     pub connections: usize,
 }
 
+impl Options {
+    /// Checks the options before anything is started.
+    ///
+    /// # Errors
+    /// [`BenchError::Usage`] naming the flag: a zero `--concurrency`, `--connections`,
+    /// `--rate` or `--duration`.
+    pub fn check(&self) -> Result<(), BenchError> {
+        let bad = |m: &str| Err(BenchError::Usage(m.into()));
+        if self.concurrency == 0 {
+            return bad("--concurrency must be at least 1");
+        }
+        if self.connections == 0 {
+            return bad("--connections must be at least 1");
+        }
+        if self.rate == Some(0) {
+            return bad("--rate must be at least 1 request per second");
+        }
+        if self.duration.is_zero() {
+            return bad("--duration must be more than 0");
+        }
+        Ok(())
+    }
+}
+
+/// The canonical name of a gRPC status code (as in grpc/status.proto).
+fn status_name(c: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match c {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Codes issued per node before a run: verify ops cycle through them.
+const CODES: u16 = 256;
+
+/// Issues `n` green codes (synthetic subjects) at the node behind `ch`.
+///
+/// # Errors
+/// The first failed call's status.
+async fn issue_codes(ch: &NodeChannel, n: u16) -> Result<Vec<String>, tonic::Status> {
+    let mut hc = HealthCodeServiceClient::new(ch.clone());
+    let mut codes = Vec::with_capacity(usize::from(n));
+    for i in 0..n {
+        codes.push(
+            hc.issue_health_code(issue_request(i))
+                .await?
+                .into_inner()
+                .code,
+        );
+    }
+    Ok(codes)
+}
+
+/// Issues the codes for `verify-peer` at a peer node (a caller with role issuer there).
+///
+/// # Errors
+/// [`BenchError::Setup`] naming the peer.
+pub async fn peer_codes(
+    url: &str,
+    cert: Option<&Path>,
+    token: &str,
+) -> Result<Vec<String>, BenchError> {
+    let ch = crate::client::connect(url, cert, Some(token))
+        .await
+        .map_err(|e| BenchError::Setup(format!("peer node {url}: {e}")))?;
+    issue_codes(&ch, CODES)
+        .await
+        .map_err(|e| BenchError::Setup(format!("issuing the peer codes at {url}: {e}")))
+}
+
 /// Where to send the load.
 pub struct Target {
     /// The node under load.
@@ -152,12 +246,41 @@ pub struct Target {
 pub struct OpReport {
     /// The op.
     pub op: Op,
-    /// Successful requests.
+    /// Requests that got the answer the op expects.
     pub ok: u64,
-    /// Failed requests (transport error or unexpected status or verdict).
-    pub errors: u64,
+    /// Failed requests by kind ([`Failure`]'s text): how many of each.
+    pub failures: BTreeMap<String, u64>,
     /// Latency of successful requests, microseconds.
     pub latency: Histogram<u64>,
+}
+
+impl OpReport {
+    /// Failed requests of every kind.
+    pub fn errors(&self) -> u64 {
+        self.failures.values().sum()
+    }
+}
+
+/// Why a request did not count as ok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The call failed with this gRPC status (a transport failure is `UNAVAILABLE` or
+    /// `UNKNOWN`).
+    Status(tonic::Code),
+    /// The call succeeded with a verdict the op does not expect.
+    Verdict,
+    /// Open loop: not sent, because `concurrency` requests were already in flight (late).
+    Dropped,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status(c) => f.write_str(status_name(*c)),
+            Failure::Verdict => f.write_str("unexpected verdict"),
+            Failure::Dropped => f.write_str("dropped (too many in flight)"),
+        }
+    }
 }
 
 /// Results of a run.
@@ -183,7 +306,17 @@ impl Report {
 
     /// All failed requests.
     pub fn errors(&self) -> u64 {
-        self.ops.iter().map(|o| o.errors).sum()
+        self.ops.iter().map(OpReport::errors).sum()
+    }
+
+    /// Failed requests over all requests, 0 to 1.
+    pub fn error_share(&self) -> f64 {
+        let all = self.ok() + self.errors();
+        if all == 0 {
+            0.0
+        } else {
+            self.errors() as f64 / all as f64
+        }
     }
 
     /// Successful requests per second.
@@ -239,9 +372,36 @@ impl std::fmt::Display for Report {
                 )
             };
         for o in &self.ops {
-            line(f, o.op.name(), o.ok, o.errors, &o.latency)?;
+            line(f, o.op.name(), o.ok, o.errors(), &o.latency)?;
         }
         line(f, "all", self.ok(), self.errors(), &self.latency())?;
+        for o in self.ops.iter().filter(|o| o.errors() > 0) {
+            let kinds: Vec<String> = o.failures.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            writeln!(f, "errors of {}: {}", o.op.name(), kinds.join(", "))?;
+        }
+        let failed = |kind: &str| self.ops.iter().any(|o| o.failures.contains_key(kind));
+        if failed("RESOURCE_EXHAUSTED") {
+            writeln!(
+                f,
+                "hint: RESOURCE_EXHAUSTED is the node's per-caller rate limit ([limits] \
+                 caller_requests_per_sec and caller_burst in hcmr.toml): raise it for a bench"
+            )?;
+        }
+        if self.errors() > 0 {
+            writeln!(
+                f,
+                "warning: {:.1} % of requests failed; throughput, latency and CPU count the ok \
+                 requests only",
+                self.error_share() * 100.0
+            )?;
+        }
+        if self.server_cpu_secs == Some(0.0) && self.ok() > 0 {
+            writeln!(
+                f,
+                "warning: the server process used no CPU during the load: is --server-pid the \
+                 node under load?"
+            )?;
+        }
         match self.cpu_ms_per_1000() {
             Some(ms) => writeln!(
                 f,
@@ -355,8 +515,9 @@ struct Load {
     mix: Vec<(Op, u32)>,
 }
 
-/// One request; Ok(()) when it succeeded as expected.
-async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), ()> {
+/// One request; Ok(()) when it got the answer its op expects.
+async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), Failure> {
+    let status = |s: tonic::Status| Failure::Status(s.code());
     let pick = |v: &Vec<String>| v[(n as usize) % v.len()].clone();
     let verify = |code: String, ch: NodeChannel| async move {
         HealthCodeServiceClient::new(ch)
@@ -366,7 +527,7 @@ async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), ()> {
             })
             .await
             .map(|r| r.into_inner())
-            .map_err(|_| ())
+            .map_err(status)
     };
     match op {
         Op::VerifyOwn | Op::VerifyPeer => {
@@ -381,13 +542,13 @@ async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), ()> {
             .await?;
             (v.verdict == proto::Verdict::Recognized as i32)
                 .then_some(())
-                .ok_or(())
+                .ok_or(Failure::Verdict)
         }
         Op::VerifyNotRecognized => {
             let v = verify(pick(&load.forged), ch).await?;
             (v.verdict == proto::Verdict::NotRecognized as i32)
                 .then_some(())
-                .ok_or(())
+                .ok_or(Failure::Verdict)
         }
         Op::VerifyBatch => {
             let start = n as usize % load.own.len();
@@ -400,50 +561,56 @@ async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), ()> {
                     checkpoint_id: "bench".into(),
                 })
                 .await
-                .map_err(|_| ())?
+                .map_err(status)?
                 .into_inner();
             (r.results.len() == BATCH_CODES
                 && r.results
                     .iter()
                     .all(|v| v.verdict == proto::Verdict::Recognized as i32))
             .then_some(())
-            .ok_or(())
+            .ok_or(Failure::Verdict)
         }
         Op::Issue => HealthCodeServiceClient::new(ch)
             .issue_health_code(issue_request(n as u16))
             .await
             .map(|_| ())
-            .map_err(|_| ()),
+            .map_err(status),
         Op::Empty => tonic_health::pb::health_client::HealthClient::new(ch)
             .check(tonic_health::pb::HealthCheckRequest {
                 service: String::new(),
             })
             .await
             .map(|_| ())
-            .map_err(|_| ()),
+            .map_err(status),
     }
 }
 
-/// Per-worker results.
-type Tally = Vec<(Op, u64, u64, Histogram<u64>)>;
+/// Per-worker results, one [`OpReport`] per op of [`Op::ALL`].
+type Tally = Vec<OpReport>;
 
 fn tally() -> Tally {
     Op::ALL
         .into_iter()
-        .map(|op| (op, 0, 0, new_histogram()))
+        .map(|op| OpReport {
+            op,
+            ok: 0,
+            failures: BTreeMap::new(),
+            latency: new_histogram(),
+        })
         .collect()
 }
 
-fn record(t: &mut Tally, op: Op, ok: bool, us: u64) {
+fn record(t: &mut Tally, op: Op, outcome: Result<(), Failure>, us: u64) {
     let e = t
         .iter_mut()
-        .find(|e| e.0 == op)
+        .find(|e| e.op == op)
         .expect("every op has a slot");
-    if ok {
-        e.1 += 1;
-        let _ = e.3.record(us.max(1));
-    } else {
-        e.2 += 1;
+    match outcome {
+        Ok(()) => {
+            e.ok += 1;
+            let _ = e.latency.record(us.max(1));
+        }
+        Err(f) => *e.failures.entry(f.to_string()).or_default() += 1,
     }
 }
 
@@ -452,10 +619,22 @@ fn record(t: &mut Tally, op: Op, ok: bool, us: u64) {
 /// # Errors
 /// [`BenchError`] when the target cannot be reached or the codes cannot be made.
 pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
-    if o.concurrency == 0 || o.connections == 0 {
+    o.check()?;
+    let needs = |op: Op| o.mix.iter().any(|(x, _)| *x == op);
+    if needs(Op::VerifyPeer) && target.peer_codes.is_empty() {
         return Err(BenchError::Usage(
-            "--concurrency and --connections must be positive".into(),
+            "the mix has verify-peer, which needs codes of a peer province: give --peer-dir and \
+             --peer-token-file (a node with an agreement with this one), or a --mix without \
+             verify-peer"
+                .into(),
         ));
+    }
+    if let Some(pid) = target.pid {
+        if process_cpu_secs(pid).is_none() {
+            return Err(BenchError::Usage(format!(
+                "--server-pid {pid}: no such process on this machine (no /proc/{pid}/stat)"
+            )));
+        }
     }
     let mut channels = Vec::new();
     for _ in 0..o.connections {
@@ -466,22 +645,11 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
         );
     }
     // Codes first, outside the measurement.
-    let needs = |op: Op| o.mix.iter().any(|(x, _)| *x == op);
     let mut own = Vec::new();
     if needs(Op::VerifyOwn) || needs(Op::VerifyNotRecognized) || needs(Op::VerifyBatch) {
-        let mut hc = HealthCodeServiceClient::new(channels[0].clone());
-        for i in 0..256u16 {
-            let r = hc
-                .issue_health_code(issue_request(i))
-                .await
-                .map_err(|e| BenchError::Setup(format!("issuing the codes to verify: {e}")))?;
-            own.push(r.into_inner().code);
-        }
-    }
-    if needs(Op::VerifyPeer) && target.peer_codes.is_empty() {
-        return Err(BenchError::Usage(
-            "--mix verify-peer needs codes of a peer province (--self-contained makes them)".into(),
-        ));
+        own = issue_codes(&channels[0], CODES)
+            .await
+            .map_err(|e| BenchError::Setup(format!("issuing the codes to verify: {e}")))?;
     }
     let forged = own
         .iter()
@@ -503,26 +671,26 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
     let cpu_before = target.pid.and_then(process_cpu_secs);
     let started = Instant::now();
     let tallies = run_phase(&load, o, o.duration).await;
-    let elapsed = started.elapsed();
+    let mut elapsed = started.elapsed();
+    if o.rate.is_some() {
+        // The open loop's schedule spans the whole duration, however few requests it held.
+        elapsed = elapsed.max(o.duration);
+    }
     let cpu_after = target.pid.and_then(process_cpu_secs);
     let mut total = tally();
     for t in tallies {
-        for (i, (_, ok, err, h)) in t.into_iter().enumerate() {
-            total[i].1 += ok;
-            total[i].2 += err;
-            let _ = total[i].3.add(&h);
+        for (sum, part) in total.iter_mut().zip(t) {
+            sum.ok += part.ok;
+            for (kind, n) in part.failures {
+                *sum.failures.entry(kind).or_default() += n;
+            }
+            let _ = sum.latency.add(&part.latency);
         }
     }
     Ok(Report {
         ops: total
             .into_iter()
-            .filter(|(_, ok, err, _)| ok + err > 0)
-            .map(|(op, ok, errors, latency)| OpReport {
-                op,
-                ok,
-                errors,
-                latency,
-            })
+            .filter(|r| r.ok + r.errors() > 0)
             .collect(),
         elapsed,
         server_cpu_secs: cpu_before.zip(cpu_after).map(|(a, b)| b - a),
@@ -547,8 +715,8 @@ async fn run_phase(load: &Arc<Load>, o: &Options, duration: Duration) -> Vec<Tal
                         while Instant::now() < deadline {
                             let op = rng.pick(&load.mix);
                             let start = Instant::now();
-                            let ok = one(&load, ch.clone(), op, n).await.is_ok();
-                            record(&mut t, op, ok, start.elapsed().as_micros() as u64);
+                            let outcome = one(&load, ch.clone(), op, n).await;
+                            record(&mut t, op, outcome, start.elapsed().as_micros() as u64);
                             n += 1;
                         }
                         t
@@ -588,23 +756,23 @@ async fn run_phase(load: &Arc<Load>, o: &Options, duration: Duration) -> Vec<Tal
                     let op = rng.pick(&load.mix);
                     let Ok(permit) = in_flight.clone().try_acquire_owned() else {
                         // More than `concurrency` late: counted as an error of that op.
-                        let _ = tx.send((op, false, 0));
+                        let _ = tx.send((op, Err(Failure::Dropped), 0));
                         continue;
                     };
                     let load = load.clone();
                     let tx = tx.clone();
                     let ch = load.channels[(n as usize) % load.channels.len()].clone();
                     runtime.spawn(async move {
-                        let ok = one(&load, ch, op, n).await.is_ok();
+                        let outcome = one(&load, ch, op, n).await;
                         // Latency from the scheduled start: no coordinated omission.
-                        let _ = tx.send((op, ok, scheduled.elapsed().as_micros() as u64));
+                        let _ = tx.send((op, outcome, scheduled.elapsed().as_micros() as u64));
                         drop(permit);
                     });
                 }
             });
             let mut t = tally();
-            while let Some((op, ok, us)) = rx.recv().await {
-                record(&mut t, op, ok, us);
+            while let Some((op, outcome, us)) = rx.recv().await {
+                record(&mut t, op, outcome, us);
             }
             let _ = pacer.join();
             vec![t]
@@ -718,7 +886,7 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
         .await?;
         let (path, port, token) = (made.config_path, made.port, made.token);
         let child = std::process::Command::new(exe)
-            .args(["serve", "--config"])
+            .args(["serve", "--exit-with-parent", "--config"])
             .arg(&path)
             .env("RUST_LOG", "error")
             .stdout(std::process::Stdio::null())
@@ -802,17 +970,7 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
         .approve_agreement(proto::ApproveAgreementRequest { id: created.id })
         .await
         .map_err(|e| setup(&e))?;
-    let mut peer_codes = Vec::new();
-    let mut hc = HealthCodeServiceClient::new(sc);
-    for i in 0..256u16 {
-        peer_codes.push(
-            hc.issue_health_code(issue_request(i))
-                .await
-                .map_err(|e| setup(&e))?
-                .into_inner()
-                .code,
-        );
-    }
+    let peer_codes = issue_codes(&sc, CODES).await.map_err(|e| setup(&e))?;
     let pid = children.get(1).map(std::process::Child::id);
     Ok(SelfContained {
         _dir: dir,

@@ -87,6 +87,10 @@ pub enum Command {
         /// Settings over those of the config file (a flag wins over its environment variable).
         #[command(flatten)]
         overrides: ServeOverrides,
+        /// Stop (gracefully) when the process that started this one exits, even by SIGKILL:
+        /// for nodes that `hcmr bench` starts.
+        #[arg(long, hide = true)]
+        exit_with_parent: bool,
     },
     /// Show a node's province and public keys.
     Info(NodeArg),
@@ -187,27 +191,34 @@ pub struct BenchArgs {
     /// The server's process id, for its CPU time per request (self-contained: known).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// A peer node's folder on this machine, whose codes `verify-peer` verifies (its province
+    /// has an agreement with the node under load); not with --self-contained.
+    #[arg(long, requires = "peer_token_file")]
+    peer_dir: Option<PathBuf>,
+    /// File holding a token of the peer node (--peer-dir) with role issuer.
+    #[arg(long, requires = "peer_dir")]
+    peer_token_file: Option<PathBuf>,
     /// Requests in flight (closed loop), or the most in flight (open loop).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     concurrency: usize,
     /// Open loop: requests per second on a fixed schedule; default closed loop.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     rate: Option<u64>,
     /// How long to measure, e.g. 10s.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
     duration: Duration,
     /// Untimed warm-up before measuring.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     warmup: Duration,
     /// Weighted mix of verify-own, verify-peer, verify-not-recognized, verify-batch (64 codes
-    /// per BatchVerifyHealthCodes call), issue, empty.
-    #[arg(
-        long,
-        default_value = "verify-own=45,verify-peer=40,verify-not-recognized=5,issue=10"
-    )]
-    mix: String,
+    /// per BatchVerifyHealthCodes call, counted per call), issue, empty; a name without `=w`
+    /// weighs 1 [default: verify-own=45,verify-peer=40,verify-not-recognized=5,issue=10, or
+    /// without a peer (no --self-contained, no --peer-dir) verify-own=85,verify-not-recognized=5,
+    /// issue=10].
+    #[arg(long)]
+    mix: Option<String>,
     /// HTTP/2 connections the requests are spread over.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     connections: usize,
     /// Another kind of bench (the options above apply to its load).
     #[command(subcommand)]
@@ -235,6 +246,24 @@ pub enum BenchKind {
     },
 }
 
+/// A count of at least 1 (clap value parser).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A duration above zero, e.g. `10s` or `500ms` (clap value parser).
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Arguments of `hcmr bench scale`.
 #[derive(Debug, Args)]
 pub struct ScaleArgs {
@@ -249,10 +278,10 @@ pub struct ScaleArgs {
     #[arg(long)]
     dir: PathBuf,
     /// Opens measured per node (the start time is their median).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     start_runs: usize,
     /// Load rounds, each the empty node then the loaded node.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     rounds: usize,
 }
 
@@ -956,7 +985,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup { node, out } => backup::backup(&node, &out).await,
         Command::Restore { from, data_dir } => backup::restore(&from, &data_dir).await,
         Command::Serve {
-            config, overrides, ..
+            config,
+            overrides,
+            exit_with_parent,
+            ..
         } => {
             let mut c =
                 crate::node::Config::load(&config).map_err(|e| CliError::Config(e.to_string()))?;
@@ -989,8 +1021,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 ),
                 None => None,
             };
+            let stop = async move {
+                tokio::select! {
+                    () = shutdown_signal() => {}
+                    () = parent_exited(exit_with_parent) => {
+                        tracing::warn!("the process that started this node exited: stopping");
+                    }
+                }
+            };
             node.with_metrics_listener(metrics)
-                .serve(listener, http, shutdown_signal())
+                .serve(listener, http, stop)
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))
         }
@@ -1347,10 +1387,45 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// `hcmr audit`: records as a table or CSV, or one day's counts.
+/// `hcmr bench`: a load run (self-contained or against a node), or `bench scale`. SIGINT and
+/// SIGTERM stop it and the nodes it started.
 async fn bench(b: BenchArgs) -> Result<(), CliError> {
+    tokio::select! {
+        r = bench_run(b) => r,
+        () = shutdown_signal() => Err(CliError::Failed(
+            "interrupted; the nodes the bench started were stopped".into(),
+        )),
+    }
+}
+
+/// The flags of `hcmr bench` given for a node to load (none of which --self-contained or
+/// `bench scale` takes): their names.
+fn node_flags(b: &BenchArgs) -> Vec<&'static str> {
+    [
+        ("--node", b.node.node.is_some()),
+        ("--tls-cert", b.node.tls_cert.is_some()),
+        ("--token-file", b.node.token_file.is_some()),
+        ("--dir", b.node.dir.is_some()),
+        ("--server-pid", b.server_pid.is_some()),
+        ("--peer-dir", b.peer_dir.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, given)| given.then_some(name))
+    .collect()
+}
+
+async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
     use crate::bench::BenchError;
-    let mix = crate::bench::parse_mix(&b.mix).map_err(|e| CliError::Usage(e.to_string()))?;
+    let with_peer = b.self_contained || b.peer_dir.is_some();
+    let mix = b.mix.clone().unwrap_or_else(|| {
+        if with_peer {
+            "verify-own=45,verify-peer=40,verify-not-recognized=5,issue=10"
+        } else {
+            "verify-own=85,verify-not-recognized=5,issue=10"
+        }
+        .to_string()
+    });
+    let mix = crate::bench::parse_mix(&mix).map_err(|e| CliError::Usage(e.to_string()))?;
     let opts = crate::bench::Options {
         concurrency: b.concurrency,
         rate: b.rate,
@@ -1359,10 +1434,12 @@ async fn bench(b: BenchArgs) -> Result<(), CliError> {
         mix,
         connections: b.connections,
     };
+    opts.check().map_err(|e| CliError::Usage(e.to_string()))?;
     let fail = |e: BenchError| match e {
         BenchError::Usage(m) => CliError::Usage(m),
         BenchError::Setup(m) => CliError::Failed(format!("bench setup: {m}")),
     };
+    let node_given = node_flags(&b);
     match b.kind {
         Some(BenchKind::ScaleOpen { config, runs }) => {
             let f = crate::bench::scale::measure_open(&config, runs).map_err(fail)?;
@@ -1371,6 +1448,22 @@ async fn bench(b: BenchArgs) -> Result<(), CliError> {
             return Ok(());
         }
         Some(BenchKind::Scale(s)) => {
+            let mut fixed = node_given.clone();
+            fixed.extend(
+                [
+                    ("--self-contained", b.self_contained),
+                    ("--mix", b.mix.is_some()),
+                    ("--rate", b.rate.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(name, given)| given.then_some(name)),
+            );
+            if let Some(flag) = fixed.first() {
+                return Err(CliError::Usage(format!(
+                    "bench scale makes its own two nodes and loads them closed-loop with \
+                     verify-own=50,verify-peer=50: {flag} does not apply"
+                )));
+            }
             let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
             let o = crate::bench::scale::ScaleOptions {
                 agreements: s.agreements,
@@ -1392,6 +1485,11 @@ async fn bench(b: BenchArgs) -> Result<(), CliError> {
         None => {}
     }
     let report = if b.self_contained {
+        if let Some(flag) = node_given.first() {
+            return Err(CliError::Usage(format!(
+                "--self-contained starts and loads nodes of its own: {flag} does not apply"
+            )));
+        }
         let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
         let nodes = crate::bench::self_contained(&exe).await.map_err(fail)?;
         out!(
@@ -1406,18 +1504,48 @@ async fn bench(b: BenchArgs) -> Result<(), CliError> {
         let token = token.ok_or_else(|| {
             CliError::Usage("bench needs a caller's token (--token-file, HCMR_TOKEN)".into())
         })?;
+        let peer_codes = match (&b.peer_dir, &b.peer_token_file) {
+            (Some(dir), Some(token_file))
+                if opts
+                    .mix
+                    .iter()
+                    .any(|(op, _)| *op == crate::bench::Op::VerifyPeer) =>
+            {
+                let (peer_url, peer_cert, peer_token) = resolve_node(&NodeArg {
+                    dir: Some(dir.clone()),
+                    token_file: Some(token_file.clone()),
+                    ..NodeArg::default()
+                })?;
+                let peer_token = peer_token.unwrap_or_default();
+                crate::bench::peer_codes(&peer_url, peer_cert.as_deref(), &peer_token)
+                    .await
+                    .map_err(fail)?
+            }
+            _ => Vec::new(),
+        };
         let target = crate::bench::Target {
             url,
             cert,
             token,
             pid: b.server_pid,
-            peer_codes: Vec::new(),
+            peer_codes,
         };
         crate::bench::run(&target, &opts).await.map_err(fail)?
     };
     out!("{report}");
+    if report.error_share() > MAX_BENCH_ERROR_SHARE {
+        return Err(CliError::Failed(format!(
+            "{} of {} requests failed (see the errors above): the figures do not describe the \
+             node's normal work",
+            report.errors(),
+            report.ok() + report.errors()
+        )));
+    }
     Ok(())
 }
+
+/// Above this share of failed requests `hcmr bench` exits with an error after its report.
+const MAX_BENCH_ERROR_SHARE: f64 = 0.05;
 
 async fn caller(c: CallerCommand) -> Result<(), CliError> {
     use proto::operator_service_client::OperatorServiceClient;
@@ -1684,6 +1812,21 @@ fn verify_offline(
     );
     let verdict = crate::verify::verify(code, &snapshot, now);
     Ok(convert::verdict_to_proto(&verdict, now))
+}
+
+/// Resolves when the parent process has exited (this process was re-parented), checked twice a
+/// second; never when `watch` is false.
+async fn parent_exited(watch: bool) {
+    if !watch {
+        return std::future::pending().await;
+    }
+    let parent = std::os::unix::process::parent_id();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if std::os::unix::process::parent_id() != parent {
+            return;
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called (not

@@ -82,10 +82,20 @@ impl OpenFigures {
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     }
 
-    /// Resident bytes per revocation: VmRSS growth over the first open / revocations.
-    pub fn rss_bytes_per_revocation(&self) -> f64 {
-        (self.rss_after_kib.saturating_sub(self.rss_before_kib) * 1024) as f64
-            / self.revocations.max(1) as f64
+    /// VmRSS growth over the first open, bytes.
+    pub fn rss_growth_bytes(&self) -> u64 {
+        self.rss_after_kib.saturating_sub(self.rss_before_kib) * 1024
+    }
+
+    /// Resident bytes per revocation: this node's VmRSS growth over the first open, less the
+    /// growth of `base` (the same node without revocations: what any node takes to open), over
+    /// the revocations; `None` without revocations.
+    pub fn rss_bytes_per_revocation(&self, base: &OpenFigures) -> Option<f64> {
+        (self.revocations > 0).then(|| {
+            self.rss_growth_bytes()
+                .saturating_sub(base.rss_growth_bytes()) as f64
+                / self.revocations as f64
+        })
     }
 }
 
@@ -342,7 +352,7 @@ async fn serve(exe: &Path, made: &Made) -> Result<Served, BenchError> {
     use crate::proto::operator_service_client::OperatorServiceClient;
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let child = std::process::Command::new(exe)
-        .args(["serve", "--config"])
+        .args(["serve", "--exit-with-parent", "--config"])
         .arg(&made.config_path)
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::null())
@@ -441,14 +451,16 @@ impl std::fmt::Display for ScaleReport {
             )?;
         }
         let l = &self.loaded_open;
-        writeln!(
-            f,
-            "memory per revocation: {:.1} bytes resident (VmRSS growth / {}), {:.1} bytes in the \
-             revocation sets",
-            l.rss_bytes_per_revocation(),
-            l.revocations,
-            l.revocation_heap_bytes as f64 / l.revocations.max(1) as f64
-        )?;
+        match l.rss_bytes_per_revocation(&self.empty_open) {
+            Some(per) => writeln!(
+                f,
+                "memory per revocation: {per:.1} bytes resident (VmRSS growth, less the empty \
+                 node's, / {}), {:.1} bytes in the revocation sets",
+                l.revocations,
+                l.revocation_heap_bytes as f64 / l.revocations as f64
+            )?,
+            None => writeln!(f, "memory per revocation: no revocations")?,
+        }
         for (i, (e, lo)) in self.rounds.iter().enumerate() {
             writeln!(f, "round {}: empty node", i + 1)?;
             writeln!(f, "{e}")?;

@@ -1,0 +1,403 @@
+//! `hcmr bench` as its users run it: self-contained, and against nodes started by hand (here:
+//! real nodes in this process, so `--server-pid` is this process), with its errors named by kind
+//! and its bad flags refused before anything starts. Loopback only; every run lasts about a
+//! second and every wait is bounded.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hcmr");
+const SICHUAN: u32 = 510000;
+const GUANGDONG: u32 = 440000;
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The `hcmr` binary with no node settings from the environment.
+fn bare() -> Command {
+    let mut c = Command::new(BIN);
+    for v in [
+        "HCMR_NODE",
+        "HCMR_DIR",
+        "HCMR_TOKEN",
+        "HCMR_TOKEN_FILE",
+        "HCMR_TLS_CERT",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Runs a command off the runtime's threads (the nodes under load live in this process).
+async fn run(mut c: Command) -> Output {
+    tokio::task::spawn_blocking(move || c.output().expect("the hcmr binary runs"))
+        .await
+        .unwrap()
+}
+
+/// The report's row of `op`: (ok, errors).
+fn row(report: &str, op: &str) -> Option<(u64, u64)> {
+    report.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() == 7 && f[0] == op).then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
+    })
+}
+
+/// The server CPU per request the report gives, microseconds.
+fn cpu_us(report: &str) -> Option<f64> {
+    let l = report.lines().find(|l| l.starts_with("server CPU: "))?;
+    let at = l.find("ms per 1,000 requests (")? + "ms per 1,000 requests (".len();
+    l[at..].split_whitespace().next()?.parse().ok()
+}
+
+/// Sets the per-caller rate limit of a stopped node: `rate` requests per second, bursts of
+/// `burst`.
+fn set_limits(config: &Path, rate: u32, burst: u32) {
+    let t = std::fs::read_to_string(config).unwrap();
+    assert!(t.contains("caller_requests_per_sec = 200"), "{t}");
+    let t = t
+        .replace(
+            "caller_requests_per_sec = 200",
+            &format!("caller_requests_per_sec = {rate}"),
+        )
+        .replace("caller_burst = 400", &format!("caller_burst = {burst}"));
+    std::fs::write(config, t).unwrap();
+}
+
+#[test]
+fn self_contained_runs_every_op_without_errors() {
+    let out = bare()
+        .args([
+            "bench",
+            "--self-contained",
+            "--mix",
+            "verify-own,verify-peer,verify-not-recognized,verify-batch,issue,empty",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--concurrency",
+            "4",
+            "--connections",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for op in [
+        "verify-own",
+        "verify-peer",
+        "verify-not-recognized",
+        "verify-batch",
+        "issue",
+        "empty",
+        "all",
+    ] {
+        let (ok, errors) = row(&stdout, op).unwrap_or_else(|| panic!("no row {op}: {stdout}"));
+        assert!(ok > 0, "{op}: {stdout}");
+        assert_eq!(errors, 0, "{op}: {stdout}");
+    }
+    // The self-contained bench knows its server's process: a real CPU figure.
+    let cpu = cpu_us(&stdout).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(cpu > 0.0, "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
+
+/// The `hcmr serve` processes whose parent is `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        // Fields after the name: state, ppid, ...
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let serves = cmdline.split(|b| *b == 0).any(|a| a == b"serve");
+        if rest.split_whitespace().nth(1) == Some(&pid.to_string()) && serves {
+            out.push(child);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rfind(')').is_some_and(|i| !s[i + 2..].starts_with('Z')))
+}
+
+/// Starts a long self-contained bench, waits until its nodes serve, and returns it with the
+/// node processes.
+fn long_self_contained() -> (std::process::Child, Vec<u32>) {
+    let mut bench = bare()
+        .args([
+            "bench",
+            "--self-contained",
+            "--mix",
+            "empty",
+            "--duration",
+            "120s",
+            "--warmup",
+            "0s",
+            "--concurrency",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = bench.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the bench starts its nodes within a minute");
+    assert!(line.starts_with("self-contained: "), "{line}");
+    let nodes = children_of(bench.id());
+    assert_eq!(nodes.len(), 2, "two hcmr serve children: {nodes:?}");
+    (bench, nodes)
+}
+
+fn wait_gone(pids: &[u32], within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if pids.iter().all(|p| !alive(*p)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn an_interrupted_bench_stops_its_nodes() {
+    // SIGINT (Ctrl-C) or SIGTERM to the bench alone: it stops its nodes and exits.
+    for signal in ["-INT", "-TERM"] {
+        let (mut bench, nodes) = long_self_contained();
+        let killed = Command::new("kill")
+            .args([signal, &bench.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = bench.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bench did not stop on {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(1), "{signal}");
+        assert!(
+            wait_gone(&nodes, Duration::from_secs(10)),
+            "{signal}: {nodes:?}"
+        );
+    }
+    // SIGKILL cannot be caught: the nodes notice that their parent is gone and stop by
+    // themselves.
+    let (mut bench, nodes) = long_self_contained();
+    bench.kill().unwrap();
+    bench.wait().unwrap();
+    assert!(
+        wait_gone(&nodes, Duration::from_secs(30)),
+        "nodes still running after their bench was killed: {nodes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_nodes_started_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc_cfg = init_node(dir.path(), SICHUAN).await;
+    let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    set_limits(&sc_cfg, 1_000_000, 1_000_000);
+    set_limits(&gd_cfg, 1_000_000, 1_000_000);
+    let sc = start(&sc_cfg).await;
+    let gd = start(&gd_cfg).await;
+    conclude(&gd, &sc, &[(G, G), (R, R)], &[(G, G), (R, R)]).await;
+    // The peer is found by its folder: its config must name its real address.
+    pin_listen(&sc_cfg, &sc);
+    let pid = std::process::id().to_string();
+    let short = ["--duration", "1s", "--warmup", "0s", "--concurrency", "4"];
+
+    // With a peer, the default mix has verify-peer: every op of it succeeds.
+    let mut c = cli(&gd);
+    c.args(["bench", "--server-pid", &pid])
+        .args(short)
+        .arg("--peer-dir")
+        .arg(&sc.dir)
+        .arg("--peer-token-file")
+        .arg(sc.dir.join(TEST_TOKEN_FILE));
+    let out = run(c).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for op in [
+        "verify-own",
+        "verify-peer",
+        "verify-not-recognized",
+        "issue",
+    ] {
+        let (ok, errors) = row(&stdout, op).unwrap_or_else(|| panic!("no row {op}: {stdout}"));
+        assert!(ok > 0 && errors == 0, "{op}: {stdout}");
+    }
+    assert!(cpu_us(&stdout).is_some_and(|us| us > 0.0), "{stdout}");
+
+    // Without a peer, the default mix leaves verify-peer out.
+    let mut c = cli(&gd);
+    c.args(["bench", "--server-pid", &pid]).args(short);
+    let out = run(c).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(row(&stdout, "verify-own").is_some_and(|(ok, e)| ok > 0 && e == 0));
+    assert_eq!(row(&stdout, "verify-peer"), None, "{stdout}");
+
+    // Asking for verify-peer without a peer is refused before any code is issued.
+    let mut c = cli(&gd);
+    c.args(["bench", "--mix", "verify-peer"]).args(short);
+    let out = run(c).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--peer-dir"), "{stderr}");
+
+    // A process that is not there is named.
+    let mut c = cli(&gd);
+    c.args(["bench", "--mix", "empty", "--server-pid", "4000000000"])
+        .args(short);
+    let out = run(c).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--server-pid 4000000000"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_counted_by_kind_and_fail_the_run() {
+    // A per-caller limit that lets the 256 codes of the setup pass, and not the load.
+    let dir = tempfile::tempdir().unwrap();
+    let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    set_limits(&gd_cfg, 20, 300);
+    let gd = start(&gd_cfg).await;
+    let mut c = cli(&gd);
+    c.args([
+        "bench",
+        "--mix",
+        "verify-own",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--concurrency",
+        "8",
+    ]);
+    let out = run(c).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let (_, errors) = row(&stdout, "verify-own").unwrap();
+    assert!(errors > 0, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "errors of verify-own: RESOURCE_EXHAUSTED {errors}"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("caller_requests_per_sec"), "{stdout}");
+    assert!(stderr.contains("requests failed"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_are_refused_before_anything_starts() {
+    let refused = |args: &[&str], code: i32, names: &str| {
+        let out = bare().arg("bench").args(args).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(names), "{args:?}: {stderr}");
+        // Refused before a node was started: nothing measured.
+        assert!(!stdout.contains("self-contained:"), "{args:?}: {stdout}");
+    };
+    // Usage errors (exit 64, as for every usage error of hcmr) name the flag.
+    refused(&["--self-contained", "--rate", "0"], 64, "--rate");
+    refused(&["--self-contained", "--duration", "0s"], 64, "--duration");
+    refused(
+        &["--self-contained", "--concurrency", "0"],
+        64,
+        "--concurrency",
+    );
+    refused(
+        &["--self-contained", "--connections", "0"],
+        64,
+        "--connections",
+    );
+    refused(&["--peer-dir", "/nonexistent"], 64, "--peer-token-file");
+    refused(
+        &["--self-contained", "--mix", "empty=-5"],
+        64,
+        "whole number from 0 to 4294967295",
+    );
+    // Flags that do not apply are named, not ignored.
+    refused(
+        &["--self-contained", "--server-pid", "1"],
+        64,
+        "--server-pid does not apply",
+    );
+    refused(
+        &[
+            "--mix",
+            "empty",
+            "scale",
+            "--dir",
+            "/tmp/hcmr-bench-never-made",
+        ],
+        64,
+        "--mix does not apply",
+    );
+    refused(
+        &[
+            "--rate",
+            "100",
+            "scale",
+            "--dir",
+            "/tmp/hcmr-bench-never-made",
+        ],
+        64,
+        "--rate does not apply",
+    );
+    refused(
+        &[
+            "scale",
+            "--dir",
+            "/tmp/hcmr-bench-never-made",
+            "--rounds",
+            "0",
+        ],
+        64,
+        "--rounds",
+    );
+    assert!(!Path::new("/tmp/hcmr-bench-never-made").exists());
+}

@@ -828,6 +828,51 @@ mod tests {
         assert!(expired.iter().all(|r| r.time == 101 && !r.recognized));
     }
 
+    fn issued_record(n: u8) -> IssuedRecord {
+        IssuedRecord {
+            cti: [n; 16],
+            iat: 1_700_000_000 + u64::from(n),
+            exp: 1_700_000_300 + u64::from(n),
+            status: 1,
+            status_valid_until: 1_700_086_400,
+            subject_hash: crate::identity::SubjectHash([n; 8]),
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_share_flushes_and_a_failed_flush_acknowledges_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // 64 writers at once on one thread: the first flushes; the flush yields, the others
+        // write and wait for it; it did not cover them, so one more flush covers them all.
+        let writes = (0..64u8).map(|n| {
+            let store = store.clone();
+            async move { store.log_issued(&issued_record(n)).await }
+        });
+        for r in futures_util::future::join_all(writes).await {
+            r.unwrap();
+        }
+        assert!(store.flush_count() <= 3, "{} flushes", store.flush_count());
+        assert_eq!(store.issued_count(), 64);
+        assert_eq!(store.issued(&[7; 16]).unwrap(), Some(issued_record(7)));
+
+        // While flushes fail, every concurrent writer gets the failure (none is acknowledged by
+        // another's flush), and the flushes still counted are the earlier ones.
+        let before = store.flush_count();
+        store.inject_flush_failure(Some("disk full"));
+        let writes = (64..80u8).map(|n| {
+            let store = store.clone();
+            async move { store.log_issued(&issued_record(n)).await }
+        });
+        let results = futures_util::future::join_all(writes).await;
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+        assert_eq!(store.flush_count(), before);
+        // Once the disk is back, the next write's flush covers the earlier ones too.
+        store.inject_flush_failure(None);
+        store.log_issued(&issued_record(80)).await.unwrap();
+        assert_eq!(store.flush_count(), before + 1);
+    }
+
     #[tokio::test]
     async fn a_value_that_is_no_audit_record_is_reported_as_corrupt() {
         let dir = tempfile::tempdir().unwrap();

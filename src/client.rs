@@ -163,7 +163,11 @@ pub async fn channel(
             let mut detail = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
-                detail.push_str(&format!(": {s}"));
+                // A wrapper often repeats its cause's text: said once.
+                let text = s.to_string();
+                if !detail.ends_with(&text) {
+                    detail.push_str(&format!(": {text}"));
+                }
                 source = s.source();
             }
             ClientError::Unreachable {

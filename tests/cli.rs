@@ -474,3 +474,90 @@ fn bad_usage_exits_64_and_unsafe_setups_are_refused() {
         text(&o)
     );
 }
+
+#[test]
+fn a_caller_over_its_rate_is_refused_and_logged_sparingly() {
+    // A node whose callers may make 1 call a second (bursts of 1), and its log in a file.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("gd");
+    let port = free_port();
+    let o = hcmr(&[
+        "init",
+        "--province",
+        "440000",
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let config = d.join("hcmr.toml");
+    let t = std::fs::read_to_string(&config).unwrap();
+    let t = t
+        .replace(
+            "caller_requests_per_sec = 200",
+            "caller_requests_per_sec = 1",
+        )
+        .replace("caller_burst = 400", "caller_burst = 1");
+    std::fs::write(&config, t).unwrap();
+    let token = dir.path().join("gate.token");
+    let o = hcmr(&[
+        "caller",
+        "add",
+        "gate",
+        "--role",
+        "verifier",
+        "--config",
+        config.to_str().unwrap(),
+        "--token-out",
+        token.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let log = dir.path().join("serve.log");
+    let child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    // Up once a verification answers (not a refusal): the caller's one token is then spent.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hcmr_at(&d, Some(&token), &["verify", "HCMR1:NOTACODE"])
+        .status
+        .code()
+        != Some(3)
+    {
+        assert!(Instant::now() < deadline, "the node did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Calls as fast as the CLI goes: most are refused, each with the reason.
+    let mut refused = 0u64;
+    for _ in 0..12 {
+        let o = hcmr_at(&d, Some(&token), &["verify", "HCMR1:NOTACODE"]);
+        if o.status.code() == Some(1) {
+            assert!(
+                text(&o).1.contains("caller gate is over its request rate"),
+                "{:?}",
+                text(&o)
+            );
+            refused += 1;
+        } else {
+            assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
+        }
+    }
+    assert!(refused >= 4, "{refused} of 12 refused at 1 per second");
+    assert_eq!(sigterm_and_wait(server).code(), Some(0));
+
+    // The log has the 1st, 2nd, 4th, 8th ... refusal, not every one.
+    let log = std::fs::read_to_string(&log).unwrap();
+    let logged: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("call refused") && l.contains("RESOURCE_EXHAUSTED"))
+        .collect();
+    let want = u64::from(refused.ilog2()) + 1;
+    assert_eq!(logged.len() as u64, want, "{refused} refusals: {log}");
+    assert!(logged[0].contains("refused=1"), "{}", logged[0]);
+}

@@ -323,9 +323,14 @@ impl NodeState {
             _ => outcome.as_str(),
         }
         .to_string();
-        self.metrics.access_denied(&outcome);
+        let refused = self.metrics.access_denied(&outcome);
         let remote = remote.map(|a| a.ip().to_string()).unwrap_or_default();
-        tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), "call refused");
+        // A caller over its rate is refused as fast as it calls: its refusals are logged at the
+        // 1st, 2nd, 4th, 8th, ... (every one is in the access log and the metric), so an
+        // overeager platform cannot flood the node's log. Refused credentials are each logged.
+        if denied.status.code() != tonic::Code::ResourceExhausted || refused.is_power_of_two() {
+            tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), refused, "call refused");
+        }
         let record = AccessDenial {
             time: self.now(),
             rpc: rpc.chars().take(128).collect(),

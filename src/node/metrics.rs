@@ -140,13 +140,16 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts one refused call (`outcome`: the gRPC code's name, as the access log has it).
-    pub(crate) fn access_denied(&self, outcome: &str) {
+    /// Counts one refused call (`outcome`: the gRPC code's name, as the access log has it);
+    /// returns how many calls were refused with that outcome since the node started, this one
+    /// included.
+    pub(crate) fn access_denied(&self, outcome: &str) -> u64 {
         self.access_denied
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_string(),
             })
-            .inc();
+            .inc()
+            + 1
     }
 
     /// Every metric in the Prometheus text format, with the values read from `state` now.

@@ -28,8 +28,9 @@ use crate::verify::batch::{verify_items, Item, MAX_SIGNATURES_PER_EQUATION};
 use crate::verify::Verdict;
 
 /// Most codes one verifier thread takes from the queue at once. A quarter of an equation's
-/// worth: a batch of 16 costs no more per signature than one of 64 (ed25519-dalek
-/// `verify_batch`: 25.0 against 26.8 us on the machine of BENCHMARKS.md), when the queue is long
+/// worth: a batch of 16 costs about as much per signature as one of 64 (ed25519-dalek
+/// `verify_batch`, per signature: 25.0 against 26.8 us and 19.3 against 18.9 us in two sessions
+/// of BENCHMARKS.md), when the queue is long
 /// every thread gets a share instead of the first taking it all, and a call that arrives while
 /// both threads are busy waits for a shorter batch.
 pub(crate) const MAX_CODES_PER_TAKE: usize = MAX_SIGNATURES_PER_EQUATION / 4;

@@ -43,6 +43,20 @@ pub enum BenchError {
     /// Setting up nodes, codes or connections failed.
     #[error("setup: {0}")]
     Setup(String),
+    /// A node to load, or the peer, could not be reached.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// The error of a failed connection: [`BenchError::Unreachable`] when the node could not be
+/// reached, else a setup error.
+fn connect_error(e: crate::client::ClientError, what: &str) -> BenchError {
+    match e {
+        e @ crate::client::ClientError::Unreachable { .. } => {
+            BenchError::Unreachable(format!("{what}{e}"))
+        }
+        e => BenchError::Setup(format!("{what}{e}")),
+    }
 }
 
 /// One kind of request.
@@ -155,6 +169,7 @@ impl Options {
         if self.connections == 0 {
             return bad("--connections must be at least 1");
         }
+
         if self.rate == Some(0) {
             return bad("--rate must be at least 1 request per second");
         }
@@ -221,7 +236,7 @@ pub async fn peer_codes(
 ) -> Result<Vec<String>, BenchError> {
     let ch = crate::client::connect(url, cert, Some(token))
         .await
-        .map_err(|e| BenchError::Setup(format!("peer node {url}: {e}")))?;
+        .map_err(|e| connect_error(e, "peer node: "))?;
     issue_codes(&ch, CODES)
         .await
         .map_err(|e| BenchError::Setup(format!("issuing the peer codes at {url}: {e}")))
@@ -267,8 +282,9 @@ pub enum Failure {
     /// The call failed with this gRPC status (a transport failure is `UNAVAILABLE` or
     /// `UNKNOWN`).
     Status(tonic::Code),
-    /// The call succeeded with a verdict the op does not expect.
-    Verdict,
+    /// The call succeeded with a verdict the op does not expect, for this reason (the proto
+    /// `Reason` name).
+    Verdict(&'static str),
     /// Open loop: not sent, because `concurrency` requests were already in flight (late).
     Dropped,
 }
@@ -277,7 +293,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Status(c) => f.write_str(status_name(*c)),
-            Failure::Verdict => f.write_str("unexpected verdict"),
+            Failure::Verdict(reason) => write!(f, "unexpected verdict ({reason})"),
             Failure::Dropped => f.write_str("dropped (too many in flight)"),
         }
     }
@@ -292,6 +308,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Server CPU seconds (user + system) during the measurement, when known.
     pub server_cpu_secs: Option<f64>,
+    /// The server's process, when given.
+    pub server_pid: Option<u32>,
     /// The options.
     pub concurrency: usize,
     /// Open-loop rate.
@@ -354,14 +372,14 @@ impl std::fmt::Display for Report {
         writeln!(f, "{mode}, {:.1} s measured", self.elapsed.as_secs_f64())?;
         writeln!(
             f,
-            "{:<24}{:>10}{:>8}{:>12}{:>10}{:>10}{:>10}",
+            "{:<24}{:>12}{:>11}{:>12}{:>10}{:>10}{:>10}",
             "op", "ok", "errors", "per s", "p50 us", "p99 us", "p99.9 us"
         )?;
         let line =
             |f: &mut std::fmt::Formatter<'_>, name: &str, ok: u64, err: u64, h: &Histogram<u64>| {
                 writeln!(
                     f,
-                    "{:<24}{:>10}{:>8}{:>12.0}{:>10}{:>10}{:>10}",
+                    "{:<24}{:>12}{:>11}{:>12.0}{:>10}{:>10}{:>10}",
                     name,
                     ok,
                     err,
@@ -395,28 +413,42 @@ impl std::fmt::Display for Report {
                 self.error_share() * 100.0
             )?;
         }
-        if self.server_cpu_secs == Some(0.0) && self.ok() > 0 {
+        if self.server_cpu_secs == Some(0.0) && self.ok() >= 10_000 {
             writeln!(
                 f,
                 "warning: the server process used no CPU during the load: is --server-pid the \
                  node under load?"
             )?;
         }
-        match self.cpu_ms_per_1000() {
-            Some(ms) => writeln!(
+        match (
+            self.server_cpu_secs,
+            self.cpu_ms_per_1000(),
+            self.server_pid,
+        ) {
+            (Some(secs), _, _) if secs < MIN_CPU_SECS => writeln!(
                 f,
-                "server CPU: {:.2} s, {:.1} ms per 1,000 requests ({:.1} us per request)",
-                self.server_cpu_secs.unwrap_or_default(),
-                ms,
-                ms
+                "server CPU: {secs:.2} s in all, too little to give per request (the kernel \
+                 counts CPU time in ticks of 10 ms): measure longer or at a higher rate"
             ),
-            None => writeln!(
+            (Some(secs), Some(ms), _) => writeln!(
+                f,
+                "server CPU: {secs:.2} s, {ms:.1} ms per 1,000 requests ({ms:.1} us per request)"
+            ),
+            (_, _, Some(pid)) => writeln!(
+                f,
+                "server CPU: unknown (process {pid} was gone at the end, or nothing succeeded)"
+            ),
+            (_, _, None) => writeln!(
                 f,
                 "server CPU: unknown (give --server-pid for a local server)"
             ),
         }
     }
 }
+
+/// Less server CPU than this over a run is not divided per request: `/proc` counts it in ticks
+/// of 10 ms.
+const MIN_CPU_SECS: f64 = 0.05;
 
 fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
@@ -515,6 +547,16 @@ struct Load {
     mix: Vec<(Op, u32)>,
 }
 
+/// Ok when `v` has the verdict `want`, else the verdict's reason.
+fn expect(v: &proto::VerifyHealthCodeResponse, want: proto::Verdict) -> Result<(), Failure> {
+    if v.verdict == want as i32 {
+        return Ok(());
+    }
+    Err(Failure::Verdict(
+        proto::Reason::try_from(v.reason).map_or("UNKNOWN_REASON", |r| r.as_str_name()),
+    ))
+}
+
 /// One request; Ok(()) when it got the answer its op expects.
 async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), Failure> {
     let status = |s: tonic::Status| Failure::Status(s.code());
@@ -540,15 +582,11 @@ async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), Failure
                 ch,
             )
             .await?;
-            (v.verdict == proto::Verdict::Recognized as i32)
-                .then_some(())
-                .ok_or(Failure::Verdict)
+            expect(&v, proto::Verdict::Recognized)
         }
         Op::VerifyNotRecognized => {
             let v = verify(pick(&load.forged), ch).await?;
-            (v.verdict == proto::Verdict::NotRecognized as i32)
-                .then_some(())
-                .ok_or(Failure::Verdict)
+            expect(&v, proto::Verdict::NotRecognized)
         }
         Op::VerifyBatch => {
             let start = n as usize % load.own.len();
@@ -563,12 +601,12 @@ async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), Failure
                 .await
                 .map_err(status)?
                 .into_inner();
-            (r.results.len() == BATCH_CODES
-                && r.results
-                    .iter()
-                    .all(|v| v.verdict == proto::Verdict::Recognized as i32))
-            .then_some(())
-            .ok_or(Failure::Verdict)
+            if r.results.len() != BATCH_CODES {
+                return Err(Failure::Verdict("WRONG_COUNT"));
+            }
+            r.results
+                .iter()
+                .try_for_each(|v| expect(v, proto::Verdict::Recognized))
         }
         Op::Issue => HealthCodeServiceClient::new(ch)
             .issue_health_code(issue_request(n as u16))
@@ -637,11 +675,12 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
         }
     }
     let mut channels = Vec::new();
-    for _ in 0..o.connections {
+    // A connection beyond the requests in flight would carry nothing.
+    for _ in 0..o.connections.min(o.concurrency) {
         channels.push(
             crate::client::connect(&target.url, target.cert.as_deref(), Some(&target.token))
                 .await
-                .map_err(|e| BenchError::Setup(e.to_string()))?,
+                .map_err(|e| connect_error(e, ""))?,
         );
     }
     // Codes first, outside the measurement.
@@ -694,6 +733,7 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
             .collect(),
         elapsed,
         server_cpu_secs: cpu_before.zip(cpu_after).map(|(a, b)| b - a),
+        server_pid: target.pid,
         concurrency: o.concurrency,
         rate: o.rate,
     })
@@ -704,32 +744,35 @@ async fn run_phase(load: &Arc<Load>, o: &Options, duration: Duration) -> Vec<Tal
     let deadline = Instant::now() + duration;
     match o.rate {
         None => {
-            let workers: Vec<_> = (0..o.concurrency)
-                .map(|w| {
-                    let load = load.clone();
-                    tokio::spawn(async move {
-                        let mut t = tally();
-                        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1));
-                        let ch = load.channels[w % load.channels.len()].clone();
-                        let mut n = w as u64;
-                        while Instant::now() < deadline {
-                            let op = rng.pick(&load.mix);
-                            let start = Instant::now();
-                            let outcome = one(&load, ch.clone(), op, n).await;
-                            record(&mut t, op, outcome, start.elapsed().as_micros() as u64);
-                            n += 1;
+            // The workers report to one tally (one set of histograms, however many workers).
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            for w in 0..o.concurrency {
+                let load = load.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1));
+                    let ch = load.channels[w % load.channels.len()].clone();
+                    let mut n = w as u64;
+                    while Instant::now() < deadline {
+                        let op = rng.pick(&load.mix);
+                        let start = Instant::now();
+                        let outcome = one(&load, ch.clone(), op, n).await;
+                        let down = outcome == Err(Failure::Status(tonic::Code::Unavailable));
+                        let _ = tx.send((op, outcome, start.elapsed().as_micros() as u64));
+                        if down {
+                            // A node that is gone is not called in a tight loop.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
                         }
-                        t
-                    })
-                })
-                .collect();
-            let mut out = Vec::new();
-            for w in workers {
-                if let Ok(t) = w.await {
-                    out.push(t);
-                }
+                        n += 1;
+                    }
+                });
             }
-            out
+            drop(tx);
+            let mut t = tally();
+            while let Some((op, outcome, us)) = rx.recv().await {
+                record(&mut t, op, outcome, us);
+            }
+            vec![t]
         }
         Some(rate) => {
             // A thread of its own paces the requests: its sleep wakes within tens of
@@ -746,7 +789,9 @@ async fn run_phase(load: &Arc<Load>, o: &Options, duration: Duration) -> Vec<Tal
                 let first = Instant::now();
                 for n in 0u64.. {
                     let scheduled = first + Duration::from_nanos(nanos_per_request * n);
-                    if scheduled >= deadline {
+                    // Past the deadline by the schedule, or by the clock when this thread cannot
+                    // keep up with the rate.
+                    if scheduled >= deadline || Instant::now() >= deadline {
                         break;
                     }
                     let now = Instant::now();
@@ -1002,6 +1047,23 @@ mod tests {
             .contains("\"verify=1\""));
         assert!(parse_mix("issue=x").is_err());
         assert!(parse_mix("issue=0").is_err());
+    }
+
+    #[test]
+    fn an_unexpected_verdict_is_named_by_its_reason() {
+        let v = proto::VerifyHealthCodeResponse {
+            verdict: proto::Verdict::NotRecognized as i32,
+            reason: proto::Reason::NoAgreement as i32,
+            ..Default::default()
+        };
+        assert_eq!(expect(&v, proto::Verdict::NotRecognized), Ok(()));
+        let f = expect(&v, proto::Verdict::Recognized).unwrap_err();
+        assert_eq!(f, Failure::Verdict("REASON_NO_AGREEMENT"));
+        assert_eq!(f.to_string(), "unexpected verdict (REASON_NO_AGREEMENT)");
+        assert_eq!(
+            Failure::Status(tonic::Code::ResourceExhausted).to_string(),
+            "RESOURCE_EXHAUSTED"
+        );
     }
 
     #[test]

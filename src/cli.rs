@@ -198,11 +198,12 @@ pub struct BenchArgs {
     /// File holding a token of the peer node (--peer-dir) with role issuer.
     #[arg(long, requires = "peer_dir")]
     peer_token_file: Option<PathBuf>,
-    /// Requests in flight (closed loop), or the most in flight (open loop).
-    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
+    /// Requests in flight (closed loop), or the most in flight (open loop); 1 to 10,000.
+    #[arg(long, default_value_t = 64, value_parser = count_in::<1, 10_000>)]
     concurrency: usize,
-    /// Open loop: requests per second on a fixed schedule; default closed loop.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Open loop: requests per second on a fixed schedule (1 to 10,000,000); default closed
+    /// loop.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     rate: Option<u64>,
     /// How long to measure, e.g. 10s.
     #[arg(long, default_value = "10s", value_parser = positive_duration)]
@@ -212,12 +213,13 @@ pub struct BenchArgs {
     warmup: Duration,
     /// Weighted mix of verify-own, verify-peer, verify-not-recognized, verify-batch (64 codes
     /// per BatchVerifyHealthCodes call, counted per call), issue, empty; a name without `=w`
-    /// weighs 1 [default: verify-own=45,verify-peer=40,verify-not-recognized=5,issue=10, or
-    /// without a peer (no --self-contained, no --peer-dir) verify-own=85,verify-not-recognized=5,
-    /// issue=10].
+    /// weighs 1. Default with a peer (--self-contained, --peer-dir):
+    /// verify-own=45,verify-peer=40,verify-not-recognized=5,issue=10; without:
+    /// verify-own=85,verify-not-recognized=5,issue=10.
     #[arg(long)]
     mix: Option<String>,
-    /// HTTP/2 connections the requests are spread over.
+    /// HTTP/2 connections the requests are spread over (no more than --concurrency are
+    /// opened).
     #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     connections: usize,
     /// Another kind of bench (the options above apply to its load).
@@ -248,8 +250,14 @@ pub enum BenchKind {
 
 /// A count of at least 1 (clap value parser).
 fn at_least_one(s: &str) -> Result<usize, String> {
+    count_in::<1, { usize::MAX }>(s)
+}
+
+/// A count from `MIN` to `MAX` (clap value parser).
+fn count_in<const MIN: usize, const MAX: usize>(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) if n < MIN => Err(format!("must be at least {MIN}")),
+        Ok(n) if n > MAX => Err(format!("must be at most {MAX}")),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
@@ -267,13 +275,14 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
 /// Arguments of `hcmr bench scale`.
 #[derive(Debug, Args)]
 pub struct ScaleArgs {
-    /// Concluded agreements in the loaded node (spread over the 33 other provinces).
-    #[arg(long, default_value_t = 1000)]
+    /// Concluded agreements in the loaded node (spread over the 33 other provinces, a month
+    /// apart); 1 to 10,000.
+    #[arg(long, default_value_t = 1000, value_parser = count_in::<1, 10_000>)]
     agreements: usize,
     /// Revoked code ids in the loaded node's peer feeds.
     #[arg(long, default_value_t = 10_000_000)]
     revocations: usize,
-    /// A new or empty folder for the two nodes (the loaded store takes about 200 bytes per
+    /// A new or empty folder for the two nodes (the loaded store takes about 25 bytes per
     /// revocation on disk).
     #[arg(long)]
     dir: PathBuf,
@@ -1390,27 +1399,38 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 /// `hcmr bench`: a load run (self-contained or against a node), or `bench scale`. SIGINT and
 /// SIGTERM stop it and the nodes it started.
 async fn bench(b: BenchArgs) -> Result<(), CliError> {
+    let started_nodes = b.self_contained || matches!(b.kind, Some(BenchKind::Scale(_)));
     tokio::select! {
         r = bench_run(b) => r,
-        () = shutdown_signal() => Err(CliError::Failed(
-            "interrupted; the nodes the bench started were stopped".into(),
-        )),
+        () = shutdown_signal() => Err(CliError::Failed(if started_nodes {
+            "interrupted; the nodes the bench started were stopped".into()
+        } else {
+            "interrupted".into()
+        })),
     }
 }
 
-/// The flags of `hcmr bench` given for a node to load (none of which --self-contained or
-/// `bench scale` takes): their names.
-fn node_flags(b: &BenchArgs) -> Vec<&'static str> {
+/// The flags of `hcmr bench` for a node to load (none of which --self-contained or `bench
+/// scale` takes) that are on the command line: their names. The same settings from the
+/// environment (HCMR_DIR, ...) do not count: they are there for other commands.
+fn node_flags() -> Vec<&'static str> {
+    let typed: Vec<String> = std::env::args().collect();
     [
-        ("--node", b.node.node.is_some()),
-        ("--tls-cert", b.node.tls_cert.is_some()),
-        ("--token-file", b.node.token_file.is_some()),
-        ("--dir", b.node.dir.is_some()),
-        ("--server-pid", b.server_pid.is_some()),
-        ("--peer-dir", b.peer_dir.is_some()),
+        "--node",
+        "--tls-cert",
+        "--token-file",
+        "--dir",
+        "--server-pid",
+        "--peer-dir",
+        "--peer-token-file",
     ]
     .into_iter()
-    .filter_map(|(name, given)| given.then_some(name))
+    .filter(|flag| {
+        typed
+            .iter()
+            .take_while(|a| *a != "scale")
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    })
     .collect()
 }
 
@@ -1438,8 +1458,9 @@ async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
     let fail = |e: BenchError| match e {
         BenchError::Usage(m) => CliError::Usage(m),
         BenchError::Setup(m) => CliError::Failed(format!("bench setup: {m}")),
+        BenchError::Unreachable(m) => CliError::Unavailable(m),
     };
-    let node_given = node_flags(&b);
+    let node_given = node_flags();
     match b.kind {
         Some(BenchKind::ScaleOpen { config, runs }) => {
             let f = crate::bench::scale::measure_open(&config, runs).map_err(fail)?;
@@ -1516,6 +1537,12 @@ async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
                     token_file: Some(token_file.clone()),
                     ..NodeArg::default()
                 })?;
+                if peer_url == url {
+                    return Err(CliError::Usage(format!(
+                        "--peer-dir names the node under load ({url}): verify-peer needs codes of \
+                         another province's node"
+                    )));
+                }
                 let peer_token = peer_token.unwrap_or_default();
                 crate::bench::peer_codes(&peer_url, peer_cert.as_deref(), &peer_token)
                     .await

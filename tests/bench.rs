@@ -287,6 +287,20 @@ async fn against_nodes_started_by_hand() {
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("--peer-dir"), "{stderr}");
 
+    // The loaded node is no peer of itself.
+    pin_listen(&gd_cfg, &gd);
+    let mut c = cli(&gd);
+    c.args(["bench", "--mix", "verify-peer"])
+        .args(short)
+        .arg("--peer-dir")
+        .arg(&gd.dir)
+        .arg("--peer-token-file")
+        .arg(gd.dir.join(TEST_TOKEN_FILE));
+    let out = run(c).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("names the node under load"), "{stderr}");
+
     // A process that is not there is named.
     let mut c = cli(&gd);
     c.args(["bench", "--mix", "empty", "--server-pid", "4000000000"])
@@ -356,6 +370,11 @@ fn bad_flags_are_refused_before_anything_starts() {
     );
     refused(&["--peer-dir", "/nonexistent"], 64, "--peer-token-file");
     refused(
+        &["--self-contained", "--concurrency", "10001"],
+        64,
+        "at most 10000",
+    );
+    refused(
         &["--self-contained", "--mix", "empty=-5"],
         64,
         "whole number from 0 to 4294967295",
@@ -387,6 +406,40 @@ fn bad_flags_are_refused_before_anything_starts() {
         ],
         64,
         "--rate does not apply",
+    );
+    // A node setting from the environment (there for other commands) is not a flag given.
+    let out = bare()
+        .env("HCMR_TOKEN_FILE", "/nonexistent")
+        .args([
+            "bench",
+            "--rate",
+            "100",
+            "scale",
+            "--dir",
+            "/tmp/hcmr-bench-never-made",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).1.contains("--rate does not apply"),
+        "{:?}",
+        text(&out)
+    );
+    // A node that cannot be reached: exit 69, as for every command.
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("t");
+    std::fs::write(&token, "x").unwrap();
+    refused(
+        &[
+            "--node",
+            "http://127.0.0.1:1",
+            "--token-file",
+            token.to_str().unwrap(),
+            "--mix",
+            "empty",
+        ],
+        69,
+        "cannot reach node http://127.0.0.1:1",
     );
     refused(
         &[

@@ -476,7 +476,7 @@ fn bad_usage_exits_64_and_unsafe_setups_are_refused() {
 }
 
 #[test]
-fn a_caller_over_its_rate_is_refused_and_logged_sparingly() {
+fn a_caller_over_its_rate_is_refused_and_logged_once_a_second() {
     // A node whose callers may make 1 call a second (bursts of 1), and its log in a file.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("gd");
@@ -534,6 +534,7 @@ fn a_caller_over_its_rate_is_refused_and_logged_sparingly() {
     }
 
     // Calls as fast as the CLI goes: most are refused, each with the reason.
+    let first_second = hcmr::unix_now();
     let mut refused = 0u64;
     for _ in 0..12 {
         let o = hcmr_at(&d, Some(&token), &["verify", "HCMR1:NOTACODE"]);
@@ -548,16 +549,19 @@ fn a_caller_over_its_rate_is_refused_and_logged_sparingly() {
             assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
         }
     }
+    let seconds = hcmr::unix_now() - first_second + 1;
     assert!(refused >= 4, "{refused} of 12 refused at 1 per second");
     assert_eq!(sigterm_and_wait(server).code(), Some(0));
 
-    // The log has the 1st, 2nd, 4th, 8th ... refusal, not every one.
+    // The log has at most one line a second about them, the first with the first refusal.
     let log = std::fs::read_to_string(&log).unwrap();
     let logged: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("call refused") && l.contains("RESOURCE_EXHAUSTED"))
         .collect();
-    let want = u64::from(refused.ilog2()) + 1;
-    assert_eq!(logged.len() as u64, want, "{refused} refusals: {log}");
+    assert!(
+        !logged.is_empty() && logged.len() as u64 <= seconds.min(refused - 1),
+        "{refused} refusals in {seconds} s: {log}"
+    );
     assert!(logged[0].contains("refused=1"), "{}", logged[0]);
 }

@@ -428,6 +428,10 @@ impl ScaleReport {
     }
 }
 
+/// Fewer revocations than this make the resident bytes per revocation noise (the process's
+/// own growth varies by megabytes from open to open).
+const MIN_REVOCATIONS_FOR_MEMORY: usize = 1_000_000;
+
 impl std::fmt::Display for ScaleReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "setup (both stores): {:.1} s", self.setup_secs)?;
@@ -460,6 +464,13 @@ impl std::fmt::Display for ScaleReport {
                 l.revocation_heap_bytes as f64 / l.revocations as f64
             )?,
             None => writeln!(f, "memory per revocation: no revocations")?,
+        }
+        if (1..MIN_REVOCATIONS_FOR_MEMORY).contains(&l.revocations) {
+            writeln!(
+                f,
+                "(with fewer than {MIN_REVOCATIONS_FOR_MEMORY} revocations the resident figure is \
+                 the noise of the allocator's and sled's pages, tens of MiB: give more for it)"
+            )?;
         }
         for (i, (e, lo)) in self.rounds.iter().enumerate() {
             writeln!(f, "round {}: empty node", i + 1)?;

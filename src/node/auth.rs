@@ -325,10 +325,17 @@ impl NodeState {
         .to_string();
         let refused = self.metrics.access_denied(&outcome);
         let remote = remote.map(|a| a.ip().to_string()).unwrap_or_default();
-        // A caller over its rate is refused as fast as it calls: its refusals are logged at the
-        // 1st, 2nd, 4th, 8th, ... (every one is in the access log and the metric), so an
-        // overeager platform cannot flood the node's log. Refused credentials are each logged.
-        if denied.status.code() != tonic::Code::ResourceExhausted || refused.is_power_of_two() {
+        // A caller over its rate is refused as fast as it calls: such refusals are logged at most
+        // once a second, with the count so far (every one is in the access log and the metric),
+        // so an overeager platform cannot flood the node's log. Refused credentials are each
+        // logged.
+        let log = denied.status.code() != tonic::Code::ResourceExhausted || {
+            let second = crate::unix_now();
+            self.rate_refusal_logged
+                .swap(second, std::sync::atomic::Ordering::Relaxed)
+                != second
+        };
+        if log {
             tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), refused, "call refused");
         }
         let record = AccessDenial {

@@ -140,6 +140,8 @@ pub(crate) struct NodeState {
     pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditEvent>,
     /// Audit records dropped because the queue was full.
     pub(crate) audit_dropped: std::sync::atomic::AtomicU64,
+    /// The second (Unix time, UTC) of the last log line about a call over its caller's rate.
+    pub(crate) rate_refusal_logged: std::sync::atomic::AtomicU64,
     /// Identity-match attempts per code and per subject hash.
     pub(crate) match_limiter: checkpoint::AttemptLimiter,
     /// How the key files are protected (a rotation writes the new key the same way).
@@ -420,6 +422,7 @@ impl Node {
                 ),
                 audit_tx,
                 audit_dropped: std::sync::atomic::AtomicU64::new(0),
+                rate_refusal_logged: std::sync::atomic::AtomicU64::new(0),
                 match_limiter: checkpoint::AttemptLimiter::default(),
                 key_protection,
                 tls,

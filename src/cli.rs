@@ -1687,6 +1687,7 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
     }
 }
 
+/// `hcmr audit`: records as a table or CSV, or one day's counts.
 async fn audit(a: AuditArgs) -> Result<(), CliError> {
     use proto::operator_service_client::OperatorServiceClient;
     let (from, until) = match &a.summary {

@@ -524,20 +524,27 @@ impl Store {
         Ok(())
     }
 
-    /// Refused calls with `time >= from`, oldest first, at most `limit`.
+    /// Refused calls with `time >= from`, oldest first, at most `limit`; and whether more
+    /// follow.
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn denials_from(&self, from: u64, limit: usize) -> Result<Vec<AccessDenial>, StoreError> {
+    pub fn denials_from(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<(Vec<AccessDenial>, bool), StoreError> {
         let mut out = Vec::new();
-        for r in self.access.range(from.to_be_bytes()..).take(limit) {
+        let mut records = self.access.range(from.to_be_bytes()..);
+        for r in records.by_ref().take(limit) {
             let (_, v) = r?;
             out.push(
                 AccessDenial::from_record(&v)
                     .ok_or_else(|| corrupt("access", "not an access record"))?,
             );
         }
-        Ok(out)
+        let more = records.next().transpose()?.is_some();
+        Ok((out, more))
     }
 
     /// Adds or replaces a caller, and flushes.
@@ -776,6 +783,36 @@ mod tests {
             },
             cti_hash: Some(crate::audit::cti_hash(&n.to_be_bytes())),
         }
+    }
+
+    #[tokio::test]
+    async fn refused_calls_are_read_from_a_time_and_say_whether_more_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let denial = |time: u64, who: &str| AccessDenial {
+            time,
+            rpc: "/hcmr.v1.HealthCodeService/VerifyHealthCode".into(),
+            outcome: "PERMISSION_DENIED".into(),
+            who: format!("caller {who}"),
+            remote: "127.0.0.1".into(),
+        };
+        let all = [
+            denial(10, "a"),
+            denial(20, "b"),
+            denial(20, "c"),
+            denial(30, "d"),
+        ];
+        store.append_denials(&all).await.unwrap();
+        let (two, more) = store.denials_from(0, 2).unwrap();
+        assert_eq!(two, all[..2]);
+        assert!(more);
+        let (rest, more) = store.denials_from(20, 10).unwrap();
+        assert_eq!(rest, all[1..]);
+        assert!(!more);
+        // Exactly as many as the limit: nothing more.
+        let (last, more) = store.denials_from(30, 1).unwrap();
+        assert_eq!(last, all[3..]);
+        assert!(!more);
     }
 
     #[tokio::test]

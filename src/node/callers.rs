@@ -102,10 +102,10 @@ impl NodeState {
             }
             n => n as usize,
         };
+        let (denials, more) = self.store.denials_from(r.from, limit)?;
         Ok(proto::ListAccessDenialsResponse {
-            denials: self
-                .store
-                .denials_from(r.from, limit)?
+            more,
+            denials: denials
                 .into_iter()
                 .map(|d| proto::AccessDenial {
                     time: d.time,

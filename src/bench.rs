@@ -49,12 +49,15 @@ pub enum BenchError {
 }
 
 /// The error of a failed connection: [`BenchError::Unreachable`] when the node could not be
-/// reached, else a setup error.
+/// reached, [`BenchError::Usage`] for what the command line got wrong (a bad URL or token, an
+/// https URL without a certificate), else a setup error.
 fn connect_error(e: crate::client::ClientError, what: &str) -> BenchError {
+    use crate::client::ClientError;
     match e {
-        e @ crate::client::ClientError::Unreachable { .. } => {
-            BenchError::Unreachable(format!("{what}{e}"))
-        }
+        e @ ClientError::Unreachable { .. } => BenchError::Unreachable(format!("{what}{e}")),
+        e @ (ClientError::BadUrl { .. }
+        | ClientError::NoCertificate { .. }
+        | ClientError::BadToken) => BenchError::Usage(format!("{what}{e}")),
         e => BenchError::Setup(format!("{what}{e}")),
     }
 }
@@ -110,6 +113,7 @@ pub const BATCH_CODES: usize = 64;
 /// [`BenchError::Usage`] naming the part at fault.
 pub fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, BenchError> {
     let mut out = Vec::new();
+    let mut seen = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, w) = part.split_once('=').unwrap_or((part, "1"));
         let op = Op::ALL
@@ -120,6 +124,13 @@ pub fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, BenchError> {
                     "--mix {part:?}: expected one of verify-own, verify-peer, verify-not-recognized, verify-batch, issue, empty"
                 ))
             })?;
+        if seen.contains(&op) {
+            return Err(BenchError::Usage(format!(
+                "--mix: {} is given more than once",
+                op.name()
+            )));
+        }
+        seen.push(op);
         let w: u32 = w.trim().parse().map_err(|_| {
             BenchError::Usage(format!(
                 "--mix {part:?}: the weight must be a whole number from 0 to {}",
@@ -137,6 +148,11 @@ pub fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, BenchError> {
     }
     Ok(out)
 }
+
+/// The longest measurement, 24 hours (so every deadline fits the clock).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// The longest warm-up, 1 hour.
+pub const MAX_WARMUP: Duration = Duration::from_secs(3600);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -175,6 +191,12 @@ impl Options {
         }
         if self.duration.is_zero() {
             return bad("--duration must be more than 0");
+        }
+        if self.duration > MAX_DURATION {
+            return bad("--duration must be at most 24h");
+        }
+        if self.warmup > MAX_WARMUP {
+            return bad("--warmup must be at most 1h");
         }
         Ok(())
     }
@@ -703,6 +725,7 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
         mix: o.mix.clone(),
     });
 
+    probe(&load).await?;
     // Warm-up, untimed.
     if !o.warmup.is_zero() {
         run_phase(&load, o, o.warmup).await;
@@ -737,6 +760,48 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
         concurrency: o.concurrency,
         rate: o.rate,
     })
+}
+
+/// Makes one call of each op of the mix before the load, and refuses to start it when that call
+/// failed in a way every call of the run would: the token's caller lacks the op's role
+/// (PERMISSION_DENIED: [`BenchError::Usage`]), or a verification got a verdict the op does not
+/// expect (for verify-peer, a peer whose province has no agreement in force with this node's:
+/// [`BenchError::Setup`] with the reason). Other failures (a rate limit, an overloaded node) are
+/// left to the run, which counts them.
+///
+/// # Errors
+/// As above.
+async fn probe(load: &Load) -> Result<(), BenchError> {
+    for (op, _) in &load.mix {
+        let role = match op {
+            Op::Issue => "issuer",
+            Op::Empty => "none",
+            _ => "verifier",
+        };
+        match one(load, load.channels[0].clone(), *op, 0).await {
+            Err(f @ Failure::Status(tonic::Code::PermissionDenied)) => {
+                return Err(BenchError::Usage(format!(
+                    "a first {} call failed with {f}: the token's caller needs role {role} at the \
+                     node under load",
+                    op.name()
+                )))
+            }
+            Err(f @ Failure::Verdict(_)) => {
+                let hint = if *op == Op::VerifyPeer {
+                    ": does the peer's province have an agreement in force with this node's, \
+                     recognizing its green codes?"
+                } else {
+                    ""
+                };
+                return Err(BenchError::Setup(format!(
+                    "a first {} call got an {f}{hint}",
+                    op.name()
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Runs the load for `duration`; returns each worker's tally.
@@ -828,18 +893,48 @@ async fn run_phase(load: &Arc<Load>, o: &Options, duration: Duration) -> Vec<Tal
 /// Two nodes of this machine, started as `hcmr serve` processes, and the bench's target at
 /// Guangdong; stopped when dropped.
 pub struct SelfContained {
+    /// Stopped before the folder is removed (fields drop in this order).
+    _children: Vec<Served>,
     _dir: tempfile::TempDir,
-    children: Vec<std::process::Child>,
     /// The target (Guangdong), with Sichuan's codes as peer codes.
     pub target: Target,
 }
 
-impl Drop for SelfContained {
+/// A node the bench started (`hcmr serve` as a child process): killed and waited for when
+/// dropped, so a folder removed after it is no longer written to. Started with
+/// `--exit-with-parent <the bench's pid>`, so it also stops by itself (within half a second) when
+/// the bench is killed outright, even before the node has finished starting.
+pub(crate) struct Served(std::process::Child);
+
+impl Served {
+    /// Starts `exe serve --config config`, its log at level error to nowhere.
+    ///
+    /// # Errors
+    /// [`BenchError::Setup`] when the process cannot be started.
+    pub(crate) fn spawn(exe: &Path, config: &Path) -> Result<Served, BenchError> {
+        std::process::Command::new(exe)
+            .arg("serve")
+            .arg(format!("--exit-with-parent={}", std::process::id()))
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(Served)
+            .map_err(|e| BenchError::Setup(format!("{}: {e}", exe.display())))
+    }
+
+    /// Its process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Served {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -930,15 +1025,7 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
         )
         .await?;
         let (path, port, token) = (made.config_path, made.port, made.token);
-        let child = std::process::Command::new(exe)
-            .args(["serve", "--exit-with-parent", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| setup(&e))?;
-        children.push(child);
+        children.push(Served::spawn(exe, &path)?);
         nodes.push((
             format!("https://127.0.0.1:{port}"),
             dir.path().join(code.to_string()).join("tls/node.crt"),
@@ -1016,10 +1103,10 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
         .await
         .map_err(|e| setup(&e))?;
     let peer_codes = issue_codes(&sc, CODES).await.map_err(|e| setup(&e))?;
-    let pid = children.get(1).map(std::process::Child::id);
+    let pid = children.get(1).map(Served::id);
     Ok(SelfContained {
+        _children: children,
         _dir: dir,
-        children,
         target: Target {
             url: nodes[1].0.clone(),
             cert: Some(nodes[1].1.clone()),
@@ -1047,6 +1134,12 @@ mod tests {
             .contains("\"verify=1\""));
         assert!(parse_mix("issue=x").is_err());
         assert!(parse_mix("issue=0").is_err());
+        assert_eq!(
+            parse_mix("verify-own=1,empty=9,empty=0")
+                .unwrap_err()
+                .to_string(),
+            "--mix: empty is given more than once"
+        );
     }
 
     #[test]

@@ -87,10 +87,11 @@ pub enum Command {
         /// Settings over those of the config file (a flag wins over its environment variable).
         #[command(flatten)]
         overrides: ServeOverrides,
-        /// Stop (gracefully) when the process that started this one exits, even by SIGKILL:
-        /// for nodes that `hcmr bench` starts.
-        #[arg(long, hide = true)]
-        exit_with_parent: bool,
+        /// Stop (gracefully) when the process PID, which started this one, exits, even by
+        /// SIGKILL, and do not start when it has already exited: for nodes that `hcmr bench`
+        /// starts.
+        #[arg(long, hide = true, value_name = "PID")]
+        exit_with_parent: Option<u32>,
     },
     /// Show a node's province and public keys.
     Info(NodeArg),
@@ -205,11 +206,11 @@ pub struct BenchArgs {
     /// loop.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     rate: Option<u64>,
-    /// How long to measure, e.g. 10s.
-    #[arg(long, default_value = "10s", value_parser = positive_duration)]
+    /// How long to measure, e.g. 10s; more than 0, at most 24h.
+    #[arg(long, default_value = "10s", value_parser = measure_duration)]
     duration: Duration,
-    /// Untimed warm-up before measuring.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    /// Untimed warm-up before measuring; at most 1h.
+    #[arg(long, default_value = "2s", value_parser = warmup_duration)]
     warmup: Duration,
     /// Weighted mix of verify-own, verify-peer, verify-not-recognized, verify-batch (64 codes
     /// per BatchVerifyHealthCodes call, counted per call), issue, empty; a name without `=w`
@@ -263,10 +264,21 @@ fn count_in<const MIN: usize, const MAX: usize>(s: &str) -> Result<usize, String
     }
 }
 
-/// A duration above zero, e.g. `10s` or `500ms` (clap value parser).
-fn positive_duration(s: &str) -> Result<Duration, String> {
+/// A measurement's duration, e.g. `10s` or `500ms`: above zero, at most
+/// [`crate::bench::MAX_DURATION`] (clap value parser).
+fn measure_duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) if d > crate::bench::MAX_DURATION => Err("must be at most 24h".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A warm-up's duration, at most [`crate::bench::MAX_WARMUP`] (clap value parser).
+fn warmup_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d > crate::bench::MAX_WARMUP => Err("must be at most 1h".into()),
         Ok(d) => Ok(d),
         Err(e) => Err(e.to_string()),
     }
@@ -680,6 +692,10 @@ pub enum CliError {
     /// `verify` answered NOT RECOGNIZED: exit 3 (already printed).
     #[error("not recognized")]
     NotRecognized,
+    /// Stopped by SIGINT or SIGTERM before it was done (`bench`): exit 130, as a shell reports
+    /// a process ended by Ctrl-C.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl CliError {
@@ -691,6 +707,7 @@ impl CliError {
             CliError::Unavailable(_) => 69,
             CliError::Failed(_) => 1,
             CliError::NotRecognized => 3,
+            CliError::Interrupted(_) => 130,
         }
     }
 }
@@ -721,10 +738,20 @@ pub fn check_node_url(flag: &str, url: &str) -> Result<(), CliError> {
 
 /// Where to connect and with what: URL, pinned certificate, token.
 fn resolve_node(n: &NodeArg) -> Result<(String, Option<PathBuf>, Option<String>), CliError> {
+    resolve_node_as(n, "--dir", "--token-file")
+}
+
+/// [`resolve_node`], with errors that name the flags `dir_flag` and `token_flag` (for a second
+/// node on the same command line, such as bench's --peer-dir and --peer-token-file).
+fn resolve_node_as(
+    n: &NodeArg,
+    dir_flag: &str,
+    token_flag: &str,
+) -> Result<(String, Option<PathBuf>, Option<String>), CliError> {
     let config = match &n.dir {
         Some(d) => Some(
             crate::node::Config::load(&d.join(crate::node::CONFIG_FILE))
-                .map_err(|e| CliError::Config(format!("--dir: {e}")))?,
+                .map_err(|e| CliError::Config(format!("{dir_flag}: {e}")))?,
         ),
         None => None,
     };
@@ -748,12 +775,13 @@ fn resolve_node(n: &NodeArg) -> Result<(String, Option<PathBuf>, Option<String>)
             .map(|t| t.cert_file.clone())
     });
     let token = match (&n.token_file, std::env::var("HCMR_TOKEN")) {
-        (Some(f), _) => Some(read_token(f, "--token-file")?),
+        (Some(f), _) => Some(read_token(f, token_flag)?),
         (None, Ok(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
         _ => match &n.dir {
-            Some(d) if d.join(crate::node::ADMIN_TOKEN_FILE).exists() => {
-                Some(read_token(&d.join(crate::node::ADMIN_TOKEN_FILE), "--dir")?)
-            }
+            Some(d) if d.join(crate::node::ADMIN_TOKEN_FILE).exists() => Some(read_token(
+                &d.join(crate::node::ADMIN_TOKEN_FILE),
+                dir_flag,
+            )?),
             _ => None,
         },
     };
@@ -763,7 +791,14 @@ fn resolve_node(n: &NodeArg) -> Result<(String, Option<PathBuf>, Option<String>)
 fn read_token(path: &std::path::Path, flag: &str) -> Result<String, CliError> {
     let t = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))?;
-    Ok(t.trim().to_string())
+    let t = t.trim();
+    if t.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{flag} {}: the file holds no token",
+            path.display()
+        )));
+    }
+    Ok(t.to_string())
 }
 
 async fn channel(n: &NodeArg) -> Result<crate::client::NodeChannel, CliError> {
@@ -999,6 +1034,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             exit_with_parent,
             ..
         } => {
+            if exit_with_parent.is_some_and(|pid| std::os::unix::process::parent_id() != pid) {
+                return Err(CliError::Failed(
+                    "the process that started this node has already exited: not starting".into(),
+                ));
+            }
             let mut c =
                 crate::node::Config::load(&config).map_err(|e| CliError::Config(e.to_string()))?;
             c.apply_overrides(&crate::node::config::Overrides {
@@ -1402,7 +1442,7 @@ async fn bench(b: BenchArgs) -> Result<(), CliError> {
     let started_nodes = b.self_contained || matches!(b.kind, Some(BenchKind::Scale(_)));
     tokio::select! {
         r = bench_run(b) => r,
-        () = shutdown_signal() => Err(CliError::Failed(if started_nodes {
+        () = shutdown_signal() => Err(CliError::Interrupted(if started_nodes {
             "interrupted; the nodes the bench started were stopped".into()
         } else {
             "interrupted".into()
@@ -1532,11 +1572,15 @@ async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
                     .iter()
                     .any(|(op, _)| *op == crate::bench::Op::VerifyPeer) =>
             {
-                let (peer_url, peer_cert, peer_token) = resolve_node(&NodeArg {
-                    dir: Some(dir.clone()),
-                    token_file: Some(token_file.clone()),
-                    ..NodeArg::default()
-                })?;
+                let (peer_url, peer_cert, peer_token) = resolve_node_as(
+                    &NodeArg {
+                        dir: Some(dir.clone()),
+                        token_file: Some(token_file.clone()),
+                        ..NodeArg::default()
+                    },
+                    "--peer-dir",
+                    "--peer-token-file",
+                )?;
                 if peer_url == url {
                     return Err(CliError::Usage(format!(
                         "--peer-dir names the node under load ({url}): verify-peer needs codes of \
@@ -1672,7 +1716,7 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                 })
                 .await?
                 .into_inner();
-            for d in r.denials {
+            for d in &r.denials {
                 out!(
                     "{}  {:<18} {:<20} {:<16} {}",
                     rfc3339(d.time),
@@ -1680,6 +1724,13 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                     d.who,
                     d.remote,
                     d.rpc
+                );
+            }
+            if let (true, Some(last)) = (r.more, r.denials.last()) {
+                eprintln!(
+                    "{} refusals shown, oldest first; more follow: --since {} for the next",
+                    r.denials.len(),
+                    rfc3339(last.time)
                 );
             }
             Ok(())
@@ -1842,18 +1893,15 @@ fn verify_offline(
     Ok(convert::verdict_to_proto(&verdict, now))
 }
 
-/// Resolves when the parent process has exited (this process was re-parented), checked twice a
-/// second; never when `watch` is false.
-async fn parent_exited(watch: bool) {
-    if !watch {
+/// Resolves when the process `parent` is no longer this process's parent (it exited and this
+/// one was re-parented), checked at once and then twice a second; never when `parent` is `None`.
+/// Given the pid (not read at start), a parent that died before this process looked is seen too.
+async fn parent_exited(parent: Option<u32>) {
+    let Some(parent) = parent else {
         return std::future::pending().await;
-    }
-    let parent = std::os::unix::process::parent_id();
-    loop {
+    };
+    while std::os::unix::process::parent_id() == parent {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if std::os::unix::process::parent_id() != parent {
-            return;
-        }
     }
 }
 

@@ -15,6 +15,7 @@ use common::*;
 const BIN: &str = env!("CARGO_BIN_EXE_hcmr");
 const SICHUAN: u32 = 510000;
 const GUANGDONG: u32 = 440000;
+const ZHEJIANG: u32 = 330000;
 
 fn text(o: &Output) -> (String, String) {
     (
@@ -216,7 +217,7 @@ fn an_interrupted_bench_stops_its_nodes() {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        assert_eq!(status.code(), Some(1), "{signal}");
+        assert_eq!(status.code(), Some(130), "{signal}");
         assert!(
             wait_gone(&nodes, Duration::from_secs(10)),
             "{signal}: {nodes:?}"
@@ -233,18 +234,118 @@ fn an_interrupted_bench_stops_its_nodes() {
     );
 }
 
+/// The `hcmr serve` processes that the bench `bench` started, wherever they are now (a node
+/// whose bench died is re-parented; its command line still names the bench's pid).
+fn nodes_started_by(bench: u32) -> Vec<u32> {
+    let flag = format!("--exit-with-parent={bench}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let named = cmdline.split(|b| *b == 0).any(|a| a == flag.as_bytes());
+            (named && alive(pid)).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_bench_stopped_while_it_starts_its_nodes_leaves_none_behind() {
+    // Stopped at different moments of its setup (before, while and after its nodes start), by
+    // a signal it handles (SIGINT: nodes stopped, folder removed, exit 130) or not (SIGKILL: the
+    // nodes notice that their parent is gone, even if it died before they looked).
+    for (signal, after_ms) in [
+        ("-KILL", 30),
+        ("-KILL", 120),
+        ("-KILL", 400),
+        ("-INT", 30),
+        ("-INT", 120),
+        ("-INT", 400),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut bench = bare()
+            .args([
+                "bench",
+                "--self-contained",
+                "--mix",
+                "empty",
+                "--duration",
+                "120s",
+                "--warmup",
+                "0s",
+            ])
+            .env("TMPDIR", tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(after_ms));
+        let sent = Command::new("kill")
+            .args([signal, &bench.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = bench.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{signal} {after_ms}: still running"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !nodes_started_by(bench.id()).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{signal} {after_ms}: nodes still running: {:?}",
+                nodes_started_by(bench.id())
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if signal == "-INT" {
+            // Handled from the start of the run, before any node or folder is made: on a slow
+            // machine the signal may come before that, and end the process by itself.
+            use std::os::unix::process::ExitStatusExt;
+            assert!(
+                status.code() == Some(130) || status.signal() == Some(2),
+                "{signal} {after_ms}: {status:?}"
+            );
+            let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+            assert!(left.is_empty(), "{signal} {after_ms}: left behind {left:?}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_nodes_started_by_hand() {
     let dir = tempfile::tempdir().unwrap();
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // Zhejiang: a node with no agreement with Guangdong.
+    let zj_cfg = init_node(dir.path(), ZHEJIANG).await;
     set_limits(&sc_cfg, 1_000_000, 1_000_000);
     set_limits(&gd_cfg, 1_000_000, 1_000_000);
+    // A caller of Guangdong's that may issue but not verify.
+    let issuer_only = dir.path().join("issuer-only.token");
+    let token = hcmr::node::add_caller_offline(
+        &hcmr::node::Config::load(&gd_cfg).unwrap(),
+        "issuer-only",
+        &[hcmr::callers::Role::Issuer],
+    )
+    .await
+    .unwrap();
+    std::fs::write(&issuer_only, token.as_bytes()).unwrap();
     let sc = start(&sc_cfg).await;
     let gd = start(&gd_cfg).await;
+    let zj = start(&zj_cfg).await;
     conclude(&gd, &sc, &[(G, G), (R, R)], &[(G, G), (R, R)]).await;
     // The peer is found by its folder: its config must name its real address.
     pin_listen(&sc_cfg, &sc);
+    pin_listen(&zj_cfg, &zj);
     let pid = std::process::id().to_string();
     let short = ["--duration", "1s", "--warmup", "0s", "--concurrency", "4"];
 
@@ -300,6 +401,55 @@ async fn against_nodes_started_by_hand() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("names the node under load"), "{stderr}");
+
+    // A peer whose province has no agreement with the loaded node's: refused after one call,
+    // with the reason, instead of a whole run of failures.
+    let mut c = cli(&gd);
+    c.args(["bench", "--mix", "verify-peer"])
+        .args(short)
+        .arg("--peer-dir")
+        .arg(&zj.dir)
+        .arg("--peer-token-file")
+        .arg(zj.dir.join(TEST_TOKEN_FILE));
+    let out = run(c).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("a first verify-peer call got an unexpected verdict (REASON_NO_AGREEMENT)"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("closed loop"),
+        "nothing measured: {stdout}"
+    );
+
+    // A token whose caller lacks a role the mix needs: refused after one call, naming the role.
+    let mut c = cli(&gd);
+    c.args(["bench", "--mix", "issue=1,verify-own=1"])
+        .args(short)
+        .arg("--token-file")
+        .arg(&issuer_only);
+    let out = run(c).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(64), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("a first verify-own call failed with PERMISSION_DENIED")
+            && stderr.contains("needs role verifier"),
+        "{stderr}"
+    );
+
+    // A peer folder that is not there is named by its own flag.
+    let mut c = cli(&gd);
+    c.args(["bench"])
+        .args(short)
+        .arg("--peer-dir")
+        .arg(dir.path().join("nonexistent"))
+        .arg("--peer-token-file")
+        .arg(sc.dir.join(TEST_TOKEN_FILE));
+    let out = run(c).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("hcmr: --peer-dir: "), "{stderr}");
 
     // A process that is not there is named.
     let mut c = cli(&gd);
@@ -378,6 +528,44 @@ fn bad_flags_are_refused_before_anything_starts() {
         &["--self-contained", "--mix", "empty=-5"],
         64,
         "whole number from 0 to 4294967295",
+    );
+    // Durations beyond a day (a measurement) or an hour (a warm-up), a repeated op, an empty
+    // token file, an https node without its certificate.
+    refused(
+        &["--self-contained", "--duration", "500000000000y"],
+        64,
+        "--duration",
+    );
+    refused(
+        &["--self-contained", "--duration", "25h"],
+        64,
+        "must be at most 24h",
+    );
+    refused(
+        &["--self-contained", "--warmup", "18446744073709551615s"],
+        64,
+        "--warmup",
+    );
+    refused(
+        &["--self-contained", "--mix", "verify-own=1,empty=9,empty=0"],
+        64,
+        "empty is given more than once",
+    );
+    let tokens = tempfile::tempdir().unwrap();
+    let empty = tokens.path().join("empty.token");
+    std::fs::write(&empty, "\n").unwrap();
+    let some = tokens.path().join("some.token");
+    std::fs::write(&some, "not-a-known-token\n").unwrap();
+    let (empty, some) = (empty.to_str().unwrap(), some.to_str().unwrap());
+    refused(
+        &["--node", "https://127.0.0.1:9", "--token-file", empty],
+        64,
+        "the file holds no token",
+    );
+    refused(
+        &["--node", "https://127.0.0.1:9", "--token-file", some],
+        64,
+        "an https URL needs the node's certificate",
     );
     // Flags that do not apply are named, not ignored.
     refused(

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::{BenchError, Options, Report, Target};
+use super::{BenchError, Options, Report, Served, Target};
 use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
 use crate::feed::{Cti, FeedEntry, Statement, MAX_CTIS_PER_ENTRY};
 use crate::keys::NodeKey;
@@ -338,28 +338,9 @@ fn sichuan_codes(key: &NodeKey, now: u64) -> Vec<String> {
         .collect()
 }
 
-/// A running `hcmr serve` child, killed when dropped.
-struct Served(std::process::Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn serve(exe: &Path, made: &Made) -> Result<Served, BenchError> {
     use crate::proto::operator_service_client::OperatorServiceClient;
-    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
-    let child = std::process::Command::new(exe)
-        .args(["serve", "--exit-with-parent", "--config"])
-        .arg(&made.config_path)
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| setup(&e))?;
-    let served = Served(child);
+    let served = Served::spawn(exe, &made.config_path)?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok(ch) = crate::client::connect(&made.url, Some(&made.cert), Some(&made.token)).await
@@ -547,7 +528,7 @@ pub async fn run(exe: &Path, o: &ScaleOptions) -> Result<ScaleReport, BenchError
         url: m.url.clone(),
         cert: Some(m.cert.clone()),
         token: m.token.clone(),
-        pid: Some(s.0.id()),
+        pid: Some(s.id()),
         peer_codes: codes.clone(),
     };
     for _ in 0..o.rounds.max(1) {

@@ -505,107 +505,75 @@ fn bad_flags_are_refused_before_anything_starts() {
         // Refused before a node was started: nothing measured.
         assert!(!stdout.contains("self-contained:"), "{args:?}: {stdout}");
     };
-    // Usage errors (exit 64, as for every usage error of hcmr) name the flag.
-    refused(&["--self-contained", "--rate", "0"], 64, "--rate");
-    refused(&["--self-contained", "--duration", "0s"], 64, "--duration");
-    refused(
-        &["--self-contained", "--concurrency", "0"],
-        64,
-        "--concurrency",
-    );
-    refused(
-        &["--self-contained", "--connections", "0"],
-        64,
-        "--connections",
-    );
-    refused(&["--peer-dir", "/nonexistent"], 64, "--peer-token-file");
-    refused(
-        &["--self-contained", "--concurrency", "10001"],
-        64,
-        "at most 10000",
-    );
-    refused(
-        &["--self-contained", "--mix", "empty=-5"],
-        64,
-        "whole number from 0 to 4294967295",
-    );
-    // Durations beyond a day (a measurement) or an hour (a warm-up), a repeated op, an empty
-    // token file, an https node without its certificate.
-    refused(
-        &["--self-contained", "--duration", "500000000000y"],
-        64,
-        "--duration",
-    );
-    refused(
-        &["--self-contained", "--duration", "25h"],
-        64,
-        "must be at most 24h",
-    );
-    refused(
-        &["--self-contained", "--warmup", "18446744073709551615s"],
-        64,
-        "--warmup",
-    );
-    refused(
-        &["--self-contained", "--mix", "verify-own=1,empty=9,empty=0"],
-        64,
-        "empty is given more than once",
-    );
     let tokens = tempfile::tempdir().unwrap();
     let empty = tokens.path().join("empty.token");
     std::fs::write(&empty, "\n").unwrap();
     let some = tokens.path().join("some.token");
     std::fs::write(&some, "not-a-known-token\n").unwrap();
     let (empty, some) = (empty.to_str().unwrap(), some.to_str().unwrap());
-    refused(
-        &["--node", "https://127.0.0.1:9", "--token-file", empty],
-        64,
-        "the file holds no token",
-    );
-    refused(
-        &["--node", "https://127.0.0.1:9", "--token-file", some],
-        64,
-        "an https URL needs the node's certificate",
-    );
-    // Flags that do not apply are named, not ignored.
-    refused(
-        &["--self-contained", "--server-pid", "1"],
-        64,
-        "--server-pid does not apply",
-    );
-    refused(
-        &[
-            "--mix",
-            "empty",
-            "scale",
-            "--dir",
-            "/tmp/hcmr-bench-never-made",
-        ],
-        64,
-        "--mix does not apply",
-    );
-    refused(
-        &[
-            "--rate",
-            "100",
-            "scale",
-            "--dir",
-            "/tmp/hcmr-bench-never-made",
-        ],
-        64,
-        "--rate does not apply",
-    );
+    let never_made = "/tmp/hcmr-bench-never-made";
+    // Usage errors (exit 64, as for every usage error of hcmr) name the flag or the fault.
+    let usage: &[(&[&str], &str)] = &[
+        (&["--self-contained", "--rate", "0"], "--rate"),
+        (&["--self-contained", "--duration", "0s"], "--duration"),
+        (&["--self-contained", "--concurrency", "0"], "--concurrency"),
+        (&["--self-contained", "--connections", "0"], "--connections"),
+        (&["--peer-dir", "/nonexistent"], "--peer-token-file"),
+        (
+            &["--self-contained", "--concurrency", "10001"],
+            "at most 10000",
+        ),
+        (
+            &["--self-contained", "--mix", "empty=-5"],
+            "whole number from 0 to 4294967295",
+        ),
+        // Durations beyond a day (a measurement) or an hour (a warm-up).
+        (
+            &["--self-contained", "--duration", "500000000000y"],
+            "--duration",
+        ),
+        (
+            &["--self-contained", "--duration", "25h"],
+            "must be at most 24h",
+        ),
+        (
+            &["--self-contained", "--warmup", "18446744073709551615s"],
+            "--warmup",
+        ),
+        (
+            &["--self-contained", "--mix", "verify-own=1,empty=9,empty=0"],
+            "empty is given more than once",
+        ),
+        (
+            &["--node", "https://127.0.0.1:9", "--token-file", empty],
+            "the file holds no token",
+        ),
+        (
+            &["--node", "https://127.0.0.1:9", "--token-file", some],
+            "an https URL needs the node's certificate",
+        ),
+        // Flags that do not apply are named, not ignored.
+        (
+            &["--self-contained", "--server-pid", "1"],
+            "--server-pid does not apply",
+        ),
+        (
+            &["--mix", "empty", "scale", "--dir", never_made],
+            "--mix does not apply",
+        ),
+        (
+            &["--rate", "100", "scale", "--dir", never_made],
+            "--rate does not apply",
+        ),
+        (&["scale", "--dir", never_made, "--rounds", "0"], "--rounds"),
+    ];
+    for (args, names) in usage {
+        refused(args, 64, names);
+    }
     // A node setting from the environment (there for other commands) is not a flag given.
     let out = bare()
         .env("HCMR_TOKEN_FILE", "/nonexistent")
-        .args([
-            "bench",
-            "--rate",
-            "100",
-            "scale",
-            "--dir",
-            "/tmp/hcmr-bench-never-made",
-        ])
+        .args(["bench", "--rate", "100", "scale", "--dir", never_made])
         .output()
         .unwrap();
     assert!(
@@ -629,16 +597,5 @@ fn bad_flags_are_refused_before_anything_starts() {
         69,
         "cannot reach node http://127.0.0.1:1",
     );
-    refused(
-        &[
-            "scale",
-            "--dir",
-            "/tmp/hcmr-bench-never-made",
-            "--rounds",
-            "0",
-        ],
-        64,
-        "--rounds",
-    );
-    assert!(!Path::new("/tmp/hcmr-bench-never-made").exists());
+    assert!(!Path::new(never_made).exists());
 }

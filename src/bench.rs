@@ -259,9 +259,27 @@ pub async fn peer_codes(
     let ch = crate::client::connect(url, cert, Some(token))
         .await
         .map_err(|e| connect_error(e, "peer node: "))?;
-    issue_codes(&ch, CODES)
-        .await
-        .map_err(|e| BenchError::Setup(format!("issuing the peer codes at {url}: {e}")))
+    issue_codes(&ch, CODES).await.map_err(|e| {
+        issue_error(
+            &e,
+            &format!("issuing the peer codes at {url}"),
+            "--peer-token-file",
+        )
+    })
+}
+
+/// The error of issuing the bench's codes: a caller without role issuer is the command line's
+/// fault ([`BenchError::Usage`], naming `token_flag`); anything else a setup error.
+fn issue_error(e: &tonic::Status, what: &str, token_flag: &str) -> BenchError {
+    if e.code() == tonic::Code::PermissionDenied {
+        BenchError::Usage(format!(
+            "{what}: {}: the caller of {token_flag} needs role issuer (the bench issues the \
+             codes it verifies before the load)",
+            e.message()
+        ))
+    } else {
+        BenchError::Setup(format!("{what}: {e}"))
+    }
 }
 
 /// Where to send the load.
@@ -710,7 +728,7 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
     if needs(Op::VerifyOwn) || needs(Op::VerifyNotRecognized) || needs(Op::VerifyBatch) {
         own = issue_codes(&channels[0], CODES)
             .await
-            .map_err(|e| BenchError::Setup(format!("issuing the codes to verify: {e}")))?;
+            .map_err(|e| issue_error(&e, "issuing the codes to verify", "--token-file"))?;
     }
     let forged = own
         .iter()

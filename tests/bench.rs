@@ -339,6 +339,16 @@ async fn against_nodes_started_by_hand() {
     .await
     .unwrap();
     std::fs::write(&issuer_only, token.as_bytes()).unwrap();
+    // And one that may verify but not issue (the bench issues the codes it verifies).
+    let verifier_only = dir.path().join("verifier-only.token");
+    let token = hcmr::node::add_caller_offline(
+        &hcmr::node::Config::load(&gd_cfg).unwrap(),
+        "verifier-only",
+        &[hcmr::callers::Role::Verifier],
+    )
+    .await
+    .unwrap();
+    std::fs::write(&verifier_only, token.as_bytes()).unwrap();
     let sc = start(&sc_cfg).await;
     let gd = start(&gd_cfg).await;
     let zj = start(&zj_cfg).await;
@@ -435,6 +445,19 @@ async fn against_nodes_started_by_hand() {
     assert!(
         stderr.contains("a first verify-own call failed with PERMISSION_DENIED")
             && stderr.contains("needs role verifier"),
+        "{stderr}"
+    );
+
+    let mut c = cli(&gd);
+    c.args(["bench", "--mix", "verify-own"])
+        .args(short)
+        .arg("--token-file")
+        .arg(&verifier_only);
+    let out = run(c).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(64), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("the caller of --token-file needs role issuer"),
         "{stderr}"
     );
 

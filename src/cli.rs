@@ -367,9 +367,12 @@ pub enum CallerCommand {
         /// The node to ask.
         #[command(flatten)]
         node: NodeArg,
-        /// From this time, RFC 3339; default the beginning.
+        /// From this time, RFC 3339 in UTC (2026-12-01T10:00:00Z); default the beginning.
         #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
         since: Option<std::time::SystemTime>,
+        /// Continue after an earlier listing (the token it printed when more followed).
+        #[arg(long, conflicts_with = "since")]
+        page_token: Option<String>,
     },
 }
 
@@ -1708,11 +1711,16 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
             out!("caller {name} removed: its token no longer works");
             Ok(())
         }
-        CallerCommand::Refused { node, since } => {
+        CallerCommand::Refused {
+            node,
+            since,
+            page_token,
+        } => {
             let r = OperatorServiceClient::new(channel(&node).await?)
                 .list_access_denials(proto::ListAccessDenialsRequest {
                     from: since.map(secs).unwrap_or(0),
                     limit: 0,
+                    page_token: page_token.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
@@ -1726,11 +1734,11 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                     d.rpc
                 );
             }
-            if let (true, Some(last)) = (r.more, r.denials.last()) {
+            if !r.next_page_token.is_empty() {
                 eprintln!(
-                    "{} refusals shown, oldest first; more follow: --since {} for the next",
+                    "{} refusals shown, oldest first; more follow: --page-token {} for the next",
                     r.denials.len(),
-                    rfc3339(last.time)
+                    r.next_page_token
                 );
             }
             Ok(())

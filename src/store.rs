@@ -38,6 +38,9 @@ use crate::province::Province;
 /// Most audit records stored in one value (see [`Store::append_audit`]): about 20 KiB.
 const AUDIT_PACK: usize = 256;
 
+/// Length of a refused call's key: its time (8 bytes, big-endian) and a unique id (8 bytes).
+pub const DENIAL_KEY_LEN: usize = 16;
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -507,7 +510,8 @@ impl Store {
         }
     }
 
-    /// Appends refused calls (not flushed: the caller flushes a batch). Holds the write gate
+    /// Appends refused calls (not flushed: the caller flushes a batch), each under the key
+    /// `time` (8 bytes, big-endian) and a unique id (8 bytes). Holds the write gate
     /// while it inserts.
     ///
     /// # Errors
@@ -524,27 +528,41 @@ impl Store {
         Ok(())
     }
 
-    /// Refused calls with `time >= from`, oldest first, at most `limit`; and whether more
-    /// follow.
+    /// Refused calls, oldest first, at most `limit`: those with `time >= from`, or, given the
+    /// key of a record (`after`, from an earlier page), those after it. With them, the key of
+    /// the last one returned when more follow (the next page's `after`).
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn denials_from(
+    pub fn denials_page(
         &self,
         from: u64,
+        after: Option<[u8; DENIAL_KEY_LEN]>,
         limit: usize,
-    ) -> Result<(Vec<AccessDenial>, bool), StoreError> {
+    ) -> Result<(Vec<AccessDenial>, Option<[u8; DENIAL_KEY_LEN]>), StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(k) => Bound::Excluded(k.to_vec()),
+            None => Bound::Included(from.to_be_bytes().to_vec()),
+        };
+        let mut records = self.access.range((start, Bound::Unbounded));
         let mut out = Vec::new();
-        let mut records = self.access.range(from.to_be_bytes()..);
+        let mut last = None;
         for r in records.by_ref().take(limit) {
-            let (_, v) = r?;
+            let (k, v) = r?;
             out.push(
                 AccessDenial::from_record(&v)
                     .ok_or_else(|| corrupt("access", "not an access record"))?,
             );
+            last = Some(k);
         }
-        let more = records.next().transpose()?.is_some();
-        Ok((out, more))
+        if records.next().transpose()?.is_none() {
+            return Ok((out, None));
+        }
+        let next = last
+            .and_then(|k| <[u8; DENIAL_KEY_LEN]>::try_from(k.as_ref()).ok())
+            .ok_or_else(|| corrupt("access", "a key that is not time and id"))?;
+        Ok((out, Some(next)))
     }
 
     /// Adds or replaces a caller, and flushes.
@@ -786,7 +804,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refused_calls_are_read_from_a_time_and_say_whether_more_follow() {
+    async fn refused_calls_are_read_from_a_time_or_page_by_page() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let denial = |time: u64, who: &str| AccessDenial {
@@ -796,23 +814,30 @@ mod tests {
             who: format!("caller {who}"),
             remote: "127.0.0.1".into(),
         };
+        // Five in one second: pages must not stop at a second's boundary.
         let all = [
             denial(10, "a"),
             denial(20, "b"),
             denial(20, "c"),
-            denial(30, "d"),
+            denial(20, "d"),
+            denial(20, "e"),
+            denial(20, "f"),
+            denial(30, "g"),
         ];
         store.append_denials(&all).await.unwrap();
-        let (two, more) = store.denials_from(0, 2).unwrap();
-        assert_eq!(two, all[..2]);
-        assert!(more);
-        let (rest, more) = store.denials_from(20, 10).unwrap();
-        assert_eq!(rest, all[1..]);
-        assert!(!more);
-        // Exactly as many as the limit: nothing more.
-        let (last, more) = store.denials_from(30, 1).unwrap();
-        assert_eq!(last, all[3..]);
-        assert!(!more);
+        let (first, next) = store.denials_page(0, None, 2).unwrap();
+        assert_eq!(first, all[..2]);
+        let (second, next) = store.denials_page(0, next, 2).unwrap();
+        assert_eq!(second, all[2..4]);
+        let (third, next) = store.denials_page(0, next, 2).unwrap();
+        assert_eq!(third, all[4..6]);
+        // Exactly as many left as the limit: no next page.
+        let (last, next) = store.denials_page(0, next, 1).unwrap();
+        assert_eq!(last, all[6..]);
+        assert_eq!(next, None);
+        let (from_20, next) = store.denials_page(20, None, 10).unwrap();
+        assert_eq!(from_20, all[1..]);
+        assert_eq!(next, None);
     }
 
     #[tokio::test]

@@ -572,3 +572,103 @@ async fn encrypted_key_files_need_their_passphrase_and_survive_a_rotation() {
     let e = hcmr::node::Node::open(&c).err().unwrap().to_string();
     assert!(e.contains("encrypted"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_of_refused_calls_is_read_page_by_page() {
+    // More refusals in one second than a page holds: every one is reached, page by page,
+    // through the API and the CLI.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = init_node(dir.path(), SICHUAN).await;
+    let sc = start(&cfg).await;
+    let mut hc = proto::health_code_service_client::HealthCodeServiceClient::new(
+        channel_as(&sc, Some("not-a-token")).await,
+    );
+    const REFUSED: usize = 1_005;
+    for _ in 0..REFUSED {
+        let e = hc
+            .verify_health_code(proto::VerifyHealthCodeRequest {
+                code: "HCMR1:X".into(),
+                checkpoint_id: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+    }
+    // The log is written in the background: wait until it holds them all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut op = operator(&sc).await;
+    let page = |token: String, limit: u32| proto::ListAccessDenialsRequest {
+        from: 0,
+        limit,
+        page_token: token,
+    };
+    loop {
+        let all = op
+            .list_access_denials(page(String::new(), 100_000))
+            .await
+            .unwrap()
+            .into_inner();
+        if all.denials.len() >= REFUSED {
+            assert_eq!(all.denials.len(), REFUSED);
+            assert_eq!(all.next_page_token, "");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            all.denials.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut token = String::new();
+    let mut seen = 0;
+    let mut pages = 0;
+    loop {
+        let r = op
+            .list_access_denials(page(token, 400))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.denials.iter().all(|d| d.outcome == "UNAUTHENTICATED"));
+        seen += r.denials.len();
+        pages += 1;
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    assert_eq!((seen, pages), (REFUSED, 3));
+    let e = op
+        .list_access_denials(page("00ff".into(), 10))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("page_token"), "{}", e.message());
+
+    // The CLI shows 1,000 and says how to see the rest.
+    let admin = sc.dir.join(hcmr::node::ADMIN_TOKEN_FILE);
+    let refused = |args: &[&str]| {
+        let mut c = cli(&sc);
+        c.env("HCMR_TOKEN_FILE", &admin)
+            .args(["caller", "refused"])
+            .args(args);
+        // The node serves on this runtime: wait for the CLI off its worker threads' duty.
+        let out = tokio::task::block_in_place(|| c.output()).unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (lines, note) = refused(&[]);
+    assert_eq!(lines, 1_000);
+    let token = note
+        .split("--page-token ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no page token in {note:?}"))
+        .to_string();
+    let (lines, note) = refused(&["--page-token", &token]);
+    assert_eq!((lines, note.as_str()), (REFUSED - 1_000, ""));
+    sc.shutdown().await.unwrap();
+}

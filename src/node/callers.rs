@@ -6,6 +6,7 @@ use super::error::ApiError;
 use super::NodeState;
 use crate::callers::{Caller, Role, Roles};
 use crate::proto;
+use crate::store::DENIAL_KEY_LEN;
 
 fn role_from_proto(v: i32) -> Result<Role, ApiError> {
     match proto::CallerRole::try_from(v) {
@@ -90,7 +91,11 @@ impl NodeState {
         Ok(proto::RemoveCallerResponse {})
     }
 
-    /// Refused calls from a time.
+    /// Refused calls from a time, or after an earlier page (its token is the hex of the last
+    /// record's key).
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for a `limit` over 100,000 or a `page_token` that is not one.
     pub(crate) fn list_denials(
         &self,
         r: &proto::ListAccessDenialsRequest,
@@ -102,9 +107,23 @@ impl NodeState {
             }
             n => n as usize,
         };
-        let (denials, more) = self.store.denials_from(r.from, limit)?;
+        let after = match r.page_token.as_str() {
+            "" => None,
+            t => Some(
+                hex::decode(t)
+                    .ok()
+                    .and_then(|k| <[u8; DENIAL_KEY_LEN]>::try_from(k).ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "page_token",
+                            "not a next_page_token of ListAccessDenials",
+                        )
+                    })?,
+            ),
+        };
+        let (denials, next) = self.store.denials_page(r.from, after, limit)?;
         Ok(proto::ListAccessDenialsResponse {
-            more,
+            next_page_token: next.map(hex::encode).unwrap_or_default(),
             denials: denials
                 .into_iter()
                 .map(|d| proto::AccessDenial {

@@ -145,6 +145,16 @@ fn init_refuses_bad_provinces_and_existing_nodes() {
     }
     let cfg = std::fs::read_to_string(d.join("hcmr.toml")).unwrap();
     assert!(cfg.contains("province = \"340000\""));
+    // init writes nothing outside its folder: no temporary folder needed.
+    let y = dir.path().join("y");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hcmr"))
+        .env("TMPDIR", dir.path().join("no-such-folder"))
+        .args(["init", "--province", "320000", "--data-dir"])
+        .arg(&y)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(y.join("hcmr.toml").exists());
     let before = std::fs::read(d.join("node.key")).unwrap();
     let o = hcmr(&[
         "init",

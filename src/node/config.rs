@@ -223,7 +223,16 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses and checks the TOML text of a config file that is (or will be) at `path`,
+    /// resolving relative paths against its folder, as [`Config::load`] does.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the setting and `path`, or [`ConfigError::Province`].
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.display().to_string(),
             detail: e.to_string(),
         })?;
@@ -556,15 +565,7 @@ pub async fn init_node(
         province,
         toml::to_string_pretty(&config).expect("a Config always serializes")
     );
-    let check = tempfile::tempdir().map_err(io(dir))?;
-    std::fs::write(check.path().join(CONFIG_FILE), &text).map_err(io(&config_path))?;
-    let mut resolved = Config::load(&check.path().join(CONFIG_FILE)).map_err(|e| match e {
-        ConfigError::Invalid { detail, .. } => ConfigError::Invalid {
-            path: config_path.display().to_string(),
-            detail,
-        },
-        other => other,
-    })?;
+    let mut resolved = Config::from_toml(&text, &config_path)?;
     if let Some(f) = &opts.key_passphrase_file {
         resolved.key_passphrase_file = Some(f.clone());
     }

@@ -144,22 +144,49 @@ fn alive(pid: u32) -> bool {
         .is_ok_and(|s| s.rfind(')').is_some_and(|i| !s[i + 2..].starts_with('Z')))
 }
 
+/// A self-contained bench of health checks that would run for two minutes.
+fn long_bench() -> Command {
+    let mut c = bare();
+    c.args([
+        "bench",
+        "--self-contained",
+        "--mix",
+        "empty",
+        "--duration",
+        "120s",
+        "--warmup",
+        "0s",
+        "--concurrency",
+        "2",
+    ]);
+    c
+}
+
+/// Sends `signal` (as `kill` takes it: -INT, -TERM, -KILL) to `bench` and waits for it to exit
+/// (at most 30 s).
+fn signal_and_wait(bench: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args([signal, &bench.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = bench.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bench did not stop on {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Starts a long self-contained bench, waits until its nodes serve, and returns it with the
 /// node processes.
 fn long_self_contained() -> (std::process::Child, Vec<u32>) {
-    let mut bench = bare()
-        .args([
-            "bench",
-            "--self-contained",
-            "--mix",
-            "empty",
-            "--duration",
-            "120s",
-            "--warmup",
-            "0s",
-            "--concurrency",
-            "2",
-        ])
+    let mut bench = long_bench()
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -201,22 +228,7 @@ fn an_interrupted_bench_stops_its_nodes() {
     // SIGINT (Ctrl-C) or SIGTERM to the bench alone: it stops its nodes and exits.
     for signal in ["-INT", "-TERM"] {
         let (mut bench, nodes) = long_self_contained();
-        let killed = Command::new("kill")
-            .args([signal, &bench.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = bench.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the bench did not stop on {signal}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = signal_and_wait(&mut bench, signal);
         assert_eq!(status.code(), Some(130), "{signal}");
         assert!(
             wait_gone(&nodes, Duration::from_secs(10)),
@@ -264,39 +276,14 @@ fn a_bench_stopped_while_it_starts_its_nodes_leaves_none_behind() {
         ("-INT", 400),
     ] {
         let tmp = tempfile::tempdir().unwrap();
-        let mut bench = bare()
-            .args([
-                "bench",
-                "--self-contained",
-                "--mix",
-                "empty",
-                "--duration",
-                "120s",
-                "--warmup",
-                "0s",
-            ])
+        let mut bench = long_bench()
             .env("TMPDIR", tmp.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(after_ms));
-        let sent = Command::new("kill")
-            .args([signal, &bench.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = bench.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{signal} {after_ms}: still running"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = signal_and_wait(&mut bench, signal);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !nodes_started_by(bench.id()).is_empty() {
             assert!(

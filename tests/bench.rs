@@ -377,98 +377,90 @@ async fn against_nodes_started_by_hand() {
     assert!(row(&stdout, "verify-own").is_some_and(|(ok, e)| ok > 0 && e == 0));
     assert_eq!(row(&stdout, "verify-peer"), None, "{stdout}");
 
-    // Asking for verify-peer without a peer is refused before any code is issued.
-    let mut c = cli(&gd);
-    c.args(["bench", "--mix", "verify-peer"]).args(short);
-    let out = run(c).await;
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(64), "{stderr}");
-    assert!(stderr.contains("--peer-dir"), "{stderr}");
-
-    // The loaded node is no peer of itself.
+    let path = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
+    let sc_token = path(sc.dir.join(TEST_TOKEN_FILE));
+    let (gd_dir, gd_token) = (path(gd.dir.clone()), path(gd.dir.join(TEST_TOKEN_FILE)));
+    let (zj_dir, zj_token) = (path(zj.dir.clone()), path(zj.dir.join(TEST_TOKEN_FILE)));
+    let (issuer_only, verifier_only) = (path(issuer_only), path(verifier_only));
+    let nonexistent = path(dir.path().join("nonexistent"));
     pin_listen(&gd_cfg, &gd);
-    let mut c = cli(&gd);
-    c.args(["bench", "--mix", "verify-peer"])
-        .args(short)
-        .arg("--peer-dir")
-        .arg(&gd.dir)
-        .arg("--peer-token-file")
-        .arg(gd.dir.join(TEST_TOKEN_FILE));
-    let out = run(c).await;
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(64), "{stderr}");
-    assert!(stderr.contains("names the node under load"), "{stderr}");
-
-    // A peer whose province has no agreement with the loaded node's: refused after one call,
-    // with the reason, instead of a whole run of failures.
-    let mut c = cli(&gd);
-    c.args(["bench", "--mix", "verify-peer"])
-        .args(short)
-        .arg("--peer-dir")
-        .arg(&zj.dir)
-        .arg("--peer-token-file")
-        .arg(zj.dir.join(TEST_TOKEN_FILE));
-    let out = run(c).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("a first verify-peer call got an unexpected verdict (REASON_NO_AGREEMENT)"),
-        "{stderr}"
-    );
-    assert!(
-        !stdout.contains("closed loop"),
-        "nothing measured: {stdout}"
-    );
-
-    // A token whose caller lacks a role the mix needs: refused after one call, naming the role.
-    let mut c = cli(&gd);
-    c.args(["bench", "--mix", "issue=1,verify-own=1"])
-        .args(short)
-        .arg("--token-file")
-        .arg(&issuer_only);
-    let out = run(c).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(64), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("a first verify-own call failed with PERMISSION_DENIED")
-            && stderr.contains("needs role verifier"),
-        "{stderr}"
-    );
-
-    let mut c = cli(&gd);
-    c.args(["bench", "--mix", "verify-own"])
-        .args(short)
-        .arg("--token-file")
-        .arg(&verifier_only);
-    let out = run(c).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(64), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("the caller of --token-file needs role issuer"),
-        "{stderr}"
-    );
-
-    // A peer folder that is not there is named by its own flag.
-    let mut c = cli(&gd);
-    c.args(["bench"])
-        .args(short)
-        .arg("--peer-dir")
-        .arg(dir.path().join("nonexistent"))
-        .arg("--peer-token-file")
-        .arg(sc.dir.join(TEST_TOKEN_FILE));
-    let out = run(c).await;
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
-    assert!(stderr.contains("hcmr: --peer-dir: "), "{stderr}");
-
-    // A process that is not there is named.
-    let mut c = cli(&gd);
-    c.args(["bench", "--mix", "empty", "--server-pid", "4000000000"])
-        .args(short);
-    let out = run(c).await;
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(64), "{stderr}");
-    assert!(stderr.contains("--server-pid 4000000000"), "{stderr}");
+    let cases: &[(&[&str], i32, &str)] = &[
+        // Asking for verify-peer without a peer is refused before any code is issued.
+        (&["--mix", "verify-peer"], 64, "--peer-dir"),
+        // The loaded node is no peer of itself.
+        (
+            &[
+                "--mix",
+                "verify-peer",
+                "--peer-dir",
+                &gd_dir,
+                "--peer-token-file",
+                &gd_token,
+            ],
+            64,
+            "names the node under load",
+        ),
+        // A peer whose province has no agreement with the loaded node's: refused after one
+        // call, with the reason, instead of a whole run of failures.
+        (
+            &[
+                "--mix",
+                "verify-peer",
+                "--peer-dir",
+                &zj_dir,
+                "--peer-token-file",
+                &zj_token,
+            ],
+            1,
+            "a first verify-peer call got an unexpected verdict (REASON_NO_AGREEMENT)",
+        ),
+        // A token whose caller lacks a role the mix needs: refused after one call, naming the
+        // role; the bench issues the codes it verifies, so issuer is always needed.
+        (
+            &[
+                "--mix",
+                "issue=1,verify-own=1",
+                "--token-file",
+                &issuer_only,
+            ],
+            64,
+            "a first verify-own call failed with PERMISSION_DENIED: the token's caller needs \
+             role verifier",
+        ),
+        (
+            &["--mix", "verify-own", "--token-file", &verifier_only],
+            64,
+            "the caller of --token-file needs role issuer",
+        ),
+        // A peer folder that is not there is named by its own flag.
+        (
+            &["--peer-dir", &nonexistent, "--peer-token-file", &sc_token],
+            78,
+            "hcmr: --peer-dir: ",
+        ),
+        // A process that is not there is named.
+        (
+            &["--mix", "empty", "--server-pid", "4000000000"],
+            64,
+            "--server-pid 4000000000",
+        ),
+    ];
+    for (args, code, says) in cases {
+        let mut c = cli(&gd);
+        c.arg("bench").args(short).args(*args);
+        let out = run(c).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{args:?}: {stdout}\n{stderr}"
+        );
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(
+            !stdout.contains("closed loop"),
+            "{args:?}: nothing measured: {stdout}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

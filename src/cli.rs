@@ -1073,9 +1073,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 ),
                 None => None,
             };
+            // Installed now, before the node says it serves: a SIGTERM from then on drains the
+            // node (a handler installed on the first poll of `stop` left a window in which the
+            // default action killed it).
+            let signal = shutdown_signal();
             let stop = async move {
                 tokio::select! {
-                    () = shutdown_signal() => {}
+                    () = signal => {}
                     () = parent_exited(exit_with_parent) => {
                         tracing::warn!("the process that started this node exited: stopping");
                     }

@@ -362,6 +362,24 @@ fn serve_writes_json_logs_when_asked() {
                 break;
             }
         }
+        // By the time the node says it serves, it catches SIGINT and SIGTERM (SigCgt in
+        // /proc, bits 2 and 15), so a stop sent on that line drains it instead of killing it.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+            .unwrap();
+        assert_eq!(
+            caught & (1 << (2 - 1)),
+            1 << (2 - 1),
+            "SIGINT caught: {caught:x}"
+        );
+        assert_eq!(
+            caught & (1 << (15 - 1)),
+            1 << (15 - 1),
+            "SIGTERM caught: {caught:x}"
+        );
         let serving = lines.last().unwrap();
         assert_eq!(serving["level"], "INFO", "{serving}");
         assert_eq!(serving["fields"]["province"], "510000", "{serving}");

@@ -46,11 +46,15 @@ pub enum BenchError {
     /// A node to load, or the peer, could not be reached.
     #[error("{0}")]
     Unreachable(String),
+    /// A file the bench was pointed at (the node's certificate) is missing or unreadable.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// The error of a failed connection: [`BenchError::Unreachable`] when the node could not be
 /// reached, [`BenchError::Usage`] for what the command line got wrong (a bad URL or token, an
-/// https URL without a certificate), else a setup error.
+/// https URL without a certificate), [`BenchError::Config`] for a certificate file that cannot
+/// be read.
 fn connect_error(e: crate::client::ClientError, what: &str) -> BenchError {
     use crate::client::ClientError;
     match e {
@@ -58,7 +62,7 @@ fn connect_error(e: crate::client::ClientError, what: &str) -> BenchError {
         e @ (ClientError::BadUrl { .. }
         | ClientError::NoCertificate { .. }
         | ClientError::BadToken) => BenchError::Usage(format!("{what}{e}")),
-        e => BenchError::Setup(format!("{what}{e}")),
+        e @ ClientError::Tls(_) => BenchError::Config(format!("{what}{e}")),
     }
 }
 
@@ -149,6 +153,9 @@ pub fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, BenchError> {
     Ok(out)
 }
 
+/// The shortest measurement, 1 second: a shorter one ends before there are calls enough to
+/// tell a p99.9 (or, at `1ns`, any call at all).
+pub const MIN_DURATION: Duration = Duration::from_secs(1);
 /// The longest measurement, 24 hours (so every deadline fits the clock).
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// The longest warm-up, 1 hour.
@@ -175,8 +182,9 @@ impl Options {
     /// Checks the options before anything is started.
     ///
     /// # Errors
-    /// [`BenchError::Usage`] naming the flag: a zero `--concurrency`, `--connections`,
-    /// `--rate` or `--duration`.
+    /// [`BenchError::Usage`] naming the flag: a zero `--concurrency`, `--connections` or
+    /// `--rate`; a `--duration` under [`MIN_DURATION`] or over [`MAX_DURATION`]; a `--warmup`
+    /// over [`MAX_WARMUP`].
     pub fn check(&self) -> Result<(), BenchError> {
         let bad = |m: &str| Err(BenchError::Usage(m.into()));
         if self.concurrency == 0 {
@@ -189,8 +197,8 @@ impl Options {
         if self.rate == Some(0) {
             return bad("--rate must be at least 1 request per second");
         }
-        if self.duration.is_zero() {
-            return bad("--duration must be more than 0");
+        if self.duration < MIN_DURATION {
+            return bad("--duration must be at least 1s");
         }
         if self.duration > MAX_DURATION {
             return bad("--duration must be at most 24h");

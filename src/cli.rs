@@ -206,7 +206,7 @@ pub struct BenchArgs {
     /// loop.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     rate: Option<u64>,
-    /// How long to measure, e.g. 10s; more than 0, at most 24h.
+    /// How long to measure, e.g. 10s; at least 1s, at most 24h.
     #[arg(long, default_value = "10s", value_parser = measure_duration)]
     duration: Duration,
     /// Untimed warm-up before measuring; at most 1h.
@@ -264,11 +264,11 @@ fn count_in<const MIN: usize, const MAX: usize>(s: &str) -> Result<usize, String
     }
 }
 
-/// A measurement's duration, e.g. `10s` or `500ms`: above zero, at most
-/// [`crate::bench::MAX_DURATION`] (clap value parser).
+/// A measurement's duration, e.g. `10s` or `2min`: at least [`crate::bench::MIN_DURATION`],
+/// at most [`crate::bench::MAX_DURATION`] (clap value parser).
 fn measure_duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
-        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) if d < crate::bench::MIN_DURATION => Err("must be at least 1s".into()),
         Ok(d) if d > crate::bench::MAX_DURATION => Err("must be at most 24h".into()),
         Ok(d) => Ok(d),
         Err(e) => Err(e.to_string()),
@@ -1506,6 +1506,7 @@ async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
         BenchError::Usage(m) => CliError::Usage(m),
         BenchError::Setup(m) => CliError::Failed(format!("bench setup: {m}")),
         BenchError::Unreachable(m) => CliError::Unavailable(m),
+        BenchError::Config(m) => CliError::Config(m),
     };
     let node_given = node_flags();
     match b.kind {

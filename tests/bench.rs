@@ -518,6 +518,14 @@ fn bad_flags_are_refused_before_anything_starts() {
     let usage: &[(&[&str], &str)] = &[
         (&["--self-contained", "--rate", "0"], "--rate"),
         (&["--self-contained", "--duration", "0s"], "--duration"),
+        (
+            &["--self-contained", "--duration", "1ns"],
+            "must be at least 1s",
+        ),
+        (
+            &["--self-contained", "--duration", "999ms"],
+            "must be at least 1s",
+        ),
         (&["--self-contained", "--concurrency", "0"], "--concurrency"),
         (&["--self-contained", "--connections", "0"], "--connections"),
         (&["--peer-dir", "/nonexistent"], "--peer-token-file"),
@@ -598,6 +606,21 @@ fn bad_flags_are_refused_before_anything_starts() {
         ],
         69,
         "cannot reach node http://127.0.0.1:1",
+    );
+    // A certificate file that is not there: exit 78, as for `hcmr verify`, naming the file.
+    refused(
+        &[
+            "--node",
+            "https://127.0.0.1:1",
+            "--tls-cert",
+            "/nonexistent/node.crt",
+            "--token-file",
+            token.to_str().unwrap(),
+            "--mix",
+            "empty",
+        ],
+        78,
+        "/nonexistent/node.crt",
     );
     assert!(!Path::new(never_made).exists());
 }

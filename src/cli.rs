@@ -367,8 +367,9 @@ pub enum CallerCommand {
         /// The node to ask.
         #[command(flatten)]
         node: NodeArg,
-        /// From this time, RFC 3339 in UTC (2026-12-01T10:00:00Z); default the beginning.
-        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        /// From this time, RFC 3339 with its offset (2026-12-01T18:00:00+08:00 or
+        /// 2026-12-01T10:00:00Z); default the beginning.
+        #[arg(long, value_parser = point_in_time)]
         since: Option<std::time::SystemTime>,
         /// Continue after an earlier listing (the token it printed when more followed).
         #[arg(long, conflicts_with = "since")]
@@ -486,11 +487,12 @@ pub struct AuditArgs {
     /// The node to ask.
     #[command(flatten)]
     node: NodeArg,
-    /// From this time, RFC 3339 (e.g. 2026-11-29T00:00:00Z).
-    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    /// From this time, RFC 3339 with its offset (2026-11-29T08:00:00+08:00 or
+    /// 2026-11-29T00:00:00Z).
+    #[arg(long, value_parser = point_in_time)]
     from: Option<std::time::SystemTime>,
-    /// Until this time (exclusive), RFC 3339.
-    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    /// Until this time (exclusive), RFC 3339 with its offset.
+    #[arg(long, value_parser = point_in_time)]
     until: Option<std::time::SystemTime>,
     /// Only codes of this issuing province (GB/T 2260).
     #[arg(long)]
@@ -581,8 +583,9 @@ pub enum RevokeCommand {
         /// Document number (only its keyed hash is kept).
         #[arg(long)]
         doc_number: String,
-        /// Revoke codes issued before this time, RFC 3339; default now.
-        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        /// Revoke codes issued before this time, RFC 3339 with its offset (Z, +08:00); default
+        /// now.
+        #[arg(long, value_parser = point_in_time)]
         before: Option<std::time::SystemTime>,
     },
 }
@@ -635,8 +638,8 @@ pub enum AgreementCommand {
         node: NodeArg,
         /// Agreement id (32 hex digits).
         id: String,
-        /// When it ends, RFC 3339; default at once.
-        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        /// When it ends, RFC 3339 with its offset (Z, +08:00); default at once.
+        #[arg(long, value_parser = point_in_time)]
         at: Option<std::time::SystemTime>,
     },
 }
@@ -666,8 +669,8 @@ pub struct ProposeArgs {
     /// Oldest code accepted, e.g. 1d.
     #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
     max_code_age: Duration,
-    /// Start, RFC 3339 (e.g. 2026-12-01T00:00:00Z); default now.
-    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    /// Start, RFC 3339 with its offset (e.g. 2026-12-01T08:00:00+08:00); default now.
+    #[arg(long, value_parser = point_in_time)]
     from: Option<std::time::SystemTime>,
     /// How long the agreement runs from its start, e.g. 365d.
     #[arg(long = "for", default_value = "365d", value_parser = humantime::parse_duration)]
@@ -842,6 +845,32 @@ pub fn parse_status_map(flag: &str, s: &str) -> Result<Vec<proto::StatusMapping>
             })
         })
         .collect()
+}
+
+/// A point in time given on the command line: RFC 3339 with its offset from UTC, `Z` or e.g.
+/// `+08:00` for Beijing time (`2026-12-01T08:00:00+08:00` is `2026-12-01T00:00:00Z`); a space
+/// may stand for the `T`. A time without an offset is refused rather than guessed: read as UTC,
+/// a Beijing operator's `08:00` would be 16:00 their time (clap value parser).
+fn point_in_time(s: &str) -> Result<std::time::SystemTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    let t = s.trim();
+    let with_t = match t.as_bytes().get(10) {
+        Some(b' ') => format!("{}T{}", &t[..10], &t[11..]),
+        _ => t.to_string(),
+    };
+    match time::OffsetDateTime::parse(&with_t, &Rfc3339) {
+        Ok(when) => {
+            let secs = u64::try_from(when.unix_timestamp())
+                .map_err(|_| "before 1970-01-01T00:00:00Z".to_string())?;
+            Ok(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+        }
+        Err(e) if humantime::parse_rfc3339_weak(t).is_ok() => Err(format!(
+            "{e}: give the offset from UTC, e.g. {t}Z for UTC or {t}+08:00 for Beijing time"
+        )),
+        Err(e) => Err(format!(
+            "{e}: expected RFC 3339 such as 2026-12-01T08:00:00+08:00 or 2026-12-01T00:00:00Z"
+        )),
+    }
 }
 
 fn secs(t: std::time::SystemTime) -> u64 {
@@ -1960,5 +1989,43 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
             _ = term => {},
         }
         tracing::info!("shutdown signal received: draining in-flight calls");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::point_in_time;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn at(secs: u64) -> Result<std::time::SystemTime, String> {
+        Ok(UNIX_EPOCH + Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn a_point_in_time_takes_its_offset_and_refuses_none() {
+        // 2026-12-01T00:00:00Z is 1,796,083,200 s after the epoch.
+        assert_eq!(point_in_time("2026-12-01T00:00:00Z"), at(1_796_083_200));
+        assert_eq!(
+            point_in_time("2026-12-01T08:00:00+08:00"),
+            at(1_796_083_200)
+        );
+        assert_eq!(
+            point_in_time("2026-12-01 08:00:00+08:00"),
+            at(1_796_083_200)
+        );
+        assert_eq!(
+            point_in_time("2026-11-30T19:00:00-05:00"),
+            at(1_796_083_200)
+        );
+        assert_eq!(point_in_time("2026-12-01T00:00:00.9Z"), at(1_796_083_200));
+        let none = point_in_time("2026-12-01T08:00:00").unwrap_err();
+        assert!(
+            none.contains("2026-12-01T08:00:00+08:00 for Beijing time"),
+            "{none}"
+        );
+        let junk = point_in_time("yesterday").unwrap_err();
+        assert!(junk.contains("expected RFC 3339"), "{junk}");
+        let early = point_in_time("1969-12-31T23:59:59Z").unwrap_err();
+        assert!(early.contains("before 1970"), "{early}");
     }
 }

@@ -147,6 +147,33 @@ async fn verifications_are_audited_without_personal_data() {
         lines[1].contains(",guangzhou-south-gate-3,grpc,510000,RECOGNIZED,OK,"),
         "{csv}"
     );
+    // Times on the command line carry their offset: the first record's time in Beijing time
+    // (+08:00) is the same instant; a time without an offset is refused, not read as UTC.
+    let beijing = |t: u64| hcmr::cli::rfc3339(t + 8 * 3600).replace('Z', "+08:00");
+    let rows = |args: &[&str]| {
+        let out = cli(&gd)
+            .arg("audit")
+            .arg("--csv")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().lines().count() - 1
+    };
+    assert_eq!(rows(&["--from", &beijing(first.time)]), 2);
+    assert_eq!(rows(&["--from", &beijing(first.time + 3600)]), 0);
+    assert_eq!(rows(&["--until", &beijing(first.time)]), 0);
+    assert_eq!(rows(&["--until", &beijing(first.time + 3600)]), 2);
+    let no_offset = beijing(first.time).replace("+08:00", "");
+    let out = cli(&gd)
+        .args(["audit", "--from", &no_offset])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("give the offset from UTC"),
+        "{out:?}"
+    );
     let day = hcmr::cli::rfc3339(first.time)[..10].to_string();
     let out = cli(&gd)
         .args(["audit", "--summary", &day])

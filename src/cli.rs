@@ -506,9 +506,15 @@ pub struct AuditArgs {
     /// Print CSV (time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash).
     #[arg(long)]
     csv: bool,
-    /// Most records, oldest first.
-    #[arg(long, default_value_t = 10_000)]
+    /// Most records to print, oldest first (fetched in pages of at most 10,000); when more
+    /// match, the token to continue with is printed on standard error. Not with --summary,
+    /// which counts every record of its day.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "summary")]
     limit: u32,
+    /// Continue after an earlier listing: the token it printed when more followed (with the
+    /// same --until, --issuer and --verdict).
+    #[arg(long, conflicts_with_all = ["from", "summary"])]
+    page_token: Option<String>,
 }
 
 /// Verdicts on the command line.
@@ -1792,24 +1798,6 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
         }
         None => (a.from.map_or(0, secs), a.until.map_or(0, secs)),
     };
-    let r = OperatorServiceClient::new(channel(&a.node).await?)
-        .list_audit_records(proto::ListAuditRecordsRequest {
-            from,
-            until,
-            issuer_province: a.issuer.clone().unwrap_or_default(),
-            verdict: match a.verdict {
-                None => 0,
-                Some(VerdictArg::Recognized) => proto::Verdict::Recognized as i32,
-                Some(VerdictArg::NotRecognized) => proto::Verdict::NotRecognized as i32,
-            },
-            limit: if a.summary.is_some() {
-                100_000
-            } else {
-                a.limit
-            },
-        })
-        .await?
-        .into_inner();
     let verdict = |v: i32| {
         if v == proto::Verdict::Recognized as i32 {
             "RECOGNIZED"
@@ -1822,17 +1810,91 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
             .map(|x| x.as_str_name().trim_start_matches("REASON_"))
             .unwrap_or("?")
     };
-    if let Some(day) = &a.summary {
-        let mut counts: std::collections::BTreeMap<(String, &str), u64> = Default::default();
+    let mut client = OperatorServiceClient::new(channel(&a.node).await?);
+    // Every record of the summary's day; else at most --limit. A page at a time, printed as it
+    // comes, so no more than a page is held.
+    let want = if a.summary.is_some() {
+        u64::MAX
+    } else {
+        u64::from(a.limit)
+    };
+    let mut token = a.page_token.clone().unwrap_or_default();
+    let mut shown: u64 = 0;
+    let mut counts: std::collections::BTreeMap<(String, &str), u64> = Default::default();
+    if a.csv && a.summary.is_none() {
+        out!("time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash");
+    }
+    loop {
+        let page_size = u32::try_from(want - shown).unwrap_or(u32::MAX);
+        let r = client
+            .list_audit_records(proto::ListAuditRecordsRequest {
+                from,
+                until,
+                issuer_province: a.issuer.clone().unwrap_or_default(),
+                verdict: match a.verdict {
+                    None => 0,
+                    Some(VerdictArg::Recognized) => proto::Verdict::Recognized as i32,
+                    Some(VerdictArg::NotRecognized) => proto::Verdict::NotRecognized as i32,
+                },
+                limit: page_size,
+                page_token: std::mem::take(&mut token),
+            })
+            .await?
+            .into_inner();
+        shown += r.records.len() as u64;
         for rec in &r.records {
-            *counts
-                .entry((rec.issuer_province.clone(), verdict(rec.verdict)))
-                .or_default() += 1;
+            if a.summary.is_some() {
+                *counts
+                    .entry((rec.issuer_province.clone(), verdict(rec.verdict)))
+                    .or_default() += 1;
+            } else if a.csv {
+                out!(
+                    "{},{},{},{},{},{},{}",
+                    rfc3339(rec.time),
+                    csv_field(&rec.checkpoint_id),
+                    rec.via,
+                    rec.issuer_province,
+                    verdict(rec.verdict),
+                    reason(rec.reason),
+                    rec.cti_hash
+                );
+            } else {
+                out!(
+                    "{}  {:<20} {:<4} {:<7} {:<15} {:<26} {}",
+                    rfc3339(rec.time),
+                    rec.checkpoint_id,
+                    rec.via,
+                    rec.issuer_province,
+                    verdict(rec.verdict),
+                    reason(rec.reason),
+                    rec.cti_hash
+                );
+            }
         }
+        // Ends: each page moves past the records it returned, and the log is finite.
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        if r.records.is_empty() {
+            return Err(CliError::Failed(
+                "the node returned an empty page with a next_page_token".into(),
+            ));
+        }
+        if shown >= want {
+            eprintln!(
+                "{shown} records shown, oldest first; more follow: --page-token {} for the next \
+                 (with the same --until, --issuer and --verdict)",
+                r.next_page_token
+            );
+            break;
+        }
+        token = r.next_page_token;
+    }
+    if let Some(day) = &a.summary {
         if a.csv {
             out!("issuer_province,verdict,count");
         } else {
-            out!("{day} (UTC): {} verifications", r.records.len());
+            out!("{day} (UTC): {shown} verifications");
         }
         for ((issuer, v), n) in counts {
             let name = issuer
@@ -1845,36 +1907,6 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
                 out!("  {issuer:<7} {name:<14} {v:<15} {n}");
             }
         }
-    } else if a.csv {
-        out!("time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash");
-        for rec in &r.records {
-            out!(
-                "{},{},{},{},{},{},{}",
-                rfc3339(rec.time),
-                csv_field(&rec.checkpoint_id),
-                rec.via,
-                rec.issuer_province,
-                verdict(rec.verdict),
-                reason(rec.reason),
-                rec.cti_hash
-            );
-        }
-    } else {
-        for rec in &r.records {
-            out!(
-                "{}  {:<20} {:<4} {:<7} {:<15} {:<26} {}",
-                rfc3339(rec.time),
-                rec.checkpoint_id,
-                rec.via,
-                rec.issuer_province,
-                verdict(rec.verdict),
-                reason(rec.reason),
-                rec.cti_hash
-            );
-        }
-    }
-    if r.truncated {
-        eprintln!("more records matched than --limit; narrow the time range");
     }
     Ok(())
 }

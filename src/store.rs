@@ -41,6 +41,43 @@ const AUDIT_PACK: usize = 256;
 /// Length of a refused call's key: its time (8 bytes, big-endian) and a unique id (8 bytes).
 pub const DENIAL_KEY_LEN: usize = 16;
 
+/// Length of an audit value's key: the time of its records (8 bytes, big-endian) and a unique
+/// id (8 bytes).
+const AUDIT_KEY_LEN: usize = 16;
+
+/// Where a page of the audit log goes on ([`Store::audit_page`]): the key of a stored value of
+/// audit records and the position of a record in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCursor {
+    /// The value's key: time (seconds since the Unix epoch, big-endian) and id.
+    pub pack: [u8; AUDIT_KEY_LEN],
+    /// The record's position in the value, from 0.
+    pub index: u16,
+}
+
+impl AuditCursor {
+    /// Length of [`AuditCursor::to_bytes`]: the key and the position (2 bytes, big-endian).
+    pub const LEN: usize = AUDIT_KEY_LEN + 2;
+
+    /// The key followed by the position, big-endian.
+    pub fn to_bytes(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[..AUDIT_KEY_LEN].copy_from_slice(&self.pack);
+        b[AUDIT_KEY_LEN..].copy_from_slice(&self.index.to_be_bytes());
+        b
+    }
+
+    /// Reads [`AuditCursor::to_bytes`]; `None` for another length.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        let b: &[u8; Self::LEN] = b.try_into().ok()?;
+        let (pack, index) = b.split_at(AUDIT_KEY_LEN);
+        Some(Self {
+            pack: pack.try_into().ok()?,
+            index: u16::from_be_bytes(index.try_into().ok()?),
+        })
+    }
+}
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -641,33 +678,59 @@ impl Store {
         })?
     }
 
-    /// Audit records with `from <= time < until`, oldest first, at most `limit` that pass
-    /// `keep`; the flag says whether more matched.
+    /// Audit records with `from <= time < until` that pass `keep`, oldest first, at most
+    /// `limit`: from `from`, or, given the cursor of an earlier page (`after`), from the record
+    /// it names (then `from` is not used). With them, the cursor of the next record that passes
+    /// `keep` when there is one (the next page's `after`), else `None`.
     ///
     /// # Errors
-    /// [`StoreError`].
-    pub fn audit_range(
+    /// [`StoreError`]; [`StoreError::Corrupt`] for a value or key that does not decode.
+    pub fn audit_page(
         &self,
         from: u64,
         until: u64,
+        after: Option<AuditCursor>,
         limit: usize,
         keep: impl Fn(&AuditRecord) -> bool,
-    ) -> Result<(Vec<AuditRecord>, bool), StoreError> {
+    ) -> Result<(Vec<AuditRecord>, Option<AuditCursor>), StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(c) => c.pack.to_vec(),
+            None => from.to_be_bytes().to_vec(),
+        };
+        let end = until.to_be_bytes().to_vec();
+        if start >= end {
+            return Ok((Vec::new(), None));
+        }
         let mut out = Vec::new();
-        for r in self.audit.range(from.to_be_bytes()..until.to_be_bytes()) {
-            let (_, v) = r?;
+        let range = self
+            .audit
+            .range((Bound::Included(start), Bound::Excluded(end)));
+        for r in range {
+            let (k, v) = r?;
+            let pack: [u8; AUDIT_KEY_LEN] = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("audit", "a key that is not time and id"))?;
             let recs =
                 AuditRecord::unpack(&v).ok_or_else(|| corrupt("audit", "not an audit record"))?;
-            for rec in recs {
-                if keep(&rec) {
-                    if out.len() == limit {
-                        return Ok((out, true));
-                    }
-                    out.push(rec);
+            let skip = match after {
+                Some(c) if c.pack == pack => usize::from(c.index),
+                _ => 0,
+            };
+            for (index, rec) in recs.into_iter().enumerate().skip(skip) {
+                if !keep(&rec) {
+                    continue;
                 }
+                if out.len() == limit {
+                    let index = u16::try_from(index)
+                        .map_err(|_| corrupt("audit", "more records in a value than a pack"))?;
+                    return Ok((out, Some(AuditCursor { pack, index })));
+                }
+                out.push(rec);
             }
         }
-        Ok((out, false))
+        Ok((out, None))
     }
 
     /// Appends to the issued-code log and flushes.
@@ -860,8 +923,8 @@ mod tests {
         // 99: one value; 100: the legacy value and two packs (256 + 44); 101: two packs.
         assert_eq!(store.audit.len(), 1 + 3 + 2);
 
-        let (at_100, more) = store.audit_range(100, 101, 1_000, |_| true).unwrap();
-        assert!(!more);
+        let (at_100, next) = store.audit_page(100, 101, None, 1_000, |_| true).unwrap();
+        assert_eq!(next, None);
         assert_eq!(at_100.len(), 301);
         assert_eq!(at_100[0], legacy, "the older value comes first (id 0)");
         let names: Vec<&str> = at_100[1..]
@@ -872,22 +935,67 @@ mod tests {
         assert_eq!(names, want, "in order of arrival");
         assert_eq!(at_100[1], record(100, 1_000));
 
-        let (all, _) = store.audit_range(0, u64::MAX, 10_000, |_| true).unwrap();
+        let (all, _) = store
+            .audit_page(0, u64::MAX, None, 10_000, |_| true)
+            .unwrap();
         assert_eq!(all.len(), 606);
         assert!(all.windows(2).all(|w| w[0].time <= w[1].time));
 
-        // The limit counts records, not values, and says more matched.
-        let (first, more) = store.audit_range(99, 102, 7, |_| true).unwrap();
+        // The limit counts records, not values, and the cursor names the next one.
+        let (first, next) = store.audit_page(99, 102, None, 7, |_| true).unwrap();
         assert_eq!(first.len(), 7);
-        assert!(more);
         assert_eq!(first[5], legacy);
-        // A filter applies to each record of a pack.
-        let (expired, more) = store
-            .audit_range(101, 102, 1_000, |r| r.reason == Reason::Expired)
+        let next = next.expect("more follow");
+        assert_eq!(AuditCursor::from_bytes(&next.to_bytes()), Some(next));
+        assert_eq!(next.index, 1, "the second record of the first pack at 100");
+        // Pages of any size, within and across packs and seconds, give every record once.
+        for size in [1, 7, 255, 256, 257, 605, 606, 1_000] {
+            let (mut paged, mut after, mut pages) = (Vec::new(), None, 0);
+            loop {
+                let (page, next) = store
+                    .audit_page(0, u64::MAX, after, size, |_| true)
+                    .unwrap();
+                assert!(page.len() <= size);
+                paged.extend(page);
+                pages += 1;
+                match next {
+                    Some(c) => after = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(paged, all, "pages of {size}");
+            assert_eq!(pages, 606usize.div_ceil(size), "pages of {size}");
+        }
+        // A cursor's page keeps to `until` and ignores `from`.
+        let (rest_of_100, next) = store
+            .audit_page(200, 101, Some(next), 1_000, |_| true)
             .unwrap();
-        assert!(!more);
-        assert_eq!(expired.len(), 150);
-        assert!(expired.iter().all(|r| r.time == 101 && !r.recognized));
+        assert_eq!((rest_of_100.len(), next), (299, None));
+        assert_eq!(rest_of_100[0], record(100, 1_001));
+        // An empty or reversed range is empty.
+        assert_eq!(
+            store.audit_page(101, 101, None, 10, |_| true).unwrap(),
+            (vec![], None)
+        );
+        assert_eq!(
+            store.audit_page(102, 99, None, 10, |_| true).unwrap(),
+            (vec![], None)
+        );
+        // A filter applies to each record of a pack, and the cursor skips what it refuses.
+        let expired = |r: &AuditRecord| r.reason == Reason::Expired;
+        let (all_expired, next) = store.audit_page(101, 102, None, 1_000, expired).unwrap();
+        assert_eq!(next, None);
+        assert_eq!(all_expired.len(), 150);
+        assert!(all_expired.iter().all(|r| r.time == 101 && !r.recognized));
+        let (first_100, next) = store.audit_page(101, 102, None, 100, expired).unwrap();
+        let next = next.expect("50 more");
+        assert_eq!(
+            next.index, 201,
+            "record 2,101 is the 202nd of the first pack at 101"
+        );
+        let (last_50, next) = store.audit_page(0, 102, Some(next), 100, expired).unwrap();
+        assert_eq!(next, None);
+        assert_eq!([first_100, last_50].concat(), all_expired);
     }
 
     fn issued_record(n: u8) -> IssuedRecord {
@@ -956,7 +1064,7 @@ mod tests {
         let good: Value = ciborium::de::from_reader(good.as_slice()).unwrap();
         let bad = crate::cbor::encode(&Value::Array(vec![good, Value::Array(vec![])]));
         store.audit.insert(k, bad).unwrap();
-        let err = store.audit_range(0, 10, 10, |_| true).unwrap_err();
+        let err = store.audit_page(0, 10, None, 10, |_| true).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
 }

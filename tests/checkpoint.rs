@@ -671,3 +671,173 @@ async fn the_page_api_answers_json_errors_and_keeps_nothing_cached() {
     );
     sc.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_read_page_by_page() {
+    // More verifications than a page holds (10,000), in a second or a few: every one is
+    // reached, through the API, the CLI's listing and the CLI's day summary.
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let code = issue(&sc, subject("张伟", "510104", 7), G, 600).await.code;
+    const BATCH: usize = 256;
+    let mut hc = codes(&sc).await;
+    let mut batches: Vec<Vec<String>> = vec![vec![code.clone(); BATCH]; 39];
+    batches.push(
+        std::iter::repeat_n(code.clone(), 17)
+            .chain(std::iter::repeat_n("HCMR1:X".to_string(), 3))
+            .collect(),
+    );
+    for codes in batches {
+        hc.batch_verify_health_codes(proto::BatchVerifyHealthCodesRequest {
+            codes,
+            checkpoint_id: "chengdu-east-2".into(),
+        })
+        .await
+        .unwrap();
+    }
+    const ALL: usize = 39 * BATCH + 20;
+    const BAD: usize = 3;
+
+    let mut op = operator(&sc).await;
+    let page = |limit: u32, verdict: Verdict, token: &str| proto::ListAuditRecordsRequest {
+        limit,
+        verdict: verdict as i32,
+        page_token: token.to_string(),
+        ..Default::default()
+    };
+    // Every record, a page at a time; the writer stores them in the background (bounded wait).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (all, pages) = loop {
+        let (mut all, mut token, mut pages) = (Vec::new(), String::new(), Vec::new());
+        loop {
+            // 100,000 asks for more than a page holds: lowered to 10,000 (AIP-158).
+            let r = op
+                .list_audit_records(page(100_000, Verdict::Unspecified, &token))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.truncated, !r.next_page_token.is_empty());
+            pages.push(r.records.len());
+            all.extend(r.records);
+            token = r.next_page_token;
+            if token.is_empty() {
+                break;
+            }
+        }
+        if all.len() >= ALL {
+            break (all, pages);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} records",
+            all.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(pages, vec![10_000, ALL - 10_000]);
+    assert_eq!(all.len(), ALL);
+    assert!(all.windows(2).all(|w| w[0].time <= w[1].time));
+    assert!(all.iter().all(|r| r.checkpoint_id == "chengdu-east-2"));
+    let bad: Vec<_> = all
+        .iter()
+        .filter(|r| r.verdict == Verdict::NotRecognized as i32)
+        .collect();
+    assert_eq!(bad.len(), BAD);
+
+    // A filter holds across pages; a token works only with the filters it was made for.
+    let first = op
+        .list_audit_records(page(2, Verdict::NotRecognized, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.records.len(), 2);
+    assert!(first.truncated);
+    let rest = op
+        .list_audit_records(page(2, Verdict::NotRecognized, &first.next_page_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((rest.records.len(), rest.next_page_token.as_str()), (1, ""));
+    assert_eq!(rest.records[0].reason, bad[2].reason);
+    let e = op
+        .list_audit_records(page(2, Verdict::Unspecified, &first.next_page_token))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message()
+            .starts_with("page_token: made for other filters"),
+        "{}",
+        e.message()
+    );
+    for junk in ["00ff", "not hex", &first.next_page_token[2..]] {
+        let e = op
+            .list_audit_records(page(2, Verdict::NotRecognized, junk))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{junk}");
+        assert!(e.message().starts_with("page_token"), "{}", e.message());
+    }
+
+    // The CLI: --limit, then the token it prints, reaches the rest.
+    let run = |args: &[&str]| {
+        let mut c = cli(&sc);
+        c.arg("audit").args(args);
+        // The node serves on this runtime: run the CLI off its worker threads' duty.
+        let out = tokio::task::block_in_place(|| c.output()).unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (status, listed, note) = run(&["--csv", "--limit", "3"]);
+    assert_eq!(status, Some(0), "{note}");
+    assert_eq!(listed.lines().count(), 1 + 3);
+    let token = note
+        .split("--page-token ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no page token in {note:?}"))
+        .to_string();
+    assert!(note.starts_with("3 records shown"), "{note}");
+    let (status, listed, note) = run(&["--csv", "--page-token", &token, "--limit", "20000"]);
+    assert_eq!((status, note.as_str()), (Some(0), ""));
+    assert_eq!(listed.lines().count(), 1 + ALL - 3);
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|l| l.contains(",NOT_RECOGNIZED,"))
+            .count(),
+        BAD
+    );
+    // The token with another filter is the caller's mistake (64), named.
+    let (status, _, note) = run(&["--page-token", &token, "--verdict", "recognized"]);
+    assert_eq!(status, Some(64));
+    assert!(
+        note.contains("page_token: made for other filters"),
+        "{note}"
+    );
+
+    // The day's summary counts every record of the day, over both pages.
+    let day = hcmr::cli::rfc3339(all[0].time)[..10].to_string();
+    let of_day: Vec<_> = all
+        .iter()
+        .filter(|r| hcmr::cli::rfc3339(r.time).starts_with(&day))
+        .collect();
+    let bad_of_day = of_day
+        .iter()
+        .filter(|r| r.verdict == Verdict::NotRecognized as i32)
+        .count();
+    let (status, summary, note) = run(&["--summary", &day, "--csv"]);
+    assert_eq!((status, note.as_str()), (Some(0), ""));
+    let mut want = vec![
+        "issuer_province,verdict,count".to_string(),
+        format!("510000,RECOGNIZED,{}", of_day.len() - bad_of_day),
+    ];
+    if bad_of_day > 0 {
+        want.insert(1, format!(",NOT_RECOGNIZED,{bad_of_day}"));
+    }
+    assert_eq!(summary.lines().collect::<Vec<_>>(), want);
+    sc.shutdown().await.unwrap();
+}

@@ -8,6 +8,11 @@ use crate::callers::{Caller, Role, Roles};
 use crate::proto;
 use crate::store::DENIAL_KEY_LEN;
 
+/// Most refused calls one ListAccessDenials page holds: at most about 650 bytes each (a
+/// 128-character RPC path, a 64-character caller name and an IPv6 address), 5,000 stay under
+/// the 4 MiB a gRPC client takes by default.
+pub(crate) const MAX_DENIALS_PAGE: u32 = 5_000;
+
 fn role_from_proto(v: i32) -> Result<Role, ApiError> {
     match proto::CallerRole::try_from(v) {
         Ok(proto::CallerRole::Issuer) => Ok(Role::Issuer),
@@ -94,19 +99,18 @@ impl NodeState {
     /// Refused calls from a time, or after an earlier page (its token is the hex of the last
     /// record's key).
     ///
+    /// At most [`MAX_DENIALS_PAGE`] a page; a larger `limit` is lowered to it (AIP-158).
+    ///
     /// # Errors
-    /// INVALID_ARGUMENT for a `limit` over 100,000 or a `page_token` that is not one.
+    /// INVALID_ARGUMENT for a `page_token` that is not one.
     pub(crate) fn list_denials(
         &self,
         r: &proto::ListAccessDenialsRequest,
     ) -> Result<proto::ListAccessDenialsResponse, ApiError> {
         let limit = match r.limit {
             0 => 1000,
-            n if n > 100_000 => {
-                return Err(ApiError::invalid("limit", "at most 100000"));
-            }
-            n => n as usize,
-        };
+            n => n.min(MAX_DENIALS_PAGE),
+        } as usize;
         let after = match r.page_token.as_str() {
             "" => None,
             t => Some(
@@ -135,5 +139,29 @@ impl NodeState {
                 })
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn a_full_page_of_the_largest_refusals_fits_a_default_client() {
+        let largest = proto::AccessDenial {
+            time: u64::MAX,
+            // The recorded path is cut at 128 characters; 4 bytes each at most in UTF-8.
+            rpc: "𠀀".repeat(128),
+            outcome: "RESOURCE_EXHAUSTED".into(),
+            who: format!("caller {}", "c".repeat(crate::callers::MAX_NAME)),
+            remote: "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".into(),
+        };
+        let page = proto::ListAccessDenialsResponse {
+            denials: vec![largest; MAX_DENIALS_PAGE as usize],
+            next_page_token: "f".repeat(2 * DENIAL_KEY_LEN),
+        };
+        let len = page.encoded_len();
+        assert!(len < 4 * 1024 * 1024, "{len} bytes");
     }
 }

@@ -10,6 +10,7 @@ use crate::audit::AuditRecord;
 use crate::identity;
 use crate::proto;
 use crate::province::Province;
+use crate::store::AuditCursor;
 
 /// Most identity matches per code (and per subject at the issuer) in one window: enough for a
 /// checkpoint and a second look, far too few to guess a masked number (hundreds of thousands of
@@ -47,8 +48,28 @@ fn too_many() -> ApiError {
     ))
 }
 
-/// Most audit records one ListAuditRecords call returns.
-const MAX_AUDIT_LIMIT: u32 = 100_000;
+/// Most audit records one ListAuditRecords page holds (a larger `limit` is lowered to it, as
+/// AIP-158 asks): at most about 330 bytes each (a 64-character checkpoint id of 4-byte
+/// characters), 10,000 stay under the 4 MiB a gRPC client takes by default.
+pub(crate) const MAX_AUDIT_PAGE: u32 = 10_000;
+
+/// Length of the filter digest at the end of a ListAuditRecords page token.
+const AUDIT_FILTER_DIGEST_LEN: usize = 8;
+
+/// The filters a ListAuditRecords page token is good for (all but `from`, which the token
+/// replaces): the first 8 bytes of SHA-256 over `until`, the issuer and the verdict.
+fn audit_filter_digest(r: &proto::ListAuditRecordsRequest) -> [u8; AUDIT_FILTER_DIGEST_LEN] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"hcmr ListAuditRecords page token v1\0");
+    h.update(r.until.to_be_bytes());
+    h.update(r.verdict.to_be_bytes());
+    h.update(r.issuer_province.as_bytes());
+    let d = h.finalize();
+    let mut out = [0u8; AUDIT_FILTER_DIGEST_LEN];
+    out.copy_from_slice(&d[..AUDIT_FILTER_DIGEST_LEN]);
+    out
+}
 
 impl NodeState {
     /// Verifies codes (the pure decision on the current snapshot, batched with the other calls
@@ -211,7 +232,12 @@ impl NodeState {
         })
     }
 
-    /// The audit log, filtered.
+    /// The audit log, filtered, a page at a time (AIP-158): the page token is the hex of the
+    /// next record's [`AuditCursor`] and the digest of the filters it was made for.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT naming the field: an issuer that is not a province code, an unknown
+    /// verdict, a `page_token` that is not one or was made for other filters.
     pub(crate) fn list_audit(
         &self,
         r: &proto::ListAuditRecordsRequest,
@@ -233,22 +259,42 @@ impl NodeState {
             Err(_) => return Err(ApiError::invalid("verdict", "unknown verdict")),
         };
         let limit = match r.limit {
-            0 => 10_000,
-            l if l > MAX_AUDIT_LIMIT => {
-                return Err(ApiError::invalid(
-                    "limit",
-                    format!("at most {MAX_AUDIT_LIMIT}"),
-                ))
-            }
-            l => l,
+            0 => MAX_AUDIT_PAGE,
+            l => l.min(MAX_AUDIT_PAGE),
         } as usize;
-        let (records, truncated) = self.store.audit_range(r.from, until, limit, |a| {
+        let filters = audit_filter_digest(r);
+        let after = match r.page_token.as_str() {
+            "" => None,
+            t => {
+                let bad = |why: &str| ApiError::invalid("page_token", why);
+                let raw = hex::decode(t)
+                    .ok()
+                    .filter(|b| b.len() == AuditCursor::LEN + AUDIT_FILTER_DIGEST_LEN)
+                    .ok_or_else(|| bad("not a next_page_token of ListAuditRecords"))?;
+                let (cursor, digest) = raw.split_at(AuditCursor::LEN);
+                if digest != filters {
+                    return Err(bad(
+                        "made for other filters: until, issuer_province and verdict must be \
+                         those of the call that returned it",
+                    ));
+                }
+                AuditCursor::from_bytes(cursor)
+            }
+        };
+        let (records, next) = self.store.audit_page(r.from, until, after, limit, |a| {
             issuer.is_none_or(|p| a.issuer == Some(p))
                 && want_recognized.is_none_or(|w| a.recognized == w)
         })?;
         Ok(proto::ListAuditRecordsResponse {
             records: records.iter().map(audit_to_proto).collect(),
-            truncated,
+            truncated: next.is_some(),
+            next_page_token: next
+                .map(|c| {
+                    let mut t = c.to_bytes().to_vec();
+                    t.extend_from_slice(&filters);
+                    hex::encode(t)
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -315,5 +361,44 @@ pub(crate) async fn audit_writer(
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    /// tonic's default limit on a message a client decodes: 4 MiB.
+    const CLIENT_DEFAULT_MAX: usize = 4 * 1024 * 1024;
+
+    #[test]
+    fn a_full_page_of_the_largest_audit_records_fits_a_default_client() {
+        let largest = AuditRecord {
+            time: u64::MAX,
+            // 64 characters of 4 bytes each in UTF-8.
+            checkpoint_id: "𠀀".repeat(crate::audit::MAX_CHECKPOINT_ID),
+            via: "http",
+            issuer: Some(Province::from_code(820000).unwrap()),
+            recognized: false,
+            reason: crate::verify::Reason::TrustStale,
+            cti_hash: Some([0xff; 16]),
+        };
+        assert_eq!(
+            crate::audit::checkpoint_id(&largest.checkpoint_id),
+            largest.checkpoint_id,
+            "kept whole"
+        );
+        let page = proto::ListAuditRecordsResponse {
+            records: vec![audit_to_proto(&largest); MAX_AUDIT_PAGE as usize],
+            truncated: true,
+            next_page_token: "f".repeat(2 * (AuditCursor::LEN + AUDIT_FILTER_DIGEST_LEN)),
+        };
+        let len = page.encoded_len();
+        assert!(len < CLIENT_DEFAULT_MAX, "{len} bytes");
+        assert!(
+            len > CLIENT_DEFAULT_MAX / 2,
+            "{len} bytes: the page could hold more"
+        );
     }
 }

@@ -152,21 +152,16 @@ impl AuditRecord {
     }
 }
 
-/// Something the audit writer stores.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditEvent {
-    /// A verification.
-    Verification(AuditRecord),
-    /// A refused call.
-    Denial(AccessDenial),
-}
-
-/// A call the node refused before running it: no or unknown credentials (UNAUTHENTICATED), a
-/// caller without the role or a peer without an agreement (PERMISSION_DENIED), or a caller over
-/// its rate (RESOURCE_EXHAUSTED). Holds no token and nothing of the request.
+/// Calls the node refused before running them, of one kind in one second: no or unknown
+/// credentials (UNAUTHENTICATED), a caller without the role or a peer without an agreement
+/// (PERMISSION_DENIED), or a caller over its rate (RESOURCE_EXHAUSTED). Holds no token and
+/// nothing of the request. Refusals of the same second, RPC, outcome, caller and address are
+/// one record with their `count` ([`DenialTally`]), so a caller refused as fast as it calls
+/// adds a record a second, not one a call.
 ///
-/// Storage encoding: CBOR `[time, rpc, outcome, who, remote]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Storage encoding: CBOR `[time, rpc, outcome, who, remote, count]`; `[time, rpc, outcome,
+/// who, remote]` (written before refusals were counted) reads as a count of 1.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccessDenial {
     /// When, seconds since the Unix epoch (UTC).
     pub time: u64,
@@ -179,6 +174,8 @@ pub struct AccessDenial {
     pub who: String,
     /// The remote IP address, when known.
     pub remote: String,
+    /// How many such calls were refused in that second: 1 or more.
+    pub count: u64,
 }
 
 impl AccessDenial {
@@ -190,16 +187,24 @@ impl AccessDenial {
             Value::Text(self.outcome.clone()),
             Value::Text(self.who.clone()),
             Value::Text(self.remote.clone()),
+            Value::Integer(Integer::from(self.count)),
         ]))
     }
 
-    /// Reads [`AccessDenial::to_record`] bytes; `None` when they do not decode.
+    /// Reads [`AccessDenial::to_record`] bytes (or the older form without the count); `None`
+    /// when they do not decode or the count is 0.
     pub fn from_record(bytes: &[u8]) -> Option<Self> {
         let Value::Array(a) = crate::cbor::decode_exact(bytes).ok()? else {
             return None;
         };
+        let (fields, count) = match a.as_slice() {
+            [fields @ .., Value::Integer(n)] if fields.len() == 5 => {
+                (fields, u64::try_from(*n).ok().filter(|n| *n >= 1)?)
+            }
+            fields => (fields, 1),
+        };
         let [Value::Integer(t), Value::Text(rpc), Value::Text(outcome), Value::Text(who), Value::Text(remote)] =
-            a.as_slice()
+            fields
         else {
             return None;
         };
@@ -209,7 +214,69 @@ impl AccessDenial {
             outcome: outcome.clone(),
             who: who.clone(),
             remote: remote.clone(),
+            count,
         })
+    }
+}
+
+/// Most kinds of refusal (second, RPC, outcome, caller, address) a [`DenialTally`] counts
+/// apart; refusals of further kinds are counted together under [`OTHER`] with their second and
+/// outcome, so a flood from many addresses or with many names stays a bounded map.
+pub const MAX_TALLY_KINDS: usize = 4096;
+
+/// The RPC, caller and address of the record that counts the refusals beyond
+/// [`MAX_TALLY_KINDS`].
+pub const OTHER: &str = "(other)";
+
+/// Refused calls counted by kind between two writes of the access log (see [`AccessDenial`]).
+/// Memory: at most [`MAX_TALLY_KINDS`] kinds, plus one [`OTHER`] record per second and outcome.
+#[derive(Debug, Default)]
+pub struct DenialTally {
+    /// Kind (a record with count 0) -> refusals.
+    counts: std::collections::HashMap<AccessDenial, u64>,
+}
+
+impl DenialTally {
+    /// Counts `d` (its `count` refusals, at least 1); true when the tally was empty before.
+    pub fn add(&mut self, mut d: AccessDenial) -> bool {
+        let n = std::mem::take(&mut d.count).max(1);
+        let was_empty = self.counts.is_empty();
+        if self.counts.len() >= MAX_TALLY_KINDS && !self.counts.contains_key(&d) {
+            d = AccessDenial {
+                time: d.time,
+                rpc: OTHER.into(),
+                outcome: d.outcome,
+                who: OTHER.into(),
+                remote: OTHER.into(),
+                count: 0,
+            };
+        }
+        let c = self.counts.entry(d).or_insert(0);
+        *c = c.saturating_add(n);
+        was_empty
+    }
+
+    /// Whether nothing is counted.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// The records counted so far, by time (then RPC, caller, address, outcome), and an empty
+    /// tally.
+    pub fn take(&mut self) -> Vec<AccessDenial> {
+        let mut out: Vec<AccessDenial> = self
+            .counts
+            .drain()
+            .map(|(mut d, n)| {
+                d.count = n;
+                d
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.time, &a.rpc, &a.who, &a.remote, &a.outcome)
+                .cmp(&(b.time, &b.rpc, &b.who, &b.remote, &b.outcome))
+        });
+        out
     }
 }
 
@@ -261,8 +328,92 @@ mod tests {
             outcome: "PERMISSION_DENIED".to_string(),
             who: "caller gate-1".to_string(),
             remote: "127.0.0.1".to_string(),
+            count: 35_000,
         };
-        assert_eq!(AccessDenial::from_record(&d.to_record()), Some(d));
+        assert_eq!(AccessDenial::from_record(&d.to_record()), Some(d.clone()));
         assert_eq!(AccessDenial::from_record(b"\x80"), None);
+        // The older form, without a count, is one refusal; a count of 0 is no record.
+        let older = crate::cbor::encode(&Value::Array(vec![
+            Value::Integer(Integer::from(d.time)),
+            Value::Text(d.rpc.clone()),
+            Value::Text(d.outcome.clone()),
+            Value::Text(d.who.clone()),
+            Value::Text(d.remote.clone()),
+        ]));
+        let one = AccessDenial {
+            count: 1,
+            ..d.clone()
+        };
+        assert_eq!(AccessDenial::from_record(&older), Some(one));
+        let zero = AccessDenial { count: 0, ..d };
+        assert_eq!(AccessDenial::from_record(&zero.to_record()), None);
+    }
+
+    fn refused(time: u64, who: &str, remote: &str) -> AccessDenial {
+        AccessDenial {
+            time,
+            rpc: "/hcmr.v1.HealthCodeService/VerifyHealthCode".into(),
+            outcome: "UNAUTHENTICATED".into(),
+            who: who.into(),
+            remote: remote.into(),
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn a_tally_counts_refusals_by_second_and_kind_in_bounded_memory() {
+        let mut t = DenialTally::default();
+        assert!(t.add(refused(100, "anonymous", "10.0.0.1")));
+        for _ in 0..34_999 {
+            assert!(!t.add(refused(100, "anonymous", "10.0.0.1")));
+        }
+        t.add(refused(101, "anonymous", "10.0.0.1"));
+        t.add(refused(100, "caller gate-1", "10.0.0.1"));
+        t.add(AccessDenial {
+            count: 5,
+            ..refused(100, "anonymous", "10.0.0.2")
+        });
+        let got = t.take();
+        assert!(t.is_empty());
+        let want = [
+            (100, "anonymous", "10.0.0.1", 35_000),
+            (100, "anonymous", "10.0.0.2", 5),
+            (100, "caller gate-1", "10.0.0.1", 1),
+            (101, "anonymous", "10.0.0.1", 1),
+        ];
+        let seen: Vec<(u64, &str, &str, u64)> = got
+            .iter()
+            .map(|d| (d.time, d.who.as_str(), d.remote.as_str(), d.count))
+            .collect();
+        assert_eq!(seen, want);
+
+        // A flood from more addresses than the tally keeps apart: the rest in one record.
+        let addresses = MAX_TALLY_KINDS + 1_000;
+        for a in 0..addresses {
+            t.add(refused(
+                200,
+                "anonymous",
+                &format!("10.1.{}.{}", a / 256, a % 256),
+            ));
+        }
+        t.add(refused(200, "anonymous", "10.1.0.0"));
+        let got = t.take();
+        assert_eq!(got.len(), MAX_TALLY_KINDS + 1);
+        assert_eq!(
+            got.iter().map(|d| d.count).sum::<u64>(),
+            addresses as u64 + 1
+        );
+        let other: Vec<_> = got.iter().filter(|d| d.remote == OTHER).collect();
+        assert_eq!(other.len(), 1);
+        assert_eq!(
+            (other[0].rpc.as_str(), other[0].who.as_str()),
+            (OTHER, OTHER)
+        );
+        assert_eq!(other[0].count, 1_000);
+        let first = got.iter().find(|d| d.remote == "10.1.0.0").unwrap();
+        assert_eq!(
+            first.count, 2,
+            "a kind already counted keeps its own record"
+        );
     }
 }

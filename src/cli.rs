@@ -362,7 +362,8 @@ pub enum CallerCommand {
         /// The caller's name.
         name: String,
     },
-    /// The log of refused calls (no credentials, wrong role, over the rate).
+    /// The log of refused calls (no credentials, wrong role, over the rate): time, how many in
+    /// that second, outcome, who, address, RPC.
     Refused {
         /// The node to ask.
         #[command(flatten)]
@@ -374,6 +375,9 @@ pub enum CallerCommand {
         /// Continue after an earlier listing (the token it printed when more followed).
         #[arg(long, conflicts_with = "since")]
         page_token: Option<String>,
+        /// Most records to show (each counts the refusals of one kind in one second).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        limit: u32,
     },
 }
 
@@ -1755,19 +1759,21 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
             node,
             since,
             page_token,
+            limit,
         } => {
             let r = OperatorServiceClient::new(channel(&node).await?)
                 .list_access_denials(proto::ListAccessDenialsRequest {
                     from: since.map(secs).unwrap_or(0),
-                    limit: 0,
+                    limit,
                     page_token: page_token.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
             for d in &r.denials {
                 out!(
-                    "{}  {:<18} {:<20} {:<16} {}",
+                    "{}  {:>7}  {:<18} {:<20} {:<16} {}",
                     rfc3339(d.time),
+                    d.count,
                     d.outcome,
                     d.who,
                     d.remote,
@@ -1776,7 +1782,7 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
             }
             if !r.next_page_token.is_empty() {
                 eprintln!(
-                    "{} refusals shown, oldest first; more follow: --page-token {} for the next",
+                    "{} records shown, oldest first; more follow: --page-token {} for the next",
                     r.denials.len(),
                     r.next_page_token
                 );

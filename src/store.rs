@@ -876,6 +876,7 @@ mod tests {
             outcome: "PERMISSION_DENIED".into(),
             who: format!("caller {who}"),
             remote: "127.0.0.1".into(),
+            count: 1,
         };
         // Five in one second: pages must not stop at a second's boundary.
         let all = [

@@ -486,7 +486,7 @@ fn bad_usage_exits_64_and_unsafe_setups_are_refused() {
 }
 
 #[test]
-fn a_caller_over_its_rate_is_refused_and_logged_once_a_second() {
+fn refused_calls_are_logged_within_a_budget_a_second() {
     // A node whose callers may make 1 call a second (bursts of 1), and its log in a file.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("gd");
@@ -561,10 +561,49 @@ fn a_caller_over_its_rate_is_refused_and_logged_once_a_second() {
     }
     let seconds = hcmr::unix_now() - first_second + 1;
     assert!(refused >= 4, "{refused} of 12 refused at 1 per second");
+
+    // 300 calls with an unknown token as fast as they go: the first 10 of each second are
+    // logged one by one, then one line says the rest are not.
+    let flood_start = hcmr::unix_now();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ch = hcmr::client::connect(
+            &format!("https://127.0.0.1:{port}"),
+            Some(&d.join("tls").join("node.crt")),
+            Some("hcmr_not-a-token"),
+        )
+        .await
+        .unwrap();
+        let mut hc = hcmr::proto::health_code_service_client::HealthCodeServiceClient::new(ch);
+        for _ in 0..300 {
+            let e = hc
+                .verify_health_code(hcmr::proto::VerifyHealthCodeRequest::default())
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        }
+    });
+    let flood_seconds = hcmr::unix_now() - flood_start + 1;
     assert_eq!(sigterm_and_wait(server).code(), Some(0));
+    let log = std::fs::read_to_string(&log).unwrap();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("call refused") && l.contains("UNAUTHENTICATED"))
+        .count() as u64;
+    let notices = log
+        .lines()
+        .filter(|l| l.contains("more than 10 calls refused this second"))
+        .count() as u64;
+    assert!(
+        (10..=10 * flood_seconds).contains(&lines),
+        "{lines} lines for 300 refusals in {flood_seconds} s"
+    );
+    assert!(
+        (1..=flood_seconds).contains(&notices),
+        "{notices} notices in {flood_seconds} s"
+    );
 
     // The log has at most one line a second about them, the first with the first refusal.
-    let log = std::fs::read_to_string(&log).unwrap();
     let logged: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("call refused") && l.contains("RESOURCE_EXHAUSTED"))

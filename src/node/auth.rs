@@ -34,6 +34,10 @@ use crate::keys::PublicKey;
 use crate::province::Province;
 use crate::tls::PeerCertificate;
 
+/// Refused calls (other than over a caller's rate) logged one by one in a second; the rest of
+/// that second are counted in the access log and the metric only.
+const REFUSAL_LINES_PER_SEC: u32 = 10;
+
 /// What a call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Need {
@@ -308,7 +312,7 @@ impl NodeState {
         }
     }
 
-    /// Records a refused call (queued; never blocks the caller) and logs it.
+    /// Records a refused call (counted in memory; never blocks the caller) and logs it.
     pub(crate) fn record_denial(
         &self,
         rpc: &str,
@@ -326,33 +330,39 @@ impl NodeState {
         let refused = self.metrics.access_denied(&outcome);
         let remote = remote.map(|a| a.ip().to_string()).unwrap_or_default();
         // A caller over its rate is refused as fast as it calls: such refusals are logged at most
-        // once a second, with the count so far (every one is in the access log and the metric),
-        // so an overeager platform cannot flood the node's log. Refused credentials are each
-        // logged.
-        let log = denied.status.code() != tonic::Code::ResourceExhausted || {
-            let second = crate::unix_now();
+        // once a second, with the count so far. Other refusals are logged one by one up to
+        // REFUSAL_LINES_PER_SEC a second, then once that more are not. Every refusal is in the
+        // access log (counted) and the metric, so no caller can flood the node's log.
+        let second = crate::unix_now();
+        let line = if denied.status.code() == tonic::Code::ResourceExhausted {
             self.rate_refusal_logged
                 .swap(second, std::sync::atomic::Ordering::Relaxed)
                 != second
+        } else {
+            let mut seen = self.refusal_lines.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.0 != second {
+                *seen = (second, 0);
+            }
+            seen.1 = seen.1.saturating_add(1);
+            if seen.1 == REFUSAL_LINES_PER_SEC + 1 {
+                tracing::warn!(
+                    "more than {REFUSAL_LINES_PER_SEC} calls refused this second: the rest are \
+                     not logged one by one (`hcmr caller refused` counts them all)"
+                );
+            }
+            seen.1 <= REFUSAL_LINES_PER_SEC
         };
-        if log {
+        if line {
             tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), refused, "call refused");
         }
-        let record = AccessDenial {
+        self.refusals.add(AccessDenial {
             time: self.now(),
             rpc: rpc.chars().take(128).collect(),
             outcome,
             who: denied.who.clone(),
             remote,
-        };
-        if self
-            .audit_tx
-            .try_send(crate::audit::AuditEvent::Denial(record))
-            .is_err()
-        {
-            self.audit_dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+            count: 1,
+        });
     }
 }
 

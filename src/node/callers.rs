@@ -136,6 +136,7 @@ impl NodeState {
                     outcome: d.outcome,
                     who: d.who,
                     remote: d.remote,
+                    count: d.count,
                 })
                 .collect(),
         })
@@ -156,6 +157,7 @@ mod tests {
             outcome: "RESOURCE_EXHAUSTED".into(),
             who: format!("caller {}", "c".repeat(crate::callers::MAX_NAME)),
             remote: "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".into(),
+            count: u64::MAX,
         };
         let page = proto::ListAccessDenialsResponse {
             denials: vec![largest; MAX_DENIALS_PAGE as usize],

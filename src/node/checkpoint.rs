@@ -105,11 +105,7 @@ impl NodeState {
         via: &'static str,
     ) {
         let record = AuditRecord::of(verdict, now, checkpoint, via);
-        if self
-            .audit_tx
-            .try_send(crate::audit::AuditEvent::Verification(record))
-            .is_err()
-        {
+        if self.audit_tx.try_send(record).is_err() {
             // The writer is behind or gone: never block a checkpoint for the log's sake.
             let n = self.audit_dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
@@ -315,44 +311,66 @@ fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
     }
 }
 
-/// Stores queued audit records in batches (group commit: one flush per batch, at least every
-/// 200 ms while records arrive) until `stop` turns true; then stores and flushes what is left.
+/// Refused calls counted by kind ([`crate::audit::DenialTally`]) until the audit writer takes
+/// them; the writer is woken when the first arrives.
+#[derive(Default)]
+pub(crate) struct RefusalTally {
+    /// The counts. A std mutex: held for a map update only.
+    tally: std::sync::Mutex<crate::audit::DenialTally>,
+    /// Wakes the audit writer.
+    wake: tokio::sync::Notify,
+}
+
+impl RefusalTally {
+    /// Counts a refused call (never blocks on I/O).
+    pub(crate) fn add(&self, d: crate::audit::AccessDenial) {
+        let first = self.tally.lock().unwrap_or_else(|p| p.into_inner()).add(d);
+        if first {
+            self.wake.notify_one();
+        }
+    }
+
+    /// What is counted, as records, leaving the tally empty.
+    fn take(&self) -> Vec<crate::audit::AccessDenial> {
+        self.tally.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Stores queued audit records and counted refusals in batches (group commit: one flush per
+/// batch, at least every 200 ms while records arrive) until `stop` turns true; then stores and
+/// flushes what is left.
 pub(crate) async fn audit_writer(
     store: crate::store::Store,
-    mut rx: tokio::sync::mpsc::Receiver<crate::audit::AuditEvent>,
+    mut rx: tokio::sync::mpsc::Receiver<AuditRecord>,
+    refusals: std::sync::Arc<RefusalTally>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut batch = Vec::new();
-    let mut denials = Vec::new();
     loop {
         if !*stop.borrow() {
             tokio::select! {
                 r = rx.recv() => batch.extend(r),
+                () = refusals.wake.notified() => {}
                 _ = stop.changed() => {}
             }
         }
         while let Ok(r) = rx.try_recv() {
             batch.push(r);
         }
-        if !batch.is_empty() {
-            let mut verifications = Vec::with_capacity(batch.len());
-            for e in batch.drain(..) {
-                match e {
-                    crate::audit::AuditEvent::Verification(r) => verifications.push(r),
-                    crate::audit::AuditEvent::Denial(d) => denials.push(d),
-                }
-            }
+        let denials = refusals.take();
+        if !denials.is_empty() {
             if let Err(e) = store.append_denials(&denials).await {
-                tracing::error!(error = %e, lost = denials.len(), "refused-call records could not be stored");
+                let lost: u64 = denials.iter().map(|d| d.count).sum();
+                tracing::error!(error = %e, lost, "refused-call records could not be stored");
             }
-            denials.clear();
-            let count = verifications.len();
-            if let Err(e) = store.append_audit(verifications).await {
+        }
+        if !batch.is_empty() || !denials.is_empty() {
+            let count = batch.len();
+            if let Err(e) = store.append_audit(std::mem::take(&mut batch)).await {
                 tracing::error!(error = %e, lost = count, "audit records could not be stored");
             } else if let Err(e) = store.flush().await {
                 tracing::error!(error = %e, "audit records could not be flushed");
             }
-            batch.clear();
         }
         if *stop.borrow() {
             return;

@@ -17,7 +17,7 @@
 //! | `hcmr_issued_codes_total` | counter | codes issued (logged durably, then returned) since the node started |
 //! | `hcmr_agreements` | gauge | agreements in the trust snapshot |
 //! | `hcmr_access_denied_total` | counter | `outcome` (`UNAUTHENTICATED`, `PERMISSION_DENIED`, ...) |
-//! | `hcmr_audit_dropped_total` | counter | audit and refused-call records dropped (queue full) |
+//! | `hcmr_audit_dropped_total` | counter | audit records dropped (queue full) |
 //! | `hcmr_build_info` | gauge (1) | `version` |
 //!
 //! Nothing personal is in a metric: labels are provinces, reasons and outcomes. The endpoint
@@ -257,7 +257,7 @@ impl Metrics {
         );
         r.register(
             "hcmr_audit_dropped",
-            "Audit and refused-call records dropped because the audit queue was full",
+            "Audit records dropped because the audit queue was full",
             ConstCounter::new(state.audit_dropped.load(Ordering::Relaxed)),
         );
         let mut out = String::new();

@@ -137,11 +137,17 @@ pub(crate) struct NodeState {
     pub(crate) batcher: batcher::Batcher,
     /// Audit records on their way to the store (bounded: a full queue drops and counts, so the
     /// log never slows a checkpoint).
-    pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditEvent>,
+    pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditRecord>,
     /// Audit records dropped because the queue was full.
     pub(crate) audit_dropped: std::sync::atomic::AtomicU64,
+    /// Refused calls counted by kind until the audit writer stores them (bounded memory; a
+    /// flood of refusals never takes the audit queue's room).
+    pub(crate) refusals: Arc<checkpoint::RefusalTally>,
     /// The second (Unix time, UTC) of the last log line about a call over its caller's rate.
     pub(crate) rate_refusal_logged: std::sync::atomic::AtomicU64,
+    /// The second (Unix time, UTC) of the last log line about another refused call, and the
+    /// refusals in it so far.
+    pub(crate) refusal_lines: Mutex<(u64, u32)>,
     /// Identity-match attempts per code and per subject hash.
     pub(crate) match_limiter: checkpoint::AttemptLimiter,
     /// How the key files are protected (a rotation writes the new key the same way).
@@ -284,7 +290,7 @@ fn load_key(
 pub struct Node {
     state: Arc<NodeState>,
     config: Config,
-    audit_rx: tokio::sync::mpsc::Receiver<crate::audit::AuditEvent>,
+    audit_rx: tokio::sync::mpsc::Receiver<crate::audit::AuditRecord>,
     /// Where [`Node::serve`] serves `GET /metrics`, if anywhere.
     metrics_listener: Option<TcpListener>,
 }
@@ -422,7 +428,9 @@ impl Node {
                 ),
                 audit_tx,
                 audit_dropped: std::sync::atomic::AtomicU64::new(0),
+                refusals: Arc::default(),
                 rate_refusal_logged: std::sync::atomic::AtomicU64::new(0),
+                refusal_lines: Mutex::new((0, 0)),
                 match_limiter: checkpoint::AttemptLimiter::default(),
                 key_protection,
                 tls,
@@ -530,6 +538,7 @@ impl Node {
         let audit_task = tokio::spawn(checkpoint::audit_writer(
             state.store.clone(),
             self.audit_rx,
+            state.refusals.clone(),
             stop_rx.clone(),
         ));
         let http_task = match http_listener {

@@ -76,6 +76,11 @@ pub async fn codes(n: &NodeHandle) -> HealthCodeServiceClient<NodeChannel> {
     HealthCodeServiceClient::new(channel(n).await)
 }
 
+/// HealthCodeService at `n` as the caller of `token` (`None`: no token).
+pub async fn codes_as(n: &NodeHandle, token: Option<&str>) -> HealthCodeServiceClient<NodeChannel> {
+    HealthCodeServiceClient::new(channel_as(n, token).await)
+}
+
 pub async fn operator(n: &NodeHandle) -> OperatorServiceClient<NodeChannel> {
     OperatorServiceClient::new(channel(n).await)
 }
@@ -378,9 +383,9 @@ pub fn cli(n: &NodeHandle) -> std::process::Command {
     c
 }
 
-/// The access log of `n` once it holds at least `at_least` records (the log is written in the
-/// background; waits at most 5 seconds).
-pub async fn denials(n: &NodeHandle, at_least: usize) -> Vec<proto::AccessDenial> {
+/// The access log of `n` once its records count at least `at_least` refusals (the log is
+/// written in the background; waits at most 5 seconds).
+pub async fn denials(n: &NodeHandle, at_least: u64) -> Vec<proto::AccessDenial> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let d = operator(n)
@@ -390,9 +395,14 @@ pub async fn denials(n: &NodeHandle, at_least: usize) -> Vec<proto::AccessDenial
             .unwrap()
             .into_inner()
             .denials;
-        if d.len() >= at_least || std::time::Instant::now() > deadline {
+        if refusals(&d) >= at_least || std::time::Instant::now() > deadline {
             return d;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The refusals that access-log records count.
+pub fn refusals(log: &[proto::AccessDenial]) -> u64 {
+    log.iter().map(|d| d.count).sum()
 }

@@ -11,6 +11,7 @@
 //! | `audit` | time (u64 BE) ‖ id (u64 BE) | the records of that second written together: [`AuditRecord::pack`] (older values: one [`AuditRecord::to_record`]) |
 //! | `peers` | province (u32 big-endian) | CBOR `[endpoint: tstr, updated_at: uint]` |
 //! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 8]` |
+//! | `issued_expiry` | exp (u64 BE) ‖ cti (16 bytes) | empty: the issued-code log by expiry, for retention |
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
 //! | `access` | time (u64 BE) ‖ id (u64 BE) | refused calls: [`AccessDenial::to_record`] |
 //!
@@ -148,11 +149,32 @@ pub struct Store {
     audit: sled::Tree,
     peers: sled::Tree,
     issued: sled::Tree,
+    issued_expiry: sled::Tree,
     callers: sled::Tree,
     access: sled::Tree,
     commit: std::sync::Arc<GroupCommit>,
     /// The write gate: shared by write methods (insert to flush), exclusive for [`Store::export`].
     gate: std::sync::Arc<tokio::sync::RwLock<()>>,
+}
+
+/// What one pruning step removed ([`Store::prune_audit`] and the like).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Records removed.
+    pub records: u64,
+    /// Whether the step stopped at its bound, so more may be due.
+    pub more: bool,
+}
+
+/// Runs `f` on a blocking thread (sled's calls block), mapping a failed thread to an I/O error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        StoreError::Sled(sled::Error::Io(std::io::Error::other(format!(
+            "a database thread failed: {e}"
+        ))))
+    })?
 }
 
 /// What [`Store::export`] shows its visitor, in this order: `Trees` once, then for every tree
@@ -200,6 +222,14 @@ fn as_u64(v: &Value) -> Option<u64> {
     }
 }
 
+/// Key of the `issued_expiry` index: `exp` (big-endian) and the cti.
+fn expiry_key(exp: u64, cti: &[u8; 16]) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..8].copy_from_slice(&exp.to_be_bytes());
+    k[8..].copy_from_slice(cti);
+    k
+}
+
 fn agreement_key(id: AgreementId, version: u32) -> [u8; 20] {
     let mut k = [0u8; 20];
     k[..16].copy_from_slice(&id.0);
@@ -236,7 +266,7 @@ impl Store {
                 Err(e) => return Err(StoreError::Sled(e)),
             }
         };
-        Ok(Store {
+        let store = Store {
             meta: db.open_tree("meta")?,
             feed: db.open_tree("feed")?,
             peer_feeds: db.open_tree("peer_feeds")?,
@@ -246,12 +276,39 @@ impl Store {
             audit: db.open_tree("audit")?,
             peers: db.open_tree("peers")?,
             issued: db.open_tree("issued")?,
+            issued_expiry: db.open_tree("issued_expiry")?,
             callers: db.open_tree("callers")?,
             access: db.open_tree("access")?,
             commit: std::sync::Arc::default(),
             gate: std::sync::Arc::default(),
             db,
-        })
+        };
+        store.index_issued_by_expiry()?;
+        Ok(store)
+    }
+
+    /// Builds the `issued_expiry` index of a database written before it existed (an empty index
+    /// beside a non-empty issued-code log), once; flushed.
+    fn index_issued_by_expiry(&self) -> Result<(), StoreError> {
+        if !self.issued_expiry.is_empty() || self.issued.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for r in self.issued.iter() {
+            let (k, _) = r?;
+            let cti: [u8; 16] = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("issued", "a key that is not a cti"))?;
+            let exp = self
+                .issued(&cti)?
+                .ok_or_else(|| corrupt("issued", "an entry vanished while indexed"))?
+                .exp;
+            batch.insert(expiry_key(exp, &cti).to_vec(), Vec::new());
+        }
+        self.issued_expiry.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Makes all writes so far durable (sled flush), with group commit: concurrent callers share
@@ -746,6 +803,10 @@ impl Store {
             uint(r.status_valid_until),
             Value::Bytes(r.subject_hash.0.to_vec()),
         ]));
+        // The index first: a crash between the two leaves an index entry without its entry,
+        // which retention removes as it would the pair, never an entry retention cannot find.
+        self.issued_expiry
+            .insert(expiry_key(r.exp, &r.cti), Vec::new())?;
         self.issued.insert(r.cti, v)?;
         self.flush().await
     }
@@ -780,6 +841,101 @@ impl Store {
     /// Number of entries in the issued-code log.
     pub fn issued_count(&self) -> usize {
         self.issued.len()
+    }
+
+    /// Removes the oldest verification audit values (each the records of one second, up to
+    /// 256) with a time before `before` (seconds since the Unix epoch, UTC), at most `max` values
+    /// in one write batch, and flushes. Returns the records removed and whether older values may
+    /// remain (`max` were removed: call again). The batch runs on a blocking thread under the
+    /// write gate.
+    ///
+    /// # Errors
+    /// [`StoreError`]; [`StoreError::Corrupt`] for a value that does not decode (nothing is
+    /// removed then).
+    pub async fn prune_audit(&self, before: u64, max: usize) -> Result<Pruned, StoreError> {
+        self.prune_by_time(self.audit.clone(), before, max, |v| {
+            AuditRecord::unpack(v)
+                .map(|r| r.len() as u64)
+                .ok_or_else(|| corrupt("audit", "not an audit record"))
+        })
+        .await
+    }
+
+    /// Removes refused-call records (one per second and kind) with a time before `before`, as
+    /// [`Store::prune_audit`] does; counts records, not the refusals they count.
+    ///
+    /// # Errors
+    /// As [`Store::prune_audit`].
+    pub async fn prune_access(&self, before: u64, max: usize) -> Result<Pruned, StoreError> {
+        self.prune_by_time(self.access.clone(), before, max, |_| Ok(1))
+            .await
+    }
+
+    /// Removes from the issued-code log (and its expiry index) the entries of codes that expired
+    /// before `expired_before` (seconds since the Unix epoch, UTC), at most `max` in one batch,
+    /// and flushes. As [`Store::prune_audit`] for the result.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn prune_issued(
+        &self,
+        expired_before: u64,
+        max: usize,
+    ) -> Result<Pruned, StoreError> {
+        let _gate = self.gate.read().await;
+        let (issued, index) = (self.issued.clone(), self.issued_expiry.clone());
+        let pruned = blocking(move || {
+            let mut gone = sled::Batch::default();
+            let mut gone_index = sled::Batch::default();
+            let mut n = 0usize;
+            for r in index.range(..expired_before.to_be_bytes()).take(max) {
+                let (k, _) = r?;
+                if let Some(cti) = k.get(8..24) {
+                    gone.remove(cti);
+                }
+                gone_index.remove(k);
+                n += 1;
+            }
+            issued.apply_batch(gone)?;
+            index.apply_batch(gone_index)?;
+            Ok(Pruned {
+                records: n as u64,
+                more: n == max,
+            })
+        })
+        .await?;
+        self.flush().await?;
+        Ok(pruned)
+    }
+
+    /// The oldest values of a tree keyed by time (u64 BE) ‖ id, before `before`: see
+    /// [`Store::prune_audit`]. `records` tells how many records a value holds.
+    async fn prune_by_time(
+        &self,
+        tree: sled::Tree,
+        before: u64,
+        max: usize,
+        records: impl Fn(&[u8]) -> Result<u64, StoreError> + Send + 'static,
+    ) -> Result<Pruned, StoreError> {
+        let _gate = self.gate.read().await;
+        let pruned = blocking(move || {
+            let mut batch = sled::Batch::default();
+            let (mut values, mut removed) = (0usize, 0u64);
+            for r in tree.range(..before.to_be_bytes()).take(max) {
+                let (k, v) = r?;
+                removed += records(&v)?;
+                batch.remove(k);
+                values += 1;
+            }
+            tree.apply_batch(batch)?;
+            Ok(Pruned {
+                records: removed,
+                more: values == max,
+            })
+        })
+        .await?;
+        self.flush().await?;
+        Ok(pruned)
     }
 
     /// A consistent copy of every tree, for backups: takes the write gate exclusively (waits
@@ -1008,6 +1164,109 @@ mod tests {
             status_valid_until: 1_700_086_400,
             subject_hash: crate::identity::SubjectHash([n; 8]),
         }
+    }
+
+    #[tokio::test]
+    async fn retention_removes_what_is_before_its_time_in_bounded_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Audit: 5 records at 99, 300 at 100 (two packs), 300 at 101 (two packs).
+        let mut batch: Vec<AuditRecord> = (0..5).map(|n| record(99, n)).collect();
+        for n in 0..300 {
+            batch.push(record(100, 1_000 + n));
+            batch.push(record(101, 2_000 + n));
+        }
+        store.append_audit(batch).await.unwrap();
+        // Values before 101, one a step: 99's, then 100's two packs.
+        let steps: Vec<Pruned> = [
+            store.prune_audit(101, 1).await.unwrap(),
+            store.prune_audit(101, 1).await.unwrap(),
+            store.prune_audit(101, 1).await.unwrap(),
+            store.prune_audit(101, 1).await.unwrap(),
+        ]
+        .to_vec();
+        let records: Vec<(u64, bool)> = steps.iter().map(|p| (p.records, p.more)).collect();
+        assert_eq!(records, [(5, true), (256, true), (44, true), (0, false)]);
+        let (left, _) = store
+            .audit_page(0, u64::MAX, None, 10_000, |_| true)
+            .unwrap();
+        assert_eq!(left.len(), 300);
+        assert!(left.iter().all(|r| r.time == 101));
+        assert_eq!(
+            store.prune_audit(101, 10).await.unwrap(),
+            Pruned::default(),
+            "nothing left before 101"
+        );
+
+        // Access: records before the cut-off go, the rest stay.
+        let denial = |time: u64| AccessDenial {
+            time,
+            rpc: "/hcmr.v1.HealthCodeService/IssueHealthCode".into(),
+            outcome: "UNAUTHENTICATED".into(),
+            who: "anonymous".into(),
+            remote: "10.0.0.1".into(),
+            count: 7,
+        };
+        store
+            .append_denials(&[denial(10), denial(20), denial(20), denial(30)])
+            .await
+            .unwrap();
+        let p = store.prune_access(30, 100).await.unwrap();
+        assert_eq!(
+            p,
+            Pruned {
+                records: 3,
+                more: false
+            }
+        );
+        let (left, _) = store.denials_page(0, None, 100).unwrap();
+        assert_eq!(left, [denial(30)]);
+
+        // Issued codes: entries of codes expired before the cut-off go, with their index.
+        for n in 0..10 {
+            store.log_issued(&issued_record(n)).await.unwrap();
+        }
+        // issued_record(n) expires at 1_700_000_300 + n: before ...305 are 0 to 4.
+        let p = store.prune_issued(1_700_000_305, 3).await.unwrap();
+        assert_eq!(
+            p,
+            Pruned {
+                records: 3,
+                more: true
+            }
+        );
+        let p = store.prune_issued(1_700_000_305, 3).await.unwrap();
+        assert_eq!(
+            p,
+            Pruned {
+                records: 2,
+                more: false
+            }
+        );
+        assert_eq!(store.issued_count(), 5);
+        assert_eq!(store.issued_expiry.len(), 5);
+        assert_eq!(store.issued(&[4; 16]).unwrap(), None);
+        assert_eq!(store.issued(&[5; 16]).unwrap(), Some(issued_record(5)));
+    }
+
+    #[tokio::test]
+    async fn an_issued_code_log_without_its_expiry_index_is_indexed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for n in 0..4 {
+                store.log_issued(&issued_record(n)).await.unwrap();
+            }
+            // As a database written before the index existed.
+            store.issued_expiry.clear().unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.issued_expiry.len(), 4);
+        let p = store.prune_issued(1_700_000_302, 100).await.unwrap();
+        assert_eq!(p.records, 2);
+        assert_eq!(store.issued(&[1; 16]).unwrap(), None);
+        assert_eq!(store.issued(&[2; 16]).unwrap(), Some(issued_record(2)));
     }
 
     #[tokio::test]

@@ -29,6 +29,11 @@
 //! clock_skew_secs = 300            # tolerated clock difference for iat, seconds
 //! own_max_code_age_secs = 604800   # oldest own code accepted, seconds
 //! default_code_lifetime_secs = 300 # code lifetime when a request gives 0, seconds
+//!
+//! [retention]                      # removed hourly (and at start) once older, days
+//! audit_days = 180                 # verification audit records (1 to 3650)
+//! access_days = 180                # refused-call records (1 to 3650)
+//! issued_days_after_expiry = 7     # issued-code log entries, after the code expired (0 to 3650)
 //! ```
 
 use std::net::SocketAddr;
@@ -164,6 +169,32 @@ impl Default for LimitsConfig {
     }
 }
 
+/// How long the node keeps its logs, in days (of 86,400 s). China's Cybersecurity Law (2016,
+/// art. 21) asks network operators to keep network logs at least six months, hence the
+/// defaults of 180 days for the audit and access logs; PIPL asks for no longer than needed.
+/// The issued-code log (keyed subject hash, times and status of each issued code) is needed
+/// only while a code can still be revoked by its cti, so it is kept a few days past expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Verification audit records, days after their time (1 to 3650).
+    pub audit_days: u32,
+    /// Refused-call records, days after their time (1 to 3650).
+    pub access_days: u32,
+    /// Issued-code log entries, days after the code expired (0 to 3650).
+    pub issued_days_after_expiry: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            audit_days: 180,
+            access_days: 180,
+            issued_days_after_expiry: 7,
+        }
+    }
+}
+
 /// A node's configuration. Relative paths are resolved against the config file's folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -210,6 +241,9 @@ pub struct Config {
     /// Local policy.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// How long logs are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 impl Config {
@@ -331,6 +365,18 @@ impl Config {
                     c.sync_interval_secs
                 ),
             });
+        }
+        let r = &c.retention;
+        for (name, days, least) in [
+            ("audit_days", r.audit_days, 1),
+            ("access_days", r.access_days, 1),
+            ("issued_days_after_expiry", r.issued_days_after_expiry, 0),
+        ] {
+            if !(least..=3650).contains(&days) {
+                return Err(invalid(format!(
+                    "retention.{name}: {days} is outside {least} to 3650 days"
+                )));
+            }
         }
         let p = &c.policy;
         if p.clock_skew_secs > 86_400 {
@@ -557,6 +603,7 @@ pub async fn init_node(
         tls,
         limits: LimitsConfig::default(),
         policy: PolicyConfig::default(),
+        retention: RetentionConfig::default(),
     };
     // The same checks `load` makes, before anything is written.
     let text = format!(

@@ -254,7 +254,9 @@ impl NodeState {
             .ok_or_else(|| ApiError::invalid("cti", "must be 32 hex digits"))?;
         if self.store.issued(&bytes)?.is_none() {
             return Err(ApiError::NotFound(format!(
-                "no code {cti} was issued by this node"
+                "no code {cti} was issued by this node, or it expired more than {} days ago \
+                 (retention.issued_days_after_expiry)",
+                self.retention.issued_days_after_expiry
             )));
         }
         let already = self

@@ -21,6 +21,7 @@ mod lifecycle;
 mod listener;
 mod metrics;
 mod peer;
+mod retention;
 mod service;
 mod sync;
 
@@ -148,6 +149,8 @@ pub(crate) struct NodeState {
     /// The second (Unix time, UTC) of the last log line about another refused call, and the
     /// refusals in it so far.
     pub(crate) refusal_lines: Mutex<(u64, u32)>,
+    /// How long logs are kept ([`retention`]).
+    pub(crate) retention: config::RetentionConfig,
     /// Identity-match attempts per code and per subject hash.
     pub(crate) match_limiter: checkpoint::AttemptLimiter,
     /// How the key files are protected (a rotation writes the new key the same way).
@@ -431,6 +434,7 @@ impl Node {
                 refusals: Arc::default(),
                 rate_refusal_logged: std::sync::atomic::AtomicU64::new(0),
                 refusal_lines: Mutex::new((0, 0)),
+                retention: config.retention,
                 match_limiter: checkpoint::AttemptLimiter::default(),
                 key_protection,
                 tls,
@@ -535,6 +539,7 @@ impl Node {
         // the sync loop and the audit writer.
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
+        let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
         let audit_task = tokio::spawn(checkpoint::audit_writer(
             state.store.clone(),
             self.audit_rx,
@@ -651,6 +656,7 @@ impl Node {
         };
         let _ = stop.send(true);
         let _ = sync_task.await;
+        let _ = retention_task.await;
         if let Some(t) = http_task {
             if let Ok(Err(e)) = t.await {
                 tracing::error!(error = %e, "checkpoint page stopped with an error");

@@ -1,0 +1,144 @@
+//! Retention: the node removes what it no longer needs to keep ([`RetentionConfig`]): audit
+//! records and refused-call records older than their days, and issued-code log entries some
+//! days after their code expired. A pass runs when the node starts and then every hour, in
+//! bounded steps (at most [`STEP`] values in one write batch, flushed), so serving never waits
+//! long on it; a stop ends it between steps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::config::RetentionConfig;
+use super::NodeState;
+use crate::store::{Pruned, StoreError};
+
+/// Time between two passes.
+pub(crate) const INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Most values one step removes (one write batch and flush).
+pub(crate) const STEP: usize = 10_000;
+
+/// Seconds in a retention day.
+const DAY: u64 = 86_400;
+
+/// What a pass removed: records of each log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Removed {
+    /// Verification audit records.
+    pub(crate) audit: u64,
+    /// Refused-call records.
+    pub(crate) access: u64,
+    /// Issued-code log entries.
+    pub(crate) issued: u64,
+}
+
+/// The cut-off times of a pass at `now` (seconds since the Unix epoch, UTC): audit records
+/// and refused-call records with a time before the first two, and issued codes that expired
+/// before the third, are due.
+pub(crate) fn cutoffs(r: &RetentionConfig, now: u64) -> (u64, u64, u64) {
+    let before = |days: u32| now.saturating_sub(u64::from(days) * DAY);
+    (
+        before(r.audit_days),
+        before(r.access_days),
+        before(r.issued_days_after_expiry),
+    )
+}
+
+/// Runs a pass now and then every [`INTERVAL`] until `stop` turns true.
+pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
+    let r = state.retention;
+    if r.audit_days < 180 || r.access_days < 180 {
+        tracing::warn!(
+            audit_days = r.audit_days,
+            access_days = r.access_days,
+            "retention: logs are kept less than the six months China's Cybersecurity Law \
+             (art. 21) asks for network logs"
+        );
+    }
+    loop {
+        match pass(&state, &stop).await {
+            Ok(removed) if removed != Removed::default() => tracing::info!(
+                audit_records = removed.audit,
+                access_records = removed.access,
+                issued_entries = removed.issued,
+                audit_days = r.audit_days,
+                access_days = r.access_days,
+                issued_days_after_expiry = r.issued_days_after_expiry,
+                "retention: removed what is past its time"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention: could not remove old records"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// One pass at the node's time: every log pruned in steps until nothing more is due or `stop`
+/// turns true.
+///
+/// # Errors
+/// The first [`StoreError`]; what earlier steps removed stays removed.
+pub(crate) async fn pass(
+    state: &NodeState,
+    stop: &watch::Receiver<bool>,
+) -> Result<Removed, StoreError> {
+    let (audit_before, access_before, expired_before) = cutoffs(&state.retention, state.now());
+    let store = &state.store;
+    let mut removed = Removed::default();
+    // Each step removes at most STEP values; the logs are finite, so each loop ends.
+    loop {
+        let p = store.prune_audit(audit_before, STEP).await?;
+        removed.audit += p.records;
+        if done(p, stop) {
+            break;
+        }
+    }
+    loop {
+        let p = store.prune_access(access_before, STEP).await?;
+        removed.access += p.records;
+        if done(p, stop) {
+            break;
+        }
+    }
+    loop {
+        let p = store.prune_issued(expired_before, STEP).await?;
+        removed.issued += p.records;
+        if done(p, stop) {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether a log's pruning is over: nothing more due, or the node stops.
+fn done(p: Pruned, stop: &watch::Receiver<bool>) -> bool {
+    !p.more || *stop.borrow()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutoffs_are_whole_days_before_now_and_never_before_the_epoch() {
+        let r = RetentionConfig {
+            audit_days: 180,
+            access_days: 1,
+            issued_days_after_expiry: 0,
+        };
+        let now = 1_796_083_200; // 2026-12-01T00:00:00Z
+        assert_eq!(
+            cutoffs(&r, now),
+            (1_780_531_200, 1_795_996_800, 1_796_083_200),
+            "2026-06-04, 2026-11-30 and now"
+        );
+        assert_eq!(cutoffs(&r, 100), (0, 0, 100));
+    }
+}

@@ -16,6 +16,10 @@
 //! reads the v1 keys of other tools (the TLS key). Encryption defends a key file that leaves the
 //! machine (a backup, a copied disk); on the running machine the file mode is the protection,
 //! since the passphrase must be at hand for the node to start.
+//!
+//! The subject key (the HMAC key of the keyed subject hash) is written the same way under a
+//! passphrase, as a PKCS#8 key of algorithm hmacWithSHA256 ([`write_subject_key`]); without
+//! one, as 64 hex digits.
 
 use std::fmt;
 use std::io::Read;
@@ -463,6 +467,111 @@ pub fn read_pkcs8_der(path: &Path, p: &KeyProtection) -> Result<Zeroizing<Vec<u8
             "PEM label {other:?}, expected {PLAIN_LABEL:?} or {ENCRYPTED_LABEL:?}"
         ))),
     }
+}
+
+/// OID of hmacWithSHA256 (RFC 8018 appendix B.1.2): the algorithm a PKCS#8 subject key file
+/// names, the key being an HMAC-SHA256 key ([`crate::identity::SubjectKey`]).
+pub const HMAC_SHA256_OID: pkcs8::ObjectIdentifier =
+    pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.2.9");
+
+/// How a subject key file holds its key ([`read_subject_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectKeyForm {
+    /// 64 hex digits and a line break: what `hcmr init` writes without a passphrase (and wrote
+    /// before subject keys could be encrypted).
+    Hex,
+    /// PKCS#8 PEM, `PRIVATE KEY` or `ENCRYPTED PRIVATE KEY` (as [`write_pkcs8_pem`]).
+    Pkcs8,
+}
+
+/// Writes the node's subject key (32 bytes) to `path`, created with mode 0600 and never over
+/// an existing file: under [`KeyProtection::Plain`] as 64 hex digits and a line break; under a
+/// passphrase as PKCS#8 `ENCRYPTED PRIVATE KEY` ([`write_pkcs8_pem`]) whose `PrivateKeyInfo`
+/// names hmacWithSHA256 ([`HMAC_SHA256_OID`], parameters NULL) and holds the 32 bytes as its
+/// `privateKey`.
+///
+/// # Errors
+/// [`KeyError::Io`] when the file exists already or cannot be written.
+pub fn write_subject_key(
+    path: &Path,
+    key: &crate::identity::SubjectKey,
+    p: &KeyProtection,
+) -> Result<(), KeyError> {
+    match p {
+        KeyProtection::Plain => {
+            let text = Zeroizing::new(format!("{}\n", hex::encode(key.as_bytes())));
+            crate::fsutil::write_secret_file(path, text.as_bytes()).map_err(|source| KeyError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+        KeyProtection::Passphrase(_) => {
+            let info = PrivateKeyInfo {
+                algorithm: pkcs8::AlgorithmIdentifierRef {
+                    oid: HMAC_SHA256_OID,
+                    parameters: Some(pkcs8::der::asn1::AnyRef::NULL),
+                },
+                private_key: key.as_bytes(),
+                public_key: None,
+            };
+            let der = Zeroizing::new(info.to_der().map_err(|e| KeyError::BadPkcs8File {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?);
+            write_pkcs8_pem(path, &der, p)
+        }
+    }
+}
+
+/// Reads a subject key file in either form ([`SubjectKeyForm`]). The hex form is read whatever
+/// `p` is (a node made before subject keys could be encrypted has one; the node then rewrites
+/// it, see [`crate::node::Node::open`]); the PKCS#8 form must match `p` as
+/// [`read_pkcs8_der`] says.
+///
+/// # Errors
+/// [`KeyError::Io`]; [`KeyError::BadPkcs8File`] for a file that is neither form, or a PKCS#8
+/// key that is not a 32-byte hmacWithSHA256 key; [`KeyError::Encrypted`],
+/// [`KeyError::NotEncrypted`] and [`KeyError::WrongPassphrase`] as [`read_pkcs8_der`].
+pub fn read_subject_key(
+    path: &Path,
+    p: &KeyProtection,
+) -> Result<(crate::identity::SubjectKey, SubjectKeyForm), KeyError> {
+    let bad = |detail: &str| KeyError::BadPkcs8File {
+        path: path.display().to_string(),
+        detail: detail.to_string(),
+    };
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?,
+    );
+    if !text.trim_start().starts_with("-----BEGIN") {
+        let bytes: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("expected 64 hex digits, or a PKCS#8 PEM key"))?;
+        return Ok((
+            crate::identity::SubjectKey::from_bytes(bytes),
+            SubjectKeyForm::Hex,
+        ));
+    }
+    let der = read_pkcs8_der(path, p)?;
+    let info = PrivateKeyInfo::from_der(&der).map_err(|e| bad(&e.to_string()))?;
+    if info.algorithm.oid != HMAC_SHA256_OID {
+        return Err(bad(&format!(
+            "algorithm {}, expected hmacWithSHA256 ({HMAC_SHA256_OID})",
+            info.algorithm.oid
+        )));
+    }
+    let bytes: [u8; 32] = info
+        .private_key
+        .try_into()
+        .map_err(|_| bad("an hmacWithSHA256 subject key is 32 bytes"))?;
+    Ok((
+        crate::identity::SubjectKey::from_bytes(bytes),
+        SubjectKeyForm::Pkcs8,
+    ))
 }
 
 /// The node's signing key: signs health codes and agreements.

@@ -533,7 +533,7 @@ async fn encrypted_key_files_need_their_passphrase_and_survive_a_rotation() {
     .await
     .unwrap();
     add_test_caller(&cfg).await;
-    for f in ["node.key", "tls/node.key"] {
+    for f in ["node.key", "subject.key", "tls/node.key"] {
         let text = std::fs::read_to_string(dir.path().join("sc").join(f)).unwrap();
         assert!(
             text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
@@ -565,14 +565,63 @@ async fn encrypted_key_files_need_their_passphrase_and_survive_a_rotation() {
     );
     sc.shutdown().await.unwrap();
 
+    // A plain hex subject key (of a node made before subject keys were encrypted) is rewritten
+    // encrypted at start, the same key: a code issued before still matches its holder.
+    let protection = hcmr::keys::KeyProtection::from_sources(Some(var), None).unwrap();
+    let subject_file = dir.path().join("sc/subject.key");
+    let (key, _) = hcmr::keys::read_subject_key(&subject_file, &protection).unwrap();
+    std::fs::remove_file(&subject_file).unwrap();
+    hcmr::keys::write_subject_key(&subject_file, &key, &hcmr::keys::KeyProtection::Plain).unwrap();
+    let sc = start(&cfg).await;
+    let text = std::fs::read_to_string(&subject_file).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{text}"
+    );
+    let (again, form) = hcmr::keys::read_subject_key(&subject_file, &protection).unwrap();
+    assert_eq!(form, hcmr::keys::SubjectKeyForm::Pkcs8);
+    let number = hcmr::identity::synthetic_resident_id("510104", "19900101", 131);
+    let doc = hcmr::identity::DocumentType::ResidentIdentityCard;
+    assert_eq!(
+        again.subject_hash(doc, &number),
+        key.subject_hash(doc, &number)
+    );
+    let matched = codes(&sc)
+        .await
+        .match_identity(proto::MatchIdentityRequest {
+            code,
+            document_type: proto::DocumentType::ResidentIdentityCard as i32,
+            document_number: number,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matched.matches);
+    sc.shutdown().await.unwrap();
+    assert!(!dir.path().join("sc/subject.key.new").exists());
+
     // Without the passphrase, or with a wrong one, the node does not start, and says why.
     std::env::set_var(var, "wrong");
     let c = hcmr::node::Config::load(&cfg).unwrap();
     let e = hcmr::node::Node::open(&c).err().unwrap().to_string();
-    assert!(e.contains("node.key"), "{e}");
+    assert!(
+        e.contains("subject.key cannot be decrypted: wrong passphrase"),
+        "{e}"
+    );
     std::env::remove_var(var);
     let e = hcmr::node::Node::open(&c).err().unwrap().to_string();
-    assert!(e.contains("encrypted"), "{e}");
+    assert!(
+        e.contains("subject.key is encrypted: set the passphrase"),
+        "{e}"
+    );
+    // The node key says the same once the subject key reads (the first key file read).
+    std::fs::remove_file(&subject_file).unwrap();
+    hcmr::keys::write_subject_key(&subject_file, &key, &hcmr::keys::KeyProtection::Plain).unwrap();
+    let e = hcmr::node::Node::open(&c).err().unwrap().to_string();
+    assert!(
+        e.contains("node.key is encrypted: set the passphrase"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

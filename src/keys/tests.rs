@@ -480,3 +480,80 @@ fn other_pem_and_garbage_are_refused() {
         Err(KeyError::Io { .. })
     ));
 }
+
+#[test]
+fn subject_keys_are_hex_in_plain_and_encrypted_pkcs8_under_a_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::identity::SubjectKey::from_bytes([0x5a; 32]);
+    let hash = |k: &crate::identity::SubjectKey| {
+        k.subject_hash(
+            crate::identity::DocumentType::ResidentIdentityCard,
+            "11010519491231002X",
+        )
+    };
+    let (plain, sealed) = (dir.path().join("plain.key"), dir.path().join("sealed.key"));
+
+    // Plain: 64 hex digits and a line break, as hcmr has always written it.
+    write_subject_key(&plain, &key, &KeyProtection::Plain).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&plain).unwrap(),
+        format!("{}\n", "5a".repeat(32))
+    );
+    let (read, form) = read_subject_key(&plain, &KeyProtection::Plain).unwrap();
+    assert_eq!((hash(&read), form), (hash(&key), SubjectKeyForm::Hex));
+    // A hex file reads under a passphrase too (the node then rewrites it encrypted).
+    let (_, form) = read_subject_key(&plain, &pass("pw")).unwrap();
+    assert_eq!(form, SubjectKeyForm::Hex);
+    assert!(matches!(
+        write_subject_key(&plain, &key, &KeyProtection::Plain),
+        Err(KeyError::Io { .. })
+    ));
+
+    // Under a passphrase: ENCRYPTED PRIVATE KEY; inside, a PKCS#8 hmacWithSHA256 key.
+    write_subject_key(&sealed, &key, &pass("pw")).unwrap();
+    let text = std::fs::read_to_string(&sealed).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"),
+        "{text}"
+    );
+    assert!(!text.contains(&"5a".repeat(32)));
+    let der = read_pkcs8_der(&sealed, &pass("pw")).unwrap();
+    let info = PrivateKeyInfo::from_der(&der).unwrap();
+    assert_eq!(info.algorithm.oid.to_string(), "1.2.840.113549.2.9");
+    assert_eq!(info.private_key, [0x5a; 32]);
+    let (read, form) = read_subject_key(&sealed, &pass("pw")).unwrap();
+    assert_eq!((hash(&read), form), (hash(&key), SubjectKeyForm::Pkcs8));
+    assert!(matches!(
+        read_subject_key(&sealed, &pass("wrong")),
+        Err(KeyError::WrongPassphrase { .. })
+    ));
+    assert!(matches!(
+        read_subject_key(&sealed, &KeyProtection::Plain),
+        Err(KeyError::Encrypted { .. })
+    ));
+
+    // Not a subject key: an Ed25519 key, short hex, a PEM of another kind.
+    let ed = dir.path().join("ed.key");
+    NodeKey::from_seed(&seed()).write_pem(&ed).unwrap();
+    let e = read_subject_key(&ed, &KeyProtection::Plain)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected hmacWithSHA256"), "{e}");
+    for (name, body) in [
+        ("short.key", "5a5a\n".to_string()),
+        (
+            "cert.key",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into(),
+        ),
+    ] {
+        let f = dir.path().join(name);
+        write_with_mode(&f, body.as_bytes(), 0o600);
+        assert!(
+            matches!(
+                read_subject_key(&f, &KeyProtection::Plain),
+                Err(KeyError::BadPkcs8File { .. })
+            ),
+            "{name}"
+        );
+    }
+}

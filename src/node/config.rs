@@ -8,7 +8,8 @@
 //! endpoint = "http://127.0.0.1:7510"  # optional: URL peers use; default http://<bound address>
 //! data_dir = "db"                  # sled database, relative to this file's folder
 //! key_file = "node.key"            # Ed25519 signing key, PKCS#8 PEM, mode 0600
-//! subject_key_file = "subject.key" # key of the keyed subject hash, 64 hex digits, mode 0600
+//! subject_key_file = "subject.key" # key of the keyed subject hash: 64 hex digits, or PKCS#8
+//!                                  # PEM (encrypted with a passphrase), mode 0600
 //! sync_interval_secs = 30          # how often peers' trust feeds are pulled, seconds
 //! peer_timeout_secs = 10           # longest wait for a peer: connect, TLS, each answer, seconds
 //! key_passphrase_env = "HCMR_KEY_PASSPHRASE" # optional: key files encrypted; passphrase from this variable
@@ -217,7 +218,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Ed25519 key file (PKCS#8 PEM).
     pub key_file: PathBuf,
-    /// Subject-hash key file (64 hex digits).
+    /// Subject-hash key file: 64 hex digits, or PKCS#8 PEM, encrypted when a passphrase is
+    /// configured ([`crate::keys::write_subject_key`]).
     pub subject_key_file: PathBuf,
     /// How often to pull every peer's trust feed and agreement state, in seconds (1 to 86400).
     #[serde(default = "default_sync_interval")]
@@ -464,27 +466,6 @@ impl Config {
     }
 }
 
-/// Reads a subject key file (64 hex digits).
-///
-/// # Errors
-/// [`ConfigError::Io`] or [`ConfigError::Invalid`].
-pub fn read_subject_key(path: &Path) -> Result<SubjectKey, ConfigError> {
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-        ConfigError::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    })?);
-    let bytes: [u8; 32] = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| ConfigError::Invalid {
-            path: path.display().to_string(),
-            detail: "expected 64 hex digits".into(),
-        })?;
-    Ok(SubjectKey::from_bytes(bytes))
-}
-
 /// What [`init_node`] creates besides the keys and the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitOptions {
@@ -620,10 +601,11 @@ pub async fn init_node(
 
     let key = NodeKey::generate();
     key.write_pem_protected(&dir.join("node.key"), &protection)?;
-    let subject = SubjectKey::generate();
-    let hexkey = zeroize::Zeroizing::new(format!("{}\n", hex::encode(subject.as_bytes())));
-    crate::fsutil::write_secret_file(&dir.join("subject.key"), hexkey.as_bytes())
-        .map_err(io(&dir.join("subject.key")))?;
+    crate::keys::write_subject_key(
+        &dir.join("subject.key"),
+        &SubjectKey::generate(),
+        &protection,
+    )?;
     if opts.tls {
         let tls_dir = dir.join("tls");
         std::fs::create_dir_all(&tls_dir).map_err(io(&tls_dir))?;

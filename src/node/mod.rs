@@ -28,7 +28,7 @@ mod sync;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -289,6 +289,39 @@ fn load_key(
     Err(NodeError::KeyMismatch(key_file.display().to_string()))
 }
 
+/// Reads the subject key. A plain hex key file of a node whose key files are encrypted (made
+/// before subject keys could be) is rewritten encrypted under the same passphrase, through a
+/// new file renamed over the old one, so a crash leaves one form or the other, both readable.
+fn open_subject_key(
+    path: &Path,
+    protection: &crate::keys::KeyProtection,
+) -> Result<SubjectKey, NodeError> {
+    let (key, form) = crate::keys::read_subject_key(path, protection).map_err(ConfigError::from)?;
+    if form == crate::keys::SubjectKeyForm::Hex && protection.is_encrypted() {
+        let mut new = path.as_os_str().to_owned();
+        new.push(".new");
+        let new = PathBuf::from(new);
+        let io = |e: std::io::Error| {
+            NodeError::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", new.display()),
+            ))
+        };
+        match std::fs::remove_file(&new) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        crate::keys::write_subject_key(&new, &key, protection).map_err(ConfigError::from)?;
+        std::fs::rename(&new, path).map_err(io)?;
+        tracing::warn!(
+            file = %path.display(),
+            "subject key file was plain hex while the key files are encrypted: rewritten encrypted with the key passphrase"
+        );
+    }
+    Ok(key)
+}
+
 /// An opened node, ready to serve.
 pub struct Node {
     state: Arc<NodeState>,
@@ -319,7 +352,7 @@ impl Node {
             check_key_permissions(&t.key_file)?;
         }
         let key_protection = config.key_protection()?;
-        let subject_key = config::read_subject_key(&config.subject_key_file)?;
+        let subject_key = open_subject_key(&config.subject_key_file, &key_protection)?;
         if !config.data_dir.is_dir() {
             return Err(NodeError::NoDatabase(config.data_dir.display().to_string()));
         }

@@ -584,6 +584,38 @@ fn refused_calls_are_logged_within_a_budget_a_second() {
         }
     });
     let flood_seconds = hcmr::unix_now() - flood_start + 1;
+    // A client speaking plain text to this TLS node is told so in its protocol: a gRPC call
+    // (an http:// URL) ends with INVALID_ARGUMENT (exit 64), an HTTP/1 request gets a 400.
+    for _ in 0..3 {
+        let o = hcmr(&[
+            "info",
+            "--node",
+            &format!("http://127.0.0.1:{port}"),
+            "--token-file",
+            token.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
+        assert!(
+            text(&o).1.contains(
+                "InvalidArgument: this node serves TLS: call it at its https:// URL, pinning its \
+                 certificate (--tls-cert)"
+            ),
+            "{:?}",
+            text(&o)
+        );
+    }
+    let mut http1 = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    http1
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::io::Write::write_all(&mut http1, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut http1, &mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(answer.ends_with("this node serves TLS: call it at its https:// URL, pinning its certificate (--tls-cert)\n"), "{answer}");
     assert_eq!(sigterm_and_wait(server).code(), Some(0));
     let log = std::fs::read_to_string(&log).unwrap();
     let lines = log

@@ -42,6 +42,22 @@ pub(crate) fn tls_acceptor(
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
+                // A TLS client's first record is a handshake (0x16). Anything else is a client
+                // speaking plain text to this TLS port: told so in its own protocol.
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
+                    Ok(Ok(1..)) if first[0] != TLS_HANDSHAKE_RECORD => {
+                        tracing::info!(remote = %addr.ip(), "plain-text client on the TLS port: told to use TLS");
+                        answer_plain_text(tcp).await;
+                        return;
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        tracing::info!(remote = %addr.ip(), "TLS handshake timed out");
+                        return;
+                    }
+                }
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
                         let _ = tx.send((tls, addr)).await;
@@ -55,6 +71,59 @@ pub(crate) fn tls_acceptor(
         }
     });
     rx
+}
+
+/// The first byte of a TLS handshake record (RFC 8446 section 5.1, ContentType handshake(22)).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// What a client that speaks plain text to a TLS port is told.
+pub(crate) const USE_TLS: &str =
+    "this node serves TLS: call it at its https:// URL, pinning its certificate (--tls-cert)";
+
+/// The HTTP/2 connection preface of a plain-text client (RFC 9113 section 3.4), e.g. a gRPC
+/// client given an http:// URL.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Answers a client that spoke plain text to the TLS port, then closes (within the handshake
+/// timeout): a gRPC client (HTTP/2 preface) gets every call ended with INVALID_ARGUMENT and
+/// [`USE_TLS`], an HTTP/1 client (a browser at http://) a 400 saying the same; otherwise the
+/// connection is closed. Without this, such a client saw only an HTTP/2 protocol error or a
+/// cancelled call.
+async fn answer_plain_text(tcp: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let mut head = [0u8; 24];
+    let n = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut head)).await {
+        Ok(Ok(n)) => n,
+        _ => return,
+    };
+    let head = &head[..n];
+    if head.len() >= 3 && H2_PREFACE.starts_with(head) {
+        let service = hyper::service::service_fn(|_request| async {
+            http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header(
+                    "grpc-status",
+                    (tonic::Code::InvalidArgument as i32).to_string(),
+                )
+                .header("grpc-message", USE_TLS)
+                .body(axum::body::Body::empty())
+        });
+        let connection =
+            hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, connection).await;
+    } else if head.len() >= 3 && head[..3].iter().all(u8::is_ascii_uppercase) {
+        // An HTTP/1 request line starts with its method (GET, POST, ...).
+        let body = format!("{USE_TLS}\n");
+        let answer = format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut tcp = tcp;
+        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.write_all(answer.as_bytes())).await;
+        let _ = tcp.shutdown().await;
+    }
 }
 
 /// The checkpoint page's listener over TLS, for `axum::serve`.

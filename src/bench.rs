@@ -296,8 +296,9 @@ pub struct Target {
     pub url: String,
     /// Its certificate to pin.
     pub cert: Option<PathBuf>,
-    /// A token with roles issuer and verifier.
-    pub token: String,
+    /// A token with roles issuer and verifier; `None` for a mix of `empty` only (the health
+    /// check needs none).
+    pub token: Option<String>,
     /// Its process, for the CPU figure.
     pub pid: Option<u32>,
     /// Codes for verify-peer (issued by a peer with an agreement).
@@ -726,7 +727,7 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
     // A connection beyond the requests in flight would carry nothing.
     for _ in 0..o.connections.min(o.concurrency) {
         channels.push(
-            crate::client::connect(&target.url, target.cert.as_deref(), Some(&target.token))
+            crate::client::connect(&target.url, target.cert.as_deref(), target.token.as_deref())
                 .await
                 .map_err(|e| connect_error(e, ""))?,
         );
@@ -1136,7 +1137,7 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
         target: Target {
             url: nodes[1].0.clone(),
             cert: Some(nodes[1].1.clone()),
-            token: nodes[1].2.clone(),
+            token: Some(nodes[1].2.clone()),
             pid,
             peer_codes,
         },

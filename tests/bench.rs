@@ -377,6 +377,33 @@ async fn against_nodes_started_by_hand() {
     assert!(row(&stdout, "verify-own").is_some_and(|(ok, e)| ok > 0 && e == 0));
     assert_eq!(row(&stdout, "verify-peer"), None, "{stdout}");
 
+    // The health check alone needs no token.
+    let mut c = bare();
+    c.args(["bench", "--node", &gd.endpoint, "--mix", "empty"])
+        .arg("--tls-cert")
+        .arg(gd.tls_cert.as_ref().unwrap())
+        .args(short);
+    let out = run(c).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        row(&stdout, "empty").is_some_and(|(ok, e)| ok > 0 && e == 0),
+        "{stdout}"
+    );
+    // Any other op with weight does.
+    let mut c = bare();
+    c.args(["bench", "--node", &gd.endpoint, "--mix", "empty=1,issue=1"])
+        .arg("--tls-cert")
+        .arg(gd.tls_cert.as_ref().unwrap())
+        .args(short);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        text(&out).1.contains("for every op but empty"),
+        "{:?}",
+        text(&out)
+    );
+
     let path = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
     let sc_token = path(sc.dir.join(TEST_TOKEN_FILE));
     let (gd_dir, gd_token) = (path(gd.dir.clone()), path(gd.dir.join(TEST_TOKEN_FILE)));

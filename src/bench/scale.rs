@@ -527,7 +527,7 @@ pub async fn run(exe: &Path, o: &ScaleOptions) -> Result<ScaleReport, BenchError
     let target = |m: &Made, s: &Served| Target {
         url: m.url.clone(),
         cert: Some(m.cert.clone()),
-        token: m.token.clone(),
+        token: Some(m.token.clone()),
         pid: Some(s.id()),
         peer_codes: codes.clone(),
     };

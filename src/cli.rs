@@ -68,10 +68,11 @@ pub enum Command {
         #[arg(long)]
         plaintext: bool,
         /// Encrypt the key files with the passphrase in this environment variable (its name is
-        /// stored in hcmr.toml; the passphrase is not).
-        #[arg(long)]
+        /// stored in hcmr.toml; the passphrase is not). It must be set now and at every start.
+        #[arg(long, conflicts_with = "key_passphrase_file")]
         key_passphrase_env: Option<String>,
-        /// Encrypt the key files with the passphrase in this file (mode 0600).
+        /// Encrypt the key files with the passphrase in this file (mode 0600); hcmr.toml stores
+        /// its absolute path.
         #[arg(long)]
         key_passphrase_file: Option<PathBuf>,
     },
@@ -1035,6 +1036,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let p: Province = province
                 .parse()
                 .map_err(|e| CliError::Usage(format!("--province: {e}")))?;
+            // hcmr.toml resolves relative paths against its own folder: a file named relative
+            // to where init runs is stored absolute.
+            let key_passphrase_file = key_passphrase_file
+                .map(|f| {
+                    std::path::absolute(&f).map_err(|e| {
+                        CliError::Usage(format!("--key-passphrase-file {}: {e}", f.display()))
+                    })
+                })
+                .transpose()?;
             let opts = crate::node::InitOptions {
                 listen,
                 http_listen,
@@ -1925,12 +1935,41 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A CSV field: quoted when it holds a comma, quote or line break (RFC 4180).
+/// A CSV field: quoted when it holds a comma, quote or line break (RFC 4180); a field that
+/// a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return; OWASP "CSV injection") gets a leading `'`, so it opens as text. Checkpoint ids are
+/// chosen by callers, and a crafted page link can set one.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("gate-3"), "gate-3");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(csv_field("gate-=1"), "gate-=1");
     }
 }
 

@@ -176,6 +176,14 @@ pub enum KeyError {
         /// The file.
         path: String,
     },
+    /// The configured passphrase variable is not set (and no passphrase file is configured).
+    #[error(
+        "the key passphrase variable {name} (key_passphrase_env) is not set: set it to the passphrase of the key files"
+    )]
+    PassphraseUnset {
+        /// The variable's name.
+        name: String,
+    },
     /// The configured passphrase is empty (after stripping a passphrase file's trailing line
     /// breaks).
     #[error("the key passphrase from {origin} is empty")]
@@ -252,12 +260,15 @@ impl KeyProtection {
     ///   stripped. On Unix it must not be accessible to group or others (no mode bit in 0077:
     ///   0600 or 0400; note that Docker and Kubernetes mount secrets 0444 / 0644 by default, set
     ///   their mode to 0400). At most 4096 bytes.
-    /// - else (no `env`, or `env` unset, and no `file`) [`KeyProtection::Plain`].
+    /// - else, when neither is configured, [`KeyProtection::Plain`].
     ///
-    /// The environment variable wins when both are configured and the variable is set; a
-    /// configured file that cannot be read is an error, never a fallback to `Plain`.
+    /// The environment variable wins when both are configured and the variable is set. A
+    /// configured source that gives no passphrase (a variable that is not set and no file, or a
+    /// file that cannot be read) is an error, never a fallback to `Plain`: a node configured
+    /// for encrypted keys never writes or runs on plain ones by mistake.
     ///
     /// # Errors
+    /// [`KeyError::PassphraseUnset`] for a configured variable that is not set (and no file);
     /// [`KeyError::EmptyPassphrase`] naming the variable or the file;
     /// [`KeyError::PassphraseFileMode`] for a file open to group or others;
     /// [`KeyError::PassphraseIo`] for a file that is missing, unreadable, not a regular file or
@@ -274,9 +285,12 @@ impl KeyProtection {
                 return Ok(KeyProtection::Passphrase(pass));
             }
         }
-        match file {
-            Some(path) => read_passphrase_file(path).map(KeyProtection::Passphrase),
-            None => Ok(KeyProtection::Plain),
+        match (file, env) {
+            (Some(path), _) => read_passphrase_file(path).map(KeyProtection::Passphrase),
+            (None, Some(name)) => Err(KeyError::PassphraseUnset {
+                name: name.to_string(),
+            }),
+            (None, None) => Ok(KeyProtection::Plain),
         }
     }
 

@@ -13,7 +13,7 @@
 //! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 8]` |
 //! | `issued_expiry` | exp (u64 BE) ‖ cti (16 bytes) | empty: the issued-code log by expiry, for retention |
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
-//! | `access` | time (u64 BE) ‖ id (u64 BE) | refused calls: [`AccessDenial::to_record`] |
+//! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
 //!
 //! The issued-code log holds no name and no document number: only the keyed subject hash.
 //! Every write method flushes before returning (group commit: concurrent writers share flushes),
@@ -39,7 +39,8 @@ use crate::province::Province;
 /// Most audit records stored in one value (see [`Store::append_audit`]): about 20 KiB.
 const AUDIT_PACK: usize = 256;
 
-/// Length of a refused call's key: its time (8 bytes, big-endian) and a unique id (8 bytes).
+/// Length of a refused-call record's key: its time (8 bytes, big-endian) and the id of its kind
+/// (8 bytes; see [`Store::append_denials`]).
 pub const DENIAL_KEY_LEN: usize = 16;
 
 /// Length of an audit value's key: the time of its records (8 bytes, big-endian) and a unique
@@ -155,6 +156,8 @@ pub struct Store {
     commit: std::sync::Arc<GroupCommit>,
     /// The write gate: shared by write methods (insert to flush), exclusive for [`Store::export`].
     gate: std::sync::Arc<tokio::sync::RwLock<()>>,
+    /// One [`Store::append_denials`] at a time (it adds to records it reads).
+    denials_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What one pruning step removed ([`Store::prune_audit`] and the like).
@@ -222,6 +225,27 @@ fn as_u64(v: &Value) -> Option<u64> {
     }
 }
 
+/// The id of a refused call's kind (RPC, outcome, who, remote): the first 8 bytes of SHA-256
+/// over them, each followed by a zero byte, after a domain label.
+fn denial_kind_id(d: &AccessDenial) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"hcmr access kind v1\0");
+    for part in [&d.rpc, &d.outcome, &d.who, &d.remote] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&h.finalize()[..8]);
+    id
+}
+
+/// Whether two refused-call records are of one kind in one second.
+fn same_kind(a: &AccessDenial, b: &AccessDenial) -> bool {
+    (a.time, &a.rpc, &a.outcome, &a.who, &a.remote)
+        == (b.time, &b.rpc, &b.outcome, &b.who, &b.remote)
+}
+
 /// Key of the `issued_expiry` index: `exp` (big-endian) and the cti.
 fn expiry_key(exp: u64, cti: &[u8; 16]) -> [u8; 24] {
     let mut k = [0u8; 24];
@@ -281,6 +305,7 @@ impl Store {
             access: db.open_tree("access")?,
             commit: std::sync::Arc::default(),
             gate: std::sync::Arc::default(),
+            denials_lock: std::sync::Arc::default(),
             db,
         };
         store.index_issued_by_expiry()?;
@@ -604,18 +629,47 @@ impl Store {
         }
     }
 
-    /// Appends refused calls (not flushed: the caller flushes a batch), each under the key
-    /// `time` (8 bytes, big-endian) and a unique id (8 bytes). Holds the write gate
-    /// while it inserts.
+    /// Adds refused calls (not flushed: the caller flushes a batch): each under the key `time`
+    /// (8 bytes, big-endian) and the id of its kind ([`denial_kind_id`]), so the refusals of one
+    /// kind in one second are one record whatever the number of writes: a record already there
+    /// gets the new `count` added. (Should two kinds share an id, the second is stored under a
+    /// fresh unique id instead.) Holds the write gate, and a lock so that two callers never add
+    /// to the same record at once.
     ///
     /// # Errors
     /// [`StoreError::Sled`].
     pub async fn append_denials(&self, records: &[AccessDenial]) -> Result<(), StoreError> {
         let _gate = self.gate.read().await;
-        let mut batch = sled::Batch::default();
+        let _one = self.denials_lock.lock().await;
+        let mut merged: std::collections::BTreeMap<Vec<u8>, AccessDenial> = Default::default();
         for r in records {
             let mut k = r.time.to_be_bytes().to_vec();
-            k.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+            k.extend_from_slice(&denial_kind_id(r));
+            let before = match merged.get(&k) {
+                Some(m) => Some(m.clone()),
+                None => self
+                    .access
+                    .get(&k)?
+                    .and_then(|v| AccessDenial::from_record(&v)),
+            };
+            match before {
+                None => {
+                    merged.insert(k, r.clone());
+                }
+                Some(b) if same_kind(&b, r) => {
+                    let mut sum = r.clone();
+                    sum.count = b.count.saturating_add(r.count);
+                    merged.insert(k, sum);
+                }
+                Some(_) => {
+                    k.truncate(8);
+                    k.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+                    merged.insert(k, r.clone());
+                }
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for (k, r) in merged {
             batch.insert(k, r.to_record());
         }
         self.access.apply_batch(batch)?;
@@ -1045,6 +1099,13 @@ mod tests {
             denial(30, "g"),
         ];
         store.append_denials(&all).await.unwrap();
+        // By time, and within a second by kind (the key's second half), not by arrival.
+        let (stored, _) = store.denials_page(0, None, 100).unwrap();
+        let mut sorted = stored.clone();
+        sorted.sort_by(|a, b| a.who.cmp(&b.who));
+        assert_eq!(sorted, all);
+        assert_eq!((stored[0].time, stored[6].time), (10, 30));
+        let all = stored;
         let (first, next) = store.denials_page(0, None, 2).unwrap();
         assert_eq!(first, all[..2]);
         let (second, next) = store.denials_page(0, next, 2).unwrap();
@@ -1211,11 +1272,12 @@ mod tests {
             .append_denials(&[denial(10), denial(20), denial(20), denial(30)])
             .await
             .unwrap();
+        // The two of second 20 are one record (a count of 14).
         let p = store.prune_access(30, 100).await.unwrap();
         assert_eq!(
             p,
             Pruned {
-                records: 3,
+                records: 2,
                 more: false
             }
         );
@@ -1247,6 +1309,56 @@ mod tests {
         assert_eq!(store.issued_expiry.len(), 5);
         assert_eq!(store.issued(&[4; 16]).unwrap(), None);
         assert_eq!(store.issued(&[5; 16]).unwrap(), Some(issued_record(5)));
+    }
+
+    #[tokio::test]
+    async fn refusals_of_one_kind_in_one_second_are_one_record_over_many_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let refused = |time: u64, who: &str, count: u64| AccessDenial {
+            time,
+            rpc: "/hcmr.v1.HealthCodeService/VerifyHealthCode".into(),
+            outcome: "UNAUTHENTICATED".into(),
+            who: who.into(),
+            remote: "10.0.0.1".into(),
+            count,
+        };
+        // Five writes of the audit writer in second 100, one in 101.
+        for count in [6_818, 4_858, 7_984, 3_062] {
+            store
+                .append_denials(&[refused(100, "anonymous", count)])
+                .await
+                .unwrap();
+        }
+        store
+            .append_denials(&[
+                refused(100, "caller gate-1", 2),
+                refused(100, "anonymous", 1),
+            ])
+            .await
+            .unwrap();
+        store
+            .append_denials(&[refused(101, "anonymous", 5)])
+            .await
+            .unwrap();
+        let (all, next) = store.denials_page(0, None, 100).unwrap();
+        assert_eq!(next, None);
+        let mut got: Vec<(u64, String, u64)> =
+            all.into_iter().map(|d| (d.time, d.who, d.count)).collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                (
+                    100,
+                    "anonymous".to_string(),
+                    6_818 + 4_858 + 7_984 + 3_062 + 1
+                ),
+                (100, "caller gate-1".to_string(), 2),
+                (101, "anonymous".to_string(), 5),
+            ]
+        );
+        assert_eq!(store.access.len(), 3);
     }
 
     #[tokio::test]

@@ -616,6 +616,17 @@ fn refused_calls_are_logged_within_a_budget_a_second() {
         "{answer}"
     );
     assert!(answer.ends_with("this node serves TLS: call it at its https:// URL, pinning its certificate (--tls-cert)\n"), "{answer}");
+    // 150 more plain-text clients as fast as they come: logged within the budget too.
+    let plain_start = hcmr::unix_now();
+    for _ in 0..150 {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        std::io::Write::write_all(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    let plain_seconds = hcmr::unix_now() - plain_start + 1;
     assert_eq!(sigterm_and_wait(server).code(), Some(0));
     let log = std::fs::read_to_string(&log).unwrap();
     let lines = log
@@ -634,6 +645,19 @@ fn refused_calls_are_logged_within_a_budget_a_second() {
         (1..=flood_seconds).contains(&notices),
         "{notices} notices in {flood_seconds} s"
     );
+    let plain = log
+        .lines()
+        .filter(|l| l.contains("plain-text client on the TLS port"))
+        .count() as u64;
+    assert!(
+        (10..=10 * (plain_seconds + 1)).contains(&plain),
+        "{plain} lines for 154 plain-text clients in {plain_seconds} s"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("TLS handshakes refused or plain-text clients this second")),
+        "{log}"
+    );
 
     // The log has at most one line a second about them, the first with the first refusal.
     let logged: Vec<&str> = log
@@ -645,4 +669,64 @@ fn refused_calls_are_logged_within_a_budget_a_second() {
         "{refused} refusals in {seconds} s: {log}"
     );
     assert!(logged[0].contains("refused=1"), "{}", logged[0]);
+}
+
+#[test]
+fn init_keeps_a_passphrase_source_that_serve_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .env_remove("HCMR_TEST_UNSET_PASSPHRASE")
+            .args(["init", "--province", "330000", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A passphrase file named relative to where init runs: stored absolute, and it opens.
+    std::fs::write(dir.path().join("pp.txt"), "s3cret passphrase\n").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("pp.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let o = init(&["--data-dir", "zj", "--key-passphrase-file", "pp.txt"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let c = hcmr::node::Config::load(&dir.path().join("zj/hcmr.toml")).unwrap();
+    assert_eq!(c.key_passphrase_file, Some(dir.path().join("pp.txt")));
+    for f in ["node.key", "subject.key", "tls/node.key"] {
+        let t = std::fs::read_to_string(dir.path().join("zj").join(f)).unwrap();
+        assert!(
+            t.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+            "{f}"
+        );
+    }
+    hcmr::node::Node::open(&c).unwrap();
+
+    // A passphrase variable that is not set: refused (78), nothing plain written.
+    let o = init(&[
+        "--data-dir",
+        "ah",
+        "--key-passphrase-env",
+        "HCMR_TEST_UNSET_PASSPHRASE",
+    ]);
+    assert_eq!(o.status.code(), Some(78), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .1
+            .contains("HCMR_TEST_UNSET_PASSPHRASE (key_passphrase_env) is not set"),
+        "{:?}",
+        text(&o)
+    );
+    assert!(!dir.path().join("ah/node.key").exists());
+    // Both sources at once: refused as usage (64).
+    let o = init(&[
+        "--data-dir",
+        "gx",
+        "--key-passphrase-env",
+        "X",
+        "--key-passphrase-file",
+        "pp.txt",
+    ]);
+    assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
 }

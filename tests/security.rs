@@ -611,24 +611,26 @@ async fn encrypted_key_files_need_their_passphrase_and_survive_a_rotation() {
     std::env::remove_var(var);
     let e = hcmr::node::Node::open(&c).err().unwrap().to_string();
     assert!(
-        e.contains("subject.key is encrypted: set the passphrase"),
+        e.contains(&format!("{var} (key_passphrase_env) is not set")),
         "{e}"
     );
-    // The node key says the same once the subject key reads (the first key file read).
-    std::fs::remove_file(&subject_file).unwrap();
-    hcmr::keys::write_subject_key(&subject_file, &key, &hcmr::keys::KeyProtection::Plain).unwrap();
+    // Without the setting, the encrypted key files are named, the first one read first.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let line = format!("key_passphrase_env = \"{var}\"\n");
+    assert!(text.contains(&line), "{text}");
+    std::fs::write(&cfg, text.replace(&line, "")).unwrap();
+    let c = hcmr::node::Config::load(&cfg).unwrap();
     let e = hcmr::node::Node::open(&c).err().unwrap().to_string();
     assert!(
-        e.contains("node.key is encrypted: set the passphrase"),
+        e.contains("subject.key is encrypted: set the passphrase"),
         "{e}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_refused_calls_is_counted_not_stored_call_by_call() {
-    // 1,005 calls with a bad token as fast as they go: the access log counts them in a few
-    // records a second (one per kind and second, per write of the log), and is read page by
-    // page through the API and the CLI.
+    // 1,005 calls with a bad token as fast as they go: the access log counts them in one
+    // record per kind and second, and is read page by page through the API and the CLI.
     let dir = tempfile::tempdir().unwrap();
     let cfg = init_node(dir.path(), SICHUAN).await;
     let sc = start(&cfg).await;
@@ -647,7 +649,6 @@ async fn a_flood_of_refused_calls_is_counted_not_stored_call_by_call() {
             .unwrap_err();
         assert_eq!(e.code(), Code::Unauthenticated);
     }
-    let seconds = started.elapsed().as_secs() + 1;
     // Two refusals of other kinds: no token at all, and a caller without the role.
     let e = codes_as(&sc, None)
         .await
@@ -681,11 +682,13 @@ async fn a_flood_of_refused_calls_is_counted_not_stored_call_by_call() {
         .iter()
         .all(|d| (d.outcome.as_str(), d.who.as_str()) == ("UNAUTHENTICATED", "anonymous")));
     assert_eq!(flood.iter().map(|d| d.count).sum::<u64>(), FLOOD);
-    // The writer stores at most every 200 ms: at most 6 records of a kind in a second.
+    // One record of the kind a second, however many writes of the log the second saw.
+    let mut seconds: Vec<u64> = flood.iter().map(|d| d.time).collect();
+    seconds.dedup();
+    assert_eq!(seconds.len(), flood.len(), "{flood:#?}");
     assert!(
-        flood.len() as u64 <= 6 * seconds,
-        "{} records for {FLOOD} refusals in {seconds} s",
-        flood.len()
+        flood.len() as u64 <= started.elapsed().as_secs() + 2,
+        "{flood:#?}"
     );
     let kinds: Vec<(&str, &str, &str, u64)> = log
         .iter()
@@ -772,4 +775,37 @@ async fn a_flood_of_refused_calls_is_counted_not_stored_call_by_call() {
     let (rest, note) = refused(&["--page-token", &token]);
     assert_eq!((rest.lines().count(), note.as_str()), (log.len() - 1, ""));
     sc.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_passphrase_added_to_a_node_with_plain_keys_changes_no_file() {
+    // The node refuses to run on plain keys under a passphrase, and leaves every key file as it
+    // was (the subject key is rewritten encrypted only once the other keys read encrypted).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = init_node(dir.path(), SICHUAN).await;
+    let node_dir = cfg.parent().unwrap().to_path_buf();
+    let files = ["node.key", "subject.key", "tls/node.key"];
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(node_dir.join(f)).unwrap())
+        .collect();
+    let var = "HCMR_TEST_PASSPHRASE_ADDED_LATER";
+    std::env::set_var(var, "added later");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replacen(
+        "\nprovince = ",
+        &format!("\nkey_passphrase_env = \"{var}\"\nprovince = "),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let c = hcmr::node::Config::load(&cfg).unwrap();
+    assert_eq!(c.key_passphrase_env.as_deref(), Some(var));
+    let e = hcmr::node::Node::open(&c).err().unwrap().to_string();
+    assert!(e.contains("node.key is not encrypted"), "{e}");
+    let after: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(node_dir.join(f)).unwrap())
+        .collect();
+    assert_eq!(after, before);
+    std::env::remove_var(var);
 }

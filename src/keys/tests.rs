@@ -288,8 +288,15 @@ fn passphrase_from_environment_variable() {
         got(Some(unset), Some(&file)).as_deref(),
         Some("from the file")
     );
-    assert_eq!(got(Some(unset), None), None);
     assert_eq!(got(None, None), None);
+    // A configured variable that is not set (and no file) is an error, never plain keys.
+    let err = KeyProtection::from_sources(Some(unset), None).unwrap_err();
+    assert!(matches!(err, KeyError::PassphraseUnset { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("{unset} (key_passphrase_env) is not set")),
+        "{err}"
+    );
 
     let err = KeyProtection::from_sources(Some(empty), Some(&file)).unwrap_err();
     assert!(matches!(err, KeyError::EmptyPassphrase { .. }), "{err:?}");

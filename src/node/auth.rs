@@ -36,7 +36,7 @@ use crate::tls::PeerCertificate;
 
 /// Refused calls (other than over a caller's rate) logged one by one in a second; the rest of
 /// that second are counted in the access log and the metric only.
-const REFUSAL_LINES_PER_SEC: u32 = 10;
+pub(crate) const REFUSAL_LINES_PER_SEC: u32 = 10;
 
 /// What a call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,18 +339,17 @@ impl NodeState {
                 .swap(second, std::sync::atomic::Ordering::Relaxed)
                 != second
         } else {
-            let mut seen = self.refusal_lines.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.0 != second {
-                *seen = (second, 0);
+            match self.refusal_lines.take(second) {
+                super::lines::Line::Write => true,
+                super::lines::Line::Notice => {
+                    tracing::warn!(
+                        "more than {REFUSAL_LINES_PER_SEC} calls refused this second: the rest are \
+                         not logged one by one (`hcmr caller refused` counts them all)"
+                    );
+                    false
+                }
+                super::lines::Line::Quiet => false,
             }
-            seen.1 = seen.1.saturating_add(1);
-            if seen.1 == REFUSAL_LINES_PER_SEC + 1 {
-                tracing::warn!(
-                    "more than {REFUSAL_LINES_PER_SEC} calls refused this second: the rest are \
-                     not logged one by one (`hcmr caller refused` counts them all)"
-                );
-            }
-            seen.1 <= REFUSAL_LINES_PER_SEC
         };
         if line {
             tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), refused, "call refused");

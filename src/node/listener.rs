@@ -9,6 +9,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 
+/// Log lines a second about refused TLS handshakes and plain-text clients.
+pub(crate) const HANDSHAKE_LINES_PER_SEC: u32 = 10;
+
 /// Longest a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -20,6 +23,7 @@ const QUEUE: usize = 256;
 pub(crate) fn tls_acceptor(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
+    lines: Arc<super::lines::LineBudget>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)> {
     let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
@@ -41,20 +45,35 @@ pub(crate) fn tls_acceptor(
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
+            let lines = lines.clone();
             tokio::spawn(async move {
+                // Anyone can cause these lines: within a budget a second.
+                let say = |what: &str, error: Option<&dyn std::fmt::Display>| {
+                    match lines.take(crate::unix_now()) {
+                        super::lines::Line::Write => match error {
+                            Some(e) => tracing::info!(remote = %addr.ip(), error = %e, "{what}"),
+                            None => tracing::info!(remote = %addr.ip(), "{what}"),
+                        },
+                        super::lines::Line::Notice => tracing::info!(
+                            "more than {} TLS handshakes refused or plain-text clients this second: the rest are not logged one by one",
+                            lines.per_sec()
+                        ),
+                        super::lines::Line::Quiet => {}
+                    }
+                };
                 // A TLS client's first record is a handshake (0x16). Anything else is a client
                 // speaking plain text to this TLS port: told so in its own protocol.
                 let mut first = [0u8; 1];
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
                     Ok(Ok(1..)) if first[0] != TLS_HANDSHAKE_RECORD => {
-                        tracing::info!(remote = %addr.ip(), "plain-text client on the TLS port: told to use TLS");
+                        say("plain-text client on the TLS port: told to use TLS", None);
                         answer_plain_text(tcp).await;
                         return;
                     }
                     Ok(Ok(_)) => {}
                     Ok(Err(_)) => return,
                     Err(_) => {
-                        tracing::info!(remote = %addr.ip(), "TLS handshake timed out");
+                        say("TLS handshake timed out", None);
                         return;
                     }
                 }
@@ -62,10 +81,8 @@ pub(crate) fn tls_acceptor(
                     Ok(Ok(tls)) => {
                         let _ = tx.send((tls, addr)).await;
                     }
-                    Ok(Err(e)) => {
-                        tracing::info!(remote = %addr.ip(), error = %e, "TLS handshake refused")
-                    }
-                    Err(_) => tracing::info!(remote = %addr.ip(), "TLS handshake timed out"),
+                    Ok(Err(e)) => say("TLS handshake refused", Some(&e)),
+                    Err(_) => say("TLS handshake timed out", None),
                 }
             });
         }

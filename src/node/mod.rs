@@ -18,6 +18,7 @@ pub mod error;
 mod health;
 mod http;
 mod lifecycle;
+mod lines;
 mod listener;
 mod metrics;
 mod peer;
@@ -146,9 +147,10 @@ pub(crate) struct NodeState {
     pub(crate) refusals: Arc<checkpoint::RefusalTally>,
     /// The second (Unix time, UTC) of the last log line about a call over its caller's rate.
     pub(crate) rate_refusal_logged: std::sync::atomic::AtomicU64,
-    /// The second (Unix time, UTC) of the last log line about another refused call, and the
-    /// refusals in it so far.
-    pub(crate) refusal_lines: Mutex<(u64, u32)>,
+    /// Log lines about refused calls (other than over a caller's rate).
+    pub(crate) refusal_lines: lines::LineBudget,
+    /// Log lines about refused TLS handshakes and plain-text clients, on every TLS listener.
+    pub(crate) handshake_lines: Arc<lines::LineBudget>,
     /// How long logs are kept ([`retention`]).
     pub(crate) retention: config::RetentionConfig,
     /// Identity-match attempts per code and per subject hash.
@@ -289,37 +291,36 @@ fn load_key(
     Err(NodeError::KeyMismatch(key_file.display().to_string()))
 }
 
-/// Reads the subject key. A plain hex key file of a node whose key files are encrypted (made
-/// before subject keys could be) is rewritten encrypted under the same passphrase, through a
-/// new file renamed over the old one, so a crash leaves one form or the other, both readable.
-fn open_subject_key(
+/// Rewrites a plain hex subject key file (of a node made before subject keys could be
+/// encrypted) encrypted under `protection`, through a new file renamed over the old one, so a
+/// crash leaves one form or the other, both readable. Called once every other key file has
+/// been read under the same passphrase, so a node that cannot start is never changed.
+fn encrypt_plain_subject_key(
     path: &Path,
+    key: &SubjectKey,
     protection: &crate::keys::KeyProtection,
-) -> Result<SubjectKey, NodeError> {
-    let (key, form) = crate::keys::read_subject_key(path, protection).map_err(ConfigError::from)?;
-    if form == crate::keys::SubjectKeyForm::Hex && protection.is_encrypted() {
-        let mut new = path.as_os_str().to_owned();
-        new.push(".new");
-        let new = PathBuf::from(new);
-        let io = |e: std::io::Error| {
-            NodeError::Io(std::io::Error::new(
-                e.kind(),
-                format!("{}: {e}", new.display()),
-            ))
-        };
-        match std::fs::remove_file(&new) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(e)),
-        }
-        crate::keys::write_subject_key(&new, &key, protection).map_err(ConfigError::from)?;
-        std::fs::rename(&new, path).map_err(io)?;
-        tracing::warn!(
-            file = %path.display(),
-            "subject key file was plain hex while the key files are encrypted: rewritten encrypted with the key passphrase"
-        );
+) -> Result<(), NodeError> {
+    let mut new = path.as_os_str().to_owned();
+    new.push(".new");
+    let new = PathBuf::from(new);
+    let io = |e: std::io::Error| {
+        NodeError::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", new.display()),
+        ))
+    };
+    match std::fs::remove_file(&new) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
     }
-    Ok(key)
+    crate::keys::write_subject_key(&new, key, protection).map_err(ConfigError::from)?;
+    std::fs::rename(&new, path).map_err(io)?;
+    tracing::warn!(
+        file = %path.display(),
+        "the subject key file was plain hex while the other key files are encrypted: rewritten encrypted with their passphrase"
+    );
+    Ok(())
 }
 
 /// An opened node, ready to serve.
@@ -352,7 +353,9 @@ impl Node {
             check_key_permissions(&t.key_file)?;
         }
         let key_protection = config.key_protection()?;
-        let subject_key = open_subject_key(&config.subject_key_file, &key_protection)?;
+        let (subject_key, subject_form) =
+            crate::keys::read_subject_key(&config.subject_key_file, &key_protection)
+                .map_err(ConfigError::from)?;
         if !config.data_dir.is_dir() {
             return Err(NodeError::NoDatabase(config.data_dir.display().to_string()));
         }
@@ -415,6 +418,9 @@ impl Node {
                 })
             }
         };
+        if subject_form == crate::keys::SubjectKeyForm::Hex && key_protection.is_encrypted() {
+            encrypt_plain_subject_key(&config.subject_key_file, &subject_key, &key_protection)?;
+        }
         let mut peers = HashMap::new();
         for (peer, synced_at) in store.sync_times()? {
             let mut state = FeedState::new(peer);
@@ -466,7 +472,10 @@ impl Node {
                 audit_dropped: std::sync::atomic::AtomicU64::new(0),
                 refusals: Arc::default(),
                 rate_refusal_logged: std::sync::atomic::AtomicU64::new(0),
-                refusal_lines: Mutex::new((0, 0)),
+                refusal_lines: lines::LineBudget::new(auth::REFUSAL_LINES_PER_SEC),
+                handshake_lines: Arc::new(lines::LineBudget::new(
+                    listener::HANDSHAKE_LINES_PER_SEC,
+                )),
                 retention: config.retention,
                 match_limiter: checkpoint::AttemptLimiter::default(),
                 key_protection,
@@ -587,7 +596,12 @@ impl Node {
                         tracing::info!(%http_addr, "checkpoint page serving at https://{http_addr}/");
                         let config =
                             crate::tls::server_config(t.cert.clone(), &[b"h2", b"http/1.1"])?;
-                        let rx = listener::tls_acceptor(l, config, stop_rx.clone());
+                        let rx = listener::tls_acceptor(
+                            l,
+                            config,
+                            state.handshake_lines.clone(),
+                            stop_rx.clone(),
+                        );
                         let tls_listener = listener::TlsListener {
                             rx,
                             local: http_addr,
@@ -611,7 +625,12 @@ impl Node {
                         tracing::info!(%metrics_addr, "metrics serving at https://{metrics_addr}/metrics");
                         let config =
                             crate::tls::server_config(t.cert.clone(), &[b"h2", b"http/1.1"])?;
-                        let rx = listener::tls_acceptor(l, config, stop_rx.clone());
+                        let rx = listener::tls_acceptor(
+                            l,
+                            config,
+                            state.handshake_lines.clone(),
+                            stop_rx.clone(),
+                        );
                         let tls_listener = listener::TlsListener {
                             rx,
                             local: metrics_addr,
@@ -673,7 +692,12 @@ impl Node {
         let served = match &state.tls {
             Some(t) => {
                 let config = crate::tls::server_config(t.cert.clone(), &[b"h2"])?;
-                let rx = listener::tls_acceptor(listener, config, stop_rx.clone());
+                let rx = listener::tls_acceptor(
+                    listener,
+                    config,
+                    state.handshake_lines.clone(),
+                    stop_rx.clone(),
+                );
                 let incoming = tokio_stream::wrappers::ReceiverStream::new(rx)
                     .map(|(s, _)| Ok::<_, std::io::Error>(listener::TlsConn::new(s)));
                 router

@@ -732,6 +732,7 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
                 .map_err(|e| connect_error(e, ""))?,
         );
     }
+    check_health(&channels[0]).await?;
     // Codes first, outside the measurement.
     let mut own = Vec::new();
     if needs(Op::VerifyOwn) || needs(Op::VerifyNotRecognized) || needs(Op::VerifyBatch) {
@@ -787,6 +788,31 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
         concurrency: o.concurrency,
         rate: o.rate,
     })
+}
+
+/// One health check before anything else: it needs no token, so a node that fails it cannot
+/// be loaded at all (e.g. an http:// URL to a node that serves TLS, answered INVALID_ARGUMENT).
+///
+/// # Errors
+/// [`BenchError::Unreachable`] for UNAVAILABLE, [`BenchError::Usage`] for INVALID_ARGUMENT,
+/// else [`BenchError::Setup`]; each with the node's message.
+async fn check_health(ch: &NodeChannel) -> Result<(), BenchError> {
+    let health = tonic_health::pb::health_client::HealthClient::new(ch.clone())
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await;
+    if let Err(s) = health {
+        let what = format!(
+            "a first health check failed with {}: {}",
+            status_name(s.code()),
+            s.message()
+        );
+        return Err(match s.code() {
+            tonic::Code::Unavailable => BenchError::Unreachable(what),
+            tonic::Code::InvalidArgument => BenchError::Usage(what),
+            _ => BenchError::Setup(what),
+        });
+    }
+    Ok(())
 }
 
 /// Makes one call of each op of the mix before the load, and refuses to start it when that call

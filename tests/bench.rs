@@ -390,7 +390,21 @@ async fn against_nodes_started_by_hand() {
         row(&stdout, "empty").is_some_and(|(ok, e)| ok > 0 && e == 0),
         "{stdout}"
     );
-    // Any other op with weight does.
+    // An http:// URL to this TLS node: refused before the load, with the node's answer.
+    let mut c = bare();
+    c.args(["bench", "--mix", "empty", "--node"])
+        .arg(gd.endpoint.replace("https://", "http://"))
+        .args(short);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(64), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("a first health check failed with INVALID_ARGUMENT: this node serves TLS"),
+        "{:?}",
+        text(&out)
+    );
+    // Any other op with weight needs a token.
     let mut c = bare();
     c.args(["bench", "--node", &gd.endpoint, "--mix", "empty=1,issue=1"])
         .arg("--tls-cert")

@@ -376,7 +376,7 @@ pub enum CallerCommand {
         /// Continue after an earlier listing (the token it printed when more followed).
         #[arg(long, conflicts_with = "since")]
         page_token: Option<String>,
-        /// Most records to show (each counts the refusals of one kind in one second).
+        /// Most records to show, 1 to 5000 (each counts the refusals of one kind in one second).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=5000))]
         limit: u32,
     },
@@ -824,7 +824,9 @@ async fn channel(n: &NodeArg) -> Result<crate::client::NodeChannel, CliError> {
         .await
         .map_err(|e| match e {
             crate::client::ClientError::Unreachable { .. } => CliError::Unavailable(e.to_string()),
-            crate::client::ClientError::Tls(_) => CliError::Config(e.to_string()),
+            crate::client::ClientError::Tls(_) => CliError::Config(format!(
+                "the node's certificate to pin (--tls-cert, or tls/node.crt of --dir): {e}"
+            )),
             other => CliError::Usage(other.to_string()),
         })
 }
@@ -1800,8 +1802,9 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
             }
             if !r.next_page_token.is_empty() {
                 eprintln!(
-                    "{} records shown, oldest first; more follow: --page-token {} for the next",
+                    "{} record{} shown, oldest first; more follow: --page-token {} for the next",
                     r.denials.len(),
+                    if r.denials.len() == 1 { "" } else { "s" },
                     r.next_page_token
                 );
             }
@@ -1815,13 +1818,24 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
     use proto::operator_service_client::OperatorServiceClient;
     let (from, until) = match &a.summary {
         Some(day) => {
-            let start = humantime::parse_rfc3339_weak(&format!("{day}T00:00:00Z"))
-                .map_err(|_| CliError::Usage(format!("--summary {day:?}: expected YYYY-MM-DD")))?;
-            let s = secs(start);
+            let s = point_in_time(&format!("{day}T00:00:00Z"))
+                .map(secs)
+                .map_err(|e| {
+                    CliError::Usage(format!(
+                        "--summary {day:?}: a UTC day YYYY-MM-DD from 1970 on ({e})"
+                    ))
+                })?;
             (s, s + 86_400)
         }
         None => (a.from.map_or(0, secs), a.until.map_or(0, secs)),
     };
+    if until != 0 && from >= until {
+        return Err(CliError::Usage(format!(
+            "--from {} is not before --until {}: no record can match",
+            rfc3339(from),
+            rfc3339(until)
+        )));
+    }
     let verdict = |v: i32| {
         if v == proto::Verdict::Recognized as i32 {
             "RECOGNIZED"
@@ -1906,8 +1920,9 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
         }
         if shown >= want {
             eprintln!(
-                "{shown} records shown, oldest first; more follow: --page-token {} for the next \
+                "{shown} record{} shown, oldest first; more follow: --page-token {} for the next \
                  (with the same --until, --issuer and --verdict)",
+                if shown == 1 { "" } else { "s" },
                 r.next_page_token
             );
             break;

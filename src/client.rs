@@ -170,6 +170,13 @@ pub async fn channel(
                 }
                 source = s.source();
             }
+            // What rustls says when the other side answered in plain text.
+            if https && detail.contains("InvalidContentType") {
+                detail.push_str(
+                    " (the node does not speak TLS on this port: a node made with --plaintext \
+                     is called at its http:// URL)",
+                );
+            }
             ClientError::Unreachable {
                 url: url.to_string(),
                 detail,

@@ -811,6 +811,26 @@ async fn the_audit_log_is_read_page_by_page() {
             .count(),
         BAD
     );
+    // A range that cannot match, and a day that is not one: the caller's mistakes (64).
+    let (status, _, note) = run(&[
+        "--from",
+        "2026-12-01T08:00:00+08:00",
+        "--until",
+        "2026-12-01T00:00:00Z",
+    ]);
+    assert_eq!(status, Some(64));
+    assert!(
+        note.contains("--from 2026-12-01T00:00:00Z is not before --until 2026-12-01T00:00:00Z"),
+        "{note}"
+    );
+    for day in ["2026-02-30", "1969-12-31", "yesterday"] {
+        let (status, _, note) = run(&["--summary", day]);
+        assert_eq!(status, Some(64), "{day}");
+        assert!(
+            note.contains("a UTC day YYYY-MM-DD from 1970 on"),
+            "{day}: {note}"
+        );
+    }
     // The token with another filter is the caller's mistake (64), named.
     let (status, _, note) = run(&["--page-token", &token, "--verdict", "recognized"]);
     assert_eq!(status, Some(64));

@@ -244,6 +244,18 @@ async fn metrics_of_a_plaintext_node_are_plain_http_on_loopback_only() {
     let sc = start(&cfg).await;
     let (_, body) = get_metrics(sc.metrics_addr.unwrap(), None).await;
     assert!(body.contains("hcmr_build_info{version="), "{body}");
+    // An https:// URL to this plain-text node says what is wrong (any certificate to pin).
+    let other = init_node(dir.path(), 440000).await;
+    let cert = other.parent().unwrap().join("tls/node.crt");
+    let url = format!("https://{}", sc.addr);
+    let e = hcmr::client::connect(&url, Some(&cert), None)
+        .await
+        .expect_err("no TLS there")
+        .to_string();
+    assert!(
+        e.contains("the node does not speak TLS on this port: a node made with --plaintext is called at its http:// URL"),
+        "{e}"
+    );
     sc.shutdown().await.unwrap();
 
     // Without [tls], metrics_listen must be a loopback address, like listen and http_listen.

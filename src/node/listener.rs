@@ -103,9 +103,9 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Answers a client that spoke plain text to the TLS port, then closes (within the handshake
 /// timeout): a gRPC client (HTTP/2 preface) gets every call ended with INVALID_ARGUMENT and
-/// [`USE_TLS`], an HTTP/1 client (a browser at http://) a 400 saying the same; otherwise the
+/// [`USE_TLS`], an HTTP/1 client (a browser at http://) a 400 saying to open https://; otherwise the
 /// connection is closed. Without this, such a client saw only an HTTP/2 protocol error or a
-/// cancelled call.
+/// cancelled call (and a browser at http:// an empty answer).
 async fn answer_plain_text(tcp: TcpStream) {
     use tokio::io::AsyncWriteExt;
     let mut head = [0u8; 24];
@@ -131,7 +131,7 @@ async fn answer_plain_text(tcp: TcpStream) {
         let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, connection).await;
     } else if head.len() >= 3 && head[..3].iter().all(u8::is_ascii_uppercase) {
         // An HTTP/1 request line starts with its method (GET, POST, ...).
-        let body = format!("{USE_TLS}\n");
+        let body = "this node serves TLS: open its https:// address (same host and port)\n";
         let answer = format!(
             "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
              content-length: {}\r\nconnection: close\r\n\r\n{body}",

@@ -671,7 +671,7 @@ fn refused_calls_are_logged_within_a_budget_a_second() {
         !logged.is_empty() && logged.len() as u64 <= seconds.min(refused - 1),
         "{refused} refusals in {seconds} s: {log}"
     );
-    assert!(logged[0].contains("refused=1"), "{}", logged[0]);
+    assert!(logged[0].contains("refused_total=1"), "{}", logged[0]);
 }
 
 #[test]

@@ -327,7 +327,9 @@ impl NodeState {
             _ => outcome.as_str(),
         }
         .to_string();
-        let refused = self.metrics.access_denied(&outcome);
+        // Refusals of this outcome since the node started (the metric's value), not of this
+        // second.
+        let refused_total = self.metrics.access_denied(&outcome);
         let remote = remote.map(|a| a.ip().to_string()).unwrap_or_default();
         // A caller over its rate is refused as fast as it calls: such refusals are logged at most
         // once a second, with the count so far. Other refusals are logged one by one up to
@@ -352,7 +354,7 @@ impl NodeState {
             }
         };
         if line {
-            tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), refused, "call refused");
+            tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), refused_total, "call refused");
         }
         self.refusals.add(AccessDenial {
             time: self.now(),

@@ -333,6 +333,10 @@ impl Store {
         }
         self.issued_expiry.apply_batch(batch)?;
         self.db.flush()?;
+        tracing::info!(
+            entries = self.issued_expiry.len(),
+            "issued-code log indexed by expiry (once, for retention)"
+        );
         Ok(())
     }
 

@@ -19,14 +19,7 @@ async fn logs_hold(n: &hcmr::node::NodeHandle, audit: usize, access: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let a = audit_records(n).await.len();
-        let d = operator(n)
-            .await
-            .list_access_denials(proto::ListAccessDenialsRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .denials
-            .len();
+        let d = access_log(n).await.len();
         if (a, d) == (audit, access) {
             return;
         }

@@ -383,18 +383,23 @@ pub fn cli(n: &NodeHandle) -> std::process::Command {
     c
 }
 
+/// The first page (1,000 records) of the access log of `n`, as it is now.
+pub async fn access_log(n: &NodeHandle) -> Vec<proto::AccessDenial> {
+    operator(n)
+        .await
+        .list_access_denials(proto::ListAccessDenialsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .denials
+}
+
 /// The access log of `n` once its records count at least `at_least` refusals (the log is
 /// written in the background; waits at most 5 seconds).
 pub async fn denials(n: &NodeHandle, at_least: u64) -> Vec<proto::AccessDenial> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let d = operator(n)
-            .await
-            .list_access_denials(proto::ListAccessDenialsRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .denials;
+        let d = access_log(n).await;
         if refusals(&d) >= at_least || std::time::Instant::now() > deadline {
             return d;
         }

@@ -246,6 +246,27 @@ fn same_kind(a: &AccessDenial, b: &AccessDenial) -> bool {
         == (b.time, &b.rpc, &b.outcome, &b.who, &b.remote)
 }
 
+/// An entry of the issued-code log from its stored value (see the table at the top).
+fn decode_issued(cti: &[u8; 16], v: &[u8]) -> Result<IssuedRecord, StoreError> {
+    let bad = || corrupt("issued", "not an issued-code record");
+    let Value::Array(a) =
+        crate::cbor::decode_exact(v).map_err(|e| corrupt("issued", e.to_string()))?
+    else {
+        return Err(bad());
+    };
+    let [iat, exp, status, until, Value::Bytes(h)] = a.as_slice() else {
+        return Err(bad());
+    };
+    Ok(IssuedRecord {
+        cti: *cti,
+        iat: as_u64(iat).ok_or_else(bad)?,
+        exp: as_u64(exp).ok_or_else(bad)?,
+        status: as_u64(status).ok_or_else(bad)?,
+        status_valid_until: as_u64(until).ok_or_else(bad)?,
+        subject_hash: SubjectHash(h.as_slice().try_into().map_err(|_| bad())?),
+    })
+}
+
 /// Key of the `issued_expiry` index: `exp` (big-endian) and the cti.
 fn expiry_key(exp: u64, cti: &[u8; 16]) -> [u8; 24] {
     let mut k = [0u8; 24];
@@ -320,15 +341,12 @@ impl Store {
         }
         let mut batch = sled::Batch::default();
         for r in self.issued.iter() {
-            let (k, _) = r?;
+            let (k, v) = r?;
             let cti: [u8; 16] = k
                 .as_ref()
                 .try_into()
                 .map_err(|_| corrupt("issued", "a key that is not a cti"))?;
-            let exp = self
-                .issued(&cti)?
-                .ok_or_else(|| corrupt("issued", "an entry vanished while indexed"))?
-                .exp;
+            let exp = decode_issued(&cti, &v)?.exp;
             batch.insert(expiry_key(exp, &cti).to_vec(), Vec::new());
         }
         self.issued_expiry.apply_batch(batch)?;
@@ -767,7 +785,7 @@ impl Store {
         }
         let _gate = self.gate.read().await;
         let (db, audit) = (self.db.clone(), self.audit.clone());
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             // One value per second (in order of arrival within it), at most AUDIT_PACK records.
             let mut by_time: std::collections::BTreeMap<u64, Vec<&AuditRecord>> =
                 std::collections::BTreeMap::new();
@@ -786,11 +804,6 @@ impl Store {
             Ok(())
         })
         .await
-        .map_err(|e| {
-            StoreError::Sled(sled::Error::Io(std::io::Error::other(format!(
-                "the audit writer's thread failed: {e}"
-            ))))
-        })?
     }
 
     /// Audit records with `from <= time < until` that pass `keep`, oldest first, at most
@@ -874,26 +887,10 @@ impl Store {
     /// # Errors
     /// [`StoreError`].
     pub fn issued(&self, cti: &[u8; 16]) -> Result<Option<IssuedRecord>, StoreError> {
-        let Some(v) = self.issued.get(cti)? else {
-            return Ok(None);
-        };
-        let bad = || corrupt("issued", "not an issued-code record");
-        let Value::Array(a) =
-            crate::cbor::decode_exact(&v).map_err(|e| corrupt("issued", e.to_string()))?
-        else {
-            return Err(bad());
-        };
-        let [iat, exp, status, until, Value::Bytes(h)] = a.as_slice() else {
-            return Err(bad());
-        };
-        Ok(Some(IssuedRecord {
-            cti: *cti,
-            iat: as_u64(iat).ok_or_else(bad)?,
-            exp: as_u64(exp).ok_or_else(bad)?,
-            status: as_u64(status).ok_or_else(bad)?,
-            status_valid_until: as_u64(until).ok_or_else(bad)?,
-            subject_hash: SubjectHash(h.as_slice().try_into().map_err(|_| bad())?),
-        }))
+        match self.issued.get(cti)? {
+            Some(v) => decode_issued(cti, &v).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Number of entries in the issued-code log.

@@ -337,9 +337,7 @@ impl NodeState {
         // access log (counted) and the metric, so no caller can flood the node's log.
         let second = crate::unix_now();
         let line = if denied.status.code() == tonic::Code::ResourceExhausted {
-            self.rate_refusal_logged
-                .swap(second, std::sync::atomic::Ordering::Relaxed)
-                != second
+            self.rate_refusal_lines.take(second) == super::lines::Line::Write
         } else {
             match self.refusal_lines.take(second) {
                 super::lines::Line::Write => true,

@@ -145,8 +145,8 @@ pub(crate) struct NodeState {
     /// Refused calls counted by kind until the audit writer stores them (bounded memory; a
     /// flood of refusals never takes the audit queue's room).
     pub(crate) refusals: Arc<checkpoint::RefusalTally>,
-    /// The second (Unix time, UTC) of the last log line about a call over its caller's rate.
-    pub(crate) rate_refusal_logged: std::sync::atomic::AtomicU64,
+    /// Log lines about calls over their caller's rate: one a second.
+    pub(crate) rate_refusal_lines: lines::LineBudget,
     /// Log lines about refused calls (other than over a caller's rate).
     pub(crate) refusal_lines: lines::LineBudget,
     /// Log lines about refused TLS handshakes and plain-text clients, on every TLS listener.
@@ -471,7 +471,7 @@ impl Node {
                 audit_tx,
                 audit_dropped: std::sync::atomic::AtomicU64::new(0),
                 refusals: Arc::default(),
-                rate_refusal_logged: std::sync::atomic::AtomicU64::new(0),
+                rate_refusal_lines: lines::LineBudget::new(1),
                 refusal_lines: lines::LineBudget::new(auth::REFUSAL_LINES_PER_SEC),
                 handshake_lines: Arc::new(lines::LineBudget::new(
                     listener::HANDSHAKE_LINES_PER_SEC,

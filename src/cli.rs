@@ -30,6 +30,7 @@ macro_rules! out {
 }
 
 mod backup;
+mod output;
 
 /// Default node URL when neither `--node`, `HCMR_NODE` nor `--dir` is given.
 pub const DEFAULT_NODE: &str = "https://127.0.0.1:7510";
@@ -1180,6 +1181,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 },
                 (None, None) => proto::QrFormat::None,
             };
+            // The image file is opened before the code is issued: a path that cannot be
+            // written is refused while nothing is issued.
+            let image = match (&a.qr, &a.card) {
+                (Some(p), _) => Some(("--qr", p)),
+                (None, Some(p)) => Some(("--card", p)),
+                (None, None) => None,
+            };
+            let image_file = image
+                .map(|(flag, p)| output::OutputFile::reserve(flag, p, output::Kind::Replace))
+                .transpose()
+                .map_err(|e| CliError::Usage(format!("{e}; no code was issued")))?;
             let r = HealthCodeServiceClient::new(channel(&a.node).await?)
                 .issue_health_code(proto::IssueHealthCodeRequest {
                     subject: Some(proto::Subject {
@@ -1202,21 +1214,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?
                 .into_inner();
-            // The code first: it is issued whatever happens to the image file.
+            // The code and its cti (needed to revoke it) first: it is issued whatever happens
+            // to the image file.
             out!("{}", r.code);
-            if let Some(path) = a.card.as_ref().filter(|p| is_pdf(p)) {
+            eprintln!("cti {}  kid {}  expires {}", r.cti, r.kid, rfc3339(r.exp));
+            let (Some(file), Some((flag, path))) = (image_file, image) else {
+                return Ok(());
+            };
+            let failed = |e: String| {
+                CliError::Failed(format!(
+                    "{flag} {}: {e}; the code was issued (printed above, cti {})",
+                    path.display(),
+                    r.cti
+                ))
+            };
+            if is_pdf(path) && a.card.is_some() {
                 let pdf = crate::card::CardInfo::from_code(&r.code)
                     .and_then(|info| crate::card::card_pdf(&info))
-                    .map_err(|e| CliError::Failed(format!("card {}: {e}", path.display())))?;
-                std::fs::write(path, pdf)
-                    .map_err(|e| CliError::Failed(format!("writing {}: {e}", path.display())))?;
+                    .map_err(|e| failed(e.to_string()))?;
+                file.write(&pdf).map_err(|e| failed(e.to_string()))?;
                 eprintln!("wrote {} (application/pdf)", path.display());
-            } else if let Some(path) = a.qr.as_ref().or(a.card.as_ref()) {
-                std::fs::write(path, &r.qr_image)
-                    .map_err(|e| CliError::Failed(format!("writing {}: {e}", path.display())))?;
+            } else {
+                file.write(&r.qr_image).map_err(|e| failed(e.to_string()))?;
                 eprintln!("wrote {} ({})", path.display(), r.qr_media_type);
             }
-            eprintln!("cti {}  kid {}  expires {}", r.cti, r.kid, rfc3339(r.exp));
             Ok(())
         }
         Command::Verify(v) => {
@@ -1416,12 +1437,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Bundle(BundleCommand::Export { node, out }) => {
+            let file = output::OutputFile::reserve("--out", &out, output::Kind::Replace)?;
             let r = OperatorServiceClient::new(channel(&node).await?)
                 .export_trust_bundle(proto::ExportTrustBundleRequest {})
                 .await?
                 .into_inner();
-            std::fs::write(&out, &r.bundle)
-                .map_err(|e| CliError::Failed(format!("writing {}: {e}", out.display())))?;
+            file.write(&r.bundle)
+                .map_err(|e| CliError::Failed(format!("--out {}: {e}", out.display())))?;
             out!(
                 "wrote {} ({} bytes), exported {}; verify with: hcmr verify --offline {} --trust {} CODE",
                 out.display(),
@@ -1696,6 +1718,13 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
             roles,
         } => {
             let roles: Vec<crate::callers::Role> = roles.into_iter().map(Into::into).collect();
+            // The token file is made before the node is changed: a path that cannot be written
+            // is refused while the caller's old token still works.
+            let out_file = token_out
+                .as_deref()
+                .map(|f| output::OutputFile::reserve("--token-out", f, output::Kind::NewSecret))
+                .transpose()
+                .map_err(|e| CliError::Usage(format!("{e}; the caller was not changed")))?;
             let token = match config {
                 Some(path) => {
                     let c = crate::node::Config::load(&path)
@@ -1727,16 +1756,25 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                 }
             };
             let roles = crate::callers::Roles::of(&roles);
-            match token_out {
-                Some(f) => {
-                    crate::fsutil::write_secret_file(
-                        &f,
-                        format!("{}\n", token.as_str()).as_bytes(),
-                    )
-                    .map_err(|e| CliError::Failed(format!("--token-out {}: {e}", f.display())))?;
+            match (out_file, token_out) {
+                (Some(file), Some(f)) => {
+                    let line = zeroize::Zeroizing::new(format!("{}\n", token.as_str()));
+                    if let Err(e) = file.write(line.as_bytes()) {
+                        // The node holds the new token and the old one is gone: the token must
+                        // not be lost with the file.
+                        out!(
+                            "caller {name} ({roles}) is set on the node, but --token-out {} could not be written ({e}); its token, shown only now:",
+                            f.display()
+                        );
+                        out!("{}", token.as_str());
+                        return Err(CliError::Failed(format!(
+                            "--token-out {}: {e}; the token is printed above instead",
+                            f.display()
+                        )));
+                    }
                     out!("caller {name} ({roles}): token written to {}", f.display());
                 }
-                None => {
+                _ => {
                     out!("caller {name} ({roles}); its token, shown only now:");
                     out!("{}", token.as_str());
                 }

@@ -22,19 +22,15 @@ fn describe(s: &Summary) -> String {
 /// `hcmr backup --out FILE`: asks the node (as an admin) for a backup, writes it to a new file
 /// with mode 0600, and checks what it received before saying so. A failed backup leaves no file.
 pub(super) async fn backup(node: &NodeArg, out: &Path) -> Result<(), CliError> {
-    if std::fs::symlink_metadata(out).is_ok() {
-        return Err(CliError::Usage(format!(
-            "--out {}: the file exists; refusing to overwrite it",
-            out.display()
-        )));
-    }
+    // Opened before the node is asked: a path that cannot be written is refused at once.
+    let mut reserved =
+        super::output::OutputFile::reserve("--out", out, super::output::Kind::NewSecret)?;
     let mut stream =
         proto::operator_service_client::OperatorServiceClient::new(super::channel(node).await?)
             .export_backup(proto::ExportBackupRequest {})
             .await?
             .into_inner();
-    let mut file = crate::fsutil::create_secret_file(out)
-        .map_err(|e| CliError::Failed(format!("--out {}: {e}", out.display())))?;
+    let file = reserved.file();
     let received: Result<Summary, CliError> = async {
         let write_err =
             |e: std::io::Error| CliError::Failed(format!("writing {}: {e}", out.display()));
@@ -46,9 +42,11 @@ pub(super) async fn backup(node: &NodeArg, out: &Path) -> Result<(), CliError> {
             .map_err(|e| CliError::Failed(format!("the node sent a bad backup: {e}")))
     }
     .await;
-    drop(file);
     match received {
         Ok(s) => {
+            reserved
+                .finish()
+                .map_err(|e| CliError::Failed(format!("writing {}: {e}", out.display())))?;
             out!(
                 "wrote {} ({} bytes, mode 0600): {}",
                 out.display(),
@@ -62,10 +60,8 @@ pub(super) async fn backup(node: &NodeArg, out: &Path) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Err(e) => {
-            let _ = std::fs::remove_file(out);
-            Err(e)
-        }
+        // Dropped unfinished, the reserved file is removed: a failed backup leaves no file.
+        Err(e) => Err(e),
     }
 }
 

@@ -1,0 +1,256 @@
+//! Issue 14, what a new operator trips over in the CLI: output files checked before the node is
+//! changed, empty inputs, repeated revocations, refusals that leave nothing behind, empty
+//! listings, the rule for exit codes of bad file arguments. The real `hcmr` binary against
+//! real nodes on 127.0.0.1.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hcmr::node::NodeHandle;
+use hcmr::proto;
+
+async fn run(mut c: Command) -> Output {
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Runs `hcmr ARGS` against `n` as the test caller.
+async fn hcmr(n: &NodeHandle, args: &[&str]) -> Output {
+    let mut c = cli(n);
+    c.args(args);
+    run(c).await
+}
+
+/// Runs `hcmr ARGS` with `stdin` as standard input.
+async fn hcmr_stdin(n: &NodeHandle, args: &[&str], stdin: &'static [u8]) -> Output {
+    let mut c = cli(n);
+    c.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn node(root: &Path, province: u32) -> NodeHandle {
+    start(&init_node(root, province).await).await
+}
+
+/// Whether `token` is accepted by `n` for a verification (role verifier).
+async fn token_works(n: &NodeHandle, token: &str) -> bool {
+    codes_as(n, Some(token))
+        .await
+        .verify_health_code(proto::VerifyHealthCodeRequest {
+            code: "HCMR1:X".into(),
+            checkpoint_id: "t".into(),
+        })
+        .await
+        .is_ok()
+}
+
+/// Fault 1: `caller add --token-out` to a file that exists, or into a folder that does not:
+/// refused (64) before the caller is replaced, so the platform's working token still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_add_checks_token_out_before_replacing_the_caller() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let first = root.path().join("platform.token");
+    let f = first.to_str().unwrap();
+    let o = hcmr(
+        &n,
+        &[
+            "caller",
+            "add",
+            "platform",
+            "--role",
+            "issuer,verifier",
+            "--token-out",
+            f,
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    let token = std::fs::read_to_string(&first).unwrap().trim().to_string();
+    assert!(token_works(&n, &token).await);
+
+    // The file exists: refused, nothing changed.
+    let o = hcmr(
+        &n,
+        &[
+            "caller",
+            "add",
+            "platform",
+            "--role",
+            "issuer,verifier",
+            "--token-out",
+            f,
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(
+        err(&o).contains("the file exists; refusing to overwrite it; the caller was not changed"),
+        "{}",
+        err(&o)
+    );
+    assert!(token_works(&n, &token).await, "the old token was revoked");
+    assert_eq!(std::fs::read_to_string(&first).unwrap().trim(), token);
+
+    // Its folder does not exist: refused, nothing changed, no folder made.
+    let missing = root.path().join("no-such-folder/platform.token");
+    let o = hcmr(
+        &n,
+        &[
+            "caller",
+            "add",
+            "platform",
+            "--role",
+            "issuer",
+            "--token-out",
+            missing.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(
+        err(&o).contains("does not exist; create it first"),
+        "{}",
+        err(&o)
+    );
+    assert!(token_works(&n, &token).await, "the old token was revoked");
+    assert!(!missing.parent().unwrap().exists());
+
+    // A refusal by the node (a bad name) leaves no empty token file behind.
+    let unused = root.path().join("bad.token");
+    let o = hcmr(
+        &n,
+        &[
+            "caller",
+            "add",
+            "bad name!",
+            "--role",
+            "issuer",
+            "--token-out",
+            unused.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(!o.status.success());
+    assert!(!unused.exists(), "a refused caller left a token file");
+    n.shutdown().await.unwrap();
+}
+
+/// Fault 1, its siblings: `backup --out` and `bundle export --out` into a folder that does not
+/// exist are refused (64) before the node is asked; a bundle that cannot be written after
+/// the node answered is an error naming the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_bundle_outputs_are_checked_first() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    for cmd in [&["backup"][..], &["bundle", "export"][..]] {
+        let mut args = cmd.to_vec();
+        let missing = root.path().join("nowhere/file");
+        args.extend(["--out", missing.to_str().unwrap()]);
+        let o = hcmr(&n, &args).await;
+        assert_eq!(o.status.code(), Some(64), "{cmd:?}: {}", err(&o));
+        assert!(
+            err(&o).contains("--out") && err(&o).contains("does not exist"),
+            "{cmd:?}: {}",
+            err(&o)
+        );
+    }
+    // A folder given as the file: refused, naming it.
+    let o = hcmr(
+        &n,
+        &["bundle", "export", "--out", root.path().to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(err(&o).contains("is a folder"), "{}", err(&o));
+    n.shutdown().await.unwrap();
+}
+
+/// Fault 6: `issue --qr` (or `--card`) into a folder that does not exist is refused (64) before
+/// a code is issued; when writing fails after issuing, the code and its cti (needed to revoke
+/// it) are printed anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_checks_the_image_path_first_and_always_prints_the_cti() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 7);
+    let issue = |image_flag: &'static str, path: String| {
+        vec![
+            "issue".to_string(),
+            "--name".into(),
+            "Zhang San".into(),
+            "--doc-number".into(),
+            doc.clone(),
+            "--status".into(),
+            "green".into(),
+            image_flag.into(),
+            path,
+        ]
+    };
+    for (flag, name) in [
+        ("--qr", "code.png"),
+        ("--card", "card.pdf"),
+        ("--card", "card.png"),
+    ] {
+        let path = root.path().join("nonexistent").join(name);
+        let args = issue(flag, path.to_str().unwrap().into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = hcmr(&n, &args).await;
+        assert_eq!(o.status.code(), Some(64), "{flag} {name}: {}", err(&o));
+        assert!(out(&o).is_empty(), "a code was issued: {}", out(&o));
+        assert!(
+            err(&o).contains(&format!("{flag} ")) && err(&o).contains("no code was issued"),
+            "{}",
+            err(&o)
+        );
+    }
+
+    // Writing fails after the code is issued (a full disk: /dev/full): the code and the cti
+    // line are printed, the error says so.
+    #[cfg(target_os = "linux")]
+    {
+        let full = root.path().join("full.png");
+        std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+        let args = issue("--qr", full.to_str().unwrap().into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = hcmr(&n, &args).await;
+        assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+        assert!(out(&o).starts_with("HCMR1:"), "{}", out(&o));
+        let cti = err(&o)
+            .lines()
+            .find_map(|l| l.strip_prefix("cti "))
+            .map(|l| l[..32].to_string())
+            .unwrap_or_else(|| panic!("no cti line: {}", err(&o)));
+        assert!(
+            err(&o).contains(&format!("the code was issued (printed above, cti {cti})")),
+            "{}",
+            err(&o)
+        );
+        // The cti printed is the one to revoke it with.
+        let o = hcmr(&n, &["revoke", "code", &cti]).await;
+        assert!(o.status.success(), "{}", err(&o));
+    }
+    n.shutdown().await.unwrap();
+}

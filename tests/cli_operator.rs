@@ -254,3 +254,56 @@ async fn issue_checks_the_image_path_first_and_always_prints_the_cti() {
     }
     n.shutdown().await.unwrap();
 }
+
+fn hcmr_offline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hcmr"))
+        .args(args)
+        .env_remove("HCMR_NODE")
+        .env_remove("HCMR_DIR")
+        .env_remove("HCMR_TOKEN")
+        .env_remove("HCMR_TOKEN_FILE")
+        .output()
+        .unwrap()
+}
+
+/// Fault 11: `init --plaintext` on a non-loopback address is refused (78) before anything is
+/// made, with advice for init (drop --plaintext, or listen on 127.0.0.1), not for a config
+/// file; other refusals of init (a passphrase variable not set) leave no folder either.
+#[test]
+fn refused_init_leaves_no_folder_and_gives_init_advice() {
+    let root = tempfile::tempdir().unwrap();
+    let d = root.path().join("node");
+    let ds = d.to_str().unwrap();
+    let base = ["init", "--province", "510000", "--data-dir", ds];
+    for extra in [
+        &["--listen", "0.0.0.0:17999", "--plaintext"][..],
+        &["--http-listen", "0.0.0.0:18510", "--plaintext"][..],
+    ] {
+        let o = hcmr_offline(&[&base[..], extra].concat());
+        assert_eq!(o.status.code(), Some(78), "{}", err(&o));
+        assert!(
+            err(&o).contains("is not a loopback address")
+                && err(&o).contains("drop --plaintext")
+                && err(&o).contains("listen on 127.0.0.1"),
+            "{}",
+            err(&o)
+        );
+        assert!(
+            !err(&o).contains("[tls]"),
+            "config-file advice: {}",
+            err(&o)
+        );
+        assert!(!d.exists(), "a refused init left {}", d.display());
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hcmr"));
+    c.args(base)
+        .args(["--key-passphrase-env", "HCMR_TEST_UNSET_PASSPHRASE_14"])
+        .env_remove("HCMR_TEST_UNSET_PASSPHRASE_14");
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(78), "{}", err(&o));
+    assert!(!d.exists(), "a refused init left {}", d.display());
+    // Plain text on loopback is still fine.
+    let o = hcmr_offline(&[&base[..], &["--listen", "127.0.0.1:17999", "--plaintext"]].concat());
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(d.join("hcmr.toml").exists());
+}

@@ -550,7 +550,6 @@ pub async fn init_node(
         let path = p.display().to_string();
         move |source| ConfigError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let config_path = dir.join(CONFIG_FILE);
     for name in [
         CONFIG_FILE,
@@ -562,6 +561,22 @@ pub async fn init_node(
     ] {
         if dir.join(name).exists() {
             return Err(ConfigError::Exists(dir.join(name).display().to_string()));
+        }
+    }
+    // Refused in init's words (its flags), not the config file's, before anything is made.
+    if !opts.tls {
+        for (flag, addr) in [
+            ("--listen", Some(opts.listen)),
+            ("--http-listen", opts.http_listen),
+        ] {
+            if let Some(a) = addr.filter(|a| !a.ip().is_loopback()) {
+                return Err(ConfigError::Invalid {
+                    path: flag.into(),
+                    detail: format!(
+                        "{a} is not a loopback address, and --plaintext would serve plain text to the network: drop --plaintext (init then makes the node's TLS certificate) or listen on 127.0.0.1"
+                    ),
+                });
+            }
         }
     }
     let tls = opts.tls.then(|| TlsConfig {
@@ -598,6 +613,8 @@ pub async fn init_node(
         resolved.key_passphrase_file = Some(f.clone());
     }
     let protection = resolved.key_protection()?;
+    // Only now, every check passed: a refused init leaves no folder behind.
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
 
     let key = NodeKey::generate();
     key.write_pem_protected(&dir.join("node.key"), &protection)?;

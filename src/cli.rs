@@ -128,7 +128,7 @@ pub enum Command {
         /// The document number as shown.
         #[arg(long)]
         doc_number: String,
-        /// The code string.
+        /// The code string, or - to read it from standard input.
         code: String,
     },
     /// Decode any code of this pipeline (HCMR1: or an EU DCC HC1:) without verifying it; prints
@@ -1244,10 +1244,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let code = match (&v.qr, v.code) {
                 (Some(image), _) => crate::qr::decode_file(image)
                     .map_err(|e| CliError::Failed(format!("--qr {}: {e}", image.display())))?,
-                (None, Some(c)) => c,
+                // Only the argument can be `-` (read stdin) or empty; an image's text is checked.
+                (None, Some(c)) => code_or_stdin(c)?,
                 (None, None) => return Err(CliError::Usage("give a CODE or --qr IMAGE".into())),
             };
-            let code = code_or_stdin(code)?;
             let r = match &v.offline {
                 Some(path) => verify_offline(path, v.trust.as_deref(), v.max_bundle_age, &code)?,
                 None => HealthCodeServiceClient::new(channel(&v.node).await?)
@@ -1461,6 +1461,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             code,
         } => {
             let doc: DocumentType = doc_type.into();
+            let code = code_or_stdin(code)?;
             let r = HealthCodeServiceClient::new(channel(&node).await?)
                 .match_identity(proto::MatchIdentityRequest {
                     code,
@@ -2033,13 +2034,27 @@ fn is_pdf(p: &std::path::Path) -> bool {
 }
 
 /// The code argument, or standard input (at most 64 KiB) when it is `-`.
+///
+/// # Errors
+/// [`CliError::Usage`] when stdin cannot be read, or when the code is empty (only white space):
+/// that is a mistake on the command line, not a code to check (and no audit record).
 fn code_or_stdin(code: String) -> Result<String, CliError> {
     if code != "-" {
+        if code.trim().is_empty() {
+            return Err(CliError::Usage(
+                "CODE is empty: give the code string, or - to read it from standard input".into(),
+            ));
+        }
         return Ok(code);
     }
     let mut s = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), 65_536), &mut s)
         .map_err(|e| CliError::Usage(format!("reading the code from stdin: {e}")))?;
+    if s.trim().is_empty() {
+        return Err(CliError::Usage(
+            "standard input held no code (CODE is -): nothing was checked".into(),
+        ));
+    }
     Ok(s)
 }
 

@@ -26,7 +26,8 @@ async fn hcmr(n: &NodeHandle, args: &[&str]) -> Output {
 }
 
 /// Runs `hcmr ARGS` with `stdin` as standard input.
-async fn hcmr_stdin(n: &NodeHandle, args: &[&str], stdin: &'static [u8]) -> Output {
+async fn hcmr_stdin(n: &NodeHandle, args: &[&str], stdin: &[u8]) -> Output {
+    let stdin = stdin.to_vec();
     let mut c = cli(n);
     c.args(args)
         .stdin(std::process::Stdio::piped())
@@ -35,7 +36,7 @@ async fn hcmr_stdin(n: &NodeHandle, args: &[&str], stdin: &'static [u8]) -> Outp
     tokio::task::spawn_blocking(move || {
         use std::io::Write as _;
         let mut child = c.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.stdin.take().unwrap().write_all(&stdin).unwrap();
         child.wait_with_output().unwrap()
     })
     .await
@@ -306,4 +307,46 @@ fn refused_init_leaves_no_folder_and_gives_init_advice() {
     let o = hcmr_offline(&[&base[..], &["--listen", "127.0.0.1:17999", "--plaintext"]].concat());
     assert!(o.status.success(), "{}", err(&o));
     assert!(d.join("hcmr.toml").exists());
+}
+
+/// Fault 13: an empty code (`verify ""`, empty standard input, and the same for inspect and
+/// match) is bad usage (64): no check is made and no audit record written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_code_is_bad_usage_and_not_checked() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let before = audit_records(&n).await.len();
+    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 7);
+    for args in [
+        &["verify", ""][..],
+        &["verify", "  "][..],
+        &["inspect", ""][..],
+        &["match", "--doc-number", &doc, ""][..],
+    ] {
+        let o = hcmr(&n, args).await;
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains("CODE is empty"), "{args:?}: {}", err(&o));
+        assert!(out(&o).is_empty(), "{args:?}: {}", out(&o));
+    }
+    for args in [&["verify", "-"][..], &["inspect", "-"][..]] {
+        for input in [&b""[..], b"\n", b" \r\n"] {
+            let o = hcmr_stdin(&n, args, input).await;
+            assert_eq!(o.status.code(), Some(64), "{args:?}: {}", err(&o));
+            assert!(
+                err(&o).contains("standard input held no code"),
+                "{args:?}: {}",
+                err(&o)
+            );
+        }
+    }
+    assert_eq!(
+        audit_records(&n).await.len(),
+        before,
+        "an empty code was checked"
+    );
+    // A code on standard input is still checked (and audited).
+    let o = hcmr_stdin(&n, &["verify", "-"], b"HCMR1:NOT-A-CODE\n").await;
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert_eq!(audit_records(&n).await.len(), before + 1);
+    n.shutdown().await.unwrap();
 }

@@ -1820,6 +1820,7 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
             page_token,
             limit,
         } => {
+            let continued = page_token.is_some();
             let r = OperatorServiceClient::new(channel(&node).await?)
                 .list_access_denials(proto::ListAccessDenialsRequest {
                     from: since.map(secs).unwrap_or(0),
@@ -1828,6 +1829,13 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                 })
                 .await?
                 .into_inner();
+            if r.denials.is_empty() {
+                match since {
+                    _ if continued => out!("no more refused calls"),
+                    Some(t) => out!("no refused calls since {}", rfc3339(secs(t))),
+                    None => out!("no refused calls"),
+                }
+            }
             for d in &r.denials {
                 out!(
                     "{}  {:>7}  {:<18} {:<20} {:<16} {}",
@@ -1857,13 +1865,20 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
     use proto::operator_service_client::OperatorServiceClient;
     let (from, until) = match &a.summary {
         Some(day) => {
-            let s = point_in_time(&format!("{day}T00:00:00Z"))
-                .map(secs)
-                .map_err(|e| {
-                    CliError::Usage(format!(
-                        "--summary {day:?}: a UTC day YYYY-MM-DD from 1970 on ({e})"
-                    ))
-                })?;
+            // One instruction: the day's own form, not the RFC 3339 advice of --from.
+            let usage = |why: &str| {
+                CliError::Usage(format!(
+                    "--summary {day:?}: {why}give a UTC day as YYYY-MM-DD, e.g. 2026-12-01"
+                ))
+            };
+            let format = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]")
+                .map_err(|e| CliError::Failed(format!("the day format: {e}")))?;
+            let date = time::Date::parse(day.trim(), &format).map_err(|e| match e {
+                time::error::Parse::TryFromParsed(_) => usage("no such day; "),
+                _ => usage(""),
+            })?;
+            let s = u64::try_from(date.midnight().assume_utc().unix_timestamp())
+                .map_err(|_| usage("before 1970; "))?;
             (s, s + 86_400)
         }
         None => (a.from.map_or(0, secs), a.until.map_or(0, secs)),
@@ -1967,6 +1982,24 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
             break;
         }
         token = r.next_page_token;
+    }
+    // An empty listing says so (as `agreement list` does), rather than printing nothing.
+    if shown == 0 && a.summary.is_none() {
+        let filtered = a.from.is_some()
+            || a.until.is_some()
+            || a.issuer.is_some()
+            || a.verdict.is_some()
+            || a.page_token.is_some();
+        let what = if filtered {
+            "no audit records match"
+        } else {
+            "no audit records (no verifications yet)"
+        };
+        if a.csv {
+            eprintln!("{what}");
+        } else {
+            out!("{what}");
+        }
     }
     if let Some(day) = &a.summary {
         if a.csv {

@@ -350,3 +350,73 @@ async fn an_empty_code_is_bad_usage_and_not_checked() {
     assert_eq!(audit_records(&n).await.len(), before + 1);
     n.shutdown().await.unwrap();
 }
+
+/// Fault 15: `audit --summary` asks for a day, YYYY-MM-DD, and only for that: a time given
+/// instead gets the same one instruction, not RFC 3339 advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_summary_gives_one_instruction_for_its_day() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    for (day, why) in [
+        ("2026-12-03T00:00:00Z", ""),
+        ("yesterday", ""),
+        ("2026-12-3", ""),
+        ("2026-02-30", "no such day; "),
+    ] {
+        let o = hcmr(&n, &["audit", "--summary", day]).await;
+        assert_eq!(o.status.code(), Some(64), "{day}: {}", err(&o));
+        assert!(
+            err(&o).contains(&format!(
+                "--summary {day:?}: {why}give a UTC day as YYYY-MM-DD, e.g. 2026-12-01"
+            )),
+            "{day}: {}",
+            err(&o)
+        );
+        assert!(!err(&o).contains("RFC 3339"), "{day}: {}", err(&o));
+    }
+    let o = hcmr(&n, &["audit", "--summary", "2026-12-03"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).contains("2026-12-03 (UTC): 0 verifications"),
+        "{}",
+        out(&o)
+    );
+    n.shutdown().await.unwrap();
+}
+
+/// Fault 17: `audit` and `caller refused` with nothing to list say so (as `agreement list`
+/// says "no agreements") instead of printing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_listings_say_so() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let o = hcmr(&n, &["audit"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "no audit records (no verifications yet)\n");
+    let o = hcmr(&n, &["audit", "--verdict", "recognized"]).await;
+    assert_eq!(out(&o), "no audit records match\n");
+    // CSV keeps standard output to the header; the note goes to standard error.
+    let o = hcmr(&n, &["audit", "--csv"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        out(&o),
+        "time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash\n"
+    );
+    assert!(err(&o).contains("no audit records"), "{}", err(&o));
+    let o = hcmr(&n, &["caller", "refused"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "no refused calls\n");
+    let o = hcmr(
+        &n,
+        &["caller", "refused", "--since", "2026-12-01T00:00:00Z"],
+    )
+    .await;
+    assert_eq!(out(&o), "no refused calls since 2026-12-01T00:00:00Z\n");
+    // With a record, the note is gone.
+    let o = hcmr(&n, &["verify", "HCMR1:NOT-A-CODE"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    let o = hcmr(&n, &["audit"]).await;
+    assert!(!out(&o).contains("no audit records"), "{}", out(&o));
+    assert!(out(&o).contains("NOT_RECOGNIZED"), "{}", out(&o));
+    n.shutdown().await.unwrap();
+}

@@ -576,7 +576,8 @@ pub enum KeyCommand {
 /// Revocation subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RevokeCommand {
-    /// Revoke one code by its cti (as `hcmr issue` printed it).
+    /// Revoke one code by its cti (as `hcmr issue` printed it); refused (adding nothing) when
+    /// it is already revoked, by itself or with its subject.
     Code {
         /// The node to ask.
         #[command(flatten)]
@@ -585,6 +586,7 @@ pub enum RevokeCommand {
         cti: String,
     },
     /// Revoke every code of a subject issued before a time (default now): the status changed.
+    /// Refused (adding nothing) when an earlier revocation of the subject reaches as late.
     Subject {
         /// The node to ask.
         #[command(flatten)]

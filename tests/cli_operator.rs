@@ -416,3 +416,110 @@ async fn empty_listings_say_so() {
     assert!(out(&o).contains("NOT_RECOGNIZED"), "{}", out(&o));
     n.shutdown().await.unwrap();
 }
+
+/// Issues a code of `status` for the synthetic person `seq` through the CLI; returns its cti.
+async fn issue_cti(n: &NodeHandle, seq: u16, status: &str) -> String {
+    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", seq);
+    let o = hcmr(
+        n,
+        &[
+            "issue",
+            "--name",
+            "Li Si",
+            "--doc-number",
+            &doc,
+            "--status",
+            status,
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    err(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("cti "))
+        .map(|l| l[..32].to_string())
+        .unwrap()
+}
+
+/// Fault 9: a revocation that changes nothing adds nothing to the feed, for a subject as for
+/// a code: `revoke subject --before T` twice, or with a T an earlier revocation already
+/// reaches, is refused as already revoked (FAILED_PRECONDITION, exit 1), as `revoke code`
+/// twice is; so is `revoke code` of a code its subject's revocation already covers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_that_changes_nothing_adds_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    // Two codes of one person (a code issued twice in one second is the same code: different
+    // statuses), one of another.
+    let a = issue_cti(&n, 11, "green").await;
+    let b = issue_cti(&n, 11, "yellow").await;
+    let c = issue_cti(&n, 12, "green").await;
+    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 11);
+    let hour_ago = hcmr::rfc3339(hcmr::unix_now() - 3600);
+    let subject = |before: Option<&str>| {
+        let mut v = vec!["revoke", "subject", "--doc-number", &doc];
+        v.extend(before.map(|t| ["--before", t]).into_iter().flatten());
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run_args = |args: Vec<String>| {
+        let n = &n;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            hcmr(n, &args).await
+        }
+    };
+    let refused = |o: &Output, what: &str| {
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", err(o));
+        assert!(
+            err(o).contains("already revoked") && err(o).contains("nothing to add"),
+            "{what}: {}",
+            err(o)
+        );
+        assert!(out(o).is_empty(), "{what}: {}", out(o));
+    };
+
+    let o = run_args(subject(Some(&hour_ago))).await;
+    assert_eq!(
+        out(&o),
+        "revoked the subject's earlier codes; feed entry 2\n",
+        "{}",
+        err(&o)
+    );
+    refused(
+        &run_args(subject(Some(&hour_ago))).await,
+        "the same subject revocation",
+    );
+    let o = hcmr(&n, &["revoke", "code", &a]).await;
+    assert_eq!(
+        out(&o),
+        format!("revoked code {a}; feed entry 3\n"),
+        "{}",
+        err(&o)
+    );
+    refused(&hcmr(&n, &["revoke", "code", &a]).await, "the same code");
+    // Now, which covers b (issued before now); then an earlier time changes nothing.
+    let o = run_args(subject(None)).await;
+    assert_eq!(
+        out(&o),
+        "revoked the subject's earlier codes; feed entry 4\n",
+        "{}",
+        err(&o)
+    );
+    refused(&run_args(subject(Some(&hour_ago))).await, "an earlier time");
+    let o = hcmr(&n, &["revoke", "code", &b]).await;
+    refused(&o, "a code its subject's revocation covers");
+    assert!(
+        err(&o).contains("with every code of its subject"),
+        "{}",
+        err(&o)
+    );
+    // None of the refusals took a feed entry.
+    let o = hcmr(&n, &["revoke", "code", &c]).await;
+    assert_eq!(
+        out(&o),
+        format!("revoked code {c}; feed entry 5\n"),
+        "{}",
+        err(&o)
+    );
+    n.shutdown().await.unwrap();
+}

@@ -252,24 +252,36 @@ impl NodeState {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| ApiError::invalid("cti", "must be 32 hex digits"))?;
-        if self.store.issued(&bytes)?.is_none() {
+        let Some(issued) = self.store.issued(&bytes)? else {
             return Err(ApiError::NotFound(format!(
                 "no code {cti} was issued by this node, or it expired more than {} days ago \
                  (retention.issued_days_after_expiry)",
                 self.retention.issued_days_after_expiry
             )));
-        }
-        let already = self
+        };
+        // A revocation that changes nothing adds nothing to the feed: the code is refused as
+        // already revoked, by its own entry or by its subject's. Checked under the feed lock,
+        // so two concurrent calls cannot both append.
+        let held = self.feed_lock.lock().await;
+        let state = self
             .own_feed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_code_revoked(&bytes);
-        if already {
+            .clone();
+        if state.is_code_revoked(&bytes) {
             return Err(ApiError::FailedPrecondition(format!(
-                "code {cti} is already revoked"
+                "code {cti} is already revoked: nothing to add"
             )));
         }
-        let held = self.feed_lock.lock().await;
+        if let Some(t) = state
+            .subject_revoked_before(&issued.subject_hash)
+            .filter(|t| issued.iat < *t)
+        {
+            return Err(ApiError::FailedPrecondition(format!(
+                "code {cti} is already revoked with every code of its subject issued before {}: nothing to add",
+                crate::rfc3339(t)
+            )));
+        }
         let key = self.key.load_full();
         let entry = self
             .append_own(&held, Statement::RevokeCode { cti: bytes }, &key)
@@ -305,6 +317,20 @@ impl NodeState {
         let subject_hash = self.subject_key.subject_hash(doc_type, &number);
         drop(number);
         let held = self.feed_lock.lock().await;
+        // A revocation that changes nothing adds nothing: an earlier one of this subject that
+        // reaches as late or later already revokes every code this one would.
+        let earlier = self
+            .own_feed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .subject_revoked_before(&subject_hash);
+        if let Some(t) = earlier.filter(|t| *t >= before) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "every code of this subject issued before {} is already revoked (by a revocation of codes issued before {}): nothing to add",
+                crate::rfc3339(before),
+                crate::rfc3339(t)
+            )));
+        }
         let key = self.key.load_full();
         let entry = self
             .append_own(

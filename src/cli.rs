@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success (for `verify`: recognized); 3 `verify` answered NOT RECOGNIZED;
 //! 64 bad usage or argument (EX_USAGE); 69 node unreachable (EX_UNAVAILABLE); 78 bad
-//! configuration (EX_CONFIG); 1 any other failure.
+//! configuration (EX_CONFIG); 1 any other failure. File and id arguments follow one rule,
+//! [`EXIT_CODES`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,7 +38,7 @@ pub const DEFAULT_NODE: &str = "https://127.0.0.1:7510";
 
 /// hcmr: health-code mutual recognition between provinces.
 #[derive(Debug, Parser)]
-#[command(name = "hcmr", version, about, long_about = None)]
+#[command(name = "hcmr", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -547,7 +548,8 @@ pub struct VerifyArgs {
     /// With --offline: the oldest bundle accepted, e.g. 1d.
     #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
     max_bundle_age: Duration,
-    /// Read the code from a photo or screenshot of its QR code (PNG or JPEG) instead.
+    /// Read the code from a photo or screenshot of its QR code (PNG or JPEG), or the SVG that
+    /// `hcmr issue --qr` wrote, instead.
     #[arg(long, value_name = "IMAGE", conflicts_with = "code")]
     qr: Option<PathBuf>,
     /// Who is checking, for the node's audit log (e.g. chengdu-east-gate-3).
@@ -694,6 +696,19 @@ pub struct ProposeArgs {
     max_trust_age: Duration,
 }
 
+/// The exit codes and the one rule for file and id arguments, shown by `hcmr --help` and
+/// written in the README.
+pub const EXIT_CODES: &str = "\
+Exit codes: 0 success (verify: RECOGNIZED); 3 verify NOT RECOGNIZED, match NO MATCH; 64 bad usage \
+or argument; 69 node unreachable; 78 bad configuration; 1 any other failure.
+
+File and id arguments: 64 when the argument names the wrong thing: an input file that is missing \
+or cannot be read, a file of the wrong kind (not a PNG, JPEG or SVG image, not a trust bundle, \
+not a backup), an id the node does not know (agreement, caller, code, key), an output file that \
+exists or whose folder does not; 1 when it is the right thing but fails its check (a damaged, \
+too old or foreign bundle or backup, an image without a readable QR code). The node's own files \
+(hcmr.toml of --config or --dir, the certificate of --tls-cert) are configuration: 78.";
+
 /// A command-line failure with its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -736,7 +751,8 @@ impl From<tonic::Status> for CliError {
     fn from(s: tonic::Status) -> Self {
         let msg = format!("{:?}: {}", s.code(), s.message());
         match s.code() {
-            tonic::Code::InvalidArgument => CliError::Usage(msg),
+            // NOT_FOUND answers an id that names nothing there: a bad argument (EXIT_CODES).
+            tonic::Code::InvalidArgument | tonic::Code::NotFound => CliError::Usage(msg),
             tonic::Code::Unavailable => CliError::Unavailable(msg),
             _ => CliError::Failed(msg),
         }
@@ -1244,8 +1260,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Verify(v) => {
             let code = match (&v.qr, v.code) {
-                (Some(image), _) => crate::qr::decode_file(image)
-                    .map_err(|e| CliError::Failed(format!("--qr {}: {e}", image.display())))?,
+                (Some(image), _) => crate::qr::decode_file(image).map_err(|e| {
+                    let msg = format!("--qr {}: {e}", image.display());
+                    // The exit-code rule for files (EXIT_CODES): an image that cannot be read
+                    // is a bad argument; one that is read but holds no readable code fails.
+                    match e {
+                        crate::qr::QrError::NoQrCode
+                        | crate::qr::QrError::Unreadable(_)
+                        | crate::qr::QrError::NotText => CliError::Failed(msg),
+                        _ => CliError::Usage(msg),
+                    }
+                })?,
                 // Only the argument can be `-` (read stdin) or empty; an image's text is checked.
                 (None, Some(c)) => code_or_stdin(c)?,
                 (None, None) => return Err(CliError::Usage("give a CODE or --qr IMAGE".into())),
@@ -1324,7 +1349,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .into_inner();
             let versions: Vec<_> = r.agreements.iter().filter(|a| a.id == id).collect();
             if versions.is_empty() {
-                return Err(CliError::Failed(format!("no agreement {id} at this node")));
+                // An unknown id is a bad argument (EXIT_CODES), as the node's NOT_FOUND is.
+                return Err(CliError::Usage(format!("no agreement {id} at this node")));
             }
             out!(
                 "agreement {id}: {} version(s), oldest first",
@@ -2110,8 +2136,16 @@ fn verify_offline(
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::Usage(format!("--offline {}: {e}", path.display())))?;
     let now = crate::unix_now();
-    let (content, snapshot) = crate::bundle::open(&bytes, anchor, now, max_age.as_secs())
-        .map_err(|e| CliError::Failed(format!("bundle {}: {e}", path.display())))?;
+    let (content, snapshot) =
+        crate::bundle::open(&bytes, anchor, now, max_age.as_secs()).map_err(|e| {
+            let msg = format!("--offline {}: {e}", path.display());
+            // Not a bundle at all is a bad argument; a bundle that fails its checks fails
+            // (EXIT_CODES).
+            match e {
+                crate::bundle::BundleError::Malformed(_) => CliError::Usage(msg),
+                _ => CliError::Failed(msg),
+            }
+        })?;
     eprintln!(
         "offline: bundle of {} {} exported {} ({} s ago)",
         content.province,

@@ -1,5 +1,5 @@
 //! QR codes out and in: a health code string as a QR symbol (PNG or SVG), and the text of the
-//! first QR symbol in a photo or screenshot (PNG or JPEG).
+//! first QR symbol in a photo or screenshot (PNG or JPEG) or an SVG that hcmr wrote.
 //!
 //! **Out.** A code string (`HCMR1:...`, docs/code-format.md section 2) uses only the 45 QR
 //! alphanumeric characters, so it is written as one alphanumeric segment (5.5 bits a character
@@ -9,7 +9,7 @@
 //! ([`QrError::NotAlphanumeric`]) rather than silently written in byte mode. Encoding uses the
 //! `qrcode` crate; rendering (PNG through `image`, SVG as one path) is done here.
 //!
-//! **In.** [`decode_image`] decodes PNG or JPEG bytes, flattens them to grayscale (transparent
+//! **In.** [`decode_image`] decodes PNG or JPEG bytes (or draws an SVG with `resvg`), flattens them to grayscale (transparent
 //! pixels count as white paper), and runs the `rqrr` detector (a port of quirc) on a short list of
 //! variants, stopping at the first that yields text: the image as it is; a downscaled copy (phone
 //! photos are large and noisy, and quirc's thresholding works better on fewer pixels); a
@@ -90,8 +90,8 @@ pub enum QrError {
     /// Encoding: the PNG encoder failed (should not happen for an in-memory image).
     #[error("could not write the PNG: {0}")]
     PngEncode(String),
-    /// Decoding: the bytes are not a PNG or JPEG image, or the image data is corrupt.
-    #[error("not an image (PNG or JPEG expected): {0}")]
+    /// Decoding: the bytes are not a PNG, JPEG or SVG image, or the image data is corrupt.
+    #[error("not an image (PNG, JPEG or SVG expected): {0}")]
     NotAnImage(String),
     /// Decoding: the bytes are an image in a format this build does not read.
     #[error("unsupported image format {0}: only PNG and JPEG are read")]
@@ -283,7 +283,8 @@ pub fn encode_svg(code: &str) -> Result<String, QrError> {
     ))
 }
 
-/// Reads the first QR symbol in a PNG or JPEG image (photo or screenshot) and returns its text.
+/// Reads the first QR symbol in a PNG or JPEG image (photo or screenshot), or an SVG document
+/// such as [`encode_svg`] writes (drawn with `resvg`), and returns its text.
 ///
 /// See the module documentation for the variants tried. When several symbols are readable, the
 /// first that the detector reports is returned.
@@ -331,8 +332,69 @@ pub fn decode_file(path: impl AsRef<Path>) -> Result<String, QrError> {
     decode_image(&bytes)
 }
 
-/// Decodes PNG or JPEG bytes to 8-bit grayscale, compositing any transparency over white.
+/// Whether the bytes look like an SVG document (XML whose root is `<svg`), as `hcmr issue --qr
+/// code.svg` writes it.
+fn looks_like_svg(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    let head = String::from_utf8_lossy(head);
+    let t = head.trim_start_matches('\u{feff}').trim_start();
+    (t.starts_with("<?xml") || t.starts_with("<svg") || t.starts_with("<!--")) && t.contains("<svg")
+}
+
+/// Renders an SVG document (such as [`encode_svg`] writes) with `resvg` on white, its larger
+/// side between 400 and 2,000 pixels, as 8-bit grayscale.
+fn load_svg_gray(bytes: &[u8]) -> Result<GrayImage, QrError> {
+    use resvg::{tiny_skia, usvg};
+    let not_svg = |e: String| {
+        QrError::NotAnImage(format!(
+            "SVG that cannot be drawn ({e}); give the PNG instead"
+        ))
+    };
+    // Only what the document holds: no file it names is read.
+    let opt = usvg::Options {
+        image_href_resolver: usvg::ImageHrefResolver {
+            resolve_data: usvg::ImageHrefResolver::default_data_resolver(),
+            resolve_string: Box::new(|_, _| None),
+        },
+        ..usvg::Options::default()
+    };
+    let tree = usvg::Tree::from_data(bytes, &opt).map_err(|e| not_svg(e.to_string()))?;
+    let size = tree.size();
+    let side = size.width().max(size.height());
+    if !side.is_finite() || side <= 0.0 {
+        return Err(not_svg("it has no size".into()));
+    }
+    let scale = side.clamp(400.0, 2000.0) / side;
+    // Rounded up and at least 1; at most 2,000 x 2,000 by the scale above.
+    let px = |v: f32| ((v * scale).ceil() as u32).clamp(1, 2000);
+    let mut pixmap = tiny_skia::Pixmap::new(px(size.width()), px(size.height()))
+        .ok_or_else(|| not_svg("no room to draw it".into()))?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    // Opaque after the white fill: premultiplied and plain values are the same.
+    let (w, h) = (pixmap.width(), pixmap.height());
+    let data = pixmap.data();
+    Ok(GrayImage::from_fn(w, h, |x, y| {
+        let i = ((y * w + x) * 4) as usize;
+        let (r, g, b) = (
+            u32::from(data[i]),
+            u32::from(data[i + 1]),
+            u32::from(data[i + 2]),
+        );
+        // ITU-R BT.601 luma, as `image` computes it.
+        Luma([((r * 299 + g * 587 + b * 114 + 500) / 1000) as u8])
+    }))
+}
+
+/// Decodes PNG, JPEG or SVG bytes to 8-bit grayscale, compositing any transparency over white.
 fn load_gray(bytes: &[u8]) -> Result<GrayImage, QrError> {
+    if looks_like_svg(bytes) {
+        return load_svg_gray(bytes);
+    }
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| QrError::NotAnImage(e.to_string()))?;

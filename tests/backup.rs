@@ -349,9 +349,9 @@ async fn damaged_backup_and_existing_folder_are_refused() {
     );
     assert!(!target.exists());
 
-    // Not a backup at all.
+    // Not a backup at all: a file of the wrong kind, a bad argument (64, README's rule).
     let out = run(restore_cmd(&sc, &sc.dir.join("hcmr.toml"), &target)).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(64));
     assert!(text(&out.stderr).contains("is not an hcmr backup"));
     assert!(!target.exists());
 

@@ -523,3 +523,141 @@ async fn a_revocation_that_changes_nothing_adds_nothing() {
     );
     n.shutdown().await.unwrap();
 }
+
+/// Fault 19: one rule for the exit codes of file and id arguments (README, `hcmr --help`):
+/// 64 when the argument names the wrong thing (a missing or unreadable file, a file of the
+/// wrong kind, an unknown id), 1 when it is the right thing but fails its check. And the SVG
+/// that `issue --qr` wrote is read by `verify --qr`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_and_id_arguments_follow_one_exit_code_rule() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let dir = root.path();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+
+    // The SVG hcmr wrote is read back (drawn with resvg).
+    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 21);
+    let svg = path("code.svg");
+    let o = hcmr(
+        &n,
+        &[
+            "issue",
+            "--name",
+            "Wang Wu",
+            "--doc-number",
+            &doc,
+            "--status",
+            "green",
+            "--qr",
+            &svg,
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    let code = out(&o).trim().to_string();
+    let o = hcmr(&n, &["verify", "--qr", &svg]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(out(&o).starts_with("RECOGNIZED"), "{}", out(&o));
+    assert_eq!(hcmr::qr::decode_file(&svg).unwrap(), code);
+
+    // Wrong thing: 64.
+    std::fs::write(path("text.png"), "HCMR1:not a picture").unwrap();
+    std::fs::write(path("broken.svg"), "<?xml version=\"1.0\"?><svg><path d=").unwrap();
+    std::fs::write(path("not.bundle"), "not a bundle").unwrap();
+    let kid = kid_of(&n).await;
+    let unknown_id = "ab".repeat(16);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["verify".into(), "--qr".into(), path("missing.png")],
+            "--qr",
+        ),
+        (
+            vec!["verify".into(), "--qr".into(), path("text.png")],
+            "not an image",
+        ),
+        (
+            vec!["verify".into(), "--qr".into(), path("broken.svg")],
+            "give the PNG",
+        ),
+        (
+            vec![
+                "verify".into(),
+                "--offline".into(),
+                path("missing.bundle"),
+                "--trust".into(),
+                kid.clone(),
+                code.clone(),
+            ],
+            "--offline",
+        ),
+        (
+            vec![
+                "verify".into(),
+                "--offline".into(),
+                path("not.bundle"),
+                "--trust".into(),
+                kid.clone(),
+                code.clone(),
+            ],
+            "not a valid trust bundle",
+        ),
+        (
+            vec!["agreement".into(), "show".into(), unknown_id.clone()],
+            "no agreement",
+        ),
+        (
+            vec!["revoke".into(), "code".into(), unknown_id.clone()],
+            "no code",
+        ),
+        (
+            vec!["key".into(), "withdraw".into(), "00".repeat(8)],
+            "no key",
+        ),
+        (
+            vec!["caller".into(), "remove".into(), "nobody".into()],
+            "no caller",
+        ),
+    ];
+    for (args, says) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = hcmr(&n, &args).await;
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains(says), "{args:?}: {}", err(&o));
+    }
+
+    // Right thing, fails its check: 1. An image without a code; a bundle too old.
+    image::RgbImage::from_pixel(200, 200, image::Rgb([255, 255, 255]))
+        .save(dir.join("blank.png"))
+        .unwrap();
+    let o = hcmr(&n, &["verify", "--qr", &path("blank.png")]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("no QR code"), "{}", err(&o));
+    let o = hcmr(&n, &["bundle", "export", "--out", &path("gd.bundle")]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let other = node(&dir.join("other"), 440_000).await;
+    let other_kid = kid_of(&other).await;
+    let o = hcmr(
+        &n,
+        &[
+            "verify",
+            "--offline",
+            &path("gd.bundle"),
+            "--trust",
+            &other_kid,
+            &code,
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("not by the trusted key"), "{}", err(&o));
+
+    // The rule is in the help.
+    let o = hcmr(&n, &["--help"]).await;
+    assert!(
+        out(&o).contains("File and id arguments: 64 when the argument names the wrong thing"),
+        "{}",
+        out(&o)
+    );
+    other.shutdown().await.unwrap();
+    n.shutdown().await.unwrap();
+}

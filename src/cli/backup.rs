@@ -76,6 +76,19 @@ pub(super) async fn restore(from: &Path, data_dir: &Path) -> Result<(), CliError
             {
                 CliError::Usage(format!("--from: {e}"))
             }
+            // The exit-code rule for files (super::EXIT_CODES): an input that cannot be read,
+            // or is not a backup of this format, is a bad argument; a damaged one fails.
+            BackupError::Io {
+                ref source,
+                ref path,
+            } if source.kind() == std::io::ErrorKind::PermissionDenied
+                && std::path::Path::new(path) == from =>
+            {
+                CliError::Usage(format!("--from: {e}"))
+            }
+            BackupError::NotABackup { .. } | BackupError::Version { .. } => {
+                CliError::Usage(format!("--from: {e}"))
+            }
             _ => CliError::Failed(e.to_string()),
         })?;
     out!("restored into {}: {}", data_dir.display(), describe(&s));

@@ -342,7 +342,8 @@ pub enum CallerCommand {
         /// A stopped node's config file, to change its database directly.
         #[arg(long, conflicts_with = "node")]
         config: Option<PathBuf>,
-        /// Write the token to this new file (mode 0600) instead of printing it.
+        /// Write the token to this new file (mode 0600) instead of printing it. Checked before
+        /// the node is changed: a file that exists, or a folder that does not, is refused.
         #[arg(long)]
         token_out: Option<PathBuf>,
         /// The caller's name (1 to 64 of A-Z a-z 0-9 . _ -).
@@ -479,11 +480,11 @@ pub struct IssueArgs {
     /// How long the code itself is valid, e.g. 5m (default: the node's setting).
     #[arg(long, value_parser = humantime::parse_duration)]
     lifetime: Option<Duration>,
-    /// Also write the QR code to this file: .png or .svg.
+    /// Also write the QR code to this file: .png or .svg (checked before the code is issued).
     #[arg(long, value_name = "FILE")]
     qr: Option<PathBuf>,
     /// Also write a printable A6 card to this file, for people without a phone: .pdf for a PDF,
-    /// anything else for a PNG at 300 dpi.
+    /// anything else for a PNG at 300 dpi (checked before the code is issued).
     #[arg(long, value_name = "FILE")]
     card: Option<PathBuf>,
 }

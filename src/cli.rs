@@ -29,7 +29,10 @@ macro_rules! out {
     }};
 }
 
+mod args;
 mod backup;
+
+pub use args::{env_source, parse, ParseError};
 
 /// Default node URL when neither `--node`, `HCMR_NODE` nor `--dir` is given.
 pub const DEFAULT_NODE: &str = "https://127.0.0.1:7510";
@@ -765,10 +768,14 @@ fn resolve_node_as(
     dir_flag: &str,
     token_flag: &str,
 ) -> Result<(String, Option<PathBuf>, Option<String>), CliError> {
+    let dir_named = match env_source("dir") {
+        Some(var) if dir_flag == "--dir" => format!("environment variable {var}"),
+        _ => dir_flag.to_string(),
+    };
     let config = match &n.dir {
         Some(d) => Some(
             crate::node::Config::load(&d.join(crate::node::CONFIG_FILE))
-                .map_err(|e| CliError::Config(format!("{dir_flag}: {e}")))?,
+                .map_err(|e| CliError::Config(format!("{dir_named}: {e}")))?,
         ),
         None => None,
     };
@@ -784,7 +791,12 @@ fn resolve_node_as(
         }),
         (None, None) => DEFAULT_NODE.to_string(),
     };
-    check_node_url("--node", &url)?;
+    check_node_url("--node", &url).map_err(|e| match (&n.node, env_source("node")) {
+        (Some(_), Some(var)) => CliError::Config(format!(
+            "environment variable {var}={url:?}: expected a URL such as https://127.0.0.1:7510"
+        )),
+        _ => e,
+    })?;
     let cert = n.tls_cert.clone().or_else(|| {
         config
             .as_ref()
@@ -792,7 +804,13 @@ fn resolve_node_as(
             .map(|t| t.cert_file.clone())
     });
     let token = match (&n.token_file, std::env::var("HCMR_TOKEN")) {
-        (Some(f), _) => Some(read_token(f, token_flag)?),
+        (Some(f), _) => Some(match env_source("token_file") {
+            Some(var) if token_flag == "--token-file" => {
+                read_token(f, &format!("environment variable {var}"))
+                    .map_err(|e| CliError::Config(e.to_string()))?
+            }
+            _ => read_token(f, token_flag)?,
+        }),
         (None, Ok(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
         _ => match &n.dir {
             Some(d) if d.join(crate::node::ADMIN_TOKEN_FILE).exists() => Some(read_token(
@@ -825,7 +843,11 @@ async fn channel(n: &NodeArg) -> Result<crate::client::NodeChannel, CliError> {
         .map_err(|e| match e {
             crate::client::ClientError::Unreachable { .. } => CliError::Unavailable(e.to_string()),
             crate::client::ClientError::Tls(_) => CliError::Config(format!(
-                "the node's certificate to pin (--tls-cert, or tls/node.crt of --dir): {e}"
+                "the node's certificate to pin ({}): {e}",
+                match (&n.tls_cert, env_source("tls_cert")) {
+                    (Some(_), Some(var)) => format!("environment variable {var}"),
+                    _ => "--tls-cert, or tls/node.crt of --dir".to_string(),
+                }
             )),
             other => CliError::Usage(other.to_string()),
         })

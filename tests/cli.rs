@@ -733,3 +733,88 @@ fn init_keeps_a_passphrase_source_that_serve_can_use() {
     ]);
     assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
 }
+
+/// Runs hcmr with extra environment variables.
+fn hcmr_env(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_remove("HCMR_NODE")
+        .env_remove("HCMR_TOKEN")
+        .env_remove("HCMR_DIR")
+        .env_remove("HCMR_TOKEN_FILE")
+        .env_remove("HCMR_TLS_CERT");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the hcmr binary runs")
+}
+
+#[test]
+fn a_bad_value_from_an_environment_variable_names_it_and_is_bad_configuration() {
+    let none = "/nonexistent/hcmr.toml";
+    // Each variable of serve: named, exit 78 (bad configuration).
+    for (var, value) in [
+        ("HCMR_SYNC_INTERVAL_SECS", "abc"),
+        ("HCMR_PEER_TIMEOUT_SECS", "-1"),
+        ("HCMR_CLOCK_SKEW_SECS", "5m"),
+        ("HCMR_LISTEN", "localhost"),
+        ("HCMR_HTTP_LISTEN", "8510"),
+        ("HCMR_LOG_FORMAT", "xml"),
+    ] {
+        let o = hcmr_env(&[(var, value)], &["serve", "--config", none]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(78), "{var}: {err}");
+        assert!(
+            err.contains(&format!("environment variable {var}={value:?}")),
+            "{var}: {err}"
+        );
+    }
+    // The same value as a flag is bad usage, and names the flag.
+    let o = hcmr_env(
+        &[],
+        &["serve", "--config", none, "--sync-interval-secs", "abc"],
+    );
+    assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("--sync-interval-secs"),
+        "{:?}",
+        text(&o)
+    );
+    // A flag wins over its variable: the bad variable is not used, so not reported.
+    let o = hcmr_env(
+        &[("HCMR_SYNC_INTERVAL_SECS", "abc")],
+        &["serve", "--config", none, "--sync-interval-secs", "5"],
+    );
+    assert!(
+        !text(&o).1.contains("HCMR_SYNC_INTERVAL_SECS"),
+        "{:?}",
+        text(&o)
+    );
+    // The client's variables: a URL, a token file, a node folder.
+    let o = hcmr_env(&[("HCMR_NODE", "127.0.0.1:7510")], &["info"]);
+    assert_eq!(o.status.code(), Some(78), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("environment variable HCMR_NODE="),
+        "{:?}",
+        text(&o)
+    );
+    let o = hcmr_env(
+        &[("HCMR_TOKEN_FILE", "/nonexistent/token")],
+        &["info", "--node", "http://127.0.0.1:1"],
+    );
+    assert_eq!(o.status.code(), Some(78), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .1
+            .contains("environment variable HCMR_TOKEN_FILE /nonexistent/token"),
+        "{:?}",
+        text(&o)
+    );
+    let o = hcmr_env(&[("HCMR_DIR", "/nonexistent")], &["info"]);
+    assert_eq!(o.status.code(), Some(78), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("environment variable HCMR_DIR"),
+        "{:?}",
+        text(&o)
+    );
+}

@@ -1,0 +1,145 @@
+//! Parsing the command line, and telling which values came from environment variables.
+//!
+//! A value from an environment variable (`HCMR_SYNC_INTERVAL_SECS=abc`) is configuration, not
+//! something typed on this command line: its error names the variable and exits 78 (bad
+//! configuration) as the README promises, while the same value given as a flag is bad usage (64).
+//! clap's [`clap::ArgMatches::value_source`] says where each value came from.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+
+use super::{Cli, CliError};
+
+/// Why the command line could not be parsed.
+#[derive(Debug)]
+pub enum ParseError {
+    /// clap's own error (help and version too): printed by clap, exit 64 or 0.
+    Clap(clap::Error),
+    /// A value from an environment variable that its flag refuses: exit 78.
+    Env(CliError),
+}
+
+/// Flags of the command being run whose value came from their environment variable: arg id
+/// to variable name. Set once by [`parse`].
+static FROM_ENV: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+
+/// The environment variable that gave the value of the flag with arg id `id` (e.g. `node`,
+/// `token_file`), if it came from one rather than from the command line.
+pub fn env_source(id: &str) -> Option<&'static str> {
+    FROM_ENV.get()?.get(id).map(String::as_str)
+}
+
+/// Parses the process's command line into [`Cli`].
+///
+/// # Errors
+/// [`ParseError::Env`] naming the environment variable when a value taken from one is refused by
+/// its flag's parser; [`ParseError::Clap`] otherwise.
+pub fn parse() -> Result<Cli, ParseError> {
+    let mut cmd = Cli::command();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match cmd.clone().try_get_matches_from(&args) {
+        Ok(m) => {
+            let _ = FROM_ENV.set(env_sourced(&cmd, &m));
+            Cli::from_arg_matches(&m).map_err(|e| ParseError::Clap(e.format(&mut cmd)))
+        }
+        Err(e) => Err(match env_value_refused(&cmd, &args, &e) {
+            Some(env) => ParseError::Env(env),
+            None => ParseError::Clap(e),
+        }),
+    }
+}
+
+/// The leaf subcommand that `m` ran, with its matches.
+fn leaf<'a>(
+    mut cmd: &'a clap::Command,
+    mut m: &'a clap::ArgMatches,
+) -> (&'a clap::Command, &'a clap::ArgMatches) {
+    while let Some((name, sub)) = m.subcommand() {
+        match cmd.find_subcommand(name) {
+            Some(c) => {
+                cmd = c;
+                m = sub;
+            }
+            None => break,
+        }
+    }
+    (cmd, m)
+}
+
+/// Arg id to variable name of the values in `m` that came from environment variables.
+fn env_sourced(cmd: &clap::Command, m: &clap::ArgMatches) -> BTreeMap<String, String> {
+    let (cmd, m) = leaf(cmd, m);
+    cmd.get_arguments()
+        .filter_map(|a| {
+            let var = a.get_env()?.to_string_lossy().into_owned();
+            let id = a.get_id().as_str();
+            (m.try_contains_id(id).unwrap_or(false)
+                && m.value_source(id) == Some(ValueSource::EnvVariable))
+            .then(|| (id.to_string(), var))
+        })
+        .collect()
+}
+
+/// `cmd` with every flag that has an environment variable taking any value: parsed with it,
+/// a command line whose only fault is such a value still yields matches, which say where the
+/// value came from.
+fn lenient(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        if a.get_env().is_some() {
+            a.value_parser(clap::builder::ValueParser::os_string())
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(lenient)
+}
+
+/// When clap refused a value (`e`) that came from an environment variable, the error to give
+/// instead: it names the variable and is bad configuration.
+fn env_value_refused(
+    cmd: &clap::Command,
+    args: &[std::ffi::OsString],
+    e: &clap::Error,
+) -> Option<CliError> {
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    // "--sync-interval-secs <SYNC_INTERVAL_SECS>": the flag is the first word.
+    let flag = match e.get(ContextKind::InvalidArg)? {
+        ContextValue::String(s) => s.split_whitespace().next()?.to_string(),
+        _ => return None,
+    };
+    let lenient_cmd = lenient(cmd.clone());
+    let m = lenient_cmd.try_get_matches_from(args).ok()?;
+    let (leaf_cmd, leaf_m) = leaf(cmd, &m);
+    let arg = leaf_cmd
+        .get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag))?;
+    let id = arg.get_id().as_str();
+    if leaf_m.value_source(id) != Some(ValueSource::EnvVariable) {
+        return None;
+    }
+    let var = arg.get_env()?.to_string_lossy();
+    let value = leaf_m
+        .get_raw(id)
+        .and_then(|mut v| v.next())
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let why = match (std::error::Error::source(e), e.get(ContextKind::ValidValue)) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(ContextValue::Strings(valid))) => {
+            format!("expected one of {}", valid.join(", "))
+        }
+        _ => "not a valid value".to_string(),
+    };
+    Some(CliError::Config(format!(
+        "environment variable {var}={value:?} (the value of {flag}): {why}"
+    )))
+}

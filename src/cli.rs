@@ -31,6 +31,7 @@ macro_rules! out {
 
 mod args;
 mod backup;
+mod serving;
 
 pub use args::{env_source, parse, ParseError};
 
@@ -781,14 +782,14 @@ fn resolve_node_as(
     };
     let url = match (&n.node, &config) {
         (Some(u), _) => u.clone(),
-        (None, Some(c)) => c.endpoint.clone().unwrap_or_else(|| {
-            let scheme = if c.tls.is_some() { "https" } else { "http" };
-            let mut addr = c.listen;
-            if addr.ip().is_unspecified() {
-                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            format!("{scheme}://{addr}")
-        }),
+        // The address the folder's node really serves at, when it is running (serve --listen
+        // may differ from hcmr.toml); else the file's.
+        (None, Some(c)) => n
+            .dir
+            .as_deref()
+            .and_then(serving::live_url)
+            .or_else(|| c.endpoint.clone())
+            .unwrap_or_else(|| local_url(c, c.listen)),
         (None, None) => DEFAULT_NODE.to_string(),
     };
     check_node_url("--node", &url).map_err(|e| match (&n.node, env_source("node")) {
@@ -823,6 +824,16 @@ fn resolve_node_as(
     Ok((url, cert, token))
 }
 
+/// The URL a client on this machine reaches a node of config `c` at when it listens on `addr`
+/// (an unspecified address is reached on loopback).
+fn local_url(c: &crate::node::Config, mut addr: SocketAddr) -> String {
+    let scheme = if c.tls.is_some() { "https" } else { "http" };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("{scheme}://{addr}")
+}
+
 fn read_token(path: &std::path::Path, flag: &str) -> Result<String, CliError> {
     let t = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))?;
@@ -849,6 +860,30 @@ async fn channel(n: &NodeArg) -> Result<crate::client::NodeChannel, CliError> {
                     _ => "--tls-cert, or tls/node.crt of --dir".to_string(),
                 }
             )),
+            // A node answered, but not the one the certificate belongs to: the certificate or
+            // the URL is wrong (bad configuration), not an outage.
+            crate::client::ClientError::WrongCertificate { url, detail } => {
+                CliError::Config(match (&n.tls_cert, &n.dir, &cert) {
+                    (None, Some(d), Some(c)) => format!(
+                        "the node at {url} is not this folder's node ({}): it presented another \
+                         certificate than {} ({detail}); is the folder's node served at another \
+                         address (hcmr serve --listen), or another node at this one?",
+                        d.display(),
+                        c.display()
+                    ),
+                    _ => {
+                        format!(
+                        "the certificate given with {} {} is not this node's: the node at {url} \
+                         presented another ({detail}); pin the node's own tls/node.crt",
+                        match env_source("tls_cert") {
+                            Some(var) => var,
+                            None => "--tls-cert",
+                        },
+                        cert.as_deref().unwrap_or(std::path::Path::new("?")).display()
+                    )
+                    }
+                })
+            }
             other => CliError::Usage(other.to_string()),
         })
 }
@@ -1146,6 +1181,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 ),
                 None => None,
             };
+            // Where the node really serves, for client commands given its folder (--dir).
+            let _serving = listener.local_addr().ok().and_then(|a| {
+                let folder = config.parent().filter(|p| !p.as_os_str().is_empty());
+                serving::write(
+                    folder.unwrap_or(std::path::Path::new(".")),
+                    &local_url(&c, a),
+                )
+            });
             // Installed now, before the node says it serves: a SIGTERM from then on drains the
             // node (a handler installed on the first poll of `stop` left a window in which the
             // default action killed it).

@@ -818,3 +818,93 @@ fn a_bad_value_from_an_environment_variable_names_it_and_is_bad_configuration() 
         text(&o)
     );
 }
+
+/// `hcmr init` of province `province` in `dir` listening on 127.0.0.1:`port`.
+fn init_at(dir: &Path, province: &str, port: u16) {
+    let o = hcmr(&[
+        "init",
+        "--province",
+        province,
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
+#[test]
+fn dir_finds_a_node_served_on_another_address_and_names_a_foreign_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sc, gd) = (tmp.path().join("sc"), tmp.path().join("gd"));
+    let file_port = free_port();
+    init_at(&sc, "510000", file_port);
+    // Guangdong's folder says the same address as Sichuan's.
+    init_at(&gd, "440000", file_port);
+    // Sichuan served elsewhere than its hcmr.toml says.
+    let live_port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve", "--config", sc.join("hcmr.toml").to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{live_port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let o = loop {
+        let o = hcmr_at(&sc, None, &["info"]);
+        if o.status.success() || Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("province: 510000"), "{out}");
+    assert!(std::fs::read_to_string(sc.join("serving.toml"))
+        .unwrap()
+        .contains(&format!("https://127.0.0.1:{live_port}")));
+    // Stopped cleanly: the live endpoint is gone, the file's address is used again.
+    assert!(sigterm_and_wait(server).success());
+    assert!(!sc.join("serving.toml").exists());
+
+    // Sichuan served at the address both files name: Guangdong's folder finds another node.
+    let server = serve(&sc.join("hcmr.toml"));
+    let o = hcmr_at(&gd, None, &["info"]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the node at https://127.0.0.1:{file_port} is not this folder's node"
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("UnknownIssuer") || err.contains("not this folder's"),
+        "{err}"
+    );
+
+    // Another node's certificate given with --tls-cert: said so, bad configuration (not
+    // "unreachable").
+    let url = format!("https://127.0.0.1:{file_port}");
+    let gd_cert = gd.join("tls/node.crt");
+    let o = hcmr(&[
+        "verify",
+        "--node",
+        &url,
+        "--tls-cert",
+        gd_cert.to_str().unwrap(),
+        "HCMR1:X",
+    ]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the certificate given with --tls-cert {} is not this node's",
+            gd_cert.display()
+        )),
+        "{err}"
+    );
+    drop(server);
+}

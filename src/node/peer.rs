@@ -79,13 +79,13 @@ pub(crate) async fn connect(
             }
             // The peer answered, but its certificate is not the one expected: an impostor or a
             // misconfigured endpoint, not an outage.
-            other if other.to_string().contains(crate::tls::PEER_REFUSED) => {
+            crate::client::ClientError::WrongCertificate { detail, .. } => {
                 ApiError::FailedPrecondition(match expect {
                     Expect::Kid(kid) => format!(
-                        "the node at {url} does not present a certificate certified by the expected kid {kid}: refusing to pin it ({other})"
+                        "the node at {url} does not present a certificate certified by the expected kid {kid}: refusing to pin it ({detail})"
                     ),
                     Expect::Province(p) => format!(
-                        "the node at {url} is not the node of {p} this node trusts ({other})"
+                        "the node at {url} is not the node of {p} this node trusts ({detail})"
                     ),
                 })
             }

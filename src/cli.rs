@@ -38,9 +38,14 @@ pub use args::{env_source, parse, ParseError};
 /// Default node URL when neither `--node`, `HCMR_NODE` nor `--dir` is given.
 pub const DEFAULT_NODE: &str = "https://127.0.0.1:7510";
 
+/// Exit codes, as `--help` lists them.
+const EXIT_CODES_HELP: &str = "Exit codes: 0 success (verify: recognized); 3 verify: not \
+recognized; 64 bad usage or argument; 69 node unreachable; 78 bad configuration (a setting, a \
+certificate, a value from an environment variable); 1 other failure (a refused call among them).";
+
 /// hcmr: health-code mutual recognition between provinces.
 #[derive(Debug, Parser)]
-#[command(name = "hcmr", version, about, long_about = None)]
+#[command(name = "hcmr", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -81,10 +86,14 @@ pub enum Command {
         key_passphrase_file: Option<PathBuf>,
     },
     /// Serve a node's gRPC API until SIGINT or SIGTERM.
+    #[command(after_help = EXIT_CODES_HELP)]
     Serve {
         /// The node's config file (hcmr.toml, written by init).
+        #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
+        config: Option<PathBuf>,
+        /// The node's folder (made by `hcmr init`): serves its hcmr.toml.
         #[arg(long)]
-        config: PathBuf,
+        dir: Option<PathBuf>,
         /// Log lines on standard error: `human` (text) or `json` (one JSON object a line, for a
         /// log collector).
         #[arg(long, env = "HCMR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
@@ -104,6 +113,7 @@ pub enum Command {
     Issue(IssueArgs),
     /// Verify a health code at a node (code-verification request, GB/T 38963), or offline
     /// against a trust bundle.
+    #[command(after_help = EXIT_CODES_HELP)]
     Verify(VerifyArgs),
     /// Bilateral agreements with peer provinces.
     #[command(subcommand)]
@@ -173,6 +183,19 @@ pub enum Command {
         /// The new node folder (must not exist).
         #[arg(long)]
         data_dir: PathBuf,
+    },
+    /// Print a shell completion script, made from these very options, e.g.
+    /// `hcmr completions bash > /etc/bash_completion.d/hcmr`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (hcmr.1 and one per subcommand, e.g. hcmr-verify.1) into a
+    /// folder, made from these very options, e.g. `hcmr man --out /usr/local/share/man/man1`.
+    Man {
+        /// The folder (created when missing).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -419,7 +442,8 @@ pub struct NodeArg {
     /// The node's certificate to pin for an https URL (its tls/node.crt) [default: from --dir].
     #[arg(long, env = "HCMR_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
-    /// File holding the caller's API token (from `hcmr caller add`).
+    /// File holding the caller's API token (from `hcmr caller add`); without it, the token in
+    /// the environment variable HCMR_TOKEN, else the admin token of --dir.
     #[arg(long, env = "HCMR_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// The node's folder on this machine (made by `hcmr init`): its URL, certificate and, when
@@ -1139,8 +1163,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bench(b) => bench(b).await,
         Command::Backup { node, out } => backup::backup(&node, &out).await,
         Command::Restore { from, data_dir } => backup::restore(&from, &data_dir).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "hcmr", &mut buf);
+            std::io::Write::write_all(&mut std::io::stdout(), &buf)
+                .map_err(|e| CliError::Failed(format!("writing the completions: {e}")))
+        }
+        Command::Man { out } => {
+            use clap::CommandFactory;
+            let written = std::fs::create_dir_all(&out)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &out));
+            written.map_err(|e| CliError::Failed(format!("--out {}: {e}", out.display())))?;
+            out!("wrote the manual pages to {}", out.display());
+            Ok(())
+        }
         Command::Serve {
             config,
+            dir,
             overrides,
             exit_with_parent,
             ..
@@ -1150,6 +1191,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     "the process that started this node has already exited: not starting".into(),
                 ));
             }
+            let config = match (config, dir) {
+                (Some(c), _) => c,
+                (None, Some(d)) => d.join(crate::node::CONFIG_FILE),
+                (None, None) => return Err(CliError::Usage("give --config or --dir".into())),
+            };
             let mut c =
                 crate::node::Config::load(&config).map_err(|e| CliError::Config(e.to_string()))?;
             c.apply_overrides(&crate::node::config::Overrides {

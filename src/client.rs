@@ -24,7 +24,11 @@ pub enum ClientError {
         url: String,
     },
     /// An `https://` URL without a certificate to pin.
-    #[error("{url}: an https URL needs the node's certificate (--tls-cert, HCMR_TLS_CERT)")]
+    #[error(
+        "{url}: an https URL needs the node's certificate (--tls-cert, HCMR_TLS_CERT); on the \
+         node's machine, --dir FOLDER (HCMR_DIR) takes its URL and certificate from the node's \
+         folder"
+    )]
     NoCertificate {
         /// The URL given.
         url: String,

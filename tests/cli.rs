@@ -908,3 +908,67 @@ fn dir_finds_a_node_served_on_another_address_and_names_a_foreign_node() {
     );
     drop(server);
 }
+
+#[test]
+fn help_lists_exit_codes_and_token_variable_and_completions_and_man_pages_are_made() {
+    let (out, _) = text(&hcmr(&["verify", "--help"]));
+    assert!(
+        out.contains("Exit codes: 0 success (verify: recognized); 3 verify: not recognized; 64"),
+        "{out}"
+    );
+    assert!(
+        out.contains("HCMR_TOKEN,") || out.contains("HCMR_TOKEN "),
+        "{out}"
+    );
+    let (out, _) = text(&hcmr(&["serve", "--help"]));
+    assert!(out.contains("--dir <DIR>"), "{out}");
+    // No options at all: the default https URL needs a certificate, and --dir is offered.
+    let o = hcmr_env(&[], &["info"]);
+    assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("--dir FOLDER (HCMR_DIR)"),
+        "{:?}",
+        text(&o)
+    );
+    // Completions and man pages from the same definitions.
+    let o = hcmr(&["completions", "bash"]);
+    assert!(o.status.success());
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("--tls-cert") && out.contains("_hcmr"),
+        "{}",
+        &out[..200]
+    );
+    let o = hcmr(&["completions", "zsh"]);
+    assert!(o.status.success() && text(&o).0.contains("#compdef hcmr"));
+    let o = hcmr(&["completions", "fish"]);
+    assert!(o.status.success() && text(&o).0.contains("complete -c hcmr"));
+    let tmp = tempfile::tempdir().unwrap();
+    let man = tmp.path().join("man1");
+    let o = hcmr(&["man", "--out", man.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let page = std::fs::read_to_string(man.join("hcmr-verify.1")).unwrap();
+    assert!(page.starts_with(".ie") || page.contains(".TH"), "{page}");
+    assert!(page.contains("max\\-bundle\\-age"), "{page}");
+    assert!(man.join("hcmr.1").exists() && man.join("hcmr-agreement-propose.1").exists());
+}
+
+#[test]
+fn serve_takes_the_node_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = tmp.path().join("sc");
+    init_at(&sc, "510000", free_port());
+    let child = Command::new(BIN)
+        .args(["serve", "--dir", sc.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !hcmr_at(&sc, None, &["info"]).status.success() {
+        assert!(Instant::now() < deadline, "serve --dir did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sigterm_and_wait(server).success());
+}

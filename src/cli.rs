@@ -295,7 +295,7 @@ fn count_in<const MIN: usize, const MAX: usize>(s: &str) -> Result<usize, String
 /// A measurement's duration, e.g. `10s` or `2min`: at least [`crate::bench::MIN_DURATION`],
 /// at most [`crate::bench::MAX_DURATION`] (clap value parser).
 fn measure_duration(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s) {
+    match args::duration(s) {
         Ok(d) if d < crate::bench::MIN_DURATION => Err("must be at least 1s".into()),
         Ok(d) if d > crate::bench::MAX_DURATION => Err("must be at most 24h".into()),
         Ok(d) => Ok(d),
@@ -305,7 +305,7 @@ fn measure_duration(s: &str) -> Result<Duration, String> {
 
 /// A warm-up's duration, at most [`crate::bench::MAX_WARMUP`] (clap value parser).
 fn warmup_duration(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s) {
+    match args::duration(s) {
         Ok(d) if d > crate::bench::MAX_WARMUP => Err("must be at most 1h".into()),
         Ok(d) => Ok(d),
         Err(e) => Err(e.to_string()),
@@ -499,11 +499,11 @@ pub struct IssueArgs {
     /// Status: green, yellow or red.
     #[arg(long)]
     status: HealthStatus,
-    /// How long the status holds from now, e.g. 14d, 12h.
-    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    /// How long the status holds from now, e.g. 14d, 12h; at most 366d.
+    #[arg(long, default_value = "1d", value_parser = args::status_validity)]
     status_valid_for: Duration,
-    /// How long the code itself is valid, e.g. 5m (default: the node's setting).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    /// How long the code itself is valid, e.g. 5m (default: the node's setting); 1s to 7d.
+    #[arg(long, value_parser = args::code_lifetime)]
     lifetime: Option<Duration>,
     /// Also write the QR code to this file: .png or .svg.
     #[arg(long, value_name = "FILE")]
@@ -572,7 +572,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "KID_OR_KEY", requires = "offline")]
     trust: Option<String>,
     /// With --offline: the oldest bundle accepted, e.g. 1d.
-    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1d", value_parser = args::duration)]
     max_bundle_age: Duration,
     /// Read the code from a photo or screenshot of its QR code (PNG or JPEG) instead.
     #[arg(long, value_name = "IMAGE", conflicts_with = "code")]
@@ -706,16 +706,16 @@ pub struct ProposeArgs {
     #[arg(long)]
     our_codes: String,
     /// Oldest code accepted, e.g. 1d.
-    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1d", value_parser = args::duration)]
     max_code_age: Duration,
     /// Start, RFC 3339 with its offset (e.g. 2026-12-01T08:00:00+08:00); default now.
     #[arg(long, value_parser = point_in_time)]
     from: Option<std::time::SystemTime>,
     /// How long the agreement runs from its start, e.g. 365d.
-    #[arg(long = "for", default_value = "365d", value_parser = humantime::parse_duration)]
+    #[arg(long = "for", default_value = "365d", value_parser = args::duration)]
     duration: Duration,
     /// Refuse the peer's codes when its trust state here is older than this, e.g. 1h (0: no limit).
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = args::duration)]
     max_trust_age: Duration,
 }
 
@@ -759,7 +759,22 @@ impl CliError {
 
 impl From<tonic::Status> for CliError {
     fn from(s: tonic::Status) -> Self {
-        let msg = format!("{:?}: {}", s.code(), s.message());
+        // In the operator's words: the node's message, with what kind of refusal it is where
+        // the message alone does not say; never the gRPC code's name.
+        let msg = match s.code() {
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+                format!("the node refused the call: {}", s.message())
+            }
+            tonic::Code::Unavailable => format!("the node is unavailable: {}", s.message()),
+            tonic::Code::DeadlineExceeded => {
+                format!("the node did not answer in time: {}", s.message())
+            }
+            tonic::Code::ResourceExhausted => format!("the node is busy: {}", s.message()),
+            tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::DataLoss => {
+                format!("the node failed: {}", s.message())
+            }
+            _ => s.message().to_string(),
+        };
         match s.code() {
             tonic::Code::InvalidArgument => CliError::Usage(msg),
             tonic::Code::Unavailable => CliError::Unavailable(msg),
@@ -2133,8 +2148,17 @@ fn verify_offline(
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::Usage(format!("--offline {}: {e}", path.display())))?;
     let now = crate::unix_now();
-    let (content, snapshot) = crate::bundle::open(&bytes, anchor, now, max_age.as_secs())
-        .map_err(|e| CliError::Failed(format!("bundle {}: {e}", path.display())))?;
+    let (content, snapshot) =
+        crate::bundle::open(&bytes, anchor, now, max_age.as_secs()).map_err(|e| match e {
+            crate::bundle::BundleError::TooOld { age, max } => CliError::Failed(format!(
+                "bundle {}: exported {} ago, older than --max-bundle-age {} allows: export a \
+                 new one, or allow more",
+                path.display(),
+                humantime::format_duration(Duration::from_secs(age)),
+                args::short_duration(max)
+            )),
+            e => CliError::Failed(format!("bundle {}: {e}", path.display())),
+        })?;
     eprintln!(
         "offline: bundle of {} {} exported {} ({} s ago)",
         content.province,

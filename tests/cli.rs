@@ -597,8 +597,8 @@ fn refused_calls_are_logged_within_a_budget_a_second() {
         assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
         assert!(
             text(&o).1.contains(
-                "InvalidArgument: this node serves TLS: call it at its https:// URL, pinning its \
-                 certificate (--tls-cert)"
+                "this node serves TLS: call it at its https:// URL, pinning its certificate \
+                 (--tls-cert)"
             ),
             "{:?}",
             text(&o)
@@ -971,4 +971,121 @@ fn serve_takes_the_node_folder() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(sigterm_and_wait(server).success());
+}
+
+#[test]
+fn errors_speak_in_flags_durations_and_words() {
+    let issue = |extra: &[&str]| {
+        let mut args = vec![
+            "issue",
+            "--node",
+            "http://127.0.0.1:1",
+            "--name",
+            "李秀英",
+            "--doc-number",
+            "51130219900721242X",
+            "--status",
+            "green",
+        ];
+        args.extend_from_slice(extra);
+        let o = hcmr_env(&[], &args);
+        assert_eq!(o.status.code(), Some(64), "{extra:?}: {:?}", text(&o));
+        text(&o).1
+    };
+    // A lifetime over the node's limit: the flag and a duration, not the API field in seconds.
+    let err = issue(&["--lifetime", "365d"]);
+    assert!(
+        err.contains("--lifetime") && err.contains("at most 7d"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("code_lifetime_secs") && !err.contains("604800"),
+        "{err}"
+    );
+    // A status valid for nothing: not raw seconds since the epoch.
+    let err = issue(&["--status-valid-for", "0s"]);
+    assert!(
+        err.contains("--status-valid-for") && err.contains("must be at least 1s"),
+        "{err}"
+    );
+    assert!(!err.contains("Unix epoch"), "{err}");
+    let err = issue(&["--status-valid-for", "400d"]);
+    assert!(err.contains("at most 366d"), "{err}");
+    // A number without its unit: units that are accepted, not "5sec or 5ms".
+    let err = issue(&["--lifetime", "5"]);
+    assert!(
+        err.contains("5 needs its unit: e.g. 5s, 5m, 5h or 5d"),
+        "{err}"
+    );
+    assert!(!err.contains("5ms"), "{err}");
+    let err = issue(&["--lifetime", "500ms"]);
+    assert!(err.contains("whole seconds"), "{err}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = tmp.path().join("sc");
+    init_at(&sc, "510000", free_port());
+    let server = serve(&sc.join("hcmr.toml"));
+    // A truncated bundle: said in words, not ciborium's Debug text.
+    let bundle = tmp.path().join("sc.bundle");
+    let o = hcmr_at(
+        &sc,
+        None,
+        &["bundle", "export", "--out", bundle.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let bytes = std::fs::read(&bundle).unwrap();
+    let cut = tmp.path().join("cut.bundle");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = hcmr_env(
+        &[],
+        &[
+            "verify",
+            "--offline",
+            cut.to_str().unwrap(),
+            "--trust",
+            "0123456789abcdef",
+            "HCMR1:X",
+        ],
+    );
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the file ends early") && err.contains("cut short"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Io(") && !err.contains("UnexpectedEof"),
+        "{err}"
+    );
+    // Refusals of the node: its words, not the gRPC code's name.
+    let o = hcmr_at(&sc, None, &["agreement", "accept", &"ab".repeat(16)]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for grpc in [
+        "NotFound",
+        "FailedPrecondition",
+        "InvalidArgument",
+        "PermissionDenied",
+    ] {
+        assert!(!err.contains(grpc), "{err}");
+    }
+    let o = hcmr_at(
+        &sc,
+        None,
+        &[
+            "issue",
+            "--name",
+            "李秀英",
+            "--doc-number",
+            "51130219900721242X",
+            "--status",
+            "green",
+        ],
+    );
+    let err = text(&o).1;
+    assert!(
+        err.starts_with("hcmr: the node refused the call: caller admin has role admin"),
+        "{err}"
+    );
+    drop(server);
 }

@@ -143,3 +143,70 @@ fn env_value_refused(
         "environment variable {var}={value:?} (the value of {flag}): {why}"
     )))
 }
+
+/// A duration as an operator writes it (`30s`, `5m`, `12h`, `14d`, `1h 30m`), in whole seconds
+/// or 0 (clap value parser). Refusals say what to write, not humantime's own words.
+pub(super) fn duration(s: &str) -> Result<std::time::Duration, String> {
+    use humantime::DurationError as E;
+    let t = s.trim();
+    let d = humantime::parse_duration(t).map_err(|e| match e {
+        E::UnknownUnit { unit, value, .. } if unit.is_empty() => {
+            format!("{value} needs its unit: e.g. {value}s, {value}m, {value}h or {value}d")
+        }
+        E::UnknownUnit { unit, .. } => {
+            format!("unknown unit {unit:?}: use s, m, h or d, e.g. 30s, 5m, 12h, 14d")
+        }
+        E::NumberOverflow => "too long".to_string(),
+        E::Empty => "empty: give a duration such as 30s, 5m, 12h or 14d".to_string(),
+        E::InvalidCharacter(_) | E::NumberExpected(_) => {
+            "not a duration: write it as 30s, 5m, 12h, 14d or 1h 30m".to_string()
+        }
+    })?;
+    if d.subsec_nanos() != 0 {
+        return Err("give whole seconds (at least 1s)".into());
+    }
+    Ok(d)
+}
+
+/// `secs` the way [`duration`] reads it back: `7d`, `12h`, `5m` or `90s`.
+pub fn short_duration(secs: u64) -> String {
+    match secs {
+        0 => "0s".to_string(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// A [`duration`] from `min` to `max` seconds.
+fn duration_in(s: &str, min: u64, max: u64, why_max: &str) -> Result<std::time::Duration, String> {
+    let d = duration(s)?;
+    if d.as_secs() < min {
+        return Err(format!("must be at least {}", short_duration(min)));
+    }
+    if d.as_secs() > max {
+        return Err(format!("at most {}{why_max}", short_duration(max)));
+    }
+    Ok(d)
+}
+
+/// `issue --lifetime`: 1s to the node's limit (clap value parser).
+pub(super) fn code_lifetime(s: &str) -> Result<std::time::Duration, String> {
+    duration_in(
+        s,
+        1,
+        crate::node::MAX_CODE_LIFETIME_SECS,
+        ", the longest a code may be valid",
+    )
+}
+
+/// `issue --status-valid-for`: 1s to the node's limit (clap value parser).
+pub(super) fn status_validity(s: &str) -> Result<std::time::Duration, String> {
+    duration_in(
+        s,
+        1,
+        crate::node::MAX_STATUS_VALIDITY_SECS,
+        ": a health status is re-assessed long before that",
+    )
+}

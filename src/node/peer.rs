@@ -104,14 +104,17 @@ pub(crate) fn call_failed(url: &str, s: tonic::Status) -> ApiError {
         | tonic::Code::FailedPrecondition
         | tonic::Code::Unauthenticated
         | tonic::Code::PermissionDenied
-        | tonic::Code::NotFound => ApiError::FailedPrecondition(format!(
-            "peer {url} refused: {:?}: {}",
-            s.code(),
-            s.message()
-        )),
+        | tonic::Code::NotFound => {
+            ApiError::FailedPrecondition(format!("peer {url} refused: {}", s.message()))
+        }
+        // In words, not the gRPC code's name: operators read these through the CLI.
+        tonic::Code::DeadlineExceeded => ApiError::PeerUnavailable {
+            endpoint: url.to_string(),
+            detail: format!("did not answer in time: {}", s.message()),
+        },
         _ => ApiError::PeerUnavailable {
             endpoint: url.to_string(),
-            detail: format!("{:?}: {}", s.code(), s.message()),
+            detail: s.message().to_string(),
         },
     }
 }

@@ -914,10 +914,7 @@ async fn channel(n: &NodeArg) -> Result<crate::client::NodeChannel, CliError> {
                         format!(
                         "the certificate given with {} {} is not this node's: the node at {url} \
                          presented another ({detail}); pin the node's own tls/node.crt",
-                        match env_source("tls_cert") {
-                            Some(var) => var,
-                            None => "--tls-cert",
-                        },
+                        env_source("tls_cert").unwrap_or("--tls-cert"),
                         cert.as_deref().unwrap_or(std::path::Path::new("?")).display()
                     )
                     }

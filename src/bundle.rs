@@ -208,6 +208,7 @@ fn decode(bytes_in: &[u8], what: &str) -> R<Value> {
     crate::cbor::decode_exact(bytes_in).map_err(|e| {
         use ciborium::de::Error as E;
         let why = match ciborium::de::from_reader::<Value, _>(bytes_in) {
+            _ if bytes_in.is_empty() => format!("{what} is empty"),
             Ok(_) => e.to_string(),
             Err(E::Io(io)) if io.kind() == std::io::ErrorKind::UnexpectedEof => format!(
                 "{what} ends early ({} bytes): it was cut short, e.g. by an interrupted copy; \

@@ -770,6 +770,7 @@ impl From<tonic::Status> for CliError {
                 format!("the node did not answer in time: {}", s.message())
             }
             tonic::Code::ResourceExhausted => format!("the node is busy: {}", s.message()),
+            tonic::Code::InvalidArgument => args::in_flags(s.message()),
             tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::DataLoss => {
                 format!("the node failed: {}", s.message())
             }

@@ -357,7 +357,7 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
     );
     assert_eq!(o.status.code(), Some(64));
     assert!(
-        text(&o).1.contains("subject.document_number"),
+        text(&o).1.contains("hcmr: --doc-number: "),
         "{:?}",
         text(&o)
     );
@@ -1087,5 +1087,37 @@ fn errors_speak_in_flags_durations_and_words() {
         err.starts_with("hcmr: the node refused the call: caller admin has role admin"),
         "{err}"
     );
+    // A field the node refuses is named by the flag that set it.
+    let token = tmp.path().join("platform.token");
+    let o = hcmr_at(
+        &sc,
+        None,
+        &[
+            "caller",
+            "add",
+            "platform",
+            "--role",
+            "issuer",
+            "--token-out",
+            token.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = hcmr_at(
+        &sc,
+        Some(&token),
+        &[
+            "issue",
+            "--name",
+            "李秀英",
+            "--doc-number",
+            "511302199007212421",
+            "--status",
+            "green",
+        ],
+    );
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(64), "{err}");
+    assert!(err.starts_with("hcmr: --doc-number: "), "{err}");
     drop(server);
 }

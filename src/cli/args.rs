@@ -210,3 +210,42 @@ pub(super) fn status_validity(s: &str) -> Result<std::time::Duration, String> {
         ": a health status is re-assessed long before that",
     )
 }
+
+/// The node's request fields and the flags that set them, for its INVALID_ARGUMENT messages
+/// ("code_lifetime_secs: ..."), which name the field.
+const FIELD_FLAGS: &[(&str, &str)] = &[
+    ("subject.document_number", "--doc-number"),
+    ("document_number", "--doc-number"),
+    ("subject.document_type", "--doc-type"),
+    ("document_type", "--doc-type"),
+    ("subject.name", "--name"),
+    ("status", "--status"),
+    ("status_valid_until", "--status-valid-for"),
+    ("code_lifetime_secs", "--lifetime"),
+    ("max_trust_age_secs", "--max-trust-age"),
+    ("max_code_age_secs", "--max-code-age"),
+    ("effective_until", "--for"),
+    ("effective_from", "--from"),
+    ("expected_peer_kid", "--peer-kid"),
+    ("peer_endpoint", "--peer"),
+    ("amends", "--amends"),
+    ("issued_before", "--before"),
+    ("effective_at", "--at"),
+    ("issuer_province", "--issuer"),
+    ("page_token", "--page-token"),
+    ("roles", "--role"),
+];
+
+/// A node's INVALID_ARGUMENT message with its leading request field replaced by the flag that
+/// sets it, when there is one.
+pub(super) fn in_flags(message: &str) -> String {
+    message
+        .split_once(": ")
+        .and_then(|(field, rest)| {
+            FIELD_FLAGS
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, flag)| format!("{flag}: {rest}"))
+        })
+        .unwrap_or_else(|| message.to_string())
+}

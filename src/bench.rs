@@ -62,7 +62,9 @@ fn connect_error(e: crate::client::ClientError, what: &str) -> BenchError {
         e @ (ClientError::BadUrl { .. }
         | ClientError::NoCertificate { .. }
         | ClientError::BadToken) => BenchError::Usage(format!("{what}{e}")),
-        e @ ClientError::Tls(_) => BenchError::Config(format!("{what}{e}")),
+        e @ (ClientError::Tls(_) | ClientError::WrongCertificate { .. }) => {
+            BenchError::Config(format!("{what}{e}"))
+        }
     }
 }
 

@@ -202,6 +202,26 @@ fn feed(v: Value, what: &str) -> R<Vec<FeedEntry>> {
         .collect()
 }
 
+/// Decodes the CBOR of a bundle part (`what`), saying in words what is wrong with one that does
+/// not decode: cut short (a copy that stopped early), not CBOR at all, or another structure.
+fn decode(bytes_in: &[u8], what: &str) -> R<Value> {
+    crate::cbor::decode_exact(bytes_in).map_err(|e| {
+        use ciborium::de::Error as E;
+        let why = match ciborium::de::from_reader::<Value, _>(bytes_in) {
+            _ if bytes_in.is_empty() => format!("{what} is empty"),
+            Ok(_) => e.to_string(),
+            Err(E::Io(io)) if io.kind() == std::io::ErrorKind::UnexpectedEof => format!(
+                "{what} ends early ({} bytes): it was cut short, e.g. by an interrupted copy; \
+                 copy it again or export a new one",
+                bytes_in.len()
+            ),
+            Err(E::Syntax(at)) => format!("{what} is not CBOR (byte {at}): not a trust bundle"),
+            Err(_) => format!("{what} does not have a trust bundle's structure"),
+        };
+        BundleError::Malformed(why)
+    })
+}
+
 /// Opens a bundle: checks the signature against `anchor`, the age against `max_age_secs` at
 /// `now` (seconds since the Unix epoch), re-verifies everything inside, and builds the trust
 /// snapshot the exporting node had.
@@ -214,8 +234,7 @@ pub fn open(
     now: u64,
     max_age_secs: u64,
 ) -> R<(BundleContent, TrustSnapshot)> {
-    let v =
-        crate::cbor::decode_exact(bytes_in).map_err(|e| BundleError::Malformed(e.to_string()))?;
+    let v = decode(bytes_in, "the file")?;
     let mut a = arr(v, "file")?.into_iter();
     if a.len() != 5 {
         return Err(malformed("file: expected 5 elements"));
@@ -230,8 +249,7 @@ pub fn open(
     let kid = Kid::from_slice(&bytes(a.next().unwrap_or(Value::Null), "kid")?)
         .ok_or_else(|| malformed("kid"))?;
     let sig = bytes(a.next().unwrap_or(Value::Null), "signature")?;
-    let content = crate::cbor::decode_exact(&content_bytes)
-        .map_err(|e| BundleError::Malformed(e.to_string()))?;
+    let content = decode(&content_bytes, "its content")?;
     let c = arr(content, "content")?;
     if c.len() != 8 {
         return Err(malformed("content: expected 8 elements"));

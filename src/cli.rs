@@ -30,8 +30,12 @@ macro_rules! out {
     }};
 }
 
+mod args;
 mod backup;
 mod output;
+mod serving;
+
+pub use args::{env_source, parse, ParseError};
 
 /// Default node URL when neither `--node`, `HCMR_NODE` nor `--dir` is given.
 pub const DEFAULT_NODE: &str = "https://127.0.0.1:7510";
@@ -79,10 +83,14 @@ pub enum Command {
         key_passphrase_file: Option<PathBuf>,
     },
     /// Serve a node's gRPC API until SIGINT or SIGTERM.
+    #[command(after_help = EXIT_CODES)]
     Serve {
         /// The node's config file (hcmr.toml, written by init).
+        #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
+        config: Option<PathBuf>,
+        /// The node's folder (made by `hcmr init`): serves its hcmr.toml.
         #[arg(long)]
-        config: PathBuf,
+        dir: Option<PathBuf>,
         /// Log lines on standard error: `human` (text) or `json` (one JSON object a line, for a
         /// log collector).
         #[arg(long, env = "HCMR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
@@ -102,6 +110,7 @@ pub enum Command {
     Issue(IssueArgs),
     /// Verify a health code at a node (code-verification request, GB/T 38963), or offline
     /// against a trust bundle.
+    #[command(after_help = EXIT_CODES)]
     Verify(VerifyArgs),
     /// Bilateral agreements with peer provinces.
     #[command(subcommand)]
@@ -171,6 +180,19 @@ pub enum Command {
         /// The new node folder (must not exist).
         #[arg(long)]
         data_dir: PathBuf,
+    },
+    /// Print a shell completion script, made from these very options, e.g.
+    /// `hcmr completions bash > /etc/bash_completion.d/hcmr`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (hcmr.1 and one per subcommand, e.g. hcmr-verify.1) into a
+    /// folder, made from these very options, e.g. `hcmr man --out /usr/local/share/man/man1`.
+    Man {
+        /// The folder (created when missing).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -270,7 +292,7 @@ fn count_in<const MIN: usize, const MAX: usize>(s: &str) -> Result<usize, String
 /// A measurement's duration, e.g. `10s` or `2min`: at least [`crate::bench::MIN_DURATION`],
 /// at most [`crate::bench::MAX_DURATION`] (clap value parser).
 fn measure_duration(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s) {
+    match args::duration(s) {
         Ok(d) if d < crate::bench::MIN_DURATION => Err("must be at least 1s".into()),
         Ok(d) if d > crate::bench::MAX_DURATION => Err("must be at most 24h".into()),
         Ok(d) => Ok(d),
@@ -280,7 +302,7 @@ fn measure_duration(s: &str) -> Result<Duration, String> {
 
 /// A warm-up's duration, at most [`crate::bench::MAX_WARMUP`] (clap value parser).
 fn warmup_duration(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s) {
+    match args::duration(s) {
         Ok(d) if d > crate::bench::MAX_WARMUP => Err("must be at most 1h".into()),
         Ok(d) => Ok(d),
         Err(e) => Err(e.to_string()),
@@ -418,7 +440,8 @@ pub struct NodeArg {
     /// The node's certificate to pin for an https URL (its tls/node.crt) [default: from --dir].
     #[arg(long, env = "HCMR_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
-    /// File holding the caller's API token (from `hcmr caller add`).
+    /// File holding the caller's API token (from `hcmr caller add`); without it, the token in
+    /// the environment variable HCMR_TOKEN, else the admin token of --dir.
     #[arg(long, env = "HCMR_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// The node's folder on this machine (made by `hcmr init`): its URL, certificate and, when
@@ -474,11 +497,11 @@ pub struct IssueArgs {
     /// Status: green, yellow or red.
     #[arg(long)]
     status: HealthStatus,
-    /// How long the status holds from now, e.g. 14d, 12h.
-    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    /// How long the status holds from now, e.g. 14d, 12h; at most 366d.
+    #[arg(long, default_value = "1d", value_parser = args::status_validity)]
     status_valid_for: Duration,
-    /// How long the code itself is valid, e.g. 5m (default: the node's setting).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    /// How long the code itself is valid, e.g. 5m (default: the node's setting); 1s to 7d.
+    #[arg(long, value_parser = args::code_lifetime)]
     lifetime: Option<Duration>,
     /// Also write the QR code to this file: .png or .svg (checked before the code is issued).
     #[arg(long, value_name = "FILE")]
@@ -547,7 +570,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "KID_OR_KEY", requires = "offline")]
     trust: Option<String>,
     /// With --offline: the oldest bundle accepted, e.g. 1d.
-    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1d", value_parser = args::duration)]
     max_bundle_age: Duration,
     /// Read the code from a photo or screenshot of its QR code (PNG or JPEG), or the SVG that
     /// `hcmr issue --qr` wrote, instead.
@@ -684,16 +707,16 @@ pub struct ProposeArgs {
     #[arg(long)]
     our_codes: String,
     /// Oldest code accepted, e.g. 1d.
-    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1d", value_parser = args::duration)]
     max_code_age: Duration,
     /// Start, RFC 3339 with its offset (e.g. 2026-12-01T08:00:00+08:00); default now.
     #[arg(long, value_parser = point_in_time)]
     from: Option<std::time::SystemTime>,
     /// How long the agreement runs from its start, e.g. 365d.
-    #[arg(long = "for", default_value = "365d", value_parser = humantime::parse_duration)]
+    #[arg(long = "for", default_value = "365d", value_parser = args::duration)]
     duration: Duration,
     /// Refuse the peer's codes when its trust state here is older than this, e.g. 1h (0: no limit).
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = args::duration)]
     max_trust_age: Duration,
 }
 
@@ -701,7 +724,8 @@ pub struct ProposeArgs {
 /// written in the README.
 pub const EXIT_CODES: &str = "\
 Exit codes: 0 success (verify: RECOGNIZED); 3 verify NOT RECOGNIZED, match NO MATCH; 64 bad usage \
-or argument; 69 node unreachable; 78 bad configuration; 1 any other failure.
+or argument; 69 node unreachable; 78 bad configuration (a setting, a certificate, a value from \
+an environment variable); 1 any other failure (a refused call among them).
 
 File and id arguments: 64 when the argument names the wrong thing: an input file that is missing \
 or cannot be read, a file of the wrong kind (not a PNG, JPEG or SVG image, not a trust bundle, \
@@ -750,7 +774,23 @@ impl CliError {
 
 impl From<tonic::Status> for CliError {
     fn from(s: tonic::Status) -> Self {
-        let msg = format!("{:?}: {}", s.code(), s.message());
+        // In the operator's words: the node's message, with what kind of refusal it is where
+        // the message alone does not say; never the gRPC code's name.
+        let msg = match s.code() {
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+                format!("the node refused the call: {}", s.message())
+            }
+            tonic::Code::Unavailable => format!("the node is unavailable: {}", s.message()),
+            tonic::Code::DeadlineExceeded => {
+                format!("the node did not answer in time: {}", s.message())
+            }
+            tonic::Code::ResourceExhausted => format!("the node is busy: {}", s.message()),
+            tonic::Code::InvalidArgument => args::in_flags(s.message()),
+            tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::DataLoss => {
+                format!("the node failed: {}", s.message())
+            }
+            _ => s.message().to_string(),
+        };
         match s.code() {
             // NOT_FOUND answers an id that names nothing there: a bad argument (EXIT_CODES).
             tonic::Code::InvalidArgument | tonic::Code::NotFound => CliError::Usage(msg),
@@ -785,26 +825,35 @@ fn resolve_node_as(
     dir_flag: &str,
     token_flag: &str,
 ) -> Result<(String, Option<PathBuf>, Option<String>), CliError> {
+    let dir_named = match env_source("dir") {
+        Some(var) if dir_flag == "--dir" => format!("environment variable {var}"),
+        _ => dir_flag.to_string(),
+    };
     let config = match &n.dir {
         Some(d) => Some(
             crate::node::Config::load(&d.join(crate::node::CONFIG_FILE))
-                .map_err(|e| CliError::Config(format!("{dir_flag}: {e}")))?,
+                .map_err(|e| CliError::Config(format!("{dir_named}: {e}")))?,
         ),
         None => None,
     };
     let url = match (&n.node, &config) {
         (Some(u), _) => u.clone(),
-        (None, Some(c)) => c.endpoint.clone().unwrap_or_else(|| {
-            let scheme = if c.tls.is_some() { "https" } else { "http" };
-            let mut addr = c.listen;
-            if addr.ip().is_unspecified() {
-                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            format!("{scheme}://{addr}")
-        }),
+        // The address the folder's node really serves at, when it is running (serve --listen
+        // may differ from hcmr.toml); else the file's.
+        (None, Some(c)) => n
+            .dir
+            .as_deref()
+            .and_then(serving::live_url)
+            .or_else(|| c.endpoint.clone())
+            .unwrap_or_else(|| local_url(c, c.listen)),
         (None, None) => DEFAULT_NODE.to_string(),
     };
-    check_node_url("--node", &url)?;
+    check_node_url("--node", &url).map_err(|e| match (&n.node, env_source("node")) {
+        (Some(_), Some(var)) => CliError::Config(format!(
+            "environment variable {var}={url:?}: expected a URL such as https://127.0.0.1:7510"
+        )),
+        _ => e,
+    })?;
     let cert = n.tls_cert.clone().or_else(|| {
         config
             .as_ref()
@@ -812,7 +861,13 @@ fn resolve_node_as(
             .map(|t| t.cert_file.clone())
     });
     let token = match (&n.token_file, std::env::var("HCMR_TOKEN")) {
-        (Some(f), _) => Some(read_token(f, token_flag)?),
+        (Some(f), _) => Some(match env_source("token_file") {
+            Some(var) if token_flag == "--token-file" => {
+                read_token(f, &format!("environment variable {var}"))
+                    .map_err(|e| CliError::Config(e.to_string()))?
+            }
+            _ => read_token(f, token_flag)?,
+        }),
         (None, Ok(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
         _ => match &n.dir {
             Some(d) if d.join(crate::node::ADMIN_TOKEN_FILE).exists() => Some(read_token(
@@ -823,6 +878,16 @@ fn resolve_node_as(
         },
     };
     Ok((url, cert, token))
+}
+
+/// The URL a client on this machine reaches a node of config `c` at when it listens on `addr`
+/// (an unspecified address is reached on loopback).
+fn local_url(c: &crate::node::Config, mut addr: SocketAddr) -> String {
+    let scheme = if c.tls.is_some() { "https" } else { "http" };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("{scheme}://{addr}")
 }
 
 fn read_token(path: &std::path::Path, flag: &str) -> Result<String, CliError> {
@@ -845,8 +910,33 @@ async fn channel(n: &NodeArg) -> Result<crate::client::NodeChannel, CliError> {
         .map_err(|e| match e {
             crate::client::ClientError::Unreachable { .. } => CliError::Unavailable(e.to_string()),
             crate::client::ClientError::Tls(_) => CliError::Config(format!(
-                "the node's certificate to pin (--tls-cert, or tls/node.crt of --dir): {e}"
+                "the node's certificate to pin ({}): {e}",
+                match (&n.tls_cert, env_source("tls_cert")) {
+                    (Some(_), Some(var)) => format!("environment variable {var}"),
+                    _ => "--tls-cert, or tls/node.crt of --dir".to_string(),
+                }
             )),
+            // A node answered, but not the one the certificate belongs to: the certificate or
+            // the URL is wrong (bad configuration), not an outage.
+            crate::client::ClientError::WrongCertificate { url, detail } => {
+                CliError::Config(match (&n.tls_cert, &n.dir, &cert) {
+                    (None, Some(d), Some(c)) => format!(
+                        "the node at {url} is not this folder's node ({}): it presented another \
+                         certificate than {} ({detail}); is the folder's node served at another \
+                         address (hcmr serve --listen), or another node at this one?",
+                        d.display(),
+                        c.display()
+                    ),
+                    _ => {
+                        format!(
+                        "the certificate given with {} {} is not this node's: the node at {url} \
+                         presented another ({detail}); pin the node's own tls/node.crt",
+                        env_source("tls_cert").unwrap_or("--tls-cert"),
+                        cert.as_deref().unwrap_or(std::path::Path::new("?")).display()
+                    )
+                    }
+                })
+            }
             other => CliError::Usage(other.to_string()),
         })
 }
@@ -1102,8 +1192,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bench(b) => bench(b).await,
         Command::Backup { node, out } => backup::backup(&node, &out).await,
         Command::Restore { from, data_dir } => backup::restore(&from, &data_dir).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "hcmr", &mut buf);
+            std::io::Write::write_all(&mut std::io::stdout(), &buf)
+                .map_err(|e| CliError::Failed(format!("writing the completions: {e}")))
+        }
+        Command::Man { out } => {
+            use clap::CommandFactory;
+            let written = std::fs::create_dir_all(&out)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &out));
+            written.map_err(|e| CliError::Failed(format!("--out {}: {e}", out.display())))?;
+            out!("wrote the manual pages to {}", out.display());
+            Ok(())
+        }
         Command::Serve {
             config,
+            dir,
             overrides,
             exit_with_parent,
             ..
@@ -1113,6 +1220,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     "the process that started this node has already exited: not starting".into(),
                 ));
             }
+            let config = match (config, dir) {
+                (Some(c), _) => c,
+                (None, Some(d)) => d.join(crate::node::CONFIG_FILE),
+                (None, None) => return Err(CliError::Usage("give --config or --dir".into())),
+            };
             let mut c =
                 crate::node::Config::load(&config).map_err(|e| CliError::Config(e.to_string()))?;
             c.apply_overrides(&crate::node::config::Overrides {
@@ -1144,6 +1256,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 ),
                 None => None,
             };
+            // Where the node really serves, for client commands given its folder (--dir).
+            let _serving = listener.local_addr().ok().and_then(|a| {
+                let folder = config.parent().filter(|p| !p.as_os_str().is_empty());
+                serving::write(
+                    folder.unwrap_or(std::path::Path::new(".")),
+                    &local_url(&c, a),
+                )
+            });
             // Installed now, before the node says it serves: a SIGTERM from then on drains the
             // node (a handler installed on the first poll of `stop` left a window in which the
             // default action killed it).
@@ -2138,14 +2258,20 @@ fn verify_offline(
         .map_err(|e| CliError::Usage(format!("--offline {}: {e}", path.display())))?;
     let now = crate::unix_now();
     let (content, snapshot) =
-        crate::bundle::open(&bytes, anchor, now, max_age.as_secs()).map_err(|e| {
-            let msg = format!("--offline {}: {e}", path.display());
+        crate::bundle::open(&bytes, anchor, now, max_age.as_secs()).map_err(|e| match e {
+            crate::bundle::BundleError::TooOld { age, max } => CliError::Failed(format!(
+                "bundle {}: exported {} ago, older than --max-bundle-age {} allows: export a \
+                 new one, or allow more",
+                path.display(),
+                humantime::format_duration(Duration::from_secs(age)),
+                args::short_duration(max)
+            )),
             // Not a bundle at all is a bad argument; a bundle that fails its checks fails
             // (EXIT_CODES).
-            match e {
-                crate::bundle::BundleError::Malformed(_) => CliError::Usage(msg),
-                _ => CliError::Failed(msg),
+            crate::bundle::BundleError::Malformed(_) => {
+                CliError::Usage(format!("bundle {}: {e}", path.display()))
             }
+            e => CliError::Failed(format!("bundle {}: {e}", path.display())),
         })?;
     eprintln!(
         "offline: bundle of {} {} exported {} ({} s ago)",

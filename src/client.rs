@@ -24,7 +24,11 @@ pub enum ClientError {
         url: String,
     },
     /// An `https://` URL without a certificate to pin.
-    #[error("{url}: an https URL needs the node's certificate (--tls-cert, HCMR_TLS_CERT)")]
+    #[error(
+        "{url}: an https URL needs the node's certificate (--tls-cert, HCMR_TLS_CERT); on the \
+         node's machine, --dir FOLDER (HCMR_DIR) takes its URL and certificate from the node's \
+         folder"
+    )]
     NoCertificate {
         /// The URL given.
         url: String,
@@ -38,6 +42,16 @@ pub enum ClientError {
         /// The URL.
         url: String,
         /// What failed.
+        detail: String,
+    },
+    /// The TLS handshake reached a node, but its certificate is not one this client trusts (not
+    /// the pinned one, or a peer node that is not the expected one): another node, or the wrong
+    /// certificate given. Not an outage.
+    #[error("the node at {url} presented a certificate that is not the one expected: {detail}")]
+    WrongCertificate {
+        /// The URL.
+        url: String,
+        /// What the verifier said.
         detail: String,
     },
     /// A certificate file problem.
@@ -97,7 +111,8 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 /// `timeout` bounds each call, and the TCP connect and the TLS handshake each (at most 10 s).
 ///
 /// # Errors
-/// [`ClientError::BadUrl`], [`ClientError::NoCertificate`] or [`ClientError::Unreachable`].
+/// [`ClientError::BadUrl`], [`ClientError::NoCertificate`], [`ClientError::WrongCertificate`] or
+/// [`ClientError::Unreachable`].
 pub async fn channel(
     url: &str,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -177,11 +192,40 @@ pub async fn channel(
                      is called at its http:// URL)",
                 );
             }
-            ClientError::Unreachable {
-                url: url.to_string(),
-                detail,
+            match certificate_refusal(&e) {
+                Some(why) => ClientError::WrongCertificate {
+                    url: url.to_string(),
+                    detail: why,
+                },
+                None => ClientError::Unreachable {
+                    url: url.to_string(),
+                    detail,
+                },
             }
         })
+}
+
+/// What this client's certificate verifier said, when a connection failed because it refused
+/// the server's certificate (rather than because the node was down). tokio-rustls carries the
+/// [`rustls::Error`] inside an [`std::io::Error`], whose `source()` skips it: each I/O error's
+/// payload is looked at too.
+fn certificate_refusal(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        match tls {
+            Some(t @ rustls::Error::InvalidCertificate(_)) => return Some(t.to_string()),
+            // Our verifiers' own refusals (tls.rs) are General errors raised while verifying.
+            Some(rustls::Error::General(m)) => return Some(m.clone()),
+            _ => {}
+        }
+        next = err.source();
+    }
+    None
 }
 
 /// Opens a channel to `url` as a caller: pins the certificate file `cert` for `https://`, and

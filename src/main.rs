@@ -4,8 +4,6 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// mimalloc instead of the system allocator: a gRPC call allocates and frees many small and
 /// some 8 KiB buffers (tonic's codec, h2, rustls), which glibc's malloc serves from its slow
 /// bins; a profile of the Verify load showed a sixth of the server's CPU in malloc and free
@@ -14,9 +12,14 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match hcmr::cli::Cli::try_parse() {
+    let cli = match hcmr::cli::parse() {
         Ok(c) => c,
-        Err(e) => {
+        // A refused value from an environment variable is bad configuration (EX_CONFIG, 78).
+        Err(hcmr::cli::ParseError::Env(e)) => {
+            eprintln!("hcmr: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+        Err(hcmr::cli::ParseError::Clap(e)) => {
             let usage = e.use_stderr();
             let _ = e.print();
             // Help and version go to stdout and succeed; every other parse error is bad usage

@@ -423,7 +423,7 @@ async fn only_admins_export_backups() {
     let out = run(c).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("PermissionDenied"),
+        text(&out.stderr).contains("the node refused the call: caller platform has role"),
         "{}",
         text(&out.stderr)
     );

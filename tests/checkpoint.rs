@@ -835,7 +835,7 @@ async fn the_audit_log_is_read_page_by_page() {
     let (status, _, note) = run(&["--page-token", &token, "--verdict", "recognized"]);
     assert_eq!(status, Some(64));
     assert!(
-        note.contains("page_token: made for other filters"),
+        note.contains("--page-token: made for other filters"),
         "{note}"
     );
 

@@ -357,7 +357,7 @@ fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {
     );
     assert_eq!(o.status.code(), Some(64));
     assert!(
-        text(&o).1.contains("subject.document_number"),
+        text(&o).1.contains("hcmr: --doc-number: "),
         "{:?}",
         text(&o)
     );
@@ -597,8 +597,8 @@ fn refused_calls_are_logged_within_a_budget_a_second() {
         assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
         assert!(
             text(&o).1.contains(
-                "InvalidArgument: this node serves TLS: call it at its https:// URL, pinning its \
-                 certificate (--tls-cert)"
+                "this node serves TLS: call it at its https:// URL, pinning its certificate \
+                 (--tls-cert)"
             ),
             "{:?}",
             text(&o)
@@ -732,4 +732,392 @@ fn init_keeps_a_passphrase_source_that_serve_can_use() {
         "pp.txt",
     ]);
     assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
+}
+
+/// Runs hcmr with extra environment variables.
+fn hcmr_env(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_remove("HCMR_NODE")
+        .env_remove("HCMR_TOKEN")
+        .env_remove("HCMR_DIR")
+        .env_remove("HCMR_TOKEN_FILE")
+        .env_remove("HCMR_TLS_CERT");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the hcmr binary runs")
+}
+
+#[test]
+fn a_bad_value_from_an_environment_variable_names_it_and_is_bad_configuration() {
+    let none = "/nonexistent/hcmr.toml";
+    // Each variable of serve: named, exit 78 (bad configuration).
+    for (var, value) in [
+        ("HCMR_SYNC_INTERVAL_SECS", "abc"),
+        ("HCMR_PEER_TIMEOUT_SECS", "-1"),
+        ("HCMR_CLOCK_SKEW_SECS", "5m"),
+        ("HCMR_LISTEN", "localhost"),
+        ("HCMR_HTTP_LISTEN", "8510"),
+        ("HCMR_LOG_FORMAT", "xml"),
+    ] {
+        let o = hcmr_env(&[(var, value)], &["serve", "--config", none]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(78), "{var}: {err}");
+        assert!(
+            err.contains(&format!("environment variable {var}={value:?}")),
+            "{var}: {err}"
+        );
+    }
+    // The same value as a flag is bad usage, and names the flag.
+    let o = hcmr_env(
+        &[],
+        &["serve", "--config", none, "--sync-interval-secs", "abc"],
+    );
+    assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("--sync-interval-secs"),
+        "{:?}",
+        text(&o)
+    );
+    // A flag wins over its variable: the bad variable is not used, so not reported.
+    let o = hcmr_env(
+        &[("HCMR_SYNC_INTERVAL_SECS", "abc")],
+        &["serve", "--config", none, "--sync-interval-secs", "5"],
+    );
+    assert!(
+        !text(&o).1.contains("HCMR_SYNC_INTERVAL_SECS"),
+        "{:?}",
+        text(&o)
+    );
+    // The client's variables: a URL, a token file, a node folder.
+    let o = hcmr_env(&[("HCMR_NODE", "127.0.0.1:7510")], &["info"]);
+    assert_eq!(o.status.code(), Some(78), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("environment variable HCMR_NODE="),
+        "{:?}",
+        text(&o)
+    );
+    let o = hcmr_env(
+        &[("HCMR_TOKEN_FILE", "/nonexistent/token")],
+        &["info", "--node", "http://127.0.0.1:1"],
+    );
+    assert_eq!(o.status.code(), Some(78), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .1
+            .contains("environment variable HCMR_TOKEN_FILE /nonexistent/token"),
+        "{:?}",
+        text(&o)
+    );
+    let o = hcmr_env(&[("HCMR_DIR", "/nonexistent")], &["info"]);
+    assert_eq!(o.status.code(), Some(78), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("environment variable HCMR_DIR"),
+        "{:?}",
+        text(&o)
+    );
+}
+
+/// `hcmr init` of province `province` in `dir` listening on 127.0.0.1:`port`.
+fn init_at(dir: &Path, province: &str, port: u16) {
+    let o = hcmr(&[
+        "init",
+        "--province",
+        province,
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
+#[test]
+fn dir_finds_a_node_served_on_another_address_and_names_a_foreign_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sc, gd) = (tmp.path().join("sc"), tmp.path().join("gd"));
+    let file_port = free_port();
+    init_at(&sc, "510000", file_port);
+    // Guangdong's folder says the same address as Sichuan's.
+    init_at(&gd, "440000", file_port);
+    // Sichuan served elsewhere than its hcmr.toml says.
+    let live_port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve", "--config", sc.join("hcmr.toml").to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{live_port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let o = loop {
+        let o = hcmr_at(&sc, None, &["info"]);
+        if o.status.success() || Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("province: 510000"), "{out}");
+    assert!(std::fs::read_to_string(sc.join("serving.toml"))
+        .unwrap()
+        .contains(&format!("https://127.0.0.1:{live_port}")));
+    // Stopped cleanly: the live endpoint is gone, the file's address is used again.
+    assert!(sigterm_and_wait(server).success());
+    assert!(!sc.join("serving.toml").exists());
+
+    // Sichuan served at the address both files name: Guangdong's folder finds another node.
+    let server = serve(&sc.join("hcmr.toml"));
+    let o = hcmr_at(&gd, None, &["info"]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the node at https://127.0.0.1:{file_port} is not this folder's node"
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("UnknownIssuer") || err.contains("not this folder's"),
+        "{err}"
+    );
+
+    // Another node's certificate given with --tls-cert: said so, bad configuration (not
+    // "unreachable").
+    let url = format!("https://127.0.0.1:{file_port}");
+    let gd_cert = gd.join("tls/node.crt");
+    let o = hcmr(&[
+        "verify",
+        "--node",
+        &url,
+        "--tls-cert",
+        gd_cert.to_str().unwrap(),
+        "HCMR1:X",
+    ]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the certificate given with --tls-cert {} is not this node's",
+            gd_cert.display()
+        )),
+        "{err}"
+    );
+    drop(server);
+}
+
+#[test]
+fn help_lists_exit_codes_and_token_variable_and_completions_and_man_pages_are_made() {
+    let (out, _) = text(&hcmr(&["verify", "--help"]));
+    assert!(
+        out.contains("Exit codes: 0 success (verify: recognized); 3 verify: not recognized; 64"),
+        "{out}"
+    );
+    assert!(
+        out.contains("HCMR_TOKEN,") || out.contains("HCMR_TOKEN "),
+        "{out}"
+    );
+    let (out, _) = text(&hcmr(&["serve", "--help"]));
+    assert!(out.contains("--dir <DIR>"), "{out}");
+    // No options at all: the default https URL needs a certificate, and --dir is offered.
+    let o = hcmr_env(&[], &["info"]);
+    assert_eq!(o.status.code(), Some(64), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("--dir FOLDER (HCMR_DIR)"),
+        "{:?}",
+        text(&o)
+    );
+    // Completions and man pages from the same definitions.
+    let o = hcmr(&["completions", "bash"]);
+    assert!(o.status.success());
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("--tls-cert") && out.contains("_hcmr"),
+        "{}",
+        &out[..200]
+    );
+    let o = hcmr(&["completions", "zsh"]);
+    assert!(o.status.success() && text(&o).0.contains("#compdef hcmr"));
+    let o = hcmr(&["completions", "fish"]);
+    assert!(o.status.success() && text(&o).0.contains("complete -c hcmr"));
+    let tmp = tempfile::tempdir().unwrap();
+    let man = tmp.path().join("man1");
+    let o = hcmr(&["man", "--out", man.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let page = std::fs::read_to_string(man.join("hcmr-verify.1")).unwrap();
+    assert!(page.starts_with(".ie") || page.contains(".TH"), "{page}");
+    assert!(page.contains("max\\-bundle\\-age"), "{page}");
+    assert!(man.join("hcmr.1").exists() && man.join("hcmr-agreement-propose.1").exists());
+}
+
+#[test]
+fn serve_takes_the_node_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = tmp.path().join("sc");
+    init_at(&sc, "510000", free_port());
+    let child = Command::new(BIN)
+        .args(["serve", "--dir", sc.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !hcmr_at(&sc, None, &["info"]).status.success() {
+        assert!(Instant::now() < deadline, "serve --dir did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sigterm_and_wait(server).success());
+}
+
+#[test]
+fn errors_speak_in_flags_durations_and_words() {
+    let issue = |extra: &[&str]| {
+        let mut args = vec![
+            "issue",
+            "--node",
+            "http://127.0.0.1:1",
+            "--name",
+            "李秀英",
+            "--doc-number",
+            "51130219900721242X",
+            "--status",
+            "green",
+        ];
+        args.extend_from_slice(extra);
+        let o = hcmr_env(&[], &args);
+        assert_eq!(o.status.code(), Some(64), "{extra:?}: {:?}", text(&o));
+        text(&o).1
+    };
+    // A lifetime over the node's limit: the flag and a duration, not the API field in seconds.
+    let err = issue(&["--lifetime", "365d"]);
+    assert!(
+        err.contains("--lifetime") && err.contains("at most 7d"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("code_lifetime_secs") && !err.contains("604800"),
+        "{err}"
+    );
+    // A status valid for nothing: not raw seconds since the epoch.
+    let err = issue(&["--status-valid-for", "0s"]);
+    assert!(
+        err.contains("--status-valid-for") && err.contains("must be at least 1s"),
+        "{err}"
+    );
+    assert!(!err.contains("Unix epoch"), "{err}");
+    let err = issue(&["--status-valid-for", "400d"]);
+    assert!(err.contains("at most 366d"), "{err}");
+    // A number without its unit: units that are accepted, not "5sec or 5ms".
+    let err = issue(&["--lifetime", "5"]);
+    assert!(
+        err.contains("5 needs its unit: e.g. 5s, 5m, 5h or 5d"),
+        "{err}"
+    );
+    assert!(!err.contains("5ms"), "{err}");
+    let err = issue(&["--lifetime", "500ms"]);
+    assert!(err.contains("whole seconds"), "{err}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = tmp.path().join("sc");
+    init_at(&sc, "510000", free_port());
+    let server = serve(&sc.join("hcmr.toml"));
+    // A truncated bundle: said in words, not ciborium's Debug text.
+    let bundle = tmp.path().join("sc.bundle");
+    let o = hcmr_at(
+        &sc,
+        None,
+        &["bundle", "export", "--out", bundle.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let bytes = std::fs::read(&bundle).unwrap();
+    let cut = tmp.path().join("cut.bundle");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = hcmr_env(
+        &[],
+        &[
+            "verify",
+            "--offline",
+            cut.to_str().unwrap(),
+            "--trust",
+            "0123456789abcdef",
+            "HCMR1:X",
+        ],
+    );
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the file ends early") && err.contains("cut short"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Io(") && !err.contains("UnexpectedEof"),
+        "{err}"
+    );
+    // Refusals of the node: its words, not the gRPC code's name.
+    let o = hcmr_at(&sc, None, &["agreement", "accept", &"ab".repeat(16)]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for grpc in [
+        "NotFound",
+        "FailedPrecondition",
+        "InvalidArgument",
+        "PermissionDenied",
+    ] {
+        assert!(!err.contains(grpc), "{err}");
+    }
+    let o = hcmr_at(
+        &sc,
+        None,
+        &[
+            "issue",
+            "--name",
+            "李秀英",
+            "--doc-number",
+            "51130219900721242X",
+            "--status",
+            "green",
+        ],
+    );
+    let err = text(&o).1;
+    assert!(
+        err.starts_with("hcmr: the node refused the call: caller admin has role admin"),
+        "{err}"
+    );
+    // A field the node refuses is named by the flag that set it.
+    let token = tmp.path().join("platform.token");
+    let o = hcmr_at(
+        &sc,
+        None,
+        &[
+            "caller",
+            "add",
+            "platform",
+            "--role",
+            "issuer",
+            "--token-out",
+            token.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = hcmr_at(
+        &sc,
+        Some(&token),
+        &[
+            "issue",
+            "--name",
+            "李秀英",
+            "--doc-number",
+            "511302199007212421",
+            "--status",
+            "green",
+        ],
+    );
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(64), "{err}");
+    assert!(err.starts_with("hcmr: --doc-number: "), "{err}");
+    drop(server);
 }

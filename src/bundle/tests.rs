@@ -677,6 +677,22 @@ fn every_truncation_is_refused() {
             "truncated to {n} bytes"
         );
     }
+    // Said in words: a file cut short, not the decoder's Debug text.
+    assert_eq!(malformed(&[]), "the file is empty");
+    for n in 1..b.len() {
+        let m = malformed(&b[..n]);
+        assert_eq!(
+            m,
+            format!(
+                "the file ends early ({n} bytes): it was cut short, e.g. by an interrupted copy; \
+                 copy it again or export a new one"
+            )
+        );
+    }
+    assert_eq!(
+        malformed(&[0xff; 4]),
+        "the file does not have a trust bundle's structure"
+    );
 }
 
 proptest! {

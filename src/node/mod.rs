@@ -42,6 +42,7 @@ pub use config::{
     ADMIN_TOKEN_FILE, CONFIG_FILE,
 };
 pub use error::ApiError;
+pub use service::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
 
 use crate::feed::FeedState;
 use crate::identity::SubjectKey;

@@ -79,13 +79,13 @@ pub(crate) async fn connect(
             }
             // The peer answered, but its certificate is not the one expected: an impostor or a
             // misconfigured endpoint, not an outage.
-            other if other.to_string().contains(crate::tls::PEER_REFUSED) => {
+            crate::client::ClientError::WrongCertificate { detail, .. } => {
                 ApiError::FailedPrecondition(match expect {
                     Expect::Kid(kid) => format!(
-                        "the node at {url} does not present a certificate certified by the expected kid {kid}: refusing to pin it ({other})"
+                        "the node at {url} does not present a certificate certified by the expected kid {kid}: refusing to pin it ({detail})"
                     ),
                     Expect::Province(p) => format!(
-                        "the node at {url} is not the node of {p} this node trusts ({other})"
+                        "the node at {url} is not the node of {p} this node trusts ({detail})"
                     ),
                 })
             }
@@ -104,14 +104,17 @@ pub(crate) fn call_failed(url: &str, s: tonic::Status) -> ApiError {
         | tonic::Code::FailedPrecondition
         | tonic::Code::Unauthenticated
         | tonic::Code::PermissionDenied
-        | tonic::Code::NotFound => ApiError::FailedPrecondition(format!(
-            "peer {url} refused: {:?}: {}",
-            s.code(),
-            s.message()
-        )),
+        | tonic::Code::NotFound => {
+            ApiError::FailedPrecondition(format!("peer {url} refused: {}", s.message()))
+        }
+        // In words, not the gRPC code's name: operators read these through the CLI.
+        tonic::Code::DeadlineExceeded => ApiError::PeerUnavailable {
+            endpoint: url.to_string(),
+            detail: format!("did not answer in time: {}", s.message()),
+        },
         _ => ApiError::PeerUnavailable {
             endpoint: url.to_string(),
-            detail: format!("{:?}: {}", s.code(), s.message()),
+            detail: s.message().to_string(),
         },
     }
 }

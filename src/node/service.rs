@@ -53,7 +53,11 @@ impl NodeState {
         if r.status_valid_until <= now {
             return Err(ApiError::invalid(
                 "status_valid_until",
-                format!("must be after now ({now} s since the Unix epoch)"),
+                format!(
+                    "must be after now ({}); it is {} s since the Unix epoch",
+                    crate::rfc3339(now),
+                    r.status_valid_until
+                ),
             ));
         }
         if r.status_valid_until > now + MAX_STATUS_VALIDITY_SECS {
@@ -70,7 +74,10 @@ impl NodeState {
             l if l > MAX_CODE_LIFETIME_SECS => {
                 return Err(ApiError::invalid(
                     "code_lifetime_secs",
-                    format!("at most {MAX_CODE_LIFETIME_SECS} seconds"),
+                    format!(
+                        "at most {MAX_CODE_LIFETIME_SECS} seconds ({} days)",
+                        MAX_CODE_LIFETIME_SECS / 86_400
+                    ),
                 ))
             }
             l => l,

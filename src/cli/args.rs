@@ -1,0 +1,251 @@
+//! Parsing the command line, and telling which values came from environment variables.
+//!
+//! A value from an environment variable (`HCMR_SYNC_INTERVAL_SECS=abc`) is configuration, not
+//! something typed on this command line: its error names the variable and exits 78 (bad
+//! configuration) as the README promises, while the same value given as a flag is bad usage (64).
+//! clap's [`clap::ArgMatches::value_source`] says where each value came from.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+
+use super::{Cli, CliError};
+
+/// Why the command line could not be parsed.
+#[derive(Debug)]
+pub enum ParseError {
+    /// clap's own error (help and version too): printed by clap, exit 64 or 0.
+    Clap(clap::Error),
+    /// A value from an environment variable that its flag refuses: exit 78.
+    Env(CliError),
+}
+
+/// Flags of the command being run whose value came from their environment variable: arg id
+/// to variable name. Set once by [`parse`].
+static FROM_ENV: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+
+/// The environment variable that gave the value of the flag with arg id `id` (e.g. `node`,
+/// `token_file`), if it came from one rather than from the command line.
+pub fn env_source(id: &str) -> Option<&'static str> {
+    FROM_ENV.get()?.get(id).map(String::as_str)
+}
+
+/// Parses the process's command line into [`Cli`].
+///
+/// # Errors
+/// [`ParseError::Env`] naming the environment variable when a value taken from one is refused by
+/// its flag's parser; [`ParseError::Clap`] otherwise.
+pub fn parse() -> Result<Cli, ParseError> {
+    let mut cmd = Cli::command();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match cmd.clone().try_get_matches_from(&args) {
+        Ok(m) => {
+            let _ = FROM_ENV.set(env_sourced(&cmd, &m));
+            Cli::from_arg_matches(&m).map_err(|e| ParseError::Clap(e.format(&mut cmd)))
+        }
+        Err(e) => Err(match env_value_refused(&cmd, &args, &e) {
+            Some(env) => ParseError::Env(env),
+            None => ParseError::Clap(e),
+        }),
+    }
+}
+
+/// The leaf subcommand that `m` ran, with its matches.
+fn leaf<'a>(
+    mut cmd: &'a clap::Command,
+    mut m: &'a clap::ArgMatches,
+) -> (&'a clap::Command, &'a clap::ArgMatches) {
+    while let Some((name, sub)) = m.subcommand() {
+        match cmd.find_subcommand(name) {
+            Some(c) => {
+                cmd = c;
+                m = sub;
+            }
+            None => break,
+        }
+    }
+    (cmd, m)
+}
+
+/// Arg id to variable name of the values in `m` that came from environment variables.
+fn env_sourced(cmd: &clap::Command, m: &clap::ArgMatches) -> BTreeMap<String, String> {
+    let (cmd, m) = leaf(cmd, m);
+    cmd.get_arguments()
+        .filter_map(|a| {
+            let var = a.get_env()?.to_string_lossy().into_owned();
+            let id = a.get_id().as_str();
+            (m.try_contains_id(id).unwrap_or(false)
+                && m.value_source(id) == Some(ValueSource::EnvVariable))
+            .then(|| (id.to_string(), var))
+        })
+        .collect()
+}
+
+/// `cmd` with every flag that has an environment variable taking any value: parsed with it,
+/// a command line whose only fault is such a value still yields matches, which say where the
+/// value came from.
+fn lenient(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        if a.get_env().is_some() {
+            a.value_parser(clap::builder::ValueParser::os_string())
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(lenient)
+}
+
+/// When clap refused a value (`e`) that came from an environment variable, the error to give
+/// instead: it names the variable and is bad configuration.
+fn env_value_refused(
+    cmd: &clap::Command,
+    args: &[std::ffi::OsString],
+    e: &clap::Error,
+) -> Option<CliError> {
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    // "--sync-interval-secs <SYNC_INTERVAL_SECS>": the flag is the first word.
+    let flag = match e.get(ContextKind::InvalidArg)? {
+        ContextValue::String(s) => s.split_whitespace().next()?.to_string(),
+        _ => return None,
+    };
+    let lenient_cmd = lenient(cmd.clone());
+    let m = lenient_cmd.try_get_matches_from(args).ok()?;
+    let (leaf_cmd, leaf_m) = leaf(cmd, &m);
+    let arg = leaf_cmd
+        .get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag))?;
+    let id = arg.get_id().as_str();
+    if leaf_m.value_source(id) != Some(ValueSource::EnvVariable) {
+        return None;
+    }
+    let var = arg.get_env()?.to_string_lossy();
+    let value = leaf_m
+        .get_raw(id)
+        .and_then(|mut v| v.next())
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let why = match (std::error::Error::source(e), e.get(ContextKind::ValidValue)) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(ContextValue::Strings(valid))) => {
+            format!("expected one of {}", valid.join(", "))
+        }
+        _ => "not a valid value".to_string(),
+    };
+    Some(CliError::Config(format!(
+        "environment variable {var}={value:?} (the value of {flag}): {why}"
+    )))
+}
+
+/// A duration as an operator writes it (`30s`, `5m`, `12h`, `14d`, `1h 30m`), in whole seconds
+/// or 0 (clap value parser). Refusals say what to write, not humantime's own words.
+pub(super) fn duration(s: &str) -> Result<std::time::Duration, String> {
+    use humantime::DurationError as E;
+    let t = s.trim();
+    let d = humantime::parse_duration(t).map_err(|e| match e {
+        E::UnknownUnit { unit, value, .. } if unit.is_empty() => {
+            format!("{value} needs its unit: e.g. {value}s, {value}m, {value}h or {value}d")
+        }
+        E::UnknownUnit { unit, .. } => {
+            format!("unknown unit {unit:?}: use s, m, h or d, e.g. 30s, 5m, 12h, 14d")
+        }
+        E::NumberOverflow => "too long".to_string(),
+        E::Empty => "empty: give a duration such as 30s, 5m, 12h or 14d".to_string(),
+        E::InvalidCharacter(_) | E::NumberExpected(_) => {
+            "not a duration: write it as 30s, 5m, 12h, 14d or 1h 30m".to_string()
+        }
+    })?;
+    if d.subsec_nanos() != 0 {
+        return Err("give whole seconds (at least 1s)".into());
+    }
+    Ok(d)
+}
+
+/// `secs` the way [`duration`] reads it back: `7d`, `12h`, `5m` or `90s`.
+pub fn short_duration(secs: u64) -> String {
+    match secs {
+        0 => "0s".to_string(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// A [`duration`] from `min` to `max` seconds.
+fn duration_in(s: &str, min: u64, max: u64, why_max: &str) -> Result<std::time::Duration, String> {
+    let d = duration(s)?;
+    if d.as_secs() < min {
+        return Err(format!("must be at least {}", short_duration(min)));
+    }
+    if d.as_secs() > max {
+        return Err(format!("at most {}{why_max}", short_duration(max)));
+    }
+    Ok(d)
+}
+
+/// `issue --lifetime`: 1s to the node's limit (clap value parser).
+pub(super) fn code_lifetime(s: &str) -> Result<std::time::Duration, String> {
+    duration_in(
+        s,
+        1,
+        crate::node::MAX_CODE_LIFETIME_SECS,
+        ", the longest a code may be valid",
+    )
+}
+
+/// `issue --status-valid-for`: 1s to the node's limit (clap value parser).
+pub(super) fn status_validity(s: &str) -> Result<std::time::Duration, String> {
+    duration_in(
+        s,
+        1,
+        crate::node::MAX_STATUS_VALIDITY_SECS,
+        ": a health status is re-assessed long before that",
+    )
+}
+
+/// The node's request fields and the flags that set them, for its INVALID_ARGUMENT messages
+/// ("code_lifetime_secs: ..."), which name the field.
+const FIELD_FLAGS: &[(&str, &str)] = &[
+    ("subject.document_number", "--doc-number"),
+    ("document_number", "--doc-number"),
+    ("subject.document_type", "--doc-type"),
+    ("document_type", "--doc-type"),
+    ("subject.name", "--name"),
+    ("status", "--status"),
+    ("status_valid_until", "--status-valid-for"),
+    ("code_lifetime_secs", "--lifetime"),
+    ("max_trust_age_secs", "--max-trust-age"),
+    ("max_code_age_secs", "--max-code-age"),
+    ("effective_until", "--for"),
+    ("effective_from", "--from"),
+    ("expected_peer_kid", "--peer-kid"),
+    ("peer_endpoint", "--peer"),
+    ("amends", "--amends"),
+    ("issued_before", "--before"),
+    ("effective_at", "--at"),
+    ("issuer_province", "--issuer"),
+    ("page_token", "--page-token"),
+    ("roles", "--role"),
+];
+
+/// A node's INVALID_ARGUMENT message with its leading request field replaced by the flag that
+/// sets it, when there is one.
+pub(super) fn in_flags(message: &str) -> String {
+    message
+        .split_once(": ")
+        .and_then(|(field, rest)| {
+            FIELD_FLAGS
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, flag)| format!("{flag}: {rest}"))
+        })
+        .unwrap_or_else(|| message.to_string())
+}

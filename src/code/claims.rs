@@ -215,9 +215,24 @@ fn first_duplicate_key(map: &[(Value, Value)]) -> Option<String> {
         if seen.insert(crate::cbor::encode(k)) {
             None
         } else {
-            Some(int_key(k).map_or_else(|| format!("{k:?}"), |i| i.to_string()))
+            Some(int_key(k).map_or_else(|| key_words(k), |i| i.to_string()))
         }
     })
+}
+
+/// A map key that is not an integer, in words: a text key quoted, others by their CBOR type.
+fn key_words(k: &Value) -> String {
+    match k {
+        Value::Text(t) => format!("{t:?}"),
+        Value::Bytes(b) => format!("h'{}'", hex::encode(b)),
+        Value::Float(f) => format!("{f}"),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".to_string(),
+        Value::Array(_) => "(an array)".to_string(),
+        Value::Map(_) => "(a map)".to_string(),
+        Value::Tag(t, _) => format!("(a tag {t} item)"),
+        _ => "(an item)".to_string(),
+    }
 }
 
 fn int_key(k: &Value) -> Option<i64> {

@@ -70,7 +70,12 @@ fn refuse_critical_headers(sign1: &Value) -> Result<(), CodeError> {
     if protected.is_empty() {
         return Ok(());
     }
-    if let Ok(Value::Map(entries)) = crate::cbor::decode_exact(protected) {
+    // Decoded here first so that a malformed header is described in words (coset would give
+    // ciborium's debug text, `Syntax(3)`).
+    let header = crate::cbor::decode_exact(protected).map_err(|e| {
+        CodeError::NotCoseSign1(format!("the protected header is not well-formed: {e}"))
+    })?;
+    if let Value::Map(entries) = header {
         let crit = Value::Integer(2.into());
         // An empty `crit` array is malformed (RFC 9052: `[+ label]`): coset reports that.
         let names_labels = |v: &Value| !matches!(v, Value::Array(a) if a.is_empty());
@@ -79,6 +84,26 @@ fn refuse_critical_headers(sign1: &Value) -> Result<(), CodeError> {
         }
     }
     Ok(())
+}
+
+/// A coset error in words. Its Display is words except for a CBOR decoding failure, which
+/// [`refuse_critical_headers`] has already reported in words for the only bytes coset decodes
+/// itself (the protected header).
+fn coset_words(e: &coset::CoseError) -> String {
+    match e {
+        coset::CoseError::DecodeFailed(_) => "a header is not well-formed CBOR".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// An algorithm as its COSE number and IANA name, e.g. `-7 (ES256)`, or its text label.
+fn algorithm_words(alg: &coset::Algorithm) -> String {
+    use coset::{iana::EnumI64, RegisteredLabelWithPrivate as L};
+    match alg {
+        L::Assigned(a) => format!("{} ({a:?})", a.to_i64()),
+        L::PrivateUse(n) => format!("{n} (private use)"),
+        L::Text(t) => format!("{t:?}"),
+    }
 }
 
 /// Parses COSE bytes: untagged (what hcmr writes), or leniently tag 18, or tag 61 around tag 18
@@ -104,12 +129,12 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedSign1, CodeError> {
     };
     refuse_critical_headers(&value)?;
     let sign1 =
-        CoseSign1::from_cbor_value(value).map_err(|e| CodeError::NotCoseSign1(e.to_string()))?;
+        CoseSign1::from_cbor_value(value).map_err(|e| CodeError::NotCoseSign1(coset_words(&e)))?;
     let protected = &sign1.protected.header;
     match &protected.alg {
         None => return Err(CodeError::MissingAlgorithm),
         Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA)) => {}
-        Some(other) => return Err(CodeError::UnsupportedAlgorithm(format!("{other:?}"))),
+        Some(other) => return Err(CodeError::UnsupportedAlgorithm(algorithm_words(other))),
     }
     if !protected.crit.is_empty() {
         return Err(CodeError::CriticalHeader);

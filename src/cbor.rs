@@ -30,6 +30,23 @@ pub(crate) fn encode(value: &Value) -> Vec<u8> {
     out
 }
 
+/// Where `bytes` first differs from its canonical re-encoding (definite lengths, the shortest
+/// head of each integer, length and float, no chunked strings: RFC 8949 section 4.2.1 without
+/// key sorting), or `None` when it is canonical. `value` is `bytes` decoded.
+pub(crate) fn first_non_canonical_byte(value: &Value, bytes: &[u8]) -> Option<usize> {
+    let canonical = encode(value);
+    if canonical == bytes {
+        return None;
+    }
+    Some(
+        canonical
+            .iter()
+            .zip(bytes)
+            .position(|(a, b)| a != b)
+            .unwrap_or(canonical.len().min(bytes.len())),
+    )
+}
+
 /// A ciborium decoding error in words: where (a byte offset into `bytes`) and what was expected,
 /// never the Rust debug text of the error (`Io(Error { kind: UnexpectedEof, ... })`,
 /// `Syntax(29)`).

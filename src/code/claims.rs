@@ -127,6 +127,8 @@ impl Claims {
     /// or a bad time (NaN, infinite, fractional, negative, after 9999).
     pub fn from_cbor(bytes: &[u8]) -> Result<Claims, CodeError> {
         let value: Value = crate::cbor::decode_exact(bytes)?;
+        // Checked after the claims themselves, so that a claims fault is reported as such.
+        let not_canonical = crate::cbor::first_non_canonical_byte(&value, bytes);
         let map = as_map(value)?;
         let dup = first_duplicate_key(&map);
         let mut iss = None;
@@ -165,7 +167,7 @@ impl Claims {
         let hash: [u8; SUBJECT_HASH_LEN] = bytes_of(hash, "subject.hash")?
             .try_into()
             .map_err(|_| CodeError::BadClaim("subject.hash", "must be 8 bytes"))?;
-        Ok(Claims {
+        let claims = Claims {
             iss: iss.ok_or(CodeError::MissingClaim("iss"))?,
             iat: iat.ok_or(CodeError::MissingClaim("iat"))?,
             exp: exp.ok_or(CodeError::MissingClaim("exp"))?,
@@ -177,7 +179,14 @@ impl Claims {
                 masked_document_number,
                 subject_hash: SubjectHash(hash),
             },
-        })
+        };
+        if let Some(offset) = not_canonical {
+            return Err(CodeError::NotCanonical {
+                part: "claims",
+                offset,
+            });
+        }
+        Ok(claims)
     }
 }
 

@@ -106,27 +106,20 @@ fn algorithm_words(alg: &coset::Algorithm) -> String {
     }
 }
 
-/// Parses COSE bytes: untagged (what hcmr writes), or leniently tag 18, or tag 61 around tag 18
-/// (CWT); then checks the
-/// protected header (alg EdDSA, no crit, an 8-byte kid that is protected) and the shape of the
-/// payload and signature.
+/// Parses COSE bytes in the one encoding hcmr writes: an untagged COSE_Sign1 (no tag 18, no
+/// tag 61), canonical CBOR (definite lengths, unchunked strings, shortest heads), an empty
+/// unprotected header; then checks the protected header (alg EdDSA, no crit, an 8-byte kid) and
+/// the shape of the payload and signature. The canonical checks come last, so a code with
+/// another fault reports that fault.
 ///
 /// # Errors
 /// A `cbor.*` or `cose.*` [`CodeError`].
 pub fn parse(bytes: &[u8]) -> Result<ParsedSign1, CodeError> {
-    let mut value = crate::cbor::decode_exact(bytes)?;
-    if let Value::Tag(TAG_CWT, inner) = value {
-        value = match *inner {
-            Value::Tag(TAG_COSE_SIGN1, _) => *inner,
-            Value::Tag(t, _) => return Err(CodeError::UnexpectedTag(t)),
-            _ => return Err(CodeError::UnexpectedTag(TAG_CWT)),
-        };
+    let value = crate::cbor::decode_exact(bytes)?;
+    if let Value::Tag(t, _) = value {
+        return Err(CodeError::UnexpectedTag(t));
     }
-    let value = match value {
-        Value::Tag(TAG_COSE_SIGN1, inner) => *inner,
-        Value::Tag(t, _) => return Err(CodeError::UnexpectedTag(t)),
-        v => v,
-    };
+    let not_canonical = crate::cbor::first_non_canonical_byte(&value, bytes);
     refuse_critical_headers(&value)?;
     let sign1 =
         CoseSign1::from_cbor_value(value).map_err(|e| CodeError::NotCoseSign1(coset_words(&e)))?;
@@ -150,6 +143,12 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedSign1, CodeError> {
     if !unprotected_kid.is_empty() && unprotected_kid != &protected.key_id {
         return Err(CodeError::KidConflict);
     }
+    let protected_not_canonical = match &sign1.protected.original_data {
+        Some(raw) => crate::cbor::decode_exact(raw)
+            .ok()
+            .and_then(|v| crate::cbor::first_non_canonical_byte(&v, raw)),
+        None => None,
+    };
     let kid =
         Kid::from_slice(&protected.key_id).ok_or(CodeError::KidLength(protected.key_id.len()))?;
     let payload = match &sign1.payload {
@@ -161,6 +160,21 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedSign1, CodeError> {
         .as_slice()
         .try_into()
         .map_err(|_| CodeError::SignatureLength(sign1.signature.len()))?;
+    if !sign1.unprotected.is_empty() {
+        return Err(CodeError::UnprotectedNotEmpty);
+    }
+    if let Some(offset) = not_canonical {
+        return Err(CodeError::NotCanonical {
+            part: "COSE_Sign1",
+            offset,
+        });
+    }
+    if let Some(offset) = protected_not_canonical {
+        return Err(CodeError::NotCanonical {
+            part: "protected header",
+            offset,
+        });
+    }
     Ok(ParsedSign1 {
         kid,
         to_be_signed: sign1.tbs_data(b""),

@@ -352,6 +352,31 @@ fn hostile_cases() -> Vec<Case> {
         why: "the green claims with the masked name as a chunked text string, signed by Sichuan's key",
         expect: &[("decode", "cbor.not_canonical"), ("verify", "malformed")],
     });
+    // Issue 15 fault 4: text that would forge a verdict in a terminal, in a code signed by a
+    // stranger under Sichuan's kid. Refused as a forgery; the CLI escapes the text and does not
+    // show the subject of a code whose signature failed.
+    v.push(Case {
+        name: "code_forged_verdict_in_name",
+        target: "code",
+        input: Input::Text({
+            let mut c = green.claims.clone();
+            c.subject.masked_name =
+                "\x1b[1A\x1b[2K\x1b[1A\x1b[2K\rRECOGNIZED  counts here as GREEN".into();
+            let payload = c.to_cbor();
+            let mut p = cose_parts(&green.cose);
+            let tbs = cbor(&Value::Array(vec![
+                Value::Text("Signature1".into()),
+                p[0].clone(),
+                Value::Bytes(Vec::new()),
+                Value::Bytes(payload.clone()),
+            ]));
+            p[2] = Value::Bytes(payload);
+            p[3] = Value::Bytes(stranger().sign(&tbs).to_vec());
+            transport::wrap(&untagged(p))
+        }),
+        why: "a masked name of cursor-up, erase-line and carriage return that writes a fake RECOGNIZED line, signed by a stranger under Sichuan's kid",
+        expect: &[("decode", "ok"), ("verify", "bad_signature")],
+    });
     v.push(Case {
         name: "code_tag_17",
         target: "code",

@@ -369,6 +369,9 @@ impl AgreementBody {
 
 type D<T> = Result<T, String>;
 
+/// What a record's signature slot holds, for the error when it holds something else.
+const SIGNATURE_SHAPE: &str = "signature: expected null or an array of kid and signature bytes";
+
 fn arr(v: Value, what: &str, len: Option<usize>) -> D<Vec<Value>> {
     match v {
         Value::Array(a) if len.is_none_or(|n| a.len() == n) => Ok(a),
@@ -608,20 +611,22 @@ impl SignedAgreement {
                 Value::Null => Ok(None),
                 Value::Array(p) => match p.as_slice() {
                     [Value::Bytes(k), Value::Bytes(s)] => Ok(Some(AgreementSignature {
-                        kid: Kid::from_slice(k)
-                            .ok_or_else(|| AgreementError::Decode("signature kid".into()))?,
-                        signature: s
-                            .as_slice()
-                            .try_into()
-                            .map_err(|_| AgreementError::Decode("signature length".into()))?,
+                        kid: Kid::from_slice(k).ok_or_else(|| {
+                            AgreementError::Decode("signature kid: expected 8 bytes".into())
+                        })?,
+                        signature: s.as_slice().try_into().map_err(|_| {
+                            AgreementError::Decode("signature: expected 64 bytes".into())
+                        })?,
                     })),
-                    _ => Err(AgreementError::Decode("signature".into())),
+                    _ => Err(AgreementError::Decode(SIGNATURE_SHAPE.into())),
                 },
-                _ => Err(AgreementError::Decode("signature".into())),
+                _ => Err(AgreementError::Decode(SIGNATURE_SHAPE.into())),
             }
         };
         let Value::Bytes(encoded) = &a[0] else {
-            return Err(AgreementError::Decode("record body".into()));
+            return Err(AgreementError::Decode(
+                "record body: expected a byte string".into(),
+            ));
         };
         Self::from_parts(encoded.clone(), sig(&a[1])?, sig(&a[2])?)
     }
@@ -756,17 +761,17 @@ impl Termination {
             id: AgreementId(
                 bytes_n(&a[0])
                     .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| bad("id"))?,
+                    .ok_or_else(|| bad("id: expected 16 bytes"))?,
             ),
             by: province(&a[1], "by").map_err(AgreementError::Decode)?,
             effective_at: u(&a[2], "effective_at").map_err(AgreementError::Decode)?,
             signed_at: u(&a[3], "signed_at").map_err(AgreementError::Decode)?,
             kid: bytes_n(&a[4])
                 .and_then(|b| Kid::from_slice(&b))
-                .ok_or_else(|| bad("kid"))?,
+                .ok_or_else(|| bad("kid: expected 8 bytes"))?,
             signature: bytes_n(&a[5])
                 .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| bad("signature"))?,
+                .ok_or_else(|| bad("signature: expected 64 bytes"))?,
         })
     }
 }

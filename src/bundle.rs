@@ -167,21 +167,21 @@ fn malformed(what: &str) -> BundleError {
 fn arr(v: Value, what: &str) -> R<Vec<Value>> {
     match v {
         Value::Array(a) => Ok(a),
-        _ => Err(malformed(what)),
+        _ => Err(malformed(&format!("{what}: expected an array"))),
     }
 }
 
 fn u(v: &Value, what: &str) -> R<u64> {
     match v {
-        Value::Integer(i) => u64::try_from(*i).map_err(|_| malformed(what)),
-        _ => Err(malformed(what)),
+        Value::Integer(i) => u64::try_from(*i).map_err(|_| malformed(&format!("{what}: negative"))),
+        _ => Err(malformed(&format!("{what}: expected an unsigned integer"))),
     }
 }
 
 fn bytes(v: Value, what: &str) -> R<Vec<u8>> {
     match v {
         Value::Bytes(b) => Ok(b),
-        _ => Err(malformed(what)),
+        _ => Err(malformed(&format!("{what}: expected a byte string"))),
     }
 }
 
@@ -189,7 +189,7 @@ fn province(v: &Value, what: &str) -> R<Province> {
     u32::try_from(u(v, what)?)
         .ok()
         .and_then(|c| Province::from_code(c).ok())
-        .ok_or_else(|| malformed(what))
+        .ok_or_else(|| malformed(&format!("{what}: expected a GB/T 2260 province code")))
 }
 
 fn feed(v: Value, what: &str) -> R<Vec<FeedEntry>> {
@@ -247,7 +247,7 @@ pub fn open(
     }
     let content_bytes = bytes(a.next().unwrap_or(Value::Null), "content")?;
     let kid = Kid::from_slice(&bytes(a.next().unwrap_or(Value::Null), "kid")?)
-        .ok_or_else(|| malformed("kid"))?;
+        .ok_or_else(|| malformed("kid: expected 8 bytes"))?;
     let sig = bytes(a.next().unwrap_or(Value::Null), "signature")?;
     let content = decode(&content_bytes, "its content")?;
     let c = arr(content, "content")?;
@@ -271,7 +271,9 @@ pub fn open(
         .into_iter()
         .map(|p| {
             let p = arr(p, "peer")?;
-            let [pv, tv, ev]: [Value; 3] = p.try_into().map_err(|_| malformed("peer"))?;
+            let [pv, tv, ev]: [Value; 3] = p
+                .try_into()
+                .map_err(|_| malformed("peer: expected an array of 3"))?;
             let synced_at = u(&tv, "synced_at")?;
             if synced_at > crate::code::MAX_TIME {
                 return Err(malformed("synced_at is after the year 9999"));

@@ -18,11 +18,14 @@ use crate::province::Province;
 use crate::status::HealthStatus;
 
 /// Writes a line to standard output; a closed pipe (`hcmr audit --csv | head`) ends the program
-/// quietly instead of panicking as `println!` would.
+/// quietly instead of panicking as `println!` would. Control, bidi and invisible characters are
+/// escaped ([`terminal_safe`]): every line may carry data from a code, a peer or a caller.
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+        let line = format!($($arg)*);
+        let line = $crate::cli::terminal_safe(&line, true);
+        if let Err(e) = writeln!(std::io::stdout(), "{line}") {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 std::process::exit(0);
             }
@@ -30,12 +33,22 @@ macro_rules! out {
     }};
 }
 
+/// `eprintln!` with the escaping of [`out!`], for notes that carry data (tokens, names, paths).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        eprintln!("{}", $crate::cli::terminal_safe(&line, true));
+    }};
+}
+
 mod args;
 mod backup;
+mod escape;
 mod output;
 mod serving;
 
 pub use args::{env_source, parse, ParseError};
+pub use escape::terminal_safe;
 
 /// Default node URL when neither `--node`, `HCMR_NODE` nor `--dir` is given.
 pub const DEFAULT_NODE: &str = "https://127.0.0.1:7510";
@@ -1041,21 +1054,35 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
             .unwrap_or("?");
         out!("  issuer:        {} {name}", r.issuer_province);
     }
-    if let Some(s) = &r.subject {
-        let t = u64::try_from(s.document_type)
-            .ok()
-            .and_then(DocumentType::from_u64)
-            .map_or("?", DocumentType::label);
-        out!(
-            "  subject:       {}  {} ({t})",
-            s.masked_name,
-            s.masked_document_number
-        );
+    match &r.subject {
+        // Whatever a code whose signature did not verify says about its holder is the forger's
+        // text: never shown as if it were the person's (issue 15 fault 4).
+        Some(_) if !r.signature_verified => {
+            out!("  subject:       not shown: the signature did not verify");
+        }
+        Some(s) => {
+            let t = u64::try_from(s.document_type)
+                .ok()
+                .and_then(DocumentType::from_u64)
+                .map_or("?", DocumentType::label);
+            // Escaped whole, line feeds included: a field is one line.
+            out!(
+                "  subject:       {}  {} ({t})",
+                terminal_safe(&s.masked_name, false),
+                terminal_safe(&s.masked_document_number, false)
+            );
+        }
+        None => {}
     }
     if r.exp != 0 {
         out!(
-            "  issued status: {}   counts here: {}",
+            "  issued status: {}{}   counts here: {}",
             status_name(r.issued_status),
+            if r.signature_verified {
+                ""
+            } else {
+                " (unverified)"
+            },
             status_name(r.local_status)
         );
         out!(
@@ -1356,7 +1383,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             // The code and its cti (needed to revoke it) first: it is issued whatever happens
             // to the image file.
             out!("{}", r.code);
-            eprintln!("cti {}  kid {}  expires {}", r.cti, r.kid, rfc3339(r.exp));
+            note!("cti {}  kid {}  expires {}", r.cti, r.kid, rfc3339(r.exp));
             let (Some(file), Some((flag, path))) = (image_file, image) else {
                 return Ok(());
             };
@@ -1372,10 +1399,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     .and_then(|info| crate::card::card_pdf(&info))
                     .map_err(|e| failed(e.to_string()))?;
                 file.write(&pdf).map_err(|e| failed(e.to_string()))?;
-                eprintln!("wrote {} (application/pdf)", path.display());
+                note!("wrote {} (application/pdf)", path.display());
             } else {
                 file.write(&r.qr_image).map_err(|e| failed(e.to_string()))?;
-                eprintln!("wrote {} ({})", path.display(), r.qr_media_type);
+                note!("wrote {} ({})", path.display(), r.qr_media_type);
             }
             Ok(())
         }
@@ -1494,7 +1521,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 print_agreement(v);
             }
             if !r.peer_notified {
-                eprintln!(
+                note!(
                     "the peer could not be told now; it learns of the termination at its next sync"
                 );
             }
@@ -1997,7 +2024,7 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                 );
             }
             if !r.next_page_token.is_empty() {
-                eprintln!(
+                note!(
                     "{} record{} shown, oldest first; more follow: --page-token {} for the next",
                     r.denials.len(),
                     if r.denials.len() == 1 { "" } else { "s" },
@@ -2122,7 +2149,7 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
             ));
         }
         if shown >= want {
-            eprintln!(
+            note!(
                 "{shown} record{} shown, oldest first; more follow: --page-token {} for the next \
                  (with the same --until, --issuer and --verdict)",
                 if shown == 1 { "" } else { "s" },
@@ -2273,7 +2300,7 @@ fn verify_offline(
             }
             e => CliError::Failed(format!("bundle {}: {e}", path.display())),
         })?;
-    eprintln!(
+    note!(
         "offline: bundle of {} {} exported {} ({} s ago)",
         content.province,
         content.province.name_en(),

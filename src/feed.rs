@@ -334,7 +334,7 @@ impl FeedEntry {
         let v =
             crate::cbor::decode_exact(&encoded).map_err(|e| FeedError::Decode(e.to_string()))?;
         let Value::Array(a) = v else {
-            return Err(FeedError::Decode("not an array".into()));
+            return Err(FeedError::Decode("an entry must be an array".into()));
         };
         if a.len() != 7 || a[0] != Value::Text(MAGIC.into()) || as_u64(&a[1]) != Some(FORMAT) {
             return Err(FeedError::Decode(
@@ -344,10 +344,15 @@ impl FeedEntry {
         let province = as_u64(&a[2])
             .and_then(|c| u32::try_from(c).ok())
             .and_then(|c| Province::from_code(c).ok())
-            .ok_or_else(|| FeedError::Decode("province".into()))?;
-        let seq = as_u64(&a[3]).ok_or_else(|| FeedError::Decode("seq".into()))?;
-        let prev = as_bytes::<32>(&a[4]).ok_or_else(|| FeedError::Decode("prev".into()))?;
-        let time = as_u64(&a[5]).ok_or_else(|| FeedError::Decode("time".into()))?;
+            .ok_or_else(|| {
+                FeedError::Decode("province must be a GB/T 2260 province code".into())
+            })?;
+        let seq = as_u64(&a[3])
+            .ok_or_else(|| FeedError::Decode("seq must be an unsigned integer".into()))?;
+        let prev = as_bytes::<32>(&a[4])
+            .ok_or_else(|| FeedError::Decode("prev must be 32 bytes".into()))?;
+        let time = as_u64(&a[5])
+            .ok_or_else(|| FeedError::Decode("time must be an unsigned integer".into()))?;
         let statement = decode_statement(&a[6]).map_err(FeedError::Decode)?;
         if encode_entry(province, seq, &prev, time, &statement) != encoded {
             return Err(FeedError::Decode("not in canonical encoding".into()));
@@ -428,15 +433,20 @@ impl FeedEntry {
         match v {
             Value::Array(a) if a.len() == 3 => {
                 let Value::Bytes(e) = &a[0] else {
-                    return Err(FeedError::Decode("record entry".into()));
+                    return Err(FeedError::Decode(
+                        "a record's entry must be a byte string".into(),
+                    ));
                 };
-                let kid =
-                    as_bytes::<8>(&a[1]).ok_or_else(|| FeedError::Decode("record kid".into()))?;
-                let sig = as_bytes::<64>(&a[2])
-                    .ok_or_else(|| FeedError::Decode("record signature".into()))?;
+                let kid = as_bytes::<8>(&a[1])
+                    .ok_or_else(|| FeedError::Decode("a record's kid must be 8 bytes".into()))?;
+                let sig = as_bytes::<64>(&a[2]).ok_or_else(|| {
+                    FeedError::Decode("a record's signature must be 64 bytes".into())
+                })?;
                 parts(e.clone(), Kid(kid), sig)
             }
-            _ => Err(FeedError::Decode("not a feed record".into())),
+            _ => Err(FeedError::Decode(
+                "a record must be an array of 3 (entry, kid, signature)".into(),
+            )),
         }
     }
 }

@@ -62,7 +62,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(hcmr::cli::CliError::NotRecognized) => ExitCode::from(3),
         Err(e) => {
-            eprintln!("hcmr: {e}");
+            // Errors can carry the node's or a file's text: escaped like all output.
+            eprintln!("hcmr: {}", hcmr::cli::terminal_safe(&e.to_string(), true));
             ExitCode::from(e.exit_code())
         }
     }

@@ -656,14 +656,94 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
         x.extend_from_slice(&c);
         decode_outcome(&wrap(&x))
     }));
+    // --- other encodings of a valid code (issue 15 fault 7): one code, one string ---
     v.push(case(
-        "cose: tag 18 (COSE_Sign1), signed (lenient)",
-        "ok",
+        "canonical: tag 18 (COSE_Sign1) around a valid code",
+        "cose.tag",
+        || decode_outcome(&wrap(&[&[0xd2][..], &good_cose()].concat())),
+    ));
+    v.push(case(
+        "canonical: tag 61(18) (CWT) around a valid code",
+        "cose.tag",
+        || decode_outcome(&wrap(&[&[0xd8, 0x3d, 0xd2][..], &good_cose()].concat())),
+    ));
+    v.push(case(
+        "canonical: tag 18 around a valid code is not recognized",
+        "malformed",
+        || verify_outcome(&wrap(&[&[0xd2][..], &good_cose()].concat())),
+    ));
+    let indefinite = |b: &[u8], head: u8| [&[head][..], &b[1..], &[0xff]].concat();
+    v.push(case(
+        "canonical: indefinite-length COSE array",
+        "cbor.not_canonical",
+        move || decode_outcome(&wrap(&indefinite(&good_cose(), 0x9f))),
+    ));
+    v.push(case(
+        "canonical: chunked payload",
+        "cbor.not_canonical",
         || {
             let c = good_cose();
-            let mut x = vec![0xd2];
-            x.extend_from_slice(&c);
-            verify_outcome(&wrap(&x))
+            let p = claims().to_cbor();
+            // The payload's head is at byte 16 (array head, 14-byte protected, unprotected).
+            let head = cbor(&Value::Bytes(p.clone())).len() - p.len();
+            let mut x = c[..16].to_vec();
+            x.push(0x5f);
+            x.extend_from_slice(&cbor(&Value::Bytes(p[..10].to_vec())));
+            x.extend_from_slice(&cbor(&Value::Bytes(p[10..].to_vec())));
+            x.push(0xff);
+            x.extend_from_slice(&c[16 + head + p.len()..]);
+            decode_outcome(&wrap(&x))
+        },
+    ));
+    v.push(case(
+        "canonical: signature length in a longer head",
+        "cbor.not_canonical",
+        || {
+            let c = good_cose();
+            let at = c.len() - 66;
+            let x = [&c[..at], &[0x59, 0x00, 0x40], &c[at + 2..]].concat();
+            decode_outcome(&wrap(&x))
+        },
+    ));
+    v.push(case(
+        "canonical: unprotected kid equal to the protected one",
+        "cose.unprotected_not_empty",
+        || {
+            let k = sc_key();
+            let unprotected = vec![(int(4), Value::Bytes(k.kid().0.to_vec()))];
+            let x = sign1_with(
+                std_protected(&k.kid().0),
+                unprotected,
+                &claims().to_cbor(),
+                &k,
+            );
+            decode_outcome(&wrap(&x))
+        },
+    ));
+    v.push(case(
+        "canonical: indefinite-length claims map, signed",
+        "cbor.not_canonical",
+        move || decode_outcome(&signed_payload(&indefinite(&claims().to_cbor(), 0xbf))),
+    ));
+    v.push(case(
+        "canonical: indefinite-length body, signed",
+        "cbor.not_canonical",
+        || {
+            let p = claims().to_cbor();
+            let at = 3 + p.windows(3).position(|w| w == [0x39, 0x98, 0x31]).unwrap();
+            let x = [&p[..at], &[0x9f], &p[at + 1..], &[0xff]].concat();
+            decode_outcome(&signed_payload(&x))
+        },
+    ));
+    v.push(case(
+        "canonical: chunked name, signed",
+        "cbor.not_canonical",
+        || {
+            let p = claims().to_cbor();
+            let name = cbor(&Value::Text(claims().subject.masked_name));
+            let at = p.windows(name.len()).position(|w| w == name).unwrap();
+            let x = [&p[..at], &[0x7f], &name, &[0xff], &p[at + name.len()..]].concat();
+            decode_outcome(&signed_payload(&x))
         },
     ));
     v.push(case("cose: array of 3", "cose.structure", || {
@@ -760,8 +840,8 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
         },
     ));
     v.push(case(
-        "cose: equal unprotected kid (control, accepted)",
-        "ok",
+        "cose: equal unprotected kid, not recognized (issue 15 fault 7)",
+        "malformed",
         || {
             let k = sc_key();
             let u = vec![(int(4), bytes(&k.kid().0))];
@@ -1104,8 +1184,8 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
         },
     ));
     v.push(case(
-        "claims: indefinite map with break, signed (lenient)",
-        "ok",
+        "claims: indefinite map with break, signed, not recognized (issue 15 fault 7)",
+        "malformed",
         || {
             let mut p = claims().to_cbor();
             p[0] = 0xbf;

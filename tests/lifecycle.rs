@@ -1515,3 +1515,107 @@ async fn offline_bundle_verifies_with_every_node_down_and_refuses_tampering() {
     assert!(!o.status.success());
     assert!(err.contains("not by the trusted key"), "{err}");
 }
+
+/// Issue 15 fault 4: a code signed by an unrelated key with Sichuan's kid, whose masked name
+/// moves the cursor up, erases the verdict lines and writes "RECOGNIZED  counts here as GREEN".
+/// `hcmr verify`, online and `--offline`, must not pass the control characters to the terminal,
+/// and must not show the subject of a code whose signature failed as the person's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_subject_text_never_reaches_the_terminal() {
+    use coset::{iana, CborSerializable, CoseSign1Builder, HeaderBuilder};
+    use hcmr::code::{transport, Claims, Subject};
+    use hcmr::identity::DocumentType;
+
+    const FORGED: &str = "\x1b[1A\x1b[2K\x1b[1A\x1b[2K\rRECOGNIZED  counts here as GREEN";
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
+    let sc_kid = hex::decode(kid_of(&sc).await).unwrap();
+    let now = hcmr::unix_now();
+    let claims = Claims {
+        iss: SICHUAN.to_string(),
+        iat: now - 10,
+        exp: now + 300,
+        status: 1,
+        status_valid_until: now + 86_400,
+        subject: Subject {
+            masked_name: FORGED.into(),
+            document_type: DocumentType::from_u64(1).unwrap(),
+            masked_document_number: "5101*\u{202e}4321".into(),
+            subject_hash: SubjectHash([7; 8]),
+        },
+    };
+    let stranger = NodeKey::from_seed(&[0x99; 32]);
+    let cose = CoseSign1Builder::new()
+        .protected(
+            HeaderBuilder::new()
+                .algorithm(iana::Algorithm::EdDSA)
+                .key_id(sc_kid)
+                .build(),
+        )
+        .payload(claims.to_cbor())
+        .create_signature(b"", |tbs| stranger.sign(tbs).to_vec())
+        .build()
+        .to_vec()
+        .unwrap();
+    let forged = transport::wrap(&cose);
+
+    let check = |o: std::process::Output, how: &str| {
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(3), "{how}: {out} {err}");
+        for text in [&out, &err] {
+            assert!(
+                !text.contains(['\x1b', '\r', '\u{202e}']),
+                "{how}: {text:?}"
+            );
+        }
+        assert!(out.starts_with("NOT RECOGNIZED  REASON_"), "{how}: {out}");
+        assert!(!out.contains("RECOGNIZED  counts here"), "{how}: {out}");
+        assert!(!out.contains("5101*"), "{how}: {out}");
+    };
+    // Online, at Guangdong.
+    check(
+        cli(&gd).args(["verify", &forged]).output().unwrap(),
+        "online",
+    );
+    // Offline, with Guangdong's bundle.
+    let exported = operator(&gd)
+        .await
+        .export_trust_bundle(proto::ExportTrustBundleRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let file = dir.path().join("gd.bundle");
+    std::fs::write(&file, &exported.bundle).unwrap();
+    let gd_kid = hex::encode(&exported.kid);
+    check(
+        hcmr_bin(&[
+            "verify",
+            "--offline",
+            file.to_str().unwrap(),
+            "--trust",
+            &gd_kid,
+            &forged,
+        ]),
+        "offline",
+    );
+    // The verdict says why, and the subject line says it is not shown.
+    let o = hcmr_bin(&[
+        "verify",
+        "--offline",
+        file.to_str().unwrap(),
+        "--trust",
+        &gd_kid,
+        &forged,
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("REASON_BAD_SIGNATURE"), "{out}");
+    assert!(
+        out.contains("  subject:       not shown: the signature did not verify"),
+        "{out}"
+    );
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}

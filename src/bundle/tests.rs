@@ -725,3 +725,79 @@ fn bundle_with_content(content: &[u8]) -> Vec<u8> {
         Value::Bytes(vec![0; 64]),
     ]))
 }
+
+/// Issue 15 fault 9: decoding errors of a bundle, an agreement and a feed entry say the stage,
+/// the offset and what was expected in words, never ciborium's debug text (`Io(Error { kind:
+/// UnexpectedEof, .. })`, `Syntax(29)`).
+#[test]
+fn decode_errors_are_words_not_debug_text() {
+    let debug = [
+        "Io(",
+        "Syntax(",
+        "Semantic(",
+        "kind:",
+        "UnexpectedEof",
+        "Text(",
+        "Integer(",
+    ];
+    let clean = |e: &str| {
+        for d in debug {
+            assert!(!e.contains(d), "{e}");
+        }
+    };
+    // Half of an array of 5.
+    let e = open(&[0x85, 0x64], sc_kid(), NOW, DAY)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "not a valid trust bundle: CBOR: not well-formed: the input ends early, at byte 2, \
+         inside an item; more bytes were expected"
+    );
+    // Reserved additional information 29 at byte 1.
+    let e = open(&[0x85, 0x1d], sc_kid(), NOW, DAY)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("byte 1 (0x1d): reserved additional information 29"),
+        "{e}"
+    );
+    clean(&e);
+    // The right shape with a wrong element names the element and what it must be.
+    let file = crate::cbor::encode(&Value::Array(vec![
+        Value::Text(MAGIC.into()),
+        Value::Integer(FORMAT.into()),
+        Value::Text("content".into()),
+        Value::Bytes(vec![0; 8]),
+        Value::Bytes(vec![0; 64]),
+    ]));
+    let e = open(&file, sc_kid(), NOW, DAY).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "not a valid trust bundle: content: expected a byte string"
+    );
+    let e = crate::agreement::SignedAgreement::from_record(&[0x83, 0x40, 0x1d])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("byte 2 (0x1d): reserved additional information 29"),
+        "{e}"
+    );
+    clean(&e);
+    let e = crate::agreement::SignedAgreement::from_record(&[0x83, 0x40, 0xf6, 0x01])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "agreement body does not decode: signature: expected null or an array of kid and \
+         signature bytes"
+    );
+    let e = crate::feed::FeedEntry::from_record(&[0x83, 0x01, 0x02])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "feed entry does not decode: CBOR: not well-formed: the input ends early, at byte 3, \
+         inside an item; more bytes were expected"
+    );
+}

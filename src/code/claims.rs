@@ -127,6 +127,8 @@ impl Claims {
     /// or a bad time (NaN, infinite, fractional, negative, after 9999).
     pub fn from_cbor(bytes: &[u8]) -> Result<Claims, CodeError> {
         let value: Value = crate::cbor::decode_exact(bytes)?;
+        // Checked after the claims themselves, so that a claims fault is reported as such.
+        let not_canonical = crate::cbor::first_non_canonical_byte(&value, bytes);
         let map = as_map(value)?;
         let dup = first_duplicate_key(&map);
         let mut iss = None;
@@ -165,7 +167,7 @@ impl Claims {
         let hash: [u8; SUBJECT_HASH_LEN] = bytes_of(hash, "subject.hash")?
             .try_into()
             .map_err(|_| CodeError::BadClaim("subject.hash", "must be 8 bytes"))?;
-        Ok(Claims {
+        let claims = Claims {
             iss: iss.ok_or(CodeError::MissingClaim("iss"))?,
             iat: iat.ok_or(CodeError::MissingClaim("iat"))?,
             exp: exp.ok_or(CodeError::MissingClaim("exp"))?,
@@ -177,7 +179,14 @@ impl Claims {
                 masked_document_number,
                 subject_hash: SubjectHash(hash),
             },
-        })
+        };
+        if let Some(offset) = not_canonical {
+            return Err(CodeError::NotCanonical {
+                part: "claims",
+                offset,
+            });
+        }
+        Ok(claims)
     }
 }
 
@@ -215,9 +224,24 @@ fn first_duplicate_key(map: &[(Value, Value)]) -> Option<String> {
         if seen.insert(crate::cbor::encode(k)) {
             None
         } else {
-            Some(int_key(k).map_or_else(|| format!("{k:?}"), |i| i.to_string()))
+            Some(int_key(k).map_or_else(|| key_words(k), |i| i.to_string()))
         }
     })
+}
+
+/// A map key that is not an integer, in words: a text key quoted, others by their CBOR type.
+fn key_words(k: &Value) -> String {
+    match k {
+        Value::Text(t) => format!("{t:?}"),
+        Value::Bytes(b) => format!("h'{}'", hex::encode(b)),
+        Value::Float(f) => format!("{f}"),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".to_string(),
+        Value::Array(_) => "(an array)".to_string(),
+        Value::Map(_) => "(a map)".to_string(),
+        Value::Tag(t, _) => format!("(a tag {t} item)"),
+        _ => "(an item)".to_string(),
+    }
 }
 
 fn int_key(k: &Value) -> Option<i64> {

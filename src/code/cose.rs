@@ -70,7 +70,12 @@ fn refuse_critical_headers(sign1: &Value) -> Result<(), CodeError> {
     if protected.is_empty() {
         return Ok(());
     }
-    if let Ok(Value::Map(entries)) = crate::cbor::decode_exact(protected) {
+    // Decoded here first so that a malformed header is described in words (coset would give
+    // ciborium's debug text, `Syntax(3)`).
+    let header = crate::cbor::decode_exact(protected).map_err(|e| {
+        CodeError::NotCoseSign1(format!("the protected header is not well-formed: {e}"))
+    })?;
+    if let Value::Map(entries) = header {
         let crit = Value::Integer(2.into());
         // An empty `crit` array is malformed (RFC 9052: `[+ label]`): coset reports that.
         let names_labels = |v: &Value| !matches!(v, Value::Array(a) if a.is_empty());
@@ -81,35 +86,48 @@ fn refuse_critical_headers(sign1: &Value) -> Result<(), CodeError> {
     Ok(())
 }
 
-/// Parses COSE bytes: untagged (what hcmr writes), or leniently tag 18, or tag 61 around tag 18
-/// (CWT); then checks the
-/// protected header (alg EdDSA, no crit, an 8-byte kid that is protected) and the shape of the
-/// payload and signature.
+/// A coset error in words. Its Display is words except for a CBOR decoding failure, which
+/// [`refuse_critical_headers`] has already reported in words for the only bytes coset decodes
+/// itself (the protected header).
+fn coset_words(e: &coset::CoseError) -> String {
+    match e {
+        coset::CoseError::DecodeFailed(_) => "a header is not well-formed CBOR".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// An algorithm as its COSE number and IANA name, e.g. `-7 (ES256)`, or its text label.
+fn algorithm_words(alg: &coset::Algorithm) -> String {
+    use coset::{iana::EnumI64, RegisteredLabelWithPrivate as L};
+    match alg {
+        L::Assigned(a) => format!("{} ({a:?})", a.to_i64()),
+        L::PrivateUse(n) => format!("{n} (private use)"),
+        L::Text(t) => format!("{t:?}"),
+    }
+}
+
+/// Parses COSE bytes in the one encoding hcmr writes: an untagged COSE_Sign1 (no tag 18, no
+/// tag 61), canonical CBOR (definite lengths, unchunked strings, shortest heads), an empty
+/// unprotected header; then checks the protected header (alg EdDSA, no crit, an 8-byte kid) and
+/// the shape of the payload and signature. The canonical checks come last, so a code with
+/// another fault reports that fault.
 ///
 /// # Errors
 /// A `cbor.*` or `cose.*` [`CodeError`].
 pub fn parse(bytes: &[u8]) -> Result<ParsedSign1, CodeError> {
-    let mut value = crate::cbor::decode_exact(bytes)?;
-    if let Value::Tag(TAG_CWT, inner) = value {
-        value = match *inner {
-            Value::Tag(TAG_COSE_SIGN1, _) => *inner,
-            Value::Tag(t, _) => return Err(CodeError::UnexpectedTag(t)),
-            _ => return Err(CodeError::UnexpectedTag(TAG_CWT)),
-        };
+    let value = crate::cbor::decode_exact(bytes)?;
+    if let Value::Tag(t, _) = value {
+        return Err(CodeError::UnexpectedTag(t));
     }
-    let value = match value {
-        Value::Tag(TAG_COSE_SIGN1, inner) => *inner,
-        Value::Tag(t, _) => return Err(CodeError::UnexpectedTag(t)),
-        v => v,
-    };
+    let not_canonical = crate::cbor::first_non_canonical_byte(&value, bytes);
     refuse_critical_headers(&value)?;
     let sign1 =
-        CoseSign1::from_cbor_value(value).map_err(|e| CodeError::NotCoseSign1(e.to_string()))?;
+        CoseSign1::from_cbor_value(value).map_err(|e| CodeError::NotCoseSign1(coset_words(&e)))?;
     let protected = &sign1.protected.header;
     match &protected.alg {
         None => return Err(CodeError::MissingAlgorithm),
         Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA)) => {}
-        Some(other) => return Err(CodeError::UnsupportedAlgorithm(format!("{other:?}"))),
+        Some(other) => return Err(CodeError::UnsupportedAlgorithm(algorithm_words(other))),
     }
     if !protected.crit.is_empty() {
         return Err(CodeError::CriticalHeader);
@@ -125,6 +143,12 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedSign1, CodeError> {
     if !unprotected_kid.is_empty() && unprotected_kid != &protected.key_id {
         return Err(CodeError::KidConflict);
     }
+    let protected_not_canonical = match &sign1.protected.original_data {
+        Some(raw) => crate::cbor::decode_exact(raw)
+            .ok()
+            .and_then(|v| crate::cbor::first_non_canonical_byte(&v, raw)),
+        None => None,
+    };
     let kid =
         Kid::from_slice(&protected.key_id).ok_or(CodeError::KidLength(protected.key_id.len()))?;
     let payload = match &sign1.payload {
@@ -136,6 +160,21 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedSign1, CodeError> {
         .as_slice()
         .try_into()
         .map_err(|_| CodeError::SignatureLength(sign1.signature.len()))?;
+    if !sign1.unprotected.is_empty() {
+        return Err(CodeError::UnprotectedNotEmpty);
+    }
+    if let Some(offset) = not_canonical {
+        return Err(CodeError::NotCanonical {
+            part: "COSE_Sign1",
+            offset,
+        });
+    }
+    if let Some(offset) = protected_not_canonical {
+        return Err(CodeError::NotCanonical {
+            part: "protected header",
+            offset,
+        });
+    }
     Ok(ParsedSign1 {
         kid,
         to_be_signed: sign1.tbs_data(b""),

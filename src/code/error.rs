@@ -53,9 +53,23 @@ pub enum CodeError {
     /// Bytes after the one CBOR item.
     #[error("CBOR: {0} bytes after the COSE_Sign1 item")]
     CborTrailing(usize),
-    /// A CBOR tag other than 18 (COSE_Sign1) or 61 (CWT) wrapping 18.
-    #[error("COSE: unexpected CBOR tag {0}; expected none, 18 (COSE_Sign1) or 61(18)")]
+    /// Any CBOR tag around the COSE_Sign1, 18 (COSE_Sign1) and 61 (CWT) included: hcmr codes
+    /// are untagged, and one code has one encoding.
+    #[error("COSE: unexpected CBOR tag {0}; hcmr codes are an untagged COSE_Sign1")]
     UnexpectedTag(u64),
+    /// Well-formed CBOR in another encoding than the encoder's: an indefinite length, a chunked
+    /// string, a longer head than needed. One code has exactly one string (docs/code-format.md
+    /// section 8.4).
+    #[error(
+        "CBOR: the {part} is not in canonical form at byte {offset}: hcmr writes definite \
+         lengths, unchunked strings and the shortest head of each item"
+    )]
+    NotCanonical {
+        /// `COSE_Sign1`, `protected header` or `claims`.
+        part: &'static str,
+        /// Offset of the first byte that differs from the canonical encoding, within the part.
+        offset: usize,
+    },
     /// The item is not a COSE_Sign1 structure.
     #[error("COSE: not a COSE_Sign1 structure: {0}")]
     NotCoseSign1(String),
@@ -77,6 +91,10 @@ pub enum CodeError {
     /// Protected and unprotected headers carry different kids.
     #[error("COSE: unprotected kid differs from the protected kid")]
     KidConflict,
+    /// Anything in the unprotected header, even the protected kid again: it is not signed, so
+    /// accepting it would give one code many strings.
+    #[error("COSE: the unprotected header must be empty; it is not signed")]
+    UnprotectedNotEmpty,
     /// A kid that is not 8 bytes.
     #[error("COSE: kid has {0} bytes; hcmr kids have 8")]
     KidLength(usize),
@@ -129,6 +147,7 @@ impl CodeError {
             Base45TooLarge(_) => "base45.too_large",
             Cbor(_) => "cbor.malformed",
             CborTrailing(_) => "cbor.trailing",
+            NotCanonical { .. } => "cbor.not_canonical",
             UnexpectedTag(_) => "cose.tag",
             NotCoseSign1(_) => "cose.structure",
             MissingAlgorithm => "cose.alg_missing",
@@ -137,6 +156,7 @@ impl CodeError {
             MissingKid => "cose.kid_missing",
             KidUnprotected => "cose.kid_unprotected",
             KidConflict => "cose.kid_conflict",
+            UnprotectedNotEmpty => "cose.unprotected_not_empty",
             KidLength(_) => "cose.kid_length",
             MissingPayload => "cose.payload_missing",
             SignatureLength(_) => "cose.signature_length",

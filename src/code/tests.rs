@@ -188,16 +188,106 @@ fn kat1_decodes_to_every_field() {
 }
 
 #[test]
-fn kat1_tagged_forms_decode_to_the_same_code() {
-    // Lenient decoding: tag 18, and tag 61 around tag 18, as older encoders wrote; same claims,
-    // same signature, so the same cti.
-    for prefix in [&[0xd2u8][..], &[0xd8, 0x3d, 0xd2]] {
+fn kat1_tagged_forms_are_refused() {
+    // Tag 18, and tag 61 around tag 18, would be second strings for one code (same claims, same
+    // signature, same cti): hcmr codes are untagged (issue 15 fault 7).
+    for (prefix, t) in [(&[0xd2u8][..], 18), (&[0xd8, 0x3d, 0xd2], 61)] {
         let tagged = [prefix, &kat1_cose()[..]].concat();
-        let hc = HealthCode::decode(&transport::wrap(&tagged)).unwrap();
-        assert_eq!(hc.claims, claims_1());
-        assert_eq!(hex::encode(hc.cti()), KAT1_CTI_HEX);
-        assert!(hc.signature_valid(&key_1().public()));
+        assert_eq!(
+            HealthCode::decode(&transport::wrap(&tagged)).unwrap_err(),
+            CodeError::UnexpectedTag(t)
+        );
     }
+}
+
+/// Issue 15 fault 7: every other encoding of a valid code is refused, so one code has one
+/// string. The unsigned parts (array and string heads, the unprotected header, tags) could be
+/// changed by anyone; the signed payload's encoding only by the key holder, and is refused too.
+#[test]
+fn non_canonical_encodings_of_a_valid_code_are_refused() {
+    let cose = kat1_cose();
+    let decode = |b: &[u8]| HealthCode::decode(&transport::wrap(b));
+    let not_canonical = |part, offset| Err(CodeError::NotCanonical { part, offset });
+    assert!(decode(&cose).unwrap().signature_valid(&key_1().public()));
+    // An indefinite-length COSE_Sign1 array.
+    let indefinite = |b: &[u8], head: u8| [&[head][..], &b[1..], &[0xff]].concat();
+    assert_eq!(
+        decode(&indefinite(&cose, 0x9f)).map(|_| ()),
+        not_canonical("COSE_Sign1", 0)
+    );
+    // The payload (at byte 16, `58 39`) as a chunked byte string of two chunks.
+    let payload = &cose[18..18 + 57];
+    let mut chunked = cose[..16].to_vec();
+    chunked.extend_from_slice(&[0x5f, 0x50]);
+    chunked.extend_from_slice(&payload[..16]);
+    chunked.extend_from_slice(&[0x58, 41]);
+    chunked.extend_from_slice(&payload[16..]);
+    chunked.push(0xff);
+    chunked.extend_from_slice(&cose[18 + 57..]);
+    assert_eq!(
+        decode(&chunked).map(|_| ()),
+        not_canonical("COSE_Sign1", 16)
+    );
+    // The signature's length in a longer head than needed (`59 0040` for `58 40`).
+    let mut long = cose[..75].to_vec();
+    long.extend_from_slice(&[0x59, 0x00, 0x40]);
+    long.extend_from_slice(&cose[77..]);
+    assert_eq!(decode(&long).map(|_| ()), not_canonical("COSE_Sign1", 75));
+    // The protected kid repeated in the unprotected header.
+    let e = decode(&cbor(&value_of(sign1(
+        eddsa_kid(&kid1()),
+        HeaderBuilder::new().key_id(kid1()).build(),
+        Some(claims_1().to_cbor()),
+        &key_1(),
+    ))))
+    .unwrap_err();
+    assert_eq!(e, CodeError::UnprotectedNotEmpty);
+    assert_eq!(e.code(), "cose.unprotected_not_empty");
+    // Any other unprotected parameter (here a content type).
+    let e = decode(&cbor(&value_of(sign1(
+        eddsa_kid(&kid1()),
+        HeaderBuilder::new()
+            .content_format(iana::CoapContentFormat::Cbor)
+            .build(),
+        Some(claims_1().to_cbor()),
+        &key_1(),
+    ))))
+    .unwrap_err();
+    assert_eq!(e, CodeError::UnprotectedNotEmpty);
+    // Inside the signed payload, signed by the right key: an indefinite-length claims map, body
+    // (its head at byte 22) and name (at byte 29).
+    let claims = hex::decode(KAT1_CLAIMS_HEX).unwrap();
+    let signed = |c: Vec<u8>| cose::sign(c, &key_1()).bytes;
+    assert_eq!(
+        decode(&signed(indefinite(&claims, 0xbf))).map(|_| ()),
+        not_canonical("claims", 0)
+    );
+    let body = [&claims[..22], &[0x9f], &claims[23..], &[0xff]].concat();
+    assert_eq!(
+        decode(&signed(body)).map(|_| ()),
+        not_canonical("claims", 22)
+    );
+    // The name 张*三 (7 bytes, `67` head) as the chunks "张", "*", "三".
+    let mut name = claims[..29].to_vec();
+    name.extend_from_slice(&[
+        0x7f, 0x63, 0xe5, 0xbc, 0xa0, 0x61, b'*', 0x63, 0xe4, 0xb8, 0x89,
+    ]);
+    name.push(0xff);
+    name.extend_from_slice(&claims[37..]);
+    let e = decode(&signed(name)).unwrap_err();
+    assert_eq!(
+        e,
+        CodeError::NotCanonical {
+            part: "claims",
+            offset: 29
+        }
+    );
+    assert_eq!(e.code(), "cbor.not_canonical");
+    assert_eq!(
+        e.to_string(),
+        "CBOR: the claims is not in canonical form at byte 29: hcmr writes definite lengths, \
+         unchunked strings and the shortest head of each item"
+    );
 }
 
 #[test]
@@ -407,15 +497,8 @@ fn decode_claims(claims: &Value) -> Result<HealthCode, CodeError> {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn untagged_tag18_and_cwt_tag61_all_decode_and_verify() {
-    let forms = [
-        ("untagged", value_of(good_sign1())),
-        ("tag 18", tag(TAG_COSE_SIGN1, value_of(good_sign1()))),
-        (
-            "tag 61(18)",
-            tag(TAG_CWT, tag(TAG_COSE_SIGN1, value_of(good_sign1()))),
-        ),
-    ];
+fn untagged_decodes_and_verifies() {
+    let forms = [("untagged", value_of(good_sign1()))];
     for (name, v) in forms {
         let hc = decode_value(&v).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(hc.claims, claims_1(), "{name}");
@@ -425,15 +508,10 @@ fn untagged_tag18_and_cwt_tag61_all_decode_and_verify() {
     }
     // The hand-built untagged form is byte for byte what the encoder writes.
     assert_eq!(cbor(&value_of(good_sign1())), kat1_cose());
-    // Tag 18: the KAT with a leading 0xd2.
-    assert_eq!(
-        cbor(&tag(TAG_COSE_SIGN1, value_of(good_sign1())))[1..],
-        kat1_cose()[..]
-    );
 }
 
 #[test]
-fn tags_other_than_18_and_61_18_are_refused() {
+fn every_tag_is_refused() {
     let s = || value_of(good_sign1());
     // 61 around an untagged COSE_Sign1.
     assert_eq!(
@@ -445,24 +523,26 @@ fn tags_other_than_18_and_61_18_are_refused() {
         err(decode_value(&tag(61, tag(61, tag(18, s()))))),
         CodeError::UnexpectedTag(61)
     );
-    // 61 around COSE_Sign (98).
-    assert_eq!(
-        err(decode_value(&tag(61, tag(98, s())))),
-        CodeError::UnexpectedTag(98)
-    );
+    // 61 around COSE_Sign (98), and around COSE_Sign1 (18).
+    for inner in [98, TAG_COSE_SIGN1] {
+        assert_eq!(
+            err(decode_value(&tag(TAG_CWT, tag(inner, s())))),
+            CodeError::UnexpectedTag(61)
+        );
+    }
     // 61 around a text string.
     assert_eq!(
         err(decode_value(&tag(61, Value::Text("x".into())))),
         CodeError::UnexpectedTag(61)
     );
-    // Other tags at the top: COSE_Sign (98), COSE_Encrypt0 (16), COSE_Mac0 (17), a large one.
-    for t in [98u64, 16, 17, 55799, u64::MAX] {
+    // Other tags at the top: COSE_Sign1 (18), COSE_Sign (98), COSE_Encrypt0 (16), COSE_Mac0
+    // (17), a large one.
+    for t in [18u64, 98, 16, 17, 55799, u64::MAX] {
         assert_eq!(err(decode_value(&tag(t, s()))), CodeError::UnexpectedTag(t));
     }
-    // 18 around 18: the inner item is not a COSE_Sign1 array.
     let e = err(decode_value(&tag(18, tag(18, s()))));
-    assert!(matches!(e, CodeError::NotCoseSign1(_)), "{e:?}");
-    assert_eq!(e.code(), "cose.structure");
+    assert_eq!(e, CodeError::UnexpectedTag(18));
+    assert_eq!(e.code(), "cose.tag");
 }
 
 #[test]
@@ -487,8 +567,23 @@ fn not_cose_sign1_and_not_cbor() {
     // Truncated CBOR, and nothing at all.
     let cose = kat1_cose();
     let e = err(decode_cose(&cose[..cose.len() - 1]));
-    assert!(matches!(e, CodeError::Cbor(_)), "{e:?}");
+    // In words, with the offset (issue 15 fault 9: it was ciborium's debug text,
+    // `Io(Error { kind: UnexpectedEof, .. })`).
+    assert_eq!(
+        e.to_string(),
+        "CBOR: not well-formed: the input ends early, at byte 140, inside an item; more bytes \
+         were expected"
+    );
     assert_eq!(e.code(), "cbor.malformed");
+    // A malformed protected header is described in words too (coset said `Syntax(..)`).
+    let mut raw = vec![0x84, 0x42, 0xa1, 0x1d, 0xa0, 0x41, 0x00, 0x58, 0x40];
+    raw.extend_from_slice(&[0u8; 64]);
+    assert_eq!(
+        err(decode_cose(&raw)).to_string(),
+        "COSE: not a COSE_Sign1 structure: the protected header is not well-formed: CBOR: not \
+         well-formed: byte 1 (0x1d): reserved additional information 29, which no item uses; a \
+         well-formed item head was expected"
+    );
     assert!(matches!(err(decode_cose(&[])), CodeError::Cbor(_)));
     // Nesting deeper than 16 levels.
     let mut deep = vec![0x81u8; 40];
@@ -523,7 +618,11 @@ fn algorithm_rules() {
         payload(),
         &k,
     ))));
-    assert!(matches!(e, CodeError::UnsupportedAlgorithm(_)), "{e:?}");
+    assert_eq!(e, CodeError::UnsupportedAlgorithm("-7 (ES256)".into()));
+    assert_eq!(
+        e.to_string(),
+        "COSE: algorithm -7 (ES256) is not accepted; hcmr codes use EdDSA (-8)"
+    );
     assert_eq!(e.code(), "cose.alg");
     // No alg at all.
     let no_alg = HeaderBuilder::new().key_id(kid1()).build();
@@ -609,16 +708,16 @@ fn kid_rules() {
         )))),
         CodeError::KidConflict
     );
-    // The same kid in both headers is accepted.
-    let hc = decode_value(&value_of(sign1(
-        eddsa_kid(&kid1()),
-        unprot_kid(kid1()),
-        payload(),
-        &k,
-    )))
-    .unwrap();
-    assert_eq!(hc.kid, k.kid());
-    assert!(hc.signature_valid(&k.public()));
+    // The same kid in both headers is refused: a second string for one code.
+    assert_eq!(
+        err(decode_value(&value_of(sign1(
+            eddsa_kid(&kid1()),
+            unprot_kid(kid1()),
+            payload(),
+            &k,
+        )))),
+        CodeError::UnprotectedNotEmpty
+    );
     // Wrong lengths.
     for len in [1usize, 4, 7, 9, 32] {
         assert_eq!(
@@ -664,7 +763,7 @@ fn signature_length_rules() {
         let mut s = good_sign1();
         s.signature.resize(len, 0x11);
         assert_eq!(
-            err(decode_value(&tag(18, value_of(s)))),
+            err(decode_value(&value_of(s))),
             CodeError::SignatureLength(len)
         );
     }
@@ -675,7 +774,7 @@ fn tampered_payload_decodes_but_does_not_verify() {
     // Signed over claims 1, carrying claims 2.
     let mut s = good_sign1();
     s.payload = Some(claims_2().to_cbor());
-    let hc = decode_value(&tag(18, value_of(s))).unwrap();
+    let hc = decode_value(&value_of(s)).unwrap();
     assert_eq!(hc.claims, claims_2());
     assert!(!hc.signature_valid(&key_1().public()));
     assert!(!hc.signature_valid(&key_2().public()));
@@ -684,7 +783,7 @@ fn tampered_payload_decodes_but_does_not_verify() {
     let mut c = claims_1();
     c.status = 3;
     s.payload = Some(c.to_cbor());
-    let hc = decode_value(&tag(18, value_of(s))).unwrap();
+    let hc = decode_value(&value_of(s)).unwrap();
     assert_eq!(hc.claims.status, 3);
     assert!(!hc.signature_valid(&key_1().public()));
     // A swapped protected kid: the signature covers the protected header.
@@ -693,14 +792,14 @@ fn tampered_payload_decodes_but_does_not_verify() {
         original_data: None,
         header: eddsa_kid(&key_2().kid().0),
     };
-    let hc = decode_value(&tag(18, value_of(s))).unwrap();
+    let hc = decode_value(&value_of(s)).unwrap();
     assert_eq!(hc.kid, key_2().kid());
     assert!(!hc.signature_valid(&key_1().public()));
     assert!(!hc.signature_valid(&key_2().public()));
     // A flipped signature bit.
     let mut s = good_sign1();
     s.signature[10] ^= 0x01;
-    let hc = decode_value(&tag(18, value_of(s))).unwrap();
+    let hc = decode_value(&value_of(s)).unwrap();
     assert!(!hc.signature_valid(&key_1().public()));
 }
 
@@ -718,7 +817,7 @@ fn valid_code_verifies_only_under_its_key() {
         Some(claims_1().to_cbor()),
         &key_2(),
     );
-    let hc = decode_value(&tag(18, value_of(s))).unwrap();
+    let hc = decode_value(&value_of(s)).unwrap();
     assert_eq!(hc.kid, key_1().kid());
     assert!(!hc.signature_valid(&key_1().public()));
     assert!(hc.signature_valid(&key_2().public()));
@@ -796,7 +895,7 @@ fn duplicate_keys_are_refused() {
     m.push((Value::Text("x".into()), ikey(1)));
     assert_eq!(
         err(decode_claims(&Value::Map(m))),
-        CodeError::DuplicateKey("Text(\"x\")".into(), "claims")
+        CodeError::DuplicateKey("\"x\"".into(), "claims")
     );
     // One key in two encodings (0x18 0x63 and 0x19 0x00 0x63 are both 99; 0x01 and 0x19 0x00
     // 0x01 are both 1): still the same key.
@@ -1232,6 +1331,10 @@ fn error_codes_are_distinct_and_dotted() {
         CodeError::Base45TooLarge(0),
         CodeError::Cbor(String::new()),
         CodeError::CborTrailing(0),
+        CodeError::NotCanonical {
+            part: "",
+            offset: 0,
+        },
         CodeError::UnexpectedTag(0),
         CodeError::NotCoseSign1(String::new()),
         CodeError::MissingAlgorithm,
@@ -1240,6 +1343,7 @@ fn error_codes_are_distinct_and_dotted() {
         CodeError::MissingKid,
         CodeError::KidUnprotected,
         CodeError::KidConflict,
+        CodeError::UnprotectedNotEmpty,
         CodeError::KidLength(0),
         CodeError::MissingPayload,
         CodeError::SignatureLength(0),
@@ -1277,6 +1381,7 @@ fn error_codes_are_distinct_and_dotted() {
             "base45.too_large",
             "cbor.malformed",
             "cbor.trailing",
+            "cbor.not_canonical",
             "cose.tag",
             "cose.structure",
             "cose.alg_missing",
@@ -1285,6 +1390,7 @@ fn error_codes_are_distinct_and_dotted() {
             "cose.kid_missing",
             "cose.kid_unprotected",
             "cose.kid_conflict",
+            "cose.unprotected_not_empty",
             "cose.kid_length",
             "cose.payload_missing",
             "cose.signature_length",

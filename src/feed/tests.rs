@@ -836,11 +836,23 @@ fn malformed_fields_are_refused() {
     let cases: [(Vec<u8>, &str); 25] = [
         (set(0, Value::Text("hcmr-feeds".into())), MAGIC_OR_FORMAT),
         (set(1, uint(2)), MAGIC_OR_FORMAT),
-        (set(2, uint(510001)), "province"), // not a GB/T 2260 province
-        (set(2, uint(1u64 << 40)), "province"), // out of u32
-        (set(3, Value::Integer(Integer::from(-1))), "seq"),
-        (set(4, Value::Bytes(vec![0; 31])), "prev"),
-        (set(5, Value::Float(1.7e9)), "time"),
+        (
+            set(2, uint(510001)),
+            "province must be a GB/T 2260 province code",
+        ), // not a GB/T 2260 province
+        (
+            set(2, uint(1u64 << 40)),
+            "province must be a GB/T 2260 province code",
+        ), // out of u32
+        (
+            set(3, Value::Integer(Integer::from(-1))),
+            "seq must be an unsigned integer",
+        ),
+        (set(4, Value::Bytes(vec![0; 31])), "prev must be 32 bytes"),
+        (
+            set(5, Value::Float(1.7e9)),
+            "time must be an unsigned integer",
+        ),
         (stmt(vec![uint(6), key32.clone()]), "unknown statement"),
         (stmt(vec![uint(0)]), "unknown statement"), // genesis without its key
         (
@@ -902,7 +914,10 @@ fn malformed_fields_are_refused() {
         ),
         (entry(base()[..6].to_vec()), MAGIC_OR_FORMAT),
         (entry([base(), vec![Value::Null]].concat()), MAGIC_OR_FORMAT),
-        (crate::cbor::encode(&Value::Map(Vec::new())), "not an array"),
+        (
+            crate::cbor::encode(&Value::Map(Vec::new())),
+            "an entry must be an array",
+        ),
     ];
     for (i, (bytes, want)) in cases.into_iter().enumerate() {
         assert_eq!(

@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use coset::{
-    iana, CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable,
-};
+use coset::{iana, CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder};
 
 use super::*;
 use crate::agreement::{AgreementBody, AgreementError, DirectionTerms, Party, SignedAgreement};
@@ -504,7 +502,7 @@ fn bad_signature_payload_altered_after_signing() {
     let mut sign1 = CoseSign1::from_slice(&signed.bytes).unwrap();
     let altered = claims("510000", GREEN);
     sign1.payload = Some(altered.to_cbor());
-    let v = verify(&transport::wrap(&sign1.to_tagged_vec().unwrap()), &gd, NOW);
+    let v = verify(&transport::wrap(&sign1.to_vec().unwrap()), &gd, NOW);
     check(&v, Reason::BadSignature, Some(SC), false, None);
     // The decoded claims say green, but they are not authentic and nothing counts as green.
     assert_eq!(v.issued_status(), Some(Green));
@@ -515,7 +513,7 @@ fn bad_signature_payload_altered_after_signing() {
     let mut longer = claims("510000", RED);
     longer.status_valid_until = NOW + 365 * DAY;
     sign1.payload = Some(longer.to_cbor());
-    let v = verify(&transport::wrap(&sign1.to_tagged_vec().unwrap()), &gd, NOW);
+    let v = verify(&transport::wrap(&sign1.to_vec().unwrap()), &gd, NOW);
     check(&v, Reason::BadSignature, Some(SC), false, None);
 }
 

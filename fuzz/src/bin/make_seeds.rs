@@ -241,8 +241,8 @@ fn hostile_cases() -> Vec<Case> {
         name: "code_tag_18",
         target: "code",
         input: Input::Text(transport::wrap(&tagged(18, cose_parts(&green.cose)))),
-        why: "the same COSE_Sign1 with the COSE_Sign1 tag 18, which hcmr no longer writes: accepted, still verifies",
-        expect: &[("decode", "ok"), ("verify", "ok")],
+        why: "the same COSE_Sign1 with the COSE_Sign1 tag 18, which hcmr never writes: a second string for one code, refused (issue 15 fault 7)",
+        expect: &[("decode", "cose.tag"), ("verify", "malformed")],
     });
     v.push(Case {
         name: "code_cwt_tag_61",
@@ -251,8 +251,131 @@ fn hostile_cases() -> Vec<Case> {
             61,
             Box::new(Value::Tag(18, Box::new(uncbor(&green.cose)))),
         )))),
-        why: "the same COSE_Sign1 wrapped in the CWT tag 61: accepted, still verifies",
-        expect: &[("decode", "ok"), ("verify", "ok")],
+        why: "the same COSE_Sign1 wrapped in the CWT tag 61: a second string for one code, refused (issue 15 fault 7)",
+        expect: &[("decode", "cose.tag"), ("verify", "malformed")],
+    });
+    // Other encodings of the valid code (issue 15 fault 7): each would be a second string for
+    // one code, so each is refused; the signature would still verify.
+    let indefinite = |b: &[u8], head: u8| [&[head][..], &b[1..], &[0xff]].concat();
+    v.push(Case {
+        name: "code_indefinite_cose_array",
+        target: "code",
+        input: Input::Text(transport::wrap(&indefinite(&green.cose, 0x9f))),
+        why: "the valid code with an indefinite-length COSE_Sign1 array",
+        expect: &[("decode", "cbor.not_canonical"), ("verify", "malformed")],
+    });
+    v.push(Case {
+        name: "code_chunked_payload",
+        target: "code",
+        input: Input::Text({
+            // protected (14 bytes) and unprotected (1) after the array head, then the payload.
+            let c = &green.cose;
+            let payload = match &cose_parts(c)[2] {
+                Value::Bytes(b) => b.clone(),
+                _ => unreachable!("fixture payload"),
+            };
+            let (a, b) = payload.split_at(16);
+            let mut chunked = vec![0x5f, 0x50];
+            chunked.extend_from_slice(a);
+            chunked.extend_from_slice(&cbor(&Value::Bytes(b.to_vec())));
+            chunked.push(0xff);
+            let mut out = c[..16].to_vec();
+            out.extend_from_slice(&chunked);
+            out.extend_from_slice(&c[16 + cbor(&Value::Bytes(payload.clone())).len()..]);
+            transport::wrap(&out)
+        }),
+        why: "the valid code with its payload as a chunked (indefinite-length) byte string",
+        expect: &[("decode", "cbor.not_canonical"), ("verify", "malformed")],
+    });
+    v.push(Case {
+        name: "code_long_signature_head",
+        target: "code",
+        input: Input::Text({
+            let c = &green.cose;
+            let at = c.len() - 66;
+            let mut out = c[..at].to_vec();
+            out.extend_from_slice(&[0x59, 0x00, 0x40]);
+            out.extend_from_slice(&c[at + 2..]);
+            transport::wrap(&out)
+        }),
+        why: "the valid code with the signature's length in a 2-byte head (59 0040, not 58 40)",
+        expect: &[("decode", "cbor.not_canonical"), ("verify", "malformed")],
+    });
+    v.push(Case {
+        name: "code_unprotected_kid_equal",
+        target: "code",
+        input: Input::Text({
+            let mut p = cose_parts(&green.cose);
+            p[1] = Value::Map(vec![(
+                Value::Integer(Integer::from(4)),
+                Value::Bytes(sc_key2().kid().0.to_vec()),
+            )]);
+            transport::wrap(&untagged(p))
+        }),
+        why: "the valid code with the protected kid repeated in the unprotected header",
+        expect: &[("decode", "cose.unprotected_not_empty"), ("verify", "malformed")],
+    });
+    let claims = green.claims.to_cbor();
+    let resigned = |claims: Vec<u8>| transport::wrap(&hcmr::code::cose::sign(claims, &sc_key2()).bytes);
+    v.push(Case {
+        name: "code_indefinite_claims_map",
+        target: "code",
+        input: Input::Text(resigned(indefinite(&claims, 0xbf))),
+        why: "the green claims as an indefinite-length map, signed by Sichuan's key",
+        expect: &[("decode", "cbor.not_canonical"), ("verify", "malformed")],
+    });
+    v.push(Case {
+        name: "code_indefinite_body",
+        target: "code",
+        input: Input::Text(resigned({
+            // The body (key -38962, 6 elements) is the last entry of the map.
+            let at = 3 + claims
+                .windows(3)
+                .position(|w| w == [0x39, 0x98, 0x31])
+                .expect("the body's key");
+            [&claims[..at], &[0x9f], &claims[at + 1..], &[0xff]].concat()
+        })),
+        why: "the green claims with the body as an indefinite-length array, signed by Sichuan's key",
+        expect: &[("decode", "cbor.not_canonical"), ("verify", "malformed")],
+    });
+    v.push(Case {
+        name: "code_chunked_name",
+        target: "code",
+        input: Input::Text(resigned({
+            let name = cbor(&Value::Text(green.claims.subject.masked_name.clone()));
+            let at = claims
+                .windows(name.len())
+                .position(|w| w == name.as_slice())
+                .expect("the name in the claims");
+            [&claims[..at], &[0x7f], &name, &[0xff], &claims[at + name.len()..]].concat()
+        })),
+        why: "the green claims with the masked name as a chunked text string, signed by Sichuan's key",
+        expect: &[("decode", "cbor.not_canonical"), ("verify", "malformed")],
+    });
+    // Issue 15 fault 4: text that would forge a verdict in a terminal, in a code signed by a
+    // stranger under Sichuan's kid. Refused as a forgery; the CLI escapes the text and does not
+    // show the subject of a code whose signature failed.
+    v.push(Case {
+        name: "code_forged_verdict_in_name",
+        target: "code",
+        input: Input::Text({
+            let mut c = green.claims.clone();
+            c.subject.masked_name =
+                "\x1b[1A\x1b[2K\x1b[1A\x1b[2K\rRECOGNIZED  counts here as GREEN".into();
+            let payload = c.to_cbor();
+            let mut p = cose_parts(&green.cose);
+            let tbs = cbor(&Value::Array(vec![
+                Value::Text("Signature1".into()),
+                p[0].clone(),
+                Value::Bytes(Vec::new()),
+                Value::Bytes(payload.clone()),
+            ]));
+            p[2] = Value::Bytes(payload);
+            p[3] = Value::Bytes(stranger().sign(&tbs).to_vec());
+            transport::wrap(&untagged(p))
+        }),
+        why: "a masked name of cursor-up, erase-line and carriage return that writes a fake RECOGNIZED line, signed by a stranger under Sichuan's kid",
+        expect: &[("decode", "ok"), ("verify", "bad_signature")],
     });
     v.push(Case {
         name: "code_tag_17",

@@ -579,8 +579,8 @@ pub enum KeyCommand {
 /// Revocation subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RevokeCommand {
-    /// Revoke one code by its cti (as `hcmr issue` printed it); refused (adding nothing) when
-    /// it is already revoked, by itself or with its subject.
+    /// Revoke one code by its cti (as `hcmr issue` printed it); when it is already revoked, by
+    /// itself or with its subject, says so and adds nothing.
     Code {
         /// The node to ask.
         #[command(flatten)]
@@ -589,7 +589,7 @@ pub enum RevokeCommand {
         cti: String,
     },
     /// Revoke every code of a subject issued before a time (default now): the status changed.
-    /// Refused (adding nothing) when an earlier revocation of the subject reaches as late.
+    /// When an earlier revocation of the subject reaches as late, says so and adds nothing.
     Subject {
         /// The node to ask.
         #[command(flatten)]
@@ -1414,6 +1414,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .revoke_health_code(proto::RevokeHealthCodeRequest { cti: cti.clone() })
                 .await?
                 .into_inner();
+            if r.already_revoked {
+                out!("code {cti} was already revoked; nothing added to the feed");
+                return Ok(());
+            }
             out!("revoked code {cti}; feed entry {}", r.seq);
             Ok(())
         }
@@ -1432,6 +1436,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?
                 .into_inner();
+            if r.already_revoked {
+                out!(
+                    "the subject's codes issued before that time were already revoked; nothing added to the feed"
+                );
+                return Ok(());
+            }
             out!("revoked the subject's earlier codes; feed entry {}", r.seq);
             Ok(())
         }
@@ -1897,7 +1907,7 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
             // One instruction: the day's own form, not the RFC 3339 advice of --from.
             let usage = |why: &str| {
                 CliError::Usage(format!(
-                    "--summary {day:?}: {why}give a UTC day as YYYY-MM-DD, e.g. 2026-12-01"
+                    "--summary {day:?}: {why}give a UTC day YYYY-MM-DD from 1970 on, e.g. 2026-12-01"
                 ))
             };
             let format = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]")

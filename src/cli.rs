@@ -708,7 +708,8 @@ or cannot be read, a file of the wrong kind (not a PNG, JPEG or SVG image, not a
 not a backup), an id the node does not know (agreement, caller, code, key), an output file that \
 exists or whose folder does not; 1 when it is the right thing but fails its check (a damaged, \
 too old or foreign bundle or backup, an image without a readable QR code). The node's own files \
-(hcmr.toml of --config or --dir, the certificate of --tls-cert) are configuration: 78.";
+(hcmr.toml of --config or --dir, its key passphrase file, the certificate of --tls-cert) are \
+configuration: 78.";
 
 /// A command-line failure with its exit code.
 #[derive(Debug, thiserror::Error)]

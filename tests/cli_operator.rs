@@ -654,6 +654,16 @@ async fn file_and_id_arguments_follow_one_exit_code_rule() {
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(err(&o).contains("not by the trusted key"), "{}", err(&o));
 
+    // The node's own files are configuration: 78.
+    for args in [
+        vec!["info".to_string(), "--dir".into(), path("no-node")],
+        vec!["info".to_string(), "--tls-cert".into(), path("missing.crt")],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = hcmr(&n, &args).await;
+        assert_eq!(o.status.code(), Some(78), "{args:?}: {}", err(&o));
+    }
+
     // The rule is in the help.
     let o = hcmr(&n, &["--help"]).await;
     assert!(

@@ -674,3 +674,53 @@ async fn file_and_id_arguments_follow_one_exit_code_rule() {
     other.shutdown().await.unwrap();
     n.shutdown().await.unwrap();
 }
+
+/// Fault 1, the other half: when the token file cannot be written after the node has replaced
+/// the caller (here: a file size limit of 0, so writing fails with EFBIG), the token, which
+/// only this command could show, is printed with a clear message, and the command fails (1).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_add_shows_the_token_when_its_file_cannot_be_written() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let file = root.path().join("platform.token");
+    let mut c = cli(&n);
+    c.args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_hcmr"))
+        .args([
+            "caller",
+            "add",
+            "platform",
+            "--role",
+            "verifier",
+            "--token-out",
+        ])
+        .arg(&file);
+    let mut sh = Command::new("sh");
+    sh.args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let o = run(sh).await;
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        out(&o).contains("caller platform (verifier) is set on the node, but --token-out"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        err(&o).contains("the token is printed above instead"),
+        "{}",
+        err(&o)
+    );
+    let token = out(&o).lines().nth(1).unwrap().trim().to_string();
+    assert!(
+        token_works(&n, &token).await,
+        "the printed token is the new one"
+    );
+    assert!(!file.exists(), "a half-written token file was left");
+    n.shutdown().await.unwrap();
+}

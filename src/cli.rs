@@ -615,8 +615,8 @@ pub enum KeyCommand {
 /// Revocation subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RevokeCommand {
-    /// Revoke one code by its cti (as `hcmr issue` printed it); refused (adding nothing) when
-    /// it is already revoked, by itself or with its subject.
+    /// Revoke one code by its cti (as `hcmr issue` printed it); when it is already revoked, by
+    /// itself or with its subject, says so and adds nothing.
     Code {
         /// The node to ask.
         #[command(flatten)]
@@ -625,7 +625,7 @@ pub enum RevokeCommand {
         cti: String,
     },
     /// Revoke every code of a subject issued before a time (default now): the status changed.
-    /// Refused (adding nothing) when an earlier revocation of the subject reaches as late.
+    /// When an earlier revocation of the subject reaches as late, says so and adds nothing.
     Subject {
         /// The node to ask.
         #[command(flatten)]
@@ -745,7 +745,8 @@ or cannot be read, a file of the wrong kind (not a PNG, JPEG or SVG image, not a
 not a backup), an id the node does not know (agreement, caller, code, key), an output file that \
 exists or whose folder does not; 1 when it is the right thing but fails its check (a damaged, \
 too old or foreign bundle or backup, an image without a readable QR code). The node's own files \
-(hcmr.toml of --config or --dir, the certificate of --tls-cert) are configuration: 78.";
+(hcmr.toml of --config or --dir, its key passphrase file, the certificate of --tls-cert) are \
+configuration: 78.";
 
 /// A command-line failure with its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -1561,6 +1562,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .revoke_health_code(proto::RevokeHealthCodeRequest { cti: cti.clone() })
                 .await?
                 .into_inner();
+            if r.already_revoked {
+                out!("code {cti} was already revoked; nothing added to the feed");
+                return Ok(());
+            }
             out!("revoked code {cti}; feed entry {}", r.seq);
             Ok(())
         }
@@ -1579,6 +1584,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?
                 .into_inner();
+            if r.already_revoked {
+                out!(
+                    "the subject's codes issued before that time were already revoked; nothing added to the feed"
+                );
+                return Ok(());
+            }
             out!("revoked the subject's earlier codes; feed entry {}", r.seq);
             Ok(())
         }
@@ -2044,7 +2055,7 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
             // One instruction: the day's own form, not the RFC 3339 advice of --from.
             let usage = |why: &str| {
                 CliError::Usage(format!(
-                    "--summary {day:?}: {why}give a UTC day as YYYY-MM-DD, e.g. 2026-12-01"
+                    "--summary {day:?}: {why}give a UTC day YYYY-MM-DD from 1970 on, e.g. 2026-12-01"
                 ))
             };
             let format = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]")

@@ -259,35 +259,31 @@ impl NodeState {
                 self.retention.issued_days_after_expiry
             )));
         };
-        // A revocation that changes nothing adds nothing to the feed: the code is refused as
-        // already revoked, by its own entry or by its subject's. Checked under the feed lock,
-        // so two concurrent calls cannot both append.
+        // A revocation that changes nothing adds nothing to the feed: a code already revoked, by
+        // its own entry or by its subject's, is answered so (a retry after a lost answer is
+        // safe). Checked under the feed lock, so two concurrent calls cannot both append.
         let held = self.feed_lock.lock().await;
         let state = self
             .own_feed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if state.is_code_revoked(&bytes) {
-            return Err(ApiError::FailedPrecondition(format!(
-                "code {cti} is already revoked: nothing to add"
-            )));
-        }
-        if let Some(t) = state
-            .subject_revoked_before(&issued.subject_hash)
-            .filter(|t| issued.iat < *t)
-        {
-            return Err(ApiError::FailedPrecondition(format!(
-                "code {cti} is already revoked with every code of its subject issued before {}: nothing to add",
-                crate::rfc3339(t)
-            )));
+        if state.is_revoked(&bytes, &issued.subject_hash, issued.iat) {
+            tracing::info!(cti, "code already revoked: nothing added");
+            return Ok(proto::RevokeResponse {
+                seq: 0,
+                already_revoked: true,
+            });
         }
         let key = self.key.load_full();
         let entry = self
             .append_own(&held, Statement::RevokeCode { cti: bytes }, &key)
             .await?;
         tracing::info!(cti, seq = entry.seq(), "code revoked");
-        Ok(proto::RevokeResponse { seq: entry.seq() })
+        Ok(proto::RevokeResponse {
+            seq: entry.seq(),
+            already_revoked: false,
+        })
     }
 
     /// Revokes every code of a subject issued before a time.
@@ -324,12 +320,12 @@ impl NodeState {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .subject_revoked_before(&subject_hash);
-        if let Some(t) = earlier.filter(|t| *t >= before) {
-            return Err(ApiError::FailedPrecondition(format!(
-                "every code of this subject issued before {} is already revoked (by a revocation of codes issued before {}): nothing to add",
-                crate::rfc3339(before),
-                crate::rfc3339(t)
-            )));
+        if earlier.is_some_and(|t| t >= before) {
+            tracing::info!(subject = %subject_hash, before, "subject already revoked: nothing added");
+            return Ok(proto::RevokeResponse {
+                seq: 0,
+                already_revoked: true,
+            });
         }
         let key = self.key.load_full();
         let entry = self
@@ -343,7 +339,10 @@ impl NodeState {
             )
             .await?;
         tracing::info!(subject = %subject_hash, before, seq = entry.seq(), "subject revoked");
-        Ok(proto::RevokeResponse { seq: entry.seq() })
+        Ok(proto::RevokeResponse {
+            seq: entry.seq(),
+            already_revoked: false,
+        })
     }
 
     /// Terminates a concluded agreement; tells the peer, which otherwise learns at its next sync.

@@ -1019,7 +1019,9 @@ fn errors_speak_in_flags_durations_and_words() {
     );
     assert!(!err.contains("5ms"), "{err}");
     let err = issue(&["--lifetime", "500ms"]);
-    assert!(err.contains("whole seconds"), "{err}");
+    assert!(err.contains("must be at least 1s"), "{err}");
+    let err = issue(&["--lifetime", "1500ms"]);
+    assert!(err.contains("give whole seconds, e.g. 1s"), "{err}");
 
     let tmp = tempfile::tempdir().unwrap();
     let sc = tmp.path().join("sc");

@@ -941,14 +941,13 @@ async fn channel(n: &NodeArg) -> Result<crate::client::NodeChannel, CliError> {
                         d.display(),
                         c.display()
                     ),
-                    _ => {
-                        format!(
+                    _ => format!(
                         "the certificate given with {} {} is not this node's: the node at {url} \
                          presented another ({detail}); pin the node's own tls/node.crt",
                         env_source("tls_cert").unwrap_or("--tls-cert"),
-                        cert.as_deref().unwrap_or(std::path::Path::new("?")).display()
-                    )
-                    }
+                        cert.as_deref()
+                            .map_or("?".into(), |c| c.display().to_string())
+                    ),
                 })
             }
             other => CliError::Usage(other.to_string()),

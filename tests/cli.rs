@@ -843,31 +843,46 @@ fn dir_finds_a_node_served_on_another_address_and_names_a_foreign_node() {
     init_at(&gd, "440000", file_port);
     // Sichuan served elsewhere than its hcmr.toml says.
     let live_port = free_port();
-    let child = Command::new(BIN)
-        .args(["serve", "--config", sc.join("hcmr.toml").to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{live_port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let o = loop {
-        let o = hcmr_at(&sc, None, &["info"]);
-        if o.status.success() || Instant::now() > deadline {
-            break o;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let serve_elsewhere = || {
+        let child = Command::new(BIN)
+            .args(["serve", "--config", sc.join("hcmr.toml").to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{live_port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let o = loop {
+            let o = hcmr_at(&sc, None, &["info"]);
+            if o.status.success() || Instant::now() > deadline {
+                break o;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{err}");
+        assert!(out.contains("province: 510000"), "{out}");
+        assert!(std::fs::read_to_string(sc.join("serving.toml"))
+            .unwrap()
+            .contains(&format!("https://127.0.0.1:{live_port}")));
+        server
     };
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    assert!(out.contains("province: 510000"), "{out}");
-    assert!(std::fs::read_to_string(sc.join("serving.toml"))
-        .unwrap()
-        .contains(&format!("https://127.0.0.1:{live_port}")));
     // Stopped cleanly: the live endpoint is gone, the file's address is used again.
-    assert!(sigterm_and_wait(server).success());
+    assert!(sigterm_and_wait(serve_elsewhere()).success());
     assert!(!sc.join("serving.toml").exists());
+    // Killed: the file is left, but its process is gone, so it is not used.
+    drop(serve_elsewhere());
+    assert!(sc.join("serving.toml").exists());
+    let o = hcmr_at(&sc, None, &["info"]);
+    assert_eq!(o.status.code(), Some(69), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .1
+            .contains(&format!("cannot reach node https://127.0.0.1:{file_port}")),
+        "{:?}",
+        text(&o)
+    );
 
     // Sichuan served at the address both files name: Guangdong's folder finds another node.
     let server = serve(&sc.join("hcmr.toml"));
@@ -1019,7 +1034,9 @@ fn errors_speak_in_flags_durations_and_words() {
     );
     assert!(!err.contains("5ms"), "{err}");
     let err = issue(&["--lifetime", "500ms"]);
-    assert!(err.contains("whole seconds"), "{err}");
+    assert!(err.contains("must be at least 1s"), "{err}");
+    let err = issue(&["--lifetime", "1500ms"]);
+    assert!(err.contains("give whole seconds, e.g. 1s"), "{err}");
 
     let tmp = tempfile::tempdir().unwrap();
     let sc = tmp.path().join("sc");

@@ -163,7 +163,10 @@ pub(super) fn duration(s: &str) -> Result<std::time::Duration, String> {
         }
     })?;
     if d.subsec_nanos() != 0 {
-        return Err("give whole seconds (at least 1s)".into());
+        return Err(match d.as_secs() {
+            0 => "must be at least 1s".to_string(),
+            n => format!("give whole seconds, e.g. {n}s"),
+        });
     }
     Ok(d)
 }

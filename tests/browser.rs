@@ -4,7 +4,9 @@
 //! - after logging in with a verifier's token, a Sichuan yellow code scanned at a Guangdong gate
 //!   shows RECOGNIZED on red (Guangdong counts Sichuan's yellow as red); a Jiangsu code (no
 //!   agreement) and a tampered code show NOT RECOGNIZED on the black panel, never a colour; the
-//!   identity match answers MATCH; the panel returns to ready and forgets the subject; and the
+//!   identity match answers MATCH, and a wrong number NO MATCH, each a banner wholly in the
+//!   window at 1280x900 and 390x844, the NO MATCH turning the panel to the refused look; the
+//!   panel returns to ready and forgets the subject; and the
 //!   node's audit log holds the page's checks;
 //! - the login: before it the verify form is not there and cannot be used; a wrong token and an
 //!   issuer's token are refused with the node's message; the token survives a reload (it is in
@@ -49,7 +51,7 @@ const PHONE: (u32, u32) = (390, 844);
 const VERDICT_WAIT: Duration = Duration::from_secs(10);
 const READY_WAIT: Duration = Duration::from_secs(14);
 /// The whole browser part.
-const BROWSER_BUDGET: Duration = Duration::from_secs(35);
+const BROWSER_BUDGET: Duration = Duration::from_secs(50);
 /// The page's one sessionStorage entry: the verifier's token.
 const TOKEN_KEY: &str = "hcmr.verifier-token";
 
@@ -261,6 +263,8 @@ struct Scenario {
     masked_name: String,
     masked_id: String,
     document_number: String,
+    /// Another valid number: not the holder's.
+    wrong_document_number: String,
     no_agreement_code: String,
     tampered_code: String,
     /// Guangdong's own codes: they count here as issued.
@@ -308,6 +312,7 @@ async fn checkpoint_page_in_headless_chromium() {
         masked_name: "李*英".to_string(),
         masked_id: hcmr::identity::mask_document_number(&number),
         document_number: number,
+        wrong_document_number: hcmr::identity::synthetic_resident_id("511302", "19900101", 243),
         no_agreement_code: jiangsu.code.clone(),
         tampered_code: forged,
         own_codes: [
@@ -339,6 +344,9 @@ async fn checkpoint_page_in_headless_chromium() {
 
     // The node's audit log holds the page's three checks: via http, at test-gate, nothing else.
     let want = [
+        (Verdict::Recognized, Reason::Ok, "510000"),
+        // Scanned again twice for the NO MATCH.
+        (Verdict::Recognized, Reason::Ok, "510000"),
         (Verdict::Recognized, Reason::Ok, "510000"),
         (Verdict::NotRecognized, Reason::NoAgreement, "320000"),
         (Verdict::NotRecognized, Reason::BadSignature, "510000"),
@@ -445,6 +453,50 @@ async fn drive(c: Client, s: Scenario) {
     );
     assert_focus_on_code(&c).await;
     assert_eq!(attr(&c, "#verdict", "data-state").await, "recognized");
+    // The answer is seen without scrolling, on a desktop and on a phone.
+    assert_in_viewport(&c, "#match-result", "MATCH", &s.shots.join("match.png")).await;
+    c.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+    assert_in_viewport(&c, "#match-result", "MATCH", &s.shots.join("match-phone.png")).await;
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+
+    // A wrong number: NO MATCH, fully in view at both sizes, and the panel no longer looks like
+    // a pass (not the status colour, the title says NO MATCH, the status is hidden).
+    for (size, shot) in [(PHONE, "no-match-phone.png"), (DESKTOP, "no-match.png")] {
+        scan(&c, &s.recognized_code).await;
+        wait_attr(&c, "#verdict", "data-state", "recognized", VERDICT_WAIT).await;
+        c.set_window_size(size.0, size.1).await.unwrap();
+        let field = c.find(Locator::Css("#doc-number")).await.unwrap();
+        field.click().await.unwrap();
+        field
+            .send_keys(&format!("{}{ENTER}", s.wrong_document_number))
+            .await
+            .unwrap();
+        wait_attr(&c, "#match-result", "data-result", "no-match", VERDICT_WAIT).await;
+        let answer = text(&c, "#match-result").await;
+        assert!(
+            answer.contains("人证不符") && answer.contains("NO MATCH"),
+            "{answer}"
+        );
+        assert_in_viewport(&c, "#match-result", "NO MATCH", &s.shots.join(shot)).await;
+        let title = text(&c, "#verdict-title").await + &text(&c, "#verdict-title-en").await;
+        assert!(
+            title.contains("人证不符") && title.contains("NO MATCH") && !title.contains("RECOGNIZED"),
+            "{title}"
+        );
+        assert!(!displayed(&c, "#status").await, "the status colour is still shown");
+        assert!(!displayed(&c, "#reason").await, "'recognized' is still shown");
+        let bg = rgb(&c, "backgroundColor").await;
+        assert!(
+            bg.0 < 80 && bg.1 < 80 && bg.2 < 80,
+            "a NO MATCH panel is dark, not the pass colour: {bg:?}"
+        );
+        assert_in_viewport(&c, "#verdict-title-en", "NO MATCH", &s.shots.join(shot)).await;
+    }
+    let no_match_png = png(&s.shots.join("no-match.png"));
+    let (red_share, green_share) = colour_shares(&no_match_png);
+    assert!(green_share < 0.002, "no-match.png is {:.1}% green", green_share * 100.0);
+    assert!(red_share < 0.3, "no-match.png is {:.0}% red: still the pass colour", red_share * 100.0);
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
 
     // 2. A Jiangsu code: no agreement, NOT RECOGNIZED, no colour, no subject.
     scan(&c, &s.no_agreement_code).await;
@@ -468,7 +520,7 @@ async fn drive(c: Client, s: Scenario) {
     );
     assert_eq!(text(&c, "#status").await, "");
     assert_eq!(text(&c, "#match-result").await, "");
-    assert_eq!(text(&c, "#count").await, "2");
+    assert_eq!(text(&c, "#count").await, "4");
     assert_focus_on_code(&c).await;
     let refused_bg = rgb(&c, "backgroundColor").await;
     assert_ne!(refused_bg, recognized_bg);
@@ -490,7 +542,7 @@ async fn drive(c: Client, s: Scenario) {
     assert_eq!(attr(&c, "#verdict", "data-colour").await, "none");
     let reason = text(&c, "#reason").await;
     assert!(reason.contains("invalid signature"), "{reason}");
-    assert_eq!(text(&c, "#count").await, "3");
+    assert_eq!(text(&c, "#count").await, "5");
 
     // Guangdong's own green and yellow codes: each on its own colour.
     let mut backgrounds = vec![recognized_bg, refused_bg];
@@ -510,7 +562,7 @@ async fn drive(c: Client, s: Scenario) {
     }
     let (r, g, _) = backgrounds[2];
     assert!(g > 100 && g > r + 50, "green is {:?}", backgrounds[2]);
-    assert_eq!(text(&c, "#count").await, "5");
+    assert_eq!(text(&c, "#count").await, "7");
 
     // Back to ready by itself, with nothing of the subject or the code left in the page.
     wait_attr(&c, "#verdict", "data-state", "ready", READY_WAIT).await;
@@ -530,13 +582,13 @@ async fn drive(c: Client, s: Scenario) {
         json!([0, 0, 1, s.token]),
         "nothing stored in the browser but the token, in sessionStorage"
     );
-    assert_eq!(text(&c, "#count").await, "5", "the shift's count stays");
+    assert_eq!(text(&c, "#count").await, "7", "the shift's count stays");
     assert_focus_on_code(&c).await;
 
     // A new shift (pressed twice: the first press asks to confirm) resets the count.
     let new_shift = c.find(Locator::Css("#new-shift")).await.unwrap();
     new_shift.click().await.unwrap();
-    assert_eq!(text(&c, "#count").await, "5");
+    assert_eq!(text(&c, "#count").await, "7");
     new_shift.click().await.unwrap();
     assert_eq!(text(&c, "#count").await, "0");
     assert_focus_on_code(&c).await;
@@ -720,6 +772,67 @@ async fn drive_login(c: Client, s: LoginScenario) {
     assert_logged_out(&c).await;
 }
 
+/// When a scan or the node fails, the page says what to do, in Chinese and English: a garbage
+/// scan shows the reason and advice in both languages, never the decoder's own (Rust) words;
+/// a node that is down offers the fallbacks (the offline check, the masked ID by eye).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails() {
+    let Some(tools) = browser_or_skip("checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let gd = start(&init_node_with_page(dir.path(), GUANGDONG).await).await;
+    let page = gd.http_addr.expect("Guangdong serves the page");
+    let green = issue(&gd, subject("王建国", "440104", 131), G, 300).await;
+    // Cut short inside the CBOR: the decoder's detail is Rust's (an I/O error's Debug).
+    let garbage = "HCMR1:6BF".to_string();
+    let raw = verify(&gd, &garbage).await;
+    assert_eq!(raw.reason, Reason::Malformed as i32);
+    assert!(!raw.detail.is_empty());
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    std::fs::create_dir_all(&shots).unwrap();
+    let token = test_token(&gd);
+    let url = format!("https://{page}/?checkpoint=fail-gate");
+    in_browser(&tools, dir.path(), move |c| async move {
+        c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+        c.goto(&url).await.unwrap();
+        wait_displayed(&c, "#login", true, VERDICT_WAIT).await;
+        log_in(&c, &token).await;
+        wait_logged_in(&c, "test").await;
+
+        scan(&c, &garbage).await;
+        wait_attr(&c, "#verdict", "data-reason", "malformed", VERDICT_WAIT).await;
+        let panel = text(&c, "#verdict").await;
+        assert!(
+            panel.contains("无法识别的健康码") && panel.contains("not a readable health code"),
+            "{panel}"
+        );
+        let advice = text(&c, "#advice").await;
+        assert!(
+            advice.contains("请持码人打开本人健康码") && advice.contains("ask the holder to open"),
+            "{advice}"
+        );
+        for rust in [raw.detail.as_str(), "Error {", "Io(", "Semantic(", "kind:"] {
+            assert!(!panel.contains(rust), "{rust:?} on the page: {panel}");
+        }
+        screenshot(&c, &shots.join("malformed.png")).await;
+
+        // The node goes down while the page is open: CHECK FAILED, with the fallbacks.
+        gd.shutdown().await.unwrap();
+        scan(&c, &green.code).await;
+        wait_attr(&c, "#verdict", "data-state", "error", VERDICT_WAIT).await;
+        let title = text(&c, "#verdict-title-en").await;
+        assert!(title.contains("CHECK FAILED"), "{title}");
+        let advice = text(&c, "#advice").await;
+        for want in ["离线核验", "人工比对", "offline check", "compare the masked name and ID number", "by eye"] {
+            assert!(advice.contains(want), "{want:?} not in the advice {advice:?}");
+        }
+        screenshot(&c, &shots.join("node-down.png")).await;
+    })
+    .await;
+}
+
 /// Types `token` into the token field and presses Enter.
 async fn log_in(c: &Client, token: &str) {
     let field = c.find(Locator::Css("#token")).await.unwrap();
@@ -876,6 +989,34 @@ async fn wait_text_contains(c: &Client, css: &str, want: &str, within: Duration)
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Asserts that `css` shows `want` and lies wholly inside the window (seen without scrolling),
+/// after taking a screenshot to `shot`.
+async fn assert_in_viewport(c: &Client, css: &str, want: &str, shot: &Path) {
+    screenshot(c, shot).await;
+    let got = text(c, css).await;
+    assert!(got.contains(want), "{css} is {got:?}, without {want:?}");
+    let v = c
+        .execute(
+            "var r = document.querySelector(arguments[0]).getBoundingClientRect();
+             return [r.left, r.top, r.right, r.bottom, window.innerWidth, window.innerHeight];",
+            vec![json!(css)],
+        )
+        .await
+        .unwrap();
+    let n: Vec<f64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let (left, top, right, bottom, width, height) = (n[0], n[1], n[2], n[3], n[4], n[5]);
+    assert!(
+        left >= 0.0 && top >= 0.0 && right <= width + 0.5 && bottom <= height + 0.5 && bottom > top,
+        "{css} {want:?} is at ({left}, {top})-({right}, {bottom}), outside the {width}x{height} window (see {})",
+        shot.display()
+    );
 }
 
 /// A computed colour of #verdict, as (r, g, b).

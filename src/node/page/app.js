@@ -40,6 +40,9 @@
     reasonSep: $("reason-sep"),
     reasonEn: $("reason-en"),
     detail: $("detail"),
+    advice: $("advice"),
+    adviceZh: $("advice-zh"),
+    adviceEn: $("advice-en"),
     name: $("subject-name"),
     id: $("subject-id"),
     docLabel: $("doc-label"),
@@ -165,6 +168,25 @@
     return [s.slice(0, i), s.slice(i + 3)];
   }
 
+  // What staff can do instead, in both languages (hidden when there is nothing to say).
+  function setAdvice(advice) {
+    setText(el.adviceZh, advice ? advice[0] : "");
+    setText(el.adviceEn, advice ? advice[1] : "");
+    el.advice.hidden = !advice;
+  }
+
+  // The node cannot be asked: the two ways a gate keeps working.
+  var OFFLINE_ADVICE = [
+    "请改用离线核验（hcmr verify --offline 与离线信任包），或将码卡上打码的姓名、证件号与证件人工比对",
+    "use the offline check (hcmr verify --offline with a trust bundle), or compare the masked name and ID number on the code's card with the document by eye",
+  ];
+
+  // A scan that is no health code: what to do, never the decoder's own words.
+  var MALFORMED_ADVICE = [
+    "请持码人打开本人健康码后重新扫描；其他二维码不是健康码",
+    "ask the holder to open their health code and scan again; other QR codes are not health codes",
+  ];
+
   function setReason(zh, en) {
     setText(el.reasonZh, zh);
     setText(el.reasonEn, en);
@@ -230,6 +252,7 @@
     setText(el.status, "");
     setReason("", "");
     setText(el.detail, "");
+    setAdvice(null);
     setText(el.name, "");
     setText(el.id, "");
     setText(el.issuer, "");
@@ -246,6 +269,7 @@
     el.docType.value = "id-card";
     setText(el.matchResult, "");
     el.matchResult.dataset.result = "none";
+    el.verdict.dataset.match = "";
     el.matchBtn.disabled = false;
     matchSeq++;
   }
@@ -293,7 +317,7 @@
     setText(el.titleEn, "Checking…");
   }
 
-  function showError(zh, en, detail) {
+  function showError(zh, en, detail, advice) {
     stopCountdown();
     clearDetails();
     lastCode = null;
@@ -303,6 +327,7 @@
     setText(el.titleEn, "CHECK FAILED — scan again");
     setReason(zh, en);
     setText(el.detail, detail || "");
+    setAdvice(advice || null);
     scheduleReady(READY_AFTER_MS);
     refocus();
   }
@@ -342,7 +367,12 @@
       setText(el.titleEn, "NOT RECOGNIZED");
     }
     setReason(reason[0], reason[1]);
-    setText(el.detail, recognized ? "" : v.detail || "");
+    if (v.reason === "malformed") {
+      // The decoder's detail is for developers (hcmr inspect shows it), not for the gate.
+      setAdvice(MALFORMED_ADVICE);
+    } else {
+      setText(el.detail, recognized ? "" : v.detail || "");
+    }
     setText(el.issuer, issuerText(v.issuer));
     // A code not recognized here may be forged: its issuer is only what the code claims.
     setText(el.issuerLabel, recognized ? "签发地 issued by" : "码上所称签发地 issuer named in the code");
@@ -439,13 +469,16 @@
         }
         if (r.ok && r.body && typeof r.body.recognized === "boolean") {
           showVerdict(r.body, code);
+        } else if (r.status >= 500) {
+          // The node (or a proxy before it) fails: as good as unreachable for the gate.
+          showError("核验节点故障", "the node failed", "HTTP " + r.status, OFFLINE_ADVICE);
         } else {
           showError("节点拒绝了请求", "the node refused the request", (r.body && r.body.error) || "HTTP " + r.status);
         }
       })
       .catch(function () {
         if (mine !== seq) return;
-        showError("无法连接核验节点", "cannot reach the node", "");
+        showError("无法连接核验节点", "cannot reach the node", "", OFFLINE_ADVICE);
       });
   }
 
@@ -538,13 +571,25 @@
             lastIssuer && lastIssuer.code === by ? lastIssuer.name_zh + " " + lastIssuer.name_en : by;
           if (r.body.matches) {
             el.matchResult.dataset.result = "match";
+            el.verdict.dataset.match = "match";
+            setText(el.icon, "✓");
+            setText(el.title, "互认通过");
+            setText(el.titleEn, "RECOGNIZED");
             setText(el.matchResult, "✓ 人证一致 MATCH" + (byText ? " · " + byText : ""));
           } else {
+            // Not this person's code: the whole panel says so, it no longer looks like a pass.
             el.matchResult.dataset.result = "no-match";
+            el.verdict.dataset.match = "no-match";
+            setText(el.icon, "✕");
+            setText(el.title, "人证不符");
+            setText(el.titleEn, "NO MATCH — not the holder's code");
             setText(el.matchResult, "✕ 人证不符 NO MATCH" + (byText ? " · " + byText : ""));
           }
+          // The field was at the bottom: back to the top, where the title says what it is.
+          window.scrollTo(0, 0);
         } else {
           el.matchResult.dataset.result = "error";
+          el.verdict.dataset.match = "error";
           setText(
             el.matchResult,
             "无法核对，请人工比对证件号 / cannot check, compare the masked ID by eye: " +
@@ -555,7 +600,11 @@
       .catch(function () {
         if (mine !== matchSeq) return;
         el.matchResult.dataset.result = "error";
-        setText(el.matchResult, "无法连接核验节点 / cannot reach the node");
+        el.verdict.dataset.match = "error";
+        setText(
+          el.matchResult,
+          "无法连接核验节点，请人工比对证件号 / cannot reach the node, compare the masked ID by eye"
+        );
       })
       .finally(function () {
         if (mine !== matchSeq || !session) return;

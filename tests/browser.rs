@@ -20,6 +20,12 @@
 //! The page's API without a browser (tokens, CSRF guard, content type, CSP) is tested by a plain
 //! HTTPS client here too, always, browser or not.
 //!
+//! - the camera button without BarcodeDetector (this Chromium has none): the vendored jsQR reads
+//!   a code from Chromium's fake camera (a Y4M file made from the code's QR image) and the page
+//!   verifies it;
+//! - a garbage scan shows the reason and advice in both languages, never the decoder's words; a
+//!   node that is down gets CHECK FAILED with the fallbacks (offline check, masked ID by eye).
+//!
 //! Screenshots go to `target/browser/` (desktop and phone size, both verdicts, the login panel).
 
 mod common;
@@ -174,8 +180,8 @@ impl Drop for Driver {
     }
 }
 
-async fn connect(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
-    let args = vec![
+async fn connect(driver: &Driver, chromium: &Path, profile: &Path, extra: &[String]) -> Client {
+    let mut args = vec![
         "--headless=new".to_string(),
         "--no-sandbox".into(),
         "--disable-gpu".into(),
@@ -194,6 +200,7 @@ async fn connect(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
         format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
         format!("--user-data-dir={}", profile.display()),
     ];
+    args.extend_from_slice(extra);
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": { "binary": chromium, "args": args },
@@ -221,10 +228,19 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    in_browser_with(tools, dir, &[], drive).await
+}
+
+/// [`in_browser`], with more Chromium flags.
+async fn in_browser_with<F, Fut>(tools: &(PathBuf, PathBuf), dir: &Path, extra: &[String], drive: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let (chromium, chromedriver) = tools;
     let profile = tempfile::tempdir().unwrap();
     let driver = Driver::start(chromedriver, dir);
-    let client = connect(&driver, chromium, profile.path()).await;
+    let client = connect(&driver, chromium, profile.path(), extra).await;
     let mut task = tokio::spawn(drive(client.clone()));
     let outcome = tokio::time::timeout(BROWSER_BUDGET, &mut task).await;
     if outcome.is_err() {
@@ -456,7 +472,13 @@ async fn drive(c: Client, s: Scenario) {
     // The answer is seen without scrolling, on a desktop and on a phone.
     assert_in_viewport(&c, "#match-result", "MATCH", &s.shots.join("match.png")).await;
     c.set_window_size(PHONE.0, PHONE.1).await.unwrap();
-    assert_in_viewport(&c, "#match-result", "MATCH", &s.shots.join("match-phone.png")).await;
+    assert_in_viewport(
+        &c,
+        "#match-result",
+        "MATCH",
+        &s.shots.join("match-phone.png"),
+    )
+    .await;
     c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
 
     // A wrong number: NO MATCH, fully in view at both sizes, and the panel no longer looks like
@@ -480,11 +502,19 @@ async fn drive(c: Client, s: Scenario) {
         assert_in_viewport(&c, "#match-result", "NO MATCH", &s.shots.join(shot)).await;
         let title = text(&c, "#verdict-title").await + &text(&c, "#verdict-title-en").await;
         assert!(
-            title.contains("人证不符") && title.contains("NO MATCH") && !title.contains("RECOGNIZED"),
+            title.contains("人证不符")
+                && title.contains("NO MATCH")
+                && !title.contains("RECOGNIZED"),
             "{title}"
         );
-        assert!(!displayed(&c, "#status").await, "the status colour is still shown");
-        assert!(!displayed(&c, "#reason").await, "'recognized' is still shown");
+        assert!(
+            !displayed(&c, "#status").await,
+            "the status colour is still shown"
+        );
+        assert!(
+            !displayed(&c, "#reason").await,
+            "'recognized' is still shown"
+        );
         let bg = rgb(&c, "backgroundColor").await;
         assert!(
             bg.0 < 80 && bg.1 < 80 && bg.2 < 80,
@@ -494,8 +524,16 @@ async fn drive(c: Client, s: Scenario) {
     }
     let no_match_png = png(&s.shots.join("no-match.png"));
     let (red_share, green_share) = colour_shares(&no_match_png);
-    assert!(green_share < 0.002, "no-match.png is {:.1}% green", green_share * 100.0);
-    assert!(red_share < 0.3, "no-match.png is {:.0}% red: still the pass colour", red_share * 100.0);
+    assert!(
+        green_share < 0.002,
+        "no-match.png is {:.1}% green",
+        green_share * 100.0
+    );
+    assert!(
+        red_share < 0.3,
+        "no-match.png is {:.0}% red: still the pass colour",
+        red_share * 100.0
+    );
     c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
 
     // 2. A Jiangsu code: no agreement, NOT RECOGNIZED, no colour, no subject.
@@ -777,7 +815,8 @@ async fn drive_login(c: Client, s: LoginScenario) {
 /// a node that is down offers the fallbacks (the offline check, the masked ID by eye).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails() {
-    let Some(tools) = browser_or_skip("checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails")
+    let Some(tools) =
+        browser_or_skip("checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails")
     else {
         return;
     };
@@ -825,12 +864,133 @@ async fn checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails() {
         let title = text(&c, "#verdict-title-en").await;
         assert!(title.contains("CHECK FAILED"), "{title}");
         let advice = text(&c, "#advice").await;
-        for want in ["离线核验", "人工比对", "offline check", "compare the masked name and ID number", "by eye"] {
-            assert!(advice.contains(want), "{want:?} not in the advice {advice:?}");
+        for want in [
+            "离线核验",
+            "人工比对",
+            "offline check",
+            "compare the masked name and ID number",
+            "by eye",
+        ] {
+            assert!(
+                advice.contains(want),
+                "{want:?} not in the advice {advice:?}"
+            );
         }
         screenshot(&c, &shots.join("node-down.png")).await;
     })
     .await;
+}
+
+/// The camera button where the browser has no BarcodeDetector (desktop Chromium on Linux): the
+/// page reads the code with the vendored jsQR, served by the node. Chromium's fake camera plays
+/// a Y4M file made here from the code's QR image; the code read through the camera is verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoint_page_reads_a_code_through_the_camera() {
+    let Some(tools) = browser_or_skip("checkpoint_page_reads_a_code_through_the_camera") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let gd = start(&init_node_with_page(dir.path(), GUANGDONG).await).await;
+    let page = gd.http_addr.expect("Guangdong serves the page");
+    let green = issue(&gd, subject("王建国", "440104", 131), G, 300).await;
+    let video = dir.path().join("camera.y4m");
+    write_y4m_of_qr(&green.code, &video);
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    std::fs::create_dir_all(&shots).unwrap();
+    let token = test_token(&gd);
+    let url = format!("https://{page}/?checkpoint=camera-gate");
+    let flags = [
+        "--use-fake-device-for-media-stream".to_string(),
+        "--use-fake-ui-for-media-stream".to_string(),
+        format!("--use-file-for-fake-video-capture={}", video.display()),
+    ];
+    in_browser_with(&tools, dir.path(), &flags, move |c| async move {
+        c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+        c.goto(&url).await.unwrap();
+        wait_displayed(&c, "#login", true, VERDICT_WAIT).await;
+        log_in(&c, &token).await;
+        wait_logged_in(&c, "test").await;
+        let native = c
+            .execute("return typeof window.BarcodeDetector", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            native,
+            json!("undefined"),
+            "this Chromium has BarcodeDetector"
+        );
+        assert!(displayed(&c, "#camera-btn").await, "no camera button");
+        c.find(Locator::Css("#camera-btn"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_attr(&c, "#verdict", "data-state", "recognized", VERDICT_WAIT).await;
+        assert_eq!(attr(&c, "#camera-box", "data-decoder").await, "jsqr");
+        assert_eq!(attr(&c, "#verdict", "data-colour").await, "green");
+        assert_eq!(text(&c, "#subject-name").await, "王*国");
+        assert_eq!(text(&c, "#count").await, "1");
+        screenshot(&c, &shots.join("camera.png")).await;
+        // The camera goes off with the button.
+        c.find(Locator::Css("#camera-btn"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_displayed(&c, "#camera-box", false, VERDICT_WAIT).await;
+    })
+    .await;
+    // The check went through the page's API, like a scan.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let records = loop {
+        let r: Vec<proto::AuditRecord> = audit_records(&gd)
+            .await
+            .into_iter()
+            .filter(|r| r.checkpoint_id == "camera-gate")
+            .collect();
+        if !r.is_empty() || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].verdict, Verdict::Recognized as i32);
+    assert_eq!(records[0].via, "http");
+    gd.shutdown().await.unwrap();
+}
+
+/// Writes a Y4M video (2 frames, 960x720, 4:2:0) showing `code`'s QR symbol in the middle of a
+/// white frame, for Chromium's fake camera.
+fn write_y4m_of_qr(code: &str, path: &Path) {
+    const W: u32 = 960;
+    const H: u32 = 720;
+    let png = hcmr::qr::encode_png(code, 1).unwrap();
+    let qr = image::load_from_memory(&png).unwrap().to_luma8();
+    let scale = (H - 80) / qr.height().max(qr.width());
+    assert!(
+        scale >= 3,
+        "{}x{} modules: too many for the frame",
+        qr.width(),
+        qr.height()
+    );
+    let (qw, qh) = (qr.width() * scale, qr.height() * scale);
+    let (x0, y0) = ((W - qw) / 2, (H - qh) / 2);
+    let mut luma = vec![255u8; (W * H) as usize];
+    for y in 0..qh {
+        for x in 0..qw {
+            luma[((y0 + y) * W + x0 + x) as usize] = qr.get_pixel(x / scale, y / scale).0[0];
+        }
+    }
+    let chroma = vec![128u8; (W * H / 2) as usize];
+    let mut out = format!("YUV4MPEG2 W{W} H{H} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..2 {
+        out.extend_from_slice(b"FRAME\n");
+        out.extend_from_slice(&luma);
+        out.extend_from_slice(&chroma);
+    }
+    std::fs::write(path, out).unwrap();
 }
 
 /// Types `token` into the token field and presses Enter.
@@ -1136,10 +1296,25 @@ async fn page_api_needs_a_verifier_token_over_https() {
     for bad in ["<script>", " style=", " onclick=", " onload=", " onsubmit="] {
         assert!(!html.contains(bad), "inline {bad:?} in the page");
     }
-    for asset in ["/app.js", "/app.css"] {
+    for asset in [
+        "/app.js",
+        "/app.css",
+        "/vendor/jsqr/jsQR.js",
+        "/vendor/jsqr/LICENSE",
+    ] {
         let r = send(&client, "GET", &format!("{base}{asset}"), &[], "").await;
         assert_eq!(r.status, 200, "{asset}");
     }
+    // The vendored decoder is served with its licence, by the node itself.
+    let r = send(
+        &client,
+        "GET",
+        &format!("{base}/vendor/jsqr/LICENSE"),
+        &[],
+        "",
+    )
+    .await;
+    assert!(r.text().contains("Apache License"), "{}", r.text());
 
     // /api/info stays open.
     let r = send(&client, "GET", &format!("{base}/api/info"), &[], "").await;

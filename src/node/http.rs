@@ -6,6 +6,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /` | the page (`page/index.html`), `GET /app.js`, `GET /app.css` its script and style |
+//! | `GET /vendor/jsqr/jsQR.js` | the QR decoder the camera uses without `BarcodeDetector` (jsQR 1.4.0, vendored: `page/vendor/jsqr/VERSION.md`), `GET /vendor/jsqr/LICENSE` its licence |
 //! | `GET /api/info` | `{"province": "510000", "name_zh": "四川省", "name_en": "Sichuan"}` |
 //! | `POST /api/verify` | `{"code": "HCMR1:...", "checkpoint_id": "gate-3"}` -> the verdict (see [`verdict_json`]) |
 //! | `POST /api/identity-match` | `{"code", "document_type": "id-card", "document_number"}` -> `{"matches": bool, "checked_by": "510000"}` |
@@ -41,6 +42,10 @@ const MAX_BODY: usize = 16 * 1024;
 const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
 const APP_CSS: &str = include_str!("page/app.css");
+/// jsQR (npm `jsqr` 1.4.0, Apache-2.0), unchanged: the camera's decoder where the browser has no
+/// `BarcodeDetector`. Served by the node, so the page needs no network beyond it.
+const JSQR_JS: &str = include_str!("page/vendor/jsqr/jsQR.js");
+const JSQR_LICENSE: &str = include_str!("page/vendor/jsqr/LICENSE");
 
 /// The remote address of a page request.
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +108,14 @@ pub(crate) fn router(state: Arc<NodeState>) -> Router {
         .route(
             "/app.css",
             get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/vendor/jsqr/jsQR.js",
+            get(|| async { page(JSQR_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/vendor/jsqr/LICENSE",
+            get(|| async { page(JSQR_LICENSE, "text/plain; charset=utf-8") }),
         )
         .route("/api/info", get(info))
         .merge(

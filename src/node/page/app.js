@@ -649,28 +649,93 @@
     }
   }
 
-  // ---- camera (where the browser offers BarcodeDetector and a camera) ----
+  // ---- camera (where the browser offers a camera) ----
+  //
+  // The decoder is the browser's BarcodeDetector where it reads QR codes (Chrome on Android and
+  // macOS, Safari), else jsQR, vendored and served by the node (/vendor/jsqr/, loaded on the
+  // first use: desktop Chromium on Linux and Windows, Firefox).
 
-  var camera = { stream: null, detector: null, timer: null, last: "", lastAt: 0 };
+  var JSQR_SRC = "/vendor/jsqr/jsQR.js";
+  var JSQR_MAX_WIDTH = 960; // frames are scaled down to this for jsQR (speed; modules stay > 2 px)
+  var camera = { stream: null, decoder: null, timer: null, last: "", lastAt: 0 };
 
   function cameraAvailable() {
     return (
-      typeof window.BarcodeDetector === "function" &&
       window.isSecureContext &&
       navigator.mediaDevices &&
       typeof navigator.mediaDevices.getUserMedia === "function"
     );
   }
 
-  if (cameraAvailable()) {
+  if (cameraAvailable()) el.cameraBtn.hidden = false;
+
+  // The browser's own QR reader, or null.
+  function nativeDetector() {
+    if (typeof window.BarcodeDetector !== "function") return Promise.resolve(null);
     var formats = window.BarcodeDetector.getSupportedFormats
       ? window.BarcodeDetector.getSupportedFormats()
       : Promise.resolve(["qr_code"]);
-    formats
+    return formats
       .then(function (f) {
-        if (f.indexOf("qr_code") >= 0) el.cameraBtn.hidden = false;
+        return f.indexOf("qr_code") >= 0 ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
       })
-      .catch(function () {});
+      .catch(function () {
+        return null;
+      });
+  }
+
+  function loadJsqr() {
+    if (typeof window.jsQR === "function") return Promise.resolve();
+    return new Promise(function (resolve, reject) {
+      var s = document.createElement("script");
+      s.src = JSQR_SRC;
+      s.onload = function () {
+        if (typeof window.jsQR === "function") resolve();
+        else reject(new Error("jsQR did not load"));
+      };
+      s.onerror = reject;
+      document.head.appendChild(s);
+    });
+  }
+
+  // {name, detect(video) -> Promise of the strings read}.
+  function makeDecoder() {
+    return nativeDetector().then(function (d) {
+      if (d) {
+        return {
+          name: "barcode-detector",
+          detect: function (video) {
+            return d.detect(video).then(function (codes) {
+              return codes.map(function (c) {
+                return c.rawValue || "";
+              });
+            });
+          },
+        };
+      }
+      return loadJsqr().then(function () {
+        var canvas = document.createElement("canvas");
+        var ctx = canvas.getContext("2d", { willReadFrequently: true });
+        return {
+          name: "jsqr",
+          detect: function (video) {
+            var vw = video.videoWidth;
+            var vh = video.videoHeight;
+            if (!vw || !vh) return Promise.resolve([]);
+            var k = Math.min(1, JSQR_MAX_WIDTH / vw);
+            var w = Math.round(vw * k);
+            var h = Math.round(vh * k);
+            canvas.width = w;
+            canvas.height = h;
+            ctx.drawImage(video, 0, 0, w, h);
+            var found = window.jsQR(ctx.getImageData(0, 0, w, h).data, w, h, {
+              inversionAttempts: "attemptBoth",
+            });
+            return Promise.resolve(found && found.data ? [found.data] : []);
+          },
+        };
+      });
+    });
   }
 
   function stopCamera() {
@@ -698,12 +763,12 @@
       next();
       return;
     }
-    camera.detector
+    camera.decoder
       .detect(el.video)
       .then(function (codes) {
         var now = Date.now();
         for (var i = 0; i < codes.length; i++) {
-          var v = codes[i].rawValue || "";
+          var v = codes[i];
           if (!/^\s*HCMR1:/i.test(v)) continue;
           if (v === camera.last && now - camera.lastAt < CAMERA_REPEAT_MS) {
             camera.lastAt = now;
@@ -725,11 +790,15 @@
       refocus();
       return;
     }
-    navigator.mediaDevices
-      .getUserMedia({ video: { facingMode: "environment" }, audio: false })
+    var decoder = camera.decoder ? Promise.resolve(camera.decoder) : makeDecoder();
+    decoder
+      .then(function (d) {
+        camera.decoder = d;
+        el.cameraBox.dataset.decoder = d.name;
+        return navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+      })
       .then(function (stream) {
         camera.stream = stream;
-        camera.detector = new window.BarcodeDetector({ formats: ["qr_code"] });
         el.video.srcObject = stream;
         el.cameraBox.hidden = false;
         el.cameraBtn.classList.add("on");

@@ -279,6 +279,8 @@ struct Scenario {
     masked_name: String,
     masked_id: String,
     document_number: String,
+    /// The recognized code's status_valid_until as the page should show it.
+    valid_until_shown: String,
     /// Another valid number: not the holder's.
     wrong_document_number: String,
     no_agreement_code: String,
@@ -329,6 +331,13 @@ async fn checkpoint_page_in_headless_chromium() {
         masked_id: hcmr::identity::mask_document_number(&number),
         document_number: number,
         wrong_document_number: hcmr::identity::synthetic_resident_id("511302", "19900101", 243),
+        valid_until_shown: hcmr::display::display_time(
+            hcmr::code::HealthCode::decode(&yellow.code)
+                .unwrap()
+                .claims
+                .status_valid_until,
+            Default::default(),
+        ),
         no_agreement_code: jiangsu.code.clone(),
         tampered_code: forged,
         own_codes: [
@@ -436,7 +445,11 @@ async fn drive(c: Client, s: Scenario) {
         issuer.contains("四川") && issuer.contains("Sichuan"),
         "{issuer}"
     );
-    assert!(!text(&c, "#checked-at").await.is_empty());
+    // Times in the node's display offset (Beijing time by default), written with it, whatever
+    // the browser's own time zone (UTC here).
+    let checked_at = text(&c, "#checked-at").await;
+    assert!(checked_at.ends_with("+08:00"), "{checked_at}");
+    assert_eq!(text(&c, "#valid-until").await, s.valid_until_shown);
     assert_eq!(text(&c, "#count").await, "1");
     assert_focus_on_code(&c).await;
     let recognized_bg = rgb(&c, "backgroundColor").await;

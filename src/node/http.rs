@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::NodeState;
+use crate::display::{display_time, DisplayOffset};
 use crate::identity::DocumentType;
 use crate::proto;
 use crate::status::HealthStatus;
@@ -285,9 +286,13 @@ async fn info(State(s): State<Arc<NodeState>>) -> Response {
 ///   "local_status": "green" | ... | null, "issuer": {"code", "name_zh", "name_en"} | null,
 ///   "subject": {"masked_name", "masked_document_number", "document_type"} | null,
 ///   "exp": secs | null, "status_valid_until": secs | null, "verified_at": secs,
-///   "issuer_state_age_secs": secs | null}`; times are seconds since the Unix epoch (UTC).
-pub(crate) fn verdict_json(v: &Verdict, now: u64) -> Value {
+///   "issuer_state_age_secs": secs | null, "shown": {"verified_at": str,
+///   "status_valid_until": str | null, "exp": str | null}}`; times are seconds since the Unix
+/// epoch (UTC); `shown` has the same times for people, in the node's `display_utc_offset`
+/// ([`crate::display::display_time`], e.g. `2026-12-04T11:43:00+08:00`).
+pub(crate) fn verdict_json(v: &Verdict, now: u64, offset: DisplayOffset) -> Value {
     let c = v.claims.as_ref();
+    let shown = |t: u64| display_time(t, offset);
     json!({
         "recognized": v.recognized(),
         "verdict": if v.recognized() { "RECOGNIZED" } else { "NOT RECOGNIZED" },
@@ -308,6 +313,11 @@ pub(crate) fn verdict_json(v: &Verdict, now: u64) -> Value {
         "status_valid_until": c.map(|c| c.status_valid_until),
         "verified_at": now,
         "issuer_state_age_secs": v.issuer_synced_at.map(|t| now.saturating_sub(t)),
+        "shown": {
+            "verified_at": shown(now),
+            "status_valid_until": c.map(|c| shown(c.status_valid_until)),
+            "exp": c.map(|c| shown(c.exp)),
+        },
     })
 }
 
@@ -349,7 +359,9 @@ async fn verify(
         .await
     {
         Ok((verdicts, now)) => match verdicts.first() {
-            Some(verdict) => no_store(Json(verdict_json(verdict, now)).into_response()),
+            Some(verdict) => {
+                no_store(Json(verdict_json(verdict, now, s.display_offset)).into_response())
+            }
             None => error(StatusCode::INTERNAL_SERVER_ERROR, "no verdict".into()),
         },
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -135,18 +135,6 @@
     node.textContent = text == null ? "" : String(text);
   }
 
-  function pad(n) {
-    return (n < 10 ? "0" : "") + n;
-  }
-
-  function formatTime(secs, withDate) {
-    if (typeof secs !== "number" || !isFinite(secs)) return "";
-    var d = new Date(secs * 1000);
-    var t = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-    if (!withDate) return t;
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + t;
-  }
-
   function formatAge(secs) {
     if (secs < 90) return secs + " 秒前 / " + secs + " s ago";
     var m = Math.round(secs / 60);
@@ -338,6 +326,7 @@
     var recognized = v.recognized === true;
     var status = recognized ? STATUS[v.local_status] : null;
     var reason = splitExplanation(v.explanation);
+    var shown = v.shown || {};
     lastIssuer = v.issuer || null;
 
     if (recognized) {
@@ -356,7 +345,9 @@
           ? "证件号 " + s.document_type
           : "证件号 ID number"
       );
-      setText(el.validUntil, formatTime(v.status_valid_until, true));
+      // Times as the node shows them to people: in its display_utc_offset, with the offset,
+      // whatever the device's own time zone.
+      setText(el.validUntil, shown.status_valid_until || "");
       el.docType.value = docTypeValue(s.document_type);
     } else {
       // Never a colour, never the subject: what is not recognized shows no health status.
@@ -377,7 +368,7 @@
     // A code not recognized here may be forged: its issuer is only what the code claims.
     setText(el.issuerLabel, recognized ? "签发地 issued by" : "码上所称签发地 issuer named in the code");
     el.verdict.dataset.reason = String(v.reason || "");
-    setText(el.checkedAt, formatTime(v.verified_at, true));
+    setText(el.checkedAt, shown.verified_at || "");
     if (typeof v.issuer_state_age_secs === "number" && v.issuer_state_age_secs >= 600) {
       setText(el.syncAge, formatAge(v.issuer_state_age_secs));
       el.syncLine.hidden = false;

@@ -846,6 +846,7 @@ async fn checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails() {
     std::fs::create_dir_all(&shots).unwrap();
     let token = test_token(&gd);
     let url = format!("https://{page}/?checkpoint=fail-gate");
+    let wrong = hcmr::identity::synthetic_resident_id("440104", "19900101", 132);
     in_browser(&tools, dir.path(), move |c| async move {
         c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
         c.goto(&url).await.unwrap();
@@ -869,6 +870,46 @@ async fn checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails() {
             assert!(!panel.contains(rust), "{rust:?} on the page: {panel}");
         }
         screenshot(&c, &shots.join("malformed.png")).await;
+
+        // The identity match's refusals, in both languages with what to do: a mistyped number,
+        // then (after five NO MATCH) the hourly limit; never the API's English.
+        scan(&c, &green.code).await;
+        wait_attr(&c, "#verdict", "data-state", "recognized", VERDICT_WAIT).await;
+        let field = c.find(Locator::Css("#doc-number")).await.unwrap();
+        field.send_keys(&format!("123{ENTER}")).await.unwrap();
+        wait_attr(&c, "#match-result", "data-result", "error", VERDICT_WAIT).await;
+        let answer = text(&c, "#match-result").await;
+        assert!(
+            answer.contains("证件号无效") && answer.contains("not a valid document number"),
+            "{answer}"
+        );
+        for _ in 0..5 {
+            field.send_keys(&format!("{wrong}{ENTER}")).await.unwrap();
+            wait_attr(&c, "#match-result", "data-result", "no-match", VERDICT_WAIT).await;
+        }
+        field.send_keys(&format!("{wrong}{ENTER}")).await.unwrap();
+        wait_attr(&c, "#match-result", "data-result", "error", VERDICT_WAIT).await;
+        let answer = text(&c, "#match-result").await;
+        assert!(
+            answer.contains("核对次数已达上限")
+                && answer.contains("too many checks of this code")
+                && answer.contains("by eye"),
+            "{answer}"
+        );
+        assert!(
+            !answer.contains("identity match:"),
+            "the API's words: {answer}"
+        );
+        assert_in_viewport(
+            &c,
+            "#match-result",
+            "too many",
+            &shots.join("match-limit.png"),
+        )
+        .await;
+        // No answer after a NO MATCH is not a pass: the panel still says NO MATCH.
+        assert_eq!(attr(&c, "#verdict", "data-match").await, "no-match");
+        assert!(!displayed(&c, "#status").await, "the status colour is back");
 
         // The node goes down while the page is open: CHECK FAILED, with the fallbacks.
         gd.shutdown().await.unwrap();

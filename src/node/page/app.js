@@ -580,18 +580,15 @@
           window.scrollTo(0, 0);
         } else {
           el.matchResult.dataset.result = "error";
-          el.verdict.dataset.match = "error";
-          setText(
-            el.matchResult,
-            "无法核对，请人工比对证件号 / cannot check, compare the masked ID by eye: " +
-              ((r.body && r.body.error) || "HTTP " + r.status)
-          );
+          // After a NO MATCH the panel keeps saying so: no answer is not a pass.
+          if (el.verdict.dataset.match !== "no-match") el.verdict.dataset.match = "error";
+          setText(el.matchResult, matchRefusal(r));
         }
       })
       .catch(function () {
         if (mine !== matchSeq) return;
         el.matchResult.dataset.result = "error";
-        el.verdict.dataset.match = "error";
+        if (el.verdict.dataset.match !== "no-match") el.verdict.dataset.match = "error";
         setText(
           el.matchResult,
           "无法连接核验节点，请人工比对证件号 / cannot reach the node, compare the masked ID by eye"
@@ -606,6 +603,23 @@
         refocus();
       });
   });
+
+  // Why the identity match gave no answer, in both languages and with what to do instead (the
+  // node's own words are for the operator's log, not the gate).
+  function matchRefusal(r) {
+    switch (r.status) {
+      case 400:
+        return "证件号无效，请核对后重新输入 / not a valid document number: check it and type it again";
+      case 409:
+        return "此码在本地未获互认，无持码人可核对 / the code is not recognized here: there is no holder to check";
+      case 429:
+        return "本码核对次数已达上限（每小时 5 次），请人工比对证件号 / too many checks of this code (5 an hour): compare the masked ID by eye";
+      case 503:
+        return "签发地节点无法连接，请人工比对证件号 / the issuing province's node cannot be reached: compare the masked ID by eye";
+      default:
+        return "无法核对，请人工比对证件号 / cannot check: compare the masked ID by eye (HTTP " + r.status + ")";
+    }
+  }
 
   // Escape: back to ready at once.
   document.addEventListener("keydown", function (e) {

@@ -43,7 +43,8 @@ pub struct Cli {
     pub command: Command,
     /// Show times in this offset from UTC, e.g. +08:00 (Beijing time) [default: the
     /// display_utc_offset of --dir's hcmr.toml, else +08:00]. Times are written with their
-    /// offset; what the node stores and logs stays UTC.
+    /// offset; what the node stores and logs stays UTC. (The node's own card and page use the
+    /// display_utc_offset of its hcmr.toml.)
     #[arg(
         long,
         global = true,

@@ -992,7 +992,13 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
         out!("  issuer state:  never synced (pinned keys only, no revocations known)");
     }
     if !r.detail.is_empty() {
-        out!("  detail:        {}", r.detail);
+        out!(
+            "  detail:        {}",
+            crate::display::localize_times(
+                &r.detail,
+                DISPLAY_OFFSET.get().copied().unwrap_or_default()
+            )
+        );
     }
 }
 

@@ -139,6 +139,35 @@ pub fn display_time(t: u64, offset: DisplayOffset) -> String {
     }
 }
 
+/// `text` (a message of the API, which writes times in UTC as `2026-12-01T00:00:00Z`, see
+/// [`crate::rfc3339`]) with each such time shown by [`display_time`] in `offset` instead: for
+/// a person reading a verdict's detail. Anything else in `text` is kept as it is.
+pub fn localize_times(text: &str, offset: DisplayOffset) -> String {
+    use time::format_description::well_known::Rfc3339;
+    const LEN: usize = "2026-12-01T00:00:00Z".len();
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut i, mut copied) = (0, 0);
+    while i + LEN <= b.len() {
+        let t = (b[i + 4] == b'-' && b[i + 10] == b'T' && b[i + LEN - 1] == b'Z')
+            .then(|| text.get(i..i + LEN))
+            .flatten()
+            .and_then(|s| time::OffsetDateTime::parse(s, &Rfc3339).ok())
+            .and_then(|t| u64::try_from(t.unix_timestamp()).ok());
+        match t {
+            Some(t) => {
+                out.push_str(&text[copied..i]);
+                out.push_str(&display_time(t, offset));
+                i += LEN;
+                copied = i;
+            }
+            None => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +212,31 @@ mod tests {
             let shown = display_time(t, DisplayOffset::default());
             let back = time::OffsetDateTime::parse(&shown, &Rfc3339).unwrap();
             assert_eq!(back.unix_timestamp(), i64::try_from(t).unwrap(), "{shown}");
+        }
+    }
+
+    #[test]
+    fn times_in_a_message_are_shown_in_the_offset() {
+        let b = DisplayOffset::default();
+        assert_eq!(
+            localize_times("status held until 2026-12-04T03:43:00Z", b),
+            "status held until 2026-12-04T11:43:00+08:00"
+        );
+        assert_eq!(
+            localize_times(
+                "kid 7b withdrawn at 1970-01-01T00:00:00Z; issued 2026-12-04T03:43:00Z.",
+                b
+            ),
+            "kid 7b withdrawn at 1970-01-01T08:00:00+08:00; issued 2026-12-04T11:43:00+08:00."
+        );
+        for same in [
+            "",
+            "no time",
+            "2026-12-04T03:43:00+08:00",
+            "2026-13-04T03:43:00Z",
+            "签名 2026",
+        ] {
+            assert_eq!(localize_times(same, b), same);
         }
     }
 

@@ -1497,6 +1497,20 @@ async fn page_api_needs_a_verifier_token_over_https() {
         assert_eq!(v["local_status"], "green", "{v}");
         assert_eq!(v["issuer"]["code"], "440000", "{v}");
         assert_eq!(v["subject"]["masked_name"], "王*国", "{v}");
+        // Times for people in the node's display offset (+08:00 by default), the API's in UTC
+        // seconds, the same instants.
+        let secs = |k: &str| v[k].as_u64().unwrap();
+        for k in ["verified_at", "status_valid_until", "exp"] {
+            assert_eq!(
+                v["shown"][k],
+                hcmr::display::display_time(secs(k), Default::default()),
+                "{v}"
+            );
+        }
+        assert!(v["shown"]["verified_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("+08:00"));
     }
 
     // The identity match is guarded the same way.

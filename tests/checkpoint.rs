@@ -891,7 +891,12 @@ async fn times_for_people_are_shown_in_the_display_offset() {
         "{e}"
     );
     std::fs::write(&config, format!("display_utc_offset = \"-05:00\"\n{text}")).unwrap();
-    let gd = start(&config).await;
+    let now = hcmr::unix_now();
+    let clock = hcmr::clock::Clock::manual(now);
+    let gd =
+        hcmr::node::spawn_with_clock(&hcmr::node::Config::load(&config).unwrap(), clock.clone())
+            .await
+            .unwrap();
     let code = issue(&gd, subject("王建国", "440104", 131), G, 300)
         .await
         .code;
@@ -947,6 +952,38 @@ async fn times_for_people_are_shown_in_the_display_offset() {
     assert!(
         err.contains("--display-utc-offset") && err.contains("+08:00"),
         "{err}"
+    );
+    // A verdict's detail (the API's UTC words) is shown in the offset too.
+    let short = codes(&gd)
+        .await
+        .issue_health_code(proto::IssueHealthCodeRequest {
+            subject: Some(subject("王建国", "440104", 131)),
+            status: G,
+            status_valid_until: now + 60,
+            code_lifetime_secs: 3600,
+            qr_format: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .code;
+    clock.set(now + 120);
+    let raw = verify(&gd, &short).await;
+    assert_eq!(raw.reason, Reason::StatusExpired as i32, "{raw:?}");
+    assert!(
+        raw.detail.ends_with('Z'),
+        "the API stays UTC: {}",
+        raw.detail
+    );
+    let mut c = cli(&gd);
+    c.args(["verify", "--dir", &folder, &short]);
+    let out = tokio::task::block_in_place(|| c.output()).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let shown = String::from_utf8(out.stdout).unwrap();
+    let until = hcmr::display::display_time(now + 60, "-05:00".parse().unwrap());
+    assert!(
+        shown.contains(&format!("detail:        status held until {until}")),
+        "{shown}"
     );
     gd.shutdown().await.unwrap();
 }

@@ -287,7 +287,7 @@ async fn info(State(s): State<Arc<NodeState>>) -> Response {
 ///   "subject": {"masked_name", "masked_document_number", "document_type"} | null,
 ///   "exp": secs | null, "status_valid_until": secs | null, "verified_at": secs,
 ///   "issuer_state_age_secs": secs | null, "shown": {"verified_at": str,
-///   "status_valid_until": str | null, "exp": str | null}}`; times are seconds since the Unix
+///   "status_valid_until": str | null, "exp": str | null, "detail": str}}`; times are seconds since the Unix
 /// epoch (UTC); `shown` has the same times for people, in the node's `display_utc_offset`
 /// ([`crate::display::display_time`], e.g. `2026-12-04T11:43:00+08:00`).
 pub(crate) fn verdict_json(v: &Verdict, now: u64, offset: DisplayOffset) -> Value {
@@ -317,6 +317,7 @@ pub(crate) fn verdict_json(v: &Verdict, now: u64, offset: DisplayOffset) -> Valu
             "verified_at": shown(now),
             "status_valid_until": c.map(|c| shown(c.status_valid_until)),
             "exp": c.map(|c| shown(c.exp)),
+            "detail": crate::display::localize_times(&v.detail, offset),
         },
     })
 }

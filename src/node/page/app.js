@@ -362,7 +362,7 @@
       // The decoder's detail is for developers (hcmr inspect shows it), not for the gate.
       setAdvice(MALFORMED_ADVICE);
     } else {
-      setText(el.detail, recognized ? "" : v.detail || "");
+      setText(el.detail, recognized ? "" : shown.detail || v.detail || "");
     }
     setText(el.issuer, issuerText(v.issuer));
     // A code not recognized here may be forged: its issuer is only what the code claims.

@@ -920,6 +920,12 @@ pub fn rfc3339(t: u64) -> String {
 static DISPLAY_OFFSET: std::sync::OnceLock<crate::display::DisplayOffset> =
     std::sync::OnceLock::new();
 
+/// A message for the person at the terminal (an error the node sent, in its UTC words): its
+/// times shown in this run's display offset ([`crate::display::localize_times`]).
+pub fn for_people(text: &str) -> String {
+    crate::display::localize_times(text, DISPLAY_OFFSET.get().copied().unwrap_or_default())
+}
+
 /// A time for the person at the terminal: [`crate::display::display_time`] in this run's offset.
 fn local_time(t: u64) -> String {
     crate::display::display_time(t, DISPLAY_OFFSET.get().copied().unwrap_or_default())
@@ -992,13 +998,7 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
         out!("  issuer state:  never synced (pinned keys only, no revocations known)");
     }
     if !r.detail.is_empty() {
-        out!(
-            "  detail:        {}",
-            crate::display::localize_times(
-                &r.detail,
-                DISPLAY_OFFSET.get().copied().unwrap_or_default()
-            )
-        );
+        out!("  detail:        {}", for_people(&r.detail));
     }
 }
 

@@ -59,7 +59,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(hcmr::cli::CliError::NotRecognized) => ExitCode::from(3),
         Err(e) => {
-            eprintln!("hcmr: {e}");
+            // The node's messages write times in UTC; the person reads them in the display offset.
+            eprintln!("hcmr: {}", hcmr::cli::for_people(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

@@ -953,6 +953,26 @@ async fn times_for_people_are_shown_in_the_display_offset() {
         err.contains("--display-utc-offset") && err.contains("+08:00"),
         "{err}"
     );
+    // The node's refusals (in UTC words) are read in the offset too.
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let id = conclude(&gd, &sc, &[(G, G)], &[(G, G)]).await;
+    let end = now + 3600;
+    let terminate = || {
+        let mut c = cli(&gd);
+        c.args(["agreement", "terminate", "--dir", &folder, &id, "--at"])
+            .arg(hcmr::cli::rfc3339(end));
+        tokio::task::block_in_place(|| c.output()).unwrap()
+    };
+    assert!(terminate().status.success());
+    let again = terminate();
+    assert!(!again.status.success(), "{again:?}");
+    let err = String::from_utf8_lossy(&again.stderr);
+    let from = hcmr::display::display_time(end, "-05:00".parse().unwrap());
+    assert!(
+        err.contains(&format!("already terminated by 440000 from {from}")),
+        "{err}"
+    );
+    sc.shutdown().await.unwrap();
     // A verdict's detail (the API's UTC words) is shown in the offset too.
     let short = codes(&gd)
         .await

@@ -52,6 +52,9 @@ pub enum BundleError {
     /// Not a bundle file, or a part does not decode.
     #[error("not a valid trust bundle: {0}")]
     Malformed(String),
+    /// A bundle file that ends early: the right kind of file, damaged (an interrupted copy).
+    #[error("damaged trust bundle: {0}")]
+    Truncated(String),
     /// The bundle is not signed by the key the checkpoint trusts.
     #[error("the bundle is signed by kid {got}, not by the trusted key {want}")]
     UntrustedSigner {
@@ -210,11 +213,13 @@ fn decode(bytes_in: &[u8], what: &str) -> R<Value> {
         let why = match ciborium::de::from_reader::<Value, _>(bytes_in) {
             _ if bytes_in.is_empty() => format!("{what} is empty"),
             Ok(_) => e.to_string(),
-            Err(E::Io(io)) if io.kind() == std::io::ErrorKind::UnexpectedEof => format!(
-                "{what} ends early ({} bytes): it was cut short, e.g. by an interrupted copy; \
-                 copy it again or export a new one",
-                bytes_in.len()
-            ),
+            Err(E::Io(io)) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return BundleError::Truncated(format!(
+                    "{what} ends early ({} bytes): it was cut short, e.g. by an interrupted \
+                     copy; copy it again or export a new one",
+                    bytes_in.len()
+                ))
+            }
             Err(E::Syntax(at)) => format!("{what} is not CBOR (byte {at}): not a trust bundle"),
             Err(_) => format!("{what} does not have a trust bundle's structure"),
         };

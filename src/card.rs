@@ -97,6 +97,9 @@ pub struct CardInfo {
     pub status_valid_until: u64,
     /// The code id (`cti`) in lower-case hexadecimal, 32 digits for a code hcmr issues.
     pub cti_hex: String,
+    /// The offset from UTC the card's times are printed in, with the offset written out
+    /// (`display_utc_offset`, `+08:00` by default: [`crate::display`]).
+    pub utc_offset: crate::display::DisplayOffset,
 }
 
 impl CardInfo {
@@ -124,6 +127,7 @@ impl CardInfo {
             exp: c.exp,
             status_valid_until: c.status_valid_until,
             cti_hex: hex::encode(hc.cti()),
+            utc_offset: crate::display::DisplayOffset::default(),
         })
     }
 }
@@ -276,30 +280,16 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
-/// A time as `YYYY-MM-DD HH:MM UTC` (proleptic Gregorian, seconds dropped), for any `u64`.
-pub fn format_utc(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
-}
+/// Longest a printed card's code is valid, in seconds: 7 days, the most a node issues a code
+/// for. A card is a static code that cannot refresh itself: reprint it at least weekly, and
+/// whenever the status changes.
+pub const CARD_MAX_LIFETIME_SECS: u64 = 7 * 24 * 3600;
 
-/// Year, month, day of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+/// The lifetime of a printed card's code when none is asked for, in seconds: as long as its
+/// status holds (`status_valid_secs` from now), at most [`CARD_MAX_LIFETIME_SECS`], at least 1.
+/// Not the display code's default (minutes): a card must still scan when it is handed over.
+pub fn card_default_lifetime(status_valid_secs: u64) -> u64 {
+    status_valid_secs.clamp(1, CARD_MAX_LIFETIME_SECS)
 }
 
 /// Colours of a status: band, text on the band.
@@ -359,13 +349,13 @@ impl Layout {
                 (
                     "状态有效期至",
                     "Status valid until",
-                    format_utc(info.status_valid_until),
+                    crate::display::display_time(info.status_valid_until, info.utc_offset),
                     false,
                 ),
                 (
                     "本码有效期至",
                     "Code valid until",
-                    format_utc(info.exp),
+                    crate::display::display_time(info.exp, info.utc_offset),
                     false,
                 ),
                 ("码号", "Code ID (cti)", info.cti_hex.clone(), true),

@@ -60,6 +60,17 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Show times in this offset from UTC, e.g. +08:00 (Beijing time) [default: the
+    /// display_utc_offset of --dir's hcmr.toml, else +08:00]. Times are written with their
+    /// offset; what the node stores and logs stays UTC. (The node's own card and page use the
+    /// display_utc_offset of its hcmr.toml.)
+    #[arg(
+        long,
+        global = true,
+        env = "HCMR_DISPLAY_UTC_OFFSET",
+        value_name = "OFFSET"
+    )]
+    pub display_utc_offset: Option<crate::display::DisplayOffset>,
 }
 
 /// The subcommands.
@@ -513,14 +524,18 @@ pub struct IssueArgs {
     /// How long the status holds from now, e.g. 14d, 12h; at most 366d.
     #[arg(long, default_value = "1d", value_parser = args::status_validity)]
     status_valid_for: Duration,
-    /// How long the code itself is valid, e.g. 5m (default: the node's setting); 1s to 7d.
+    /// How long the code itself is valid, e.g. 5m, 1s to 7d (default: the node's setting; for a
+    /// --card, as long as the status, at most 7 days).
     #[arg(long, value_parser = args::code_lifetime)]
     lifetime: Option<Duration>,
     /// Also write the QR code to this file: .png or .svg (checked before the code is issued).
     #[arg(long, value_name = "FILE")]
     qr: Option<PathBuf>,
     /// Also write a printable A6 card to this file, for people without a phone: .pdf for a PDF,
-    /// anything else for a PNG at 300 dpi (checked before the code is issued).
+    /// anything else for a PNG at 300 dpi (checked before the code is issued). A card is a static
+    /// code: without --lifetime its code is valid as long as the status (--status-valid-for), at
+    /// most 7 days (the most --lifetime may ask for a card); its times are printed in the display
+    /// offset.
     #[arg(long, value_name = "FILE")]
     card: Option<PathBuf>,
 }
@@ -850,6 +865,10 @@ fn resolve_node_as(
         ),
         None => None,
     };
+    if let Some(c) = &config {
+        // Unless --display-utc-offset said otherwise: the node's own display time zone.
+        let _ = DISPLAY_OFFSET.set(c.display_utc_offset);
+    }
     let url = match (&n.node, &config) {
         (Some(u), _) => u.clone(),
         // The address the folder's node really serves at, when it is running (serve --listen
@@ -1020,6 +1039,22 @@ pub fn rfc3339(t: u64) -> String {
     crate::rfc3339(t)
 }
 
+/// The offset this run shows times in: `--display-utc-offset` (or its variable), else the
+/// `display_utc_offset` of the `--dir` folder's hcmr.toml (set when it is read), else +08:00.
+static DISPLAY_OFFSET: std::sync::OnceLock<crate::display::DisplayOffset> =
+    std::sync::OnceLock::new();
+
+/// A message for the person at the terminal (an error the node sent, in its UTC words): its
+/// times shown in this run's display offset ([`crate::display::localize_times`]).
+pub fn for_people(text: &str) -> String {
+    crate::display::localize_times(text, DISPLAY_OFFSET.get().copied().unwrap_or_default())
+}
+
+/// A time for the person at the terminal: [`crate::display::display_time`] in this run's offset.
+fn local_time(t: u64) -> String {
+    crate::display::display_time(t, DISPLAY_OFFSET.get().copied().unwrap_or_default())
+}
+
 fn status_name(v: i32) -> &'static str {
     convert::status_from_proto(v).map_or("-", HealthStatus::as_str)
 }
@@ -1087,21 +1122,21 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
         );
         out!(
             "  code expires:  {}   status valid until: {}",
-            rfc3339(r.exp),
-            rfc3339(r.status_valid_until)
+            local_time(r.exp),
+            local_time(r.status_valid_until)
         );
     }
     if r.issuer_state_synced {
         out!(
             "  issuer state:  synced {} ({} s ago)",
-            rfc3339(r.issuer_state_synced_at),
+            local_time(r.issuer_state_synced_at),
             r.issuer_state_age_secs
         );
     } else if !r.agreement_id.is_empty() {
         out!("  issuer state:  never synced (pinned keys only, no revocations known)");
     }
     if !r.detail.is_empty() {
-        out!("  detail:        {}", r.detail);
+        out!("  detail:        {}", for_people(&r.detail));
     }
 }
 
@@ -1121,7 +1156,7 @@ fn print_agreement(a: &proto::AgreementView) {
         out!(
             "    terminated by {} from {}",
             a.terminated_by,
-            rfc3339(a.terminated_at)
+            local_time(a.terminated_at)
         );
     }
     for (who, keys) in [
@@ -1147,8 +1182,8 @@ fn print_agreement(a: &proto::AgreementView) {
                 map.join(",")
             },
             d.max_code_age_secs,
-            rfc3339(d.effective_from),
-            rfc3339(d.effective_until)
+            local_time(d.effective_from),
+            local_time(d.effective_until)
         );
     }
 }
@@ -1161,6 +1196,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     use proto::federation_service_client::FederationServiceClient;
     use proto::health_code_service_client::HealthCodeServiceClient;
     use proto::operator_service_client::OperatorServiceClient;
+    if let Some(o) = cli.display_utc_offset {
+        let _ = DISPLAY_OFFSET.set(o);
+    }
     match cli.command {
         Command::Init {
             province,
@@ -1370,6 +1408,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                         .checked_add(a.status_valid_for.as_secs())
                         .ok_or_else(|| CliError::Usage("--status-valid-for: too long".into()))?,
                     code_lifetime_secs: match a.lifetime.map(|d| d.as_secs()) {
+                        // A printed card is a static code: its own default, not five minutes.
+                        None if a.card.is_some() => crate::card::card_default_lifetime(
+                            a.status_valid_for.as_secs(),
+                        ),
+                        Some(l) if a.card.is_some() && l > crate::card::CARD_MAX_LIFETIME_SECS => {
+                            return Err(CliError::Usage(format!(
+                                "--lifetime: a printed card's code is valid at most {} days; print a new card instead",
+                                crate::card::CARD_MAX_LIFETIME_SECS / 86_400
+                            )))
+                        }
                         None => 0,
                         Some(0) => {
                             return Err(CliError::Usage("--lifetime: must be at least 1s".into()))
@@ -1383,7 +1431,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             // The code and its cti (needed to revoke it) first: it is issued whatever happens
             // to the image file.
             out!("{}", r.code);
-            note!("cti {}  kid {}  expires {}", r.cti, r.kid, rfc3339(r.exp));
+            note!(
+                "cti {}  kid {}  expires {}",
+                r.cti,
+                r.kid,
+                local_time(r.exp)
+            );
             let (Some(file), Some((flag, path))) = (image_file, image) else {
                 return Ok(());
             };
@@ -1396,13 +1449,27 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             };
             if is_pdf(path) && a.card.is_some() {
                 let pdf = crate::card::CardInfo::from_code(&r.code)
-                    .and_then(|info| crate::card::card_pdf(&info))
+                    .and_then(|mut info| {
+                        info.utc_offset = DISPLAY_OFFSET.get().copied().unwrap_or_default();
+                        crate::card::card_pdf(&info)
+                    })
                     .map_err(|e| failed(e.to_string()))?;
                 file.write(&pdf).map_err(|e| failed(e.to_string()))?;
                 note!("wrote {} (application/pdf)", path.display());
             } else {
                 file.write(&r.qr_image).map_err(|e| failed(e.to_string()))?;
                 note!("wrote {} ({})", path.display(), r.qr_media_type);
+            }
+            if a.card.is_some() {
+                note!(
+                    "the card's code is valid until {} ({}; a printed card cannot refresh \
+                     itself: print a new one by then)",
+                    local_time(r.exp),
+                    match a.lifetime {
+                        Some(_) => "--lifetime",
+                        None => "a card's default: as long as the status, at most 7 days",
+                    }
+                );
             }
             Ok(())
         }
@@ -1634,7 +1701,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 "wrote {} ({} bytes), exported {}; verify with: hcmr verify --offline {} --trust {} CODE",
                 out.display(),
                 r.bundle.len(),
-                rfc3339(r.exported_at),
+                local_time(r.exported_at),
                 out.display(),
                 hex::encode(&r.kid)
             );
@@ -1988,7 +2055,7 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                     "{:<24} {:<24} added {}",
                     c.name,
                     roles.join(","),
-                    rfc3339(c.created)
+                    local_time(c.created)
                 );
             }
             Ok(())
@@ -2025,7 +2092,7 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
             for d in &r.denials {
                 out!(
                     "{}  {:>7}  {:<18} {:<20} {:<16} {}",
-                    rfc3339(d.time),
+                    local_time(d.time),
                     d.count,
                     d.outcome,
                     d.who,
@@ -2072,8 +2139,8 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
     if until != 0 && from >= until {
         return Err(CliError::Usage(format!(
             "--from {} is not before --until {}: no record can match",
-            rfc3339(from),
-            rfc3339(until)
+            local_time(from),
+            local_time(until)
         )));
     }
     let verdict = |v: i32| {
@@ -2128,7 +2195,7 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
             } else if a.csv {
                 out!(
                     "{},{},{},{},{},{},{}",
-                    rfc3339(rec.time),
+                    local_time(rec.time),
                     csv_field(&rec.checkpoint_id),
                     rec.via,
                     rec.issuer_province,
@@ -2139,7 +2206,7 @@ async fn audit(a: AuditArgs) -> Result<(), CliError> {
             } else {
                 out!(
                     "{}  {:<20} {:<4} {:<7} {:<15} {:<26} {}",
-                    rfc3339(rec.time),
+                    local_time(rec.time),
                     rec.checkpoint_id,
                     rec.via,
                     rec.issuer_province,
@@ -2314,7 +2381,7 @@ fn verify_offline(
         "offline: bundle of {} {} exported {} ({} s ago)",
         content.province,
         content.province.name_en(),
-        rfc3339(content.exported_at),
+        local_time(content.exported_at),
         now.saturating_sub(content.exported_at)
     );
     let verdict = crate::verify::verify(code, &snapshot, now);

@@ -28,6 +28,7 @@
 //! | [`node`] | the gRPC server, its configuration and `init` |
 //! | [`proto`] | generated gRPC types of `proto/hcmr/v1` |
 //! | [`qr`] | QR codes out (PNG, SVG; alphanumeric, level Q) and in (photos, screenshots) |
+//! | [`display`] | times for people: in the display offset (`+08:00`), with the offset |
 //! | [`card`] | the printable A6 card (SVG, PNG at 300 dpi, PDF) for people without a smartphone |
 //! | [`bench`] | `hcmr bench`: load over gRPC, latency percentiles, server CPU per request |
 //! | [`demo`] | the local five-province federation of the main job |
@@ -48,6 +49,7 @@ pub mod client;
 pub mod clock;
 pub mod code;
 pub mod demo;
+pub mod display;
 pub mod feed;
 pub(crate) mod fsutil;
 pub mod identity;

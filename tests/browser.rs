@@ -4,7 +4,9 @@
 //! - after logging in with a verifier's token, a Sichuan yellow code scanned at a Guangdong gate
 //!   shows RECOGNIZED on red (Guangdong counts Sichuan's yellow as red); a Jiangsu code (no
 //!   agreement) and a tampered code show NOT RECOGNIZED on the black panel, never a colour; the
-//!   identity match answers MATCH; the panel returns to ready and forgets the subject; and the
+//!   identity match answers MATCH, and a wrong number NO MATCH, each a banner wholly in the
+//!   window at 1280x900 and 390x844, the NO MATCH turning the panel to the refused look; the
+//!   panel returns to ready and forgets the subject; and the
 //!   node's audit log holds the page's checks;
 //! - the login: before it the verify form is not there and cannot be used; a wrong token and an
 //!   issuer's token are refused with the node's message; the token survives a reload (it is in
@@ -17,6 +19,12 @@
 //!
 //! The page's API without a browser (tokens, CSRF guard, content type, CSP) is tested by a plain
 //! HTTPS client here too, always, browser or not.
+//!
+//! - the camera button without BarcodeDetector (this Chromium has none): the vendored jsQR reads
+//!   a code from Chromium's fake camera (a Y4M file made from the code's QR image) and the page
+//!   verifies it;
+//! - a garbage scan shows the reason and advice in both languages, never the decoder's words; a
+//!   node that is down gets CHECK FAILED with the fallbacks (offline check, masked ID by eye).
 //!
 //! Screenshots go to `target/browser/` (desktop and phone size, both verdicts, the login panel).
 
@@ -49,7 +57,7 @@ const PHONE: (u32, u32) = (390, 844);
 const VERDICT_WAIT: Duration = Duration::from_secs(10);
 const READY_WAIT: Duration = Duration::from_secs(14);
 /// The whole browser part.
-const BROWSER_BUDGET: Duration = Duration::from_secs(35);
+const BROWSER_BUDGET: Duration = Duration::from_secs(50);
 /// The page's one sessionStorage entry: the verifier's token.
 const TOKEN_KEY: &str = "hcmr.verifier-token";
 
@@ -172,8 +180,8 @@ impl Drop for Driver {
     }
 }
 
-async fn connect(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
-    let args = vec![
+async fn connect(driver: &Driver, chromium: &Path, profile: &Path, extra: &[String]) -> Client {
+    let mut args = vec![
         "--headless=new".to_string(),
         "--no-sandbox".into(),
         "--disable-gpu".into(),
@@ -192,6 +200,7 @@ async fn connect(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
         format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
         format!("--user-data-dir={}", profile.display()),
     ];
+    args.extend_from_slice(extra);
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": { "binary": chromium, "args": args },
@@ -219,10 +228,19 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    in_browser_with(tools, dir, &[], drive).await
+}
+
+/// [`in_browser`], with more Chromium flags.
+async fn in_browser_with<F, Fut>(tools: &(PathBuf, PathBuf), dir: &Path, extra: &[String], drive: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let (chromium, chromedriver) = tools;
     let profile = tempfile::tempdir().unwrap();
     let driver = Driver::start(chromedriver, dir);
-    let client = connect(&driver, chromium, profile.path()).await;
+    let client = connect(&driver, chromium, profile.path(), extra).await;
     let mut task = tokio::spawn(drive(client.clone()));
     let outcome = tokio::time::timeout(BROWSER_BUDGET, &mut task).await;
     if outcome.is_err() {
@@ -261,6 +279,10 @@ struct Scenario {
     masked_name: String,
     masked_id: String,
     document_number: String,
+    /// The recognized code's status_valid_until as the page should show it.
+    valid_until_shown: String,
+    /// Another valid number: not the holder's.
+    wrong_document_number: String,
     no_agreement_code: String,
     tampered_code: String,
     /// Guangdong's own codes: they count here as issued.
@@ -308,6 +330,14 @@ async fn checkpoint_page_in_headless_chromium() {
         masked_name: "李*英".to_string(),
         masked_id: hcmr::identity::mask_document_number(&number),
         document_number: number,
+        wrong_document_number: hcmr::identity::synthetic_resident_id("511302", "19900101", 243),
+        valid_until_shown: hcmr::display::display_time(
+            hcmr::code::HealthCode::decode(&yellow.code)
+                .unwrap()
+                .claims
+                .status_valid_until,
+            Default::default(),
+        ),
         no_agreement_code: jiangsu.code.clone(),
         tampered_code: forged,
         own_codes: [
@@ -339,6 +369,9 @@ async fn checkpoint_page_in_headless_chromium() {
 
     // The node's audit log holds the page's three checks: via http, at test-gate, nothing else.
     let want = [
+        (Verdict::Recognized, Reason::Ok, "510000"),
+        // Scanned again twice for the NO MATCH.
+        (Verdict::Recognized, Reason::Ok, "510000"),
         (Verdict::Recognized, Reason::Ok, "510000"),
         (Verdict::NotRecognized, Reason::NoAgreement, "320000"),
         (Verdict::NotRecognized, Reason::BadSignature, "510000"),
@@ -412,7 +445,11 @@ async fn drive(c: Client, s: Scenario) {
         issuer.contains("四川") && issuer.contains("Sichuan"),
         "{issuer}"
     );
-    assert!(!text(&c, "#checked-at").await.is_empty());
+    // Times in the node's display offset (Beijing time by default), written with it, whatever
+    // the browser's own time zone (UTC here).
+    let checked_at = text(&c, "#checked-at").await;
+    assert!(checked_at.ends_with("+08:00"), "{checked_at}");
+    assert_eq!(text(&c, "#valid-until").await, s.valid_until_shown);
     assert_eq!(text(&c, "#count").await, "1");
     assert_focus_on_code(&c).await;
     let recognized_bg = rgb(&c, "backgroundColor").await;
@@ -445,6 +482,72 @@ async fn drive(c: Client, s: Scenario) {
     );
     assert_focus_on_code(&c).await;
     assert_eq!(attr(&c, "#verdict", "data-state").await, "recognized");
+    // The answer is seen without scrolling, on a desktop and on a phone.
+    assert_in_viewport(&c, "#match-result", "MATCH", &s.shots.join("match.png")).await;
+    c.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+    assert_in_viewport(
+        &c,
+        "#match-result",
+        "MATCH",
+        &s.shots.join("match-phone.png"),
+    )
+    .await;
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+
+    // A wrong number: NO MATCH, fully in view at both sizes, and the panel no longer looks like
+    // a pass (not the status colour, the title says NO MATCH, the status is hidden).
+    for (size, shot) in [(PHONE, "no-match-phone.png"), (DESKTOP, "no-match.png")] {
+        scan(&c, &s.recognized_code).await;
+        wait_attr(&c, "#verdict", "data-state", "recognized", VERDICT_WAIT).await;
+        c.set_window_size(size.0, size.1).await.unwrap();
+        let field = c.find(Locator::Css("#doc-number")).await.unwrap();
+        field.click().await.unwrap();
+        field
+            .send_keys(&format!("{}{ENTER}", s.wrong_document_number))
+            .await
+            .unwrap();
+        wait_attr(&c, "#match-result", "data-result", "no-match", VERDICT_WAIT).await;
+        let answer = text(&c, "#match-result").await;
+        assert!(
+            answer.contains("人证不符") && answer.contains("NO MATCH"),
+            "{answer}"
+        );
+        assert_in_viewport(&c, "#match-result", "NO MATCH", &s.shots.join(shot)).await;
+        let title = text(&c, "#verdict-title").await + &text(&c, "#verdict-title-en").await;
+        assert!(
+            title.contains("人证不符")
+                && title.contains("NO MATCH")
+                && !title.contains("RECOGNIZED"),
+            "{title}"
+        );
+        assert!(
+            !displayed(&c, "#status").await,
+            "the status colour is still shown"
+        );
+        assert!(
+            !displayed(&c, "#reason").await,
+            "'recognized' is still shown"
+        );
+        let bg = rgb(&c, "backgroundColor").await;
+        assert!(
+            bg.0 < 80 && bg.1 < 80 && bg.2 < 80,
+            "a NO MATCH panel is dark, not the pass colour: {bg:?}"
+        );
+        assert_in_viewport(&c, "#verdict-title-en", "NO MATCH", &s.shots.join(shot)).await;
+    }
+    let no_match_png = png(&s.shots.join("no-match.png"));
+    let (red_share, green_share) = colour_shares(&no_match_png);
+    assert!(
+        green_share < 0.002,
+        "no-match.png is {:.1}% green",
+        green_share * 100.0
+    );
+    assert!(
+        red_share < 0.3,
+        "no-match.png is {:.0}% red: still the pass colour",
+        red_share * 100.0
+    );
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
 
     // 2. A Jiangsu code: no agreement, NOT RECOGNIZED, no colour, no subject.
     scan(&c, &s.no_agreement_code).await;
@@ -468,7 +571,7 @@ async fn drive(c: Client, s: Scenario) {
     );
     assert_eq!(text(&c, "#status").await, "");
     assert_eq!(text(&c, "#match-result").await, "");
-    assert_eq!(text(&c, "#count").await, "2");
+    assert_eq!(text(&c, "#count").await, "4");
     assert_focus_on_code(&c).await;
     let refused_bg = rgb(&c, "backgroundColor").await;
     assert_ne!(refused_bg, recognized_bg);
@@ -490,7 +593,7 @@ async fn drive(c: Client, s: Scenario) {
     assert_eq!(attr(&c, "#verdict", "data-colour").await, "none");
     let reason = text(&c, "#reason").await;
     assert!(reason.contains("invalid signature"), "{reason}");
-    assert_eq!(text(&c, "#count").await, "3");
+    assert_eq!(text(&c, "#count").await, "5");
 
     // Guangdong's own green and yellow codes: each on its own colour.
     let mut backgrounds = vec![recognized_bg, refused_bg];
@@ -510,7 +613,7 @@ async fn drive(c: Client, s: Scenario) {
     }
     let (r, g, _) = backgrounds[2];
     assert!(g > 100 && g > r + 50, "green is {:?}", backgrounds[2]);
-    assert_eq!(text(&c, "#count").await, "5");
+    assert_eq!(text(&c, "#count").await, "7");
 
     // Back to ready by itself, with nothing of the subject or the code left in the page.
     wait_attr(&c, "#verdict", "data-state", "ready", READY_WAIT).await;
@@ -530,13 +633,13 @@ async fn drive(c: Client, s: Scenario) {
         json!([0, 0, 1, s.token]),
         "nothing stored in the browser but the token, in sessionStorage"
     );
-    assert_eq!(text(&c, "#count").await, "5", "the shift's count stays");
+    assert_eq!(text(&c, "#count").await, "7", "the shift's count stays");
     assert_focus_on_code(&c).await;
 
     // A new shift (pressed twice: the first press asks to confirm) resets the count.
     let new_shift = c.find(Locator::Css("#new-shift")).await.unwrap();
     new_shift.click().await.unwrap();
-    assert_eq!(text(&c, "#count").await, "5");
+    assert_eq!(text(&c, "#count").await, "7");
     new_shift.click().await.unwrap();
     assert_eq!(text(&c, "#count").await, "0");
     assert_focus_on_code(&c).await;
@@ -720,6 +823,230 @@ async fn drive_login(c: Client, s: LoginScenario) {
     assert_logged_out(&c).await;
 }
 
+/// When a scan or the node fails, the page says what to do, in Chinese and English: a garbage
+/// scan shows the reason and advice in both languages, never the decoder's own (Rust) words;
+/// a node that is down offers the fallbacks (the offline check, the masked ID by eye).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails() {
+    let Some(tools) =
+        browser_or_skip("checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let gd = start(&init_node_with_page(dir.path(), GUANGDONG).await).await;
+    let page = gd.http_addr.expect("Guangdong serves the page");
+    let green = issue(&gd, subject("王建国", "440104", 131), G, 300).await;
+    // Cut short inside the CBOR: the decoder's detail is Rust's (an I/O error's Debug).
+    let garbage = "HCMR1:6BF".to_string();
+    let raw = verify(&gd, &garbage).await;
+    assert_eq!(raw.reason, Reason::Malformed as i32);
+    assert!(!raw.detail.is_empty());
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    std::fs::create_dir_all(&shots).unwrap();
+    let token = test_token(&gd);
+    let url = format!("https://{page}/?checkpoint=fail-gate");
+    let wrong = hcmr::identity::synthetic_resident_id("440104", "19900101", 132);
+    in_browser(&tools, dir.path(), move |c| async move {
+        c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+        c.goto(&url).await.unwrap();
+        wait_displayed(&c, "#login", true, VERDICT_WAIT).await;
+        log_in(&c, &token).await;
+        wait_logged_in(&c, "test").await;
+
+        scan(&c, &garbage).await;
+        wait_attr(&c, "#verdict", "data-reason", "malformed", VERDICT_WAIT).await;
+        let panel = text(&c, "#verdict").await;
+        assert!(
+            panel.contains("无法识别的健康码") && panel.contains("not a readable health code"),
+            "{panel}"
+        );
+        let advice = text(&c, "#advice").await;
+        assert!(
+            advice.contains("请持码人打开本人健康码") && advice.contains("ask the holder to open"),
+            "{advice}"
+        );
+        for rust in [raw.detail.as_str(), "Error {", "Io(", "Semantic(", "kind:"] {
+            assert!(!panel.contains(rust), "{rust:?} on the page: {panel}");
+        }
+        screenshot(&c, &shots.join("malformed.png")).await;
+
+        // The identity match's refusals, in both languages with what to do: a mistyped number,
+        // then (after five NO MATCH) the hourly limit; never the API's English.
+        scan(&c, &green.code).await;
+        wait_attr(&c, "#verdict", "data-state", "recognized", VERDICT_WAIT).await;
+        let field = c.find(Locator::Css("#doc-number")).await.unwrap();
+        field.send_keys(&format!("123{ENTER}")).await.unwrap();
+        wait_attr(&c, "#match-result", "data-result", "error", VERDICT_WAIT).await;
+        let answer = text(&c, "#match-result").await;
+        assert!(
+            answer.contains("证件号无效") && answer.contains("not a valid document number"),
+            "{answer}"
+        );
+        for _ in 0..5 {
+            field.send_keys(&format!("{wrong}{ENTER}")).await.unwrap();
+            wait_attr(&c, "#match-result", "data-result", "no-match", VERDICT_WAIT).await;
+        }
+        field.send_keys(&format!("{wrong}{ENTER}")).await.unwrap();
+        wait_attr(&c, "#match-result", "data-result", "error", VERDICT_WAIT).await;
+        let answer = text(&c, "#match-result").await;
+        assert!(
+            answer.contains("核对次数已达上限")
+                && answer.contains("too many checks of this code")
+                && answer.contains("by eye"),
+            "{answer}"
+        );
+        assert!(
+            !answer.contains("identity match:"),
+            "the API's words: {answer}"
+        );
+        assert_in_viewport(
+            &c,
+            "#match-result",
+            "too many",
+            &shots.join("match-limit.png"),
+        )
+        .await;
+        // No answer after a NO MATCH is not a pass: the panel still says NO MATCH.
+        assert_eq!(attr(&c, "#verdict", "data-match").await, "no-match");
+        assert!(!displayed(&c, "#status").await, "the status colour is back");
+
+        // The node goes down while the page is open: CHECK FAILED, with the fallbacks.
+        gd.shutdown().await.unwrap();
+        scan(&c, &green.code).await;
+        wait_attr(&c, "#verdict", "data-state", "error", VERDICT_WAIT).await;
+        let title = text(&c, "#verdict-title-en").await;
+        assert!(title.contains("CHECK FAILED"), "{title}");
+        let advice = text(&c, "#advice").await;
+        for want in [
+            "离线核验",
+            "人工比对",
+            "offline check",
+            "compare the masked name and ID number",
+            "by eye",
+        ] {
+            assert!(
+                advice.contains(want),
+                "{want:?} not in the advice {advice:?}"
+            );
+        }
+        screenshot(&c, &shots.join("node-down.png")).await;
+    })
+    .await;
+}
+
+/// The camera button where the browser has no BarcodeDetector (desktop Chromium on Linux): the
+/// page reads the code with the vendored jsQR, served by the node. Chromium's fake camera plays
+/// a Y4M file made here from the code's QR image; the code read through the camera is verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoint_page_reads_a_code_through_the_camera() {
+    let Some(tools) = browser_or_skip("checkpoint_page_reads_a_code_through_the_camera") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let gd = start(&init_node_with_page(dir.path(), GUANGDONG).await).await;
+    let page = gd.http_addr.expect("Guangdong serves the page");
+    let green = issue(&gd, subject("王建国", "440104", 131), G, 300).await;
+    let video = dir.path().join("camera.y4m");
+    write_y4m_of_qr(&green.code, &video);
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    std::fs::create_dir_all(&shots).unwrap();
+    let token = test_token(&gd);
+    let url = format!("https://{page}/?checkpoint=camera-gate");
+    let flags = [
+        "--use-fake-device-for-media-stream".to_string(),
+        "--use-fake-ui-for-media-stream".to_string(),
+        format!("--use-file-for-fake-video-capture={}", video.display()),
+    ];
+    in_browser_with(&tools, dir.path(), &flags, move |c| async move {
+        c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+        c.goto(&url).await.unwrap();
+        wait_displayed(&c, "#login", true, VERDICT_WAIT).await;
+        log_in(&c, &token).await;
+        wait_logged_in(&c, "test").await;
+        let native = c
+            .execute("return typeof window.BarcodeDetector", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            native,
+            json!("undefined"),
+            "this Chromium has BarcodeDetector"
+        );
+        assert!(displayed(&c, "#camera-btn").await, "no camera button");
+        c.find(Locator::Css("#camera-btn"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_attr(&c, "#verdict", "data-state", "recognized", VERDICT_WAIT).await;
+        assert_eq!(attr(&c, "#camera-box", "data-decoder").await, "jsqr");
+        assert_eq!(attr(&c, "#verdict", "data-colour").await, "green");
+        assert_eq!(text(&c, "#subject-name").await, "王*国");
+        assert_eq!(text(&c, "#count").await, "1");
+        screenshot(&c, &shots.join("camera.png")).await;
+        // The camera goes off with the button.
+        c.find(Locator::Css("#camera-btn"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_displayed(&c, "#camera-box", false, VERDICT_WAIT).await;
+    })
+    .await;
+    // The check went through the page's API, like a scan.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let records = loop {
+        let r: Vec<proto::AuditRecord> = audit_records(&gd)
+            .await
+            .into_iter()
+            .filter(|r| r.checkpoint_id == "camera-gate")
+            .collect();
+        if !r.is_empty() || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].verdict, Verdict::Recognized as i32);
+    assert_eq!(records[0].via, "http");
+    gd.shutdown().await.unwrap();
+}
+
+/// Writes a Y4M video (2 frames, 960x720, 4:2:0) showing `code`'s QR symbol in the middle of a
+/// white frame, for Chromium's fake camera.
+fn write_y4m_of_qr(code: &str, path: &Path) {
+    const W: u32 = 960;
+    const H: u32 = 720;
+    let png = hcmr::qr::encode_png(code, 1).unwrap();
+    let qr = image::load_from_memory(&png).unwrap().to_luma8();
+    let scale = (H - 80) / qr.height().max(qr.width());
+    assert!(
+        scale >= 3,
+        "{}x{} modules: too many for the frame",
+        qr.width(),
+        qr.height()
+    );
+    let (qw, qh) = (qr.width() * scale, qr.height() * scale);
+    let (x0, y0) = ((W - qw) / 2, (H - qh) / 2);
+    let mut luma = vec![255u8; (W * H) as usize];
+    for y in 0..qh {
+        for x in 0..qw {
+            luma[((y0 + y) * W + x0 + x) as usize] = qr.get_pixel(x / scale, y / scale).0[0];
+        }
+    }
+    let chroma = vec![128u8; (W * H / 2) as usize];
+    let mut out = format!("YUV4MPEG2 W{W} H{H} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..2 {
+        out.extend_from_slice(b"FRAME\n");
+        out.extend_from_slice(&luma);
+        out.extend_from_slice(&chroma);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
 /// Types `token` into the token field and presses Enter.
 async fn log_in(c: &Client, token: &str) {
     let field = c.find(Locator::Css("#token")).await.unwrap();
@@ -878,6 +1205,34 @@ async fn wait_text_contains(c: &Client, css: &str, want: &str, within: Duration)
     }
 }
 
+/// Asserts that `css` shows `want` and lies wholly inside the window (seen without scrolling),
+/// after taking a screenshot to `shot`.
+async fn assert_in_viewport(c: &Client, css: &str, want: &str, shot: &Path) {
+    screenshot(c, shot).await;
+    let got = text(c, css).await;
+    assert!(got.contains(want), "{css} is {got:?}, without {want:?}");
+    let v = c
+        .execute(
+            "var r = document.querySelector(arguments[0]).getBoundingClientRect();
+             return [r.left, r.top, r.right, r.bottom, window.innerWidth, window.innerHeight];",
+            vec![json!(css)],
+        )
+        .await
+        .unwrap();
+    let n: Vec<f64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let (left, top, right, bottom, width, height) = (n[0], n[1], n[2], n[3], n[4], n[5]);
+    assert!(
+        left >= 0.0 && top >= 0.0 && right <= width + 0.5 && bottom <= height + 0.5 && bottom > top,
+        "{css} {want:?} is at ({left}, {top})-({right}, {bottom}), outside the {width}x{height} window (see {})",
+        shot.display()
+    );
+}
+
 /// A computed colour of #verdict, as (r, g, b).
 async fn rgb(c: &Client, property: &str) -> (u8, u8, u8) {
     let v = c
@@ -995,10 +1350,25 @@ async fn page_api_needs_a_verifier_token_over_https() {
     for bad in ["<script>", " style=", " onclick=", " onload=", " onsubmit="] {
         assert!(!html.contains(bad), "inline {bad:?} in the page");
     }
-    for asset in ["/app.js", "/app.css"] {
+    for asset in [
+        "/app.js",
+        "/app.css",
+        "/vendor/jsqr/jsQR.js",
+        "/vendor/jsqr/LICENSE",
+    ] {
         let r = send(&client, "GET", &format!("{base}{asset}"), &[], "").await;
         assert_eq!(r.status, 200, "{asset}");
     }
+    // The vendored decoder is served with its licence, by the node itself.
+    let r = send(
+        &client,
+        "GET",
+        &format!("{base}/vendor/jsqr/LICENSE"),
+        &[],
+        "",
+    )
+    .await;
+    assert!(r.text().contains("Apache License"), "{}", r.text());
 
     // /api/info stays open.
     let r = send(&client, "GET", &format!("{base}/api/info"), &[], "").await;
@@ -1127,6 +1497,20 @@ async fn page_api_needs_a_verifier_token_over_https() {
         assert_eq!(v["local_status"], "green", "{v}");
         assert_eq!(v["issuer"]["code"], "440000", "{v}");
         assert_eq!(v["subject"]["masked_name"], "王*国", "{v}");
+        // Times for people in the node's display offset (+08:00 by default), the API's in UTC
+        // seconds, the same instants.
+        let secs = |k: &str| v[k].as_u64().unwrap();
+        for k in ["verified_at", "status_valid_until", "exp"] {
+            assert_eq!(
+                v["shown"][k],
+                hcmr::display::display_time(secs(k), Default::default()),
+                "{v}"
+            );
+        }
+        assert!(v["shown"]["verified_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("+08:00"));
     }
 
     // The identity match is guarded the same way.

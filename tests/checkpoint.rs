@@ -820,7 +820,10 @@ async fn the_audit_log_is_read_page_by_page() {
     ]);
     assert_eq!(status, Some(64));
     assert!(
-        note.contains("--from 2026-12-01T00:00:00Z is not before --until 2026-12-01T00:00:00Z"),
+        // In the display offset (Beijing time by default), with the offset.
+        note.contains(
+            "--from 2026-12-01T08:00:00+08:00 is not before --until 2026-12-01T08:00:00+08:00"
+        ),
         "{note}"
     );
     for day in ["2026-02-30", "1969-12-31", "yesterday"] {
@@ -860,4 +863,222 @@ async fn the_audit_log_is_read_page_by_page() {
     }
     assert_eq!(summary.lines().collect::<Vec<_>>(), want);
     sc.shutdown().await.unwrap();
+}
+
+/// Runs `c` (the hcmr binary) off the runtime's worker, expecting success; its stdout and stderr.
+fn run_ok(mut c: std::process::Command) -> (String, String) {
+    let out = tokio::task::block_in_place(|| c.output()).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Issue 14, "Times for people in China": the CLI shows times in the node's display offset,
+/// written with the offset: `display_utc_offset` of the `--dir` folder's hcmr.toml, over it
+/// `--display-utc-offset` (or `HCMR_DISPLAY_UTC_OFFSET`), else +08:00. The API and the stored
+/// record stay UTC seconds. A bad setting is refused naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_for_people_are_shown_in_the_display_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init_node(dir.path(), GUANGDONG).await;
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("display_utc_offset = \"8\"\n{text}")).unwrap();
+    let e = hcmr::node::Config::load(&config).unwrap_err().to_string();
+    assert!(
+        e.contains("display_utc_offset") && e.contains("+08:00"),
+        "{e}"
+    );
+    std::fs::write(&config, format!("display_utc_offset = \"-05:00\"\n{text}")).unwrap();
+    let now = hcmr::unix_now();
+    let clock = hcmr::clock::Clock::manual(now);
+    let gd =
+        hcmr::node::spawn_with_clock(&hcmr::node::Config::load(&config).unwrap(), clock.clone())
+            .await
+            .unwrap();
+    let code = issue(&gd, subject("王建国", "440104", 131), G, 300)
+        .await
+        .code;
+    verify(&gd, &code).await;
+    let t = audit_until(&gd, 1).await[0].time;
+    let at = |o: &str| hcmr::display::display_time(t, o.parse().unwrap());
+    assert_eq!(
+        at("-05:00"),
+        hcmr::cli::rfc3339(t - 5 * 3600).replace('Z', "-05:00")
+    );
+    let folder = gd.dir.to_str().unwrap().to_string();
+    let first_time = |args: &[&str], env: Option<&str>| {
+        let mut c = cli(&gd);
+        c.args(["audit", "--csv"]).args(args);
+        match env {
+            Some(v) => c.env("HCMR_DISPLAY_UTC_OFFSET", v),
+            None => c.env_remove("HCMR_DISPLAY_UTC_OFFSET"),
+        };
+        let (out, _) = run_ok(c);
+        let row = out.lines().nth(1).unwrap_or_default().to_string();
+        row.split(',').next().unwrap().to_string()
+    };
+    // The node's folder: its own setting.
+    assert_eq!(first_time(&["--dir", &folder], None), at("-05:00"));
+    // The flag, and its variable, over the folder's.
+    assert_eq!(
+        first_time(&["--dir", &folder, "--display-utc-offset", "+00:00"], None),
+        at("+00:00")
+    );
+    assert_eq!(
+        first_time(&["--dir", &folder], Some("+09:00")),
+        at("+09:00")
+    );
+    // Neither (a remote node): Beijing time.
+    assert_eq!(first_time(&[], None), at("+08:00"));
+    assert!(at("+08:00").ends_with("+08:00"), "{}", at("+08:00"));
+    // The table and the verdict line too.
+    let mut c = cli(&gd);
+    c.args(["audit", "--dir", &folder]);
+    let (table, _) = run_ok(c);
+    assert!(table.starts_with(&at("-05:00")), "{table}");
+    let mut c = cli(&gd);
+    c.args(["verify", "--dir", &folder, &code]);
+    let (line, _) = run_ok(c);
+    assert!(line.contains("-05:00"), "{line}");
+    assert!(!line.contains(":00Z"), "{line}");
+    // A bad flag: bad usage, naming the flag and the form.
+    let mut c = cli(&gd);
+    c.args(["audit", "--display-utc-offset", "8"]);
+    let out = tokio::task::block_in_place(|| c.output()).unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--display-utc-offset") && err.contains("+08:00"),
+        "{err}"
+    );
+    // The node's refusals (in UTC words) are read in the offset too.
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let id = conclude(&gd, &sc, &[(G, G)], &[(G, G)]).await;
+    let end = now + 3600;
+    let terminate = || {
+        let mut c = cli(&gd);
+        c.args(["agreement", "terminate", "--dir", &folder, &id, "--at"])
+            .arg(hcmr::cli::rfc3339(end));
+        tokio::task::block_in_place(|| c.output()).unwrap()
+    };
+    assert!(terminate().status.success());
+    let again = terminate();
+    assert!(!again.status.success(), "{again:?}");
+    let err = String::from_utf8_lossy(&again.stderr);
+    let from = hcmr::display::display_time(end, "-05:00".parse().unwrap());
+    assert!(
+        err.contains(&format!("already terminated by 440000 from {from}")),
+        "{err}"
+    );
+    sc.shutdown().await.unwrap();
+    // A verdict's detail (the API's UTC words) is shown in the offset too.
+    let short = codes(&gd)
+        .await
+        .issue_health_code(proto::IssueHealthCodeRequest {
+            subject: Some(subject("王建国", "440104", 131)),
+            status: G,
+            status_valid_until: now + 60,
+            code_lifetime_secs: 3600,
+            qr_format: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .code;
+    clock.set(now + 120);
+    let raw = verify(&gd, &short).await;
+    assert_eq!(raw.reason, Reason::StatusExpired as i32, "{raw:?}");
+    assert!(
+        raw.detail.ends_with('Z'),
+        "the API stays UTC: {}",
+        raw.detail
+    );
+    let mut c = cli(&gd);
+    c.args(["verify", "--dir", &folder, &short]);
+    let out = tokio::task::block_in_place(|| c.output()).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let shown = String::from_utf8(out.stdout).unwrap();
+    let until = hcmr::display::display_time(now + 60, "-05:00".parse().unwrap());
+    assert!(
+        shown.contains(&format!("detail:        status held until {until}")),
+        "{shown}"
+    );
+    gd.shutdown().await.unwrap();
+}
+
+/// Issue 14 fault 8: a printed card is a static code. Without --lifetime its code lives as long
+/// as its status (at most 7 days), not a display code's five minutes, for a PNG card (drawn by
+/// the node) and a PDF one (drawn by the CLI) alike, and the CLI says until when, in the
+/// display offset; more than 7 days is refused saying so. The API's CARD_PNG does the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printed_card_gets_a_card_lifetime_not_five_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let number = hcmr::identity::synthetic_resident_id("440104", "19900101", 131);
+    let issue_card = |file: &str, extra: &[&str]| {
+        let mut c = cli(&gd);
+        c.args(["issue", "--name", "王建国", "--doc-number", &number])
+            .args(["--status", "green", "--card"])
+            .arg(dir.path().join(file))
+            .args(extra);
+        let (out, err) = run_ok(c);
+        let code = out.lines().next().unwrap().to_string();
+        let claims = hcmr::code::HealthCode::decode(&code).unwrap().claims;
+        (claims, err)
+    };
+    // The status holds a day (the default): so does the card's code.
+    let (claims, err) = issue_card("card.png", &[]);
+    assert_eq!(claims.exp - claims.iat, 86_400, "{err}");
+    let until = hcmr::display::display_time(claims.exp, Default::default());
+    assert!(
+        err.contains(&format!("the card's code is valid until {until}")),
+        "{err}"
+    );
+    assert!(err.contains("at most 7 days"), "{err}");
+    // A status of 30 days: the card's code stops at 7.
+    let (claims, _) = issue_card("card.pdf", &["--status-valid-for", "30d"]);
+    assert_eq!(claims.exp - claims.iat, 7 * 86_400);
+    // An explicit lifetime is kept; over 7 days is refused, saying why.
+    let (claims, _) = issue_card("card2.png", &["--lifetime", "2d"]);
+    assert_eq!(claims.exp - claims.iat, 2 * 86_400);
+    let mut c = cli(&gd);
+    c.args(["issue", "--name", "王建国", "--doc-number", &number])
+        .args(["--status", "green", "--lifetime", "8d", "--card"])
+        .arg(dir.path().join("card3.png"));
+    let out = tokio::task::block_in_place(|| c.output()).unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--lifetime") && err.contains("card's code is valid at most 7 days"),
+        "{err}"
+    );
+    assert!(!dir.path().join("card3.png").exists());
+    // Through the API: a CARD_PNG with no lifetime gets the card's default, a QR code the node's.
+    let now = hcmr::unix_now();
+    let ask = |format: proto::QrFormat| proto::IssueHealthCodeRequest {
+        subject: Some(subject("王建国", "440104", 131)),
+        status: G,
+        status_valid_until: now + 3 * 86_400,
+        code_lifetime_secs: 0,
+        qr_format: format as i32,
+    };
+    let card = codes(&gd)
+        .await
+        .issue_health_code(ask(proto::QrFormat::CardPng))
+        .await
+        .unwrap()
+        .into_inner();
+    // The status ends at now + 3 days, whatever second the node issued in.
+    assert_eq!(card.exp, now + 3 * 86_400);
+    assert!(card.exp - card.iat > 2 * 86_400, "{card:?}");
+    let plain = codes(&gd)
+        .await
+        .issue_health_code(ask(proto::QrFormat::Png))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(plain.exp - plain.iat, 300);
+    gd.shutdown().await.unwrap();
 }

@@ -928,7 +928,7 @@ fn dir_finds_a_node_served_on_another_address_and_names_a_foreign_node() {
 fn help_lists_exit_codes_and_token_variable_and_completions_and_man_pages_are_made() {
     let (out, _) = text(&hcmr(&["verify", "--help"]));
     assert!(
-        out.contains("Exit codes: 0 success (verify: recognized); 3 verify: not recognized; 64"),
+        out.contains("Exit codes: 0 success (verify: RECOGNIZED); 3 verify NOT RECOGNIZED, match NO MATCH; 64"),
         "{out}"
     );
     assert!(

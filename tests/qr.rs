@@ -466,6 +466,7 @@ fn typical_card() -> CardInfo {
             exp: 1_767_225_900,
             status_valid_until: 1_768_435_200,
             cti_hex: hex::encode(HealthCode::decode(&code).unwrap().cti()),
+            utc_offset: hcmr::display::DisplayOffset::default(),
         }
     );
     info
@@ -502,8 +503,9 @@ fn card_svg_carries_the_masked_subject_and_the_province() {
         "Sichuan",
         "黄码",
         "YELLOW",
-        "2026-01-15 00:00 UTC", // status valid until
-        "2026-01-01 00:05 UTC", // code valid until
+        // Times in Beijing time, with the offset (issue 14: not UTC for a holder in China).
+        "2026-01-15T08:00:00+08:00", // status valid until
+        "2026-01-01T08:05:00+08:00", // code valid until
         info.cti_hex.as_str(),
         "width=\"105mm\" height=\"148mm\"",
     ] {

@@ -12,7 +12,7 @@ fn describe(s: &Summary) -> String {
         "node of {} {}, taken {}: {} records in {} trees; files {}",
         s.province,
         s.province.name_en(),
-        crate::rfc3339(s.created),
+        super::local_time(s.created),
         s.records,
         s.trees,
         s.files.join(", ")

@@ -14,6 +14,8 @@
 //! peer_timeout_secs = 10           # longest wait for a peer: connect, TLS, each answer, seconds
 //! key_passphrase_env = "HCMR_KEY_PASSPHRASE" # optional: key files encrypted; passphrase from this variable
 //! key_passphrase_file = "/run/secrets/hcmr"  # optional: ... or from this file (mode 0600)
+//! display_utc_offset = "+08:00"    # times shown to people (card, page, CLI) are in this offset
+//!                                  # from UTC, written with it; API, records and logs stay UTC
 //!
 //! [tls]                            # absent: plain text, allowed on loopback addresses only
 //! cert_file = "tls/node.crt"       # node certificate (self-signed, with the node binding)
@@ -234,6 +236,14 @@ pub struct Config {
     /// File holding the passphrase of the encrypted key files (mode 0600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_passphrase_file: Option<PathBuf>,
+    /// The offset from UTC in which times are shown to people (the card, the checkpoint page,
+    /// the CLI with `--dir`): `+08:00` (Beijing time) by default. A bad value is refused naming
+    /// `display_utc_offset`. The API, stored records and logs stay UTC.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::display::DisplayOffset::is_default"
+    )]
+    pub display_utc_offset: crate::display::DisplayOffset,
     /// TLS on every listener and mutual TLS with peers; `None`: plain text (loopback only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -596,6 +606,7 @@ pub async fn init_node(
         peer_timeout_secs: default_peer_timeout(),
         key_passphrase_env: opts.key_passphrase_env.clone(),
         key_passphrase_file: opts.key_passphrase_file.clone(),
+        display_utc_offset: crate::display::DisplayOffset::default(),
         tls,
         limits: LimitsConfig::default(),
         policy: PolicyConfig::default(),

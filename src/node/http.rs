@@ -6,6 +6,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /` | the page (`page/index.html`), `GET /app.js`, `GET /app.css` its script and style |
+//! | `GET /vendor/jsqr/jsQR.js` | the QR decoder the camera uses without `BarcodeDetector` (jsQR 1.4.0, vendored: `page/vendor/jsqr/VERSION.md`), `GET /vendor/jsqr/LICENSE` its licence |
 //! | `GET /api/info` | `{"province": "510000", "name_zh": "四川省", "name_en": "Sichuan"}` |
 //! | `POST /api/verify` | `{"code": "HCMR1:...", "checkpoint_id": "gate-3"}` -> the verdict (see [`verdict_json`]) |
 //! | `POST /api/identity-match` | `{"code", "document_type": "id-card", "document_number"}` -> `{"matches": bool, "checked_by": "510000"}` |
@@ -30,6 +31,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::NodeState;
+use crate::display::{display_time, DisplayOffset};
 use crate::identity::DocumentType;
 use crate::proto;
 use crate::status::HealthStatus;
@@ -41,6 +43,10 @@ const MAX_BODY: usize = 16 * 1024;
 const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
 const APP_CSS: &str = include_str!("page/app.css");
+/// jsQR (npm `jsqr` 1.4.0, Apache-2.0), unchanged: the camera's decoder where the browser has no
+/// `BarcodeDetector`. Served by the node, so the page needs no network beyond it.
+const JSQR_JS: &str = include_str!("page/vendor/jsqr/jsQR.js");
+const JSQR_LICENSE: &str = include_str!("page/vendor/jsqr/LICENSE");
 
 /// The remote address of a page request.
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +109,14 @@ pub(crate) fn router(state: Arc<NodeState>) -> Router {
         .route(
             "/app.css",
             get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/vendor/jsqr/jsQR.js",
+            get(|| async { page(JSQR_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/vendor/jsqr/LICENSE",
+            get(|| async { page(JSQR_LICENSE, "text/plain; charset=utf-8") }),
         )
         .route("/api/info", get(info))
         .merge(
@@ -272,9 +286,13 @@ async fn info(State(s): State<Arc<NodeState>>) -> Response {
 ///   "local_status": "green" | ... | null, "issuer": {"code", "name_zh", "name_en"} | null,
 ///   "subject": {"masked_name", "masked_document_number", "document_type"} | null,
 ///   "exp": secs | null, "status_valid_until": secs | null, "verified_at": secs,
-///   "issuer_state_age_secs": secs | null}`; times are seconds since the Unix epoch (UTC).
-pub(crate) fn verdict_json(v: &Verdict, now: u64) -> Value {
+///   "issuer_state_age_secs": secs | null, "shown": {"verified_at": str,
+///   "status_valid_until": str | null, "exp": str | null, "detail": str}}`; times are seconds since the Unix
+/// epoch (UTC); `shown` has the same times for people, in the node's `display_utc_offset`
+/// ([`crate::display::display_time`], e.g. `2026-12-04T11:43:00+08:00`).
+pub(crate) fn verdict_json(v: &Verdict, now: u64, offset: DisplayOffset) -> Value {
     let c = v.claims.as_ref();
+    let shown = |t: u64| display_time(t, offset);
     json!({
         "recognized": v.recognized(),
         "verdict": if v.recognized() { "RECOGNIZED" } else { "NOT RECOGNIZED" },
@@ -295,6 +313,12 @@ pub(crate) fn verdict_json(v: &Verdict, now: u64) -> Value {
         "status_valid_until": c.map(|c| c.status_valid_until),
         "verified_at": now,
         "issuer_state_age_secs": v.issuer_synced_at.map(|t| now.saturating_sub(t)),
+        "shown": {
+            "verified_at": shown(now),
+            "status_valid_until": c.map(|c| shown(c.status_valid_until)),
+            "exp": c.map(|c| shown(c.exp)),
+            "detail": crate::display::localize_times(&v.detail, offset),
+        },
     })
 }
 
@@ -336,7 +360,9 @@ async fn verify(
         .await
     {
         Ok((verdicts, now)) => match verdicts.first() {
-            Some(verdict) => no_store(Json(verdict_json(verdict, now)).into_response()),
+            Some(verdict) => {
+                no_store(Json(verdict_json(verdict, now, s.display_offset)).into_response())
+            }
             None => error(StatusCode::INTERNAL_SERVER_ERROR, "no verdict".into()),
         },
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

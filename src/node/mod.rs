@@ -115,6 +115,8 @@ pub(crate) struct NodeState {
     pub(crate) store: Store,
     pub(crate) policy: Policy,
     pub(crate) default_code_lifetime_secs: u64,
+    /// The offset times are shown to people in (the card, the page): `display_utc_offset`.
+    pub(crate) display_offset: crate::display::DisplayOffset,
     pub(crate) sync_interval: std::time::Duration,
     /// Longest wait for a peer: connect, TLS handshake, each answer.
     pub(crate) peer_timeout: std::time::Duration,
@@ -456,6 +458,7 @@ impl Node {
                 store,
                 policy,
                 default_code_lifetime_secs: config.policy.default_code_lifetime_secs,
+                display_offset: config.display_utc_offset,
                 sync_interval: std::time::Duration::from_secs(config.sync_interval_secs),
                 peer_timeout: std::time::Duration::from_secs(config.peer_timeout_secs),
                 endpoint: std::sync::OnceLock::new(),

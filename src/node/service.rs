@@ -70,6 +70,11 @@ impl NodeState {
             ));
         }
         let lifetime = match r.code_lifetime_secs {
+            // A printed card is a static code: a display code's five minutes would make it
+            // useless by the time it is handed over.
+            0 if r.qr_format == proto::QrFormat::CardPng as i32 => {
+                crate::card::card_default_lifetime(r.status_valid_until - now)
+            }
             0 => self.default_code_lifetime_secs,
             l if l > MAX_CODE_LIFETIME_SECS => {
                 return Err(ApiError::invalid(
@@ -165,6 +170,7 @@ impl NodeState {
                     exp: claims.exp,
                     status_valid_until: claims.status_valid_until,
                     cti_hex: hex::encode(cti),
+                    utc_offset: self.display_offset,
                 };
                 Ok((
                     crate::card::card_png(&info).map_err(|e| failed(e.to_string()))?,

@@ -40,6 +40,9 @@
     reasonSep: $("reason-sep"),
     reasonEn: $("reason-en"),
     detail: $("detail"),
+    advice: $("advice"),
+    adviceZh: $("advice-zh"),
+    adviceEn: $("advice-en"),
     name: $("subject-name"),
     id: $("subject-id"),
     docLabel: $("doc-label"),
@@ -132,18 +135,6 @@
     node.textContent = text == null ? "" : String(text);
   }
 
-  function pad(n) {
-    return (n < 10 ? "0" : "") + n;
-  }
-
-  function formatTime(secs, withDate) {
-    if (typeof secs !== "number" || !isFinite(secs)) return "";
-    var d = new Date(secs * 1000);
-    var t = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-    if (!withDate) return t;
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + t;
-  }
-
   function formatAge(secs) {
     if (secs < 90) return secs + " 秒前 / " + secs + " s ago";
     var m = Math.round(secs / 60);
@@ -164,6 +155,25 @@
     if (i < 0) return [s, ""];
     return [s.slice(0, i), s.slice(i + 3)];
   }
+
+  // What staff can do instead, in both languages (hidden when there is nothing to say).
+  function setAdvice(advice) {
+    setText(el.adviceZh, advice ? advice[0] : "");
+    setText(el.adviceEn, advice ? advice[1] : "");
+    el.advice.hidden = !advice;
+  }
+
+  // The node cannot be asked: the two ways a gate keeps working.
+  var OFFLINE_ADVICE = [
+    "请改用离线核验（hcmr verify --offline 与离线信任包），或将码卡上打码的姓名、证件号与证件人工比对",
+    "use the offline check (hcmr verify --offline with a trust bundle), or compare the masked name and ID number on the code's card with the document by eye",
+  ];
+
+  // A scan that is no health code: what to do, never the decoder's own words.
+  var MALFORMED_ADVICE = [
+    "请持码人打开本人健康码后重新扫描；其他二维码不是健康码",
+    "ask the holder to open their health code and scan again; other QR codes are not health codes",
+  ];
 
   function setReason(zh, en) {
     setText(el.reasonZh, zh);
@@ -230,6 +240,7 @@
     setText(el.status, "");
     setReason("", "");
     setText(el.detail, "");
+    setAdvice(null);
     setText(el.name, "");
     setText(el.id, "");
     setText(el.issuer, "");
@@ -246,6 +257,7 @@
     el.docType.value = "id-card";
     setText(el.matchResult, "");
     el.matchResult.dataset.result = "none";
+    el.verdict.dataset.match = "";
     el.matchBtn.disabled = false;
     matchSeq++;
   }
@@ -293,7 +305,7 @@
     setText(el.titleEn, "Checking…");
   }
 
-  function showError(zh, en, detail) {
+  function showError(zh, en, detail, advice) {
     stopCountdown();
     clearDetails();
     lastCode = null;
@@ -303,6 +315,7 @@
     setText(el.titleEn, "CHECK FAILED — scan again");
     setReason(zh, en);
     setText(el.detail, detail || "");
+    setAdvice(advice || null);
     scheduleReady(READY_AFTER_MS);
     refocus();
   }
@@ -313,6 +326,7 @@
     var recognized = v.recognized === true;
     var status = recognized ? STATUS[v.local_status] : null;
     var reason = splitExplanation(v.explanation);
+    var shown = v.shown || {};
     lastIssuer = v.issuer || null;
 
     if (recognized) {
@@ -331,7 +345,9 @@
           ? "证件号 " + s.document_type
           : "证件号 ID number"
       );
-      setText(el.validUntil, formatTime(v.status_valid_until, true));
+      // Times as the node shows them to people: in its display_utc_offset, with the offset,
+      // whatever the device's own time zone.
+      setText(el.validUntil, shown.status_valid_until || "");
       el.docType.value = docTypeValue(s.document_type);
     } else {
       // Never a colour, never the subject: what is not recognized shows no health status.
@@ -342,12 +358,17 @@
       setText(el.titleEn, "NOT RECOGNIZED");
     }
     setReason(reason[0], reason[1]);
-    setText(el.detail, recognized ? "" : v.detail || "");
+    if (v.reason === "malformed") {
+      // The decoder's detail is for developers (hcmr inspect shows it), not for the gate.
+      setAdvice(MALFORMED_ADVICE);
+    } else {
+      setText(el.detail, recognized ? "" : shown.detail || v.detail || "");
+    }
     setText(el.issuer, issuerText(v.issuer));
     // A code not recognized here may be forged: its issuer is only what the code claims.
     setText(el.issuerLabel, recognized ? "签发地 issued by" : "码上所称签发地 issuer named in the code");
     el.verdict.dataset.reason = String(v.reason || "");
-    setText(el.checkedAt, formatTime(v.verified_at, true));
+    setText(el.checkedAt, shown.verified_at || "");
     if (typeof v.issuer_state_age_secs === "number" && v.issuer_state_age_secs >= 600) {
       setText(el.syncAge, formatAge(v.issuer_state_age_secs));
       el.syncLine.hidden = false;
@@ -439,13 +460,16 @@
         }
         if (r.ok && r.body && typeof r.body.recognized === "boolean") {
           showVerdict(r.body, code);
+        } else if (r.status >= 500) {
+          // The node (or a proxy before it) fails: as good as unreachable for the gate.
+          showError("核验节点故障", "the node failed", "HTTP " + r.status, OFFLINE_ADVICE);
         } else {
           showError("节点拒绝了请求", "the node refused the request", (r.body && r.body.error) || "HTTP " + r.status);
         }
       })
       .catch(function () {
         if (mine !== seq) return;
-        showError("无法连接核验节点", "cannot reach the node", "");
+        showError("无法连接核验节点", "cannot reach the node", "", OFFLINE_ADVICE);
       });
   }
 
@@ -538,24 +562,37 @@
             lastIssuer && lastIssuer.code === by ? lastIssuer.name_zh + " " + lastIssuer.name_en : by;
           if (r.body.matches) {
             el.matchResult.dataset.result = "match";
+            el.verdict.dataset.match = "match";
+            setText(el.icon, "✓");
+            setText(el.title, "互认通过");
+            setText(el.titleEn, "RECOGNIZED");
             setText(el.matchResult, "✓ 人证一致 MATCH" + (byText ? " · " + byText : ""));
           } else {
+            // Not this person's code: the whole panel says so, it no longer looks like a pass.
             el.matchResult.dataset.result = "no-match";
+            el.verdict.dataset.match = "no-match";
+            setText(el.icon, "✕");
+            setText(el.title, "人证不符");
+            setText(el.titleEn, "NO MATCH — not the holder's code");
             setText(el.matchResult, "✕ 人证不符 NO MATCH" + (byText ? " · " + byText : ""));
           }
+          // The field was at the bottom: back to the top, where the title says what it is.
+          window.scrollTo(0, 0);
         } else {
           el.matchResult.dataset.result = "error";
-          setText(
-            el.matchResult,
-            "无法核对，请人工比对证件号 / cannot check, compare the masked ID by eye: " +
-              ((r.body && r.body.error) || "HTTP " + r.status)
-          );
+          // After a NO MATCH the panel keeps saying so: no answer is not a pass.
+          if (el.verdict.dataset.match !== "no-match") el.verdict.dataset.match = "error";
+          setText(el.matchResult, matchRefusal(r));
         }
       })
       .catch(function () {
         if (mine !== matchSeq) return;
         el.matchResult.dataset.result = "error";
-        setText(el.matchResult, "无法连接核验节点 / cannot reach the node");
+        if (el.verdict.dataset.match !== "no-match") el.verdict.dataset.match = "error";
+        setText(
+          el.matchResult,
+          "无法连接核验节点，请人工比对证件号 / cannot reach the node, compare the masked ID by eye"
+        );
       })
       .finally(function () {
         if (mine !== matchSeq || !session) return;
@@ -566,6 +603,23 @@
         refocus();
       });
   });
+
+  // Why the identity match gave no answer, in both languages and with what to do instead (the
+  // node's own words are for the operator's log, not the gate).
+  function matchRefusal(r) {
+    switch (r.status) {
+      case 400:
+        return "证件号无效，请核对后重新输入 / not a valid document number: check it and type it again";
+      case 409:
+        return "此码在本地未获互认，无持码人可核对 / the code is not recognized here: there is no holder to check";
+      case 429:
+        return "本码核对次数已达上限（每小时 5 次），请人工比对证件号 / too many checks of this code (5 an hour): compare the masked ID by eye";
+      case 503:
+        return "签发地节点无法连接，请人工比对证件号 / the issuing province's node cannot be reached: compare the masked ID by eye";
+      default:
+        return "无法核对，请人工比对证件号 / cannot check: compare the masked ID by eye (HTTP " + r.status + ")";
+    }
+  }
 
   // Escape: back to ready at once.
   document.addEventListener("keydown", function (e) {
@@ -600,28 +654,93 @@
     }
   }
 
-  // ---- camera (where the browser offers BarcodeDetector and a camera) ----
+  // ---- camera (where the browser offers a camera) ----
+  //
+  // The decoder is the browser's BarcodeDetector where it reads QR codes (Chrome on Android and
+  // macOS, Safari), else jsQR, vendored and served by the node (/vendor/jsqr/, loaded on the
+  // first use: desktop Chromium on Linux and Windows, Firefox).
 
-  var camera = { stream: null, detector: null, timer: null, last: "", lastAt: 0 };
+  var JSQR_SRC = "/vendor/jsqr/jsQR.js";
+  var JSQR_MAX_WIDTH = 960; // frames are scaled down to this for jsQR (speed; modules stay > 2 px)
+  var camera = { stream: null, decoder: null, timer: null, last: "", lastAt: 0 };
 
   function cameraAvailable() {
     return (
-      typeof window.BarcodeDetector === "function" &&
       window.isSecureContext &&
       navigator.mediaDevices &&
       typeof navigator.mediaDevices.getUserMedia === "function"
     );
   }
 
-  if (cameraAvailable()) {
+  if (cameraAvailable()) el.cameraBtn.hidden = false;
+
+  // The browser's own QR reader, or null.
+  function nativeDetector() {
+    if (typeof window.BarcodeDetector !== "function") return Promise.resolve(null);
     var formats = window.BarcodeDetector.getSupportedFormats
       ? window.BarcodeDetector.getSupportedFormats()
       : Promise.resolve(["qr_code"]);
-    formats
+    return formats
       .then(function (f) {
-        if (f.indexOf("qr_code") >= 0) el.cameraBtn.hidden = false;
+        return f.indexOf("qr_code") >= 0 ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
       })
-      .catch(function () {});
+      .catch(function () {
+        return null;
+      });
+  }
+
+  function loadJsqr() {
+    if (typeof window.jsQR === "function") return Promise.resolve();
+    return new Promise(function (resolve, reject) {
+      var s = document.createElement("script");
+      s.src = JSQR_SRC;
+      s.onload = function () {
+        if (typeof window.jsQR === "function") resolve();
+        else reject(new Error("jsQR did not load"));
+      };
+      s.onerror = reject;
+      document.head.appendChild(s);
+    });
+  }
+
+  // {name, detect(video) -> Promise of the strings read}.
+  function makeDecoder() {
+    return nativeDetector().then(function (d) {
+      if (d) {
+        return {
+          name: "barcode-detector",
+          detect: function (video) {
+            return d.detect(video).then(function (codes) {
+              return codes.map(function (c) {
+                return c.rawValue || "";
+              });
+            });
+          },
+        };
+      }
+      return loadJsqr().then(function () {
+        var canvas = document.createElement("canvas");
+        var ctx = canvas.getContext("2d", { willReadFrequently: true });
+        return {
+          name: "jsqr",
+          detect: function (video) {
+            var vw = video.videoWidth;
+            var vh = video.videoHeight;
+            if (!vw || !vh) return Promise.resolve([]);
+            var k = Math.min(1, JSQR_MAX_WIDTH / vw);
+            var w = Math.round(vw * k);
+            var h = Math.round(vh * k);
+            canvas.width = w;
+            canvas.height = h;
+            ctx.drawImage(video, 0, 0, w, h);
+            var found = window.jsQR(ctx.getImageData(0, 0, w, h).data, w, h, {
+              inversionAttempts: "attemptBoth",
+            });
+            return Promise.resolve(found && found.data ? [found.data] : []);
+          },
+        };
+      });
+    });
   }
 
   function stopCamera() {
@@ -649,12 +768,12 @@
       next();
       return;
     }
-    camera.detector
+    camera.decoder
       .detect(el.video)
       .then(function (codes) {
         var now = Date.now();
         for (var i = 0; i < codes.length; i++) {
-          var v = codes[i].rawValue || "";
+          var v = codes[i];
           if (!/^\s*HCMR1:/i.test(v)) continue;
           if (v === camera.last && now - camera.lastAt < CAMERA_REPEAT_MS) {
             camera.lastAt = now;
@@ -676,11 +795,15 @@
       refocus();
       return;
     }
-    navigator.mediaDevices
-      .getUserMedia({ video: { facingMode: "environment" }, audio: false })
+    var decoder = camera.decoder ? Promise.resolve(camera.decoder) : makeDecoder();
+    decoder
+      .then(function (d) {
+        camera.decoder = d;
+        el.cameraBox.dataset.decoder = d.name;
+        return navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+      })
       .then(function (stream) {
         camera.stream = stream;
-        camera.detector = new window.BarcodeDetector({ formats: ["qr_code"] });
         el.video.srcObject = stream;
         el.cameraBox.hidden = false;
         el.cameraBtn.classList.add("on");

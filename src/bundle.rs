@@ -220,7 +220,7 @@ fn decode(bytes_in: &[u8], what: &str) -> R<Value> {
                     bytes_in.len()
                 ))
             }
-            Err(E::Syntax(at)) => format!("{what} is not CBOR (byte {at}): not a trust bundle"),
+            Err(E::Syntax(_)) => format!("{what} is not a trust bundle: {e}"),
             Err(_) => format!("{what} does not have a trust bundle's structure"),
         };
         BundleError::Malformed(why)

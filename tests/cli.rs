@@ -1077,7 +1077,8 @@ fn errors_speak_in_flags_durations_and_words() {
     // Refusals of the node: its words, not the gRPC code's name.
     let o = hcmr_at(&sc, None, &["agreement", "accept", &"ab".repeat(16)]);
     let err = text(&o).1;
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    // An id the node does not know is a bad argument (the exit-code rule for ids).
+    assert_eq!(o.status.code(), Some(64), "{err}");
     for grpc in [
         "NotFound",
         "FailedPrecondition",

@@ -634,6 +634,24 @@ pub enum AgreementCommand {
         /// Agreement id (32 hex digits, from `hcmr agreement list`).
         id: String,
     },
+    /// Reject a proposal a peer made (AWAITING_ACCEPTANCE): it is deleted here; an agreement
+    /// in force stays as it is.
+    Reject {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// Agreement id (32 hex digits, from `hcmr agreement list`).
+        id: String,
+    },
+    /// Withdraw a proposal this node made (PROPOSED): it is deleted here, and the peer can no
+    /// longer accept it.
+    Withdraw {
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeArg,
+        /// Agreement id (32 hex digits, from `hcmr agreement list`).
+        id: String,
+    },
     /// Show every version of one agreement and its termination.
     Show {
         /// The node to ask.
@@ -1292,6 +1310,28 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if let Some(v) = &r.agreement {
                 print_agreement(v);
             }
+            Ok(())
+        }
+        Command::Agreement(AgreementCommand::Reject { node, id }) => {
+            let r = OperatorServiceClient::new(channel(&node).await?)
+                .reject_agreement(proto::RejectAgreementRequest { id: id.clone() })
+                .await?
+                .into_inner();
+            out!(
+                "rejected agreement {id} (deleted version(s) {:?})",
+                r.versions
+            );
+            Ok(())
+        }
+        Command::Agreement(AgreementCommand::Withdraw { node, id }) => {
+            let r = OperatorServiceClient::new(channel(&node).await?)
+                .withdraw_agreement(proto::WithdrawAgreementRequest { id: id.clone() })
+                .await?
+                .into_inner();
+            out!(
+                "withdrew agreement {id} (deleted version(s) {:?})",
+                r.versions
+            );
             Ok(())
         }
         Command::Agreement(AgreementCommand::Show { node, id }) => {

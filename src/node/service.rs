@@ -352,37 +352,12 @@ impl NodeState {
             ));
         }
         let _guard = self.agreement_lock.lock().await;
-        if let Some(live) = self.live_agreement_with(a.body().proposer.province) {
-            if live != a.body().id {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "agreement {live} with {} is in force here: amend it or terminate it first",
-                    a.body().proposer.province
-                )));
-            }
-        }
-        if let Some(newest) = self.store.agreement(a.body().id)? {
-            let (nb, ab) = (newest.body(), a.body());
-            let same_parties = nb.party(ab.proposer.province).is_some()
-                && nb.party(ab.acceptor.province).is_some();
-            if !same_parties {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "agreement {} exists between other provinces",
-                    ab.id
-                )));
-            }
-            if nb.version > ab.version && newest.is_concluded() {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "agreement {} is at version {}; version {} is older",
-                    ab.id, nb.version, ab.version
-                )));
-            }
-        }
         if let Some(existing) = self
             .store
             .agreement_version(a.body().id, a.body().version)?
         {
             if existing.encoded() == a.encoded() {
-                // A repeated delivery: nothing new.
+                // A repeated delivery: nothing new (and nothing changes, not the endpoint).
                 return Ok(proto::ProposeAgreementResponse {
                     id: a.body().id.to_string(),
                 });
@@ -393,20 +368,99 @@ impl NodeState {
                 a.body().version
             )));
         }
-        let now = self.now();
+        if let Some(live) = self.live_agreement_with(a.body().proposer.province) {
+            if live != a.body().id {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {live} with {} is in force here: amend it or terminate it first",
+                    a.body().proposer.province
+                )));
+            }
+        }
+        let versions = self.store.agreement_versions(a.body().id)?;
+        if a.body().version > 1 || !versions.is_empty() {
+            self.check_amendment(&a, &versions, from)?;
+        }
+        // The endpoint is kept with the proposal: it becomes the proposer's address only when
+        // this node's operator accepts, so an unverified proposal never redirects a peer.
         self.store
-            .put_peer(a.body().proposer.province, &r.proposer_endpoint, now)
+            .put_received_proposal(&a, &r.proposer_endpoint)
             .await?;
-        self.store.put_agreement(&a).await?;
-        tracing::info!(agreement = %a.body().id, peer = %a.body().proposer.province, "agreement proposal received");
+        tracing::info!(agreement = %a.body().id, version = a.body().version, peer = %a.body().proposer.province, "agreement proposal received");
         Ok(proto::ProposeAgreementResponse {
             id: a.body().id.to_string(),
         })
     }
 
+    /// Checks a received proposal of an agreement id already known here (an amendment): a
+    /// concluded version with the same parties exists, the proposal is newer, and it is signed
+    /// (and, over mutual TLS, sent) by a key that the concluded version pins for the proposer or
+    /// that the proposer's synced trust feed names. Anyone else could otherwise put a version
+    /// signed by a key of their own in front of the operator.
+    fn check_amendment(
+        &self,
+        a: &SignedAgreement,
+        versions: &[SignedAgreement],
+        from: Option<&Principal>,
+    ) -> Result<(), ApiError> {
+        let ab = a.body();
+        let in_force = versions
+            .iter()
+            .rev()
+            .find(|v| v.is_concluded())
+            .ok_or_else(|| {
+                ApiError::FailedPrecondition(format!(
+                    "agreement {} version {} amends nothing concluded here: an amendment needs the agreement in force",
+                    ab.id, ab.version
+                ))
+            })?;
+        let nb = in_force.body();
+        let same_parties = nb.proposer.province == ab.proposer.province
+            && nb.acceptor.province == ab.acceptor.province
+            || nb.proposer.province == ab.acceptor.province
+                && nb.acceptor.province == ab.proposer.province;
+        if !same_parties {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {} exists between other provinces",
+                ab.id
+            )));
+        }
+        if ab.version <= nb.version {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {} is at version {}; version {} is not newer",
+                ab.id, nb.version, ab.version
+            )));
+        }
+        let pinned = nb
+            .party(ab.proposer.province)
+            .map(|p| p.keys.clone())
+            .unwrap_or_default();
+        let trusted = self.with_feed_keys(ab.proposer.province, pinned);
+        let kid = a
+            .proposer_signature
+            .as_ref()
+            .map(|s| s.kid.to_string())
+            .unwrap_or_default();
+        if !a.signed_by_any(Role::Proposer, &trusted) {
+            return Err(ApiError::PermissionDenied(format!(
+                "agreement {} version {}: an amendment must be signed by a key that version {} pins for {} (or that its trust feed names); key {kid} is not one",
+                ab.id, ab.version, nb.version, ab.proposer.province
+            )));
+        }
+        if let Some(Principal::Node(peer)) = from {
+            if !peer.certified_by_any(&trusted) {
+                return Err(ApiError::PermissionDenied(format!(
+                    "agreement {} version {}: the calling node's certificate is not certified by a key this node trusts for {}",
+                    ab.id, ab.version, ab.proposer.province
+                )));
+            }
+        }
+        Ok(())
+    }
+
     async fn receive_acceptance(
         &self,
         r: proto::AcceptAgreementRequest,
+        from: Option<&Principal>,
     ) -> Result<proto::AcceptAgreementResponse, ApiError> {
         let a = convert::signed_from_proto(r.agreement.as_ref())?;
         if a.body().proposer.province != self.province {
@@ -416,20 +470,45 @@ impl NodeState {
                 self.province
             )));
         }
+        if let Some(Principal::Node(peer)) = from {
+            if peer.province != a.body().acceptor.province {
+                return Err(ApiError::PermissionDenied(format!(
+                    "the acceptance is for {} but the calling node's certificate is for {}",
+                    a.body().acceptor.province,
+                    peer.province
+                )));
+            }
+        }
         a.check_both()
             .map_err(|e| ApiError::agreement("agreement", e))?;
         let _guard = self.agreement_lock.lock().await;
-        if let Some(existing) = self
+        // Only a proposal this node made and still holds can be accepted: not one withdrawn,
+        // not one this node never signed.
+        match self
             .store
             .agreement_version(a.body().id, a.body().version)?
         {
-            if existing.encoded() != a.encoded() {
+            None => {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {} version {} is not a proposal of this node (it was withdrawn, or never made here)",
+                    a.body().id,
+                    a.body().version
+                )))
+            }
+            Some(existing) if existing.encoded() != a.encoded() => {
                 return Err(ApiError::FailedPrecondition(format!(
                     "agreement {} version {} was proposed with other terms",
                     a.body().id,
                     a.body().version
                 )));
             }
+            Some(existing) if existing.is_concluded() => {
+                // A repeated delivery.
+                return Ok(proto::AcceptAgreementResponse {
+                    id: a.body().id.to_string(),
+                });
+            }
+            Some(_) => {}
         }
         self.store.put_agreement(&a).await?;
         self.rebuild_trust()?;
@@ -467,16 +546,21 @@ impl NodeState {
         a.accept(&self.key.load())
             .map_err(|e| ApiError::FailedPrecondition(format!("cannot accept: {e}")))?;
         let proposer = a.body().proposer.province;
-        let url = self.store.peer_endpoint(proposer)?.ok_or_else(|| {
-            ApiError::FailedPrecondition(format!("no endpoint recorded for {proposer}"))
-        })?;
+        // The endpoint the proposal gave (proposals stored before it was kept with them: the
+        // peer's recorded address).
+        let url = match self.store.proposal_endpoint(id, a.body().version)? {
+            Some(u) => u,
+            None => self.store.peer_endpoint(proposer)?.ok_or_else(|| {
+                ApiError::FailedPrecondition(format!("no endpoint recorded for {proposer}"))
+            })?,
+        };
         // Deliver first: if the proposer cannot be told, nothing changes here and the operator
-        // can retry.
+        // can retry. The proposer must be the node the approved proposal pins.
         let mut client = peer::connect(
             self,
             "proposer endpoint",
             &url,
-            peer::Expect::Province(proposer),
+            peer::Expect::Keys(proposer, a.body().proposer.keys.clone()),
         )
         .await?;
         client
@@ -485,7 +569,9 @@ impl NodeState {
             })
             .await
             .map_err(|s| peer::call_failed(&url, s))?;
-        self.store.put_agreement(&a).await?;
+        // Now verified (the operator approved the proposal's keys and its node answered): the
+        // proposal's endpoint becomes the proposer's address.
+        self.store.put_accepted(&a, &url, self.now()).await?;
         self.rebuild_trust()?;
         tracing::info!(agreement = %id, peer = %proposer, "agreement concluded (accepted here)");
         self.view(&a)
@@ -632,8 +718,11 @@ impl proto::federation_service_server::FederationService for FederationApi {
         &self,
         request: Request<proto::AcceptAgreementRequest>,
     ) -> Result<Response<proto::AcceptAgreementResponse>, Status> {
+        let from = request.extensions().get::<Principal>().cloned();
         Ok(Response::new(
-            self.0.receive_acceptance(request.into_inner()).await?,
+            self.0
+                .receive_acceptance(request.into_inner(), from.as_ref())
+                .await?,
         ))
     }
 
@@ -732,6 +821,25 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         request: Request<proto::TerminateAgreementRequest>,
     ) -> Result<Response<proto::TerminateAgreementResponse>, Status> {
         Ok(Response::new(self.0.terminate(request.into_inner()).await?))
+    }
+
+    async fn reject_agreement(
+        &self,
+        request: Request<proto::RejectAgreementRequest>,
+    ) -> Result<Response<proto::RejectAgreementResponse>, Status> {
+        let versions = self
+            .0
+            .discard_proposal(&request.get_ref().id, false)
+            .await?;
+        Ok(Response::new(proto::RejectAgreementResponse { versions }))
+    }
+
+    async fn withdraw_agreement(
+        &self,
+        request: Request<proto::WithdrawAgreementRequest>,
+    ) -> Result<Response<proto::WithdrawAgreementResponse>, Status> {
+        let versions = self.0.discard_proposal(&request.get_ref().id, true).await?;
+        Ok(Response::new(proto::WithdrawAgreementResponse { versions }))
     }
 
     async fn rotate_key(

@@ -986,6 +986,33 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
     }
 }
 
+/// Every agreement version at the node, following ListAgreements' pages.
+async fn all_agreements(node: &NodeArg) -> Result<Vec<proto::AgreementView>, CliError> {
+    let mut client =
+        proto::operator_service_client::OperatorServiceClient::new(channel(node).await?);
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let r = client
+            .list_agreements(proto::ListAgreementsRequest {
+                page_token: std::mem::take(&mut token),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        if r.agreements.is_empty() && !r.next_page_token.is_empty() {
+            return Err(CliError::Failed(
+                "the node returned an empty page with a next_page_token".into(),
+            ));
+        }
+        all.extend(r.agreements);
+        if r.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        token = r.next_page_token;
+    }
+}
+
 fn print_agreement(a: &proto::AgreementView) {
     let state = proto::AgreementState::try_from(a.state)
         .map(|s| s.as_str_name().trim_start_matches("AGREEMENT_STATE_"))
@@ -1292,14 +1319,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Agreement(AgreementCommand::List { node }) => {
-            let r = OperatorServiceClient::new(channel(&node).await?)
-                .list_agreements(proto::ListAgreementsRequest { state: 0 })
-                .await?
-                .into_inner();
-            if r.agreements.is_empty() {
+            let all = all_agreements(&node).await?;
+            if all.is_empty() {
                 out!("no agreements");
             }
-            r.agreements.iter().for_each(print_agreement);
+            all.iter().for_each(print_agreement);
             Ok(())
         }
         Command::Agreement(AgreementCommand::Accept { node, id }) => {
@@ -1335,11 +1359,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Agreement(AgreementCommand::Show { node, id }) => {
-            let r = OperatorServiceClient::new(channel(&node).await?)
-                .list_agreements(proto::ListAgreementsRequest { state: 0 })
-                .await?
-                .into_inner();
-            let versions: Vec<_> = r.agreements.iter().filter(|a| a.id == id).collect();
+            let all = all_agreements(&node).await?;
+            let versions: Vec<_> = all.iter().filter(|a| a.id == id).collect();
             if versions.is_empty() {
                 return Err(CliError::Failed(format!("no agreement {id} at this node")));
             }

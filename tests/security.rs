@@ -948,3 +948,171 @@ async fn an_impostor_cannot_amend_or_redirect_and_pending_proposals_can_be_rejec
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();
 }
+
+/// A proposal from a node of `province` (with its own key) to Sichuan, with a fresh id.
+fn stranger_proposal(
+    province: u32,
+    key: &NodeKey,
+    sc_key: hcmr::keys::PublicKey,
+) -> proto::ProposeAgreementRequest {
+    use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+    use hcmr::province::Province;
+    let now = hcmr::unix_now();
+    let (p, sc) = (
+        Province::from_code(province).unwrap(),
+        Province::from_code(SICHUAN).unwrap(),
+    );
+    let dir = |issuer, verifier| DirectionTerms {
+        issuer,
+        verifier,
+        status_map: [(
+            hcmr::status::HealthStatus::Green,
+            hcmr::status::HealthStatus::Green,
+        )]
+        .into(),
+        max_code_age_secs: 60,
+        max_trust_age_secs: 0,
+        effective_from: now,
+        effective_until: now + 60,
+    };
+    let body = AgreementBody {
+        id: AgreementId::generate(),
+        version: 1,
+        created_at: now,
+        proposer: Party {
+            province: p,
+            keys: vec![key.public()],
+        },
+        acceptor: Party {
+            province: sc,
+            keys: vec![sc_key],
+        },
+        directions: vec![dir(p, sc), dir(sc, p)],
+    };
+    proto::ProposeAgreementRequest {
+        agreement: Some(hcmr::node::convert::signed_to_proto(
+            &SignedAgreement::propose(body, key).unwrap(),
+        )),
+        proposer_endpoint: "https://127.0.0.1:1".into(),
+    }
+}
+
+/// Issue 15 fault 3: one province may have at most 4 proposals awaiting a node's decision (the
+/// fifth is RESOURCE_EXHAUSTED until one is rejected); ListAgreements is paged, and the CLI
+/// follows the pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_proposals_are_capped_per_province_and_agreements_are_listed_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let info = federation(&sc)
+        .await
+        .get_node_info(proto::GetNodeInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let sc_key = hcmr::keys::PublicKey::from_bytes(&info.keys[0].public_key).unwrap();
+    let js_key = NodeKey::generate();
+    let mut js = federation_as(&sc, &node_identity(JIANGSU, &js_key)).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(
+            js.propose_agreement(stranger_proposal(JIANGSU, &js_key, sc_key))
+                .await
+                .unwrap()
+                .into_inner()
+                .id,
+        );
+    }
+    let e = js
+        .propose_agreement(stranger_proposal(JIANGSU, &js_key, sc_key))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(
+        e.message()
+            .contains("4 proposals from 320000 already await this node's decision (at most 4)"),
+        "{}",
+        e.message()
+    );
+    operator(&sc)
+        .await
+        .reject_agreement(proto::RejectAgreementRequest { id: ids[0].clone() })
+        .await
+        .unwrap();
+    js.propose_agreement(stranger_proposal(JIANGSU, &js_key, sc_key))
+        .await
+        .unwrap();
+
+    // 25 more provinces, 4 each: 104 pending in all, listed 100 a page by default.
+    let others: Vec<u32> = hcmr::province::PROVINCES
+        .iter()
+        .map(|p| p.code)
+        .filter(|c| ![SICHUAN, JIANGSU].contains(c))
+        .take(25)
+        .collect();
+    for p in others {
+        let key = NodeKey::generate();
+        let mut fed = federation_as(&sc, &node_identity(p, &key)).await;
+        for _ in 0..4 {
+            fed.propose_agreement(stranger_proposal(p, &key, sc_key))
+                .await
+                .unwrap();
+        }
+    }
+    let mut op = operator(&sc).await;
+    let first = op
+        .list_agreements(proto::ListAgreementsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.agreements.len(), 100);
+    assert!(!first.next_page_token.is_empty());
+    let e = op
+        .list_agreements(proto::ListAgreementsRequest {
+            state: proto::AgreementState::Concluded as i32,
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("page_token"), "{}", e.message());
+    let second = op
+        .list_agreements(proto::ListAgreementsRequest {
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.agreements.len(), 4);
+    assert!(second.next_page_token.is_empty());
+    let mut seen: Vec<&str> = first
+        .agreements
+        .iter()
+        .chain(&second.agreements)
+        .map(|a| a.id.as_str())
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 104, "every version once");
+    let small = op
+        .list_agreements(proto::ListAgreementsRequest {
+            page_size: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(small.agreements.len(), 3);
+
+    let out = cli(&sc).args(["agreement", "list"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" <-> 510000")).count(),
+        104,
+        "{text}"
+    );
+    sc.shutdown().await.unwrap();
+}

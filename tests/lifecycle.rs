@@ -1515,3 +1515,86 @@ async fn offline_bundle_verifies_with_every_node_down_and_refuses_tampering() {
     assert!(!o.status.success());
     assert!(err.contains("not by the trusted key"), "{err}");
 }
+
+/// Issue 14 fault 3: `hcmr agreement propose --amends ID` with only the term that changes (no
+/// --peer, --peer-kid, --peer-codes): the other terms are those of the version in force, the
+/// changed term is printed before the proposal is sent, and the peer accepts version 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amendment_starts_from_the_terms_in_force_and_shows_what_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let id = conclude(&gd, &sc, &[(G, G), (Y, R)], &[(G, G)]).await;
+    let v1 = version(&agreements(&gd).await, &id, 1);
+
+    // A new agreement without its terms is a usage error naming what is missing.
+    let out = cli(&gd).args(["agreement", "propose"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("a new agreement needs --peer, --peer-kid, --peer-codes, --our-codes"),
+        "{out:?}"
+    );
+
+    let out = cli(&gd)
+        .args([
+            "agreement",
+            "propose",
+            "--amends",
+            &id,
+            "--our-codes",
+            "green=green,yellow=yellow",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let changes: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("amending agreement"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(
+        changes,
+        ["  our codes there (--our-codes): green=green -> green=green,yellow=yellow"],
+        "{stdout}"
+    );
+    let v2 = version(&agreements(&gd).await, &id, 2);
+    assert_eq!(v2.state, AgreementState::Proposed as i32);
+    let terms = |v: &proto::AgreementView, issuer: &str| {
+        let d = v
+            .directions
+            .iter()
+            .find(|d| d.issuer_province == issuer)
+            .unwrap()
+            .clone();
+        (
+            d.status_map
+                .iter()
+                .map(|m| (m.issued, m.counts_as))
+                .collect::<Vec<_>>(),
+            d.max_code_age_secs,
+            d.effective_from,
+            d.effective_until,
+            d.max_trust_age_secs,
+        )
+    };
+    // Guangdong's view of Sichuan's codes: unchanged; of its own codes at Sichuan: the new map.
+    assert_eq!(terms(&v2, "510000"), terms(&v1, "510000"));
+    let (map2, age2, from2, until2, trust2) = terms(&v2, "440000");
+    let (_, age1, from1, until1, trust1) = terms(&v1, "440000");
+    assert_eq!(map2, [(G, G), (Y, Y)]);
+    assert_eq!((age2, from2, until2, trust2), (age1, from1, until1, trust1));
+    operator(&sc)
+        .await
+        .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
+        .await
+        .unwrap();
+    assert_eq!(
+        version(&agreements(&gd).await, &id, 2).state,
+        AgreementState::Concluded as i32
+    );
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}

@@ -224,19 +224,46 @@ impl NodeState {
                 "must be after effective_from and after now (seconds since the Unix epoch)",
             ));
         }
-        let expected_kid = crate::keys::Kid::from_hex(&r.expected_peer_kid).ok_or_else(|| {
-            ApiError::invalid(
-                "expected_peer_kid",
-                "required: 16 hex digits, the kid of the peer's current key as its operator reads it from `hcmr info`",
-            )
-        })?;
-        let mut client = peer::connect(
-            self,
-            "peer_endpoint",
-            &r.peer_endpoint,
-            peer::Expect::Kid(expected_kid),
-        )
-        .await?;
+        // An amendment may leave the peer's endpoint and kid out: the address recorded for the
+        // peer, and the keys this node already trusts for it, are used.
+        let amended_peer = if r.amends.is_empty() {
+            None
+        } else {
+            let id =
+                AgreementId::from_hex(&r.amends).map_err(|e| ApiError::invalid("amends", e))?;
+            let a = self
+                .store
+                .agreement(id)?
+                .ok_or_else(|| ApiError::NotFound(format!("no agreement {id}")))?;
+            a.body().peer_of(self.province).map(|p| p.province)
+        };
+        let mut r = r;
+        if r.peer_endpoint.is_empty() {
+            let peer = amended_peer.ok_or_else(|| {
+                ApiError::invalid("peer_endpoint", "required: the peer node's URL")
+            })?;
+            r.peer_endpoint = self.store.peer_endpoint(peer)?.ok_or_else(|| {
+                ApiError::invalid(
+                    "peer_endpoint",
+                    format!("no address recorded for {peer}: give the peer node's URL"),
+                )
+            })?;
+        }
+        let expected_kid = match (r.expected_peer_kid.as_str(), amended_peer) {
+            ("", Some(_)) => None,
+            (kid, _) => Some(crate::keys::Kid::from_hex(kid).ok_or_else(|| {
+                ApiError::invalid(
+                    "expected_peer_kid",
+                    "required: 16 hex digits, the kid of the peer's current key as its operator reads it from `hcmr info`",
+                )
+            })?),
+        };
+        let expect = match (expected_kid, amended_peer) {
+            (Some(kid), _) => peer::Expect::Kid(kid),
+            (None, Some(p)) => peer::Expect::Province(p),
+            (None, None) => return Err(ApiError::Internal("an expected kid or a peer")),
+        };
+        let mut client = peer::connect(self, "peer_endpoint", &r.peer_endpoint, expect).await?;
         let info = client
             .get_node_info(proto::GetNodeInfoRequest {})
             .await
@@ -251,7 +278,8 @@ impl NodeState {
             .map(|k| convert::key_from_proto("peer keys", k))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ApiError::FailedPrecondition(format!("peer published a bad key: {e}")))?;
-        if !peer_keys.iter().any(|k| k.kid == expected_kid) {
+        if let Some(expected_kid) = expected_kid.filter(|e| !peer_keys.iter().any(|k| k.kid == *e))
+        {
             let got: Vec<String> = peer_keys.iter().map(|k| k.kid.to_string()).collect();
             return Err(ApiError::FailedPrecondition(format!(
                 "the node at {} presents key(s) {}, not the expected kid {expected_kid}: refusing to pin it",

@@ -1251,6 +1251,21 @@ fn print_agreement(a: &proto::AgreementView) {
         a.acceptor_province,
         state
     );
+    // Who acts next on a pending proposal: both sides see it from their own end.
+    if a.state == proto::AgreementState::Proposed as i32 {
+        out!(
+            "    next: {} accepts it (or this node withdraws it: hcmr agreement withdraw {})",
+            a.acceptor_province,
+            a.id
+        );
+    } else if a.state == proto::AgreementState::AwaitingAcceptance as i32 {
+        out!(
+            "    next: this node's operator accepts it (hcmr agreement accept {}) or rejects it (hcmr agreement reject {}); {} waits",
+            a.id,
+            a.id,
+            a.proposer_province
+        );
+    }
     if a.terminated_at != 0 {
         out!(
             "    terminated by {} from {}",

@@ -1598,3 +1598,68 @@ async fn an_amendment_starts_from_the_terms_in_force_and_shows_what_changes() {
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();
 }
+
+/// Issue 14 fault 20: during a proposal both sides' `agreement list` say who acts next; after
+/// an immediate termination a code of the peer is refused as terminated and the answer still
+/// says when the peer's trust state was last synced (not "never synced").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_proposals_say_who_acts_next_and_a_terminated_peer_keeps_its_sync_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let now = hcmr::unix_now();
+    let created = operator(&gd)
+        .await
+        .create_agreement(create_req(&sc, kid_of(&sc).await, &[(G, G)], &[(G, G)], ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    let id = created.id.clone();
+    let list = |n: &NodeHandle| {
+        let out = cli(n).args(["agreement", "list"]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let at_gd = list(&gd);
+    assert!(
+        at_gd.contains(&format!(
+            "    next: 510000 accepts it (or this node withdraws it: hcmr agreement withdraw {id})"
+        )),
+        "{at_gd}"
+    );
+    let at_sc = list(&sc);
+    assert!(
+        at_sc.contains(&format!(
+            "    next: this node's operator accepts it (hcmr agreement accept {id}) or rejects it (hcmr agreement reject {id}); 440000 waits"
+        )),
+        "{at_sc}"
+    );
+    operator(&sc)
+        .await
+        .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
+        .await
+        .unwrap();
+    assert!(!list(&sc).contains("next:"));
+
+    let synced = sync_now(&sc).await;
+    assert!(synced[0].ok, "{synced:?}");
+    let code = issue(&gd, subject("张三", "440104", 1), G, 600).await.code;
+    operator(&sc)
+        .await
+        .terminate_agreement(terminate_req(&id, 0))
+        .await
+        .unwrap();
+    let v = verify(&sc, &code).await;
+    assert_eq!(v.reason, Reason::AgreementTerminated as i32, "{v:?}");
+    assert!(v.issuer_state_synced, "{v:?}");
+    assert!(v.issuer_state_synced_at >= now, "{v:?}");
+    let out = cli(&sc).args(["verify", &code]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("issuer state:  synced "), "{stdout}");
+    assert!(!stdout.contains("never synced"), "{stdout}");
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}

@@ -107,7 +107,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// What each setting `hcmr init` writes means: (key, meaning), keyed `section.key` inside a
-/// section. Written as a comment beside it.
+/// section. Written as a comment above it.
 const MEANINGS: &[(&str, &str)] = &[
     ("province", "GB/T 2260 province-level code of this node"),
     ("listen", "gRPC listen address (port 0: any free port)"),
@@ -216,7 +216,7 @@ pub fn config_text(province: Province, config: &Config) -> String {
         out.push_str("\n# Optional settings (uncomment to turn on):\n");
         for (key, example, meaning) in OPTIONAL_TOP_LEVEL {
             if !table.contains_key(*key) {
-                out.push_str(&format!("# {key} = {example}\n#   {meaning}\n"));
+                out.push_str(&format!("# ({meaning})\n# {key} = {example}\n"));
             }
         }
         out.push('\n');
@@ -240,7 +240,8 @@ pub fn config_text(province: Province, config: &Config) -> String {
             None => String::new(),
         };
         match MEANINGS.iter().find(|(k, _)| *k == path) {
-            Some((_, meaning)) => out.push_str(&format!("{line}  # {meaning}\n")),
+            // The meaning goes above the line, so the setting's own line stays `key = value`.
+            Some((_, meaning)) => out.push_str(&format!("# {meaning}\n{line}\n")),
             None => {
                 out.push_str(line);
                 out.push('\n');

@@ -618,7 +618,8 @@ pub enum BundleCommand {
 /// Agreement subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AgreementCommand {
-    /// Propose an agreement to a peer node (this node signs and sends it).
+    /// Propose an agreement to a peer node (this node signs and sends it), or amend one in force
+    /// (--amends ID: only the terms given change, and the changes are shown first).
     Propose(ProposeArgs),
     /// List this node's agreements.
     List {

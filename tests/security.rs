@@ -859,6 +859,15 @@ async fn an_impostor_cannot_amend_or_redirect_and_pending_proposals_can_be_rejec
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
+    // Nor does a new agreement of the impostor's get in while one is in force.
+    let sc_key = body.acceptor.keys[0];
+    let e = as_impostor
+        .propose_agreement(stranger_proposal(GUANGDONG, &impostor, sc_key))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("is in force here"), "{}", e.message());
+    assert_eq!(agreements(&sc).await.len(), 1);
 
     // A genuine amendment from Guangdong waits at Sichuan: Sichuan rejects it.
     let amend = |peer: &hcmr::node::NodeHandle, kid: String| proto::CreateAgreementRequest {
@@ -1042,6 +1051,14 @@ async fn pending_proposals_are_capped_per_province_and_agreements_are_listed_in_
     js.propose_agreement(stranger_proposal(JIANGSU, &js_key, sc_key))
         .await
         .unwrap();
+    // The keys a stored proposal claims let no one in as that province before it is accepted.
+    let e = js
+        .get_agreements(proto::GetAgreementsRequest {
+            province: JIANGSU.to_string(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 
     // 25 more provinces, 4 each: 104 pending in all, listed 100 a page by default.
     let others: Vec<u32> = hcmr::province::PROVINCES

@@ -999,6 +999,7 @@ fn a_feed_with_a_gap_or_a_bad_signature_is_refused_and_nothing_is_applied() {
 #[derive(Clone, Default)]
 struct FakePeer {
     feed: Arc<Mutex<Vec<proto::FeedEntry>>>,
+    agreements: Arc<Mutex<Vec<proto::SignedAgreement>>>,
 }
 
 #[tonic::async_trait]
@@ -1042,7 +1043,10 @@ impl proto::federation_service_server::FederationService for FakePeer {
         &self,
         _: Request<proto::GetAgreementsRequest>,
     ) -> Result<Response<proto::GetAgreementsResponse>, Status> {
-        Ok(Response::new(proto::GetAgreementsResponse::default()))
+        Ok(Response::new(proto::GetAgreementsResponse {
+            agreements: self.agreements.lock().unwrap().clone(),
+            terminations: Vec::new(),
+        }))
     }
 
     async fn match_subject(
@@ -1153,6 +1157,61 @@ async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
     let claims = hcmr::code::HealthCode::decode(&c2.code).unwrap().claims;
     let v = verify(&gd, &hcmr::code::encode(&claims, &stranger)).await;
     assert_eq!(outcome(&v), refused(Reason::UnknownKey), "{v:?}");
+
+    // An agreement the peer made up, "concluded" by a key of its own for Sichuan and one for
+    // Guangdong (it verifies against itself, but Guangdong never signed it): not taken, so the
+    // stranger's codes stay untrusted (issue 15 fault 2: no unverified message changes what is
+    // stored about a peer).
+    {
+        use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+        let now = hcmr::unix_now();
+        let fake_gd = NodeKey::generate();
+        let gdp = province(GUANGDONG);
+        let dir = |issuer, verifier| DirectionTerms {
+            issuer,
+            verifier,
+            status_map: [(
+                hcmr::status::HealthStatus::Green,
+                hcmr::status::HealthStatus::Green,
+            )]
+            .into(),
+            max_code_age_secs: 3600,
+            max_trust_age_secs: 0,
+            effective_from: now - 10,
+            effective_until: now + 3600,
+        };
+        let mut made_up = SignedAgreement::propose(
+            AgreementBody {
+                id: AgreementId::generate(),
+                version: 1,
+                created_at: now,
+                proposer: Party {
+                    province: scp,
+                    keys: vec![stranger.public()],
+                },
+                acceptor: Party {
+                    province: gdp,
+                    keys: vec![fake_gd.public()],
+                },
+                directions: vec![dir(scp, gdp), dir(gdp, scp)],
+            },
+            &stranger,
+        )
+        .unwrap();
+        made_up.accept(&fake_gd).unwrap();
+        *fake.agreements.lock().unwrap() = vec![hcmr::node::convert::signed_to_proto(&made_up)];
+        *fake.feed.lock().unwrap() = Vec::new();
+        let r = sync_now(&gd).await;
+        assert!(r[0].ok, "{r:?}");
+        assert_eq!(
+            agreements(&gd).await.len(),
+            1,
+            "the made-up agreement is not stored"
+        );
+        let v = verify(&gd, &hcmr::code::encode(&claims, &stranger)).await;
+        assert_eq!(outcome(&v), refused(Reason::UnknownKey), "{v:?}");
+        fake.agreements.lock().unwrap().clear();
+    }
 
     // The honest entries from the same address apply.
     *fake.feed.lock().unwrap() = honest[1..].iter().map(to_proto).collect();

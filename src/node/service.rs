@@ -192,7 +192,7 @@ impl NodeState {
 
     async fn create_agreement(
         &self,
-        r: proto::CreateAgreementRequest,
+        mut r: proto::CreateAgreementRequest,
     ) -> Result<proto::AgreementView, ApiError> {
         let now = self.now();
         let peer_codes_here =
@@ -237,7 +237,6 @@ impl NodeState {
                 .ok_or_else(|| ApiError::NotFound(format!("no agreement {id}")))?;
             a.body().peer_of(self.province).map(|p| p.province)
         };
-        let mut r = r;
         if r.peer_endpoint.is_empty() {
             let peer = amended_peer.ok_or_else(|| {
                 ApiError::invalid("peer_endpoint", "required: the peer node's URL")

@@ -567,6 +567,23 @@ impl SignedAgreement {
         }
     }
 
+    /// Whether `role`'s signature verifies under one of `keys` (keys trusted here for that
+    /// party, whatever the body pins): an amendment must be signed by a key the agreement in
+    /// force pins, not only by one its own body names.
+    pub fn signed_by_any(&self, role: Role, keys: &[PublicKey]) -> bool {
+        let sig = match role {
+            Role::Proposer => &self.proposer_signature,
+            Role::Acceptor => &self.acceptor_signature,
+        };
+        let Some(sig) = sig else {
+            return false;
+        };
+        let msg = signing_message(&self.encoded);
+        keys.iter()
+            .filter(|k| k.kid == sig.kid)
+            .any(|k| crate::keys::verify_signature(k, &msg, &sig.signature))
+    }
+
     /// Checks both signatures: the agreement is concluded.
     ///
     /// # Errors

@@ -383,6 +383,7 @@ async fn conclude(
     let pending = op
         .list_agreements(proto::ListAgreementsRequest {
             state: proto::AgreementState::AwaitingAcceptance as i32,
+            ..Default::default()
         })
         .await
         .map_err(rpc("ListAgreements"))?

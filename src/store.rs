@@ -10,6 +10,7 @@
 //! | `terminations` | id (16 bytes) | [`Termination::to_record`] |
 //! | `audit` | time (u64 BE) ‖ id (u64 BE) | the records of that second written together: [`AuditRecord::pack`] (older values: one [`AuditRecord::to_record`]) |
 //! | `peers` | province (u32 big-endian) | CBOR `[endpoint: tstr, updated_at: uint]` |
+//! | `proposals` | id (16 bytes) ‖ version (u32 BE) | a received proposal's `proposer_endpoint` (UTF-8): it becomes the peer's address only when the operator accepts |
 //! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 8]` |
 //! | `issued_expiry` | exp (u64 BE) ‖ cti (16 bytes) | empty: the issued-code log by expiry, for retention |
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
@@ -149,6 +150,7 @@ pub struct Store {
     terminations: sled::Tree,
     audit: sled::Tree,
     peers: sled::Tree,
+    proposals: sled::Tree,
     issued: sled::Tree,
     issued_expiry: sled::Tree,
     callers: sled::Tree,
@@ -320,6 +322,7 @@ impl Store {
             terminations: db.open_tree("terminations")?,
             audit: db.open_tree("audit")?,
             peers: db.open_tree("peers")?,
+            proposals: db.open_tree("proposals")?,
             issued: db.open_tree("issued")?,
             issued_expiry: db.open_tree("issued_expiry")?,
             callers: db.open_tree("callers")?,
@@ -621,6 +624,91 @@ impl Store {
             .iter()
             .map(|r| Ok(SignedAgreement::from_record(&r?.1)?))
             .collect()
+    }
+
+    /// Every stored version of agreement `id`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn agreement_versions(&self, id: AgreementId) -> Result<Vec<SignedAgreement>, StoreError> {
+        self.agreements
+            .scan_prefix(id.0)
+            .map(|r| Ok(SignedAgreement::from_record(&r?.1)?))
+            .collect()
+    }
+
+    /// Stores a proposal received from a peer and the endpoint it gave, which is not the
+    /// peer's address until the operator accepts (see [`Store::proposal_endpoint`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn put_received_proposal(
+        &self,
+        a: &SignedAgreement,
+        endpoint: &str,
+    ) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
+        let k = agreement_key(a.body().id, a.body().version);
+        self.proposals.insert(k, endpoint.as_bytes())?;
+        self.agreements.insert(k, a.to_record())?;
+        self.flush().await
+    }
+
+    /// The endpoint a received proposal gave for its proposer, if stored.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn proposal_endpoint(
+        &self,
+        id: AgreementId,
+        version: u32,
+    ) -> Result<Option<String>, StoreError> {
+        match self.proposals.get(agreement_key(id, version))? {
+            None => Ok(None),
+            Some(v) => String::from_utf8(v.to_vec())
+                .map(Some)
+                .map_err(|_| corrupt("proposals", "endpoint is not UTF-8")),
+        }
+    }
+
+    /// Removes agreement versions that are not concluded (a rejected or withdrawn proposal)
+    /// and their proposal endpoints.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn remove_agreement_versions(
+        &self,
+        id: AgreementId,
+        versions: &[u32],
+    ) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
+        for v in versions {
+            let k = agreement_key(id, *v);
+            self.agreements.remove(k)?;
+            self.proposals.remove(k)?;
+        }
+        self.flush().await
+    }
+
+    /// Records that the operator accepted a received proposal: the concluded agreement, and
+    /// the endpoint the proposal gave as the peer's address.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn put_accepted(
+        &self,
+        a: &SignedAgreement,
+        endpoint: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
+        let k = agreement_key(a.body().id, a.body().version);
+        self.agreements.insert(k, a.to_record())?;
+        let v = crate::cbor::encode(&Value::Array(vec![Value::Text(endpoint.into()), uint(now)]));
+        self.peers
+            .insert(a.body().proposer.province.code().to_be_bytes(), v)?;
+        self.proposals.remove(k)?;
+        self.flush().await
     }
 
     /// Records where a peer province's node is reached.

@@ -272,6 +272,9 @@ pub(crate) fn verify_decoded_with(
                 format!("no agreement between {issuer} and {}", trust.local()),
             );
         }
+        // How old this node's copy of the issuer's trust state is matters on every path, also
+        // when no agreement is in force (terminated, expired): it says what the answer rests on.
+        v.issuer_synced_at = trust.peer_feed(issuer).map(|p| p.synced_at);
         let Some(agreement) = agreements
             .iter()
             .find(|a| a.in_force(issuer, trust.local(), now))
@@ -303,7 +306,6 @@ pub(crate) fn verify_decoded_with(
             .direction(issuer, trust.local())
             .expect("checked by in_force");
         let peer = trust.peer_feed(issuer);
-        v.issuer_synced_at = peer.map(|p| p.synced_at);
         (
             trust.issuer_keys(issuer, agreement),
             Some(&terms.status_map),

@@ -169,3 +169,82 @@ fn a_flag_wins_over_its_variable_and_the_file() {
     let _ = child.wait();
     assert!(ok, "the node serves on the flag's port");
 }
+
+/// Issue 14 fault 2: the hcmr.toml `hcmr init` writes carries every optional top-level setting
+/// commented out, with its meaning, above the first section (uncommented, it works); a
+/// top-level setting appended at the end (so inside the last section) is refused with where
+/// it belongs.
+#[test]
+fn the_generated_config_shows_every_optional_setting_where_it_belongs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("sc");
+    let o = Command::new(BIN)
+        .args([
+            "init",
+            "--province",
+            "510000",
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let cfg = d.join("hcmr.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let first_section = text.find("\n[").expect("a section");
+    for line in [
+        "# http_listen = \"127.0.0.1:8510\"",
+        "# metrics_listen = \"127.0.0.1:9510\"",
+        "# endpoint = \"https://hcmr.sc.example:7510\"",
+        "# key_passphrase_env = \"HCMR_KEY_PASSPHRASE\"",
+        "# key_passphrase_file = \"/run/secrets/hcmr\"",
+        "# display_utc_offset = \"+08:00\"",
+    ] {
+        let at = text
+            .find(line)
+            .unwrap_or_else(|| panic!("{line} in\n{text}"));
+        assert!(
+            at < first_section,
+            "{line} above the first section:\n{text}"
+        );
+        let meaning = text[..at].lines().last().unwrap();
+        assert!(
+            meaning.starts_with("# (") && meaning.len() > 10,
+            "{line} has its meaning: {meaning:?}"
+        );
+    }
+    assert!(
+        text.contains("# how often peers' trust feeds are pulled, seconds (1 to 86400)\nsync_interval_secs = 30\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# verification audit records kept, days (1 to 3650)\naudit_days = 180\n"),
+        "{text}"
+    );
+
+    // Uncommented in place, the page's setting is taken.
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "# http_listen = \"127.0.0.1:8510\"",
+            "http_listen = \"127.0.0.1:8510\"",
+        ),
+    )
+    .unwrap();
+    let c = hcmr::node::Config::load(&cfg).unwrap();
+    assert_eq!(c.http_listen, Some("127.0.0.1:8510".parse().unwrap()));
+
+    // Appended at the end, as the README's line once was: it lands in [retention].
+    std::fs::write(&cfg, format!("{text}http_listen = \"127.0.0.1:8510\"\n")).unwrap();
+    let o = serve(&cfg, &[], &[]);
+    assert_eq!(o.status.code(), Some(78), "{o:?}");
+    assert!(
+        err(&o).contains(
+            "[retention] holds `http_listen`: this is a top-level setting: put it above the first [section]"
+        ),
+        "{}",
+        err(&o)
+    );
+}

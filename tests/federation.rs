@@ -72,6 +72,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
         .await
         .list_agreements(proto::ListAgreementsRequest {
             state: AgreementState::AwaitingAcceptance as i32,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -94,7 +95,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
     for n in [&gd, &sc] {
         let all = operator(n)
             .await
-            .list_agreements(proto::ListAgreementsRequest { state: 0 })
+            .list_agreements(proto::ListAgreementsRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -495,7 +496,7 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
     assert!(e.message().starts_with("proposer_endpoint"));
     let listed = operator(&sc)
         .await
-        .list_agreements(proto::ListAgreementsRequest { state: 0 })
+        .list_agreements(proto::ListAgreementsRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -366,6 +366,7 @@ fn bundle_err(r: Result<(BundleContent, TrustSnapshot), BundleError>) -> String 
     match r {
         Ok(_) => "ok".into(),
         Err(BundleError::Malformed(_)) => "Malformed".into(),
+        Err(BundleError::Truncated(_)) => "Truncated".into(),
         Err(BundleError::UntrustedSigner { .. }) => "UntrustedSigner".into(),
         Err(BundleError::BadSignature) => "BadSignature".into(),
         Err(BundleError::TooOld { .. }) => "TooOld".into(),
@@ -1823,7 +1824,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
             ))
         },
     ));
-    v.push(case("bundle: truncated", "Malformed", || {
+    v.push(case("bundle: truncated", "Truncated", || {
         let b = hcmr::bundle::export(&gd_bundle_content(), &gd_key());
         open_gd(&b[..b.len() / 2])
     }));

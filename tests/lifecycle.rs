@@ -999,6 +999,7 @@ fn a_feed_with_a_gap_or_a_bad_signature_is_refused_and_nothing_is_applied() {
 #[derive(Clone, Default)]
 struct FakePeer {
     feed: Arc<Mutex<Vec<proto::FeedEntry>>>,
+    agreements: Arc<Mutex<Vec<proto::SignedAgreement>>>,
 }
 
 #[tonic::async_trait]
@@ -1042,7 +1043,10 @@ impl proto::federation_service_server::FederationService for FakePeer {
         &self,
         _: Request<proto::GetAgreementsRequest>,
     ) -> Result<Response<proto::GetAgreementsResponse>, Status> {
-        Ok(Response::new(proto::GetAgreementsResponse::default()))
+        Ok(Response::new(proto::GetAgreementsResponse {
+            agreements: self.agreements.lock().unwrap().clone(),
+            terminations: Vec::new(),
+        }))
     }
 
     async fn match_subject(
@@ -1153,6 +1157,61 @@ async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
     let claims = hcmr::code::HealthCode::decode(&c2.code).unwrap().claims;
     let v = verify(&gd, &hcmr::code::encode(&claims, &stranger)).await;
     assert_eq!(outcome(&v), refused(Reason::UnknownKey), "{v:?}");
+
+    // An agreement the peer made up, "concluded" by a key of its own for Sichuan and one for
+    // Guangdong (it verifies against itself, but Guangdong never signed it): not taken, so the
+    // stranger's codes stay untrusted (issue 15 fault 2: no unverified message changes what is
+    // stored about a peer).
+    {
+        use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+        let now = hcmr::unix_now();
+        let fake_gd = NodeKey::generate();
+        let gdp = province(GUANGDONG);
+        let dir = |issuer, verifier| DirectionTerms {
+            issuer,
+            verifier,
+            status_map: [(
+                hcmr::status::HealthStatus::Green,
+                hcmr::status::HealthStatus::Green,
+            )]
+            .into(),
+            max_code_age_secs: 3600,
+            max_trust_age_secs: 0,
+            effective_from: now - 10,
+            effective_until: now + 3600,
+        };
+        let mut made_up = SignedAgreement::propose(
+            AgreementBody {
+                id: AgreementId::generate(),
+                version: 1,
+                created_at: now,
+                proposer: Party {
+                    province: scp,
+                    keys: vec![stranger.public()],
+                },
+                acceptor: Party {
+                    province: gdp,
+                    keys: vec![fake_gd.public()],
+                },
+                directions: vec![dir(scp, gdp), dir(gdp, scp)],
+            },
+            &stranger,
+        )
+        .unwrap();
+        made_up.accept(&fake_gd).unwrap();
+        *fake.agreements.lock().unwrap() = vec![hcmr::node::convert::signed_to_proto(&made_up)];
+        *fake.feed.lock().unwrap() = Vec::new();
+        let r = sync_now(&gd).await;
+        assert!(r[0].ok, "{r:?}");
+        assert_eq!(
+            agreements(&gd).await.len(),
+            1,
+            "the made-up agreement is not stored"
+        );
+        let v = verify(&gd, &hcmr::code::encode(&claims, &stranger)).await;
+        assert_eq!(outcome(&v), refused(Reason::UnknownKey), "{v:?}");
+        fake.agreements.lock().unwrap().clear();
+    }
 
     // The honest entries from the same address apply.
     *fake.feed.lock().unwrap() = honest[1..].iter().map(to_proto).collect();
@@ -1616,6 +1675,154 @@ async fn forged_subject_text_never_reaches_the_terminal() {
         out.contains("  subject:       not shown: the signature did not verify"),
         "{out}"
     );
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
+
+/// Issue 14 fault 3: `hcmr agreement propose --amends ID` with only the term that changes (no
+/// --peer, --peer-kid, --peer-codes): the other terms are those of the version in force, the
+/// changed term is printed before the proposal is sent, and the peer accepts version 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amendment_starts_from_the_terms_in_force_and_shows_what_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let id = conclude(&gd, &sc, &[(G, G), (Y, R)], &[(G, G)]).await;
+    let v1 = version(&agreements(&gd).await, &id, 1);
+
+    // A new agreement without its terms is a usage error naming what is missing.
+    let out = cli(&gd).args(["agreement", "propose"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("a new agreement needs --peer, --peer-kid, --peer-codes, --our-codes"),
+        "{out:?}"
+    );
+
+    let out = cli(&gd)
+        .args([
+            "agreement",
+            "propose",
+            "--amends",
+            &id,
+            "--our-codes",
+            "green=green,yellow=yellow",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let changes: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("amending agreement"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(
+        changes,
+        ["  our codes there (--our-codes): green=green -> green=green,yellow=yellow"],
+        "{stdout}"
+    );
+    let v2 = version(&agreements(&gd).await, &id, 2);
+    assert_eq!(v2.state, AgreementState::Proposed as i32);
+    let terms = |v: &proto::AgreementView, issuer: &str| {
+        let d = v
+            .directions
+            .iter()
+            .find(|d| d.issuer_province == issuer)
+            .unwrap()
+            .clone();
+        (
+            d.status_map
+                .iter()
+                .map(|m| (m.issued, m.counts_as))
+                .collect::<Vec<_>>(),
+            d.max_code_age_secs,
+            d.effective_from,
+            d.effective_until,
+            d.max_trust_age_secs,
+        )
+    };
+    // Guangdong's view of Sichuan's codes: unchanged; of its own codes at Sichuan: the new map.
+    assert_eq!(terms(&v2, "510000"), terms(&v1, "510000"));
+    let (map2, age2, from2, until2, trust2) = terms(&v2, "440000");
+    let (_, age1, from1, until1, trust1) = terms(&v1, "440000");
+    assert_eq!(map2, [(G, G), (Y, Y)]);
+    assert_eq!((age2, from2, until2, trust2), (age1, from1, until1, trust1));
+    operator(&sc)
+        .await
+        .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
+        .await
+        .unwrap();
+    assert_eq!(
+        version(&agreements(&gd).await, &id, 2).state,
+        AgreementState::Concluded as i32
+    );
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
+
+/// Issue 14 fault 20: during a proposal both sides' `agreement list` say who acts next; after
+/// an immediate termination a code of the peer is refused as terminated and the answer still
+/// says when the peer's trust state was last synced (not "never synced").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_proposals_say_who_acts_next_and_a_terminated_peer_keeps_its_sync_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let now = hcmr::unix_now();
+    let created = operator(&gd)
+        .await
+        .create_agreement(create_req(&sc, kid_of(&sc).await, &[(G, G)], &[(G, G)], ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    let id = created.id.clone();
+    let list = |n: &NodeHandle| {
+        let out = cli(n).args(["agreement", "list"]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let at_gd = list(&gd);
+    assert!(
+        at_gd.contains(&format!(
+            "    next: 510000 accepts it (or this node withdraws it: hcmr agreement withdraw {id})"
+        )),
+        "{at_gd}"
+    );
+    let at_sc = list(&sc);
+    assert!(
+        at_sc.contains(&format!(
+            "    next: this node's operator accepts it (hcmr agreement accept {id}) or rejects it (hcmr agreement reject {id}); 440000 waits"
+        )),
+        "{at_sc}"
+    );
+    operator(&sc)
+        .await
+        .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
+        .await
+        .unwrap();
+    assert!(!list(&sc).contains("next:"));
+
+    let synced = sync_now(&sc).await;
+    assert!(synced[0].ok, "{synced:?}");
+    let code = issue(&gd, subject("张三", "440104", 1), G, 600).await.code;
+    operator(&sc)
+        .await
+        .terminate_agreement(terminate_req(&id, 0))
+        .await
+        .unwrap();
+    let v = verify(&sc, &code).await;
+    assert_eq!(v.reason, Reason::AgreementTerminated as i32, "{v:?}");
+    assert!(v.issuer_state_synced, "{v:?}");
+    assert!(v.issuer_state_synced_at >= now, "{v:?}");
+    let out = cli(&sc).args(["verify", &code]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("issuer state:  synced "), "{stdout}");
+    assert!(!stdout.contains("never synced"), "{stdout}");
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();
 }

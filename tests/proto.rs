@@ -46,6 +46,8 @@ fn services_and_rpcs_are_as_documented() {
             "OperatorService/ListAgreements",
             "OperatorService/ApproveAgreement",
             "OperatorService/TerminateAgreement",
+            "OperatorService/RejectAgreement",
+            "OperatorService/WithdrawAgreement",
             "OperatorService/RotateKey",
             "OperatorService/WithdrawKey",
             "OperatorService/SyncNow",

@@ -130,7 +130,7 @@ async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
     let stranger = node_channel_as(&sc, &node_identity(JIANGSU, &NodeKey::generate())).await;
 
     let rpcs = every_rpc();
-    assert_eq!(rpcs.len(), 27, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 29, "{rpcs:?}");
     let mut refused = 0;
     for (service, method) in &rpcs {
         let want = need(service, method);
@@ -809,4 +809,328 @@ async fn a_passphrase_added_to_a_node_with_plain_keys_changes_no_file() {
         .collect();
     assert_eq!(after, before);
     std::env::remove_var(var);
+}
+
+/// Issue 15 fault 2: a self-made "Guangdong" node sends the live agreement's id as version 2,
+/// pinning and signed by its own key, with its own address. It is refused, nothing is stored,
+/// Sichuan still syncs with the real Guangdong, and the impostor is not let in as Guangdong.
+/// A pending proposal can be rejected (by the side it was sent to) or withdrawn (by its
+/// proposer); an acceptance of a withdrawn proposal concludes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impostor_cannot_amend_or_redirect_and_pending_proposals_can_be_rejected_or_withdrawn() {
+    use hcmr::agreement::{AgreementBody, AgreementId, SignedAgreement};
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let id = conclude(&gd, &sc, &[(G, G)], &[(G, G)]).await;
+    let v1 = agreements(&sc).await.remove(0);
+    let body = AgreementBody::decode(&v1.signed.as_ref().unwrap().body).unwrap();
+
+    // The impostor's version 2: its own key for Guangdong, signed by it.
+    let impostor = NodeKey::generate();
+    let mut forged = body.clone();
+    forged.version = 2;
+    forged.proposer.keys = vec![impostor.public()];
+    let forged = SignedAgreement::propose(forged, &impostor).unwrap();
+    assert_eq!(forged.body().id, AgreementId::from_hex(&id).unwrap());
+    let mut as_impostor = federation_as(&sc, &node_identity(GUANGDONG, &impostor)).await;
+    let e = as_impostor
+        .propose_agreement(proto::ProposeAgreementRequest {
+            agreement: Some(hcmr::node::convert::signed_to_proto(&forged)),
+            proposer_endpoint: "https://127.0.0.1:1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message()
+            .contains("an amendment must be signed by a key that version 1 pins for 440000"),
+        "{}",
+        e.message()
+    );
+    let listed = agreements(&sc).await;
+    assert_eq!(listed.len(), 1, "nothing stored: {listed:#?}");
+    // The real Guangdong is still where Sichuan syncs, and the impostor is no Guangdong here.
+    let synced = sync_now(&sc).await;
+    assert!(synced[0].ok, "{synced:?}");
+    let e = as_impostor
+        .get_agreements(proto::GetAgreementsRequest {
+            province: "440000".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // Nor does a new agreement of the impostor's get in while one is in force.
+    let sc_key = body.acceptor.keys[0];
+    let e = as_impostor
+        .propose_agreement(stranger_proposal(GUANGDONG, &impostor, sc_key))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("is in force here"), "{}", e.message());
+    assert_eq!(agreements(&sc).await.len(), 1);
+
+    // A genuine amendment from Guangdong waits at Sichuan: Sichuan rejects it.
+    let amend = |peer: &hcmr::node::NodeHandle, kid: String| proto::CreateAgreementRequest {
+        peer_endpoint: peer.endpoint.clone(),
+        peer_codes_here: map(&[(G, G), (Y, Y)]),
+        our_codes_there: map(&[(G, G)]),
+        max_code_age_secs: 3600,
+        max_trust_age_secs: 0,
+        amends: id.clone(),
+        expected_peer_kid: kid,
+        effective_from: 0,
+        effective_until: hcmr::unix_now() + 86_400,
+    };
+    let sc_kid = kid_of(&sc).await;
+    let v2 = operator(&gd)
+        .await
+        .create_agreement(amend(&sc, sc_kid.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    let e = operator(&sc)
+        .await
+        .withdraw_agreement(proto::WithdrawAgreementRequest { id: id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("reject it"), "{}", e.message());
+    let out = cli(&sc)
+        .args(["agreement", "reject", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("rejected agreement {id}")),
+        "{out:?}"
+    );
+    let states: Vec<(u32, i32)> = agreements(&sc)
+        .await
+        .iter()
+        .map(|a| (a.version, a.state))
+        .collect();
+    assert_eq!(states, [(1, proto::AgreementState::Concluded as i32)]);
+    // Guangdong still holds its copy as PROPOSED; it withdraws it.
+    let out = cli(&gd)
+        .args(["agreement", "withdraw", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(agreements(&gd).await.len(), 1);
+    let e = operator(&gd)
+        .await
+        .withdraw_agreement(proto::WithdrawAgreementRequest { id: id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // Proposed again, withdrawn at Guangdong before Sichuan accepts: the acceptance concludes
+    // nothing anywhere.
+    operator(&gd)
+        .await
+        .create_agreement(amend(&sc, sc_kid))
+        .await
+        .unwrap();
+    operator(&gd)
+        .await
+        .withdraw_agreement(proto::WithdrawAgreementRequest { id: id.clone() })
+        .await
+        .unwrap();
+    let e = operator(&sc)
+        .await
+        .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("withdrawn"), "{}", e.message());
+    let concluded = |l: &[proto::AgreementView]| {
+        l.iter()
+            .filter(|a| a.state == proto::AgreementState::Concluded as i32)
+            .map(|a| a.version)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(concluded(&agreements(&sc).await), [1]);
+    assert_eq!(concluded(&agreements(&gd).await), [1]);
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
+
+/// A proposal from a node of `province` (with its own key) to Sichuan, with a fresh id.
+fn stranger_proposal(
+    province: u32,
+    key: &NodeKey,
+    sc_key: hcmr::keys::PublicKey,
+) -> proto::ProposeAgreementRequest {
+    use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+    use hcmr::province::Province;
+    let now = hcmr::unix_now();
+    let (p, sc) = (
+        Province::from_code(province).unwrap(),
+        Province::from_code(SICHUAN).unwrap(),
+    );
+    let dir = |issuer, verifier| DirectionTerms {
+        issuer,
+        verifier,
+        status_map: [(
+            hcmr::status::HealthStatus::Green,
+            hcmr::status::HealthStatus::Green,
+        )]
+        .into(),
+        max_code_age_secs: 60,
+        max_trust_age_secs: 0,
+        effective_from: now,
+        effective_until: now + 60,
+    };
+    let body = AgreementBody {
+        id: AgreementId::generate(),
+        version: 1,
+        created_at: now,
+        proposer: Party {
+            province: p,
+            keys: vec![key.public()],
+        },
+        acceptor: Party {
+            province: sc,
+            keys: vec![sc_key],
+        },
+        directions: vec![dir(p, sc), dir(sc, p)],
+    };
+    proto::ProposeAgreementRequest {
+        agreement: Some(hcmr::node::convert::signed_to_proto(
+            &SignedAgreement::propose(body, key).unwrap(),
+        )),
+        proposer_endpoint: "https://127.0.0.1:1".into(),
+    }
+}
+
+/// Issue 15 fault 3: one province may have at most 4 proposals awaiting a node's decision (the
+/// fifth is RESOURCE_EXHAUSTED until one is rejected); ListAgreements is paged, and the CLI
+/// follows the pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_proposals_are_capped_per_province_and_agreements_are_listed_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let info = federation(&sc)
+        .await
+        .get_node_info(proto::GetNodeInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let sc_key = hcmr::keys::PublicKey::from_bytes(&info.keys[0].public_key).unwrap();
+    let js_key = NodeKey::generate();
+    let mut js = federation_as(&sc, &node_identity(JIANGSU, &js_key)).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(
+            js.propose_agreement(stranger_proposal(JIANGSU, &js_key, sc_key))
+                .await
+                .unwrap()
+                .into_inner()
+                .id,
+        );
+    }
+    let e = js
+        .propose_agreement(stranger_proposal(JIANGSU, &js_key, sc_key))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(
+        e.message()
+            .contains("4 proposals from 320000 already await this node's decision (at most 4)"),
+        "{}",
+        e.message()
+    );
+    operator(&sc)
+        .await
+        .reject_agreement(proto::RejectAgreementRequest { id: ids[0].clone() })
+        .await
+        .unwrap();
+    js.propose_agreement(stranger_proposal(JIANGSU, &js_key, sc_key))
+        .await
+        .unwrap();
+    // The keys a stored proposal claims let no one in as that province before it is accepted.
+    let e = js
+        .get_agreements(proto::GetAgreementsRequest {
+            province: JIANGSU.to_string(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    // 25 more provinces, 4 each: 104 pending in all, listed 100 a page by default.
+    let others: Vec<u32> = hcmr::province::PROVINCES
+        .iter()
+        .map(|p| p.code)
+        .filter(|c| ![SICHUAN, JIANGSU].contains(c))
+        .take(25)
+        .collect();
+    for p in others {
+        let key = NodeKey::generate();
+        let mut fed = federation_as(&sc, &node_identity(p, &key)).await;
+        for _ in 0..4 {
+            fed.propose_agreement(stranger_proposal(p, &key, sc_key))
+                .await
+                .unwrap();
+        }
+    }
+    let mut op = operator(&sc).await;
+    let first = op
+        .list_agreements(proto::ListAgreementsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.agreements.len(), 100);
+    assert!(!first.next_page_token.is_empty());
+    let e = op
+        .list_agreements(proto::ListAgreementsRequest {
+            state: proto::AgreementState::Concluded as i32,
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("page_token"), "{}", e.message());
+    let second = op
+        .list_agreements(proto::ListAgreementsRequest {
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.agreements.len(), 4);
+    assert!(second.next_page_token.is_empty());
+    let mut seen: Vec<&str> = first
+        .agreements
+        .iter()
+        .chain(&second.agreements)
+        .map(|a| a.id.as_str())
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 104, "every version once");
+    let small = op
+        .list_agreements(proto::ListAgreementsRequest {
+            page_size: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(small.agreements.len(), 3);
+
+    let out = cli(&sc).args(["agreement", "list"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" <-> 510000")).count(),
+        104,
+        "{text}"
+    );
+    sc.shutdown().await.unwrap();
 }

@@ -794,3 +794,18 @@ fn validate_refuses_a_mapping_that_lowers_severity() {
     b.directions[0].status_map = [(Green, Green), (Yellow, Red), (Red, Red)].into();
     assert_eq!(b.validate(), Ok(()));
 }
+
+#[test]
+fn signed_by_any_checks_a_signature_against_keys_given_not_those_the_body_pins() {
+    let a = SignedAgreement::propose(body(), &sc_key()).unwrap();
+    assert!(a.signed_by_any(Role::Proposer, &[gd_key().public(), sc_key().public()]));
+    // Pinned by the body, but not among the keys trusted for the party: refused.
+    assert!(!a.signed_by_any(Role::Proposer, &[gd_key().public()]));
+    assert!(!a.signed_by_any(Role::Proposer, &[]));
+    assert!(
+        !a.signed_by_any(Role::Acceptor, &[gd_key().public()]),
+        "unsigned"
+    );
+    let c = concluded();
+    assert!(c.signed_by_any(Role::Acceptor, &[gd_key().public()]));
+}

@@ -216,12 +216,17 @@ impl NodeState {
         Ok(caller)
     }
 
-    /// The node keys this node trusts for `peer`: those pinned by any stored agreement with it,
-    /// and those its synced trust feed names (when anchored in a pinned key), less withdrawn ones.
+    /// The node keys this node trusts for `peer`: those pinned by a concluded agreement with it
+    /// or by a proposal this node made (its operator checked the peer's kid), and those its
+    /// synced trust feed names (when anchored in a pinned key), less withdrawn ones. A proposal
+    /// received from `peer` and not yet accepted counts for nothing: its keys are only claimed.
     pub(crate) fn peer_keys(&self, peer: Province) -> Vec<PublicKey> {
         let mut keys: Vec<PublicKey> = Vec::new();
         if let Ok(agreements) = self.store.agreements() {
             for a in agreements {
+                if !a.is_concluded() && a.body().proposer.province != self.province {
+                    continue;
+                }
                 if let Some(party) = a.body().peer_of(self.province) {
                     if party.province == peer {
                         keys.extend(party.keys.iter().copied());
@@ -229,6 +234,16 @@ impl NodeState {
                 }
             }
         }
+        self.with_feed_keys(peer, keys)
+    }
+
+    /// `pinned` keys of `peer` plus those its synced trust feed names when the feed is anchored
+    /// in one of them, less withdrawn ones.
+    pub(crate) fn with_feed_keys(
+        &self,
+        peer: Province,
+        mut keys: Vec<PublicKey>,
+    ) -> Vec<PublicKey> {
         let feeds = self.peer_feeds.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = feeds.get(&peer) {
             if f.state.contains_any(&keys) {

@@ -98,10 +98,20 @@ impl NodeState {
             .agreement(id)?
             .ok_or_else(|| ApiError::NotFound(format!("no agreement {id}")))?;
         if !newest.is_concluded() {
-            return Err(ApiError::FailedPrecondition(format!(
-                "agreement {id} version {} awaits the peer's acceptance: wait for it, or terminate the agreement",
-                newest.body().version
-            )));
+            return Err(ApiError::FailedPrecondition(
+                if newest.body().proposer.province == self.province {
+                    format!(
+                        "agreement {id} version {} awaits the peer's acceptance: wait for it, or withdraw it (`hcmr agreement withdraw {id}`)",
+                        newest.body().version
+                    )
+                } else {
+                    format!(
+                        "agreement {id} version {} proposed by {} awaits this node's decision: accept it or reject it (`hcmr agreement reject {id}`)",
+                        newest.body().version,
+                        newest.body().proposer.province
+                    )
+                },
+            ));
         }
         if newest.body().peer_of(self.province).map(|p| p.province) != Some(peer) {
             return Err(ApiError::FailedPrecondition(format!(
@@ -169,6 +179,53 @@ impl NodeState {
                 tracing::error!(error = %e, "node certificate could not be re-certified; restart the node to retry")
             }
         }
+    }
+
+    /// Deletes the pending (not concluded) versions of agreement `id`: a proposal a peer made
+    /// (`withdraw` false: the operator rejects it) or one this node made (`withdraw` true).
+    /// Returns the versions deleted.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for a bad id; NOT_FOUND when nothing is pending; FAILED_PRECONDITION
+    /// when the pending proposal is the other side's (reject what a peer proposed, withdraw
+    /// what this node proposed).
+    pub(crate) async fn discard_proposal(
+        &self,
+        id: &str,
+        withdraw: bool,
+    ) -> Result<Vec<u32>, ApiError> {
+        let id = AgreementId::from_hex(id).map_err(|e| ApiError::invalid("id", e))?;
+        let _g = self.agreement_lock.lock().await;
+        let pending: Vec<SignedAgreement> = self
+            .store
+            .agreement_versions(id)?
+            .into_iter()
+            .filter(|a| !a.is_concluded())
+            .collect();
+        let Some(first) = pending.first() else {
+            return Err(ApiError::NotFound(format!(
+                "agreement {id} has no proposal awaiting acceptance at this node"
+            )));
+        };
+        let ours = first.body().proposer.province == self.province;
+        if ours != withdraw {
+            return Err(ApiError::FailedPrecondition(if ours {
+                format!("agreement {id} was proposed by this node: withdraw it (`hcmr agreement withdraw {id}`)")
+            } else {
+                format!(
+                    "agreement {id} was proposed by {}: reject it (`hcmr agreement reject {id}`)",
+                    first.body().proposer.province
+                )
+            }));
+        }
+        let versions: Vec<u32> = pending
+            .iter()
+            .filter(|a| (a.body().proposer.province == self.province) == ours)
+            .map(|a| a.body().version)
+            .collect();
+        self.store.remove_agreement_versions(id, &versions).await?;
+        tracing::info!(agreement = %id, ?versions, withdrawn = withdraw, "agreement proposal discarded");
+        Ok(versions)
     }
 
     /// Makes a new signing key; the old key signs the rotation statement.

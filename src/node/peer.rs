@@ -7,7 +7,7 @@ use super::NodeState;
 use crate::proto::federation_service_client::FederationServiceClient;
 
 /// Whom a call to a peer must reach.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Expect {
     /// The node of this province, certified by a key this node trusts for it (pinned in an
     /// agreement or named by its trust feed).
@@ -15,6 +15,9 @@ pub(crate) enum Expect {
     /// A node whose certificate is certified by a key with this kid (before any agreement: the
     /// kid its operator read out of band).
     Kid(crate::keys::Kid),
+    /// The node of this province, certified by one of these keys (a proposal being accepted:
+    /// the keys it pins, which the operator has just approved).
+    Keys(crate::province::Province, Vec<crate::keys::PublicKey>),
 }
 
 /// Connects to a peer node's federation API at `url`. On a node with TLS the URL must be
@@ -51,16 +54,24 @@ pub(crate) async fn connect(
     let tls = match &state.tls {
         None => None,
         Some(t) => {
-            let config = match expect {
+            let config = match &expect {
                 Expect::Province(p) => {
+                    let p = *p;
                     let keys = state.peer_keys(p);
                     crate::tls::peer_client_config(t.cert.clone(), Some(p), move |c| {
                         c.certified_by_any(&keys)
                     })
                 }
                 Expect::Kid(kid) => {
+                    let kid = *kid;
                     crate::tls::peer_client_config(t.cert.clone(), None, move |c| {
                         c.keys.iter().any(|k| k.kid == kid)
+                    })
+                }
+                Expect::Keys(p, keys) => {
+                    let keys = keys.clone();
+                    crate::tls::peer_client_config(t.cert.clone(), Some(*p), move |c| {
+                        c.certified_by_any(&keys)
                     })
                 }
             }
@@ -80,11 +91,11 @@ pub(crate) async fn connect(
             // The peer answered, but its certificate is not the one expected: an impostor or a
             // misconfigured endpoint, not an outage.
             crate::client::ClientError::WrongCertificate { detail, .. } => {
-                ApiError::FailedPrecondition(match expect {
+                ApiError::FailedPrecondition(match &expect {
                     Expect::Kid(kid) => format!(
                         "the node at {url} does not present a certificate certified by the expected kid {kid}: refusing to pin it ({detail})"
                     ),
-                    Expect::Province(p) => format!(
+                    Expect::Province(p) | Expect::Keys(p, _) => format!(
                         "the node at {url} is not the node of {p} this node trusts ({detail})"
                     ),
                 })

@@ -22,6 +22,28 @@ pub const MAX_STATUS_VALIDITY_SECS: u64 = 366 * 24 * 3600;
 /// Default oldest-code limit of a proposed agreement, in seconds (1 day).
 pub const DEFAULT_MAX_CODE_AGE_SECS: u64 = 24 * 3600;
 
+/// Agreement versions in a ListAgreements page when the request does not say.
+const DEFAULT_AGREEMENT_PAGE: u32 = 100;
+/// Most agreement versions in one ListAgreements page: 500 of the largest (8 keys a party, every
+/// status mapped) stay well under a client's default 4 MiB message limit.
+const MAX_AGREEMENT_PAGE: u32 = 500;
+/// Length of a ListAgreements cursor: created_at (8) ‖ id (16) ‖ version (4), big-endian.
+const AGREEMENT_CURSOR_LEN: usize = 28;
+/// Most proposals from one province that may await this node's decision at once; more are
+/// refused until the operator rejects some (or that province withdraws them), so a stranger
+/// cannot fill the store or the operator's list.
+pub const MAX_PENDING_PROPOSALS_PER_PROVINCE: usize = 4;
+
+/// The order of ListAgreements (oldest first) as bytes that sort the same way.
+fn agreement_cursor(a: &SignedAgreement) -> [u8; AGREEMENT_CURSOR_LEN] {
+    let b = a.body();
+    let mut c = [0u8; AGREEMENT_CURSOR_LEN];
+    c[..8].copy_from_slice(&b.created_at.to_be_bytes());
+    c[8..24].copy_from_slice(&b.id.0);
+    c[24..].copy_from_slice(&b.version.to_be_bytes());
+    c
+}
+
 /// `hcmr.v1.HealthCodeService`.
 pub struct HealthCodeApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.FederationService`.
@@ -183,7 +205,7 @@ impl NodeState {
 
     async fn create_agreement(
         &self,
-        r: proto::CreateAgreementRequest,
+        mut r: proto::CreateAgreementRequest,
     ) -> Result<proto::AgreementView, ApiError> {
         let now = self.now();
         let peer_codes_here =
@@ -215,19 +237,45 @@ impl NodeState {
                 "must be after effective_from and after now (seconds since the Unix epoch)",
             ));
         }
-        let expected_kid = crate::keys::Kid::from_hex(&r.expected_peer_kid).ok_or_else(|| {
-            ApiError::invalid(
-                "expected_peer_kid",
-                "required: 16 hex digits, the kid of the peer's current key as its operator reads it from `hcmr info`",
-            )
-        })?;
-        let mut client = peer::connect(
-            self,
-            "peer_endpoint",
-            &r.peer_endpoint,
-            peer::Expect::Kid(expected_kid),
-        )
-        .await?;
+        // An amendment may leave the peer's endpoint and kid out: the address recorded for the
+        // peer, and the keys this node already trusts for it, are used.
+        let amended_peer = if r.amends.is_empty() {
+            None
+        } else {
+            let id =
+                AgreementId::from_hex(&r.amends).map_err(|e| ApiError::invalid("amends", e))?;
+            let a = self
+                .store
+                .agreement(id)?
+                .ok_or_else(|| ApiError::NotFound(format!("no agreement {id}")))?;
+            a.body().peer_of(self.province).map(|p| p.province)
+        };
+        if r.peer_endpoint.is_empty() {
+            let peer = amended_peer.ok_or_else(|| {
+                ApiError::invalid("peer_endpoint", "required: the peer node's URL")
+            })?;
+            r.peer_endpoint = self.store.peer_endpoint(peer)?.ok_or_else(|| {
+                ApiError::invalid(
+                    "peer_endpoint",
+                    format!("no address recorded for {peer}: give the peer node's URL"),
+                )
+            })?;
+        }
+        let expected_kid = match (r.expected_peer_kid.as_str(), amended_peer) {
+            ("", Some(_)) => None,
+            (kid, _) => Some(crate::keys::Kid::from_hex(kid).ok_or_else(|| {
+                ApiError::invalid(
+                    "expected_peer_kid",
+                    "required: 16 hex digits, the kid of the peer's current key as its operator reads it from `hcmr info`",
+                )
+            })?),
+        };
+        let expect = match (expected_kid, amended_peer) {
+            (Some(kid), _) => peer::Expect::Kid(kid),
+            (None, Some(p)) => peer::Expect::Province(p),
+            (None, None) => return Err(ApiError::Internal("an expected kid or a peer")),
+        };
+        let mut client = peer::connect(self, "peer_endpoint", &r.peer_endpoint, expect).await?;
         let info = client
             .get_node_info(proto::GetNodeInfoRequest {})
             .await
@@ -242,7 +290,8 @@ impl NodeState {
             .map(|k| convert::key_from_proto("peer keys", k))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ApiError::FailedPrecondition(format!("peer published a bad key: {e}")))?;
-        if !peer_keys.iter().any(|k| k.kid == expected_kid) {
+        if let Some(expected_kid) = expected_kid.filter(|e| !peer_keys.iter().any(|k| k.kid == *e))
+        {
             let got: Vec<String> = peer_keys.iter().map(|k| k.kid.to_string()).collect();
             return Err(ApiError::FailedPrecondition(format!(
                 "the node at {} presents key(s) {}, not the expected kid {expected_kid}: refusing to pin it",
@@ -365,37 +414,12 @@ impl NodeState {
             ));
         }
         let _guard = self.agreement_lock.lock().await;
-        if let Some(live) = self.live_agreement_with(a.body().proposer.province) {
-            if live != a.body().id {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "agreement {live} with {} is in force here: amend it or terminate it first",
-                    a.body().proposer.province
-                )));
-            }
-        }
-        if let Some(newest) = self.store.agreement(a.body().id)? {
-            let (nb, ab) = (newest.body(), a.body());
-            let same_parties = nb.party(ab.proposer.province).is_some()
-                && nb.party(ab.acceptor.province).is_some();
-            if !same_parties {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "agreement {} exists between other provinces",
-                    ab.id
-                )));
-            }
-            if nb.version > ab.version && newest.is_concluded() {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "agreement {} is at version {}; version {} is older",
-                    ab.id, nb.version, ab.version
-                )));
-            }
-        }
         if let Some(existing) = self
             .store
             .agreement_version(a.body().id, a.body().version)?
         {
             if existing.encoded() == a.encoded() {
-                // A repeated delivery: nothing new.
+                // A repeated delivery: nothing new (and nothing changes, not the endpoint).
                 return Ok(proto::ProposeAgreementResponse {
                     id: a.body().id.to_string(),
                 });
@@ -406,20 +430,173 @@ impl NodeState {
                 a.body().version
             )));
         }
-        let now = self.now();
+        if let Some(live) = self.live_agreement_with(a.body().proposer.province) {
+            if live != a.body().id {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {live} with {} is in force here: amend it or terminate it first",
+                    a.body().proposer.province
+                )));
+            }
+        }
+        let versions = self.store.agreement_versions(a.body().id)?;
+        if a.body().version > 1 || !versions.is_empty() {
+            self.check_amendment(&a, &versions, from)?;
+        }
+        let proposer = a.body().proposer.province;
+        let pending = self
+            .store
+            .agreements()?
+            .iter()
+            .filter(|x| !x.is_concluded() && x.body().proposer.province == proposer)
+            .count();
+        if pending >= MAX_PENDING_PROPOSALS_PER_PROVINCE {
+            return Err(ApiError::TooManyAttempts(format!(
+                "{pending} proposals from {proposer} already await this node's decision (at most {MAX_PENDING_PROPOSALS_PER_PROVINCE}): its operator rejects them (`hcmr agreement reject ID`) or {proposer} withdraws them"
+            )));
+        }
+        // The endpoint is kept with the proposal: it becomes the proposer's address only when
+        // this node's operator accepts, so an unverified proposal never redirects a peer.
         self.store
-            .put_peer(a.body().proposer.province, &r.proposer_endpoint, now)
+            .put_received_proposal(&a, &r.proposer_endpoint)
             .await?;
-        self.store.put_agreement(&a).await?;
-        tracing::info!(agreement = %a.body().id, peer = %a.body().proposer.province, "agreement proposal received");
+        tracing::info!(agreement = %a.body().id, version = a.body().version, peer = %a.body().proposer.province, "agreement proposal received");
         Ok(proto::ProposeAgreementResponse {
             id: a.body().id.to_string(),
+        })
+    }
+
+    /// Checks a received proposal of an agreement id already known here (an amendment): a
+    /// concluded version with the same parties exists, the proposal is newer, and it is signed
+    /// (and, over mutual TLS, sent) by a key that the concluded version pins for the proposer or
+    /// that the proposer's synced trust feed names. Anyone else could otherwise put a version
+    /// signed by a key of their own in front of the operator.
+    fn check_amendment(
+        &self,
+        a: &SignedAgreement,
+        versions: &[SignedAgreement],
+        from: Option<&Principal>,
+    ) -> Result<(), ApiError> {
+        let ab = a.body();
+        let in_force = versions
+            .iter()
+            .rev()
+            .find(|v| v.is_concluded())
+            .ok_or_else(|| {
+                ApiError::FailedPrecondition(format!(
+                    "agreement {} version {} amends nothing concluded here: an amendment needs the agreement in force",
+                    ab.id, ab.version
+                ))
+            })?;
+        let nb = in_force.body();
+        let same_parties = nb.proposer.province == ab.proposer.province
+            && nb.acceptor.province == ab.acceptor.province
+            || nb.proposer.province == ab.acceptor.province
+                && nb.acceptor.province == ab.proposer.province;
+        if !same_parties {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {} exists between other provinces",
+                ab.id
+            )));
+        }
+        if ab.version <= nb.version {
+            return Err(ApiError::FailedPrecondition(format!(
+                "agreement {} is at version {}; version {} is not newer",
+                ab.id, nb.version, ab.version
+            )));
+        }
+        let pinned = nb
+            .party(ab.proposer.province)
+            .map(|p| p.keys.clone())
+            .unwrap_or_default();
+        let trusted = self.with_feed_keys(ab.proposer.province, pinned);
+        let kid = a
+            .proposer_signature
+            .as_ref()
+            .map(|s| s.kid.to_string())
+            .unwrap_or_default();
+        if !a.signed_by_any(Role::Proposer, &trusted) {
+            return Err(ApiError::PermissionDenied(format!(
+                "agreement {} version {}: an amendment must be signed by a key that version {} pins for {} (or that its trust feed names); key {kid} is not one",
+                ab.id, ab.version, nb.version, ab.proposer.province
+            )));
+        }
+        if let Some(Principal::Node(peer)) = from {
+            if !peer.certified_by_any(&trusted) {
+                return Err(ApiError::PermissionDenied(format!(
+                    "agreement {} version {}: the calling node's certificate is not certified by a key this node trusts for {}",
+                    ab.id, ab.version, ab.proposer.province
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// One page of the agreement versions stored here, oldest first (creation time, id,
+    /// version), in `r.state` if set.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for a `page_token` that is not one or was made for another state.
+    pub(crate) fn list_agreements(
+        &self,
+        r: &proto::ListAgreementsRequest,
+    ) -> Result<proto::ListAgreementsResponse, ApiError> {
+        let size = match r.page_size {
+            0 => DEFAULT_AGREEMENT_PAGE,
+            n => n.min(MAX_AGREEMENT_PAGE),
+        } as usize;
+        let after = match r.page_token.as_str() {
+            "" => None,
+            t => {
+                let raw = hex::decode(t)
+                    .ok()
+                    .filter(|b| b.len() == AGREEMENT_CURSOR_LEN + 4)
+                    .ok_or_else(|| {
+                        ApiError::invalid("page_token", "not a next_page_token of ListAgreements")
+                    })?;
+                let (cursor, state) = raw.split_at(AGREEMENT_CURSOR_LEN);
+                if state != r.state.to_be_bytes() {
+                    return Err(ApiError::invalid(
+                        "page_token",
+                        "made for another state: `state` must be that of the call that returned it",
+                    ));
+                }
+                Some(cursor.to_vec())
+            }
+        };
+        let mut all = self.store.agreements()?;
+        all.sort_by_key(agreement_cursor);
+        let mut page = Vec::new();
+        let mut next = None;
+        for a in all.iter().filter(|a| {
+            after
+                .as_ref()
+                .is_none_or(|c| agreement_cursor(a).as_slice() > c.as_slice())
+        }) {
+            let v = self.view(a)?;
+            if r.state != 0 && v.state != r.state {
+                continue;
+            }
+            if page.len() == size {
+                // More follow: continue after the last one shown.
+                next = page.last().map(|(c, _): &([u8; AGREEMENT_CURSOR_LEN], _)| {
+                    let mut t = c.to_vec();
+                    t.extend_from_slice(&r.state.to_be_bytes());
+                    hex::encode(t)
+                });
+                break;
+            }
+            page.push((agreement_cursor(a), v));
+        }
+        Ok(proto::ListAgreementsResponse {
+            agreements: page.into_iter().map(|(_, v)| v).collect(),
+            next_page_token: next.unwrap_or_default(),
         })
     }
 
     async fn receive_acceptance(
         &self,
         r: proto::AcceptAgreementRequest,
+        from: Option<&Principal>,
     ) -> Result<proto::AcceptAgreementResponse, ApiError> {
         let a = convert::signed_from_proto(r.agreement.as_ref())?;
         if a.body().proposer.province != self.province {
@@ -429,20 +606,45 @@ impl NodeState {
                 self.province
             )));
         }
+        if let Some(Principal::Node(peer)) = from {
+            if peer.province != a.body().acceptor.province {
+                return Err(ApiError::PermissionDenied(format!(
+                    "the acceptance is for {} but the calling node's certificate is for {}",
+                    a.body().acceptor.province,
+                    peer.province
+                )));
+            }
+        }
         a.check_both()
             .map_err(|e| ApiError::agreement("agreement", e))?;
         let _guard = self.agreement_lock.lock().await;
-        if let Some(existing) = self
+        // Only a proposal this node made and still holds can be accepted: not one withdrawn,
+        // not one this node never signed.
+        match self
             .store
             .agreement_version(a.body().id, a.body().version)?
         {
-            if existing.encoded() != a.encoded() {
+            None => {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "agreement {} version {} is not a proposal of this node (it was withdrawn, or never made here)",
+                    a.body().id,
+                    a.body().version
+                )))
+            }
+            Some(existing) if existing.encoded() != a.encoded() => {
                 return Err(ApiError::FailedPrecondition(format!(
                     "agreement {} version {} was proposed with other terms",
                     a.body().id,
                     a.body().version
                 )));
             }
+            Some(existing) if existing.is_concluded() => {
+                // A repeated delivery.
+                return Ok(proto::AcceptAgreementResponse {
+                    id: a.body().id.to_string(),
+                });
+            }
+            Some(_) => {}
         }
         self.store.put_agreement(&a).await?;
         self.rebuild_trust()?;
@@ -480,16 +682,21 @@ impl NodeState {
         a.accept(&self.key.load())
             .map_err(|e| ApiError::FailedPrecondition(format!("cannot accept: {e}")))?;
         let proposer = a.body().proposer.province;
-        let url = self.store.peer_endpoint(proposer)?.ok_or_else(|| {
-            ApiError::FailedPrecondition(format!("no endpoint recorded for {proposer}"))
-        })?;
+        // The endpoint the proposal gave (proposals stored before it was kept with them: the
+        // peer's recorded address).
+        let url = match self.store.proposal_endpoint(id, a.body().version)? {
+            Some(u) => u,
+            None => self.store.peer_endpoint(proposer)?.ok_or_else(|| {
+                ApiError::FailedPrecondition(format!("no endpoint recorded for {proposer}"))
+            })?,
+        };
         // Deliver first: if the proposer cannot be told, nothing changes here and the operator
-        // can retry.
+        // can retry. The proposer must be the node the approved proposal pins.
         let mut client = peer::connect(
             self,
             "proposer endpoint",
             &url,
-            peer::Expect::Province(proposer),
+            peer::Expect::Keys(proposer, a.body().proposer.keys.clone()),
         )
         .await?;
         client
@@ -498,7 +705,9 @@ impl NodeState {
             })
             .await
             .map_err(|s| peer::call_failed(&url, s))?;
-        self.store.put_agreement(&a).await?;
+        // Now verified (the operator approved the proposal's keys and its node answered): the
+        // proposal's endpoint becomes the proposer's address.
+        self.store.put_accepted(&a, &url, self.now()).await?;
         self.rebuild_trust()?;
         tracing::info!(agreement = %id, peer = %proposer, "agreement concluded (accepted here)");
         self.view(&a)
@@ -645,8 +854,11 @@ impl proto::federation_service_server::FederationService for FederationApi {
         &self,
         request: Request<proto::AcceptAgreementRequest>,
     ) -> Result<Response<proto::AcceptAgreementResponse>, Status> {
+        let from = request.extensions().get::<Principal>().cloned();
         Ok(Response::new(
-            self.0.receive_acceptance(request.into_inner()).await?,
+            self.0
+                .receive_acceptance(request.into_inner(), from.as_ref())
+                .await?,
         ))
     }
 
@@ -717,17 +929,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         request: Request<proto::ListAgreementsRequest>,
     ) -> Result<Response<proto::ListAgreementsResponse>, Status> {
-        let want = request.get_ref().state;
-        let mut all = self.0.store.agreements().map_err(ApiError::from)?;
-        all.sort_by_key(|a| (a.body().created_at, a.body().id, a.body().version));
-        let agreements = all
-            .iter()
-            .map(|a| self.0.view(a))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .filter(|v| want == 0 || v.state == want)
-            .collect();
-        Ok(Response::new(proto::ListAgreementsResponse { agreements }))
+        Ok(Response::new(self.0.list_agreements(request.get_ref())?))
     }
 
     async fn approve_agreement(
@@ -745,6 +947,25 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         request: Request<proto::TerminateAgreementRequest>,
     ) -> Result<Response<proto::TerminateAgreementResponse>, Status> {
         Ok(Response::new(self.0.terminate(request.into_inner()).await?))
+    }
+
+    async fn reject_agreement(
+        &self,
+        request: Request<proto::RejectAgreementRequest>,
+    ) -> Result<Response<proto::RejectAgreementResponse>, Status> {
+        let versions = self
+            .0
+            .discard_proposal(&request.get_ref().id, false)
+            .await?;
+        Ok(Response::new(proto::RejectAgreementResponse { versions }))
+    }
+
+    async fn withdraw_agreement(
+        &self,
+        request: Request<proto::WithdrawAgreementRequest>,
+    ) -> Result<Response<proto::WithdrawAgreementResponse>, Status> {
+        let versions = self.0.discard_proposal(&request.get_ref().id, true).await?;
+        Ok(Response::new(proto::WithdrawAgreementResponse { versions }))
     }
 
     async fn rotate_key(
@@ -838,5 +1059,77 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         _request: Request<proto::ExportBackupRequest>,
     ) -> Result<Response<Self::ExportBackupStream>, Status> {
         Ok(Response::new(self.0.clone().backup_stream()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::NodeKey;
+    use crate::province::Province;
+    use crate::status::HealthStatus::{Green, Red, Yellow};
+    use prost::Message;
+
+    /// A full ListAgreements page of the largest agreement views (8 keys a party, every status
+    /// mapped both ways, terminated, the longest next_page_token) fits a client's default
+    /// 4 MiB message limit.
+    #[test]
+    fn a_full_page_of_the_largest_agreements_fits_the_default_message_limit() {
+        let keys =
+            |n: u8| -> Vec<NodeKey> { (0..8).map(|i| NodeKey::from_seed(&[n + i; 32])).collect() };
+        let (a_keys, b_keys) = (keys(1), keys(100));
+        let (a, b) = (
+            Province::from_code(510000).unwrap(),
+            Province::from_code(440000).unwrap(),
+        );
+        let dir = |issuer, verifier| DirectionTerms {
+            issuer,
+            verifier,
+            status_map: [(Green, Green), (Yellow, Red), (Red, Red)]
+                .into_iter()
+                .collect(),
+            max_code_age_secs: crate::code::MAX_TIME,
+            max_trust_age_secs: crate::code::MAX_TIME,
+            effective_from: crate::code::MAX_TIME / 2,
+            effective_until: crate::code::MAX_TIME,
+        };
+        let body = AgreementBody {
+            id: AgreementId([0xff; 16]),
+            version: u32::MAX,
+            created_at: crate::code::MAX_TIME / 2,
+            proposer: Party {
+                province: a,
+                keys: a_keys.iter().map(NodeKey::public).collect(),
+            },
+            acceptor: Party {
+                province: b,
+                keys: b_keys.iter().map(NodeKey::public).collect(),
+            },
+            directions: vec![dir(a, b), dir(b, a)],
+        };
+        let mut signed = SignedAgreement::propose(body, &a_keys[0]).unwrap();
+        signed.accept(&b_keys[0]).unwrap();
+        let t = crate::agreement::Termination::sign(
+            signed.body().id,
+            b,
+            crate::code::MAX_TIME,
+            crate::code::MAX_TIME,
+            &b_keys[0],
+        );
+        let view = convert::agreement_view(
+            &signed,
+            a,
+            convert::Standing {
+                superseded: false,
+                termination: Some(&t),
+                now: crate::code::MAX_TIME,
+            },
+        );
+        let page = proto::ListAgreementsResponse {
+            agreements: vec![view; MAX_AGREEMENT_PAGE as usize],
+            next_page_token: "f".repeat(2 * (AGREEMENT_CURSOR_LEN + 4)),
+        };
+        let len = page.encoded_len();
+        assert!(len < 4 * 1024 * 1024, "{len} bytes");
     }
 }

@@ -192,6 +192,24 @@ impl NodeState {
                 tracing::warn!(%peer, agreement = %b.id, "peer sent an agreement that does not verify; ignored");
                 continue;
             }
+            // Our own signature must be by a key of ours (ever): a body the peer made up, pinning
+            // a key of its choosing for this province, verifies against itself but was never
+            // signed here.
+            let own: Vec<_> = self
+                .trust
+                .load()
+                .own()
+                .keys()
+                .iter()
+                .map(|k| k.key)
+                .collect();
+            let ours_signed = b
+                .party(self.province)
+                .is_some_and(|p| p.keys.iter().all(|k| own.contains(k)));
+            if !ours_signed {
+                tracing::warn!(%peer, agreement = %b.id, "peer sent an agreement that pins keys this node never had; ignored");
+                continue;
+            }
             let known = self.store.agreement_version(b.id, b.version)?;
             if known.is_none_or(|k| !k.is_concluded()) {
                 self.store.put_agreement(&a).await?;

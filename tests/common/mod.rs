@@ -247,7 +247,7 @@ pub async fn conclude_with_trust_age(
 pub async fn agreements(n: &NodeHandle) -> Vec<proto::AgreementView> {
     operator(n)
         .await
-        .list_agreements(proto::ListAgreementsRequest { state: 0 })
+        .list_agreements(proto::ListAgreementsRequest::default())
         .await
         .unwrap()
         .into_inner()

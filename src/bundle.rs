@@ -213,7 +213,11 @@ fn decode(bytes_in: &[u8], what: &str) -> R<Value> {
         let why = match ciborium::de::from_reader::<Value, _>(bytes_in) {
             _ if bytes_in.is_empty() => format!("{what} is empty"),
             Ok(_) => e.to_string(),
-            Err(E::Io(io)) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            // Cut short: it starts as a bundle does (an array) and ends early. Other text that
+            // happens to end early (a text file read as CBOR) is not a bundle at all.
+            Err(E::Io(io))
+                if io.kind() == std::io::ErrorKind::UnexpectedEof && bytes_in[0] >> 5 == 4 =>
+            {
                 return BundleError::Truncated(format!(
                     "{what} ends early ({} bytes): it was cut short, e.g. by an interrupted \
                      copy; copy it again or export a new one",

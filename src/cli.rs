@@ -915,20 +915,23 @@ impl From<tonic::Status> for CliError {
     fn from(s: tonic::Status) -> Self {
         // In the operator's words: the node's message, with what kind of refusal it is where
         // the message alone does not say; never the gRPC code's name.
+        // The node writes times in UTC; the person reads them in the display offset. Only the
+        // node's words are rewritten: a CLI error may quote the operator's own input.
+        let message = for_people(s.message());
         let msg = match s.code() {
             tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
-                format!("the node refused the call: {}", s.message())
+                format!("the node refused the call: {}", message)
             }
-            tonic::Code::Unavailable => format!("the node is unavailable: {}", s.message()),
+            tonic::Code::Unavailable => format!("the node is unavailable: {}", message),
             tonic::Code::DeadlineExceeded => {
-                format!("the node did not answer in time: {}", s.message())
+                format!("the node did not answer in time: {}", message)
             }
-            tonic::Code::ResourceExhausted => format!("the node is busy: {}", s.message()),
-            tonic::Code::InvalidArgument => args::in_flags(s.message()),
+            tonic::Code::ResourceExhausted => format!("the node is busy: {}", message),
+            tonic::Code::InvalidArgument => args::in_flags(&message),
             tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::DataLoss => {
-                format!("the node failed: {}", s.message())
+                format!("the node failed: {}", message)
             }
-            _ => s.message().to_string(),
+            _ => message,
         };
         match s.code() {
             // NOT_FOUND answers an id that names nothing there: a bad argument (EXIT_CODES).

@@ -62,12 +62,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(hcmr::cli::CliError::NotRecognized) => ExitCode::from(3),
         Err(e) => {
-            // Errors can carry the node's or a file's text: escaped like all output; the node's
-            // messages write times in UTC, and the person reads them in the display offset.
-            eprintln!(
-                "hcmr: {}",
-                hcmr::cli::terminal_safe(&hcmr::cli::for_people(&e.to_string()), true)
-            );
+            // Errors can carry the node's or a file's text: escaped like all output. (The node's
+            // times are put in the display offset where its answer becomes a CliError.)
+            eprintln!("hcmr: {}", hcmr::cli::terminal_safe(&e.to_string(), true));
             ExitCode::from(e.exit_code())
         }
     }

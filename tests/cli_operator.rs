@@ -408,7 +408,11 @@ async fn empty_listings_say_so() {
         &["caller", "refused", "--since", "2026-12-01T00:00:00Z"],
     )
     .await;
-    assert_eq!(out(&o), "no refused calls since 2026-12-01T00:00:00Z\n");
+    // Shown in the display offset (+08:00 by default), as every time a person reads.
+    assert_eq!(
+        out(&o),
+        "no refused calls since 2026-12-01T08:00:00+08:00\n"
+    );
     // With a record, the note is gone.
     let o = hcmr(&n, &["verify", "HCMR1:NOT-A-CODE"]).await;
     assert_eq!(o.status.code(), Some(3));

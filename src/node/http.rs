@@ -339,6 +339,7 @@ async fn verify(
             Some(verdict) => no_store(Json(verdict_json(verdict, now)).into_response()),
             None => error(StatusCode::INTERNAL_SERVER_ERROR, "no verdict".into()),
         },
+        Err(e @ ApiError::InvalidArgument { .. }) => error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -819,9 +819,14 @@ fn resolve_node_as(
     Ok((url, cert, token))
 }
 
+/// Largest token file read, in bytes: a token is under 100 characters.
+const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+
 fn read_token(path: &std::path::Path, flag: &str) -> Result<String, CliError> {
-    let t = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))?;
+    let usage =
+        |e: &dyn std::fmt::Display| CliError::Usage(format!("{flag} {}: {e}", path.display()));
+    let t = crate::fsutil::read_capped(path, MAX_TOKEN_FILE_BYTES).map_err(|e| usage(&e))?;
+    let t = String::from_utf8(t).map_err(|_| usage(&"the file is not UTF-8 text"))?;
     let t = t.trim();
     if t.is_empty() {
         return Err(CliError::Usage(format!(
@@ -2047,7 +2052,7 @@ fn verify_offline(
     })?;
     let anchor = crate::bundle::TrustAnchor::parse(trust)
         .map_err(|e| CliError::Usage(format!("--trust: {e}")))?;
-    let bytes = std::fs::read(path)
+    let bytes = crate::fsutil::read_capped(path, crate::bundle::MAX_BUNDLE_BYTES)
         .map_err(|e| CliError::Usage(format!("--offline {}: {e}", path.display())))?;
     let now = crate::unix_now();
     let (content, snapshot) = crate::bundle::open(&bytes, anchor, now, max_age.as_secs())

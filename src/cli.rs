@@ -551,7 +551,7 @@ pub struct VerifyArgs {
     /// The node to ask (ignored with --offline).
     #[command(flatten)]
     node: NodeArg,
-    /// Verify with this trust bundle file alone, without any node.
+    /// Verify with this trust bundle file alone, without any node (a file of at most 4 MiB).
     #[arg(long, value_name = "BUNDLE")]
     offline: Option<PathBuf>,
     /// With --offline: the exporting node's key or kid (hex), as `hcmr bundle export` printed it.

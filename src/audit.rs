@@ -40,7 +40,57 @@ pub struct AuditRecord {
     pub cti_hash: Option<[u8; 16]>,
 }
 
+/// Why a checkpoint id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointIdError {
+    /// More than [`MAX_CHECKPOINT_ID`] characters.
+    #[error("has {0} characters; at most {MAX_CHECKPOINT_ID} are accepted")]
+    TooLong(usize),
+    /// A control, bidirectional-control or zero-width character.
+    #[error(
+        "character {} at position {position} is not allowed (1 to {MAX_CHECKPOINT_ID} printable \
+         characters; control, bidirectional-control and zero-width characters are refused)",
+        crate::identity::code_point(*ch)
+    )]
+    Character {
+        /// The character.
+        ch: char,
+        /// Its position, counting characters from 1.
+        position: usize,
+    },
+}
+
+/// Checks a checkpoint id as a caller sent it (issue 15 fault 8): at most
+/// [`MAX_CHECKPOINT_ID`] characters, none of them a control character (ESC, CR, LF, ...), a
+/// bidirectional control or a zero-width character. Refused, not cleaned or cut, so the audit
+/// log holds exactly what the checkpoint said. Spaces around it are dropped; empty means none
+/// given (recorded as `unnamed`).
+///
+/// # Errors
+/// [`CheckpointIdError`], naming the character and its position.
+pub fn check_checkpoint_id(raw: &str) -> Result<&str, CheckpointIdError> {
+    let id = raw.trim_matches(' ');
+    if let Some((position, ch)) = id
+        .chars()
+        .enumerate()
+        .find(|(_, c)| {
+            c.is_control()
+                || crate::identity::is_bidi_control(*c)
+                || crate::identity::is_zero_width(*c)
+        })
+        .map(|(i, c)| (i + 1, c))
+    {
+        return Err(CheckpointIdError::Character { ch, position });
+    }
+    let n = id.chars().count();
+    if n > MAX_CHECKPOINT_ID {
+        return Err(CheckpointIdError::TooLong(n));
+    }
+    Ok(id)
+}
+
 /// A checkpoint id as recorded: printable characters only, at most 64, `unnamed` when empty.
+/// Ids from callers are checked first ([`check_checkpoint_id`]); this only guards the log.
 pub fn checkpoint_id(raw: &str) -> String {
     let cleaned: String = raw
         .trim()

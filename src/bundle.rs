@@ -26,6 +26,10 @@ use crate::trust::{PeerFeed, Policy, TrustSnapshot};
 const MAGIC: &str = "hcmr-trust-bundle";
 const FORMAT: u64 = 1;
 const CONTEXT: &[u8] = b"hcmr-bundle-v1\0";
+/// Largest bundle file `hcmr verify --offline` reads, in bytes (4 MiB): the most a node's
+/// `ExportTrustBundle` answer can carry to `hcmr bundle export` (tonic's default 4 MiB message
+/// limit), so no bundle a node exports is larger. Checked before the file is read.
+pub const MAX_BUNDLE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// What a bundle holds.
 #[derive(Debug, Clone)]

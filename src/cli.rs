@@ -591,7 +591,7 @@ pub struct VerifyArgs {
     /// The node to ask (ignored with --offline).
     #[command(flatten)]
     node: NodeArg,
-    /// Verify with this trust bundle file alone, without any node.
+    /// Verify with this trust bundle file alone, without any node (a file of at most 4 MiB).
     #[arg(long, value_name = "BUNDLE")]
     offline: Option<PathBuf>,
     /// With --offline: the exporting node's key or kid (hex), as `hcmr bundle export` printed it.
@@ -1036,9 +1036,14 @@ fn local_url(c: &crate::node::Config, mut addr: SocketAddr) -> String {
     format!("{scheme}://{addr}")
 }
 
+/// Largest token file read, in bytes: a token is under 100 characters.
+const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+
 fn read_token(path: &std::path::Path, flag: &str) -> Result<String, CliError> {
-    let t = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))?;
+    let usage =
+        |e: &dyn std::fmt::Display| CliError::Usage(format!("{flag} {}: {e}", path.display()));
+    let t = crate::fsutil::read_capped(path, MAX_TOKEN_FILE_BYTES).map_err(|e| usage(&e))?;
+    let t = String::from_utf8(t).map_err(|_| usage(&"the file is not UTF-8 text"))?;
     let t = t.trim();
     if t.is_empty() {
         return Err(CliError::Usage(format!(
@@ -2636,7 +2641,7 @@ fn verify_offline(
     })?;
     let anchor = crate::bundle::TrustAnchor::parse(trust)
         .map_err(|e| CliError::Usage(format!("--trust: {e}")))?;
-    let bytes = std::fs::read(path)
+    let bytes = crate::fsutil::read_capped(path, crate::bundle::MAX_BUNDLE_BYTES)
         .map_err(|e| CliError::Usage(format!("--offline {}: {e}", path.display())))?;
     let now = crate::unix_now();
     let (content, snapshot) =

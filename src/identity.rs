@@ -92,6 +92,51 @@ pub enum IdentityError {
     /// The name is empty or longer than 64 characters.
     #[error("name must have 1 to 64 characters")]
     BadName,
+    /// A control or bidirectional-control character in the name ([`refused_character`]).
+    #[error(
+        "name: character {} at position {position} is not allowed (control and \
+         bidirectional-control characters are refused)",
+        code_point(*ch)
+    )]
+    NameCharacter {
+        /// The character.
+        ch: char,
+        /// Its position in the name as given, counting characters from 1.
+        position: usize,
+    },
+    /// A name of zero-width characters (and white space) only: nothing a person could read.
+    #[error("name has no visible character (only zero-width characters or white space)")]
+    NameInvisible,
+}
+
+/// A character as `U+XXXX`, the way error messages name characters they refuse.
+pub fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
+}
+
+/// Whether `c` is a bidirectional control (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to
+/// U+2069): invisible, it reorders the text around it, so `\u{202e}张三` shows as another name.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Whether `c` is a zero-width or invisible formatting character (U+200B to U+200D, U+2060,
+/// U+FEFF), which joins or separates others but shows nothing itself.
+pub fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
+}
+
+/// The first character of `s` that no name, label or id hcmr records may hold: a control
+/// character (C0, DEL, C1: ESC, CR, LF, ...) or a bidirectional control; with its position,
+/// counting characters from 1.
+pub fn refused_character(s: &str) -> Option<(usize, char)> {
+    s.chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() || is_bidi_control(*c))
+        .map(|(i, c)| (i + 1, c))
 }
 
 /// GB 11643-1999 weights for the first 17 digits (ISO 7064 MOD 11-2).
@@ -201,12 +246,21 @@ pub fn mask_document_number(number: &str) -> String {
 /// Latin-script name keeps its first letter of each word (`Li Lei` -> `L* L**`).
 ///
 /// # Errors
-/// [`IdentityError::BadName`] for an empty name or one over 64 characters.
+/// [`IdentityError::NameCharacter`] for a control or bidirectional-control character (named,
+/// with its position), [`IdentityError::BadName`] for an empty name or one over 64 characters,
+/// [`IdentityError::NameInvisible`] for one of zero-width characters only. Refused, never
+/// cleaned: what is masked and signed is what was given.
 pub fn mask_name(name: &str) -> Result<String, IdentityError> {
+    if let Some((position, ch)) = refused_character(name) {
+        return Err(IdentityError::NameCharacter { ch, position });
+    }
     let name = name.trim();
     let chars: Vec<char> = name.chars().collect();
-    if chars.is_empty() || chars.len() > 64 || chars.iter().any(|c| c.is_control()) {
+    if chars.is_empty() || chars.len() > 64 {
         return Err(IdentityError::BadName);
+    }
+    if chars.iter().all(|c| is_zero_width(*c) || c.is_whitespace()) {
+        return Err(IdentityError::NameInvisible);
     }
     if chars.iter().any(|c| c.is_ascii_alphabetic()) {
         return Ok(name
@@ -387,6 +441,31 @@ mod tests {
         assert_eq!(mask_name("欧阳小明").unwrap(), "欧**明");
         assert_eq!(mask_name("Li Lei").unwrap(), "L* L**");
         assert_eq!(mask_name(" "), Err(IdentityError::BadName));
+        // Issue 15 fault 8: control and bidi characters are named with their position (ESC
+        // was "must have 1 to 64 characters"); a name of zero-width characters is refused.
+        let e = mask_name("张\u{1b}三").unwrap_err();
+        assert_eq!(
+            e,
+            IdentityError::NameCharacter {
+                ch: '\u{1b}',
+                position: 2
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "name: character U+001B at position 2 is not allowed (control and \
+             bidirectional-control characters are refused)"
+        );
+        assert_eq!(
+            mask_name("\u{202e}张三"),
+            Err(IdentityError::NameCharacter {
+                ch: '\u{202e}',
+                position: 1
+            })
+        );
+        assert_eq!(mask_name("\u{200d}"), Err(IdentityError::NameInvisible));
+        // A joiner inside a visible name is kept.
+        assert!(mask_name("a\u{200d}b").is_ok());
     }
 
     #[test]

@@ -16,7 +16,8 @@ fn main() -> ExitCode {
         Ok(c) => c,
         // A refused value from an environment variable is bad configuration (EX_CONFIG, 78).
         Err(hcmr::cli::ParseError::Env(e)) => {
-            eprintln!("hcmr: {e}");
+            // It quotes the variable's value: escaped like all output.
+            eprintln!("hcmr: {}", hcmr::cli::terminal_safe(&e.to_string(), true));
             return ExitCode::from(e.exit_code());
         }
         Err(hcmr::cli::ParseError::Clap(e)) => {

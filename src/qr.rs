@@ -43,6 +43,9 @@ pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
 /// Most memory the image decoder may allocate for one image, in bytes (256 MiB).
 pub const MAX_IMAGE_ALLOC: u64 = 256 * 1024 * 1024;
+/// Largest image file [`decode_file`] reads, in bytes (32 MiB; a phone photo is a few MB).
+/// Checked before the file is read.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Most alphanumeric characters a version-40 symbol holds at level Q (ISO/IEC 18004 table 7).
 pub const MAX_ALPHANUMERIC_CHARS_Q: usize = 2420;
@@ -322,13 +325,15 @@ pub fn decode_image(bytes: &[u8]) -> Result<String, QrError> {
 /// [`decode_image`] on the contents of a file.
 ///
 /// # Errors
-/// [`QrError::Io`] when the file cannot be read, then those of [`decode_image`].
+/// [`QrError::Io`] when the file cannot be read or has more than [`MAX_IMAGE_FILE_BYTES`], then
+/// those of [`decode_image`].
 pub fn decode_file(path: impl AsRef<Path>) -> Result<String, QrError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| QrError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes =
+        crate::fsutil::read_capped(path, MAX_IMAGE_FILE_BYTES).map_err(|source| QrError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     decode_image(&bytes)
 }
 

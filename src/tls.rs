@@ -547,7 +547,8 @@ pub fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
         path: path.display().to_string(),
         detail,
     };
-    let text = std::fs::read(path).map_err(|e| file_err(e.to_string()))?;
+    // A certificate chain is a few KiB; 1 MiB is ample, and checked before reading.
+    let text = crate::fsutil::read_capped(path, 1 << 20).map_err(|e| file_err(e.to_string()))?;
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&text)
         .map(|c| c.map(|c| c.to_vec()))
         .collect();

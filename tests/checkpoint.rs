@@ -1082,3 +1082,141 @@ async fn a_printed_card_gets_a_card_lifetime_not_five_minutes() {
     assert_eq!(plain.exp - plain.iat, 300);
     gd.shutdown().await.unwrap();
 }
+
+/// Issue 15 fault 8: a checkpoint id (gRPC and the page's API) and a name to issue are refused,
+/// not cleaned or cut, when they carry a control character, a bidirectional control or (the id)
+/// more than 64 characters, or (the name) nothing visible; the message names the character and
+/// where it is, and nothing is recorded or issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_contracts_are_refused_naming_the_character() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = hcmr::node::init_with_page(
+        hcmr::province::Province::from_code(SICHUAN).unwrap(),
+        &dir.path().join("sc"),
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+        None,
+    )
+    .await
+    .unwrap();
+    add_test_caller(&path).await;
+    let sc = start(&path).await;
+    let code = issue(&sc, subject("王建国", "510104", 131), G, 300).await;
+
+    // Checkpoint ids over gRPC.
+    let long = "x".repeat(10_000);
+    for (id, want) in [
+        (
+            "\u{1b}[2Kgate-1",
+            "checkpoint_id: character U+001B at position 1 is not allowed",
+        ),
+        (
+            "gate\u{202e}3",
+            "checkpoint_id: character U+202E at position 5",
+        ),
+        (
+            "gate\u{2066}3",
+            "checkpoint_id: character U+2066 at position 5",
+        ),
+        ("gate-3\n", "checkpoint_id: character U+000A at position 7"),
+        (
+            long.as_str(),
+            "checkpoint_id: has 10000 characters; at most 64 are accepted",
+        ),
+    ] {
+        let e = codes(&sc)
+            .await
+            .verify_health_code(proto::VerifyHealthCodeRequest {
+                code: code.code.clone(),
+                checkpoint_id: id.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{id:?}: {e:?}");
+        assert!(e.message().starts_with(want), "{id:?}: {}", e.message());
+    }
+    // 64 characters, any script, are fine.
+    let v = codes(&sc)
+        .await
+        .verify_health_code(proto::VerifyHealthCodeRequest {
+            code: code.code.clone(),
+            checkpoint_id: "成".repeat(64),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v.verdict, Verdict::Recognized as i32);
+
+    // The page's API.
+    let addr = sc.http_addr.unwrap();
+    let cert = sc.tls_cert.clone().unwrap();
+    let token = test_token(&sc);
+    let c = code.code.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let body = format!("{{\"code\":\"{c}\",\"checkpoint_id\":\"\\u001b[1Agate\"}}");
+        let json = "Content-Type: application/json\r\n";
+        http(
+            addr,
+            &cert,
+            Some(&token),
+            json,
+            "POST",
+            "/api/verify",
+            &body,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer.0, 400, "{}", answer.1);
+    assert!(
+        answer
+            .1
+            .contains("checkpoint_id: character U+001B at position 1 is not allowed"),
+        "{}",
+        answer.1
+    );
+    // Only the one good verification was recorded.
+    let records = audit_until(&sc, 1).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].checkpoint_id, "成".repeat(64));
+
+    // Names to issue.
+    for (name, want) in [
+        (
+            "\u{202e}张三",
+            "subject.name: name: character U+202E at position 1 is not allowed",
+        ),
+        (
+            "张\u{1b}三",
+            "subject.name: name: character U+001B at position 2",
+        ),
+        (
+            "李\u{200f}英",
+            "subject.name: name: character U+200F at position 2",
+        ),
+        (
+            "\u{200d}",
+            "subject.name: name has no visible character (only zero-width characters or white \
+             space)",
+        ),
+        (
+            "\u{200b} \u{2060}",
+            "subject.name: name has no visible character",
+        ),
+    ] {
+        let e = codes(&sc)
+            .await
+            .issue_health_code(proto::IssueHealthCodeRequest {
+                subject: Some(subject(name, "510104", 132)),
+                status: G,
+                status_valid_until: hcmr::unix_now() + 86_400,
+                code_lifetime_secs: 300,
+                qr_format: 0,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{name:?}: {e:?}");
+        assert!(e.message().starts_with(want), "{name:?}: {}", e.message());
+    }
+    sc.shutdown().await.unwrap();
+}

@@ -1139,3 +1139,69 @@ fn errors_speak_in_flags_durations_and_words() {
     assert!(err.starts_with("hcmr: --doc-number: "), "{err}");
     drop(server);
 }
+
+/// Issue 15 fault 10: every file the CLI reads has a size limit checked before it is read: a
+/// 300 MB trust bundle (sparse here, so the test itself costs nothing), a token file, a --qr
+/// image. Each is refused as a bad argument (64) naming the file, its size and the limit.
+#[test]
+fn oversized_input_files_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let sparse = |name: &str, len: u64| {
+        let p = dir.path().join(name);
+        std::fs::File::create(&p).unwrap().set_len(len).unwrap();
+        p
+    };
+    let bundle = sparse("huge.bundle", 300_000_000);
+    let o = hcmr(&[
+        "verify",
+        "--offline",
+        bundle.to_str().unwrap(),
+        "--trust",
+        "0011223344556677",
+        "HCMR1:ABC",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(64), "{out} {err}");
+    assert!(
+        err.contains("huge.bundle: the file has 300000000 bytes; at most 4194304 are read"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "{out}");
+
+    let token = sparse("huge.token", 1 << 30);
+    let o = Command::new(BIN)
+        .args([
+            "verify",
+            "--token-file",
+            token.to_str().unwrap(),
+            "HCMR1:ABC",
+        ])
+        .env("HCMR_NODE", "https://127.0.0.1:9")
+        .env_remove("HCMR_TOKEN")
+        .env_remove("HCMR_DIR")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(64), "{out} {err}");
+    assert!(
+        err.contains("huge.token: the file has 1073741824 bytes; at most 4096 are read"),
+        "{err}"
+    );
+
+    let image = sparse("huge.png", 1 << 32);
+    let o = hcmr(&[
+        "verify",
+        "--offline",
+        bundle.to_str().unwrap(),
+        "--trust",
+        "0011223344556677",
+        "--qr",
+        image.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert_ne!(o.status.code(), Some(0), "{out} {err}");
+    assert!(
+        err.contains("the file has 4294967296 bytes; at most 33554432 are read"),
+        "{err}"
+    );
+}

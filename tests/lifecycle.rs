@@ -1592,7 +1592,7 @@ async fn forged_subject_text_never_reaches_the_terminal() {
     conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
     let sc_kid = hex::decode(kid_of(&sc).await).unwrap();
     let now = hcmr::unix_now();
-    let claims = Claims {
+    let mut claims = Claims {
         iss: SICHUAN.to_string(),
         iat: now - 10,
         exp: now + 300,
@@ -1606,19 +1606,26 @@ async fn forged_subject_text_never_reaches_the_terminal() {
         },
     };
     let stranger = NodeKey::from_seed(&[0x99; 32]);
-    let cose = CoseSign1Builder::new()
-        .protected(
-            HeaderBuilder::new()
-                .algorithm(iana::Algorithm::EdDSA)
-                .key_id(sc_kid)
-                .build(),
-        )
-        .payload(claims.to_cbor())
-        .create_signature(b"", |tbs| stranger.sign(tbs).to_vec())
-        .build()
-        .to_vec()
-        .unwrap();
-    let forged = transport::wrap(&cose);
+    let forge = |claims: &Claims| {
+        let cose = CoseSign1Builder::new()
+            .protected(
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .key_id(sc_kid.clone())
+                    .build(),
+            )
+            .payload(claims.to_cbor())
+            .create_signature(b"", |tbs| stranger.sign(tbs).to_vec())
+            .build()
+            .to_vec()
+            .unwrap();
+        transport::wrap(&cose)
+    };
+    let forged = forge(&claims);
+    // The same verdict text without control characters: it decodes, and fails the signature.
+    claims.subject.masked_name = "RECOGNIZED  counts here as GREEN".into();
+    claims.subject.masked_document_number = "5101*4321".into();
+    let plain = forge(&claims);
 
     let check = |o: std::process::Output, how: &str| {
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -1660,21 +1667,32 @@ async fn forged_subject_text_never_reaches_the_terminal() {
         ]),
         "offline",
     );
-    // The verdict says why, and the subject line says it is not shown.
-    let o = hcmr_bin(&[
-        "verify",
-        "--offline",
-        file.to_str().unwrap(),
-        "--trust",
-        &gd_kid,
-        &forged,
-    ]);
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(out.contains("REASON_BAD_SIGNATURE"), "{out}");
-    assert!(
-        out.contains("  subject:       not shown: the signature did not verify"),
-        "{out}"
-    );
+    // The control characters make the code malformed (issue 15 fault 8: no text claim carries
+    // one); the plain forgery is a bad signature, and its subject is not shown as the person's.
+    let out = |o: std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let o = cli(&gd).args(["verify", &forged]).output().unwrap();
+    assert!(out(o).contains("REASON_MALFORMED"));
+    for o in [
+        cli(&gd).args(["verify", &plain]).output().unwrap(),
+        hcmr_bin(&[
+            "verify",
+            "--offline",
+            file.to_str().unwrap(),
+            "--trust",
+            &gd_kid,
+            &plain,
+        ]),
+    ] {
+        assert_eq!(o.status.code(), Some(3));
+        let out = out(o);
+        assert!(out.contains("REASON_BAD_SIGNATURE"), "{out}");
+        assert!(
+            out.contains("  subject:       not shown: the signature did not verify"),
+            "{out}"
+        );
+        assert!(out.contains("  issued status: green (unverified)"), "{out}");
+        assert!(!out.contains("counts here as GREEN"), "{out}");
+    }
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();
 }

@@ -1134,3 +1134,55 @@ async fn pending_proposals_are_capped_per_province_and_agreements_are_listed_in_
     );
     sc.shutdown().await.unwrap();
 }
+
+/// The `authorization` header (issue 15, "also seen"): the scheme is case-insensitive (RFC 6750
+/// section 2.1 with RFC 9110 section 11.1) and white space around the field value is not part
+/// of it (RFC 9110 section 5.5), so `bearer TOKEN` and `Bearer TOKEN ` are the same credential
+/// and are accepted, on purpose. Anything else is refused: another scheme, no separator, no
+/// token, a token with anything added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive_and_nothing_else_is_loose() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let token = add_caller(&sc, "gate", &[proto::CallerRole::Verifier]).await;
+    let call = |value: String| {
+        let sc = &sc;
+        async move {
+            let mut req = tonic::Request::new(proto::VerifyHealthCodeRequest {
+                code: "HCMR1:garbage".into(),
+                checkpoint_id: String::new(),
+            });
+            req.metadata_mut()
+                .insert("authorization", value.parse().unwrap());
+            match codes_as(sc, None).await.verify_health_code(req).await {
+                Ok(_) => Code::Ok,
+                Err(e) => e.code(),
+            }
+        }
+    };
+    for accepted in [
+        format!("Bearer {token}"),
+        format!("bearer {token}"),
+        format!("BEARER {token}"),
+        format!("Bearer {token} "),
+        format!("Bearer  {token}"),
+    ] {
+        assert_eq!(call(accepted.clone()).await, Code::Ok, "{accepted:?}");
+    }
+    for refused in [
+        format!("Basic {token}"),
+        format!("Bearer{token}"),
+        "Bearer ".to_string(),
+        format!("Bearer {token}x"),
+        format!("Bearer x{token}"),
+        format!("Bearer {token} x"),
+        token.clone(),
+    ] {
+        assert_eq!(
+            call(refused.clone()).await,
+            Code::Unauthenticated,
+            "{refused:?}"
+        );
+    }
+    sc.shutdown().await.unwrap();
+}

@@ -10,16 +10,7 @@ use std::fmt::Write as _;
 /// U+200F, U+202A to U+202E, U+2066 to U+2069: they reorder what follows) and the zero-width and
 /// invisible characters (U+200B to U+200D, U+2060, U+FEFF: text that cannot be seen).
 pub fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2060}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{feff}'
-        )
+    c.is_control() || crate::identity::is_bidi_control(c) || crate::identity::is_zero_width(c)
 }
 
 /// `s` with every [`is_unsafe`] character written as `\uXXXX` (its code point, 4 hex digits,

@@ -159,6 +159,16 @@ impl Claims {
         let status = uint_of(status, "hcode.status")?;
         let status_valid_until = time(until, "hcode.status_valid_until")?;
         let masked_name = text(name, "subject.name")?;
+        // As at issue (`identity::mask_name`): a name must show something.
+        if masked_name
+            .chars()
+            .all(|c| crate::identity::is_zero_width(c) || c.is_whitespace())
+        {
+            return Err(CodeError::BadClaim(
+                "subject.name",
+                "has no visible character",
+            ));
+        }
         let document_type =
             DocumentType::from_u64(uint_of(doc_type, "subject.document_type")?).ok_or(
                 CodeError::BadClaim("subject.document_type", "unassigned document type"),
@@ -260,7 +270,10 @@ fn as_map(v: Value) -> Result<Vec<(Value, Value)>, CodeError> {
 
 fn text(v: Value, what: &'static str) -> Result<String, CodeError> {
     match v {
-        Value::Text(s) if s.chars().count() <= 64 => Ok(s),
+        Value::Text(s) if s.chars().count() <= 64 => match crate::identity::refused_character(&s) {
+            Some((position, ch)) => Err(CodeError::ClaimCharacter { what, ch, position }),
+            None => Ok(s),
+        },
         Value::Text(_) => Err(CodeError::BadClaim(what, "longer than 64 characters")),
         _ => Err(CodeError::BadClaim(what, "not a text string")),
     }

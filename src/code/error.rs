@@ -118,6 +118,21 @@ pub enum CodeError {
     /// A claim or field of the wrong CBOR type or out of range.
     #[error("claims: {0} has the wrong type or value: {1}")]
     BadClaim(&'static str, &'static str),
+    /// A control or bidirectional-control character in a text claim: no hcmr issuer writes one
+    /// (names are refused at issue), and a verifier's screen must not act on one.
+    #[error(
+        "claims: {what} has the character {} at position {position}, which is not allowed \
+         (control and bidirectional-control characters)",
+        crate::identity::code_point(*ch)
+    )]
+    ClaimCharacter {
+        /// The claim, e.g. `subject.name`.
+        what: &'static str,
+        /// The character.
+        ch: char,
+        /// Its position in the text, counting characters from 1.
+        position: usize,
+    },
     /// A time claim that is NaN or infinite.
     #[error("claims: {0} is not a finite number")]
     TimeNotFinite(&'static str),
@@ -164,6 +179,7 @@ impl CodeError {
             DuplicateKey(..) => "claims.duplicate_key",
             MissingClaim(_) => "claims.missing",
             BadClaim(..) => "claims.type",
+            ClaimCharacter { .. } => "claims.character",
             TimeNotFinite(_) => "claims.time_not_finite",
             TimeNotWhole(_) => "claims.time_not_whole",
             TimeNegative(_) => "claims.time_negative",

@@ -1351,6 +1351,11 @@ fn error_codes_are_distinct_and_dotted() {
         CodeError::DuplicateKey(String::new(), ""),
         CodeError::MissingClaim(""),
         CodeError::BadClaim("", ""),
+        CodeError::ClaimCharacter {
+            what: "",
+            ch: '\u{1b}',
+            position: 1,
+        },
         CodeError::TimeNotFinite(""),
         CodeError::TimeNotWhole(""),
         CodeError::TimeNegative(""),
@@ -1398,6 +1403,7 @@ fn error_codes_are_distinct_and_dotted() {
             "claims.duplicate_key",
             "claims.missing",
             "claims.type",
+            "claims.character",
             "claims.time_not_finite",
             "claims.time_not_whole",
             "claims.time_negative",
@@ -1568,4 +1574,63 @@ fn subject_hash_and_masking_as_documented() {
     assert_eq!(mask_name("欧阳小明").unwrap(), "欧**明");
     assert_eq!(mask_name(" Li  Lei ").unwrap(), "L* L**");
     assert_eq!(mask_name("李Lei").unwrap(), "李***");
+}
+
+/// Issue 15 fault 8: a text claim with a control or bidirectional-control character is refused,
+/// naming the claim, the character and its position; a verifier's screen never gets it.
+#[test]
+fn control_and_bidi_characters_in_text_claims_are_refused() {
+    let cases = [
+        (
+            2,
+            "\u{1b}[1A\u{1b}[2K\rRECOGNIZED",
+            "subject.name",
+            '\u{1b}',
+            1,
+        ),
+        (2, "\u{202e}*三", "subject.name", '\u{202e}', 1),
+        (
+            4,
+            "5101*\u{2066}1234",
+            "subject.document_number",
+            '\u{2066}',
+            6,
+        ),
+        (4, "5101*1234\n", "subject.document_number", '\n', 10),
+    ];
+    for (i, text, what, ch, position) in cases {
+        let e = err(decode_claims(&claims_with(
+            &[CLAIM_HCODE, i],
+            Value::Text(text.into()),
+        )));
+        assert_eq!(
+            e,
+            CodeError::ClaimCharacter { what, ch, position },
+            "{text:?}"
+        );
+        assert_eq!(e.code(), "claims.character");
+    }
+    let e = err(decode_claims(&claims_with(
+        &[CLAIM_HCODE, 2],
+        Value::Text("\u{202e}*三".into()),
+    )));
+    assert_eq!(
+        e.to_string(),
+        "claims: subject.name has the character U+202E at position 1, which is not allowed \
+         (control and bidirectional-control characters)"
+    );
+    // A name of zero-width characters only shows nothing.
+    assert_eq!(
+        err(decode_claims(&claims_with(
+            &[CLAIM_HCODE, 2],
+            Value::Text("\u{200d}".into())
+        ))),
+        CodeError::BadClaim("subject.name", "has no visible character")
+    );
+    // A zero-width joiner inside a name is text, not a control.
+    assert!(decode_claims(&claims_with(
+        &[CLAIM_HCODE, 2],
+        Value::Text("a\u{200d}b".into())
+    ))
+    .is_ok());
 }

@@ -144,7 +144,9 @@ impl RateLimiter {
     }
 }
 
-/// The token of an `authorization: Bearer <token>` header value.
+/// The token of an `authorization: Bearer <token>` header value. The scheme is matched in any
+/// case and white space around the value and the token is ignored, on purpose (RFC 6750 section
+/// 2.1, RFC 9110 sections 5.5 and 11.1; docs/security.md); the token itself is compared exactly.
 pub(crate) fn bearer(value: Option<&http::HeaderValue>) -> Option<&str> {
     let v = value?.to_str().ok()?;
     let (scheme, token) = v.trim().split_once(' ')?;

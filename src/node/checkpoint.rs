@@ -85,6 +85,8 @@ impl NodeState {
         checkpoint: &str,
         via: &'static str,
     ) -> Result<(Vec<crate::verify::Verdict>, u64), ApiError> {
+        let checkpoint = crate::audit::check_checkpoint_id(checkpoint)
+            .map_err(|e| ApiError::invalid("checkpoint_id", e))?;
         let now = self.now();
         let trust = self.trust.load_full();
         let started = std::time::Instant::now();

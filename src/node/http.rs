@@ -365,6 +365,7 @@ async fn verify(
             }
             None => error(StatusCode::INTERNAL_SERVER_ERROR, "no verdict".into()),
         },
+        Err(e @ ApiError::InvalidArgument { .. }) => error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -374,9 +374,68 @@ fn hostile_cases() -> Vec<Case> {
             p[3] = Value::Bytes(stranger().sign(&tbs).to_vec());
             transport::wrap(&untagged(p))
         }),
-        why: "a masked name of cursor-up, erase-line and carriage return that writes a fake RECOGNIZED line, signed by a stranger under Sichuan's kid",
+        why: "a masked name of cursor-up, erase-line and carriage return that writes a fake RECOGNIZED line, signed by a stranger under Sichuan's kid: control characters in a text claim are refused (issue 15 fault 8)",
+        expect: &[("decode", "claims.character"), ("verify", "malformed")],
+    });
+    v.push(Case {
+        name: "code_forged_verdict_plain_name",
+        target: "code",
+        input: Input::Text({
+            let mut c = green.claims.clone();
+            c.subject.masked_name = "RECOGNIZED  counts here as GREEN".into();
+            let payload = c.to_cbor();
+            let mut p = cose_parts(&green.cose);
+            let tbs = cbor(&Value::Array(vec![
+                Value::Text("Signature1".into()),
+                p[0].clone(),
+                Value::Bytes(Vec::new()),
+                Value::Bytes(payload.clone()),
+            ]));
+            p[2] = Value::Bytes(payload);
+            p[3] = Value::Bytes(stranger().sign(&tbs).to_vec());
+            transport::wrap(&untagged(p))
+        }),
+        why: "the verdict text as a plain masked name, signed by a stranger under Sichuan's kid: a forgery (the CLI does not show its subject)",
         expect: &[("decode", "ok"), ("verify", "bad_signature")],
     });
+    // Issue 15 fault 8: names no issuer may write, signed by Sichuan's key.
+    for (name, text, why, decode) in [
+        (
+            "code_bidi_override_name",
+            "\u{202e}*三",
+            "a masked name starting with U+202E (right-to-left override), signed by Sichuan's key",
+            "claims.character",
+        ),
+        (
+            "code_zero_width_name",
+            "\u{200d}",
+            "a masked name of one U+200D (zero-width joiner) only, signed by Sichuan's key",
+            "claims.type",
+        ),
+        (
+            "code_escape_in_number",
+            "5101*\u{1b}[2K",
+            "ESC in the masked document number, signed by Sichuan's key",
+            "claims.character",
+        ),
+    ] {
+        let mut c = green.claims.clone();
+        if name == "code_escape_in_number" {
+            c.subject.masked_document_number = text.into();
+        } else {
+            c.subject.masked_name = text.into();
+        }
+        v.push(Case {
+            name,
+            target: "code",
+            input: Input::Text(resigned(c.to_cbor())),
+            why,
+            expect: match decode {
+                "claims.character" => &[("decode", "claims.character"), ("verify", "malformed")],
+                _ => &[("decode", "claims.type"), ("verify", "malformed")],
+            },
+        });
+    }
     v.push(Case {
         name: "code_tag_17",
         target: "code",

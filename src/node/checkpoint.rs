@@ -331,7 +331,7 @@ impl RefusalTally {
     }
 
     /// What is counted, as records, leaving the tally empty.
-    fn take(&self) -> Vec<crate::audit::AccessDenial> {
+    pub(crate) fn take(&self) -> Vec<crate::audit::AccessDenial> {
         self.tally.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }

@@ -163,6 +163,9 @@ pub(crate) struct NodeState {
     pub(crate) callers: ArcSwap<HashMap<[u8; 32], Arc<crate::callers::Caller>>>,
     /// Per-caller request rates.
     pub(crate) rate: auth::RateLimiter,
+    /// Calls in flight per caller and per remote address (their own limits, under the
+    /// node-wide one).
+    pub(crate) in_flight: Arc<auth::InFlight>,
     /// Slots of the node-wide concurrency limit.
     pub(crate) concurrency: Arc<tokio::sync::Semaphore>,
     /// Limits from the config.
@@ -485,6 +488,7 @@ impl Node {
                     config.limits.caller_requests_per_sec,
                     config.limits.caller_burst,
                 ),
+                in_flight: Arc::default(),
                 concurrency: Arc::new(tokio::sync::Semaphore::new(
                     config.limits.max_concurrent_requests,
                 )),

@@ -1,0 +1,171 @@
+//! Resource exhaustion by a stranger and by one caller (issue 15): slow or unfinished request
+//! bodies, many streams, idle connections, large batches. Each test counts what a legitimate
+//! caller still gets served and reads the refusals back from the access log; none asserts a
+//! time.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use hcmr::keys::NodeKey;
+use hcmr::proto;
+
+const SICHUAN: u32 = 510000;
+const JIANGSU: u32 = 320000;
+
+/// Replaces `key = ...` in the config at `cfg` (a setting of [limits]) with `key = value`.
+fn set_limit(cfg: &std::path::Path, key: &str, value: &str) {
+    let text = std::fs::read_to_string(cfg).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("{key} in {text}"))
+        .to_string();
+    std::fs::write(cfg, text.replace(&line, &format!("{key} = {value}"))).unwrap();
+}
+
+type Frame = Result<hyper::body::Frame<hyper::body::Bytes>, std::convert::Infallible>;
+
+/// A request body that sends a gRPC message header declaring 1,000 bytes, then never
+/// finishes.
+type Unfinished = http_body_util::StreamBody<
+    futures_util::stream::Chain<
+        futures_util::stream::Iter<std::array::IntoIter<Frame, 1>>,
+        futures_util::stream::Pending<Frame>,
+    >,
+>;
+
+fn unfinished_body() -> Unfinished {
+    use futures_util::StreamExt as _;
+    let header = hyper::body::Bytes::from_static(&[0, 0, 0, 0x03, 0xe8]);
+    let frames = futures_util::stream::iter([Ok(hyper::body::Frame::data(header))])
+        .chain(futures_util::stream::pending());
+    http_body_util::StreamBody::new(frames)
+}
+
+/// An HTTP/2 connection to `n` over TLS presenting `identity` (mutual TLS, as a node does).
+async fn h2_as(
+    n: &hcmr::node::NodeHandle,
+    identity: &hcmr::tls::TlsIdentity,
+) -> hyper::client::conn::http2::SendRequest<Unfinished> {
+    let own = Arc::new(hcmr::tls::CertSource(arc_swap::ArcSwap::new(
+        identity.certified_key().unwrap(),
+    )));
+    let config = hcmr::tls::peer_client_config(own, Some(n.province), |_| true).unwrap();
+    let tcp = tokio::net::TcpStream::connect(n.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    send
+}
+
+/// Sends `streams` ProposeAgreement calls with unfinished bodies on `send`; the grpc-status of
+/// each answer (None when the stream failed without one) arrives on `tx`.
+async fn slow_proposals(
+    send: &mut hyper::client::conn::http2::SendRequest<Unfinished>,
+    streams: usize,
+    tx: &tokio::sync::mpsc::UnboundedSender<Option<String>>,
+) {
+    for _ in 0..streams {
+        send.ready().await.unwrap();
+        let request = http::Request::post("/hcmr.v1.FederationService/ProposeAgreement")
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(unfinished_body())
+            .unwrap();
+        let call = send.send_request(request);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let status = call.await.ok().and_then(|r| {
+                r.headers()
+                    .get("grpc-status")
+                    .map(|v| v.to_str().unwrap().to_string())
+            });
+            let _ = tx.send(status);
+        });
+    }
+}
+
+/// Verifies `calls` codes at once as the test caller of `n`; how many were answered.
+async fn verifier_calls(n: &hcmr::node::NodeHandle, calls: usize) -> usize {
+    let hc = codes(n).await;
+    let tasks: Vec<_> = (0..calls)
+        .map(|_| {
+            let mut hc = hc.clone();
+            tokio::spawn(async move {
+                hc.verify_health_code(proto::VerifyHealthCodeRequest {
+                    code: "HCMR1:X".into(),
+                    checkpoint_id: String::new(),
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => eprintln!("verifier call refused: {e:?}"),
+        }
+    }
+    ok
+}
+
+/// Refusals in `log` of `who` with `outcome`.
+fn refused(log: &[proto::AccessDenial], who: &str, outcome: &str) -> u64 {
+    log.iter()
+        .filter(|d| d.who == who && d.outcome == outcome)
+        .map(|d| d.count)
+        .sum()
+}
+
+/// Issue 15 fault 1: a node of a province without an agreement sends 80 ProposeAgreement
+/// streams whose bodies never finish, on two connections. The node-wide limit is 16 calls:
+/// before, the first 16 held it until the call timeout and every verifier call was refused,
+/// unrecorded. Now the stranger holds at most `max_concurrent_per_caller` (64) calls, none of
+/// them a node-wide slot while its body is read, the rest are refused at once, the held ones
+/// after `body_timeout_secs`, and each refusal is in the access log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_with_unfinished_bodies_cannot_take_the_node_s_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = init_node(dir.path(), SICHUAN).await;
+    set_limit(&cfg, "max_concurrent_requests", "16");
+    let sc = start(&cfg).await;
+    let stranger = node_identity(JIANGSU, &NodeKey::generate());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // Kept until the end: the stranger's connections stay open.
+    let mut connections = Vec::new();
+    for _ in 0..2 {
+        let mut send = h2_as(&sc, &stranger).await;
+        slow_proposals(&mut send, 40, &tx).await;
+        connections.push(send);
+    }
+    // The first 16 answers: the calls over the stranger's limit, refused at once (before:
+    // those over the node's).
+    let mut answers = Vec::new();
+    while answers.len() < 16 {
+        answers.push(rx.recv().await.unwrap());
+    }
+    assert_eq!(verifier_calls(&sc, 30).await, 30, "every verifier call served");
+    while answers.len() < 80 {
+        answers.push(rx.recv().await.unwrap());
+    }
+    let count = |code: &str| answers.iter().filter(|a| a.as_deref() == Some(code)).count();
+    assert_eq!((count("8"), count("4")), (16, 64), "{answers:?}");
+    let log = denials(&sc, 80).await;
+    assert_eq!(refused(&log, "peer 320000", "RESOURCE_EXHAUSTED"), 16, "{log:?}");
+    assert_eq!(refused(&log, "peer 320000", "DEADLINE_EXCEEDED"), 64, "{log:?}");
+    drop(connections);
+    sc.shutdown().await.unwrap();
+}

@@ -169,3 +169,61 @@ async fn a_stranger_with_unfinished_bodies_cannot_take_the_node_s_capacity() {
     drop(connections);
     sc.shutdown().await.unwrap();
 }
+
+/// Issue 14 fault 18: the identity-match limit (5 an hour per code at the verifying node, per
+/// subject at the issuer) survives restarts of both nodes. Before, 4 matches, two restarts,
+/// then 5 more were accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_match_limit_survives_restarts() {
+    const GUANGDONG: u32 = 440000;
+    let dir = tempfile::tempdir().unwrap();
+    let sc_cfg = init_node(dir.path(), SICHUAN).await;
+    let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    let (mut sc, mut gd) = (start(&sc_cfg).await, start(&gd_cfg).await);
+    conclude(&gd, &sc, &[(G, G)], &[(G, G)]).await;
+    pin_listen(&sc_cfg, &sc);
+    pin_listen(&gd_cfg, &gd);
+    let person = subject("王建国", "510104", 131);
+    let other = hcmr::identity::synthetic_resident_id("510104", "19900101", 132);
+    let first = issue(&sc, person.clone(), G, 300).await;
+    let ask = |code: &str| proto::MatchIdentityRequest {
+        code: code.to_string(),
+        document_type: proto::DocumentType::ResidentIdentityCard as i32,
+        document_number: other.clone(),
+    };
+    let restart = |sc: hcmr::node::NodeHandle, gd: hcmr::node::NodeHandle| {
+        let (sc_cfg, gd_cfg) = (sc_cfg.clone(), gd_cfg.clone());
+        async move {
+            sc.shutdown().await.unwrap();
+            gd.shutdown().await.unwrap();
+            (start(&sc_cfg).await, start(&gd_cfg).await)
+        }
+    };
+    // Four matches at Guangdong (each forwarded to Sichuan), then both nodes restart.
+    for i in 0..4 {
+        let r = codes(&gd).await.match_identity(ask(&first.code)).await;
+        assert!(!r.unwrap().into_inner().matches, "attempt {i}");
+    }
+    (sc, gd) = restart(sc, gd).await;
+    let r = codes(&gd).await.match_identity(ask(&first.code)).await;
+    assert!(!r.unwrap().into_inner().matches, "the fifth attempt");
+    (sc, gd) = restart(sc, gd).await;
+    let e = codes(&gd)
+        .await
+        .match_identity(ask(&first.code))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("at most 5 attempts"), "{}", e.message());
+    // A new code of the same person: Guangdong counts it afresh, but Sichuan, the issuer, has
+    // counted 5 attempts on this subject across both restarts.
+    let second = issue(&sc, person, G, 299).await;
+    let e = codes(&gd)
+        .await
+        .match_identity(ask(&second.code))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}

@@ -19,29 +19,6 @@ pub(crate) const MAX_MATCH_ATTEMPTS: u32 = 5;
 /// The window of [`MAX_MATCH_ATTEMPTS`], in seconds.
 pub(crate) const MATCH_WINDOW_SECS: u64 = 3600;
 
-/// Counts attempts per key (a hashed code id or a subject hash) in a fixed window.
-#[derive(Default)]
-pub(crate) struct AttemptLimiter {
-    /// Key -> (attempts, window start). A std mutex: held for a map lookup only.
-    seen: std::sync::Mutex<std::collections::HashMap<[u8; 16], (u32, u64)>>,
-}
-
-impl AttemptLimiter {
-    /// Counts an attempt at `now`; false when the key is over the limit.
-    pub(crate) fn allow(&self, key: [u8; 16], now: u64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 100_000 {
-            seen.retain(|_, (_, start)| now.saturating_sub(*start) < MATCH_WINDOW_SECS);
-        }
-        let e = seen.entry(key).or_insert((0, now));
-        if now.saturating_sub(e.1) >= MATCH_WINDOW_SECS {
-            *e = (0, now);
-        }
-        e.0 += 1;
-        e.0 <= MAX_MATCH_ATTEMPTS
-    }
-}
-
 fn too_many() -> ApiError {
     ApiError::TooManyAttempts(format!(
         "identity match: at most {MAX_MATCH_ATTEMPTS} attempts per code per hour; compare the masked ID with the document by eye"
@@ -124,6 +101,17 @@ impl NodeState {
         );
     }
 
+    /// Counts an identity-match attempt for `key` (a hashed code id, or a subject hash
+    /// zero-padded) at `now`; false when the key is over [`MAX_MATCH_ATTEMPTS`] in its
+    /// [`MATCH_WINDOW_SECS`]. Counted in the store, durably, so a restart resets nothing.
+    async fn match_allowed(&self, key: [u8; 16], now: u64) -> Result<bool, ApiError> {
+        let n = self
+            .store
+            .count_match_attempt(key, now, MATCH_WINDOW_SECS)
+            .await?;
+        Ok(n <= MAX_MATCH_ATTEMPTS)
+    }
+
     /// Does the document shown match the code's subject? Own codes are checked here; a peer's
     /// code is asked of the issuer's node, the only holder of its subject key.
     pub(crate) async fn match_identity(
@@ -150,7 +138,10 @@ impl NodeState {
                 verdict.reason.explain()
             )));
         };
-        if !self.match_limiter.allow(crate::audit::cti_hash(&cti), now) {
+        if !self
+            .match_allowed(crate::audit::cti_hash(&cti), now)
+            .await?
+        {
             return Err(too_many());
         }
         let hash = claims.subject.subject_hash;
@@ -203,7 +194,7 @@ impl NodeState {
     }
 
     /// A peer asks whether a document matches one of this node's subject hashes.
-    pub(crate) fn match_subject(
+    pub(crate) async fn match_subject(
         &self,
         r: &proto::MatchSubjectRequest,
     ) -> Result<proto::MatchSubjectResponse, ApiError> {
@@ -219,7 +210,7 @@ impl NodeState {
         // The limiter counts by 16-byte keys: the 8-byte hash, zero-padded.
         let mut limit_key = [0u8; 16];
         limit_key[..hash.len()].copy_from_slice(&hash);
-        if !self.match_limiter.allow(limit_key, self.now()) {
+        if !self.match_allowed(limit_key, self.now()).await? {
             return Err(too_many());
         }
         let mine = self.subject_key.subject_hash(doc_type, &number);

@@ -153,8 +153,6 @@ pub(crate) struct NodeState {
     pub(crate) handshake_lines: Arc<lines::LineBudget>,
     /// How long logs are kept ([`retention`]).
     pub(crate) retention: config::RetentionConfig,
-    /// Identity-match attempts per code and per subject hash.
-    pub(crate) match_limiter: checkpoint::AttemptLimiter,
     /// How the key files are protected (a rotation writes the new key the same way).
     pub(crate) key_protection: crate::keys::KeyProtection,
     /// TLS state; `None` on a plain-text (loopback development) node.
@@ -480,7 +478,6 @@ impl Node {
                     listener::HANDSHAKE_LINES_PER_SEC,
                 )),
                 retention: config.retention,
-                match_limiter: checkpoint::AttemptLimiter::default(),
                 key_protection,
                 tls,
                 callers: ArcSwap::from_pointee(HashMap::new()),

@@ -664,7 +664,7 @@ impl proto::federation_service_server::FederationService for FederationApi {
         &self,
         request: Request<proto::MatchSubjectRequest>,
     ) -> Result<Response<proto::MatchSubjectResponse>, Status> {
-        Ok(Response::new(self.0.match_subject(request.get_ref())?))
+        Ok(Response::new(self.0.match_subject(request.get_ref()).await?))
     }
 
     async fn get_agreements(

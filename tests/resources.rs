@@ -227,3 +227,50 @@ async fn the_identity_match_limit_survives_restarts() {
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();
 }
+
+/// Issue 14 fault 10: the list of refused calls shows every refusal made before it is asked
+/// for. Before, refusals counted while the writer waited (up to 200 ms after its last write)
+/// were missing: one refusal stored, two more made, and the list still showed 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refused_list_shows_current_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let mut stranger = codes_as(&sc, Some("hcmr_not_a_token")).await;
+    let refuse = |mut c: proto::health_code_service_client::HealthCodeServiceClient<_>| async move {
+        let e = c
+            .verify_health_code(proto::VerifyHealthCodeRequest {
+                code: "HCMR1:X".into(),
+                checkpoint_id: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    };
+    refuse(stranger.clone()).await;
+    // The first is written (the writer then rests): wait for it.
+    assert_eq!(refusals(&denials(&sc, 1).await), 1);
+    refuse(stranger.clone()).await;
+    refuse(stranger.clone()).await;
+    let log = access_log(&sc).await;
+    assert_eq!(refused(&log, "anonymous", "UNAUTHENTICATED"), 3, "{log:?}");
+    stranger = codes_as(&sc, None).await;
+    refuse(stranger).await;
+    // And through the CLI.
+    let out = cli(&sc)
+        .env(
+            "HCMR_TOKEN_FILE",
+            sc.dir.join(hcmr::node::ADMIN_TOKEN_FILE),
+        )
+        .args(["caller", "refused"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let counted: u64 = text
+        .lines()
+        .filter(|l| l.contains("UNAUTHENTICATED"))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counted, 4, "{text}");
+    sc.shutdown().await.unwrap();
+}

@@ -310,6 +310,9 @@ pub(crate) struct RefusalTally {
     tally: std::sync::Mutex<crate::audit::DenialTally>,
     /// Wakes the audit writer.
     wake: tokio::sync::Notify,
+    /// One [`RefusalTally::flush`] at a time, so a reader that flushes waits for counts the
+    /// writer has taken but not yet stored.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl RefusalTally {
@@ -319,6 +322,26 @@ impl RefusalTally {
         if first {
             self.wake.notify_one();
         }
+    }
+
+    /// Stores what is counted (not flushed to disk: readers of the store see it at once).
+    ///
+    /// # Errors
+    /// The store's error, with the refusals it could not store.
+    pub(crate) async fn flush(
+        &self,
+        store: &crate::store::Store,
+    ) -> Result<bool, (crate::store::StoreError, u64)> {
+        let _one = self.flushing.lock().await;
+        let denials = self.take();
+        if denials.is_empty() {
+            return Ok(false);
+        }
+        store
+            .append_denials(&denials)
+            .await
+            .map(|()| true)
+            .map_err(|e| (e, denials.iter().map(|d| d.count).sum()))
     }
 
     /// What is counted, as records, leaving the tally empty.
@@ -348,14 +371,14 @@ pub(crate) async fn audit_writer(
         while let Ok(r) = rx.try_recv() {
             batch.push(r);
         }
-        let denials = refusals.take();
-        if !denials.is_empty() {
-            if let Err(e) = store.append_denials(&denials).await {
-                let lost: u64 = denials.iter().map(|d| d.count).sum();
+        let denials = match refusals.flush(&store).await {
+            Ok(stored) => stored,
+            Err((e, lost)) => {
                 tracing::error!(error = %e, lost, "refused-call records could not be stored");
+                true
             }
-        }
-        if !batch.is_empty() || !denials.is_empty() {
+        };
+        if !batch.is_empty() || denials {
             let count = batch.len();
             if let Err(e) = store.append_audit(std::mem::take(&mut batch)).await {
                 tracing::error!(error = %e, lost = count, "audit records could not be stored");

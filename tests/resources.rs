@@ -274,3 +274,33 @@ async fn the_refused_list_shows_current_counts() {
     assert_eq!(counted, 4, "{text}");
     sc.shutdown().await.unwrap();
 }
+
+/// Issue 15 fault 6: the caller's rate counts codes, not calls. With 1 a second and a burst of
+/// 10, a batch of 8 codes passes and a second batch of 8 is refused (before, both passed: the
+/// rate counted two calls), recorded under the caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_counts_each_code_against_the_caller_s_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = init_node(dir.path(), SICHUAN).await;
+    set_limit(&cfg, "caller_requests_per_sec", "1");
+    set_limit(&cfg, "caller_burst", "10");
+    let sc = start(&cfg).await;
+    let mut hc = codes(&sc).await;
+    let batch = || proto::BatchVerifyHealthCodesRequest {
+        codes: vec!["HCMR1:X".to_string(); 8],
+        checkpoint_id: String::new(),
+    };
+    let first = hc.batch_verify_health_codes(batch()).await.unwrap();
+    assert_eq!(first.into_inner().results.len(), 8);
+    let e = hc.batch_verify_health_codes(batch()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("each code of a batch counts"), "{}", e.message());
+    let log = denials(&sc, 1).await;
+    assert_eq!(refused(&log, "caller test", "RESOURCE_EXHAUSTED"), 1, "{log:?}");
+    assert!(
+        log.iter()
+            .any(|d| d.rpc == "/hcmr.v1.HealthCodeService/BatchVerifyHealthCodes"),
+        "{log:?}"
+    );
+    sc.shutdown().await.unwrap();
+}

@@ -126,6 +126,13 @@ impl RateLimiter {
 
     /// Takes one request from `who`'s bucket; false when it is empty.
     pub(crate) fn allow(&self, who: &str) -> bool {
+        self.allow_n(who, 1)
+    }
+
+    /// Takes `n` from `who`'s bucket (at most the burst, so that any allowed batch can pass
+    /// once the bucket is full); false, taking nothing, when fewer are left.
+    pub(crate) fn allow_n(&self, who: &str, n: usize) -> bool {
+        let n = (n as f64).min(self.burst);
         let now = Instant::now();
         let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = b.entry(who.to_string()).or_insert(Bucket {
@@ -135,8 +142,8 @@ impl RateLimiter {
         let elapsed = now.duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.per_sec).min(self.burst);
         bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= n {
+            bucket.tokens -= n;
             true
         } else {
             false
@@ -214,6 +221,37 @@ impl NodeState {
             ));
         }
         Ok(caller)
+    }
+
+    /// Takes `n` more from the rate of the caller named in `who` (`caller NAME`), for a call
+    /// that carries more than one unit of work (a batch of codes counts each code).
+    ///
+    /// # Errors
+    /// RESOURCE_EXHAUSTED when the caller's bucket has fewer left; the refusal is recorded.
+    pub(crate) fn take_codes(
+        &self,
+        who: &str,
+        n: usize,
+        rpc: &str,
+        remote: Option<std::net::SocketAddr>,
+    ) -> Result<(), tonic::Status> {
+        let Some(name) = who.strip_prefix("caller ") else {
+            return Ok(());
+        };
+        if n == 0 || self.rate.allow_n(name, n) {
+            return Ok(());
+        }
+        let denied = Denied::new(
+            tonic::Code::ResourceExhausted,
+            who.to_string(),
+            format!(
+                "caller {name} is over its request rate: each code of a batch counts ({} codes \
+                 a second, limits.caller_requests_per_sec); retry shortly",
+                self.limits.caller_requests_per_sec
+            ),
+        );
+        self.record_denial(rpc, &denied, remote);
+        Err(denied.status)
     }
 
     /// The node keys this node trusts for `peer`: those pinned by any stored agreement with it,
@@ -922,5 +960,9 @@ mod tests {
         assert!(r.allow("a") && r.allow("a") && r.allow("a"));
         assert!(!r.allow("a"));
         assert!(r.allow("b"));
+        // Several at once: all or nothing.
+        assert!(!r.allow_n("b", 3), "two left");
+        assert!(r.allow_n("b", 2));
+        assert!(!r.allow("b"));
     }
 }

@@ -49,8 +49,8 @@ fn audit_filter_digest(r: &proto::ListAuditRecordsRequest) -> [u8; AUDIT_FILTER_
 }
 
 impl NodeState {
-    /// Verifies codes (the pure decision on the current snapshot, batched with the other calls
-    /// in flight) and queues an audit record for each. No disk I/O here: the audit writer stores
+    /// Verifies codes of caller `who` (the pure decision on the current snapshot, batched with
+    /// the other calls in flight, callers in turn) and queues an audit record for each. No disk I/O here: the audit writer stores
     /// records in batches. Verdicts in the order of `codes`, and the decision time (seconds
     /// since the Unix epoch, UTC).
     ///
@@ -58,6 +58,7 @@ impl NodeState {
     /// [`ApiError::Internal`] when the decision failed (a bug).
     pub(crate) async fn verify_and_audit(
         &self,
+        who: &str,
         codes: Vec<String>,
         checkpoint: &str,
         via: &'static str,
@@ -65,7 +66,7 @@ impl NodeState {
         let now = self.now();
         let trust = self.trust.load_full();
         let started = std::time::Instant::now();
-        let verdicts = self.batcher.verify(codes, trust, now).await?;
+        let verdicts = self.batcher.verify(who, codes, trust, now).await?;
         let elapsed = started.elapsed();
         for verdict in &verdicts {
             self.metrics.verification(verdict, elapsed);

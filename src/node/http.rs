@@ -315,6 +315,7 @@ fn json_body(
 
 async fn verify(
     State(s): State<Arc<NodeState>>,
+    axum::Extension(caller): axum::Extension<Arc<crate::callers::Caller>>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let body = match json_body(body) {
@@ -332,7 +333,12 @@ async fn verify(
         (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
     match s
-        .verify_and_audit(vec![code.to_string()], checkpoint, "http")
+        .verify_and_audit(
+            &format!("caller {}", caller.name),
+            vec![code.to_string()],
+            checkpoint,
+            "http",
+        )
         .await
     {
         Ok((verdicts, now)) => match verdicts.first() {

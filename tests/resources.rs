@@ -13,6 +13,8 @@ use hcmr::proto;
 
 const SICHUAN: u32 = 510000;
 const JIANGSU: u32 = 320000;
+/// The stranger's source address.
+const STRANGER: &str = "127.0.0.2";
 
 /// Replaces `key = ...` in the config at `cfg` (a setting of [limits]) with `key = value`.
 fn set_limit(cfg: &std::path::Path, key: &str, value: &str) {
@@ -44,21 +46,37 @@ fn unfinished_body() -> Unfinished {
     http_body_util::StreamBody::new(frames)
 }
 
-/// An HTTP/2 connection to `n` over TLS presenting `identity` (mutual TLS, as a node does).
-async fn h2_as(
+/// A TCP connection to `to` from the loopback address `from` (127.0.0.2 is a stranger's
+/// address: the per-address limits of 127.0.0.1, the verifier's, are not its).
+async fn tcp_from(from: &str, to: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(format!("{from}:0").parse().unwrap())?;
+    socket.connect(to).await
+}
+
+/// A TLS connection to `n` from `from`, presenting `identity` (mutual TLS, as a node does).
+async fn tls_as(
     n: &hcmr::node::NodeHandle,
     identity: &hcmr::tls::TlsIdentity,
-) -> hyper::client::conn::http2::SendRequest<Unfinished> {
+    from: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let own = Arc::new(hcmr::tls::CertSource(arc_swap::ArcSwap::new(
         identity.certified_key().unwrap(),
     )));
     let config = hcmr::tls::peer_client_config(own, Some(n.province), |_| true).unwrap();
-    let tcp = tokio::net::TcpStream::connect(n.addr).await.unwrap();
+    let tcp = tcp_from(from, n.addr).await?;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(config)
+    tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
-        .unwrap();
+}
+
+/// An HTTP/2 connection to `n` from 127.0.0.2 over TLS presenting `identity`.
+async fn h2_as(
+    n: &hcmr::node::NodeHandle,
+    identity: &hcmr::tls::TlsIdentity,
+) -> hyper::client::conn::http2::SendRequest<Unfinished> {
+    let tls = tls_as(n, identity, STRANGER).await.unwrap();
     let (send, conn) =
         hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
             .handshake(hyper_util::rt::TokioIo::new(tls))
@@ -157,15 +175,32 @@ async fn a_stranger_with_unfinished_bodies_cannot_take_the_node_s_capacity() {
     while answers.len() < 16 {
         answers.push(rx.recv().await.unwrap());
     }
-    assert_eq!(verifier_calls(&sc, 30).await, 30, "every verifier call served");
+    assert_eq!(
+        verifier_calls(&sc, 30).await,
+        30,
+        "every verifier call served"
+    );
     while answers.len() < 80 {
         answers.push(rx.recv().await.unwrap());
     }
-    let count = |code: &str| answers.iter().filter(|a| a.as_deref() == Some(code)).count();
+    let count = |code: &str| {
+        answers
+            .iter()
+            .filter(|a| a.as_deref() == Some(code))
+            .count()
+    };
     assert_eq!((count("8"), count("4")), (16, 64), "{answers:?}");
     let log = denials(&sc, 80).await;
-    assert_eq!(refused(&log, "peer 320000", "RESOURCE_EXHAUSTED"), 16, "{log:?}");
-    assert_eq!(refused(&log, "peer 320000", "DEADLINE_EXCEEDED"), 64, "{log:?}");
+    assert_eq!(
+        refused(&log, "peer 320000", "RESOURCE_EXHAUSTED"),
+        16,
+        "{log:?}"
+    );
+    assert_eq!(
+        refused(&log, "peer 320000", "DEADLINE_EXCEEDED"),
+        64,
+        "{log:?}"
+    );
     drop(connections);
     sc.shutdown().await.unwrap();
 }
@@ -214,7 +249,11 @@ async fn the_identity_match_limit_survives_restarts() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
-    assert!(e.message().contains("at most 5 attempts"), "{}", e.message());
+    assert!(
+        e.message().contains("at most 5 attempts"),
+        "{}",
+        e.message()
+    );
     // A new code of the same person: Guangdong counts it afresh, but Sichuan, the issuer, has
     // counted 5 attempts on this subject across both restarts.
     let second = issue(&sc, person, G, 299).await;
@@ -257,10 +296,7 @@ async fn the_refused_list_shows_current_counts() {
     refuse(stranger).await;
     // And through the CLI.
     let out = cli(&sc)
-        .env(
-            "HCMR_TOKEN_FILE",
-            sc.dir.join(hcmr::node::ADMIN_TOKEN_FILE),
-        )
+        .env("HCMR_TOKEN_FILE", sc.dir.join(hcmr::node::ADMIN_TOKEN_FILE))
         .args(["caller", "refused"])
         .output()
         .unwrap();
@@ -294,13 +330,163 @@ async fn a_batch_counts_each_code_against_the_caller_s_rate() {
     assert_eq!(first.into_inner().results.len(), 8);
     let e = hc.batch_verify_health_codes(batch()).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
-    assert!(e.message().contains("each code of a batch counts"), "{}", e.message());
+    assert!(
+        e.message().contains("each code of a batch counts"),
+        "{}",
+        e.message()
+    );
     let log = denials(&sc, 1).await;
-    assert_eq!(refused(&log, "caller test", "RESOURCE_EXHAUSTED"), 1, "{log:?}");
+    assert_eq!(
+        refused(&log, "caller test", "RESOURCE_EXHAUSTED"),
+        1,
+        "{log:?}"
+    );
     assert!(
         log.iter()
             .any(|d| d.rpc == "/hcmr.v1.HealthCodeService/BatchVerifyHealthCodes"),
         "{log:?}"
     );
+    sc.shutdown().await.unwrap();
+}
+
+/// Issue 15 fault 5 (and the resource test of issue 15): a stranger node, from its own address,
+/// holds 80 unfinished streams on two connections and opens 1,000 more TLS connections that stay
+/// idle. Its connections over `max_connections_per_address` (64) are closed at once and
+/// counted; the verifier's calls, on its connection and on a new one, are all served; the
+/// refusals are in the access log and `hcmr caller refused`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_s_connections_and_slow_streams_leave_a_verifier_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = init_node(dir.path(), SICHUAN).await;
+    set_limit(&cfg, "max_concurrent_requests", "16");
+    let sc = start(&cfg).await;
+    assert_eq!(verifier_calls(&sc, 1).await, 1);
+    let stranger = node_identity(JIANGSU, &NodeKey::generate());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let mut send = h2_as(&sc, &stranger).await;
+        slow_proposals(&mut send, 40, &tx).await;
+        streams.push(send);
+    }
+    let mut idle = Vec::new();
+    let mut closed = 0u64;
+    for _ in 0..1000 {
+        match tls_as(&sc, &stranger, STRANGER).await {
+            Ok(c) => idle.push(c),
+            Err(_) => closed += 1,
+        }
+    }
+    assert_eq!(
+        (idle.len(), closed),
+        (62, 938),
+        "64 from one address, 2 of them the streams'"
+    );
+    assert_eq!(
+        verifier_calls(&sc, 30).await,
+        30,
+        "on the verifier's connection"
+    );
+    assert_eq!(verifier_calls(&sc, 30).await, 30, "on a new connection");
+    let mut answers = Vec::new();
+    while answers.len() < 80 {
+        answers.push(rx.recv().await.unwrap());
+    }
+    let count = |code: &str| {
+        answers
+            .iter()
+            .filter(|a| a.as_deref() == Some(code))
+            .count()
+    };
+    assert_eq!((count("8"), count("4")), (16, 64), "{answers:?}");
+    let log = denials(&sc, 938 + 80).await;
+    let connections: u64 = log
+        .iter()
+        .filter(|d| d.rpc.starts_with("(connection to port") && d.remote == STRANGER)
+        .map(|d| d.count)
+        .sum();
+    assert_eq!(connections, closed, "{log:?}");
+    assert_eq!(refused(&log, "peer 320000", "RESOURCE_EXHAUSTED"), 16);
+    assert_eq!(refused(&log, "peer 320000", "DEADLINE_EXCEEDED"), 64);
+    let out = cli(&sc)
+        .env("HCMR_TOKEN_FILE", sc.dir.join(hcmr::node::ADMIN_TOKEN_FILE))
+        .args(["caller", "refused"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().any(|l| l.contains("RESOURCE_EXHAUSTED")
+            && l.contains("anonymous")
+            && l.contains(STRANGER)
+            && l.contains("(connection to port")),
+        "{text}"
+    );
+    drop((streams, idle));
+    sc.shutdown().await.unwrap();
+}
+
+/// Issue 15 fault 5: with `idle_timeout_secs = 1`, an idle TLS connection on the gRPC port and
+/// an HTTP/1 request on the page whose headers drip a line at a time are closed by the node
+/// (before, both stayed open; the loops here are bounded so the test ends either way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_and_dripped_headers_are_closed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = init_node_with_page(dir.path(), SICHUAN).await;
+    set_limit(&cfg, "idle_timeout_secs", "1");
+    let sc = start(&cfg).await;
+    let stranger = node_identity(JIANGSU, &NodeKey::generate());
+    let mut idle = tls_as(&sc, &stranger, STRANGER).await.unwrap();
+    let mut buf = [0u8; 64];
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            match idle.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the idle connection was closed by the node");
+    // The page, HTTP/1 over TLS: a request line, then a header line every 200 ms.
+    let mut config =
+        (*hcmr::tls::pinned_client_config(sc.tls_cert.as_ref().unwrap()).unwrap()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tcp_from(STRANGER, sc.http_addr.unwrap()).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let page = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (mut read, mut write) = tokio::io::split(page);
+    write
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let mut reader = tokio::spawn(async move {
+        let mut buf = [0u8; 1024];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    });
+    let mut closed = false;
+    for i in 0..300 {
+        tokio::select! {
+            _ = &mut reader => {
+                closed = true;
+                break;
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                if write.write_all(format!("X-Drip-{i}: a\r\n").as_bytes()).await.is_err() {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+    }
+    assert!(closed, "the dripping request was closed by the node");
     sc.shutdown().await.unwrap();
 }

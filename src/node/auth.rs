@@ -458,6 +458,11 @@ where
                 .and_then(|t| t.remote_addr())
         });
         let certs = tls.as_ref().and_then(|t| t.certs.clone());
+        // The call counts on its connection until its answer ends (for the idle timeout).
+        let busy = tls
+            .as_ref()
+            .and_then(|t| t.activity.clone())
+            .map(super::listener::CallGuard::new);
         let decision =
             self.state
                 .authorize(&path, req.headers(), certs.as_ref().map(|c| c.as_slice()));
@@ -467,14 +472,46 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
         Box::pin(async move {
-            match decision {
+            let response = match decision {
                 Ok(principal) => state.run(path, principal, remote, req, inner).await,
                 Err(denied) => {
                     state.record_denial(&path, &denied, remote);
                     Ok(denied.status.into_http())
                 }
+            };
+            match busy {
+                Some(busy) => response.map(|r| {
+                    r.map(|body| tonic::body::Body::new(CountedBody { body, _busy: busy }))
+                }),
+                None => response,
             }
         })
+    }
+}
+
+/// An answer's body that keeps its call counted on the connection until it ends (a stream).
+struct CountedBody {
+    body: tonic::body::Body,
+    _busy: super::listener::CallGuard,
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = hyper::body::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -942,9 +979,17 @@ mod tests {
             .call(verify_request(&tokens[1], tonic::body::Body::empty()))
             .await
             .unwrap();
-        assert_eq!(grpc_status(&other), None, "served while the slow body is read");
+        assert_eq!(
+            grpc_status(&other),
+            None,
+            "served while the slow body is read"
+        );
         let slow = slow.await.unwrap().unwrap();
-        assert_eq!(grpc_status(&slow).as_deref(), Some("4"), "DEADLINE_EXCEEDED");
+        assert_eq!(
+            grpc_status(&slow).as_deref(),
+            Some("4"),
+            "DEADLINE_EXCEEDED"
+        );
         let refused = node.state.refusals.take();
         assert_eq!(refused.len(), 1, "{refused:?}");
         assert_eq!(

@@ -448,7 +448,10 @@ mod tests {
                     })
                     .collect();
                 let who = format!("caller {}", j % 4);
-                let verdicts = b.verify(&who, codes.clone(), t, 1_750_000_000).await.unwrap();
+                let verdicts = b
+                    .verify(&who, codes.clone(), t, 1_750_000_000)
+                    .await
+                    .unwrap();
                 (codes, verdicts)
             }));
         }
@@ -498,10 +501,7 @@ mod tests {
         assert_eq!(first[0].end - first[0].start, 16, "one piece of the flood");
         let second = q.take(MAX_CODES_PER_TAKE);
         assert_eq!(
-            second
-                .iter()
-                .map(|p| p.end - p.start)
-                .collect::<Vec<_>>(),
+            second.iter().map(|p| p.end - p.start).collect::<Vec<_>>(),
             [1, 16],
             "the gate's code, then the flood's next piece"
         );
@@ -522,7 +522,13 @@ mod tests {
         let trust = Arc::new(TrustSnapshot::new(sc, own, crate::trust::Policy::default()));
         let batcher = Batcher::start(2);
         let codes: Vec<String> = (0..100)
-            .map(|k| if k % 3 == 0 { String::new() } else { "X".into() })
+            .map(|k| {
+                if k % 3 == 0 {
+                    String::new()
+                } else {
+                    "X".into()
+                }
+            })
             .collect();
         let verdicts = batcher
             .verify("caller a", codes.clone(), trust, 1_750_000_000)

@@ -28,6 +28,9 @@
 //! max_concurrent_per_caller = 64   # calls in flight per caller token or peer province
 //! max_concurrent_per_address = 256 # calls in flight per remote IP address
 //! body_timeout_secs = 5            # longest the request body of a call may take to arrive, seconds
+//! max_connections = 4096           # TLS connections open at once (all ports; kept under ulimit -n)
+//! max_connections_per_address = 64 # TLS connections open at once from one IP address
+//! idle_timeout_secs = 60           # a connection with no call for this long is closed, seconds
 //!
 //! [policy]
 //! clock_skew_secs = 300            # tolerated clock difference for iat, seconds
@@ -169,6 +172,16 @@ pub struct LimitsConfig {
     /// Longest the request body of a call may take to arrive, in seconds (1 to 60, under
     /// `request_timeout_secs`). The node-wide slot is taken only once the body is in.
     pub body_timeout_secs: u64,
+    /// TLS connections open at once on all the node's ports (gRPC, page, metrics); more are
+    /// closed at once and counted. Lowered at start to stay 256 under the open-files limit
+    /// (`ulimit -n`).
+    pub max_connections: usize,
+    /// TLS connections open at once from one IP address; more are closed at once and counted.
+    pub max_connections_per_address: usize,
+    /// A connection with no call in flight for this long (since it was accepted or its last
+    /// call ended) is closed, in seconds (1 to 3600). It bounds idle connections and requests
+    /// whose headers never finish (HTTP/1 and HTTP/2 alike).
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -182,6 +195,9 @@ impl Default for LimitsConfig {
             max_concurrent_per_caller: 64,
             max_concurrent_per_address: 256,
             body_timeout_secs: 5,
+            max_connections: 4096,
+            max_connections_per_address: 64,
+            idle_timeout_secs: 60,
         }
     }
 }
@@ -369,10 +385,18 @@ impl Config {
             || l.caller_burst == 0
             || l.max_concurrent_per_caller == 0
             || l.max_concurrent_per_address == 0
+            || l.max_connections == 0
+            || l.max_connections_per_address == 0
         {
             return Err(invalid(
-                "limits: max_concurrent_requests, max_concurrent_per_caller, max_concurrent_per_address, caller_requests_per_sec and caller_burst must be positive".into(),
+                "limits: max_concurrent_requests, max_concurrent_per_caller, max_concurrent_per_address, max_connections, max_connections_per_address, caller_requests_per_sec and caller_burst must be positive".into(),
             ));
+        }
+        if !(1..=3600).contains(&l.idle_timeout_secs) {
+            return Err(invalid(format!(
+                "limits.idle_timeout_secs: {} is outside 1 to 3600 seconds",
+                l.idle_timeout_secs
+            )));
         }
         if !(1..=60).contains(&l.body_timeout_secs) || l.body_timeout_secs >= l.request_timeout_secs
         {

@@ -42,17 +42,36 @@ const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
 const APP_CSS: &str = include_str!("page/app.css");
 
-/// The remote address of a page request.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Remote(pub(crate) std::net::SocketAddr);
+/// The remote address of a page request, and its connection's calls (TLS listeners, for the
+/// idle timeout).
+#[derive(Debug, Clone)]
+pub(crate) struct Remote(
+    pub(crate) std::net::SocketAddr,
+    pub(crate) Option<Arc<super::listener::Activity>>,
+);
 
 impl
     axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
     for Remote
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Remote(*stream.remote_addr())
+        Remote(*stream.remote_addr(), None)
     }
+}
+
+/// Counts each request as a call on its connection while it runs (for the idle timeout).
+pub(crate) async fn count_calls(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let busy = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<Remote>>()
+        .and_then(|c| c.0 .1.clone())
+        .map(super::listener::CallGuard::new);
+    let response = next.run(req).await;
+    drop(busy);
+    response
 }
 
 impl
@@ -61,7 +80,7 @@ impl
     > for Remote
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, super::listener::TlsListener>) -> Self {
-        Remote(*stream.remote_addr())
+        Remote(*stream.remote_addr(), Some(stream.io().activity()))
     }
 }
 
@@ -77,7 +96,9 @@ where
 {
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<Remote>(),
+        router(state)
+            .layer(axum::middleware::from_fn(count_calls))
+            .into_make_service_with_connect_info::<Remote>(),
     )
     .with_graceful_shutdown(async move {
         while !*stop.borrow() {

@@ -543,8 +543,12 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
             .into());
         }
         // The caller's rate counts codes: the call took one, the other codes take theirs.
-        self.0
-            .take_codes(&who, codes.len() - 1, "/hcmr.v1.HealthCodeService/BatchVerifyHealthCodes", remote)?;
+        self.0.take_codes(
+            &who,
+            codes.len() - 1,
+            "/hcmr.v1.HealthCodeService/BatchVerifyHealthCodes",
+            remote,
+        )?;
         let (verdicts, now) = self
             .0
             .verify_and_audit(&who, codes, &checkpoint, "grpc")
@@ -692,7 +696,9 @@ impl proto::federation_service_server::FederationService for FederationApi {
         &self,
         request: Request<proto::MatchSubjectRequest>,
     ) -> Result<Response<proto::MatchSubjectResponse>, Status> {
-        Ok(Response::new(self.0.match_subject(request.get_ref()).await?))
+        Ok(Response::new(
+            self.0.match_subject(request.get_ref()).await?,
+        ))
     }
 
     async fn get_agreements(

@@ -392,6 +392,12 @@ impl Config {
                 "limits: max_concurrent_requests, max_concurrent_per_caller, max_concurrent_per_address, max_connections, max_connections_per_address, caller_requests_per_sec and caller_burst must be positive".into(),
             ));
         }
+        if !(1..=600).contains(&l.request_timeout_secs) {
+            return Err(invalid(format!(
+                "limits.request_timeout_secs: {} is outside 1 to 600 seconds",
+                l.request_timeout_secs
+            )));
+        }
         if !(1..=3600).contains(&l.idle_timeout_secs) {
             return Err(invalid(format!(
                 "limits.idle_timeout_secs: {} is outside 1 to 3600 seconds",
@@ -403,12 +409,6 @@ impl Config {
             return Err(invalid(format!(
                 "limits.body_timeout_secs: {} is outside 1 to 60 seconds or not under limits.request_timeout_secs ({})",
                 l.body_timeout_secs, l.request_timeout_secs
-            )));
-        }
-        if !(1..=600).contains(&l.request_timeout_secs) {
-            return Err(invalid(format!(
-                "limits.request_timeout_secs: {} is outside 1 to 600 seconds",
-                l.request_timeout_secs
             )));
         }
         if !(1..=86_400).contains(&c.sync_interval_secs) {

@@ -426,14 +426,18 @@ async fn a_stranger_s_connections_and_slow_streams_leave_a_verifier_served() {
 }
 
 /// Issue 15 fault 5: with `idle_timeout_secs = 1`, an idle TLS connection on the gRPC port and
-/// an HTTP/1 request on the page whose headers drip a line at a time are closed by the node
-/// (before, both stayed open; the loops here are bounded so the test ends either way).
+/// an HTTP/1 request on the page whose headers drip a line at a time are closed by the node,
+/// and a page request whose body never finishes is answered 503 after
+/// `request_timeout_secs` (before, all stayed open; the loops here are bounded so the test ends
+/// either way).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_and_dripped_headers_are_closed() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let dir = tempfile::tempdir().unwrap();
     let cfg = init_node_with_page(dir.path(), SICHUAN).await;
     set_limit(&cfg, "idle_timeout_secs", "1");
+    set_limit(&cfg, "body_timeout_secs", "1");
+    set_limit(&cfg, "request_timeout_secs", "2");
     let sc = start(&cfg).await;
     let stranger = node_identity(JIANGSU, &NodeKey::generate());
     let mut idle = tls_as(&sc, &stranger, STRANGER).await.unwrap();
@@ -488,5 +492,34 @@ async fn idle_connections_and_dripped_headers_are_closed() {
         }
     }
     assert!(closed, "the dripping request was closed by the node");
+    // A page request whose body never finishes ends after request_timeout_secs with 503.
+    let mut config =
+        (*hcmr::tls::pinned_client_config(sc.tls_cert.as_ref().unwrap()).unwrap()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tcp_from(STRANGER, sc.http_addr.unwrap()).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut page = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    page.write_all(
+        format!(
+            "POST /api/verify HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+            test_token(&sc)
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        page.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("limits.request_timeout_secs"), "{answer}");
     sc.shutdown().await.unwrap();
 }

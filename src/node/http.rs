@@ -59,8 +59,11 @@ impl
     }
 }
 
-/// Counts each request as a call on its connection while it runs (for the idle timeout).
+/// Counts each request as a call on its connection while it runs (for the idle timeout), and
+/// ends it after `limits.request_timeout_secs` (its body read included) with 503: a request
+/// whose body never finishes holds its connection no longer than that.
 pub(crate) async fn count_calls(
+    State(timeout): State<std::time::Duration>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -69,7 +72,13 @@ pub(crate) async fn count_calls(
         .get::<axum::extract::ConnectInfo<Remote>>()
         .and_then(|c| c.0 .1.clone())
         .map(super::listener::CallGuard::new);
-    let response = next.run(req).await;
+    let response = match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request did not finish within limits.request_timeout_secs".into(),
+        ),
+    };
     drop(busy);
     response
 }
@@ -96,8 +105,11 @@ where
 {
     axum::serve(
         listener,
-        router(state)
-            .layer(axum::middleware::from_fn(count_calls))
+        router(state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                std::time::Duration::from_secs(state.limits.request_timeout_secs),
+                count_calls,
+            ))
             .into_make_service_with_connect_info::<Remote>(),
     )
     .with_graceful_shutdown(async move {

@@ -311,8 +311,11 @@ where
 {
     axum::serve(
         listener,
-        router(state)
-            .layer(axum::middleware::from_fn(super::http::count_calls))
+        router(state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                std::time::Duration::from_secs(state.limits.request_timeout_secs),
+                super::http::count_calls,
+            ))
             .into_make_service_with_connect_info::<super::http::Remote>(),
     )
     .with_graceful_shutdown(async move {

@@ -218,7 +218,9 @@ pub struct AccessDenial {
     /// The RPC, as its path (`/hcmr.v1.HealthCodeService/IssueHealthCode`), or the page's API
     /// path.
     pub rpc: String,
-    /// The gRPC status code name: `UNAUTHENTICATED`, `PERMISSION_DENIED` or `RESOURCE_EXHAUSTED`.
+    /// The gRPC status code name: `UNAUTHENTICATED`, `PERMISSION_DENIED`, `RESOURCE_EXHAUSTED`
+    /// (a rate, a concurrency or a connection limit) or `DEADLINE_EXCEEDED` (a request body that
+    /// did not arrive within `limits.body_timeout_secs`).
     pub outcome: String,
     /// Who: `caller <name>`, `peer <province>`, or `anonymous`.
     pub who: String,

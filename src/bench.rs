@@ -1041,6 +1041,19 @@ pub(crate) async fn init_bench_node(
         .replace(
             "max_concurrent_requests = 512",
             "max_concurrent_requests = 4096",
+        )
+        // One caller from one address is the whole load here.
+        .replace(
+            "max_concurrent_per_caller = 64",
+            "max_concurrent_per_caller = 4096",
+        )
+        .replace(
+            "max_concurrent_per_address = 256",
+            "max_concurrent_per_address = 4096",
+        )
+        .replace(
+            "max_connections_per_address = 64",
+            "max_connections_per_address = 4096",
         );
     std::fs::write(&config_path, text).map_err(|e| setup(&e))?;
     let config = crate::node::Config::load(&config_path).map_err(|e| setup(&e))?;

@@ -15,6 +15,7 @@
 //! | `issued_expiry` | exp (u64 BE) ‖ cti (16 bytes) | empty: the issued-code log by expiry, for retention |
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
+//! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
 //!
 //! The issued-code log holds no name and no document number: only the keyed subject hash.
 //! Every write method flushes before returning (group commit: concurrent writers share flushes),
@@ -155,12 +156,18 @@ pub struct Store {
     issued_expiry: sled::Tree,
     callers: sled::Tree,
     access: sled::Tree,
+    match_attempts: sled::Tree,
+    /// Identity-match attempts counted since windows that ended were last removed.
+    match_counted: std::sync::Arc<std::sync::atomic::AtomicU64>,
     commit: std::sync::Arc<GroupCommit>,
     /// The write gate: shared by write methods (insert to flush), exclusive for [`Store::export`].
     gate: std::sync::Arc<tokio::sync::RwLock<()>>,
     /// One [`Store::append_denials`] at a time (it adds to records it reads).
     denials_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Identity-match attempts between two removals of ended windows ([`Store::count_match_attempt`]).
+pub const MATCH_PRUNE_EVERY: u64 = 4096;
 
 /// What one pruning step removed ([`Store::prune_audit`] and the like).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -327,6 +334,8 @@ impl Store {
             issued_expiry: db.open_tree("issued_expiry")?,
             callers: db.open_tree("callers")?,
             access: db.open_tree("access")?,
+            match_attempts: db.open_tree("match_attempts")?,
+            match_counted: std::sync::Arc::default(),
             commit: std::sync::Arc::default(),
             gate: std::sync::Arc::default(),
             denials_lock: std::sync::Arc::default(),
@@ -737,6 +746,57 @@ impl Store {
             },
             _ => Err(corrupt("peers", "not a peer record")),
         }
+    }
+
+    /// Counts an identity-match attempt for `key` (a hashed code id or subject hash) at `now`
+    /// (seconds since the Unix epoch, UTC), in a window of `window` seconds from the key's first
+    /// attempt, and makes it durable before returning: the limit on these attempts is a security
+    /// limit, which a restart of the node must not reset. Returns the attempts in the key's
+    /// current window, this one included. Windows that ended are removed every
+    /// [`MATCH_PRUNE_EVERY`] attempts.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn count_match_attempt(
+        &self,
+        key: [u8; 16],
+        now: u64,
+        window: u64,
+    ) -> Result<u32, StoreError> {
+        let _gate = self.gate.read().await;
+        let current = move |v: Option<&[u8]>| -> (u32, u64) {
+            v.and_then(|v| {
+                let count = u32::from_be_bytes(v.get(..4)?.try_into().ok()?);
+                let start = u64::from_be_bytes(v.get(4..12)?.try_into().ok()?);
+                Some((count, start))
+            })
+            .filter(|(_, start)| now.saturating_sub(*start) < window)
+            .unwrap_or((0, now))
+        };
+        let tree = self.match_attempts.clone();
+        let counted = self.match_counted.clone();
+        let count = blocking(move || {
+            let stored = tree.update_and_fetch(key, |old| {
+                let (count, start) = current(old);
+                let mut v = count.saturating_add(1).to_be_bytes().to_vec();
+                v.extend_from_slice(&start.to_be_bytes());
+                Some(v)
+            })?;
+            if counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % MATCH_PRUNE_EVERY
+                == MATCH_PRUNE_EVERY - 1
+            {
+                for r in tree.iter() {
+                    let (k, v) = r?;
+                    if current(Some(&v)).0 == 0 {
+                        tree.remove(k)?;
+                    }
+                }
+            }
+            Ok(current(stored.as_deref()).0)
+        })
+        .await?;
+        self.flush().await?;
+        Ok(count)
     }
 
     /// Adds refused calls (not flushed: the caller flushes a batch): each under the key `time`

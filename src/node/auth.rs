@@ -126,6 +126,13 @@ impl RateLimiter {
 
     /// Takes one request from `who`'s bucket; false when it is empty.
     pub(crate) fn allow(&self, who: &str) -> bool {
+        self.allow_n(who, 1)
+    }
+
+    /// Takes `n` from `who`'s bucket (at most the burst, so that any allowed batch can pass
+    /// once the bucket is full); false, taking nothing, when fewer are left.
+    pub(crate) fn allow_n(&self, who: &str, n: usize) -> bool {
+        let n = (n as f64).min(self.burst);
         let now = Instant::now();
         let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = b.entry(who.to_string()).or_insert(Bucket {
@@ -135,8 +142,8 @@ impl RateLimiter {
         let elapsed = now.duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.per_sec).min(self.burst);
         bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= n {
+            bucket.tokens -= n;
             true
         } else {
             false
@@ -216,6 +223,37 @@ impl NodeState {
             ));
         }
         Ok(caller)
+    }
+
+    /// Takes `n` more from the rate of the caller named in `who` (`caller NAME`), for a call
+    /// that carries more than one unit of work (a batch of codes counts each code).
+    ///
+    /// # Errors
+    /// RESOURCE_EXHAUSTED when the caller's bucket has fewer left; the refusal is recorded.
+    pub(crate) fn take_codes(
+        &self,
+        who: &str,
+        n: usize,
+        rpc: &str,
+        remote: Option<std::net::SocketAddr>,
+    ) -> Result<(), tonic::Status> {
+        let Some(name) = who.strip_prefix("caller ") else {
+            return Ok(());
+        };
+        if n == 0 || self.rate.allow_n(name, n) {
+            return Ok(());
+        }
+        let denied = Denied::new(
+            tonic::Code::ResourceExhausted,
+            who.to_string(),
+            format!(
+                "caller {name} is over its request rate: each code of a batch counts ({} codes \
+                 a second, limits.caller_requests_per_sec); retry shortly",
+                self.limits.caller_requests_per_sec
+            ),
+        );
+        self.record_denial(rpc, &denied, remote);
+        Err(denied.status)
     }
 
     /// The node keys this node trusts for `peer`: those pinned by a concluded agreement with it
@@ -341,6 +379,7 @@ impl NodeState {
             tonic::Code::Unauthenticated => "UNAUTHENTICATED",
             tonic::Code::PermissionDenied => "PERMISSION_DENIED",
             tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
             _ => outcome.as_str(),
         }
         .to_string();
@@ -409,14 +448,15 @@ pub(crate) struct Auth<S> {
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
-impl<S, B> tower::Service<http::Request<B>> for Auth<S>
+impl<S> tower::Service<http::Request<tonic::body::Body>> for Auth<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+        > + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
@@ -426,7 +466,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         let path = req.uri().path().to_string();
         let tls = req.extensions().get::<TlsConnInfo>().cloned();
         let remote = tls.as_ref().and_then(|t| t.remote).or_else(|| {
@@ -435,44 +475,233 @@ where
                 .and_then(|t| t.remote_addr())
         });
         let certs = tls.as_ref().and_then(|t| t.certs.clone());
+        // The call counts on its connection until its answer ends (for the idle timeout).
+        let busy = tls
+            .as_ref()
+            .and_then(|t| t.activity.clone())
+            .map(super::listener::CallGuard::new);
         let decision =
             self.state
                 .authorize(&path, req.headers(), certs.as_ref().map(|c| c.as_slice()));
-        let permit = match &decision {
-            Ok(_) if need(&path) != Need::Open => {
-                match self.state.concurrency.clone().try_acquire_owned() {
-                    Ok(p) => Some(p),
-                    Err(_) => {
-                        let status = tonic::Status::resource_exhausted(
-                            "the node is at its limit of concurrent calls; retry shortly",
-                        );
-                        return Box::pin(async move { Ok(status.into_http()) });
-                    }
+        // The clone that was polled ready runs this call; the fresh clone waits for the next
+        // poll_ready (tower's usual pattern).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let response = match decision {
+                Ok(principal) => state.run(path, principal, remote, req, inner).await,
+                Err(denied) => {
+                    state.record_denial(&path, &denied, remote);
+                    Ok(denied.status.into_http())
                 }
+            };
+            match busy {
+                Some(busy) => response.map(|r| {
+                    r.map(|body| tonic::body::Body::new(CountedBody { body, _busy: busy }))
+                }),
+                None => response,
             }
-            _ => None,
+        })
+    }
+}
+
+/// An answer's body that keeps its call counted on the connection until it ends (a stream).
+struct CountedBody {
+    body: tonic::body::Body,
+    _busy: super::listener::CallGuard,
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = hyper::body::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request body over its limit ([`NodeState::run`]).
+const BODY_TOO_LARGE: &str = "request message larger than limits.max_request_bytes";
+
+impl NodeState {
+    /// Runs an authorized call: takes its caller's and its address's slots, reads its body
+    /// within `limits.body_timeout_secs`, then takes a slot of the node-wide limit for the time
+    /// the service runs. Each refusal is recorded ([`NodeState::record_denial`]).
+    async fn run<S>(
+        self: Arc<Self>,
+        path: String,
+        principal: Option<Principal>,
+        remote: Option<std::net::SocketAddr>,
+        req: http::Request<tonic::body::Body>,
+        mut inner: S,
+    ) -> Result<http::Response<tonic::body::Body>, S::Error>
+    where
+        S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+        >,
+    {
+        let Some(principal) = principal else {
+            // Open calls (node information, health, reflection) run outside the limits: they
+            // hold no node-wide slot.
+            return inner.call(req).await;
         };
-        match decision {
-            Ok(principal) => {
-                if let Some(p) = principal {
-                    req.extensions_mut().insert(p);
-                }
-                // The clone that was polled ready runs this call; the fresh clone waits for
-                // the next poll_ready (tower's usual pattern).
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(async move {
-                    let r = inner.call(req).await;
-                    drop(permit);
-                    r
-                })
+        let who = match &principal {
+            Principal::Caller(c) => format!("caller {}", c.name),
+            Principal::Node(p) => format!("peer {}", p.province),
+            Principal::Unchecked => "anonymous".to_string(),
+        };
+        let refuse = |code: tonic::Code, message: String| {
+            let denied = Denied::new(code, who.clone(), message);
+            self.record_denial(&path, &denied, remote);
+            Ok(denied.status.into_http())
+        };
+        // Held for the whole call, its body read included.
+        let _slot = match self
+            .in_flight
+            .enter(&who, remote.map(|a| a.ip()), &self.limits)
+        {
+            Ok(slot) => slot,
+            Err(message) => return refuse(tonic::Code::ResourceExhausted, message),
+        };
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(principal);
+        // The body is read before the node-wide slot is taken, within its own timeout, so that
+        // slow or unfinished bodies hold no slot of the node's capacity.
+        let limit = self.limits.max_request_bytes.saturating_add(BODY_SLACK);
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(self.limits.body_timeout_secs),
+            http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)),
+        )
+        .await;
+        let body = match read {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                return Ok(tonic::Status::out_of_range(format!(
+                    "{BODY_TOO_LARGE} ({} bytes)",
+                    self.limits.max_request_bytes
+                ))
+                .into_http());
             }
-            Err(denied) => {
-                self.state.record_denial(&path, &denied, remote);
-                let status = denied.status;
-                Box::pin(async move { Ok(status.into_http()) })
+            // The client reset the stream or the connection failed: nobody to answer.
+            Ok(Err(e)) => return Ok(tonic::Status::cancelled(e.to_string()).into_http()),
+            Err(_) => {
+                return refuse(
+                    tonic::Code::DeadlineExceeded,
+                    format!(
+                        "the request body did not arrive within {} s (limits.body_timeout_secs)",
+                        self.limits.body_timeout_secs
+                    ),
+                )
+            }
+        };
+        let _permit = match self.concurrency.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                return refuse(
+                    tonic::Code::ResourceExhausted,
+                    "the node is at its limit of concurrent calls; retry shortly".into(),
+                )
+            }
+        };
+        let req = http::Request::from_parts(
+            parts,
+            tonic::body::Body::new(http_body_util::Full::new(body)),
+        );
+        inner.call(req).await
+    }
+}
+
+/// Bytes a request body may hold beyond `limits.max_request_bytes`: the gRPC message header
+/// (5 bytes) with room to spare, so an oversized message is refused by its declared length.
+const BODY_SLACK: usize = 1024;
+
+/// Calls in flight per caller (token or peer province) and per remote address.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    /// Who or where -> calls in flight. A std mutex: held for a map update only.
+    counts: std::sync::Mutex<HashMap<InFlightKey, usize>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum InFlightKey {
+    Who(String),
+    Address(std::net::IpAddr),
+}
+
+/// A call's place in [`InFlight`]; given back when dropped.
+pub(crate) struct Slot {
+    in_flight: Arc<InFlight>,
+    keys: Vec<InFlightKey>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .in_flight
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for k in &self.keys {
+            if let Some(n) = counts.get_mut(k) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    counts.remove(k);
+                }
             }
         }
+    }
+}
+
+impl InFlight {
+    /// Takes a slot for a call of `who` from `address`.
+    ///
+    /// # Errors
+    /// The refusal's message, when `who` or `address` is at its limit.
+    pub(crate) fn enter(
+        self: &Arc<Self>,
+        who: &str,
+        address: Option<std::net::IpAddr>,
+        limits: &super::config::LimitsConfig,
+    ) -> Result<Slot, String> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = InFlightKey::Who(who.to_string());
+        if counts.get(&mine).copied().unwrap_or(0) >= limits.max_concurrent_per_caller {
+            return Err(format!(
+                "{who} has {} calls in flight, its limit (limits.max_concurrent_per_caller); retry when one ends",
+                limits.max_concurrent_per_caller
+            ));
+        }
+        let mut keys = vec![mine];
+        if let Some(a) = address {
+            let at = InFlightKey::Address(a);
+            if counts.get(&at).copied().unwrap_or(0) >= limits.max_concurrent_per_address {
+                return Err(format!(
+                    "address {a} has {} calls in flight, its limit (limits.max_concurrent_per_address); retry when one ends",
+                    limits.max_concurrent_per_address
+                ));
+            }
+            keys.push(at);
+        }
+        for k in &keys {
+            *counts.entry(k.clone()).or_insert(0) += 1;
+        }
+        Ok(Slot {
+            in_flight: self.clone(),
+            keys,
+        })
     }
 }
 
@@ -551,7 +780,7 @@ mod tests {
         let node = crate::node::Node::open(&config).unwrap();
         let (release, released) = tokio::sync::oneshot::channel::<()>();
         let released = Arc::new(tokio::sync::Mutex::new(Some(released)));
-        let inner = tower::service_fn(move |_req: http::Request<()>| {
+        let inner = tower::service_fn(move |_req: http::Request<tonic::body::Body>| {
             let released = released.clone();
             async move {
                 if let Some(r) = released.lock().await.take() {
@@ -568,7 +797,7 @@ mod tests {
             http::Request::builder()
                 .uri("/hcmr.v1.HealthCodeService/VerifyHealthCode")
                 .header("authorization", format!("Bearer {}", token.as_str()))
-                .body(())
+                .body(tonic::body::Body::empty())
                 .unwrap()
         };
         let grpc_status = |r: &http::Response<tonic::body::Body>| {
@@ -599,11 +828,203 @@ mod tests {
         assert_eq!(grpc_status(&third), None);
     }
 
+    /// A node with `limits` replaced (`key = value` lines of [limits]), a verifier token of
+    /// each of `callers`, and the auth layer around a service that reads the body, as tonic's
+    /// handlers do, and waits for `release` (first call only).
+    async fn layered(
+        limits: &[(&str, &str)],
+        callers: &[&str],
+    ) -> (
+        tempfile::TempDir,
+        crate::node::Node,
+        Vec<String>,
+        Auth<
+            impl tower::Service<
+                    http::Request<tonic::body::Body>,
+                    Response = http::Response<tonic::body::Body>,
+                    Error = std::convert::Infallible,
+                    Future = impl Send,
+                > + Clone
+                + Send
+                + 'static,
+        >,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = crate::province::Province::from_code(510000).unwrap();
+        let path = crate::node::init(
+            p,
+            &dir.path().join("sc"),
+            "127.0.0.1:0".parse().unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for (k, v) in limits {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{k} = ")))
+                .unwrap()
+                .to_string();
+            text = text.replace(&line, &format!("{k} = {v}"));
+        }
+        std::fs::write(&path, text).unwrap();
+        let config = crate::node::Config::load(&path).unwrap();
+        let mut tokens = Vec::new();
+        for c in callers {
+            let t = crate::node::add_caller_offline(&config, c, &[Role::Verifier])
+                .await
+                .unwrap();
+            tokens.push(t.as_str().to_string());
+        }
+        let node = crate::node::Node::open(&config).unwrap();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let released = Arc::new(tokio::sync::Mutex::new(Some(released)));
+        let inner = tower::service_fn(move |req: http::Request<tonic::body::Body>| {
+            let released = released.clone();
+            async move {
+                let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+                let first = released.lock().await.take();
+                if let Some(r) = first {
+                    let _ = r.await;
+                }
+                Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+            }
+        });
+        let auth = AuthLayer {
+            state: node.state.clone(),
+        }
+        .layer(inner);
+        (dir, node, tokens, auth, release)
+    }
+
+    fn verify_request(token: &str, body: tonic::body::Body) -> http::Request<tonic::body::Body> {
+        http::Request::builder()
+            .uri("/hcmr.v1.HealthCodeService/VerifyHealthCode")
+            .header("authorization", format!("Bearer {token}"))
+            .body(body)
+            .unwrap()
+    }
+
+    fn grpc_status(r: &http::Response<tonic::body::Body>) -> Option<String> {
+        r.headers()
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    /// A body that sends a gRPC message header declaring 1,000 bytes, then nothing, forever.
+    fn unfinished_body() -> tonic::body::Body {
+        use futures_util::StreamExt as _;
+        let header = hyper::body::Bytes::from_static(&[0, 0, 0, 0x03, 0xe8]);
+        let frames = futures_util::stream::once(async move {
+            Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(header))
+        })
+        .chain(futures_util::stream::pending());
+        tonic::body::Body::new(http_body_util::StreamBody::new(frames))
+    }
+
+    /// Issue 15 fault 1: one caller at its own limit is refused (RESOURCE_EXHAUSTED, recorded
+    /// under its name) while another caller's call still runs.
+    #[tokio::test]
+    async fn one_caller_at_its_limit_leaves_room_for_the_others_and_is_recorded() {
+        use tower::{Service, ServiceExt};
+        let (_dir, node, tokens, mut auth, release) =
+            layered(&[("max_concurrent_per_caller", "1")], &["gate", "other"]).await;
+        let first = auth
+            .ready()
+            .await
+            .unwrap()
+            .call(verify_request(&tokens[0], tonic::body::Body::empty()));
+        let running = tokio::spawn(first);
+        for _ in 0..100 {
+            if node.state.concurrency.available_permits() < 512 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let second = auth
+            .ready()
+            .await
+            .unwrap()
+            .call(verify_request(&tokens[0], tonic::body::Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(grpc_status(&second).as_deref(), Some("8"));
+        let other = auth
+            .ready()
+            .await
+            .unwrap()
+            .call(verify_request(&tokens[1], tonic::body::Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(grpc_status(&other), None, "another caller is served");
+        release.send(()).unwrap();
+        assert_eq!(grpc_status(&running.await.unwrap().unwrap()), None);
+        let refused = node.state.refusals.take();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(
+            (refused[0].outcome.as_str(), refused[0].who.as_str()),
+            ("RESOURCE_EXHAUSTED", "caller gate")
+        );
+        assert_eq!(refused[0].count, 1);
+    }
+
+    /// Issue 15 fault 1: a body that never finishes holds no slot of the node-wide limit (one
+    /// slot here: another caller is served meanwhile), and is refused with DEADLINE_EXCEEDED
+    /// after `limits.body_timeout_secs`, recorded.
+    #[tokio::test]
+    async fn an_unfinished_body_holds_no_node_slot_and_is_refused_in_time() {
+        use tower::{Service, ServiceExt};
+        let (_dir, node, tokens, mut auth, release) = layered(
+            &[("max_concurrent_requests", "1"), ("body_timeout_secs", "1")],
+            &["slow", "gate"],
+        )
+        .await;
+        drop(release);
+        let slow = auth
+            .ready()
+            .await
+            .unwrap()
+            .call(verify_request(&tokens[0], unfinished_body()));
+        let slow = tokio::spawn(slow);
+        tokio::task::yield_now().await;
+        let other = auth
+            .ready()
+            .await
+            .unwrap()
+            .call(verify_request(&tokens[1], tonic::body::Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(
+            grpc_status(&other),
+            None,
+            "served while the slow body is read"
+        );
+        let slow = slow.await.unwrap().unwrap();
+        assert_eq!(
+            grpc_status(&slow).as_deref(),
+            Some("4"),
+            "DEADLINE_EXCEEDED"
+        );
+        let refused = node.state.refusals.take();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(
+            (refused[0].outcome.as_str(), refused[0].who.as_str()),
+            ("DEADLINE_EXCEEDED", "caller slow")
+        );
+        assert_eq!(node.state.concurrency.available_permits(), 1);
+    }
+
     #[test]
     fn rate_limiter_empties_and_keeps_callers_apart() {
         let r = RateLimiter::new(1, 3);
         assert!(r.allow("a") && r.allow("a") && r.allow("a"));
         assert!(!r.allow("a"));
         assert!(r.allow("b"));
+        // Several at once: all or nothing.
+        assert!(!r.allow_n("b", 3), "two left");
+        assert!(r.allow_n("b", 2));
+        assert!(!r.allow("b"));
     }
 }

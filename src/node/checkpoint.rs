@@ -19,29 +19,6 @@ pub(crate) const MAX_MATCH_ATTEMPTS: u32 = 5;
 /// The window of [`MAX_MATCH_ATTEMPTS`], in seconds.
 pub(crate) const MATCH_WINDOW_SECS: u64 = 3600;
 
-/// Counts attempts per key (a hashed code id or a subject hash) in a fixed window.
-#[derive(Default)]
-pub(crate) struct AttemptLimiter {
-    /// Key -> (attempts, window start). A std mutex: held for a map lookup only.
-    seen: std::sync::Mutex<std::collections::HashMap<[u8; 16], (u32, u64)>>,
-}
-
-impl AttemptLimiter {
-    /// Counts an attempt at `now`; false when the key is over the limit.
-    pub(crate) fn allow(&self, key: [u8; 16], now: u64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 100_000 {
-            seen.retain(|_, (_, start)| now.saturating_sub(*start) < MATCH_WINDOW_SECS);
-        }
-        let e = seen.entry(key).or_insert((0, now));
-        if now.saturating_sub(e.1) >= MATCH_WINDOW_SECS {
-            *e = (0, now);
-        }
-        e.0 += 1;
-        e.0 <= MAX_MATCH_ATTEMPTS
-    }
-}
-
 fn too_many() -> ApiError {
     ApiError::TooManyAttempts(format!(
         "identity match: at most {MAX_MATCH_ATTEMPTS} attempts per code per hour; compare the masked ID with the document by eye"
@@ -72,8 +49,8 @@ fn audit_filter_digest(r: &proto::ListAuditRecordsRequest) -> [u8; AUDIT_FILTER_
 }
 
 impl NodeState {
-    /// Verifies codes (the pure decision on the current snapshot, batched with the other calls
-    /// in flight) and queues an audit record for each. No disk I/O here: the audit writer stores
+    /// Verifies codes of caller `who` (the pure decision on the current snapshot, batched with
+    /// the other calls in flight, callers in turn) and queues an audit record for each. No disk I/O here: the audit writer stores
     /// records in batches. Verdicts in the order of `codes`, and the decision time (seconds
     /// since the Unix epoch, UTC).
     ///
@@ -81,6 +58,7 @@ impl NodeState {
     /// [`ApiError::Internal`] when the decision failed (a bug).
     pub(crate) async fn verify_and_audit(
         &self,
+        who: &str,
         codes: Vec<String>,
         checkpoint: &str,
         via: &'static str,
@@ -90,7 +68,7 @@ impl NodeState {
         let now = self.now();
         let trust = self.trust.load_full();
         let started = std::time::Instant::now();
-        let verdicts = self.batcher.verify(codes, trust, now).await?;
+        let verdicts = self.batcher.verify(who, codes, trust, now).await?;
         let elapsed = started.elapsed();
         for verdict in &verdicts {
             self.metrics.verification(verdict, elapsed);
@@ -126,6 +104,17 @@ impl NodeState {
         );
     }
 
+    /// Counts an identity-match attempt for `key` (a hashed code id, or a subject hash
+    /// zero-padded) at `now`; false when the key is over [`MAX_MATCH_ATTEMPTS`] in its
+    /// [`MATCH_WINDOW_SECS`]. Counted in the store, durably, so a restart resets nothing.
+    async fn match_allowed(&self, key: [u8; 16], now: u64) -> Result<bool, ApiError> {
+        let n = self
+            .store
+            .count_match_attempt(key, now, MATCH_WINDOW_SECS)
+            .await?;
+        Ok(n <= MAX_MATCH_ATTEMPTS)
+    }
+
     /// Does the document shown match the code's subject? Own codes are checked here; a peer's
     /// code is asked of the issuer's node, the only holder of its subject key.
     pub(crate) async fn match_identity(
@@ -152,7 +141,10 @@ impl NodeState {
                 verdict.reason.explain()
             )));
         };
-        if !self.match_limiter.allow(crate::audit::cti_hash(&cti), now) {
+        if !self
+            .match_allowed(crate::audit::cti_hash(&cti), now)
+            .await?
+        {
             return Err(too_many());
         }
         let hash = claims.subject.subject_hash;
@@ -205,7 +197,7 @@ impl NodeState {
     }
 
     /// A peer asks whether a document matches one of this node's subject hashes.
-    pub(crate) fn match_subject(
+    pub(crate) async fn match_subject(
         &self,
         r: &proto::MatchSubjectRequest,
     ) -> Result<proto::MatchSubjectResponse, ApiError> {
@@ -221,7 +213,7 @@ impl NodeState {
         // The limiter counts by 16-byte keys: the 8-byte hash, zero-padded.
         let mut limit_key = [0u8; 16];
         limit_key[..hash.len()].copy_from_slice(&hash);
-        if !self.match_limiter.allow(limit_key, self.now()) {
+        if !self.match_allowed(limit_key, self.now()).await? {
             return Err(too_many());
         }
         let mine = self.subject_key.subject_hash(doc_type, &number);
@@ -321,6 +313,9 @@ pub(crate) struct RefusalTally {
     tally: std::sync::Mutex<crate::audit::DenialTally>,
     /// Wakes the audit writer.
     wake: tokio::sync::Notify,
+    /// One [`RefusalTally::flush`] at a time, so a reader that flushes waits for counts the
+    /// writer has taken but not yet stored.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl RefusalTally {
@@ -332,8 +327,28 @@ impl RefusalTally {
         }
     }
 
+    /// Stores what is counted (not flushed to disk: readers of the store see it at once).
+    ///
+    /// # Errors
+    /// The store's error, with the refusals it could not store.
+    pub(crate) async fn flush(
+        &self,
+        store: &crate::store::Store,
+    ) -> Result<bool, (crate::store::StoreError, u64)> {
+        let _one = self.flushing.lock().await;
+        let denials = self.take();
+        if denials.is_empty() {
+            return Ok(false);
+        }
+        store
+            .append_denials(&denials)
+            .await
+            .map(|()| true)
+            .map_err(|e| (e, denials.iter().map(|d| d.count).sum()))
+    }
+
     /// What is counted, as records, leaving the tally empty.
-    fn take(&self) -> Vec<crate::audit::AccessDenial> {
+    pub(crate) fn take(&self) -> Vec<crate::audit::AccessDenial> {
         self.tally.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
@@ -359,14 +374,14 @@ pub(crate) async fn audit_writer(
         while let Ok(r) = rx.try_recv() {
             batch.push(r);
         }
-        let denials = refusals.take();
-        if !denials.is_empty() {
-            if let Err(e) = store.append_denials(&denials).await {
-                let lost: u64 = denials.iter().map(|d| d.count).sum();
+        let denials = match refusals.flush(&store).await {
+            Ok(stored) => stored,
+            Err((e, lost)) => {
                 tracing::error!(error = %e, lost, "refused-call records could not be stored");
+                true
             }
-        }
-        if !batch.is_empty() || !denials.is_empty() {
+        };
+        if !batch.is_empty() || denials {
             let count = batch.len();
             if let Err(e) = store.append_audit(std::mem::take(&mut batch)).await {
                 tracing::error!(error = %e, lost = count, "audit records could not be stored");

@@ -27,6 +27,12 @@
 //! caller_requests_per_sec = 200    # sustained rate per caller (token bucket)
 //! caller_burst = 400               # burst per caller
 //! request_timeout_secs = 30        # longest a call may run, seconds
+//! max_concurrent_per_caller = 64   # calls in flight per caller token or peer province
+//! max_concurrent_per_address = 256 # calls in flight per remote IP address
+//! body_timeout_secs = 5            # longest the request body of a call may take to arrive, seconds
+//! max_connections = 4096           # TLS connections open at once (all ports; kept under ulimit -n)
+//! max_connections_per_address = 64 # TLS connections open at once from one IP address
+//! idle_timeout_secs = 60           # a connection with no call for this long is closed, seconds
 //!
 //! [policy]
 //! clock_skew_secs = 300            # tolerated clock difference for iat, seconds
@@ -362,6 +368,26 @@ pub struct LimitsConfig {
     pub caller_burst: u32,
     /// Longest a call may run, in seconds (1 to 600).
     pub request_timeout_secs: u64,
+    /// Calls in flight (their request body being read, or running) per caller token, per peer
+    /// province (node certificate), so no one caller takes the node-wide limit; more get
+    /// RESOURCE_EXHAUSTED at once.
+    pub max_concurrent_per_caller: usize,
+    /// Calls in flight per remote IP address, whoever the caller claims to be; more get
+    /// RESOURCE_EXHAUSTED at once.
+    pub max_concurrent_per_address: usize,
+    /// Longest the request body of a call may take to arrive, in seconds (1 to 60, under
+    /// `request_timeout_secs`). The node-wide slot is taken only once the body is in.
+    pub body_timeout_secs: u64,
+    /// TLS connections open at once on all the node's ports (gRPC, page, metrics); more are
+    /// closed at once and counted. Lowered at start to stay 256 under the open-files limit
+    /// (`ulimit -n`).
+    pub max_connections: usize,
+    /// TLS connections open at once from one IP address; more are closed at once and counted.
+    pub max_connections_per_address: usize,
+    /// A connection with no call in flight for this long (since it was accepted or its last
+    /// call ended) is closed, in seconds (1 to 3600). It bounds idle connections and requests
+    /// whose headers never finish (HTTP/1 and HTTP/2 alike).
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -372,6 +398,12 @@ impl Default for LimitsConfig {
             caller_requests_per_sec: 200,
             caller_burst: 400,
             request_timeout_secs: 30,
+            max_concurrent_per_caller: 64,
+            max_concurrent_per_address: 256,
+            body_timeout_secs: 5,
+            max_connections: 4096,
+            max_connections_per_address: 64,
+            idle_timeout_secs: 60,
         }
     }
 }
@@ -562,15 +594,35 @@ impl Config {
                 l.max_request_bytes
             )));
         }
-        if l.max_concurrent_requests == 0 || l.caller_requests_per_sec == 0 || l.caller_burst == 0 {
+        if l.max_concurrent_requests == 0
+            || l.caller_requests_per_sec == 0
+            || l.caller_burst == 0
+            || l.max_concurrent_per_caller == 0
+            || l.max_concurrent_per_address == 0
+            || l.max_connections == 0
+            || l.max_connections_per_address == 0
+        {
             return Err(invalid(
-                "limits: max_concurrent_requests, caller_requests_per_sec and caller_burst must be positive".into(),
+                "limits: max_concurrent_requests, max_concurrent_per_caller, max_concurrent_per_address, max_connections, max_connections_per_address, caller_requests_per_sec and caller_burst must be positive".into(),
             ));
         }
         if !(1..=600).contains(&l.request_timeout_secs) {
             return Err(invalid(format!(
                 "limits.request_timeout_secs: {} is outside 1 to 600 seconds",
                 l.request_timeout_secs
+            )));
+        }
+        if !(1..=3600).contains(&l.idle_timeout_secs) {
+            return Err(invalid(format!(
+                "limits.idle_timeout_secs: {} is outside 1 to 3600 seconds",
+                l.idle_timeout_secs
+            )));
+        }
+        if !(1..=60).contains(&l.body_timeout_secs) || l.body_timeout_secs >= l.request_timeout_secs
+        {
+            return Err(invalid(format!(
+                "limits.body_timeout_secs: {} is outside 1 to 60 seconds or not under limits.request_timeout_secs ({})",
+                l.body_timeout_secs, l.request_timeout_secs
             )));
         }
         if !(1..=86_400).contains(&c.sync_interval_secs) {

@@ -48,17 +48,45 @@ const APP_CSS: &str = include_str!("page/app.css");
 const JSQR_JS: &str = include_str!("page/vendor/jsqr/jsQR.js");
 const JSQR_LICENSE: &str = include_str!("page/vendor/jsqr/LICENSE");
 
-/// The remote address of a page request.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Remote(pub(crate) std::net::SocketAddr);
+/// The remote address of a page request, and its connection's calls (TLS listeners, for the
+/// idle timeout).
+#[derive(Debug, Clone)]
+pub(crate) struct Remote(
+    pub(crate) std::net::SocketAddr,
+    pub(crate) Option<Arc<super::listener::Activity>>,
+);
 
 impl
     axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
     for Remote
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Remote(*stream.remote_addr())
+        Remote(*stream.remote_addr(), None)
     }
+}
+
+/// Counts each request as a call on its connection while it runs (for the idle timeout), and
+/// ends it after `limits.request_timeout_secs` (its body read included) with 503: a request
+/// whose body never finishes holds its connection no longer than that.
+pub(crate) async fn count_calls(
+    State(timeout): State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let busy = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<Remote>>()
+        .and_then(|c| c.0 .1.clone())
+        .map(super::listener::CallGuard::new);
+    let response = match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request did not finish within limits.request_timeout_secs".into(),
+        ),
+    };
+    drop(busy);
+    response
 }
 
 impl
@@ -67,7 +95,7 @@ impl
     > for Remote
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, super::listener::TlsListener>) -> Self {
-        Remote(*stream.remote_addr())
+        Remote(*stream.remote_addr(), Some(stream.io().activity()))
     }
 }
 
@@ -83,7 +111,12 @@ where
 {
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<Remote>(),
+        router(state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                std::time::Duration::from_secs(state.limits.request_timeout_secs),
+                count_calls,
+            ))
+            .into_make_service_with_connect_info::<Remote>(),
     )
     .with_graceful_shutdown(async move {
         while !*stop.borrow() {
@@ -339,6 +372,7 @@ fn json_body(
 
 async fn verify(
     State(s): State<Arc<NodeState>>,
+    axum::Extension(caller): axum::Extension<Arc<crate::callers::Caller>>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let body = match json_body(body) {
@@ -356,7 +390,12 @@ async fn verify(
         (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
     match s
-        .verify_and_audit(vec![code.to_string()], checkpoint, "http")
+        .verify_and_audit(
+            &format!("caller {}", caller.name),
+            vec![code.to_string()],
+            checkpoint,
+            "http",
+        )
         .await
     {
         Ok((verdicts, now)) => match verdicts.first() {

@@ -1,6 +1,9 @@
-//! Accepting connections: TCP with TCP_NODELAY, then the TLS handshake on its own task (bounded
-//! by a timeout, so a slow or silent client holds up nobody), handing finished connections to
-//! the gRPC server or the page.
+//! Accepting connections: TCP with TCP_NODELAY, a place under the connection limits (node-wide
+//! and per remote address, [`ConnGate`]), then the TLS handshake on its own task (bounded by a
+//! timeout, so a slow or silent client holds up nobody), handing finished connections to the
+//! gRPC server, the page or the metrics endpoint. A connection with no call in flight for
+//! `limits.idle_timeout_secs` (since it was accepted or its last call ended) is closed
+//! ([`Guarded`]): that bounds idle connections and requests whose headers never finish alike.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +16,281 @@ use tokio_rustls::server::TlsStream;
 pub(crate) const HANDSHAKE_LINES_PER_SEC: u32 = 10;
 
 /// Longest a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// File descriptors kept out of the connection limit: the database, log, key files, outgoing
+/// connections to peers.
+const RESERVED_FILES: u64 = 256;
+
+/// The soft limit on open files of this process (RLIMIT_NOFILE), from /proc/self/limits;
+/// `None` where it cannot be read.
+pub(crate) fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The node-wide connection limit: `configured`, lowered to stay [`RESERVED_FILES`] under the
+/// open-files limit (so the node never reaches "Too many open files").
+pub(crate) fn connection_limit(configured: usize) -> usize {
+    match open_files_limit() {
+        Some(files) => {
+            let room = usize::try_from(files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
+            if room < configured {
+                tracing::warn!(
+                    configured,
+                    open_files = files,
+                    lowered_to = room.max(1),
+                    "limits.max_connections is above what the open-files limit (ulimit -n) allows: lowered"
+                );
+            }
+            configured.min(room).max(1)
+        }
+        None => configured,
+    }
+}
+
+/// Connections open, node-wide and per remote address, under their limits; shared by every
+/// TLS listener of the node.
+#[derive(Debug)]
+pub(crate) struct ConnGate {
+    max: usize,
+    per_address: usize,
+    /// (all, per address). A std mutex: held for a map update only.
+    open: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
+}
+
+/// A connection's place in [`ConnGate`]; given back when dropped (the connection closed).
+#[derive(Debug)]
+pub(crate) struct ConnSlot {
+    gate: Arc<ConnGate>,
+    address: std::net::IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut open = self.gate.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.address) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.1.remove(&self.address);
+            }
+        }
+    }
+}
+
+impl ConnGate {
+    /// A gate of `max` connections, `per_address` from one IP address.
+    pub(crate) fn new(max: usize, per_address: usize) -> ConnGate {
+        ConnGate {
+            max,
+            per_address,
+            open: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Takes a place for a connection from `address`.
+    ///
+    /// # Errors
+    /// Why not: the message of the refusal.
+    pub(crate) fn enter(self: &Arc<Self>, address: std::net::IpAddr) -> Result<ConnSlot, String> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.0 >= self.max {
+            return Err(format!(
+                "the node has {} connections open, its limit (limits.max_connections)",
+                self.max
+            ));
+        }
+        let mine = open.1.entry(address).or_insert(0);
+        if *mine >= self.per_address {
+            return Err(format!(
+                "address {address} has {} connections open, its limit (limits.max_connections_per_address)",
+                self.per_address
+            ));
+        }
+        *mine += 1;
+        open.0 += 1;
+        Ok(ConnSlot {
+            gate: self.clone(),
+            address,
+        })
+    }
+}
+
+/// Calls in flight on one connection, and when the last one ended.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// When the connection was accepted or its last call ended.
+    last: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            last: std::sync::Mutex::new(tokio::time::Instant::now()),
+        })
+    }
+
+    /// When the connection turns idle-closable, or `None` while a call is in flight.
+    fn idle_since(&self) -> Option<tokio::time::Instant> {
+        if self.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            return None;
+        }
+        Some(*self.last.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// A call in flight on a connection ([`Activity`]); ended when dropped.
+pub(crate) struct CallGuard(Arc<Activity>);
+
+impl CallGuard {
+    /// Counts a call on the connection of `activity` until the guard drops.
+    pub(crate) fn new(activity: Arc<Activity>) -> CallGuard {
+        activity
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        CallGuard(activity)
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        *self.0.last.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// A connection holding its place under the limits, closed (reads end with TimedOut) once it
+/// has had no call in flight for the idle timeout.
+pub(crate) struct Guarded<S> {
+    stream: S,
+    _slot: ConnSlot,
+    activity: Arc<Activity>,
+    idle: Duration,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S> Guarded<S> {
+    /// The wrapped stream.
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The connection's calls, for the request handlers to count theirs.
+    pub(crate) fn activity(&self) -> Arc<Activity> {
+        self.activity.clone()
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Guarded<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::future::Future as _;
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Poll::Ready(r) = std::pin::Pin::new(&mut this.stream).poll_read(cx, buf) {
+            return Poll::Ready(r);
+        }
+        loop {
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = tokio::time::Instant::now();
+            let until = match this.activity.idle_since() {
+                None => now + this.idle,
+                Some(since) if since + this.idle <= now => {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no call for limits.idle_timeout_secs: connection closed",
+                    )));
+                }
+                Some(since) => since + this.idle,
+            };
+            this.timer.as_mut().reset(until);
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// A TLS connection accepted under the limits; [`Accepted::guard`] wraps it (or what is built
+/// on it) in [`Guarded`].
+pub(crate) struct Accepted {
+    pub(crate) tls: TlsStream<TcpStream>,
+    pub(crate) remote: SocketAddr,
+    slot: ConnSlot,
+    idle: Duration,
+}
+
+impl Accepted {
+    /// `stream` (this connection's TLS stream, or a wrapper of it) holding the connection's
+    /// place, with the idle timeout.
+    pub(crate) fn guard<S>(slot: ConnSlot, idle: Duration, stream: S) -> Guarded<S> {
+        let activity = Activity::new();
+        Guarded {
+            stream,
+            _slot: slot,
+            activity,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    /// The TLS stream, guarded.
+    pub(crate) fn guarded(self) -> (Guarded<TlsStream<TcpStream>>, SocketAddr) {
+        (Accepted::guard(self.slot, self.idle, self.tls), self.remote)
+    }
+
+    /// The TLS stream wrapped by `wrap`, guarded.
+    pub(crate) fn guarded_with<S>(
+        self,
+        wrap: impl FnOnce(TlsStream<TcpStream>) -> S,
+    ) -> Guarded<S> {
+        Accepted::guard(self.slot, self.idle, wrap(self.tls))
+    }
+}
 
 /// Connections waiting for the server to take them.
 const QUEUE: usize = 256;
@@ -23,9 +300,15 @@ const QUEUE: usize = 256;
 pub(crate) fn tls_acceptor(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
-    lines: Arc<super::lines::LineBudget>,
+    state: Arc<super::NodeState>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)> {
+) -> tokio::sync::mpsc::Receiver<Accepted> {
+    let lines = state.handshake_lines.clone();
+    let idle = Duration::from_secs(state.limits.idle_timeout_secs);
+    let port = listener
+        .local_addr()
+        .map(|a| format!("(connection to port {})", a.port()))
+        .unwrap_or_else(|_| "(connection)".into());
     let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     tokio::spawn(async move {
@@ -41,6 +324,18 @@ pub(crate) fn tls_acceptor(
                     }
                 },
                 _ = stop.changed() => return,
+            };
+            let slot = match state.connections.enter(addr.ip()) {
+                Ok(slot) => slot,
+                Err(message) => {
+                    // Closed at once (the socket drops); counted like a refused call.
+                    let denied = super::auth::Denied {
+                        status: tonic::Status::resource_exhausted(message),
+                        who: "anonymous".into(),
+                    };
+                    state.record_denial(&port, &denied, Some(addr));
+                    continue;
+                }
             };
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
@@ -79,7 +374,14 @@ pub(crate) fn tls_acceptor(
                 }
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
-                        let _ = tx.send((tls, addr)).await;
+                        let _ = tx
+                            .send(Accepted {
+                                tls,
+                                remote: addr,
+                                slot,
+                                idle,
+                            })
+                            .await;
                     }
                     Ok(Err(e)) => say("TLS handshake refused", Some(&e)),
                     Err(_) => say("TLS handshake timed out", None),
@@ -145,17 +447,17 @@ async fn answer_plain_text(tcp: TcpStream) {
 
 /// The checkpoint page's listener over TLS, for `axum::serve`.
 pub(crate) struct TlsListener {
-    pub(crate) rx: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    pub(crate) rx: tokio::sync::mpsc::Receiver<Accepted>,
     pub(crate) local: SocketAddr,
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Guarded<TlsStream<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.rx.recv().await {
-            Some(c) => c,
+            Some(c) => c.guarded(),
             // The acceptor stopped: the node is shutting down; graceful shutdown ends serve.
             None => std::future::pending().await,
         }
@@ -168,7 +470,7 @@ impl axum::serve::Listener for TlsListener {
 
 /// A TLS connection as the gRPC server sees it: the stream, with writes sent on flush
 /// ([`crate::tls::stream::Coalesced`]), plus what the handshake proved.
-pub(crate) type TlsConn = crate::tls::stream::Coalesced<TlsStream<TcpStream>>;
+pub(crate) type TlsConn = Guarded<crate::tls::stream::Coalesced<TlsStream<TcpStream>>>;
 
 /// What every call on a TLS connection can read from its request extensions.
 #[derive(Debug, Clone)]
@@ -177,14 +479,17 @@ pub(crate) struct TlsConnInfo {
     pub(crate) remote: Option<SocketAddr>,
     /// The client's certificate chain, when it presented one (a peer node).
     pub(crate) certs: Option<Arc<Vec<rustls::pki_types::CertificateDer<'static>>>>,
+    /// The connection's calls (each call counts itself, for the idle timeout).
+    pub(crate) activity: Option<Arc<Activity>>,
 }
 
 impl tonic::transport::server::Connected for TlsConn {
     type ConnectInfo = TlsConnInfo;
 
     fn connect_info(&self) -> TlsConnInfo {
-        let (tcp, session) = self.get_ref().get_ref();
+        let (tcp, session) = self.get_ref().get_ref().get_ref();
         TlsConnInfo {
+            activity: Some(self.activity()),
             remote: tcp.peer_addr().ok(),
             certs: session
                 .peer_certificates()

@@ -306,16 +306,26 @@ pub(crate) async fn serve<L>(
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    super::http::Remote:
+        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
+    axum::serve(
+        listener,
+        router(state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                std::time::Duration::from_secs(state.limits.request_timeout_secs),
+                super::http::count_calls,
+            ))
+            .into_make_service_with_connect_info::<super::http::Remote>(),
+    )
+    .with_graceful_shutdown(async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
             }
-        })
-        .await
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -156,8 +156,6 @@ pub(crate) struct NodeState {
     pub(crate) handshake_lines: Arc<lines::LineBudget>,
     /// How long logs are kept ([`retention`]).
     pub(crate) retention: config::RetentionConfig,
-    /// Identity-match attempts per code and per subject hash.
-    pub(crate) match_limiter: checkpoint::AttemptLimiter,
     /// How the key files are protected (a rotation writes the new key the same way).
     pub(crate) key_protection: crate::keys::KeyProtection,
     /// TLS state; `None` on a plain-text (loopback development) node.
@@ -166,6 +164,11 @@ pub(crate) struct NodeState {
     pub(crate) callers: ArcSwap<HashMap<[u8; 32], Arc<crate::callers::Caller>>>,
     /// Per-caller request rates.
     pub(crate) rate: auth::RateLimiter,
+    /// Connections open on the TLS listeners, node-wide and per remote address.
+    pub(crate) connections: Arc<listener::ConnGate>,
+    /// Calls in flight per caller and per remote address (their own limits, under the
+    /// node-wide one).
+    pub(crate) in_flight: Arc<auth::InFlight>,
     /// Slots of the node-wide concurrency limit.
     pub(crate) concurrency: Arc<tokio::sync::Semaphore>,
     /// Limits from the config.
@@ -481,7 +484,6 @@ impl Node {
                     listener::HANDSHAKE_LINES_PER_SEC,
                 )),
                 retention: config.retention,
-                match_limiter: checkpoint::AttemptLimiter::default(),
                 key_protection,
                 tls,
                 callers: ArcSwap::from_pointee(HashMap::new()),
@@ -489,6 +491,11 @@ impl Node {
                     config.limits.caller_requests_per_sec,
                     config.limits.caller_burst,
                 ),
+                in_flight: Arc::default(),
+                connections: Arc::new(listener::ConnGate::new(
+                    listener::connection_limit(config.limits.max_connections),
+                    config.limits.max_connections_per_address,
+                )),
                 concurrency: Arc::new(tokio::sync::Semaphore::new(
                     config.limits.max_concurrent_requests,
                 )),
@@ -600,12 +607,7 @@ impl Node {
                         tracing::info!(%http_addr, "checkpoint page serving at https://{http_addr}/");
                         let config =
                             crate::tls::server_config(t.cert.clone(), &[b"h2", b"http/1.1"])?;
-                        let rx = listener::tls_acceptor(
-                            l,
-                            config,
-                            state.handshake_lines.clone(),
-                            stop_rx.clone(),
-                        );
+                        let rx = listener::tls_acceptor(l, config, state.clone(), stop_rx.clone());
                         let tls_listener = listener::TlsListener {
                             rx,
                             local: http_addr,
@@ -629,12 +631,7 @@ impl Node {
                         tracing::info!(%metrics_addr, "metrics serving at https://{metrics_addr}/metrics");
                         let config =
                             crate::tls::server_config(t.cert.clone(), &[b"h2", b"http/1.1"])?;
-                        let rx = listener::tls_acceptor(
-                            l,
-                            config,
-                            state.handshake_lines.clone(),
-                            stop_rx.clone(),
-                        );
+                        let rx = listener::tls_acceptor(l, config, state.clone(), stop_rx.clone());
                         let tls_listener = listener::TlsListener {
                             rx,
                             local: metrics_addr,
@@ -696,14 +693,10 @@ impl Node {
         let served = match &state.tls {
             Some(t) => {
                 let config = crate::tls::server_config(t.cert.clone(), &[b"h2"])?;
-                let rx = listener::tls_acceptor(
-                    listener,
-                    config,
-                    state.handshake_lines.clone(),
-                    stop_rx.clone(),
-                );
-                let incoming = tokio_stream::wrappers::ReceiverStream::new(rx)
-                    .map(|(s, _)| Ok::<_, std::io::Error>(listener::TlsConn::new(s)));
+                let rx = listener::tls_acceptor(listener, config, state.clone(), stop_rx.clone());
+                let incoming = tokio_stream::wrappers::ReceiverStream::new(rx).map(|a| {
+                    Ok::<_, std::io::Error>(a.guarded_with(crate::tls::stream::Coalesced::new))
+                });
                 router
                     .serve_with_incoming_shutdown(incoming, shutdown)
                     .await

@@ -1246,9 +1246,9 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
     }
     if r.issuer_state_synced {
         out!(
-            "  issuer state:  synced {} ({} s ago)",
+            "  issuer state:  synced {} ({} ago)",
             local_time(r.issuer_state_synced_at),
-            r.issuer_state_age_secs
+            humantime::format_duration(Duration::from_secs(r.issuer_state_age_secs))
         );
     } else if !r.agreement_id.is_empty() {
         out!("  issuer state:  never synced (pinned keys only, no revocations known)");
@@ -1468,7 +1468,7 @@ fn print_agreement(a: &proto::AgreementView) {
             .map(|m| format!("{}={}", status_name(m.issued), status_name(m.counts_as)))
             .collect();
         out!(
-            "    codes of {} at {}: {}  max age {} s  {} .. {}",
+            "    codes of {} at {}: {}  max age {}  {} .. {}",
             d.issuer_province,
             d.verifier_province,
             if map.is_empty() {
@@ -1476,7 +1476,7 @@ fn print_agreement(a: &proto::AgreementView) {
             } else {
                 map.join(",")
             },
-            d.max_code_age_secs,
+            args::short_duration(d.max_code_age_secs),
             local_time(d.effective_from),
             local_time(d.effective_until)
         );
@@ -2661,11 +2661,11 @@ fn verify_offline(
             e => CliError::Failed(format!("bundle {}: {e}", path.display())),
         })?;
     note!(
-        "offline: bundle of {} {} exported {} ({} s ago)",
+        "offline: bundle of {} {} exported {} ({} ago)",
         content.province,
         content.province.name_en(),
         local_time(content.exported_at),
-        now.saturating_sub(content.exported_at)
+        humantime::format_duration(Duration::from_secs(now.saturating_sub(content.exported_at)))
     );
     let verdict = crate::verify::verify(code, &snapshot, now);
     Ok(convert::verdict_to_proto(&verdict, now))

@@ -1494,10 +1494,10 @@ async fn offline_bundle_verifies_with_every_node_down_and_refuses_tampering() {
         open(&t, anchor, now, 3600).unwrap_err(),
         BundleError::BadSignature
     );
-    // Truncated.
+    // Truncated: a damaged bundle, not another kind of file.
     assert!(matches!(
         open(&bytes[..bytes.len() - 10], anchor, now, 3600),
-        Err(BundleError::Malformed(_))
+        Err(BundleError::Truncated(_))
     ));
     // A checkpoint that trusts another key.
     let other = NodeKey::generate();

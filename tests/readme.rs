@@ -134,6 +134,8 @@ fn script(blocks: &[String], work: &Path, sc_port: u16, gd_port: u16, page_port:
         if cmd.starts_with("cargo build") {
             continue; // the binary under test is on PATH
         }
+        // White space as a shell reads it: the README aligns its columns.
+        let cmd = cmd.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut c = strip_comment(&cmd)
             .replace("/tmp/", &format!("{w}/"))
             .replace("127.0.0.1:7510", &format!("127.0.0.1:{sc_port}"))

@@ -725,7 +725,7 @@ fn hostile_cases() -> Vec<Case> {
         target: "feed",
         input: Input::Bytes(f.bundle[..f.bundle.len() / 2].to_vec()),
         why: "half a bundle file",
-        expect: &[("bundle", "Malformed")],
+        expect: &[("bundle", "Truncated")],
     });
     // --- times after the year 9999 (found by the agreement_decoder fuzz target; fixed) ---
     let year_10000 = MAX_TIME + 1;

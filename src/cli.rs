@@ -1014,7 +1014,19 @@ fn resolve_node_as(
             }
             _ => read_token(f, token_flag)?,
         }),
-        (None, Ok(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+        (None, Ok(t)) if !t.trim().is_empty() => {
+            let t = t.trim();
+            // What a header can carry (visible ASCII): said here, naming the variable, rather
+            // than by the client in its own words.
+            if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(CliError::Config(
+                    "environment variable HCMR_TOKEN: an API token is visible ASCII text \
+                     (hcmr_...), as `hcmr caller add` printed it; this value has other characters"
+                        .into(),
+                ));
+            }
+            Some(t.to_string())
+        }
         _ => match &n.dir {
             Some(d) if d.join(crate::node::ADMIN_TOKEN_FILE).exists() => Some(read_token(
                 &d.join(crate::node::ADMIN_TOKEN_FILE),
@@ -1553,17 +1565,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup { node, out } => backup::backup(&node, &out).await,
         Command::Restore { from, data_dir } => backup::restore(&from, &data_dir).await,
         Command::Completions { shell } => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
+            let mut cmd = args::command();
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut cmd, "hcmr", &mut buf);
             std::io::Write::write_all(&mut std::io::stdout(), &buf)
                 .map_err(|e| CliError::Failed(format!("writing the completions: {e}")))
         }
         Command::Man { out } => {
-            use clap::CommandFactory;
             let written = std::fs::create_dir_all(&out)
-                .and_then(|()| clap_mangen::generate_to(Cli::command(), &out));
+                .and_then(|()| clap_mangen::generate_to(args::command(), &out));
             written.map_err(|e| CliError::Failed(format!("--out {}: {e}", out.display())))?;
             out!("wrote the manual pages to {}", out.display());
             Ok(())
@@ -1587,15 +1597,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             };
             let mut c =
                 crate::node::Config::load(&config).map_err(|e| CliError::Config(e.to_string()))?;
-            c.apply_overrides(&crate::node::config::Overrides {
-                listen: overrides.listen,
-                http_listen: overrides.http_listen,
-                endpoint: overrides.endpoint,
-                sync_interval_secs: overrides.sync_interval_secs,
-                peer_timeout_secs: overrides.peer_timeout_secs,
-                clock_skew_secs: overrides.clock_skew_secs,
-            })
-            .map_err(|e| CliError::Config(e.to_string()))?;
+            apply_serve_overrides(&mut c, overrides)?;
             let node = crate::node::Node::open(&c).map_err(|e| CliError::Config(e.to_string()))?;
             let listener = tokio::net::TcpListener::bind(c.listen)
                 .await
@@ -2065,6 +2067,90 @@ async fn bench(b: BenchArgs) -> Result<(), CliError> {
             "interrupted".into()
         })),
     }
+}
+
+/// Applies `serve`'s settings from flags and environment variables over the file's `c`. A value
+/// that the configuration refuses is named by where it came from: a flag is bad usage (64), an
+/// environment variable bad configuration (78), as for values their parser refuses.
+fn apply_serve_overrides(c: &mut crate::node::Config, o: ServeOverrides) -> Result<(), CliError> {
+    use crate::node::config::Overrides;
+    let all = Overrides {
+        listen: o.listen,
+        http_listen: o.http_listen,
+        endpoint: o.endpoint.clone(),
+        sync_interval_secs: o.sync_interval_secs,
+        peer_timeout_secs: o.peer_timeout_secs,
+        clock_skew_secs: o.clock_skew_secs,
+    };
+    let Err(e) = c.apply_overrides(&all) else {
+        return Ok(());
+    };
+    // One at a time over the file's settings: the first that the configuration refuses.
+    let none = Overrides::default();
+    let singles = [
+        (
+            "listen",
+            o.listen.map(|v| v.to_string()),
+            Overrides {
+                listen: o.listen,
+                ..none.clone()
+            },
+        ),
+        (
+            "http_listen",
+            o.http_listen.map(|v| v.to_string()),
+            Overrides {
+                http_listen: o.http_listen,
+                ..none.clone()
+            },
+        ),
+        (
+            "endpoint",
+            o.endpoint.clone(),
+            Overrides {
+                endpoint: o.endpoint,
+                ..none.clone()
+            },
+        ),
+        (
+            "sync_interval_secs",
+            o.sync_interval_secs.map(|v| v.to_string()),
+            Overrides {
+                sync_interval_secs: o.sync_interval_secs,
+                ..none.clone()
+            },
+        ),
+        (
+            "peer_timeout_secs",
+            o.peer_timeout_secs.map(|v| v.to_string()),
+            Overrides {
+                peer_timeout_secs: o.peer_timeout_secs,
+                ..none.clone()
+            },
+        ),
+        (
+            "clock_skew_secs",
+            o.clock_skew_secs.map(|v| v.to_string()),
+            Overrides {
+                clock_skew_secs: o.clock_skew_secs,
+                ..none.clone()
+            },
+        ),
+    ];
+    for (id, value, single) in singles {
+        let Some(value) = value else { continue };
+        let Err(why) = c.clone().apply_overrides(&single) else {
+            continue;
+        };
+        let why = why.to_string();
+        // The configuration's message names the setting after "settings from ...: ".
+        let why = why.split_once(": ").map_or(why.as_str(), |(_, w)| w);
+        return Err(match env_source(id) {
+            Some(var) => CliError::Config(format!("environment variable {var}={value:?}: {why}")),
+            None => CliError::Usage(format!("--{} {value}: {why}", id.replace('_', "-"))),
+        });
+    }
+    Err(CliError::Config(e.to_string()))
 }
 
 /// The flags of `hcmr bench` for a node to load (none of which --self-contained or `bench

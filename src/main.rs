@@ -22,7 +22,16 @@ fn main() -> ExitCode {
         }
         Err(hcmr::cli::ParseError::Clap(e)) => {
             let usage = e.use_stderr();
-            let _ = e.print();
+            if usage {
+                // clap quotes the refused value: plain text (no colours), escaped like all
+                // output, so a value cannot move the cursor or set the terminal's title.
+                eprint!(
+                    "{}",
+                    hcmr::cli::terminal_safe(&e.render().to_string(), true)
+                );
+            } else {
+                let _ = e.print();
+            }
             // Help and version go to stdout and succeed; every other parse error is bad usage
             // (EX_USAGE, 64), like the errors the node reports for bad arguments.
             return if usage {

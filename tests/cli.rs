@@ -1205,3 +1205,97 @@ fn oversized_input_files_are_refused_before_reading() {
         "{err}"
     );
 }
+
+/// What a newcomer found after issues 14 and 15 (siblings of fault 12 of issue 14, fault 4 of
+/// issue 15, fault 16 of issue 14): a value the argument parser refuses is quoted escaped; every
+/// command's help lists the exit codes; a global flag's environment variable and HCMR_TOKEN are
+/// named when refused (78); a serve setting that the configuration refuses is named by where it
+/// came from (a flag: 64; a variable: 78); an `endpoint` that is not a URL is refused at start.
+#[test]
+fn refusals_name_their_source_and_never_write_raw_control_characters() {
+    // The parser quotes the refused value: escaped, no raw ESC or bidi override.
+    for bad in ["\x1b[2Jx", "\u{202e}x"] {
+        let o = hcmr(&["audit", "--from", bad]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(64), "{err}");
+        assert!(!err.contains(['\x1b', '\u{202e}']), "{err:?}");
+        // The parser's plain text drops an ANSI sequence; what is left is escaped.
+        if bad.starts_with('\u{202e}') {
+            assert!(err.contains("\\u202E"), "{err:?}");
+        }
+        assert!(out.is_empty(), "{out:?}");
+    }
+    // Exit codes after every command's help, not only hcmr, verify and serve.
+    for cmd in [
+        &["init", "--help"][..],
+        &["issue", "--help"],
+        &["agreement", "propose", "--help"],
+        &["caller", "add", "--help"],
+        &["bundle", "export", "--help"],
+        &["backup", "--help"],
+        &["restore", "--help"],
+        &["audit", "--help"],
+        &["man", "--help"],
+    ] {
+        let (out, _) = text(&hcmr(cmd));
+        assert!(out.contains("Exit codes: 0 success"), "{cmd:?}: {out}");
+    }
+    // A global flag's variable is named, and is bad configuration.
+    let o = hcmr_env(&[("HCMR_DISPLAY_UTC_OFFSET", "abc")], &["caller", "list"]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("environment variable HCMR_DISPLAY_UTC_OFFSET=\"abc\""),
+        "{err}"
+    );
+    // HCMR_TOKEN with what no header can carry: named, 78, and escaped.
+    let o = hcmr_env(
+        &[("HCMR_TOKEN", "hcmr_\x1b[2J")],
+        &["sync", "--node", "http://127.0.0.1:9"],
+    );
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(err.contains("environment variable HCMR_TOKEN"), "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+
+    // serve: the configuration's range checks, named by the source of the value.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sc");
+    init_at(&dir, "510000", free_port());
+    let d = dir.to_str().unwrap();
+    let o = hcmr(&["serve", "--dir", d, "--peer-timeout-secs", "0"]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(64), "{err}");
+    assert!(err.contains("--peer-timeout-secs 0: "), "{err}");
+    let o = hcmr_env(&[("HCMR_PEER_TIMEOUT_SECS", "0")], &["serve", "--dir", d]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("environment variable HCMR_PEER_TIMEOUT_SECS=\"0\": "),
+        "{err}"
+    );
+    // An endpoint with control and bidi characters is not a URL: refused at start, escaped.
+    let config = dir.join("hcmr.toml");
+    let text_before = std::fs::read_to_string(&config).unwrap();
+    let port_line = text_before
+        .lines()
+        .find(|l| l.starts_with("listen = "))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &config,
+        text_before.replace(
+            &port_line,
+            &format!("{port_line}\nendpoint = \"https://127.0.0.1:7352/\\u001b[2J\\u202eevil\""),
+        ),
+    )
+    .unwrap();
+    let o = hcmr(&["serve", "--dir", d]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("endpoint: ") && err.contains("is not a URL"),
+        "{err}"
+    );
+    assert!(!err.contains(['\x1b', '\u{202e}']), "{err:?}");
+}

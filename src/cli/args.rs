@@ -39,7 +39,7 @@ pub fn env_source(id: &str) -> Option<&'static str> {
 /// [`ParseError::Env`] naming the environment variable when a value taken from one is refused by
 /// its flag's parser; [`ParseError::Clap`] otherwise.
 pub fn parse() -> Result<Cli, ParseError> {
-    let mut cmd = Cli::command();
+    let mut cmd = command();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match cmd.clone().try_get_matches_from(&args) {
         Ok(m) => {
@@ -51,6 +51,22 @@ pub fn parse() -> Result<Cli, ParseError> {
             None => ParseError::Clap(e),
         }),
     }
+}
+
+/// The command line's definition as `--help`, the manual pages and the completions show it:
+/// [`Cli`] with the exit codes ([`super::EXIT_CODES`]) after every command's help.
+pub fn command() -> clap::Command {
+    fn with_exit_codes(c: clap::Command) -> clap::Command {
+        let c = match c.get_after_help().map(ToString::to_string) {
+            None => c.after_help(super::EXIT_CODES),
+            Some(h) if !h.contains("Exit codes:") => {
+                c.after_help(format!("{h}\n\n{}", super::EXIT_CODES))
+            }
+            Some(_) => c,
+        };
+        c.mut_subcommands(with_exit_codes)
+    }
+    with_exit_codes(Cli::command())
 }
 
 /// The leaf subcommand that `m` ran, with its matches.
@@ -119,9 +135,12 @@ fn env_value_refused(
     let lenient_cmd = lenient(cmd.clone());
     let m = lenient_cmd.try_get_matches_from(args).ok()?;
     let (leaf_cmd, leaf_m) = leaf(cmd, &m);
-    let arg = leaf_cmd
-        .get_arguments()
-        .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag))?;
+    let is_flag = |a: &&clap::Arg| a.get_long().is_some_and(|l| format!("--{l}") == flag);
+    // A global flag (--display-utc-offset) is defined on the top command only.
+    let (arg, leaf_m) = match leaf_cmd.get_arguments().find(is_flag) {
+        Some(a) => (a, leaf_m),
+        None => (cmd.get_arguments().find(is_flag)?, &m),
+    };
     let id = arg.get_id().as_str();
     if leaf_m.value_source(id) != Some(ValueSource::EnvVariable) {
         return None;

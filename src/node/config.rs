@@ -555,6 +555,13 @@ impl Config {
             "http://"
         };
         if let Some(e) = &c.endpoint {
+            // A URL a peer can dial (peers refuse anything else as proposer_endpoint): no
+            // control, bidi or other non-URL characters that would reach logs and terminals.
+            if e.parse::<http::Uri>().map_or(true, |u| u.host().is_none()) {
+                return Err(invalid(format!(
+                    "endpoint: {e:?} is not a URL such as https://hcmr.sc.example:7510"
+                )));
+            }
             if !e.starts_with(scheme) {
                 return Err(invalid(format!(
                     "endpoint: {e:?} must start with {scheme} ({})",

@@ -24,10 +24,11 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 /// Records imported per sled batch on restore.
 const IMPORT_BATCH: usize = 4096;
 
-/// The configuration as a backup holds it: the running settings, with the paths of the layout
-/// `hcmr init` makes, so that the restored folder is self-contained.
+/// The configuration as a backup holds it: the file's settings (not `serve`'s one-off flags and
+/// environment variables), with the paths of the layout `hcmr init` makes, so that the restored
+/// folder is self-contained.
 fn backup_config(config: &Config, created: u64) -> Result<String, ApiError> {
-    let mut c = config.clone();
+    let mut c = config.file_settings.as_deref().unwrap_or(config).clone();
     c.data_dir = "db".into();
     c.key_file = "node.key".into();
     c.subject_key_file = "subject.key".into();
@@ -43,7 +44,7 @@ fn backup_config(config: &Config, created: u64) -> Result<String, ApiError> {
         .province()
         .map_err(|e| ApiError::FailedPrecondition(e.to_string()))?;
     Ok(format!(
-        "# hcmr node of {} ({}): the configuration it ran with, from a backup taken {}.\n{body}",
+        "# hcmr node of {} ({}): its hcmr.toml settings, from a backup taken {}.\n{body}",
         province.name_en(),
         province,
         crate::rfc3339(created)
@@ -326,5 +327,44 @@ fn write_restored_file(
         crate::fsutil::write_secret_file(&path, data).map_err(io)
     } else {
         std::fs::write(&path, data).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::config::Overrides;
+
+    /// A backup keeps the file's settings: `serve --listen ... --sync-interval-secs 7` ran the
+    /// node, and the restored node must not take those one-off flags as its settings.
+    #[test]
+    fn a_backup_keeps_the_file_settings_not_the_flags_serve_ran_with() {
+        let text = "province = \"510000\"\nlisten = \"127.0.0.1:7510\"\ndata_dir = \"db\"\n\
+                    key_file = \"node.key\"\nsubject_key_file = \"subject.key\"\n\
+                    sync_interval_secs = 30\n";
+        let mut c = Config::from_toml(text, std::path::Path::new("/srv/sc/hcmr.toml")).unwrap();
+        c.apply_overrides(&Overrides {
+            listen: Some("127.0.0.1:7331".parse().unwrap()),
+            sync_interval_secs: Some(7),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(c.sync_interval_secs, 7, "the node runs with the flag");
+        // Applying more overrides keeps the file's settings, not the first overrides'.
+        c.apply_overrides(&Overrides {
+            peer_timeout_secs: Some(20),
+            ..Overrides::default()
+        })
+        .unwrap();
+        let kept = backup_config(&c, 1_796_000_000).unwrap();
+        let restored: Config = toml::from_str(&kept).unwrap();
+        assert_eq!(restored.listen, "127.0.0.1:7510".parse().unwrap());
+        assert_eq!(restored.sync_interval_secs, 30);
+        assert_eq!(
+            restored.peer_timeout_secs,
+            c.file_settings.unwrap().peer_timeout_secs
+        );
+        assert_ne!(restored.peer_timeout_secs, 20);
+        assert!(kept.starts_with("# hcmr node of Sichuan (510000): its hcmr.toml settings"));
     }
 }

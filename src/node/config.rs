@@ -483,6 +483,11 @@ pub struct Config {
     /// TLS on every listener and mutual TLS with peers; `None`: plain text (loopback only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// The settings as the file has them, before `serve`'s flags and environment variables
+    /// ([`Config::apply_overrides`]): what a backup keeps, so that a one-off flag does not become
+    /// the restored node's setting. `None`: nothing was overridden.
+    #[serde(skip)]
+    pub file_settings: Option<Box<Config>>,
     /// Limits every call passes.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -680,6 +685,11 @@ impl Config {
     /// # Errors
     /// As [`Config::validate`].
     pub fn apply_overrides(&mut self, o: &Overrides) -> Result<(), ConfigError> {
+        let mut file = self
+            .file_settings
+            .take()
+            .map_or_else(|| self.clone(), |f| *f);
+        file.file_settings = None;
         let mut from = Vec::new();
         if let Some(v) = o.listen {
             self.listen = v;
@@ -708,6 +718,7 @@ impl Config {
         if from.is_empty() {
             return Ok(());
         }
+        self.file_settings = Some(Box::new(file));
         self.validate(&format!("settings from {}", from.join(", ")))
     }
 
@@ -871,6 +882,7 @@ pub async fn init_node(
         key_passphrase_file: opts.key_passphrase_file.clone(),
         display_utc_offset: crate::display::DisplayOffset::default(),
         tls,
+        file_settings: None,
         limits: LimitsConfig::default(),
         policy: PolicyConfig::default(),
         retention: RetentionConfig::default(),

@@ -256,6 +256,9 @@ const FIELD_FLAGS: &[(&str, &str)] = &[
     ("issuer_province", "--issuer"),
     ("page_token", "--page-token"),
     ("roles", "--role"),
+    ("checkpoint_id", "--checkpoint"),
+    ("peer_codes_here", "--peer-codes"),
+    ("our_codes_there", "--our-codes"),
 ];
 
 /// A node's INVALID_ARGUMENT message with its leading request field replaced by the flag that
@@ -267,7 +270,34 @@ pub(super) fn in_flags(message: &str) -> String {
             FIELD_FLAGS
                 .iter()
                 .find(|(f, _)| *f == field)
-                .map(|(_, flag)| format!("{flag}: {rest}"))
+                .map(|(_, flag)| {
+                    // "subject.name: name: ..." says the field twice: once is enough.
+                    let last = field.rsplit('.').next().unwrap_or(field);
+                    let rest = rest.strip_prefix(&format!("{last}: ")).unwrap_or(rest);
+                    format!("{flag}: {rest}")
+                })
         })
         .unwrap_or_else(|| message.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_flags;
+
+    #[test]
+    fn node_messages_name_the_flag_once() {
+        assert_eq!(
+            in_flags("checkpoint_id: character U+001B at position 1 is a control character"),
+            "--checkpoint: character U+001B at position 1 is a control character"
+        );
+        assert_eq!(
+            in_flags("subject.name: name: must have 1 to 64 characters"),
+            "--name: must have 1 to 64 characters"
+        );
+        assert_eq!(
+            in_flags("peer_codes_here: green is mapped twice"),
+            "--peer-codes: green is mapped twice"
+        );
+        assert_eq!(in_flags("unknown_field: as is"), "unknown_field: as is");
+    }
 }

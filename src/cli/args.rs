@@ -168,6 +168,20 @@ fn env_value_refused(
 pub(super) fn duration(s: &str) -> Result<std::time::Duration, String> {
     use humantime::DurationError as E;
     let t = s.trim();
+    // Months and years have no fixed length (humantime takes a year as 365.25 days): only the
+    // units the help names.
+    const UNITS: &[&str] = &[
+        "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h",
+        "hr", "hrs", "hour", "hours", "d", "day", "days",
+    ];
+    if let Some(unit) = t
+        .split(|c: char| !c.is_alphabetic())
+        .find(|u| !u.is_empty() && !UNITS.contains(u))
+    {
+        return Err(format!(
+            "unknown unit {unit:?}: use s, m, h or d, e.g. 30s, 5m, 12h, 365d"
+        ));
+    }
     let d = humantime::parse_duration(t).map_err(|e| match e {
         E::UnknownUnit { unit, value, .. } if unit.is_empty() => {
             format!("{value} needs its unit: e.g. {value}s, {value}m, {value}h or {value}d")
@@ -299,5 +313,16 @@ mod tests {
             "--peer-codes: green is mapped twice"
         );
         assert_eq!(in_flags("unknown_field: as is"), "unknown_field: as is");
+    }
+
+    #[test]
+    fn durations_take_only_units_of_fixed_length() {
+        use super::duration;
+        assert_eq!(duration("1h 30m").unwrap().as_secs(), 5400);
+        assert_eq!(duration("14days").unwrap().as_secs(), 14 * 86_400);
+        for bad in ["1y", "2months", "1w", "3M"] {
+            let e = duration(bad).unwrap_err();
+            assert!(e.starts_with("unknown unit"), "{bad}: {e}");
+        }
     }
 }

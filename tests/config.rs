@@ -39,20 +39,22 @@ fn bad_settings_are_refused_naming_the_setting_and_its_source() {
     assert!(o.status.success());
     let cfg = d.join("hcmr.toml");
 
-    // From a flag.
+    // From a flag: bad usage (64), named as given.
     let o = serve(&cfg, &["--sync-interval-secs", "0"], &[]);
-    assert_eq!(o.status.code(), Some(78));
+    assert_eq!(o.status.code(), Some(64));
     assert!(
-        err(&o).contains("--sync-interval-secs/HCMR_SYNC_INTERVAL_SECS")
-            && err(&o).contains("sync_interval_secs: 0 is outside 1 to 86400"),
+        err(&o).contains("--sync-interval-secs 0: sync_interval_secs: 0 is outside 1 to 86400"),
         "{}",
         err(&o)
     );
-    // From an environment variable.
+    // From an environment variable: bad configuration (78), the variable named.
     let o = serve(&cfg, &[], &[("HCMR_PEER_TIMEOUT_SECS", "999")]);
     assert_eq!(o.status.code(), Some(78));
     assert!(
-        err(&o).contains("peer_timeout_secs: 999 is outside 1 to 300"),
+        err(&o).contains(
+            "environment variable HCMR_PEER_TIMEOUT_SECS=\"999\": peer_timeout_secs: 999 is \
+             outside 1 to 300"
+        ),
         "{}",
         err(&o)
     );

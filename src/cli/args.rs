@@ -173,6 +173,8 @@ pub(super) fn duration(s: &str) -> Result<std::time::Duration, String> {
     const UNITS: &[&str] = &[
         "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h",
         "hr", "hrs", "hour", "hours", "d", "day", "days",
+        // Parts of a second parse, to be refused as such below ("must be at least 1s").
+        "ms", "msec", "us", "usec", "ns", "nsec",
     ];
     if let Some(unit) = t
         .split(|c: char| !c.is_alphabetic())

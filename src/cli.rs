@@ -384,7 +384,7 @@ impl From<RoleArg> for crate::callers::Role {
 /// recovery, e.g. a lost admin token); otherwise they call the running node as an admin.
 #[derive(Debug, Subcommand)]
 pub enum CallerCommand {
-    /// Add a caller (or replace one of that name, revoking its old token); prints its token once.
+    /// Add a caller; prints its token once. An existing name is refused unless --replace.
     Add {
         /// The node to ask.
         #[command(flatten)]
@@ -402,6 +402,10 @@ pub enum CallerCommand {
         /// Its roles (repeat or separate by commas).
         #[arg(long = "role", value_enum, value_delimiter = ',', required = true)]
         roles: Vec<RoleArg>,
+        /// Replace the caller of this name: a new token and these roles; its old token stops
+        /// working at once. The last admin keeps the admin role.
+        #[arg(long)]
+        replace: bool,
     },
     /// List callers and their roles (never their tokens).
     List {
@@ -2308,8 +2312,15 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
             token_out,
             name,
             roles,
+            replace,
         } => {
             let roles: Vec<crate::callers::Role> = roles.into_iter().map(Into::into).collect();
+            let exists = || {
+                CliError::Usage(format!(
+                    "caller {name} exists; nothing was changed. To replace it (a new token; its \
+                     old one stops working at once) add --replace, or choose a new name"
+                ))
+            };
             // The token file is made before the node is changed: a path that cannot be written
             // is refused while the caller's old token still works.
             // `--token-out -` is standard output: the token alone, for scripts.
@@ -2324,9 +2335,15 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                 Some(path) => {
                     let c = crate::node::Config::load(&path)
                         .map_err(|e| CliError::Config(e.to_string()))?;
-                    crate::node::add_caller_offline(&c, &name, &roles)
+                    crate::node::add_or_replace_caller_offline(&c, &name, &roles, replace)
                         .await
-                        .map_err(|e| CliError::Config(e.to_string()))?
+                        .map_err(|e| match e {
+                            crate::node::ConfigError::Caller(
+                                crate::callers::AddRefusal::Exists(_),
+                            ) => exists(),
+                            crate::node::ConfigError::Caller(r) => CliError::Failed(r.to_string()),
+                            e => CliError::Config(e.to_string()),
+                        })?
                 }
                 None => {
                     let r = OperatorServiceClient::new(channel(&node).await?)
@@ -2344,8 +2361,13 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                                     crate::callers::Role::Admin => proto::CallerRole::Admin as i32,
                                 })
                                 .collect(),
+                            replace,
                         })
-                        .await?
+                        .await
+                        .map_err(|s| match s.code() {
+                            tonic::Code::AlreadyExists => exists(),
+                            _ => CliError::from(s),
+                        })?
                         .into_inner();
                     zeroize::Zeroizing::new(r.token)
                 }

@@ -924,3 +924,115 @@ async fn other_outputs_refuse_existing_files_and_links() {
     assert_ne!(std::fs::read(&page).unwrap(), b"mine");
     n.shutdown().await.unwrap();
 }
+
+/// The roles of the caller `name` on `n`, or None.
+async fn roles_of(n: &NodeHandle, name: &str) -> Option<Vec<i32>> {
+    operator(n)
+        .await
+        .list_callers(proto::ListCallersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .callers
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.roles)
+}
+
+/// Newcomer test fault 3: `caller add` of an existing name is refused (64, saying how to
+/// replace it; the old token still works) unless `--replace`; the last admin is never replaced
+/// by a non-admin (1, FAILED_PRECONDITION), online or offline with `--config`; AddCaller
+/// answers ALREADY_EXISTS without `replace`; the README's recovery line (a new admin name,
+/// offline) still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_add_refuses_an_existing_name_and_keeps_the_last_admin() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let add = |name: &'static str, role: &'static str, extra: &'static [&'static str]| {
+        let mut a = vec!["caller", "add", name, "--role", role];
+        a.extend_from_slice(extra);
+        a
+    };
+    let o = hcmr(&n, &add("platform", "issuer,verifier", &[])).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let token = out(&o).lines().nth(1).unwrap().trim().to_string();
+    assert!(token_works(&n, &token).await);
+
+    // Again: refused, nothing changed.
+    let o = hcmr(&n, &add("platform", "issuer", &[])).await;
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(
+        err(&o).contains("caller platform exists; nothing was changed")
+            && err(&o).contains("add --replace"),
+        "{}",
+        err(&o)
+    );
+    assert!(token_works(&n, &token).await, "the old token was revoked");
+    assert_eq!(
+        roles_of(&n, "platform").await.unwrap(),
+        vec![
+            proto::CallerRole::Issuer as i32,
+            proto::CallerRole::Verifier as i32
+        ]
+    );
+    // The API says ALREADY_EXISTS without `replace`.
+    let e = operator(&n)
+        .await
+        .add_caller(proto::AddCallerRequest {
+            name: "platform".into(),
+            roles: vec![proto::CallerRole::Verifier as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::AlreadyExists, "{e:?}");
+    assert!(token_works(&n, &token).await);
+
+    // With --replace: a new token, the old one is dead.
+    let o = hcmr(&n, &add("platform", "verifier", &["--replace"])).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let new = out(&o).lines().nth(1).unwrap().trim().to_string();
+    assert!(token_works(&n, &new).await);
+    assert!(!token_works(&n, &token).await);
+
+    // Two admins (the initial `admin` and the test's `test`): `admin` may become a verifier,
+    // then `test`, the last admin, may not, with or without --replace.
+    let o = hcmr(&n, &add("admin", "verifier", &[])).await;
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    let admin = proto::CallerRole::Admin as i32;
+    assert_eq!(roles_of(&n, "admin").await.unwrap(), vec![admin]);
+    let o = hcmr(&n, &add("admin", "verifier", &["--replace"])).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let o = hcmr(&n, &add("test", "issuer,verifier", &["--replace"])).await;
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("caller test is the last admin"),
+        "{}",
+        err(&o)
+    );
+    assert!(roles_of(&n, "test").await.unwrap().contains(&admin));
+
+    // Offline, with --config: the same rules; a new admin name recovers the node.
+    let config = n.dir.join("hcmr.toml");
+    let config = config.to_str().unwrap().to_string();
+    n.shutdown().await.unwrap();
+    let offline = |extra: &[&str]| {
+        let mut a = vec!["caller", "add", "--config", config.as_str()];
+        a.extend_from_slice(extra);
+        hcmr_offline(&a)
+    };
+    let o = offline(&["test", "--role", "verifier"]);
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(err(&o).contains("caller test exists"), "{}", err(&o));
+    let o = offline(&["test", "--role", "verifier", "--replace"]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("caller test is the last admin"),
+        "{}",
+        err(&o)
+    );
+    let o = offline(&["rescue", "--role", "admin"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = offline(&["test", "--role", "verifier", "--replace"]);
+    assert!(o.status.success(), "{}", err(&o));
+}

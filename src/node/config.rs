@@ -161,12 +161,39 @@ const MEANINGS: &[(&str, &str)] = &[
     ),
     (
         "limits.caller_requests_per_sec",
-        "sustained rate per caller (token bucket)",
+        "sustained rate per caller (token bucket), calls per second, at least 1",
     ),
-    ("limits.caller_burst", "burst per caller"),
+    (
+        "limits.caller_burst",
+        "burst per caller, calls after a quiet period, at least 1",
+    ),
     (
         "limits.request_timeout_secs",
         "longest a call may run, seconds (1 to 600)",
+    ),
+    (
+        "limits.max_concurrent_per_caller",
+        "calls in flight per caller token or peer province, at least 1; more get RESOURCE_EXHAUSTED",
+    ),
+    (
+        "limits.max_concurrent_per_address",
+        "calls in flight per remote IP address, whoever the caller, at least 1; more get RESOURCE_EXHAUSTED",
+    ),
+    (
+        "limits.body_timeout_secs",
+        "longest the request body of a call may take to arrive, seconds (1 to 60, under request_timeout_secs)",
+    ),
+    (
+        "limits.max_connections",
+        "TLS connections open at once on all ports (gRPC, page, metrics), at least 1; lowered to stay 256 under ulimit -n",
+    ),
+    (
+        "limits.max_connections_per_address",
+        "TLS connections open at once from one IP address, at least 1; more are closed",
+    ),
+    (
+        "limits.idle_timeout_secs",
+        "a connection with no call in flight for this long is closed, seconds (1 to 3600)",
     ),
     (
         "policy.clock_skew_secs",

@@ -287,6 +287,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn adding_an_existing_name_needs_replace_and_keeps_an_admin() {
+        let c = |name: &str, roles: &[Role]| Caller::new(name, Roles::of(roles), 0).unwrap().0;
+        let admin = Roles::of(&[Role::Admin]);
+        let verifier = Roles::of(&[Role::Verifier]);
+        let one = [c("admin", &[Role::Admin]), c("gate", &[Role::Verifier])];
+        assert_eq!(check_add(&one, "new", verifier, false), Ok(()));
+        assert_eq!(
+            check_add(&one, "gate", verifier, false),
+            Err(AddRefusal::Exists("gate".into()))
+        );
+        assert_eq!(check_add(&one, "gate", admin, true), Ok(()));
+        assert_eq!(
+            check_add(&one, "admin", verifier, true),
+            Err(AddRefusal::LastAdmin("admin".into()))
+        );
+        assert_eq!(check_add(&one, "admin", admin, true), Ok(()));
+        let two = [c("admin", &[Role::Admin]), c("ops", &[Role::Admin])];
+        assert_eq!(check_add(&two, "admin", verifier, true), Ok(()));
+    }
+
+    #[test]
     fn roles_parse_and_print() {
         assert_eq!("issuer".parse::<Role>(), Ok(Role::Issuer));
         assert_eq!(" Admin".parse::<Role>(), Ok(Role::Admin));

@@ -2261,7 +2261,13 @@ fn man_pages(out: &std::path::Path, force: bool) -> Result<(), CliError> {
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(failed)?;
+    std::fs::create_dir_all(out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotADirectory => CliError::Usage(format!(
+            "--out {}: a part of this path is a file, not a folder",
+            out.display()
+        )),
+        _ => failed(e),
+    })?;
     let staging = tempfile::Builder::new()
         .prefix(".hcmr-man-")
         .tempdir_in(out)

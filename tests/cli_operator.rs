@@ -922,6 +922,10 @@ async fn other_outputs_refuse_existing_files_and_links() {
     let o = hcmr_offline(&["man", "--out", man_s, "--force"]);
     assert!(o.status.success(), "{}", err(&o));
     assert_ne!(std::fs::read(&page).unwrap(), b"mine");
+    // A file where a folder should be.
+    let o = hcmr_offline(&["man", "--out", page.join("x").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(err(&o).contains("is a file, not a folder"), "{}", err(&o));
     n.shutdown().await.unwrap();
 }
 

@@ -127,6 +127,44 @@ pub enum CallerError {
     BadRecord(String),
 }
 
+/// Why adding a caller named like an existing one is refused ([`check_add`]).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AddRefusal {
+    /// A caller of that name exists and replacing it was not asked for: replacing gives it a
+    /// new token and new roles, and its old token stops working at once.
+    #[error("caller {0} exists; replacing it gives it a new token (its old one stops working at once) and must be asked for")]
+    Exists(String),
+    /// The caller is the last admin and the new roles lack admin: the node would be left
+    /// without an admin.
+    #[error("caller {0} is the last admin: replacing it without the admin role would leave the node with no admin; add another admin first")]
+    LastAdmin(String),
+}
+
+/// Checks adding the caller `name` with `roles` to the stored `callers`: a new name is
+/// always fine; an existing one only with `replace`, and never so that no admin is left (the
+/// rule `caller remove` keeps).
+///
+/// # Errors
+/// [`AddRefusal`].
+pub fn check_add(
+    callers: &[Caller],
+    name: &str,
+    roles: Roles,
+    replace: bool,
+) -> Result<(), AddRefusal> {
+    let Some(old) = callers.iter().find(|c| c.name == name) else {
+        return Ok(());
+    };
+    if !replace {
+        return Err(AddRefusal::Exists(name.to_string()));
+    }
+    let admins = callers.iter().filter(|c| c.roles.has(Role::Admin)).count();
+    if old.roles.has(Role::Admin) && admins == 1 && !roles.has(Role::Admin) {
+        return Err(AddRefusal::LastAdmin(name.to_string()));
+    }
+    Ok(())
+}
+
 /// Checks a caller name.
 ///
 /// # Errors
@@ -247,6 +285,27 @@ impl Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adding_an_existing_name_needs_replace_and_keeps_an_admin() {
+        let c = |name: &str, roles: &[Role]| Caller::new(name, Roles::of(roles), 0).unwrap().0;
+        let admin = Roles::of(&[Role::Admin]);
+        let verifier = Roles::of(&[Role::Verifier]);
+        let one = [c("admin", &[Role::Admin]), c("gate", &[Role::Verifier])];
+        assert_eq!(check_add(&one, "new", verifier, false), Ok(()));
+        assert_eq!(
+            check_add(&one, "gate", verifier, false),
+            Err(AddRefusal::Exists("gate".into()))
+        );
+        assert_eq!(check_add(&one, "gate", admin, true), Ok(()));
+        assert_eq!(
+            check_add(&one, "admin", verifier, true),
+            Err(AddRefusal::LastAdmin("admin".into()))
+        );
+        assert_eq!(check_add(&one, "admin", admin, true), Ok(()));
+        let two = [c("admin", &[Role::Admin]), c("ops", &[Role::Admin])];
+        assert_eq!(check_add(&two, "admin", verifier, true), Ok(()));
+    }
 
     #[test]
     fn roles_parse_and_print() {

@@ -214,9 +214,13 @@ pub enum Command {
     /// Write the manual pages (hcmr.1 and one per subcommand, e.g. hcmr-verify.1) into a
     /// folder, made from these very options, e.g. `hcmr man --out /usr/local/share/man/man1`.
     Man {
-        /// The folder (created when missing).
+        /// The folder (created when missing). Pages already there are refused (nothing is
+        /// written) unless --force is given.
         #[arg(long)]
         out: PathBuf,
+        /// Replace pages that already exist in the folder (e.g. when upgrading hcmr).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -380,7 +384,7 @@ impl From<RoleArg> for crate::callers::Role {
 /// recovery, e.g. a lost admin token); otherwise they call the running node as an admin.
 #[derive(Debug, Subcommand)]
 pub enum CallerCommand {
-    /// Add a caller (or replace one of that name, revoking its old token); prints its token once.
+    /// Add a caller; prints its token once. An existing name is refused unless --replace.
     Add {
         /// The node to ask.
         #[command(flatten)]
@@ -388,8 +392,9 @@ pub enum CallerCommand {
         /// A stopped node's config file, to change its database directly.
         #[arg(long, conflicts_with = "node")]
         config: Option<PathBuf>,
-        /// Write the token to this new file (mode 0600) instead of printing it. Checked before
-        /// the node is changed: a file that exists, or a folder that does not, is refused.
+        /// Write the token to this new file (mode 0600) instead of printing it; `-` prints the
+        /// token alone on standard output (for scripts). Checked before the node is changed: a
+        /// file that exists (a symbolic link too), or a folder that does not, is refused.
         #[arg(long)]
         token_out: Option<PathBuf>,
         /// The caller's name (1 to 64 of A-Z a-z 0-9 . _ -).
@@ -397,6 +402,10 @@ pub enum CallerCommand {
         /// Its roles (repeat or separate by commas).
         #[arg(long = "role", value_enum, value_delimiter = ',', required = true)]
         roles: Vec<RoleArg>,
+        /// Replace the caller of this name: a new token and these roles; its old token stops
+        /// working at once. The last admin keeps the admin role.
+        #[arg(long)]
+        replace: bool,
     },
     /// List callers and their roles (never their tokens).
     List {
@@ -528,11 +537,13 @@ pub struct IssueArgs {
     /// --card, as long as the status, at most 7 days).
     #[arg(long, value_parser = args::code_lifetime)]
     lifetime: Option<Duration>,
-    /// Also write the QR code to this file: .png or .svg (checked before the code is issued).
+    /// Also write the QR code to this new file: .png or .svg (checked before the code is
+    /// issued; a file that exists, or a symbolic link, is refused, never overwritten).
     #[arg(long, value_name = "FILE")]
     qr: Option<PathBuf>,
-    /// Also write a printable A6 card to this file, for people without a phone: .pdf for a PDF,
-    /// anything else for a PNG at 300 dpi (checked before the code is issued). A card is a static
+    /// Also write a printable A6 card to this new file, for people without a phone: .pdf for a
+    /// PDF, anything else for a PNG at 300 dpi (checked before the code is issued; a file that
+    /// exists, or a symbolic link, is refused, never overwritten). A card is a static
     /// code: without --lifetime its code is valid as long as the status (--status-valid-for), at
     /// most 7 days (the most --lifetime may ask for a card); its times are printed in the display
     /// offset.
@@ -666,7 +677,8 @@ pub enum BundleCommand {
         /// The node to ask.
         #[command(flatten)]
         node: NodeArg,
-        /// Where to write the bundle.
+        /// The new file to write the bundle to (checked before the node is asked; a file that
+        /// exists, or a symbolic link, is refused, never overwritten).
         #[arg(long)]
         out: PathBuf,
     },
@@ -1571,13 +1583,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             std::io::Write::write_all(&mut std::io::stdout(), &buf)
                 .map_err(|e| CliError::Failed(format!("writing the completions: {e}")))
         }
-        Command::Man { out } => {
-            let written = std::fs::create_dir_all(&out)
-                .and_then(|()| clap_mangen::generate_to(args::command(), &out));
-            written.map_err(|e| CliError::Failed(format!("--out {}: {e}", out.display())))?;
-            out!("wrote the manual pages to {}", out.display());
-            Ok(())
-        }
+        Command::Man { out, force } => man_pages(&out, force),
         Command::Serve {
             config,
             dir,
@@ -1690,7 +1696,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 (None, None) => None,
             };
             let image_file = image
-                .map(|(flag, p)| output::OutputFile::reserve(flag, p, output::Kind::Replace))
+                .map(|(flag, p)| output::OutputFile::reserve(flag, p, output::Kind::New))
                 .transpose()
                 .map_err(|e| CliError::Usage(format!("{e}; no code was issued")))?;
             let r = HealthCodeServiceClient::new(channel(&a.node).await?)
@@ -1975,7 +1981,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Bundle(BundleCommand::Export { node, out }) => {
-            let file = output::OutputFile::reserve("--out", &out, output::Kind::Replace)?;
+            let file = output::OutputFile::reserve("--out", &out, output::Kind::New)?;
             let r = OperatorServiceClient::new(channel(&node).await?)
                 .export_trust_bundle(proto::ExportTrustBundleRequest {})
                 .await?
@@ -2330,6 +2336,65 @@ async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
 /// Above this share of failed requests `hcmr bench` exits with an error after its report.
 const MAX_BENCH_ERROR_SHARE: f64 = 0.05;
 
+/// `hcmr man`: the pages are made in a staging folder inside `out`, then moved in; an existing
+/// page is refused before any is moved, unless `force` (a rename replaces a symbolic link
+/// itself, never the file it points to).
+fn man_pages(out: &std::path::Path, force: bool) -> Result<(), CliError> {
+    let failed = |e: std::io::Error| CliError::Failed(format!("--out {}: {e}", out.display()));
+    if out.exists() && !out.is_dir() {
+        return Err(CliError::Usage(format!(
+            "--out {}: is not a folder",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotADirectory => CliError::Usage(format!(
+            "--out {}: a part of this path is a file, not a folder",
+            out.display()
+        )),
+        _ => failed(e),
+    })?;
+    let staging = tempfile::Builder::new()
+        .prefix(".hcmr-man-")
+        .tempdir_in(out)
+        .map_err(failed)?;
+    clap_mangen::generate_to(args::command(), staging.path()).map_err(failed)?;
+    let mut pages = std::fs::read_dir(staging.path())
+        .and_then(|d| {
+            d.map(|e| e.map(|e| e.file_name()))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(failed)?;
+    pages.sort();
+    let existing: Vec<String> = pages
+        .iter()
+        .filter(|p| std::fs::symlink_metadata(out.join(p)).is_ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if !existing.is_empty() && !force {
+        return Err(CliError::Usage(format!(
+            "--out {}: {} page(s) exist ({}); nothing was written; add --force to replace them",
+            out.display(),
+            existing.len(),
+            existing.join(", ")
+        )));
+    }
+    for p in &pages {
+        std::fs::rename(staging.path().join(p), out.join(p)).map_err(failed)?;
+    }
+    out!(
+        "wrote {} manual pages to {}{}",
+        pages.len(),
+        out.display(),
+        if existing.is_empty() {
+            String::new()
+        } else {
+            format!(" (replaced {})", existing.len())
+        }
+    );
+    Ok(())
+}
+
 async fn caller(c: CallerCommand) -> Result<(), CliError> {
     use proto::operator_service_client::OperatorServiceClient;
     match c {
@@ -2339,10 +2404,20 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
             token_out,
             name,
             roles,
+            replace,
         } => {
             let roles: Vec<crate::callers::Role> = roles.into_iter().map(Into::into).collect();
+            let exists = || {
+                CliError::Usage(format!(
+                    "caller {name} exists; nothing was changed. To replace it (a new token; its \
+                     old one stops working at once) add --replace, or choose a new name"
+                ))
+            };
             // The token file is made before the node is changed: a path that cannot be written
             // is refused while the caller's old token still works.
+            // `--token-out -` is standard output: the token alone, for scripts.
+            let to_stdout = token_out.as_deref() == Some(std::path::Path::new("-"));
+            let token_out = token_out.filter(|_| !to_stdout);
             let out_file = token_out
                 .as_deref()
                 .map(|f| output::OutputFile::reserve("--token-out", f, output::Kind::NewSecret))
@@ -2352,9 +2427,15 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                 Some(path) => {
                     let c = crate::node::Config::load(&path)
                         .map_err(|e| CliError::Config(e.to_string()))?;
-                    crate::node::add_caller_offline(&c, &name, &roles)
+                    crate::node::add_or_replace_caller_offline(&c, &name, &roles, replace)
                         .await
-                        .map_err(|e| CliError::Config(e.to_string()))?
+                        .map_err(|e| match e {
+                            crate::node::ConfigError::Caller(
+                                crate::callers::AddRefusal::Exists(_),
+                            ) => exists(),
+                            crate::node::ConfigError::Caller(r) => CliError::Failed(r.to_string()),
+                            e => CliError::Config(e.to_string()),
+                        })?
                 }
                 None => {
                     let r = OperatorServiceClient::new(channel(&node).await?)
@@ -2372,8 +2453,13 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                                     crate::callers::Role::Admin => proto::CallerRole::Admin as i32,
                                 })
                                 .collect(),
+                            replace,
                         })
-                        .await?
+                        .await
+                        .map_err(|s| match s.code() {
+                            tonic::Code::AlreadyExists => exists(),
+                            _ => CliError::from(s),
+                        })?
                         .into_inner();
                     zeroize::Zeroizing::new(r.token)
                 }
@@ -2396,6 +2482,10 @@ async fn caller(c: CallerCommand) -> Result<(), CliError> {
                         )));
                     }
                     out!("caller {name} ({roles}): token written to {}", f.display());
+                }
+                _ if to_stdout => {
+                    note!("caller {name} ({roles}); its token, shown only now, on standard output");
+                    out!("{}", token.as_str());
                 }
                 _ => {
                     out!("caller {name} ({roles}); its token, shown only now:");

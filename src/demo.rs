@@ -662,6 +662,7 @@ async fn access_checks(
         .add_caller(proto::AddCallerRequest {
             name: "east-gate-3".into(),
             roles: vec![proto::CallerRole::Verifier as i32],
+            replace: false,
         })
         .await
         .map_err(rpc("AddCaller"))?

@@ -889,8 +889,17 @@ impl Store {
     /// [`StoreError::Sled`].
     pub async fn put_caller(&self, c: &Caller) -> Result<(), StoreError> {
         let _gate = self.gate.read().await;
-        self.callers.insert(c.name.as_bytes(), c.to_record())?;
-        self.flush().await
+        let old = self.callers.insert(c.name.as_bytes(), c.to_record())?;
+        if let Err(e) = self.flush().await {
+            // Not durable, so not done: undone in memory too, so that a retry (which must not
+            // find an existing name it did not make) sees the state the error reported.
+            let _ = match old {
+                Some(v) => self.callers.insert(c.name.as_bytes(), v).map(drop),
+                None => self.callers.remove(c.name.as_bytes()).map(drop),
+            };
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Removes a caller and flushes; whether it existed.

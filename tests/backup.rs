@@ -393,6 +393,7 @@ async fn only_admins_export_backups() {
                 proto::CallerRole::Issuer as i32,
                 proto::CallerRole::Verifier as i32,
             ],
+            replace: false,
         })
         .await
         .unwrap()

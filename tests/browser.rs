@@ -263,6 +263,7 @@ async fn add_caller(n: &hcmr::node::NodeHandle, name: &str, roles: &[proto::Call
         .add_caller(proto::AddCallerRequest {
             name: name.to_string(),
             roles: roles.iter().map(|r| *r as i32).collect(),
+            replace: false,
         })
         .await
         .unwrap()

@@ -532,6 +532,7 @@ async fn the_page_api_answers_json_errors_and_keeps_nothing_cached() {
         .add_caller(proto::AddCallerRequest {
             name: "platform".into(),
             roles: vec![proto::CallerRole::Issuer as i32],
+            replace: false,
         })
         .await
         .unwrap()

@@ -228,15 +228,14 @@ async fn issue_checks_the_image_path_first_and_always_prints_the_cti() {
         );
     }
 
-    // Writing fails after the code is issued (a full disk: /dev/full): the code and the cti
-    // line are printed, the error says so.
+    // Writing fails after the code is issued (a file size limit of 0: EFBIG, as on a full
+    // disk): the code and the cti line are printed, the error says so.
     #[cfg(target_os = "linux")]
     {
         let full = root.path().join("full.png");
-        std::os::unix::fs::symlink("/dev/full", &full).unwrap();
         let args = issue("--qr", full.to_str().unwrap().into());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = hcmr(&n, &args).await;
+        let o = hcmr_no_file_size(&n, &args).await;
         assert_eq!(o.status.code(), Some(1), "{}", err(&o));
         assert!(out(&o).starts_with("HCMR1:"), "{}", out(&o));
         let cti = err(&o)
@@ -679,6 +678,25 @@ async fn file_and_id_arguments_follow_one_exit_code_rule() {
     n.shutdown().await.unwrap();
 }
 
+/// Runs `hcmr ARGS` against `n` with a file size limit of 0, so that writing any file fails
+/// (EFBIG, as on a full disk) after the file was created.
+#[cfg(target_os = "linux")]
+async fn hcmr_no_file_size(n: &NodeHandle, args: &[&str]) -> Output {
+    let mut c = cli(n);
+    c.args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_hcmr"))
+        .args(args);
+    let mut sh = Command::new("sh");
+    sh.args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    run(sh).await
+}
+
 /// Fault 1, the other half: when the token file cannot be written after the node has replaced
 /// the caller (here: a file size limit of 0, so writing fails with EFBIG), the token, which
 /// only this command could show, is printed with a clear message, and the command fails (1).
@@ -688,27 +706,19 @@ async fn caller_add_shows_the_token_when_its_file_cannot_be_written() {
     let root = tempfile::tempdir().unwrap();
     let n = node(root.path(), 510_000).await;
     let file = root.path().join("platform.token");
-    let mut c = cli(&n);
-    c.args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_hcmr"))
-        .args([
+    let o = hcmr_no_file_size(
+        &n,
+        &[
             "caller",
             "add",
             "platform",
             "--role",
             "verifier",
             "--token-out",
-        ])
-        .arg(&file);
-    let mut sh = Command::new("sh");
-    sh.args(c.get_args());
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    let o = run(sh).await;
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(
         out(&o).contains("caller platform (verifier) is set on the node, but --token-out"),
@@ -727,4 +737,306 @@ async fn caller_add_shows_the_token_when_its_file_cannot_be_written() {
     );
     assert!(!file.exists(), "a half-written token file was left");
     n.shutdown().await.unwrap();
+}
+
+/// Runs `hcmr ARGS` against `n` in the folder `cwd`.
+async fn hcmr_in(n: &NodeHandle, cwd: &Path, args: &[&str]) -> Output {
+    let mut c = cli(n);
+    c.args(args).current_dir(cwd);
+    run(c).await
+}
+
+/// Issue 14 fault 1's kind, newcomer test fault 1: `issue --qr` and `--card` to a file that
+/// exists, or to a symbolic link (dangling or not), are refused (64) before a code is issued;
+/// the existing file, and the file a link points to, are untouched, and a dangling link's
+/// target is not created.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_refuses_an_existing_image_file_or_a_symlink() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 7);
+    let victim = root.path().join("victim.txt");
+    std::fs::write(&victim, b"keep me").unwrap();
+    for (flag, name) in [
+        ("--qr", "code.png"),
+        ("--qr", "code.svg"),
+        ("--card", "card.pdf"),
+    ] {
+        let existing = root.path().join(format!("old-{name}"));
+        std::fs::write(&existing, b"old").unwrap();
+        let link = root.path().join(format!("link-{name}"));
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let dangling = root.path().join(format!("dangling-{name}"));
+        let dangling_target = root.path().join(format!("nowhere-{name}"));
+        std::os::unix::fs::symlink(&dangling_target, &dangling).unwrap();
+        for path in [&existing, &link, &dangling] {
+            let o = hcmr(
+                &n,
+                &[
+                    "issue",
+                    "--name",
+                    "Zhang San",
+                    "--doc-number",
+                    &doc,
+                    "--status",
+                    "green",
+                    flag,
+                    path.to_str().unwrap(),
+                ],
+            )
+            .await;
+            assert_eq!(o.status.code(), Some(64), "{flag} {path:?}: {}", err(&o));
+            assert!(out(&o).is_empty(), "a code was issued: {}", out(&o));
+            assert!(
+                err(&o).contains("the file exists")
+                    && err(&o).contains("refusing to overwrite it")
+                    && err(&o).contains("no code was issued"),
+                "{}",
+                err(&o)
+            );
+        }
+        assert_eq!(std::fs::read(&existing).unwrap(), b"old");
+        assert!(!dangling_target.exists(), "a dangling link was followed");
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+    // `-` is no file here either.
+    let o = hcmr_in(
+        &n,
+        root.path(),
+        &[
+            "issue",
+            "--name",
+            "Zhang San",
+            "--doc-number",
+            &doc,
+            "--status",
+            "green",
+            "--card",
+            "-",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(
+        err(&o).contains("standard output is not an output here"),
+        "{}",
+        err(&o)
+    );
+    assert!(!root.path().join("-").exists());
+    n.shutdown().await.unwrap();
+}
+
+/// Newcomer test fault 2: `bundle export --out` refuses an existing file and a symbolic link
+/// (64, nothing changed); `--token-out -` prints the token alone on standard output (no file
+/// named `-`); a file under a file says that it is not a folder; `man --out` refuses pages that
+/// exist unless `--force`.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_outputs_refuse_existing_files_and_links() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let victim = root.path().join("victim.txt");
+    std::fs::write(&victim, b"keep me").unwrap();
+    let existing = root.path().join("old.bundle");
+    std::fs::write(&existing, b"old").unwrap();
+    let link = root.path().join("link.bundle");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let dangling = root.path().join("dangling.bundle");
+    std::os::unix::fs::symlink(root.path().join("nowhere"), &dangling).unwrap();
+    for path in [&existing, &link, &dangling] {
+        let o = hcmr(&n, &["bundle", "export", "--out", path.to_str().unwrap()]).await;
+        assert_eq!(o.status.code(), Some(64), "{path:?}: {}", err(&o));
+        assert!(err(&o).contains("the file exists"), "{}", err(&o));
+    }
+    assert_eq!(std::fs::read(&existing).unwrap(), b"old");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+    assert!(!root.path().join("nowhere").exists());
+
+    // `--token-out -`: the token alone on standard output, and it works.
+    let o = hcmr_in(
+        &n,
+        root.path(),
+        &[
+            "caller",
+            "add",
+            "gate",
+            "--role",
+            "verifier",
+            "--token-out",
+            "-",
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        !root.path().join("-").exists(),
+        "a file named - was written"
+    );
+    let token = out(&o).trim().to_string();
+    assert!(
+        token.starts_with("hcmr_") && !token.contains('\n'),
+        "{token}"
+    );
+    assert!(token_works(&n, &token).await);
+
+    // A file under a file: its "folder" is not a folder.
+    let under = victim.join("x.token");
+    let o = hcmr(
+        &n,
+        &[
+            "caller",
+            "add",
+            "gate2",
+            "--role",
+            "verifier",
+            "--token-out",
+            under.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(
+        err(&o).contains(&format!("{} is not a folder", victim.display())),
+        "{}",
+        err(&o)
+    );
+
+    // `man --out`: existing pages are refused (nothing written) unless --force.
+    let man = root.path().join("man1");
+    let man_s = man.to_str().unwrap();
+    let o = hcmr_offline(&["man", "--out", man_s]);
+    assert!(o.status.success(), "{}", err(&o));
+    let page = man.join("hcmr-verify.1");
+    std::fs::write(&page, b"mine").unwrap();
+    let o = hcmr_offline(&["man", "--out", man_s]);
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(
+        err(&o).contains("exist")
+            && err(&o).contains("hcmr-verify.1")
+            && err(&o).contains("--force"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(std::fs::read(&page).unwrap(), b"mine");
+    let o = hcmr_offline(&["man", "--out", man_s, "--force"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_ne!(std::fs::read(&page).unwrap(), b"mine");
+    // A file where a folder should be.
+    let o = hcmr_offline(&["man", "--out", page.join("x").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(err(&o).contains("is a file, not a folder"), "{}", err(&o));
+    n.shutdown().await.unwrap();
+}
+
+/// The roles of the caller `name` on `n`, or None.
+async fn roles_of(n: &NodeHandle, name: &str) -> Option<Vec<i32>> {
+    operator(n)
+        .await
+        .list_callers(proto::ListCallersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .callers
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.roles)
+}
+
+/// Newcomer test fault 3: `caller add` of an existing name is refused (64, saying how to
+/// replace it; the old token still works) unless `--replace`; the last admin is never replaced
+/// by a non-admin (1, FAILED_PRECONDITION), online or offline with `--config`; AddCaller
+/// answers ALREADY_EXISTS without `replace`; the README's recovery line (a new admin name,
+/// offline) still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_add_refuses_an_existing_name_and_keeps_the_last_admin() {
+    let root = tempfile::tempdir().unwrap();
+    let n = node(root.path(), 510_000).await;
+    let add = |name: &'static str, role: &'static str, extra: &'static [&'static str]| {
+        let mut a = vec!["caller", "add", name, "--role", role];
+        a.extend_from_slice(extra);
+        a
+    };
+    let o = hcmr(&n, &add("platform", "issuer,verifier", &[])).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let token = out(&o).lines().nth(1).unwrap().trim().to_string();
+    assert!(token_works(&n, &token).await);
+
+    // Again: refused, nothing changed.
+    let o = hcmr(&n, &add("platform", "issuer", &[])).await;
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(
+        err(&o).contains("caller platform exists; nothing was changed")
+            && err(&o).contains("add --replace"),
+        "{}",
+        err(&o)
+    );
+    assert!(token_works(&n, &token).await, "the old token was revoked");
+    assert_eq!(
+        roles_of(&n, "platform").await.unwrap(),
+        vec![
+            proto::CallerRole::Issuer as i32,
+            proto::CallerRole::Verifier as i32
+        ]
+    );
+    // The API says ALREADY_EXISTS without `replace`.
+    let e = operator(&n)
+        .await
+        .add_caller(proto::AddCallerRequest {
+            name: "platform".into(),
+            roles: vec![proto::CallerRole::Verifier as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::AlreadyExists, "{e:?}");
+    assert!(token_works(&n, &token).await);
+
+    // With --replace: a new token, the old one is dead.
+    let o = hcmr(&n, &add("platform", "verifier", &["--replace"])).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let new = out(&o).lines().nth(1).unwrap().trim().to_string();
+    assert!(token_works(&n, &new).await);
+    assert!(!token_works(&n, &token).await);
+
+    // Two admins (the initial `admin` and the test's `test`): `admin` may become a verifier,
+    // then `test`, the last admin, may not, with or without --replace.
+    let o = hcmr(&n, &add("admin", "verifier", &[])).await;
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    let admin = proto::CallerRole::Admin as i32;
+    assert_eq!(roles_of(&n, "admin").await.unwrap(), vec![admin]);
+    let o = hcmr(&n, &add("admin", "verifier", &["--replace"])).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let o = hcmr(&n, &add("test", "issuer,verifier", &["--replace"])).await;
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("caller test is the last admin"),
+        "{}",
+        err(&o)
+    );
+    assert!(roles_of(&n, "test").await.unwrap().contains(&admin));
+
+    // Offline, with --config: the same rules; a new admin name recovers the node.
+    let config = n.dir.join("hcmr.toml");
+    let config = config.to_str().unwrap().to_string();
+    n.shutdown().await.unwrap();
+    let offline = |extra: &[&str]| {
+        let mut a = vec!["caller", "add", "--config", config.as_str()];
+        a.extend_from_slice(extra);
+        hcmr_offline(&a)
+    };
+    let o = offline(&["test", "--role", "verifier"]);
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(err(&o).contains("caller test exists"), "{}", err(&o));
+    let o = offline(&["test", "--role", "verifier", "--replace"]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("caller test is the last admin"),
+        "{}",
+        err(&o)
+    );
+    let o = offline(&["rescue", "--role", "admin"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = offline(&["test", "--role", "verifier", "--replace"]);
+    assert!(o.status.success(), "{}", err(&o));
 }

@@ -225,6 +225,33 @@ fn the_generated_config_shows_every_optional_setting_where_it_belongs() {
         text.contains("# verification audit records kept, days (1 to 3650)\naudit_days = 180\n"),
         "{text}"
     );
+    // Every setting the file holds has its meaning in a comment line right above it (issue 14
+    // newcomer fault 4: six [limits] settings had none).
+    let lines: Vec<&str> = text.lines().collect();
+    let mut keys = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') || t.starts_with('[') {
+            continue;
+        }
+        keys += 1;
+        let above = if i == 0 { "" } else { lines[i - 1].trim() };
+        assert!(
+            above.starts_with("# ") && above.len() > 10,
+            "`{t}` has no comment line above it:\n{text}"
+        );
+    }
+    assert!(keys >= 25, "{keys} settings in\n{text}");
+    for meaning in [
+        "# calls in flight per caller token or peer province",
+        "# calls in flight per remote IP address",
+        "# longest the request body of a call may take to arrive, seconds (1 to 60",
+        "# TLS connections open at once on all ports",
+        "# TLS connections open at once from one IP address",
+        "# a connection with no call in flight for this long is closed, seconds (1 to 3600)",
+    ] {
+        assert!(text.contains(meaning), "{meaning} in\n{text}");
+    }
 
     // Uncommented in place, the page's setting is taken.
     std::fs::write(

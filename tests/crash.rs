@@ -162,6 +162,7 @@ async fn writer(
                 .add_caller(proto::AddCallerRequest {
                     name: name.clone(),
                     roles: vec![proto::CallerRole::Verifier as i32],
+                    replace: false,
                 })
                 .await
                 .is_err()

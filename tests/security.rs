@@ -94,6 +94,7 @@ async fn add_caller(n: &hcmr::node::NodeHandle, name: &str, roles: &[proto::Call
         .add_caller(proto::AddCallerRequest {
             name: name.into(),
             roles: roles.iter().map(|r| *r as i32).collect(),
+            replace: false,
         })
         .await
         .unwrap()
@@ -394,6 +395,7 @@ async fn callers_are_added_listed_and_removed_and_a_removed_token_stops_at_once(
         .add_caller(proto::AddCallerRequest {
             name: "a b".into(),
             roles: vec![proto::CallerRole::Issuer as i32],
+            replace: false,
         })
         .await
         .unwrap_err();
@@ -403,6 +405,7 @@ async fn callers_are_added_listed_and_removed_and_a_removed_token_stops_at_once(
         .add_caller(proto::AddCallerRequest {
             name: "x".into(),
             roles: vec![],
+            replace: false,
         })
         .await
         .unwrap_err();
@@ -661,6 +664,7 @@ async fn a_flood_of_refused_calls_is_counted_not_stored_call_by_call() {
         .add_caller(proto::AddCallerRequest {
             name: "gate-9".into(),
             roles: vec![proto::CallerRole::Verifier as i32],
+            replace: false,
         })
         .await
         .unwrap()

@@ -95,6 +95,7 @@ async fn a_failing_disk_makes_writes_unavailable_and_verification_goes_on() {
         .add_caller(proto::AddCallerRequest {
             name: "gate".into(),
             roles: vec![proto::CallerRole::Verifier as i32],
+            replace: false,
         })
         .await
         .unwrap_err();
@@ -114,6 +115,7 @@ async fn a_failing_disk_makes_writes_unavailable_and_verification_goes_on() {
         .add_caller(proto::AddCallerRequest {
             name: "gate".into(),
             roles: vec![proto::CallerRole::Verifier as i32],
+            replace: false,
         })
         .await
         .unwrap();

@@ -1,64 +1,82 @@
-//! Output files of commands that change the node (`caller add --token-out`, `issue --qr`,
+//! Output files of the CLI (`caller add --token-out`, `issue --qr`/`--card`,
 //! `bundle export --out`, `backup --out`): the file is opened before the node is asked, so a
-//! path that cannot be written is refused while nothing has changed yet.
+//! path that cannot be written is refused while nothing has changed yet. An output file is
+//! always a new one: an existing file, or a symbolic link (which could point anywhere, e.g. at
+//! the node's own key), is refused, never overwritten or followed.
 
 use std::io::{Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::CliError;
 
-/// Whether an output file may already exist.
+/// The mode of a new output file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
-    /// A new file of mode 0600 (a token, a backup): an existing file is refused, never
-    /// overwritten.
+    /// A secret (a token, a backup): mode 0600.
     NewSecret,
-    /// A file that is replaced when it exists (a QR image, a card, a bundle); its old content
-    /// stays until the new one is written.
-    Replace,
+    /// A file others may read (a QR image, a card, a trust bundle): the default mode (umask).
+    New,
 }
 
 /// An output file opened before the node is changed. Dropped without [`OutputFile::finish`]
-/// (the command failed before it had anything to write), a file it created is removed again.
+/// (the command failed before it had anything to write), the file is removed again.
 #[derive(Debug)]
 pub(super) struct OutputFile {
     path: PathBuf,
     file: std::fs::File,
-    created: bool,
     done: bool,
 }
 
 impl OutputFile {
-    /// Opens `path` for writing, as `flag` names it.
+    /// Creates `path` for writing, as `flag` names it. It is opened with `create_new`
+    /// (`O_EXCL`), which also refuses a final symbolic link, dangling or not, instead of
+    /// following it.
     ///
     /// # Errors
-    /// [`CliError::Usage`] (exit 64) naming the flag: the file exists ([`Kind::NewSecret`]), its
-    /// folder does not exist, it is a folder, or it cannot be written.
+    /// [`CliError::Usage`] (exit 64) naming the flag: the path is `-` (these flags take a file,
+    /// not standard output), the file exists (or is a symbolic link), it is a folder, its folder
+    /// does not exist or is not a folder, or it cannot be created.
     pub(super) fn reserve(flag: &str, path: &Path, kind: Kind) -> Result<OutputFile, CliError> {
         let usage = |why: String| CliError::Usage(format!("{flag} {}: {why}", path.display()));
+        if path.as_os_str() == "-" {
+            return Err(usage(
+                "standard output is not an output here; give a file name".into(),
+            ));
+        }
         if path.is_dir() {
             return Err(usage("is a folder; give a file name".into()));
+        }
+        if let Ok(m) = std::fs::symlink_metadata(path) {
+            return Err(usage(if m.file_type().is_symlink() {
+                "the file exists (a symbolic link); refusing to overwrite it or write through it"
+                    .into()
+            } else {
+                "the file exists; refusing to overwrite it".into()
+            }));
         }
         let folder = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
         if !folder.is_dir() {
-            return Err(usage(format!(
-                "the folder {} does not exist; create it first",
-                folder.display()
-            )));
+            return Err(usage(if folder.exists() {
+                format!("{} is not a folder", folder.display())
+            } else {
+                format!(
+                    "the folder {} does not exist; create it first",
+                    folder.display()
+                )
+            }));
         }
-        let existed = std::fs::symlink_metadata(path).is_ok();
         let opened = match kind {
             Kind::NewSecret => crate::fsutil::create_secret_file(path),
-            Kind::Replace => std::fs::OpenOptions::new()
+            Kind::New => std::fs::OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(false)
+                .create_new(true)
                 .open(path),
         };
         let file = opened.map_err(|e| match e.kind() {
+            // Made by someone else since the check above.
             std::io::ErrorKind::AlreadyExists => {
                 usage("the file exists; refusing to overwrite it".into())
             }
@@ -67,7 +85,6 @@ impl OutputFile {
         Ok(OutputFile {
             path: path.to_path_buf(),
             file,
-            created: !existed,
             done: false,
         })
     }
@@ -80,7 +97,7 @@ impl OutputFile {
     /// Replaces the file's content with `data` and keeps it.
     ///
     /// # Errors
-    /// The I/O error; the file is then removed if this command created it.
+    /// The I/O error; the file is then removed.
     pub(super) fn write(mut self, data: &[u8]) -> std::io::Result<()> {
         self.file.set_len(0)?;
         self.file.rewind()?;
@@ -91,7 +108,7 @@ impl OutputFile {
     /// Syncs the file and keeps it.
     ///
     /// # Errors
-    /// The I/O error; the file is then removed if this command created it.
+    /// The I/O error; the file is then removed.
     pub(super) fn finish(mut self) -> std::io::Result<()> {
         self.file.sync_all()?;
         self.done = true;
@@ -101,7 +118,7 @@ impl OutputFile {
 
 impl Drop for OutputFile {
     fn drop(&mut self) {
-        if !self.done && self.created {
+        if !self.done {
             let _ = std::fs::remove_file(&self.path);
         }
     }

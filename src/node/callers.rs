@@ -43,7 +43,12 @@ pub(crate) fn caller_view(c: &Caller) -> proto::CallerView {
 }
 
 impl NodeState {
-    /// Adds (or replaces) a caller; the token is in the answer only.
+    /// Adds a caller, or replaces one of that name when `r.replace` asks for it; the token is
+    /// in the answer only.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for a bad name or no role; ALREADY_EXISTS for an existing name without
+    /// `replace`; FAILED_PRECONDITION for replacing the last admin by a non-admin.
     pub(crate) async fn add_caller(
         &self,
         r: proto::AddCallerRequest,
@@ -58,9 +63,18 @@ impl NodeState {
                 crate::callers::CallerError::NoRole => ApiError::invalid("roles", e.to_string()),
                 other => ApiError::invalid("name", other.to_string()),
             })?;
+        crate::callers::check_add(&self.store.callers()?, &r.name, caller.roles, r.replace)
+            .map_err(|e| match e {
+                crate::callers::AddRefusal::Exists(_) => ApiError::AlreadyExists(format!(
+                    "name: {e}: set replace (hcmr caller add --replace)"
+                )),
+                crate::callers::AddRefusal::LastAdmin(_) => {
+                    ApiError::FailedPrecondition(e.to_string())
+                }
+            })?;
         self.store.put_caller(&caller).await?;
         self.reload_callers()?;
-        tracing::info!(caller = %caller.name, roles = %caller.roles, "caller added");
+        tracing::info!(caller = %caller.name, roles = %caller.roles, replaced = r.replace, "caller added");
         Ok(proto::AddCallerResponse {
             caller: Some(caller_view(&caller)),
             token: token.to_string(),

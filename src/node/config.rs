@@ -94,6 +94,9 @@ pub enum ConfigError {
     /// The database could not be opened or written.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A caller change refused (an existing name, the last admin).
+    #[error(transparent)]
+    Caller(#[from] crate::callers::AddRefusal),
 }
 
 /// Every top-level setting of hcmr.toml (above the first `[section]`). `display_utc_offset` is
@@ -158,12 +161,39 @@ const MEANINGS: &[(&str, &str)] = &[
     ),
     (
         "limits.caller_requests_per_sec",
-        "sustained rate per caller (token bucket)",
+        "sustained rate per caller (token bucket), calls per second, at least 1",
     ),
-    ("limits.caller_burst", "burst per caller"),
+    (
+        "limits.caller_burst",
+        "burst per caller, calls after a quiet period, at least 1",
+    ),
     (
         "limits.request_timeout_secs",
         "longest a call may run, seconds (1 to 600)",
+    ),
+    (
+        "limits.max_concurrent_per_caller",
+        "calls in flight per caller token or peer province, at least 1; more get RESOURCE_EXHAUSTED",
+    ),
+    (
+        "limits.max_concurrent_per_address",
+        "calls in flight per remote IP address, whoever the caller, at least 1; more get RESOURCE_EXHAUSTED",
+    ),
+    (
+        "limits.body_timeout_secs",
+        "longest the request body of a call may take to arrive, seconds (1 to 60, under request_timeout_secs)",
+    ),
+    (
+        "limits.max_connections",
+        "TLS connections open at once on all ports (gRPC, page, metrics), at least 1; lowered to stay 256 under ulimit -n",
+    ),
+    (
+        "limits.max_connections_per_address",
+        "TLS connections open at once from one IP address, at least 1; more are closed",
+    ),
+    (
+        "limits.idle_timeout_secs",
+        "a connection with no call in flight for this long is closed, seconds (1 to 3600)",
     ),
     (
         "policy.clock_skew_secs",
@@ -956,15 +986,31 @@ pub async fn init_node(
 }
 
 /// Adds a caller to a stopped node's database (the running node holds the database lock: use
-/// the AddCaller RPC then). Returns the token, to be shown once.
+/// the AddCaller RPC then). Returns the token, to be shown once. An existing name is refused:
+/// see [`add_or_replace_caller_offline`].
 ///
 /// # Errors
-/// [`ConfigError::Invalid`] for a bad name or no role; [`ConfigError::Store`] (e.g. the node is
-/// running).
+/// As [`add_or_replace_caller_offline`].
 pub async fn add_caller_offline(
     config: &Config,
     name: &str,
     roles: &[crate::callers::Role],
+) -> Result<zeroize::Zeroizing<String>, ConfigError> {
+    add_or_replace_caller_offline(config, name, roles, false).await
+}
+
+/// Adds a caller to a stopped node's database, or with `replace` replaces one of that name (a
+/// new token; its old one stops working). Returns the token, to be shown once.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] for a bad name or no role; [`ConfigError::Caller`] for an existing
+/// name without `replace`, or the last admin replaced by a non-admin; [`ConfigError::Store`]
+/// (e.g. the node is running).
+pub async fn add_or_replace_caller_offline(
+    config: &Config,
+    name: &str,
+    roles: &[crate::callers::Role],
+    replace: bool,
 ) -> Result<zeroize::Zeroizing<String>, ConfigError> {
     let (caller, token) =
         crate::callers::Caller::new(name, crate::callers::Roles::of(roles), crate::unix_now())
@@ -973,6 +1019,7 @@ pub async fn add_caller_offline(
                 detail: e.to_string(),
             })?;
     let store = Store::open(&config.data_dir)?;
+    crate::callers::check_add(&store.callers()?, name, caller.roles, replace)?;
     store.put_caller(&caller).await?;
     Ok(token)
 }

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The named thing does not exist: NOT_FOUND.
     #[error("{0}")]
     NotFound(String),
+    /// The thing to create exists already (and replacing it was not asked for): ALREADY_EXISTS.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// The request is well-formed but the state does not allow it: FAILED_PRECONDITION.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -61,6 +64,7 @@ impl ApiError {
         match self {
             ApiError::InvalidArgument { .. } => Code::InvalidArgument,
             ApiError::NotFound(_) => Code::NotFound,
+            ApiError::AlreadyExists(_) => Code::AlreadyExists,
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::PermissionDenied(_) => Code::PermissionDenied,

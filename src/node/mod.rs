@@ -38,8 +38,8 @@ use tokio_stream::StreamExt as _;
 use tonic::transport::server::TcpIncoming;
 
 pub use config::{
-    add_caller_offline, init, init_node, init_with_page, Config, ConfigError, InitOptions,
-    ADMIN_TOKEN_FILE, CONFIG_FILE,
+    add_caller_offline, add_or_replace_caller_offline, init, init_node, init_with_page, Config,
+    ConfigError, InitOptions, ADMIN_TOKEN_FILE, CONFIG_FILE,
 };
 pub use error::ApiError;
 pub use service::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};

@@ -792,3 +792,108 @@ impl Termination {
         })
     }
 }
+
+/// Domain separation for proposal notices (withdrawal or rejection).
+const PROPOSAL_NOTICE_CONTEXT: &[u8] = b"hcmr-proposal-notice-v1\0";
+
+/// What a [`ProposalNotice`] says happened to a pending proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProposalOutcome {
+    /// The proposer withdrew it (sent to the acceptor).
+    Withdrawn,
+    /// The acceptor rejected it (sent to the proposer).
+    Rejected,
+}
+
+impl ProposalOutcome {
+    fn code(self) -> u64 {
+        match self {
+            ProposalOutcome::Withdrawn => 1,
+            ProposalOutcome::Rejected => 2,
+        }
+    }
+}
+
+/// A party's signed notice that a pending proposal (every version of agreement `id` up to
+/// `version` pending from the same proposer) is dropped: withdrawn by its proposer or rejected by
+/// its acceptor. The other party drops its copy too, so neither side keeps a proposal that can
+/// no longer conclude.
+///
+/// Signed bytes: `"hcmr-proposal-notice-v1\0" || CBOR [id: bstr .size 16, version: uint,
+/// by: uint (GB/T 2260), outcome: uint (1 withdrawn, 2 rejected), signed_at: uint]`, by a key
+/// the pending proposal pins for `by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalNotice {
+    /// The agreement.
+    pub id: AgreementId,
+    /// The newest version dropped.
+    pub version: u32,
+    /// The acting party.
+    pub by: Province,
+    /// Withdrawn or rejected.
+    pub outcome: ProposalOutcome,
+    /// When it was signed, seconds since the Unix epoch (UTC).
+    pub signed_at: u64,
+    /// The signing key's kid.
+    pub kid: Kid,
+    /// Ed25519 signature.
+    pub signature: [u8; 64],
+}
+
+impl ProposalNotice {
+    fn message(
+        id: AgreementId,
+        version: u32,
+        by: Province,
+        outcome: ProposalOutcome,
+        signed_at: u64,
+    ) -> Vec<u8> {
+        let mut m = PROPOSAL_NOTICE_CONTEXT.to_vec();
+        m.extend_from_slice(&crate::cbor::encode(&Value::Array(vec![
+            Value::Bytes(id.0.to_vec()),
+            uint(u64::from(version)),
+            uint(u64::from(by.code())),
+            uint(outcome.code()),
+            uint(signed_at),
+        ])));
+        m
+    }
+
+    /// Signs a notice that `by` dropped agreement `id` up to `version`.
+    pub fn sign(
+        id: AgreementId,
+        version: u32,
+        by: Province,
+        outcome: ProposalOutcome,
+        signed_at: u64,
+        key: &NodeKey,
+    ) -> Self {
+        ProposalNotice {
+            id,
+            version,
+            by,
+            outcome,
+            signed_at,
+            kid: key.kid(),
+            signature: key.sign(&Self::message(id, version, by, outcome, signed_at)),
+        }
+    }
+
+    /// Checks the signature against `keys` (those the pending proposal pins for `by`).
+    ///
+    /// # Errors
+    /// [`AgreementError::SignerNotPinned`] when no key has the notice's kid;
+    /// [`AgreementError::BadSignature`] when none verifies.
+    pub fn check(&self, keys: &[PublicKey]) -> Result<(), AgreementError> {
+        let msg = Self::message(self.id, self.version, self.by, self.outcome, self.signed_at);
+        let mut keys = keys.iter().filter(|k| k.kid == self.kid).peekable();
+        if keys.peek().is_none() {
+            return Err(AgreementError::SignerNotPinned("notifying party"));
+        }
+        if keys.any(|k| crate::keys::verify_signature(k, &msg, &self.signature)) {
+            Ok(())
+        } else {
+            Err(AgreementError::BadSignature("notifying party"))
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! | `OperatorService/*` | caller with role admin |
 //! | `FederationService/GetNodeInfo`, `grpc.health.v1`, server reflection | anyone |
 //! | `FederationService/ProposeAgreement` | any node certificate (mutual TLS); the proposal must come from the certified province and key |
+//! | `FederationService/NotifyProposalDropped` | any node certificate (mutual TLS); the notice must come from the certified province, certified by and signed with a key the pending proposal pins for it |
 //! | other `FederationService` RPCs | a node certificate of a province this node has an agreement with, certified by a key the agreement pins or the province's trust feed names (not withdrawn) |
 //!
 //! A call without credentials gets UNAUTHENTICATED; a caller without the role, or a node of a
@@ -66,7 +67,9 @@ pub(crate) fn need(path: &str) -> Need {
         "hcmr.v1.OperatorService" => Need::Role(Role::Admin),
         "hcmr.v1.FederationService" => match method {
             "GetNodeInfo" => Need::Open,
-            "ProposeAgreement" => Need::AnyNode,
+            // A withdrawal comes from a province with no agreement here (a newcomer's first
+            // proposal); the service checks it against the keys the proposal pins.
+            "ProposeAgreement" | "NotifyProposalDropped" => Need::AnyNode,
             _ => Need::AgreedNode,
         },
         _ => Need::Open,
@@ -731,6 +734,10 @@ mod tests {
         assert_eq!(need("/hcmr.v1.FederationService/GetNodeInfo"), Need::Open);
         assert_eq!(
             need("/hcmr.v1.FederationService/ProposeAgreement"),
+            Need::AnyNode
+        );
+        assert_eq!(
+            need("/hcmr.v1.FederationService/NotifyProposalDropped"),
             Need::AnyNode
         );
         assert_eq!(

@@ -879,6 +879,59 @@ impl ProposalNotice {
         }
     }
 
+    /// Storage encoding (an undelivered notice): CBOR `[id, version, by, outcome, signed_at,
+    /// kid, signature]`.
+    pub fn to_record(&self) -> Vec<u8> {
+        crate::cbor::encode(&Value::Array(vec![
+            Value::Bytes(self.id.0.to_vec()),
+            uint(u64::from(self.version)),
+            uint(u64::from(self.by.code())),
+            uint(self.outcome.code()),
+            uint(self.signed_at),
+            Value::Bytes(self.kid.0.to_vec()),
+            Value::Bytes(self.signature.to_vec()),
+        ]))
+    }
+
+    /// Reads [`ProposalNotice::to_record`] bytes.
+    ///
+    /// # Errors
+    /// [`AgreementError::Decode`].
+    pub fn from_record(bytes: &[u8]) -> Result<Self, AgreementError> {
+        let bad = |w: &str| AgreementError::Decode(format!("proposal notice {w}"));
+        let v =
+            crate::cbor::decode_exact(bytes).map_err(|e| AgreementError::Decode(e.to_string()))?;
+        let a = arr(v, "proposal notice", Some(7)).map_err(AgreementError::Decode)?;
+        let bytes_n = |v: &Value| match v {
+            Value::Bytes(b) => Some(b.clone()),
+            _ => None,
+        };
+        Ok(ProposalNotice {
+            id: AgreementId(
+                bytes_n(&a[0])
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| bad("id: expected 16 bytes"))?,
+            ),
+            version: u(&a[1], "version")
+                .map_err(AgreementError::Decode)?
+                .try_into()
+                .map_err(|_| bad("version: too large"))?,
+            by: province(&a[2], "by").map_err(AgreementError::Decode)?,
+            outcome: match u(&a[3], "outcome").map_err(AgreementError::Decode)? {
+                1 => ProposalOutcome::Withdrawn,
+                2 => ProposalOutcome::Rejected,
+                _ => return Err(bad("outcome: expected 1 or 2")),
+            },
+            signed_at: u(&a[4], "signed_at").map_err(AgreementError::Decode)?,
+            kid: bytes_n(&a[5])
+                .and_then(|b| Kid::from_slice(&b))
+                .ok_or_else(|| bad("kid: expected 8 bytes"))?,
+            signature: bytes_n(&a[6])
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("signature: expected 64 bytes"))?,
+        })
+    }
+
     /// Checks the signature against `keys` (those the pending proposal pins for `by`).
     ///
     /// # Errors

@@ -1833,7 +1833,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 if r.peer_notified {
                     "the proposer was told and dropped its copy"
                 } else {
-                    "the proposer could not be told now: its copy stays until its operator withdraws it (an acceptance of it is refused)"
+                    "the proposer could not be told now: the notice is sent again at every sync (hcmr sync); its copy cannot conclude meanwhile"
                 }
             );
             Ok(())
@@ -1849,7 +1849,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 if r.peer_notified {
                     "the peer was told and dropped its copy"
                 } else {
-                    "the peer could not be told now: its copy stays until its operator rejects it (an acceptance of it is refused here)"
+                    "the peer could not be told now: the notice is sent again at every sync (hcmr sync); its copy cannot conclude meanwhile"
                 }
             );
             Ok(())

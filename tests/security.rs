@@ -1371,3 +1371,58 @@ async fn withdrawals_and_rejections_reach_the_other_side_and_forged_ones_are_ref
     sc.shutdown().await.unwrap();
     zj.shutdown().await.unwrap();
 }
+
+/// A withdrawal or rejection made while the other node is down is kept and sent again at the
+/// next sync (`hcmr sync` here): the other side then drops its copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_or_rejection_the_peer_missed_is_sent_again_at_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc_cfg = init_node(dir.path(), SICHUAN).await;
+    let zj_cfg = init_node(dir.path(), ZHEJIANG).await;
+    // Only the explicit syncs below send anything again.
+    set_sync_interval(&sc_cfg, 3600);
+    set_sync_interval(&zj_cfg, 3600);
+    let sc = start(&sc_cfg).await;
+    let zj = start(&zj_cfg).await;
+
+    // Withdrawn at Zhejiang while Sichuan is down.
+    let id = propose_new(&zj, &sc).await;
+    pin_listen(&sc_cfg, &sc);
+    sc.shutdown().await.unwrap();
+    let out = cli(&zj)
+        .args(["agreement", "withdraw", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("the peer could not be told now: the notice is sent again at every sync"),
+        "{out:?}"
+    );
+    let sc = start(&sc_cfg).await;
+    assert_eq!(agreements(&sc).await.len(), 1, "Sichuan has not heard yet");
+    let out = cli(&zj).args(["sync"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(agreements(&sc).await.is_empty(), "Sichuan dropped {id}");
+    // Taken once: a second sync sends nothing (and Sichuan still has nothing).
+    sync_now(&zj).await;
+    assert!(agreements(&sc).await.is_empty());
+
+    // Rejected at Sichuan while Zhejiang is down.
+    let id = propose_new(&zj, &sc).await;
+    pin_listen(&zj_cfg, &zj);
+    zj.shutdown().await.unwrap();
+    let r = operator(&sc)
+        .await
+        .reject_agreement(proto::RejectAgreementRequest { id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.versions, r.peer_notified), (vec![1], false));
+    let zj = start(&zj_cfg).await;
+    assert_eq!(agreements(&zj).await.len(), 1, "Zhejiang has not heard yet");
+    sync_now(&sc).await;
+    assert!(agreements(&zj).await.is_empty(), "Zhejiang dropped {id}");
+    sc.shutdown().await.unwrap();
+    zj.shutdown().await.unwrap();
+}

@@ -36,6 +36,17 @@ pub(crate) fn install_key_file(key_file: &Path, pending: &Path, old: Kid) -> std
     Ok(())
 }
 
+/// How a proposal notice fared.
+enum Delivery {
+    /// The peer took it.
+    Taken,
+    /// The peer answered with a refusal (or its certificate is not the one expected): sending it
+    /// again would not change that.
+    Refused,
+    /// The peer could not be reached or did not answer: sent again later.
+    Unreachable,
+}
+
 fn feed_refused(e: FeedError) -> ApiError {
     ApiError::FailedPrecondition(e.to_string())
 }
@@ -266,24 +277,112 @@ impl NodeState {
             &self.key.load(),
         );
         let notified = match url {
-            None => false,
-            Some(url) => {
-                match peer::connect(self, "peer endpoint", &url, peer::Expect::Keys(peer, peer_keys)).await {
-                    Ok(mut c) => c
-                        .notify_proposal_dropped(proto::NotifyProposalDroppedRequest {
-                            notice: Some(convert::proposal_notice_to_proto(&notice)),
-                        })
-                        .await
-                        .map_err(|s| tracing::warn!(%peer, status = %s, "peer did not take the notice; its copy of the proposal stays until its operator drops it"))
-                        .is_ok(),
-                    Err(e) => {
-                        tracing::warn!(%peer, error = %e, "peer unreachable; its copy of the proposal stays until its operator drops it");
+            None => {
+                tracing::warn!(%peer, "no endpoint recorded for the peer: it is not told; its operator drops its copy");
+                false
+            }
+            Some(endpoint) => {
+                let n = crate::store::UndeliveredNotice {
+                    notice,
+                    peer,
+                    endpoint,
+                    keys: peer_keys,
+                };
+                match self.send_proposal_notice(&n).await {
+                    Delivery::Taken => true,
+                    Delivery::Refused => false,
+                    Delivery::Unreachable => {
+                        // Kept and sent again every sync interval and at `hcmr sync`.
+                        self.store.put_undelivered(&n).await?;
                         false
                     }
                 }
             }
         };
         Ok((versions, notified))
+    }
+
+    /// Sends a proposal notice to its peer once.
+    async fn send_proposal_notice(&self, n: &crate::store::UndeliveredNotice) -> Delivery {
+        let peer = n.peer;
+        let id = n.notice.id;
+        let mut client = match peer::connect(
+            self,
+            "peer endpoint",
+            &n.endpoint,
+            peer::Expect::Keys(peer, n.keys.clone()),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(ApiError::PeerUnavailable { .. }) => {
+                tracing::warn!(%peer, agreement = %id, "peer unreachable; the proposal notice is sent again at the next sync");
+                return Delivery::Unreachable;
+            }
+            Err(e) => {
+                tracing::warn!(%peer, agreement = %id, error = %e, "the proposal notice cannot be sent; the peer's operator drops its copy");
+                return Delivery::Refused;
+            }
+        };
+        let call = client.notify_proposal_dropped(proto::NotifyProposalDroppedRequest {
+            notice: Some(convert::proposal_notice_to_proto(&n.notice)),
+        });
+        match tokio::time::timeout(self.peer_timeout * 2, call).await {
+            Ok(Ok(r)) => {
+                tracing::info!(%peer, agreement = %id, versions = ?r.get_ref().versions, "peer took the proposal notice");
+                Delivery::Taken
+            }
+            Ok(Err(s))
+                if !matches!(
+                    s.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::ResourceExhausted
+                ) =>
+            {
+                tracing::warn!(%peer, agreement = %id, status = %s, "peer refused the proposal notice; its operator drops its copy");
+                Delivery::Refused
+            }
+            Ok(Err(s)) => {
+                tracing::warn!(%peer, agreement = %id, status = %s, "peer did not take the proposal notice; it is sent again at the next sync");
+                Delivery::Unreachable
+            }
+            Err(_) => {
+                tracing::warn!(%peer, agreement = %id, "peer did not answer in time; the proposal notice is sent again at the next sync");
+                Delivery::Unreachable
+            }
+        }
+    }
+
+    /// Sends again the proposal notices peers have not taken (of agreement `only`, if given);
+    /// each is forgotten once taken or refused. Returns how many are still undelivered.
+    pub(crate) async fn deliver_proposal_notices(&self, only: Option<AgreementId>) -> usize {
+        let pending = match self.store.undelivered() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "undelivered proposal notices cannot be read");
+                return 0;
+            }
+        };
+        let mut left = 0;
+        for n in pending
+            .iter()
+            .filter(|n| only.is_none_or(|id| id == n.notice.id))
+        {
+            match self.send_proposal_notice(n).await {
+                Delivery::Unreachable => left += 1,
+                Delivery::Taken | Delivery::Refused => {
+                    if let Err(e) = self
+                        .store
+                        .remove_undelivered(n.notice.id, n.notice.outcome)
+                        .await
+                    {
+                        tracing::error!(error = %e, "a delivered proposal notice could not be forgotten; it is sent again");
+                    }
+                }
+            }
+        }
+        left
     }
 
     /// A peer's signed notice that it withdrew (as proposer) or rejected (as acceptor) a pending
@@ -331,6 +430,8 @@ impl NodeState {
             .filter(|a| {
                 !a.is_concluded()
                     && a.body().version <= n.version
+                    // A notice delivered late does not drop a proposal made after it.
+                    && a.body().created_at <= n.signed_at.saturating_add(self.policy.clock_skew_secs)
                     && a.body().proposer.province == proposer
                     && a.body().acceptor.province == acceptor
             })

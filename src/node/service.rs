@@ -317,6 +317,13 @@ impl NodeState {
         } else {
             self.amendment_of(&r.amends, peer_province)?
         };
+        // An earlier proposal of this id withdrawn or rejected while the peer was down: the peer
+        // must drop its copy before a new version with the same number reaches it.
+        if version > 1 && self.deliver_proposal_notices(Some(id)).await > 0 {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the withdrawal or rejection of an earlier proposal of agreement {id} has not reached {peer_province} yet; it is sent again at the next sync (`hcmr sync`)"
+            )));
+        }
         let body = AgreementBody {
             id,
             version,
@@ -1045,6 +1052,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         _request: Request<proto::SyncNowRequest>,
     ) -> Result<Response<proto::SyncNowResponse>, Status> {
+        self.0.deliver_proposal_notices(None).await;
         let targets = self.0.sync_targets();
         let peers = self
             .0

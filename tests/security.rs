@@ -909,6 +909,17 @@ async fn an_impostor_cannot_amend_or_redirect_and_pending_proposals_can_be_rejec
         String::from_utf8_lossy(&out.stdout).contains(&format!("rejected agreement {id}")),
         "{out:?}"
     );
+    // Rejecting again: the agreement is known, nothing is pending: a refusal (exit 1).
+    let again = cli(&sc)
+        .args(["agreement", "reject", &id])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("has no proposal awaiting this node's acceptance: nothing to reject"),
+        "{again:?}"
+    );
     let states: Vec<(u32, i32)> = agreements(&sc)
         .await
         .iter()
@@ -1401,6 +1412,21 @@ async fn a_withdrawal_or_rejection_the_peer_missed_is_sent_again_at_sync() {
     );
     let sc = start(&sc_cfg).await;
     assert_eq!(agreements(&sc).await.len(), 1, "Sichuan has not heard yet");
+    // Accepting the stale copy: Zhejiang refuses (exit 1) and says why; nothing changes.
+    let out = cli(&sc)
+        .args(["agreement", "accept", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("330000 holds no proposal to it (it was withdrawn, or never made here)"),
+        "{out:?}"
+    );
+    assert_eq!(
+        agreements(&sc).await[0].state,
+        proto::AgreementState::AwaitingAcceptance as i32
+    );
     let out = cli(&zj).args(["sync"]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(agreements(&sc).await.is_empty(), "Sichuan dropped {id}");

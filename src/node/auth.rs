@@ -334,11 +334,21 @@ impl NodeState {
                 ));
             }
             if !peer.certified_by_any(&self.peer_keys(peer.province)) {
+                // An acceptance most often misses because the proposal was withdrawn here (or
+                // never made): say so, as the operator who accepted reads this.
+                let held = if what == "AcceptAgreement" {
+                    format!(
+                        " and {} holds no proposal to it (it was withdrawn, or never made here)",
+                        self.province
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(Denied::new(
                     tonic::Code::PermissionDenied,
                     who,
                     format!(
-                        "{what}: province {} has no agreement with {}, or its certificate is not certified by a key pinned in the agreement or named by its trust feed",
+                        "{what}: province {} has no agreement with {}{held}, or its certificate is not certified by a key pinned in the agreement or named by its trust feed",
                         peer.province, self.province
                     ),
                 ));

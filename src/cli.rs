@@ -1348,7 +1348,8 @@ async fn propose(a: ProposeArgs) -> Result<(), CliError> {
                 .filter(|v| v.id == *id)
                 .collect();
             if versions.is_empty() {
-                return Err(CliError::Failed(format!(
+                // An unknown id is a bad argument (EXIT_CODES), as the node's NOT_FOUND is.
+                return Err(CliError::Usage(format!(
                     "--amends: no agreement {id} at this node"
                 )));
             }
@@ -1835,8 +1836,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?
                 .into_inner();
             out!(
-                "rejected agreement {id} (deleted version(s) {:?})",
-                r.versions
+                "rejected agreement {id} (deleted version(s) {:?}); {}",
+                r.versions,
+                if r.peer_notified {
+                    "the proposer was told and dropped its copy"
+                } else {
+                    "the proposer could not be told now: the notice is sent again at every sync (hcmr sync); its copy cannot conclude meanwhile"
+                }
             );
             Ok(())
         }
@@ -1846,8 +1852,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?
                 .into_inner();
             out!(
-                "withdrew agreement {id} (deleted version(s) {:?})",
-                r.versions
+                "withdrew agreement {id} (deleted version(s) {:?}); {}",
+                r.versions,
+                if r.peer_notified {
+                    "the peer was told and dropped its copy"
+                } else {
+                    "the peer could not be told now: the notice is sent again at every sync (hcmr sync); its copy cannot conclude meanwhile"
+                }
             );
             Ok(())
         }

@@ -15,6 +15,7 @@
 //! | `issued_expiry` | exp (u64 BE) ‖ cti (16 bytes) | empty: the issued-code log by expiry, for retention |
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
+//! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
 //!
 //! The issued-code log holds no name and no document number: only the keyed subject hash.
@@ -31,7 +32,9 @@ use std::path::Path;
 
 use ciborium::value::{Integer, Value};
 
-use crate::agreement::{AgreementError, AgreementId, SignedAgreement, Termination};
+use crate::agreement::{
+    AgreementError, AgreementId, ProposalNotice, ProposalOutcome, SignedAgreement, Termination,
+};
 use crate::audit::{AccessDenial, AuditRecord};
 use crate::callers::Caller;
 use crate::feed::{FeedEntry, FeedError};
@@ -139,6 +142,79 @@ pub struct IssuedRecord {
     pub subject_hash: SubjectHash,
 }
 
+/// A proposal notice (withdrawal or rejection) the other party has not taken yet, with where
+/// and to whom it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeliveredNotice {
+    /// The signed notice.
+    pub notice: ProposalNotice,
+    /// The other party.
+    pub peer: Province,
+    /// Its node's endpoint URL.
+    pub endpoint: String,
+    /// The keys its node's certificate must be certified by (those the proposal pins for it).
+    pub keys: Vec<crate::keys::PublicKey>,
+}
+
+impl UndeliveredNotice {
+    fn key(id: AgreementId, outcome: ProposalOutcome) -> [u8; 17] {
+        let mut k = [0u8; 17];
+        k[..16].copy_from_slice(&id.0);
+        k[16] = match outcome {
+            ProposalOutcome::Withdrawn => 1,
+            ProposalOutcome::Rejected => 2,
+        };
+        k
+    }
+
+    /// Storage encoding: CBOR `[notice: bstr (ProposalNotice::to_record), peer: uint,
+    /// endpoint: tstr, keys: [* bstr .size 32]]`.
+    pub fn to_record(&self) -> Vec<u8> {
+        crate::cbor::encode(&Value::Array(vec![
+            Value::Bytes(self.notice.to_record()),
+            uint(u64::from(self.peer.code())),
+            Value::Text(self.endpoint.clone()),
+            Value::Array(
+                self.keys
+                    .iter()
+                    .map(|k| Value::Bytes(k.to_bytes().to_vec()))
+                    .collect(),
+            ),
+        ]))
+    }
+
+    fn from_record(bytes: &[u8]) -> Result<Self, StoreError> {
+        let bad = |w: &str| corrupt("notice_outbox", w);
+        let Value::Array(a) = crate::cbor::decode_exact(bytes).map_err(|e| bad(&e.to_string()))?
+        else {
+            return Err(bad("not an array"));
+        };
+        let [Value::Bytes(n), Value::Integer(p), Value::Text(endpoint), Value::Array(keys)] =
+            a.as_slice()
+        else {
+            return Err(bad("not [notice, peer, endpoint, keys]"));
+        };
+        let peer = u32::try_from(*p)
+            .ok()
+            .and_then(|c| Province::from_code(c).ok())
+            .ok_or_else(|| bad("peer is not a province"))?;
+        let keys = keys
+            .iter()
+            .map(|k| match k {
+                Value::Bytes(b) => crate::keys::PublicKey::from_bytes(b).ok(),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("a key is not an Ed25519 public key"))?;
+        Ok(UndeliveredNotice {
+            notice: ProposalNotice::from_record(n)?,
+            peer,
+            endpoint: endpoint.clone(),
+            keys,
+        })
+    }
+}
+
 /// The node's database.
 #[derive(Clone)]
 pub struct Store {
@@ -157,6 +233,7 @@ pub struct Store {
     callers: sled::Tree,
     access: sled::Tree,
     match_attempts: sled::Tree,
+    notice_outbox: sled::Tree,
     /// Identity-match attempts counted since windows that ended were last removed.
     match_counted: std::sync::Arc<std::sync::atomic::AtomicU64>,
     commit: std::sync::Arc<GroupCommit>,
@@ -335,6 +412,7 @@ impl Store {
             callers: db.open_tree("callers")?,
             access: db.open_tree("access")?,
             match_attempts: db.open_tree("match_attempts")?,
+            notice_outbox: db.open_tree("notice_outbox")?,
             match_counted: std::sync::Arc::default(),
             commit: std::sync::Arc::default(),
             gate: std::sync::Arc::default(),
@@ -585,6 +663,46 @@ impl Store {
             None => Ok(None),
             Some(v) => Ok(Some(Termination::from_record(&v)?)),
         }
+    }
+
+    /// Keeps a notice the other party has not taken, replacing an earlier one of the same
+    /// agreement and outcome.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn put_undelivered(&self, n: &UndeliveredNotice) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
+        self.notice_outbox.insert(
+            UndeliveredNotice::key(n.notice.id, n.notice.outcome),
+            n.to_record(),
+        )?;
+        self.flush().await
+    }
+
+    /// Every notice not yet taken by its peer.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn undelivered(&self) -> Result<Vec<UndeliveredNotice>, StoreError> {
+        self.notice_outbox
+            .iter()
+            .map(|r| UndeliveredNotice::from_record(&r?.1))
+            .collect()
+    }
+
+    /// Forgets an undelivered notice (taken, or refused by the peer).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn remove_undelivered(
+        &self,
+        id: AgreementId,
+        outcome: ProposalOutcome,
+    ) -> Result<(), StoreError> {
+        let _gate = self.gate.read().await;
+        self.notice_outbox
+            .remove(UndeliveredNotice::key(id, outcome))?;
+        self.flush().await
     }
 
     /// Stores an agreement version, replacing the record of the same id and version.

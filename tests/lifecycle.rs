@@ -1028,6 +1028,12 @@ impl proto::federation_service_server::FederationService for FakePeer {
     ) -> Result<Response<proto::NotifyTerminationResponse>, Status> {
         Err(Status::unimplemented("fake peer"))
     }
+    async fn notify_proposal_dropped(
+        &self,
+        _: Request<proto::NotifyProposalDroppedRequest>,
+    ) -> Result<Response<proto::NotifyProposalDroppedResponse>, Status> {
+        Err(Status::unimplemented("fake peer"))
+    }
 
     type GetFeedStream = tokio_stream::Iter<std::vec::IntoIter<Result<proto::FeedEntry, Status>>>;
 

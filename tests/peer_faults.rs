@@ -190,6 +190,12 @@ impl proto::federation_service_server::FederationService for SlowPeer {
     ) -> Result<tonic::Response<proto::NotifyTerminationResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("slow peer"))
     }
+    async fn notify_proposal_dropped(
+        &self,
+        _: tonic::Request<proto::NotifyProposalDroppedRequest>,
+    ) -> Result<tonic::Response<proto::NotifyProposalDroppedResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("slow peer"))
+    }
 
     type GetFeedStream =
         tokio_stream::Iter<std::vec::IntoIter<Result<proto::FeedEntry, tonic::Status>>>;

@@ -39,6 +39,7 @@ fn services_and_rpcs_are_as_documented() {
             "FederationService/ProposeAgreement",
             "FederationService/AcceptAgreement",
             "FederationService/NotifyTermination",
+            "FederationService/NotifyProposalDropped",
             "FederationService/GetFeed",
             "FederationService/GetAgreements",
             "FederationService/MatchSubject",

@@ -131,7 +131,7 @@ async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
     let stranger = node_channel_as(&sc, &node_identity(JIANGSU, &NodeKey::generate())).await;
 
     let rpcs = every_rpc();
-    assert_eq!(rpcs.len(), 29, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 30, "{rpcs:?}");
     let mut refused = 0;
     for (service, method) in &rpcs {
         let want = need(service, method);
@@ -159,11 +159,12 @@ async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
                     "{method} with a token but no node certificate"
                 );
                 let as_stranger = call(stranger.clone(), service, method).await;
-                if method == "ProposeAgreement" {
+                if method == "ProposeAgreement" || method == "NotifyProposalDropped" {
+                    // A newcomer without an agreement proposes, and withdraws what it proposed.
                     assert_eq!(
                         as_stranger,
                         Code::InvalidArgument,
-                        "{method}: the empty proposal"
+                        "{method}: the empty request"
                     );
                     refused += 1;
                 } else {
@@ -912,38 +913,56 @@ async fn an_impostor_cannot_amend_or_redirect_and_pending_proposals_can_be_rejec
         String::from_utf8_lossy(&out.stdout).contains(&format!("rejected agreement {id}")),
         "{out:?}"
     );
+    // Rejecting again: the agreement is known, nothing is pending: a refusal (exit 1).
+    let again = cli(&sc)
+        .args(["agreement", "reject", &id])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("has no proposal awaiting this node's acceptance: nothing to reject"),
+        "{again:?}"
+    );
     let states: Vec<(u32, i32)> = agreements(&sc)
         .await
         .iter()
         .map(|a| (a.version, a.state))
         .collect();
     assert_eq!(states, [(1, proto::AgreementState::Concluded as i32)]);
-    // Guangdong still holds its copy as PROPOSED; it withdraws it.
+    // Sichuan told Guangdong (a signed rejection): Guangdong dropped its PROPOSED copy, so
+    // neither side shows version 2 and there is nothing to withdraw (a refusal, exit 1).
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the proposer was told and dropped its copy"),
+        "{out:?}"
+    );
+    assert_eq!(agreements(&gd).await.len(), 1);
     let out = cli(&gd)
         .args(["agreement", "withdraw", &id])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(agreements(&gd).await.len(), 1);
-    let e = operator(&gd)
-        .await
-        .withdraw_agreement(proto::WithdrawAgreementRequest { id: id.clone() })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("has no proposal of this node awaiting the peer's acceptance"),
+        "{out:?}"
+    );
 
-    // Proposed again, withdrawn at Guangdong before Sichuan accepts: the acceptance concludes
-    // nothing anywhere.
+    // Proposed again, withdrawn at Guangdong before Sichuan accepts: Sichuan is told and drops
+    // its copy, and the acceptance concludes nothing anywhere.
     operator(&gd)
         .await
         .create_agreement(amend(&sc, sc_kid))
         .await
         .unwrap();
-    operator(&gd)
+    let w = operator(&gd)
         .await
         .withdraw_agreement(proto::WithdrawAgreementRequest { id: id.clone() })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    assert_eq!((w.versions, w.peer_notified), (vec![2], true));
+    assert_eq!(agreements(&sc).await.len(), 1, "Sichuan dropped version 2");
     let e = operator(&sc)
         .await
         .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
@@ -1044,7 +1063,7 @@ async fn pending_proposals_are_capped_per_province_and_agreements_are_listed_in_
     assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
     assert!(
         e.message()
-            .contains("4 proposals from 320000 already await this node's decision (at most 4)"),
+            .contains("4 proposals from 320000 already await 510000's decision (at most 4)"),
         "{}",
         e.message()
     );
@@ -1189,4 +1208,251 @@ async fn the_bearer_scheme_is_case_insensitive_and_nothing_else_is_loose() {
         );
     }
     sc.shutdown().await.unwrap();
+}
+
+const ZHEJIANG: u32 = 330000;
+
+/// A proposal from `from` to `to` (a newcomer: no agreement between them).
+async fn propose_new(from: &hcmr::node::NodeHandle, to: &hcmr::node::NodeHandle) -> String {
+    let now = hcmr::unix_now();
+    operator(from)
+        .await
+        .create_agreement(proto::CreateAgreementRequest {
+            peer_endpoint: to.endpoint.clone(),
+            peer_codes_here: map(&[(G, G)]),
+            our_codes_there: map(&[(G, G)]),
+            max_code_age_secs: 3600,
+            max_trust_age_secs: 0,
+            amends: String::new(),
+            expected_peer_kid: kid_of(to).await,
+            effective_from: now,
+            effective_until: now + 86_400,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .agreement
+        .unwrap()
+        .id
+}
+
+/// Issue 15 faults 2-3 (follow-up): a withdrawal is a signed notice the peer takes, so the peer
+/// drops its copy and the cap of 4 is freed; a rejection reaches the proposer the same way; a
+/// forged notice (another province's certificate, an impostor's key, a stranger's own name)
+/// changes nothing; the cap's refusal is the peer's refusal (exit 1) and names what works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawals_and_rejections_reach_the_other_side_and_forged_ones_are_refused() {
+    use hcmr::agreement::{AgreementId, ProposalNotice, ProposalOutcome};
+    use hcmr::province::Province;
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let zj = start(&init_node(dir.path(), ZHEJIANG).await).await;
+    let pending = |l: &[proto::AgreementView]| l.len();
+
+    // Proposed and withdrawn at once, 6 times: each withdrawal reaches Sichuan, whose list is
+    // empty again, so the cap of 4 never fills.
+    for _ in 0..6 {
+        let id = propose_new(&zj, &sc).await;
+        assert_eq!(pending(&agreements(&sc).await), 1);
+        let out = cli(&zj)
+            .args(["agreement", "withdraw", &id])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("the peer was told and dropped its copy"),
+            "{out:?}"
+        );
+        assert_eq!(pending(&agreements(&sc).await), 0, "Sichuan dropped {id}");
+        assert_eq!(pending(&agreements(&zj).await), 0);
+        // Accepting it now at Sichuan: an unknown id (exit 64).
+        let out = cli(&sc)
+            .args(["agreement", "accept", &id])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{out:?}");
+    }
+
+    // Forged withdrawals of a pending proposal of Zhejiang's: nothing changes at Sichuan.
+    let id = propose_new(&zj, &sc).await;
+    let aid = AgreementId::from_hex(&id).unwrap();
+    let zj_p = Province::from_code(ZHEJIANG).unwrap();
+    let js_key = NodeKey::generate();
+    let notice = |by: Province, key: &NodeKey| proto::NotifyProposalDroppedRequest {
+        notice: Some(hcmr::node::convert::proposal_notice_to_proto(
+            &ProposalNotice::sign(
+                aid,
+                1,
+                by,
+                ProposalOutcome::Withdrawn,
+                hcmr::unix_now(),
+                key,
+            ),
+        )),
+    };
+    // Jiangsu's certificate, a notice in Zhejiang's name.
+    let mut as_js = federation_as(&sc, &node_identity(JIANGSU, &js_key)).await;
+    let e = as_js
+        .notify_proposal_dropped(notice(zj_p, &js_key))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message()
+            .contains("the notice is from 330000 but the calling node's certificate is for 320000"),
+        "{}",
+        e.message()
+    );
+    // Jiangsu in its own name: it proposed nothing here, so nothing is dropped.
+    let r = as_js
+        .notify_proposal_dropped(notice(Province::from_code(JIANGSU).unwrap(), &js_key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.versions.is_empty());
+    // An impostor "Zhejiang": its own key, which the proposal does not pin.
+    let impostor = NodeKey::generate();
+    let mut as_impostor = federation_as(&sc, &node_identity(ZHEJIANG, &impostor)).await;
+    let e = as_impostor
+        .notify_proposal_dropped(notice(zj_p, &impostor))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message()
+            .contains("it must be signed by a key the proposal pins for 330000"),
+        "{}",
+        e.message()
+    );
+    let listed = agreements(&sc).await;
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(
+        listed[0].state,
+        proto::AgreementState::AwaitingAcceptance as i32
+    );
+
+    // Sichuan rejects it: Zhejiang is told and drops its PROPOSED copy.
+    let out = cli(&sc)
+        .args(["agreement", "reject", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the proposer was told and dropped its copy"),
+        "{out:?}"
+    );
+    assert_eq!(pending(&agreements(&zj).await), 0);
+    // Nothing pending of a known id... is no longer known at all: a bad argument.
+    let out = cli(&zj)
+        .args(["agreement", "withdraw", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+
+    // Four kept pending at Sichuan: the fifth is Sichuan's refusal (exit 1, not 69), naming
+    // what works.
+    for _ in 0..4 {
+        propose_new(&zj, &sc).await;
+    }
+    let out = cli(&zj)
+        .args([
+            "agreement",
+            "propose",
+            "--peer",
+            &sc.endpoint,
+            "--peer-kid",
+            &kid_of(&sc).await,
+            "--peer-codes",
+            "green=green",
+            "--our-codes",
+            "green=green",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("4 proposals from 330000 already await 510000's decision (at most 4)")
+            && err.contains("hcmr agreement reject ID")
+            && err.contains("hcmr agreement withdraw ID"),
+        "{err}"
+    );
+    // An unknown id to amend is a bad argument (exit 64).
+    let out = cli(&zj)
+        .args(["agreement", "propose", "--amends", &"ab".repeat(16)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    sc.shutdown().await.unwrap();
+    zj.shutdown().await.unwrap();
+}
+
+/// A withdrawal or rejection made while the other node is down is kept and sent again at the
+/// next sync (`hcmr sync` here): the other side then drops its copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_or_rejection_the_peer_missed_is_sent_again_at_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc_cfg = init_node(dir.path(), SICHUAN).await;
+    let zj_cfg = init_node(dir.path(), ZHEJIANG).await;
+    // Only the explicit syncs below send anything again.
+    set_sync_interval(&sc_cfg, 3600);
+    set_sync_interval(&zj_cfg, 3600);
+    let sc = start(&sc_cfg).await;
+    let zj = start(&zj_cfg).await;
+
+    // Withdrawn at Zhejiang while Sichuan is down.
+    let id = propose_new(&zj, &sc).await;
+    pin_listen(&sc_cfg, &sc);
+    sc.shutdown().await.unwrap();
+    let out = cli(&zj)
+        .args(["agreement", "withdraw", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("the peer could not be told now: the notice is sent again at every sync"),
+        "{out:?}"
+    );
+    let sc = start(&sc_cfg).await;
+    assert_eq!(agreements(&sc).await.len(), 1, "Sichuan has not heard yet");
+    // Accepting the stale copy: Zhejiang refuses (exit 1) and says why; nothing changes.
+    let out = cli(&sc)
+        .args(["agreement", "accept", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("330000 holds no proposal to it (it was withdrawn, or never made here)"),
+        "{out:?}"
+    );
+    assert_eq!(
+        agreements(&sc).await[0].state,
+        proto::AgreementState::AwaitingAcceptance as i32
+    );
+    let out = cli(&zj).args(["sync"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(agreements(&sc).await.is_empty(), "Sichuan dropped {id}");
+    // Taken once: a second sync sends nothing (and Sichuan still has nothing).
+    sync_now(&zj).await;
+    assert!(agreements(&sc).await.is_empty());
+
+    // Rejected at Sichuan while Zhejiang is down.
+    let id = propose_new(&zj, &sc).await;
+    pin_listen(&zj_cfg, &zj);
+    zj.shutdown().await.unwrap();
+    let r = operator(&sc)
+        .await
+        .reject_agreement(proto::RejectAgreementRequest { id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.versions, r.peer_notified), (vec![1], false));
+    let zj = start(&zj_cfg).await;
+    assert_eq!(agreements(&zj).await.len(), 1, "Zhejiang has not heard yet");
+    sync_now(&sc).await;
+    assert!(agreements(&zj).await.is_empty(), "Zhejiang dropped {id}");
+    sc.shutdown().await.unwrap();
+    zj.shutdown().await.unwrap();
 }

@@ -809,3 +809,27 @@ fn signed_by_any_checks_a_signature_against_keys_given_not_those_the_body_pins()
     let c = concluded();
     assert!(c.signed_by_any(Role::Acceptor, &[gd_key().public()]));
 }
+
+/// A proposal notice verifies only under the key that signed it, with its content unchanged,
+/// and its storage record round-trips.
+#[test]
+fn proposal_notice_signature_and_record() {
+    let id = AgreementId([7; 16]);
+    let n = ProposalNotice::sign(id, 2, prov(GD), ProposalOutcome::Withdrawn, 1_000, &key(1));
+    n.check(&[key(1).public()]).unwrap();
+    assert!(matches!(
+        n.check(&[key(2).public()]),
+        Err(AgreementError::SignerNotPinned(_))
+    ));
+    let mut other = n.clone();
+    other.outcome = ProposalOutcome::Rejected;
+    assert!(matches!(
+        other.check(&[key(1).public()]),
+        Err(AgreementError::BadSignature(_))
+    ));
+    let mut other = n.clone();
+    other.version = 3;
+    assert!(other.check(&[key(1).public()]).is_err());
+    assert_eq!(ProposalNotice::from_record(&n.to_record()).unwrap(), n);
+    assert!(ProposalNotice::from_record(&n.to_record()[1..]).is_err());
+}

@@ -8,6 +8,7 @@
 //! | `OperatorService/*` | caller with role admin |
 //! | `FederationService/GetNodeInfo`, `grpc.health.v1`, server reflection | anyone |
 //! | `FederationService/ProposeAgreement` | any node certificate (mutual TLS); the proposal must come from the certified province and key |
+//! | `FederationService/NotifyProposalDropped` | any node certificate (mutual TLS); the notice must come from the certified province, certified by and signed with a key the pending proposal pins for it |
 //! | other `FederationService` RPCs | a node certificate of a province this node has an agreement with, certified by a key the agreement pins or the province's trust feed names (not withdrawn) |
 //!
 //! A call without credentials gets UNAUTHENTICATED; a caller without the role, or a node of a
@@ -66,7 +67,9 @@ pub(crate) fn need(path: &str) -> Need {
         "hcmr.v1.OperatorService" => Need::Role(Role::Admin),
         "hcmr.v1.FederationService" => match method {
             "GetNodeInfo" => Need::Open,
-            "ProposeAgreement" => Need::AnyNode,
+            // A withdrawal comes from a province with no agreement here (a newcomer's first
+            // proposal); the service checks it against the keys the proposal pins.
+            "ProposeAgreement" | "NotifyProposalDropped" => Need::AnyNode,
             _ => Need::AgreedNode,
         },
         _ => Need::Open,
@@ -331,11 +334,21 @@ impl NodeState {
                 ));
             }
             if !peer.certified_by_any(&self.peer_keys(peer.province)) {
+                // An acceptance most often misses because the proposal was withdrawn here (or
+                // never made): say so, as the operator who accepted reads this.
+                let held = if what == "AcceptAgreement" {
+                    format!(
+                        " and {} holds no proposal to it (it was withdrawn, or never made here)",
+                        self.province
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(Denied::new(
                     tonic::Code::PermissionDenied,
                     who,
                     format!(
-                        "{what}: province {} has no agreement with {}, or its certificate is not certified by a key pinned in the agreement or named by its trust feed",
+                        "{what}: province {} has no agreement with {}{held}, or its certificate is not certified by a key pinned in the agreement or named by its trust feed",
                         peer.province, self.province
                     ),
                 ));
@@ -731,6 +744,10 @@ mod tests {
         assert_eq!(need("/hcmr.v1.FederationService/GetNodeInfo"), Need::Open);
         assert_eq!(
             need("/hcmr.v1.FederationService/ProposeAgreement"),
+            Need::AnyNode
+        );
+        assert_eq!(
+            need("/hcmr.v1.FederationService/NotifyProposalDropped"),
             Need::AnyNode
         );
         assert_eq!(

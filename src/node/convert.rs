@@ -1,7 +1,8 @@
 //! Conversions between the generated protobuf types and the domain types.
 
 use crate::agreement::{
-    AgreementId, AgreementSignature, DirectionTerms, Role, SignedAgreement, Termination,
+    AgreementId, AgreementSignature, DirectionTerms, ProposalNotice, ProposalOutcome, Role,
+    SignedAgreement, Termination,
 };
 use crate::code::Subject;
 use crate::identity::DocumentType;
@@ -163,6 +164,59 @@ pub fn signed_from_proto(a: Option<&proto::SignedAgreement>) -> Result<SignedAgr
         signature_from_proto("agreement.acceptor_signature", &a.acceptor_signature)?,
     )
     .map_err(|e| ApiError::invalid("agreement.body", e))
+}
+
+/// A proposal notice (withdrawal or rejection) for the wire.
+pub fn proposal_notice_to_proto(n: &ProposalNotice) -> proto::ProposalNotice {
+    proto::ProposalNotice {
+        id: n.id.0.to_vec(),
+        version: n.version,
+        by_province: n.by.to_string(),
+        outcome: match n.outcome {
+            ProposalOutcome::Withdrawn => proto::ProposalOutcome::Withdrawn,
+            ProposalOutcome::Rejected => proto::ProposalOutcome::Rejected,
+        } as i32,
+        signed_at: n.signed_at,
+        kid: n.kid.0.to_vec(),
+        signature: n.signature.to_vec(),
+    }
+}
+
+/// A proposal notice from the wire (signature not checked).
+///
+/// # Errors
+/// INVALID_ARGUMENT naming the field.
+pub fn proposal_notice_from_proto(n: &proto::ProposalNotice) -> Result<ProposalNotice, ApiError> {
+    Ok(ProposalNotice {
+        id: AgreementId(
+            n.id.as_slice()
+                .try_into()
+                .map_err(|_| ApiError::invalid("notice.id", "must be 16 bytes"))?,
+        ),
+        version: n.version,
+        by: n
+            .by_province
+            .parse()
+            .map_err(|e| ApiError::invalid("notice.by_province", e))?,
+        outcome: match proto::ProposalOutcome::try_from(n.outcome) {
+            Ok(proto::ProposalOutcome::Withdrawn) => ProposalOutcome::Withdrawn,
+            Ok(proto::ProposalOutcome::Rejected) => ProposalOutcome::Rejected,
+            _ => {
+                return Err(ApiError::invalid(
+                    "notice.outcome",
+                    "must be WITHDRAWN or REJECTED",
+                ))
+            }
+        },
+        signed_at: n.signed_at,
+        kid: Kid::from_slice(&n.kid)
+            .ok_or_else(|| ApiError::invalid("notice.kid", "must be 8 bytes"))?,
+        signature: n
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| ApiError::invalid("notice.signature", "must be 64 bytes"))?,
+    })
 }
 
 /// A termination notice for the wire.

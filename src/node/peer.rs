@@ -115,7 +115,10 @@ pub(crate) fn call_failed(url: &str, s: tonic::Status) -> ApiError {
         | tonic::Code::FailedPrecondition
         | tonic::Code::Unauthenticated
         | tonic::Code::PermissionDenied
-        | tonic::Code::NotFound => {
+        | tonic::Code::NotFound
+        // A limit of the peer's (e.g. its pending proposals from this province) refuses the
+        // call: the peer answered, so it is no outage.
+        | tonic::Code::ResourceExhausted => {
             ApiError::FailedPrecondition(format!("peer {url} refused: {}", s.message()))
         }
         // In words, not the gRPC code's name: operators read these through the CLI.

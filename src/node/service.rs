@@ -317,6 +317,13 @@ impl NodeState {
         } else {
             self.amendment_of(&r.amends, peer_province)?
         };
+        // An earlier proposal of this id withdrawn or rejected while the peer was down: the peer
+        // must drop its copy before a new version with the same number reaches it.
+        if version > 1 && self.deliver_proposal_notices(Some(id)).await > 0 {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the withdrawal or rejection of an earlier proposal of agreement {id} has not reached {peer_province} yet; it is sent again at the next sync (`hcmr sync`)"
+            )));
+        }
         let body = AgreementBody {
             id,
             version,
@@ -451,7 +458,8 @@ impl NodeState {
             .count();
         if pending >= MAX_PENDING_PROPOSALS_PER_PROVINCE {
             return Err(ApiError::TooManyAttempts(format!(
-                "{pending} proposals from {proposer} already await this node's decision (at most {MAX_PENDING_PROPOSALS_PER_PROVINCE}): its operator rejects them (`hcmr agreement reject ID`) or {proposer} withdraws them"
+                "{pending} proposals from {proposer} already await {}'s decision (at most {MAX_PENDING_PROPOSALS_PER_PROVINCE}): {}'s operator lists them (`hcmr agreement list`) and rejects some (`hcmr agreement reject ID`), or {proposer} withdraws one it still holds (`hcmr agreement withdraw ID`; a withdrawal its node could not deliver leaves the copy here until rejected)",
+                self.province, self.province
             )));
         }
         // The endpoint is kept with the proposal: it becomes the proposer's address only when
@@ -669,7 +677,8 @@ impl NodeState {
         }
         if a.acceptor_signature.is_some() {
             return Err(ApiError::FailedPrecondition(format!(
-                "agreement {id} is already accepted"
+                "agreement {id} has nothing awaiting this node's acceptance: version {} is already accepted (a later proposal, if any, was withdrawn by its proposer or rejected here)",
+                a.body().version
             )));
         }
         if let Some(t) = self.store.termination(id)? {
@@ -902,6 +911,20 @@ impl proto::federation_service_server::FederationService for FederationApi {
         Ok(Response::new(proto::NotifyTerminationResponse {}))
     }
 
+    async fn notify_proposal_dropped(
+        &self,
+        request: Request<proto::NotifyProposalDroppedRequest>,
+    ) -> Result<Response<proto::NotifyProposalDroppedResponse>, Status> {
+        let from = request.extensions().get::<Principal>().cloned();
+        let versions = self
+            .0
+            .receive_proposal_notice(request.into_inner(), from.as_ref())
+            .await?;
+        Ok(Response::new(proto::NotifyProposalDroppedResponse {
+            versions,
+        }))
+    }
+
     type GetFeedStream = tokio_stream::Iter<std::vec::IntoIter<Result<proto::FeedEntry, Status>>>;
 
     async fn get_feed(
@@ -987,19 +1010,26 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         request: Request<proto::RejectAgreementRequest>,
     ) -> Result<Response<proto::RejectAgreementResponse>, Status> {
-        let versions = self
+        let (versions, peer_notified) = self
             .0
             .discard_proposal(&request.get_ref().id, false)
             .await?;
-        Ok(Response::new(proto::RejectAgreementResponse { versions }))
+        Ok(Response::new(proto::RejectAgreementResponse {
+            versions,
+            peer_notified,
+        }))
     }
 
     async fn withdraw_agreement(
         &self,
         request: Request<proto::WithdrawAgreementRequest>,
     ) -> Result<Response<proto::WithdrawAgreementResponse>, Status> {
-        let versions = self.0.discard_proposal(&request.get_ref().id, true).await?;
-        Ok(Response::new(proto::WithdrawAgreementResponse { versions }))
+        let (versions, peer_notified) =
+            self.0.discard_proposal(&request.get_ref().id, true).await?;
+        Ok(Response::new(proto::WithdrawAgreementResponse {
+            versions,
+            peer_notified,
+        }))
     }
 
     async fn rotate_key(
@@ -1022,6 +1052,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         _request: Request<proto::SyncNowRequest>,
     ) -> Result<Response<proto::SyncNowResponse>, Status> {
+        self.0.deliver_proposal_notices(None).await;
         let targets = self.0.sync_targets();
         let peers = self
             .0

@@ -44,6 +44,8 @@ pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) 
             .into_iter()
             .filter(|p| failures.get(p).is_none_or(|(_, next)| *next <= now))
             .collect();
+        // Withdrawals and rejections a peer was down for (a newcomer has no agreement to sync).
+        state.deliver_proposal_notices(None).await;
         for o in state.sync_peers(&due).await {
             match o.result {
                 Ok(_) => {

@@ -350,8 +350,8 @@ async fn a_batch_counts_each_code_against_the_caller_s_rate() {
 }
 
 /// Issue 15 fault 5 (and the resource test of issue 15): a stranger node, from its own address,
-/// holds 80 unfinished streams on two connections and opens 1,000 more TLS connections that stay
-/// idle. Its connections over `max_connections_per_address` (64) are closed at once and
+/// holds 80 unfinished streams on two connections and opens 10,000 more TLS connections that
+/// stay idle. Its connections over `max_connections_per_address` (64) are closed at once and
 /// counted; the verifier's calls, on its connection and on a new one, are all served; the
 /// refusals are in the access log and `hcmr caller refused`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,7 +371,7 @@ async fn a_stranger_s_connections_and_slow_streams_leave_a_verifier_served() {
     }
     let mut idle = Vec::new();
     let mut closed = 0u64;
-    for _ in 0..1000 {
+    for _ in 0..10_000 {
         match tls_as(&sc, &stranger, STRANGER).await {
             Ok(c) => idle.push(c),
             Err(_) => closed += 1,
@@ -379,7 +379,7 @@ async fn a_stranger_s_connections_and_slow_streams_leave_a_verifier_served() {
     }
     assert_eq!(
         (idle.len(), closed),
-        (62, 938),
+        (62, 9938),
         "64 from one address, 2 of them the streams'"
     );
     assert_eq!(
@@ -399,7 +399,7 @@ async fn a_stranger_s_connections_and_slow_streams_leave_a_verifier_served() {
             .count()
     };
     assert_eq!((count("8"), count("4")), (16, 64), "{answers:?}");
-    let log = denials(&sc, 938 + 80).await;
+    let log = denials(&sc, 9938 + 80).await;
     let connections: u64 = log
         .iter()
         .filter(|d| d.rpc.starts_with("(connection to port") && d.remote == STRANGER)

@@ -63,7 +63,7 @@ pub struct Cli {
     /// Show times in this offset from UTC, e.g. +08:00 (Beijing time) [default: the
     /// display_utc_offset of --dir's hcmr.toml, else +08:00]. Times are written with their
     /// offset; what the node stores and logs stays UTC. (The node's own card and page use the
-    /// display_utc_offset of its hcmr.toml.)
+    /// display_utc_offset of its hcmr.toml; `hcmr init` writes this offset there.)
     #[arg(
         long,
         global = true,
@@ -1549,6 +1549,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 tls: !plaintext,
                 key_passphrase_env,
                 key_passphrase_file,
+                display_utc_offset: DISPLAY_OFFSET.get().copied().unwrap_or_default(),
             };
             let path = crate::node::init_node(p, &data_dir, &opts)
                 .await

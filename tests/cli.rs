@@ -1299,3 +1299,47 @@ fn refusals_name_their_source_and_never_write_raw_control_characters() {
     );
     assert!(!err.contains(['\x1b', '\u{202e}']), "{err:?}");
 }
+
+/// Newcomer findings: `init --display-utc-offset` writes the offset into hcmr.toml (it was
+/// accepted and ignored), and two listeners on one address are refused at init, naming both.
+#[test]
+fn init_keeps_the_display_offset_and_refuses_a_shared_listener_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ah");
+    let o = hcmr(&[
+        "init",
+        "--province",
+        "340000",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:17340",
+        "--display-utc-offset",
+        "+05:30",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let toml = std::fs::read_to_string(dir.join("hcmr.toml")).unwrap();
+    assert!(
+        toml.lines().any(|l| l == "display_utc_offset = \"+05:30\""),
+        "{toml}"
+    );
+    let shared = tmp.path().join("zj");
+    let o = hcmr(&[
+        "init",
+        "--province",
+        "330000",
+        "--data-dir",
+        shared.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:17330",
+        "--http-listen",
+        "127.0.0.1:17330",
+    ]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("http_listen: 127.0.0.1:17330 is also listen's address"),
+        "{err}"
+    );
+    assert!(!shared.exists(), "a refused init leaves no folder");
+}

@@ -589,6 +589,23 @@ impl Config {
         } else {
             "http://"
         };
+        // Two listeners cannot share an address: the node would fail to bind the second.
+        let listeners = [
+            ("listen", Some(c.listen)),
+            ("http_listen", c.http_listen),
+            ("metrics_listen", c.metrics_listen),
+        ];
+        for (i, (a, x)) in listeners.iter().enumerate() {
+            for (b, y) in &listeners[i + 1..] {
+                if let (Some(x), Some(y)) = (x, y) {
+                    if x == y && x.port() != 0 {
+                        return Err(invalid(format!(
+                            "{b}: {y} is also {a}'s address: give each listener its own port"
+                        )));
+                    }
+                }
+            }
+        }
         if let Some(e) = &c.endpoint {
             // A URL a peer can dial (peers refuse anything else as proposer_endpoint): no
             // control, bidi or other non-URL characters that would reach logs and terminals.
@@ -795,6 +812,8 @@ pub struct InitOptions {
     pub key_passphrase_env: Option<String>,
     /// ... or in this file.
     pub key_passphrase_file: Option<PathBuf>,
+    /// Time zone of the times people read (`display_utc_offset`); the default is +08:00.
+    pub display_utc_offset: crate::display::DisplayOffset,
 }
 
 impl InitOptions {
@@ -807,6 +826,7 @@ impl InitOptions {
             tls: true,
             key_passphrase_env: None,
             key_passphrase_file: None,
+            display_utc_offset: crate::display::DisplayOffset::default(),
         }
     }
 }
@@ -910,7 +930,7 @@ pub async fn init_node(
         peer_timeout_secs: default_peer_timeout(),
         key_passphrase_env: opts.key_passphrase_env.clone(),
         key_passphrase_file: opts.key_passphrase_file.clone(),
-        display_utc_offset: crate::display::DisplayOffset::default(),
+        display_utc_offset: opts.display_utc_offset,
         tls,
         file_settings: None,
         limits: LimitsConfig::default(),

@@ -1837,8 +1837,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?
                 .into_inner();
             out!(
-                "rejected agreement {id} (deleted version(s) {:?}); {}",
-                r.versions,
+                "rejected agreement {id} ({}); {}",
+                versions_dropped(&r.versions),
                 if r.peer_notified {
                     "the proposer was told and dropped its copy"
                 } else {
@@ -1853,8 +1853,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?
                 .into_inner();
             out!(
-                "withdrew agreement {id} (deleted version(s) {:?}); {}",
-                r.versions,
+                "withdrew agreement {id} ({}); {}",
+                versions_dropped(&r.versions),
                 if r.peer_notified {
                     "the peer was told and dropped its copy"
                 } else {
@@ -2169,6 +2169,16 @@ fn apply_serve_overrides(c: &mut crate::node::Config, o: ServeOverrides) -> Resu
         });
     }
     Err(CliError::Config(e.to_string()))
+}
+
+/// "version 2 dropped", "versions 2, 3 dropped": the pending versions a reject or withdraw
+/// deleted.
+fn versions_dropped(v: &[u32]) -> String {
+    let list: Vec<String> = v.iter().map(u32::to_string).collect();
+    match list.len() {
+        1 => format!("version {} dropped", list[0]),
+        _ => format!("versions {} dropped", list.join(", ")),
+    }
 }
 
 /// The flags of `hcmr bench` for a node to load (none of which --self-contained or `bench

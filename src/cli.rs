@@ -609,7 +609,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "KID_OR_KEY", requires = "offline")]
     trust: Option<String>,
     /// With --offline: the oldest bundle accepted, e.g. 1d.
-    #[arg(long, default_value = "1d", value_parser = args::duration)]
+    #[arg(long, default_value = "1d", value_parser = args::duration, requires = "offline")]
     max_bundle_age: Duration,
     /// Read the code from a photo or screenshot of its QR code (PNG or JPEG), or the SVG that
     /// `hcmr issue --qr` wrote, instead.

@@ -1240,6 +1240,11 @@ fn refusals_name_their_source_and_never_write_raw_control_characters() {
         let (out, _) = text(&hcmr(cmd));
         assert!(out.contains("Exit codes: 0 success"), "{cmd:?}: {out}");
     }
+    // A flag that only means something offline is refused without --offline, not ignored.
+    let o = hcmr(&["verify", "--max-bundle-age", "2d", "HCMR1:X"]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(64), "{err}");
+    assert!(err.contains("--offline"), "{err}");
     // A global flag's variable is named, and is bad configuration.
     let o = hcmr_env(&[("HCMR_DISPLAY_UTC_OFFSET", "abc")], &["caller", "list"]);
     let err = text(&o).1;

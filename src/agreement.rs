@@ -18,10 +18,11 @@
 //! Times are seconds since the Unix epoch (UTC); a direction is in force in
 //! `effective_from <= now < effective_until`.
 
+use crate::cbor::uint;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use ciborium::value::{Integer, Value};
+use ciborium::value::Value;
 
 use crate::code::MAX_TIME;
 use crate::keys::{Kid, NodeKey, PublicKey};
@@ -217,10 +218,6 @@ pub enum AgreementError {
     /// The signature does not verify.
     #[error("the {0}'s signature does not verify")]
     BadSignature(&'static str),
-}
-
-fn uint(v: u64) -> Value {
-    Value::Integer(Integer::from(v))
 }
 
 impl AgreementBody {

@@ -13,9 +13,10 @@
 //! [`Termination::to_record`]). Opening a bundle re-verifies every chain and signature in it: the
 //! bundle signature proves where it came from, not that its content is sound.
 
+use crate::cbor::uint;
 use std::sync::Arc;
 
-use ciborium::value::{Integer, Value};
+use ciborium::value::Value;
 
 use crate::agreement::{SignedAgreement, Termination};
 use crate::feed::{FeedEntry, FeedState};
@@ -84,10 +85,6 @@ pub enum BundleError {
     /// A chain, agreement or termination inside does not verify.
     #[error("the bundle's content does not verify: {0}")]
     BadContent(String),
-}
-
-fn uint(v: u64) -> Value {
-    Value::Integer(Integer::from(v))
 }
 
 fn records<T>(items: &[T], f: impl Fn(&T) -> Vec<u8>) -> Value {

@@ -90,6 +90,19 @@ fn describe_syntax(bytes: &[u8], offset: usize) -> String {
     format!("byte {offset} (0x{b:02x}): {what}; a well-formed item head was expected")
 }
 
+/// A CBOR unsigned integer (major type 0) holding `v`.
+pub(crate) fn uint(v: u64) -> Value {
+    Value::Integer(ciborium::value::Integer::from(v))
+}
+
+/// The value of a CBOR unsigned integer that fits a `u64`; `None` for anything else.
+pub(crate) fn as_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Integer(i) => u64::try_from(*i).ok(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,8 @@
 //! Revocation by subject follows SMART Health Cards' `rid` with a timestamp: every code of that
 //! subject hash issued before `before` is revoked; codes issued afterwards (a new status) are not.
 
-use ciborium::value::{Integer, Value};
+use crate::cbor::{as_u64, uint};
+use ciborium::value::Value;
 use sha2::{Digest, Sha256};
 
 use crate::identity::SubjectHash;
@@ -152,10 +153,6 @@ pub enum FeedError {
     NotAnchored(Province),
 }
 
-fn uint(v: u64) -> Value {
-    Value::Integer(Integer::from(v))
-}
-
 fn pop_message(province: Province, key: &PublicKey) -> Vec<u8> {
     let mut m = POP_CONTEXT.to_vec();
     m.extend_from_slice(&province.code().to_be_bytes());
@@ -207,13 +204,6 @@ fn signing_message(encoded: &[u8]) -> Vec<u8> {
     let mut m = SIGNING_CONTEXT.to_vec();
     m.extend_from_slice(encoded);
     m
-}
-
-fn as_u64(v: &Value) -> Option<u64> {
-    match v {
-        Value::Integer(i) => u64::try_from(*i).ok(),
-        _ => None,
-    }
 }
 
 fn as_bytes<const N: usize>(v: &Value) -> Option<[u8; N]> {

@@ -55,6 +55,7 @@ pub(crate) mod fsutil;
 pub mod identity;
 pub mod inspect;
 pub mod keys;
+pub(crate) mod lock;
 pub mod node;
 pub mod province;
 pub mod qr;

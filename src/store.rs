@@ -28,9 +28,11 @@
 //! the exclusive side while it reads every tree, so a copy never holds half a write and holds
 //! every write acknowledged before it started.
 
+use crate::cbor::{as_u64, uint};
+use crate::lock::Locked;
 use std::path::Path;
 
-use ciborium::value::{Integer, Value};
+use ciborium::value::Value;
 
 use crate::agreement::{
     AgreementError, AgreementId, ProposalNotice, ProposalOutcome, SignedAgreement, Termination,
@@ -293,21 +295,10 @@ struct GroupCommit {
     fail_writes: std::sync::Mutex<Option<String>>,
 }
 
-fn uint(v: u64) -> Value {
-    Value::Integer(Integer::from(v))
-}
-
 fn corrupt(tree: &'static str, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         tree,
         detail: detail.into(),
-    }
-}
-
-fn as_u64(v: &Value) -> Option<u64> {
-    match v {
-        Value::Integer(i) => u64::try_from(*i).ok(),
-        _ => None,
     }
 }
 
@@ -464,12 +455,7 @@ impl Store {
             return Ok(());
         }
         let target = c.requested.load(SeqCst);
-        if let Some(e) = c
-            .fail_writes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
+        if let Some(e) = c.fail_writes.locked().as_ref() {
             return Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
                 e.clone(),
             ))));
@@ -492,11 +478,7 @@ impl Store {
     /// message (as a full or failing disk would), so writes are not acknowledged.
     #[doc(hidden)]
     pub fn inject_flush_failure(&self, message: Option<&str>) {
-        *self
-            .commit
-            .fail_writes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = message.map(str::to_string);
+        *self.commit.fail_writes.locked() = message.map(str::to_string);
     }
 
     /// Size of the database on disk, in bytes.

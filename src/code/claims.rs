@@ -21,6 +21,7 @@
 //! certificates carried them), unknown keys (including a `cti`) are ignored, and duplicate keys
 //! are refused.
 
+use crate::cbor::uint;
 use ciborium::value::{Integer, Value};
 
 use super::CodeError;
@@ -78,10 +79,6 @@ pub struct Claims {
 }
 
 fn int(v: i64) -> Value {
-    Value::Integer(Integer::from(v))
-}
-
-fn uint(v: u64) -> Value {
     Value::Integer(Integer::from(v))
 }
 

@@ -10,14 +10,14 @@
 //!
 //! The code ids are kept as a sorted `Vec<[u8; 16]>` (16 bytes each) with an index of the
 //! offsets of each top-bits prefix (about 0.05 bytes per entry), so a lookup is one index read and
-//! a binary search over about 8 ids; ctis are random (hcmr draws them from the OS), so the
-//! prefixes spread evenly.
+//! a binary search over about 8 ids; a cti is the first 16 bytes of the code's Ed25519
+//! signature (its R part, a hash output: `code::Cti`), so the prefixes spread evenly.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
-/// A code id as revocations name it: exactly 16 bytes (hcmr draws 16 random bytes per code).
+/// A code id as revocations name it: exactly 16 bytes, the first 16 of the code's signature.
 pub type Cti = [u8; 16];
 
 /// Smallest delta bound: below it a merge is never worth its pass.

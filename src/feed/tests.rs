@@ -845,7 +845,7 @@ fn malformed_fields_are_refused() {
             "province must be a GB/T 2260 province code",
         ), // out of u32
         (
-            set(3, Value::Integer(Integer::from(-1))),
+            set(3, Value::Integer(ciborium::value::Integer::from(-1))),
             "seq must be an unsigned integer",
         ),
         (set(4, Value::Bytes(vec![0; 31])), "prev must be 32 bytes"),
@@ -904,7 +904,7 @@ fn malformed_fields_are_refused() {
             stmt(vec![
                 uint(4),
                 Value::Bytes(vec![0; 8]),
-                Value::Integer(Integer::from(-5)),
+                Value::Integer(ciborium::value::Integer::from(-5)),
             ]),
             "before must be an unsigned integer",
         ),

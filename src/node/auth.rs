@@ -19,6 +19,7 @@
 //! On a node without TLS (loopback development only) there are no certificates, so the
 //! federation RPCs are open; the node says so loudly at start.
 
+use crate::lock::Locked;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -137,7 +138,7 @@ impl RateLimiter {
     pub(crate) fn allow_n(&self, who: &str, n: usize) -> bool {
         let n = (n as f64).min(self.burst);
         let now = Instant::now();
-        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut b = self.buckets.locked();
         let bucket = b.entry(who.to_string()).or_insert(Bucket {
             tokens: self.burst,
             last: now,
@@ -287,7 +288,7 @@ impl NodeState {
         peer: Province,
         mut keys: Vec<PublicKey>,
     ) -> Vec<PublicKey> {
-        let feeds = self.peer_feeds.lock().unwrap_or_else(|p| p.into_inner());
+        let feeds = self.peer_feeds.locked();
         if let Some(f) = feeds.get(&peer) {
             if f.state.contains_any(&keys) {
                 for k in f.state.keys() {
@@ -662,11 +663,7 @@ pub(crate) struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut counts = self
-            .in_flight
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut counts = self.in_flight.counts.locked();
         for k in &self.keys {
             if let Some(n) = counts.get_mut(k) {
                 *n = n.saturating_sub(1);
@@ -689,7 +686,7 @@ impl InFlight {
         address: Option<std::net::IpAddr>,
         limits: &super::config::LimitsConfig,
     ) -> Result<Slot, String> {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self.counts.locked();
         let mine = InFlightKey::Who(who.to_string());
         if counts.get(&mine).copied().unwrap_or(0) >= limits.max_concurrent_per_caller {
             return Err(format!(

@@ -22,6 +22,7 @@
 //! a single strict check each (2.7 times a batched signature; with inline decisions regardless
 //! of the mean the Verify load cost about 15 % more CPU per call).
 
+use crate::lock::Locked;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -144,7 +145,7 @@ pub(crate) struct Batcher {
 impl Drop for Batcher {
     fn drop(&mut self) {
         let (queue, ready) = &*self.queue;
-        queue.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        queue.locked().closed = true;
         ready.notify_all();
     }
 }
@@ -278,7 +279,7 @@ impl Batcher {
         });
         {
             let (queue, ready) = &*self.queue;
-            let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+            let mut q = queue.locked();
             if n == 0 || q.closed || q.pieces + n.div_ceil(MAX_CODES_PER_TAKE) > QUEUE {
                 drop(q);
                 return Ok(decide(&job));
@@ -313,7 +314,7 @@ fn work(shared: &Shared, counts: &Counts) {
     let (queue, ready) = shared;
     loop {
         let pieces = {
-            let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+            let mut q = queue.locked();
             loop {
                 if q.pieces > 0 {
                     break q.take(MAX_CODES_PER_TAKE);
@@ -342,7 +343,7 @@ fn work(shared: &Shared, counts: &Counts) {
             // The replies drop unanswered: each caller gets ApiError::Internal.
             tracing::error!(pieces = pieces.len(), "the verification decision panicked");
             for p in &pieces {
-                let mut done = p.job.done.lock().unwrap_or_else(|p| p.into_inner());
+                let mut done = p.job.done.locked();
                 if done.reply.take().is_some() {
                     counts.busy.fetch_sub(1, Ordering::AcqRel);
                 }
@@ -351,7 +352,7 @@ fn work(shared: &Shared, counts: &Counts) {
         };
         let mut verdicts = decided.into_iter();
         for p in pieces {
-            let mut done = p.job.done.lock().unwrap_or_else(|p| p.into_inner());
+            let mut done = p.job.done.locked();
             for (slot, v) in done.verdicts[p.start..p.end]
                 .iter_mut()
                 .zip(verdicts.by_ref())

@@ -1,6 +1,7 @@
 //! What checkpoint staff touch, on the node side: verification with an audit record, the
 //! identity match, the audit log, and codes returned as images.
 
+use crate::lock::Locked;
 use std::sync::atomic::Ordering;
 
 use super::convert;
@@ -321,7 +322,7 @@ pub(crate) struct RefusalTally {
 impl RefusalTally {
     /// Counts a refused call (never blocks on I/O).
     pub(crate) fn add(&self, d: crate::audit::AccessDenial) {
-        let first = self.tally.lock().unwrap_or_else(|p| p.into_inner()).add(d);
+        let first = self.tally.locked().add(d);
         if first {
             self.wake.notify_one();
         }
@@ -349,7 +350,7 @@ impl RefusalTally {
 
     /// What is counted, as records, leaving the tally empty.
     pub(crate) fn take(&self) -> Vec<crate::audit::AccessDenial> {
-        self.tally.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.tally.locked().take()
     }
 }
 

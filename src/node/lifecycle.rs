@@ -2,6 +2,7 @@
 //! rotation and withdrawal, revocations, the feed and agreement state peers pull, and offline
 //! bundles.
 
+use crate::lock::Locked;
 use std::path::{Path, PathBuf};
 
 use super::convert::{self, Standing};
@@ -150,17 +151,13 @@ impl NodeState {
         statement: Statement,
         key: &NodeKey,
     ) -> Result<FeedEntry, ApiError> {
-        let state = self
-            .own_feed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let state = self.own_feed.locked().clone();
         let prev = self.store.feed_from(state.last_seq())?.into_iter().next();
         let entry = FeedEntry::sign(self.province, prev.as_ref(), self.now(), statement, key);
         let mut next = (*state).clone();
         next.apply(&entry).map_err(feed_refused)?;
         self.store.append_feed(&entry).await?;
-        *self.own_feed.lock().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(next);
+        *self.own_feed.locked() = std::sync::Arc::new(next);
         self.rebuild_trust()?;
         Ok(entry)
     }
@@ -174,7 +171,7 @@ impl NodeState {
             return;
         };
         let now = i64::try_from(self.now()).unwrap_or(i64::MAX);
-        let mut identity = tls.identity.lock().unwrap_or_else(|p| p.into_inner());
+        let mut identity = tls.identity.locked();
         let result = identity
             .recertified(&self.key.load(), now)
             .and_then(|renewed| {
@@ -530,11 +527,7 @@ impl NodeState {
                 "that is the current signing key: rotate first, then withdraw it".into(),
             ));
         }
-        let state = self
-            .own_feed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let state = self.own_feed.locked().clone();
         let target = state
             .keys()
             .iter()
@@ -567,11 +560,7 @@ impl NodeState {
         // its own entry or by its subject's, is answered so (a retry after a lost answer is
         // safe). Checked under the feed lock, so two concurrent calls cannot both append.
         let held = self.feed_lock.lock().await;
-        let state = self
-            .own_feed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let state = self.own_feed.locked().clone();
         if state.is_revoked(&bytes, &issued.subject_hash, issued.iat) {
             tracing::info!(cti, "code already revoked: nothing added");
             return Ok(proto::RevokeResponse {
@@ -619,11 +608,7 @@ impl NodeState {
         let held = self.feed_lock.lock().await;
         // A revocation that changes nothing adds nothing: an earlier one of this subject that
         // reaches as late or later already revokes every code this one would.
-        let earlier = self
-            .own_feed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .subject_revoked_before(&subject_hash);
+        let earlier = self.own_feed.locked().subject_revoked_before(&subject_hash);
         if earlier.is_some_and(|t| t >= before) {
             tracing::info!(subject = %subject_hash, before, "subject already revoked: nothing added");
             return Ok(proto::RevokeResponse {
@@ -788,8 +773,7 @@ impl NodeState {
         let key = self.key.load_full();
         let peers = self
             .peer_feeds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .iter()
             .map(|(p, f)| (*p, f.synced_at))
             .collect::<Vec<_>>();

@@ -3,6 +3,7 @@
 //! flood the node's log: the first lines of a second are written one by one, then one notice
 //! says the rest are not. What they record is counted elsewhere (the access log, the metrics).
 
+use crate::lock::Locked;
 use std::sync::Mutex;
 
 /// Whether to write a line ([`LineBudget::take`]).
@@ -42,7 +43,7 @@ impl LineBudget {
     /// Asks for a line in `second`: [`Line::Write`] for the first `per_sec`, [`Line::Notice`]
     /// for the next, [`Line::Quiet`] for the rest.
     pub(crate) fn take(&self, second: u64) -> Line {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.seen.locked();
         if seen.0 != second {
             *seen = (second, 0);
         }

@@ -5,6 +5,7 @@
 //! `limits.idle_timeout_secs` (since it was accepted or its last call ended) is closed
 //! ([`Guarded`]): that bounds idle connections and requests whose headers never finish alike.
 
+use crate::lock::Locked;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +70,7 @@ pub(crate) struct ConnSlot {
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        let mut open = self.gate.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.gate.open.locked();
         open.0 = open.0.saturating_sub(1);
         if let Some(n) = open.1.get_mut(&self.address) {
             *n = n.saturating_sub(1);
@@ -95,7 +96,7 @@ impl ConnGate {
     /// # Errors
     /// Why not: the message of the refusal.
     pub(crate) fn enter(self: &Arc<Self>, address: std::net::IpAddr) -> Result<ConnSlot, String> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.locked();
         if open.0 >= self.max {
             return Err(format!(
                 "the node has {} connections open, its limit (limits.max_connections)",
@@ -139,7 +140,7 @@ impl Activity {
         if self.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
             return None;
         }
-        Some(*self.last.lock().unwrap_or_else(|p| p.into_inner()))
+        Some(*self.last.locked())
     }
 }
 
@@ -158,7 +159,7 @@ impl CallGuard {
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        *self.0.last.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
+        *self.0.last.locked() = tokio::time::Instant::now();
         self.0
             .in_flight
             .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);

@@ -24,6 +24,7 @@
 //! needs no token; serve it on a management address (TLS with the node certificate when the
 //! node has TLS).
 
+use crate::lock::Locked;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -181,12 +182,7 @@ impl Metrics {
             self.issue_duration.clone(),
         );
         let ages: Family<PeerLabels, Gauge<f64, AtomicU64>> = Family::default();
-        for (peer, feed) in state
-            .peer_feeds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
+        for (peer, feed) in state.peer_feeds.locked().iter() {
             ages.get_or_create(&PeerLabels {
                 peer: peer.to_string(),
             })

@@ -26,6 +26,7 @@ mod retention;
 mod service;
 mod sync;
 
+use crate::lock::Locked;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -194,19 +195,9 @@ pub(crate) struct TlsState {
 impl NodeState {
     /// Rebuilds the trust snapshot from the store and the in-memory feeds, and swaps it in.
     pub(crate) fn rebuild_trust(&self) -> Result<(), StoreError> {
-        let _g = self.rebuild_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let own = self
-            .own_feed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let peers: Vec<PeerFeed> = self
-            .peer_feeds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let _g = self.rebuild_lock.locked();
+        let own = self.own_feed.locked().clone();
+        let peers: Vec<PeerFeed> = self.peer_feeds.locked().values().cloned().collect();
         let snapshot = build_snapshot(self.province, &self.store, self.policy, own, peers)?;
         self.trust.store(Arc::new(snapshot));
         Ok(())

@@ -1,5 +1,6 @@
 //! The gRPC services: decode the request, call the core, encode the answer.
 
+use crate::lock::Locked;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
@@ -120,8 +121,7 @@ impl NodeState {
         // T", T = that second + 1) would fall under it: date it T, so the new status stands.
         let iat = self
             .own_feed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .subject_revoked_before(&subject.subject_hash)
             .map_or(now, |before| now.max(before));
         let claims = Claims {

@@ -3,6 +3,7 @@
 //! terminations with this province. A failure affects only that peer (logged, retried with
 //! exponential backoff); verification goes on with the last synced state.
 
+use crate::lock::Locked;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -105,8 +106,7 @@ impl NodeState {
             peer::connect(self, "peer endpoint", &url, peer::Expect::Province(peer)).await?;
         let current = self
             .peer_feeds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .get(&peer)
             .map(|p| p.state.clone())
             .unwrap_or_else(|| Arc::new(FeedState::new(peer)));
@@ -148,16 +148,13 @@ impl NodeState {
         let now = self.now();
         self.store.append_peer_feed(peer, &entries, now).await?;
         let last_seq = next.last_seq();
-        self.peer_feeds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                peer,
-                PeerFeed {
-                    state: Arc::new(next),
-                    synced_at: now,
-                },
-            );
+        self.peer_feeds.locked().insert(
+            peer,
+            PeerFeed {
+                state: Arc::new(next),
+                synced_at: now,
+            },
+        );
         self.rebuild_trust()?;
         self.sync_agreements(peer, &mut client, &url).await?;
         if !entries.is_empty() {

@@ -29,6 +29,7 @@
 //! every write acknowledged before it started.
 
 use crate::cbor::{as_u64, uint};
+use crate::code::Cti;
 use crate::lock::Locked;
 use std::path::Path;
 
@@ -131,7 +132,7 @@ impl From<AgreementError> for StoreError {
 pub struct IssuedRecord {
     /// Code id (`cti`), 16 bytes: the first 16 bytes of the code's Ed25519 signature
     /// ([`crate::code::HealthCode::cti`]).
-    pub cti: [u8; 16],
+    pub cti: Cti,
     /// Issued at, seconds since the Unix epoch (UTC).
     pub iat: u64,
     /// Expires at, seconds since the Unix epoch (UTC).
@@ -324,7 +325,7 @@ fn same_kind(a: &AccessDenial, b: &AccessDenial) -> bool {
 }
 
 /// An entry of the issued-code log from its stored value (see the table at the top).
-fn decode_issued(cti: &[u8; 16], v: &[u8]) -> Result<IssuedRecord, StoreError> {
+fn decode_issued(cti: &Cti, v: &[u8]) -> Result<IssuedRecord, StoreError> {
     let bad = || corrupt("issued", "not an issued-code record");
     let Value::Array(a) =
         crate::cbor::decode_exact(v).map_err(|e| corrupt("issued", e.to_string()))?
@@ -345,7 +346,7 @@ fn decode_issued(cti: &[u8; 16], v: &[u8]) -> Result<IssuedRecord, StoreError> {
 }
 
 /// Key of the `issued_expiry` index: `exp` (big-endian) and the cti.
-fn expiry_key(exp: u64, cti: &[u8; 16]) -> [u8; 24] {
+fn expiry_key(exp: u64, cti: &Cti) -> [u8; 24] {
     let mut k = [0u8; 24];
     k[..8].copy_from_slice(&exp.to_be_bytes());
     k[8..].copy_from_slice(cti);
@@ -423,7 +424,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         for r in self.issued.iter() {
             let (k, v) = r?;
-            let cti: [u8; 16] = k
+            let cti: Cti = k
                 .as_ref()
                 .try_into()
                 .map_err(|_| corrupt("issued", "a key that is not a cti"))?;
@@ -1143,7 +1144,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn issued(&self, cti: &[u8; 16]) -> Result<Option<IssuedRecord>, StoreError> {
+    pub fn issued(&self, cti: &Cti) -> Result<Option<IssuedRecord>, StoreError> {
         match self.issued.get(cti)? {
             Some(v) => decode_issued(cti, &v).map(Some),
             None => Ok(None),

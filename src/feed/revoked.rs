@@ -17,8 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
-/// A code id as revocations name it: exactly 16 bytes, the first 16 of the code's signature.
-pub type Cti = [u8; 16];
+pub use crate::code::Cti;
 
 /// Smallest delta bound: below it a merge is never worth its pass.
 const MIN_DELTA: usize = 4096;

@@ -545,7 +545,7 @@ impl NodeState {
 
     /// Revokes one code this node issued.
     pub(crate) async fn revoke_code(&self, cti: &str) -> Result<proto::RevokeResponse, ApiError> {
-        let bytes: [u8; 16] = hex::decode(cti.trim())
+        let bytes: crate::code::Cti = hex::decode(cti.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| ApiError::invalid("cti", "must be 32 hex digits"))?;

@@ -109,7 +109,8 @@ pub enum IdentityError {
     NameInvisible,
 }
 
-/// A character as `U+XXXX`, the way error messages name characters they refuse.
+/// A character as `U+` and its code point in hex (`U+202E`), the way error messages name the
+/// characters they refuse.
 pub fn code_point(c: char) -> String {
     format!("U+{:04X}", u32::from(c))
 }

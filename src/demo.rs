@@ -700,7 +700,7 @@ async fn access_checks(
         let identity = crate::tls::TlsIdentity::load(
             &n.dir.join("tls/node.crt"),
             &n.dir.join("tls/node.key"),
-            &crate::keys::KeyProtection::Plain,
+            &crate::keyfile::KeyProtection::Plain,
         )
         .map_err(|e| DemoError::Node(e.to_string()))?;
         let own = std::sync::Arc::new(crate::tls::CertSource(arc_swap::ArcSwap::new(

@@ -36,34 +36,35 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 
-pub mod agreement;
+pub use hcmr_core::agreement;
 pub mod audit;
 pub mod backup;
 pub mod bench;
-pub mod bundle;
+pub use hcmr_core::bundle;
 pub mod callers;
 pub mod card;
-pub(crate) mod cbor;
+pub(crate) use hcmr_core::cbor;
 pub mod cli;
 pub mod client;
 pub mod clock;
-pub mod code;
+pub use hcmr_core::code;
 pub mod demo;
 pub mod display;
-pub mod feed;
+pub use hcmr_core::feed;
 pub(crate) mod fsutil;
-pub mod identity;
-pub mod inspect;
-pub mod keys;
+pub use hcmr_core::identity;
+pub use hcmr_core::inspect;
+pub mod keyfile;
+pub use hcmr_core::keys;
 pub(crate) mod lock;
 pub mod node;
-pub mod province;
+pub use hcmr_core::province;
 pub mod qr;
-pub mod status;
+pub use hcmr_core::status;
 pub mod store;
 pub mod tls;
-pub mod trust;
-pub mod verify;
+pub use hcmr_core::trust;
+pub use hcmr_core::verify;
 
 /// Generated protobuf and gRPC types of `proto/hcmr/v1/hcmr.proto` (package `hcmr.v1`).
 #[allow(missing_docs, clippy::all)]
@@ -74,17 +75,7 @@ pub mod proto {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hcmr_descriptor");
 }
 
-/// A time for people: RFC 3339, UTC, whole seconds (`2026-11-29T10:00:00Z`), from seconds since
-/// the Unix epoch.
-pub fn rfc3339(t: u64) -> String {
-    // RFC 3339 has four-digit years: a later time (only ever from a hostile input; decoders
-    // refuse them) is shown as its number of seconds instead of panicking.
-    if t > code::MAX_TIME {
-        return format!("{t} s after the Unix epoch");
-    }
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
-        .to_string()
-}
+pub use hcmr_core::rfc3339;
 
 /// Seconds since the Unix epoch (UTC) by the system clock; the one place hcmr reads the clock,
 /// so everything else takes `now` as an argument.
@@ -97,16 +88,44 @@ pub fn unix_now() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    // The decision's reasons and the API enum agree value by value.
     #[test]
-    fn rfc3339_is_total() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            super::rfc3339(super::code::MAX_TIME),
-            "9999-12-31T23:59:59Z"
-        );
-        assert_eq!(
-            super::rfc3339(u64::MAX),
-            "18446744073709551615 s after the Unix epoch"
-        );
+    fn proto_reason_values_match() {
+        use crate::proto::Reason as P;
+        use crate::verify::Reason;
+        let pairs = [
+            (Reason::Ok, P::Ok),
+            (Reason::Malformed, P::Malformed),
+            (Reason::UnknownIssuer, P::UnknownIssuer),
+            (Reason::NoAgreement, P::NoAgreement),
+            (Reason::AgreementNotYetInForce, P::AgreementNotYetInForce),
+            (Reason::AgreementExpired, P::AgreementExpired),
+            (Reason::UnknownKey, P::UnknownKey),
+            (Reason::BadSignature, P::BadSignature),
+            (Reason::NotYetValid, P::NotYetValid),
+            (Reason::Expired, P::Expired),
+            (Reason::CodeTooOld, P::CodeTooOld),
+            (Reason::StatusNotRecognized, P::StatusNotRecognized),
+            (Reason::StatusExpired, P::StatusExpired),
+            (Reason::AgreementTerminated, P::AgreementTerminated),
+            (Reason::Revoked, P::Revoked),
+            (Reason::KeyWithdrawn, P::KeyWithdrawn),
+            (Reason::KeyRetired, P::KeyRetired),
+            (Reason::TrustStale, P::TrustStale),
+        ];
+        for (r, p) in pairs {
+            assert_eq!(r as i32, p as i32, "{r:?}");
+            assert_eq!(P::try_from(r as i32), Ok(p));
+            // The stable identifier is the proto name without its prefix, in lower case.
+            assert_eq!(
+                format!("REASON_{}", r.as_str().to_ascii_uppercase()),
+                p.as_str_name(),
+                "{r:?}"
+            );
+            assert!(!r.explain().is_empty());
+        }
+        // Every proto value but UNSPECIFIED has its Rust variant: 1..=18, nothing beyond.
+        assert_eq!(P::Unspecified as i32, 0);
+        assert!(P::try_from(19).is_err());
     }
 }

@@ -41,7 +41,8 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use sha2::{Digest, Sha256};
 
-use crate::keys::{KeyProtection, NodeKey, PublicKey};
+use crate::keyfile::KeyProtection;
+use crate::keys::{NodeKey, PublicKey};
 use crate::province::Province;
 
 /// Object identifier of the node binding extension: 2.25.7521134463811023665 (a UUID-form OID,
@@ -111,7 +112,7 @@ pub enum TlsError {
     Config(String),
     /// A key file problem.
     #[error(transparent)]
-    Key(#[from] crate::keys::KeyError),
+    Key(#[from] crate::keyfile::KeyFileError),
 }
 
 /// One node signing key's signature over a TLS key.
@@ -476,7 +477,7 @@ impl TlsIdentity {
         protection: &KeyProtection,
     ) -> Result<(), TlsError> {
         if let Some(k) = key_file {
-            crate::keys::write_pkcs8_pem(k, &self.key_der, protection)?;
+            crate::keyfile::write_pkcs8_pem(k, &self.key_der, protection)?;
         }
         let tmp = cert_file.with_extension("crt.tmp");
         let file_err = |e: std::io::Error| TlsError::File {
@@ -504,7 +505,7 @@ impl TlsIdentity {
                 path: cert_file.display().to_string(),
                 detail: "no CERTIFICATE in the file".to_string(),
             })?;
-        let key_der = crate::keys::read_pkcs8_der(key_file, protection)?;
+        let key_der = crate::keyfile::read_pkcs8_der(key_file, protection)?;
         Ok(TlsIdentity { key_der, cert_der })
     }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use hcmr::feed::{proof_of_possession, FeedEntry, FeedError, FeedState, Statement};
 use hcmr::identity::SubjectHash;
+use hcmr::keyfile::NodeKeyFile as _;
 use hcmr::keys::{Kid, NodeKey};
 use hcmr::node::NodeHandle;
 use hcmr::proto::federation_service_client::FederationServiceClient;

@@ -571,19 +571,20 @@ async fn encrypted_key_files_need_their_passphrase_and_survive_a_rotation() {
 
     // A plain hex subject key (of a node made before subject keys were encrypted) is rewritten
     // encrypted at start, the same key: a code issued before still matches its holder.
-    let protection = hcmr::keys::KeyProtection::from_sources(Some(var), None).unwrap();
+    let protection = hcmr::keyfile::KeyProtection::from_sources(Some(var), None).unwrap();
     let subject_file = dir.path().join("sc/subject.key");
-    let (key, _) = hcmr::keys::read_subject_key(&subject_file, &protection).unwrap();
+    let (key, _) = hcmr::keyfile::read_subject_key(&subject_file, &protection).unwrap();
     std::fs::remove_file(&subject_file).unwrap();
-    hcmr::keys::write_subject_key(&subject_file, &key, &hcmr::keys::KeyProtection::Plain).unwrap();
+    hcmr::keyfile::write_subject_key(&subject_file, &key, &hcmr::keyfile::KeyProtection::Plain)
+        .unwrap();
     let sc = start(&cfg).await;
     let text = std::fs::read_to_string(&subject_file).unwrap();
     assert!(
         text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
         "{text}"
     );
-    let (again, form) = hcmr::keys::read_subject_key(&subject_file, &protection).unwrap();
-    assert_eq!(form, hcmr::keys::SubjectKeyForm::Pkcs8);
+    let (again, form) = hcmr::keyfile::read_subject_key(&subject_file, &protection).unwrap();
+    assert_eq!(form, hcmr::keyfile::SubjectKeyForm::Pkcs8);
     let number = hcmr::identity::synthetic_resident_id("510104", "19900101", 131);
     let doc = hcmr::identity::DocumentType::ResidentIdentityCard;
     assert_eq!(

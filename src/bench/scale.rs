@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::{BenchError, Options, Report, Served, Target};
 use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
 use crate::feed::{Cti, FeedEntry, Statement, MAX_CTIS_PER_ENTRY};
+use crate::keyfile::NodeKeyFile as _;
 use crate::keys::NodeKey;
 use crate::province::Province;
 use crate::status::HealthStatus;

@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::feed::{FeedEntry, Statement};
 use crate::identity::SubjectKey;
+use crate::keyfile::NodeKeyFile as _;
 use crate::keys::NodeKey;
 use crate::province::Province;
 use crate::store::Store;
@@ -90,7 +91,7 @@ pub enum ConfigError {
     Province(#[from] crate::province::ProvinceError),
     /// A key file problem.
     #[error(transparent)]
-    Key(#[from] crate::keys::KeyError),
+    Key(#[from] crate::keyfile::KeyFileError),
     /// The database could not be opened or written.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -487,7 +488,7 @@ pub struct Config {
     /// Ed25519 key file (PKCS#8 PEM).
     pub key_file: PathBuf,
     /// Subject-hash key file: 64 hex digits, or PKCS#8 PEM, encrypted when a passphrase is
-    /// configured ([`crate::keys::write_subject_key`]).
+    /// configured ([`crate::keyfile::write_subject_key`]).
     pub subject_key_file: PathBuf,
     /// How often to pull every peer's trust feed and agreement state, in seconds (1 to 86400).
     #[serde(default = "default_sync_interval")]
@@ -781,8 +782,8 @@ impl Config {
     ///
     /// # Errors
     /// [`ConfigError::Key`] when the variable or file is configured but unusable.
-    pub fn key_protection(&self) -> Result<crate::keys::KeyProtection, ConfigError> {
-        Ok(crate::keys::KeyProtection::from_sources(
+    pub fn key_protection(&self) -> Result<crate::keyfile::KeyProtection, ConfigError> {
+        Ok(crate::keyfile::KeyProtection::from_sources(
             self.key_passphrase_env.as_deref(),
             self.key_passphrase_file.as_deref(),
         )?)
@@ -949,7 +950,7 @@ pub async fn init_node(
 
     let key = NodeKey::generate();
     key.write_pem_protected(&dir.join("node.key"), &protection)?;
-    crate::keys::write_subject_key(
+    crate::keyfile::write_subject_key(
         &dir.join("subject.key"),
         &SubjectKey::generate(),
         &protection,

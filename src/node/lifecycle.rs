@@ -2,6 +2,7 @@
 //! rotation and withdrawal, revocations, the feed and agreement state peers pull, and offline
 //! bundles.
 
+use crate::keyfile::NodeKeyFile as _;
 use crate::lock::Locked;
 use std::path::{Path, PathBuf};
 

@@ -26,6 +26,7 @@ mod retention;
 mod service;
 mod sync;
 
+use crate::keyfile::NodeKeyFile as _;
 use crate::lock::Locked;
 use std::collections::HashMap;
 use std::future::Future;
@@ -158,7 +159,7 @@ pub(crate) struct NodeState {
     /// How long logs are kept ([`retention`]).
     pub(crate) retention: config::RetentionConfig,
     /// How the key files are protected (a rotation writes the new key the same way).
-    pub(crate) key_protection: crate::keys::KeyProtection,
+    pub(crate) key_protection: crate::keyfile::KeyProtection,
     /// TLS state; `None` on a plain-text (loopback development) node.
     pub(crate) tls: Option<TlsState>,
     /// Callers by SHA-256 of their token. Swapped whole when a caller is added or removed.
@@ -269,7 +270,7 @@ fn check_key_permissions(path: &std::path::Path) -> Result<(), NodeError> {
 fn load_key(
     key_file: &std::path::Path,
     own: &FeedState,
-    protection: &crate::keys::KeyProtection,
+    protection: &crate::keyfile::KeyProtection,
 ) -> Result<NodeKey, NodeError> {
     let current = own.current_key().copied();
     let key = NodeKey::read_pem_protected(key_file, protection).map_err(ConfigError::from)?;
@@ -295,7 +296,7 @@ fn load_key(
 fn encrypt_plain_subject_key(
     path: &Path,
     key: &SubjectKey,
-    protection: &crate::keys::KeyProtection,
+    protection: &crate::keyfile::KeyProtection,
 ) -> Result<(), NodeError> {
     let mut new = path.as_os_str().to_owned();
     new.push(".new");
@@ -311,7 +312,7 @@ fn encrypt_plain_subject_key(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }
-    crate::keys::write_subject_key(&new, key, protection).map_err(ConfigError::from)?;
+    crate::keyfile::write_subject_key(&new, key, protection).map_err(ConfigError::from)?;
     std::fs::rename(&new, path).map_err(io)?;
     tracing::warn!(
         file = %path.display(),
@@ -351,7 +352,7 @@ impl Node {
         }
         let key_protection = config.key_protection()?;
         let (subject_key, subject_form) =
-            crate::keys::read_subject_key(&config.subject_key_file, &key_protection)
+            crate::keyfile::read_subject_key(&config.subject_key_file, &key_protection)
                 .map_err(ConfigError::from)?;
         if !config.data_dir.is_dir() {
             return Err(NodeError::NoDatabase(config.data_dir.display().to_string()));
@@ -415,7 +416,7 @@ impl Node {
                 })
             }
         };
-        if subject_form == crate::keys::SubjectKeyForm::Hex && key_protection.is_encrypted() {
+        if subject_form == crate::keyfile::SubjectKeyForm::Hex && key_protection.is_encrypted() {
             encrypt_plain_subject_key(&config.subject_key_file, &subject_key, &key_protection)?;
         }
         let mut peers = HashMap::new();

@@ -325,7 +325,7 @@ pub fn tls_identity_of(n: &NodeHandle) -> hcmr::tls::TlsIdentity {
     hcmr::tls::TlsIdentity::load(
         &n.dir.join("tls/node.crt"),
         &n.dir.join("tls/node.key"),
-        &hcmr::keys::KeyProtection::Plain,
+        &hcmr::keyfile::KeyProtection::Plain,
     )
     .unwrap()
 }

@@ -2,7 +2,16 @@
 
 use ciborium::value::Value;
 
-use crate::code::CodeError;
+/// A CBOR input that does not decode to exactly one well-formed item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CborError {
+    /// Not well-formed, or nested too deep; the text says where and what was expected.
+    #[error("CBOR: not well-formed: {0}")]
+    Malformed(String),
+    /// This many bytes follow the one item.
+    #[error("CBOR: {0} bytes after the item")]
+    Trailing(usize),
+}
 
 /// Most nesting accepted in any CBOR input; our structures need at most 6.
 const MAX_DEPTH: usize = 16;
@@ -10,21 +19,21 @@ const MAX_DEPTH: usize = 16;
 /// Decodes exactly one CBOR item from `bytes`, refusing trailing bytes and deep nesting.
 ///
 /// # Errors
-/// [`CodeError::Cbor`] for malformed input or nesting over 16 levels (its text says where and
-/// what was expected, see [`describe_error`]), [`CodeError::CborTrailing`] for bytes after the
+/// [`CborError::Malformed`] for malformed input or nesting over 16 levels (its text says where
+/// and what was expected, see [`describe_error`]), [`CborError::Trailing`] for bytes after the
 /// item.
-pub(crate) fn decode_exact(bytes: &[u8]) -> Result<Value, CodeError> {
+pub fn decode_exact(bytes: &[u8]) -> Result<Value, CborError> {
     let mut rest = bytes;
     let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_DEPTH)
-        .map_err(|e| CodeError::Cbor(describe_error(&e, bytes)))?;
+        .map_err(|e| CborError::Malformed(describe_error(&e, bytes)))?;
     if !rest.is_empty() {
-        return Err(CodeError::CborTrailing(rest.len()));
+        return Err(CborError::Trailing(rest.len()));
     }
     Ok(value)
 }
 
 /// Encodes a value (definite lengths, shortest integer forms: ciborium's defaults).
-pub(crate) fn encode(value: &Value) -> Vec<u8> {
+pub fn encode(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     ciborium::into_writer(value, &mut out).expect("writing to a Vec cannot fail");
     out
@@ -33,7 +42,7 @@ pub(crate) fn encode(value: &Value) -> Vec<u8> {
 /// Where `bytes` first differs from its canonical re-encoding (definite lengths, the shortest
 /// head of each integer, length and float, no chunked strings: RFC 8949 section 4.2.1 without
 /// key sorting), or `None` when it is canonical. `value` is `bytes` decoded.
-pub(crate) fn first_non_canonical_byte(value: &Value, bytes: &[u8]) -> Option<usize> {
+pub fn first_non_canonical_byte(value: &Value, bytes: &[u8]) -> Option<usize> {
     let canonical = encode(value);
     if canonical == bytes {
         return None;
@@ -50,10 +59,7 @@ pub(crate) fn first_non_canonical_byte(value: &Value, bytes: &[u8]) -> Option<us
 /// A ciborium decoding error in words: where (a byte offset into `bytes`) and what was expected,
 /// never the Rust debug text of the error (`Io(Error { kind: UnexpectedEof, ... })`,
 /// `Syntax(29)`).
-pub(crate) fn describe_error<T: std::fmt::Debug>(
-    e: &ciborium::de::Error<T>,
-    bytes: &[u8],
-) -> String {
+pub fn describe_error<T: std::fmt::Debug>(e: &ciborium::de::Error<T>, bytes: &[u8]) -> String {
     use ciborium::de::Error;
     match e {
         // Reading from a slice fails only at its end.
@@ -91,12 +97,12 @@ fn describe_syntax(bytes: &[u8], offset: usize) -> String {
 }
 
 /// A CBOR unsigned integer (major type 0) holding `v`.
-pub(crate) fn uint(v: u64) -> Value {
+pub fn uint(v: u64) -> Value {
     Value::Integer(ciborium::value::Integer::from(v))
 }
 
 /// The value of a CBOR unsigned integer that fits a `u64`; `None` for anything else.
-pub(crate) fn as_u64(v: &Value) -> Option<u64> {
+pub fn as_u64(v: &Value) -> Option<u64> {
     match v {
         Value::Integer(i) => u64::try_from(*i).ok(),
         _ => None,
@@ -109,7 +115,7 @@ mod tests {
 
     fn err(bytes: &[u8]) -> String {
         match decode_exact(bytes) {
-            Err(CodeError::Cbor(s)) => s,
+            Err(CborError::Malformed(s)) => s,
             other => panic!("{other:?}"),
         }
     }

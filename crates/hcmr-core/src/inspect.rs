@@ -30,6 +30,7 @@ use ciborium::value::Value;
 use flate2::read::ZlibDecoder;
 use serde_json::{json, Map, Value as Json};
 
+use crate::cbor::CborError;
 use crate::code::{CodeError, HealthCode};
 
 /// Prefix of the EU Digital COVID Certificate (HCERT v1.0.x; case-sensitive).
@@ -656,7 +657,7 @@ impl CoseSign1Info {
 /// [`InspectError::Cose`].
 pub fn decode_cose(bytes: &[u8]) -> Result<CoseSign1Info, InspectError> {
     let value = crate::cbor::decode_exact(bytes).map_err(|e| match e {
-        CodeError::CborTrailing(n) => CoseError::Trailing(n),
+        CborError::Trailing(n) => CoseError::Trailing(n),
         other => CoseError::Cbor(cbor_reason(&other)),
     })?;
     let (tag, value) = untag(value)?;
@@ -761,11 +762,10 @@ fn header(which: &'static str, params: Vec<(Value, Value)>) -> Result<Header, Co
 }
 
 /// The reason of a CBOR decoding error, without the hcmr decoder's "CBOR:" wording.
-fn cbor_reason(e: &CodeError) -> String {
+fn cbor_reason(e: &CborError) -> String {
     match e {
-        CodeError::Cbor(reason) => reason.clone(),
-        CodeError::CborTrailing(n) => format!("{n} bytes after the item"),
-        other => other.to_string(),
+        CborError::Malformed(reason) => reason.clone(),
+        CborError::Trailing(n) => format!("{n} bytes after the item"),
     }
 }
 
@@ -808,7 +808,7 @@ pub fn decode_payload(scheme: Scheme, bytes: &[u8]) -> Result<Payload, InspectEr
         return Err(PayloadError::Empty.into());
     }
     let claims = crate::cbor::decode_exact(bytes).map_err(|e| match e {
-        CodeError::CborTrailing(n) => PayloadError::Trailing(n),
+        CborError::Trailing(n) => PayloadError::Trailing(n),
         other => PayloadError::Cbor(cbor_reason(&other)),
     })?;
     let Value::Map(entries) = &claims else {

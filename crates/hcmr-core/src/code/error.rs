@@ -187,3 +187,14 @@ impl CodeError {
         }
     }
 }
+
+impl From<crate::cbor::CborError> for CodeError {
+    /// A code's CBOR fault, in the code decoder's own variants (`cbor.malformed`,
+    /// `cbor.trailing`).
+    fn from(e: crate::cbor::CborError) -> Self {
+        match e {
+            crate::cbor::CborError::Malformed(why) => CodeError::Cbor(why),
+            crate::cbor::CborError::Trailing(n) => CodeError::CborTrailing(n),
+        }
+    }
+}

@@ -735,47 +735,6 @@ fn add_agreement_refuses_an_agreement_without_the_local_province() {
     check(&v, Reason::NoAgreement, Some(SC), false, None);
 }
 
-// --- the API enum ---
-
-#[test]
-fn proto_reason_values_match() {
-    use crate::proto::Reason as P;
-    let pairs = [
-        (Reason::Ok, P::Ok),
-        (Reason::Malformed, P::Malformed),
-        (Reason::UnknownIssuer, P::UnknownIssuer),
-        (Reason::NoAgreement, P::NoAgreement),
-        (Reason::AgreementNotYetInForce, P::AgreementNotYetInForce),
-        (Reason::AgreementExpired, P::AgreementExpired),
-        (Reason::UnknownKey, P::UnknownKey),
-        (Reason::BadSignature, P::BadSignature),
-        (Reason::NotYetValid, P::NotYetValid),
-        (Reason::Expired, P::Expired),
-        (Reason::CodeTooOld, P::CodeTooOld),
-        (Reason::StatusNotRecognized, P::StatusNotRecognized),
-        (Reason::StatusExpired, P::StatusExpired),
-        (Reason::AgreementTerminated, P::AgreementTerminated),
-        (Reason::Revoked, P::Revoked),
-        (Reason::KeyWithdrawn, P::KeyWithdrawn),
-        (Reason::KeyRetired, P::KeyRetired),
-        (Reason::TrustStale, P::TrustStale),
-    ];
-    for (r, p) in pairs {
-        assert_eq!(r as i32, p as i32, "{r:?}");
-        assert_eq!(P::try_from(r as i32), Ok(p));
-        // The stable identifier is the proto name without its prefix, in lower case.
-        assert_eq!(
-            format!("REASON_{}", r.as_str().to_ascii_uppercase()),
-            p.as_str_name(),
-            "{r:?}"
-        );
-        assert!(!r.explain().is_empty());
-    }
-    // Every proto value but UNSPECIFIED has its Rust variant: 1..=18, nothing beyond.
-    assert_eq!(P::Unspecified as i32, 0);
-    assert!(P::try_from(19).is_err());
-}
-
 #[test]
 fn verify_is_pure() {
     let gd = guangdong();

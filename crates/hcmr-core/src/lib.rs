@@ -1,0 +1,64 @@
+//! hcmr-core: the parts of hcmr that decide, with no I/O.
+//!
+//! Everything here is a pure function of its inputs: no network, no database, no files, no clock
+//! (times come in as arguments, in seconds since the Unix epoch, UTC). The node (`hcmr`) wraps it
+//! with gRPC, sled and key files. The compiler keeps it so: this crate does not depend on tokio,
+//! sled, tonic, axum, hyper or rustls (tests/purity.rs checks `cargo tree`).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`province`] | GB/T 2260 province-level codes and their table |
+//! | [`identity`] | GB 11643 ID number check, masking, keyed subject hash |
+//! | [`status`] | health status colours |
+//! | [`keys`] | Ed25519 node keys and kids |
+//! | [`cbor`] | CBOR helpers shared by the signed formats |
+//! | [`code`] | the code format: CWT claims, COSE_Sign1, Base45, prefix |
+//! | [`inspect`] | stage-by-stage decoding of hcmr and EU DCC strings, no signature check |
+//! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, termination |
+//! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |
+//! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
+//! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
+//! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict |
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms, missing_docs)]
+
+pub mod agreement;
+pub mod bundle;
+pub mod cbor;
+pub mod code;
+pub mod feed;
+pub mod identity;
+pub mod inspect;
+pub mod keys;
+pub mod province;
+pub mod status;
+pub mod trust;
+pub mod verify;
+
+/// A time for people: RFC 3339, UTC, whole seconds (`2026-11-29T10:00:00Z`), from seconds since
+/// the Unix epoch.
+pub fn rfc3339(t: u64) -> String {
+    // RFC 3339 has four-digit years: a later time (only ever from a hostile input; decoders
+    // refuse them) is shown as its number of seconds instead of panicking.
+    if t > code::MAX_TIME {
+        return format!("{t} s after the Unix epoch");
+    }
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_is_total() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            super::rfc3339(super::code::MAX_TIME),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            super::rfc3339(u64::MAX),
+            "18446744073709551615 s after the Unix epoch"
+        );
+    }
+}

@@ -82,9 +82,9 @@ impl Store {
     }
 
     /// Adds refused calls (not flushed: the caller flushes a batch): each under the key `time`
-    /// (8 bytes, big-endian) and the id of its kind ([`denial_kind_id`]), so the refusals of one
-    /// kind in one second are one record whatever the number of writes: a record already there
-    /// gets the new `count` added. (Should two kinds share an id, the second is stored under a
+    /// (8 bytes, big-endian) and the id of its kind (8 bytes of SHA-256 over RPC, outcome, who
+    /// and remote), so the refusals of one kind in one second are one record whatever the number
+    /// of writes: a record already there gets the new `count` added. (Should two kinds share an id, the second is stored under a
     /// fresh unique id instead.) Holds the write gate, and a lock so that two callers never add
     /// to the same record at once.
     ///

@@ -30,9 +30,9 @@
 //! contract.
 //!
 //! A write gate makes copies consistent while the node runs: every write method holds its shared
-//! side from its first insert to the end of its flush ([`Store::write`]), and [`Store::export`]
-//! (the backup) holds the exclusive side while it reads every tree, so a copy never holds half a
-//! write and holds every write acknowledged before it started.
+//! side from its first insert to the end of its flush (one private helper, `write`, does both),
+//! and [`Store::export`] (the backup) holds the exclusive side while it reads every tree, so a
+//! copy never holds half a write and holds every write acknowledged before it started.
 
 use std::future::Future;
 use std::path::Path;

@@ -1,0 +1,383 @@
+//! The node's sled database and its typed records.
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `meta` | `b"province"` | GB/T 2260 code, 6 ASCII digits |
+//! | `feed` | seq (u64 big-endian) | this node's trust feed: [`FeedEntry::to_record`] |
+//! | `peer_feeds` | province (u32 BE) ‖ seq (u64 BE) | peers' feeds as synced: [`FeedEntry::to_record`] |
+//! | `sync` | province (u32 BE) | last successful sync of that peer: u64 BE seconds |
+//! | `agreements` | id (16 bytes) ‖ version (u32 big-endian) | [`SignedAgreement::to_record`] |
+//! | `terminations` | id (16 bytes) | [`Termination::to_record`] |
+//! | `audit` | time (u64 BE) ‖ id (u64 BE) | the records of that second written together: [`AuditRecord::pack`] (older values: one [`AuditRecord::to_record`]) |
+//! | `peers` | province (u32 big-endian) | CBOR `[endpoint: tstr, updated_at: uint]` |
+//! | `proposals` | id (16 bytes) ‖ version (u32 BE) | a received proposal's `proposer_endpoint` (UTF-8): it becomes the peer's address only when the operator accepts |
+//! | `issued` | cti (16 bytes) | CBOR `[iat, exp, status, status_valid_until, subject_hash: bstr .size 8]` |
+//! | `issued_expiry` | exp (u64 BE) ‖ cti (16 bytes) | empty: the issued-code log by expiry, for retention |
+//! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
+//! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
+//! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
+//! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
+//!
+//! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
+//! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
+//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, and `export` (the
+//! backup's copy of every tree and the restore's import); this file holds the database, the
+//! write gate, group commit and `meta`.
+//!
+//! The issued-code log holds no name and no document number: only the keyed subject hash.
+//! Every write method flushes before returning (group commit: concurrent writers share flushes),
+//! so an acknowledged change survives a crash of the process; docs/durability.md has the
+//! contract.
+//!
+//! A write gate makes copies consistent while the node runs: every write method holds its shared
+//! side from its first insert to the end of its flush (one private helper, `write`, does both),
+//! and [`Store::export`] (the backup) holds the exclusive side while it reads every tree, so a
+//! copy never holds half a write and holds every write acknowledged before it started.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+
+use crate::agreement::AgreementError;
+use crate::feed::FeedError;
+use crate::lock::Locked;
+use crate::province::Province;
+
+#[cfg(doc)]
+use crate::{
+    agreement::{SignedAgreement, Termination},
+    audit::{AccessDenial, AuditRecord},
+    callers::Caller,
+    feed::FeedEntry,
+};
+
+mod access;
+mod agreements;
+mod audit;
+mod callers;
+mod export;
+mod feeds;
+mod issued;
+#[cfg(test)]
+mod tests;
+
+pub use access::{DENIAL_KEY_LEN, MATCH_PRUNE_EVERY};
+pub use agreements::UndeliveredNotice;
+pub use audit::AuditCursor;
+pub use export::ExportItem;
+pub use issued::IssuedRecord;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (I/O).
+    #[error("database: {0}")]
+    Sled(#[from] sled::Error),
+    /// Another process holds the database.
+    #[error(
+        "database {0} is locked by another process: is another `hcmr serve` running on this node?"
+    )]
+    Locked(String),
+    /// A record does not decode: the data directory is damaged or from another program.
+    #[error("database record in tree {tree} is corrupt: {detail}")]
+    Corrupt {
+        /// The tree, so an operator knows which data a restore must bring back.
+        tree: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl From<FeedError> for StoreError {
+    fn from(e: FeedError) -> Self {
+        corrupt("feed", e.to_string())
+    }
+}
+
+impl From<AgreementError> for StoreError {
+    fn from(e: AgreementError) -> Self {
+        corrupt("agreements", e.to_string())
+    }
+}
+
+/// The node's database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    feed: sled::Tree,
+    peer_feeds: sled::Tree,
+    sync: sled::Tree,
+    agreements: sled::Tree,
+    terminations: sled::Tree,
+    audit: sled::Tree,
+    peers: sled::Tree,
+    proposals: sled::Tree,
+    issued: sled::Tree,
+    issued_expiry: sled::Tree,
+    callers: sled::Tree,
+    access: sled::Tree,
+    match_attempts: sled::Tree,
+    notice_outbox: sled::Tree,
+    /// Identity-match attempts counted since windows that ended were last removed.
+    match_counted: Arc<AtomicU64>,
+    commit: Arc<GroupCommit>,
+    /// The write gate: shared by write methods (insert to flush), exclusive for [`Store::export`].
+    gate: Arc<tokio::sync::RwLock<()>>,
+    /// One [`Store::append_denials`] at a time (it adds to records it reads).
+    denials_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What one pruning step removed ([`Store::prune_audit`] and the like).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Records removed.
+    pub records: u64,
+    /// Whether the step stopped at its bound, so more may be due.
+    pub more: bool,
+}
+
+/// Group-commit state shared by the clones of a [`Store`].
+#[derive(Debug, Default)]
+struct GroupCommit {
+    /// Tickets handed out (one per flush request).
+    requested: AtomicU64,
+    /// Highest ticket known durable.
+    durable: AtomicU64,
+    /// One flush at a time.
+    lock: tokio::sync::Mutex<()>,
+    /// Flushes done.
+    flushes: AtomicU64,
+    /// Injected failure (tests).
+    fail_writes: std::sync::Mutex<Option<String>>,
+}
+
+fn corrupt(tree: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        tree,
+        detail: detail.into(),
+    }
+}
+
+/// Runs `f` on a blocking thread (sled's calls block), mapping a failed thread to an I/O error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    blocking_or::<T, StoreError>(f).await
+}
+
+/// [`blocking`] for a closure with its own error type (the visitor of [`Store::export`]), which
+/// a failed thread's [`StoreError`] converts into.
+async fn blocking_or<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        StoreError::Sled(sled::Error::Io(std::io::Error::other(format!(
+            "a database thread failed: {e}"
+        ))))
+    })?
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process holds the database; [`StoreError::Sled`].
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        // No background flusher: every write method flushes before it returns, and a flusher
+        // thread would keep the database (and its lock) alive after the last handle is dropped,
+        // so a restart in the same process could find it still locked.
+        let config = sled::Config::new().path(dir).flush_every_ms(None);
+        let locked = |e: &sled::Error| {
+            matches!(e, sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    // sled 0.34 reports a held lock in the message of an I/O error.
+                    || io.to_string().contains("could not acquire lock"))
+        };
+        // A lock released a moment ago (a node of this process just stopped) is retried for up
+        // to a second; a lock another process holds is reported.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if locked(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) if locked(&e) => return Err(StoreError::Locked(dir.display().to_string())),
+                Err(e) => return Err(StoreError::Sled(e)),
+            }
+        };
+        let store = Store {
+            meta: db.open_tree("meta")?,
+            feed: db.open_tree("feed")?,
+            peer_feeds: db.open_tree("peer_feeds")?,
+            sync: db.open_tree("sync")?,
+            agreements: db.open_tree("agreements")?,
+            terminations: db.open_tree("terminations")?,
+            audit: db.open_tree("audit")?,
+            peers: db.open_tree("peers")?,
+            proposals: db.open_tree("proposals")?,
+            issued: db.open_tree("issued")?,
+            issued_expiry: db.open_tree("issued_expiry")?,
+            callers: db.open_tree("callers")?,
+            access: db.open_tree("access")?,
+            match_attempts: db.open_tree("match_attempts")?,
+            notice_outbox: db.open_tree("notice_outbox")?,
+            match_counted: Arc::default(),
+            commit: Arc::default(),
+            gate: Arc::default(),
+            denials_lock: Arc::default(),
+            db,
+        };
+        store.index_issued_by_expiry()?;
+        Ok(store)
+    }
+
+    /// Makes all writes so far durable (sled flush), with group commit: concurrent callers share
+    /// flushes. A caller's writes were made before it takes its ticket; a flush that starts (reads
+    /// the latest ticket) after that covers them, so a caller whose ticket is already covered
+    /// returns without flushing again.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let c = &self.commit;
+        let ticket = c.requested.fetch_add(1, SeqCst) + 1;
+        let _one_flusher = c.lock.lock().await;
+        if c.durable.load(SeqCst) >= ticket {
+            return Ok(());
+        }
+        let target = c.requested.load(SeqCst);
+        if let Some(e) = c.fail_writes.locked().as_ref() {
+            return Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                e.clone(),
+            ))));
+        }
+        self.db.flush_async().await?;
+        c.durable.fetch_max(target, SeqCst);
+        c.flushes.fetch_add(1, SeqCst);
+        Ok(())
+    }
+
+    /// How many flushes reached the disk since the store was opened (group commit makes this
+    /// smaller than the number of acknowledged writes).
+    pub fn flush_count(&self) -> u64 {
+        self.commit.flushes.load(SeqCst)
+    }
+
+    /// Fault injection for tests of storage failures: while set, every flush fails with this
+    /// message (as a full or failing disk would), so writes are not acknowledged.
+    #[doc(hidden)]
+    pub fn inject_flush_failure(&self, message: Option<&str>) {
+        *self.commit.fail_writes.locked() = message.map(str::to_string);
+    }
+
+    /// Size of the database on disk, in bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// The shape of every write method: `apply` (its inserts and removes) runs under the shared
+    /// side of the write gate, and the method returns only once a flush covers them, so a copy
+    /// ([`Store::export`]) never holds half a write and an acknowledged write survives a crash.
+    async fn write<T>(
+        &self,
+        apply: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.write_or_undo(apply, drop).await
+    }
+
+    /// [`Store::write`] that calls `undo` with what `apply` returned when the flush fails: for
+    /// writes that must not stay in memory unacknowledged, where a later flush would make them
+    /// durable (a feed entry) or a retry would see them (a caller).
+    async fn write_or_undo<T>(
+        &self,
+        apply: impl Future<Output = Result<T, StoreError>>,
+        undo: impl FnOnce(T),
+    ) -> Result<T, StoreError> {
+        let _gate = self.gate.read().await;
+        let done = apply.await?;
+        if let Err(e) = self.flush().await {
+            undo(done);
+            return Err(e);
+        }
+        Ok(done)
+    }
+
+    /// Writes that the caller flushes with a later batch (audit and refused-call records):
+    /// `apply` runs under the shared side of the write gate, with no flush.
+    async fn write_unflushed<T>(
+        &self,
+        apply: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let _gate = self.gate.read().await;
+        apply.await
+    }
+
+    /// The oldest values of a tree keyed by time (u64 BE) ‖ id, before `before` (seconds since
+    /// the Unix epoch, UTC), at most `max`, in one batch on a blocking thread: see
+    /// [`Store::prune_audit`]. `records` tells how many records a value holds.
+    async fn prune_by_time(
+        &self,
+        tree: sled::Tree,
+        before: u64,
+        max: usize,
+        records: impl Fn(&[u8]) -> Result<u64, StoreError> + Send + 'static,
+    ) -> Result<Pruned, StoreError> {
+        self.write(blocking(move || {
+            let mut batch = sled::Batch::default();
+            let (mut values, mut removed) = (0usize, 0u64);
+            for r in tree.range(..before.to_be_bytes()).take(max) {
+                let (k, v) = r?;
+                removed += records(&v)?;
+                batch.remove(k);
+                values += 1;
+            }
+            tree.apply_batch(batch)?;
+            Ok(Pruned {
+                records: removed,
+                more: values == max,
+            })
+        }))
+        .await
+    }
+
+    /// The province recorded at `init`.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when missing or invalid.
+    pub fn province(&self) -> Result<Province, StoreError> {
+        let v = self
+            .meta
+            .get(b"province")?
+            .ok_or_else(|| corrupt("meta", "no province recorded (run hcmr init)"))?;
+        std::str::from_utf8(&v)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| corrupt("meta", "province is not a GB/T 2260 code"))
+    }
+
+    /// Records the node's province (at `init`).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn set_province(&self, p: Province) -> Result<(), StoreError> {
+        self.write(async {
+            self.meta.insert(b"province", p.to_string().as_bytes())?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}

@@ -2,7 +2,7 @@
 //! concurrent writes, restored into a new folder and served again; damaged backups, existing
 //! folders and non-admin callers refused.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! each, and refuses empty and oversized batches naming the field; concurrent VerifyHealthCode
 //! calls, which the node verifies together, each get their own right verdict.
 
-mod common;
+use crate::common;
 
 use common::*;
 use coset::{CborSerializable, CoseSign1, TaggedCborSerializable};

@@ -3,7 +3,7 @@
 //! and its bad flags refused before anything starts. Loopback only; every run lasts about a
 //! second and every wait is bounded.
 
-mod common;
+use crate::common;
 
 use std::io::BufRead;
 use std::path::Path;

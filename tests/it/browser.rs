@@ -28,7 +28,7 @@
 //!
 //! Screenshots go to `target/browser/` (desktop and phone size, both verdicts, the login panel).
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -2,7 +2,7 @@
 //! audit log with the right fields and nothing personal, and the identity match ties a code to
 //! the document shown (at the issuing node, or forwarded to it by a peer).
 
-mod common;
+use crate::common;
 
 use common::*;
 use hcmr::proto::{self, Reason, Verdict};

@@ -3,7 +3,7 @@
 //! listings, the rule for exit codes of bad file arguments. The real `hcmr` binary against
 //! real nodes on 127.0.0.1.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! `policy.clock_skew_secs` covers it; an agreement ends exactly when the verifier's clock
 //! passes its `effective_until`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use hcmr::clock::Clock;

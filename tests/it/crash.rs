@@ -6,7 +6,7 @@
 //! `HCMR_CRASH_KILLS` sets the number of kills (default 20, as CI runs it; docs/durability.md
 //! records a run of 200). `HCMR_CRASH_SEED` fixes the random moments.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

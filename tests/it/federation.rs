@@ -1,7 +1,7 @@
 //! Three real province nodes on loopback: agreements signed over gRPC, codes issued and verified
 //! across them with every verdict of the scenario, and a restart that keeps keys and agreements.
 
-mod common;
+use crate::common;
 
 use common::*;
 use hcmr::proto::{self, AgreementState, Reason, Verdict};

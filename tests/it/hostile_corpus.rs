@@ -24,7 +24,7 @@ use proptest::prelude::*;
 use hcmr::code::transport;
 use hcmr::verify::verify;
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod harness;
 

@@ -3,7 +3,7 @@
 //! feed that does not verify), trust staleness, and offline bundles (library and binary).
 //! Every wait is bounded.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

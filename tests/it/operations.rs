@@ -2,7 +2,7 @@
 //! node certificate), grpc.health.v1 status through start and shutdown (Watch), and JSON logs
 //! of `hcmr serve --log-format json`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! snapshot. (A peer that is down: tests/lifecycle.rs
 //! `verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_next_entry`.)
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! forwarded, subject revocation, the CLI, bundles, the audit and access logs), no full name and
 //! no document number appears anywhere in the nodes' folders or in their logs at debug level.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
@@ -103,16 +103,43 @@ impl std::io::Write for Captured {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_keep_no_full_name_or_document_number_on_any_path() {
-    let log = Captured::default();
+/// A runtime (two workers, as `#[tokio::test(flavor = "multi_thread")]` makes) whose every
+/// thread, workers and blocking pool alike, logs at debug level into `log`, and the guard that
+/// makes the calling thread (which runs the test's own future in `block_on`) log there too. The
+/// subscriber is scoped to these threads, not global: the other tests of this binary run in the
+/// same process and must neither panic on a second global subscriber nor log into `log`.
+fn runtime_logging_into(
+    log: &Captured,
+) -> (tokio::runtime::Runtime, tracing::dispatcher::DefaultGuard) {
     let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let guard = tracing::dispatcher::set_default(&dispatch);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || {
+            // The guard lives as long as the thread: the thread keeps this subscriber to its end.
+            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+        })
+        .build()
+        .unwrap();
+    (runtime, guard)
+}
 
+#[test]
+fn nodes_keep_no_full_name_or_document_number_on_any_path() {
+    let log = Captured::default();
+    let (runtime, _guard) = runtime_logging_into(&log);
+    runtime.block_on(nodes_keep_no_personal_data(log));
+}
+
+async fn nodes_keep_no_personal_data(log: Captured) {
     let dir = tempfile::tempdir().unwrap();
     let sc = start(&init_node(dir.path(), SICHUAN).await).await;
     let gd = start(&init_node(dir.path(), GUANGDONG).await).await;

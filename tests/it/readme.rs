@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hcmr");
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../README.md");
 
 /// The text of the section that starts with `heading`, up to the next `## ` heading.
 fn section<'a>(text: &'a str, heading: &str) -> &'a str {

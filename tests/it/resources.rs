@@ -3,7 +3,7 @@
 //! caller still gets served and reads the refusals back from the access log; none asserts a
 //! time.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

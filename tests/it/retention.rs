@@ -3,7 +3,7 @@
 //! revoking one is NOT_FOUND, saying why) and kept its audit and access logs; restarted 181
 //! days later, it has dropped those too (180 days by default). A setting out of range is named.
 
-mod common;
+use crate::common;
 
 use common::*;
 use hcmr::clock::Clock;

@@ -4,7 +4,7 @@
 //! and removed; per-caller rate and message size limits; encrypted key files. Each refusal is
 //! read back from the node's access log.
 
-mod common;
+use crate::common;
 
 use common::*;
 use hcmr::keys::NodeKey;

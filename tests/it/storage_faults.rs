@@ -2,7 +2,7 @@
 //! error that names the folder and the cause; a write that fails while the node runs returns
 //! UNAVAILABLE to the caller, never a panic, and the node keeps verifying from its snapshot.
 
-mod common;
+use crate::common;
 
 use common::*;
 use hcmr::node::{Config, Node};

@@ -103,7 +103,7 @@ impl std::io::Write for Captured {
     }
 }
 
-/// A runtime (two workers, as `#[tokio::test(flavor = "multi_thread")]` makes) whose every
+/// A runtime (two workers, as the other multi-thread tests get from tokio) whose every
 /// thread, workers and blocking pool alike, logs at debug level into `log`, and the guard that
 /// makes the calling thread (which runs the test's own future in `block_on`) log there too. The
 /// subscriber is scoped to these threads, not global: the other tests of this binary run in the

@@ -3,10 +3,21 @@
 
 use super::*;
 
-// 1. Amendment, then termination at once.
+// 1. Amendment, then termination at once: one test per step, each from its own pair of nodes.
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn amendment_supersedes_v1_then_termination_ends_recognition_on_both_sides() {
+/// Two nodes with agreement version 1 concluded (Guangdong counts a Sichuan yellow as red) and
+/// three codes: a Sichuan yellow, a Sichuan green and a Guangdong green.
+struct Concluded {
+    _dir: tempfile::TempDir,
+    sc: NodeHandle,
+    gd: NodeHandle,
+    id: String,
+    yellow: proto::IssueHealthCodeResponse,
+    green: proto::IssueHealthCodeResponse,
+    gd_green: proto::IssueHealthCodeResponse,
+}
+
+async fn concluded() -> Concluded {
     let dir = tempfile::tempdir().unwrap();
     let sc = start(&init_node(dir.path(), SICHUAN).await).await;
     let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
@@ -15,6 +26,48 @@ async fn amendment_supersedes_v1_then_termination_ends_recognition_on_both_sides
     let yellow = issue(&sc, subject("李秀英", "511302", 242), Y, 600).await;
     let green = issue(&sc, subject("王建国", "510104", 131), G, 600).await;
     let gd_green = issue(&gd, subject("马超", "440106", 77), G, 600).await;
+    Concluded {
+        _dir: dir,
+        sc,
+        gd,
+        id,
+        yellow,
+        green,
+        gd_green,
+    }
+}
+
+/// Guangdong proposes version 2 (Sichuan's yellow no longer recognized) and Sichuan accepts;
+/// the checks of each step are in `an_amendment_governs_once_accepted_and_supersedes_v1`.
+async fn amend_to_v2(c: &Concluded) {
+    operator(&c.gd)
+        .await
+        .create_agreement(create_req(
+            &c.sc,
+            kid_of(&c.sc).await,
+            &[(G, G), (R, R)],
+            &[(G, G), (R, R)],
+            &c.id,
+        ))
+        .await
+        .unwrap();
+    operator(&c.sc)
+        .await
+        .approve_agreement(proto::ApproveAgreementRequest { id: c.id.clone() })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_1_counts_a_yellow_as_red_and_a_second_agreement_is_refused_from_either_side() {
+    let Concluded {
+        _dir,
+        sc,
+        gd,
+        id,
+        yellow,
+        ..
+    } = concluded().await;
     let v = verify(&gd, &yellow.code).await;
     assert_eq!(
         outcome(&v),
@@ -37,7 +90,21 @@ async fn amendment_supersedes_v1_then_termination_ends_recognition_on_both_sides
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amendment_governs_once_accepted_and_supersedes_v1() {
+    let Concluded {
+        _dir,
+        sc,
+        gd,
+        id,
+        yellow,
+        green,
+        gd_green,
+    } = concluded().await;
     // Guangdong amends: version 2 no longer recognizes Sichuan's yellow.
     let amended = operator(&gd)
         .await
@@ -101,7 +168,22 @@ async fn amendment_supersedes_v1_then_termination_ends_recognition_on_both_sides
         outcome(&verify(&sc, &gd_green.code).await),
         recognized_as(G)
     );
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_party_may_amend_too() {
+    let c = concluded().await;
+    amend_to_v2(&c).await;
+    let Concluded {
+        _dir,
+        sc,
+        gd,
+        id,
+        yellow,
+        ..
+    } = c;
     // The other party may amend too: Sichuan proposes version 3, restoring yellow -> red at
     // Guangdong (for Sichuan, "our codes there"); Guangdong accepts.
     let v3 = operator(&sc)
@@ -151,7 +233,21 @@ async fn amendment_supersedes_v1_then_termination_ends_recognition_on_both_sides
         "v3 counts yellow as red again: {v:?}"
     );
     assert_eq!(v.agreement_id, id);
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn termination_at_once_ends_recognition_on_both_sides_and_spares_own_codes() {
+    let Concluded {
+        _dir,
+        sc,
+        gd,
+        id,
+        green,
+        gd_green,
+        ..
+    } = concluded().await;
     // Sichuan terminates at once; Guangdong is told by NotifyTermination.
     let t = operator(&sc)
         .await
@@ -178,7 +274,20 @@ async fn amendment_supersedes_v1_then_termination_ends_recognition_on_both_sides
     }
     // Own codes are untouched by the termination.
     assert_eq!(outcome(&verify(&sc, &green.code).await), recognized_as(G));
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_agreement_is_neither_terminated_again_nor_amended() {
+    let Concluded {
+        _dir, sc, gd, id, ..
+    } = concluded().await;
+    operator(&sc)
+        .await
+        .terminate_agreement(terminate_req(&id, 0))
+        .await
+        .unwrap();
     // Terminating again, or amending a terminated agreement, is refused.
     let e = operator(&gd)
         .await
@@ -204,7 +313,6 @@ async fn amendment_supersedes_v1_then_termination_ends_recognition_on_both_sides
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
-
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();
 }

@@ -53,6 +53,14 @@ pub fn test_token(n: &NodeHandle) -> String {
         .to_string()
 }
 
+/// Starts the node of a config file on `clock`: tests step a `Clock::Manual` (shared by the
+/// nodes of a scenario) instead of sleeping until a time has passed.
+pub async fn start_on(config: &Path, clock: &hcmr::clock::Clock) -> NodeHandle {
+    hcmr::node::spawn_with_clock(&Config::load(config).unwrap(), clock.clone())
+        .await
+        .unwrap()
+}
+
 /// Starts the node of a config file.
 pub async fn start(config: &Path) -> NodeHandle {
     hcmr::node::spawn(&Config::load(config).unwrap())

@@ -322,16 +322,20 @@ async fn a_terminated_agreement_is_neither_terminated_again_nor_amended() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_termination_waits_and_a_missed_notice_arrives_by_sync_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let sc_cfg = init_node(dir.path(), SICHUAN).await;
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
-    let gd = start(&gd_cfg).await;
+    // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
+    // `init`, which dates each feed's first entry by the system clock.
+    let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
+    let sc = start_on(&sc_cfg, &clock).await;
+    let gd = start_on(&gd_cfg, &clock).await;
     pin_listen(&gd_cfg, &gd);
     let first = conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
     let sc_code = issue(&sc, subject("王建国", "510104", 131), G, 600).await;
     let gd_code = issue(&gd, subject("马超", "440106", 77), G, 600).await;
 
     // Guangdong schedules the end 3 s ahead: codes stay recognized until then.
-    let at = hcmr::unix_now() + 3;
+    let at = clock.now() + 3;
     let t = operator(&gd)
         .await
         .terminate_agreement(terminate_req(&first, at))
@@ -368,7 +372,7 @@ async fn scheduled_termination_waits_and_a_missed_notice_arrives_by_sync_after_r
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
 
-    sleep_until_unix(at, Duration::from_secs(6)).await;
+    clock.set(at);
     for (n, code) in [(&gd, &sc_code), (&sc, &gd_code)] {
         let v = verify(n, &code.code).await;
         assert_eq!(outcome(&v), refused(Reason::AgreementTerminated), "{v:?}");
@@ -402,7 +406,7 @@ async fn scheduled_termination_waits_and_a_missed_notice_arrives_by_sync_after_r
     assert_eq!(v.agreement_id, second);
 
     // Back up (same port), Guangdong has not heard of it yet...
-    let gd = start(&gd_cfg).await;
+    let gd = start_on(&gd_cfg, &clock).await;
     assert_eq!(gd.endpoint, gd_endpoint);
     let v = verify(&gd, &sc_code.code).await;
     assert_eq!(outcome(&v), recognized_as(G), "not yet told: {v:?}");

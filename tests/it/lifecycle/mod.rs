@@ -48,18 +48,6 @@ fn refused(reason: Reason) -> (i32, i32, i32) {
     (NOT_RECOGNIZED, reason as i32, UNSPECIFIED)
 }
 
-/// Waits (at most `limit`) until the wall clock reaches `t`, seconds since the Unix epoch.
-async fn sleep_until_unix(t: u64, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while hcmr::unix_now() < t {
-        assert!(
-            Instant::now() < deadline,
-            "the clock did not reach {t} in {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Verifies `code` at `n` until the reason is `want` (at most `limit`); returns the last answer.
 async fn verify_until(
     n: &NodeHandle,

@@ -9,8 +9,12 @@ use super::*;
 async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_persists() {
     let dir = tempfile::tempdir().unwrap();
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
-    let sc = start(&sc_cfg).await;
-    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
+    // `init`, which dates each feed's first entry by the system clock.
+    let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
+    let sc = start_on(&sc_cfg, &clock).await;
+    let gd = start_on(&gd_cfg, &clock).await;
     pin_listen(&sc_cfg, &sc);
     let scp = province(SICHUAN);
     let key_file = node_dir(dir.path(), SICHUAN).join("node.key");
@@ -85,7 +89,7 @@ async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_
     let mut claims = hcmr::code::HealthCode::decode(&old_long.code)
         .unwrap()
         .claims;
-    claims.iat = hcmr::unix_now() + 1;
+    claims.iat = clock.now() + 1;
     claims.exp = claims.iat + 600;
     let late = hcmr::code::encode(&claims, &old_key);
     let v = verify(&gd, &late).await;
@@ -162,7 +166,7 @@ async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_
     assert_eq!((at_one.last_seq(), at_one.keys().len()), (1, 1));
 
     // The short-lived old code was recognized until its exp, and only then ran out.
-    sleep_until_unix(old_short.exp, Duration::from_secs(8)).await;
+    clock.set(old_short.exp);
     let v = verify(&gd, &old_short.code).await;
     assert_eq!(outcome(&v), refused(Reason::Expired), "{v:?}");
     assert!(v.signature_verified);
@@ -234,7 +238,7 @@ async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_
 
     // Restart Sichuan: the rotated key persists.
     sc.shutdown().await.unwrap();
-    let sc = start(&sc_cfg).await;
+    let sc = start_on(&sc_cfg, &clock).await;
     assert_eq!(kid_of(&sc).await, new_kid);
     let info = federation(&sc)
         .await

@@ -8,10 +8,14 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_reach_the_peer_within_one_sync_interval() {
     let dir = tempfile::tempdir().unwrap();
-    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let sc_cfg = init_node(dir.path(), SICHUAN).await;
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
     set_sync_interval(&gd_cfg, 1);
-    let gd = start(&gd_cfg).await;
+    // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
+    // `init`, which dates each feed's first entry by the system clock.
+    let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
+    let sc = start_on(&sc_cfg, &clock).await;
+    let gd = start_on(&gd_cfg, &clock).await;
     conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
 
     let person = subject("张伟", "510802", 311);
@@ -50,7 +54,7 @@ async fn revocations_reach_the_peer_within_one_sync_interval() {
         .await
         .unwrap()
         .into_inner();
-    let revoked_by = hcmr::unix_now() + 1;
+    let revoked_by = clock.now() + 1;
     assert_eq!(r.seq, 3);
     let v = verify_until(&gd, &c2.code, Reason::Revoked, Duration::from_secs(10)).await;
     assert_eq!(outcome(&v), refused(Reason::Revoked), "{v:?}");
@@ -60,7 +64,7 @@ async fn revocations_reach_the_peer_within_one_sync_interval() {
     );
 
     // A code for that person issued after the revocation time is recognized.
-    sleep_until_unix(revoked_by, Duration::from_secs(3)).await;
+    clock.set(revoked_by);
     let c3 = issue(&sc, person.clone(), G, 600).await;
     assert!(c3.iat >= revoked_by);
     assert_eq!(
@@ -93,7 +97,7 @@ async fn revocations_reach_the_peer_within_one_sync_interval() {
             .revoke_subject(proto::RevokeSubjectRequest {
                 document_type: person.document_type,
                 document_number: person.document_number.clone(),
-                issued_before: hcmr::unix_now() + ahead,
+                issued_before: clock.now() + ahead,
             })
             .await
             .unwrap_err();
@@ -474,10 +478,13 @@ async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
 async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_next_entry() {
     let dir = tempfile::tempdir().unwrap();
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
-    let sc = start(&sc_cfg).await;
-    pin_listen(&sc_cfg, &sc);
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
-    let gd = start(&gd_cfg).await;
+    // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
+    // `init`, which dates each feed's first entry by the system clock.
+    let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
+    let sc = start_on(&sc_cfg, &clock).await;
+    pin_listen(&sc_cfg, &sc);
+    let gd = start_on(&gd_cfg, &clock).await;
     conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
     let code = issue(&sc, subject("李秀英", "511302", 242), Y, 600).await;
 
@@ -493,9 +500,9 @@ async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_n
         (false, 0, 0)
     );
 
-    let t0 = hcmr::unix_now();
+    let t0 = clock.now();
     let r = sync_now(&gd).await;
-    let t1 = hcmr::unix_now();
+    let t1 = clock.now();
     assert_eq!(r.len(), 1);
     assert_eq!(
         (r[0].province.as_str(), r[0].ok, r[0].entries, r[0].last_seq),
@@ -513,7 +520,7 @@ async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_n
         "{t0} <= {synced_at} <= {t1}"
     );
     assert_eq!(v1.issuer_state_age_secs, v1.verified_at - synced_at);
-    sleep_until_unix(v1.verified_at + 1, Duration::from_secs(3)).await;
+    clock.set(v1.verified_at + 1);
     let v2 = verify(&gd, &code.code).await;
     assert_eq!(outcome(&v2), recognized_as(R));
     assert_eq!(v2.issuer_state_synced_at, synced_at);
@@ -538,7 +545,7 @@ async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_n
     );
 
     // Back up; a revocation there; the next sync takes exactly that entry.
-    let sc = start(&sc_cfg).await;
+    let sc = start_on(&sc_cfg, &clock).await;
     let rv = codes(&sc)
         .await
         .revoke_health_code(proto::RevokeHealthCodeRequest {
@@ -548,7 +555,7 @@ async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_n
         .unwrap()
         .into_inner();
     assert_eq!(rv.seq, 2);
-    let t2 = hcmr::unix_now();
+    let t2 = clock.now();
     let r = sync_now(&gd).await;
     assert_eq!(
         (r[0].ok, r[0].entries, r[0].last_seq),
@@ -568,7 +575,7 @@ async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_n
     // Guangdong restarts: the synced feed and its sync time come back from its store.
     let before_restart = verify(&gd, &code.code).await.issuer_state_synced_at;
     gd.shutdown().await.unwrap();
-    let gd = start(&gd_cfg).await;
+    let gd = start_on(&gd_cfg, &clock).await;
     let v = verify(&gd, &code.code).await;
     assert_eq!(
         outcome(&v),
@@ -595,8 +602,12 @@ async fn codes_are_refused_as_trust_stale_once_the_last_sync_is_older_than_agree
     // of Sichuan's state ages between the syncs this test triggers.
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
     set_sync_interval(&sc_cfg, 1);
-    let sc = start(&sc_cfg).await;
-    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
+    // `init`, which dates each feed's first entry by the system clock.
+    let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
+    let sc = start_on(&sc_cfg, &clock).await;
+    let gd = start_on(&gd_cfg, &clock).await;
     conclude_with_trust_age(&sc, &gd, &[(G, G), (R, R)], &[(G, G), (Y, R), (R, R)], 2).await;
     let code = issue(&sc, subject("王建国", "510104", 131), G, 600).await;
 
@@ -614,8 +625,8 @@ async fn codes_are_refused_as_trust_stale_once_the_last_sync_is_older_than_agree
     assert_eq!(outcome(&v), recognized_as(G), "{v:?}");
     let synced_at = v.issuer_state_synced_at;
 
-    // More than 2 s after the last sync (bounded wait).
-    sleep_until_unix(synced_at + 3, Duration::from_secs(5)).await;
+    // More than 2 s after the last sync.
+    clock.set(synced_at + 3);
     let v = verify(&gd, &code.code).await;
     assert_eq!(outcome(&v), refused(Reason::TrustStale), "{v:?}");
     assert!(v.signature_verified);

@@ -412,6 +412,7 @@ async fn sigterm_and_sigint_drain_in_flight_calls_and_exit_0() {
                 })
             })
             .collect();
+        // Let the callers get real calls in flight to the real process before the signal.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let pid = server.0.id().to_string();
         assert!(Command::new("kill")

@@ -290,6 +290,8 @@ async fn a_caller_over_its_rate_and_an_oversized_request_are_refused() {
         assert!(std::time::Instant::now() < deadline, "{log:?}");
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     }
+    // The rate limiter's buckets refill on the monotonic clock, not the node's `Clock`: a real
+    // wait until the caller has tokens again.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     // A request over 8 KiB is refused before it is decoded.
     let e = hc

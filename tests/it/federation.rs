@@ -259,8 +259,10 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
     }
 }
 
+/// Bad requests get the right status and name the field: one test per service, each on its
+/// own node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_requests_get_the_right_status_and_name_the_field() {
+async fn bad_issue_requests_get_the_right_status_and_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let sc = start(&init_node(dir.path(), SICHUAN).await).await;
     let mut c = codes(&sc).await;
@@ -311,7 +313,13 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("subject"));
+    sc.shutdown().await.unwrap();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_agreement_requests_get_the_right_status_and_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
     let mut op = operator(&sc).await;
     let e = op
         .approve_agreement(proto::ApproveAgreementRequest { id: "zz".into() })
@@ -395,7 +403,14 @@ async fn bad_requests_get_the_right_status_and_name_the_field() {
     let e = op.create_agreement(create).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("effective_until"));
+    sc.shutdown().await.unwrap();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_and_forged_proposals_get_the_right_status_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let now = hcmr::unix_now();
     // A forged proposal (signature by a key the agreement does not pin) is refused. Proposals
     // come from nodes: the caller presents a node certificate (here Guangdong's, certified by a
     // key `impostor` that the proposals below pin).

@@ -294,7 +294,12 @@ fn errors_speak_in_flags_durations_and_words() {
     assert!(err.contains("must be at least 1s"), "{err}");
     let err = issue(&["--lifetime", "1500ms"]);
     assert!(err.contains("give whole seconds, e.g. 1s"), "{err}");
+}
 
+/// The node's refusals and damaged files, said in words (the rest of
+/// `errors_speak_in_flags_durations_and_words`, on a served node).
+#[test]
+fn errors_speak_in_words_for_damaged_files_and_the_nodes_refusals() {
     let tmp = tempfile::tempdir().unwrap();
     let sc = tmp.path().join("sc");
     init_at(&sc, "510000", free_port());

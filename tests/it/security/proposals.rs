@@ -217,11 +217,16 @@ fn stranger_proposal(
     }
 }
 
-/// Issue 15 fault 3: one province may have at most 4 proposals awaiting a node's decision (the
-/// fifth is RESOURCE_EXHAUSTED until one is rejected); ListAgreements is paged, and the CLI
-/// follows the pages.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pending_proposals_are_capped_per_province_and_agreements_are_listed_in_pages() {
+/// A Sichuan node holding 4 proposals from a Jiangsu node (the most one province may have
+/// awaiting its decision): (folder, node, Sichuan's key, Jiangsu's key and client, the ids).
+async fn four_proposals_from_jiangsu() -> (
+    tempfile::TempDir,
+    hcmr::node::NodeHandle,
+    hcmr::keys::PublicKey,
+    NodeKey,
+    proto::federation_service_client::FederationServiceClient<tonic::transport::Channel>,
+    Vec<String>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let sc = start(&init_node(dir.path(), SICHUAN).await).await;
     let info = federation(&sc)
@@ -243,6 +248,14 @@ async fn pending_proposals_are_capped_per_province_and_agreements_are_listed_in_
                 .id,
         );
     }
+    (dir, sc, sc_key, js_key, js, ids)
+}
+
+/// Issue 15 fault 3: one province may have at most 4 proposals awaiting a node's decision (the
+/// fifth is RESOURCE_EXHAUSTED until one is rejected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_proposals_are_capped_per_province() {
+    let (_dir, sc, sc_key, js_key, mut js, ids) = four_proposals_from_jiangsu().await;
     let e = js
         .propose_agreement(stranger_proposal(JIANGSU, &js_key, sc_key))
         .await
@@ -270,7 +283,13 @@ async fn pending_proposals_are_capped_per_province_and_agreements_are_listed_in_
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    sc.shutdown().await.unwrap();
+}
 
+/// Issue 15 fault 3 (continued): ListAgreements is paged, and the CLI follows the pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agreements_are_listed_in_pages() {
+    let (_dir, sc, sc_key, _, _, _) = four_proposals_from_jiangsu().await;
     // 25 more provinces, 4 each: 104 pending in all, listed 100 a page by default.
     let others: Vec<u32> = hcmr::province::PROVINCES
         .iter()

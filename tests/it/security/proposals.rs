@@ -6,10 +6,8 @@ use super::*;
 /// Issue 15 fault 2: a self-made "Guangdong" node sends the live agreement's id as version 2,
 /// pinning and signed by its own key, with its own address. It is refused, nothing is stored,
 /// Sichuan still syncs with the real Guangdong, and the impostor is not let in as Guangdong.
-/// A pending proposal can be rejected (by the side it was sent to) or withdrawn (by its
-/// proposer); an acceptance of a withdrawn proposal concludes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_impostor_cannot_amend_or_redirect_and_pending_proposals_can_be_rejected_or_withdrawn() {
+async fn an_impostor_cannot_amend_or_redirect() {
     use hcmr::agreement::{AgreementBody, AgreementId, SignedAgreement};
     let dir = tempfile::tempdir().unwrap();
     let sc = start(&init_node(dir.path(), SICHUAN).await).await;
@@ -61,7 +59,18 @@ async fn an_impostor_cannot_amend_or_redirect_and_pending_proposals_can_be_rejec
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("is in force here"), "{}", e.message());
     assert_eq!(agreements(&sc).await.len(), 1);
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
 
+/// A pending proposal can be rejected (by the side it was sent to) or withdrawn (by its
+/// proposer); an acceptance of a withdrawn proposal concludes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_proposals_can_be_rejected_or_withdrawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let id = conclude(&gd, &sc, &[(G, G)], &[(G, G)]).await;
     // A genuine amendment from Guangdong waits at Sichuan: Sichuan rejects it.
     let amend = |peer: &hcmr::node::NodeHandle, kid: String| proto::CreateAgreementRequest {
         peer_endpoint: peer.endpoint.clone(),

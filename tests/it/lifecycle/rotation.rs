@@ -16,7 +16,6 @@ async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_
     let sc = start_on(&sc_cfg, &clock).await;
     let gd = start_on(&gd_cfg, &clock).await;
     pin_listen(&sc_cfg, &sc);
-    let scp = province(SICHUAN);
     let key_file = node_dir(dir.path(), SICHUAN).join("node.key");
     conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
     let r = sync_now(&gd).await;
@@ -95,75 +94,6 @@ async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_
     let v = verify(&gd, &late).await;
     assert_eq!(outcome(&v), refused(Reason::KeyRetired), "{v:?}");
     assert!(v.signature_verified);
-
-    // Forged rotation statements are refused by FeedState::apply, and nothing is applied.
-    let entries: Vec<FeedEntry> = get_feed(&sc, &gd, 1).await.iter().map(from_proto).collect();
-    assert_eq!(entries.len(), 2);
-    let mut state = FeedState::new(scp);
-    state.apply_all(&entries).unwrap();
-    assert_eq!(state.current_key().unwrap().kid.to_string(), new_kid);
-    let current_key = NodeKey::read_pem(&key_file).unwrap();
-    let stranger = NodeKey::generate();
-    let rotation_to = |key: &NodeKey, pop_by: &NodeKey| Statement::KeyRotation {
-        key: key.public(),
-        pop: proof_of_possession(scp, pop_by),
-    };
-    let now = hcmr::unix_now();
-    let before = state.clone();
-    // Signed by a key that is not in the chain.
-    let forged = FeedEntry::sign(
-        scp,
-        entries.last(),
-        now,
-        rotation_to(&stranger, &stranger),
-        &stranger,
-    );
-    assert_eq!(state.apply(&forged), Err(FeedError::BadSignature(3)));
-    // Signed by the retired key: it may sign nothing after its retirement.
-    let forged = FeedEntry::sign(
-        scp,
-        entries.last(),
-        now,
-        rotation_to(&stranger, &stranger),
-        &old_key,
-    );
-    assert_eq!(state.apply(&forged), Err(FeedError::BadSignature(3)));
-    // Signed by the current key, but the proof of possession is not the new key's.
-    let other = NodeKey::generate();
-    let forged = FeedEntry::sign(
-        scp,
-        entries.last(),
-        now,
-        rotation_to(&stranger, &other),
-        &current_key,
-    );
-    assert_eq!(state.apply(&forged), Err(FeedError::BadRotation(3)));
-    assert_eq!(state, before, "nothing applied");
-    assert_eq!(state.keys().len(), 2);
-    // (The same statement with a valid proof, by the current key, would apply.)
-    let honest = FeedEntry::sign(
-        scp,
-        entries.last(),
-        now,
-        rotation_to(&stranger, &stranger),
-        &current_key,
-    );
-    state.clone().apply(&honest).unwrap();
-    // GetFeed entries re-signed by a stranger are refused whole.
-    let resigned_all: Vec<FeedEntry> = entries.iter().map(|e| resigned(e, &stranger)).collect();
-    let mut fresh = FeedState::new(scp);
-    assert_eq!(
-        fresh.apply_all(&resigned_all),
-        Err(FeedError::BadSignature(1))
-    );
-    assert_eq!(fresh, FeedState::new(scp));
-    let mut at_one = FeedState::new(scp);
-    at_one.apply(&entries[0]).unwrap();
-    assert_eq!(
-        at_one.apply_all([&resigned(&entries[1], &stranger)]),
-        Err(FeedError::BadSignature(2))
-    );
-    assert_eq!((at_one.last_seq(), at_one.keys().len()), (1, 1));
 
     // The short-lived old code was recognized until its exp, and only then ran out.
     // (The manual clock shows both sides of the edge: recognized at exp - 1, expired at exp.)
@@ -302,6 +232,100 @@ async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_
     let a = version(&agreements(&gd).await, &id, 1);
     assert_eq!(a.state, AgreementState::Terminated as i32);
     assert_eq!(a.terminated_by, "510000");
+
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+}
+
+/// Forged rotation statements are refused by `FeedState::apply`, and nothing is applied (after a
+/// real rotation at Sichuan, whose feed Guangdong fetches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_rotation_statements_are_refused_and_nothing_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    let scp = province(SICHUAN);
+    let key_file = node_dir(dir.path(), SICHUAN).join("node.key");
+    conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
+    let old_kid = kid_of(&sc).await;
+    let rot = operator(&sc)
+        .await
+        .rotate_key(proto::RotateKeyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let new_kid = hex::encode(&rot.new_key.unwrap().kid);
+    let retired_file = node_dir(dir.path(), SICHUAN).join(format!("node.key.{old_kid}.retired"));
+    let old_key = NodeKey::read_pem(&retired_file).unwrap();
+
+    // Forged rotation statements are refused by FeedState::apply, and nothing is applied.
+    let entries: Vec<FeedEntry> = get_feed(&sc, &gd, 1).await.iter().map(from_proto).collect();
+    assert_eq!(entries.len(), 2);
+    let mut state = FeedState::new(scp);
+    state.apply_all(&entries).unwrap();
+    assert_eq!(state.current_key().unwrap().kid.to_string(), new_kid);
+    let current_key = NodeKey::read_pem(&key_file).unwrap();
+    let stranger = NodeKey::generate();
+    let rotation_to = |key: &NodeKey, pop_by: &NodeKey| Statement::KeyRotation {
+        key: key.public(),
+        pop: proof_of_possession(scp, pop_by),
+    };
+    let now = hcmr::unix_now();
+    let before = state.clone();
+    // Signed by a key that is not in the chain.
+    let forged = FeedEntry::sign(
+        scp,
+        entries.last(),
+        now,
+        rotation_to(&stranger, &stranger),
+        &stranger,
+    );
+    assert_eq!(state.apply(&forged), Err(FeedError::BadSignature(3)));
+    // Signed by the retired key: it may sign nothing after its retirement.
+    let forged = FeedEntry::sign(
+        scp,
+        entries.last(),
+        now,
+        rotation_to(&stranger, &stranger),
+        &old_key,
+    );
+    assert_eq!(state.apply(&forged), Err(FeedError::BadSignature(3)));
+    // Signed by the current key, but the proof of possession is not the new key's.
+    let other = NodeKey::generate();
+    let forged = FeedEntry::sign(
+        scp,
+        entries.last(),
+        now,
+        rotation_to(&stranger, &other),
+        &current_key,
+    );
+    assert_eq!(state.apply(&forged), Err(FeedError::BadRotation(3)));
+    assert_eq!(state, before, "nothing applied");
+    assert_eq!(state.keys().len(), 2);
+    // (The same statement with a valid proof, by the current key, would apply.)
+    let honest = FeedEntry::sign(
+        scp,
+        entries.last(),
+        now,
+        rotation_to(&stranger, &stranger),
+        &current_key,
+    );
+    state.clone().apply(&honest).unwrap();
+    // GetFeed entries re-signed by a stranger are refused whole.
+    let resigned_all: Vec<FeedEntry> = entries.iter().map(|e| resigned(e, &stranger)).collect();
+    let mut fresh = FeedState::new(scp);
+    assert_eq!(
+        fresh.apply_all(&resigned_all),
+        Err(FeedError::BadSignature(1))
+    );
+    assert_eq!(fresh, FeedState::new(scp));
+    let mut at_one = FeedState::new(scp);
+    at_one.apply(&entries[0]).unwrap();
+    assert_eq!(
+        at_one.apply_all([&resigned(&entries[1], &stranger)]),
+        Err(FeedError::BadSignature(2))
+    );
+    assert_eq!((at_one.last_seq(), at_one.keys().len()), (1, 1));
 
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();

@@ -1,8 +1,8 @@
 //! The integration tests, one module per area, in one test binary so the crate links once
 //! (`cargo test --test it`; one area: `cargo test --test it cli::`). Every test starts its own
 //! nodes on 127.0.0.1 port 0 in its own temporary folder, so tests run in parallel in this one
-//! process; none sets a global tracing subscriber, and the environment variables a test sets
-//! carry the test's own name.
+//! process; none sets a global tracing subscriber, and a test that sets an environment variable
+//! uses a name that no other test reads.
 
 mod common;
 

@@ -1,0 +1,259 @@
+//! The privacy check (PIPL): after the demo, and after nodes have gone through every path that
+//! handles a person's identity (issue, verify at home and at a peer, identity match at home and
+//! forwarded, subject revocation, the CLI, bundles, the audit and access logs), no full name and
+//! no document number appears anywhere in the nodes' folders or in their logs at debug level.
+
+use crate::common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use hcmr::proto;
+
+const SICHUAN: u32 = 510000;
+const GUANGDONG: u32 = 440000;
+
+/// Where a needle occurs in `haystack`, if anywhere.
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+}
+
+/// Every place under `dir`, and in each of `logs`, holding a name or a number of `people`.
+fn findings(
+    dirs: &[&std::path::Path],
+    logs: &[(&str, &[u8])],
+    people: &[(String, String)],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut files = 0;
+    for d in dirs {
+        for f in walk(d) {
+            files += 1;
+            let bytes = std::fs::read(&f).unwrap();
+            for (name, number) in people {
+                for needle in [name.as_str(), number.as_str(), &number.to_lowercase()] {
+                    if contains(&bytes, needle) {
+                        out.push(format!("{needle} in {}", f.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        files > 10,
+        "the folders hold the nodes' data ({files} files)"
+    );
+    for (what, bytes) in logs {
+        for (name, number) in people {
+            for needle in [name.as_str(), number.as_str()] {
+                if contains(bytes, needle) {
+                    out.push(format!("{needle} in {what}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_demo_keeps_no_full_name_or_document_number_in_its_data_or_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("demo");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hcmr"))
+        .args(["demo", "--keep", keep.to_str().unwrap()])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("20 of 20 verdicts as the scenario expects"),
+        "{stdout}"
+    );
+    assert!(o.stderr.len() > 10_000, "debug logs were written");
+    let people = hcmr::demo::people();
+    assert!(people.len() >= 14);
+    // The table shows masked names and numbers (what a checkpoint sees), the logs nothing.
+    assert!(stdout.contains("王*国") && stdout.contains("5101*1312"));
+    let found = findings(
+        &[&keep],
+        &[
+            ("the demo's output", &o.stdout),
+            ("the demo's debug log", &o.stderr),
+        ],
+        &people,
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// A writer that keeps everything written, for a tracing subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A runtime (two workers, as the other multi-thread tests get from tokio) whose every
+/// thread, workers and blocking pool alike, logs at debug level into `log`, and the guard that
+/// makes the calling thread (which runs the test's own future in `block_on`) log there too. The
+/// subscriber is scoped to these threads, not global: the other tests of this binary run in the
+/// same process and must neither panic on a second global subscriber nor log into `log`.
+fn runtime_logging_into(
+    log: &Captured,
+) -> (tokio::runtime::Runtime, tracing::dispatcher::DefaultGuard) {
+    let writer = log.clone();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let guard = tracing::dispatcher::set_default(&dispatch);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || {
+            // The guard lives as long as the thread: the thread keeps this subscriber to its end.
+            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+        })
+        .build()
+        .unwrap();
+    (runtime, guard)
+}
+
+#[test]
+fn nodes_keep_no_full_name_or_document_number_on_any_path() {
+    let log = Captured::default();
+    let (runtime, _guard) = runtime_logging_into(&log);
+    runtime.block_on(nodes_keep_no_personal_data(log));
+}
+
+async fn nodes_keep_no_personal_data(log: Captured) {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
+    conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
+    let people: Vec<proto::Subject> = vec![
+        subject("王建国", "510104", 131),
+        subject("李秀英", "511302", 242),
+        subject("欧阳明月", "510802", 311),
+        subject("张伟", "440106", 77),
+    ];
+    let mut hc = codes(&sc).await;
+    for (i, p) in people.iter().enumerate() {
+        let status = [G, Y, R, G][i];
+        let code = issue(&sc, p.clone(), status, 600).await.code;
+        // Verified at home and at the peer.
+        verify(&sc, &code).await;
+        verify(&gd, &code).await;
+        // The identity match, at the issuer and forwarded by the peer, right and wrong.
+        for at in [&sc, &gd] {
+            for number in [
+                p.document_number.clone(),
+                people[(i + 1) % 4].document_number.clone(),
+            ] {
+                let _ = codes(at)
+                    .await
+                    .match_identity(proto::MatchIdentityRequest {
+                        code: code.clone(),
+                        document_type: proto::DocumentType::ResidentIdentityCard as i32,
+                        document_number: number,
+                    })
+                    .await;
+            }
+        }
+    }
+    // A subject revocation, and a bad request that echoes nothing personal back into logs.
+    hc.revoke_subject(proto::RevokeSubjectRequest {
+        document_type: people[1].document_type,
+        document_number: people[1].document_number.clone(),
+        issued_before: 0,
+    })
+    .await
+    .unwrap();
+    let _ = hc
+        .issue_health_code(proto::IssueHealthCodeRequest {
+            subject: Some(proto::Subject {
+                name: "欧阳明月".into(),
+                document_type: proto::DocumentType::ResidentIdentityCard as i32,
+                document_number: "510802199001010000".into(),
+            }),
+            status: G,
+            status_valid_until: hcmr::unix_now() + 86_400,
+            code_lifetime_secs: 60,
+            qr_format: 0,
+        })
+        .await
+        .unwrap_err();
+    // The CLI, with its own debug log.
+    let cli_run = cli(&sc)
+        .args([
+            "issue",
+            "--name",
+            &people[3].name,
+            "--doc-number",
+            &people[3].document_number,
+            "--status",
+            "green",
+        ])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(cli_run.status.success());
+    let code = String::from_utf8_lossy(&cli_run.stdout).trim().to_string();
+    let cli_verify = cli(&gd)
+        .args(["verify", &code])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&cli_verify.stdout).starts_with("RECOGNIZED"));
+    // A bundle, the audit log, the access log (an anonymous call refused).
+    let bundle = dir.path().join("sc.bundle");
+    let b = operator(&sc)
+        .await
+        .export_trust_bundle(proto::ExportTrustBundleRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    std::fs::write(&bundle, format!("{b:?}")).unwrap();
+    audit_records(&gd).await;
+    let _ = proto::health_code_service_client::HealthCodeServiceClient::new(
+        channel_as(&sc, None).await,
+    )
+    .verify_health_code(proto::VerifyHealthCodeRequest::default())
+    .await;
+    denials(&sc, 1).await;
+    sc.shutdown().await.unwrap();
+    gd.shutdown().await.unwrap();
+
+    let logged = log.0.lock().unwrap().clone();
+    assert!(logged.len() > 1_000, "debug logs were captured");
+    let pairs: Vec<(String, String)> = people
+        .iter()
+        .map(|p| (p.name.clone(), p.document_number.clone()))
+        .chain([("欧阳明月".to_string(), "510802199001010000".to_string())])
+        .collect();
+    let found = findings(
+        &[dir.path()],
+        &[
+            ("the nodes' debug log", &logged),
+            ("the CLI's output", &cli_run.stdout),
+            ("the CLI's log", &cli_run.stderr),
+            ("the verifying CLI's output", &cli_verify.stdout),
+            ("the verifying CLI's log", &cli_verify.stderr),
+        ],
+        &pairs,
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}

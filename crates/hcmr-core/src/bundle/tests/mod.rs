@@ -1,25 +1,28 @@
 //! Tests of offline trust bundles: a bundle of Sichuan's node (own feed, a concluded and amended
 //! agreement with Guangdong, Guangdong's synced feed with a rotation and revocations) built in
-//! memory, exported, opened and used to verify codes; and every way a bundle is refused.
+//! memory, exported, opened and used to verify codes; and every way a bundle is refused. The
+//! keys, times and feed entries come from [`crate::testkit`].
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party};
-use crate::code::{Claims, Subject};
-use crate::feed::{proof_of_possession, Statement};
-use crate::identity::{DocumentType, SubjectHash};
+use crate::agreement::{AgreementBody, AgreementId, DirectionTerms};
+use crate::code::Claims;
+use crate::feed::Statement;
+use crate::identity::SubjectHash;
 use crate::status::HealthStatus::{self, Green, Red, Yellow};
+use crate::testkit::status_map as map;
+use crate::testkit::{
+    agreement_body, conclude, gd_key, gd_new_key, genesis, prov, rotation, sc_key, sc_new_key,
+    stranger, DAY, GD, NOW, SC,
+};
 use crate::verify::{verify, Reason};
 
 mod refusals;
 mod sound;
 
-/// The fixed "now": 2025-06-15T15:06:40Z.
-const NOW: u64 = 1_750_000_000;
-const DAY: u64 = 86_400;
 /// When the test bundle was exported: an hour before `NOW`.
 const EXPORTED_AT: u64 = NOW - 3_600;
 /// When Sichuan last synced Guangdong's feed: two hours before `NOW`.
@@ -32,55 +35,13 @@ const POLICY: Policy = Policy {
     own_max_code_age_secs: 3 * DAY,
 };
 
-const SC: u32 = 510000;
-const GD: u32 = 440000;
 /// The agreement's id.
-const ID: AgreementId = AgreementId([0x5c; 16]);
+const ID: AgreementId = crate::testkit::AGREEMENT_ID;
 /// The subject hash of the Guangdong code revoked by its cti ([`revoked_cti`]).
 const REVOKED_CODE_SUBJECT: SubjectHash = SubjectHash([0xdd; 8]);
 /// A Guangdong subject whose codes issued before `SUBJECT_BEFORE` are revoked.
 const REVOKED_SUBJECT: SubjectHash = SubjectHash([0xee; 8]);
 const SUBJECT_BEFORE: u64 = NOW - 9_000;
-
-fn prov(code: u32) -> Province {
-    Province::from_code(code).unwrap()
-}
-
-fn sc_key() -> NodeKey {
-    NodeKey::from_seed(&[0x51; 32])
-}
-fn sc_new_key() -> NodeKey {
-    NodeKey::from_seed(&[0x52; 32])
-}
-/// Guangdong's genesis key (pinned in the agreement), retired ten days ago.
-fn gd_key() -> NodeKey {
-    NodeKey::from_seed(&[0x44; 32])
-}
-/// Guangdong's current key, rotated in by its feed (not pinned).
-fn gd_new_key() -> NodeKey {
-    NodeKey::from_seed(&[0x45; 32])
-}
-fn stranger() -> NodeKey {
-    NodeKey::from_seed(&[0x99; 32])
-}
-
-fn genesis(p: u32, k: &NodeKey, time: u64) -> FeedEntry {
-    FeedEntry::sign(
-        prov(p),
-        None,
-        time,
-        Statement::Genesis { key: k.public() },
-        k,
-    )
-}
-
-fn rotation(p: u32, prev: &FeedEntry, time: u64, old: &NodeKey, new: &NodeKey) -> FeedEntry {
-    let s = Statement::KeyRotation {
-        key: new.public(),
-        pop: proof_of_possession(prov(p), new),
-    };
-    FeedEntry::sign(prov(p), Some(prev), time, s, old)
-}
 
 /// Sichuan's own feed: only its genesis.
 fn sc_feed() -> Vec<FeedEntry> {
@@ -120,23 +81,16 @@ fn gd_feed() -> Vec<FeedEntry> {
     vec![g, r, c, s]
 }
 
-fn map(pairs: &[(HealthStatus, HealthStatus)]) -> BTreeMap<HealthStatus, HealthStatus> {
-    pairs.iter().copied().collect()
-}
-
+/// The terms of [`crate::testkit::direction`] with Sichuan's copy of the issuer's trust state
+/// at most [`MAX_TRUST_AGE`] old.
 fn direction(
     issuer: u32,
     verifier: u32,
     status_map: BTreeMap<HealthStatus, HealthStatus>,
 ) -> DirectionTerms {
     DirectionTerms {
-        issuer: prov(issuer),
-        verifier: prov(verifier),
-        status_map,
-        max_code_age_secs: DAY,
-        effective_from: NOW - 30 * DAY,
-        effective_until: NOW + 365 * DAY,
         max_trust_age_secs: MAX_TRUST_AGE,
+        ..crate::testkit::direction(issuer, verifier, status_map)
     }
 }
 
@@ -152,22 +106,16 @@ fn agreement(version: u32) -> SignedAgreement {
         id: ID,
         version,
         created_at: NOW - 31 * DAY + u64::from(version),
-        proposer: Party {
-            province: prov(SC),
-            keys: vec![sc_key().public()],
-        },
-        acceptor: Party {
-            province: prov(GD),
-            keys: vec![gd_key().public()],
-        },
-        directions: vec![
-            direction(GD, SC, gd_here),
-            direction(SC, GD, map(&[(Green, Green), (Yellow, Red), (Red, Red)])),
-        ],
+        ..agreement_body(
+            (SC, &sc_key()),
+            (GD, &gd_key()),
+            vec![
+                direction(GD, SC, gd_here),
+                direction(SC, GD, map(&[(Green, Green), (Yellow, Red), (Red, Red)])),
+            ],
+        )
     };
-    let mut a = SignedAgreement::propose(body, &sc_key()).unwrap();
-    a.accept(&gd_key()).unwrap();
-    a
+    conclude(body, &sc_key(), &gd_key())
 }
 
 /// What Sichuan's node exports: both agreement versions, no termination.
@@ -192,22 +140,14 @@ fn sc_kid() -> TrustAnchor {
     TrustAnchor::Kid(sc_key().kid())
 }
 
-/// A current code of `iss`: issued a minute ago, display valid five more minutes, status valid
-/// a day.
+/// A current code of `iss` ([`crate::testkit::claims`]: issued a minute ago, display valid five
+/// more minutes, status valid a day) for a resident identity card masked `4401*1234` with
+/// subject hash `subject`.
 fn claims(iss: u32, status: HealthStatus, subject: SubjectHash) -> Claims {
-    Claims {
-        iss: iss.to_string(),
-        iat: NOW - 60,
-        exp: NOW + 300,
-        status: status.to_u64(),
-        status_valid_until: NOW + DAY,
-        subject: Subject {
-            masked_name: "张*三".into(),
-            document_type: DocumentType::ResidentIdentityCard,
-            masked_document_number: "4401*1234".into(),
-            subject_hash: subject,
-        },
-    }
+    let mut c = crate::testkit::claims(&iss.to_string(), status.to_u64());
+    c.subject.masked_document_number = "4401*1234".into();
+    c.subject.subject_hash = subject;
+    c
 }
 
 /// The cti of the Guangdong code revoked in Guangdong's feed: a green code for

@@ -3,29 +3,15 @@
 
 use super::*;
 use crate::status::HealthStatus::{Green, Red, Yellow};
+use crate::testkit::status_map as map;
+use crate::testkit::{gd_key, key, prov, sc_key, GD, JS, SC};
 
 mod encoding;
 mod signatures;
 mod validation;
 
-const SC: u32 = 510000;
-const GD: u32 = 440000;
-const JS: u32 = 320000;
-
-fn prov(code: u32) -> Province {
-    Province::from_code(code).unwrap()
-}
-
-fn key(n: u8) -> NodeKey {
-    NodeKey::from_seed(&[n; 32])
-}
-
 fn seed(hex32: &str) -> [u8; 32] {
     hex::decode(hex32).unwrap().try_into().unwrap()
-}
-
-fn map(pairs: &[(HealthStatus, HealthStatus)]) -> BTreeMap<HealthStatus, HealthStatus> {
-    pairs.iter().copied().collect()
 }
 
 const FROM: u64 = 1_700_000_000;
@@ -67,14 +53,6 @@ fn body_with(sc_keys: Vec<PublicKey>, gd_keys: Vec<PublicKey>) -> AgreementBody 
             },
         ],
     }
-}
-
-fn sc_key() -> NodeKey {
-    key(0x51)
-}
-
-fn gd_key() -> NodeKey {
-    key(0x44)
 }
 
 fn body() -> AgreementBody {

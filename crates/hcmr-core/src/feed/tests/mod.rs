@@ -5,26 +5,17 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::testkit::{key, prov, GD, SC};
 
 mod chain;
 mod encoding;
 mod state;
 
-const SC: u32 = 510000;
-const GD: u32 = 440000;
 /// The genesis time of every test chain: 2023-11-14T22:13:20Z.
 const T0: u64 = 1_700_000_000;
 
-fn prov(code: u32) -> Province {
-    Province::from_code(code).unwrap()
-}
-
 fn sc() -> Province {
     prov(SC)
-}
-
-fn key(n: u8) -> NodeKey {
-    NodeKey::from_seed(&[n; 32])
 }
 
 /// The genesis entry of Sichuan's feed for `k`, at `T0`.

@@ -171,7 +171,6 @@ pub struct AgreementSignature {
 /// terms the signatures cover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedAgreement {
-    /// The decoded body.
     body: AgreementBody,
     /// The canonical encoding the signatures cover.
     encoded: Vec<u8>,

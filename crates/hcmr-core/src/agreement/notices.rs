@@ -13,7 +13,7 @@ const TERMINATION_CONTEXT: &[u8] = b"hcmr-termination-v1\0";
 /// agreement, or added to that province's trust feed by a rotation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Termination {
-    /// The agreement.
+    /// The agreement ended: every version of it.
     pub id: AgreementId,
     /// The terminating party.
     pub by: Province,
@@ -166,7 +166,7 @@ impl ProposalOutcome {
 /// the pending proposal pins for `by`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProposalNotice {
-    /// The agreement.
+    /// The agreement the pending proposal would conclude or amend.
     pub id: AgreementId,
     /// The newest version dropped.
     pub version: u32,

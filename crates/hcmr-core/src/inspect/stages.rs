@@ -291,9 +291,9 @@ pub struct CoseSign1Info {
     pub protected_bytes: Vec<u8>,
     /// The protected header, decoded (empty when the bytes are empty).
     pub protected: Header,
-    /// The unprotected header.
+    /// The unprotected header (not covered by the signature).
     pub unprotected: Header,
-    /// The payload bytes.
+    /// The payload as carried (for an EU certificate, before the hcert claim is read).
     pub payload: Vec<u8>,
     /// The signature bytes (not checked).
     pub signature: Vec<u8>,

@@ -1,7 +1,7 @@
 //! Batch verification: many codes decided together, their Ed25519 signatures checked with one
 //! batch equation instead of one equation each.
 //!
-//! Each code first goes through the ordinary decision ([`super::verify_decoded_with`]) with its
+//! Each code first goes through the ordinary decision (`verify_decoded_with`) with its
 //! signature *presumed* valid under the first candidate key; the decision records that key.
 //! Then every presumption is confirmed at once with ed25519-dalek's `verify_batch` (a random
 //! linear combination of the RFC 8032 equations, cheaper per signature than single checks; the

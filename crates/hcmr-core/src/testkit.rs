@@ -302,3 +302,68 @@ pub fn person(name: &str, address: &str, seq: u16) -> Person {
         document_number: synthetic_resident_id(address, BIRTH, seq),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::HealthStatus::{Green, Red};
+
+    #[test]
+    fn a_person_has_a_valid_resident_id() {
+        let p = person("张三", "510104", 123);
+        assert_eq!(p.document_number.len(), 18);
+        assert!(p.document_number.starts_with("51010419900101123"));
+        assert_eq!(
+            crate::identity::check_resident_id(&p.document_number).unwrap(),
+            p.document_number
+        );
+    }
+
+    #[test]
+    fn the_seeded_keys_are_distinct() {
+        let kids = [
+            sc_key(),
+            sc_new_key(),
+            gd_key(),
+            gd_new_key(),
+            js_key(),
+            zj_key(),
+            stranger(),
+        ]
+        .map(|k| k.kid());
+        let distinct: std::collections::HashSet<_> = kids.iter().collect();
+        assert_eq!(distinct.len(), kids.len());
+    }
+
+    #[test]
+    fn a_concluded_agreement_is_recognized_by_a_snapshot() {
+        let pairs = [(Green, Green), (Red, Red)];
+        let a = concluded((SC, &sc_key()), (GD, &gd_key()), &pairs, &pairs);
+        assert!(a.is_concluded());
+        let gd = snapshot(GD, &gd_key(), vec![a]);
+        let v = crate::verify::verify(&code(&claims("510000", 1), &sc_key()), &gd, NOW);
+        assert_eq!(v.reason, crate::verify::Reason::Ok, "{}", v.detail);
+    }
+
+    #[test]
+    fn a_code_with_another_keys_kid_does_not_verify() {
+        let gd = snapshot(
+            GD,
+            &gd_key(),
+            vec![concluded(
+                (SC, &sc_key()),
+                (GD, &gd_key()),
+                &[(Green, Green)],
+                &[(Green, Green)],
+            )],
+        );
+        let forged = code_with_kid(&claims("510000", 1), sc_key().kid(), &stranger());
+        let v = crate::verify::verify(&forged, &gd, NOW);
+        assert_eq!(
+            v.reason,
+            crate::verify::Reason::BadSignature,
+            "{}",
+            v.detail
+        );
+    }
+}

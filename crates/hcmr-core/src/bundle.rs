@@ -45,9 +45,10 @@ pub struct BundleContent {
     pub own_feed: Vec<FeedEntry>,
     /// Peers' feeds as synced: province, last sync time, entries from 1.
     pub peers: Vec<(Province, u64, Vec<FeedEntry>)>,
-    /// Concluded agreement versions.
+    /// Every concluded version the node holds, in any order: the newest of each agreement
+    /// applies.
     pub agreements: Vec<SignedAgreement>,
-    /// Termination notices.
+    /// The termination notices the node holds; each ends every version of its agreement.
     pub terminations: Vec<Termination>,
 }
 

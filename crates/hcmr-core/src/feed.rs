@@ -56,7 +56,7 @@ const POP_CONTEXT: &[u8] = b"hcmr-key-pop-v1\0";
 pub enum Statement {
     /// The node's first key (seq 1 only), signed by itself.
     Genesis {
-        /// The key.
+        /// Active from this entry on; it signs the entry itself.
         key: PublicKey,
     },
     /// A new key for the province, signed (as the entry) by a key already active. From this
@@ -64,7 +64,8 @@ pub enum Statement {
     KeyRotation {
         /// The new key.
         key: PublicKey,
-        /// The new key's proof of possession.
+        /// The new key's signature over the province and itself ([`proof_of_possession`]): only
+        /// its holder can rotate it in.
         pop: [u8; 64],
     },
     /// A key withdrawn at once (compromise): no code under it is recognized any more, and it can
@@ -75,17 +76,17 @@ pub enum Statement {
     },
     /// One code revoked by its `cti`.
     RevokeCode {
-        /// The code id.
+        /// The code's id, as derived from its signature ([`crate::code::HealthCode::cti`]).
         cti: Cti,
     },
     /// 1 to [`MAX_CTIS_PER_ENTRY`] codes revoked by their `cti`s, under one signature.
     RevokeCodes {
-        /// The code ids.
+        /// The codes' ids ([`crate::code::HealthCode::cti`]), without duplicates.
         ctis: Vec<Cti>,
     },
     /// Every code of a subject issued before `before` (seconds since the Unix epoch) revoked.
     RevokeSubject {
-        /// The keyed subject hash.
+        /// The subject as codes carry it (keyed, so the feed names no person).
         subject_hash: SubjectHash,
         /// Codes with `iat < before` are revoked.
         before: u64,
@@ -444,7 +445,7 @@ impl FeedEntry {
 /// The state of one key in a province's chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyState {
-    /// The key.
+    /// As its genesis or rotation entry added it.
     pub key: PublicKey,
     /// When a rotation replaced it, seconds since the Unix epoch: codes it signed later are not
     /// accepted.

@@ -19,6 +19,7 @@
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict |
+//! | `testkit` | fixtures for tests, benches and fuzzing (feature `testkit`): keys, agreements, snapshots, codes, people |
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 
@@ -32,6 +33,8 @@ pub mod inspect;
 pub mod keys;
 pub mod province;
 pub mod status;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod trust;
 pub mod verify;
 

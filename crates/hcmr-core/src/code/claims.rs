@@ -45,7 +45,7 @@ pub const MAX_TIME: u64 = 253_402_300_799;
 pub struct Subject {
     /// Masked name, e.g. `张*三` (see [`crate::identity::mask_name`]).
     pub masked_name: String,
-    /// The identity document type.
+    /// Which document the masked number belongs to.
     pub document_type: DocumentType,
     /// Masked document number, e.g. `5101*1234` (see
     /// [`crate::identity::mask_document_number`]).

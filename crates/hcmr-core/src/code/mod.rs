@@ -39,7 +39,7 @@ pub type Cti = [u8; CTI_LEN];
 pub struct HealthCode {
     /// The kid from the protected header.
     pub kid: Kid,
-    /// The claims.
+    /// Decoded and checked for form; trusted only once the signature verifies.
     pub claims: Claims,
     to_be_signed: Vec<u8>,
     signature: [u8; 64],

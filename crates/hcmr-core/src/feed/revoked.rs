@@ -8,10 +8,11 @@
 //! never copies more than the bound, and the merge cost per added entry stays a few bytes of
 //! copying (amortized).
 //!
-//! The code ids are kept as a sorted `Vec<[u8; 16]>` (16 bytes each) with an index of the
-//! offsets of each top-bits prefix (about 0.05 bytes per entry), so a lookup is one index read and
-//! a binary search over about 8 ids; a cti is the first 16 bytes of the code's Ed25519
-//! signature (its R part, a hash output: `code::Cti`), so the prefixes spread evenly.
+//! The code ids are kept as a sorted `Vec<Cti>` (16 bytes each) with an index of the offsets of
+//! each top-bits prefix (about 0.05 bytes per entry), so a lookup is one index read and a binary
+//! search over about 8 ids. A cti is not chosen by anyone: it is derived from the signature, the
+//! first 16 bytes of the code's Ed25519 signature, i.e. of its R part, a point made from a
+//! SHA-512 nonce ([`crate::code::HealthCode::cti`]); so the prefixes spread evenly.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;

@@ -1,11 +1,11 @@
 //! Batch verification: many codes decided together, their Ed25519 signatures checked with one
 //! batch equation instead of one equation each.
 //!
-//! Each code first goes through the ordinary decision ([`super::verify_decoded_with`]) with its
+//! Each code first goes through the ordinary decision (`verify_decoded_with`) with its
 //! signature *presumed* valid under the first candidate key; the decision records that key.
 //! Then every presumption is confirmed at once with ed25519-dalek's `verify_batch` (a random
-//! linear combination of the RFC 8032 equations: about half the cost per signature of a single
-//! check in batches of 64). When a batch fails, it is split in halves and each half confirmed the
+//! linear combination of the RFC 8032 equations, cheaper per signature than single checks; the
+//! figures are in BENCHMARKS.md, "Batch verification"). When a batch fails, it is split in halves and each half confirmed the
 //! same way, down to single strict checks, so a forged code among valid ones costs a few extra
 //! batches, not a single check for everyone; a code whose presumption fails is decided again
 //! with real single checks of every candidate key, exactly as [`super::verify_decoded`] does.

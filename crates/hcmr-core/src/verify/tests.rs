@@ -1,57 +1,30 @@
 //! Tests of the verification decision: one or more per [`Reason`], with the trust snapshot built
 //! in memory from concluded agreements and codes made with [`crate::code::encode`] at a fixed
-//! `now`.
+//! `now`. The keys, times, agreements, snapshots and codes come from [`crate::testkit`].
 
 use std::collections::BTreeMap;
 
-use coset::{iana, CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder};
+use coset::{CborSerializable, CoseSign1};
 
 use super::*;
 use crate::agreement::{AgreementBody, AgreementError, DirectionTerms, Party, SignedAgreement};
-use crate::code::{transport, Subject};
-use crate::identity::{DocumentType, SubjectHash};
-use crate::keys::{Kid, NodeKey, PublicKey};
+use crate::code::transport;
+use crate::keys::{NodeKey, PublicKey};
 use crate::status::HealthStatus::{Green, Red, Yellow};
+use crate::testkit::sc_new_key as sc_unpinned_key;
+use crate::testkit::status_map as map;
+use crate::testkit::{
+    agreement_body, claims, code, code_with_kid, conclude, gd_key, js_key, own_feed, prov, sc_key,
+    snapshot, zj_key, DAY, GD, JS, NOW, SC, ZJ,
+};
 use crate::trust::Policy;
 
-/// The fixed "now" of every test: 2025-06-15T15:06:40Z.
-const NOW: u64 = 1_750_000_000;
-const DAY: u64 = 86_400;
 /// Sichuan -> Guangdong: codes up to a day old.
 const SC_GD_MAX_AGE: u64 = DAY;
 /// Guangdong -> Sichuan: codes up to an hour old.
 const GD_SC_MAX_AGE: u64 = 3_600;
 
-const SC: u32 = 510000;
-const GD: u32 = 440000;
-const JS: u32 = 320000;
-const ZJ: u32 = 330000;
-
-fn prov(code: u32) -> Province {
-    Province::from_code(code).unwrap()
-}
-
-fn sc_key() -> NodeKey {
-    NodeKey::from_seed(&[0x51; 32])
-}
-/// A Sichuan key that no agreement pins (e.g. a new key not yet announced).
-fn sc_unpinned_key() -> NodeKey {
-    NodeKey::from_seed(&[0x52; 32])
-}
-fn gd_key() -> NodeKey {
-    NodeKey::from_seed(&[0x44; 32])
-}
-fn js_key() -> NodeKey {
-    NodeKey::from_seed(&[0x32; 32])
-}
-fn zj_key() -> NodeKey {
-    NodeKey::from_seed(&[0x33; 32])
-}
-
-fn map(pairs: &[(HealthStatus, HealthStatus)]) -> BTreeMap<HealthStatus, HealthStatus> {
-    pairs.iter().copied().collect()
-}
-
+/// The terms of [`crate::testkit::direction`] with codes up to `max_code_age_secs` old.
 fn direction(
     issuer: u32,
     verifier: u32,
@@ -59,32 +32,18 @@ fn direction(
     max_code_age_secs: u64,
 ) -> DirectionTerms {
     DirectionTerms {
-        issuer: prov(issuer),
-        verifier: prov(verifier),
-        status_map,
         max_code_age_secs,
-        max_trust_age_secs: 0,
-        effective_from: NOW - 30 * DAY,
-        effective_until: NOW + 365 * DAY,
+        ..crate::testkit::direction(issuer, verifier, status_map)
     }
 }
 
 /// Sichuan (proposer) and Guangdong (acceptor). Sichuan green->green, yellow->red, red->red;
 /// Guangdong (no yellow in its scheme) green->green, red->red.
 fn sc_gd_body() -> AgreementBody {
-    AgreementBody {
-        id: AgreementId([0x5c; 16]),
-        version: 1,
-        created_at: NOW - 31 * DAY,
-        proposer: Party {
-            province: prov(SC),
-            keys: vec![sc_key().public()],
-        },
-        acceptor: Party {
-            province: prov(GD),
-            keys: vec![gd_key().public()],
-        },
-        directions: vec![
+    agreement_body(
+        (SC, &sc_key()),
+        (GD, &gd_key()),
+        vec![
             direction(
                 SC,
                 GD,
@@ -93,40 +52,11 @@ fn sc_gd_body() -> AgreementBody {
             ),
             direction(GD, SC, map(&[(Green, Green), (Red, Red)]), GD_SC_MAX_AGE),
         ],
-    }
-}
-
-/// Proposes with `proposer` and accepts with `acceptor`: a concluded agreement.
-fn conclude(body: AgreementBody, proposer: &NodeKey, acceptor: &NodeKey) -> SignedAgreement {
-    let mut a = SignedAgreement::propose(body, proposer).unwrap();
-    a.accept(acceptor).unwrap();
-    a
+    )
 }
 
 fn sc_gd() -> SignedAgreement {
     conclude(sc_gd_body(), &sc_key(), &gd_key())
-}
-
-/// A feed with only the genesis entry of `key`.
-fn own_feed(local: u32, key: &NodeKey) -> std::sync::Arc<crate::feed::FeedState> {
-    let g = crate::feed::FeedEntry::sign(
-        prov(local),
-        None,
-        NOW - 40 * DAY,
-        crate::feed::Statement::Genesis { key: key.public() },
-        key,
-    );
-    let mut f = crate::feed::FeedState::new(prov(local));
-    f.apply(&g).unwrap();
-    std::sync::Arc::new(f)
-}
-
-fn snapshot(local: u32, own: &NodeKey, agreements: Vec<SignedAgreement>) -> TrustSnapshot {
-    let mut t = TrustSnapshot::new(prov(local), own_feed(local, own), Policy::default());
-    for a in agreements {
-        t.add_agreement(a).unwrap();
-    }
-    t
 }
 
 /// Guangdong's node, with the Sichuan agreement.
@@ -137,42 +67,6 @@ fn guangdong() -> TrustSnapshot {
 /// Sichuan's node, with `body` (a Sichuan-Guangdong agreement) concluded.
 fn sichuan_with(body: AgreementBody) -> TrustSnapshot {
     snapshot(SC, &sc_key(), vec![conclude(body, &sc_key(), &gd_key())])
-}
-
-/// A current code of `iss` with `status`: issued a minute ago, display valid five more minutes,
-/// status valid a day.
-fn claims(iss: &str, status: u64) -> Claims {
-    Claims {
-        iss: iss.to_string(),
-        iat: NOW - 60,
-        exp: NOW + 300,
-        status,
-        status_valid_until: NOW + DAY,
-        subject: Subject {
-            masked_name: "张*三".into(),
-            document_type: DocumentType::ResidentIdentityCard,
-            masked_document_number: "5101*1234".into(),
-            subject_hash: SubjectHash([0xa5; 8]),
-        },
-    }
-}
-
-fn code(c: &Claims, key: &NodeKey) -> String {
-    crate::code::encode(c, key)
-}
-
-/// A COSE_Sign1 code whose protected kid is `kid` but whose signature is by `signer`.
-fn code_with_kid(c: &Claims, kid: Kid, signer: &NodeKey) -> String {
-    let protected = HeaderBuilder::new()
-        .algorithm(iana::Algorithm::EdDSA)
-        .key_id(kid.0.to_vec())
-        .build();
-    let sign1 = CoseSign1Builder::new()
-        .protected(protected)
-        .payload(c.to_cbor())
-        .create_signature(b"", |tbs| signer.sign(tbs).to_vec())
-        .build();
-    transport::wrap(&sign1.to_vec().unwrap())
 }
 
 const GREEN: u64 = 1;

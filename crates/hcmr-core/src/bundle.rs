@@ -22,6 +22,7 @@ use crate::agreement::{SignedAgreement, Termination};
 use crate::feed::{FeedEntry, FeedState};
 use crate::keys::{Kid, NodeKey, PublicKey};
 use crate::province::Province;
+use crate::time::UnixTime;
 use crate::trust::{PeerFeed, Policy, TrustSnapshot};
 
 const MAGIC: &str = "hcmr-trust-bundle";
@@ -37,19 +38,30 @@ pub const MAX_BUNDLE_BYTES: u64 = 4 * 1024 * 1024;
 pub struct BundleContent {
     /// The exporting node's province.
     pub province: Province,
-    /// When it was exported, seconds since the Unix epoch (UTC).
-    pub exported_at: u64,
+    /// When it was exported.
+    pub exported_at: UnixTime,
     /// The exporting node's local policy.
     pub policy: Policy,
     /// The node's own feed, from entry 1.
     pub own_feed: Vec<FeedEntry>,
-    /// Peers' feeds as synced: province, last sync time, entries from 1.
-    pub peers: Vec<(Province, u64, Vec<FeedEntry>)>,
+    /// Peers' feeds as synced.
+    pub peers: Vec<BundlePeer>,
     /// Every concluded version the node holds, in any order: the newest of each agreement
     /// applies.
     pub agreements: Vec<SignedAgreement>,
     /// The termination notices the node holds; each ends every version of its agreement.
     pub terminations: Vec<Termination>,
+}
+
+/// A peer's feed in a bundle, as the exporting node synced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundlePeer {
+    /// The peer.
+    pub province: Province,
+    /// When the exporting node last synced the peer's feed successfully.
+    pub synced_at: UnixTime,
+    /// The peer's feed, from entry 1.
+    pub entries: Vec<FeedEntry>,
 }
 
 /// Why a bundle was refused.
@@ -96,7 +108,7 @@ fn records<T>(items: &[T], f: impl Fn(&T) -> Vec<u8>) -> Value {
 pub fn export(content: &BundleContent, key: &NodeKey) -> Vec<u8> {
     let c = crate::cbor::encode(&Value::Array(vec![
         uint(u64::from(content.province.code())),
-        uint(content.exported_at),
+        uint(content.exported_at.secs()),
         uint(content.policy.clock_skew_secs),
         uint(content.policy.own_max_code_age_secs),
         records(&content.own_feed, FeedEntry::to_record),
@@ -104,11 +116,11 @@ pub fn export(content: &BundleContent, key: &NodeKey) -> Vec<u8> {
             content
                 .peers
                 .iter()
-                .map(|(p, t, e)| {
+                .map(|p| {
                     Value::Array(vec![
-                        uint(u64::from(p.code())),
-                        uint(*t),
-                        records(e, FeedEntry::to_record),
+                        uint(u64::from(p.province.code())),
+                        uint(p.synced_at.secs()),
+                        records(&p.entries, FeedEntry::to_record),
                     ])
                 })
                 .collect(),
@@ -234,7 +246,7 @@ fn decode(bytes_in: &[u8], what: &str) -> R<Value> {
 }
 
 /// Opens a bundle: checks the signature against `anchor`, the age against `max_age_secs` at
-/// `now` (seconds since the Unix epoch), re-verifies everything inside, and builds the trust
+/// `now`, re-verifies everything inside, and builds the trust
 /// snapshot the exporting node had.
 ///
 /// # Errors
@@ -242,7 +254,7 @@ fn decode(bytes_in: &[u8], what: &str) -> R<Value> {
 pub fn open(
     bytes_in: &[u8],
     anchor: TrustAnchor,
-    now: u64,
+    now: UnixTime,
     max_age_secs: u64,
 ) -> R<(BundleContent, TrustSnapshot)> {
     let v = decode(bytes_in, "the file")?;
@@ -268,9 +280,9 @@ pub fn open(
     let mut c = c.into_iter();
     let mut next = || c.next().unwrap_or(Value::Null);
     let prov = province(&next(), "province")?;
-    let exported_at = u(&next(), "exported_at")?;
+    let exported_at = UnixTime::from_secs(u(&next(), "exported_at")?);
     // Shown as RFC 3339 by `hcmr verify --bundle`: none after the year 9999.
-    if exported_at > crate::code::MAX_TIME {
+    if exported_at > UnixTime::MAX {
         return Err(malformed("exported_at is after the year 9999"));
     }
     let policy = Policy {
@@ -285,15 +297,15 @@ pub fn open(
             let [pv, tv, ev]: [Value; 3] = p
                 .try_into()
                 .map_err(|_| malformed("peer: expected an array of 3"))?;
-            let synced_at = u(&tv, "synced_at")?;
-            if synced_at > crate::code::MAX_TIME {
+            let synced_at = UnixTime::from_secs(u(&tv, "synced_at")?);
+            if synced_at > UnixTime::MAX {
                 return Err(malformed("synced_at is after the year 9999"));
             }
-            Ok((
-                province(&pv, "peer province")?,
+            Ok(BundlePeer {
+                province: province(&pv, "peer province")?,
                 synced_at,
-                feed(ev, "peer feed")?,
-            ))
+                entries: feed(ev, "peer feed")?,
+            })
         })
         .collect::<R<Vec<_>>>()?;
     let agreements = arr(next(), "agreements")?
@@ -345,7 +357,7 @@ pub fn open(
     if exported_at > now.saturating_add(policy.clock_skew_secs) {
         return Err(BundleError::FromTheFuture);
     }
-    let age = now.saturating_sub(exported_at);
+    let age = now.saturating_since(exported_at);
     if age > max_age_secs {
         return Err(BundleError::TooOld {
             age,
@@ -359,7 +371,12 @@ pub fn open(
             .add_agreement(a.clone())
             .map_err(|e| BundleError::BadContent(format!("agreement {}: {e}", a.body().id)))?;
     }
-    for (p, synced_at, entries) in &peers {
+    for BundlePeer {
+        province: p,
+        synced_at,
+        entries,
+    } in &peers
+    {
         let mut state = FeedState::new(*p);
         state
             .apply_all(entries)

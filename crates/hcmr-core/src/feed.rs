@@ -38,6 +38,7 @@ use sha2::{Digest, Sha256};
 use crate::identity::SubjectHash;
 use crate::keys::{Kid, NodeKey, PublicKey};
 use crate::province::Province;
+use crate::time::UnixTime;
 
 mod revoked;
 mod wire;
@@ -84,12 +85,12 @@ pub enum Statement {
         /// The codes' ids ([`crate::code::HealthCode::cti`]), without duplicates.
         ctis: Vec<Cti>,
     },
-    /// Every code of a subject issued before `before` (seconds since the Unix epoch) revoked.
+    /// Every code of a subject issued before `before` revoked.
     RevokeSubject {
         /// The subject as codes carry it (keyed, so the feed names no person).
         subject_hash: SubjectHash,
         /// Codes with `iat < before` are revoked.
-        before: u64,
+        before: UnixTime,
     },
 }
 
@@ -99,7 +100,7 @@ pub struct FeedEntry {
     province: Province,
     seq: u64,
     prev: [u8; 32],
-    time: u64,
+    time: UnixTime,
     statement: Statement,
     encoded: Vec<u8>,
     signer: Kid,
@@ -179,7 +180,7 @@ fn encode_statement(s: &Statement) -> Value {
         Statement::RevokeSubject {
             subject_hash,
             before,
-        } => vec![uint(4), b(&subject_hash.0), uint(*before)],
+        } => vec![uint(4), b(&subject_hash.0), uint(before.secs())],
     })
 }
 
@@ -187,7 +188,7 @@ fn encode_entry(
     province: Province,
     seq: u64,
     prev: &[u8; 32],
-    time: u64,
+    time: UnixTime,
     statement: &Statement,
 ) -> Vec<u8> {
     crate::cbor::encode(&Value::Array(vec![
@@ -196,7 +197,7 @@ fn encode_entry(
         uint(u64::from(province.code())),
         uint(seq),
         Value::Bytes(prev.to_vec()),
-        uint(time),
+        uint(time.secs()),
         encode_statement(statement),
     ]))
 }
@@ -244,7 +245,9 @@ fn decode_statement(v: &Value) -> Result<Statement, String> {
                     std::mem::size_of::<SubjectHash>()
                 )
             })?,
-            before: as_u64(&a[2]).ok_or("before must be an unsigned integer")?,
+            before: as_u64(&a[2])
+                .map(UnixTime::from_secs)
+                .ok_or("before must be an unsigned integer")?,
         }),
         (Some(5), 2) => match &a[1] {
             Value::Array(list) if !list.is_empty() && list.len() <= MAX_CTIS_PER_ENTRY => {
@@ -267,7 +270,7 @@ impl FeedEntry {
     pub fn sign(
         province: Province,
         prev_entry: Option<&FeedEntry>,
-        time: u64,
+        time: UnixTime,
         statement: Statement,
         key: &NodeKey,
     ) -> FeedEntry {
@@ -343,6 +346,7 @@ impl FeedEntry {
         let prev = as_bytes::<32>(&a[4])
             .ok_or_else(|| FeedError::Decode("prev must be 32 bytes".into()))?;
         let time = as_u64(&a[5])
+            .map(UnixTime::from_secs)
             .ok_or_else(|| FeedError::Decode("time must be an unsigned integer".into()))?;
         let statement = decode_statement(&a[6]).map_err(FeedError::Decode)?;
         if encode_entry(province, seq, &prev, time, &statement) != encoded {
@@ -373,8 +377,8 @@ impl FeedEntry {
     pub fn seq(&self) -> u64 {
         self.seq
     }
-    /// When the statement was made, seconds since the Unix epoch (UTC).
-    pub fn time(&self) -> u64 {
+    /// When the statement was made.
+    pub fn time(&self) -> UnixTime {
         self.time
     }
     /// The statement.
@@ -447,11 +451,10 @@ impl FeedEntry {
 pub struct KeyState {
     /// As its genesis or rotation entry added it.
     pub key: PublicKey,
-    /// When a rotation replaced it, seconds since the Unix epoch: codes it signed later are not
-    /// accepted.
-    pub retired_at: Option<u64>,
+    /// When a rotation replaced it: codes it signed later are not accepted.
+    pub retired_at: Option<UnixTime>,
     /// When it was withdrawn: nothing it signed is accepted any more.
-    pub withdrawn_at: Option<u64>,
+    pub withdrawn_at: Option<UnixTime>,
 }
 
 /// A province's trust state as its feed says it, up to some entry: keys and revocations.
@@ -466,7 +469,7 @@ pub struct FeedState {
     last_hash: [u8; 32],
     /// Time of the last applied entry: times never go back, so `retired_at` and withdrawal
     /// times are consistent with the order of the chain.
-    last_time: u64,
+    last_time: UnixTime,
     keys: Vec<KeyState>,
     revoked_codes: RevokedCodes,
     revoked_subjects: MaxTimeMap<SubjectHash>,
@@ -530,7 +533,7 @@ impl Replay {
             return Err(FeedError::TimeWentBack(seq));
         }
         // Withdrawal and retirement times are shown as RFC 3339: none after the year 9999.
-        if entry.time > crate::code::MAX_TIME {
+        if entry.time > UnixTime::MAX {
             return Err(FeedError::BadStatement(
                 seq,
                 "its time is after 9999-12-31T23:59:59Z",
@@ -641,7 +644,7 @@ impl FeedState {
             province,
             last_seq: 0,
             last_hash: [0; 32],
-            last_time: 0,
+            last_time: UnixTime::EPOCH,
             keys: Vec::new(),
             revoked_codes: RevokedCodes::default(),
             revoked_subjects: MaxTimeMap::default(),
@@ -740,7 +743,7 @@ impl FeedState {
 
     /// Whether a code is revoked: its `cti` revoked, or its subject revoked for codes issued
     /// before a time later than its `iat`.
-    pub fn is_revoked(&self, cti: &[u8], subject: &SubjectHash, iat: u64) -> bool {
+    pub fn is_revoked(&self, cti: &[u8], subject: &SubjectHash, iat: UnixTime) -> bool {
         self.revoked_codes.contains_slice(cti)
             || self
                 .revoked_subjects
@@ -749,7 +752,7 @@ impl FeedState {
     }
 
     /// The time before which a subject's codes are revoked, if they are.
-    pub fn subject_revoked_before(&self, subject: &SubjectHash) -> Option<u64> {
+    pub fn subject_revoked_before(&self, subject: &SubjectHash) -> Option<UnixTime> {
         self.revoked_subjects.get(subject)
     }
 

@@ -1,7 +1,7 @@
 //! hcmr-core: the parts of hcmr that decide, with no I/O.
 //!
 //! Everything here is a pure function of its inputs: no network, no database, no files, no clock
-//! (times come in as arguments, in seconds since the Unix epoch, UTC). The node (`hcmr`) wraps it
+//! (times come in as arguments, as [`UnixTime`]). The node (`hcmr`) wraps it
 //! with gRPC, sled and key files. The compiler keeps it so: this crate does not depend on tokio,
 //! sled, tonic, axum, hyper or rustls (tests/purity.rs checks `cargo tree`).
 //!
@@ -19,6 +19,7 @@
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict |
+//! | [`time`] | [`UnixTime`], a point in time in whole seconds since the Unix epoch (UTC) |
 //! | `testkit` | fixtures for tests, benches and fuzzing (feature `testkit`): keys, agreements, snapshots, codes, people |
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
@@ -35,19 +36,16 @@ pub mod province;
 pub mod status;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod time;
 pub mod trust;
 pub mod verify;
 
-/// A time for people: RFC 3339, UTC, whole seconds (`2026-11-29T10:00:00Z`), from seconds since
-/// the Unix epoch.
+pub use time::UnixTime;
+
+/// A time for people, from seconds since the Unix epoch: [`UnixTime`]'s RFC 3339 form
+/// (`2026-11-29T10:00:00Z`), for callers that hold the bare number of a wire format.
 pub fn rfc3339(t: u64) -> String {
-    // RFC 3339 has four-digit years: a later time (only ever from a hostile input; decoders
-    // refuse them) is shown as its number of seconds instead of panicking.
-    if t > code::MAX_TIME {
-        return format!("{t} s after the Unix epoch");
-    }
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
-        .to_string()
+    UnixTime::from_secs(t).to_string()
 }
 
 #[cfg(test)]

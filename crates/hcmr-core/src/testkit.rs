@@ -19,6 +19,7 @@ use crate::identity::{synthetic_resident_id, DocumentType, SubjectHash};
 use crate::keys::{Kid, NodeKey};
 use crate::province::Province;
 use crate::status::HealthStatus;
+use crate::time::UnixTime;
 use crate::trust::{Policy, TrustSnapshot};
 
 // ---------------------------------------------------------------------------------------------
@@ -26,7 +27,7 @@ use crate::trust::{Policy, TrustSnapshot};
 // ---------------------------------------------------------------------------------------------
 
 /// The fixed "now" of the fixtures: 1 750 000 000 s, 2025-06-15T15:06:40Z.
-pub const NOW: u64 = 1_750_000_000;
+pub const NOW: UnixTime = UnixTime::from_secs(1_750_000_000);
 /// One day, in seconds.
 pub const DAY: u64 = 86_400;
 
@@ -180,7 +181,7 @@ pub fn concluded(
 // ---------------------------------------------------------------------------------------------
 
 /// The genesis entry of province `p`'s feed for `key`, made at `time`.
-pub fn genesis(p: u32, key: &NodeKey, time: u64) -> FeedEntry {
+pub fn genesis(p: u32, key: &NodeKey, time: UnixTime) -> FeedEntry {
     FeedEntry::sign(
         prov(p),
         None,
@@ -192,7 +193,13 @@ pub fn genesis(p: u32, key: &NodeKey, time: u64) -> FeedEntry {
 
 /// The entry after `prev` in province `p`'s feed, made at `time`, rotating from `old` to `new`
 /// (with `new`'s proof of possession).
-pub fn rotation(p: u32, prev: &FeedEntry, time: u64, old: &NodeKey, new: &NodeKey) -> FeedEntry {
+pub fn rotation(
+    p: u32,
+    prev: &FeedEntry,
+    time: UnixTime,
+    old: &NodeKey,
+    new: &NodeKey,
+) -> FeedEntry {
     let s = Statement::KeyRotation {
         key: new.public(),
         pop: proof_of_possession(prov(p), new),

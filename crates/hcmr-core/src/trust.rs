@@ -13,6 +13,7 @@ use crate::agreement::{AgreementError, DirectionTerms, SignedAgreement, Terminat
 use crate::feed::{FeedState, KeyState};
 use crate::keys::PublicKey;
 use crate::province::Province;
+use crate::time::UnixTime;
 
 /// Local verification policy: what applies whatever the agreement says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +45,8 @@ pub struct TrustedAgreement {
 }
 
 impl TrustedAgreement {
-    /// Whether a termination has taken effect at `now`.
-    pub fn terminated_at(&self, now: u64) -> Option<u64> {
+    /// When a termination took effect, if it has by `now`.
+    pub fn terminated_at(&self, now: UnixTime) -> Option<UnixTime> {
         self.termination
             .as_ref()
             .map(|t| t.effective_at)
@@ -58,7 +59,7 @@ impl TrustedAgreement {
     }
 
     /// In force for that direction at `now`: concluded, not terminated, inside its window.
-    pub fn in_force(&self, issuer: Province, verifier: Province, now: u64) -> bool {
+    pub fn in_force(&self, issuer: Province, verifier: Province, now: UnixTime) -> bool {
         self.terminated_at(now).is_none()
             && self
                 .direction(issuer, verifier)
@@ -71,8 +72,8 @@ impl TrustedAgreement {
 pub struct PeerFeed {
     /// The peer's feed as applied (keys, revocations).
     pub state: Arc<FeedState>,
-    /// When it was last synced successfully, seconds since the Unix epoch (UTC).
-    pub synced_at: u64,
+    /// When it was last synced successfully.
+    pub synced_at: UnixTime,
 }
 
 /// What a node trusts at one moment.

@@ -23,11 +23,15 @@
 //! Only when every check passes is the verdict recognized; a not-recognized verdict carries no
 //! local status, so nothing unrecognized can ever show as green.
 
+use std::collections::BTreeMap;
+
 use crate::agreement::{AgreementId, Window};
 use crate::code::{Claims, CodeError, HealthCode};
+use crate::feed::{FeedState, KeyState};
 use crate::keys::PublicKey;
 use crate::province::Province;
 use crate::status::HealthStatus;
+use crate::time::UnixTime;
 use crate::trust::TrustSnapshot;
 
 /// Why a code was or was not recognized. The integers match `hcmr.v1.Reason`.
@@ -168,9 +172,9 @@ pub struct Verdict {
     pub local_status: Option<HealthStatus>,
     /// The agreement the decision used, for a peer's code.
     pub agreement: Option<AgreementId>,
-    /// When the issuer's trust state was last synced here (seconds since the Unix epoch, UTC);
-    /// `None` for own codes, or a peer never synced.
-    pub issuer_synced_at: Option<u64>,
+    /// When the issuer's trust state was last synced here; `None` for own codes, or a peer
+    /// never synced.
+    pub issuer_synced_at: Option<UnixTime>,
 }
 
 impl Verdict {
@@ -194,9 +198,9 @@ impl Verdict {
     }
 }
 
-/// Decides whether `code` is recognized at the node whose trust is `trust`, at `now` (seconds
-/// since the Unix epoch, UTC). Pure: same inputs, same verdict.
-pub fn verify(code: &str, trust: &TrustSnapshot, now: u64) -> Verdict {
+/// Decides whether `code` is recognized at the node whose trust is `trust`, at `now`. Pure: same
+/// inputs, same verdict.
+pub fn verify(code: &str, trust: &TrustSnapshot, now: UnixTime) -> Verdict {
     match HealthCode::decode(code) {
         Ok(hc) => verify_decoded(&hc, trust, now),
         Err(e) => malformed(&e),
@@ -218,7 +222,7 @@ fn malformed(e: &CodeError) -> Verdict {
 }
 
 /// As [`verify`], for a code already decoded.
-pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Verdict {
+pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: UnixTime) -> Verdict {
     verify_decoded_with(code, trust, now, &mut |key| code.signature_valid(key))
 }
 
@@ -230,7 +234,7 @@ pub fn verify_decoded(code: &HealthCode, trust: &TrustSnapshot, now: u64) -> Ver
 pub(crate) fn verify_decoded_with(
     code: &HealthCode,
     trust: &TrustSnapshot,
-    now: u64,
+    now: UnixTime,
     signature_valid: &mut dyn FnMut(&PublicKey) -> bool,
 ) -> Verdict {
     let c = &code.claims;
@@ -254,16 +258,16 @@ pub(crate) fn verify_decoded_with(
         ..v
     };
 
-    // Terms: own codes under local policy, a peer's under the agreement in force.
+    // Rules: own codes under local policy, a peer's under the agreement in force.
     let own = issuer == trust.local();
-    let (keys, status_map, max_age, max_trust_age, revocations) = if own {
-        (
-            trust.own().keys().to_vec(),
-            None,
-            trust.policy().own_max_code_age_secs,
-            0,
-            Some(trust.own()),
-        )
+    let rules = if own {
+        Rules {
+            keys: trust.own().keys().to_vec(),
+            status_map: None,
+            max_code_age_secs: trust.policy().own_max_code_age_secs,
+            max_trust_age_secs: 0,
+            revocations: Some(trust.own()),
+        }
     } else {
         let agreements = trust.agreements_with(issuer);
         if agreements.is_empty() {
@@ -282,10 +286,7 @@ pub(crate) fn verify_decoded_with(
             let newest = &agreements[0];
             v.agreement = Some(newest.agreement.body().id);
             if let Some(t) = newest.terminated_at(now) {
-                return v.fail(
-                    Reason::AgreementTerminated,
-                    format!("terminated at {}", crate::rfc3339(t)),
-                );
+                return v.fail(Reason::AgreementTerminated, format!("terminated at {t}"));
             }
             let d = newest
                 .direction(issuer, trust.local())
@@ -293,11 +294,11 @@ pub(crate) fn verify_decoded_with(
             return match d.window(now) {
                 Window::NotYetInForce => v.fail(
                     Reason::AgreementNotYetInForce,
-                    format!("in force from {}", crate::rfc3339(d.effective_from)),
+                    format!("in force from {}", d.effective_from),
                 ),
                 _ => v.fail(
                     Reason::AgreementExpired,
-                    format!("ended at {}", crate::rfc3339(d.effective_until)),
+                    format!("ended at {}", d.effective_until),
                 ),
             };
         };
@@ -306,16 +307,20 @@ pub(crate) fn verify_decoded_with(
             .direction(issuer, trust.local())
             .expect("checked by in_force");
         let peer = trust.peer_feed(issuer);
-        (
-            trust.issuer_keys(issuer, agreement),
-            Some(&terms.status_map),
-            terms.max_code_age_secs,
-            terms.max_trust_age_secs,
-            peer.map(|p| p.state.as_ref()),
-        )
+        Rules {
+            keys: trust.issuer_keys(issuer, agreement),
+            status_map: Some(&terms.status_map),
+            max_code_age_secs: terms.max_code_age_secs,
+            max_trust_age_secs: terms.max_trust_age_secs,
+            revocations: peer.map(|p| p.state.as_ref()),
+        }
     };
 
-    let candidates: Vec<_> = keys.iter().filter(|k| k.key.kid == code.kid).collect();
+    let candidates: Vec<_> = rules
+        .keys
+        .iter()
+        .filter(|k| k.key.kid == code.kid)
+        .collect();
     if candidates.is_empty() {
         return v.fail(
             Reason::UnknownKey,
@@ -329,23 +334,22 @@ pub(crate) fn verify_decoded_with(
     if let Some(t) = signer.withdrawn_at {
         return v.fail(
             Reason::KeyWithdrawn,
-            format!("kid {} withdrawn at {}", code.kid, crate::rfc3339(t)),
+            format!("kid {} withdrawn at {t}", code.kid),
         );
     }
     if let Some(t) = signer.retired_at.filter(|t| c.iat > *t) {
         return v.fail(
             Reason::KeyRetired,
-            format!(
-                "kid {} retired at {}, code issued at {}",
-                code.kid,
-                crate::rfc3339(t),
-                crate::rfc3339(c.iat)
-            ),
+            format!("kid {} retired at {t}, code issued at {}", code.kid, c.iat),
         );
     }
-    if revocations.is_some_and(|r| r.is_revoked(&code.cti(), &c.subject.subject_hash, c.iat)) {
+    if rules
+        .revocations
+        .is_some_and(|r| r.is_revoked(&code.cti(), &c.subject.subject_hash, c.iat))
+    {
         return v.fail(Reason::Revoked, format!("cti {}", hex::encode(code.cti())));
     }
+    let max_trust_age = rules.max_trust_age_secs;
     if max_trust_age > 0 {
         match v.issuer_synced_at {
             None => {
@@ -354,12 +358,12 @@ pub(crate) fn verify_decoded_with(
                     format!("the trust state of {issuer} was never synced here"),
                 )
             }
-            Some(t) if now.saturating_sub(t) > max_trust_age => {
+            Some(t) if now.saturating_since(t) > max_trust_age => {
                 return v.fail(
                     Reason::TrustStale,
                     format!(
                         "the trust state of {issuer} is {} s old; the agreement allows {max_trust_age} s",
-                        now - t
+                        now.saturating_since(t)
                     ),
                 )
             }
@@ -370,21 +374,28 @@ pub(crate) fn verify_decoded_with(
     if c.iat > now.saturating_add(trust.policy().clock_skew_secs) {
         return v.fail(
             Reason::NotYetValid,
-            format!("issued {} s in the future", c.iat - now),
+            format!("issued {} s in the future", c.iat.saturating_since(now)),
         );
     }
     if now >= c.exp {
-        return v.fail(Reason::Expired, format!("expired {} s ago", now - c.exp));
+        return v.fail(
+            Reason::Expired,
+            format!("expired {} s ago", now.saturating_since(c.exp)),
+        );
     }
-    if now.saturating_sub(c.iat) > max_age {
+    let max_age = rules.max_code_age_secs;
+    if now.saturating_since(c.iat) > max_age {
         return v.fail(
             Reason::CodeTooOld,
-            format!("issued {} s ago; at most {max_age} s accepted", now - c.iat),
+            format!(
+                "issued {} s ago; at most {max_age} s accepted",
+                now.saturating_since(c.iat)
+            ),
         );
     }
 
     let issued = HealthStatus::from_u64(c.status);
-    let local = match (issued, status_map) {
+    let local = match (issued, rules.status_map) {
         (None, _) => None,
         (Some(s), None) => Some(s),
         (Some(s), Some(map)) => map.get(&s).copied(),
@@ -401,11 +412,26 @@ pub(crate) fn verify_decoded_with(
     if now >= c.status_valid_until {
         return v.fail(
             Reason::StatusExpired,
-            format!("status held until {}", crate::rfc3339(c.status_valid_until)),
+            format!("status held until {}", c.status_valid_until),
         );
     }
     v.local_status = Some(local);
     v
+}
+
+/// What a code is judged by: the local policy for own codes, the agreement in force for a
+/// peer's.
+struct Rules<'a> {
+    /// The issuer's keys that may have signed it, with their retirement and withdrawal times.
+    keys: Vec<KeyState>,
+    /// Issued status -> status here; `None` for own codes, whose status counts as issued.
+    status_map: Option<&'a BTreeMap<HealthStatus, HealthStatus>>,
+    /// The oldest code accepted (`now - iat`), in seconds.
+    max_code_age_secs: u64,
+    /// How old this node's copy of the issuer's trust state may be, in seconds; 0: no limit.
+    max_trust_age_secs: u64,
+    /// The issuer's revocations as known here; `None` for a peer never synced.
+    revocations: Option<&'a FeedState>,
 }
 
 pub mod batch;

@@ -12,14 +12,14 @@ impl AgreementBody {
     pub fn validate(&self) -> Result<(), AgreementError> {
         let (p, a) = (self.proposer.province, self.acceptor.province);
         // Times are shown as RFC 3339 (agreement lists, verdicts): none after the year 9999.
-        if self.created_at > MAX_TIME {
+        if self.created_at > UnixTime::MAX {
             return Err(AgreementError::TimeTooLarge("created_at"));
         }
         for d in &self.directions {
-            if d.effective_from > MAX_TIME {
+            if d.effective_from > UnixTime::MAX {
                 return Err(AgreementError::TimeTooLarge("effective_from"));
             }
-            if d.effective_until > MAX_TIME {
+            if d.effective_until > UnixTime::MAX {
                 return Err(AgreementError::TimeTooLarge("effective_until"));
             }
         }
@@ -87,8 +87,8 @@ impl AgreementBody {
                         .collect(),
                 ),
                 uint(d.max_code_age_secs),
-                uint(d.effective_from),
-                uint(d.effective_until),
+                uint(d.effective_from.secs()),
+                uint(d.effective_until.secs()),
                 uint(d.max_trust_age_secs),
             ])
         };
@@ -97,7 +97,7 @@ impl AgreementBody {
             uint(FORMAT),
             Value::Bytes(self.id.0.to_vec()),
             uint(u64::from(self.version)),
-            uint(self.created_at),
+            uint(self.created_at.secs()),
             party(&self.proposer),
             party(&self.acceptor),
             Value::Array(self.directions.iter().map(direction).collect()),
@@ -169,6 +169,11 @@ pub(super) fn u(v: &Value, what: &str) -> D<u64> {
     }
 }
 
+/// A time: an unsigned integer of seconds since the Unix epoch.
+pub(super) fn time(v: &Value, what: &str) -> D<UnixTime> {
+    u(v, what).map(UnixTime::from_secs)
+}
+
 pub(super) fn province(v: &Value, what: &str) -> D<Province> {
     let c = u(v, what)?;
     let c = u32::try_from(c).map_err(|_| format!("{what}: out of range"))?;
@@ -210,8 +215,8 @@ fn decode_direction(v: Value) -> D<DirectionTerms> {
         verifier: province(&a[1], "verifier")?,
         status_map,
         max_code_age_secs: u(&a[3], "max_code_age")?,
-        effective_from: u(&a[4], "effective_from")?,
-        effective_until: u(&a[5], "effective_until")?,
+        effective_from: time(&a[4], "effective_from")?,
+        effective_until: time(&a[5], "effective_until")?,
         max_trust_age_secs: u(&a[6], "max_trust_age")?,
     })
 }
@@ -230,7 +235,7 @@ pub(super) fn decode_body(v: Value) -> D<AgreementBody> {
         _ => return Err("id: expected a byte string".into()),
     };
     let version = u32::try_from(u(&next(), "version")?).map_err(|_| "version: out of range")?;
-    let created_at = u(&next(), "created_at")?;
+    let created_at = time(&next(), "created_at")?;
     let proposer = decode_party(next(), "proposer")?;
     let acceptor = decode_party(next(), "acceptor")?;
     let directions = arr(next(), "directions", None)?

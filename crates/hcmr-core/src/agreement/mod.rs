@@ -24,10 +24,10 @@ use std::fmt;
 
 use ciborium::value::Value;
 
-use crate::code::MAX_TIME;
 use crate::keys::{Kid, NodeKey, PublicKey};
 use crate::province::Province;
 use crate::status::HealthStatus;
+use crate::time::UnixTime;
 
 mod body;
 mod notices;
@@ -105,10 +105,10 @@ pub struct DirectionTerms {
     pub status_map: BTreeMap<HealthStatus, HealthStatus>,
     /// The oldest code accepted: `now - iat` must not exceed this, in seconds.
     pub max_code_age_secs: u64,
-    /// Start of the window, seconds since the Unix epoch (UTC), inclusive.
-    pub effective_from: u64,
-    /// End of the window, seconds since the Unix epoch (UTC), exclusive.
-    pub effective_until: u64,
+    /// Start of the window, inclusive.
+    pub effective_from: UnixTime,
+    /// End of the window, exclusive.
+    pub effective_until: UnixTime,
     /// How old the verifier's copy of the issuer's trust state (keys, revocations) may be, in
     /// seconds since its last successful sync, before the issuer's codes are refused as stale;
     /// 0: no limit.
@@ -127,8 +127,8 @@ pub enum Window {
 }
 
 impl DirectionTerms {
-    /// Where `now` (seconds since the Unix epoch) falls relative to the window.
-    pub fn window(&self, now: u64) -> Window {
+    /// Where `now` falls relative to the window.
+    pub fn window(&self, now: UnixTime) -> Window {
         if now < self.effective_from {
             Window::NotYetInForce
         } else if now >= self.effective_until {
@@ -146,8 +146,8 @@ pub struct AgreementBody {
     pub id: AgreementId,
     /// Starts at 1.
     pub version: u32,
-    /// When the proposer made it, seconds since the Unix epoch (UTC).
-    pub created_at: u64,
+    /// When the proposer made it.
+    pub created_at: UnixTime,
     /// The party that proposed (signed first).
     pub proposer: Party,
     /// The party that accepted (signed second).
@@ -212,7 +212,7 @@ pub enum AgreementError {
     #[error("direction {0}->{1}: max_code_age must be positive")]
     BadMaxAge(Province, Province),
     /// A time (creation, window, termination) after 9999-12-31T23:59:59Z, the latest a code may
-    /// carry ([`crate::code::MAX_TIME`]) and the latest RFC 3339 can show.
+    /// carry ([`UnixTime::MAX`]) and the latest RFC 3339 can show.
     #[error("{0} is after 9999-12-31T23:59:59Z")]
     TimeTooLarge(&'static str),
     /// A signature is missing.

@@ -17,10 +17,10 @@ pub struct Termination {
     pub id: AgreementId,
     /// The terminating party.
     pub by: Province,
-    /// When it takes effect, seconds since the Unix epoch (UTC).
-    pub effective_at: u64,
-    /// When it was signed, seconds since the Unix epoch (UTC).
-    pub signed_at: u64,
+    /// When it takes effect.
+    pub effective_at: UnixTime,
+    /// When it was signed.
+    pub signed_at: UnixTime,
     /// The signing key's kid.
     pub kid: Kid,
     /// Ed25519 signature.
@@ -28,13 +28,18 @@ pub struct Termination {
 }
 
 impl Termination {
-    fn message(id: AgreementId, by: Province, effective_at: u64, signed_at: u64) -> Vec<u8> {
+    fn message(
+        id: AgreementId,
+        by: Province,
+        effective_at: UnixTime,
+        signed_at: UnixTime,
+    ) -> Vec<u8> {
         let mut m = TERMINATION_CONTEXT.to_vec();
         m.extend_from_slice(&crate::cbor::encode(&Value::Array(vec![
             Value::Bytes(id.0.to_vec()),
             uint(u64::from(by.code())),
-            uint(effective_at),
-            uint(signed_at),
+            uint(effective_at.secs()),
+            uint(signed_at.secs()),
         ])));
         m
     }
@@ -43,8 +48,8 @@ impl Termination {
     pub fn sign(
         id: AgreementId,
         by: Province,
-        effective_at: u64,
-        signed_at: u64,
+        effective_at: UnixTime,
+        signed_at: UnixTime,
         key: &NodeKey,
     ) -> Self {
         Termination {
@@ -73,10 +78,10 @@ impl Termination {
             return Err(AgreementError::BadDirections);
         }
         // The node shows a stored termination's date (RFC 3339): none after the year 9999.
-        if self.effective_at > MAX_TIME {
+        if self.effective_at > UnixTime::MAX {
             return Err(AgreementError::TimeTooLarge("termination effective_at"));
         }
-        if self.signed_at > MAX_TIME {
+        if self.signed_at > UnixTime::MAX {
             return Err(AgreementError::TimeTooLarge("termination signed_at"));
         }
         let msg = Self::message(self.id, self.by, self.effective_at, self.signed_at);
@@ -96,8 +101,8 @@ impl Termination {
         crate::cbor::encode(&Value::Array(vec![
             Value::Bytes(self.id.0.to_vec()),
             uint(u64::from(self.by.code())),
-            uint(self.effective_at),
-            uint(self.signed_at),
+            uint(self.effective_at.secs()),
+            uint(self.signed_at.secs()),
             Value::Bytes(self.kid.0.to_vec()),
             Value::Bytes(self.signature.to_vec()),
         ]))
@@ -123,8 +128,8 @@ impl Termination {
                     .ok_or_else(|| bad("id: expected 16 bytes"))?,
             ),
             by: province(&a[1], "by").map_err(AgreementError::Decode)?,
-            effective_at: u(&a[2], "effective_at").map_err(AgreementError::Decode)?,
-            signed_at: u(&a[3], "signed_at").map_err(AgreementError::Decode)?,
+            effective_at: time(&a[2], "effective_at").map_err(AgreementError::Decode)?,
+            signed_at: time(&a[3], "signed_at").map_err(AgreementError::Decode)?,
             kid: bytes_n(&a[4])
                 .and_then(|b| Kid::from_slice(&b))
                 .ok_or_else(|| bad("kid: expected 8 bytes"))?,
@@ -174,8 +179,8 @@ pub struct ProposalNotice {
     pub by: Province,
     /// Withdrawn or rejected.
     pub outcome: ProposalOutcome,
-    /// When it was signed, seconds since the Unix epoch (UTC).
-    pub signed_at: u64,
+    /// When it was signed.
+    pub signed_at: UnixTime,
     /// The signing key's kid.
     pub kid: Kid,
     /// Ed25519 signature.
@@ -188,7 +193,7 @@ impl ProposalNotice {
         version: u32,
         by: Province,
         outcome: ProposalOutcome,
-        signed_at: u64,
+        signed_at: UnixTime,
     ) -> Vec<u8> {
         let mut m = PROPOSAL_NOTICE_CONTEXT.to_vec();
         m.extend_from_slice(&crate::cbor::encode(&Value::Array(vec![
@@ -196,7 +201,7 @@ impl ProposalNotice {
             uint(u64::from(version)),
             uint(u64::from(by.code())),
             uint(outcome.code()),
-            uint(signed_at),
+            uint(signed_at.secs()),
         ])));
         m
     }
@@ -207,7 +212,7 @@ impl ProposalNotice {
         version: u32,
         by: Province,
         outcome: ProposalOutcome,
-        signed_at: u64,
+        signed_at: UnixTime,
         key: &NodeKey,
     ) -> Self {
         ProposalNotice {
@@ -229,7 +234,7 @@ impl ProposalNotice {
             uint(u64::from(self.version)),
             uint(u64::from(self.by.code())),
             uint(self.outcome.code()),
-            uint(self.signed_at),
+            uint(self.signed_at.secs()),
             Value::Bytes(self.kid.0.to_vec()),
             Value::Bytes(self.signature.to_vec()),
         ]))
@@ -264,7 +269,7 @@ impl ProposalNotice {
                 2 => ProposalOutcome::Rejected,
                 _ => return Err(bad("outcome: expected 1 or 2")),
             },
-            signed_at: u(&a[4], "signed_at").map_err(AgreementError::Decode)?,
+            signed_at: time(&a[4], "signed_at").map_err(AgreementError::Decode)?,
             kid: bytes_n(&a[5])
                 .and_then(|b| Kid::from_slice(&b))
                 .ok_or_else(|| bad("kid: expected 8 bytes"))?,

@@ -26,6 +26,7 @@ use ciborium::value::{Integer, Value};
 
 use super::CodeError;
 use crate::identity::{DocumentType, SubjectHash, SUBJECT_HASH_LEN};
+use crate::time::UnixTime;
 
 /// CWT claim key of `iss` (RFC 8392 section 4).
 pub const CLAIM_ISS: i64 = 1;
@@ -37,7 +38,8 @@ pub const CLAIM_IAT: i64 = 6;
 pub const CLAIM_HCODE: i64 = -38962;
 /// Number of elements of the health code body array.
 pub const BODY_FIELDS: usize = 6;
-/// Latest time accepted in any time claim: 9999-12-31T23:59:59Z.
+/// Latest time accepted in any time claim, in seconds since the Unix epoch:
+/// 9999-12-31T23:59:59Z ([`UnixTime::MAX`]).
 pub const MAX_TIME: u64 = 253_402_300_799;
 
 /// The subject of a health code as a checkpoint sees it: never the full name or number.
@@ -64,16 +66,16 @@ pub struct Claims {
     /// Not checked against the province table here: verification reports an unknown issuer as
     /// its own reason.
     pub iss: String,
-    /// `iat`: issued at, seconds since the Unix epoch (UTC).
-    pub iat: u64,
-    /// `exp`: the code (this rendering) expires, seconds since the Unix epoch (UTC). Short, since
-    /// display codes are redrawn every few minutes.
-    pub exp: u64,
+    /// `iat`: when the code was issued.
+    pub iat: UnixTime,
+    /// `exp`: when the code (this rendering) expires. Short, since display codes are redrawn
+    /// every few minutes.
+    pub exp: UnixTime,
     /// Status as issued: 1 green, 2 yellow, 3 red; any other number is carried but never counts
     /// as a colour (see [`crate::status::HealthStatus::from_u64`]).
     pub status: u64,
-    /// Until when the status holds, seconds since the Unix epoch (UTC); independent of `exp`.
-    pub status_valid_until: u64,
+    /// Until when the status holds; independent of `exp`.
+    pub status_valid_until: UnixTime,
     /// Who the code is for.
     pub subject: Subject,
 }
@@ -100,7 +102,7 @@ impl Claims {
     pub fn to_cbor(&self) -> Vec<u8> {
         let body = Value::Array(vec![
             uint(self.status),
-            uint(self.status_valid_until),
+            uint(self.status_valid_until.secs()),
             Value::Text(self.subject.masked_name.clone()),
             uint(u64::from(self.subject.document_type.to_u8())),
             Value::Text(self.subject.masked_document_number.clone()),
@@ -108,8 +110,8 @@ impl Claims {
         ]);
         let claims = Value::Map(vec![
             (int(CLAIM_ISS), iss_value(&self.iss)),
-            (int(CLAIM_EXP), uint(self.exp)),
-            (int(CLAIM_IAT), uint(self.iat)),
+            (int(CLAIM_EXP), uint(self.exp.secs())),
+            (int(CLAIM_IAT), uint(self.iat.secs())),
             (int(CLAIM_HCODE), body),
         ]);
         let mut out = Vec::with_capacity(96);
@@ -291,7 +293,7 @@ fn uint_of(v: Value, what: &'static str) -> Result<u64, CodeError> {
 }
 
 /// A NumericDate (RFC 8392 section 2): an unsigned integer, or a float holding a whole number.
-fn time(v: Value, what: &'static str) -> Result<u64, CodeError> {
+fn time(v: Value, what: &'static str) -> Result<UnixTime, CodeError> {
     let t = match v {
         Value::Integer(i) => {
             if i128::from(i) < 0 {
@@ -319,5 +321,5 @@ fn time(v: Value, what: &'static str) -> Result<u64, CodeError> {
     if t > MAX_TIME {
         return Err(CodeError::TimeTooLarge(what));
     }
-    Ok(t)
+    Ok(UnixTime::from_secs(t))
 }

@@ -18,6 +18,8 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::time::UnixTime;
+
 pub use crate::code::Cti;
 
 /// Smallest delta bound: below it a merge is never worth its pass.
@@ -244,8 +246,8 @@ impl RevokedCodes {
 /// max(256, base / 64) entries. Used for subject revocations (`subject hash -> before`).
 #[derive(Debug, Clone)]
 pub struct MaxTimeMap<K> {
-    base: Arc<HashMap<K, u64>>,
-    delta: Arc<HashMap<K, u64>>,
+    base: Arc<HashMap<K, UnixTime>>,
+    delta: Arc<HashMap<K, UnixTime>>,
     len: usize,
 }
 
@@ -273,13 +275,13 @@ impl<K: Hash + Eq + Copy> Eq for MaxTimeMap<K> {}
 
 impl<K: Hash + Eq + Copy> MaxTimeMap<K> {
     /// The time recorded for `k`.
-    pub fn get(&self, k: &K) -> Option<u64> {
+    pub fn get(&self, k: &K) -> Option<UnixTime> {
         // A delta value is never below the base's for the same key (see `raise`).
         self.delta.get(k).or_else(|| self.base.get(k)).copied()
     }
 
     /// Records `t` for `k`, keeping the later of it and any earlier time.
-    pub fn raise(&mut self, k: K, t: u64) {
+    pub fn raise(&mut self, k: K, t: UnixTime) {
         let old = self.get(&k);
         if old.is_none() {
             self.len += 1;
@@ -381,20 +383,21 @@ mod tests {
 
     #[test]
     fn subject_times_keep_the_latest_and_survive_merges() {
+        let t = UnixTime::from_secs;
         let mut m: MaxTimeMap<u32> = MaxTimeMap::default();
-        m.raise(1, 10);
-        m.raise(1, 5);
-        assert_eq!(m.get(&1), Some(10));
+        m.raise(1, t(10));
+        m.raise(1, t(5));
+        assert_eq!(m.get(&1), Some(t(10)));
         let snapshot = m.clone();
         for k in 2..1000 {
-            m.raise(k, u64::from(k));
+            m.raise(k, t(u64::from(k)));
         }
-        m.raise(1, 20);
+        m.raise(1, t(20));
         assert_eq!(m.len(), 999);
-        assert_eq!(m.get(&1), Some(20));
-        assert_eq!(m.get(&999), Some(999));
+        assert_eq!(m.get(&1), Some(t(20)));
+        assert_eq!(m.get(&999), Some(t(999)));
         assert_eq!(m.get(&1000), None);
-        assert_eq!(snapshot.get(&1), Some(10));
+        assert_eq!(snapshot.get(&1), Some(t(10)));
         assert_eq!(snapshot.len(), 1);
     }
 }

@@ -13,6 +13,7 @@
 use crate::identity::SubjectHash;
 use crate::keys::PublicKey;
 use crate::province::Province;
+use crate::time::UnixTime;
 
 use super::{Cti, Statement, FORMAT, MAGIC, MAX_CTIS_PER_ENTRY};
 
@@ -101,7 +102,7 @@ impl<'a> Reader<'a> {
             },
             (4, 3) => Statement::RevokeSubject {
                 subject_hash: SubjectHash(self.bytes_n()?),
-                before: self.uint()?,
+                before: UnixTime::from_secs(self.uint()?),
             },
             (5, 2) => {
                 let n = usize::try_from(self.head(ARRAY)?).ok()?;
@@ -124,7 +125,7 @@ pub(super) struct EntryFields {
     pub province: Province,
     pub seq: u64,
     pub prev: [u8; 32],
-    pub time: u64,
+    pub time: UnixTime,
     pub statement: Statement,
 }
 
@@ -144,7 +145,7 @@ pub(super) fn read_entry(encoded: &[u8]) -> Option<EntryFields> {
         province,
         seq: r.uint()?,
         prev: r.bytes_n::<32>()?,
-        time: r.uint()?,
+        time: UnixTime::from_secs(r.uint()?),
         statement: r.statement()?,
     };
     r.rest.is_empty().then_some(fields)

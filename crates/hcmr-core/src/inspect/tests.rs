@@ -11,6 +11,7 @@ use super::*;
 use crate::code::{encode, transport, Claims, Subject};
 use crate::identity::{DocumentType, SubjectHash};
 use crate::keys::NodeKey;
+use crate::time::UnixTime;
 
 /// docs/code-format.md section 10, vector 1: kid of the key with seed 32 x 0x42.
 const KAT1_KID_HEX: &str = "3097e2dee2cb4a34";
@@ -20,10 +21,10 @@ const KAT1_CODE: &str = "HCMR1:TWGSLK/-4U5929J/7SMVPHT6+6B0XK-C3C:07367F3PRAKP57
 fn claims(iss: &str, status: u64) -> Claims {
     Claims {
         iss: iss.into(),
-        iat: 1_700_000_000,
-        exp: 1_700_000_300,
+        iat: UnixTime::from_secs(1_700_000_000),
+        exp: UnixTime::from_secs(1_700_000_300),
         status,
-        status_valid_until: 1_701_000_000,
+        status_valid_until: UnixTime::from_secs(1_701_000_000),
         subject: Subject {
             masked_name: "张*三".into(),
             document_type: DocumentType::ResidentIdentityCard,

@@ -22,28 +22,27 @@ use ed25519_dalek::Signature;
 use super::{malformed, verify_decoded, verify_decoded_with, Verdict};
 use crate::code::HealthCode;
 use crate::keys::PublicKey;
+use crate::time::UnixTime;
 use crate::trust::TrustSnapshot;
 
 /// Signatures confirmed by one batch equation at most. ed25519-dalek's multiscalar
 /// multiplication gains little beyond this, and a failed batch is re-checked in halves.
 pub const MAX_SIGNATURES_PER_EQUATION: usize = 64;
 
-/// One code to decide, with the trust snapshot and the time (seconds since the Unix epoch, UTC)
-/// to decide it by. Items of one call may come from different requests, so each has its own.
+/// One code to decide, with the trust snapshot and the time to decide it by. Items of one call may come from different requests, so each has its own.
 #[derive(Clone, Copy)]
 pub struct Item<'a> {
     /// The code string as scanned.
     pub code: &'a str,
     /// The trust snapshot of the deciding node.
     pub trust: &'a TrustSnapshot,
-    /// The decision time, seconds since the Unix epoch (UTC).
-    pub now: u64,
+    /// The decision time.
+    pub now: UnixTime,
 }
 
-/// Decides every code in `codes` by `trust` at `now` (seconds since the Unix epoch, UTC); the
-/// verdicts are in the order of `codes`. The same verdicts as [`super::verify`] on each code
+/// Decides every code in `codes` by `trust` at `now`; the verdicts are in the order of `codes`. The same verdicts as [`super::verify`] on each code
 /// (see the module documentation for the one caveat).
-pub fn verify_batch(codes: &[&str], trust: &TrustSnapshot, now: u64) -> Vec<Verdict> {
+pub fn verify_batch(codes: &[&str], trust: &TrustSnapshot, now: UnixTime) -> Vec<Verdict> {
     let items: Vec<Item<'_>> = codes.iter().map(|code| Item { code, trust, now }).collect();
     verify_items(&items)
 }

@@ -14,8 +14,8 @@ fn seed(hex32: &str) -> [u8; 32] {
     hex::decode(hex32).unwrap().try_into().unwrap()
 }
 
-const FROM: u64 = 1_700_000_000;
-const UNTIL: u64 = 1_800_000_000;
+const FROM: UnixTime = UnixTime::from_secs(1_700_000_000);
+const UNTIL: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 /// Sichuan (proposer) and Guangdong (acceptor): Sichuan's yellow counts as red in Guangdong,
 /// whose own scheme has only green and red.
@@ -100,7 +100,7 @@ fn kat_body() -> AgreementBody {
     AgreementBody {
         id: AgreementId::from_hex("00112233445566778899aabbccddeeff").unwrap(),
         version: 1,
-        created_at: 1_700_000_000,
+        created_at: UnixTime::from_secs(1_700_000_000),
         proposer: Party {
             province: prov(SC),
             keys: vec![k1],
@@ -116,8 +116,8 @@ fn kat_body() -> AgreementBody {
                 status_map: map(&[(Green, Green), (Yellow, Red), (Red, Red)]),
                 max_code_age_secs: 86_400,
                 max_trust_age_secs: 0,
-                effective_from: 1_700_000_000,
-                effective_until: 1_800_000_000,
+                effective_from: UnixTime::from_secs(1_700_000_000),
+                effective_until: UnixTime::from_secs(1_800_000_000),
             },
             DirectionTerms {
                 issuer: prov(GD),
@@ -125,8 +125,8 @@ fn kat_body() -> AgreementBody {
                 status_map: map(&[(Green, Green), (Red, Red)]),
                 max_code_age_secs: 3_600,
                 max_trust_age_secs: 0,
-                effective_from: 1_700_000_000,
-                effective_until: 1_800_000_000,
+                effective_from: UnixTime::from_secs(1_700_000_000),
+                effective_until: UnixTime::from_secs(1_800_000_000),
             },
         ],
     }

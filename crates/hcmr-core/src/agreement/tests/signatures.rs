@@ -262,7 +262,14 @@ fn signed_by_any_checks_a_signature_against_keys_given_not_those_the_body_pins()
 #[test]
 fn proposal_notice_signature_and_record() {
     let id = AgreementId([7; 16]);
-    let n = ProposalNotice::sign(id, 2, prov(GD), ProposalOutcome::Withdrawn, 1_000, &key(1));
+    let n = ProposalNotice::sign(
+        id,
+        2,
+        prov(GD),
+        ProposalOutcome::Withdrawn,
+        UnixTime::from_secs(1_000),
+        &key(1),
+    );
     n.check(&[key(1).public()]).unwrap();
     assert!(matches!(
         n.check(&[key(2).public()]),

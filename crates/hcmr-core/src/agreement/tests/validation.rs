@@ -95,12 +95,12 @@ fn validate_bad_max_age() {
 #[test]
 fn window_edges() {
     let d = &body().directions[0];
-    assert_eq!(d.window(0), Window::NotYetInForce);
+    assert_eq!(d.window(UnixTime::EPOCH), Window::NotYetInForce);
     assert_eq!(d.window(FROM - 1), Window::NotYetInForce);
     assert_eq!(d.window(FROM), Window::InForce);
     assert_eq!(d.window(UNTIL - 1), Window::InForce);
     assert_eq!(d.window(UNTIL), Window::Expired);
-    assert_eq!(d.window(u64::MAX), Window::Expired);
+    assert_eq!(d.window(UnixTime::from_secs(u64::MAX)), Window::Expired);
 }
 
 #[test]

@@ -24,9 +24,9 @@ mod refusals;
 mod sound;
 
 /// When the test bundle was exported: an hour before `NOW`.
-const EXPORTED_AT: u64 = NOW - 3_600;
+const EXPORTED_AT: UnixTime = NOW.saturating_sub(3_600);
 /// When Sichuan last synced Guangdong's feed: two hours before `NOW`.
-const GD_SYNCED_AT: u64 = NOW - 7_200;
+const GD_SYNCED_AT: UnixTime = NOW.saturating_sub(7_200);
 /// How old Sichuan's copy of Guangdong's trust state may be (in the agreement).
 const MAX_TRUST_AGE: u64 = 2 * DAY;
 /// Sichuan's local policy in the bundle (not the default, to see it carried).
@@ -41,7 +41,7 @@ const ID: AgreementId = crate::testkit::AGREEMENT_ID;
 const REVOKED_CODE_SUBJECT: SubjectHash = SubjectHash([0xdd; 8]);
 /// A Guangdong subject whose codes issued before `SUBJECT_BEFORE` are revoked.
 const REVOKED_SUBJECT: SubjectHash = SubjectHash([0xee; 8]);
-const SUBJECT_BEFORE: u64 = NOW - 9_000;
+const SUBJECT_BEFORE: UnixTime = NOW.saturating_sub(9_000);
 
 /// Sichuan's own feed: only its genesis.
 fn sc_feed() -> Vec<FeedEntry> {
@@ -125,7 +125,11 @@ fn content() -> BundleContent {
         exported_at: EXPORTED_AT,
         policy: POLICY,
         own_feed: sc_feed(),
-        peers: vec![(prov(GD), GD_SYNCED_AT, gd_feed())],
+        peers: vec![BundlePeer {
+            province: prov(GD),
+            synced_at: GD_SYNCED_AT,
+            entries: gd_feed(),
+        }],
         agreements: vec![agreement(1), agreement(2)],
         terminations: Vec::new(),
     }

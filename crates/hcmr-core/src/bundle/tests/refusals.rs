@@ -129,7 +129,7 @@ fn a_bundle_from_the_future_is_refused() {
         BundleError::FromTheFuture
     );
     assert_eq!(
-        open(&b, sc_kid(), 0, DAY).unwrap_err(),
+        open(&b, sc_kid(), UnixTime::EPOCH, DAY).unwrap_err(),
         BundleError::FromTheFuture
     );
 }
@@ -208,7 +208,11 @@ fn unsound_content_under_a_good_signature_is_refused() {
     let mut gd = gd_feed();
     gd.remove(2);
     let m = bad(BundleContent {
-        peers: vec![(prov(GD), GD_SYNCED_AT, gd)],
+        peers: vec![BundlePeer {
+            province: prov(GD),
+            synced_at: GD_SYNCED_AT,
+            entries: gd,
+        }],
         ..content()
     });
     assert!(m.starts_with("feed of 440000"), "{m}");

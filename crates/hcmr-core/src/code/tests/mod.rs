@@ -12,6 +12,7 @@ use super::cose::{TAG_COSE_SIGN1, TAG_CWT};
 use super::transport;
 use super::*;
 use crate::identity::{DocumentType, SubjectHash};
+use crate::time::UnixTime;
 
 mod decoder_faults;
 mod properties;
@@ -58,10 +59,10 @@ const KAT2_CODE: &str = "HCMR1:TWGSLK/-4W69BN4//CDG59DUZ6B0XK-C38%0GCO7F3PRAKP57
 fn claims_1() -> Claims {
     Claims {
         iss: "510000".into(),
-        iat: 1_700_000_000,
-        exp: 1_700_000_300,
+        iat: UnixTime::from_secs(1_700_000_000),
+        exp: UnixTime::from_secs(1_700_000_300),
         status: 1,
-        status_valid_until: 1_701_000_000,
+        status_valid_until: UnixTime::from_secs(1_701_000_000),
         subject: Subject {
             masked_name: "张*三".into(),
             document_type: DocumentType::ResidentIdentityCard,
@@ -74,10 +75,10 @@ fn claims_1() -> Claims {
 fn claims_2() -> Claims {
     Claims {
         iss: "440000".into(),
-        iat: 1_700_000_000,
-        exp: 1_700_000_300,
+        iat: UnixTime::from_secs(1_700_000_000),
+        exp: UnixTime::from_secs(1_700_000_300),
         status: 2,
-        status_valid_until: 1_700_604_800,
+        status_valid_until: UnixTime::from_secs(1_700_604_800),
         subject: Subject {
             masked_name: "L* L**".into(),
             document_type: DocumentType::Passport,

@@ -108,10 +108,10 @@ proptest! {
     ) {
         let c = Claims {
             iss: "510000".into(),
-            iat,
-            exp: (iat + ttl).min(MAX_TIME),
+            iat: UnixTime::from_secs(iat),
+            exp: UnixTime::from_secs((iat + ttl).min(MAX_TIME)),
             status,
-            status_valid_until: until,
+            status_valid_until: UnixTime::from_secs(until),
             subject: Subject {
                 masked_name: name,
                 document_type: DocumentType::from_u64(doc).unwrap(),

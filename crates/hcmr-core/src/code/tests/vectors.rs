@@ -77,10 +77,10 @@ fn kat1_decodes_to_every_field() {
     assert_eq!(hex::encode(hc.cti()), KAT1_CTI_HEX);
     let c = &hc.claims;
     assert_eq!(c.iss, "510000");
-    assert_eq!(c.iat, 1_700_000_000);
-    assert_eq!(c.exp, 1_700_000_300);
+    assert_eq!(c.iat.secs(), 1_700_000_000);
+    assert_eq!(c.exp.secs(), 1_700_000_300);
     assert_eq!(c.status, 1);
-    assert_eq!(c.status_valid_until, 1_701_000_000);
+    assert_eq!(c.status_valid_until.secs(), 1_701_000_000);
     assert_eq!(c.subject.masked_name, "张*三");
     assert_eq!(c.subject.document_type, DocumentType::ResidentIdentityCard);
     assert_eq!(c.subject.masked_document_number, "5101*1234");
@@ -212,14 +212,14 @@ fn kat2_yellow_passport() {
     assert_eq!(hex::encode(hc.cti()), KAT2_CTI_HEX);
     let c = &hc.claims;
     assert_eq!(c.iss, "440000");
-    assert_eq!(c.iat, 1_700_000_000);
-    assert_eq!(c.exp, 1_700_000_300);
+    assert_eq!(c.iat.secs(), 1_700_000_000);
+    assert_eq!(c.exp.secs(), 1_700_000_300);
     assert_eq!(c.status, 2);
     assert_eq!(
         crate::status::HealthStatus::from_u64(c.status),
         Some(crate::status::HealthStatus::Yellow)
     );
-    assert_eq!(c.status_valid_until, 1_700_604_800);
+    assert_eq!(c.status_valid_until.secs(), 1_700_604_800);
     assert_eq!(c.subject.masked_name, "L* L**");
     assert_eq!(c.subject.document_type, DocumentType::Passport);
     assert_eq!(c.subject.document_type.to_u8(), 2);

@@ -13,7 +13,7 @@ fn genesis_known_answer() {
     let e = FeedEntry::sign(
         sc(),
         None,
-        1_700_000_000,
+        UnixTime::from_secs(1_700_000_000),
         Statement::Genesis { key: k.public() },
         &k,
     );
@@ -22,7 +22,10 @@ fn genesis_known_answer() {
     assert_eq!(hex::encode(e.hash()), KAT_HASH);
     assert_eq!(hex::encode(e.signature()), KAT_SIGNATURE);
     assert_eq!(e.signer().to_string(), KAT_KID);
-    assert_eq!((e.seq(), e.time(), e.province()), (1, 1_700_000_000, sc()));
+    assert_eq!(
+        (e.seq(), e.time(), e.province()),
+        (1, UnixTime::from_secs(1_700_000_000), sc())
+    );
 
     // The vector decodes to the same entry and applies.
     let sig: [u8; 64] = hex::decode(KAT_SIGNATURE).unwrap().try_into().unwrap();

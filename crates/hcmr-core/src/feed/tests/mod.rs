@@ -12,7 +12,7 @@ mod encoding;
 mod state;
 
 /// The genesis time of every test chain: 2023-11-14T22:13:20Z.
-const T0: u64 = 1_700_000_000;
+const T0: UnixTime = UnixTime::from_secs(1_700_000_000);
 
 fn sc() -> Province {
     prov(SC)
@@ -104,7 +104,7 @@ fn every_statement() -> Vec<FeedEntry> {
     let c = next(&w, 3, revoke_code(&[0xc7; 16]), &k2);
     let subject = Statement::RevokeSubject {
         subject_hash: SubjectHash([0xa5; 8]),
-        before: u64::MAX,
+        before: UnixTime::from_secs(u64::MAX),
     };
     let sub = next(&c, 4, subject, &k2);
     let many = next(

@@ -21,7 +21,7 @@ fn apply_all_is_all_or_nothing() {
     assert_eq!(s.apply_all(&batch), Err(FeedError::BadSignature(4)));
     assert_eq!(s, before);
     assert_eq!(s.current_key(), Some(&k1.public()));
-    assert!(!s.is_revoked(&[3; 16], &SubjectHash([0; 8]), 0));
+    assert!(!s.is_revoked(&[3; 16], &SubjectHash([0; 8]), UnixTime::EPOCH));
 
     // Other faults in 3rd place: a gap, and a signature by the key the batch itself retired.
     let e5 = next(&e4, 40, revoke_code(&[5; 16]), &k2);
@@ -61,7 +61,11 @@ fn a_revoked_code_is_revoked_whatever_its_subject_and_time() {
     let g = genesis(&k);
     let cti = [0xc7; 16];
     let s = state_of(&[g.clone(), next(&g, 1, revoke_code(&cti), &k)]);
-    for (subject, iat) in [([0u8; 8], 0), ([0xa5; 8], T0), ([0xff; 8], u64::MAX)] {
+    for (subject, iat) in [
+        ([0u8; 8], UnixTime::EPOCH),
+        ([0xa5; 8], T0),
+        ([0xff; 8], UnixTime::from_secs(u64::MAX)),
+    ] {
         assert!(s.is_revoked(&cti, &SubjectHash(subject), iat));
     }
     assert!(!s.is_revoked(&[0xc8; 16], &SubjectHash([0xa5; 8]), T0));
@@ -88,11 +92,11 @@ fn a_subject_revocation_covers_codes_issued_strictly_before() {
         ),
     ]);
     let cti = [1u8; 16];
-    assert!(s.is_revoked(&cti, &subject, 0));
+    assert!(s.is_revoked(&cti, &subject, UnixTime::EPOCH));
     assert!(s.is_revoked(&cti, &subject, before - 1));
     assert!(!s.is_revoked(&cti, &subject, before));
     assert!(!s.is_revoked(&cti, &subject, before + 1));
-    assert!(!s.is_revoked(&cti, &SubjectHash([0xa6; 8]), 0));
+    assert!(!s.is_revoked(&cti, &SubjectHash([0xa6; 8]), UnixTime::EPOCH));
 }
 
 #[test]

@@ -153,23 +153,18 @@ pub(crate) async fn exec(b: BenchArgs) -> Result<(), CliError> {
 /// scale` takes) that are on the command line: their names. The same settings from the
 /// environment (HCMR_DIR, ...) do not count: they are there for other commands.
 fn node_flags() -> Vec<&'static str> {
-    let typed: Vec<String> = std::env::args().collect();
     [
-        "--node",
-        "--tls-cert",
-        "--token-file",
-        "--dir",
-        "--server-pid",
-        "--peer-dir",
-        "--peer-token-file",
+        ("node", "--node"),
+        ("tls_cert", "--tls-cert"),
+        ("token_file", "--token-file"),
+        ("dir", "--dir"),
+        ("server_pid", "--server-pid"),
+        ("peer_dir", "--peer-dir"),
+        ("peer_token_file", "--peer-token-file"),
     ]
     .into_iter()
-    .filter(|flag| {
-        typed
-            .iter()
-            .take_while(|a| *a != "scale")
-            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
-    })
+    .filter(|(id, _)| args::on_command_line("bench", id))
+    .map(|(_, flag)| flag)
     .collect()
 }
 

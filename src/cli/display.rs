@@ -25,6 +25,7 @@ pub(super) fn local_time(t: u64) -> String {
     crate::display::display_time(t, DISPLAY_OFFSET.get().copied().unwrap_or_default())
 }
 
+/// A proto status as people write it (`green`), `-` for none.
 pub(super) fn status_name(v: i32) -> &'static str {
     convert::status_from_proto(v).map_or("-", HealthStatus::as_str)
 }

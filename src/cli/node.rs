@@ -10,7 +10,7 @@ use clap::Args;
 use super::args::env_source;
 use super::display::DISPLAY_OFFSET;
 use super::serving;
-use super::token::read_token;
+use super::token;
 use super::CliError;
 
 /// Default node URL when neither `--node`, `HCMR_NODE` nor `--dir` is given.
@@ -102,35 +102,7 @@ pub(super) fn resolve_node_as(
             .and_then(|c| c.tls.as_ref())
             .map(|t| t.cert_file.clone())
     });
-    let token = match (&n.token_file, std::env::var("HCMR_TOKEN")) {
-        (Some(f), _) => Some(match env_source("token_file") {
-            Some(var) if token_flag == "--token-file" => {
-                read_token(f, &format!("environment variable {var}"))
-                    .map_err(|e| CliError::Config(e.to_string()))?
-            }
-            _ => read_token(f, token_flag)?,
-        }),
-        (None, Ok(t)) if !t.trim().is_empty() => {
-            let t = t.trim();
-            // What a header can carry (visible ASCII): said here, naming the variable, rather
-            // than by the client in its own words.
-            if !t.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(CliError::Config(
-                    "environment variable HCMR_TOKEN: an API token is visible ASCII text \
-                     (hcmr_...), as `hcmr caller add` printed it; this value has other characters"
-                        .into(),
-                ));
-            }
-            Some(t.to_string())
-        }
-        _ => match &n.dir {
-            Some(d) if d.join(crate::node::ADMIN_TOKEN_FILE).exists() => Some(read_token(
-                &d.join(crate::node::ADMIN_TOKEN_FILE),
-                dir_flag,
-            )?),
-            _ => None,
-        },
-    };
+    let token = token::resolve(n, dir_flag, token_flag)?;
     Ok((url, cert, token))
 }
 
@@ -144,6 +116,7 @@ pub(super) fn local_url(c: &crate::node::Config, mut addr: SocketAddr) -> String
     format!("{scheme}://{addr}")
 }
 
+/// A channel to the node of `n` ([`resolve_node`]), its failures named by the flag at fault.
 pub(super) async fn channel(n: &NodeArg) -> Result<crate::client::NodeChannel, CliError> {
     let (url, cert, token) = resolve_node(n)?;
     crate::client::connect(&url, cert.as_deref(), token.as_deref())

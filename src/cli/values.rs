@@ -96,6 +96,7 @@ pub(super) fn point_in_time(s: &str) -> Result<std::time::SystemTime, String> {
     }
 }
 
+/// Seconds since the Unix epoch of `t` (0 before it).
 pub(super) fn secs(t: std::time::SystemTime) -> u64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

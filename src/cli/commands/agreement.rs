@@ -190,6 +190,7 @@ async fn all_agreements(node: &NodeArg) -> Result<Vec<proto::AgreementView>, Cli
     }
 }
 
+/// Prints one agreement version: its state, who acts next, keys and directions.
 fn print_agreement(a: &proto::AgreementView) {
     let state = proto::AgreementState::try_from(a.state)
         .map(|s| s.as_str_name().trim_start_matches("AGREEMENT_STATE_"))

@@ -43,6 +43,7 @@ pub(crate) async fn exec_restore(a: RestoreArgs) -> Result<(), CliError> {
     restore(&a.from, &a.data_dir).await
 }
 
+/// One line on what a backup holds.
 fn describe(s: &Summary) -> String {
     format!(
         "node of {} {}, taken {}: {} records in {} trees; files {}",

@@ -168,6 +168,7 @@ fn node_flags() -> Vec<&'static str> {
     .collect()
 }
 
+/// [`exec`] without the signal handling.
 async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
     use crate::bench::BenchError;
     let with_peer = b.self_contained || b.peer_dir.is_some();

@@ -158,6 +158,7 @@ pub(crate) async fn exec(a: IssueArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Whether `p` names a PDF file (`.pdf`, any case).
 fn is_pdf(p: &std::path::Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())

@@ -327,20 +327,27 @@ fn misplaced_top_level_key(text: &str) -> Option<String> {
     None
 }
 
-/// Settings of `hcmr serve` given as flags or environment variables, over the file's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Settings of `hcmr serve` given as flags or environment variables, over the file's, each
+/// checked like the file's. Its flags are `hcmr serve`'s (clap: the doc of a field is its help).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct Overrides {
-    /// `listen`.
+    /// gRPC listen address (`listen`).
+    #[arg(long, env = "HCMR_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// `http_listen`.
+    /// Checkpoint page address (`http_listen`).
+    #[arg(long, env = "HCMR_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
-    /// `endpoint`.
+    /// URL peers use (`endpoint`).
+    #[arg(long, env = "HCMR_ENDPOINT")]
     pub endpoint: Option<String>,
-    /// `sync_interval_secs`.
+    /// Seconds between peer syncs (`sync_interval_secs`).
+    #[arg(long, env = "HCMR_SYNC_INTERVAL_SECS")]
     pub sync_interval_secs: Option<u64>,
-    /// `peer_timeout_secs`.
+    /// Longest wait for a peer, seconds (`peer_timeout_secs`).
+    #[arg(long, env = "HCMR_PEER_TIMEOUT_SECS")]
     pub peer_timeout_secs: Option<u64>,
-    /// `policy.clock_skew_secs`.
+    /// Tolerated clock difference for iat, seconds (`policy.clock_skew_secs`).
+    #[arg(long, env = "HCMR_CLOCK_SKEW_SECS")]
     pub clock_skew_secs: Option<u64>,
 }
 

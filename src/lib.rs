@@ -61,6 +61,7 @@ pub mod province;
 pub mod qr;
 pub mod status;
 pub mod store;
+pub(crate) mod synthetic;
 pub mod tls;
 pub mod trust;
 pub mod verify;

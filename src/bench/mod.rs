@@ -20,6 +20,10 @@
 //! or for `verify-not-recognized` not recognized); every other outcome is counted as an error by
 //! its kind (the gRPC status code, an unexpected verdict, or in the open loop a request dropped
 //! because too many were late).
+//!
+//! The ops and options are in `options`, the load driver in `load`, the results and their table
+//! in `report`, the server's CPU time in `cpu`, the two nodes of `--self-contained` in
+//! `self_contained`, and `hcmr bench scale` in [`scale`].
 
 mod cpu;
 mod load;

@@ -13,11 +13,14 @@ use crate::status::HealthStatus;
 
 /// Where the demo's nodes live.
 pub(super) enum Folder {
+    /// Removed when dropped.
     Temp(tempfile::TempDir),
+    /// Left in place for inspection (`hcmr demo --keep`).
     Kept(std::path::PathBuf),
 }
 
 impl Folder {
+    /// The folder the nodes' folders go in.
     pub(super) fn path(&self) -> &std::path::Path {
         match self {
             Folder::Temp(t) => t.path(),
@@ -26,8 +29,9 @@ impl Folder {
     }
 }
 
+/// The scenario's nodes, running on loopback, and the demo's caller at each.
 pub(super) struct Federation {
-    /// Removed (when temporary) after the nodes, which are shut down first.
+    /// The nodes' folders; a temporary one is removed when the federation is dropped.
     _dir: Folder,
     /// The running nodes, one per province of the scenario.
     pub(super) nodes: Vec<NodeHandle>,

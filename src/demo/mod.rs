@@ -7,6 +7,10 @@
 //! Jiangsu has none. Sichuan and Anhui issue codes for synthetic migrant workers (made-up names,
 //! ID numbers with valid GB 11643 check characters); Guangdong and Zhejiang verify them at their
 //! checkpoints. Every verdict is compared with what the scenario expects.
+//!
+//! The rows of the scenario are in `scenario`, the nodes and the calls made to them in
+//! `federation`, the printed table in `table`; `changes` (revocations, a key rotation, a
+//! termination) and `access` (who may call what) follow the first verdicts.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -61,6 +65,7 @@ pub struct DemoOutcome {
     pub access_mismatches: usize,
 }
 
+// The scenario's provinces, by GB/T 2260 code.
 const SICHUAN: u32 = 510000;
 const GUANGDONG: u32 = 440000;
 const ZHEJIANG: u32 = 330000;

@@ -62,6 +62,7 @@ pub use hcmr_core::province;
 pub mod qr;
 pub use hcmr_core::status;
 pub mod store;
+pub(crate) mod synthetic;
 pub mod tls;
 pub use hcmr_core::trust;
 pub use hcmr_core::verify;

@@ -175,7 +175,8 @@ async fn encrypted_key_files_need_their_passphrase_and_survive_a_rotation() {
     let subject_file = dir.path().join("sc/subject.key");
     let (key, _) = hcmr::keyfile::read_subject_key(&subject_file, &protection).unwrap();
     std::fs::remove_file(&subject_file).unwrap();
-    hcmr::keyfile::write_subject_key(&subject_file, &key, &hcmr::keyfile::KeyProtection::Plain).unwrap();
+    hcmr::keyfile::write_subject_key(&subject_file, &key, &hcmr::keyfile::KeyProtection::Plain)
+        .unwrap();
     let sc = start(&cfg).await;
     let text = std::fs::read_to_string(&subject_file).unwrap();
     assert!(

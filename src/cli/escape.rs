@@ -13,7 +13,7 @@ pub fn is_unsafe(c: char) -> bool {
     c.is_control() || crate::identity::is_bidi_control(c) || crate::identity::is_zero_width(c)
 }
 
-/// `s` with every [`is_unsafe`] character written as `\u` and its code point in 4 upper-case
+/// `s` with every unsafe character (see `is_unsafe`) written as `\u` and its code point in 4 upper-case
 /// hex digits (`\u202E`), except line feeds when `keep_newlines` (the layout of a whole line of
 /// output; a single field escapes them too). The same escape as JSON's, so JSON output stays valid and
 /// means the same; plain text shows the code point instead of acting on it.

@@ -28,7 +28,7 @@ mod keys;
 
 // The shared fixtures: times, provinces, seeded keys, agreement terms and snapshots.
 use hcmr_core::testkit::{
-    code_with_kid, conclude as conclude_by, gd_key, prov, sc_gd_body, sc_key,
+    code_with_kid, conclude as conclude_by, gd_key, prov, rotation, sc_gd_body, sc_key,
     sc_new_key as sc_key2, snapshot, stranger, DAY, GD, JS, NOW, SC,
 };
 
@@ -57,6 +57,16 @@ fn agreement(version: u32) -> SignedAgreement {
 /// The genesis of province `p`'s feed for `key`, 40 days before `NOW` (as in the snapshots).
 fn genesis(p: u32, key: &NodeKey) -> FeedEntry {
     hcmr_core::testkit::genesis(p, key, NOW - 40 * DAY)
+}
+
+/// The entry after `prev` in Sichuan's feed, made at `NOW`, stating `statement`, signed by `key`.
+fn sc_next(prev: &FeedEntry, statement: Statement, key: &NodeKey) -> FeedEntry {
+    FeedEntry::sign(prov(SC), Some(prev), NOW, statement, key)
+}
+
+/// A revocation of the code id of sixteen `b` bytes.
+fn revoke(b: u8) -> Statement {
+    Statement::RevokeCode { cti: [b; 16] }
 }
 
 /// Guangdong's node with `agreements`.

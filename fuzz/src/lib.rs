@@ -555,9 +555,7 @@ pub fn encode_batch(entries: &[FeedEntry]) -> Vec<u8> {
             .map(|e| Value::Bytes(e.to_record()))
             .collect(),
     );
-    let mut out = Vec::new();
-    ciborium::into_writer(&v, &mut out).expect("writing to a Vec cannot fail");
-    out
+    hcmr_core::cbor::encode(&v)
 }
 
 /// The records of a batch, `None` when `data` is not a CBOR array of byte strings.

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use coset::{iana, CborSerializable, CoseSign1Builder, HeaderBuilder};
 
-use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+use crate::agreement::{
+    AgreementBody, AgreementId, AgreementSignature, DirectionTerms, Party, SignedAgreement,
+};
 use crate::code::{transport, Claims, Subject};
 use crate::feed::{proof_of_possession, FeedEntry, FeedState, Statement};
 use crate::identity::{synthetic_resident_id, DocumentType, SubjectHash};
@@ -198,6 +200,18 @@ pub fn concluded(
         proposer.1,
         acceptor.1,
     )
+}
+
+/// A party's signature over the canonical body bytes `body` (`"hcmr-agreement-v1\0" || body`,
+/// as [`SignedAgreement::propose`] signs), made by `signer` but naming `kid`: genuine when
+/// `kid` is `signer`'s, a forgery under another key's kid otherwise.
+pub fn agreement_signature(body: &[u8], kid: Kid, signer: &NodeKey) -> AgreementSignature {
+    let mut msg = b"hcmr-agreement-v1\0".to_vec();
+    msg.extend_from_slice(body);
+    AgreementSignature {
+        kid,
+        signature: signer.sign(&msg),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,6 +413,16 @@ mod tests {
             "{}",
             v.detail
         );
+    }
+
+    #[test]
+    fn an_agreement_signature_by_the_named_key_is_the_genuine_one() {
+        let pairs = [(Green, Green)];
+        let a = concluded((SC, &sc_key()), (GD, &gd_key()), &pairs, &pairs);
+        let s = agreement_signature(a.encoded(), sc_key().kid(), &sc_key());
+        assert_eq!(Some(s), a.proposer_signature);
+        let forged = agreement_signature(a.encoded(), sc_key().kid(), &stranger());
+        assert_ne!(Some(forged), a.proposer_signature);
     }
 
     #[test]

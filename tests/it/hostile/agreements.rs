@@ -23,12 +23,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "BadSignature(\"proposer\")",
         || {
             let a = agreement(1);
-            let mut msg = b"hcmr-agreement-v1\0".to_vec();
-            msg.extend_from_slice(a.encoded());
-            let s = AgreementSignature {
-                kid: sc_key().kid(),
-                signature: stranger().sign(&msg),
-            };
+            let s = agreement_signature(a.encoded(), sc_key().kid(), &stranger());
             agreement_err(forge(&a, Some(s), None).check_both())
         },
     ));
@@ -37,12 +32,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "SignerNotPinned(\"acceptor\")",
         || {
             let a = agreement(1);
-            let mut msg = b"hcmr-agreement-v1\0".to_vec();
-            msg.extend_from_slice(a.encoded());
-            let s = AgreementSignature {
-                kid: sc_key().kid(),
-                signature: sc_key().sign(&msg),
-            };
+            let s = agreement_signature(a.encoded(), sc_key().kid(), &sc_key());
             agreement_err(forge(&a, None, Some(s)).check_both())
         },
     ));

@@ -26,10 +26,12 @@ mod feeds;
 mod flips;
 mod keys;
 
+// CBOR as the signed formats write it.
+use hcmr_core::cbor::encode as cbor;
 // The shared fixtures: times, provinces, seeded keys, agreement terms and snapshots.
 use hcmr_core::testkit::{
-    code_with_kid, conclude as conclude_by, gd_key, prov, rotation, sc_gd_body, sc_key,
-    sc_new_key as sc_key2, snapshot, stranger, DAY, GD, JS, NOW, SC,
+    agreement_signature, code_with_kid, conclude as conclude_by, gd_key, prov, rotation,
+    sc_gd_body, sc_key, sc_new_key as sc_key2, snapshot, stranger, DAY, GD, JS, NOW, SC,
 };
 
 /// Sichuan proposes, Guangdong accepts. Version 1 maps Sichuan's yellow to yellow; version 2
@@ -95,11 +97,6 @@ fn claims() -> Claims {
     hcmr_core::testkit::claims("510000", 1)
 }
 
-fn cbor(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    ciborium::into_writer(v, &mut out).unwrap();
-    out
-}
 fn int(v: i64) -> Value {
     Value::Integer(Integer::from(v))
 }

@@ -25,10 +25,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
     v.push(case(
         "feed: revocation re-signed by a stranger",
         "BadSignature(2)",
-        || {
-            let g = genesis(SC, &sc_key());
-            feed_outcome(&[], &[sc_next(&g, revoke(1), &stranger())])
-        },
+        || after_genesis(revoke(1), &stranger()),
     ));
     v.push(case(
         "feed: stranger's signature under Sichuan's kid",
@@ -82,16 +79,11 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         )
     }));
     v.push(case("feed: second genesis", "BadGenesis(2)", || {
-        let g = genesis(SC, &sc_key());
-        feed_outcome(
-            &[],
-            &[sc_next(
-                &g,
-                Statement::Genesis {
-                    key: stranger().public(),
-                },
-                &stranger(),
-            )],
+        after_genesis(
+            Statement::Genesis {
+                key: stranger().public(),
+            },
+            &stranger(),
         )
     }));
     v.push(case("feed: time went back", "TimeWentBack(2)", || {
@@ -111,16 +103,11 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "feed: RevokeCodes with 4,097 code ids",
         "BadStatement(2)",
         || {
-            let g = genesis(SC, &sc_key());
-            feed_outcome(
-                &[],
-                &[sc_next(
-                    &g,
-                    Statement::RevokeCodes {
-                        ctis: vec![[1; 16]; 4097],
-                    },
-                    &sc_key(),
-                )],
+            after_genesis(
+                Statement::RevokeCodes {
+                    ctis: vec![[1; 16]; 4097],
+                },
+                &sc_key(),
             )
         },
     ));
@@ -155,12 +142,11 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "feed: rotation with another key's proof",
         "BadRotation(2)",
         || {
-            let g = genesis(SC, &sc_key());
             let s = Statement::KeyRotation {
                 key: stranger().public(),
                 pop: proof_of_possession(prov(SC), &sc_key2()),
             };
-            feed_outcome(&[], &[sc_next(&g, s, &sc_key())])
+            after_genesis(s, &sc_key())
         },
     ));
     v.push(case(
@@ -179,16 +165,11 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "feed: withdrawal of the last key",
         "BadWithdrawal(2)",
         || {
-            let g = genesis(SC, &sc_key());
-            feed_outcome(
-                &[],
-                &[sc_next(
-                    &g,
-                    Statement::KeyWithdrawal {
-                        key: sc_key().public(),
-                    },
-                    &sc_key(),
-                )],
+            after_genesis(
+                Statement::KeyWithdrawal {
+                    key: sc_key().public(),
+                },
+                &sc_key(),
             )
         },
     ));
@@ -209,4 +190,10 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
 #[test]
 fn every_case_gives_its_expected_outcome() {
     run_cases("feeds", &cases());
+}
+
+/// [`feed_outcome`] of the one entry after Sichuan's genesis stating `statement`, signed by
+/// `key`.
+fn after_genesis(statement: Statement, key: &NodeKey) -> String {
+    feed_outcome(&[], &[sc_next(&genesis(SC, &sc_key()), statement, key)])
 }

@@ -83,16 +83,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
         .agreements;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, created.id);
-    let accepted = operator(&sc)
-        .await
-        .approve_agreement(proto::ApproveAgreementRequest {
-            id: created.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .agreement
-        .unwrap();
+    let accepted = approve(&sc, &created.id).await;
     assert_eq!(accepted.state, AgreementState::Concluded as i32);
     // The doubly signed agreement is in both stores.
     for n in [&gd, &sc] {

@@ -245,18 +245,21 @@ pub async fn conclude_with_trust_age(
         .agreement
         .unwrap();
     assert_eq!(created.state, proto::AgreementState::Proposed as i32);
-    let accepted = operator(acceptor)
+    let accepted = approve(acceptor, &created.id).await;
+    assert_eq!(accepted.state, proto::AgreementState::Concluded as i32);
+    created.id
+}
+
+/// Operator ApproveAgreement of the proposal `id` at `n`: the agreement as it stands after.
+pub async fn approve(n: &NodeHandle, id: &str) -> proto::AgreementView {
+    operator(n)
         .await
-        .approve_agreement(proto::ApproveAgreementRequest {
-            id: created.id.clone(),
-        })
+        .approve_agreement(proto::ApproveAgreementRequest { id: id.to_string() })
         .await
         .unwrap()
         .into_inner()
         .agreement
-        .unwrap();
-    assert_eq!(accepted.state, proto::AgreementState::Concluded as i32);
-    created.id
+        .unwrap()
 }
 
 /// Every agreement version stored at `n`, oldest first.

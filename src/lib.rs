@@ -48,14 +48,14 @@
 //! | [`node`] | the node: `api/` (thin gRPC services) over one module per workflow, its state, guards, listeners, configuration and `init` |
 //! | [`cli`] | the `hcmr` command line: a short dispatch, one file per command (the binary only parses and calls this) |
 //! | [`mod@demo`] | the local five-province federation of the main job |
-//! | [`mod@bench`] | `hcmr bench`: load over gRPC, latency percentiles, server CPU per request |
+//! | `bench` | `hcmr bench`: load over gRPC, latency percentiles, server CPU per request |
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 
 pub use hcmr_core::agreement;
 pub mod audit;
 pub mod backup;
-pub mod bench;
+pub(crate) mod bench;
 pub use hcmr_core::bundle;
 pub mod callers;
 pub mod card;

@@ -407,18 +407,18 @@ impl NodeState {
         // access log (counted) and the metric, so no caller can flood the node's log.
         let second = crate::unix_now();
         let line = if denied.status.code() == tonic::Code::ResourceExhausted {
-            self.rate_refusal_lines.take(second) == super::lines::Line::Write
+            self.rate_refusal_lines.take(second) == super::log_budget::Line::Write
         } else {
             match self.refusal_lines.take(second) {
-                super::lines::Line::Write => true,
-                super::lines::Line::Notice => {
+                super::log_budget::Line::Write => true,
+                super::log_budget::Line::Notice => {
                     tracing::warn!(
                         "more than {REFUSAL_LINES_PER_SEC} calls refused this second: the rest are \
                          not logged one by one (`hcmr caller refused` counts them all)"
                     );
                     false
                 }
-                super::lines::Line::Quiet => false,
+                super::log_budget::Line::Quiet => false,
             }
         };
         if line {

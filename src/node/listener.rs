@@ -346,15 +346,15 @@ pub(crate) fn tls_acceptor(
                 // Anyone can cause these lines: within a budget a second.
                 let say = |what: &str, error: Option<&dyn std::fmt::Display>| {
                     match lines.take(crate::unix_now()) {
-                        super::lines::Line::Write => match error {
+                        super::log_budget::Line::Write => match error {
                             Some(e) => tracing::info!(remote = %addr.ip(), error = %e, "{what}"),
                             None => tracing::info!(remote = %addr.ip(), "{what}"),
                         },
-                        super::lines::Line::Notice => tracing::info!(
+                        super::log_budget::Line::Notice => tracing::info!(
                             "more than {} TLS handshakes refused or plain-text clients this second: the rest are not logged one by one",
                             lines.per_sec()
                         ),
-                        super::lines::Line::Quiet => {}
+                        super::log_budget::Line::Quiet => {}
                     }
                 };
                 // A TLS client's first record is a handshake (0x16). Anything else is a client

@@ -7,23 +7,23 @@
 //! completes; then health turns NOT_SERVING and it drains in-flight calls. [`spawn`] does both on a task, for tests and the
 //! demo.
 
+mod agreements;
+mod api;
+mod audit;
 mod auth;
 pub mod backup;
 mod batcher;
 mod callers;
-mod checkpoint;
 pub mod config;
 pub mod convert;
 pub mod error;
 mod health;
 mod http;
-mod lifecycle;
-mod lines;
 mod listener;
+mod log_budget;
 mod metrics;
 mod peer;
 mod retention;
-mod service;
 mod sync;
 
 use crate::lock::Locked;
@@ -43,7 +43,7 @@ pub use config::{
     ConfigError, InitOptions, ADMIN_TOKEN_FILE, CONFIG_FILE,
 };
 pub use error::ApiError;
-pub use service::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
+pub use api::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
 
 use crate::feed::FeedState;
 use crate::identity::SubjectKey;
@@ -148,13 +148,13 @@ pub(crate) struct NodeState {
     pub(crate) audit_dropped: std::sync::atomic::AtomicU64,
     /// Refused calls counted by kind until the audit writer stores them (bounded memory; a
     /// flood of refusals never takes the audit queue's room).
-    pub(crate) refusals: Arc<checkpoint::RefusalTally>,
+    pub(crate) refusals: Arc<audit::RefusalTally>,
     /// Log lines about calls over their caller's rate: one a second.
-    pub(crate) rate_refusal_lines: lines::LineBudget,
+    pub(crate) rate_refusal_lines: log_budget::LineBudget,
     /// Log lines about refused calls (other than over a caller's rate).
-    pub(crate) refusal_lines: lines::LineBudget,
+    pub(crate) refusal_lines: log_budget::LineBudget,
     /// Log lines about refused TLS handshakes and plain-text clients, on every TLS listener.
-    pub(crate) handshake_lines: Arc<lines::LineBudget>,
+    pub(crate) handshake_lines: Arc<log_budget::LineBudget>,
     /// How long logs are kept ([`retention`]).
     pub(crate) retention: config::RetentionConfig,
     /// How the key files are protected (a rotation writes the new key the same way).
@@ -276,11 +276,11 @@ fn load_key(
     if Some(key.public()) == current {
         return Ok(key);
     }
-    let pending = lifecycle::pending_key_path(key_file);
+    let pending = agreements::pending_key_path(key_file);
     if pending.exists() {
         let new = NodeKey::read_pem_protected(&pending, protection).map_err(ConfigError::from)?;
         if Some(new.public()) == current {
-            lifecycle::install_key_file(key_file, &pending, key.kid())?;
+            agreements::install_key_file(key_file, &pending, key.kid())?;
             tracing::warn!(kid = %new.kid(), "completed a key rotation interrupted by a crash");
             return Ok(new);
         }
@@ -469,9 +469,9 @@ impl Node {
                 audit_tx,
                 audit_dropped: std::sync::atomic::AtomicU64::new(0),
                 refusals: Arc::default(),
-                rate_refusal_lines: lines::LineBudget::new(1),
-                refusal_lines: lines::LineBudget::new(auth::REFUSAL_LINES_PER_SEC),
-                handshake_lines: Arc::new(lines::LineBudget::new(
+                rate_refusal_lines: log_budget::LineBudget::new(1),
+                refusal_lines: log_budget::LineBudget::new(auth::REFUSAL_LINES_PER_SEC),
+                handshake_lines: Arc::new(log_budget::LineBudget::new(
                     listener::HANDSHAKE_LINES_PER_SEC,
                 )),
                 retention: config.retention,
@@ -584,7 +584,7 @@ impl Node {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
-        let audit_task = tokio::spawn(checkpoint::audit_writer(
+        let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
             self.audit_rx,
             state.refusals.clone(),
@@ -665,18 +665,18 @@ impl Node {
             .add_service(reflection)
             .add_service(
                 proto::health_code_service_server::HealthCodeServiceServer::new(
-                    service::HealthCodeApi(state.clone()),
+                    api::HealthCodeApi(state.clone()),
                 )
                 .max_decoding_message_size(max),
             )
             .add_service(
                 proto::federation_service_server::FederationServiceServer::new(
-                    service::FederationApi(state.clone()),
+                    api::FederationApi(state.clone()),
                 )
                 .max_decoding_message_size(max),
             )
             .add_service(
-                proto::operator_service_server::OperatorServiceServer::new(service::OperatorApi(
+                proto::operator_service_server::OperatorServiceServer::new(api::OperatorApi(
                     state.clone(),
                 ))
                 .max_decoding_message_size(max),

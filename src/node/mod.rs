@@ -19,12 +19,20 @@ pub mod convert;
 pub mod error;
 mod health;
 mod http;
+mod identity_match;
+mod issue;
+mod issue_request;
+mod keys;
 mod listener;
 mod log_budget;
 mod metrics;
+mod own_feed;
 mod peer;
 mod retention;
+mod revocation;
 mod sync;
+mod trust_bundle;
+mod verification;
 
 use crate::lock::Locked;
 use std::collections::HashMap;
@@ -43,7 +51,7 @@ pub use config::{
     ConfigError, InitOptions, ADMIN_TOKEN_FILE, CONFIG_FILE,
 };
 pub use error::ApiError;
-pub use api::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
+pub use issue_request::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
 
 use crate::feed::FeedState;
 use crate::identity::SubjectKey;
@@ -276,11 +284,11 @@ fn load_key(
     if Some(key.public()) == current {
         return Ok(key);
     }
-    let pending = agreements::pending_key_path(key_file);
+    let pending = keys::pending_key_path(key_file);
     if pending.exists() {
         let new = NodeKey::read_pem_protected(&pending, protection).map_err(ConfigError::from)?;
         if Some(new.public()) == current {
-            agreements::install_key_file(key_file, &pending, key.kid())?;
+            keys::install_key_file(key_file, &pending, key.kid())?;
             tracing::warn!(kid = %new.kid(), "completed a key rotation interrupted by a crash");
             return Ok(new);
         }
@@ -670,9 +678,9 @@ impl Node {
                 .max_decoding_message_size(max),
             )
             .add_service(
-                proto::federation_service_server::FederationServiceServer::new(
-                    api::FederationApi(state.clone()),
-                )
+                proto::federation_service_server::FederationServiceServer::new(api::FederationApi(
+                    state.clone(),
+                ))
                 .max_decoding_message_size(max),
             )
             .add_service(

@@ -39,8 +39,9 @@ impl NodeState {
             })
             .await?;
         tracing::debug!(cti = %hex::encode(cti), %status, "issued health code");
-        let (qr_image, qr_media_type) =
-            self.code_image(r.qr_format, &code, &cti, &claims, status)?;
+        let (qr_image, qr_media_type) = self
+            .code_image(r.qr_format, &code, &cti, &claims, status)
+            .await?;
         Ok(proto::IssueHealthCodeResponse {
             code,
             cti: hex::encode(cti),
@@ -53,8 +54,10 @@ impl NodeState {
         })
     }
 
-    /// The image of a code asked for with `qr_format`: (bytes, media type).
-    fn code_image(
+    /// The image of a code asked for with `qr_format`: (bytes, media type). The card (an A6
+    /// PNG drawn by resvg, tens of milliseconds) is drawn on the blocking pool, as verification
+    /// is, so it never holds up a runtime worker; a QR code alone is small enough to draw here.
+    async fn code_image(
         &self,
         format: i32,
         code: &str,
@@ -87,10 +90,11 @@ impl NodeState {
                     cti_hex: hex::encode(cti),
                     utc_offset: self.display_offset,
                 };
-                Ok((
-                    crate::card::card_png(&info).map_err(|e| failed(e.to_string()))?,
-                    "image/png",
-                ))
+                let png = tokio::task::spawn_blocking(move || crate::card::card_png(&info))
+                    .await
+                    .map_err(|_| ApiError::Internal("the card rendering thread failed"))?
+                    .map_err(|e| failed(e.to_string()))?;
+                Ok((png, "image/png"))
             }
             Err(_) => Err(ApiError::invalid("qr_format", "unknown format")),
         }

@@ -76,19 +76,17 @@ impl proto::federation_service_server::FederationService for FederationApi {
         }))
     }
 
-    type GetFeedStream = tokio_stream::Iter<std::vec::IntoIter<Result<proto::FeedEntry, Status>>>;
+    type GetFeedStream = tokio_stream::wrappers::ReceiverStream<Result<proto::FeedEntry, Status>>;
 
     async fn get_feed(
         &self,
         request: Request<proto::GetFeedRequest>,
     ) -> Result<Response<Self::GetFeedStream>, Status> {
         let from = request.get_ref().from_seq.max(1);
-        let entries = self.0.store.feed_from(from).map_err(ApiError::from)?;
-        let items: Vec<Result<proto::FeedEntry, Status>> = entries
-            .iter()
-            .map(|e| Ok(super::super::sync::feed_entry_to_proto(e)))
-            .collect();
-        Ok(Response::new(tokio_stream::iter(items)))
+        Ok(Response::new(super::super::sync::feed_stream(
+            self.0.store.clone(),
+            from,
+        )))
     }
 
     async fn match_subject(

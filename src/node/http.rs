@@ -114,7 +114,7 @@ where
         listener,
         router(state.clone())
             .layer(axum::middleware::from_fn_with_state(
-                std::time::Duration::from_secs(state.limits.request_timeout_secs),
+                std::time::Duration::from_secs(state.guards.limits.request_timeout_secs),
                 count_calls,
             ))
             .into_make_service_with_connect_info::<Remote>(),

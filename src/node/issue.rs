@@ -23,7 +23,7 @@ impl NodeState {
             subject_key: &self.subject_key,
         };
         let (claims, status) = claims_for(&r, now, &policy, |hash| {
-            self.own_feed.locked().subject_revoked_before(hash)
+            self.trust.own_feed.locked().subject_revoked_before(hash)
         })?;
         // The code id is the signature's first 16 bytes: known only once signed.
         let crate::code::Encoded { code, cti } =

@@ -117,7 +117,7 @@ impl NodeState {
                 "that is the current signing key: rotate first, then withdraw it".into(),
             ));
         }
-        let state = self.own_feed.locked().clone();
+        let state = self.trust.own_feed.locked().clone();
         let target = state
             .keys()
             .iter()

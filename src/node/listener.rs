@@ -305,7 +305,7 @@ pub(crate) fn tls_acceptor(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::sync::mpsc::Receiver<Accepted> {
     let lines = state.handshake_lines.clone();
-    let idle = Duration::from_secs(state.limits.idle_timeout_secs);
+    let idle = Duration::from_secs(state.guards.limits.idle_timeout_secs);
     let port = listener
         .local_addr()
         .map(|a| format!("(connection to port {})", a.port()))
@@ -326,7 +326,7 @@ pub(crate) fn tls_acceptor(
                 },
                 _ = stop.changed() => return,
             };
-            let slot = match state.connections.enter(addr.ip()) {
+            let slot = match state.guards.connections.enter(addr.ip()) {
                 Ok(slot) => slot,
                 Err(message) => {
                     // Closed at once (the socket drops); counted like a refused call.

@@ -132,13 +132,12 @@ pub(crate) struct NodeState {
     pub(crate) peer_timeout: std::time::Duration,
     /// URL peers use to reach this node; set once the listener is bound.
     pub(crate) endpoint: std::sync::OnceLock<String>,
-    /// The snapshot verification reads. Swapped whole after every trust change, so a Verify
-    /// call takes one pointer and never waits on a writer.
-    pub(crate) trust: ArcSwap<TrustSnapshot>,
-    /// This node's own feed as applied. A std mutex: held only to clone or replace the `Arc`.
-    pub(crate) own_feed: Mutex<Arc<FeedState>>,
-    /// Peers' feeds as synced. A std mutex: held only to read or replace entries.
-    pub(crate) peer_feeds: Mutex<HashMap<Province, PeerFeed>>,
+    /// The trust state verification reads, and what it is rebuilt from.
+    pub(crate) trust: TrustState,
+    /// Where audit records and refused calls go.
+    pub(crate) audit: AuditSink,
+    /// What every call and connection passes besides its credentials.
+    pub(crate) guards: Guards,
     /// Serialises agreement changes, so two concurrent ones cannot interleave their
     /// read-check-write steps.
     pub(crate) agreement_lock: tokio::sync::Mutex<()>,
@@ -146,18 +145,8 @@ pub(crate) struct NodeState {
     pub(crate) feed_lock: tokio::sync::Mutex<()>,
     /// Serialises peer syncs (the interval task and SyncNow).
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
-    /// Serialises snapshot rebuilds, so an older rebuild never replaces a newer one.
-    pub(crate) rebuild_lock: Mutex<()>,
     /// Verify calls in flight, decided together by the verifier threads.
     pub(crate) batcher: batcher::Batcher,
-    /// Audit records on their way to the store (bounded: a full queue drops and counts, so the
-    /// log never slows a checkpoint).
-    pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditRecord>,
-    /// Audit records dropped because the queue was full.
-    pub(crate) audit_dropped: std::sync::atomic::AtomicU64,
-    /// Refused calls counted by kind until the audit writer stores them (bounded memory; a
-    /// flood of refusals never takes the audit queue's room).
-    pub(crate) refusals: Arc<audit::RefusalTally>,
     /// Log lines about calls over their caller's rate: one a second.
     pub(crate) rate_refusal_lines: log_budget::LineBudget,
     /// Log lines about refused calls (other than over a caller's rate).
@@ -172,6 +161,55 @@ pub(crate) struct NodeState {
     pub(crate) tls: Option<TlsState>,
     /// Callers by SHA-256 of their token. Swapped whole when a caller is added or removed.
     pub(crate) callers: ArcSwap<HashMap<[u8; 32], Arc<crate::callers::Caller>>>,
+    /// The configuration the node was opened with (paths resolved), for backups.
+    pub(crate) config: Config,
+    /// Operations metrics (served on `metrics_listen`).
+    pub(crate) metrics: metrics::Metrics,
+    /// The clock every decision of this node reads.
+    pub(crate) clock: crate::clock::Clock,
+}
+
+/// The trust state of a running node: the snapshot every verification reads, the feeds it is
+/// built from, and the lock that orders rebuilds.
+pub(crate) struct TrustState {
+    /// The snapshot verification reads. Swapped whole after every trust change, so a Verify
+    /// call takes one pointer and never waits on a writer.
+    pub(crate) snapshot: ArcSwap<TrustSnapshot>,
+    /// This node's own feed as applied. A std mutex: held only to clone or replace the `Arc`.
+    pub(crate) own_feed: Mutex<Arc<FeedState>>,
+    /// Peers' feeds as synced. A std mutex: held only to read or replace entries.
+    pub(crate) peer_feeds: Mutex<HashMap<Province, PeerFeed>>,
+    /// Serialises snapshot rebuilds, so an older rebuild never replaces a newer one.
+    pub(crate) rebuild_lock: Mutex<()>,
+}
+
+impl TrustState {
+    /// The current snapshot (one pointer load; never waits on a writer).
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<TrustSnapshot>> {
+        self.snapshot.load()
+    }
+
+    /// The current snapshot, as an `Arc` to keep past the call.
+    pub(crate) fn load_full(&self) -> Arc<TrustSnapshot> {
+        self.snapshot.load_full()
+    }
+}
+
+/// Where a node's records of calls go: verification audit records through a bounded queue to
+/// their writer, refused calls through a tally.
+pub(crate) struct AuditSink {
+    /// Audit records on their way to the store (bounded: a full queue drops and counts, so the
+    /// log never slows a checkpoint).
+    pub(crate) tx: tokio::sync::mpsc::Sender<crate::audit::AuditRecord>,
+    /// Audit records dropped because the queue was full.
+    pub(crate) dropped: std::sync::atomic::AtomicU64,
+    /// Refused calls counted by kind until the audit writer stores them (bounded memory; a
+    /// flood of refusals never takes the audit queue's room).
+    pub(crate) refusals: Arc<audit::RefusalTally>,
+}
+
+/// The guards every call and connection passes besides its credentials.
+pub(crate) struct Guards {
     /// Per-caller request rates.
     pub(crate) rate: auth::RateLimiter,
     /// Connections open on the TLS listeners, node-wide and per remote address.
@@ -183,12 +221,6 @@ pub(crate) struct NodeState {
     pub(crate) concurrency: Arc<tokio::sync::Semaphore>,
     /// Limits from the config.
     pub(crate) limits: config::LimitsConfig,
-    /// The configuration the node was opened with (paths resolved), for backups.
-    pub(crate) config: Config,
-    /// Operations metrics (served on `metrics_listen`).
-    pub(crate) metrics: metrics::Metrics,
-    /// The clock every decision of this node reads.
-    pub(crate) clock: crate::clock::Clock,
 }
 
 /// A node's TLS identity while it runs.
@@ -204,11 +236,11 @@ pub(crate) struct TlsState {
 impl NodeState {
     /// Rebuilds the trust snapshot from the store and the in-memory feeds, and swaps it in.
     pub(crate) fn rebuild_trust(&self) -> Result<(), StoreError> {
-        let _g = self.rebuild_lock.locked();
-        let own = self.own_feed.locked().clone();
-        let peers: Vec<PeerFeed> = self.peer_feeds.locked().values().cloned().collect();
+        let _g = self.trust.rebuild_lock.locked();
+        let own = self.trust.own_feed.locked().clone();
+        let peers: Vec<PeerFeed> = self.trust.peer_feeds.locked().values().cloned().collect();
         let snapshot = build_snapshot(self.province, &self.store, self.policy, own, peers)?;
-        self.trust.store(Arc::new(snapshot));
+        self.trust.snapshot.store(Arc::new(snapshot));
         Ok(())
     }
 
@@ -340,7 +372,7 @@ impl Node {
         let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
             self.audit_rx,
-            state.refusals.clone(),
+            state.audit.refusals.clone(),
             stop_rx.clone(),
         ));
         let http_task = match http_listener {
@@ -378,10 +410,10 @@ impl Node {
             let _ = draining.send(true);
             tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
         };
-        let max = state.limits.max_request_bytes;
+        let max = state.guards.limits.max_request_bytes;
         let router = tonic::transport::Server::builder()
             .timeout(std::time::Duration::from_secs(
-                state.limits.request_timeout_secs,
+                state.guards.limits.request_timeout_secs,
             ))
             .max_concurrent_streams(Some(256))
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))

@@ -217,19 +217,38 @@ fn shared_state(config: &Config, o: Opened) -> Result<NodeState, StoreError> {
         sync_interval: std::time::Duration::from_secs(config.sync_interval_secs),
         peer_timeout: std::time::Duration::from_secs(config.peer_timeout_secs),
         endpoint: std::sync::OnceLock::new(),
-        trust: ArcSwap::from_pointee(snapshot),
-        own_feed: Mutex::new(own),
-        peer_feeds: Mutex::new(o.peers),
+        trust: super::TrustState {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            own_feed: Mutex::new(own),
+            peer_feeds: Mutex::new(o.peers),
+            rebuild_lock: Mutex::new(()),
+        },
+        audit: super::AuditSink {
+            tx: o.audit_tx,
+            dropped: std::sync::atomic::AtomicU64::new(0),
+            refusals: Arc::default(),
+        },
+        guards: super::Guards {
+            rate: auth::RateLimiter::new(
+                config.limits.caller_requests_per_sec,
+                config.limits.caller_burst,
+            ),
+            in_flight: Arc::default(),
+            connections: Arc::new(listener::ConnGate::new(
+                listener::connection_limit(config.limits.max_connections),
+                config.limits.max_connections_per_address,
+            )),
+            concurrency: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.max_concurrent_requests,
+            )),
+            limits: config.limits,
+        },
         agreement_lock: tokio::sync::Mutex::new(()),
         feed_lock: tokio::sync::Mutex::new(()),
         sync_lock: tokio::sync::Mutex::new(()),
-        rebuild_lock: Mutex::new(()),
         batcher: batcher::Batcher::start(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         ),
-        audit_tx: o.audit_tx,
-        audit_dropped: std::sync::atomic::AtomicU64::new(0),
-        refusals: Arc::default(),
         rate_refusal_lines: log_budget::LineBudget::new(1),
         refusal_lines: log_budget::LineBudget::new(auth::REFUSAL_LINES_PER_SEC),
         handshake_lines: Arc::new(log_budget::LineBudget::new(
@@ -239,19 +258,6 @@ fn shared_state(config: &Config, o: Opened) -> Result<NodeState, StoreError> {
         key_protection: o.key_protection,
         tls: o.tls,
         callers: ArcSwap::from_pointee(HashMap::new()),
-        rate: auth::RateLimiter::new(
-            config.limits.caller_requests_per_sec,
-            config.limits.caller_burst,
-        ),
-        in_flight: Arc::default(),
-        connections: Arc::new(listener::ConnGate::new(
-            listener::connection_limit(config.limits.max_connections),
-            config.limits.max_connections_per_address,
-        )),
-        concurrency: Arc::new(tokio::sync::Semaphore::new(
-            config.limits.max_concurrent_requests,
-        )),
-        limits: config.limits,
         config: config.clone(),
         metrics: metrics::Metrics::default(),
         clock: o.clock,

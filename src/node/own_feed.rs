@@ -20,13 +20,13 @@ impl NodeState {
         statement: Statement,
         key: &NodeKey,
     ) -> Result<FeedEntry, ApiError> {
-        let state = self.own_feed.locked().clone();
+        let state = self.trust.own_feed.locked().clone();
         let prev = self.store.feed_from(state.last_seq())?.into_iter().next();
         let entry = FeedEntry::sign(self.province, prev.as_ref(), self.now(), statement, key);
         let mut next = (*state).clone();
         next.apply(&entry).map_err(feed_refused)?;
         self.store.append_feed(&entry).await?;
-        *self.own_feed.locked() = std::sync::Arc::new(next);
+        *self.trust.own_feed.locked() = std::sync::Arc::new(next);
         self.rebuild_trust()?;
         Ok(entry)
     }

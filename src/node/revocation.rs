@@ -28,7 +28,7 @@ impl NodeState {
         // its own entry or by its subject's, is answered so (a retry after a lost answer is
         // safe). Checked under the feed lock, so two concurrent calls cannot both append.
         let held = self.feed_lock.lock().await;
-        let state = self.own_feed.locked().clone();
+        let state = self.trust.own_feed.locked().clone();
         if state.is_revoked(&bytes, &issued.subject_hash, issued.iat) {
             tracing::info!(cti, "code already revoked: nothing added");
             return Ok(proto::RevokeResponse {
@@ -76,7 +76,11 @@ impl NodeState {
         let held = self.feed_lock.lock().await;
         // A revocation that changes nothing adds nothing: an earlier one of this subject that
         // reaches as late or later already revokes every code this one would.
-        let earlier = self.own_feed.locked().subject_revoked_before(&subject_hash);
+        let earlier = self
+            .trust
+            .own_feed
+            .locked()
+            .subject_revoked_before(&subject_hash);
         if earlier.is_some_and(|t| t >= before) {
             tracing::info!(subject = %subject_hash, before, "subject already revoked: nothing added");
             return Ok(proto::RevokeResponse {

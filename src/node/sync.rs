@@ -105,6 +105,7 @@ impl NodeState {
         let mut client =
             peer::connect(self, "peer endpoint", &url, peer::Expect::Province(peer)).await?;
         let current = self
+            .trust
             .peer_feeds
             .locked()
             .get(&peer)
@@ -148,7 +149,7 @@ impl NodeState {
         let now = self.now();
         self.store.append_peer_feed(peer, &entries, now).await?;
         let last_seq = next.last_seq();
-        self.peer_feeds.locked().insert(
+        self.trust.peer_feeds.locked().insert(
             peer,
             PeerFeed {
                 state: Arc::new(next),

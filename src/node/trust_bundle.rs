@@ -13,6 +13,7 @@ impl NodeState {
         let now = self.now();
         let key = self.key.load_full();
         let peers = self
+            .trust
             .peer_feeds
             .locked()
             .iter()

@@ -44,9 +44,9 @@ impl NodeState {
         via: &'static str,
     ) {
         let record = AuditRecord::of(verdict, now, checkpoint, via);
-        if self.audit_tx.try_send(record).is_err() {
+        if self.audit.tx.try_send(record).is_err() {
             // The writer is behind or gone: never block a checkpoint for the log's sake.
-            let n = self.audit_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self.audit.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::error!(
                     dropped = n,

@@ -151,7 +151,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
     ) -> Result<Response<proto::ListAccessDenialsResponse>, Status> {
         // Refusals counted but not yet written are written first, so the list shows every
         // refusal made before this call (issue 14 fault 10: it lagged by up to 200 ms).
-        if let Err((e, lost)) = self.0.refusals.flush(&self.0.store).await {
+        if let Err((e, lost)) = self.0.audit.refusals.flush(&self.0.store).await {
             tracing::error!(error = %e, lost, "refused-call records could not be stored");
         }
         Ok(Response::new(self.0.list_denials(request.get_ref())?))

@@ -160,20 +160,26 @@ impl NodeState {
             Ok(denied.status.into_http())
         };
         // Held for the whole call, its body read included.
-        let _slot = match self
-            .in_flight
-            .enter(&who, remote.map(|a| a.ip()), &self.limits)
-        {
-            Ok(slot) => slot,
-            Err(message) => return refuse(tonic::Code::ResourceExhausted, message),
-        };
+        let _slot =
+            match self
+                .guards
+                .in_flight
+                .enter(&who, remote.map(|a| a.ip()), &self.guards.limits)
+            {
+                Ok(slot) => slot,
+                Err(message) => return refuse(tonic::Code::ResourceExhausted, message),
+            };
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(principal);
         // The body is read before the node-wide slot is taken, within its own timeout, so that
         // slow or unfinished bodies hold no slot of the node's capacity.
-        let limit = self.limits.max_request_bytes.saturating_add(BODY_SLACK);
+        let limit = self
+            .guards
+            .limits
+            .max_request_bytes
+            .saturating_add(BODY_SLACK);
         let read = tokio::time::timeout(
-            std::time::Duration::from_secs(self.limits.body_timeout_secs),
+            std::time::Duration::from_secs(self.guards.limits.body_timeout_secs),
             http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)),
         )
         .await;
@@ -182,7 +188,7 @@ impl NodeState {
             Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
                 return Ok(tonic::Status::out_of_range(format!(
                     "{BODY_TOO_LARGE} ({} bytes)",
-                    self.limits.max_request_bytes
+                    self.guards.limits.max_request_bytes
                 ))
                 .into_http());
             }
@@ -193,12 +199,12 @@ impl NodeState {
                     tonic::Code::DeadlineExceeded,
                     format!(
                         "the request body did not arrive within {} s (limits.body_timeout_secs)",
-                        self.limits.body_timeout_secs
+                        self.guards.limits.body_timeout_secs
                     ),
                 )
             }
         };
-        let _permit = match self.concurrency.clone().try_acquire_owned() {
+        let _permit = match self.guards.concurrency.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
                 return refuse(

@@ -163,7 +163,7 @@ impl NodeState {
                 ),
             ));
         }
-        if !self.rate.allow(&caller.name) {
+        if !self.guards.rate.allow(&caller.name) {
             return Err(Denied::new(
                 tonic::Code::ResourceExhausted,
                 who,
@@ -191,7 +191,7 @@ impl NodeState {
         let Some(name) = who.strip_prefix("caller ") else {
             return Ok(());
         };
-        if n == 0 || self.rate.allow_n(name, n) {
+        if n == 0 || self.guards.rate.allow_n(name, n) {
             return Ok(());
         }
         let denied = Denied::new(
@@ -200,7 +200,7 @@ impl NodeState {
             format!(
                 "caller {name} is over its request rate: each code of a batch counts ({} codes \
                  a second, limits.caller_requests_per_sec); retry shortly",
-                self.limits.caller_requests_per_sec
+                self.guards.limits.caller_requests_per_sec
             ),
         );
         self.record_denial(rpc, &denied, remote);
@@ -235,7 +235,7 @@ impl NodeState {
         peer: Province,
         mut keys: Vec<PublicKey>,
     ) -> Vec<PublicKey> {
-        let feeds = self.peer_feeds.locked();
+        let feeds = self.trust.peer_feeds.locked();
         if let Some(f) = feeds.get(&peer) {
             if f.state.contains_any(&keys) {
                 for k in f.state.keys() {
@@ -371,7 +371,7 @@ impl NodeState {
         if line {
             tracing::warn!(rpc, outcome, who = %denied.who, remote, reason = denied.status.message(), refused_total, "call refused");
         }
-        self.refusals.add(AccessDenial {
+        self.audit.refusals.add(AccessDenial {
             time: self.now(),
             rpc: rpc.chars().take(128).collect(),
             outcome,

@@ -111,7 +111,7 @@ async fn the_concurrency_limit_refuses_the_call_over_it() {
     tokio::task::yield_now().await;
     // Wait until the first call holds the slot.
     for _ in 0..100 {
-        if node.state.concurrency.available_permits() == 0 {
+        if node.state.guards.concurrency.available_permits() == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -239,7 +239,7 @@ async fn one_caller_at_its_limit_leaves_room_for_the_others_and_is_recorded() {
         .call(verify_request(&tokens[0], tonic::body::Body::empty()));
     let running = tokio::spawn(first);
     for _ in 0..100 {
-        if node.state.concurrency.available_permits() < 512 {
+        if node.state.guards.concurrency.available_permits() < 512 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -262,7 +262,7 @@ async fn one_caller_at_its_limit_leaves_room_for_the_others_and_is_recorded() {
     assert_eq!(grpc_status(&other), None, "another caller is served");
     release.send(()).unwrap();
     assert_eq!(grpc_status(&running.await.unwrap().unwrap()), None);
-    let refused = node.state.refusals.take();
+    let refused = node.state.audit.refusals.take();
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(
         (refused[0].outcome.as_str(), refused[0].who.as_str()),
@@ -308,13 +308,13 @@ async fn an_unfinished_body_holds_no_node_slot_and_is_refused_in_time() {
         Some("4"),
         "DEADLINE_EXCEEDED"
     );
-    let refused = node.state.refusals.take();
+    let refused = node.state.audit.refusals.take();
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(
         (refused[0].outcome.as_str(), refused[0].who.as_str()),
         ("DEADLINE_EXCEEDED", "caller slow")
     );
-    assert_eq!(node.state.concurrency.available_permits(), 1);
+    assert_eq!(node.state.guards.concurrency.available_permits(), 1);
 }
 
 #[test]

@@ -5,6 +5,7 @@ use tonic::{Request, Response, Status};
 use super::super::auth::Principal;
 use super::super::convert;
 use super::super::error::ApiError;
+use super::on_blocking_pool;
 use super::FederationApi;
 use crate::proto;
 
@@ -113,8 +114,9 @@ impl proto::federation_service_server::FederationService for FederationApi {
                 .into());
             }
         }
-        Ok(Response::new(
-            self.0.agreements_for(&request.get_ref().province)?,
-        ))
+        Ok(Response::new({
+            let province = request.into_inner().province;
+            on_blocking_pool(&self.0, move |s| s.agreements_for(&province)).await?
+        }))
     }
 }

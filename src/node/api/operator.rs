@@ -3,6 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::super::auth::Principal;
+use super::on_blocking_pool;
 use super::OperatorApi;
 use crate::proto;
 
@@ -22,7 +23,10 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         request: Request<proto::ListAgreementsRequest>,
     ) -> Result<Response<proto::ListAgreementsResponse>, Status> {
-        Ok(Response::new(self.0.list_agreements(request.get_ref())?))
+        let r = request.into_inner();
+        Ok(Response::new(
+            on_blocking_pool(&self.0, move |s| s.list_agreements(&r)).await?,
+        ))
     }
 
     async fn approve_agreement(
@@ -104,14 +108,19 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         request: Request<proto::ListAuditRecordsRequest>,
     ) -> Result<Response<proto::ListAuditRecordsResponse>, Status> {
-        Ok(Response::new(self.0.list_audit(request.get_ref())?))
+        let r = request.into_inner();
+        Ok(Response::new(
+            on_blocking_pool(&self.0, move |s| s.list_audit(&r)).await?,
+        ))
     }
 
     async fn export_trust_bundle(
         &self,
         _request: Request<proto::ExportTrustBundleRequest>,
     ) -> Result<Response<proto::ExportTrustBundleResponse>, Status> {
-        Ok(Response::new(self.0.export_bundle()?))
+        Ok(Response::new(
+            on_blocking_pool(&self.0, |s| s.export_bundle()).await?,
+        ))
     }
 
     async fn add_caller(
@@ -154,7 +163,10 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         if let Err((e, lost)) = self.0.audit.refusals.flush(&self.0.store).await {
             tracing::error!(error = %e, lost, "refused-call records could not be stored");
         }
-        Ok(Response::new(self.0.list_denials(request.get_ref())?))
+        let r = request.into_inner();
+        Ok(Response::new(
+            on_blocking_pool(&self.0, move |s| s.list_denials(&r)).await?,
+        ))
     }
 
     type ExportBackupStream =

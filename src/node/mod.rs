@@ -4,8 +4,18 @@
 //! [`Node::serve`] serves the three hcmr services, grpc.health.v1 and server reflection on a
 //! bound listener (and, where configured, the checkpoint page and Prometheus metrics at
 //! `GET /metrics`), and pulls every peer's trust feed on an interval, until a shutdown future
-//! completes; then health turns NOT_SERVING and it drains in-flight calls. [`spawn`] does both on a task, for tests and the
-//! demo.
+//! completes; then health turns NOT_SERVING and it drains in-flight calls. [`spawn`] does both
+//! on a task, for tests and the demo.
+//!
+//! Where things live:
+//! - the edges: `api/` (the gRPC trait impls, thin), `http` (the checkpoint page), `metrics`,
+//!   `health`, `listener` (TLS accept, connection limits), `auth/` (credentials, roles, the
+//!   tower layer, rate and in-flight guards), `peer` (calls to other nodes);
+//! - the workflows, one file each: `issue` (with the pure checks of `issue_request`),
+//!   `verification`, `identity_match`, `revocation`, `keys`, `agreements/`, `callers`, `sync`,
+//!   `audit`, `backup`, `trust_bundle`, `retention`; `own_feed` appends to the node's feed;
+//! - opening and state: `open` (the steps of [`Node::open`]), `config`, `batcher` (verifier
+//!   threads), `log_budget` (log lines a second), `convert` and `error` (the wire forms).
 
 mod agreements;
 mod api;

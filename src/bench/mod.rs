@@ -35,8 +35,8 @@ mod self_contained;
 pub use load::{peer_codes, run, Target};
 pub use options::{parse_mix, Op, Options, BATCH_CODES, MAX_DURATION, MAX_WARMUP, MIN_DURATION};
 pub use report::{Failure, OpReport, Report};
-pub(crate) use self_contained::{init_bench_node, Served};
 pub use self_contained::self_contained;
+pub(crate) use self_contained::{init_bench_node, Served};
 
 /// Errors of the bench.
 #[derive(Debug, thiserror::Error)]

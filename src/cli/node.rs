@@ -109,11 +109,10 @@ pub(super) fn resolve_node_as(
 /// The URL a client on this machine reaches a node of config `c` at when it listens on `addr`
 /// (an unspecified address is reached on loopback).
 pub(super) fn local_url(c: &crate::node::Config, mut addr: SocketAddr) -> String {
-    let scheme = if c.tls.is_some() { "https" } else { "http" };
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    format!("{scheme}://{addr}")
+    crate::client::node_url(c.tls.is_some(), addr)
 }
 
 /// A channel to the node of `n` ([`resolve_node`]), its failures named by the flag at fault.

@@ -262,18 +262,18 @@ pub(crate) fn feed_entry_from_proto(m: &proto::FeedEntry) -> Result<FeedEntry, A
 /// Feed entries a GetFeed stream holds ahead of the peer reading it.
 const FEED_STREAM_BUFFER: usize = 64;
 
-/// This node's feed entries from `from` (a sequence number) on, as GetFeed streams them: read
-/// one at a time on a blocking thread (sled's reads block) and sent as the peer takes them, so
-/// a long feed is never held in memory whole. A store error ends the stream with its status.
+/// This node's feed entries from `from` (a sequence number) on, as GetFeed streams them: a
+/// range read of the store from `from`, one entry at a time on a blocking thread (sled's reads
+/// block), sent as the peer takes them, so a long feed is never held in memory whole. A store
+/// error ends the stream with its status.
 pub(crate) fn feed_stream(
     store: crate::store::Store,
     from: u64,
 ) -> tokio_stream::wrappers::ReceiverStream<Result<proto::FeedEntry, tonic::Status>> {
     let (tx, rx) = tokio::sync::mpsc::channel(FEED_STREAM_BUFFER);
     tokio::task::spawn_blocking(move || {
-        for entry in store.feed_iter() {
+        for entry in store.feed_iter_from(from) {
             let item = match entry {
-                Ok(e) if e.seq() < from => continue,
                 Ok(e) => Ok(feed_entry_to_proto(&e)),
                 Err(e) => Err(tonic::Status::from(ApiError::from(e))),
             };

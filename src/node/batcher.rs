@@ -5,14 +5,14 @@
 //! threads (one per core) take what waits, up to [`MAX_CODES_PER_TAKE`] codes, and decide
 //! them in one [`verify_items`] call.
 //!
-//! The queue is fair between callers: a job is cut into pieces of at most
-//! [`MAX_CODES_PER_TAKE`] codes, queued under its caller, and a thread takes one piece from each
-//! caller with work in turn. A caller who sends many large batches waits behind its own pieces;
-//! another caller's code is in one of the next takes (issue 15 fault 6: one token's batches of
-//! 256 codes made every other caller wait behind all of them). Nothing waits to fill a batch: a lone call is decided at
-//! once, alone; batches form only when calls arrive faster than one thread decides them, which is
-//! exactly when batching pays. The CPU-bound work stays off the runtime's threads, which keep
-//! serving connections meanwhile.
+//! The queue is fair between callers: a job is cut into pieces of at most [`MAX_CODES_PER_TAKE`]
+//! codes, queued under its caller, and a thread takes one piece from each caller with work in turn.
+//! A caller who sends many large batches waits behind its own pieces; another caller's code is in
+//! one of the next takes (issue 15 fault 6: one token's batches of 256 codes made every other
+//! caller wait behind all of them). Nothing waits to fill a batch: a lone call is decided at once,
+//! alone; batches form only when calls arrive faster than one thread decides them, which is exactly
+//! when batching pays. The CPU-bound work stays off the runtime's threads, which keep serving
+//! connections meanwhile.
 //!
 //! At low load a call of one code is decided inline, on the runtime's thread: when nothing else
 //! is being decided and the recent decisions held fewer than [`INLINE_BELOW_MEAN`] codes on

@@ -406,8 +406,8 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Answers a client that spoke plain text to the TLS port, then closes (within the handshake
 /// timeout): a gRPC client (HTTP/2 preface) gets every call ended with INVALID_ARGUMENT and
-/// [`USE_TLS`], an HTTP/1 client (a browser at http://) a 400 saying to open https://; otherwise the
-/// connection is closed. Without this, such a client saw only an HTTP/2 protocol error or a
+/// [`USE_TLS`], an HTTP/1 client (a browser at http://) a 400 saying to open https://; otherwise
+/// the connection is closed. Without this, such a client saw only an HTTP/2 protocol error or a
 /// cancelled call (and a browser at http:// an empty answer).
 async fn answer_plain_text(tcp: TcpStream) {
     use tokio::io::AsyncWriteExt;

@@ -33,8 +33,6 @@ pub struct OperatorApi(pub(crate) Arc<NodeState>);
 /// characters each) fit the default 64 KiB request limit.
 pub(crate) const MAX_BATCH_CODES: usize = 256;
 
-/// The checkpoint id of a verification: the request field, else the `x-hcmr-checkpoint`
-/// metadata, else empty.
 /// Who made a call, as the access log names them (`caller NAME`, `peer PROVINCE`), for the
 /// verifier's turns; empty on an unchecked node.
 fn caller_of<T>(request: &Request<T>) -> String {
@@ -54,6 +52,8 @@ fn remote_of<T>(request: &Request<T>) -> Option<std::net::SocketAddr> {
         .or_else(|| request.remote_addr())
 }
 
+/// The checkpoint id of a verification: the request field, else the `x-hcmr-checkpoint`
+/// metadata, else empty.
 fn checkpoint_of<'a, T>(request: &'a Request<T>, field: &'a str) -> &'a str {
     if field.is_empty() {
         request

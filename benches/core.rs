@@ -5,100 +5,32 @@
 //! on 64 and 16 codes, reported per signature. The node's allocator (mimalloc), as in `hcmr`.
 //! `cargo bench --bench core`; BENCHMARKS.md records the results as ratios.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use ed25519_dalek::{Signer, SigningKey, Verifier};
 
-use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
-use hcmr::code::{Claims, HealthCode, Subject};
-use hcmr::feed::{FeedEntry, FeedState, Statement};
-use hcmr::identity::{DocumentType, SubjectHash};
-use hcmr::keys::NodeKey;
-use hcmr::province::Province;
+use hcmr::code::{Claims, HealthCode};
 use hcmr::status::HealthStatus::{Green, Red, Yellow};
-use hcmr::trust::{Policy, TrustSnapshot};
+use hcmr::trust::TrustSnapshot;
+use hcmr_core::testkit::{concluded, gd_key, prov, sc_key, GD, NOW, SC};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const NOW: u64 = 1_750_000_000;
-const DAY: u64 = 86_400;
-
-fn prov(c: u32) -> Province {
-    Province::from_code(c).unwrap()
-}
-
-fn sc_key() -> NodeKey {
-    NodeKey::from_seed(&[0x51; 32])
-}
-
-fn gd_key() -> NodeKey {
-    NodeKey::from_seed(&[0x44; 32])
-}
-
+/// Sichuan's green code's claims.
 fn claims() -> Claims {
-    Claims {
-        iss: "510000".into(),
-        iat: NOW - 60,
-        exp: NOW + 300,
-        status: 1,
-        status_valid_until: NOW + DAY,
-        subject: Subject {
-            masked_name: "张*三".into(),
-            document_type: DocumentType::ResidentIdentityCard,
-            masked_document_number: "5101*1234".into(),
-            subject_hash: SubjectHash([0xa5; 8]),
-        },
-    }
+    hcmr_core::testkit::claims("510000", 1)
 }
 
-/// Guangdong's snapshot with a concluded agreement with Sichuan.
+/// Guangdong's snapshot with a concluded agreement with Sichuan (each side's yellow counts as
+/// red at the other).
 fn snapshot() -> TrustSnapshot {
-    let dir = |i: u32, v: u32| DirectionTerms {
-        issuer: prov(i),
-        verifier: prov(v),
-        status_map: BTreeMap::from([(Green, Green), (Yellow, Red), (Red, Red)]),
-        max_code_age_secs: DAY,
-        max_trust_age_secs: 0,
-        effective_from: NOW - DAY,
-        effective_until: NOW + 365 * DAY,
-    };
-    let body = AgreementBody {
-        id: AgreementId([0x5c; 16]),
-        version: 1,
-        created_at: NOW - DAY,
-        proposer: Party {
-            province: prov(510000),
-            keys: vec![sc_key().public()],
-        },
-        acceptor: Party {
-            province: prov(440000),
-            keys: vec![gd_key().public()],
-        },
-        directions: vec![dir(510000, 440000), dir(440000, 510000)],
-    };
-    let mut a = SignedAgreement::propose(body, &sc_key()).unwrap();
-    a.accept(&gd_key()).unwrap();
-    let mut own = FeedState::new(prov(440000));
-    own.apply(&FeedEntry::sign(
-        prov(440000),
-        None,
-        NOW - 2 * DAY,
-        Statement::Genesis {
-            key: gd_key().public(),
-        },
-        &gd_key(),
-    ))
-    .unwrap();
-    let mut t = TrustSnapshot::new(prov(440000), Arc::new(own), Policy::default());
-    t.add_agreement(a).unwrap();
-    t
+    let pairs = [(Green, Green), (Yellow, Red), (Red, Red)];
+    let a = concluded((SC, &sc_key()), (GD, &gd_key()), &pairs, &pairs);
+    hcmr_core::testkit::snapshot(GD, &gd_key(), vec![a])
 }
 
 fn parts(c: &mut Criterion) {
-    let code = hcmr::code::encode(&claims(), &sc_key());
+    let code = hcmr_core::testkit::code(&claims(), &sc_key());
     let snap = snapshot();
     assert!(hcmr::verify::verify(&code, &snap, NOW).recognized());
     let decoded = HealthCode::decode(&code).unwrap();
@@ -179,7 +111,7 @@ fn empty_call(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let node = rt.block_on(async {
         let path = hcmr::node::init(
-            prov(510000),
+            prov(SC),
             &dir.path().join("sc"),
             "127.0.0.1:0".parse().unwrap(),
             None,

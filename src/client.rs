@@ -101,6 +101,13 @@ impl tonic::service::Interceptor for AddToken {
     }
 }
 
+/// The URL of a node listening on `addr`: `https://` + `addr` with TLS, `http://` + `addr`
+/// without (loopback development only). A node's config may name another (`endpoint`).
+pub fn node_url(tls: bool, addr: std::net::SocketAddr) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
+}
+
 /// A channel to a node that carries the caller's token.
 pub type NodeChannel = InterceptedService<Channel, AddToken>;
 

@@ -115,18 +115,16 @@ pub enum KeyFileError {
 
 /// scrypt cost for newly encrypted key files: log2(N) = 14, so N = 16384 (with r = 8, p = 1).
 ///
-/// That is 128 * r * N = 16 MiB of memory and about 40 ms per derivation (one write, one read)
-/// on a 2-core x86-64 machine (release build, or a debug build with the `scrypt` crate
-/// optimized, see Cargo.toml). It is OpenSSL's `-scrypt` default and the largest N at r = 8 that
-/// OpenSSL accepts when it *reads* a key: its scrypt memory limit (32 MiB) refuses N = 2^15,
-/// which would leave the operator no standard tool to inspect a key file or change its
+/// That is 128 * r * N = 16 MiB of memory per derivation (one write, one read; its time is in
+/// BENCHMARKS.md, "Key files"). It is OpenSSL's `-scrypt` default and the largest N at r = 8
+/// that OpenSSL accepts when it *reads* a key: its scrypt memory limit (32 MiB) refuses
+/// N = 2^15, which would leave the operator no standard tool to inspect a key file or change its
 /// passphrase (`openssl pkcs8 -topk8 -scrypt -in tls.key -out new.key`). Higher costs buy
-/// little here: pkcs8's own `PrivateKeyInfo::encrypt` takes scrypt's recommended N = 2^17
-/// (about 350 ms per read; 16 s in an unoptimized debug build), and OWASP asks N = 2^17 for
-/// stored password hashes, but a key file also sits behind mode 0600 and the node must read it
-/// at every start; what protects a copied file is a high-entropy passphrase (e.g. 20 random
-/// characters), each bit of which counts as much as doubling N. Reading honours whatever
-/// parameters the file names.
+/// little here: pkcs8's own `PrivateKeyInfo::encrypt` takes scrypt's recommended N = 2^17 (8
+/// times the work at every start), and OWASP asks N = 2^17 for stored password hashes, but a
+/// key file also sits behind mode 0600 and the node must read it at every start; what protects
+/// a copied file is a high-entropy passphrase (e.g. 20 random characters), each bit of which
+/// counts as much as doubling N. Reading honours whatever parameters the file names.
 pub const SCRYPT_LOG_N: u8 = 14;
 /// scrypt block size r (RFC 7914): 8.
 pub const SCRYPT_R: u32 = 8;
@@ -267,7 +265,7 @@ fn read_passphrase_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError>
 /// AES-256-CBC, see [`KeyProtection::Passphrase`]) under a passphrase. The bytes of `der` are
 /// stored as given (not re-encoded), so [`read_pkcs8_der`] returns them unchanged.
 ///
-/// Encrypting costs one scrypt derivation (about 40 ms, see [`SCRYPT_LOG_N`]).
+/// Encrypting costs one scrypt derivation (see [`SCRYPT_LOG_N`]).
 ///
 /// # Errors
 /// [`KeyFileError::BadPkcs8File`] when `der` is not a PKCS#8 private key; [`KeyFileError::Io`] when the
@@ -329,7 +327,7 @@ fn encrypt_pkcs8(der: &[u8], pass: &[u8]) -> Result<Vec<u8>, String> {
 /// (PKCS#5 v2.1 PBES2 with scrypt or PBKDF2-HMAC-SHA-2 and AES-CBC; parameters as the file
 /// names them) for [`KeyProtection::Passphrase`].
 ///
-/// Decrypting costs one key derivation (about 40 ms for files this node writes).
+/// Decrypting costs one key derivation (see [`SCRYPT_LOG_N`] for the files this node writes).
 ///
 /// # Errors
 /// [`KeyFileError::Io`] when the file cannot be read; [`KeyFileError::Encrypted`] for an encrypted

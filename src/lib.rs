@@ -4,7 +4,11 @@
 //! verifies codes shown at its checkpoints, its own or a peer province's, recognizing a peer's code
 //! exactly as far as the bilateral agreement between the two provinces says.
 //!
-//! The map of the crate (data flows from the edges to the pure core, never back):
+//! The map (data flows from the edges to the pure core, never back):
+//!
+//! **The core**, the workspace crate `hcmr-core` (crates/hcmr-core), re-exported here under the
+//! same names. It decides and does no I/O; the compiler keeps it so, since it depends on no
+//! runtime, database or transport crate (its tests/purity.rs checks `cargo tree`).
 //!
 //! | module | owns |
 //! |---|---|
@@ -14,32 +18,44 @@
 //! | [`keys`] | Ed25519 node keys and kids |
 //! | [`code`] | the code format: CWT claims, COSE_Sign1, Base45, prefix |
 //! | [`inspect`] | stage-by-stage decoding of hcmr and EU DCC strings, no signature check (`hcmr inspect`) |
-//! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, termination |
+//! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, notices |
 //! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |
-//! | [`audit`] | the audit log of verifications and refused calls: records without personal data |
-//! | [`callers`] | API callers, their roles (issuer, verifier, admin) and hashed tokens |
-//! | [`tls`] | TLS on every listener; node certificates bound to signing keys for mutual TLS |
-//! | [`client`] | connecting to a node: TLS with a pinned certificate, the caller's token |
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
-//! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict; pure |
-//! | [`store`] | sled trees and their typed records |
+//! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict |
+//!
+//! **The edges** of this package: files, the database, the network, people.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`store`] | sled trees by family (feeds, agreements, issued codes, audit, access, callers) |
+//! | [`keyfile`] | the node's key files: PKCS#8 PEM, encrypted under a passphrase |
+//! | [`tls`] | TLS on every listener; node certificates bound to signing keys for mutual TLS |
+//! | [`client`] | connecting to a node: TLS with a pinned certificate, the caller's token |
+//! | [`audit`] | the audit log of verifications and refused calls: records without personal data |
+//! | [`callers`] | API callers, their roles (issuer, verifier, admin) and hashed tokens |
 //! | [`backup`] | the backup file of a node: database and key files, checksummed |
-//! | [`node`] | the gRPC server, its configuration and `init` |
-//! | [`proto`] | generated gRPC types of `proto/hcmr/v1` |
-//! | [`qr`] | QR codes out (PNG, SVG; alphanumeric, level Q) and in (photos, screenshots) |
+//! | [`clock`] | the node's clock: the system's, or a manual one for tests and scenarios |
 //! | [`display`] | times for people: in the display offset (`+08:00`), with the offset |
+//! | [`qr`] | QR codes out (PNG, SVG; alphanumeric, level Q) and in (photos, screenshots) |
 //! | [`card`] | the printable A6 card (SVG, PNG at 300 dpi, PDF) for people without a smartphone |
-//! | [`bench`] | `hcmr bench`: load over gRPC, latency percentiles, server CPU per request |
-//! | [`demo`] | the local five-province federation of the main job |
-//! | [`cli`] | the `hcmr` command line (the binary only parses and calls this) |
+//! | [`proto`] | generated gRPC types of `proto/hcmr/v1` |
+//!
+//! **The node and the command line.**
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`node`] | the node: `api/` (thin gRPC services) over one module per workflow, its state, guards, listeners, configuration and `init` |
+//! | [`cli`] | the `hcmr` command line: a short dispatch, one file per command (the binary only parses and calls this) |
+//! | [`mod@demo`] | the local five-province federation of the main job |
+//! | `bench` | `hcmr bench`: load over gRPC, latency percentiles, server CPU per request |
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 
 pub use hcmr_core::agreement;
 pub mod audit;
 pub mod backup;
-pub mod bench;
+pub(crate) mod bench;
 pub use hcmr_core::bundle;
 pub mod callers;
 pub mod card;
@@ -62,6 +78,7 @@ pub use hcmr_core::province;
 pub mod qr;
 pub use hcmr_core::status;
 pub mod store;
+pub(crate) mod synthetic;
 pub mod tls;
 pub use hcmr_core::trust;
 pub use hcmr_core::verify;

@@ -42,13 +42,13 @@ fn main() -> ExitCode {
         }
     };
     let default_level = match cli.command {
-        hcmr::cli::Command::Serve { .. } => "info",
+        hcmr::cli::Command::Serve(_) => "info",
         // The demo's refusals are expected, and its table says so.
-        hcmr::cli::Command::Demo { .. } => "error",
+        hcmr::cli::Command::Demo(_) => "error",
         _ => "warn",
     };
-    let log_format = match cli.command {
-        hcmr::cli::Command::Serve { log_format, .. } => log_format,
+    let log_format = match &cli.command {
+        hcmr::cli::Command::Serve(s) => s.log_format,
         _ => hcmr::cli::LogFormat::Human,
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -18,44 +18,19 @@ use std::sync::{Arc, OnceLock};
 
 use ciborium::value::Value;
 
-use hcmr::agreement::{
-    AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement, Termination,
-};
+use hcmr::agreement::{AgreementBody, SignedAgreement, Termination};
 use hcmr::bundle::{BundleContent, TrustAnchor};
 use hcmr::code::{cose, Claims, CodeError, HealthCode, Subject, MAX_TIME};
 use hcmr::feed::{proof_of_possession, FeedEntry, FeedState, Statement};
 use hcmr::identity::{DocumentType, SubjectHash};
 use hcmr::inspect::{InspectError, Scheme};
 use hcmr::keys::{NodeKey, PublicKey};
-use hcmr::province::Province;
 use hcmr::status::HealthStatus::{self, Green, Red, Yellow};
 use hcmr::trust::{PeerFeed, Policy, TrustSnapshot};
 
-/// The fixed "now" of every fixture and check (2025-06-15T15:06:40Z).
-pub const NOW: u64 = 1_750_000_000;
-/// One day in seconds.
-pub const DAY: u64 = 86_400;
-/// Sichuan.
-pub const SC: u32 = 510000;
-/// Guangdong: the verifying node of the fixtures.
-pub const GD: u32 = 440000;
-
-/// A province-level code of the fixtures.
-pub fn prov(code: u32) -> Province {
-    Province::from_code(code).expect("fixture province")
-}
-/// Sichuan's first key (retired by the rotation in its feed).
-pub fn sc_key() -> NodeKey {
-    NodeKey::from_seed(&[0x51; 32])
-}
-/// Sichuan's current key (added by the rotation).
-pub fn sc_key2() -> NodeKey {
-    NodeKey::from_seed(&[0x52; 32])
-}
-/// Guangdong's key.
-pub fn gd_key() -> NodeKey {
-    NodeKey::from_seed(&[0x44; 32])
-}
+// The shared fixtures: the fixed "now", provinces and seeded keys. Sichuan's first key is
+// retired by the rotation in its feed; its second (`sc_key2`) is the current one.
+pub use hcmr_core::testkit::{gd_key, prov, sc_key, sc_new_key as sc_key2, DAY, GD, NOW, SC};
 
 /// One fixture code: its claims, the key that signed it, and the string.
 pub struct FixtureCode {
@@ -100,12 +75,9 @@ pub struct Fixtures {
     pub sc_state: Arc<FeedState>,
 }
 
+/// The testkit's current claims, valid two weeks, for a subject of its own.
 fn claims(iss: u32, seed: u8, status: u64, doc: DocumentType, name: &str, number: &str) -> Claims {
     Claims {
-        iss: iss.to_string(),
-        iat: NOW - 60,
-        exp: NOW + 300,
-        status,
         status_valid_until: NOW + 14 * DAY,
         subject: Subject {
             masked_name: name.into(),
@@ -113,44 +85,18 @@ fn claims(iss: u32, seed: u8, status: u64, doc: DocumentType, name: &str, number
             masked_document_number: number.into(),
             subject_hash: SubjectHash([seed ^ 0xa5; 8]),
         },
+        ..hcmr_core::testkit::claims(&iss.to_string(), status)
     }
 }
 
-fn direction(issuer: u32, verifier: u32, map: &[(HealthStatus, HealthStatus)]) -> DirectionTerms {
-    DirectionTerms {
-        issuer: prov(issuer),
-        verifier: prov(verifier),
-        status_map: map.iter().copied().collect(),
-        max_code_age_secs: DAY,
-        max_trust_age_secs: 0,
-        effective_from: NOW - 30 * DAY,
-        effective_until: NOW + 365 * DAY,
-    }
-}
-
+/// Version 1 recognizes Sichuan's yellow as yellow at Guangdong; version 2 as red.
 fn agreement_body(version: u32) -> AgreementBody {
     let sc_gd: &[_] = if version == 1 {
         &[(Green, Green), (Yellow, Yellow), (Red, Red)]
     } else {
         &[(Green, Green), (Yellow, Red), (Red, Red)]
     };
-    AgreementBody {
-        id: AgreementId([0x5c; 16]),
-        version,
-        created_at: NOW - 31 * DAY + u64::from(version),
-        proposer: Party {
-            province: prov(SC),
-            keys: vec![sc_key().public()],
-        },
-        acceptor: Party {
-            province: prov(GD),
-            keys: vec![gd_key().public()],
-        },
-        directions: vec![
-            direction(SC, GD, sc_gd),
-            direction(GD, SC, &[(Green, Green), (Red, Red)]),
-        ],
-    }
+    hcmr_core::testkit::sc_gd_body(version, sc_gd, &[(Green, Green), (Red, Red)])
 }
 
 fn feed(province: u32, steps: Vec<(u64, Statement, NodeKey)>) -> Vec<FeedEntry> {
@@ -238,7 +184,7 @@ fn build() -> Fixtures {
     let mut agreement_long = SignedAgreement::propose(long, &sc_key()).expect("fixture agreement");
     agreement_long.accept(&gd_key()).expect("fixture agreement");
     let termination = Termination::sign(
-        AgreementId([0x5c; 16]),
+        hcmr_core::testkit::AGREEMENT_ID,
         prov(GD),
         NOW + 100 * DAY,
         NOW - DAY,
@@ -609,9 +555,7 @@ pub fn encode_batch(entries: &[FeedEntry]) -> Vec<u8> {
             .map(|e| Value::Bytes(e.to_record()))
             .collect(),
     );
-    let mut out = Vec::new();
-    ciborium::into_writer(&v, &mut out).expect("writing to a Vec cannot fail");
-    out
+    hcmr_core::cbor::encode(&v)
 }
 
 /// The records of a batch, `None` when `data` is not a CBOR array of byte strings.

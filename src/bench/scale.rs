@@ -321,19 +321,14 @@ fn sichuan_codes(key: &NodeKey, now: u64) -> Vec<String> {
         .map(|i| {
             let mut hash = crate::identity::SubjectHash(Default::default());
             rng.fill_bytes(&mut hash.0);
-            let claims = crate::code::Claims {
-                iss: SICHUAN.to_string(),
-                iat: now - 60,
-                exp: now + DAY,
-                status: 1,
-                status_valid_until: now + DAY,
-                subject: crate::code::Subject {
-                    masked_name: "张*三".into(),
-                    document_type: crate::identity::DocumentType::ResidentIdentityCard,
-                    masked_document_number: format!("5101*{:04}", i % 10_000),
-                    subject_hash: hash,
-                },
-            };
+            let claims = crate::synthetic::green_claims(
+                SICHUAN,
+                now - 60,
+                now + DAY,
+                now + DAY,
+                format!("5101*{:04}", i % 10_000),
+                hash,
+            );
             crate::code::encode(&claims, key)
         })
         .collect()

@@ -23,14 +23,36 @@ pub enum ParseError {
     Env(CliError),
 }
 
-/// Flags of the command being run whose value came from their environment variable: arg id
-/// to variable name. Set once by [`parse`].
-static FROM_ENV: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+/// Where the values of the command being run came from, by clap's
+/// [`clap::ArgMatches::value_source`]: for each command from `hcmr` down to the one run (e.g.
+/// `hcmr`, `bench`, `scale`), its name and, for each of its args that has a value, the arg id,
+/// the value's source and the arg's environment variable. Set once by [`parse`].
+static SOURCES: OnceLock<Vec<Level>> = OnceLock::new();
+
+/// One command of [`SOURCES`]: its name, then arg id to source and environment variable.
+type Level = (String, BTreeMap<String, (ValueSource, Option<String>)>);
 
 /// The environment variable that gave the value of the flag with arg id `id` (e.g. `node`,
-/// `token_file`), if it came from one rather than from the command line.
+/// `token_file`) of the command being run, if it came from one rather than from the command line.
 pub fn env_source(id: &str) -> Option<&'static str> {
-    FROM_ENV.get()?.get(id).map(String::as_str)
+    match SOURCES.get()?.last()?.1.get(id)? {
+        (ValueSource::EnvVariable, Some(var)) => Some(var.as_str()),
+        _ => None,
+    }
+}
+
+/// Whether the flag with arg id `id` of the (sub)command named `command` on the way to the one
+/// run (e.g. `bench` in `hcmr bench ... scale`) was typed on the command line: a value from its
+/// environment variable or its default does not count.
+pub(super) fn on_command_line(command: &str, id: &str) -> bool {
+    SOURCES.get().is_some_and(|levels| {
+        levels.iter().any(|(name, args)| {
+            name == command
+                && args
+                    .get(id)
+                    .is_some_and(|(source, _)| *source == ValueSource::CommandLine)
+        })
+    })
 }
 
 /// Parses the process's command line into [`Cli`].
@@ -43,7 +65,7 @@ pub fn parse() -> Result<Cli, ParseError> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match cmd.clone().try_get_matches_from(&args) {
         Ok(m) => {
-            let _ = FROM_ENV.set(env_sourced(&cmd, &m));
+            let _ = SOURCES.set(sources(&cmd, &m));
             Cli::from_arg_matches(&m).map_err(|e| ParseError::Clap(e.format(&mut cmd)))
         }
         Err(e) => Err(match env_value_refused(&cmd, &args, &e) {
@@ -86,18 +108,32 @@ fn leaf<'a>(
     (cmd, m)
 }
 
-/// Arg id to variable name of the values in `m` that came from environment variables.
-fn env_sourced(cmd: &clap::Command, m: &clap::ArgMatches) -> BTreeMap<String, String> {
-    let (cmd, m) = leaf(cmd, m);
-    cmd.get_arguments()
-        .filter_map(|a| {
-            let var = a.get_env()?.to_string_lossy().into_owned();
-            let id = a.get_id().as_str();
-            (m.try_contains_id(id).unwrap_or(false)
-                && m.value_source(id) == Some(ValueSource::EnvVariable))
-            .then(|| (id.to_string(), var))
-        })
-        .collect()
+/// The sources of the values in `m`, command by command from `cmd` down to the one run.
+fn sources(mut cmd: &clap::Command, mut m: &clap::ArgMatches) -> Vec<Level> {
+    let mut levels = Vec::new();
+    loop {
+        let args = cmd
+            .get_arguments()
+            .filter_map(|a| {
+                let id = a.get_id().as_str();
+                if !m.try_contains_id(id).unwrap_or(false) {
+                    return None;
+                }
+                let var = a.get_env().map(|v| v.to_string_lossy().into_owned());
+                Some((id.to_string(), (m.value_source(id)?, var)))
+            })
+            .collect();
+        levels.push((cmd.get_name().to_string(), args));
+        let Some((name, sub)) = m.subcommand() else {
+            break;
+        };
+        let Some(c) = cmd.find_subcommand(name) else {
+            break;
+        };
+        cmd = c;
+        m = sub;
+    }
+    levels
 }
 
 /// `cmd` with every flag that has an environment variable taking any value: parsed with it,

@@ -13,10 +13,10 @@ pub fn is_unsafe(c: char) -> bool {
     c.is_control() || crate::identity::is_bidi_control(c) || crate::identity::is_zero_width(c)
 }
 
-/// `s` with every [`is_unsafe`] character written as `\u` and its code point in 4 upper-case
-/// hex digits (`\u202E`), except line feeds when `keep_newlines` (the layout of a whole line of
-/// output; a single field escapes them too). The same escape as JSON's, so JSON output stays valid and
-/// means the same; plain text shows the code point instead of acting on it.
+/// `s` with every unsafe character (see `is_unsafe`) written as `\u` and its code point in 4
+/// upper-case hex digits (`\u202E`), except line feeds when `keep_newlines` (the layout of a whole
+/// line of output; a single field escapes them too). The same escape as JSON's, so JSON output
+/// stays valid and means the same; plain text shows the code point instead of acting on it.
 pub fn terminal_safe(s: &str, keep_newlines: bool) -> Cow<'_, str> {
     let unsafe_char = |c: char| is_unsafe(c) && !(keep_newlines && c == '\n');
     if !s.chars().any(unsafe_char) {

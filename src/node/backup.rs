@@ -76,7 +76,7 @@ impl NodeState {
                 data: read_file(&c.key_file)?,
             },
         ];
-        let pending = super::lifecycle::pending_key_path(&c.key_file);
+        let pending = super::keys::pending_key_path(&c.key_file);
         if pending.exists() {
             files.push(BackupFile {
                 kind: kind("node.key.new"),

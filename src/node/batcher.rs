@@ -5,22 +5,20 @@
 //! threads (one per core) take what waits, up to [`MAX_CODES_PER_TAKE`] codes, and decide
 //! them in one [`verify_items`] call.
 //!
-//! The queue is fair between callers: a job is cut into pieces of at most
-//! [`MAX_CODES_PER_TAKE`] codes, queued under its caller, and a thread takes one piece from each
-//! caller with work in turn. A caller who sends many large batches waits behind its own pieces;
-//! another caller's code is in one of the next takes (issue 15 fault 6: one token's batches of
-//! 256 codes made every other caller wait behind all of them). Nothing waits to fill a batch: a lone call is decided at
-//! once, alone; batches form only when calls arrive faster than one thread decides them, which is
-//! exactly when batching pays. The CPU-bound work stays off the runtime's threads, which keep
-//! serving connections meanwhile.
+//! The queue is fair between callers: a job is cut into pieces of at most [`MAX_CODES_PER_TAKE`]
+//! codes, queued under its caller, and a thread takes one piece from each caller with work in turn.
+//! A caller who sends many large batches waits behind its own pieces; another caller's code is in
+//! one of the next takes (issue 15 fault 6: one token's batches of 256 codes made every other
+//! caller wait behind all of them). Nothing waits to fill a batch: a lone call is decided at once,
+//! alone; batches form only when calls arrive faster than one thread decides them, which is exactly
+//! when batching pays. The CPU-bound work stays off the runtime's threads, which keep serving
+//! connections meanwhile.
 //!
 //! At low load a call of one code is decided inline, on the runtime's thread: when nothing else
 //! is being decided and the recent decisions held fewer than [`INLINE_BELOW_MEAN`] codes on
-//! average. It saves the handoff to a sleeping thread and the wake-up back (at a quarter of the
-//! maximum rate: p50 529 against 783 us, 254 against 309 us of CPU per call; BENCHMARKS.md).
-//! Under load the mean rises with the batches and calls queue: decided alone, they would cost
-//! a single strict check each (2.7 times a batched signature; with inline decisions regardless
-//! of the mean the Verify load cost about 15 % more CPU per call).
+//! average. It saves the handoff to a sleeping thread and the wake-up back. Under load the mean
+//! rises with the batches and calls queue: decided alone, they would each cost a single strict
+//! check, dearer than a batched signature (figures: BENCHMARKS.md, "Batch verification").
 
 use crate::lock::Locked;
 use std::collections::{HashMap, VecDeque};
@@ -36,8 +34,7 @@ use crate::verify::Verdict;
 
 /// Most codes one verifier thread takes from the queue at once, and most codes in one piece of
 /// a job. A quarter of an equation's worth: a batch of 16 costs about as much per signature as
-/// one of 64 (ed25519-dalek `verify_batch`, per signature: 25.0 against 26.8 us and 19.3
-/// against 18.9 us in two sessions of BENCHMARKS.md), when the queue is long every thread gets
+/// one of 64 (BENCHMARKS.md, "Batch verification"), when the queue is long every thread gets
 /// a share instead of the first taking it all, and a call that arrives while both threads are
 /// busy waits for a shorter batch.
 pub(crate) const MAX_CODES_PER_TAKE: usize = MAX_SIGNATURES_PER_EQUATION / 4;

@@ -14,7 +14,7 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService};
 use tonic_health::ServingStatus;
 
-use super::service;
+use super::api;
 use crate::proto;
 
 /// Every name the node reports: "" (the node) and its services.
@@ -22,9 +22,9 @@ fn service_names() -> [&'static str; 4] {
     use tonic::server::NamedService;
     [
         "",
-        <proto::health_code_service_server::HealthCodeServiceServer<service::HealthCodeApi> as NamedService>::NAME,
-        <proto::federation_service_server::FederationServiceServer<service::FederationApi> as NamedService>::NAME,
-        <proto::operator_service_server::OperatorServiceServer<service::OperatorApi> as NamedService>::NAME,
+        <proto::health_code_service_server::HealthCodeServiceServer<api::HealthCodeApi> as NamedService>::NAME,
+        <proto::federation_service_server::FederationServiceServer<api::FederationApi> as NamedService>::NAME,
+        <proto::operator_service_server::OperatorServiceServer<api::OperatorApi> as NamedService>::NAME,
     ]
 }
 

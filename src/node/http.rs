@@ -27,6 +27,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
@@ -113,7 +114,7 @@ where
         listener,
         router(state.clone())
             .layer(axum::middleware::from_fn_with_state(
-                std::time::Duration::from_secs(state.limits.request_timeout_secs),
+                std::time::Duration::from_secs(state.guards.limits.request_timeout_secs),
                 count_calls,
             ))
             .into_make_service_with_connect_info::<Remote>(),
@@ -292,13 +293,43 @@ fn api_error(e: ApiError) -> Response {
     error(status, e.to_string())
 }
 
-/// A string field of a JSON body ("" when absent); the error names the field.
-fn text_field<'a>(body: &'a Value, field: &'static str) -> Result<&'a str, String> {
-    match body.get(field) {
-        Some(Value::String(s)) => Ok(s),
-        None | Some(Value::Null) => Ok(""),
-        Some(_) => Err(format!("{field}: must be a string")),
+/// A field of a request body that must be a string when present. Any JSON is taken here, so
+/// that a wrong type is answered with the field's name ("code: must be a string"), as the page
+/// and its tests expect, rather than with serde's position in the text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Str(String),
+    Other(serde::de::IgnoredAny),
+}
+
+/// The string in `field` ("" when absent or null); the error names the field.
+fn text<'a>(value: &'a Option<Text>, field: &'static str) -> Result<&'a str, String> {
+    match value {
+        Some(Text::Str(s)) => Ok(s),
+        None => Ok(""),
+        Some(Text::Other(_)) => Err(format!("{field}: must be a string")),
     }
+}
+
+/// The body of `POST /api/verify`.
+#[derive(Deserialize)]
+struct VerifyBody {
+    #[serde(default)]
+    code: Option<Text>,
+    #[serde(default)]
+    checkpoint_id: Option<Text>,
+}
+
+/// The body of `POST /api/identity-match`.
+#[derive(Deserialize)]
+struct MatchBody {
+    #[serde(default)]
+    code: Option<Text>,
+    #[serde(default)]
+    document_type: Option<Text>,
+    #[serde(default)]
+    document_number: Option<Text>,
 }
 
 async fn info(State(s): State<Arc<NodeState>>) -> Response {
@@ -355,13 +386,17 @@ pub(crate) fn verdict_json(v: &Verdict, now: u64, offset: DisplayOffset) -> Valu
     })
 }
 
-/// The JSON object of a request body; every failure is `{"error": ...}` like the rest of the API.
-fn json_body(
+/// A request body: a JSON object read into `T`; every failure is `{"error": ...}` like the rest
+/// of the API. Not `axum::Json`: its rejections carry axum's own wording and statuses, and a
+/// struct would also take a JSON array; the page and its tests expect these messages.
+fn json_body<T: serde::de::DeserializeOwned>(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Value, (StatusCode, String)> {
+) -> Result<T, (StatusCode, String)> {
     let bytes = body.map_err(|e| (e.status(), format!("body: {}", e.body_text())))?;
     match serde_json::from_slice::<Value>(&bytes) {
-        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(v @ Value::Object(_)) => {
+            serde_json::from_value(v).map_err(|e| (StatusCode::BAD_REQUEST, format!("body: {e}")))
+        }
         Ok(_) => Err((
             StatusCode::BAD_REQUEST,
             "body: must be a JSON object".into(),
@@ -375,16 +410,16 @@ async fn verify(
     axum::Extension(caller): axum::Extension<Arc<crate::callers::Caller>>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let body = match json_body(body) {
+    let body: VerifyBody = match json_body(body) {
         Ok(b) => b,
         Err((status, message)) => return error(status, message),
     };
-    if text_field(&body, "code").is_ok_and(str::is_empty) {
+    if text(&body.code, "code").is_ok_and(str::is_empty) {
         return error(StatusCode::BAD_REQUEST, "code: required".into());
     }
     let (code, checkpoint) = match (
-        text_field(&body, "code"),
-        text_field(&body, "checkpoint_id"),
+        text(&body.code, "code"),
+        text(&body.checkpoint_id, "checkpoint_id"),
     ) {
         (Ok(c), Ok(p)) => (c, p),
         (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
@@ -426,14 +461,14 @@ async fn identity_match(
     State(s): State<Arc<NodeState>>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let body = match json_body(body) {
+    let body: MatchBody = match json_body(body) {
         Ok(b) => b,
         Err((status, message)) => return error(status, message),
     };
     let fields = (
-        text_field(&body, "code"),
-        text_field(&body, "document_type"),
-        text_field(&body, "document_number"),
+        text(&body.code, "code"),
+        text(&body.document_type, "document_type"),
+        text(&body.document_number, "document_number"),
     );
     let (code, doc_type, number) = match fields {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),

@@ -305,7 +305,7 @@ pub(crate) fn tls_acceptor(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::sync::mpsc::Receiver<Accepted> {
     let lines = state.handshake_lines.clone();
-    let idle = Duration::from_secs(state.limits.idle_timeout_secs);
+    let idle = Duration::from_secs(state.guards.limits.idle_timeout_secs);
     let port = listener
         .local_addr()
         .map(|a| format!("(connection to port {})", a.port()))
@@ -326,7 +326,7 @@ pub(crate) fn tls_acceptor(
                 },
                 _ = stop.changed() => return,
             };
-            let slot = match state.connections.enter(addr.ip()) {
+            let slot = match state.guards.connections.enter(addr.ip()) {
                 Ok(slot) => slot,
                 Err(message) => {
                     // Closed at once (the socket drops); counted like a refused call.
@@ -346,15 +346,15 @@ pub(crate) fn tls_acceptor(
                 // Anyone can cause these lines: within a budget a second.
                 let say = |what: &str, error: Option<&dyn std::fmt::Display>| {
                     match lines.take(crate::unix_now()) {
-                        super::lines::Line::Write => match error {
+                        super::log_budget::Line::Write => match error {
                             Some(e) => tracing::info!(remote = %addr.ip(), error = %e, "{what}"),
                             None => tracing::info!(remote = %addr.ip(), "{what}"),
                         },
-                        super::lines::Line::Notice => tracing::info!(
+                        super::log_budget::Line::Notice => tracing::info!(
                             "more than {} TLS handshakes refused or plain-text clients this second: the rest are not logged one by one",
                             lines.per_sec()
                         ),
-                        super::lines::Line::Quiet => {}
+                        super::log_budget::Line::Quiet => {}
                     }
                 };
                 // A TLS client's first record is a handshake (0x16). Anything else is a client
@@ -406,8 +406,8 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Answers a client that spoke plain text to the TLS port, then closes (within the handshake
 /// timeout): a gRPC client (HTTP/2 preface) gets every call ended with INVALID_ARGUMENT and
-/// [`USE_TLS`], an HTTP/1 client (a browser at http://) a 400 saying to open https://; otherwise the
-/// connection is closed. Without this, such a client saw only an HTTP/2 protocol error or a
+/// [`USE_TLS`], an HTTP/1 client (a browser at http://) a 400 saying to open https://; otherwise
+/// the connection is closed. Without this, such a client saw only an HTTP/2 protocol error or a
 /// cancelled call (and a browser at http:// an empty answer).
 async fn answer_plain_text(tcp: TcpStream) {
     use tokio::io::AsyncWriteExt;

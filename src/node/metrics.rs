@@ -182,7 +182,7 @@ impl Metrics {
             self.issue_duration.clone(),
         );
         let ages: Family<PeerLabels, Gauge<f64, AtomicU64>> = Family::default();
-        for (peer, feed) in state.peer_feeds.locked().iter() {
+        for (peer, feed) in state.trust.peer_feeds.locked().iter() {
             ages.get_or_create(&PeerLabels {
                 peer: peer.to_string(),
             })
@@ -254,7 +254,7 @@ impl Metrics {
         r.register(
             "hcmr_audit_dropped",
             "Audit records dropped because the audit queue was full",
-            ConstCounter::new(state.audit_dropped.load(Ordering::Relaxed)),
+            ConstCounter::new(state.audit.dropped.load(Ordering::Relaxed)),
         );
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &r)?;
@@ -309,7 +309,7 @@ where
         listener,
         router(state.clone())
             .layer(axum::middleware::from_fn_with_state(
-                std::time::Duration::from_secs(state.limits.request_timeout_secs),
+                std::time::Duration::from_secs(state.guards.limits.request_timeout_secs),
                 super::http::count_calls,
             ))
             .into_make_service_with_connect_info::<super::http::Remote>(),

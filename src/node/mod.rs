@@ -4,34 +4,52 @@
 //! [`Node::serve`] serves the three hcmr services, grpc.health.v1 and server reflection on a
 //! bound listener (and, where configured, the checkpoint page and Prometheus metrics at
 //! `GET /metrics`), and pulls every peer's trust feed on an interval, until a shutdown future
-//! completes; then health turns NOT_SERVING and it drains in-flight calls. [`spawn`] does both on a task, for tests and the
-//! demo.
+//! completes; then health turns NOT_SERVING and it drains in-flight calls. [`spawn`] does both
+//! on a task, for tests and the demo.
+//!
+//! Where things live:
+//! - the edges: `api/` (the gRPC trait impls, thin), `http` (the checkpoint page), `metrics`,
+//!   `health`, `listener` (TLS accept, connection limits), `auth/` (credentials, roles, the
+//!   tower layer, rate and in-flight guards), `peer` (calls to other nodes);
+//! - the workflows, one file each: `issue` (with the pure checks of `issue_request`),
+//!   `verification`, `identity_match`, `revocation`, `keys`, `agreements/`, `callers`, `sync`,
+//!   `audit`, `backup`, `trust_bundle`, `retention`; `own_feed` appends to the node's feed;
+//! - opening and state: `open` (the steps of [`Node::open`]), `config`, `batcher` (verifier
+//!   threads), `log_budget` (log lines a second), `convert` and `error` (the wire forms).
 
+mod agreements;
+mod api;
+mod audit;
 mod auth;
 pub mod backup;
 mod batcher;
 mod callers;
-mod checkpoint;
 pub mod config;
 pub mod convert;
 pub mod error;
 mod health;
 mod http;
-mod lifecycle;
-mod lines;
+mod identity_match;
+mod issue;
+mod issue_request;
+mod keys;
 mod listener;
+mod log_budget;
 mod metrics;
+mod open;
+mod own_feed;
 mod peer;
 mod retention;
-mod service;
+mod revocation;
 mod sync;
+mod trust_bundle;
+mod verification;
 
-use crate::keyfile::NodeKeyFile as _;
 use crate::lock::Locked;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -44,7 +62,7 @@ pub use config::{
     ConfigError, InitOptions, ADMIN_TOKEN_FILE, CONFIG_FILE,
 };
 pub use error::ApiError;
-pub use service::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
+pub use issue_request::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
 
 use crate::feed::FeedState;
 use crate::identity::SubjectKey;
@@ -124,13 +142,12 @@ pub(crate) struct NodeState {
     pub(crate) peer_timeout: std::time::Duration,
     /// URL peers use to reach this node; set once the listener is bound.
     pub(crate) endpoint: std::sync::OnceLock<String>,
-    /// The snapshot verification reads. Swapped whole after every trust change, so a Verify
-    /// call takes one pointer and never waits on a writer.
-    pub(crate) trust: ArcSwap<TrustSnapshot>,
-    /// This node's own feed as applied. A std mutex: held only to clone or replace the `Arc`.
-    pub(crate) own_feed: Mutex<Arc<FeedState>>,
-    /// Peers' feeds as synced. A std mutex: held only to read or replace entries.
-    pub(crate) peer_feeds: Mutex<HashMap<Province, PeerFeed>>,
+    /// The trust state verification reads, and what it is rebuilt from.
+    pub(crate) trust: TrustState,
+    /// Where audit records and refused calls go.
+    pub(crate) audit: AuditSink,
+    /// What every call and connection passes besides its credentials.
+    pub(crate) guards: Guards,
     /// Serialises agreement changes, so two concurrent ones cannot interleave their
     /// read-check-write steps.
     pub(crate) agreement_lock: tokio::sync::Mutex<()>,
@@ -138,24 +155,14 @@ pub(crate) struct NodeState {
     pub(crate) feed_lock: tokio::sync::Mutex<()>,
     /// Serialises peer syncs (the interval task and SyncNow).
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
-    /// Serialises snapshot rebuilds, so an older rebuild never replaces a newer one.
-    pub(crate) rebuild_lock: Mutex<()>,
     /// Verify calls in flight, decided together by the verifier threads.
     pub(crate) batcher: batcher::Batcher,
-    /// Audit records on their way to the store (bounded: a full queue drops and counts, so the
-    /// log never slows a checkpoint).
-    pub(crate) audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditRecord>,
-    /// Audit records dropped because the queue was full.
-    pub(crate) audit_dropped: std::sync::atomic::AtomicU64,
-    /// Refused calls counted by kind until the audit writer stores them (bounded memory; a
-    /// flood of refusals never takes the audit queue's room).
-    pub(crate) refusals: Arc<checkpoint::RefusalTally>,
     /// Log lines about calls over their caller's rate: one a second.
-    pub(crate) rate_refusal_lines: lines::LineBudget,
+    pub(crate) rate_refusal_lines: log_budget::LineBudget,
     /// Log lines about refused calls (other than over a caller's rate).
-    pub(crate) refusal_lines: lines::LineBudget,
+    pub(crate) refusal_lines: log_budget::LineBudget,
     /// Log lines about refused TLS handshakes and plain-text clients, on every TLS listener.
-    pub(crate) handshake_lines: Arc<lines::LineBudget>,
+    pub(crate) handshake_lines: Arc<log_budget::LineBudget>,
     /// How long logs are kept ([`retention`]).
     pub(crate) retention: config::RetentionConfig,
     /// How the key files are protected (a rotation writes the new key the same way).
@@ -164,6 +171,55 @@ pub(crate) struct NodeState {
     pub(crate) tls: Option<TlsState>,
     /// Callers by SHA-256 of their token. Swapped whole when a caller is added or removed.
     pub(crate) callers: ArcSwap<HashMap<[u8; 32], Arc<crate::callers::Caller>>>,
+    /// The configuration the node was opened with (paths resolved), for backups.
+    pub(crate) config: Config,
+    /// Operations metrics (served on `metrics_listen`).
+    pub(crate) metrics: metrics::Metrics,
+    /// The clock every decision of this node reads.
+    pub(crate) clock: crate::clock::Clock,
+}
+
+/// The trust state of a running node: the snapshot every verification reads, the feeds it is
+/// built from, and the lock that orders rebuilds.
+pub(crate) struct TrustState {
+    /// The snapshot verification reads. Swapped whole after every trust change, so a Verify
+    /// call takes one pointer and never waits on a writer.
+    pub(crate) snapshot: ArcSwap<TrustSnapshot>,
+    /// This node's own feed as applied. A std mutex: held only to clone or replace the `Arc`.
+    pub(crate) own_feed: Mutex<Arc<FeedState>>,
+    /// Peers' feeds as synced. A std mutex: held only to read or replace entries.
+    pub(crate) peer_feeds: Mutex<HashMap<Province, PeerFeed>>,
+    /// Serialises snapshot rebuilds, so an older rebuild never replaces a newer one.
+    pub(crate) rebuild_lock: Mutex<()>,
+}
+
+impl TrustState {
+    /// The current snapshot (one pointer load; never waits on a writer).
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<TrustSnapshot>> {
+        self.snapshot.load()
+    }
+
+    /// The current snapshot, as an `Arc` to keep past the call.
+    pub(crate) fn load_full(&self) -> Arc<TrustSnapshot> {
+        self.snapshot.load_full()
+    }
+}
+
+/// Where a node's records of calls go: verification audit records through a bounded queue to
+/// their writer, refused calls through a tally.
+pub(crate) struct AuditSink {
+    /// Audit records on their way to the store (bounded: a full queue drops and counts, so the
+    /// log never slows a checkpoint).
+    pub(crate) tx: tokio::sync::mpsc::Sender<crate::audit::AuditRecord>,
+    /// Audit records dropped because the queue was full.
+    pub(crate) dropped: std::sync::atomic::AtomicU64,
+    /// Refused calls counted by kind until the audit writer stores them (bounded memory; a
+    /// flood of refusals never takes the audit queue's room).
+    pub(crate) refusals: Arc<audit::RefusalTally>,
+}
+
+/// The guards every call and connection passes besides its credentials.
+pub(crate) struct Guards {
     /// Per-caller request rates.
     pub(crate) rate: auth::RateLimiter,
     /// Connections open on the TLS listeners, node-wide and per remote address.
@@ -175,12 +231,6 @@ pub(crate) struct NodeState {
     pub(crate) concurrency: Arc<tokio::sync::Semaphore>,
     /// Limits from the config.
     pub(crate) limits: config::LimitsConfig,
-    /// The configuration the node was opened with (paths resolved), for backups.
-    pub(crate) config: Config,
-    /// Operations metrics (served on `metrics_listen`).
-    pub(crate) metrics: metrics::Metrics,
-    /// The clock every decision of this node reads.
-    pub(crate) clock: crate::clock::Clock,
 }
 
 /// A node's TLS identity while it runs.
@@ -196,11 +246,11 @@ pub(crate) struct TlsState {
 impl NodeState {
     /// Rebuilds the trust snapshot from the store and the in-memory feeds, and swaps it in.
     pub(crate) fn rebuild_trust(&self) -> Result<(), StoreError> {
-        let _g = self.rebuild_lock.locked();
-        let own = self.own_feed.locked().clone();
-        let peers: Vec<PeerFeed> = self.peer_feeds.locked().values().cloned().collect();
+        let _g = self.trust.rebuild_lock.locked();
+        let own = self.trust.own_feed.locked().clone();
+        let peers: Vec<PeerFeed> = self.trust.peer_feeds.locked().values().cloned().collect();
         let snapshot = build_snapshot(self.province, &self.store, self.policy, own, peers)?;
-        self.trust.store(Arc::new(snapshot));
+        self.trust.snapshot.store(Arc::new(snapshot));
         Ok(())
     }
 
@@ -246,81 +296,6 @@ fn build_snapshot(
     Ok(snapshot)
 }
 
-/// Refuses a key file that others can read or write (group or world bits set).
-fn check_key_permissions(path: &std::path::Path) -> Result<(), NodeError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(m) = std::fs::metadata(path) {
-            let mode = m.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(NodeError::KeyPermissions {
-                    path: path.display().to_string(),
-                    mode,
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Reads the node key, finishing a rotation a crash interrupted: the rotation writes the new key
-/// to `<key_file>.new`, records the rotation in the feed, then renames; if the feed already names
-/// the new key, the rename is completed here.
-fn load_key(
-    key_file: &std::path::Path,
-    own: &FeedState,
-    protection: &crate::keyfile::KeyProtection,
-) -> Result<NodeKey, NodeError> {
-    let current = own.current_key().copied();
-    let key = NodeKey::read_pem_protected(key_file, protection).map_err(ConfigError::from)?;
-    if Some(key.public()) == current {
-        return Ok(key);
-    }
-    let pending = lifecycle::pending_key_path(key_file);
-    if pending.exists() {
-        let new = NodeKey::read_pem_protected(&pending, protection).map_err(ConfigError::from)?;
-        if Some(new.public()) == current {
-            lifecycle::install_key_file(key_file, &pending, key.kid())?;
-            tracing::warn!(kid = %new.kid(), "completed a key rotation interrupted by a crash");
-            return Ok(new);
-        }
-    }
-    Err(NodeError::KeyMismatch(key_file.display().to_string()))
-}
-
-/// Rewrites a plain hex subject key file (of a node made before subject keys could be
-/// encrypted) encrypted under `protection`, through a new file renamed over the old one, so a
-/// crash leaves one form or the other, both readable. Called once every other key file has
-/// been read under the same passphrase, so a node that cannot start is never changed.
-fn encrypt_plain_subject_key(
-    path: &Path,
-    key: &SubjectKey,
-    protection: &crate::keyfile::KeyProtection,
-) -> Result<(), NodeError> {
-    let mut new = path.as_os_str().to_owned();
-    new.push(".new");
-    let new = PathBuf::from(new);
-    let io = |e: std::io::Error| {
-        NodeError::Io(std::io::Error::new(
-            e.kind(),
-            format!("{}: {e}", new.display()),
-        ))
-    };
-    match std::fs::remove_file(&new) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
-    }
-    crate::keyfile::write_subject_key(&new, key, protection).map_err(ConfigError::from)?;
-    std::fs::rename(&new, path).map_err(io)?;
-    tracing::warn!(
-        file = %path.display(),
-        "the subject key file was plain hex while the other key files are encrypted: rewritten encrypted with their passphrase"
-    );
-    Ok(())
-}
-
 /// An opened node, ready to serve.
 pub struct Node {
     state: Arc<NodeState>,
@@ -331,178 +306,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// Loads the key files, opens the store and builds the trust snapshot.
-    ///
-    /// # Errors
-    /// [`NodeError`] naming the file or setting at fault.
-    pub fn open(config: &Config) -> Result<Node, NodeError> {
-        Node::open_with_clock(config, crate::clock::Clock::System)
-    }
-
-    /// As [`Node::open`], judging every time by `clock` (tests inject one).
-    ///
-    /// # Errors
-    /// As [`Node::open`].
-    pub fn open_with_clock(config: &Config, clock: crate::clock::Clock) -> Result<Node, NodeError> {
-        let province = config.province()?;
-        check_key_permissions(&config.key_file)?;
-        check_key_permissions(&config.subject_key_file)?;
-        if let Some(t) = &config.tls {
-            check_key_permissions(&t.key_file)?;
-        }
-        let key_protection = config.key_protection()?;
-        let (subject_key, subject_form) =
-            crate::keyfile::read_subject_key(&config.subject_key_file, &key_protection)
-                .map_err(ConfigError::from)?;
-        if !config.data_dir.is_dir() {
-            return Err(NodeError::NoDatabase(config.data_dir.display().to_string()));
-        }
-        let probe = config.data_dir.join(".hcmr-write-probe");
-        std::fs::write(&probe, b"")
-            .and_then(|()| std::fs::remove_file(&probe))
-            .map_err(|e| NodeError::NotWritable {
-                path: config.data_dir.display().to_string(),
-                detail: e.to_string(),
-            })?;
-        let store = Store::open(&config.data_dir)?;
-        let stored = store.province()?;
-        if stored != province {
-            return Err(NodeError::ProvinceMismatch {
-                config: province,
-                stored,
-            });
-        }
-        // Stored entries were checked before they were written: no signature is checked
-        // again (see FeedState::restore).
-        let mut own = FeedState::new(province);
-        own.restore(store.feed_iter())?;
-        let key = load_key(&config.key_file, &own, &key_protection)?;
-        let tls = match &config.tls {
-            None => None,
-            Some(t) => {
-                let identity =
-                    crate::tls::TlsIdentity::load(&t.cert_file, &t.key_file, &key_protection)?;
-                let now = i64::try_from(clock.now()).unwrap_or(i64::MAX);
-                let mine = crate::tls::check_node_certificate(identity.certificate_der(), now)
-                    .map_err(|e| crate::tls::TlsError::File {
-                        path: t.cert_file.display().to_string(),
-                        detail: format!("not a usable node certificate: {e}"),
-                    })?;
-                if mine.province != province {
-                    return Err(crate::tls::TlsError::File {
-                        path: t.cert_file.display().to_string(),
-                        detail: format!(
-                            "the certificate speaks for {}, not for this node's province {province}",
-                            mine.province
-                        ),
-                    }
-                    .into());
-                }
-                // A rotation that crashed before re-certifying: certify with the current key.
-                let identity = if mine.keys.contains(&key.public()) {
-                    identity
-                } else {
-                    let renewed = identity.recertified(&key, now)?;
-                    renewed.save(&t.cert_file, None, &key_protection)?;
-                    tracing::warn!(kid = %key.kid(), "node certificate re-certified by the current key");
-                    renewed
-                };
-                Some(TlsState {
-                    cert: Arc::new(crate::tls::CertSource(ArcSwap::new(
-                        identity.certified_key()?,
-                    ))),
-                    identity: Mutex::new(identity),
-                    cert_file: t.cert_file.clone(),
-                })
-            }
-        };
-        if subject_form == crate::keyfile::SubjectKeyForm::Hex && key_protection.is_encrypted() {
-            encrypt_plain_subject_key(&config.subject_key_file, &subject_key, &key_protection)?;
-        }
-        let mut peers = HashMap::new();
-        for (peer, synced_at) in store.sync_times()? {
-            let mut state = FeedState::new(peer);
-            match state.restore(store.peer_feed_iter(peer)) {
-                Ok(()) => {
-                    let state = Arc::new(state);
-                    peers.insert(peer, PeerFeed { state, synced_at });
-                }
-                Err(e @ StoreError::Corrupt { .. }) => {
-                    tracing::error!(%peer, error = %e, "stored peer feed does not verify; it is left out")
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let policy = config.trust_policy();
-        let own = Arc::new(own);
-        let snapshot = build_snapshot(
-            province,
-            &store,
-            policy,
-            own.clone(),
-            peers.values().cloned().collect(),
-        )?;
-        let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(AUDIT_QUEUE);
-        let node = Node {
-            audit_rx,
-            state: Arc::new(NodeState {
-                province,
-                key: ArcSwap::from_pointee(key),
-                key_file: config.key_file.clone(),
-                subject_key,
-                store,
-                policy,
-                default_code_lifetime_secs: config.policy.default_code_lifetime_secs,
-                display_offset: config.display_utc_offset,
-                sync_interval: std::time::Duration::from_secs(config.sync_interval_secs),
-                peer_timeout: std::time::Duration::from_secs(config.peer_timeout_secs),
-                endpoint: std::sync::OnceLock::new(),
-                trust: ArcSwap::from_pointee(snapshot),
-                own_feed: Mutex::new(own),
-                peer_feeds: Mutex::new(peers),
-                agreement_lock: tokio::sync::Mutex::new(()),
-                feed_lock: tokio::sync::Mutex::new(()),
-                sync_lock: tokio::sync::Mutex::new(()),
-                rebuild_lock: Mutex::new(()),
-                batcher: batcher::Batcher::start(
-                    std::thread::available_parallelism().map_or(2, |n| n.get()),
-                ),
-                audit_tx,
-                audit_dropped: std::sync::atomic::AtomicU64::new(0),
-                refusals: Arc::default(),
-                rate_refusal_lines: lines::LineBudget::new(1),
-                refusal_lines: lines::LineBudget::new(auth::REFUSAL_LINES_PER_SEC),
-                handshake_lines: Arc::new(lines::LineBudget::new(
-                    listener::HANDSHAKE_LINES_PER_SEC,
-                )),
-                retention: config.retention,
-                key_protection,
-                tls,
-                callers: ArcSwap::from_pointee(HashMap::new()),
-                rate: auth::RateLimiter::new(
-                    config.limits.caller_requests_per_sec,
-                    config.limits.caller_burst,
-                ),
-                in_flight: Arc::default(),
-                connections: Arc::new(listener::ConnGate::new(
-                    listener::connection_limit(config.limits.max_connections),
-                    config.limits.max_connections_per_address,
-                )),
-                concurrency: Arc::new(tokio::sync::Semaphore::new(
-                    config.limits.max_concurrent_requests,
-                )),
-                limits: config.limits,
-                config: config.clone(),
-                metrics: metrics::Metrics::default(),
-                clock,
-            }),
-            config: config.clone(),
-            metrics_listener: None,
-        };
-        node.state.reload_callers()?;
-        Ok(node)
-    }
-
     /// What the trust snapshot holds, for `hcmr bench scale`: (revocations in the peers' feeds,
     /// heap bytes of the peers' revoked-code sets, agreements).
     pub fn trust_figures(&self) -> (usize, usize, usize) {
@@ -544,16 +347,7 @@ impl Node {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NodeError> {
         let addr = listener.local_addr()?;
-        let scheme = if self.state.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let endpoint = self
-            .config
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| format!("{scheme}://{addr}"));
+        let endpoint = endpoint_url(&self.config, addr);
         let _ = self.state.endpoint.set(endpoint.clone());
         let state = self.state.clone();
 
@@ -585,57 +379,32 @@ impl Node {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
-        let audit_task = tokio::spawn(checkpoint::audit_writer(
+        let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
             self.audit_rx,
-            state.refusals.clone(),
+            state.audit.refusals.clone(),
             stop_rx.clone(),
         ));
         let http_task = match http_listener {
-            Some(l) => {
-                let http_addr = l.local_addr()?;
-                let task = match &state.tls {
-                    Some(t) => {
-                        tracing::info!(%http_addr, "checkpoint page serving at https://{http_addr}/");
-                        let config =
-                            crate::tls::server_config(t.cert.clone(), &[b"h2", b"http/1.1"])?;
-                        let rx = listener::tls_acceptor(l, config, state.clone(), stop_rx.clone());
-                        let tls_listener = listener::TlsListener {
-                            rx,
-                            local: http_addr,
-                        };
-                        tokio::spawn(http::serve(state.clone(), tls_listener, stop_rx.clone()))
-                    }
-                    None => {
-                        tracing::warn!(%http_addr, "checkpoint page serving in PLAIN HTTP at http://{http_addr}/ (loopback development only)");
-                        tokio::spawn(http::serve(state.clone(), l, stop_rx.clone()))
-                    }
-                };
-                Some(task)
-            }
+            Some(l) => Some(spawn_side_listener(
+                &state,
+                l,
+                &stop_rx,
+                Side::Page,
+                http::serve::<TcpListener>,
+                http::serve::<listener::TlsListener>,
+            )?),
             None => None,
         };
         let metrics_task = match self.metrics_listener {
-            Some(l) => {
-                let metrics_addr = l.local_addr()?;
-                Some(match &state.tls {
-                    Some(t) => {
-                        tracing::info!(%metrics_addr, "metrics serving at https://{metrics_addr}/metrics");
-                        let config =
-                            crate::tls::server_config(t.cert.clone(), &[b"h2", b"http/1.1"])?;
-                        let rx = listener::tls_acceptor(l, config, state.clone(), stop_rx.clone());
-                        let tls_listener = listener::TlsListener {
-                            rx,
-                            local: metrics_addr,
-                        };
-                        tokio::spawn(metrics::serve(state.clone(), tls_listener, stop_rx.clone()))
-                    }
-                    None => {
-                        tracing::warn!(%metrics_addr, "metrics serving in PLAIN HTTP at http://{metrics_addr}/metrics (loopback development only)");
-                        tokio::spawn(metrics::serve(state.clone(), l, stop_rx.clone()))
-                    }
-                })
-            }
+            Some(l) => Some(spawn_side_listener(
+                &state,
+                l,
+                &stop_rx,
+                Side::Metrics,
+                metrics::serve::<TcpListener>,
+                metrics::serve::<listener::TlsListener>,
+            )?),
             None => None,
         };
         // The snapshot is in place and the tasks run: ready.
@@ -651,10 +420,10 @@ impl Node {
             let _ = draining.send(true);
             tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
         };
-        let max = state.limits.max_request_bytes;
+        let max = state.guards.limits.max_request_bytes;
         let router = tonic::transport::Server::builder()
             .timeout(std::time::Duration::from_secs(
-                state.limits.request_timeout_secs,
+                state.guards.limits.request_timeout_secs,
             ))
             .max_concurrent_streams(Some(256))
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
@@ -666,18 +435,18 @@ impl Node {
             .add_service(reflection)
             .add_service(
                 proto::health_code_service_server::HealthCodeServiceServer::new(
-                    service::HealthCodeApi(state.clone()),
+                    api::HealthCodeApi(state.clone()),
                 )
                 .max_decoding_message_size(max),
             )
             .add_service(
-                proto::federation_service_server::FederationServiceServer::new(
-                    service::FederationApi(state.clone()),
-                )
+                proto::federation_service_server::FederationServiceServer::new(api::FederationApi(
+                    state.clone(),
+                ))
                 .max_decoding_message_size(max),
             )
             .add_service(
-                proto::operator_service_server::OperatorServiceServer::new(service::OperatorApi(
+                proto::operator_service_server::OperatorServiceServer::new(api::OperatorApi(
                     state.clone(),
                 ))
                 .max_decoding_message_size(max),
@@ -719,6 +488,70 @@ impl Node {
         tracing::info!(province = %state.province, "hcmr node stopped");
         Ok(())
     }
+}
+
+/// The URL peers and clients use to reach a node of `config` bound at `addr`: the config's
+/// `endpoint` if set, else [`crate::client::node_url`] (`https://` with TLS, `http://` without).
+pub fn endpoint_url(config: &Config, addr: SocketAddr) -> String {
+    config
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| crate::client::node_url(config.tls.is_some(), addr))
+}
+
+/// The HTTP endpoints a node serves beside gRPC, on listeners of their own.
+#[derive(Clone, Copy)]
+enum Side {
+    /// The checkpoint page (`http_listen`).
+    Page,
+    /// Prometheus metrics (`metrics_listen`).
+    Metrics,
+}
+
+type SideTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Serves a side endpoint on `l` on a task: over TLS with the node certificate (`tls`) when the
+/// node has TLS, else in plain HTTP (`plain`), which is logged as loopback-development only.
+fn spawn_side_listener<P, T>(
+    state: &Arc<NodeState>,
+    l: TcpListener,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    side: Side,
+    plain: fn(Arc<NodeState>, TcpListener, tokio::sync::watch::Receiver<bool>) -> P,
+    tls: fn(Arc<NodeState>, listener::TlsListener, tokio::sync::watch::Receiver<bool>) -> T,
+) -> Result<SideTask, NodeError>
+where
+    P: Future<Output = std::io::Result<()>> + Send + 'static,
+    T: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let addr = l.local_addr()?;
+    Ok(match &state.tls {
+        Some(t) => {
+            match side {
+                Side::Page => {
+                    tracing::info!(http_addr = %addr, "checkpoint page serving at https://{addr}/")
+                }
+                Side::Metrics => {
+                    tracing::info!(metrics_addr = %addr, "metrics serving at https://{addr}/metrics")
+                }
+            }
+            let config = crate::tls::server_config(t.cert.clone(), &[b"h2", b"http/1.1"])?;
+            let rx = listener::tls_acceptor(l, config, state.clone(), stop.clone());
+            let tls_listener = listener::TlsListener { rx, local: addr };
+            tokio::spawn(tls(state.clone(), tls_listener, stop.clone()))
+        }
+        None => {
+            match side {
+                Side::Page => {
+                    tracing::warn!(http_addr = %addr, "checkpoint page serving in PLAIN HTTP at http://{addr}/ (loopback development only)")
+                }
+                Side::Metrics => {
+                    tracing::warn!(metrics_addr = %addr, "metrics serving in PLAIN HTTP at http://{addr}/metrics (loopback development only)")
+                }
+            }
+            tokio::spawn(plain(state.clone(), l, stop.clone()))
+        }
+    })
 }
 
 /// A node serving on a background task.
@@ -798,15 +631,7 @@ pub async fn spawn_with_clock(
         .map(|l| l.local_addr())
         .transpose()?;
     let node = node.with_metrics_listener(metrics_listener);
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let endpoint = config
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let endpoint = endpoint_url(config, addr);
     let province = node.province();
     let store = node.state.store.clone();
     let tls_cert = config.tls.as_ref().map(|t| t.cert_file.clone());

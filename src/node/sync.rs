@@ -105,6 +105,7 @@ impl NodeState {
         let mut client =
             peer::connect(self, "peer endpoint", &url, peer::Expect::Province(peer)).await?;
         let current = self
+            .trust
             .peer_feeds
             .locked()
             .get(&peer)
@@ -148,7 +149,7 @@ impl NodeState {
         let now = self.now();
         self.store.append_peer_feed(peer, &entries, now).await?;
         let last_seq = next.last_seq();
-        self.peer_feeds.locked().insert(
+        self.trust.peer_feeds.locked().insert(
             peer,
             PeerFeed {
                 state: Arc::new(next),
@@ -256,6 +257,34 @@ pub(crate) fn feed_entry_from_proto(m: &proto::FeedEntry) -> Result<FeedEntry, A
         })?;
     FeedEntry::from_parts(m.entry.clone(), kid, sig)
         .map_err(|e| ApiError::Unauthenticated(format!("feed entry: {e}")))
+}
+
+/// Feed entries a GetFeed stream holds ahead of the peer reading it.
+const FEED_STREAM_BUFFER: usize = 64;
+
+/// This node's feed entries from `from` (a sequence number) on, as GetFeed streams them: a
+/// range read of the store from `from`, one entry at a time on a blocking thread (sled's reads
+/// block), sent as the peer takes them, so a long feed is never held in memory whole. A store
+/// error ends the stream with its status.
+pub(crate) fn feed_stream(
+    store: crate::store::Store,
+    from: u64,
+) -> tokio_stream::wrappers::ReceiverStream<Result<proto::FeedEntry, tonic::Status>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(FEED_STREAM_BUFFER);
+    tokio::task::spawn_blocking(move || {
+        for entry in store.feed_iter_from(from) {
+            let item = match entry {
+                Ok(e) => Ok(feed_entry_to_proto(&e)),
+                Err(e) => Err(tonic::Status::from(ApiError::from(e))),
+            };
+            let failed = item.is_err();
+            // A closed channel: the peer went away.
+            if tx.blocking_send(item).is_err() || failed {
+                break;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 /// A feed entry for the wire.

@@ -5,10 +5,9 @@
 //! trailers), and `tokio_rustls` sends each at once: one `writev` system call each. Here a write
 //! only encrypts into the TLS session's buffer; the records go to the socket on flush, or when
 //! [`WRITE_HIGH_WATER`] bytes wait. A flush with data waiting first yields to the runtime once,
-//! so calls completing meanwhile on the same connection share the send. Under the Issue load
-//! this took the server from 1.5 `writev` per call to 0.6, and the empty call's server CPU from
-//! 44.5 to 29.7 us (BENCHMARKS.md, "Profile"): a loopback send also runs the receiver's network
-//! stack.
+//! so calls completing meanwhile on the same connection share the send. Fewer sends per call
+//! save the server much CPU, since a loopback send also runs the receiver's network stack (the
+//! figures are in BENCHMARKS.md, "Profile").
 
 use std::io::{IoSlice, Write};
 use std::pin::Pin;

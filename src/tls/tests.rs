@@ -1,3 +1,7 @@
+use arc_swap::ArcSwap;
+use rustls::pki_types::UnixTime;
+
+use super::config::{spki_of, unix};
 use super::*;
 
 fn key(n: u8) -> NodeKey {

@@ -83,16 +83,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
         .agreements;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, created.id);
-    let accepted = operator(&sc)
-        .await
-        .approve_agreement(proto::ApproveAgreementRequest {
-            id: created.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .agreement
-        .unwrap();
+    let accepted = approve(&sc, &created.id).await;
     assert_eq!(accepted.state, AgreementState::Concluded as i32);
     // The doubly signed agreement is in both stores.
     for n in [&gd, &sc] {
@@ -136,7 +127,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
     assert_eq!(v.issued_status, Y);
     let subj = v.subject.unwrap();
     assert_eq!(subj.masked_name, "李*英");
-    let number = hcmr::identity::synthetic_resident_id("511302", "19900101", 242);
+    let number = document_number("511302", 242);
     assert_eq!(
         subj.masked_document_number,
         hcmr::identity::mask_document_number(&number)
@@ -175,7 +166,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
     // A yellow edited to green keeps its signature and fails it.
     let v = verify(
         &gd,
-        &hcmr::demo::forge_status(&yellow.code, hcmr::status::HealthStatus::Green).unwrap(),
+        &hcmr_core::testkit::forge_status(&yellow.code, hcmr::status::HealthStatus::Green),
     )
     .await;
     assert_eq!(
@@ -246,7 +237,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
         "early, green, yellow, red, short, fresh"
     );
     drop(store);
-    let number = hcmr::identity::synthetic_resident_id("510104", "19900101", 131);
+    let number = document_number("510104", 131);
     for entry in walk(&dir.path().join("510000")) {
         let bytes = std::fs::read(&entry).unwrap();
         for needle in [number.as_bytes(), "王建国".as_bytes()] {

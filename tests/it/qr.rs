@@ -8,7 +8,6 @@ use std::io::Cursor;
 use hcmr::card::{self, CardInfo};
 use hcmr::code::{self, Claims, HealthCode, Subject};
 use hcmr::identity::{DocumentType, SubjectKey};
-use hcmr::keys::NodeKey;
 use hcmr::province::Province;
 use hcmr::qr::{self, QrError};
 use hcmr::status::HealthStatus;
@@ -41,7 +40,7 @@ fn typical_claims() -> Claims {
 
 /// The signed code string of [`typical_claims`] under a fixed Sichuan key.
 fn typical_code() -> String {
-    let key = NodeKey::from_seed(&[0x42; 32]);
+    let key = hcmr_core::testkit::key(0x42);
     let code = code::encode(&typical_claims(), &key);
     // It is a real code: it decodes and its signature verifies.
     let hc = HealthCode::decode(&code).expect("a well-formed code");

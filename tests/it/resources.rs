@@ -219,7 +219,7 @@ async fn the_identity_match_limit_survives_restarts() {
     pin_listen(&sc_cfg, &sc);
     pin_listen(&gd_cfg, &gd);
     let person = subject("王建国", "510104", 131);
-    let other = hcmr::identity::synthetic_resident_id("510104", "19900101", 132);
+    let other = document_number("510104", 132);
     let first = issue(&sc, person.clone(), G, 300).await;
     let ask = |code: &str| proto::MatchIdentityRequest {
         code: code.to_string(),

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use coset::{iana, CborSerializable, CoseSign1Builder, HeaderBuilder};
 
-use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+use crate::agreement::{
+    AgreementBody, AgreementId, AgreementSignature, DirectionTerms, Party, SignedAgreement,
+};
 use crate::code::{transport, Claims, Subject};
 use crate::feed::{proof_of_possession, FeedEntry, FeedState, Statement};
 use crate::identity::{synthetic_resident_id, DocumentType, SubjectHash};
@@ -146,6 +148,31 @@ pub fn agreement_body(
     }
 }
 
+/// Version `version` of the Sichuan–Guangdong agreement [`AGREEMENT_ID`]: [`agreement_body`]
+/// with Sichuan ([`sc_key`]) proposing and Guangdong ([`gd_key`]) accepting; Sichuan's codes
+/// count in Guangdong as `sc_at_gd` says, Guangdong's in Sichuan as `gd_at_sc` says (directions
+/// in that order). Created `version` seconds after 31 days before [`NOW`], so that each
+/// amendment is newer than the version before.
+pub fn sc_gd_body(
+    version: u32,
+    sc_at_gd: &[(HealthStatus, HealthStatus)],
+    gd_at_sc: &[(HealthStatus, HealthStatus)],
+) -> AgreementBody {
+    let body = agreement_body(
+        (SC, &sc_key()),
+        (GD, &gd_key()),
+        vec![
+            direction(SC, GD, status_map(sc_at_gd)),
+            direction(GD, SC, status_map(gd_at_sc)),
+        ],
+    );
+    AgreementBody {
+        version,
+        created_at: body.created_at + u64::from(version),
+        ..body
+    }
+}
+
 /// `body` proposed with `proposer` and accepted with `acceptor`: a concluded agreement.
 ///
 /// # Panics
@@ -174,6 +201,18 @@ pub fn concluded(
         proposer.1,
         acceptor.1,
     )
+}
+
+/// A party's signature over the canonical body bytes `body` (`"hcmr-agreement-v1\0" || body`,
+/// as [`SignedAgreement::propose`] signs), made by `signer` but naming `kid`: genuine when
+/// `kid` is `signer`'s, a forgery under another key's kid otherwise.
+pub fn agreement_signature(body: &[u8], kid: Kid, signer: &NodeKey) -> AgreementSignature {
+    let mut msg = b"hcmr-agreement-v1\0".to_vec();
+    msg.extend_from_slice(body);
+    AgreementSignature {
+        kid,
+        signature: signer.sign(&msg),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,6 +320,20 @@ pub fn code_with_kid(claims: &Claims, kid: Kid, signer: &NodeKey) -> String {
     transport::wrap(&sign1.to_vec().unwrap())
 }
 
+/// `code` with its status claim changed to `status` and its signature kept: what someone who
+/// edits a code's colour presents (the signature no longer verifies).
+///
+/// # Panics
+/// If `code` is not a well-formed code string.
+pub fn forge_status(code: &str, status: HealthStatus) -> String {
+    let cose = transport::unwrap(code).unwrap();
+    let mut sign1 = coset::CoseSign1::from_slice(&cose).unwrap();
+    let mut claims = Claims::from_cbor(sign1.payload.as_deref().unwrap_or_default()).unwrap();
+    claims.status = status.to_u64();
+    sign1.payload = Some(claims.to_cbor());
+    transport::wrap(&sign1.to_vec().unwrap())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Synthetic people
 // ---------------------------------------------------------------------------------------------
@@ -350,6 +403,33 @@ mod tests {
         let gd = snapshot(GD, &gd_key(), vec![a]);
         let v = crate::verify::verify(&code(&claims("510000", 1), &sc_key()), &gd, NOW);
         assert_eq!(v.reason, crate::verify::Reason::Ok, "{}", v.detail);
+    }
+
+    #[test]
+    fn an_amendment_is_newer_and_a_forged_status_does_not_verify() {
+        let pairs = [(Green, Green), (Red, Red)];
+        let (v1, v2) = (sc_gd_body(1, &pairs, &pairs), sc_gd_body(2, &pairs, &pairs));
+        assert_eq!((v1.version, v2.version), (1, 2));
+        assert!(v2.created_at > v1.created_at);
+        let gd = snapshot(GD, &gd_key(), vec![conclude(v1, &sc_key(), &gd_key())]);
+        let red = code(&claims("510000", 3), &sc_key());
+        let v = crate::verify::verify(&forge_status(&red, Green), &gd, NOW);
+        assert_eq!(
+            v.reason,
+            crate::verify::Reason::BadSignature,
+            "{}",
+            v.detail
+        );
+    }
+
+    #[test]
+    fn an_agreement_signature_by_the_named_key_is_the_genuine_one() {
+        let pairs = [(Green, Green)];
+        let a = concluded((SC, &sc_key()), (GD, &gd_key()), &pairs, &pairs);
+        let s = agreement_signature(a.encoded(), sc_key().kid(), &sc_key());
+        assert_eq!(Some(s), a.proposer_signature);
+        let forged = agreement_signature(a.encoded(), sc_key().kid(), &stranger());
+        assert_ne!(Some(forged), a.proposer_signature);
     }
 
     #[test]

@@ -203,7 +203,7 @@ async fn checkpoint_page_says_what_to_do_when_a_scan_or_the_node_fails() {
     std::fs::create_dir_all(&shots).unwrap();
     let token = test_token(&gd);
     let url = format!("https://{page}/?checkpoint=fail-gate");
-    let wrong = hcmr::identity::synthetic_resident_id("440104", "19900101", 132);
+    let wrong = document_number("440104", 132);
     in_browser(&tools, dir.path(), move |c| async move {
         c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
         c.goto(&url).await.unwrap();

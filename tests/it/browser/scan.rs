@@ -37,18 +37,17 @@ async fn checkpoint_page_in_headless_chromium() {
     let page = gd.http_addr.expect("Guangdong serves the page");
     conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
 
-    let number = hcmr::identity::synthetic_resident_id("511302", "19900101", 242);
+    let number = document_number("511302", 242);
     let yellow = issue(&sc, subject("李秀英", "511302", 242), Y, 300).await;
     let jiangsu = issue(&js, subject("陈静", "320102", 77), G, 300).await;
     let gd_green = issue(&gd, subject("王建国", "440104", 131), G, 300).await;
     let gd_yellow = issue(&gd, subject("黄丽", "440304", 58), Y, 300).await;
-    let forged = hcmr::demo::forge_status(
+    let forged = hcmr_core::testkit::forge_status(
         &issue(&sc, subject("张伟", "510802", 311), R, 300)
             .await
             .code,
         hcmr::status::HealthStatus::Green,
-    )
-    .unwrap();
+    );
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     std::fs::create_dir_all(&shots).unwrap();
@@ -62,7 +61,7 @@ async fn checkpoint_page_in_headless_chromium() {
         masked_name: "李*英".to_string(),
         masked_id: hcmr::identity::mask_document_number(&number),
         document_number: number,
-        wrong_document_number: hcmr::identity::synthetic_resident_id("511302", "19900101", 243),
+        wrong_document_number: document_number("511302", 243),
         valid_until_shown: hcmr::display::display_time(
             hcmr::code::HealthCode::decode(&yellow.code)
                 .unwrap()

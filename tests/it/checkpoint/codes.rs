@@ -12,7 +12,7 @@ async fn identity_match_at_the_issuer_and_forwarded_by_a_peer() {
     conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
     let person = subject("王建国", "510104", 131);
     let number = person.document_number.clone();
-    let other = hcmr::identity::synthetic_resident_id("510104", "19900101", 132);
+    let other = document_number("510104", 132);
     let code = issue(&sc, person, G, 300).await;
     let ask = |code: &str, number: &str| proto::MatchIdentityRequest {
         code: code.to_string(),
@@ -168,7 +168,7 @@ async fn codes_come_out_as_images_and_go_back_in_through_the_cli() {
     // The CLI: issue --qr writes the image; verify --qr reads it back and verifies it.
     let bin = env!("CARGO_BIN_EXE_hcmr");
     let png = dir.path().join("code.png");
-    let number = hcmr::identity::synthetic_resident_id("510104", "19900101", 131);
+    let number = document_number("510104", 131);
     let out = cli(&sc)
         .args([
             "issue",
@@ -413,7 +413,7 @@ async fn times_for_people_are_shown_in_the_display_offset() {
 async fn a_printed_card_gets_a_card_lifetime_not_five_minutes() {
     let dir = tempfile::tempdir().unwrap();
     let gd = start(&init_node(dir.path(), GUANGDONG).await).await;
-    let number = hcmr::identity::synthetic_resident_id("440104", "19900101", 131);
+    let number = document_number("440104", 131);
     let issue_card = |file: &str, extra: &[&str]| {
         let mut c = cli(&gd);
         c.args(["issue", "--name", "王建国", "--doc-number", &number])

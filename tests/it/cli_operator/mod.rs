@@ -130,7 +130,7 @@ async fn an_empty_code_is_bad_usage_and_not_checked() {
     let root = tempfile::tempdir().unwrap();
     let n = node(root.path(), 510_000).await;
     let before = audit_records(&n).await.len();
-    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 7);
+    let doc = document_number("510104", 7);
     for args in [
         &["verify", ""][..],
         &["verify", "  "][..],
@@ -238,7 +238,7 @@ async fn empty_listings_say_so() {
 
 /// Issues a code of `status` for the synthetic person `seq` through the CLI; returns its cti.
 async fn issue_cti(n: &NodeHandle, seq: u16, status: &str) -> String {
-    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", seq);
+    let doc = document_number("510104", seq);
     let o = hcmr(
         n,
         &[
@@ -273,7 +273,7 @@ async fn a_revocation_that_changes_nothing_adds_nothing() {
     let a = issue_cti(&n, 11, "green").await;
     let b = issue_cti(&n, 11, "yellow").await;
     let c = issue_cti(&n, 12, "green").await;
-    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 11);
+    let doc = document_number("510104", 11);
     let hour_ago = hcmr::rfc3339(hcmr::unix_now() - 3600);
     let subject = |before: Option<&str>| {
         let mut v = vec!["revoke", "subject", "--doc-number", &doc];
@@ -357,7 +357,7 @@ async fn file_and_id_arguments_follow_one_exit_code_rule() {
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
 
     // The SVG hcmr wrote is read back (drawn with resvg).
-    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 21);
+    let doc = document_number("510104", 21);
     let svg = path("code.svg");
     let o = hcmr(
         &n,

@@ -39,7 +39,7 @@ async fn backup_and_bundle_outputs_are_checked_first() {
 async fn issue_checks_the_image_path_first_and_always_prints_the_cti() {
     let root = tempfile::tempdir().unwrap();
     let n = node(root.path(), 510_000).await;
-    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 7);
+    let doc = document_number("510104", 7);
     let issue = |image_flag: &'static str, path: String| {
         vec![
             "issue".to_string(),
@@ -114,7 +114,7 @@ async fn hcmr_in(n: &NodeHandle, cwd: &Path, args: &[&str]) -> Output {
 async fn issue_refuses_an_existing_image_file_or_a_symlink() {
     let root = tempfile::tempdir().unwrap();
     let n = node(root.path(), 510_000).await;
-    let doc = hcmr::identity::synthetic_resident_id("510104", "19900101", 7);
+    let doc = document_number("510104", 7);
     let victim = root.path().join("victim.txt");
     std::fs::write(&victim, b"keep me").unwrap();
     for (flag, name) in [

@@ -132,13 +132,21 @@ pub async fn conclude(
     conclude_with_trust_age(proposer, acceptor, peer_codes_here, our_codes_there, 0).await
 }
 
-/// A synthetic resident of `address` (6 digits) with a valid GB 11643 number.
+/// The testkit's synthetic resident `name` of `address` (6 digits) with sequence `seq`, as an
+/// issue request's subject.
 pub fn subject(name: &str, address: &str, seq: u16) -> proto::Subject {
+    let p = hcmr_core::testkit::person(name, address, seq);
     proto::Subject {
-        name: name.to_string(),
+        name: p.name,
         document_type: proto::DocumentType::ResidentIdentityCard as i32,
-        document_number: hcmr::identity::synthetic_resident_id(address, "19900101", seq),
+        document_number: p.document_number,
     }
+}
+
+/// The document number of the synthetic resident of `address` with sequence `seq` (born on
+/// the testkit's [`hcmr_core::testkit::BIRTH`], like every [`subject`]).
+pub fn document_number(address: &str, seq: u16) -> String {
+    hcmr_core::testkit::person("", address, seq).document_number
 }
 
 /// Issues a code at `n`.
@@ -237,18 +245,21 @@ pub async fn conclude_with_trust_age(
         .agreement
         .unwrap();
     assert_eq!(created.state, proto::AgreementState::Proposed as i32);
-    let accepted = operator(acceptor)
+    let accepted = approve(acceptor, &created.id).await;
+    assert_eq!(accepted.state, proto::AgreementState::Concluded as i32);
+    created.id
+}
+
+/// Operator ApproveAgreement of the proposal `id` at `n`: the agreement as it stands after.
+pub async fn approve(n: &NodeHandle, id: &str) -> proto::AgreementView {
+    operator(n)
         .await
-        .approve_agreement(proto::ApproveAgreementRequest {
-            id: created.id.clone(),
-        })
+        .approve_agreement(proto::ApproveAgreementRequest { id: id.to_string() })
         .await
         .unwrap()
         .into_inner()
         .agreement
-        .unwrap();
-    assert_eq!(accepted.state, proto::AgreementState::Concluded as i32);
-    created.id
+        .unwrap()
 }
 
 /// Every agreement version stored at `n`, oldest first.

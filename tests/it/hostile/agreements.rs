@@ -23,12 +23,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "BadSignature(\"proposer\")",
         || {
             let a = agreement(1);
-            let mut msg = b"hcmr-agreement-v1\0".to_vec();
-            msg.extend_from_slice(a.encoded());
-            let s = AgreementSignature {
-                kid: sc_key().kid(),
-                signature: stranger().sign(&msg),
-            };
+            let s = agreement_signature(a.encoded(), sc_key().kid(), &stranger());
             agreement_err(forge(&a, Some(s), None).check_both())
         },
     ));
@@ -37,12 +32,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "SignerNotPinned(\"acceptor\")",
         || {
             let a = agreement(1);
-            let mut msg = b"hcmr-agreement-v1\0".to_vec();
-            msg.extend_from_slice(a.encoded());
-            let s = AgreementSignature {
-                kid: sc_key().kid(),
-                signature: sc_key().sign(&msg),
-            };
+            let s = agreement_signature(a.encoded(), sc_key().kid(), &sc_key());
             agreement_err(forge(&a, None, Some(s)).check_both())
         },
     ));
@@ -115,13 +105,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         || {
             // v2 (no yellow) then a replayed v1 (yellow->yellow): v2 must stay in force.
             let mut node = gd_node(vec![agreement(2)]);
-            let yellow = hcmr::code::encode(
-                &Claims {
-                    status: 2,
-                    ..claims()
-                },
-                &sc_key(),
-            );
+            let yellow = sc_yellow_code();
             let before = (snapshot_view(&node), verify(&yellow, &node, NOW));
             let r = agreement_err(node.add_agreement(agreement(1)));
             let after = (snapshot_view(&node), verify(&yellow, &node, NOW));
@@ -146,11 +130,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "BadDirections",
         || {
             // A Sichuan-Guangdong agreement offered to a Jiangsu node.
-            let mut js = TrustSnapshot::new(
-                prov(320000),
-                Arc::new(feed_of(320000, &stranger())),
-                Policy::default(),
-            );
+            let mut js = snapshot(JS, &stranger(), vec![]);
             let r = agreement_err(js.add_agreement(agreement(1)));
             if js.agreement_count() != 0 {
                 return format!("{r} STATE CHANGED");

@@ -69,13 +69,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "BadContent",
         || {
             let g = genesis(SC, &sc_key());
-            let e = FeedEntry::sign(
-                prov(SC),
-                Some(&g),
-                NOW,
-                Statement::RevokeCode { cti: [0xc7; 16] },
-                &stranger(),
-            );
+            let e = sc_next(&g, revoke(0xc7), &stranger());
             let c = BundleContent {
                 peers: vec![(prov(SC), NOW - 120, vec![g, e])],
                 ..gd_bundle_content()

@@ -312,32 +312,12 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
     v.push(case(
         "cose: 63-byte signature",
         "cose.signature_length",
-        || {
-            let k = sc_key();
-            let p = cbor(&Value::Map(std_protected(&k.kid().0)));
-            decode_outcome(&wrap(&sign1_raw(
-                &p,
-                vec![],
-                Some(&claims().to_cbor()),
-                &k,
-                Some(vec![7; 63]),
-            )))
-        },
+        || decode_outcome(&with_signature(vec![7; 63])),
     ));
     v.push(case(
         "cose: empty signature",
         "cose.signature_length",
-        || {
-            let k = sc_key();
-            let p = cbor(&Value::Map(std_protected(&k.kid().0)));
-            decode_outcome(&wrap(&sign1_raw(
-                &p,
-                vec![],
-                Some(&claims().to_cbor()),
-                &k,
-                Some(vec![]),
-            )))
-        },
+        || decode_outcome(&with_signature(vec![])),
     ));
 
     v
@@ -346,4 +326,17 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
 #[test]
 fn every_case_gives_its_expected_outcome() {
     run_cases("cose", &cases());
+}
+
+/// A code of the fixture claims whose signature is `sig` (not a signature at all).
+fn with_signature(sig: Vec<u8>) -> String {
+    let k = sc_key();
+    let p = cbor(&Value::Map(std_protected(&k.kid().0)));
+    wrap(&sign1_raw(
+        &p,
+        vec![],
+        Some(&claims().to_cbor()),
+        &k,
+        Some(sig),
+    ))
 }

@@ -13,13 +13,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "BadSignature(2)",
         || {
             let g = genesis(SC, &sc_key());
-            let e = FeedEntry::sign(
-                prov(SC),
-                Some(&g),
-                NOW,
-                Statement::RevokeCode { cti: [0xc7; 16] },
-                &sc_key(),
-            );
+            let e = sc_next(&g, revoke(0xc7), &sc_key());
             let mut sig = *e.signature();
             sig[0] ^= 1;
             feed_outcome(
@@ -31,32 +25,14 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
     v.push(case(
         "feed: revocation re-signed by a stranger",
         "BadSignature(2)",
-        || {
-            let g = genesis(SC, &sc_key());
-            feed_outcome(
-                &[],
-                &[FeedEntry::sign(
-                    prov(SC),
-                    Some(&g),
-                    NOW,
-                    Statement::RevokeCode { cti: [1; 16] },
-                    &stranger(),
-                )],
-            )
-        },
+        || after_genesis(revoke(1), &stranger()),
     ));
     v.push(case(
         "feed: stranger's signature under Sichuan's kid",
         "BadSignature(2)",
         || {
             let g = genesis(SC, &sc_key());
-            let e = FeedEntry::sign(
-                prov(SC),
-                Some(&g),
-                NOW,
-                Statement::RevokeCode { cti: [1; 16] },
-                &stranger(),
-            );
+            let e = sc_next(&g, revoke(1), &stranger());
             feed_outcome(
                 &[],
                 &[
@@ -68,20 +44,8 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
     ));
     v.push(case("feed: gap (entry 3 after 1)", "Gap(2,3)", || {
         let g = genesis(SC, &sc_key());
-        let e2 = FeedEntry::sign(
-            prov(SC),
-            Some(&g),
-            NOW,
-            Statement::RevokeCode { cti: [1; 16] },
-            &sc_key(),
-        );
-        let e3 = FeedEntry::sign(
-            prov(SC),
-            Some(&e2),
-            NOW,
-            Statement::RevokeCode { cti: [2; 16] },
-            &sc_key(),
-        );
+        let e2 = sc_next(&g, revoke(1), &sc_key());
+        let e3 = sc_next(&e2, revoke(2), &sc_key());
         feed_outcome(&[], &[e3])
     }));
     v.push(case(
@@ -89,13 +53,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "Gap(3,2)",
         || {
             let g = genesis(SC, &sc_key());
-            let e2 = FeedEntry::sign(
-                prov(SC),
-                Some(&g),
-                NOW,
-                Statement::RevokeCode { cti: [1; 16] },
-                &sc_key(),
-            );
+            let e2 = sc_next(&g, revoke(1), &sc_key());
             feed_outcome(std::slice::from_ref(&e2), std::slice::from_ref(&e2))
         },
     ));
@@ -103,25 +61,8 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "feed: broken chain (prev of another genesis)",
         "BrokenChain(2)",
         || {
-            let other = FeedEntry::sign(
-                prov(SC),
-                None,
-                NOW - 41 * DAY,
-                Statement::Genesis {
-                    key: sc_key().public(),
-                },
-                &sc_key(),
-            );
-            feed_outcome(
-                &[],
-                &[FeedEntry::sign(
-                    prov(SC),
-                    Some(&other),
-                    NOW,
-                    Statement::RevokeCode { cti: [1; 16] },
-                    &sc_key(),
-                )],
-            )
+            let other = hcmr_core::testkit::genesis(SC, &sc_key(), NOW - 41 * DAY);
+            feed_outcome(&[], &[sc_next(&other, revoke(1), &sc_key())])
         },
     ));
     v.push(case("feed: wrong province", "WrongProvince", || {
@@ -138,18 +79,11 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         )
     }));
     v.push(case("feed: second genesis", "BadGenesis(2)", || {
-        let g = genesis(SC, &sc_key());
-        feed_outcome(
-            &[],
-            &[FeedEntry::sign(
-                prov(SC),
-                Some(&g),
-                NOW,
-                Statement::Genesis {
-                    key: stranger().public(),
-                },
-                &stranger(),
-            )],
+        after_genesis(
+            Statement::Genesis {
+                key: stranger().public(),
+            },
+            &stranger(),
         )
     }));
     v.push(case("feed: time went back", "TimeWentBack(2)", || {
@@ -169,18 +103,11 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "feed: RevokeCodes with 4,097 code ids",
         "BadStatement(2)",
         || {
-            let g = genesis(SC, &sc_key());
-            feed_outcome(
-                &[],
-                &[FeedEntry::sign(
-                    prov(SC),
-                    Some(&g),
-                    NOW,
-                    Statement::RevokeCodes {
-                        ctis: vec![[1; 16]; 4097],
-                    },
-                    &sc_key(),
-                )],
+            after_genesis(
+                Statement::RevokeCodes {
+                    ctis: vec![[1; 16]; 4097],
+                },
+                &sc_key(),
             )
         },
     ));
@@ -189,17 +116,9 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "BadSignature(3)",
         || {
             let g = genesis(SC, &sc_key());
-            let e2 = FeedEntry::sign(
-                prov(SC),
-                Some(&g),
-                NOW,
-                Statement::RevokeCode { cti: [1; 16] },
-                &sc_key(),
-            );
-            let e3 = FeedEntry::sign(
-                prov(SC),
-                Some(&e2),
-                NOW,
+            let e2 = sc_next(&g, revoke(1), &sc_key());
+            let e3 = sc_next(
+                &e2,
                 Statement::RevokeSubject {
                     subject_hash: SubjectHash([0xa5; 8]),
                     before: NOW,
@@ -215,26 +134,19 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         || {
             let g = genesis(SC, &sc_key());
             let new = stranger();
-            let s = Statement::KeyRotation {
-                key: new.public(),
-                pop: proof_of_possession(prov(SC), &new),
-            };
-            feed_outcome(&[], &[FeedEntry::sign(prov(SC), Some(&g), NOW, s, &new)])
+            // The rotation to `new`, signed by `new` itself.
+            feed_outcome(&[], &[rotation(SC, &g, NOW, &new, &new)])
         },
     ));
     v.push(case(
         "feed: rotation with another key's proof",
         "BadRotation(2)",
         || {
-            let g = genesis(SC, &sc_key());
             let s = Statement::KeyRotation {
                 key: stranger().public(),
                 pop: proof_of_possession(prov(SC), &sc_key2()),
             };
-            feed_outcome(
-                &[],
-                &[FeedEntry::sign(prov(SC), Some(&g), NOW, s, &sc_key())],
-            )
+            after_genesis(s, &sc_key())
         },
     ));
     v.push(case(
@@ -242,25 +154,10 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "BadSignature(3)",
         || {
             let g = genesis(SC, &sc_key());
-            let k2 = sc_key2();
-            let r = FeedEntry::sign(
-                prov(SC),
-                Some(&g),
-                NOW - DAY,
-                Statement::KeyRotation {
-                    key: k2.public(),
-                    pop: proof_of_possession(prov(SC), &k2),
-                },
-                &sc_key(),
-            );
-            let k3 = stranger();
-            let s = Statement::KeyRotation {
-                key: k3.public(),
-                pop: proof_of_possession(prov(SC), &k3),
-            };
+            let r = rotation(SC, &g, NOW - DAY, &sc_key(), &sc_key2());
             feed_outcome(
                 std::slice::from_ref(&r),
-                &[FeedEntry::sign(prov(SC), Some(&r), NOW, s, &sc_key())],
+                &[rotation(SC, &r, NOW, &sc_key(), &stranger())],
             )
         },
     ));
@@ -268,30 +165,17 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "feed: withdrawal of the last key",
         "BadWithdrawal(2)",
         || {
-            let g = genesis(SC, &sc_key());
-            feed_outcome(
-                &[],
-                &[FeedEntry::sign(
-                    prov(SC),
-                    Some(&g),
-                    NOW,
-                    Statement::KeyWithdrawal {
-                        key: sc_key().public(),
-                    },
-                    &sc_key(),
-                )],
+            after_genesis(
+                Statement::KeyWithdrawal {
+                    key: sc_key().public(),
+                },
+                &sc_key(),
             )
         },
     ));
     v.push(case("feed: entry bytes not canonical", "Decode", || {
         let g = genesis(SC, &sc_key());
-        let e = FeedEntry::sign(
-            prov(SC),
-            Some(&g),
-            NOW,
-            Statement::RevokeCode { cti: [1; 16] },
-            &sc_key(),
-        );
+        let e = sc_next(&g, revoke(1), &sc_key());
         let mut b = e.encoded().to_vec();
         b.push(0x00);
         match FeedEntry::from_parts(b, e.signer(), *e.signature()) {
@@ -306,4 +190,10 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
 #[test]
 fn every_case_gives_its_expected_outcome() {
     run_cases("feeds", &cases());
+}
+
+/// [`feed_outcome`] of the one entry after Sichuan's genesis stating `statement`, signed by
+/// `key`.
+fn after_genesis(statement: Statement, key: &NodeKey) -> String {
+    feed_outcome(&[], &[sc_next(&genesis(SC, &sc_key()), statement, key)])
 }

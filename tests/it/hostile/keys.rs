@@ -16,15 +16,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
     v.push(case(
         "key: stranger signs under Sichuan's kid",
         "bad_signature",
-        || {
-            let k = sc_key();
-            verify_outcome(&wrap(&sign1_with(
-                std_protected(&k.kid().0),
-                vec![],
-                &claims().to_cbor(),
-                &stranger(),
-            )))
-        },
+        || verify_outcome(&code_with_kid(&claims(), sc_key().kid(), &stranger())),
     ));
     v.push(case(
         "key: Guangdong's own key signs a Sichuan code",
@@ -52,14 +44,8 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
             let mut colliding = sc_key2().public();
             colliding.kid = sc_key().kid();
             let node = gd_node(vec![conclude(body(1, vec![sc_key().public(), colliding]))]);
-            let k = sc_key();
             verify_outcome_at(
-                &wrap(&sign1_with(
-                    std_protected(&k.kid().0),
-                    vec![],
-                    &claims().to_cbor(),
-                    &stranger(),
-                )),
+                &code_with_kid(&claims(), sc_key().kid(), &stranger()),
                 &node,
             )
         },
@@ -77,15 +63,7 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
     v.push(case(
         "key: kid of a pinned key, unpinned key signs",
         "bad_signature",
-        || {
-            let k = sc_key();
-            verify_outcome(&wrap(&sign1_with(
-                std_protected(&k.kid().0),
-                vec![],
-                &claims().to_cbor(),
-                &sc_key2(),
-            )))
-        },
+        || verify_outcome(&code_with_kid(&claims(), sc_key().kid(), &sc_key2())),
     ));
 
     v

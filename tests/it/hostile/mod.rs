@@ -2,24 +2,18 @@
 //! verification reason it must produce, run through the public API only. Every case runs inside
 //! `catch_unwind`; stateful cases (FeedState, TrustSnapshot) also check that nothing changed.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 use ciborium::value::{Integer, Value};
 
-use hcmr::agreement::{
-    AgreementBody, AgreementError, AgreementId, AgreementSignature, DirectionTerms, Party,
-    SignedAgreement,
-};
+use hcmr::agreement::{AgreementBody, AgreementError, AgreementSignature, SignedAgreement};
 use hcmr::bundle::{BundleContent, BundleError, TrustAnchor};
-use hcmr::code::{transport, Claims, HealthCode, Subject};
+use hcmr::code::{transport, Claims, HealthCode};
 use hcmr::feed::{proof_of_possession, FeedEntry, FeedError, FeedState, Statement};
-use hcmr::identity::{DocumentType, SubjectHash};
+use hcmr::identity::SubjectHash;
 use hcmr::keys::{NodeKey, PublicKey};
-use hcmr::province::Province;
-use hcmr::status::HealthStatus::{self, Green, Red, Yellow};
+use hcmr::status::HealthStatus::{Green, Red, Yellow};
 use hcmr::trust::{Policy, TrustSnapshot};
 use hcmr::verify::verify;
 
@@ -32,108 +26,54 @@ mod feeds;
 mod flips;
 mod keys;
 
-const NOW: u64 = 1_750_000_000;
-const DAY: u64 = 86_400;
-const SC: u32 = 510000;
-const GD: u32 = 440000;
-
-fn prov(code: u32) -> Province {
-    Province::from_code(code).unwrap()
-}
-fn sc_key() -> NodeKey {
-    NodeKey::from_seed(&[0x51; 32])
-}
-fn sc_key2() -> NodeKey {
-    NodeKey::from_seed(&[0x52; 32])
-}
-fn gd_key() -> NodeKey {
-    NodeKey::from_seed(&[0x44; 32])
-}
-fn stranger() -> NodeKey {
-    NodeKey::from_seed(&[0x99; 32])
-}
-
-// ---------------------------------------------------------------- trust fixtures
-
-fn direction(
-    issuer: u32,
-    verifier: u32,
-    status_map: BTreeMap<HealthStatus, HealthStatus>,
-) -> DirectionTerms {
-    DirectionTerms {
-        issuer: prov(issuer),
-        verifier: prov(verifier),
-        status_map,
-        max_code_age_secs: DAY,
-        max_trust_age_secs: 0,
-        effective_from: NOW - 30 * DAY,
-        effective_until: NOW + 365 * DAY,
-    }
-}
+// CBOR as the signed formats write it.
+use hcmr_core::cbor::encode as cbor;
+// The shared fixtures: times, provinces, seeded keys, agreement terms and snapshots.
+use hcmr_core::testkit::{
+    agreement_signature, code_with_kid, conclude as conclude_by, gd_key, prov, rotation,
+    sc_gd_body, sc_key, sc_new_key as sc_key2, snapshot, stranger, DAY, GD, JS, NOW, SC,
+};
 
 /// Sichuan proposes, Guangdong accepts. Version 1 maps Sichuan's yellow to yellow; version 2
-/// (an amendment) no longer recognizes Sichuan's yellow at all.
+/// (an amendment) no longer recognizes Sichuan's yellow at all. Sichuan pins `sc_keys`.
 fn body(version: u32, sc_keys: Vec<PublicKey>) -> AgreementBody {
-    let sc_gd: BTreeMap<_, _> = if version == 1 {
-        [(Green, Green), (Yellow, Yellow), (Red, Red)].into()
+    let sc_gd: &[_] = if version == 1 {
+        &[(Green, Green), (Yellow, Yellow), (Red, Red)]
     } else {
-        [(Green, Green), (Red, Red)].into()
+        &[(Green, Green), (Red, Red)]
     };
-    AgreementBody {
-        id: AgreementId([0x5c; 16]),
-        version,
-        created_at: NOW - 31 * DAY + u64::from(version),
-        proposer: Party {
-            province: prov(SC),
-            keys: sc_keys,
-        },
-        acceptor: Party {
-            province: prov(GD),
-            keys: vec![gd_key().public()],
-        },
-        directions: vec![
-            direction(SC, GD, sc_gd),
-            direction(GD, SC, [(Green, Green), (Red, Red)].into()),
-        ],
-    }
+    let mut b = sc_gd_body(version, sc_gd, &[(Green, Green), (Red, Red)]);
+    b.proposer.keys = sc_keys;
+    b
 }
 
+/// `b` proposed by Sichuan and accepted by Guangdong.
 fn conclude(b: AgreementBody) -> SignedAgreement {
-    let mut a = SignedAgreement::propose(b, &sc_key()).unwrap();
-    a.accept(&gd_key()).unwrap();
-    a
+    conclude_by(b, &sc_key(), &gd_key())
 }
 
 fn agreement(version: u32) -> SignedAgreement {
     conclude(body(version, vec![sc_key().public()]))
 }
 
+/// The genesis of province `p`'s feed for `key`, 40 days before `NOW` (as in the snapshots).
 fn genesis(p: u32, key: &NodeKey) -> FeedEntry {
-    FeedEntry::sign(
-        prov(p),
-        None,
-        NOW - 40 * DAY,
-        Statement::Genesis { key: key.public() },
-        key,
-    )
+    hcmr_core::testkit::genesis(p, key, NOW - 40 * DAY)
 }
 
-fn feed_of(p: u32, key: &NodeKey) -> FeedState {
-    let mut f = FeedState::new(prov(p));
-    f.apply(&genesis(p, key)).unwrap();
-    f
+/// The entry after `prev` in Sichuan's feed, made at `NOW`, stating `statement`, signed by `key`.
+fn sc_next(prev: &FeedEntry, statement: Statement, key: &NodeKey) -> FeedEntry {
+    FeedEntry::sign(prov(SC), Some(prev), NOW, statement, key)
 }
 
+/// A revocation of the code id of sixteen `b` bytes.
+fn revoke(b: u8) -> Statement {
+    Statement::RevokeCode { cti: [b; 16] }
+}
+
+/// Guangdong's node with `agreements`.
 fn gd_node(agreements: Vec<SignedAgreement>) -> TrustSnapshot {
-    let mut t = TrustSnapshot::new(
-        prov(GD),
-        Arc::new(feed_of(GD, &gd_key())),
-        Policy::default(),
-    );
-    for a in agreements {
-        t.add_agreement(a).unwrap();
-    }
-    t
+    snapshot(GD, &gd_key(), agreements)
 }
 
 /// What a TrustSnapshot exposes about its agreements with Sichuan, for before/after comparison.
@@ -152,27 +92,11 @@ fn snapshot_view(t: &TrustSnapshot) -> Vec<(u32, Vec<u8>, bool)> {
 
 // ---------------------------------------------------------------- code builders
 
+/// Sichuan's green code's claims (the testkit's current code).
 fn claims() -> Claims {
-    Claims {
-        iss: "510000".into(),
-        iat: NOW - 60,
-        exp: NOW + 300,
-        status: 1,
-        status_valid_until: NOW + DAY,
-        subject: Subject {
-            masked_name: "张*三".into(),
-            document_type: DocumentType::ResidentIdentityCard,
-            masked_document_number: "5101*1234".into(),
-            subject_hash: SubjectHash([0xa5; 8]),
-        },
-    }
+    hcmr_core::testkit::claims("510000", 1)
 }
 
-fn cbor(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    ciborium::into_writer(v, &mut out).unwrap();
-    out
-}
 fn int(v: i64) -> Value {
     Value::Integer(Integer::from(v))
 }
@@ -242,7 +166,11 @@ fn good_cose() -> Vec<u8> {
     hcmr::code::cose::sign(claims().to_cbor(), &sc_key()).bytes
 }
 fn good_code() -> String {
-    hcmr::code::encode(&claims(), &sc_key())
+    hcmr_core::testkit::code(&claims(), &sc_key())
+}
+/// A yellow code of Sichuan's (status 2), as [`good_code`] otherwise.
+fn sc_yellow_code() -> String {
+    hcmr_core::testkit::code(&hcmr_core::testkit::claims("510000", 2), &sc_key())
 }
 
 fn claims_map() -> Vec<(Value, Value)> {
@@ -357,7 +285,7 @@ fn feed_err(e: &FeedError) -> String {
 /// Applies `entries` as one batch to Sichuan's genesis-only feed (plus `pre` applied first);
 /// reports the error, and "STATE CHANGED" if a refused batch altered the state.
 fn feed_outcome(pre: &[FeedEntry], entries: &[FeedEntry]) -> String {
-    let mut state = feed_of(SC, &sc_key());
+    let mut state = FeedState::clone(&hcmr_core::testkit::own_feed(SC, &sc_key()));
     state.apply_all(pre).unwrap();
     let before = state.clone();
     match state.apply_all(entries) {
@@ -422,13 +350,7 @@ fn forge(
 /// snapshot's agreements or the verdict of a Sichuan yellow code changed.
 fn add_to_gd(base: Vec<SignedAgreement>, hostile: SignedAgreement) -> String {
     let mut node = gd_node(base);
-    let yellow = hcmr::code::encode(
-        &Claims {
-            status: 2,
-            ..claims()
-        },
-        &sc_key(),
-    );
+    let yellow = sc_yellow_code();
     let before = (snapshot_view(&node), verify(&yellow, &node, NOW));
     let r = agreement_err(node.add_agreement(hostile));
     let after = (snapshot_view(&node), verify(&yellow, &node, NOW));

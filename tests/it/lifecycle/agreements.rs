@@ -51,11 +51,7 @@ async fn amend_to_v2(c: &Concluded) {
         ))
         .await
         .unwrap();
-    operator(&c.sc)
-        .await
-        .approve_agreement(proto::ApproveAgreementRequest { id: c.id.clone() })
-        .await
-        .unwrap();
+    approve(&c.sc, &c.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,14 +130,7 @@ async fn an_amendment_governs_once_accepted_and_supersedes_v1() {
         AgreementState::AwaitingAcceptance as i32
     );
 
-    let accepted = operator(&sc)
-        .await
-        .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
-        .await
-        .unwrap()
-        .into_inner()
-        .agreement
-        .unwrap();
+    let accepted = approve(&sc, &id).await;
     assert_eq!(
         (accepted.version, accepted.state),
         (2, AgreementState::Concluded as i32)
@@ -203,14 +192,7 @@ async fn the_other_party_may_amend_too() {
     assert_eq!((v3.id.as_str(), v3.version), (id.as_str(), 3));
     assert_eq!(v3.proposer_province, "510000");
     assert_eq!(v3.state, AgreementState::Proposed as i32);
-    let accepted = operator(&gd)
-        .await
-        .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
-        .await
-        .unwrap()
-        .into_inner()
-        .agreement
-        .unwrap();
+    let accepted = approve(&gd, &id).await;
     assert_eq!(
         (accepted.version, accepted.state),
         (3, AgreementState::Concluded as i32)
@@ -497,11 +479,7 @@ async fn an_amendment_starts_from_the_terms_in_force_and_shows_what_changes() {
     let (_, age1, from1, until1, trust1) = terms(&v1, "440000");
     assert_eq!(map2, [(G, G), (Y, Y)]);
     assert_eq!((age2, from2, until2, trust2), (age1, from1, until1, trust1));
-    operator(&sc)
-        .await
-        .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
-        .await
-        .unwrap();
+    approve(&sc, &id).await;
     assert_eq!(
         version(&agreements(&gd).await, &id, 2).state,
         AgreementState::Concluded as i32
@@ -547,11 +525,7 @@ async fn pending_proposals_say_who_acts_next_and_a_terminated_peer_keeps_its_syn
         )),
         "{at_sc}"
     );
-    operator(&sc)
-        .await
-        .approve_agreement(proto::ApproveAgreementRequest { id: id.clone() })
-        .await
-        .unwrap();
+    approve(&sc, &id).await;
     assert!(!list(&sc).contains("next:"));
 
     let synced = sync_now(&sc).await;

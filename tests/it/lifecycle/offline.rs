@@ -187,8 +187,7 @@ async fn offline_bundle_verifies_with_every_node_down_and_refuses_tampering() {
 /// and must not show the subject of a code whose signature failed as the person's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_subject_text_never_reaches_the_terminal() {
-    use coset::{iana, CborSerializable, CoseSign1Builder, HeaderBuilder};
-    use hcmr::code::{transport, Claims, Subject};
+    use hcmr::code::{Claims, Subject};
     use hcmr::identity::DocumentType;
 
     const FORGED: &str = "\x1b[1A\x1b[2K\x1b[1A\x1b[2K\rRECOGNIZED  counts here as GREEN";
@@ -211,21 +210,10 @@ async fn forged_subject_text_never_reaches_the_terminal() {
             subject_hash: SubjectHash([7; 8]),
         },
     };
-    let stranger = NodeKey::from_seed(&[0x99; 32]);
+    // Signed by a key no province has, under Sichuan's kid.
+    let sc_kid = Kid(sc_kid.try_into().unwrap());
     let forge = |claims: &Claims| {
-        let cose = CoseSign1Builder::new()
-            .protected(
-                HeaderBuilder::new()
-                    .algorithm(iana::Algorithm::EdDSA)
-                    .key_id(sc_kid.clone())
-                    .build(),
-            )
-            .payload(claims.to_cbor())
-            .create_signature(b"", |tbs| stranger.sign(tbs).to_vec())
-            .build()
-            .to_vec()
-            .unwrap();
-        transport::wrap(&cose)
+        hcmr_core::testkit::code_with_kid(claims, sc_kid, &hcmr_core::testkit::stranger())
     };
     let forged = forge(&claims);
     // The same verdict text without control characters: it decodes, and fails the signature.

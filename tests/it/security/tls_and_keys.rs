@@ -39,7 +39,7 @@ async fn federation_over_mutual_tls_admits_only_the_agreed_province() {
         .match_subject(proto::MatchSubjectRequest {
             subject_hash: "00".repeat(16),
             document_type: proto::DocumentType::ResidentIdentityCard as i32,
-            document_number: hcmr::identity::synthetic_resident_id("510104", "19900101", 1),
+            document_number: document_number("510104", 1),
         })
         .await
         .unwrap_err();
@@ -175,7 +175,8 @@ async fn encrypted_key_files_need_their_passphrase_and_survive_a_rotation() {
     let subject_file = dir.path().join("sc/subject.key");
     let (key, _) = hcmr::keyfile::read_subject_key(&subject_file, &protection).unwrap();
     std::fs::remove_file(&subject_file).unwrap();
-    hcmr::keyfile::write_subject_key(&subject_file, &key, &hcmr::keyfile::KeyProtection::Plain).unwrap();
+    hcmr::keyfile::write_subject_key(&subject_file, &key, &hcmr::keyfile::KeyProtection::Plain)
+        .unwrap();
     let sc = start(&cfg).await;
     let text = std::fs::read_to_string(&subject_file).unwrap();
     assert!(
@@ -184,7 +185,7 @@ async fn encrypted_key_files_need_their_passphrase_and_survive_a_rotation() {
     );
     let (again, form) = hcmr::keyfile::read_subject_key(&subject_file, &protection).unwrap();
     assert_eq!(form, hcmr::keyfile::SubjectKeyForm::Pkcs8);
-    let number = hcmr::identity::synthetic_resident_id("510104", "19900101", 131);
+    let number = document_number("510104", 131);
     let doc = hcmr::identity::DocumentType::ResidentIdentityCard;
     assert_eq!(
         again.subject_hash(doc, &number),

@@ -1,4 +1,5 @@
-//! Node configuration (a TOML file written by `hcmr init`) and node creation.
+//! Node configuration (a TOML file written by `hcmr init`); its text in `text.rs`, node creation
+//! in `init.rs`.
 //!
 //! ```toml
 //! province = "510000"              # GB/T 2260 province-level code
@@ -54,12 +55,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::feed::{FeedEntry, Statement};
-use crate::identity::SubjectKey;
-use crate::keyfile::NodeKeyFile as _;
-use crate::keys::NodeKey;
 use crate::province::Province;
-use crate::store::Store;
+
+mod init;
+mod text;
+
+pub use init::{
+    add_caller_offline, add_or_replace_caller_offline, init, init_node, init_with_page,
+    InitOptions, ADMIN_TOKEN_FILE,
+};
+use text::misplaced_top_level_key;
+pub use text::{config_text, TOP_LEVEL_KEYS};
 
 /// Name of the configuration file `hcmr init` writes in the data directory.
 pub const CONFIG_FILE: &str = "hcmr.toml";
@@ -100,247 +106,27 @@ pub enum ConfigError {
     Caller(#[from] crate::callers::AddRefusal),
 }
 
-/// Every top-level setting of hcmr.toml (above the first `[section]`). `display_utc_offset` is
-/// the display time zone of times people read.
-pub const TOP_LEVEL_KEYS: &[&str] = &[
-    "province",
-    "listen",
-    "http_listen",
-    "metrics_listen",
-    "endpoint",
-    "data_dir",
-    "key_file",
-    "subject_key_file",
-    "sync_interval_secs",
-    "peer_timeout_secs",
-    "key_passphrase_env",
-    "key_passphrase_file",
-    "display_utc_offset",
-];
-
-/// What each setting `hcmr init` writes means: (key, meaning), keyed `section.key` inside a
-/// section. Written as a comment above it.
-const MEANINGS: &[(&str, &str)] = &[
-    ("province", "GB/T 2260 province-level code of this node"),
-    ("listen", "gRPC listen address (port 0: any free port)"),
-    ("data_dir", "sled database, relative to this file's folder"),
-    ("key_file", "Ed25519 signing key, PKCS#8 PEM, mode 0600"),
-    (
-        "subject_key_file",
-        "key of the keyed subject hash, mode 0600",
-    ),
-    (
-        "sync_interval_secs",
-        "how often peers' trust feeds are pulled, seconds (1 to 86400)",
-    ),
-    (
-        "peer_timeout_secs",
-        "longest wait for a peer: connect, TLS, each answer, seconds (1 to 300)",
-    ),
-    ("http_listen", "the checkpoint web page"),
-    ("endpoint", "URL peers use to reach this node"),
-    (
-        "key_passphrase_env",
-        "key files encrypted; passphrase from this variable",
-    ),
-    (
-        "key_passphrase_file",
-        "key files encrypted; passphrase from this file (mode 0600)",
-    ),
-    (
-        "tls.cert_file",
-        "node certificate (self-signed, with the node binding)",
-    ),
-    ("tls.key_file", "its key, PKCS#8 PEM, mode 0600"),
-    (
-        "limits.max_request_bytes",
-        "largest gRPC request message, bytes",
-    ),
-    (
-        "limits.max_concurrent_requests",
-        "calls served at once, node-wide; more get RESOURCE_EXHAUSTED",
-    ),
-    (
-        "limits.caller_requests_per_sec",
-        "sustained rate per caller (token bucket), calls per second, at least 1",
-    ),
-    (
-        "limits.caller_burst",
-        "burst per caller, calls after a quiet period, at least 1",
-    ),
-    (
-        "limits.request_timeout_secs",
-        "longest a call may run, seconds (1 to 600)",
-    ),
-    (
-        "limits.max_concurrent_per_caller",
-        "calls in flight per caller token or peer province, at least 1; more get RESOURCE_EXHAUSTED",
-    ),
-    (
-        "limits.max_concurrent_per_address",
-        "calls in flight per remote IP address, whoever the caller, at least 1; more get RESOURCE_EXHAUSTED",
-    ),
-    (
-        "limits.body_timeout_secs",
-        "longest the request body of a call may take to arrive, seconds (1 to 60, under request_timeout_secs)",
-    ),
-    (
-        "limits.max_connections",
-        "TLS connections open at once on all ports (gRPC, page, metrics), at least 1; lowered to stay 256 under ulimit -n",
-    ),
-    (
-        "limits.max_connections_per_address",
-        "TLS connections open at once from one IP address, at least 1; more are closed",
-    ),
-    (
-        "limits.idle_timeout_secs",
-        "a connection with no call in flight for this long is closed, seconds (1 to 3600)",
-    ),
-    (
-        "policy.clock_skew_secs",
-        "tolerated clock difference for iat, seconds",
-    ),
-    (
-        "policy.own_max_code_age_secs",
-        "oldest own code accepted, seconds",
-    ),
-    (
-        "policy.default_code_lifetime_secs",
-        "code lifetime when a request gives none, seconds",
-    ),
-    (
-        "retention.audit_days",
-        "verification audit records kept, days (1 to 3650)",
-    ),
-    (
-        "retention.access_days",
-        "refused-call records kept, days (1 to 3650)",
-    ),
-    (
-        "retention.issued_days_after_expiry",
-        "issued-code log entries kept after the code expired, days (0 to 3650)",
-    ),
-];
-
-/// Top-level settings an operator may turn on that `hcmr init` leaves unset: written commented
-/// out above the first section, as (key, example value, meaning).
-const OPTIONAL_TOP_LEVEL: &[(&str, &str, &str)] = &[
-    ("http_listen", "\"127.0.0.1:8510\"", "the checkpoint web page (HTTPS with [tls]); unset: no page"),
-    ("metrics_listen", "\"127.0.0.1:9510\"", "Prometheus metrics, GET /metrics, no token: a management address; unset: none"),
-    ("endpoint", "\"https://hcmr.sc.example:7510\"", "URL peers use to reach this node; unset: https:// (http:// without TLS) + the bound address"),
-    ("key_passphrase_env", "\"HCMR_KEY_PASSPHRASE\"", "key files encrypted; passphrase from this environment variable"),
-    ("key_passphrase_file", "\"/run/secrets/hcmr\"", "... or from this file (mode 0600)"),
-    ("display_utc_offset", "\"+08:00\"", "time zone of times people read (CLI tables, page, cards, audit CSV), as an offset from UTC; the API, stored records and logs stay UTC; default +08:00 (Beijing time)"),
-];
-
-/// The text of hcmr.toml for `config`: its settings, each with its meaning, and every optional
-/// top-level setting it leaves unset commented out above the first section, so an operator
-/// turns one on where it belongs.
-pub fn config_text(province: Province, config: &Config) -> String {
-    let body = toml::to_string_pretty(config).expect("a Config always serializes");
-    let mut out = format!(
-        "# hcmr node of {} ({}), written by `hcmr init`.\n\
-         # Top-level settings stay above the first [section]; a line uncommented below a section\n\
-         # header belongs to that section.\n",
-        province.name_en(),
-        province
-    );
-    let mut section = String::new();
-    let mut optional_written = false;
-    let write_optional = |out: &mut String| {
-        let table: toml::Table = toml::from_str(&body).unwrap_or_default();
-        while out.ends_with("\n\n") {
-            out.pop();
-        }
-        out.push_str("\n# Optional settings (uncomment to turn on):\n");
-        for (key, example, meaning) in OPTIONAL_TOP_LEVEL {
-            if !table.contains_key(*key) {
-                out.push_str(&format!("# ({meaning})\n# {key} = {example}\n"));
-            }
-        }
-        out.push('\n');
-    };
-    for line in body.lines() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            if !optional_written {
-                write_optional(&mut out);
-                optional_written = true;
-            }
-            section = t.trim_matches(|c| c == '[' || c == ']').to_string();
-            out.push_str(line);
-            out.push('\n');
-            continue;
-        }
-        let key = t.split_once('=').map(|(k, _)| k.trim());
-        let path = match key {
-            Some(k) if section.is_empty() => k.to_string(),
-            Some(k) => format!("{section}.{k}"),
-            None => String::new(),
-        };
-        match MEANINGS.iter().find(|(k, _)| *k == path) {
-            // The meaning goes above the line, so the setting's own line stays `key = value`.
-            Some((_, meaning)) => out.push_str(&format!("# {meaning}\n{line}\n")),
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    if !optional_written {
-        write_optional(&mut out);
-    }
-    out
-}
-
-/// For a section that holds a top-level setting (appended to the end of the file, it lands in
-/// the last section): the error that says where it belongs. `None` when no such key is found.
-fn misplaced_top_level_key(text: &str) -> Option<String> {
-    let table: toml::Table = toml::from_str(text).ok()?;
-    let section_keys = |name: &str| -> Vec<String> {
-        let v = match name {
-            "tls" => toml::Table::try_from(TlsConfig {
-                cert_file: PathBuf::new(),
-                key_file: PathBuf::new(),
-            }),
-            "limits" => toml::Table::try_from(LimitsConfig::default()),
-            "policy" => toml::Table::try_from(PolicyConfig::default()),
-            "retention" => toml::Table::try_from(RetentionConfig::default()),
-            _ => return Vec::new(),
-        };
-        v.map(|t| t.keys().cloned().collect()).unwrap_or_default()
-    };
-    for (name, value) in &table {
-        let Some(inner) = value.as_table() else {
-            continue;
-        };
-        let own = section_keys(name);
-        if let Some(key) = inner
-            .keys()
-            .find(|k| !own.contains(k) && TOP_LEVEL_KEYS.contains(&k.as_str()))
-        {
-            return Some(format!(
-                "[{name}] holds `{key}`: this is a top-level setting: put it above the first [section]"
-            ));
-        }
-    }
-    None
-}
-
-/// Settings of `hcmr serve` given as flags or environment variables, over the file's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Settings of `hcmr serve` given as flags or environment variables, over the file's, each
+/// checked like the file's. Its flags are `hcmr serve`'s (clap: the doc of a field is its help).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct Overrides {
-    /// `listen`.
+    /// gRPC listen address (`listen`).
+    #[arg(long, env = "HCMR_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// `http_listen`.
+    /// Checkpoint page address (`http_listen`).
+    #[arg(long, env = "HCMR_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
-    /// `endpoint`.
+    /// URL peers use (`endpoint`).
+    #[arg(long, env = "HCMR_ENDPOINT")]
     pub endpoint: Option<String>,
-    /// `sync_interval_secs`.
+    /// Seconds between peer syncs (`sync_interval_secs`).
+    #[arg(long, env = "HCMR_SYNC_INTERVAL_SECS")]
     pub sync_interval_secs: Option<u64>,
-    /// `peer_timeout_secs`.
+    /// Longest wait for a peer, seconds (`peer_timeout_secs`).
+    #[arg(long, env = "HCMR_PEER_TIMEOUT_SECS")]
     pub peer_timeout_secs: Option<u64>,
-    /// `policy.clock_skew_secs`.
+    /// Tolerated clock difference for iat, seconds (`policy.clock_skew_secs`).
+    #[arg(long, env = "HCMR_CLOCK_SKEW_SECS")]
     pub clock_skew_secs: Option<u64>,
 }
 
@@ -367,11 +153,11 @@ impl Default for PolicyConfig {
     }
 }
 
-fn default_sync_interval() -> u64 {
+pub(super) fn default_sync_interval() -> u64 {
     30
 }
 
-fn default_peer_timeout() -> u64 {
+pub(super) fn default_peer_timeout() -> u64 {
     10
 }
 
@@ -796,251 +582,4 @@ impl Config {
             own_max_code_age_secs: self.policy.own_max_code_age_secs,
         }
     }
-}
-
-/// What [`init_node`] creates besides the keys and the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InitOptions {
-    /// gRPC listen address.
-    pub listen: SocketAddr,
-    /// Address of the checkpoint page, when there is one.
-    pub http_listen: Option<SocketAddr>,
-    /// URL peers use; `None`: `https://` (or `http://`) + the bound address.
-    pub endpoint: Option<String>,
-    /// Serve TLS (a node certificate in `tls/`); false: plain text, loopback addresses only.
-    pub tls: bool,
-    /// Encrypt the key files under the passphrase in this environment variable.
-    pub key_passphrase_env: Option<String>,
-    /// ... or in this file.
-    pub key_passphrase_file: Option<PathBuf>,
-    /// Time zone of the times people read (`display_utc_offset`); the default is +08:00.
-    pub display_utc_offset: crate::display::DisplayOffset,
-}
-
-impl InitOptions {
-    /// TLS on, no page, no passphrase, listening on `listen`.
-    pub fn new(listen: SocketAddr) -> Self {
-        InitOptions {
-            listen,
-            http_listen: None,
-            endpoint: None,
-            tls: true,
-            key_passphrase_env: None,
-            key_passphrase_file: None,
-            display_utc_offset: crate::display::DisplayOffset::default(),
-        }
-    }
-}
-
-/// File of the first admin's API token, written by `init` in the node's folder (mode 0600).
-pub const ADMIN_TOKEN_FILE: &str = "admin.token";
-
-/// Creates a node in `dir` with TLS and no page (see [`init_node`]). Returns the path of the
-/// config file.
-///
-/// # Errors
-/// As [`init_node`].
-pub async fn init(
-    province: Province,
-    dir: &Path,
-    listen: SocketAddr,
-    endpoint: Option<String>,
-) -> Result<PathBuf, ConfigError> {
-    init_with_page(province, dir, listen, None, endpoint).await
-}
-
-/// As [`init`], with the address of the checkpoint web page (`http_listen`) when there is one.
-///
-/// # Errors
-/// As [`init_node`].
-pub async fn init_with_page(
-    province: Province,
-    dir: &Path,
-    listen: SocketAddr,
-    http_listen: Option<SocketAddr>,
-    endpoint: Option<String>,
-) -> Result<PathBuf, ConfigError> {
-    let mut o = InitOptions::new(listen);
-    o.http_listen = http_listen;
-    o.endpoint = endpoint;
-    init_node(province, dir, &o).await
-}
-
-/// Creates a node in `dir`: a new Ed25519 signing key (`node.key`), a subject-hash key
-/// (`subject.key`), a TLS key and node certificate (`tls/node.key`, `tls/node.crt`) unless
-/// `opts.tls` is false, the sled database (`db/`) holding the province, the first trust feed
-/// entry and one caller `admin` with role admin, whose token goes to `admin.token`; and
-/// `hcmr.toml`. Secret files have mode 0600; the two private keys are encrypted when a
-/// passphrase source is given. Returns the path of the config file.
-///
-/// # Errors
-/// [`ConfigError::Exists`] if `dir` already holds a node; [`ConfigError::Invalid`] for plain
-/// text on a non-loopback address; I/O, key and store errors.
-pub async fn init_node(
-    province: Province,
-    dir: &Path,
-    opts: &InitOptions,
-) -> Result<PathBuf, ConfigError> {
-    let io = |p: &Path| {
-        let path = p.display().to_string();
-        move |source| ConfigError::Io { path, source }
-    };
-    let config_path = dir.join(CONFIG_FILE);
-    for name in [
-        CONFIG_FILE,
-        "node.key",
-        "subject.key",
-        "db",
-        "tls",
-        ADMIN_TOKEN_FILE,
-    ] {
-        if dir.join(name).exists() {
-            return Err(ConfigError::Exists(dir.join(name).display().to_string()));
-        }
-    }
-    // Refused in init's words (its flags), not the config file's, before anything is made.
-    if !opts.tls {
-        for (flag, addr) in [
-            ("--listen", Some(opts.listen)),
-            ("--http-listen", opts.http_listen),
-        ] {
-            if let Some(a) = addr.filter(|a| !a.ip().is_loopback()) {
-                return Err(ConfigError::Invalid {
-                    path: flag.into(),
-                    detail: format!(
-                        "{a} is not a loopback address, and --plaintext would serve plain text to the network: drop --plaintext (init then makes the node's TLS certificate) or listen on 127.0.0.1"
-                    ),
-                });
-            }
-        }
-    }
-    let tls = opts.tls.then(|| TlsConfig {
-        cert_file: "tls/node.crt".into(),
-        key_file: "tls/node.key".into(),
-    });
-    let config = Config {
-        province: province.to_string(),
-        listen: opts.listen,
-        http_listen: opts.http_listen,
-        metrics_listen: None,
-        endpoint: opts.endpoint.clone(),
-        data_dir: "db".into(),
-        key_file: "node.key".into(),
-        subject_key_file: "subject.key".into(),
-        sync_interval_secs: default_sync_interval(),
-        peer_timeout_secs: default_peer_timeout(),
-        key_passphrase_env: opts.key_passphrase_env.clone(),
-        key_passphrase_file: opts.key_passphrase_file.clone(),
-        display_utc_offset: opts.display_utc_offset,
-        tls,
-        file_settings: None,
-        limits: LimitsConfig::default(),
-        policy: PolicyConfig::default(),
-        retention: RetentionConfig::default(),
-    };
-    // The same checks `load` makes, before anything is written.
-    let text = config_text(province, &config);
-    let mut resolved = Config::from_toml(&text, &config_path)?;
-    if let Some(f) = &opts.key_passphrase_file {
-        resolved.key_passphrase_file = Some(f.clone());
-    }
-    let protection = resolved.key_protection()?;
-    // Only now, every check passed: a refused init leaves no folder behind.
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-
-    let key = NodeKey::generate();
-    key.write_pem_protected(&dir.join("node.key"), &protection)?;
-    crate::keyfile::write_subject_key(
-        &dir.join("subject.key"),
-        &SubjectKey::generate(),
-        &protection,
-    )?;
-    if opts.tls {
-        let tls_dir = dir.join("tls");
-        std::fs::create_dir_all(&tls_dir).map_err(io(&tls_dir))?;
-        let names = crate::tls::certificate_names(opts.endpoint.as_deref());
-        let now = i64::try_from(crate::unix_now()).unwrap_or(i64::MAX);
-        let identity =
-            crate::tls::TlsIdentity::generate(province, &key, &names, now).map_err(|e| {
-                ConfigError::Invalid {
-                    path: tls_dir.display().to_string(),
-                    detail: e.to_string(),
-                }
-            })?;
-        identity
-            .save(
-                &tls_dir.join("node.crt"),
-                Some(&tls_dir.join("node.key")),
-                &protection,
-            )
-            .map_err(|e| ConfigError::Invalid {
-                path: tls_dir.display().to_string(),
-                detail: e.to_string(),
-            })?;
-    }
-    let store = Store::open(&dir.join("db"))?;
-    store.set_province(province).await?;
-    // Entry 1 of the node's trust feed names its first key.
-    let genesis = FeedEntry::sign(
-        province,
-        None,
-        crate::unix_now(),
-        Statement::Genesis { key: key.public() },
-        &key,
-    );
-    store.append_feed(&genesis).await?;
-    let (admin, token) = crate::callers::Caller::new(
-        "admin",
-        crate::callers::Roles::of(&[crate::callers::Role::Admin]),
-        crate::unix_now(),
-    )
-    .expect("a valid name and role");
-    store.put_caller(&admin).await?;
-    drop(store);
-    crate::fsutil::write_secret_file(
-        &dir.join(ADMIN_TOKEN_FILE),
-        format!("{}\n", token.as_str()).as_bytes(),
-    )
-    .map_err(io(&dir.join(ADMIN_TOKEN_FILE)))?;
-    std::fs::write(&config_path, text).map_err(io(&config_path))?;
-    Ok(config_path)
-}
-
-/// Adds a caller to a stopped node's database (the running node holds the database lock: use
-/// the AddCaller RPC then). Returns the token, to be shown once. An existing name is refused:
-/// see [`add_or_replace_caller_offline`].
-///
-/// # Errors
-/// As [`add_or_replace_caller_offline`].
-pub async fn add_caller_offline(
-    config: &Config,
-    name: &str,
-    roles: &[crate::callers::Role],
-) -> Result<zeroize::Zeroizing<String>, ConfigError> {
-    add_or_replace_caller_offline(config, name, roles, false).await
-}
-
-/// Adds a caller to a stopped node's database, or with `replace` replaces one of that name (a
-/// new token; its old one stops working). Returns the token, to be shown once.
-///
-/// # Errors
-/// [`ConfigError::Invalid`] for a bad name or no role; [`ConfigError::Caller`] for an existing
-/// name without `replace`, or the last admin replaced by a non-admin; [`ConfigError::Store`]
-/// (e.g. the node is running).
-pub async fn add_or_replace_caller_offline(
-    config: &Config,
-    name: &str,
-    roles: &[crate::callers::Role],
-    replace: bool,
-) -> Result<zeroize::Zeroizing<String>, ConfigError> {
-    let (caller, token) =
-        crate::callers::Caller::new(name, crate::callers::Roles::of(roles), crate::unix_now())
-            .map_err(|e| ConfigError::Invalid {
-                path: "caller".into(),
-                detail: e.to_string(),
-            })?;
-    let store = Store::open(&config.data_dir)?;
-    crate::callers::check_add(&store.callers()?, name, caller.roles, replace)?;
-    store.put_caller(&caller).await?;
-    Ok(token)
 }

@@ -1,18 +1,55 @@
 //! `hcmr backup` and `hcmr restore`.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{CliError, NodeArg};
+use clap::Args;
+
 use crate::backup::{BackupError, Summary};
+use crate::cli::display::local_time;
+use crate::cli::node::{channel, NodeArg};
+use crate::cli::{output, CliError};
 use crate::proto;
 
+/// Arguments of `hcmr backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The node to ask.
+    #[command(flatten)]
+    node: NodeArg,
+    /// The backup file to write (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Arguments of `hcmr restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file (from `hcmr backup`); refused when damaged.
+    #[arg(long)]
+    from: PathBuf,
+    /// The new node folder (must not exist).
+    #[arg(long)]
+    data_dir: PathBuf,
+}
+
+/// Runs `hcmr backup`.
+pub(crate) async fn exec_backup(a: BackupArgs) -> Result<(), CliError> {
+    backup(&a.node, &a.out).await
+}
+
+/// Runs `hcmr restore`.
+pub(crate) async fn exec_restore(a: RestoreArgs) -> Result<(), CliError> {
+    restore(&a.from, &a.data_dir).await
+}
+
+/// One line on what a backup holds.
 fn describe(s: &Summary) -> String {
     format!(
         "node of {} {}, taken {}: {} records in {} trees; files {}",
         s.province,
         s.province.name_en(),
-        super::local_time(s.created),
+        local_time(s.created),
         s.records,
         s.trees,
         s.files.join(", ")
@@ -21,12 +58,11 @@ fn describe(s: &Summary) -> String {
 
 /// `hcmr backup --out FILE`: asks the node (as an admin) for a backup, writes it to a new file
 /// with mode 0600, and checks what it received before saying so. A failed backup leaves no file.
-pub(super) async fn backup(node: &NodeArg, out: &Path) -> Result<(), CliError> {
+async fn backup(node: &NodeArg, out: &Path) -> Result<(), CliError> {
     // Opened before the node is asked: a path that cannot be written is refused at once.
-    let mut reserved =
-        super::output::OutputFile::reserve("--out", out, super::output::Kind::NewSecret)?;
+    let mut reserved = output::OutputFile::reserve("--out", out, output::Kind::NewSecret)?;
     let mut stream =
-        proto::operator_service_client::OperatorServiceClient::new(super::channel(node).await?)
+        proto::operator_service_client::OperatorServiceClient::new(channel(node).await?)
             .export_backup(proto::ExportBackupRequest {})
             .await?
             .into_inner();
@@ -66,7 +102,7 @@ pub(super) async fn backup(node: &NodeArg, out: &Path) -> Result<(), CliError> {
 }
 
 /// `hcmr restore --from FILE --data-dir NEWDIR`: makes a new node folder from a backup, offline.
-pub(super) async fn restore(from: &Path, data_dir: &Path) -> Result<(), CliError> {
+async fn restore(from: &Path, data_dir: &Path) -> Result<(), CliError> {
     let s = crate::node::backup::restore(from, data_dir)
         .await
         .map_err(|e| match e {
@@ -76,7 +112,7 @@ pub(super) async fn restore(from: &Path, data_dir: &Path) -> Result<(), CliError
             {
                 CliError::Usage(format!("--from: {e}"))
             }
-            // The exit-code rule for files (super::EXIT_CODES): an input that cannot be read,
+            // The exit-code rule for files (crate::cli::EXIT_CODES): an input that cannot be read,
             // or is not a backup of this format, is a bad argument; a damaged one fails.
             BackupError::Io {
                 ref source,

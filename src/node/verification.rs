@@ -1,0 +1,65 @@
+//! Verification with an audit record: the decision on the current snapshot, batched with the
+//! other calls in flight, and one queued audit record per code.
+
+use std::sync::atomic::Ordering;
+
+use super::error::ApiError;
+use super::NodeState;
+use crate::audit::AuditRecord;
+
+impl NodeState {
+    /// Verifies codes of caller `who` (the pure decision on the current snapshot, batched with the
+    /// other calls in flight, callers in turn) and queues an audit record for each. No disk I/O
+    /// here: the audit writer stores records in batches. Verdicts in the order of `codes`, and the
+    /// decision time (seconds since the Unix epoch, UTC).
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] when the decision failed (a bug).
+    pub(crate) async fn verify_and_audit(
+        &self,
+        who: &str,
+        codes: Vec<String>,
+        checkpoint: &str,
+        via: &'static str,
+    ) -> Result<(Vec<crate::verify::Verdict>, u64), ApiError> {
+        let checkpoint = crate::audit::check_checkpoint_id(checkpoint)
+            .map_err(|e| ApiError::invalid("checkpoint_id", e))?;
+        let now = self.now();
+        let trust = self.trust.load_full();
+        let started = std::time::Instant::now();
+        let verdicts = self.batcher.verify(who, codes, trust, now).await?;
+        let elapsed = started.elapsed();
+        for verdict in &verdicts {
+            self.metrics.verification(verdict, elapsed);
+            self.audit_verification(verdict, now, checkpoint, via);
+        }
+        Ok((verdicts, now))
+    }
+
+    fn audit_verification(
+        &self,
+        verdict: &crate::verify::Verdict,
+        now: u64,
+        checkpoint: &str,
+        via: &'static str,
+    ) {
+        let record = AuditRecord::of(verdict, now, checkpoint, via);
+        if self.audit.tx.try_send(record).is_err() {
+            // The writer is behind or gone: never block a checkpoint for the log's sake.
+            let n = self.audit.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::error!(
+                    dropped = n,
+                    "audit records dropped: the audit writer cannot keep up"
+                );
+            }
+        }
+        tracing::debug!(
+            issuer = verdict.issuer.map(|p| p.to_string()).unwrap_or_default(),
+            reason = verdict.reason.as_str(),
+            checkpoint,
+            via,
+            "verified health code"
+        );
+    }
+}

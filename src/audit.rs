@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::province::Province;
 use crate::verify::{Reason, Verdict};
+use crate::UnixTime;
 
 /// Longest checkpoint id kept, in characters.
 pub const MAX_CHECKPOINT_ID: usize = 64;
@@ -24,8 +25,8 @@ pub const MAX_CHECKPOINT_ID: usize = 64;
 /// One verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
-    /// When, seconds since the Unix epoch (UTC).
-    pub time: u64,
+    /// When the code was checked.
+    pub time: UnixTime,
     /// Who checked (see [`checkpoint_id`]).
     pub checkpoint_id: String,
     /// Through which interface: `grpc` or `http`.
@@ -115,7 +116,7 @@ pub fn cti_hash(cti: &[u8]) -> [u8; 16] {
 
 impl AuditRecord {
     /// The record of a verdict.
-    pub fn of(verdict: &Verdict, time: u64, checkpoint: &str, via: &'static str) -> Self {
+    pub fn of(verdict: &Verdict, time: UnixTime, checkpoint: &str, via: &'static str) -> Self {
         AuditRecord {
             time,
             checkpoint_id: checkpoint_id(checkpoint),
@@ -134,7 +135,7 @@ impl AuditRecord {
 
     fn to_value(&self) -> Value {
         Value::Array(vec![
-            Value::Integer(Integer::from(self.time)),
+            Value::Integer(Integer::from(self.time.secs())),
             Value::Text(self.checkpoint_id.clone()),
             Value::Text(self.via.to_string()),
             Value::Integer(Integer::from(self.issuer.map_or(0, |p| p.code()))),
@@ -188,7 +189,7 @@ impl AuditRecord {
             c => Some(Province::from_code(c).ok()?),
         };
         Some(AuditRecord {
-            time: u64::try_from(*t).ok()?,
+            time: UnixTime::from_secs(u64::try_from(*t).ok()?),
             checkpoint_id: cp.clone(),
             via: if via == "http" { "http" } else { "grpc" },
             issuer,
@@ -213,8 +214,8 @@ impl AuditRecord {
 /// who, remote]` (written before refusals were counted) reads as a count of 1.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccessDenial {
-    /// When, seconds since the Unix epoch (UTC).
-    pub time: u64,
+    /// The second the calls were refused in.
+    pub time: UnixTime,
     /// The RPC, as its path (`/hcmr.v1.HealthCodeService/IssueHealthCode`), or the page's API
     /// path.
     pub rpc: String,
@@ -234,7 +235,7 @@ impl AccessDenial {
     /// The storage encoding.
     pub fn to_record(&self) -> Vec<u8> {
         crate::cbor::encode(&Value::Array(vec![
-            Value::Integer(Integer::from(self.time)),
+            Value::Integer(Integer::from(self.time.secs())),
             Value::Text(self.rpc.clone()),
             Value::Text(self.outcome.clone()),
             Value::Text(self.who.clone()),
@@ -261,7 +262,7 @@ impl AccessDenial {
             return None;
         };
         Some(AccessDenial {
-            time: u64::try_from(*t).ok()?,
+            time: UnixTime::from_secs(u64::try_from(*t).ok()?),
             rpc: rpc.clone(),
             outcome: outcome.clone(),
             who: who.clone(),

@@ -51,6 +51,7 @@ use zeroize::Zeroizing;
 
 use crate::province::Province;
 use crate::store::{ExportItem, StoreError};
+use crate::UnixTime;
 
 /// The first 8 bytes of every backup.
 pub const MAGIC: &[u8; 8] = b"HCMRBAK1";
@@ -192,7 +193,7 @@ pub struct Writer<W: Write> {
     out: W,
     hash: Sha256,
     province: Province,
-    created: u64,
+    created: UnixTime,
     files: Vec<BackupFile>,
     trees_left: u32,
     in_tree: bool,
@@ -202,7 +203,7 @@ pub struct Writer<W: Write> {
 
 impl<W: Write> Writer<W> {
     /// A writer of a backup of `province` taken at `created`, holding `files`.
-    pub fn new(out: W, province: Province, created: u64, files: Vec<BackupFile>) -> Self {
+    pub fn new(out: W, province: Province, created: UnixTime, files: Vec<BackupFile>) -> Self {
         Writer {
             out,
             hash: Sha256::new(),
@@ -251,7 +252,7 @@ impl<W: Write> Writer<W> {
                 self.put(MAGIC)?;
                 self.put(&FORMAT_VERSION.to_be_bytes())?;
                 self.put(&self.province.code().to_be_bytes())?;
-                self.put(&self.created.to_be_bytes())?;
+                self.put(&self.created.secs().to_be_bytes())?;
                 self.put(&(files.len() as u16).to_be_bytes())?;
                 self.put(&trees.to_be_bytes())?;
                 for f in &files {
@@ -313,8 +314,8 @@ impl<W: Write> Writer<W> {
 pub struct Summary {
     /// The node's province.
     pub province: Province,
-    /// When the backup was taken, seconds since the Unix epoch (UTC).
-    pub created: u64,
+    /// When the backup was taken.
+    pub created: UnixTime,
     /// The files it holds, by name.
     pub files: Vec<String>,
     /// Number of database trees.
@@ -338,7 +339,7 @@ pub enum Item<'a> {
 
 struct Header {
     province: Province,
-    created: u64,
+    created: UnixTime,
     files: u16,
     trees: u32,
 }
@@ -373,7 +374,7 @@ fn parse_header(path: &Path, b: &[u8; HEADER_LEN as usize]) -> Result<Header, Ba
     })?;
     Ok(Header {
         province,
-        created: u64::from_be_bytes(b[14..22].try_into().expect("8 bytes")),
+        created: UnixTime::from_secs(u64::from_be_bytes(b[14..22].try_into().expect("8 bytes"))),
         files: u16::from_be_bytes([b[22], b[23]]),
         trees: u32::from_be_bytes(b[24..28].try_into().expect("4 bytes")),
     })
@@ -627,7 +628,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s.province.code(), 510000);
-        assert_eq!(s.created, 1_700_000_000);
+        assert_eq!(s.created.secs(), 1_700_000_000);
         assert_eq!((s.trees, s.records), (2, 2));
         assert_eq!(s.files, ["hcmr.toml", "node.key", "subject.key"]);
         assert_eq!(seen.len(), 3 + 2 + 2);

@@ -20,6 +20,8 @@
 use ciborium::value::{Integer, Value};
 use sha2::{Digest, Sha256};
 
+use crate::UnixTime;
+
 /// Prefix of every API token.
 pub const TOKEN_PREFIX: &str = "hcmr_";
 
@@ -208,8 +210,8 @@ pub struct Caller {
     pub roles: Roles,
     /// SHA-256 of its token.
     pub token_hash: [u8; 32],
-    /// When it was added, seconds since the Unix epoch (UTC).
-    pub created: u64,
+    /// When it was added.
+    pub created: UnixTime,
 }
 
 impl Caller {
@@ -220,7 +222,7 @@ impl Caller {
     pub fn new(
         name: &str,
         roles: Roles,
-        now: u64,
+        now: UnixTime,
     ) -> Result<(Caller, zeroize::Zeroizing<String>), CallerError> {
         check_name(name)?;
         if roles.is_empty() {
@@ -243,7 +245,7 @@ impl Caller {
         crate::cbor::encode(&Value::Array(vec![
             Value::Integer(Integer::from(self.roles.0)),
             Value::Bytes(self.token_hash.to_vec()),
-            Value::Integer(Integer::from(self.created)),
+            Value::Integer(Integer::from(self.created.secs())),
         ]))
     }
 
@@ -272,6 +274,7 @@ impl Caller {
         let created = created
             .as_integer()
             .and_then(|i| u64::try_from(i).ok())
+            .map(UnixTime::from_secs)
             .ok_or_else(|| bad("created"))?;
         Ok(Caller {
             name: name.to_string(),

@@ -44,6 +44,7 @@ use crate::code::{CodeError, HealthCode};
 use crate::province::Province;
 use crate::qr::{self, QrError};
 use crate::status::HealthStatus;
+use crate::UnixTime;
 
 /// Card width, in millimetres (ISO 216 A6).
 pub const WIDTH_MM: u32 = 105;
@@ -90,11 +91,11 @@ pub struct CardInfo {
     pub issuer: Province,
     /// The health status colour.
     pub status: HealthStatus,
-    /// When the code expires (`exp`), seconds since the Unix epoch (UTC). A printed card needs a
-    /// code issued with a long lifetime, not a five-minute display code.
-    pub exp: u64,
-    /// Until when the status holds, seconds since the Unix epoch (UTC).
-    pub status_valid_until: u64,
+    /// When the code expires (`exp`). A printed card needs a code issued with a long lifetime,
+    /// not a five-minute display code.
+    pub exp: UnixTime,
+    /// Until when the status holds.
+    pub status_valid_until: UnixTime,
     /// The code id (`cti`) in lower-case hexadecimal, 32 digits for a code hcmr issues.
     pub cti_hex: String,
     /// The offset from UTC the card's times are printed in, with the offset written out

@@ -3,7 +3,7 @@
 //! offset from UTC (`display_utc_offset` in hcmr.toml, `+08:00` by default: Beijing time, used in
 //! all of China, which has no daylight saving), written with its offset so that it is never
 //! ambiguous and can be pasted back into any `--from`/`--until`. The API, stored records and
-//! logs stay in UTC (seconds since the Unix epoch).
+//! logs stay in UTC ([`UnixTime`]: seconds since the Unix epoch).
 //!
 //! [`display_time`] is the one formatting function.
 
@@ -11,6 +11,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::UnixTime;
 
 /// The offset from UTC in which times are shown to people: `+08:00` by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,10 +118,10 @@ impl<'de> Deserialize<'de> for DisplayOffset {
 }
 
 /// A time for people: RFC 3339 in the display offset, whole seconds, with the offset written
-/// out (`2026-12-04T11:43:00+08:00` for 2026-12-04T03:43:00Z at `+08:00`), from seconds since
-/// the Unix epoch (UTC). Total: a time the calendar cannot hold (after the year 9999, only ever
+/// out (`2026-12-04T11:43:00+08:00` for 2026-12-04T03:43:00Z at `+08:00`). Total: a time the calendar cannot hold (after the year 9999, only ever
 /// from a hostile input) is shown as its number of seconds.
-pub fn display_time(t: u64, offset: DisplayOffset) -> String {
+pub fn display_time(t: UnixTime, offset: DisplayOffset) -> String {
+    let t = t.secs();
     let local = i64::try_from(t)
         .ok()
         .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
@@ -140,7 +142,7 @@ pub fn display_time(t: u64, offset: DisplayOffset) -> String {
 }
 
 /// `text` (a message of the API, which writes times in UTC as `2026-12-01T00:00:00Z`, see
-/// [`crate::rfc3339`]) with each such time shown by [`display_time`] in `offset` instead: for
+/// [`UnixTime`]'s `Display`) with each such time shown by [`display_time`] in `offset` instead: for
 /// a person reading a verdict's detail. Anything else in `text` is kept as it is.
 pub fn localize_times(text: &str, offset: DisplayOffset) -> String {
     use time::format_description::well_known::Rfc3339;
@@ -153,7 +155,8 @@ pub fn localize_times(text: &str, offset: DisplayOffset) -> String {
             .then(|| text.get(i..i + LEN))
             .flatten()
             .and_then(|s| time::OffsetDateTime::parse(s, &Rfc3339).ok())
-            .and_then(|t| u64::try_from(t.unix_timestamp()).ok());
+            .and_then(|t| u64::try_from(t.unix_timestamp()).ok())
+            .map(UnixTime::from_secs);
         match t {
             Some(t) => {
                 out.push_str(&text[copied..i]);
@@ -178,29 +181,38 @@ mod tests {
         assert_eq!(beijing.to_string(), "+08:00");
         // 2026-12-04T03:43:00Z
         assert_eq!(
-            display_time(1_796_355_780, beijing),
+            display_time(UnixTime::from_secs(1_796_355_780), beijing),
             "2026-12-04T11:43:00+08:00"
         );
         assert_eq!(
-            display_time(1_796_355_780, DisplayOffset::UTC),
+            display_time(UnixTime::from_secs(1_796_355_780), DisplayOffset::UTC),
             "2026-12-04T03:43:00+00:00"
         );
         let ny: DisplayOffset = "-05:00".parse().unwrap();
-        assert_eq!(display_time(1_796_355_780, ny), "2026-12-03T22:43:00-05:00");
+        assert_eq!(
+            display_time(UnixTime::from_secs(1_796_355_780), ny),
+            "2026-12-03T22:43:00-05:00"
+        );
         let india: DisplayOffset = "+05:30".parse().unwrap();
         assert_eq!(india.to_string(), "+05:30");
-        assert_eq!(display_time(0, india), "1970-01-01T05:30:00+05:30");
+        assert_eq!(
+            display_time(UnixTime::from_secs(0), india),
+            "1970-01-01T05:30:00+05:30"
+        );
         // The edges: total, never a panic.
         assert_eq!(
-            display_time(crate::code::MAX_TIME, DisplayOffset::UTC),
+            display_time(
+                UnixTime::from_secs(crate::code::MAX_TIME),
+                DisplayOffset::UTC
+            ),
             "9999-12-31T23:59:59+00:00"
         );
         assert_eq!(
-            display_time(crate::code::MAX_TIME, beijing),
+            display_time(UnixTime::from_secs(crate::code::MAX_TIME), beijing),
             format!("{} s after the Unix epoch", crate::code::MAX_TIME)
         );
         assert_eq!(
-            display_time(u64::MAX, beijing),
+            display_time(UnixTime::from_secs(u64::MAX), beijing),
             "18446744073709551615 s after the Unix epoch"
         );
     }
@@ -209,7 +221,7 @@ mod tests {
     fn a_shown_time_reads_back_as_the_same_instant() {
         use time::format_description::well_known::Rfc3339;
         for t in [0u64, 1_796_355_780, 4_107_542_399] {
-            let shown = display_time(t, DisplayOffset::default());
+            let shown = display_time(UnixTime::from_secs(t), DisplayOffset::default());
             let back = time::OffsetDateTime::parse(&shown, &Rfc3339).unwrap();
             assert_eq!(back.unix_timestamp(), i64::try_from(t).unwrap(), "{shown}");
         }

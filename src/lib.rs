@@ -23,6 +23,7 @@
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict |
+//! | [`UnixTime`] | a point in time, whole seconds since the Unix epoch (UTC): every time hcmr holds |
 //!
 //! **The edges** of this package: files, the database, the network, people.
 //!
@@ -92,15 +93,12 @@ pub mod proto {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hcmr_descriptor");
 }
 
-pub use hcmr_core::rfc3339;
+pub use hcmr_core::{rfc3339, UnixTime};
 
-/// Seconds since the Unix epoch (UTC) by the system clock; the one place hcmr reads the clock,
-/// so everything else takes `now` as an argument.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// Now by the system clock (the epoch if the clock is set before it); the one place hcmr reads
+/// the clock, so everything else takes `now` as an argument.
+pub fn unix_now() -> UnixTime {
+    UnixTime::from_system_time(std::time::SystemTime::now()).unwrap_or_default()
 }
 
 #[cfg(test)]

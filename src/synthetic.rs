@@ -2,6 +2,7 @@
 //! document numbers, the requests that issue their codes, codes signed here with a key, and codes
 //! altered after signing the way a forger would. No real person's data is ever made here.
 
+use crate::UnixTime;
 use coset::{CborSerializable, CoseSign1, TaggedCborSerializable};
 
 use crate::code::{transport, Claims, Subject};
@@ -47,7 +48,7 @@ impl Resident<'_> {
                 document_number: self.document_number(),
             }),
             status: convert::status_to_proto(Some(status)),
-            status_valid_until: crate::unix_now() + status_valid_for_secs,
+            status_valid_until: (crate::unix_now() + status_valid_for_secs).secs(),
             code_lifetime_secs,
             qr_format: 0,
         }
@@ -55,13 +56,12 @@ impl Resident<'_> {
 }
 
 /// The claims of a green code of province `iss` (its GB/T 2260 code) for the synthetic resident
-/// 张*三, whose masked number and subject hash are given: for codes signed outside a node. Times
-/// in seconds since the Unix epoch (UTC).
+/// 张*三, whose masked number and subject hash are given: for codes signed outside a node.
 pub(crate) fn green_claims(
     iss: u32,
-    iat: u64,
-    exp: u64,
-    status_valid_until: u64,
+    iat: UnixTime,
+    exp: UnixTime,
+    status_valid_until: UnixTime,
     masked_document_number: String,
     subject_hash: SubjectHash,
 ) -> Claims {

@@ -19,6 +19,7 @@
 //! verify-peer codes, so its lookups meet the largest set), the rest spread over the other
 //! peers.
 
+use crate::UnixTime;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -144,7 +145,12 @@ fn province(code: u32) -> Result<Province, BenchError> {
     Province::from_code(code).map_err(|e| BenchError::Setup(e.to_string()))
 }
 
-fn direction(issuer: Province, verifier: Province, from: u64, until: u64) -> DirectionTerms {
+fn direction(
+    issuer: Province,
+    verifier: Province,
+    from: UnixTime,
+    until: UnixTime,
+) -> DirectionTerms {
     use HealthStatus::{Green, Red, Yellow};
     DirectionTerms {
         issuer,
@@ -165,7 +171,7 @@ fn agreement_history(
     (local, local_key): (Province, &NodeKey),
     (peer, peer_key): (Province, &NodeKey),
     count: usize,
-    now: u64,
+    now: UnixTime,
 ) -> Result<Vec<SignedAgreement>, BenchError> {
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let mut out = Vec::with_capacity(count);
@@ -208,7 +214,7 @@ async fn write_peer_feed(
     peer: Province,
     key: &NodeKey,
     revocations: usize,
-    now: u64,
+    now: UnixTime,
 ) -> Result<u64, BenchError> {
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let mut rng = rand::thread_rng();
@@ -287,7 +293,7 @@ async fn fill(
     peers: &[(Province, NodeKey)],
     agreements: usize,
     revocations: usize,
-    now: u64,
+    now: UnixTime,
 ) -> Result<(), BenchError> {
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let protection = made.config.key_protection().map_err(|e| setup(&e))?;
@@ -315,7 +321,7 @@ async fn fill(
 }
 
 /// 256 Sichuan codes for verify-peer, signed here with Sichuan's key.
-fn sichuan_codes(key: &NodeKey, now: u64) -> Vec<String> {
+fn sichuan_codes(key: &NodeKey, now: UnixTime) -> Vec<String> {
     let mut rng = rand::thread_rng();
     (0..256u32)
         .map(|i| {

@@ -222,8 +222,8 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
             max_trust_age_secs: 0,
             amends: String::new(),
             expected_peer_kid: kid,
-            effective_from: now - 10,
-            effective_until: now + 30 * 86_400,
+            effective_from: (now - 10).secs(),
+            effective_until: (now + 30 * 86_400).secs(),
         })
         .await
         .map_err(|e| setup(&e))?

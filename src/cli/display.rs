@@ -3,6 +3,7 @@
 
 use crate::node::convert;
 use crate::status::HealthStatus;
+use crate::UnixTime;
 
 /// RFC 3339 (UTC, seconds) of a time in seconds since the Unix epoch.
 pub fn rfc3339(t: u64) -> String {
@@ -21,8 +22,13 @@ pub fn for_people(text: &str) -> String {
 }
 
 /// A time for the person at the terminal: [`crate::display::display_time`] in this run's offset.
-pub(super) fn local_time(t: u64) -> String {
+pub(super) fn local_time(t: UnixTime) -> String {
     crate::display::display_time(t, DISPLAY_OFFSET.get().copied().unwrap_or_default())
+}
+
+/// [`local_time`] of a time as the API carries it (`uint64` seconds since the Unix epoch).
+pub(super) fn api_time(t: u64) -> String {
+    local_time(UnixTime::from_secs(t))
 }
 
 /// A proto status as people write it (`green`), `-` for none.

@@ -154,8 +154,8 @@ pub(super) async fn conclude(
             max_code_age_secs: 24 * 3600,
             max_trust_age_secs: 0,
             amends: String::new(),
-            effective_from: now - 60,
-            effective_until: now + 365 * 24 * 3600,
+            effective_from: (now - 60).secs(),
+            effective_until: (now + 365 * 24 * 3600).secs(),
         })
         .await
         .map_err(rpc("CreateAgreement"))?

@@ -179,7 +179,7 @@ pub async fn run_in(
     }
     // Bounded wait (at most 3 s) for the short-lived code to expire.
     let deadline = Instant::now() + Duration::from_secs(3);
-    while crate::unix_now() < latest_exp && Instant::now() < deadline {
+    while crate::unix_now().secs() < latest_exp && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 

@@ -2,6 +2,7 @@
 //! batches, and ListAuditRecords a page at a time.
 
 use crate::lock::Locked;
+use crate::UnixTime;
 
 use super::error::ApiError;
 use super::NodeState;
@@ -44,7 +45,7 @@ impl NodeState {
         &self,
         r: &proto::ListAuditRecordsRequest,
     ) -> Result<proto::ListAuditRecordsResponse, ApiError> {
-        let until = if r.until == 0 { u64::MAX } else { r.until };
+        let until = UnixTime::from_secs(if r.until == 0 { u64::MAX } else { r.until });
         let issuer: Option<Province> = if r.issuer_province.is_empty() {
             None
         } else {
@@ -83,10 +84,12 @@ impl NodeState {
                 AuditCursor::from_bytes(cursor)
             }
         };
-        let (records, next) = self.store.audit_page(r.from, until, after, limit, |a| {
-            issuer.is_none_or(|p| a.issuer == Some(p))
-                && want_recognized.is_none_or(|w| a.recognized == w)
-        })?;
+        let (records, next) =
+            self.store
+                .audit_page(UnixTime::from_secs(r.from), until, after, limit, |a| {
+                    issuer.is_none_or(|p| a.issuer == Some(p))
+                        && want_recognized.is_none_or(|w| a.recognized == w)
+                })?;
         Ok(proto::ListAuditRecordsResponse {
             records: records.iter().map(audit_to_proto).collect(),
             truncated: next.is_some(),
@@ -103,7 +106,7 @@ impl NodeState {
 
 fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
     proto::AuditRecord {
-        time: a.time,
+        time: a.time.secs(),
         checkpoint_id: a.checkpoint_id.clone(),
         via: a.via.to_string(),
         issuer_province: a.issuer.map(|p| p.to_string()).unwrap_or_default(),

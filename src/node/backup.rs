@@ -4,6 +4,7 @@
 //! `OperatorService/ExportBackup`, `hcmr backup`); [`restore`] makes a new node folder from one,
 //! offline (`hcmr restore`).
 
+use crate::UnixTime;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +28,7 @@ const IMPORT_BATCH: usize = 4096;
 /// The configuration as a backup holds it: the file's settings (not `serve`'s one-off flags and
 /// environment variables), with the paths of the layout `hcmr init` makes, so that the restored
 /// folder is self-contained.
-fn backup_config(config: &Config, created: u64) -> Result<String, ApiError> {
+fn backup_config(config: &Config, created: UnixTime) -> Result<String, ApiError> {
     let mut c = config.file_settings.as_deref().unwrap_or(config).clone();
     c.data_dir = "db".into();
     c.key_file = "node.key".into();
@@ -47,7 +48,7 @@ fn backup_config(config: &Config, created: u64) -> Result<String, ApiError> {
         "# hcmr node of {} ({}): its hcmr.toml settings, from a backup taken {}.\n{body}",
         province.name_en(),
         province,
-        crate::rfc3339(created)
+        created
     ))
 }
 
@@ -63,7 +64,7 @@ fn backup_failed(e: impl std::fmt::Display) -> ApiError {
 
 impl NodeState {
     /// The node folder's files as a backup holds them.
-    fn backup_files(&self, created: u64) -> Result<Vec<BackupFile>, ApiError> {
+    fn backup_files(&self, created: UnixTime) -> Result<Vec<BackupFile>, ApiError> {
         let kind = |name| file_kind(name).expect("a file of crate::backup::FILES");
         let c = &self.config;
         let mut files = vec![

@@ -21,6 +21,7 @@
 //! check, dearer than a batched signature (figures: BENCHMARKS.md, "Batch verification").
 
 use crate::lock::Locked;
+use crate::UnixTime;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -48,8 +49,8 @@ const QUEUE: usize = 4096;
 struct Job {
     codes: Vec<String>,
     trust: Arc<TrustSnapshot>,
-    /// Seconds since the Unix epoch (UTC).
-    now: u64,
+    /// The decision time.
+    now: UnixTime,
     /// Verdicts as the pieces are decided, and the reply, sent with the last.
     done: Mutex<Done>,
 }
@@ -226,7 +227,7 @@ impl Batcher {
         )
     }
 
-    /// Decides `codes` of caller `who` by `trust` at `now` (seconds since the Unix epoch, UTC),
+    /// Decides `codes` of caller `who` by `trust` at `now`,
     /// batched with whatever else is in flight, taking turns with other callers; verdicts in the
     /// order of `codes`.
     ///
@@ -237,7 +238,7 @@ impl Batcher {
         who: &str,
         codes: Vec<String>,
         trust: Arc<TrustSnapshot>,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Vec<Verdict>, ApiError> {
         let counts = &self.counts;
         if codes.len() == 1

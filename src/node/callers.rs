@@ -1,5 +1,6 @@
 //! The caller RPCs of the OperatorService: add, list and remove callers; read refused calls.
 
+use crate::UnixTime;
 use std::sync::Arc;
 
 use super::error::ApiError;
@@ -38,7 +39,7 @@ pub(crate) fn caller_view(c: &Caller) -> proto::CallerView {
     proto::CallerView {
         name: c.name.clone(),
         roles: c.roles.list().into_iter().map(role_to_proto).collect(),
-        created: c.created,
+        created: c.created.secs(),
     }
 }
 
@@ -139,13 +140,15 @@ impl NodeState {
                     })?,
             ),
         };
-        let (denials, next) = self.store.denials_page(r.from, after, limit)?;
+        let (denials, next) = self
+            .store
+            .denials_page(UnixTime::from_secs(r.from), after, limit)?;
         Ok(proto::ListAccessDenialsResponse {
             next_page_token: next.map(hex::encode).unwrap_or_default(),
             denials: denials
                 .into_iter()
                 .map(|d| proto::AccessDenial {
-                    time: d.time,
+                    time: d.time.secs(),
                     rpc: d.rpc,
                     outcome: d.outcome,
                     who: d.who,

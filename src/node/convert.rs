@@ -1,4 +1,5 @@
-//! Conversions between the generated protobuf types and the domain types.
+//! Conversions between the generated protobuf types and the domain types. The proto carries
+//! times as `uint64` seconds since the Unix epoch: they become [`UnixTime`] here.
 
 use crate::agreement::{
     AgreementId, AgreementSignature, DirectionTerms, ProposalNotice, ProposalOutcome, Role,
@@ -11,6 +12,7 @@ use crate::proto;
 use crate::province::Province;
 use crate::status::HealthStatus;
 use crate::verify::Verdict;
+use crate::UnixTime;
 
 use super::error::ApiError;
 
@@ -115,8 +117,8 @@ fn direction_to_proto(d: &DirectionTerms) -> proto::DirectionTerms {
             .collect(),
         max_code_age_secs: d.max_code_age_secs,
         max_trust_age_secs: d.max_trust_age_secs,
-        effective_from: d.effective_from,
-        effective_until: d.effective_until,
+        effective_from: d.effective_from.secs(),
+        effective_until: d.effective_until.secs(),
     }
 }
 
@@ -176,7 +178,7 @@ pub fn proposal_notice_to_proto(n: &ProposalNotice) -> proto::ProposalNotice {
             ProposalOutcome::Withdrawn => proto::ProposalOutcome::Withdrawn,
             ProposalOutcome::Rejected => proto::ProposalOutcome::Rejected,
         } as i32,
-        signed_at: n.signed_at,
+        signed_at: n.signed_at.secs(),
         kid: n.kid.0.to_vec(),
         signature: n.signature.to_vec(),
     }
@@ -208,7 +210,7 @@ pub fn proposal_notice_from_proto(n: &proto::ProposalNotice) -> Result<ProposalN
                 ))
             }
         },
-        signed_at: n.signed_at,
+        signed_at: UnixTime::from_secs(n.signed_at),
         kid: Kid::from_slice(&n.kid)
             .ok_or_else(|| ApiError::invalid("notice.kid", "must be 8 bytes"))?,
         signature: n
@@ -224,8 +226,8 @@ pub fn termination_to_proto(t: &Termination) -> proto::TerminationNotice {
     proto::TerminationNotice {
         id: t.id.0.to_vec(),
         by_province: t.by.to_string(),
-        effective_at: t.effective_at,
-        signed_at: t.signed_at,
+        effective_at: t.effective_at.secs(),
+        signed_at: t.signed_at.secs(),
         kid: t.kid.0.to_vec(),
         signature: t.signature.to_vec(),
     }
@@ -246,8 +248,8 @@ pub fn termination_from_proto(t: &proto::TerminationNotice) -> Result<Terminatio
             .by_province
             .parse()
             .map_err(|e| ApiError::invalid("notice.by_province", e))?,
-        effective_at: t.effective_at,
-        signed_at: t.signed_at,
+        effective_at: UnixTime::from_secs(t.effective_at),
+        signed_at: UnixTime::from_secs(t.signed_at),
         kid: Kid::from_slice(&t.kid)
             .ok_or_else(|| ApiError::invalid("notice.kid", "must be 8 bytes"))?,
         signature: t
@@ -265,8 +267,8 @@ pub struct Standing<'a> {
     pub superseded: bool,
     /// The agreement's termination notice, if any.
     pub termination: Option<&'a Termination>,
-    /// The time to judge the termination at, seconds since the Unix epoch.
-    pub now: u64,
+    /// The time to judge the termination at.
+    pub now: UnixTime,
 }
 
 /// The state of an agreement as seen by the node of `local`.
@@ -308,10 +310,10 @@ pub fn agreement_view(
         proposer_keys: b.proposer.keys.iter().map(key_info).collect(),
         acceptor_keys: b.acceptor.keys.iter().map(key_info).collect(),
         directions: b.directions.iter().map(direction_to_proto).collect(),
-        created_at: b.created_at,
+        created_at: b.created_at.secs(),
         state: agreement_state(a, local, standing) as i32,
         signed: Some(signed_to_proto(a)),
-        terminated_at: standing.termination.map_or(0, |t| t.effective_at),
+        terminated_at: standing.termination.map_or(0, |t| t.effective_at.secs()),
         terminated_by: standing
             .termination
             .map(|t| t.by.to_string())
@@ -320,7 +322,7 @@ pub fn agreement_view(
 }
 
 /// A verdict as the API answers it.
-pub fn verdict_to_proto(v: &Verdict, now: u64) -> proto::VerifyHealthCodeResponse {
+pub fn verdict_to_proto(v: &Verdict, now: UnixTime) -> proto::VerifyHealthCodeResponse {
     let c = v.claims.as_ref();
     proto::VerifyHealthCodeResponse {
         verdict: if v.recognized() {
@@ -335,15 +337,15 @@ pub fn verdict_to_proto(v: &Verdict, now: u64) -> proto::VerifyHealthCodeRespons
         issued_status: status_to_proto(v.issued_status()),
         local_status: status_to_proto(v.local_status),
         subject: c.map(|c| masked_subject(&c.subject)),
-        exp: c.map_or(0, |c| c.exp),
-        iat: c.map_or(0, |c| c.iat),
-        status_valid_until: c.map_or(0, |c| c.status_valid_until),
+        exp: c.map_or(0, |c| c.exp.secs()),
+        iat: c.map_or(0, |c| c.iat.secs()),
+        status_valid_until: c.map_or(0, |c| c.status_valid_until.secs()),
         cti: v.cti.map(hex::encode).unwrap_or_default(),
         signature_verified: v.signature_verified,
         agreement_id: v.agreement.map(|a| a.to_string()).unwrap_or_default(),
-        verified_at: now,
-        issuer_state_synced_at: v.issuer_synced_at.unwrap_or(0),
-        issuer_state_age_secs: v.issuer_synced_at.map_or(0, |t| now.saturating_sub(t)),
+        verified_at: now.secs(),
+        issuer_state_synced_at: v.issuer_synced_at.map_or(0, UnixTime::secs),
+        issuer_state_age_secs: v.issuer_synced_at.map_or(0, |t| now.saturating_since(t)),
         issuer_state_synced: v.issuer_synced_at.is_some(),
     }
 }

@@ -20,6 +20,7 @@
 //! Errors are `{"error": "field: what is wrong"}` with status 400 (bad input), 409 (the code is not
 //! authentic), 503 (the issuer's node is unreachable) or 500.
 
+use crate::UnixTime;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -354,9 +355,9 @@ async fn info(State(s): State<Arc<NodeState>>) -> Response {
 ///   "status_valid_until": str | null, "exp": str | null, "detail": str}}`; times are seconds since the Unix
 /// epoch (UTC); `shown` has the same times for people, in the node's `display_utc_offset`
 /// ([`crate::display::display_time`], e.g. `2026-12-04T11:43:00+08:00`).
-pub(crate) fn verdict_json(v: &Verdict, now: u64, offset: DisplayOffset) -> Value {
+pub(crate) fn verdict_json(v: &Verdict, now: UnixTime, offset: DisplayOffset) -> Value {
     let c = v.claims.as_ref();
-    let shown = |t: u64| display_time(t, offset);
+    let shown = |t: UnixTime| display_time(t, offset);
     json!({
         "recognized": v.recognized(),
         "verdict": if v.recognized() { "RECOGNIZED" } else { "NOT RECOGNIZED" },
@@ -373,10 +374,10 @@ pub(crate) fn verdict_json(v: &Verdict, now: u64, offset: DisplayOffset) -> Valu
             "masked_document_number": c.subject.masked_document_number,
             "document_type": c.subject.document_type.label(),
         })),
-        "exp": c.map(|c| c.exp),
-        "status_valid_until": c.map(|c| c.status_valid_until),
-        "verified_at": now,
-        "issuer_state_age_secs": v.issuer_synced_at.map(|t| now.saturating_sub(t)),
+        "exp": c.map(|c| c.exp.secs()),
+        "status_valid_until": c.map(|c| c.status_valid_until.secs()),
+        "verified_at": now.secs(),
+        "issuer_state_age_secs": v.issuer_synced_at.map(|t| now.saturating_since(t)),
         "shown": {
             "verified_at": shown(now),
             "status_valid_until": c.map(|c| shown(c.status_valid_until)),

@@ -24,7 +24,11 @@ impl NodeState {
     /// Counts an identity-match attempt for `key` (a hashed code id, or a subject hash
     /// zero-padded) at `now`; false when the key is over [`MAX_MATCH_ATTEMPTS`] in its
     /// [`MATCH_WINDOW_SECS`]. Counted in the store, durably, so a restart resets nothing.
-    pub(crate) async fn match_allowed(&self, key: [u8; 16], now: u64) -> Result<bool, ApiError> {
+    pub(crate) async fn match_allowed(
+        &self,
+        key: [u8; 16],
+        now: crate::UnixTime,
+    ) -> Result<bool, ApiError> {
         let n = self
             .store
             .count_match_attempt(key, now, MATCH_WINDOW_SECS)

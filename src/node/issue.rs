@@ -45,8 +45,8 @@ impl NodeState {
         Ok(proto::IssueHealthCodeResponse {
             code,
             cti: hex::encode(cti),
-            iat: claims.iat,
-            exp: claims.exp,
+            iat: claims.iat.secs(),
+            exp: claims.exp.secs(),
             kid: self.key.load().kid().to_string(),
             subject: Some(convert::masked_subject(&claims.subject)),
             qr_image,

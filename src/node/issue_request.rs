@@ -8,6 +8,7 @@ use crate::identity::{self, SubjectHash, SubjectKey};
 use crate::proto;
 use crate::province::Province;
 use crate::status::HealthStatus;
+use crate::UnixTime;
 
 use super::convert;
 use super::error::ApiError;
@@ -53,7 +54,7 @@ impl From<IssueError> for ApiError {
     }
 }
 
-/// The claims to sign for `r` at `now` (seconds since the Unix epoch, UTC), and the status.
+/// The claims to sign for `r` at `now`, and the status.
 /// `revoked_before` answers, for the subject's hash, the time before which its codes are
 /// revoked in this node's own feed: a code issued in the same second as such a revocation is
 /// dated at that time, so the new status stands.
@@ -63,9 +64,9 @@ impl From<IssueError> for ApiError {
 /// number, name, status, status_valid_until, code_lifetime_secs.
 pub(crate) fn claims_for(
     r: &proto::IssueHealthCodeRequest,
-    now: u64,
+    now: UnixTime,
     policy: &IssuePolicy<'_>,
-    revoked_before: impl FnOnce(&SubjectHash) -> Option<u64>,
+    revoked_before: impl FnOnce(&SubjectHash) -> Option<UnixTime>,
 ) -> Result<(Claims, HealthStatus), IssueError> {
     let s = r
         .subject
@@ -83,17 +84,17 @@ pub(crate) fn claims_for(
         identity::mask_name(&s.name).map_err(|e| IssueError::new("subject.name", e))?;
     let status = convert::status_from_proto(r.status)
         .ok_or_else(|| IssueError::new("status", "must be green, yellow or red"))?;
-    if r.status_valid_until <= now {
+    let status_valid_until = UnixTime::from_secs(r.status_valid_until);
+    if status_valid_until <= now {
         return Err(IssueError::new(
             "status_valid_until",
             format!(
-                "must be after now ({}); it is {} s since the Unix epoch",
-                crate::rfc3339(now),
+                "must be after now ({now}); it is {} s since the Unix epoch",
                 r.status_valid_until
             ),
         ));
     }
-    if r.status_valid_until > now + MAX_STATUS_VALIDITY_SECS {
+    if status_valid_until > now + MAX_STATUS_VALIDITY_SECS {
         return Err(IssueError::new(
             "status_valid_until",
             format!(
@@ -106,7 +107,7 @@ pub(crate) fn claims_for(
         // A printed card is a static code: a display code's five minutes would make it
         // useless by the time it is handed over.
         0 if r.qr_format == proto::QrFormat::CardPng as i32 => {
-            crate::card::card_default_lifetime(r.status_valid_until - now)
+            crate::card::card_default_lifetime(status_valid_until.saturating_since(now))
         }
         0 => policy.default_code_lifetime_secs,
         l if l > MAX_CODE_LIFETIME_SECS => {
@@ -135,7 +136,7 @@ pub(crate) fn claims_for(
         iat,
         exp: iat + lifetime,
         status: status.to_u64(),
-        status_valid_until: r.status_valid_until,
+        status_valid_until,
         subject,
     };
     Ok((claims, status))
@@ -145,7 +146,7 @@ pub(crate) fn claims_for(
 mod tests {
     use super::*;
 
-    const NOW: u64 = 1_700_000_000;
+    const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
 
     fn key() -> SubjectKey {
         SubjectKey::from_bytes([7; 32])
@@ -167,7 +168,7 @@ mod tests {
                 document_number: "11010519491231002X".into(),
             }),
             status: proto::HealthStatus::Green as i32,
-            status_valid_until: NOW + 86_400,
+            status_valid_until: (NOW + 86_400).secs(),
             ..Default::default()
         }
     }
@@ -196,10 +197,10 @@ mod tests {
         r.status = 0;
         assert_eq!(field(&r), "status");
         let mut r = request();
-        r.status_valid_until = NOW;
+        r.status_valid_until = NOW.secs();
         assert_eq!(field(&r), "status_valid_until");
         let mut r = request();
-        r.status_valid_until = NOW + MAX_STATUS_VALIDITY_SECS + 1;
+        r.status_valid_until = (NOW + MAX_STATUS_VALIDITY_SECS + 1).secs();
         assert_eq!(field(&r), "status_valid_until");
         let mut r = request();
         r.code_lifetime_secs = MAX_CODE_LIFETIME_SECS + 1;
@@ -215,7 +216,10 @@ mod tests {
         r.qr_format = proto::QrFormat::CardPng as i32;
         let k = key();
         let (c, _) = claims_for(&r, NOW, &policy(&k), |_| None).unwrap();
-        assert_eq!(c.exp - c.iat, crate::card::card_default_lifetime(86_400));
+        assert_eq!(
+            c.exp.saturating_since(c.iat),
+            crate::card::card_default_lifetime(86_400)
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl NodeState {
         let Some(tls) = &self.tls else {
             return;
         };
-        let now = i64::try_from(self.now()).unwrap_or(i64::MAX);
+        let now = i64::try_from(self.now().secs()).unwrap_or(i64::MAX);
         let mut identity = tls.identity.locked();
         let result = identity
             .recertified(&self.key.load(), now)

@@ -345,7 +345,7 @@ pub(crate) fn tls_acceptor(
             tokio::spawn(async move {
                 // Anyone can cause these lines: within a budget a second.
                 let say = |what: &str, error: Option<&dyn std::fmt::Display>| {
-                    match lines.take(crate::unix_now()) {
+                    match lines.take(crate::unix_now().secs()) {
                         super::log_budget::Line::Write => match error {
                             Some(e) => tracing::info!(remote = %addr.ip(), error = %e, "{what}"),
                             None => tracing::info!(remote = %addr.ip(), "{what}"),

@@ -186,7 +186,7 @@ impl Metrics {
             ages.get_or_create(&PeerLabels {
                 peer: peer.to_string(),
             })
-            .set(now.saturating_sub(feed.synced_at) as f64);
+            .set(now.saturating_since(feed.synced_at) as f64);
         }
         r.register(
             "hcmr_peer_sync_age_seconds",

@@ -254,8 +254,8 @@ impl NodeState {
         Ok(())
     }
 
-    /// Now by the node's clock, seconds since the Unix epoch (UTC).
-    pub(crate) fn now(&self) -> u64 {
+    /// Now by the node's clock.
+    pub(crate) fn now(&self) -> crate::UnixTime {
         self.clock.now()
     }
 

@@ -3,6 +3,7 @@
 //! identity (re-certifying after an interrupted rotation), the peers' feeds, the trust snapshot,
 //! and the shared state.
 
+use crate::UnixTime;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -136,10 +137,10 @@ fn load_tls(
     province: Province,
     key: &NodeKey,
     key_protection: &KeyProtection,
-    now: u64,
+    now: UnixTime,
 ) -> Result<TlsState, NodeError> {
     let identity = crate::tls::TlsIdentity::load(&t.cert_file, &t.key_file, key_protection)?;
-    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let now = i64::try_from(now.secs()).unwrap_or(i64::MAX);
     let mine =
         crate::tls::check_node_certificate(identity.certificate_der(), now).map_err(|e| {
             crate::tls::TlsError::File {

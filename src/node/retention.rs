@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::config::RetentionConfig;
 use super::NodeState;
 use crate::store::{Pruned, StoreError};
+use crate::UnixTime;
 
 /// Time between two passes.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(3600);
@@ -33,16 +34,25 @@ pub(crate) struct Removed {
     pub(crate) issued: u64,
 }
 
-/// The cut-off times of a pass at `now` (seconds since the Unix epoch, UTC): audit records
-/// and refused-call records with a time before the first two, and issued codes that expired
-/// before the third, are due.
-pub(crate) fn cutoffs(r: &RetentionConfig, now: u64) -> (u64, u64, u64) {
+/// The cut-off times of a pass: what is older is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cutoffs {
+    /// Audit records with a time before this are due.
+    pub(crate) audit_before: UnixTime,
+    /// Refused-call records with a time before this are due.
+    pub(crate) access_before: UnixTime,
+    /// Issued codes that expired before this are due.
+    pub(crate) expired_before: UnixTime,
+}
+
+/// The cut-off times of a pass at `now`: whole days before it, never before the epoch.
+pub(crate) fn cutoffs(r: &RetentionConfig, now: UnixTime) -> Cutoffs {
     let before = |days: u32| now.saturating_sub(u64::from(days) * DAY);
-    (
-        before(r.audit_days),
-        before(r.access_days),
-        before(r.issued_days_after_expiry),
-    )
+    Cutoffs {
+        audit_before: before(r.audit_days),
+        access_before: before(r.access_days),
+        expired_before: before(r.issued_days_after_expiry),
+    }
 }
 
 /// Runs a pass now and then every [`INTERVAL`] until `stop` turns true.
@@ -89,7 +99,11 @@ pub(crate) async fn pass(
     state: &NodeState,
     stop: &watch::Receiver<bool>,
 ) -> Result<Removed, StoreError> {
-    let (audit_before, access_before, expired_before) = cutoffs(&state.retention, state.now());
+    let Cutoffs {
+        audit_before,
+        access_before,
+        expired_before,
+    } = cutoffs(&state.retention, state.now());
     let store = &state.store;
     let mut removed = Removed::default();
     // Each step removes at most STEP values; the logs are finite, so each loop ends.
@@ -133,12 +147,20 @@ mod tests {
             access_days: 1,
             issued_days_after_expiry: 0,
         };
-        let now = 1_796_083_200; // 2026-12-01T00:00:00Z
+        let t = UnixTime::from_secs;
+        let of = |c: Cutoffs| {
+            (
+                c.audit_before.secs(),
+                c.access_before.secs(),
+                c.expired_before.secs(),
+            )
+        };
+        let now = t(1_796_083_200); // 2026-12-01T00:00:00Z
         assert_eq!(
-            cutoffs(&r, now),
+            of(cutoffs(&r, now)),
             (1_780_531_200, 1_795_996_800, 1_796_083_200),
             "2026-06-04, 2026-11-30 and now"
         );
-        assert_eq!(cutoffs(&r, 100), (0, 0, 100));
+        assert_eq!(of(cutoffs(&r, t(100))), (0, 0, 100));
     }
 }

@@ -2,6 +2,7 @@
 //! before a time. Each is a signed entry of the own feed, so peers learn it at their next sync.
 
 use crate::lock::Locked;
+use crate::UnixTime;
 
 use super::convert;
 use super::error::ApiError;
@@ -61,7 +62,7 @@ impl NodeState {
         let before = if r.issued_before == 0 {
             now + 1
         } else {
-            r.issued_before
+            UnixTime::from_secs(r.issued_before)
         };
         // Only this node's clock stamps the codes it issues, so no skew allowance: a later
         // `before` would also revoke codes issued after this request (the new status's).
@@ -82,7 +83,11 @@ impl NodeState {
             .locked()
             .subject_revoked_before(&subject_hash);
         if earlier.is_some_and(|t| t >= before) {
-            tracing::info!(subject = %subject_hash, before, "subject already revoked: nothing added");
+            tracing::info!(
+                subject = %subject_hash,
+                before = before.secs(),
+                "subject already revoked: nothing added"
+            );
             return Ok(proto::RevokeResponse {
                 seq: 0,
                 already_revoked: true,
@@ -99,7 +104,12 @@ impl NodeState {
                 &key,
             )
             .await?;
-        tracing::info!(subject = %subject_hash, before, seq = entry.seq(), "subject revoked");
+        tracing::info!(
+            subject = %subject_hash,
+            before = before.secs(),
+            seq = entry.seq(),
+            "subject revoked"
+        );
         Ok(proto::RevokeResponse {
             seq: entry.seq(),
             already_revoked: false,

@@ -233,7 +233,7 @@ impl NodeState {
                 Ok(()) => {
                     self.store.put_termination(&t).await?;
                     self.rebuild_trust()?;
-                    tracing::info!(%peer, agreement = %t.id, effective_at = t.effective_at, "termination received by sync");
+                    tracing::info!(%peer, agreement = %t.id, effective_at = t.effective_at.secs(), "termination received by sync");
                 }
                 Err(e) => {
                     tracing::warn!(%peer, agreement = %t.id, error = %e, "peer sent a termination that does not verify; ignored")

@@ -21,7 +21,13 @@ impl NodeState {
             .collect::<Vec<_>>();
         let peers = peers
             .into_iter()
-            .map(|(p, t)| Ok((p, t, self.store.peer_feed(p)?)))
+            .map(|(province, synced_at)| {
+                Ok(crate::bundle::BundlePeer {
+                    province,
+                    synced_at,
+                    entries: self.store.peer_feed(province)?,
+                })
+            })
             .collect::<Result<Vec<_>, ApiError>>()?;
         let content = crate::bundle::BundleContent {
             province: self.province,
@@ -40,7 +46,7 @@ impl NodeState {
         Ok(proto::ExportTrustBundleResponse {
             bundle: crate::bundle::export(&content, &key),
             kid: key.kid().0.to_vec(),
-            exported_at: now,
+            exported_at: now.secs(),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Verification with an audit record: the decision on the current snapshot, batched with the
 //! other calls in flight, and one queued audit record per code.
 
+use crate::UnixTime;
 use std::sync::atomic::Ordering;
 
 use super::error::ApiError;
@@ -21,7 +22,7 @@ impl NodeState {
         codes: Vec<String>,
         checkpoint: &str,
         via: &'static str,
-    ) -> Result<(Vec<crate::verify::Verdict>, u64), ApiError> {
+    ) -> Result<(Vec<crate::verify::Verdict>, UnixTime), ApiError> {
         let checkpoint = crate::audit::check_checkpoint_id(checkpoint)
             .map_err(|e| ApiError::invalid("checkpoint_id", e))?;
         let now = self.now();
@@ -39,7 +40,7 @@ impl NodeState {
     fn audit_verification(
         &self,
         verdict: &crate::verify::Verdict,
-        now: u64,
+        now: UnixTime,
         checkpoint: &str,
         via: &'static str,
     ) {

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{blocking, corrupt, Pruned, Store, StoreError};
 use crate::audit::AccessDenial;
+use crate::UnixTime;
 
 /// Length of a refused-call record's key: its time (8 bytes, big-endian) and the id of its kind
 /// (8 bytes; see [`Store::append_denials`]).
@@ -35,8 +36,8 @@ fn same_kind(a: &AccessDenial, b: &AccessDenial) -> bool {
 }
 
 impl Store {
-    /// Counts an identity-match attempt for `key` (a hashed code id or subject hash) at `now`
-    /// (seconds since the Unix epoch, UTC), in a window of `window` seconds from the key's first
+    /// Counts an identity-match attempt for `key` (a hashed code id or subject hash) at `now`,
+    /// in a window of `window` seconds from the key's first
     /// attempt, and makes it durable before returning: the limit on these attempts is a security
     /// limit, which a restart of the node must not reset. Returns the attempts in the key's
     /// current window, this one included. Windows that ended are removed every
@@ -47,9 +48,10 @@ impl Store {
     pub async fn count_match_attempt(
         &self,
         key: [u8; 16],
-        now: u64,
+        now: UnixTime,
         window: u64,
     ) -> Result<u32, StoreError> {
+        let now = now.secs();
         let current = move |v: Option<&[u8]>| -> (u32, u64) {
             v.and_then(|v| {
                 let count = u32::from_be_bytes(v.get(..4)?.try_into().ok()?);
@@ -95,7 +97,7 @@ impl Store {
             let _one = self.denials_lock.lock().await;
             let mut merged: std::collections::BTreeMap<Vec<u8>, AccessDenial> = Default::default();
             for r in records {
-                let mut k = r.time.to_be_bytes().to_vec();
+                let mut k = r.time.secs().to_be_bytes().to_vec();
                 k.extend_from_slice(&denial_kind_id(r));
                 let before = match merged.get(&k) {
                     Some(m) => Some(m.clone()),
@@ -138,14 +140,14 @@ impl Store {
     /// [`StoreError`].
     pub fn denials_page(
         &self,
-        from: u64,
+        from: UnixTime,
         after: Option<[u8; DENIAL_KEY_LEN]>,
         limit: usize,
     ) -> Result<(Vec<AccessDenial>, Option<[u8; DENIAL_KEY_LEN]>), StoreError> {
         use std::ops::Bound;
         let start = match after {
             Some(k) => Bound::Excluded(k.to_vec()),
-            None => Bound::Included(from.to_be_bytes().to_vec()),
+            None => Bound::Included(from.secs().to_be_bytes().to_vec()),
         };
         let mut records = self.access.range((start, Bound::Unbounded));
         let mut out = Vec::new();
@@ -172,7 +174,7 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::prune_audit`].
-    pub async fn prune_access(&self, before: u64, max: usize) -> Result<Pruned, StoreError> {
+    pub async fn prune_access(&self, before: UnixTime, max: usize) -> Result<Pruned, StoreError> {
         self.prune_by_time(self.access.clone(), before, max, |_| Ok(1))
             .await
     }

@@ -10,6 +10,7 @@ use crate::agreement::{
 };
 use crate::cbor::uint;
 use crate::province::Province;
+use crate::UnixTime;
 
 /// A proposal notice (withdrawal or rejection) the other party has not taken yet, with where
 /// and to whom it goes.
@@ -96,8 +97,11 @@ fn agreement_key(id: AgreementId, version: u32) -> [u8; 20] {
 }
 
 /// A `peers` value: CBOR `[endpoint, updated_at]`.
-fn peer_record(endpoint: &str, now: u64) -> Vec<u8> {
-    crate::cbor::encode(&Value::Array(vec![Value::Text(endpoint.into()), uint(now)]))
+fn peer_record(endpoint: &str, now: UnixTime) -> Vec<u8> {
+    crate::cbor::encode(&Value::Array(vec![
+        Value::Text(endpoint.into()),
+        uint(now.secs()),
+    ]))
 }
 
 impl Store {
@@ -298,8 +302,7 @@ impl Store {
     }
 
     /// Records that the operator accepted a received proposal: the concluded agreement, and
-    /// the endpoint the proposal gave as the peer's address (updated at `now`, seconds since
-    /// the Unix epoch, UTC).
+    /// the endpoint the proposal gave as the peer's address (updated at `now`).
     ///
     /// # Errors
     /// [`StoreError::Sled`].
@@ -307,7 +310,7 @@ impl Store {
         &self,
         a: &SignedAgreement,
         endpoint: &str,
-        now: u64,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
         self.write(async {
             let k = agreement_key(a.body().id, a.body().version);
@@ -322,12 +325,16 @@ impl Store {
         .await
     }
 
-    /// Records where a peer province's node is reached (updated at `now`, seconds since the
-    /// Unix epoch, UTC).
+    /// Records where a peer province's node is reached (updated at `now`).
     ///
     /// # Errors
     /// [`StoreError::Sled`].
-    pub async fn put_peer(&self, p: Province, endpoint: &str, now: u64) -> Result<(), StoreError> {
+    pub async fn put_peer(
+        &self,
+        p: Province,
+        endpoint: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.write(async {
             self.peers
                 .insert(p.code().to_be_bytes(), peer_record(endpoint, now))?;

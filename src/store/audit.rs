@@ -3,6 +3,7 @@
 
 use super::{blocking, corrupt, Pruned, Store, StoreError};
 use crate::audit::AuditRecord;
+use crate::UnixTime;
 
 /// Most audit records stored in one value (see [`Store::append_audit`]): about 20 KiB.
 const AUDIT_PACK: usize = 256;
@@ -62,7 +63,7 @@ impl Store {
             let mut by_time: std::collections::BTreeMap<u64, Vec<&AuditRecord>> =
                 std::collections::BTreeMap::new();
             for r in &records {
-                by_time.entry(r.time).or_default().push(r);
+                by_time.entry(r.time.secs()).or_default().push(r);
             }
             let mut batch = sled::Batch::default();
             for (time, same_second) in &by_time {
@@ -87,8 +88,8 @@ impl Store {
     /// [`StoreError`]; [`StoreError::Corrupt`] for a value or key that does not decode.
     pub fn audit_page(
         &self,
-        from: u64,
-        until: u64,
+        from: UnixTime,
+        until: UnixTime,
         after: Option<AuditCursor>,
         limit: usize,
         keep: impl Fn(&AuditRecord) -> bool,
@@ -96,9 +97,9 @@ impl Store {
         use std::ops::Bound;
         let start = match after {
             Some(c) => c.pack.to_vec(),
-            None => from.to_be_bytes().to_vec(),
+            None => from.secs().to_be_bytes().to_vec(),
         };
-        let end = until.to_be_bytes().to_vec();
+        let end = until.secs().to_be_bytes().to_vec();
         if start >= end {
             return Ok((Vec::new(), None));
         }
@@ -134,7 +135,7 @@ impl Store {
     }
 
     /// Removes the oldest verification audit values (each the records of one second, up to
-    /// 256) with a time before `before` (seconds since the Unix epoch, UTC), at most `max` values
+    /// 256) with a time before `before`, at most `max` values
     /// in one write batch, and flushes. Returns the records removed and whether older values may
     /// remain (`max` were removed: call again). The batch runs on a blocking thread under the
     /// write gate.
@@ -142,7 +143,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`]; [`StoreError::Corrupt`] for a value that does not decode (nothing is
     /// removed then).
-    pub async fn prune_audit(&self, before: u64, max: usize) -> Result<Pruned, StoreError> {
+    pub async fn prune_audit(&self, before: UnixTime, max: usize) -> Result<Pruned, StoreError> {
         self.prune_by_time(self.audit.clone(), before, max, |v| {
             AuditRecord::unpack(v)
                 .map(|r| r.len() as u64)

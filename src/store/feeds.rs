@@ -4,6 +4,7 @@
 use super::{corrupt, Store, StoreError};
 use crate::feed::FeedEntry;
 use crate::province::Province;
+use crate::UnixTime;
 
 /// A feed entry from a stored record of `feed` or `peer_feeds`.
 fn entry(r: sled::Result<(sled::IVec, sled::IVec)>) -> Result<FeedEntry, StoreError> {
@@ -68,8 +69,7 @@ impl Store {
         self.peer_feed_iter(peer).collect()
     }
 
-    /// Appends entries of a peer's feed and records the sync time (seconds since the Unix
-    /// epoch, UTC), then flushes.
+    /// Appends entries of a peer's feed and records the sync time, then flushes.
     ///
     /// # Errors
     /// [`StoreError::Sled`].
@@ -77,7 +77,7 @@ impl Store {
         &self,
         peer: Province,
         entries: &[FeedEntry],
-        synced_at: u64,
+        synced_at: UnixTime,
     ) -> Result<(), StoreError> {
         self.write(async {
             let mut batch = sled::Batch::default();
@@ -88,17 +88,17 @@ impl Store {
             }
             self.peer_feeds.apply_batch(batch)?;
             self.sync
-                .insert(peer.code().to_be_bytes(), &synced_at.to_be_bytes())?;
+                .insert(peer.code().to_be_bytes(), &synced_at.secs().to_be_bytes())?;
             Ok(())
         })
         .await
     }
 
-    /// Every peer with a synced feed and its last sync time (seconds since the Unix epoch).
+    /// Every peer with a synced feed and its last sync time.
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn sync_times(&self) -> Result<Vec<(Province, u64)>, StoreError> {
+    pub fn sync_times(&self) -> Result<Vec<(Province, UnixTime)>, StoreError> {
         self.sync
             .iter()
             .map(|r| {
@@ -114,7 +114,7 @@ impl Store {
                         .try_into()
                         .map_err(|_| corrupt("sync", "value length"))?,
                 );
-                Ok((p, t))
+                Ok((p, UnixTime::from_secs(t)))
             })
             .collect()
     }

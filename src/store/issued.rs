@@ -7,6 +7,7 @@ use super::{blocking, corrupt, Pruned, Store, StoreError};
 use crate::cbor::{as_u64, uint};
 use crate::code::Cti;
 use crate::identity::SubjectHash;
+use crate::UnixTime;
 
 /// One entry of the issued-code log: what revocation and identity match need of a code issued
 /// here, without the person's name or document number.
@@ -14,14 +15,14 @@ use crate::identity::SubjectHash;
 pub struct IssuedRecord {
     /// Code id, the log's key ([`crate::code::HealthCode::cti`]).
     pub cti: Cti,
-    /// Issued at, seconds since the Unix epoch (UTC).
-    pub iat: u64,
-    /// Expires at, seconds since the Unix epoch (UTC): retention removes the entry after it.
-    pub exp: u64,
+    /// When the code was issued.
+    pub iat: UnixTime,
+    /// When the code expires: retention removes the entry after it.
+    pub exp: UnixTime,
     /// Status number as issued (1 green, 2 yellow, 3 red).
     pub status: u64,
-    /// Status valid until, seconds since the Unix epoch (UTC).
-    pub status_valid_until: u64,
+    /// Until when the status holds.
+    pub status_valid_until: UnixTime,
     /// Keyed subject hash; never the document number.
     pub subject_hash: SubjectHash,
 }
@@ -39,18 +40,18 @@ fn decode_issued(cti: &Cti, v: &[u8]) -> Result<IssuedRecord, StoreError> {
     };
     Ok(IssuedRecord {
         cti: *cti,
-        iat: as_u64(iat).ok_or_else(bad)?,
-        exp: as_u64(exp).ok_or_else(bad)?,
+        iat: as_u64(iat).map(UnixTime::from_secs).ok_or_else(bad)?,
+        exp: as_u64(exp).map(UnixTime::from_secs).ok_or_else(bad)?,
         status: as_u64(status).ok_or_else(bad)?,
-        status_valid_until: as_u64(until).ok_or_else(bad)?,
+        status_valid_until: as_u64(until).map(UnixTime::from_secs).ok_or_else(bad)?,
         subject_hash: SubjectHash(h.as_slice().try_into().map_err(|_| bad())?),
     })
 }
 
 /// Key of the `issued_expiry` index: `exp` (big-endian) and the cti.
-fn expiry_key(exp: u64, cti: &Cti) -> [u8; 24] {
+fn expiry_key(exp: UnixTime, cti: &Cti) -> [u8; 24] {
     let mut k = [0u8; 24];
-    k[..8].copy_from_slice(&exp.to_be_bytes());
+    k[..8].copy_from_slice(&exp.secs().to_be_bytes());
     k[8..].copy_from_slice(cti);
     k
 }
@@ -88,10 +89,10 @@ impl Store {
     pub async fn log_issued(&self, r: &IssuedRecord) -> Result<(), StoreError> {
         self.write(async {
             let v = crate::cbor::encode(&Value::Array(vec![
-                uint(r.iat),
-                uint(r.exp),
+                uint(r.iat.secs()),
+                uint(r.exp.secs()),
                 uint(r.status),
-                uint(r.status_valid_until),
+                uint(r.status_valid_until.secs()),
                 Value::Bytes(r.subject_hash.0.to_vec()),
             ]));
             // The index first: a crash between the two leaves an index entry without its entry,
@@ -121,14 +122,14 @@ impl Store {
     }
 
     /// Removes from the issued-code log (and its expiry index) the entries of codes that expired
-    /// before `expired_before` (seconds since the Unix epoch, UTC), at most `max` in one batch,
+    /// before `expired_before`, at most `max` in one batch,
     /// and flushes. As [`Store::prune_audit`] for the result.
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn prune_issued(
         &self,
-        expired_before: u64,
+        expired_before: UnixTime,
         max: usize,
     ) -> Result<Pruned, StoreError> {
         let (issued, index) = (self.issued.clone(), self.issued_expiry.clone());
@@ -136,7 +137,7 @@ impl Store {
             let mut gone = sled::Batch::default();
             let mut gone_index = sled::Batch::default();
             let mut n = 0usize;
-            for r in index.range(..expired_before.to_be_bytes()).take(max) {
+            for r in index.range(..expired_before.secs().to_be_bytes()).take(max) {
                 let (k, _) = r?;
                 if let Some(cti) = k.get(8..24) {
                     gone.remove(cti);

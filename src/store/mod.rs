@@ -43,6 +43,7 @@ use crate::agreement::AgreementError;
 use crate::feed::FeedError;
 use crate::lock::Locked;
 use crate::province::Province;
+use crate::UnixTime;
 
 #[cfg(doc)]
 use crate::{
@@ -320,20 +321,19 @@ impl Store {
         apply.await
     }
 
-    /// The oldest values of a tree keyed by time (u64 BE) ‖ id, before `before` (seconds since
-    /// the Unix epoch, UTC), at most `max`, in one batch on a blocking thread: see
+    /// The oldest values of a tree keyed by time (u64 BE) ‖ id, before `before`, at most `max`, in one batch on a blocking thread: see
     /// [`Store::prune_audit`]. `records` tells how many records a value holds.
     async fn prune_by_time(
         &self,
         tree: sled::Tree,
-        before: u64,
+        before: UnixTime,
         max: usize,
         records: impl Fn(&[u8]) -> Result<u64, StoreError> + Send + 'static,
     ) -> Result<Pruned, StoreError> {
         self.write(blocking(move || {
             let mut batch = sled::Batch::default();
             let (mut values, mut removed) = (0usize, 0u64);
-            for r in tree.range(..before.to_be_bytes()).take(max) {
+            for r in tree.range(..before.secs().to_be_bytes()).take(max) {
                 let (k, v) = r?;
                 removed += records(&v)?;
                 batch.remove(k);

@@ -4,7 +4,7 @@ mod propose;
 
 use clap::Subcommand;
 
-use crate::cli::display::{local_time, status_name};
+use crate::cli::display::{api_time, status_name};
 use crate::cli::node::{channel, NodeArg};
 use crate::cli::values::{point_in_time, secs};
 use crate::cli::{args, CliError};
@@ -222,7 +222,7 @@ fn print_agreement(a: &proto::AgreementView) {
         out!(
             "    terminated by {} from {}",
             a.terminated_by,
-            local_time(a.terminated_at)
+            api_time(a.terminated_at)
         );
     }
     for (who, keys) in [
@@ -248,8 +248,8 @@ fn print_agreement(a: &proto::AgreementView) {
                 map.join(",")
             },
             args::short_duration(d.max_code_age_secs),
-            local_time(d.effective_from),
-            local_time(d.effective_until)
+            api_time(d.effective_from),
+            api_time(d.effective_until)
         );
     }
 }

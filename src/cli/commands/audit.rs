@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::display::local_time;
+use crate::cli::display::api_time;
 use crate::cli::node::{channel, NodeArg};
 use crate::cli::values::{point_in_time, secs};
 use crate::cli::CliError;
@@ -80,8 +80,8 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
     if until != 0 && from >= until {
         return Err(CliError::Usage(format!(
             "--from {} is not before --until {}: no record can match",
-            local_time(from),
-            local_time(until)
+            api_time(from),
+            api_time(until)
         )));
     }
     let verdict = |v: i32| {
@@ -136,7 +136,7 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
             } else if a.csv {
                 out!(
                     "{},{},{},{},{},{},{}",
-                    local_time(rec.time),
+                    api_time(rec.time),
                     csv_field(&rec.checkpoint_id),
                     rec.via,
                     rec.issuer_province,
@@ -147,7 +147,7 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
             } else {
                 out!(
                     "{}  {:<20} {:<4} {:<7} {:<15} {:<26} {}",
-                    local_time(rec.time),
+                    api_time(rec.time),
                     rec.checkpoint_id,
                     rec.via,
                     rec.issuer_province,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use crate::cli::display::local_time;
+use crate::cli::display::api_time;
 use crate::cli::node::{channel, NodeArg};
 use crate::cli::{output, CliError};
 use crate::proto;
@@ -40,7 +40,7 @@ pub(crate) async fn exec(c: BundleCommand) -> Result<(), CliError> {
                 "wrote {} ({} bytes), exported {}; verify with: hcmr verify --offline {} --trust {} CODE",
                 out.display(),
                 r.bundle.len(),
-                local_time(r.exported_at),
+                api_time(r.exported_at),
                 out.display(),
                 hex::encode(&r.kid)
             );

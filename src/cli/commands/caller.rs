@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 
-use crate::cli::display::local_time;
+use crate::cli::display::api_time;
 use crate::cli::node::{channel, NodeArg};
 use crate::cli::values::{point_in_time, secs};
 use crate::cli::{output, CliError};
@@ -229,7 +229,7 @@ async fn list(node: NodeArg) -> Result<(), CliError> {
             "{:<24} {:<24} added {}",
             c.name,
             roles.join(","),
-            local_time(c.created)
+            api_time(c.created)
         );
     }
     Ok(())
@@ -263,14 +263,14 @@ async fn refused(
     if r.denials.is_empty() {
         match since {
             _ if continued => out!("no more refused calls"),
-            Some(t) => out!("no refused calls since {}", local_time(secs(t))),
+            Some(t) => out!("no refused calls since {}", api_time(secs(t))),
             None => out!("no refused calls"),
         }
     }
     for d in &r.denials {
         out!(
             "{}  {:>7}  {:<18} {:<20} {:<16} {}",
-            local_time(d.time),
+            api_time(d.time),
             d.count,
             d.outcome,
             d.who,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::display::{local_time, DISPLAY_OFFSET};
+use crate::cli::display::{api_time, DISPLAY_OFFSET};
 use crate::cli::node::{channel, NodeArg};
 use crate::cli::values::DocType;
 use crate::cli::{args, output, CliError};
@@ -98,7 +98,8 @@ pub(crate) async fn exec(a: IssueArgs) -> Result<(), CliError> {
             status: convert::status_to_proto(Some(a.status)),
             status_valid_until: crate::unix_now()
                 .checked_add(a.status_valid_for.as_secs())
-                .ok_or_else(|| CliError::Usage("--status-valid-for: too long".into()))?,
+                .ok_or_else(|| CliError::Usage("--status-valid-for: too long".into()))?
+                .secs(),
             code_lifetime_secs: match a.lifetime.map(|d| d.as_secs()) {
                 // A printed card is a static code: its own default, not five minutes.
                 None if a.card.is_some() => {
@@ -115,12 +116,7 @@ pub(crate) async fn exec(a: IssueArgs) -> Result<(), CliError> {
     // The code and its cti (needed to revoke it) first: it is issued whatever happens
     // to the image file.
     out!("{}", r.code);
-    note!(
-        "cti {}  kid {}  expires {}",
-        r.cti,
-        r.kid,
-        local_time(r.exp)
-    );
+    note!("cti {}  kid {}  expires {}", r.cti, r.kid, api_time(r.exp));
     let (Some(file), Some((flag, path))) = (image_file, image) else {
         return Ok(());
     };
@@ -148,7 +144,7 @@ pub(crate) async fn exec(a: IssueArgs) -> Result<(), CliError> {
         note!(
             "the card's code is valid until {} ({}; a printed card cannot refresh \
              itself: print a new one by then)",
-            local_time(r.exp),
+            api_time(r.exp),
             match a.lifetime {
                 Some(_) => "--lifetime",
                 None => "a card's default: as long as the status, at most 7 days",

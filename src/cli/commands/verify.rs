@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::display::{for_people, local_time, status_name};
+use crate::cli::display::{api_time, for_people, local_time, status_name};
 use crate::cli::node::{channel, NodeArg};
 use crate::cli::values::code_or_stdin;
 use crate::cli::{args, terminal_safe, CliError};
@@ -141,14 +141,14 @@ pub fn print_verdict(r: &proto::VerifyHealthCodeResponse) {
         );
         out!(
             "  code expires:  {}   status valid until: {}",
-            local_time(r.exp),
-            local_time(r.status_valid_until)
+            api_time(r.exp),
+            api_time(r.status_valid_until)
         );
     }
     if r.issuer_state_synced {
         out!(
             "  issuer state:  synced {} ({} ago)",
-            local_time(r.issuer_state_synced_at),
+            api_time(r.issuer_state_synced_at),
             humantime::format_duration(Duration::from_secs(r.issuer_state_age_secs))
         );
     } else if !r.agreement_id.is_empty() {
@@ -197,7 +197,9 @@ fn verify_offline(
         content.province,
         content.province.name_en(),
         local_time(content.exported_at),
-        humantime::format_duration(Duration::from_secs(now.saturating_sub(content.exported_at)))
+        humantime::format_duration(Duration::from_secs(
+            now.saturating_since(content.exported_at)
+        ))
     );
     let verdict = crate::verify::verify(code, &snapshot, now);
     Ok(convert::verdict_to_proto(&verdict, now))

@@ -93,8 +93,7 @@ impl NodeState {
         if let Some(t) = self.store.termination(id)? {
             return Err(ApiError::FailedPrecondition(format!(
                 "agreement {id} is terminated by {} from {}: it can no longer be amended",
-                t.by,
-                crate::rfc3339(t.effective_at)
+                t.by, t.effective_at
             )));
         }
         a.accept(&self.key.load())

@@ -20,7 +20,7 @@ const AGREEMENT_CURSOR_LEN: usize = 28;
 fn agreement_cursor(a: &SignedAgreement) -> [u8; AGREEMENT_CURSOR_LEN] {
     let b = a.body();
     let mut c = [0u8; AGREEMENT_CURSOR_LEN];
-    c[..8].copy_from_slice(&b.created_at.to_be_bytes());
+    c[..8].copy_from_slice(&b.created_at.secs().to_be_bytes());
     c[8..24].copy_from_slice(&b.id.0);
     c[24..].copy_from_slice(&b.version.to_be_bytes());
     c

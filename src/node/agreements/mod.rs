@@ -107,8 +107,7 @@ impl NodeState {
         if let Some(t) = self.store.termination(id)? {
             return Err(ApiError::FailedPrecondition(format!(
                 "agreement {id} is terminated by {} from {}; propose a new one once it has ended",
-                t.by,
-                crate::rfc3339(t.effective_at)
+                t.by, t.effective_at
             )));
         }
         Ok((id, newest.body().version + 1))

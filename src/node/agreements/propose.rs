@@ -8,6 +8,7 @@ use super::super::NodeState;
 use super::{DEFAULT_MAX_CODE_AGE_SECS, MAX_PENDING_PROPOSALS_PER_PROVINCE};
 use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, Role, SignedAgreement};
 use crate::proto;
+use crate::UnixTime;
 
 impl NodeState {
     pub(crate) async fn create_agreement(
@@ -36,9 +37,10 @@ impl NodeState {
         let from = if r.effective_from == 0 {
             now
         } else {
-            r.effective_from
+            UnixTime::from_secs(r.effective_from)
         };
-        if r.effective_until <= from.max(now) {
+        let until = UnixTime::from_secs(r.effective_until);
+        if until <= from.max(now) {
             return Err(ApiError::invalid(
                 "effective_until",
                 "must be after effective_from and after now (seconds since the Unix epoch)",
@@ -151,7 +153,7 @@ impl NodeState {
                     max_code_age_secs: max_age,
                     max_trust_age_secs: r.max_trust_age_secs,
                     effective_from: from,
-                    effective_until: r.effective_until,
+                    effective_until: until,
                 },
                 DirectionTerms {
                     issuer: self.province,
@@ -160,7 +162,7 @@ impl NodeState {
                     max_code_age_secs: max_age,
                     max_trust_age_secs: r.max_trust_age_secs,
                     effective_from: from,
-                    effective_until: r.effective_until,
+                    effective_until: until,
                 },
             ],
         };

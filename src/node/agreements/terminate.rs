@@ -7,6 +7,7 @@ use super::super::NodeState;
 use crate::agreement::{AgreementId, Termination};
 use crate::proto;
 use crate::province::Province;
+use crate::UnixTime;
 
 impl NodeState {
     /// Terminates a concluded agreement; tells the peer, which otherwise learns at its next sync.
@@ -19,7 +20,7 @@ impl NodeState {
         let effective_at = if r.effective_at == 0 {
             now
         } else {
-            r.effective_at
+            UnixTime::from_secs(r.effective_at)
         };
         if effective_at.saturating_add(self.policy.clock_skew_secs) < now {
             return Err(ApiError::invalid("effective_at", "must not be in the past"));
@@ -37,8 +38,7 @@ impl NodeState {
             if old.effective_at <= effective_at {
                 return Err(ApiError::FailedPrecondition(format!(
                     "agreement {id} is already terminated by {} from {}",
-                    old.by,
-                    crate::rfc3339(old.effective_at)
+                    old.by, old.effective_at
                 )));
             }
         }
@@ -49,7 +49,11 @@ impl NodeState {
             .map_err(|e| ApiError::FailedPrecondition(format!("cannot terminate: {e}")))?;
         self.store.put_termination(&t).await?;
         self.rebuild_trust()?;
-        tracing::info!(agreement = %id, effective_at, "agreement terminated here");
+        tracing::info!(
+            agreement = %id,
+            effective_at = effective_at.secs(),
+            "agreement terminated here"
+        );
         let peer = concluded
             .body()
             .peer_of(self.province)
@@ -109,7 +113,7 @@ impl NodeState {
         })?;
         self.store.put_termination(&t).await?;
         self.rebuild_trust()?;
-        tracing::info!(agreement = %t.id, by = %t.by, effective_at = t.effective_at, "agreement terminated by peer");
+        tracing::info!(agreement = %t.id, by = %t.by, effective_at = t.effective_at.secs(), "agreement terminated by peer");
         Ok(())
     }
 }

@@ -264,7 +264,7 @@ impl NodeState {
                 format!("{what} is for peer nodes: it needs a node certificate (mutual TLS)"),
             ));
         };
-        let now = i64::try_from(self.now()).unwrap_or(i64::MAX);
+        let now = i64::try_from(self.now().secs()).unwrap_or(i64::MAX);
         let peer = crate::tls::check_node_certificate(cert, now).map_err(|e| {
             Denied::new(
                 tonic::Code::Unauthenticated,
@@ -352,7 +352,7 @@ impl NodeState {
         // once a second, with the count so far. Other refusals are logged one by one up to
         // REFUSAL_LINES_PER_SEC a second, then once that more are not. Every refusal is in the
         // access log (counted) and the metric, so no caller can flood the node's log.
-        let second = crate::unix_now();
+        let second = crate::unix_now().secs();
         let line = if denied.status.code() == tonic::Code::ResourceExhausted {
             self.rate_refusal_lines.take(second) == super::log_budget::Line::Write
         } else {

@@ -176,7 +176,7 @@ pub async fn init_node(
         let tls_dir = dir.join("tls");
         std::fs::create_dir_all(&tls_dir).map_err(io(&tls_dir))?;
         let names = crate::tls::certificate_names(opts.endpoint.as_deref());
-        let now = i64::try_from(crate::unix_now()).unwrap_or(i64::MAX);
+        let now = i64::try_from(crate::unix_now().secs()).unwrap_or(i64::MAX);
         let identity =
             crate::tls::TlsIdentity::generate(province, &key, &names, now).map_err(|e| {
                 ConfigError::Invalid {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{all_agreements, print_agreement};
-use crate::cli::display::{local_time, status_name};
+use crate::cli::display::{api_time, status_name};
 use crate::cli::node::{channel, check_node_url, NodeArg};
 use crate::cli::values::{parse_status_map, point_in_time, secs};
 use crate::cli::{args, CliError};
@@ -121,13 +121,13 @@ impl ProposedTerms {
         );
         diff(
             "from",
-            local_time(old.effective_from),
-            local_time(self.effective_from),
+            api_time(old.effective_from),
+            api_time(self.effective_from),
         );
         diff(
             "until",
-            local_time(old.effective_until),
-            local_time(self.effective_until),
+            api_time(old.effective_until),
+            api_time(self.effective_until),
         );
         diff(
             "max trust age",
@@ -177,7 +177,7 @@ pub(super) async fn exec(a: ProposeArgs) -> Result<(), CliError> {
                     missing.join(", ")
                 )));
             }
-            let from = from.unwrap_or_else(crate::unix_now);
+            let from = from.unwrap_or_else(|| crate::unix_now().secs());
             ProposedTerms {
                 peer_codes: peer_codes.unwrap_or_default(),
                 our_codes: our_codes.unwrap_or_default(),

@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn record_round_trip_and_checkpoint_ids() {
         let r = AuditRecord {
-            time: 1_700_000_000,
+            time: crate::UnixTime::from_secs(1_700_000_000),
             checkpoint_id: checkpoint_id("  gate-3\n"),
             via: "http",
             issuer: Some(Province::from_code(510000).unwrap()),
@@ -376,7 +376,7 @@ mod tests {
     #[test]
     fn denial_round_trip() {
         let d = AccessDenial {
-            time: 1_700_000_000,
+            time: crate::UnixTime::from_secs(1_700_000_000),
             rpc: "/hcmr.v1.HealthCodeService/IssueHealthCode".to_string(),
             outcome: "PERMISSION_DENIED".to_string(),
             who: "caller gate-1".to_string(),
@@ -387,7 +387,7 @@ mod tests {
         assert_eq!(AccessDenial::from_record(b"\x80"), None);
         // The older form, without a count, is one refusal; a count of 0 is no record.
         let older = crate::cbor::encode(&Value::Array(vec![
-            Value::Integer(Integer::from(d.time)),
+            Value::Integer(Integer::from(d.time.secs())),
             Value::Text(d.rpc.clone()),
             Value::Text(d.outcome.clone()),
             Value::Text(d.who.clone()),
@@ -404,7 +404,7 @@ mod tests {
 
     fn refused(time: u64, who: &str, remote: &str) -> AccessDenial {
         AccessDenial {
-            time,
+            time: crate::UnixTime::from_secs(time),
             rpc: "/hcmr.v1.HealthCodeService/VerifyHealthCode".into(),
             outcome: "UNAUTHENTICATED".into(),
             who: who.into(),
@@ -436,7 +436,7 @@ mod tests {
         ];
         let seen: Vec<(u64, &str, &str, u64)> = got
             .iter()
-            .map(|d| (d.time, d.who.as_str(), d.remote.as_str(), d.count))
+            .map(|d| (d.time.secs(), d.who.as_str(), d.remote.as_str(), d.count))
             .collect();
         assert_eq!(seen, want);
 

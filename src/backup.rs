@@ -599,7 +599,12 @@ mod tests {
                 data: Zeroizing::new(b"subject".to_vec()),
             },
         ];
-        let mut w = Writer::new(Vec::new(), p, 1_700_000_000, files);
+        let mut w = Writer::new(
+            Vec::new(),
+            p,
+            crate::UnixTime::from_secs(1_700_000_000),
+            files,
+        );
         w.item(ExportItem::Trees(2)).unwrap();
         w.item(ExportItem::Tree(b"a")).unwrap();
         w.item(ExportItem::Record(b"", b"empty key")).unwrap();
@@ -676,7 +681,7 @@ mod tests {
             },
             data: Zeroizing::new(b"x".to_vec()),
         }];
-        let mut w = Writer::new(Vec::new(), p, 1, files);
+        let mut w = Writer::new(Vec::new(), p, crate::UnixTime::from_secs(1), files);
         w.item(ExportItem::Trees(0)).unwrap();
         let (bytes, _, _) = w.finish().unwrap();
         let path = dir.path().join("x");

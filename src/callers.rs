@@ -291,7 +291,11 @@ mod tests {
 
     #[test]
     fn adding_an_existing_name_needs_replace_and_keeps_an_admin() {
-        let c = |name: &str, roles: &[Role]| Caller::new(name, Roles::of(roles), 0).unwrap().0;
+        let c = |name: &str, roles: &[Role]| {
+            Caller::new(name, Roles::of(roles), crate::UnixTime::from_secs(0))
+                .unwrap()
+                .0
+        };
         let admin = Roles::of(&[Role::Admin]);
         let verifier = Roles::of(&[Role::Verifier]);
         let one = [c("admin", &[Role::Admin]), c("gate", &[Role::Verifier])];
@@ -333,8 +337,12 @@ mod tests {
 
     #[test]
     fn token_shape_and_hash() {
-        let (c, token) =
-            Caller::new("gate-1", Roles::of(&[Role::Verifier]), 1_600_000_000).unwrap();
+        let (c, token) = Caller::new(
+            "gate-1",
+            Roles::of(&[Role::Verifier]),
+            crate::UnixTime::from_secs(1_600_000_000),
+        )
+        .unwrap();
         assert!(token.starts_with(TOKEN_PREFIX));
         assert_eq!(token.len(), TOKEN_PREFIX.len() + 43);
         assert_eq!(c.token_hash, token_hash(&token));
@@ -343,18 +351,28 @@ mod tests {
             hex::encode(token_hash("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        let (_, other) = Caller::new("gate-1", Roles::of(&[Role::Verifier]), 0).unwrap();
+        let (_, other) = Caller::new(
+            "gate-1",
+            Roles::of(&[Role::Verifier]),
+            crate::UnixTime::from_secs(0),
+        )
+        .unwrap();
         assert_ne!(*token, *other);
     }
 
     #[test]
     fn record_round_trip_and_refusals() {
-        let (c, _) = Caller::new("platform", Roles::of(&[Role::Issuer]), 1_700_000_000).unwrap();
+        let (c, _) = Caller::new(
+            "platform",
+            Roles::of(&[Role::Issuer]),
+            crate::UnixTime::from_secs(1_700_000_000),
+        )
+        .unwrap();
         let back = Caller::from_record("platform", &c.to_record()).unwrap();
         assert_eq!(back, c);
         assert!(Caller::from_record("x", &[0xff]).is_err());
         assert_eq!(
-            Caller::new("x", Roles::default(), 0).unwrap_err(),
+            Caller::new("x", Roles::default(), crate::UnixTime::from_secs(0)).unwrap_err(),
             CallerError::NoRole
         );
     }

@@ -125,9 +125,9 @@ mod tests {
         let key = crate::keys::NodeKey::from_seed(&[0x51; 32]);
         let claims = green_claims(
             510000,
-            1_700_000_000,
-            1_700_000_300,
-            1_701_000_000,
+            UnixTime::from_secs(1_700_000_000),
+            UnixTime::from_secs(1_700_000_300),
+            UnixTime::from_secs(1_701_000_000),
             "5101*1234".into(),
             SubjectHash([9; 8]),
         );

@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use ciborium::value::Value;
 
 use hcmr::agreement::{AgreementBody, SignedAgreement, Termination};
-use hcmr::bundle::{BundleContent, TrustAnchor};
+use hcmr::bundle::{BundleContent, BundlePeer, TrustAnchor};
 use hcmr::code::{cose, Claims, CodeError, HealthCode, Subject, MAX_TIME};
 use hcmr::feed::{proof_of_possession, FeedEntry, FeedState, Statement};
 use hcmr::identity::{DocumentType, SubjectHash};
@@ -27,6 +27,7 @@ use hcmr::inspect::{InspectError, Scheme};
 use hcmr::keys::{NodeKey, PublicKey};
 use hcmr::status::HealthStatus::{self, Green, Red, Yellow};
 use hcmr::trust::{PeerFeed, Policy, TrustSnapshot};
+use hcmr::UnixTime;
 
 // The shared fixtures: the fixed "now", provinces and seeded keys. Sichuan's first key is
 // retired by the rotation in its feed; its second (`sc_key2`) is the current one.
@@ -99,7 +100,7 @@ fn agreement_body(version: u32) -> AgreementBody {
     hcmr_core::testkit::sc_gd_body(version, sc_gd, &[(Green, Green), (Red, Red)])
 }
 
-fn feed(province: u32, steps: Vec<(u64, Statement, NodeKey)>) -> Vec<FeedEntry> {
+fn feed(province: u32, steps: Vec<(UnixTime, Statement, NodeKey)>) -> Vec<FeedEntry> {
     let mut out: Vec<FeedEntry> = Vec::new();
     for (time, statement, key) in steps {
         let e = FeedEntry::sign(prov(province), out.last(), time, statement, &key);
@@ -253,7 +254,11 @@ fn build() -> Fixtures {
         exported_at: NOW - 60,
         policy: Policy::default(),
         own_feed: gd_feed.clone(),
-        peers: vec![(prov(SC), NOW - 120, sc_feed.clone())],
+        peers: vec![BundlePeer {
+            province: prov(SC),
+            synced_at: NOW - 120,
+            entries: sc_feed.clone(),
+        }],
         agreements: vec![agreement_v1.clone()],
         terminations: vec![termination.clone()],
     };
@@ -481,10 +486,10 @@ pub fn agreement_target(data: &[u8]) -> Outcomes {
         assert_eq!(b.encode(), data, "a non-canonical body decoded");
         assert_eq!(b.validate(), Ok(()));
         // `hcmr agreement list` shows a received proposal's times.
-        assert_showable(b.created_at, "created_at");
+        assert_showable(b.created_at.secs(), "created_at");
         for d in &b.directions {
-            assert_showable(d.effective_from, "effective_from");
-            assert_showable(d.effective_until, "effective_until");
+            assert_showable(d.effective_from.secs(), "effective_from");
+            assert_showable(d.effective_until.secs(), "effective_until");
         }
     }
     out.insert("body", result(&body));
@@ -537,8 +542,8 @@ pub fn agreement_target(data: &[u8]) -> Outcomes {
             let added = snap.add_termination(signed);
             if added.is_ok() {
                 // The node shows a stored termination's date (accept, amend).
-                assert_showable(t.effective_at, "termination effective_at");
-                assert_showable(t.signed_at, "termination signed_at");
+                assert_showable(t.effective_at.secs(), "termination effective_at");
+                assert_showable(t.signed_at.secs(), "termination signed_at");
                 out.insert("signed_termination_verify", verify_fixture_codes(&snap));
             }
             out.insert("signed_termination", result(&added));
@@ -612,7 +617,7 @@ fn signed_feed(entries: &[FeedEntry]) -> Option<String> {
             break;
         }
         // A verdict shows when the key was withdrawn: entry times must be showable.
-        assert_showable(signed.time(), "feed entry time");
+        assert_showable(signed.time().secs(), "feed entry time");
         chain.push(signed);
     }
     if province == prov(SC) && !chain.is_empty() {
@@ -690,9 +695,9 @@ pub fn feed_target(data: &[u8]) -> Outcomes {
     let opened = hcmr::bundle::open(data, TrustAnchor::Key(gd_key().public()), NOW, DAY);
     if let Ok((content, _)) = &opened {
         // `hcmr verify --bundle` shows these.
-        assert_showable(content.exported_at, "bundle exported_at");
-        for (_, synced_at, _) in &content.peers {
-            assert_showable(*synced_at, "bundle synced_at");
+        assert_showable(content.exported_at.secs(), "bundle exported_at");
+        for p in &content.peers {
+            assert_showable(p.synced_at.secs(), "bundle synced_at");
         }
         assert_eq!(
             content.exported_at,
@@ -703,7 +708,7 @@ pub fn feed_target(data: &[u8]) -> Outcomes {
         assert!(content
             .peers
             .iter()
-            .all(|(_, _, e)| e.iter().all(fixture_entry)));
+            .all(|p| p.entries.iter().all(fixture_entry)));
     }
     out.insert("bundle", result(&opened));
     out

@@ -378,7 +378,12 @@ mod tests {
 
     async fn lone(batcher: &Batcher, trust: &Arc<TrustSnapshot>) {
         let v = batcher
-            .verify("a", vec!["X".into()], trust.clone(), 1_750_000_000)
+            .verify(
+                "a",
+                vec!["X".into()],
+                trust.clone(),
+                crate::UnixTime::from_secs(1_750_000_000),
+            )
             .await
             .unwrap();
         assert!(v[0].detail.starts_with("prefix.missing"), "{}", v[0].detail);
@@ -401,7 +406,7 @@ mod tests {
                 "a",
                 vec![String::new(), "X".into()],
                 trust.clone(),
-                1_750_000_000,
+                crate::UnixTime::from_secs(1_750_000_000),
             )
             .await
             .unwrap();
@@ -448,7 +453,12 @@ mod tests {
                     .collect();
                 let who = format!("caller {}", j % 4);
                 let verdicts = b
-                    .verify(&who, codes.clone(), t, 1_750_000_000)
+                    .verify(
+                        &who,
+                        codes.clone(),
+                        t,
+                        crate::UnixTime::from_secs(1_750_000_000),
+                    )
                     .await
                     .unwrap();
                 (codes, verdicts)
@@ -474,7 +484,7 @@ mod tests {
         Arc::new(Job {
             codes: vec!["X".to_string(); n],
             trust: Arc::new(TrustSnapshot::new(sc, own, crate::trust::Policy::default())),
-            now: 1_750_000_000,
+            now: crate::UnixTime::from_secs(1_750_000_000),
             done: Mutex::new(Done {
                 verdicts: Vec::new(),
                 pieces_left: 0,
@@ -530,7 +540,12 @@ mod tests {
             })
             .collect();
         let verdicts = batcher
-            .verify("caller a", codes.clone(), trust, 1_750_000_000)
+            .verify(
+                "caller a",
+                codes.clone(),
+                trust,
+                crate::UnixTime::from_secs(1_750_000_000),
+            )
             .await
             .unwrap();
         assert_eq!(verdicts.len(), 100);

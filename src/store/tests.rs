@@ -5,10 +5,16 @@ use ciborium::value::Value;
 use super::*;
 use crate::audit::{AccessDenial, AuditRecord};
 use crate::verify::Reason;
+use crate::UnixTime;
+
+/// The time `secs` seconds after the epoch.
+fn t(secs: u64) -> UnixTime {
+    UnixTime::from_secs(secs)
+}
 
 fn record(time: u64, n: u32) -> AuditRecord {
     AuditRecord {
-        time,
+        time: t(time),
         checkpoint_id: format!("gate-{n}"),
         via: "grpc",
         issuer: Some(Province::from_code(510000).unwrap()),
@@ -27,7 +33,7 @@ async fn refused_calls_are_read_from_a_time_or_page_by_page() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let denial = |time: u64, who: &str| AccessDenial {
-        time,
+        time: t(time),
         rpc: "/hcmr.v1.HealthCodeService/VerifyHealthCode".into(),
         outcome: "PERMISSION_DENIED".into(),
         who: format!("caller {who}"),
@@ -46,23 +52,23 @@ async fn refused_calls_are_read_from_a_time_or_page_by_page() {
     ];
     store.append_denials(&all).await.unwrap();
     // By time, and within a second by kind (the key's second half), not by arrival.
-    let (stored, _) = store.denials_page(0, None, 100).unwrap();
+    let (stored, _) = store.denials_page(t(0), None, 100).unwrap();
     let mut sorted = stored.clone();
     sorted.sort_by(|a, b| a.who.cmp(&b.who));
     assert_eq!(sorted, all);
-    assert_eq!((stored[0].time, stored[6].time), (10, 30));
+    assert_eq!((stored[0].time, stored[6].time), (t(10), t(30)));
     let all = stored;
-    let (first, next) = store.denials_page(0, None, 2).unwrap();
+    let (first, next) = store.denials_page(t(0), None, 2).unwrap();
     assert_eq!(first, all[..2]);
-    let (second, next) = store.denials_page(0, next, 2).unwrap();
+    let (second, next) = store.denials_page(t(0), next, 2).unwrap();
     assert_eq!(second, all[2..4]);
-    let (third, next) = store.denials_page(0, next, 2).unwrap();
+    let (third, next) = store.denials_page(t(0), next, 2).unwrap();
     assert_eq!(third, all[4..6]);
     // Exactly as many left as the limit: no next page.
-    let (last, next) = store.denials_page(0, next, 1).unwrap();
+    let (last, next) = store.denials_page(t(0), next, 1).unwrap();
     assert_eq!(last, all[6..]);
     assert_eq!(next, None);
-    let (from_20, next) = store.denials_page(20, None, 10).unwrap();
+    let (from_20, next) = store.denials_page(t(20), None, 10).unwrap();
     assert_eq!(from_20, all[1..]);
     assert_eq!(next, None);
 }
@@ -87,7 +93,9 @@ async fn audit_records_are_packed_by_second_and_read_back_in_order() {
     // 99: one value; 100: the legacy value and two packs (256 + 44); 101: two packs.
     assert_eq!(store.audit.len(), 1 + 3 + 2);
 
-    let (at_100, next) = store.audit_page(100, 101, None, 1_000, |_| true).unwrap();
+    let (at_100, next) = store
+        .audit_page(t(100), t(101), None, 1_000, |_| true)
+        .unwrap();
     assert_eq!(next, None);
     assert_eq!(at_100.len(), 301);
     assert_eq!(at_100[0], legacy, "the older value comes first (id 0)");
@@ -100,13 +108,13 @@ async fn audit_records_are_packed_by_second_and_read_back_in_order() {
     assert_eq!(at_100[1], record(100, 1_000));
 
     let (all, _) = store
-        .audit_page(0, u64::MAX, None, 10_000, |_| true)
+        .audit_page(t(0), t(u64::MAX), None, 10_000, |_| true)
         .unwrap();
     assert_eq!(all.len(), 606);
     assert!(all.windows(2).all(|w| w[0].time <= w[1].time));
 
     // The limit counts records, not values, and the cursor names the next one.
-    let (first, next) = store.audit_page(99, 102, None, 7, |_| true).unwrap();
+    let (first, next) = store.audit_page(t(99), t(102), None, 7, |_| true).unwrap();
     assert_eq!(first.len(), 7);
     assert_eq!(first[5], legacy);
     let next = next.expect("more follow");
@@ -117,7 +125,7 @@ async fn audit_records_are_packed_by_second_and_read_back_in_order() {
         let (mut paged, mut after, mut pages) = (Vec::new(), None, 0);
         loop {
             let (page, next) = store
-                .audit_page(0, u64::MAX, after, size, |_| true)
+                .audit_page(t(0), t(u64::MAX), after, size, |_| true)
                 .unwrap();
             assert!(page.len() <= size);
             paged.extend(page);
@@ -132,32 +140,42 @@ async fn audit_records_are_packed_by_second_and_read_back_in_order() {
     }
     // A cursor's page keeps to `until` and ignores `from`.
     let (rest_of_100, next) = store
-        .audit_page(200, 101, Some(next), 1_000, |_| true)
+        .audit_page(t(200), t(101), Some(next), 1_000, |_| true)
         .unwrap();
     assert_eq!((rest_of_100.len(), next), (299, None));
     assert_eq!(rest_of_100[0], record(100, 1_001));
     // An empty or reversed range is empty.
     assert_eq!(
-        store.audit_page(101, 101, None, 10, |_| true).unwrap(),
+        store
+            .audit_page(t(101), t(101), None, 10, |_| true)
+            .unwrap(),
         (vec![], None)
     );
     assert_eq!(
-        store.audit_page(102, 99, None, 10, |_| true).unwrap(),
+        store.audit_page(t(102), t(99), None, 10, |_| true).unwrap(),
         (vec![], None)
     );
     // A filter applies to each record of a pack, and the cursor skips what it refuses.
     let expired = |r: &AuditRecord| r.reason == Reason::Expired;
-    let (all_expired, next) = store.audit_page(101, 102, None, 1_000, expired).unwrap();
+    let (all_expired, next) = store
+        .audit_page(t(101), t(102), None, 1_000, expired)
+        .unwrap();
     assert_eq!(next, None);
     assert_eq!(all_expired.len(), 150);
-    assert!(all_expired.iter().all(|r| r.time == 101 && !r.recognized));
-    let (first_100, next) = store.audit_page(101, 102, None, 100, expired).unwrap();
+    assert!(all_expired
+        .iter()
+        .all(|r| r.time == t(101) && !r.recognized));
+    let (first_100, next) = store
+        .audit_page(t(101), t(102), None, 100, expired)
+        .unwrap();
     let next = next.expect("50 more");
     assert_eq!(
         next.index, 201,
         "record 2,101 is the 202nd of the first pack at 101"
     );
-    let (last_50, next) = store.audit_page(0, 102, Some(next), 100, expired).unwrap();
+    let (last_50, next) = store
+        .audit_page(t(0), t(102), Some(next), 100, expired)
+        .unwrap();
     assert_eq!(next, None);
     assert_eq!([first_100, last_50].concat(), all_expired);
 }
@@ -165,10 +183,10 @@ async fn audit_records_are_packed_by_second_and_read_back_in_order() {
 fn issued_record(n: u8) -> IssuedRecord {
     IssuedRecord {
         cti: [n; 16],
-        iat: 1_700_000_000 + u64::from(n),
-        exp: 1_700_000_300 + u64::from(n),
+        iat: t(1_700_000_000 + u64::from(n)),
+        exp: t(1_700_000_300 + u64::from(n)),
         status: 1,
-        status_valid_until: 1_700_086_400,
+        status_valid_until: t(1_700_086_400),
         subject_hash: crate::identity::SubjectHash([n; 8]),
     }
 }
@@ -186,28 +204,28 @@ async fn retention_removes_what_is_before_its_time_in_bounded_steps() {
     store.append_audit(batch).await.unwrap();
     // Values before 101, one a step: 99's, then 100's two packs.
     let steps: Vec<Pruned> = [
-        store.prune_audit(101, 1).await.unwrap(),
-        store.prune_audit(101, 1).await.unwrap(),
-        store.prune_audit(101, 1).await.unwrap(),
-        store.prune_audit(101, 1).await.unwrap(),
+        store.prune_audit(t(101), 1).await.unwrap(),
+        store.prune_audit(t(101), 1).await.unwrap(),
+        store.prune_audit(t(101), 1).await.unwrap(),
+        store.prune_audit(t(101), 1).await.unwrap(),
     ]
     .to_vec();
     let records: Vec<(u64, bool)> = steps.iter().map(|p| (p.records, p.more)).collect();
     assert_eq!(records, [(5, true), (256, true), (44, true), (0, false)]);
     let (left, _) = store
-        .audit_page(0, u64::MAX, None, 10_000, |_| true)
+        .audit_page(t(0), t(u64::MAX), None, 10_000, |_| true)
         .unwrap();
     assert_eq!(left.len(), 300);
-    assert!(left.iter().all(|r| r.time == 101));
+    assert!(left.iter().all(|r| r.time == t(101)));
     assert_eq!(
-        store.prune_audit(101, 10).await.unwrap(),
+        store.prune_audit(t(101), 10).await.unwrap(),
         Pruned::default(),
         "nothing left before 101"
     );
 
     // Access: records before the cut-off go, the rest stay.
     let denial = |time: u64| AccessDenial {
-        time,
+        time: t(time),
         rpc: "/hcmr.v1.HealthCodeService/IssueHealthCode".into(),
         outcome: "UNAUTHENTICATED".into(),
         who: "anonymous".into(),
@@ -219,7 +237,7 @@ async fn retention_removes_what_is_before_its_time_in_bounded_steps() {
         .await
         .unwrap();
     // The two of second 20 are one record (a count of 14).
-    let p = store.prune_access(30, 100).await.unwrap();
+    let p = store.prune_access(t(30), 100).await.unwrap();
     assert_eq!(
         p,
         Pruned {
@@ -227,7 +245,7 @@ async fn retention_removes_what_is_before_its_time_in_bounded_steps() {
             more: false
         }
     );
-    let (left, _) = store.denials_page(0, None, 100).unwrap();
+    let (left, _) = store.denials_page(t(0), None, 100).unwrap();
     assert_eq!(left, [denial(30)]);
 
     // Issued codes: entries of codes expired before the cut-off go, with their index.
@@ -235,7 +253,7 @@ async fn retention_removes_what_is_before_its_time_in_bounded_steps() {
         store.log_issued(&issued_record(n)).await.unwrap();
     }
     // issued_record(n) expires at 1_700_000_300 + n: before ...305 are 0 to 4.
-    let p = store.prune_issued(1_700_000_305, 3).await.unwrap();
+    let p = store.prune_issued(t(1_700_000_305), 3).await.unwrap();
     assert_eq!(
         p,
         Pruned {
@@ -243,7 +261,7 @@ async fn retention_removes_what_is_before_its_time_in_bounded_steps() {
             more: true
         }
     );
-    let p = store.prune_issued(1_700_000_305, 3).await.unwrap();
+    let p = store.prune_issued(t(1_700_000_305), 3).await.unwrap();
     assert_eq!(
         p,
         Pruned {
@@ -262,7 +280,7 @@ async fn refusals_of_one_kind_in_one_second_are_one_record_over_many_writes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let refused = |time: u64, who: &str, count: u64| AccessDenial {
-        time,
+        time: t(time),
         rpc: "/hcmr.v1.HealthCodeService/VerifyHealthCode".into(),
         outcome: "UNAUTHENTICATED".into(),
         who: who.into(),
@@ -287,10 +305,12 @@ async fn refusals_of_one_kind_in_one_second_are_one_record_over_many_writes() {
         .append_denials(&[refused(101, "anonymous", 5)])
         .await
         .unwrap();
-    let (all, next) = store.denials_page(0, None, 100).unwrap();
+    let (all, next) = store.denials_page(t(0), None, 100).unwrap();
     assert_eq!(next, None);
-    let mut got: Vec<(u64, String, u64)> =
-        all.into_iter().map(|d| (d.time, d.who, d.count)).collect();
+    let mut got: Vec<(u64, String, u64)> = all
+        .into_iter()
+        .map(|d| (d.time.secs(), d.who, d.count))
+        .collect();
     got.sort();
     assert_eq!(
         got,
@@ -321,7 +341,7 @@ async fn an_issued_code_log_without_its_expiry_index_is_indexed_at_open() {
     }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.issued_expiry.len(), 4);
-    let p = store.prune_issued(1_700_000_302, 100).await.unwrap();
+    let p = store.prune_issued(t(1_700_000_302), 100).await.unwrap();
     assert_eq!(p.records, 2);
     assert_eq!(store.issued(&[1; 16]).unwrap(), None);
     assert_eq!(store.issued(&[2; 16]).unwrap(), Some(issued_record(2)));
@@ -382,6 +402,8 @@ async fn a_value_that_is_no_audit_record_is_reported_as_corrupt() {
     let good: Value = ciborium::de::from_reader(good.as_slice()).unwrap();
     let bad = crate::cbor::encode(&Value::Array(vec![good, Value::Array(vec![])]));
     store.audit.insert(k, bad).unwrap();
-    let err = store.audit_page(0, 10, None, 10, |_| true).unwrap_err();
+    let err = store
+        .audit_page(t(0), t(10), None, 10, |_| true)
+        .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
 }

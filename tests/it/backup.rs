@@ -124,7 +124,7 @@ async fn backup_under_load_restores_a_working_node() {
                     .issue_health_code(proto::IssueHealthCodeRequest {
                         subject: Some(subject("李秀英", "510104", i)),
                         status: G,
-                        status_valid_until: hcmr::unix_now() + 86_400,
+                        status_valid_until: (hcmr::unix_now() + 86_400).secs(),
                         code_lifetime_secs: 3600,
                         qr_format: 0,
                     })

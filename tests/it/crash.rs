@@ -132,7 +132,7 @@ async fn writer(
             .issue_health_code(proto::IssueHealthCodeRequest {
                 subject: Some(person),
                 status: G,
-                status_valid_until: hcmr::unix_now() + 86_400,
+                status_valid_until: (hcmr::unix_now() + 86_400).secs(),
                 // Distinct per call: the same claims in one second would be the same code.
                 code_lifetime_secs: 3_600 + u64::from(n),
                 qr_format: 0,
@@ -224,7 +224,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let seed: u64 = std::env::var("HCMR_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| hcmr::unix_now() | 1);
+        .unwrap_or_else(|| hcmr::unix_now().secs() | 1);
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     // A fixed port, so that the restarted node is at the same address.
@@ -378,7 +378,7 @@ async fn sigterm_and_sigint_drain_in_flight_calls_and_exit_0() {
                             .issue_health_code(proto::IssueHealthCodeRequest {
                                 subject: Some(subject("王建国", "510104", (i * 37 + n) % 999)),
                                 status: G,
-                                status_valid_until: hcmr::unix_now() + 86_400,
+                                status_valid_until: (hcmr::unix_now() + 86_400).secs(),
                                 code_lifetime_secs: 600,
                                 qr_format: 0,
                             })

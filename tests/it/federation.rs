@@ -49,8 +49,8 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
             max_trust_age_secs: 0,
             amends: String::new(),
             expected_peer_kid: hex::encode(&info.keys[0].kid),
-            effective_from: now - 10,
-            effective_until: now + 86_400,
+            effective_from: (now - 10).secs(),
+            effective_until: (now + 86_400).secs(),
         })
         .await
         .unwrap()
@@ -188,7 +188,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
 
     // An expired code: one-second lifetime, shown after it ran out.
     let short = issue(&sc, subject("孙丽", "511302", 148), G, 1).await;
-    clock.set(short.exp);
+    clock.set(hcmr::UnixTime::from_secs(short.exp));
     let v = verify(&gd, &short.code).await;
     assert_eq!(
         (v.verdict, v.reason),
@@ -226,7 +226,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
     let cti: [u8; 16] = hex::decode(&green.cti).unwrap().try_into().unwrap();
     let rec = store.issued(&cti).unwrap().unwrap();
     assert_eq!(rec.status, 1);
-    assert_eq!(rec.exp, green.exp);
+    assert_eq!(rec.exp, hcmr::UnixTime::from_secs(green.exp));
     assert_eq!(
         rec.subject_hash.to_string(),
         green.subject.as_ref().unwrap().subject_hash
@@ -277,15 +277,18 @@ async fn bad_issue_requests_get_the_right_status_and_name_the_field() {
     let mut no_name = good.clone();
     no_name.name = "  ".into();
     let cases = [
-        (req(bad_check, G, later, 0), "subject.document_number"),
-        (req(short, G, later, 0), "subject.document_number"),
-        (req(no_type, G, later, 0), "subject.document_type"),
-        (req(no_name, G, later, 0), "subject.name"),
-        (req(good.clone(), 0, later, 0), "status"),
-        (req(good.clone(), 9, later, 0), "status"),
+        (
+            req(bad_check, G, later.secs(), 0),
+            "subject.document_number",
+        ),
+        (req(short, G, later.secs(), 0), "subject.document_number"),
+        (req(no_type, G, later.secs(), 0), "subject.document_type"),
+        (req(no_name, G, later.secs(), 0), "subject.name"),
+        (req(good.clone(), 0, later.secs(), 0), "status"),
+        (req(good.clone(), 9, later.secs(), 0), "status"),
         (req(good.clone(), G, 1000, 0), "status_valid_until"),
         (
-            req(good.clone(), G, later, 10_000_000),
+            req(good.clone(), G, later.secs(), 10_000_000),
             "code_lifetime_secs",
         ),
     ];
@@ -335,8 +338,8 @@ async fn bad_agreement_requests_get_the_right_status_and_name_the_field() {
         max_trust_age_secs: 0,
         amends: String::new(),
         expected_peer_kid: String::new(),
-        effective_from: now,
-        effective_until: now + 60,
+        effective_from: now.secs(),
+        effective_until: (now + 60).secs(),
     };
     // A staleness limit under twice the sync interval (30 s) would make codes flap.
     create.max_trust_age_secs = 59;
@@ -390,7 +393,7 @@ async fn bad_agreement_requests_get_the_right_status_and_name_the_field() {
         e.message()
     );
     create.peer_codes_here = map(&[(G, G)]);
-    create.effective_until = now - 1;
+    create.effective_until = (now - 1).secs();
     let e = op.create_agreement(create).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("effective_until"));

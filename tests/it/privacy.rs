@@ -232,7 +232,7 @@ async fn nodes_keep_no_personal_data(log: Captured) {
                 document_number: "510802199001010000".into(),
             }),
             status: G,
-            status_valid_until: hcmr::unix_now() + 86_400,
+            status_valid_until: (hcmr::unix_now() + 86_400).secs(),
             code_lifetime_secs: 60,
             qr_format: 0,
         })

@@ -24,9 +24,9 @@ fn typical_claims() -> Claims {
     let subject_key = SubjectKey::from_bytes([0x11; 32]);
     Claims {
         iss: "510000".into(),
-        iat: 1_767_225_600,                // 2026-01-01T00:00:00Z
-        exp: 1_767_225_900,                // + 5 min
-        status_valid_until: 1_768_435_200, // + 14 days
+        iat: hcmr::UnixTime::from_secs(1_767_225_600), // 2026-01-01T00:00:00Z
+        exp: hcmr::UnixTime::from_secs(1_767_225_900), // + 5 min
+        status_valid_until: hcmr::UnixTime::from_secs(1_768_435_200), // + 14 days
         status: HealthStatus::Yellow.to_u64(),
         subject: Subject {
             masked_name: "李*英".into(),
@@ -462,8 +462,8 @@ fn typical_card() -> CardInfo {
             masked_document_number: "5113*242X".into(),
             issuer: Province::from_code(510000).unwrap(),
             status: HealthStatus::Yellow,
-            exp: 1_767_225_900,
-            status_valid_until: 1_768_435_200,
+            exp: hcmr::UnixTime::from_secs(1_767_225_900),
+            status_valid_until: hcmr::UnixTime::from_secs(1_768_435_200),
             cti_hex: hex::encode(HealthCode::decode(&code).unwrap().cti()),
             utc_offset: hcmr::display::DisplayOffset::default(),
         }

@@ -96,7 +96,7 @@ async fn old_records_are_removed_after_their_retention_and_the_rest_kept() {
         .issue_health_code(proto::IssueHealthCodeRequest {
             subject: Some(subject("王芳", "510104", 9)),
             status: G,
-            status_valid_until: now + 11 * DAY,
+            status_valid_until: (now + 11 * DAY).secs(),
             code_lifetime_secs: 300,
             qr_format: 0,
         })

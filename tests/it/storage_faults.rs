@@ -71,7 +71,7 @@ async fn a_failing_disk_makes_writes_unavailable_and_verification_goes_on() {
         .issue_health_code(proto::IssueHealthCodeRequest {
             subject: Some(subject("李秀英", "511302", 242)),
             status: G,
-            status_valid_until: hcmr::unix_now() + 86_400,
+            status_valid_until: (hcmr::unix_now() + 86_400).secs(),
             code_lifetime_secs: 600,
             qr_format: 0,
         })

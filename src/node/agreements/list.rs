@@ -148,13 +148,13 @@ mod tests {
                 .collect(),
             max_code_age_secs: crate::code::MAX_TIME,
             max_trust_age_secs: crate::code::MAX_TIME,
-            effective_from: crate::code::MAX_TIME / 2,
-            effective_until: crate::code::MAX_TIME,
+            effective_from: crate::UnixTime::from_secs(crate::code::MAX_TIME / 2),
+            effective_until: crate::UnixTime::MAX,
         };
         let body = AgreementBody {
             id: AgreementId([0xff; 16]),
             version: u32::MAX,
-            created_at: crate::code::MAX_TIME / 2,
+            created_at: crate::UnixTime::from_secs(crate::code::MAX_TIME / 2),
             proposer: Party {
                 province: a,
                 keys: a_keys.iter().map(NodeKey::public).collect(),
@@ -170,8 +170,8 @@ mod tests {
         let t = crate::agreement::Termination::sign(
             signed.body().id,
             b,
-            crate::code::MAX_TIME,
-            crate::code::MAX_TIME,
+            crate::UnixTime::MAX,
+            crate::UnixTime::MAX,
             &b_keys[0],
         );
         let view = convert::agreement_view(
@@ -180,7 +180,7 @@ mod tests {
             convert::Standing {
                 superseded: false,
                 termination: Some(&t),
-                now: crate::code::MAX_TIME,
+                now: crate::UnixTime::MAX,
             },
         );
         let page = proto::ListAgreementsResponse {

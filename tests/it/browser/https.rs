@@ -198,7 +198,7 @@ async fn page_api_needs_a_verifier_token_over_https() {
         for k in ["verified_at", "status_valid_until", "exp"] {
             assert_eq!(
                 v["shown"][k],
-                hcmr::display::display_time(secs(k), Default::default()),
+                hcmr::display::display_time(hcmr::UnixTime::from_secs(secs(k)), Default::default()),
                 "{v}"
             );
         }

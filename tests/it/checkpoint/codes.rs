@@ -123,7 +123,7 @@ async fn codes_come_out_as_images_and_go_back_in_through_the_cli() {
     let ask = |format: proto::QrFormat| proto::IssueHealthCodeRequest {
         subject: Some(subject("王建国", "510104", 131)),
         status: G,
-        status_valid_until: hcmr::unix_now() + 86_400,
+        status_valid_until: (hcmr::unix_now() + 86_400).secs(),
         code_lifetime_secs: 300,
         qr_format: format as i32,
     };
@@ -299,7 +299,8 @@ async fn times_for_people_are_shown_in_the_display_offset() {
         .code;
     verify(&gd, &code).await;
     let t = audit_until(&gd, 1).await[0].time;
-    let at = |o: &str| hcmr::display::display_time(t, o.parse().unwrap());
+    let at =
+        |o: &str| hcmr::display::display_time(hcmr::UnixTime::from_secs(t), o.parse().unwrap());
     assert_eq!(
         at("-05:00"),
         hcmr::cli::rfc3339(t - 5 * 3600).replace('Z', "-05:00")
@@ -357,7 +358,7 @@ async fn times_for_people_are_shown_in_the_display_offset() {
     let terminate = || {
         let mut c = cli(&gd);
         c.args(["agreement", "terminate", "--dir", &folder, &id, "--at"])
-            .arg(hcmr::cli::rfc3339(end));
+            .arg(hcmr::cli::rfc3339(end.secs()));
         tokio::task::block_in_place(|| c.output()).unwrap()
     };
     assert!(terminate().status.success());
@@ -376,7 +377,7 @@ async fn times_for_people_are_shown_in_the_display_offset() {
         .issue_health_code(proto::IssueHealthCodeRequest {
             subject: Some(subject("王建国", "440104", 131)),
             status: G,
-            status_valid_until: now + 60,
+            status_valid_until: (now + 60).secs(),
             code_lifetime_secs: 3600,
             qr_format: 0,
         })
@@ -427,7 +428,7 @@ async fn a_printed_card_gets_a_card_lifetime_not_five_minutes() {
     };
     // The status holds a day (the default): so does the card's code.
     let (claims, err) = issue_card("card.png", &[]);
-    assert_eq!(claims.exp - claims.iat, 86_400, "{err}");
+    assert_eq!(claims.exp.saturating_since(claims.iat), 86_400, "{err}");
     let until = hcmr::display::display_time(claims.exp, Default::default());
     assert!(
         err.contains(&format!("the card's code is valid until {until}")),
@@ -436,10 +437,10 @@ async fn a_printed_card_gets_a_card_lifetime_not_five_minutes() {
     assert!(err.contains("at most 7 days"), "{err}");
     // A status of 30 days: the card's code stops at 7.
     let (claims, _) = issue_card("card.pdf", &["--status-valid-for", "30d"]);
-    assert_eq!(claims.exp - claims.iat, 7 * 86_400);
+    assert_eq!(claims.exp.saturating_since(claims.iat), 7 * 86_400);
     // An explicit lifetime is kept; over 7 days is refused, saying why.
     let (claims, _) = issue_card("card2.png", &["--lifetime", "2d"]);
-    assert_eq!(claims.exp - claims.iat, 2 * 86_400);
+    assert_eq!(claims.exp.saturating_since(claims.iat), 2 * 86_400);
     let mut c = cli(&gd);
     c.args(["issue", "--name", "王建国", "--doc-number", &number])
         .args(["--status", "green", "--lifetime", "8d", "--card"])
@@ -458,7 +459,7 @@ async fn a_printed_card_gets_a_card_lifetime_not_five_minutes() {
     let ask = |format: proto::QrFormat| proto::IssueHealthCodeRequest {
         subject: Some(subject("王建国", "440104", 131)),
         status: G,
-        status_valid_until: now + 3 * 86_400,
+        status_valid_until: (now + 3 * 86_400).secs(),
         code_lifetime_secs: 0,
         qr_format: format as i32,
     };
@@ -469,7 +470,7 @@ async fn a_printed_card_gets_a_card_lifetime_not_five_minutes() {
         .unwrap()
         .into_inner();
     // The status ends at now + 3 days, whatever second the node issued in.
-    assert_eq!(card.exp, now + 3 * 86_400);
+    assert_eq!(card.exp, (now + 3 * 86_400).secs());
     assert!(card.exp - card.iat > 2 * 86_400, "{card:?}");
     let plain = codes(&gd)
         .await

@@ -331,7 +331,7 @@ async fn input_contracts_are_refused_naming_the_character() {
             .issue_health_code(proto::IssueHealthCodeRequest {
                 subject: Some(subject(name, "510104", 132)),
                 status: G,
-                status_valid_until: hcmr::unix_now() + 86_400,
+                status_valid_until: (hcmr::unix_now() + 86_400).secs(),
                 code_lifetime_secs: 300,
                 qr_format: 0,
             })

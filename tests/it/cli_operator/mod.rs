@@ -274,7 +274,7 @@ async fn a_revocation_that_changes_nothing_adds_nothing() {
     let b = issue_cti(&n, 11, "yellow").await;
     let c = issue_cti(&n, 12, "green").await;
     let doc = document_number("510104", 11);
-    let hour_ago = hcmr::rfc3339(hcmr::unix_now() - 3600);
+    let hour_ago = hcmr::rfc3339((hcmr::unix_now() - 3600).secs());
     let subject = |before: Option<&str>| {
         let mut v = vec!["revoke", "subject", "--doc-number", &doc];
         v.extend(before.map(|t| ["--before", t]).into_iter().flatten());

@@ -161,7 +161,7 @@ pub async fn issue(
         .issue_health_code(proto::IssueHealthCodeRequest {
             subject: Some(subject),
             status,
-            status_valid_until: hcmr::unix_now() + 7 * 86_400,
+            status_valid_until: (hcmr::unix_now() + 7 * 86_400).secs(),
             code_lifetime_secs: lifetime,
             qr_format: 0,
         })
@@ -236,8 +236,8 @@ pub async fn conclude_with_trust_age(
             max_trust_age_secs,
             amends: String::new(),
             expected_peer_kid: peer_kid,
-            effective_from: now - 10,
-            effective_until: now + 86_400,
+            effective_from: (now - 10).secs(),
+            effective_until: (now + 86_400).secs(),
         })
         .await
         .unwrap()
@@ -355,7 +355,7 @@ pub fn node_identity(province: u32, key: &hcmr::keys::NodeKey) -> hcmr::tls::Tls
         Province::from_code(province).unwrap(),
         key,
         &hcmr::tls::certificate_names(None),
-        hcmr::unix_now() as i64,
+        hcmr::unix_now().secs() as i64,
     )
     .unwrap()
 }

@@ -71,7 +71,11 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
             let g = genesis(SC, &sc_key());
             let e = sc_next(&g, revoke(0xc7), &stranger());
             let c = BundleContent {
-                peers: vec![(prov(SC), NOW - 120, vec![g, e])],
+                peers: vec![BundlePeer {
+                    province: prov(SC),
+                    synced_at: NOW - 120,
+                    entries: vec![g, e],
+                }],
                 ..gd_bundle_content()
             };
             open_gd(&hcmr::bundle::export(&c, &gd_key()))
@@ -82,7 +86,11 @@ pub(super) fn cases() -> Vec<(&'static str, &'static str, Run)> {
         "BadContent",
         || {
             let c = BundleContent {
-                peers: vec![(prov(SC), NOW - 120, vec![genesis(SC, &stranger())])],
+                peers: vec![BundlePeer {
+                    province: prov(SC),
+                    synced_at: NOW - 120,
+                    entries: vec![genesis(SC, &stranger())],
+                }],
                 ..gd_bundle_content()
             };
             open_gd(&hcmr::bundle::export(&c, &gd_key()))

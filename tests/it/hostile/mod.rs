@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use ciborium::value::{Integer, Value};
 
 use hcmr::agreement::{AgreementBody, AgreementError, AgreementSignature, SignedAgreement};
-use hcmr::bundle::{BundleContent, BundleError, TrustAnchor};
+use hcmr::bundle::{BundleContent, BundleError, BundlePeer, TrustAnchor};
 use hcmr::code::{transport, Claims, HealthCode};
 use hcmr::feed::{proof_of_possession, FeedEntry, FeedError, FeedState, Statement};
 use hcmr::identity::SubjectHash;
@@ -318,7 +318,11 @@ fn gd_bundle_content() -> BundleContent {
         exported_at: NOW - 60,
         policy: Policy::default(),
         own_feed: vec![genesis(GD, &gd_key())],
-        peers: vec![(prov(SC), NOW - 120, vec![genesis(SC, &sc_key())])],
+        peers: vec![BundlePeer {
+            province: prov(SC),
+            synced_at: NOW - 120,
+            entries: vec![genesis(SC, &sc_key())],
+        }],
         agreements: vec![agreement(1)],
         terminations: vec![],
     }

@@ -154,7 +154,7 @@ fn create_req(
         max_trust_age_secs: 0,
         amends: amends.to_string(),
         expected_peer_kid: peer_kid,
-        effective_from: now - 10,
-        effective_until: now + 86_400,
+        effective_from: (now - 10).secs(),
+        effective_until: (now + 86_400).secs(),
     }
 }

@@ -50,7 +50,10 @@ async fn offline_bundle_verifies_with_every_node_down_and_refuses_tampering() {
     let anchor = TrustAnchor::parse(&gd_kid).unwrap();
     let (content, snapshot) = open(&bytes, anchor, now, 3600).unwrap();
     assert_eq!(content.province, province(GUANGDONG));
-    assert_eq!(content.exported_at, exported.exported_at);
+    assert_eq!(
+        content.exported_at,
+        hcmr::UnixTime::from_secs(exported.exported_at)
+    );
     let v = hcmr::verify::verify(&yellow.code, &snapshot, now);
     assert_eq!(v.reason, hcmr::verify::Reason::Ok, "{v:?}");
     assert_eq!(v.local_status, Some(hcmr::status::HealthStatus::Red));

@@ -98,10 +98,10 @@ async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_
 
     // The short-lived old code was recognized until its exp, and only then ran out.
     // (The manual clock shows both sides of the edge: recognized at exp - 1, expired at exp.)
-    clock.set(old_short.exp - 1);
+    clock.set(hcmr::UnixTime::from_secs(old_short.exp - 1));
     let v = verify(&gd, &old_short.code).await;
     assert_eq!(outcome(&v), recognized_as(G), "a second before exp: {v:?}");
-    clock.set(old_short.exp);
+    clock.set(hcmr::UnixTime::from_secs(old_short.exp));
     let v = verify(&gd, &old_short.code).await;
     assert_eq!(outcome(&v), refused(Reason::Expired), "{v:?}");
     assert!(v.signature_verified);

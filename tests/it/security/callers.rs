@@ -438,7 +438,8 @@ async fn a_flood_of_refused_calls_is_counted_not_stored_call_by_call() {
         first.split_whitespace().take(5).collect::<Vec<_>>(),
         [
             // In the display offset (Beijing time by default), with the offset.
-            hcmr::display::display_time(log[0].time, Default::default()).as_str(),
+            hcmr::display::display_time(hcmr::UnixTime::from_secs(log[0].time), Default::default())
+                .as_str(),
             count.as_str(),
             "UNAUTHENTICATED",
             "anonymous",

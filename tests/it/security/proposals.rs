@@ -81,7 +81,7 @@ async fn pending_proposals_can_be_rejected_or_withdrawn() {
         amends: id.clone(),
         expected_peer_kid: kid,
         effective_from: 0,
-        effective_until: hcmr::unix_now() + 86_400,
+        effective_until: (hcmr::unix_now() + 86_400).secs(),
     };
     let sc_kid = kid_of(&sc).await;
     let v2 = operator(&gd)
@@ -388,8 +388,8 @@ async fn propose_new(from: &hcmr::node::NodeHandle, to: &hcmr::node::NodeHandle)
             max_trust_age_secs: 0,
             amends: String::new(),
             expected_peer_kid: kid_of(to).await,
-            effective_from: now,
-            effective_until: now + 86_400,
+            effective_from: now.secs(),
+            effective_until: (now + 86_400).secs(),
         })
         .await
         .unwrap()

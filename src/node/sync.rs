@@ -28,7 +28,16 @@ const MAX_BACKOFF_FACTOR: u32 = 32;
 #[derive(Debug, Clone)]
 pub(crate) struct SyncOutcome {
     pub(crate) peer: Province,
-    pub(crate) result: Result<(u64, u64), String>,
+    pub(crate) result: Result<Synced, String>,
+}
+
+/// What a successful sync of one peer took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Synced {
+    /// Feed entries applied.
+    pub(crate) entries: u64,
+    /// The peer's last sequence number now held here.
+    pub(crate) last_seq: u64,
 }
 
 /// The interval loop; ends when `stop` turns true.
@@ -97,8 +106,8 @@ impl NodeState {
     }
 
     /// Syncs one peer: feed entries from the next sequence number (all or nothing), then
-    /// agreements and terminations. Returns (entries applied, last sequence number).
-    async fn sync_peer(&self, peer: Province) -> Result<(u64, u64), ApiError> {
+    /// agreements and terminations.
+    async fn sync_peer(&self, peer: Province) -> Result<Synced, ApiError> {
         let url = self.store.peer_endpoint(peer)?.ok_or_else(|| {
             ApiError::FailedPrecondition(format!("no endpoint recorded for {peer}"))
         })?;
@@ -161,7 +170,10 @@ impl NodeState {
         if !entries.is_empty() {
             tracing::info!(%peer, entries = entries.len(), last_seq, "peer feed synced");
         }
-        Ok((entries.len() as u64, last_seq))
+        Ok(Synced {
+            entries: entries.len() as u64,
+            last_seq,
+        })
     }
 
     /// Takes the peer's concluded agreements and terminations with us that we lack.
@@ -299,11 +311,11 @@ pub(crate) fn feed_entry_to_proto(e: &FeedEntry) -> proto::FeedEntry {
 /// A sync outcome as SyncNow answers it.
 pub(crate) fn outcome_to_proto(o: &SyncOutcome) -> proto::PeerSyncResult {
     match &o.result {
-        Ok((entries, last_seq)) => proto::PeerSyncResult {
+        Ok(s) => proto::PeerSyncResult {
             province: o.peer.to_string(),
             ok: true,
-            entries: *entries,
-            last_seq: *last_seq,
+            entries: s.entries,
+            last_seq: s.last_seq,
             error: String::new(),
         },
         Err(e) => proto::PeerSyncResult {

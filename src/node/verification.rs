@@ -12,7 +12,7 @@ impl NodeState {
     /// Verifies codes of caller `who` (the pure decision on the current snapshot, batched with the
     /// other calls in flight, callers in turn) and queues an audit record for each. No disk I/O
     /// here: the audit writer stores records in batches. Verdicts in the order of `codes`, and the
-    /// decision time (seconds since the Unix epoch, UTC).
+    /// decision time.
     ///
     /// # Errors
     /// [`ApiError::Internal`] when the decision failed (a bug).

@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn record_round_trip_and_checkpoint_ids() {
         let r = AuditRecord {
-            time: crate::UnixTime::from_secs(1_700_000_000),
+            time: UnixTime::from_secs(1_700_000_000),
             checkpoint_id: checkpoint_id("  gate-3\n"),
             via: "http",
             issuer: Some(Province::from_code(510000).unwrap()),
@@ -376,7 +376,7 @@ mod tests {
     #[test]
     fn denial_round_trip() {
         let d = AccessDenial {
-            time: crate::UnixTime::from_secs(1_700_000_000),
+            time: UnixTime::from_secs(1_700_000_000),
             rpc: "/hcmr.v1.HealthCodeService/IssueHealthCode".to_string(),
             outcome: "PERMISSION_DENIED".to_string(),
             who: "caller gate-1".to_string(),
@@ -404,7 +404,7 @@ mod tests {
 
     fn refused(time: u64, who: &str, remote: &str) -> AccessDenial {
         AccessDenial {
-            time: crate::UnixTime::from_secs(time),
+            time: UnixTime::from_secs(time),
             rpc: "/hcmr.v1.HealthCodeService/VerifyHealthCode".into(),
             outcome: "UNAUTHENTICATED".into(),
             who: who.into(),

@@ -599,12 +599,7 @@ mod tests {
                 data: Zeroizing::new(b"subject".to_vec()),
             },
         ];
-        let mut w = Writer::new(
-            Vec::new(),
-            p,
-            crate::UnixTime::from_secs(1_700_000_000),
-            files,
-        );
+        let mut w = Writer::new(Vec::new(), p, UnixTime::from_secs(1_700_000_000), files);
         w.item(ExportItem::Trees(2)).unwrap();
         w.item(ExportItem::Tree(b"a")).unwrap();
         w.item(ExportItem::Record(b"", b"empty key")).unwrap();
@@ -681,7 +676,7 @@ mod tests {
             },
             data: Zeroizing::new(b"x".to_vec()),
         }];
-        let mut w = Writer::new(Vec::new(), p, crate::UnixTime::from_secs(1), files);
+        let mut w = Writer::new(Vec::new(), p, UnixTime::from_secs(1), files);
         w.item(ExportItem::Trees(0)).unwrap();
         let (bytes, _, _) = w.finish().unwrap();
         let path = dir.path().join("x");

@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn adding_an_existing_name_needs_replace_and_keeps_an_admin() {
         let c = |name: &str, roles: &[Role]| {
-            Caller::new(name, Roles::of(roles), crate::UnixTime::from_secs(0))
+            Caller::new(name, Roles::of(roles), UnixTime::from_secs(0))
                 .unwrap()
                 .0
         };
@@ -340,7 +340,7 @@ mod tests {
         let (c, token) = Caller::new(
             "gate-1",
             Roles::of(&[Role::Verifier]),
-            crate::UnixTime::from_secs(1_600_000_000),
+            UnixTime::from_secs(1_600_000_000),
         )
         .unwrap();
         assert!(token.starts_with(TOKEN_PREFIX));
@@ -354,7 +354,7 @@ mod tests {
         let (_, other) = Caller::new(
             "gate-1",
             Roles::of(&[Role::Verifier]),
-            crate::UnixTime::from_secs(0),
+            UnixTime::from_secs(0),
         )
         .unwrap();
         assert_ne!(*token, *other);
@@ -365,14 +365,14 @@ mod tests {
         let (c, _) = Caller::new(
             "platform",
             Roles::of(&[Role::Issuer]),
-            crate::UnixTime::from_secs(1_700_000_000),
+            UnixTime::from_secs(1_700_000_000),
         )
         .unwrap();
         let back = Caller::from_record("platform", &c.to_record()).unwrap();
         assert_eq!(back, c);
         assert!(Caller::from_record("x", &[0xff]).is_err());
         assert_eq!(
-            Caller::new("x", Roles::default(), crate::UnixTime::from_secs(0)).unwrap_err(),
+            Caller::new("x", Roles::default(), UnixTime::from_secs(0)).unwrap_err(),
             CallerError::NoRole
         );
     }

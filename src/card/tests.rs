@@ -10,8 +10,8 @@ fn info(status: HealthStatus) -> CardInfo {
         masked_document_number: "5101*1234".into(),
         issuer: Province::from_code(440000).unwrap(),
         status,
-        exp: crate::UnixTime::from_secs(1_700_000_300),
-        status_valid_until: crate::UnixTime::from_secs(1_701_000_000),
+        exp: UnixTime::from_secs(1_700_000_300),
+        status_valid_until: UnixTime::from_secs(1_701_000_000),
         cti_hex: "000102030405060708090a0b0c0d0e0f".into(),
         utc_offset: crate::display::DisplayOffset::default(),
     }

@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn a_full_page_of_the_largest_audit_records_fits_a_default_client() {
         let largest = AuditRecord {
-            time: crate::UnixTime::from_secs(u64::MAX),
+            time: UnixTime::from_secs(u64::MAX),
             // 64 characters of 4 bytes each in UTF-8.
             checkpoint_id: "𠀀".repeat(crate::audit::MAX_CHECKPOINT_ID),
             via: "http",

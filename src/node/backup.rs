@@ -357,7 +357,7 @@ mod tests {
             ..Overrides::default()
         })
         .unwrap();
-        let kept = backup_config(&c, crate::UnixTime::from_secs(1_796_000_000)).unwrap();
+        let kept = backup_config(&c, UnixTime::from_secs(1_796_000_000)).unwrap();
         let restored: Config = toml::from_str(&kept).unwrap();
         assert_eq!(restored.listen, "127.0.0.1:7510".parse().unwrap());
         assert_eq!(restored.sync_interval_secs, 30);

@@ -382,7 +382,7 @@ mod tests {
                 "a",
                 vec!["X".into()],
                 trust.clone(),
-                crate::UnixTime::from_secs(1_750_000_000),
+                UnixTime::from_secs(1_750_000_000),
             )
             .await
             .unwrap();
@@ -406,7 +406,7 @@ mod tests {
                 "a",
                 vec![String::new(), "X".into()],
                 trust.clone(),
-                crate::UnixTime::from_secs(1_750_000_000),
+                UnixTime::from_secs(1_750_000_000),
             )
             .await
             .unwrap();
@@ -453,12 +453,7 @@ mod tests {
                     .collect();
                 let who = format!("caller {}", j % 4);
                 let verdicts = b
-                    .verify(
-                        &who,
-                        codes.clone(),
-                        t,
-                        crate::UnixTime::from_secs(1_750_000_000),
-                    )
+                    .verify(&who, codes.clone(), t, UnixTime::from_secs(1_750_000_000))
                     .await
                     .unwrap();
                 (codes, verdicts)
@@ -484,7 +479,7 @@ mod tests {
         Arc::new(Job {
             codes: vec!["X".to_string(); n],
             trust: Arc::new(TrustSnapshot::new(sc, own, crate::trust::Policy::default())),
-            now: crate::UnixTime::from_secs(1_750_000_000),
+            now: UnixTime::from_secs(1_750_000_000),
             done: Mutex::new(Done {
                 verdicts: Vec::new(),
                 pieces_left: 0,
@@ -544,7 +539,7 @@ mod tests {
                 "caller a",
                 codes.clone(),
                 trust,
-                crate::UnixTime::from_secs(1_750_000_000),
+                UnixTime::from_secs(1_750_000_000),
             )
             .await
             .unwrap();

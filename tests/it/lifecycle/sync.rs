@@ -2,6 +2,7 @@
 //! peer that is down, and trust that goes stale.
 
 use super::*;
+use hcmr::UnixTime;
 
 // 3. Revocation, learned by the interval sync alone.
 
@@ -140,33 +141,21 @@ fn a_feed_with_a_gap_or_a_bad_signature_is_refused_and_nothing_is_applied() {
     let e1 = FeedEntry::sign(
         p,
         None,
-        hcmr::UnixTime::from_secs(1_000),
+        UnixTime::from_secs(1_000),
         Statement::Genesis { key: k.public() },
         &k,
     );
     let revoke = |n: u8| Statement::RevokeCode { cti: [n; 16] };
-    let e2 = FeedEntry::sign(
-        p,
-        Some(&e1),
-        hcmr::UnixTime::from_secs(1_001),
-        revoke(2),
-        &k,
-    );
-    let e3 = FeedEntry::sign(
-        p,
-        Some(&e2),
-        hcmr::UnixTime::from_secs(1_002),
-        revoke(3),
-        &k,
-    );
+    let e2 = FeedEntry::sign(p, Some(&e1), UnixTime::from_secs(1_001), revoke(2), &k);
+    let e3 = FeedEntry::sign(p, Some(&e2), UnixTime::from_secs(1_002), revoke(3), &k);
     let subject = SubjectHash([4; 8]);
     let e4 = FeedEntry::sign(
         p,
         Some(&e3),
-        hcmr::UnixTime::from_secs(1_003),
+        UnixTime::from_secs(1_003),
         Statement::RevokeSubject {
             subject_hash: subject,
-            before: hcmr::UnixTime::from_secs(1_003),
+            before: UnixTime::from_secs(1_003),
         },
         &k,
     );
@@ -196,7 +185,7 @@ fn a_feed_with_a_gap_or_a_bad_signature_is_refused_and_nothing_is_applied() {
     );
     assert_eq!(s, at_one);
     assert_eq!((s.last_seq(), s.revocation_count()), (1, 0));
-    assert!(!s.is_revoked(&[2; 16], &SubjectHash([0; 8]), hcmr::UnixTime::from_secs(0)));
+    assert!(!s.is_revoked(&[2; 16], &SubjectHash([0; 8]), UnixTime::from_secs(0)));
 
     // One flipped bit of entry 3's signature.
     let bad3 = flipped_signature(&e3);
@@ -207,13 +196,7 @@ fn a_feed_with_a_gap_or_a_bad_signature_is_refused_and_nothing_is_applied() {
     assert_eq!(s, at_one);
     assert_eq!((s.last_seq(), s.revocation_count()), (1, 0));
     // Altered content under the original signature.
-    let altered = FeedEntry::sign(
-        p,
-        Some(&e2),
-        hcmr::UnixTime::from_secs(1_002),
-        revoke(9),
-        &k,
-    );
+    let altered = FeedEntry::sign(p, Some(&e2), UnixTime::from_secs(1_002), revoke(9), &k);
     let altered =
         FeedEntry::from_parts(altered.encoded().to_vec(), k.kid(), *e3.signature()).unwrap();
     assert_eq!(
@@ -228,20 +211,8 @@ fn a_feed_with_a_gap_or_a_bad_signature_is_refused_and_nothing_is_applied() {
     );
     assert_eq!(fresh.last_seq(), 0);
     // An entry that does not link to the one before.
-    let e2b = FeedEntry::sign(
-        p,
-        Some(&e1),
-        hcmr::UnixTime::from_secs(1_001),
-        revoke(7),
-        &k,
-    );
-    let unlinked = FeedEntry::sign(
-        p,
-        Some(&e2b),
-        hcmr::UnixTime::from_secs(1_002),
-        revoke(3),
-        &k,
-    );
+    let e2b = FeedEntry::sign(p, Some(&e1), UnixTime::from_secs(1_001), revoke(7), &k);
+    let unlinked = FeedEntry::sign(p, Some(&e2b), UnixTime::from_secs(1_002), revoke(3), &k);
     assert_eq!(
         s.apply_all([&e2, &unlinked]),
         Err(FeedError::BrokenChain(3))
@@ -249,13 +220,7 @@ fn a_feed_with_a_gap_or_a_bad_signature_is_refused_and_nothing_is_applied() {
     assert_eq!(s, at_one);
     // Entries of another province.
     let gd = province(GUANGDONG);
-    let foreign = FeedEntry::sign(
-        gd,
-        Some(&e1),
-        hcmr::UnixTime::from_secs(1_001),
-        revoke(2),
-        &k,
-    );
+    let foreign = FeedEntry::sign(gd, Some(&e1), UnixTime::from_secs(1_001), revoke(2), &k);
     assert!(matches!(
         s.apply_all([&foreign]),
         Err(FeedError::WrongProvince { .. })
@@ -265,9 +230,9 @@ fn a_feed_with_a_gap_or_a_bad_signature_is_refused_and_nothing_is_applied() {
     // The intact batch applies.
     s.apply_all([&e2, &e3, &e4]).unwrap();
     assert_eq!((s.last_seq(), s.revocation_count()), (4, 3));
-    assert!(s.is_revoked(&[3; 16], &SubjectHash([0; 8]), hcmr::UnixTime::from_secs(0)));
-    assert!(s.is_revoked(&[0; 16], &subject, hcmr::UnixTime::from_secs(1_002)));
-    assert!(!s.is_revoked(&[0; 16], &subject, hcmr::UnixTime::from_secs(1_003)));
+    assert!(s.is_revoked(&[3; 16], &SubjectHash([0; 8]), UnixTime::from_secs(0)));
+    assert!(s.is_revoked(&[0; 16], &subject, UnixTime::from_secs(1_002)));
+    assert!(!s.is_revoked(&[0; 16], &subject, UnixTime::from_secs(1_003)));
 }
 
 /// A stand-in for a peer's federation API that serves whatever feed the test sets.
@@ -562,7 +527,7 @@ async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_n
         "{t0:?} <= {synced_at} <= {t1:?}"
     );
     assert_eq!(v1.issuer_state_age_secs, v1.verified_at - synced_at);
-    clock.set(hcmr::UnixTime::from_secs(v1.verified_at + 1));
+    clock.set(UnixTime::from_secs(v1.verified_at + 1));
     let v2 = verify(&gd, &code.code).await;
     assert_eq!(outcome(&v2), recognized_as(R));
     assert_eq!(v2.issuer_state_synced_at, synced_at);
@@ -668,7 +633,7 @@ async fn codes_are_refused_as_trust_stale_once_the_last_sync_is_older_than_agree
     let synced_at = v.issuer_state_synced_at;
 
     // More than 2 s after the last sync.
-    clock.set(hcmr::UnixTime::from_secs(synced_at + 3));
+    clock.set(UnixTime::from_secs(synced_at + 3));
     let v = verify(&gd, &code.code).await;
     assert_eq!(outcome(&v), refused(Reason::TrustStale), "{v:?}");
     assert!(v.signature_verified);

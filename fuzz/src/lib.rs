@@ -1,4 +1,4 @@
-//! Fixtures and harness shared by the fuzz targets, `make_seeds` and `tests/hostile_corpus.rs`
+//! Fixtures and harness shared by the fuzz targets, `make_seeds` and `tests/it/hostile_corpus.rs`
 //! (which includes this file with `#[path]`): deterministic keys, codes, agreements, feeds and a
 //! bundle built with hcmr's public API, and one function per fuzz target that runs every decoder
 //! of that target on the input, asserts the invariants (a panic is a finding) and returns the

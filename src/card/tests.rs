@@ -1,5 +1,6 @@
 //! Unit tests of the card: text helpers, the SVG's content and escaping, rendering with and
-//! without fonts, and the `pHYs` chunk. The round trip from a real signed code is in tests/qr.rs.
+//! without fonts, and the `pHYs` chunk. The round trip from a real signed code is in
+//! tests/it/qr.rs.
 
 use super::*;
 

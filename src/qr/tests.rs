@@ -1,5 +1,5 @@
 //! Unit tests of the QR encoder's choices (mode, level, version, rendering) and of the decoder's
-//! image variants. Round trips through real photos and screenshots are in tests/qr.rs.
+//! image variants. Round trips through real photos and screenshots are in tests/it/qr.rs.
 
 use super::*;
 

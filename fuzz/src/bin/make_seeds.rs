@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The expectations written to `tests/hostile/*.expect` are fixed here by hand, not computed
-//! from the decoders: `tests/hostile_corpus.rs` checks them.
+//! from the decoders: `tests/it/hostile_corpus.rs` checks them.
 
 use std::fs;
 use std::io::Write;

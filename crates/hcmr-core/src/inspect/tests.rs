@@ -1,6 +1,7 @@
 //! Unit tests of the inspector: hcmr codes made by `crate::code::encode`, one broken input per
 //! stage, COSE forms the hcmr decoder refuses but the inspector shows, the CBOR -> JSON rules,
-//! and properties (no input panics). The EU DCC test vectors are in tests/inspect.rs.
+//! and properties (no input panics). The EU DCC test vectors are in tests/it/inspect.rs of the
+//! top-level package.
 
 use ciborium::value::Value;
 use flate2::write::ZlibEncoder;

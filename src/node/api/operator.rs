@@ -110,7 +110,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
     ) -> Result<Response<proto::ListAuditRecordsResponse>, Status> {
         let r = request.into_inner();
         Ok(Response::new(
-            on_blocking_pool(&self.0, move |s| s.list_audit(&r)).await?,
+            on_blocking_pool(&self.0, move |s| s.audit_log().list_audit(&r)).await?,
         ))
     }
 
@@ -119,7 +119,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         _request: Request<proto::ExportTrustBundleRequest>,
     ) -> Result<Response<proto::ExportTrustBundleResponse>, Status> {
         Ok(Response::new(
-            on_blocking_pool(&self.0, |s| s.export_bundle()).await?,
+            on_blocking_pool(&self.0, |s| s.trust_bundle().export_bundle()).await?,
         ))
     }
 

@@ -426,6 +426,7 @@ async fn verify(
         (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
     match s
+        .verification()
         .verify_and_audit(
             &format!("caller {}", caller.name),
             vec![code.to_string()],

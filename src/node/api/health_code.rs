@@ -28,6 +28,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         let code = request.into_inner().code;
         let (verdicts, now) = self
             .0
+            .verification()
             .verify_and_audit(&who, vec![code], &checkpoint, "grpc")
             .await?;
         let verdict = verdicts
@@ -66,6 +67,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         )?;
         let (verdicts, now) = self
             .0
+            .verification()
             .verify_and_audit(&who, codes, &checkpoint, "grpc")
             .await?;
         Ok(Response::new(proto::BatchVerifyHealthCodesResponse {

@@ -14,7 +14,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         request: Request<proto::IssueHealthCodeRequest>,
     ) -> Result<Response<proto::IssueHealthCodeResponse>, Status> {
         let started = std::time::Instant::now();
-        let issued = self.0.issue(request.into_inner()).await;
+        let issued = self.0.issuer().issue(request.into_inner()).await;
         self.0.metrics.issue(started.elapsed(), issued.is_ok());
         Ok(Response::new(issued?))
     }

@@ -83,7 +83,10 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         request: Request<proto::MatchIdentityRequest>,
     ) -> Result<Response<proto::MatchIdentityResponse>, Status> {
         Ok(Response::new(
-            self.0.match_identity(request.into_inner()).await?,
+            self.0
+                .identity_match()
+                .match_identity(request.into_inner())
+                .await?,
         ))
     }
 

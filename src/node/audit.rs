@@ -9,7 +9,7 @@ use super::NodeState;
 use crate::audit::AuditRecord;
 use crate::proto;
 use crate::province::Province;
-use crate::store::AuditCursor;
+use crate::store::{AuditCursor, Store};
 
 /// Most audit records one ListAuditRecords page holds (a larger `limit` is lowered to it, as
 /// AIP-158 asks): at most about 330 bytes each (a 64-character checkpoint id of 4-byte
@@ -34,7 +34,19 @@ fn audit_filter_digest(r: &proto::ListAuditRecordsRequest) -> [u8; AUDIT_FILTER_
     out
 }
 
+/// What ListAuditRecords needs: the store the audit writer fills.
+pub(crate) struct AuditLog<'a> {
+    store: &'a Store,
+}
+
 impl NodeState {
+    /// The audit log workflow's part of the node.
+    pub(crate) fn audit_log(&self) -> AuditLog<'_> {
+        AuditLog { store: &self.store }
+    }
+}
+
+impl AuditLog<'_> {
     /// The audit log, filtered, a page at a time (AIP-158): the page token is the hex of the
     /// next record's [`AuditCursor`] and the digest of the filters it was made for.
     ///

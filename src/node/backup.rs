@@ -1,6 +1,6 @@
 //! Backup and restore of a node (the format is [`crate::backup`]).
 //!
-//! [`NodeState::export_backup`] writes a backup while the node serves (the admin RPC
+//! [`NodeBackup::export_backup`] writes a backup while the node serves (the admin RPC
 //! `OperatorService/ExportBackup`, `hcmr backup`); [`restore`] makes a new node folder from one,
 //! offline (`hcmr restore`).
 
@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::NodeState;
 use crate::backup::{file_kind, BackupError, BackupFile, Item, Summary, Writer};
 use crate::proto;
+use crate::province::Province;
 use crate::store::Store;
 
 /// Bytes per `BackupChunk` of the RPC.
@@ -62,7 +63,68 @@ fn backup_failed(e: impl std::fmt::Display) -> ApiError {
     ApiError::FailedPrecondition(format!("backup: {e}"))
 }
 
+/// What a backup needs: the configuration (the files it names), the province, the store, and
+/// the feed lock that keeps key rotations out while it is taken.
+pub(crate) struct NodeBackup<'a> {
+    province: Province,
+    config: &'a Config,
+    store: &'a Store,
+    feed_lock: &'a tokio::sync::Mutex<()>,
+}
+
 impl NodeState {
+    /// The backup workflow's part of the node.
+    pub(crate) fn backup(&self) -> NodeBackup<'_> {
+        NodeBackup {
+            province: self.province,
+            config: &self.config,
+            store: &self.store,
+            feed_lock: &self.feed_lock,
+        }
+    }
+
+    /// The stream of the ExportBackup RPC: the backup is written on a task (so a large one is not
+    /// cut by the request timeout, which ends at the response headers), then sent in chunks of
+    /// [`CHUNK`] bytes; a failure ends the stream with its status. It takes the node, not a
+    /// [`NodeBackup`], because the task outlives the call.
+    pub(crate) fn backup_stream(
+        self: Arc<Self>,
+    ) -> tokio_stream::wrappers::ReceiverStream<Result<proto::BackupChunk, Status>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(async move {
+            let mut file = match self.backup().export_backup().await {
+                Ok((file, _)) => file,
+                Err(e) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            let sent = tokio::task::spawn_blocking(move || loop {
+                let mut data = vec![0u8; CHUNK];
+                let n = match file.read(&mut data) {
+                    Ok(0) => return,
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(backup_failed(e).into()));
+                        return;
+                    }
+                };
+                data.truncate(n);
+                if tx.blocking_send(Ok(proto::BackupChunk { data })).is_err() {
+                    // The caller went away.
+                    return;
+                }
+            })
+            .await;
+            if let Err(e) = sent {
+                tracing::error!(error = %e, "backup stream failed");
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx)
+    }
+}
+
+impl NodeBackup<'_> {
     /// The node folder's files as a backup holds them.
     fn backup_files(&self, created: UnixTime) -> Result<Vec<BackupFile>, ApiError> {
         let kind = |name| file_kind(name).expect("a file of crate::backup::FILES");
@@ -137,45 +199,6 @@ impl NodeState {
         file.seek(SeekFrom::Start(0)).map_err(backup_failed)?;
         tracing::info!(records, bytes = size, "backup exported");
         Ok((file, size))
-    }
-
-    /// The stream of the ExportBackup RPC: the backup is written on a task (so a large one is not
-    /// cut by the request timeout, which ends at the response headers), then sent in chunks of
-    /// [`CHUNK`] bytes; a failure ends the stream with its status.
-    pub(crate) fn backup_stream(
-        self: Arc<Self>,
-    ) -> tokio_stream::wrappers::ReceiverStream<Result<proto::BackupChunk, Status>> {
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
-        tokio::spawn(async move {
-            let mut file = match self.export_backup().await {
-                Ok((file, _)) => file,
-                Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
-                    return;
-                }
-            };
-            let sent = tokio::task::spawn_blocking(move || loop {
-                let mut data = vec![0u8; CHUNK];
-                let n = match file.read(&mut data) {
-                    Ok(0) => return,
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(backup_failed(e).into()));
-                        return;
-                    }
-                };
-                data.truncate(n);
-                if tx.blocking_send(Ok(proto::BackupChunk { data })).is_err() {
-                    // The caller went away.
-                    return;
-                }
-            })
-            .await;
-            if let Err(e) = sent {
-                tracing::error!(error = %e, "backup stream failed");
-            }
-        });
-        tokio_stream::wrappers::ReceiverStream::new(rx)
     }
 }
 

@@ -1,13 +1,16 @@
 //! The caller RPCs of the OperatorService: add, list and remove callers; read refused calls.
 
 use crate::UnixTime;
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use super::error::ApiError;
 use super::NodeState;
 use crate::callers::{Caller, Role, Roles};
 use crate::proto;
-use crate::store::DENIAL_KEY_LEN;
+use crate::store::{Store, DENIAL_KEY_LEN};
 
 /// Most refused calls one ListAccessDenials page holds: at most about 650 bytes each (a
 /// 128-character RPC path, a 64-character caller name and an IPv6 address), 5,000 stay under
@@ -43,7 +46,38 @@ pub(crate) fn caller_view(c: &Caller) -> proto::CallerView {
     }
 }
 
+/// What the caller workflows need: the store (callers, refused calls), the cache of callers
+/// the auth layer reads, and the clock (a caller's creation time).
+pub(crate) struct CallerAdmin<'a> {
+    store: &'a Store,
+    callers: &'a ArcSwap<HashMap<[u8; 32], Arc<Caller>>>,
+    clock: &'a crate::clock::Clock,
+}
+
 impl NodeState {
+    /// The caller workflows' part of the node.
+    pub(crate) fn caller_admin(&self) -> CallerAdmin<'_> {
+        CallerAdmin {
+            store: &self.store,
+            callers: &self.callers,
+            clock: &self.clock,
+        }
+    }
+}
+
+impl CallerAdmin<'_> {
+    /// Replaces the in-memory caller table from the store.
+    pub(crate) fn reload_callers(&self) -> Result<(), crate::store::StoreError> {
+        let table: HashMap<[u8; 32], Arc<Caller>> = self
+            .store
+            .callers()?
+            .into_iter()
+            .map(|c| (c.token_hash, Arc::new(c)))
+            .collect();
+        self.callers.store(Arc::new(table));
+        Ok(())
+    }
+
     /// Adds a caller, or replaces one of that name when `r.replace` asks for it; the token is
     /// in the answer only.
     ///
@@ -60,7 +94,7 @@ impl NodeState {
             .map(|v| role_from_proto(*v))
             .collect::<Result<Vec<_>, _>>()?;
         let (caller, token) =
-            Caller::new(&r.name, Roles::of(&roles), self.now()).map_err(|e| match e {
+            Caller::new(&r.name, Roles::of(&roles), self.clock.now()).map_err(|e| match e {
                 crate::callers::CallerError::NoRole => ApiError::invalid("roles", e.to_string()),
                 other => ApiError::invalid("name", other.to_string()),
             })?;

@@ -426,6 +426,7 @@ async fn verify(
         (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
     match s
+        .verification()
         .verify_and_audit(
             &format!("caller {}", caller.name),
             vec![code.to_string()],
@@ -488,7 +489,7 @@ async fn identity_match(
         document_type: i32::from(doc_type.to_u8()),
         document_number: number.to_string(),
     };
-    match s.match_identity(r).await {
+    match s.identity_match().match_identity(r).await {
         Ok(m) => no_store(
             Json(json!({ "matches": m.matches, "checked_by": m.checked_by })).into_response(),
         ),

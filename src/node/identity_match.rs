@@ -3,9 +3,12 @@
 
 use super::convert;
 use super::error::ApiError;
-use super::{peer, NodeState};
-use crate::identity;
+use super::{peer, NodeState, TrustState};
+use crate::clock::Clock;
+use crate::identity::{self, SubjectKey};
 use crate::proto;
+use crate::province::Province;
+use crate::store::Store;
 
 /// Most identity matches per code (and per subject at the issuer) in one window: enough for a
 /// checkpoint and a second look, far too few to guess a masked number (hundreds of thousands of
@@ -20,7 +23,34 @@ fn too_many() -> ApiError {
     ))
 }
 
+/// What the identity match needs: the province and subject key (own codes), the trust
+/// snapshot (is the code recognized), the store (attempt counts, peer endpoints) and the clock.
+/// A peer's code is asked of its issuer through [`peer::connect`], which takes the whole node
+/// (TLS, peer keys, timeout): `node` is there for that call only.
+pub(crate) struct IdentityMatch<'a> {
+    province: Province,
+    subject_key: &'a SubjectKey,
+    trust: &'a TrustState,
+    store: &'a Store,
+    clock: &'a Clock,
+    node: &'a NodeState,
+}
+
 impl NodeState {
+    /// The identity match workflow's part of the node.
+    pub(crate) fn identity_match(&self) -> IdentityMatch<'_> {
+        IdentityMatch {
+            province: self.province,
+            subject_key: &self.subject_key,
+            trust: &self.trust,
+            store: &self.store,
+            clock: &self.clock,
+            node: self,
+        }
+    }
+}
+
+impl IdentityMatch<'_> {
     /// Counts an identity-match attempt for `key` (a hashed code id, or a subject hash
     /// zero-padded) at `now`; false when the key is over [`MAX_MATCH_ATTEMPTS`] in its
     /// [`MATCH_WINDOW_SECS`]. Counted in the store, durably, so a restart resets nothing.
@@ -47,7 +77,7 @@ impl NodeState {
         })?;
         let number = identity::normalize_document_number(doc_type, &r.document_number)
             .map_err(|e| ApiError::invalid("document_number", e))?;
-        let now = self.now();
+        let now = self.clock.now();
         let verdict = crate::verify::verify(&r.code, &self.trust.load(), now);
         // Only a code recognized here has a subject worth matching: an expired, revoked or
         // forged code must not become an oracle for document numbers.
@@ -93,12 +123,17 @@ impl NodeState {
             ),
         }
         };
-        let mut client = peer::connect(self, "peer endpoint", &url, peer::Expect::Province(issuer))
-            .await
-            .map_err(|e| match e {
-                ApiError::PeerUnavailable { detail, .. } => unreachable(detail),
-                other => unreachable(other.to_string()),
-            })?;
+        let mut client = peer::connect(
+            self.node,
+            "peer endpoint",
+            &url,
+            peer::Expect::Province(issuer),
+        )
+        .await
+        .map_err(|e| match e {
+            ApiError::PeerUnavailable { detail, .. } => unreachable(detail),
+            other => unreachable(other.to_string()),
+        })?;
         let answer = client
             .match_subject(proto::MatchSubjectRequest {
                 subject_hash: hash.to_string(),
@@ -134,7 +169,7 @@ impl NodeState {
         // The limiter counts by 16-byte keys: the 8-byte hash, zero-padded.
         let mut limit_key = [0u8; 16];
         limit_key[..hash.len()].copy_from_slice(&hash);
-        if !self.match_allowed(limit_key, self.now()).await? {
+        if !self.match_allowed(limit_key, self.clock.now()).await? {
             return Err(too_many());
         }
         let mine = self.subject_key.subject_hash(doc_type, &number);

@@ -2,28 +2,74 @@
 //! ([`super::issue_request`]), signed, logged in the issued-code log, and rendered as asked.
 
 use crate::lock::Locked;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use super::convert;
 use super::error::ApiError;
 use super::issue_request::{claims_for, IssuePolicy};
 use super::NodeState;
+use crate::clock::Clock;
 use crate::code::Claims;
+use crate::display::DisplayOffset;
+use crate::feed::FeedState;
+use crate::identity::SubjectKey;
+use crate::keys::NodeKey;
 use crate::proto;
-use crate::store::IssuedRecord;
+use crate::province::Province;
+use crate::store::{IssuedRecord, Store};
+
+/// What code-making needs: the node's province, signing key and subject key, the default
+/// lifetime, its own feed (subjects revoked), the store (the issued-code log), the display
+/// offset (the card) and the clock.
+pub(crate) struct Issuer<'a> {
+    province: Province,
+    key: &'a ArcSwap<NodeKey>,
+    subject_key: &'a SubjectKey,
+    default_code_lifetime_secs: u64,
+    own_feed: &'a Mutex<Arc<FeedState>>,
+    store: &'a Store,
+    display_offset: DisplayOffset,
+    clock: &'a Clock,
+}
 
 impl NodeState {
+    /// The code-making workflow's part of the node.
+    pub(crate) fn issuer(&self) -> Issuer<'_> {
+        Issuer {
+            province: self.province,
+            key: &self.key,
+            subject_key: &self.subject_key,
+            default_code_lifetime_secs: self.default_code_lifetime_secs,
+            own_feed: &self.trust.own_feed,
+            store: &self.store,
+            display_offset: self.display_offset,
+            clock: &self.clock,
+        }
+    }
+}
+
+impl Issuer<'_> {
+    /// Issues a health code: checks the request, signs the claims, logs the code in the
+    /// issued-code log and renders it as asked.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT naming the field for a bad request ([`claims_for`]); FAILED_PRECONDITION
+    /// when the image cannot be drawn (INTERNAL when its thread failed); the store's error when
+    /// the log cannot be written.
     pub(crate) async fn issue(
         &self,
         r: proto::IssueHealthCodeRequest,
     ) -> Result<proto::IssueHealthCodeResponse, ApiError> {
-        let now = self.now();
+        let now = self.clock.now();
         let policy = IssuePolicy {
             issuer: self.province,
             default_code_lifetime_secs: self.default_code_lifetime_secs,
-            subject_key: &self.subject_key,
+            subject_key: self.subject_key,
         };
         let (claims, status) = claims_for(&r, now, &policy, |hash| {
-            self.trust.own_feed.locked().subject_revoked_before(hash)
+            self.own_feed.locked().subject_revoked_before(hash)
         })?;
         // The code id is the signature's first 16 bytes: known only once signed.
         let crate::code::Encoded { code, cti } =

@@ -38,8 +38,11 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-use super::NodeState;
+use super::batcher::Batcher;
+use super::{AuditSink, NodeState, TrustState};
+use crate::clock::Clock;
 use crate::province::Province;
+use crate::store::Store;
 
 /// Histogram buckets, in seconds: 50 µs to 1 s (a verification takes well under a millisecond,
 /// an issue a flush of the store).
@@ -154,9 +157,9 @@ impl Metrics {
     }
 
     /// Every metric in the Prometheus text format, with the values read from `state` now.
-    pub(crate) fn render(&self, state: &NodeState) -> Result<String, std::fmt::Error> {
+    pub(crate) fn render(&self, state: &Gauged<'_>) -> Result<String, std::fmt::Error> {
         // The node's clock: the one `synced_at` was taken by.
-        let now = state.now();
+        let now = state.clock.now();
         let mut r = Registry::default();
         r.register(
             "hcmr_build",
@@ -262,10 +265,34 @@ impl Metrics {
     }
 }
 
+/// What a scrape reads from the node besides the counters of [`Metrics`]: the trust state (peer
+/// sync ages, agreements), the store (size, flushes), the verifier threads, the audit sink
+/// (dropped records) and the clock.
+pub(crate) struct Gauged<'a> {
+    trust: &'a TrustState,
+    store: &'a Store,
+    batcher: &'a Batcher,
+    audit: &'a AuditSink,
+    clock: &'a Clock,
+}
+
+impl NodeState {
+    /// The parts of the node a metrics scrape reads.
+    pub(crate) fn gauged(&self) -> Gauged<'_> {
+        Gauged {
+            trust: &self.trust,
+            store: &self.store,
+            batcher: &self.batcher,
+            audit: &self.audit,
+            clock: &self.clock,
+        }
+    }
+}
+
 /// `GET /metrics`.
 async fn scrape(axum::extract::State(s): axum::extract::State<Arc<NodeState>>) -> Response {
     // The store's size on disk reads the file system: off the async workers.
-    let rendered = tokio::task::spawn_blocking(move || s.metrics.render(&s)).await;
+    let rendered = tokio::task::spawn_blocking(move || s.metrics.render(&s.gauged())).await;
     match rendered {
         Ok(Ok(body)) => {
             let mut r = body.into_response();

@@ -78,7 +78,7 @@ impl Node {
             config: config.clone(),
             metrics_listener: None,
         };
-        node.state.reload_callers()?;
+        node.state.caller_admin().reload_callers()?;
         Ok(node)
     }
 }

@@ -11,7 +11,8 @@ use tokio::sync::watch;
 
 use super::config::RetentionConfig;
 use super::NodeState;
-use crate::store::{Pruned, StoreError};
+use crate::clock::Clock;
+use crate::store::{Pruned, Store, StoreError};
 use crate::UnixTime;
 
 /// Time between two passes.
@@ -55,9 +56,28 @@ pub(crate) fn cutoffs(r: &RetentionConfig, now: UnixTime) -> Cutoffs {
     }
 }
 
+/// What retention needs: how long logs are kept, the store and the clock.
+pub(crate) struct Retention<'a> {
+    config: RetentionConfig,
+    store: &'a Store,
+    clock: &'a Clock,
+}
+
+impl NodeState {
+    /// The retention workflow's part of the node.
+    pub(crate) fn pruner(&self) -> Retention<'_> {
+        Retention {
+            config: self.retention,
+            store: &self.store,
+            clock: &self.clock,
+        }
+    }
+}
+
 /// Runs a pass now and then every [`INTERVAL`] until `stop` turns true.
 pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
-    let r = state.retention;
+    let retention = state.pruner();
+    let r = retention.config;
     if r.audit_days < 180 || r.access_days < 180 {
         tracing::warn!(
             audit_days = r.audit_days,
@@ -67,7 +87,7 @@ pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) 
         );
     }
     loop {
-        match pass(&state, &stop).await {
+        match retention.pass(&stop).await {
             Ok(removed) if removed != Removed::default() => tracing::info!(
                 audit_records = removed.audit,
                 access_records = removed.access,
@@ -90,45 +110,44 @@ pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) 
     }
 }
 
-/// One pass at the node's time: every log pruned in steps until nothing more is due or `stop`
-/// turns true.
-///
-/// # Errors
-/// The first [`StoreError`]; what earlier steps removed stays removed.
-pub(crate) async fn pass(
-    state: &NodeState,
-    stop: &watch::Receiver<bool>,
-) -> Result<Removed, StoreError> {
-    let Cutoffs {
-        audit_before,
-        access_before,
-        expired_before,
-    } = cutoffs(&state.retention, state.now());
-    let store = &state.store;
-    let mut removed = Removed::default();
-    // Each step removes at most STEP values; the logs are finite, so each loop ends.
-    loop {
-        let p = store.prune_audit(audit_before, STEP).await?;
-        removed.audit += p.records;
-        if done(p, stop) {
-            break;
+impl Retention<'_> {
+    /// One pass at the node's time: every log pruned in steps until nothing more is due or
+    /// `stop` turns true.
+    ///
+    /// # Errors
+    /// The first [`StoreError`]; what earlier steps removed stays removed.
+    pub(crate) async fn pass(&self, stop: &watch::Receiver<bool>) -> Result<Removed, StoreError> {
+        let Cutoffs {
+            audit_before,
+            access_before,
+            expired_before,
+        } = cutoffs(&self.config, self.clock.now());
+        let store = self.store;
+        let mut removed = Removed::default();
+        // Each step removes at most STEP values; the logs are finite, so each loop ends.
+        loop {
+            let p = store.prune_audit(audit_before, STEP).await?;
+            removed.audit += p.records;
+            if done(p, stop) {
+                break;
+            }
         }
-    }
-    loop {
-        let p = store.prune_access(access_before, STEP).await?;
-        removed.access += p.records;
-        if done(p, stop) {
-            break;
+        loop {
+            let p = store.prune_access(access_before, STEP).await?;
+            removed.access += p.records;
+            if done(p, stop) {
+                break;
+            }
         }
-    }
-    loop {
-        let p = store.prune_issued(expired_before, STEP).await?;
-        removed.issued += p.records;
-        if done(p, stop) {
-            break;
+        loop {
+            let p = store.prune_issued(expired_before, STEP).await?;
+            removed.issued += p.records;
+            if done(p, stop) {
+                break;
+            }
         }
+        Ok(removed)
     }
-    Ok(removed)
 }
 
 /// Whether a log's pruning is over: nothing more due, or the node stops.

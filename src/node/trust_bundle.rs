@@ -1,19 +1,53 @@
 //! The signed offline bundle of this node's trust state (ExportTrustBundle).
 
 use crate::lock::Locked;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use arc_swap::ArcSwap;
 
 use super::error::ApiError;
 use super::NodeState;
 use crate::agreement::SignedAgreement;
+use crate::clock::Clock;
+use crate::keys::NodeKey;
 use crate::proto;
+use crate::province::Province;
+use crate::store::Store;
+use crate::trust::{PeerFeed, Policy};
+
+/// What ExportTrustBundle needs: the node's identity and signing key, its policy, the peers'
+/// feeds as synced (which peers, and when), the store (feeds, agreements, terminations) and
+/// the clock.
+pub(crate) struct TrustBundle<'a> {
+    province: Province,
+    key: &'a ArcSwap<NodeKey>,
+    policy: Policy,
+    peer_feeds: &'a Mutex<HashMap<Province, PeerFeed>>,
+    store: &'a Store,
+    clock: &'a Clock,
+}
 
 impl NodeState {
+    /// The trust bundle workflow's part of the node.
+    pub(crate) fn trust_bundle(&self) -> TrustBundle<'_> {
+        TrustBundle {
+            province: self.province,
+            key: &self.key,
+            policy: self.policy,
+            peer_feeds: &self.trust.peer_feeds,
+            store: &self.store,
+            clock: &self.clock,
+        }
+    }
+}
+
+impl TrustBundle<'_> {
     /// A signed offline bundle of this node's trust state.
     pub(crate) fn export_bundle(&self) -> Result<proto::ExportTrustBundleResponse, ApiError> {
-        let now = self.now();
+        let now = self.clock.now();
         let key = self.key.load_full();
         let peers = self
-            .trust
             .peer_feeds
             .locked()
             .iter()

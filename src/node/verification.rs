@@ -4,11 +4,37 @@
 use crate::UnixTime;
 use std::sync::atomic::Ordering;
 
+use super::batcher::Batcher;
 use super::error::ApiError;
-use super::NodeState;
+use super::metrics::Metrics;
+use super::{AuditSink, NodeState, TrustState};
 use crate::audit::AuditRecord;
+use crate::clock::Clock;
+
+/// What verification needs: the trust snapshot, the verifier threads, the metrics, the audit
+/// queue and the clock.
+pub(crate) struct Verification<'a> {
+    trust: &'a TrustState,
+    batcher: &'a Batcher,
+    metrics: &'a Metrics,
+    audit: &'a AuditSink,
+    clock: &'a Clock,
+}
 
 impl NodeState {
+    /// The verification workflow's part of the node.
+    pub(crate) fn verification(&self) -> Verification<'_> {
+        Verification {
+            trust: &self.trust,
+            batcher: &self.batcher,
+            metrics: &self.metrics,
+            audit: &self.audit,
+            clock: &self.clock,
+        }
+    }
+}
+
+impl Verification<'_> {
     /// Verifies codes of caller `who` (the pure decision on the current snapshot, batched with the
     /// other calls in flight, callers in turn) and queues an audit record for each. No disk I/O
     /// here: the audit writer stores records in batches. Verdicts in the order of `codes`, and the
@@ -25,7 +51,7 @@ impl NodeState {
     ) -> Result<(Vec<crate::verify::Verdict>, UnixTime), ApiError> {
         let checkpoint = crate::audit::check_checkpoint_id(checkpoint)
             .map_err(|e| ApiError::invalid("checkpoint_id", e))?;
-        let now = self.now();
+        let now = self.clock.now();
         let trust = self.trust.load_full();
         let started = std::time::Instant::now();
         let verdicts = self.batcher.verify(who, codes, trust, now).await?;

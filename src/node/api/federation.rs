@@ -95,7 +95,10 @@ impl proto::federation_service_server::FederationService for FederationApi {
         request: Request<proto::MatchSubjectRequest>,
     ) -> Result<Response<proto::MatchSubjectResponse>, Status> {
         Ok(Response::new(
-            self.0.match_subject(request.get_ref()).await?,
+            self.0
+                .identity_match()
+                .match_subject(request.get_ref())
+                .await?,
         ))
     }
 

@@ -14,7 +14,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         request: Request<proto::IssueHealthCodeRequest>,
     ) -> Result<Response<proto::IssueHealthCodeResponse>, Status> {
         let started = std::time::Instant::now();
-        let issued = self.0.issue(request.into_inner()).await;
+        let issued = self.0.issuer().issue(request.into_inner()).await;
         self.0.metrics.issue(started.elapsed(), issued.is_ok());
         Ok(Response::new(issued?))
     }
@@ -28,6 +28,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         let code = request.into_inner().code;
         let (verdicts, now) = self
             .0
+            .verification()
             .verify_and_audit(&who, vec![code], &checkpoint, "grpc")
             .await?;
         let verdict = verdicts
@@ -66,6 +67,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         )?;
         let (verdicts, now) = self
             .0
+            .verification()
             .verify_and_audit(&who, codes, &checkpoint, "grpc")
             .await?;
         Ok(Response::new(proto::BatchVerifyHealthCodesResponse {
@@ -81,7 +83,10 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         request: Request<proto::MatchIdentityRequest>,
     ) -> Result<Response<proto::MatchIdentityResponse>, Status> {
         Ok(Response::new(
-            self.0.match_identity(request.into_inner()).await?,
+            self.0
+                .identity_match()
+                .match_identity(request.into_inner())
+                .await?,
         ))
     }
 

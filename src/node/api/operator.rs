@@ -110,7 +110,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
     ) -> Result<Response<proto::ListAuditRecordsResponse>, Status> {
         let r = request.into_inner();
         Ok(Response::new(
-            on_blocking_pool(&self.0, move |s| s.list_audit(&r)).await?,
+            on_blocking_pool(&self.0, move |s| s.audit_log().list_audit(&r)).await?,
         ))
     }
 
@@ -119,7 +119,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         _request: Request<proto::ExportTrustBundleRequest>,
     ) -> Result<Response<proto::ExportTrustBundleResponse>, Status> {
         Ok(Response::new(
-            on_blocking_pool(&self.0, |s| s.export_bundle()).await?,
+            on_blocking_pool(&self.0, |s| s.trust_bundle().export_bundle()).await?,
         ))
     }
 
@@ -128,7 +128,10 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         request: Request<proto::AddCallerRequest>,
     ) -> Result<Response<proto::AddCallerResponse>, Status> {
         Ok(Response::new(
-            self.0.add_caller(request.into_inner()).await?,
+            self.0
+                .caller_admin()
+                .add_caller(request.into_inner())
+                .await?,
         ))
     }
 
@@ -136,7 +139,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         _request: Request<proto::ListCallersRequest>,
     ) -> Result<Response<proto::ListCallersResponse>, Status> {
-        Ok(Response::new(self.0.list_callers()?))
+        Ok(Response::new(self.0.caller_admin().list_callers()?))
     }
 
     async fn remove_caller(
@@ -149,6 +152,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         };
         Ok(Response::new(
             self.0
+                .caller_admin()
                 .remove_caller(&request.get_ref().name, by.as_ref())
                 .await?,
         ))
@@ -165,7 +169,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         }
         let r = request.into_inner();
         Ok(Response::new(
-            on_blocking_pool(&self.0, move |s| s.list_denials(&r)).await?,
+            on_blocking_pool(&self.0, move |s| s.caller_admin().list_denials(&r)).await?,
         ))
     }
 

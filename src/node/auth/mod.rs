@@ -20,7 +20,6 @@
 //! federation RPCs are open; the node says so loudly at start.
 
 use crate::lock::Locked;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::NodeState;
@@ -114,18 +113,6 @@ pub(crate) fn bearer(value: Option<&http::HeaderValue>) -> Option<&str> {
 }
 
 impl NodeState {
-    /// Replaces the in-memory caller table from the store.
-    pub(crate) fn reload_callers(&self) -> Result<(), crate::store::StoreError> {
-        let table: HashMap<[u8; 32], Arc<Caller>> = self
-            .store
-            .callers()?
-            .into_iter()
-            .map(|c| (c.token_hash, Arc::new(c)))
-            .collect();
-        self.callers.store(Arc::new(table));
-        Ok(())
-    }
-
     /// Authenticates a caller by token and checks its role and rate.
     ///
     /// # Errors

@@ -76,7 +76,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         _request: Request<proto::RotateKeyRequest>,
     ) -> Result<Response<proto::RotateKeyResponse>, Status> {
-        Ok(Response::new(self.0.rotate_key().await?))
+        Ok(Response::new(self.0.key_admin().rotate_key().await?))
     }
 
     async fn withdraw_key(
@@ -84,7 +84,10 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         request: Request<proto::WithdrawKeyRequest>,
     ) -> Result<Response<proto::WithdrawKeyResponse>, Status> {
         Ok(Response::new(
-            self.0.withdraw_key(&request.get_ref().kid).await?,
+            self.0
+                .key_admin()
+                .withdraw_key(&request.get_ref().kid)
+                .await?,
         ))
     }
 

@@ -93,7 +93,9 @@ impl NodeState {
             ),
         }
         };
-        let mut client = peer::connect(self, "peer endpoint", &url, peer::Expect::Province(issuer))
+        let mut client = self
+            .peer_link()
+            .connect("peer endpoint", &url, peer::Expect::Province(issuer))
             .await
             .map_err(|e| match e {
                 ApiError::PeerUnavailable { detail, .. } => unreachable(detail),

@@ -1,4 +1,6 @@
-//! Appending to this node's own trust feed (key rotations and withdrawals, revocations).
+//! Appending to this node's own trust feed (key rotations and withdrawals, revocations), and
+//! rebuilding the trust snapshot after any trust change ([`TrustRebuild`], which every workflow
+//! that changes trust holds).
 
 use crate::lock::Locked;
 
@@ -38,8 +40,7 @@ impl NodeState {
 }
 
 impl TrustRebuild<'_> {
-    /// Rebuilds the trust snapshot from the store and the in-memory feeds, and swaps it in
-    /// (as [`NodeState::rebuild_trust`]).
+    /// Rebuilds the trust snapshot from the store and the in-memory feeds, and swaps it in.
     pub(crate) fn rebuild_trust(&self) -> Result<(), StoreError> {
         let _g = self.trust.rebuild_lock.locked();
         let own = self.trust.own_feed.locked().clone();

@@ -96,7 +96,7 @@ impl KeyAdmin<'_> {
 
     /// Makes a new signing key; the old key signs the rotation statement.
     pub(crate) async fn rotate_key(&self) -> Result<proto::RotateKeyResponse, ApiError> {
-        let held = self.own_feed.feed_lock.lock().await;
+        let held = self.own_feed.lock().await;
         let old = self.key.load_full();
         let new = NodeKey::generate();
         let pending = pending_key_path(self.key_file);
@@ -142,14 +142,14 @@ impl KeyAdmin<'_> {
     ) -> Result<proto::WithdrawKeyResponse, ApiError> {
         let kid =
             Kid::from_hex(kid).ok_or_else(|| ApiError::invalid("kid", "must be 16 hex digits"))?;
-        let held = self.own_feed.feed_lock.lock().await;
+        let held = self.own_feed.lock().await;
         let current = self.key.load_full();
         if current.kid() == kid {
             return Err(ApiError::FailedPrecondition(
                 "that is the current signing key: rotate first, then withdraw it".into(),
             ));
         }
-        let state = self.own_feed.trust.own_feed.locked().clone();
+        let state = self.own_feed.state();
         let target = state
             .keys()
             .iter()

@@ -7,7 +7,7 @@ use crate::lock::Locked;
 use super::error::ApiError;
 use super::{NodeState, TrustState};
 use crate::clock::Clock;
-use crate::feed::{FeedEntry, FeedError, Statement};
+use crate::feed::{FeedEntry, FeedError, FeedState, Statement};
 use crate::keys::NodeKey;
 use crate::province::Province;
 use crate::store::{Store, StoreError};
@@ -59,9 +59,9 @@ pub(crate) struct OwnFeed<'a> {
     store: &'a Store,
     clock: &'a Clock,
     /// Serialises appends (and key rotation), which read the last entry.
-    pub(super) feed_lock: &'a tokio::sync::Mutex<()>,
+    feed_lock: &'a tokio::sync::Mutex<()>,
     /// The own feed as applied is `trust.own_feed`.
-    pub(super) trust: &'a TrustState,
+    trust: &'a TrustState,
     rebuild: TrustRebuild<'a>,
 }
 
@@ -79,7 +79,18 @@ impl NodeState {
     }
 }
 
-impl OwnFeed<'_> {
+impl<'a> OwnFeed<'a> {
+    /// Takes the lock that orders appends: held from reading the feed to appending to it, so
+    /// two changes cannot both append what only one should.
+    pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'a, ()> {
+        self.feed_lock.lock().await
+    }
+
+    /// The own feed as applied now.
+    pub(crate) fn state(&self) -> std::sync::Arc<FeedState> {
+        self.trust.own_feed.locked().clone()
+    }
+
     /// Signs `statement` as the next own feed entry with `key`, checks it applies, stores it
     /// durably, and rebuilds the trust snapshot. The caller holds `feed_lock`.
     pub(crate) async fn append_own(

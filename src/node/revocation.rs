@@ -1,7 +1,6 @@
 //! Revoking codes this node issued: one code by its id, or every code of a subject issued
 //! before a time. Each is a signed entry of the own feed, so peers learn it at their next sync.
 
-use crate::lock::Locked;
 use crate::UnixTime;
 use arc_swap::ArcSwap;
 
@@ -59,8 +58,8 @@ impl Revocation<'_> {
         // A revocation that changes nothing adds nothing to the feed: a code already revoked, by
         // its own entry or by its subject's, is answered so (a retry after a lost answer is
         // safe). Checked under the feed lock, so two concurrent calls cannot both append.
-        let held = self.own_feed.feed_lock.lock().await;
-        let state = self.own_feed.trust.own_feed.locked().clone();
+        let held = self.own_feed.lock().await;
+        let state = self.own_feed.state();
         if state.is_revoked(&bytes, &issued.subject_hash, issued.iat) {
             tracing::info!(cti, "code already revoked: nothing added");
             return Ok(proto::RevokeResponse {
@@ -106,15 +105,10 @@ impl Revocation<'_> {
         }
         let subject_hash = self.subject_key.subject_hash(doc_type, &number);
         drop(number);
-        let held = self.own_feed.feed_lock.lock().await;
+        let held = self.own_feed.lock().await;
         // A revocation that changes nothing adds nothing: an earlier one of this subject that
         // reaches as late or later already revokes every code this one would.
-        let earlier = self
-            .own_feed
-            .trust
-            .own_feed
-            .locked()
-            .subject_revoked_before(&subject_hash);
+        let earlier = self.own_feed.state().subject_revoked_before(&subject_hash);
         if earlier.is_some_and(|t| t >= before) {
             tracing::info!(
                 subject = %subject_hash,

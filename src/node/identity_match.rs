@@ -25,15 +25,14 @@ fn too_many() -> ApiError {
 
 /// What the identity match needs: the province and subject key (own codes), the trust
 /// snapshot (is the code recognized), the store (attempt counts, peer endpoints) and the clock.
-/// A peer's code is asked of its issuer through [`peer::connect`], which takes the whole node
-/// (TLS, peer keys, timeout): `node` is there for that call only.
+/// A peer's code is asked of its issuer's node over `peers`.
 pub(crate) struct IdentityMatch<'a> {
     province: Province,
     subject_key: &'a SubjectKey,
     trust: &'a TrustState,
     store: &'a Store,
     clock: &'a Clock,
-    node: &'a NodeState,
+    peers: peer::PeerLink<'a>,
 }
 
 impl NodeState {
@@ -45,7 +44,7 @@ impl NodeState {
             trust: &self.trust,
             store: &self.store,
             clock: &self.clock,
-            node: self,
+            peers: self.peer_link(),
         }
     }
 }
@@ -123,17 +122,14 @@ impl IdentityMatch<'_> {
             ),
         }
         };
-        let mut client = peer::connect(
-            self.node,
-            "peer endpoint",
-            &url,
-            peer::Expect::Province(issuer),
-        )
-        .await
-        .map_err(|e| match e {
-            ApiError::PeerUnavailable { detail, .. } => unreachable(detail),
-            other => unreachable(other.to_string()),
-        })?;
+        let mut client = self
+            .peers
+            .connect("peer endpoint", &url, peer::Expect::Province(issuer))
+            .await
+            .map_err(|e| match e {
+                ApiError::PeerUnavailable { detail, .. } => unreachable(detail),
+                other => unreachable(other.to_string()),
+            })?;
         let answer = client
             .match_subject(proto::MatchSubjectRequest {
                 subject_hash: hash.to_string(),

@@ -45,7 +45,6 @@ mod sync;
 mod trust_bundle;
 mod verification;
 
-use crate::lock::Locked;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -244,16 +243,6 @@ pub(crate) struct TlsState {
 }
 
 impl NodeState {
-    /// Rebuilds the trust snapshot from the store and the in-memory feeds, and swaps it in.
-    pub(crate) fn rebuild_trust(&self) -> Result<(), StoreError> {
-        let _g = self.trust.rebuild_lock.locked();
-        let own = self.trust.own_feed.locked().clone();
-        let peers: Vec<PeerFeed> = self.trust.peer_feeds.locked().values().cloned().collect();
-        let snapshot = build_snapshot(self.province, &self.store, self.policy, own, peers)?;
-        self.trust.snapshot.store(Arc::new(snapshot));
-        Ok(())
-    }
-
     /// Now by the node's clock.
     pub(crate) fn now(&self) -> crate::UnixTime {
         self.clock.now()

@@ -1,17 +1,47 @@
 //! Revoking codes this node issued: one code by its id, or every code of a subject issued
 //! before a time. Each is a signed entry of the own feed, so peers learn it at their next sync.
 
-use crate::lock::Locked;
 use crate::UnixTime;
+use arc_swap::ArcSwap;
 
+use super::config::RetentionConfig;
 use super::convert;
 use super::error::ApiError;
+use super::own_feed::OwnFeed;
 use super::NodeState;
+use crate::clock::Clock;
 use crate::feed::Statement;
-use crate::identity;
+use crate::identity::{self, SubjectKey};
+use crate::keys::NodeKey;
 use crate::proto;
+use crate::store::Store;
+
+/// What revoking needs: the issued codes (in the store, kept as long as `retention` says), the
+/// subject key that hashes a document, the signing key, and the own feed the revocation goes to.
+pub(crate) struct Revocation<'a> {
+    store: &'a Store,
+    retention: &'a RetentionConfig,
+    subject_key: &'a SubjectKey,
+    key: &'a ArcSwap<NodeKey>,
+    clock: &'a Clock,
+    own_feed: OwnFeed<'a>,
+}
 
 impl NodeState {
+    /// The revocation workflows' part of the node.
+    pub(crate) fn revocation(&self) -> Revocation<'_> {
+        Revocation {
+            store: &self.store,
+            retention: &self.retention,
+            subject_key: &self.subject_key,
+            key: &self.key,
+            clock: &self.clock,
+            own_feed: self.own_feed(),
+        }
+    }
+}
+
+impl Revocation<'_> {
     /// Revokes one code this node issued.
     pub(crate) async fn revoke_code(&self, cti: &str) -> Result<proto::RevokeResponse, ApiError> {
         let bytes: crate::code::Cti = hex::decode(cti.trim())
@@ -28,8 +58,8 @@ impl NodeState {
         // A revocation that changes nothing adds nothing to the feed: a code already revoked, by
         // its own entry or by its subject's, is answered so (a retry after a lost answer is
         // safe). Checked under the feed lock, so two concurrent calls cannot both append.
-        let held = self.feed_lock.lock().await;
-        let state = self.trust.own_feed.locked().clone();
+        let held = self.own_feed.lock().await;
+        let state = self.own_feed.state();
         if state.is_revoked(&bytes, &issued.subject_hash, issued.iat) {
             tracing::info!(cti, "code already revoked: nothing added");
             return Ok(proto::RevokeResponse {
@@ -39,6 +69,7 @@ impl NodeState {
         }
         let key = self.key.load_full();
         let entry = self
+            .own_feed
             .append_own(&held, Statement::RevokeCode { cti: bytes }, &key)
             .await?;
         tracing::info!(cti, seq = entry.seq(), "code revoked");
@@ -53,7 +84,7 @@ impl NodeState {
         &self,
         r: proto::RevokeSubjectRequest,
     ) -> Result<proto::RevokeResponse, ApiError> {
-        let now = self.now();
+        let now = self.clock.now();
         let doc_type = convert::document_type_from_proto(r.document_type).ok_or_else(|| {
             ApiError::invalid("document_type", "must be set to a known document type")
         })?;
@@ -74,14 +105,10 @@ impl NodeState {
         }
         let subject_hash = self.subject_key.subject_hash(doc_type, &number);
         drop(number);
-        let held = self.feed_lock.lock().await;
+        let held = self.own_feed.lock().await;
         // A revocation that changes nothing adds nothing: an earlier one of this subject that
         // reaches as late or later already revokes every code this one would.
-        let earlier = self
-            .trust
-            .own_feed
-            .locked()
-            .subject_revoked_before(&subject_hash);
+        let earlier = self.own_feed.state().subject_revoked_before(&subject_hash);
         if earlier.is_some_and(|t| t >= before) {
             tracing::info!(
                 subject = %subject_hash,
@@ -95,6 +122,7 @@ impl NodeState {
         }
         let key = self.key.load_full();
         let entry = self
+            .own_feed
             .append_own(
                 &held,
                 Statement::RevokeSubject {

@@ -11,12 +11,17 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use super::error::ApiError;
-use super::{convert, peer, NodeState};
+use super::metrics::Metrics;
+use super::own_feed::TrustRebuild;
+use super::peer::PeerLink;
+use super::{convert, peer, NodeState, TrustState};
 use crate::agreement::SignedAgreement;
+use crate::clock::Clock;
 use crate::feed::{FeedEntry, FeedState};
 use crate::keys::Kid;
 use crate::proto;
 use crate::province::Province;
+use crate::store::Store;
 use crate::trust::PeerFeed;
 
 /// Most feed entries taken from a peer in one sync; the rest come at the next one.
@@ -50,13 +55,14 @@ pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) 
         }
         let now = Instant::now();
         let due: Vec<Province> = state
+            .peer_sync()
             .sync_targets()
             .into_iter()
             .filter(|p| failures.get(p).is_none_or(|(_, next)| *next <= now))
             .collect();
         // Withdrawals and rejections a peer was down for (a newcomer has no agreement to sync).
-        state.deliver_proposal_notices(None).await;
-        for o in state.sync_peers(&due).await {
+        state.agreements().deliver_proposal_notices(None).await;
+        for o in state.peer_sync().sync_peers(&due).await {
             match o.result {
                 Ok(_) => {
                     failures.remove(&o.peer);
@@ -73,7 +79,41 @@ pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) 
     }
 }
 
+/// What syncing peers needs: the trust state (peers' feeds in, the snapshot rebuilt), the
+/// store the feeds, agreements and terminations go to, the locks that order syncs and
+/// agreement changes, the links to peers, and the metrics of each peer's sync.
+pub(crate) struct PeerSync<'a> {
+    province: Province,
+    store: &'a Store,
+    clock: &'a Clock,
+    trust: &'a TrustState,
+    rebuild: TrustRebuild<'a>,
+    /// Serialises peer syncs (the interval task and SyncNow).
+    sync_lock: &'a tokio::sync::Mutex<()>,
+    /// Taken while agreements and terminations synced are stored, as by every agreement change.
+    agreement_lock: &'a tokio::sync::Mutex<()>,
+    peers: PeerLink<'a>,
+    metrics: &'a Metrics,
+}
+
 impl NodeState {
+    /// The sync workflow's part of the node.
+    pub(crate) fn peer_sync(&self) -> PeerSync<'_> {
+        PeerSync {
+            province: self.province,
+            store: &self.store,
+            clock: &self.clock,
+            trust: &self.trust,
+            rebuild: self.trust_rebuild(),
+            sync_lock: &self.sync_lock,
+            agreement_lock: &self.agreement_lock,
+            peers: self.peer_link(),
+            metrics: &self.metrics,
+        }
+    }
+}
+
+impl PeerSync<'_> {
     /// Peers with a concluded agreement (whatever its state: a termination must still reach us).
     pub(crate) fn sync_targets(&self) -> Vec<Province> {
         let trust = self.trust.load();
@@ -90,7 +130,7 @@ impl NodeState {
     /// a slow, silent or broken peer delays only its own sync.
     pub(crate) async fn sync_peers(&self, peers: &[Province]) -> Vec<SyncOutcome> {
         let _g = self.sync_lock.lock().await;
-        let limit = self.peer_timeout * 2;
+        let limit = self.peers.peer_timeout * 2;
         let runs = peers.iter().map(|p| async move {
             let result = match tokio::time::timeout(limit, self.sync_peer(*p)).await {
                 Ok(r) => r.map_err(|e| e.to_string()),
@@ -111,8 +151,10 @@ impl NodeState {
         let url = self.store.peer_endpoint(peer)?.ok_or_else(|| {
             ApiError::FailedPrecondition(format!("no endpoint recorded for {peer}"))
         })?;
-        let mut client =
-            peer::connect(self, "peer endpoint", &url, peer::Expect::Province(peer)).await?;
+        let mut client = self
+            .peers
+            .connect("peer endpoint", &url, peer::Expect::Province(peer))
+            .await?;
         let current = self
             .trust
             .peer_feeds
@@ -155,7 +197,7 @@ impl NodeState {
                 crate::feed::FeedError::NotAnchored(peer)
             )));
         }
-        let now = self.now();
+        let now = self.clock.now();
         self.store.append_peer_feed(peer, &entries, now).await?;
         let last_seq = next.last_seq();
         self.trust.peer_feeds.locked().insert(
@@ -165,7 +207,7 @@ impl NodeState {
                 synced_at: now,
             },
         );
-        self.rebuild_trust()?;
+        self.rebuild.rebuild_trust()?;
         self.sync_agreements(peer, &mut client, &url).await?;
         if !entries.is_empty() {
             tracing::info!(%peer, entries = entries.len(), last_seq, "peer feed synced");
@@ -229,7 +271,7 @@ impl NodeState {
             }
         }
         if changed {
-            self.rebuild_trust()?;
+            self.rebuild.rebuild_trust()?;
         }
         for t in &r.terminations {
             let t = convert::termination_from_proto(t)?;
@@ -244,7 +286,7 @@ impl NodeState {
             match check.add_termination(t.clone()) {
                 Ok(()) => {
                     self.store.put_termination(&t).await?;
-                    self.rebuild_trust()?;
+                    self.rebuild.rebuild_trust()?;
                     tracing::info!(%peer, agreement = %t.id, effective_at = t.effective_at.secs(), "termination received by sync");
                 }
                 Err(e) => {

@@ -5,11 +5,11 @@ use super::super::auth::Principal;
 use super::super::convert;
 use super::super::error::ApiError;
 use super::super::peer;
-use super::super::NodeState;
+use super::Agreements;
 use crate::agreement::AgreementId;
 use crate::proto;
 
-impl NodeState {
+impl Agreements<'_> {
     pub(crate) async fn receive_acceptance(
         &self,
         r: proto::AcceptAgreementRequest,
@@ -64,7 +64,7 @@ impl NodeState {
             Some(_) => {}
         }
         self.store.put_agreement(&a).await?;
-        self.rebuild_trust()?;
+        self.rebuild.rebuild_trust()?;
         tracing::info!(agreement = %a.body().id, peer = %a.body().acceptor.province, "agreement concluded (accepted by peer)");
         Ok(proto::AcceptAgreementResponse {
             id: a.body().id.to_string(),
@@ -109,13 +109,14 @@ impl NodeState {
         };
         // Deliver first: if the proposer cannot be told, nothing changes here and the operator
         // can retry. The proposer must be the node the approved proposal pins.
-        let mut client = peer::connect(
-            self,
-            "proposer endpoint",
-            &url,
-            peer::Expect::Keys(proposer, a.body().proposer.keys.clone()),
-        )
-        .await?;
+        let mut client = self
+            .peers
+            .connect(
+                "proposer endpoint",
+                &url,
+                peer::Expect::Keys(proposer, a.body().proposer.keys.clone()),
+            )
+            .await?;
         client
             .accept_agreement(proto::AcceptAgreementRequest {
                 agreement: Some(convert::signed_to_proto(&a)),
@@ -124,8 +125,8 @@ impl NodeState {
             .map_err(|s| peer::call_failed(&url, s))?;
         // Now verified (the operator approved the proposal's keys and its node answered): the
         // proposal's endpoint becomes the proposer's address.
-        self.store.put_accepted(&a, &url, self.now()).await?;
-        self.rebuild_trust()?;
+        self.store.put_accepted(&a, &url, self.clock.now()).await?;
+        self.rebuild.rebuild_trust()?;
         tracing::info!(agreement = %id, peer = %proposer, "agreement concluded (accepted here)");
         self.view(&a)
     }

@@ -4,7 +4,7 @@
 use super::super::convert;
 use super::super::error::ApiError;
 use super::super::peer;
-use super::super::NodeState;
+use super::Agreements;
 use crate::agreement::{AgreementId, ProposalNotice, ProposalOutcome, SignedAgreement};
 use crate::proto;
 
@@ -19,7 +19,7 @@ enum Delivery {
     Unreachable,
 }
 
-impl NodeState {
+impl Agreements<'_> {
     /// Deletes the pending (not concluded) versions of agreement `id`: a proposal a peer made
     /// (`withdraw` false: the operator rejects it) or one this node made (`withdraw` true), and
     /// sends the other party a signed notice (NotifyProposalDropped) so it drops its copy too.
@@ -99,7 +99,7 @@ impl NodeState {
             newest.body().version,
             self.province,
             outcome,
-            self.now(),
+            self.clock.now(),
             &self.key.load(),
         );
         let notified = match url {
@@ -132,13 +132,14 @@ impl NodeState {
     async fn send_proposal_notice(&self, n: &crate::store::UndeliveredNotice) -> Delivery {
         let peer = n.peer;
         let id = n.notice.id;
-        let mut client = match peer::connect(
-            self,
-            "peer endpoint",
-            &n.endpoint,
-            peer::Expect::Keys(peer, n.keys.clone()),
-        )
-        .await
+        let mut client = match self
+            .peers
+            .connect(
+                "peer endpoint",
+                &n.endpoint,
+                peer::Expect::Keys(peer, n.keys.clone()),
+            )
+            .await
         {
             Ok(c) => c,
             Err(ApiError::PeerUnavailable { .. }) => {
@@ -153,7 +154,7 @@ impl NodeState {
         let call = client.notify_proposal_dropped(proto::NotifyProposalDroppedRequest {
             notice: Some(convert::proposal_notice_to_proto(&n.notice)),
         });
-        match tokio::time::timeout(self.peer_timeout * 2, call).await {
+        match tokio::time::timeout(self.peers.peer_timeout * 2, call).await {
             Ok(Ok(r)) => {
                 tracing::info!(%peer, agreement = %id, versions = ?r.get_ref().versions, "peer took the proposal notice");
                 Delivery::Taken
@@ -271,7 +272,7 @@ impl NodeState {
                 keys.extend(p.keys.iter().copied());
             }
         }
-        let keys = self.with_feed_keys(n.by, keys);
+        let keys = self.peers.with_feed_keys(n.by, keys);
         n.check(&keys).map_err(|e| {
             ApiError::PermissionDenied(format!(
                 "notice for agreement {}: {e} (it must be signed by a key the proposal pins for {})",

@@ -3,7 +3,7 @@
 
 use super::super::convert;
 use super::super::error::ApiError;
-use super::super::NodeState;
+use super::Agreements;
 use crate::agreement::{SignedAgreement, Termination};
 use crate::proto;
 use crate::province::Province;
@@ -26,7 +26,7 @@ fn agreement_cursor(a: &SignedAgreement) -> [u8; AGREEMENT_CURSOR_LEN] {
     c
 }
 
-impl NodeState {
+impl Agreements<'_> {
     /// One page of the agreement versions stored here, oldest first (creation time, id,
     /// version), in `r.state` if set.
     ///

@@ -9,12 +9,23 @@ mod list;
 mod propose;
 mod terminate;
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
 use super::convert::{self, Standing};
 use super::error::ApiError;
-use super::NodeState;
+use super::own_feed::TrustRebuild;
+use super::peer::PeerLink;
+use super::{NodeState, TrustState};
 use crate::agreement::{AgreementId, SignedAgreement};
+use crate::clock::Clock;
+use crate::keys::NodeKey;
 use crate::proto;
 use crate::province::Province;
+use crate::store::Store;
+use crate::trust::Policy;
 
 /// Default oldest-code limit of a proposed agreement, in seconds (1 day).
 pub const DEFAULT_MAX_CODE_AGE_SECS: u64 = 24 * 3600;
@@ -23,7 +34,49 @@ pub const DEFAULT_MAX_CODE_AGE_SECS: u64 = 24 * 3600;
 /// cannot fill the store or the operator's list.
 pub const MAX_PENDING_PROPOSALS_PER_PROVINCE: usize = 4;
 
+/// What the agreement workflows need: the agreements in the store, the trust snapshot (and its
+/// rebuild after a change), the lock that orders changes, the signing key, the links to peers,
+/// and what a proposal states about this node (its endpoint, its sync interval).
+#[derive(Clone, Copy)]
+pub(crate) struct Agreements<'a> {
+    province: Province,
+    store: &'a Store,
+    clock: &'a Clock,
+    /// For its clock skew allowance.
+    policy: Policy,
+    key: &'a ArcSwap<NodeKey>,
+    trust: &'a TrustState,
+    rebuild: TrustRebuild<'a>,
+    /// Serialises agreement changes, so two concurrent ones cannot interleave their
+    /// read-check-write steps.
+    agreement_lock: &'a tokio::sync::Mutex<()>,
+    peers: PeerLink<'a>,
+    /// A proposal's trust age must cover two sync intervals.
+    sync_interval: Duration,
+    /// URL peers use to reach this node; set once the listener is bound.
+    endpoint: &'a OnceLock<String>,
+}
+
 impl NodeState {
+    /// The agreement workflows' part of the node.
+    pub(crate) fn agreements(&self) -> Agreements<'_> {
+        Agreements {
+            province: self.province,
+            store: &self.store,
+            clock: &self.clock,
+            policy: self.policy,
+            key: &self.key,
+            trust: &self.trust,
+            rebuild: self.trust_rebuild(),
+            agreement_lock: &self.agreement_lock,
+            peers: self.peer_link(),
+            sync_interval: self.sync_interval,
+            endpoint: &self.endpoint,
+        }
+    }
+}
+
+impl Agreements<'_> {
     /// An agreement version as operators see it here.
     pub(crate) fn view(&self, a: &SignedAgreement) -> Result<proto::AgreementView, ApiError> {
         let termination = self.store.termination(a.body().id)?;
@@ -47,7 +100,7 @@ impl NodeState {
             Standing {
                 superseded,
                 termination: termination.as_ref(),
-                now: self.now(),
+                now: self.clock.now(),
             },
         ))
     }
@@ -55,7 +108,7 @@ impl NodeState {
     /// A concluded agreement with `peer` that still matters now: not terminated and with a
     /// direction whose window has not ended.
     pub(crate) fn live_agreement_with(&self, peer: Province) -> Option<AgreementId> {
-        let now = self.now();
+        let now = self.clock.now();
         self.trust
             .load()
             .agreements_with(peer)

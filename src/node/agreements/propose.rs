@@ -4,18 +4,18 @@ use super::super::auth::Principal;
 use super::super::convert;
 use super::super::error::ApiError;
 use super::super::peer;
-use super::super::NodeState;
+use super::Agreements;
 use super::{DEFAULT_MAX_CODE_AGE_SECS, MAX_PENDING_PROPOSALS_PER_PROVINCE};
 use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, Role, SignedAgreement};
 use crate::proto;
 use crate::UnixTime;
 
-impl NodeState {
+impl Agreements<'_> {
     pub(crate) async fn create_agreement(
         &self,
         mut r: proto::CreateAgreementRequest,
     ) -> Result<proto::AgreementView, ApiError> {
-        let now = self.now();
+        let now = self.clock.now();
         let peer_codes_here =
             convert::status_map_from_proto("peer_codes_here", &r.peer_codes_here)?;
         let our_codes_there =
@@ -84,7 +84,10 @@ impl NodeState {
             (None, Some(p)) => peer::Expect::Province(p),
             (None, None) => return Err(ApiError::Internal("an expected kid or a peer")),
         };
-        let mut client = peer::connect(self, "peer_endpoint", &r.peer_endpoint, expect).await?;
+        let mut client = self
+            .peers
+            .connect("peer_endpoint", &r.peer_endpoint, expect)
+            .await?;
         let info = client
             .get_node_info(proto::GetNodeInfoRequest {})
             .await
@@ -172,7 +175,7 @@ impl NodeState {
         client
             .propose_agreement(proto::ProposeAgreementRequest {
                 agreement: Some(convert::signed_to_proto(&signed)),
-                proposer_endpoint: self.endpoint(),
+                proposer_endpoint: self.endpoint.get().cloned().unwrap_or_default(),
             })
             .await
             .map_err(|s| peer::call_failed(&r.peer_endpoint, s))?;
@@ -325,7 +328,7 @@ impl NodeState {
             .party(ab.proposer.province)
             .map(|p| p.keys.clone())
             .unwrap_or_default();
-        let trusted = self.with_feed_keys(ab.proposer.province, pinned);
+        let trusted = self.peers.with_feed_keys(ab.proposer.province, pinned);
         let kid = a
             .proposer_signature
             .as_ref()

@@ -3,19 +3,19 @@
 use super::super::convert;
 use super::super::error::ApiError;
 use super::super::peer;
-use super::super::NodeState;
+use super::Agreements;
 use crate::agreement::{AgreementId, Termination};
 use crate::proto;
 use crate::province::Province;
 use crate::UnixTime;
 
-impl NodeState {
+impl Agreements<'_> {
     /// Terminates a concluded agreement; tells the peer, which otherwise learns at its next sync.
     pub(crate) async fn terminate(
         &self,
         r: proto::TerminateAgreementRequest,
     ) -> Result<proto::TerminateAgreementResponse, ApiError> {
-        let now = self.now();
+        let now = self.clock.now();
         let id = AgreementId::from_hex(&r.id).map_err(|e| ApiError::invalid("id", e))?;
         let effective_at = if r.effective_at == 0 {
             now
@@ -48,7 +48,7 @@ impl NodeState {
             .add_termination(t.clone())
             .map_err(|e| ApiError::FailedPrecondition(format!("cannot terminate: {e}")))?;
         self.store.put_termination(&t).await?;
-        self.rebuild_trust()?;
+        self.rebuild.rebuild_trust()?;
         tracing::info!(
             agreement = %id,
             effective_at = effective_at.secs(),
@@ -61,7 +61,7 @@ impl NodeState {
             .expect("a concluded agreement of ours has a peer");
         let notified = match self.store.peer_endpoint(peer)? {
             None => false,
-            Some(url) => match peer::connect(self, "peer endpoint", &url, peer::Expect::Province(peer)).await {
+            Some(url) => match self.peers.connect("peer endpoint", &url, peer::Expect::Province(peer)).await {
                 Ok(mut c) => c
                     .notify_termination(proto::NotifyTerminationRequest {
                         notice: Some(convert::termination_to_proto(&t)),
@@ -112,7 +112,7 @@ impl NodeState {
             other => ApiError::agreement("notice", other),
         })?;
         self.store.put_termination(&t).await?;
-        self.rebuild_trust()?;
+        self.rebuild.rebuild_trust()?;
         tracing::info!(agreement = %t.id, by = %t.by, effective_at = t.effective_at.secs(), "agreement terminated by peer");
         Ok(())
     }

@@ -38,6 +38,7 @@ impl proto::federation_service_server::FederationService for FederationApi {
         let from = request.extensions().get::<Principal>().cloned();
         Ok(Response::new(
             self.0
+                .agreements()
                 .receive_proposal(request.into_inner(), from.as_ref())
                 .await?,
         ))
@@ -50,6 +51,7 @@ impl proto::federation_service_server::FederationService for FederationApi {
         let from = request.extensions().get::<Principal>().cloned();
         Ok(Response::new(
             self.0
+                .agreements()
                 .receive_acceptance(request.into_inner(), from.as_ref())
                 .await?,
         ))
@@ -59,7 +61,10 @@ impl proto::federation_service_server::FederationService for FederationApi {
         &self,
         request: Request<proto::NotifyTerminationRequest>,
     ) -> Result<Response<proto::NotifyTerminationResponse>, Status> {
-        self.0.receive_termination(request.into_inner()).await?;
+        self.0
+            .agreements()
+            .receive_termination(request.into_inner())
+            .await?;
         Ok(Response::new(proto::NotifyTerminationResponse {}))
     }
 
@@ -70,6 +75,7 @@ impl proto::federation_service_server::FederationService for FederationApi {
         let from = request.extensions().get::<Principal>().cloned();
         let versions = self
             .0
+            .agreements()
             .receive_proposal_notice(request.into_inner(), from.as_ref())
             .await?;
         Ok(Response::new(proto::NotifyProposalDroppedResponse {
@@ -119,7 +125,7 @@ impl proto::federation_service_server::FederationService for FederationApi {
         }
         Ok(Response::new({
             let province = request.into_inner().province;
-            on_blocking_pool(&self.0, move |s| s.agreements_for(&province)).await?
+            on_blocking_pool(&self.0, move |s| s.agreements().agreements_for(&province)).await?
         }))
     }
 }

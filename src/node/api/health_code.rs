@@ -95,7 +95,10 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         request: Request<proto::RevokeHealthCodeRequest>,
     ) -> Result<Response<proto::RevokeResponse>, Status> {
         Ok(Response::new(
-            self.0.revoke_code(&request.get_ref().cti).await?,
+            self.0
+                .revocation()
+                .revoke_code(&request.get_ref().cti)
+                .await?,
         ))
     }
 
@@ -104,7 +107,10 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
         request: Request<proto::RevokeSubjectRequest>,
     ) -> Result<Response<proto::RevokeResponse>, Status> {
         Ok(Response::new(
-            self.0.revoke_subject(request.into_inner()).await?,
+            self.0
+                .revocation()
+                .revoke_subject(request.into_inner())
+                .await?,
         ))
     }
 }

@@ -13,7 +13,11 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         request: Request<proto::CreateAgreementRequest>,
     ) -> Result<Response<proto::CreateAgreementResponse>, Status> {
-        let view = self.0.create_agreement(request.into_inner()).await?;
+        let view = self
+            .0
+            .agreements()
+            .create_agreement(request.into_inner())
+            .await?;
         Ok(Response::new(proto::CreateAgreementResponse {
             agreement: Some(view),
         }))
@@ -25,7 +29,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
     ) -> Result<Response<proto::ListAgreementsResponse>, Status> {
         let r = request.into_inner();
         Ok(Response::new(
-            on_blocking_pool(&self.0, move |s| s.list_agreements(&r)).await?,
+            on_blocking_pool(&self.0, move |s| s.agreements().list_agreements(&r)).await?,
         ))
     }
 
@@ -33,7 +37,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         request: Request<proto::ApproveAgreementRequest>,
     ) -> Result<Response<proto::ApproveAgreementResponse>, Status> {
-        let view = self.0.approve(&request.get_ref().id).await?;
+        let view = self.0.agreements().approve(&request.get_ref().id).await?;
         Ok(Response::new(proto::ApproveAgreementResponse {
             agreement: Some(view),
         }))
@@ -43,7 +47,9 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         request: Request<proto::TerminateAgreementRequest>,
     ) -> Result<Response<proto::TerminateAgreementResponse>, Status> {
-        Ok(Response::new(self.0.terminate(request.into_inner()).await?))
+        Ok(Response::new(
+            self.0.agreements().terminate(request.into_inner()).await?,
+        ))
     }
 
     async fn reject_agreement(
@@ -52,6 +58,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
     ) -> Result<Response<proto::RejectAgreementResponse>, Status> {
         let (versions, peer_notified) = self
             .0
+            .agreements()
             .discard_proposal(&request.get_ref().id, false)
             .await?;
         Ok(Response::new(proto::RejectAgreementResponse {
@@ -64,8 +71,11 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         request: Request<proto::WithdrawAgreementRequest>,
     ) -> Result<Response<proto::WithdrawAgreementResponse>, Status> {
-        let (versions, peer_notified) =
-            self.0.discard_proposal(&request.get_ref().id, true).await?;
+        let (versions, peer_notified) = self
+            .0
+            .agreements()
+            .discard_proposal(&request.get_ref().id, true)
+            .await?;
         Ok(Response::new(proto::WithdrawAgreementResponse {
             versions,
             peer_notified,
@@ -76,7 +86,7 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         _request: Request<proto::RotateKeyRequest>,
     ) -> Result<Response<proto::RotateKeyResponse>, Status> {
-        Ok(Response::new(self.0.rotate_key().await?))
+        Ok(Response::new(self.0.key_admin().rotate_key().await?))
     }
 
     async fn withdraw_key(
@@ -84,7 +94,10 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         request: Request<proto::WithdrawKeyRequest>,
     ) -> Result<Response<proto::WithdrawKeyResponse>, Status> {
         Ok(Response::new(
-            self.0.withdraw_key(&request.get_ref().kid).await?,
+            self.0
+                .key_admin()
+                .withdraw_key(&request.get_ref().kid)
+                .await?,
         ))
     }
 
@@ -92,10 +105,11 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
         &self,
         _request: Request<proto::SyncNowRequest>,
     ) -> Result<Response<proto::SyncNowResponse>, Status> {
-        self.0.deliver_proposal_notices(None).await;
-        let targets = self.0.sync_targets();
+        self.0.agreements().deliver_proposal_notices(None).await;
+        let targets = self.0.peer_sync().sync_targets();
         let peers = self
             .0
+            .peer_sync()
             .sync_peers(&targets)
             .await
             .iter()

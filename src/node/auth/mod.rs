@@ -19,7 +19,6 @@
 //! On a node without TLS (loopback development only) there are no certificates, so the
 //! federation RPCs are open; the node says so loudly at start.
 
-use crate::lock::Locked;
 use std::sync::Arc;
 
 use super::NodeState;
@@ -29,8 +28,6 @@ mod limits;
 
 use crate::audit::AccessDenial;
 use crate::callers::{Caller, Role};
-use crate::keys::PublicKey;
-use crate::province::Province;
 use crate::tls::PeerCertificate;
 pub(crate) use layer::AuthLayer;
 pub(crate) use limits::{InFlight, RateLimiter};
@@ -194,49 +191,6 @@ impl NodeState {
         Err(denied.status)
     }
 
-    /// The node keys this node trusts for `peer`: those pinned by a concluded agreement with it
-    /// or by a proposal this node made (its operator checked the peer's kid), and those its
-    /// synced trust feed names (when anchored in a pinned key), less withdrawn ones. A proposal
-    /// received from `peer` and not yet accepted counts for nothing: its keys are only claimed.
-    pub(crate) fn peer_keys(&self, peer: Province) -> Vec<PublicKey> {
-        let mut keys: Vec<PublicKey> = Vec::new();
-        if let Ok(agreements) = self.store.agreements() {
-            for a in agreements {
-                if !a.is_concluded() && a.body().proposer.province != self.province {
-                    continue;
-                }
-                if let Some(party) = a.body().peer_of(self.province) {
-                    if party.province == peer {
-                        keys.extend(party.keys.iter().copied());
-                    }
-                }
-            }
-        }
-        self.with_feed_keys(peer, keys)
-    }
-
-    /// `pinned` keys of `peer` plus those its synced trust feed names when the feed is anchored
-    /// in one of them, less withdrawn ones.
-    pub(crate) fn with_feed_keys(
-        &self,
-        peer: Province,
-        mut keys: Vec<PublicKey>,
-    ) -> Vec<PublicKey> {
-        let feeds = self.trust.peer_feeds.locked();
-        if let Some(f) = feeds.get(&peer) {
-            if f.state.contains_any(&keys) {
-                for k in f.state.keys() {
-                    if k.withdrawn_at.is_some() {
-                        keys.retain(|x| *x != k.key);
-                    } else if !keys.contains(&k.key) {
-                        keys.push(k.key);
-                    }
-                }
-            }
-        }
-        keys
-    }
-
     /// Authenticates a peer node by its TLS client certificate.
     fn authenticate_node(
         &self,
@@ -268,7 +222,7 @@ impl NodeState {
                     format!("{what}: a certificate of this node's own province"),
                 ));
             }
-            if !peer.certified_by_any(&self.peer_keys(peer.province)) {
+            if !peer.certified_by_any(&self.peer_link().peer_keys(peer.province)) {
                 // An acceptance most often misses because the proposal was withdrawn here (or
                 // never made): say so, as the operator who accepted reads this.
                 let held = if what == "AcceptAgreement" {

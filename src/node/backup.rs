@@ -1,6 +1,6 @@
 //! Backup and restore of a node (the format is [`crate::backup`]).
 //!
-//! [`NodeBackup::export_backup`] writes a backup while the node serves (the admin RPC
+//! `NodeBackup::export_backup` writes a backup while the node serves (the admin RPC
 //! `OperatorService/ExportBackup`, `hcmr backup`); [`restore`] makes a new node folder from one,
 //! offline (`hcmr restore`).
 

@@ -27,7 +27,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::{BenchError, Options, Report, Served, Target};
-use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+use crate::agreement::{
+    AgreementBody, AgreementId, DirectionTerms, ManifestTerms, Party, SignedAgreement,
+};
 use crate::feed::{Cti, FeedEntry, Statement, MAX_CTIS_PER_ENTRY};
 use crate::keyfile::NodeKeyFile as _;
 use crate::keys::NodeKey;
@@ -160,6 +162,7 @@ fn direction(
             .collect(),
         max_code_age_secs: DAY,
         max_trust_age_secs: 0,
+        manifests: ManifestTerms::none(),
         effective_from: from,
         effective_until: until,
     }

@@ -429,7 +429,9 @@ async fn bad_and_forged_proposals_get_the_right_status_and_nothing_is_stored() {
 
     // A proposal signed by a key the agreement does not pin for the proposer: UNAUTHENTICATED,
     // and nothing is stored.
-    use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+    use hcmr::agreement::{
+        AgreementBody, AgreementId, DirectionTerms, ManifestTerms, Party, SignedAgreement,
+    };
     use hcmr::keys::PublicKey;
     let info = federation(&sc)
         .await
@@ -450,6 +452,7 @@ async fn bad_and_forged_proposals_get_the_right_status_and_nothing_is_stored() {
         .into(),
         max_code_age_secs: 60,
         max_trust_age_secs: 0,
+        manifests: ManifestTerms::none(),
         effective_from: now,
         effective_until: now + 60,
     };

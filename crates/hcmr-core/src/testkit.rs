@@ -13,7 +13,8 @@ use std::sync::Arc;
 use coset::{iana, CborSerializable, CoseSign1Builder, HeaderBuilder};
 
 use crate::agreement::{
-    AgreementBody, AgreementId, AgreementSignature, DirectionTerms, Party, SignedAgreement,
+    AgreementBody, AgreementId, AgreementSignature, DirectionTerms, ManifestTerms, Party,
+    SignedAgreement,
 };
 use crate::code::{transport, Claims, Subject};
 use crate::feed::{proof_of_possession, FeedEntry, FeedState, Statement};
@@ -120,6 +121,7 @@ pub fn direction(
         status_map,
         max_code_age_secs: DAY,
         max_trust_age_secs: 0,
+        manifests: ManifestTerms::none(),
         effective_from: NOW - 30 * DAY,
         effective_until: NOW + 365 * DAY,
     }

@@ -122,15 +122,15 @@ impl Agreements<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party};
+    use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, ManifestTerms, Party};
     use crate::keys::NodeKey;
     use crate::province::Province;
     use crate::status::HealthStatus::{Green, Red, Yellow};
     use prost::Message;
 
     /// A full ListAgreements page of the largest agreement views (8 keys a party, every status
-    /// mapped both ways, terminated, the longest next_page_token) fits a client's default
-    /// 4 MiB message limit.
+    /// mapped both ways, manifests in both roles, terminated, the longest next_page_token) fits
+    /// a client's default 4 MiB message limit.
     #[test]
     fn a_full_page_of_the_largest_agreements_fits_the_default_message_limit() {
         let keys =
@@ -148,6 +148,7 @@ mod tests {
                 .collect(),
             max_code_age_secs: crate::code::MAX_TIME,
             max_trust_age_secs: crate::code::MAX_TIME,
+            manifests: ManifestTerms::both(),
             effective_from: crate::UnixTime::from_secs(crate::code::MAX_TIME / 2),
             effective_until: crate::UnixTime::MAX,
         };

@@ -409,7 +409,9 @@ async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
     // stranger's codes stay untrusted (issue 15 fault 2: no unverified message changes what is
     // stored about a peer).
     {
-        use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+        use hcmr::agreement::{
+            AgreementBody, AgreementId, DirectionTerms, ManifestTerms, Party, SignedAgreement,
+        };
         let now = hcmr::unix_now();
         let fake_gd = NodeKey::generate();
         let gdp = province(GUANGDONG);
@@ -423,6 +425,7 @@ async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
             .into(),
             max_code_age_secs: 3600,
             max_trust_age_secs: 0,
+            manifests: ManifestTerms::none(),
             effective_from: now - 10,
             effective_until: now + 3600,
         };

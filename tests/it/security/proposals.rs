@@ -184,7 +184,9 @@ fn stranger_proposal(
     key: &NodeKey,
     sc_key: hcmr::keys::PublicKey,
 ) -> proto::ProposeAgreementRequest {
-    use hcmr::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, SignedAgreement};
+    use hcmr::agreement::{
+        AgreementBody, AgreementId, DirectionTerms, ManifestTerms, Party, SignedAgreement,
+    };
     use hcmr::province::Province;
     let now = hcmr::unix_now();
     let (p, sc) = (
@@ -201,6 +203,7 @@ fn stranger_proposal(
         .into(),
         max_code_age_secs: 60,
         max_trust_age_secs: 0,
+        manifests: ManifestTerms::none(),
         effective_from: now,
         effective_until: now + 60,
     };

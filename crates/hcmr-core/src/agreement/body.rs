@@ -75,7 +75,7 @@ impl AgreementBody {
             ])
         };
         let direction = |d: &DirectionTerms| {
-            Value::Array(vec![
+            let mut elements = vec![
                 uint(u64::from(d.issuer.code())),
                 uint(u64::from(d.verifier.code())),
                 Value::Array(
@@ -90,7 +90,13 @@ impl AgreementBody {
                 uint(d.effective_from.secs()),
                 uint(d.effective_until.secs()),
                 uint(d.max_trust_age_secs),
-            ])
+            ];
+            // Absent when empty, so every direction made before the term keeps its bytes (and
+            // its signatures); 0 is therefore never written.
+            if !d.manifests.is_none() {
+                elements.push(uint(u64::from(d.manifests.bits())));
+            }
+            Value::Array(elements)
         };
         let v = Value::Array(vec![
             Value::Text(MAGIC.into()),
@@ -198,7 +204,17 @@ fn decode_party(v: Value, what: &str) -> D<Party> {
 }
 
 fn decode_direction(v: Value) -> D<DirectionTerms> {
-    let a = arr(v, "direction", Some(7))?;
+    let a = arr(v, "direction", None)?;
+    if !(7..=8).contains(&a.len()) {
+        return Err("direction: expected an array of 7 or 8".into());
+    }
+    // An explicit 0 decodes, then fails the round trip in `AgreementBody::decode` (NotCanonical):
+    // the one encoding of "no manifests" is the absent element.
+    let manifests = match a.get(7) {
+        None => ManifestTerms::none(),
+        Some(m) => ManifestTerms::from_bits(u(m, "manifests")?)
+            .ok_or("manifests: expected 0 to 3 (1 transit, 2 arrival)")?,
+    };
     let mut status_map = BTreeMap::new();
     for pair in arr(a[2].clone(), "status map", None)? {
         let p = arr(pair, "status map entry", Some(2))?;
@@ -218,6 +234,7 @@ fn decode_direction(v: Value) -> D<DirectionTerms> {
         effective_from: time(&a[4], "effective_from")?,
         effective_until: time(&a[5], "effective_until")?,
         max_trust_age_secs: u(&a[6], "max_trust_age")?,
+        manifests,
     })
 }
 

@@ -13,7 +13,8 @@
 //! party = [province: uint (GB/T 2260), [* key: bstr .size 32]]
 //! direction = [issuer: uint, verifier: uint, [* [issued: uint, counts_as: uint]],
 //!              max_code_age: uint (seconds), effective_from: uint, effective_until: uint,
-//!              max_trust_age: uint (seconds; 0 = no limit)]
+//!              max_trust_age: uint (seconds; 0 = no limit),
+//!              ? manifests: uint (1 transit | 2 arrival; written only when not 0)]
 //! ```
 //! Times are seconds since the Unix epoch (UTC); a direction is in force in
 //! `effective_from <= now < effective_until`.
@@ -113,6 +114,95 @@ pub struct DirectionTerms {
     /// seconds since its last successful sync, before the issuer's codes are refused as stale;
     /// 0: no limit.
     pub max_trust_age_secs: u64,
+    /// Which of the issuer's trip manifests the verifier accepts (docs/transport.md section 4);
+    /// none unless agreed.
+    pub manifests: ManifestTerms,
+}
+
+/// What a province does with a trip manifest it is shown (docs/transport.md section 5): a
+/// checkpoint passing the vehicle through, or a receiver at the destination taking it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ManifestRole {
+    /// At a checkpoint of a province on the route (a provincial border, toll gate, station).
+    Transit,
+    /// At the destination province's receiver (the factory gate, a reception station).
+    Arrival,
+}
+
+/// The manifest term of a direction: the set of [`ManifestRole`]s in which the verifier accepts
+/// the issuer's trip manifests (docs/transport.md section 4).
+///
+/// Encoded as a bit set ([`Self::TRANSIT`] | [`Self::ARRIVAL`]) in the optional eighth element of
+/// the direction, written only when not empty; only the values 0 to 3 exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ManifestTerms(u8);
+
+impl ManifestTerms {
+    /// The bit of [`ManifestRole::Transit`].
+    pub const TRANSIT: u8 = 1;
+    /// The bit of [`ManifestRole::Arrival`].
+    pub const ARRIVAL: u8 = 2;
+
+    /// No manifests accepted: every agreement made before the term existed.
+    pub const fn none() -> Self {
+        ManifestTerms(0)
+    }
+
+    /// Transit only.
+    pub const fn transit() -> Self {
+        ManifestTerms(Self::TRANSIT)
+    }
+
+    /// Arrival only.
+    pub const fn arrival() -> Self {
+        ManifestTerms(Self::ARRIVAL)
+    }
+
+    /// Transit and arrival.
+    pub const fn both() -> Self {
+        ManifestTerms(Self::TRANSIT | Self::ARRIVAL)
+    }
+
+    /// Whether manifests are accepted in `role`.
+    pub const fn allows(self, role: ManifestRole) -> bool {
+        let bit = match role {
+            ManifestRole::Transit => Self::TRANSIT,
+            ManifestRole::Arrival => Self::ARRIVAL,
+        };
+        self.0 & bit != 0
+    }
+
+    /// Whether no manifests are accepted at all.
+    pub const fn is_none(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The bit set as encoded: 0 to 3.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The terms of a bit set; `None` for a value above 3 (a bit no role has).
+    pub const fn from_bits(bits: u64) -> Option<Self> {
+        if bits <= (Self::TRANSIT | Self::ARRIVAL) as u64 {
+            // In range: at most 3.
+            Some(ManifestTerms(bits as u8))
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for ManifestTerms {
+    /// `none`, `transit`, `arrival` or `transit+arrival`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            0 => "none",
+            1 => "transit",
+            2 => "arrival",
+            _ => "transit+arrival",
+        })
+    }
 }
 
 /// Where a direction's window stands at some time.

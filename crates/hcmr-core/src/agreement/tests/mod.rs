@@ -7,6 +7,7 @@ use crate::testkit::status_map as map;
 use crate::testkit::{gd_key, key, prov, sc_key, GD, JS, SC};
 
 mod encoding;
+mod manifests;
 mod signatures;
 mod validation;
 
@@ -39,6 +40,7 @@ fn body_with(sc_keys: Vec<PublicKey>, gd_keys: Vec<PublicKey>) -> AgreementBody 
                 status_map: map(&[(Green, Green), (Yellow, Red), (Red, Red)]),
                 max_code_age_secs: 86_400,
                 max_trust_age_secs: 0,
+                manifests: ManifestTerms::none(),
                 effective_from: FROM,
                 effective_until: UNTIL,
             },
@@ -48,6 +50,7 @@ fn body_with(sc_keys: Vec<PublicKey>, gd_keys: Vec<PublicKey>) -> AgreementBody 
                 status_map: map(&[(Green, Green), (Red, Red)]),
                 max_code_age_secs: 3_600,
                 max_trust_age_secs: 0,
+                manifests: ManifestTerms::none(),
                 effective_from: FROM,
                 effective_until: UNTIL,
             },
@@ -116,6 +119,7 @@ fn kat_body() -> AgreementBody {
                 status_map: map(&[(Green, Green), (Yellow, Red), (Red, Red)]),
                 max_code_age_secs: 86_400,
                 max_trust_age_secs: 0,
+                manifests: ManifestTerms::none(),
                 effective_from: UnixTime::from_secs(1_700_000_000),
                 effective_until: UnixTime::from_secs(1_800_000_000),
             },
@@ -125,6 +129,7 @@ fn kat_body() -> AgreementBody {
                 status_map: map(&[(Green, Green), (Red, Red)]),
                 max_code_age_secs: 3_600,
                 max_trust_age_secs: 0,
+                manifests: ManifestTerms::none(),
                 effective_from: UnixTime::from_secs(1_700_000_000),
                 effective_until: UnixTime::from_secs(1_800_000_000),
             },

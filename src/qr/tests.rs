@@ -215,3 +215,25 @@ fn decoder_error_messages() {
         "unsupported image format Gif: only PNG and JPEG are read"
     );
 }
+
+/// The smallest version that holds `s` as one alphanumeric segment at level `ec`.
+fn version_at(s: &str, ec: EcLevel) -> Option<i16> {
+    (1..=40i16).find(|v| {
+        let mut bits = Bits::new(Version::Normal(*v));
+        bits.push_alphanumeric_data(s.as_bytes()).is_ok() && bits.push_terminator(ec).is_ok()
+    })
+}
+
+/// docs/transport.md section 3.2: the typical trip manifest (hcmr_core::testkit::trip) of 1, 20
+/// and 55 people needs QR version 10, 17 and 25 at level M; 55 people fit version 25-M.
+#[test]
+fn trip_manifests_fit_the_versions_of_the_transport_doc() {
+    use hcmr_core::testkit::{sc_key, trip};
+    for (people, version) in [(1, 10), (20, 17), (55, 25)] {
+        let s = hcmr_core::manifest::sign(&trip(people), &sc_key());
+        check_alphanumeric(&s).unwrap();
+        assert_eq!(version_at(&s, EcLevel::M), Some(version), "{people} people");
+        let qr = QrCode::with_version(s.as_bytes(), Version::Normal(version), EcLevel::M);
+        assert!(qr.is_ok(), "{people} people");
+    }
+}

@@ -391,6 +391,22 @@ pub fn trip(people: usize) -> Manifest {
     }
 }
 
+/// [`trip`] with the largest fields of docs/transport.md section 3.2: a 16-byte vehicle
+/// (`川R·1234567890`), a 24-byte place (`宁波市某电子厂区`), 4 transit provinces (Chongqing,
+/// Hubei, Anhui, Jiangsu) and 6 issuers (Sichuan, Chongqing, Guizhou, Yunnan, Guangxi, Hunan).
+///
+/// # Panics
+/// As [`trip`].
+pub fn largest_trip(people: usize) -> Manifest {
+    Manifest {
+        transit: [CQ, 420000, AH, JS].map(prov).to_vec(),
+        vehicle: Vehicle::new("川R·1234567890").unwrap(),
+        place: Place::new("宁波市某电子厂区").unwrap(),
+        issuers: [SC, CQ, GZ, 530000, 450000, 430000].map(prov).to_vec(),
+        ..trip(people)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Synthetic people
 // ---------------------------------------------------------------------------------------------

@@ -195,3 +195,28 @@ fn sizes_of_typical_manifests() {
     // 55 people fit version 25-M's 1,451 alphanumeric characters.
     assert!(sign(&trip(55), &sc_key()).len() <= 1451);
 }
+
+/// docs/transport.md section 3.2, the largest fields ([`testkit::largest_trip`]: 16-byte
+/// vehicle, 24-byte place, 4 transit provinces, 6 issuers): (CBOR bytes, COSE bytes,
+/// characters).
+#[test]
+fn sizes_of_manifests_with_the_largest_fields() {
+    let m = testkit::largest_trip(1);
+    assert_eq!(m.vehicle.as_str().len(), Vehicle::MAX_BYTES);
+    assert_eq!(m.place.as_str().len(), Place::MAX_BYTES);
+    for (n, cbor, cose_len, chars) in [
+        (1, 153, 237, 363),
+        (20, 402, 487, 738),
+        (55, 857, 942, 1420),
+        (MAX_PEOPLE, 1429, 1514, 2278),
+    ] {
+        let m = testkit::largest_trip(n);
+        let s = sign(&m, &sc_key());
+        let d = SignedManifest::decode(&s).unwrap();
+        assert_eq!(m.to_cbor().len(), cbor, "{n} people");
+        assert_eq!(d.cose_bytes().len(), cose_len, "{n} people");
+        assert_eq!(s.len(), chars, "{n} people");
+    }
+    // 55 people with the largest fields still fit version 25-M's 1,451 characters.
+    assert!(sign(&testkit::largest_trip(55), &sc_key()).len() <= 1451);
+}

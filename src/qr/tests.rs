@@ -215,3 +215,34 @@ fn decoder_error_messages() {
         "unsupported image format Gif: only PNG and JPEG are read"
     );
 }
+
+/// The smallest version that holds `s` as one alphanumeric segment at level `ec`.
+fn version_at(s: &str, ec: EcLevel) -> Option<i16> {
+    (1..=40i16).find(|v| {
+        let mut bits = Bits::new(Version::Normal(*v));
+        bits.push_alphanumeric_data(s.as_bytes()).is_ok() && bits.push_terminator(ec).is_ok()
+    })
+}
+
+/// docs/transport.md section 3.2: the typical trip manifest (hcmr_core::testkit::trip) of 1, 20
+/// and 55 people needs QR version 10, 17 and 25 at level M; 55 people fit version 25-M, with
+/// the largest fields too.
+#[test]
+fn trip_manifests_fit_the_versions_of_the_transport_doc() {
+    use hcmr_core::testkit::{sc_key, trip};
+    for (people, version) in [(1, 10), (20, 17), (55, 25)] {
+        let s = hcmr_core::manifest::sign(&trip(people), &sc_key());
+        check_alphanumeric(&s).unwrap();
+        assert_eq!(version_at(&s, EcLevel::M), Some(version), "{people} people");
+        let qr = QrCode::with_version(s.as_bytes(), Version::Normal(version), EcLevel::M);
+        assert!(qr.is_ok(), "{people} people");
+    }
+    // The largest fields (hcmr_core::testkit::largest_trip); 99 people, the most a manifest
+    // holds, need version 32-M (typical) and 33-M (largest).
+    for (people, typical, largest) in [(1, 10, 11), (20, 17, 18), (55, 25, 25), (99, 32, 33)] {
+        let t = hcmr_core::manifest::sign(&trip(people), &sc_key());
+        let l = hcmr_core::manifest::sign(&hcmr_core::testkit::largest_trip(people), &sc_key());
+        assert_eq!(version_at(&t, EcLevel::M), Some(typical), "{people} people");
+        assert_eq!(version_at(&l, EcLevel::M), Some(largest), "{people} people");
+    }
+}

@@ -14,6 +14,7 @@
 //! | [`cbor`] | CBOR helpers shared by the signed formats |
 //! | [`code`] | the code format: CWT claims, COSE_Sign1, Base45, prefix |
 //! | [`inspect`] | stage-by-stage decoding of hcmr and EU DCC strings, no signature check |
+//! | [`manifest`] | the trip manifest format: a vehicle's people, signed, Base45, `HCMRT1:` (docs/transport.md) |
 //! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, termination |
 //! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
@@ -32,6 +33,7 @@ pub mod feed;
 pub mod identity;
 pub mod inspect;
 pub mod keys;
+pub mod manifest;
 pub mod province;
 pub mod status;
 #[cfg(any(test, feature = "testkit"))]

@@ -20,6 +20,7 @@ use crate::code::{transport, Claims, Subject};
 use crate::feed::{proof_of_possession, FeedEntry, FeedState, Statement};
 use crate::identity::{synthetic_resident_id, DocumentType, SubjectHash};
 use crate::keys::{Kid, NodeKey};
+use crate::manifest::{Escort, Manifest, Person as ManifestPerson, Place, TripId, Vehicle};
 use crate::province::Province;
 use crate::status::HealthStatus;
 use crate::time::UnixTime;
@@ -334,6 +335,78 @@ pub fn forge_status(code: &str, status: HealthStatus) -> String {
     claims.status = status.to_u64();
     sign1.payload = Some(claims.to_cbor());
     transport::wrap(&sign1.to_vec().unwrap())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trip manifests (docs/transport.md section 3)
+// ---------------------------------------------------------------------------------------------
+
+/// Anhui (GB/T 2260 code): the fixture trip's transit province.
+pub const AH: u32 = 340000;
+/// Chongqing (GB/T 2260 code): an issuer of the fixture trip's people.
+pub const CQ: u32 = 500000;
+/// Guizhou (GB/T 2260 code): an issuer of the fixture trip's people.
+pub const GZ: u32 = 520000;
+/// The fixture trip's id: eight `0x7e` bytes.
+pub const TRIP_ID: TripId = TripId([0x7e; 8]);
+
+/// The person at `seat` (1-based) of the fixture trip: issuer index `(seat - 1) % 3`, green,
+/// crew for seat 1 (the driver), passengers after; the code issued `seat * 7` minutes before
+/// the seal; cti and subject prefixes from SHA-256 of `"cti"` or `"subject"` and the seat, so
+/// that they look random and differ per seat.
+pub fn rider(seat: usize) -> ManifestPerson {
+    use sha2::{Digest, Sha256};
+    let digest = |tag: &str| Sha256::digest(format!("{tag}{seat}").as_bytes());
+    ManifestPerson {
+        issuer: ((seat - 1) % 3) as u8,
+        status: HealthStatus::Green,
+        crew: seat == 1,
+        age_minutes: (seat * 7) as u16,
+        cti: digest("cti")[..6].try_into().unwrap(),
+        subject: digest("subject")[..4].try_into().unwrap(),
+    }
+}
+
+/// The fixture trip with `people` people ([`rider`] 1 to `people`), with the typical fields
+/// of docs/transport.md section 3.2: version 1, from county 511304 (Sichuan) to 330200 (Ningbo,
+/// Zhejiang) through Anhui, vehicle `川R·12345`, place `宁波市某电子厂`, escort `张*三`, issuers
+/// Sichuan, Chongqing and Guizhou; sealed at [`NOW`], departing an hour later, arriving 26 h
+/// after departure.
+///
+/// # Panics
+/// Never for `people` up to 9,362 (the ages fit 16 bits).
+pub fn trip(people: usize) -> Manifest {
+    Manifest {
+        trip_id: TRIP_ID,
+        version: 1,
+        origin: 511304,
+        destination: 330200,
+        transit: vec![prov(AH)],
+        vehicle: Vehicle::new("川R·12345").unwrap(),
+        place: Place::new("宁波市某电子厂").unwrap(),
+        departure: NOW + 3600,
+        arrival: NOW + 3600 + 26 * 3600,
+        sealed_at: NOW,
+        escort: Escort::new("张*三").unwrap(),
+        issuers: vec![prov(SC), prov(CQ), prov(GZ)],
+        people: (1..=people).map(rider).collect(),
+    }
+}
+
+/// [`trip`] with the largest fields of docs/transport.md section 3.2: a 16-byte vehicle
+/// (`川R·1234567890`), a 24-byte place (`宁波市某电子厂区`), 4 transit provinces (Chongqing,
+/// Hubei, Anhui, Jiangsu) and 6 issuers (Sichuan, Chongqing, Guizhou, Yunnan, Guangxi, Hunan).
+///
+/// # Panics
+/// As [`trip`].
+pub fn largest_trip(people: usize) -> Manifest {
+    Manifest {
+        transit: [CQ, 420000, AH, JS].map(prov).to_vec(),
+        vehicle: Vehicle::new("川R·1234567890").unwrap(),
+        place: Place::new("宁波市某电子厂区").unwrap(),
+        issuers: [SC, CQ, GZ, 530000, 450000, 430000].map(prov).to_vec(),
+        ..trip(people)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

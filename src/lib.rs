@@ -20,6 +20,7 @@
 //! | [`inspect`] | stage-by-stage decoding of hcmr and EU DCC strings, no signature check (`hcmr inspect`) |
 //! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, notices |
 //! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |
+//! | [`manifest`] | trip manifests (`HCMRT1:`): a vehicle's signed list of boarded codes, docs/transport.md |
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict |
@@ -73,6 +74,7 @@ pub use hcmr_core::identity;
 pub use hcmr_core::inspect;
 pub mod keyfile;
 pub use hcmr_core::keys;
+pub use hcmr_core::manifest;
 pub(crate) mod lock;
 pub mod node;
 pub use hcmr_core::province;

@@ -751,6 +751,22 @@ impl FeedState {
                 .is_some_and(|before| iat < before)
     }
 
+    /// For each of `prefixes` (the first 6 bytes of a code's cti, as a trip manifest carries
+    /// them), whether a revoked code id starts with it: a prefix may match a code it is not, so
+    /// a collision is a false "revoked", never a missed one.
+    pub fn revoked_cti_prefixes(&self, prefixes: &[[u8; 6]]) -> Vec<bool> {
+        self.revoked_codes.matching_prefixes(prefixes)
+    }
+
+    /// For each `(subject prefix, iat)` (the first 4 bytes of a keyed subject hash, and an
+    /// issue time never later than the code's), whether a revoked subject whose hash starts
+    /// with that prefix has a `before` later than `iat`. One pass over the subject revocations
+    /// for all of them
+    /// ([`MaxTimeMap::matching_prefixes`]).
+    pub fn revoked_subject_prefixes(&self, people: &[([u8; 4], UnixTime)]) -> Vec<bool> {
+        self.revoked_subjects.matching_prefixes(people)
+    }
+
     /// The time before which a subject's codes are revoked, if they are.
     pub fn subject_revoked_before(&self, subject: &SubjectHash) -> Option<UnixTime> {
         self.revoked_subjects.get(subject)

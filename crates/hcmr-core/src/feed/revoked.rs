@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::identity::{SubjectHash, SUBJECT_HASH_LEN};
 use crate::time::UnixTime;
 
 pub use crate::code::Cti;
@@ -121,6 +122,13 @@ impl SortedCtis {
         }
     }
 
+    /// Whether some id starts with `head` (at most 16 bytes): one binary search.
+    fn contains_prefix(&self, head: &[u8]) -> bool {
+        let n = head.len();
+        let start = self.ctis.partition_point(|c| c[..n] < *head);
+        self.ctis.get(start).is_some_and(|c| c.starts_with(head))
+    }
+
     /// Merges sorted, duplicate-free `new` ids into a new set (one linear pass).
     fn merged(&self, new: &[Cti]) -> SortedCtis {
         let mut out = Vec::with_capacity(self.ctis.len() + new.len());
@@ -176,6 +184,33 @@ impl RevokedCodes {
     /// search over its bucket.
     pub fn contains(&self, cti: &Cti) -> bool {
         self.delta.contains(cti) || self.base.contains(cti)
+    }
+
+    /// For each of `prefixes`, whether some revoked id starts with it (a trip manifest carries
+    /// 6-byte cti prefixes, docs/transport.md section 3.1). A binary search in the base per
+    /// prefix, and one pass over the delta for all of them, so a manifest of 55 people costs 55
+    /// searches and one delta pass, not 55. Prefixes longer than 16 bytes never match.
+    pub fn matching_prefixes<const N: usize>(&self, prefixes: &[[u8; N]]) -> Vec<bool> {
+        if N > 16 {
+            return vec![false; prefixes.len()];
+        }
+        let mut hit: Vec<bool> = prefixes
+            .iter()
+            .map(|p| self.base.contains_prefix(p))
+            .collect();
+        if self.delta.is_empty() {
+            return hit;
+        }
+        let mut sorted: Vec<(&[u8; N], usize)> = prefixes.iter().zip(0..).collect();
+        sorted.sort_unstable();
+        for c in self.delta.iter() {
+            let head = &c[..N];
+            let start = sorted.partition_point(|(p, _)| p[..] < *head);
+            for (_, i) in sorted[start..].iter().take_while(|(p, _)| p[..] == *head) {
+                hit[*i] = true;
+            }
+        }
+        hit
     }
 
     /// Distinct revoked ids.
@@ -298,6 +333,16 @@ impl<K: Hash + Eq + Copy> MaxTimeMap<K> {
         }
     }
 
+    /// Every recorded key with a time, in no particular order; a key raised since the last
+    /// merge may come twice (its older time first), so a caller looking for "any time later
+    /// than" gets the same answer as from [`MaxTimeMap::get`].
+    pub fn iter(&self) -> impl Iterator<Item = (&K, UnixTime)> {
+        self.base
+            .iter()
+            .chain(self.delta.iter())
+            .map(|(k, t)| (k, *t))
+    }
+
     /// Distinct keys.
     pub fn len(&self) -> usize {
         self.len
@@ -306,6 +351,37 @@ impl<K: Hash + Eq + Copy> MaxTimeMap<K> {
     /// Whether no key is recorded.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+impl MaxTimeMap<SubjectHash> {
+    /// For each `(prefix, iat)`, whether a subject whose hash starts with `prefix` is recorded
+    /// with a time later than `iat` (its codes issued before that time are revoked). One pass
+    /// over the map for all of them.
+    pub fn matching_prefixes<const N: usize>(&self, people: &[([u8; N], UnixTime)]) -> Vec<bool> {
+        let mut hit = vec![false; people.len()];
+        if people.is_empty() || self.is_empty() || N > SUBJECT_HASH_LEN {
+            return hit;
+        }
+        let mut sorted: Vec<(&[u8; N], UnixTime, usize)> = people
+            .iter()
+            .zip(0..)
+            .map(|((p, t), i)| (p, *t, i))
+            .collect();
+        sorted.sort_unstable();
+        for (subject, before) in self.iter() {
+            let head = &subject.0[..N];
+            let start = sorted.partition_point(|(p, _, _)| p[..] < *head);
+            for (_, iat, i) in sorted[start..]
+                .iter()
+                .take_while(|(p, _, _)| p[..] == *head)
+            {
+                if *iat < before {
+                    hit[*i] = true;
+                }
+            }
+        }
+        hit
     }
 }
 
@@ -373,6 +449,26 @@ mod tests {
     }
 
     #[test]
+    fn prefixes_match_in_the_base_and_in_the_delta() {
+        let mut r = RevokedCodes::default();
+        r.extend((0..10_000).map(id).collect());
+        assert!(r.delta.is_empty());
+        r.extend(vec![id(20_000)]);
+        assert_eq!(r.delta.len(), 1);
+        let head = |c: Cti| -> [u8; 6] { c[..6].try_into().unwrap() };
+        let mut other = head(id(30_000));
+        other[5] ^= 0xff;
+        let got = r.matching_prefixes(&[head(id(17)), head(id(20_000)), other, head(id(9_999))]);
+        assert_eq!(got, vec![true, true, false, true]);
+        assert_eq!(r.matching_prefixes::<6>(&[]), Vec::<bool>::new());
+        assert_eq!(r.matching_prefixes(&[[0u8; 17]]), vec![false]);
+        assert_eq!(
+            RevokedCodes::default().matching_prefixes(&[head(id(1))]),
+            vec![false]
+        );
+    }
+
+    #[test]
     fn memory_is_about_sixteen_bytes_per_id() {
         let mut r = RevokedCodes::default();
         r.extend((0..200_000).map(id).collect());
@@ -399,5 +495,13 @@ mod tests {
         assert_eq!(m.get(&1000), None);
         assert_eq!(snapshot.get(&1), Some(t(10)));
         assert_eq!(snapshot.len(), 1);
+        // Iteration sees every key, and for each its latest time among those it yields.
+        let mut latest: HashMap<u32, UnixTime> = HashMap::new();
+        for (k, v) in m.iter() {
+            let e = latest.entry(*k).or_insert(v);
+            *e = (*e).max(v);
+        }
+        assert_eq!(latest.len(), 999);
+        assert_eq!(latest.get(&1), Some(&t(20)));
     }
 }

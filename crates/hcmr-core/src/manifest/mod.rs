@@ -8,13 +8,15 @@
 //! ```
 //! Decoding does not verify the signature (that needs the origin's key, which the trust
 //! snapshot holds): [`SignedManifest::verify_signature`] does, once a key is chosen. The
-//! checkpoint decision (section 5) is not here.
+//! checkpoint decision (section 5) is [`check()`].
 
+pub mod check;
 mod encoding;
 mod error;
 mod person;
 mod text;
 
+pub use check::{check, ManifestPass, ManifestReason, ManifestStop, ManifestVerdict, StopReason};
 pub use encoding::{sign, SignedManifest};
 pub use error::{ManifestError, PersonError};
 pub use person::{Person, PERSON_LEN};

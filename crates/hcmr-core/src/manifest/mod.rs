@@ -10,13 +10,16 @@
 //! snapshot holds): [`SignedManifest::verify_signature`] does, once a key is chosen. The
 //! checkpoint decision (section 5) is [`check()`].
 
-pub mod check;
+mod check;
 mod encoding;
 mod error;
 mod person;
 mod text;
 
-pub use check::{check, ManifestPass, ManifestReason, ManifestStop, ManifestVerdict, StopReason};
+pub use check::{
+    check, ManifestPass, ManifestReason, ManifestStop, ManifestVerdict, StopReason, EARLY_SECS,
+    LATE_SECS,
+};
 pub use encoding::{sign, SignedManifest};
 pub use error::{ManifestError, PersonError};
 pub use person::{Person, PERSON_LEN};

@@ -67,6 +67,20 @@ impl TrustedAgreement {
     }
 }
 
+/// Why no agreement recognizes an issuer's objects at a time
+/// ([`TrustSnapshot::agreement_in_force`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotInForce {
+    /// No agreement with the issuer at all.
+    NoAgreement,
+    /// The newest agreement was terminated at this time.
+    Terminated(UnixTime),
+    /// The newest agreement's direction comes into force at this time.
+    NotYet(UnixTime),
+    /// The newest agreement's direction ended at this time.
+    Ended(UnixTime),
+}
+
 /// What this node knows of a peer province's trust feed.
 #[derive(Debug, Clone)]
 pub struct PeerFeed {
@@ -230,6 +244,39 @@ impl TrustSnapshot {
     /// Agreements with `peer`, newest first.
     pub fn agreements_with(&self, peer: Province) -> &[Arc<TrustedAgreement>] {
         self.agreements.get(&peer).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The agreement under which `issuer`'s objects (codes, manifests) are recognized here at
+    /// `now`, or why there is none: what `verify` and `manifest::check` both decide by.
+    ///
+    /// # Errors
+    /// [`NotInForce`]: no agreement at all, or the newest one terminated, not yet in force, or
+    /// ended (for the direction issuer -> this node).
+    pub fn agreement_in_force(
+        &self,
+        issuer: Province,
+        now: UnixTime,
+    ) -> Result<&Arc<TrustedAgreement>, NotInForce> {
+        let agreements = self.agreements_with(issuer);
+        let Some(newest) = agreements.first() else {
+            return Err(NotInForce::NoAgreement);
+        };
+        if let Some(a) = agreements
+            .iter()
+            .find(|a| a.in_force(issuer, self.local, now))
+        {
+            return Ok(a);
+        }
+        if let Some(t) = newest.terminated_at(now) {
+            return Err(NotInForce::Terminated(t));
+        }
+        let d = newest
+            .direction(issuer, self.local)
+            .expect("validated agreements have both directions");
+        Err(match d.window(now) {
+            Window::NotYetInForce => NotInForce::NotYet(d.effective_from),
+            _ => NotInForce::Ended(d.effective_until),
+        })
     }
 
     /// The synced feed of `peer`, if any.

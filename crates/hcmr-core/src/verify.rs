@@ -25,14 +25,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::agreement::{AgreementId, Window};
+use crate::agreement::AgreementId;
 use crate::code::{Claims, CodeError, HealthCode};
 use crate::feed::{FeedState, KeyState};
 use crate::keys::PublicKey;
 use crate::province::Province;
 use crate::status::HealthStatus;
 use crate::time::UnixTime;
-use crate::trust::TrustSnapshot;
+use crate::trust::{NotInForce, TrustSnapshot};
 
 /// Why a code was or was not recognized. The integers match `hcmr.v1.Reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -269,38 +269,34 @@ pub(crate) fn verify_decoded_with(
             revocations: Some(trust.own()),
         }
     } else {
-        let agreements = trust.agreements_with(issuer);
-        if agreements.is_empty() {
-            return v.fail(
-                Reason::NoAgreement,
-                format!("no agreement between {issuer} and {}", trust.local()),
-            );
-        }
         // How old this node's copy of the issuer's trust state is matters on every path, also
         // when no agreement is in force (terminated, expired): it says what the answer rests on.
-        v.issuer_synced_at = trust.peer_feed(issuer).map(|p| p.synced_at);
-        let Some(agreement) = agreements
-            .iter()
-            .find(|a| a.in_force(issuer, trust.local(), now))
-        else {
-            let newest = &agreements[0];
-            v.agreement = Some(newest.agreement.body().id);
-            if let Some(t) = newest.terminated_at(now) {
-                return v.fail(Reason::AgreementTerminated, format!("terminated at {t}"));
+        if !trust.agreements_with(issuer).is_empty() {
+            v.issuer_synced_at = trust.peer_feed(issuer).map(|p| p.synced_at);
+        }
+        let agreement = match trust.agreement_in_force(issuer, now) {
+            Ok(a) => a,
+            Err(why) => {
+                v.agreement = trust
+                    .agreements_with(issuer)
+                    .first()
+                    .map(|a| a.agreement.body().id);
+                return match why {
+                    NotInForce::NoAgreement => v.fail(
+                        Reason::NoAgreement,
+                        format!("no agreement between {issuer} and {}", trust.local()),
+                    ),
+                    NotInForce::Terminated(t) => {
+                        v.fail(Reason::AgreementTerminated, format!("terminated at {t}"))
+                    }
+                    NotInForce::NotYet(t) => {
+                        v.fail(Reason::AgreementNotYetInForce, format!("in force from {t}"))
+                    }
+                    NotInForce::Ended(t) => {
+                        v.fail(Reason::AgreementExpired, format!("ended at {t}"))
+                    }
+                };
             }
-            let d = newest
-                .direction(issuer, trust.local())
-                .expect("validated agreements have both directions");
-            return match d.window(now) {
-                Window::NotYetInForce => v.fail(
-                    Reason::AgreementNotYetInForce,
-                    format!("in force from {}", d.effective_from),
-                ),
-                _ => v.fail(
-                    Reason::AgreementExpired,
-                    format!("ended at {}", d.effective_until),
-                ),
-            };
         };
         v.agreement = Some(agreement.agreement.body().id);
         let terms = agreement

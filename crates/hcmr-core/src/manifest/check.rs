@@ -7,12 +7,14 @@
 //! authentic). Past the signature every other check runs, and the STOP lists every reason met,
 //! in the order of the section's table, people by seat.
 
+use std::sync::Arc;
+
 use super::{SignedManifest, TripId};
-use crate::agreement::{ManifestRole, Window};
+use crate::agreement::ManifestRole;
 use crate::feed::{FeedState, KeyState};
 use crate::province::Province;
 use crate::time::UnixTime;
-use crate::trust::TrustSnapshot;
+use crate::trust::{NotInForce, TrustSnapshot, TrustedAgreement};
 
 /// How long before the planned departure a manifest is accepted, in seconds (1 h).
 pub const EARLY_SECS: u64 = 3600;
@@ -228,13 +230,13 @@ pub fn check(
     };
     let own = origin == local;
     let agreements = trust.agreements_with(origin);
-    let in_force = agreements.iter().find(|a| a.in_force(origin, local, now));
+    let in_force = trust.agreement_in_force(origin, now);
 
     // The keys: own keys, else those of the agreement in force (or the newest, so that the
     // reason given for a dead agreement rests on an authentic manifest), else a synced feed.
     let keys: Vec<KeyState> = if own {
         trust.own().keys().to_vec()
-    } else if let Some(a) = in_force.or(agreements.first()) {
+    } else if let Some(a) = in_force.ok().or(agreements.first()) {
         trust.issuer_keys(origin, a)
     } else if let Some(p) = trust.peer_feed(origin) {
         p.state.keys().to_vec()
@@ -278,7 +280,7 @@ pub fn check(
         ));
     }
     if !own {
-        agreement_reasons(trust, origin, role, now, &mut reasons);
+        agreement_reasons(trust, origin, in_force, role, now, &mut reasons);
     }
     if now < m.departure.saturating_sub(EARLY_SECS) {
         reasons.push(stop(
@@ -328,41 +330,40 @@ pub fn check(
     })
 }
 
-/// The agreement with a peer origin: in force for origin -> here, accepting manifests in
-/// `role`, and the origin's feed fresh enough.
+/// The agreement with a peer origin (`in_force`, as [`TrustSnapshot::agreement_in_force`]
+/// found it): in force for origin -> here, accepting manifests in `role`, and the origin's feed
+/// fresh enough.
 fn agreement_reasons(
     trust: &TrustSnapshot,
     origin: Province,
+    in_force: Result<&Arc<TrustedAgreement>, NotInForce>,
     role: ManifestRole,
     now: UnixTime,
     reasons: &mut Vec<StopReason>,
 ) {
     let local = trust.local();
-    let agreements = trust.agreements_with(origin);
-    let Some(newest) = agreements.first() else {
-        reasons.push(stop(
-            ManifestReason::NoAgreement,
-            format!("no agreement between {origin} and {local}"),
-        ));
-        return;
-    };
-    let Some(agreement) = agreements.iter().find(|a| a.in_force(origin, local, now)) else {
-        if let Some(t) = newest.terminated_at(now) {
-            reasons.push(stop(
-                ManifestReason::AgreementTerminated,
-                format!("terminated at {t}"),
-            ));
-        } else {
-            let detail = match newest.direction(origin, local) {
-                Some(d) if d.window(now) == Window::NotYetInForce => {
-                    format!("in force from {}", d.effective_from)
+    let agreement = match in_force {
+        Ok(a) => a,
+        Err(why) => {
+            reasons.push(match why {
+                NotInForce::NoAgreement => stop(
+                    ManifestReason::NoAgreement,
+                    format!("no agreement between {origin} and {local}"),
+                ),
+                NotInForce::Terminated(t) => stop(
+                    ManifestReason::AgreementTerminated,
+                    format!("terminated at {t}"),
+                ),
+                NotInForce::NotYet(t) => stop(
+                    ManifestReason::AgreementNotInForce,
+                    format!("in force from {t}"),
+                ),
+                NotInForce::Ended(t) => {
+                    stop(ManifestReason::AgreementNotInForce, format!("ended at {t}"))
                 }
-                Some(d) => format!("ended at {}", d.effective_until),
-                None => format!("no direction {origin} -> {local}"),
-            };
-            reasons.push(stop(ManifestReason::AgreementNotInForce, detail));
+            });
+            return;
         }
-        return;
     };
     let Some(terms) = agreement.direction(origin, local) else {
         return; // in_force found the direction

@@ -9,13 +9,18 @@
 //! - [`Role::Issuer`]: issue health codes (code-making requests, GB/T 38963) and revoke them;
 //! - [`Role::Verifier`]: verify codes (code-verification requests) and match a document to a
 //!   code's subject; the checkpoint page logs in as a verifier;
-//! - [`Role::Admin`]: manage agreements, keys, callers, sync, bundles and read the audit log.
+//! - [`Role::Admin`]: manage agreements, keys, callers, sync, bundles and read the audit log;
+//! - [`Role::Organizer`]: create trips, board people, seal and list manifests at their origin
+//!   (the labour department's or the transport company's platform; docs/transport.md);
+//! - [`Role::Receiver`]: check arriving trips in, confirm people, sign handover receipts or
+//!   refusals at their destination (the employer or the reception station).
 //!
 //! Peer nodes are not callers: they authenticate with their node certificate (mutual TLS, see
 //! [`crate::tls`]).
 //!
 //! Storage encoding (value of the `callers` tree, keyed by name): CBOR
-//! `[roles: uint (bit 0 issuer, bit 1 verifier, bit 2 admin), token_sha256: bstr(32), created: uint]`.
+//! `[roles: uint (bit 0 issuer, bit 1 verifier, bit 2 admin, bit 3 organizer, bit 4 receiver),
+//! token_sha256: bstr(32), created: uint]`.
 
 use ciborium::value::{Integer, Value};
 use sha2::{Digest, Sha256};
@@ -37,18 +42,30 @@ pub enum Role {
     Verifier,
     /// Manage agreements, keys, callers; sync; export bundles; read the audit log.
     Admin,
+    /// Create trips, board people, seal and list manifests (docs/transport.md).
+    Organizer,
+    /// Check arriving trips in, confirm people, sign handover receipts or refusals.
+    Receiver,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 3] = [Role::Issuer, Role::Verifier, Role::Admin];
+    pub const ALL: [Role; 5] = [
+        Role::Issuer,
+        Role::Verifier,
+        Role::Admin,
+        Role::Organizer,
+        Role::Receiver,
+    ];
 
-    /// The lower-case name: `issuer`, `verifier`, `admin`.
+    /// The lower-case name: `issuer`, `verifier`, `admin`, `organizer`, `receiver`.
     pub fn name(self) -> &'static str {
         match self {
             Role::Issuer => "issuer",
             Role::Verifier => "verifier",
             Role::Admin => "admin",
+            Role::Organizer => "organizer",
+            Role::Receiver => "receiver",
         }
     }
 
@@ -57,6 +74,8 @@ impl Role {
             Role::Issuer => 1,
             Role::Verifier => 2,
             Role::Admin => 4,
+            Role::Organizer => 8,
+            Role::Receiver => 16,
         }
     }
 }
@@ -98,7 +117,7 @@ impl Roles {
         self.0 == 0
     }
 
-    /// The roles, in the order issuer, verifier, admin.
+    /// The roles, in the order of [`Role::ALL`].
     pub fn list(self) -> Vec<Role> {
         Role::ALL.into_iter().filter(|r| self.has(*r)).collect()
     }
@@ -118,11 +137,11 @@ pub enum CallerError {
     /// `.`, `_` and `-`.
     #[error("caller name {0:?}: 1 to 64 characters of A-Z a-z 0-9 . _ -")]
     BadName(String),
-    /// A role name that is not issuer, verifier or admin.
-    #[error("role {0:?}: expected issuer, verifier or admin")]
+    /// A role name that is not issuer, verifier, admin, organizer or receiver.
+    #[error("role {0:?}: expected issuer, verifier, admin, organizer or receiver")]
     BadRole(String),
     /// No role given.
-    #[error("roles: at least one of issuer, verifier, admin")]
+    #[error("roles: at least one of issuer, verifier, admin, organizer, receiver")]
     NoRole,
     /// A stored record that does not decode.
     #[error("stored caller record: {0}")]
@@ -265,7 +284,7 @@ impl Caller {
         let roles = roles
             .as_integer()
             .and_then(|i| u8::try_from(i).ok())
-            .filter(|r| *r != 0 && *r < 8)
+            .filter(|r| *r != 0 && *r < 32)
             .ok_or_else(|| bad("roles"))?;
         let token_hash: [u8; 32] = hash
             .as_bytes()

@@ -35,7 +35,7 @@
 //! | [`tls`] | TLS on every listener; node certificates bound to signing keys for mutual TLS |
 //! | [`client`] | connecting to a node: TLS with a pinned certificate, the caller's token |
 //! | [`audit`] | the audit log of verifications and refused calls: records without personal data |
-//! | [`callers`] | API callers, their roles (issuer, verifier, admin) and hashed tokens |
+//! | [`callers`] | API callers, their roles (issuer, verifier, admin, organizer, receiver) and hashed tokens |
 //! | [`backup`] | the backup file of a node: database and key files, checksummed |
 //! | [`clock`] | the node's clock: the system's, or a manual one for tests and scenarios |
 //! | [`display`] | times for people: in the display offset (`+08:00`), with the offset |

@@ -22,6 +22,8 @@ fn role_from_proto(v: i32) -> Result<Role, ApiError> {
         Ok(proto::CallerRole::Issuer) => Ok(Role::Issuer),
         Ok(proto::CallerRole::Verifier) => Ok(Role::Verifier),
         Ok(proto::CallerRole::Admin) => Ok(Role::Admin),
+        Ok(proto::CallerRole::Organizer) => Ok(Role::Organizer),
+        Ok(proto::CallerRole::Receiver) => Ok(Role::Receiver),
         _ => Err(ApiError::invalid(
             "roles",
             format!("{v} is not ISSUER, VERIFIER or ADMIN"),
@@ -29,11 +31,14 @@ fn role_from_proto(v: i32) -> Result<Role, ApiError> {
     }
 }
 
-fn role_to_proto(r: Role) -> i32 {
+/// The proto enum value of a role.
+pub(crate) fn role_to_proto(r: Role) -> i32 {
     match r {
         Role::Issuer => proto::CallerRole::Issuer as i32,
         Role::Verifier => proto::CallerRole::Verifier as i32,
         Role::Admin => proto::CallerRole::Admin as i32,
+        Role::Organizer => proto::CallerRole::Organizer as i32,
+        Role::Receiver => proto::CallerRole::Receiver as i32,
     }
 }
 

@@ -119,6 +119,12 @@ fn direction_to_proto(d: &DirectionTerms) -> proto::DirectionTerms {
         max_trust_age_secs: d.max_trust_age_secs,
         effective_from: d.effective_from.secs(),
         effective_until: d.effective_until.secs(),
+        manifests_transit: d
+            .manifests
+            .allows(hcmr_core::agreement::ManifestRole::Transit),
+        manifests_arrival: d
+            .manifests
+            .allows(hcmr_core::agreement::ManifestRole::Arrival),
     }
 }
 

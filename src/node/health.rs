@@ -1,4 +1,4 @@
-//! grpc.health.v1 for the node: the status of "" (the whole node) and of the three hcmr
+//! grpc.health.v1 for the node: the status of "" (the whole node) and of the five hcmr
 //! services, NOT_SERVING until the node is ready, SERVING while it serves, NOT_SERVING again as
 //! soon as shutdown begins. Watch streams end when the node starts draining (right after they
 //! have carried NOT_SERVING), so an open Watch never holds up a graceful shutdown.
@@ -18,13 +18,15 @@ use super::api;
 use crate::proto;
 
 /// Every name the node reports: "" (the node) and its services.
-fn service_names() -> [&'static str; 4] {
+fn service_names() -> [&'static str; 6] {
     use tonic::server::NamedService;
     [
         "",
         <proto::health_code_service_server::HealthCodeServiceServer<api::HealthCodeApi> as NamedService>::NAME,
         <proto::federation_service_server::FederationServiceServer<api::FederationApi> as NamedService>::NAME,
         <proto::operator_service_server::OperatorServiceServer<api::OperatorApi> as NamedService>::NAME,
+        <proto::trip_service_server::TripServiceServer<api::TripApi> as NamedService>::NAME,
+        <proto::arrival_service_server::ArrivalServiceServer<api::ArrivalApi> as NamedService>::NAME,
     ]
 }
 

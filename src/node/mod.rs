@@ -56,6 +56,7 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tonic::transport::server::TcpIncoming;
 
+pub(crate) use callers::role_to_proto;
 pub use config::{
     add_caller_offline, add_or_replace_caller_offline, init, init_node, init_with_page, Config,
     ConfigError, InitOptions, ADMIN_TOKEN_FILE, CONFIG_FILE,
@@ -436,6 +437,16 @@ impl Node {
             )
             .add_service(
                 proto::operator_service_server::OperatorServiceServer::new(api::OperatorApi(
+                    state.clone(),
+                ))
+                .max_decoding_message_size(max),
+            )
+            .add_service(
+                proto::trip_service_server::TripServiceServer::new(api::TripApi(state.clone()))
+                    .max_decoding_message_size(max),
+            )
+            .add_service(
+                proto::arrival_service_server::ArrivalServiceServer::new(api::ArrivalApi(
                     state.clone(),
                 ))
                 .max_decoding_message_size(max),

@@ -223,6 +223,13 @@ impl proto::federation_service_server::FederationService for SlowPeer {
     ) -> Result<tonic::Response<proto::MatchSubjectResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("slow peer"))
     }
+
+    async fn submit_trip_record(
+        &self,
+        _: tonic::Request<proto::SubmitTripRecordRequest>,
+    ) -> Result<tonic::Response<proto::SubmitTripRecordResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("slow peer"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

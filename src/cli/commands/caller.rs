@@ -20,6 +20,10 @@ pub enum RoleArg {
     Verifier,
     /// Manage agreements, keys, callers; sync; bundles; audit log.
     Admin,
+    /// Create trips, board people, seal and list manifests (docs/transport.md).
+    Organizer,
+    /// Check arriving trips in, confirm people, sign handover receipts or refusals.
+    Receiver,
 }
 
 impl From<RoleArg> for crate::callers::Role {
@@ -28,6 +32,8 @@ impl From<RoleArg> for crate::callers::Role {
             RoleArg::Issuer => crate::callers::Role::Issuer,
             RoleArg::Verifier => crate::callers::Role::Verifier,
             RoleArg::Admin => crate::callers::Role::Admin,
+            RoleArg::Organizer => crate::callers::Role::Organizer,
+            RoleArg::Receiver => crate::callers::Role::Receiver,
         }
     }
 }
@@ -160,11 +166,7 @@ async fn add(
                     name: name.clone(),
                     roles: roles
                         .iter()
-                        .map(|r| match r {
-                            crate::callers::Role::Issuer => proto::CallerRole::Issuer as i32,
-                            crate::callers::Role::Verifier => proto::CallerRole::Verifier as i32,
-                            crate::callers::Role::Admin => proto::CallerRole::Admin as i32,
-                        })
+                        .map(|r| crate::node::role_to_proto(*r))
                         .collect(),
                     replace,
                 })

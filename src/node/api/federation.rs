@@ -128,4 +128,11 @@ impl proto::federation_service_server::FederationService for FederationApi {
             on_blocking_pool(&self.0, move |s| s.agreements().agreements_for(&province)).await?
         }))
     }
+
+    async fn submit_trip_record(
+        &self,
+        _request: Request<proto::SubmitTripRecordRequest>,
+    ) -> Result<Response<proto::SubmitTripRecordResponse>, Status> {
+        Err(Status::unimplemented("SubmitTripRecord: not yet"))
+    }
 }

@@ -113,4 +113,11 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
                 .await?,
         ))
     }
+
+    async fn verify_manifest(
+        &self,
+        _request: Request<proto::VerifyManifestRequest>,
+    ) -> Result<Response<proto::VerifyManifestResponse>, Status> {
+        Err(Status::unimplemented("VerifyManifest: not yet"))
+    }
 }

@@ -10,9 +10,11 @@
 //! agreement and key workflows: operators and peers call them a few times a day, under the
 //! workflow's lock, over trees of a few thousand agreements at most.
 
+mod arrival;
 mod federation;
 mod health_code;
 mod operator;
+mod trips;
 
 use std::sync::Arc;
 
@@ -28,6 +30,12 @@ pub struct HealthCodeApi(pub(crate) Arc<NodeState>);
 pub struct FederationApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.OperatorService`.
 pub struct OperatorApi(pub(crate) Arc<NodeState>);
+/// `hcmr.v1.TripService` (organizers at a trip's origin).
+#[allow(dead_code)] // the stubs of trips.rs do not read it yet
+pub struct TripApi(pub(crate) Arc<NodeState>);
+/// `hcmr.v1.ArrivalService` (receivers at a trip's destination).
+#[allow(dead_code)] // the stubs of arrival.rs do not read it yet
+pub struct ArrivalApi(pub(crate) Arc<NodeState>);
 
 /// Most codes one BatchVerifyHealthCodes call may carry: 256 typical codes (about 220
 /// characters each) fit the default 64 KiB request limit.

@@ -4,8 +4,10 @@
 //! | RPCs | who |
 //! |---|---|
 //! | `HealthCodeService/IssueHealthCode`, `RevokeHealthCode`, `RevokeSubject` | caller with role issuer |
-//! | `HealthCodeService/VerifyHealthCode`, `BatchVerifyHealthCodes`, `MatchIdentity` | caller with role verifier |
+//! | `HealthCodeService/VerifyHealthCode`, `BatchVerifyHealthCodes`, `MatchIdentity`, `VerifyManifest` | caller with role verifier |
 //! | `OperatorService/*` | caller with role admin |
+//! | `TripService/*` | caller with role organizer |
+//! | `ArrivalService/*` | caller with role receiver |
 //! | `FederationService/GetNodeInfo`, `grpc.health.v1`, server reflection | anyone |
 //! | `FederationService/ProposeAgreement` | any node certificate (mutual TLS); the proposal must come from the certified province and key |
 //! | `FederationService/NotifyProposalDropped` | any node certificate (mutual TLS); the notice must come from the certified province, certified by and signed with a key the pending proposal pins for it |
@@ -56,12 +58,14 @@ pub(crate) fn need(path: &str) -> Need {
     };
     match service {
         "hcmr.v1.HealthCodeService" => match method {
-            "VerifyHealthCode" | "BatchVerifyHealthCodes" | "MatchIdentity" => {
+            "VerifyHealthCode" | "BatchVerifyHealthCodes" | "MatchIdentity" | "VerifyManifest" => {
                 Need::Role(Role::Verifier)
             }
             _ => Need::Role(Role::Issuer),
         },
         "hcmr.v1.OperatorService" => Need::Role(Role::Admin),
+        "hcmr.v1.TripService" => Need::Role(Role::Organizer),
+        "hcmr.v1.ArrivalService" => Need::Role(Role::Receiver),
         "hcmr.v1.FederationService" => match method {
             "GetNodeInfo" => Need::Open,
             // A withdrawal comes from a province with no agreement here (a newcomer's first

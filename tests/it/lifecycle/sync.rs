@@ -301,6 +301,13 @@ impl proto::federation_service_server::FederationService for FakePeer {
     ) -> Result<Response<proto::MatchSubjectResponse>, Status> {
         Err(Status::unimplemented("this fake peer serves feeds only"))
     }
+
+    async fn submit_trip_record(
+        &self,
+        _: Request<proto::SubmitTripRecordRequest>,
+    ) -> Result<Response<proto::SubmitTripRecordResponse>, Status> {
+        Err(Status::unimplemented("this fake peer serves feeds only"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

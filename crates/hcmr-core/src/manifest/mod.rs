@@ -13,6 +13,7 @@
 mod check;
 mod encoding;
 mod error;
+mod explain;
 mod person;
 mod text;
 
@@ -22,6 +23,7 @@ pub use check::{
 };
 pub use encoding::{sign, SignedManifest};
 pub use error::{ManifestError, PersonError};
+pub use explain::PASS_EXPLANATION;
 pub use person::{Person, PERSON_LEN};
 pub use text::{Escort, Place, Vehicle};
 

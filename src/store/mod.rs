@@ -16,11 +16,14 @@
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
 //! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
+//! | `trip_outbox` | seq (u64 BE) | a signed trip record (check report, handover receipt or refusal) for another province's node, until it acknowledges: [`OutboxEntry`] (src/store/outbox.rs) |
+//! | `trip_outbox_dead` | seq (u64 BE) | a trip record its node refused for good, with the refusal, for operators |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
-//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, and `export` (the
+//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, `outbox` (trip_outbox,
+//! trip_outbox_dead), and `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
 //!
@@ -60,6 +63,7 @@ mod callers;
 mod export;
 mod feeds;
 mod issued;
+mod outbox;
 #[cfg(test)]
 mod tests;
 
@@ -68,6 +72,7 @@ pub use agreements::UndeliveredNotice;
 pub use audit::AuditCursor;
 pub use export::ExportItem;
 pub use issued::IssuedRecord;
+pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +126,8 @@ pub struct Store {
     access: sled::Tree,
     match_attempts: sled::Tree,
     notice_outbox: sled::Tree,
+    trip_outbox: sled::Tree,
+    trip_outbox_dead: sled::Tree,
     /// Identity-match attempts counted since windows that ended were last removed.
     match_counted: Arc<AtomicU64>,
     commit: Arc<GroupCommit>,
@@ -227,6 +234,8 @@ impl Store {
             access: db.open_tree("access")?,
             match_attempts: db.open_tree("match_attempts")?,
             notice_outbox: db.open_tree("notice_outbox")?,
+            trip_outbox: db.open_tree("trip_outbox")?,
+            trip_outbox_dead: db.open_tree("trip_outbox_dead")?,
             match_counted: Arc::default(),
             commit: Arc::default(),
             gate: Arc::default(),

@@ -125,8 +125,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
                 .check(&request.get_ref().manifest, &checkpoint, "grpc")?;
         if let Some(due) = checked.report {
             // Off the answer's path: a report that cannot be queued is logged, the verdict stands.
-            let state = self.0.clone();
-            tokio::spawn(async move { state.manifest_check().report(due).await });
+            tokio::spawn(super::super::manifest_check::report(self.0.clone(), due));
         }
         Ok(Response::new(checked.response))
     }

@@ -251,11 +251,22 @@ pub(crate) fn audit_to_proto(m: &ManifestAudit) -> proto::ManifestCheckRecord {
     }
 }
 
+/// Reports a check to the trip's origin on a task of its own, off the answer's path
+/// ([`report`]); a stopping node waits for it ([`NodeState::reports_in_flight`]).
+pub(crate) fn spawn_report(state: &std::sync::Arc<NodeState>, due: ReportDue) {
+    let in_flight = state.reports_in_flight.clone().try_read_owned();
+    let state = state.clone();
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        report(state, due).await;
+    });
+}
+
 /// Reports a check to the trip's origin (docs/transport.md section 6): the check report,
 /// signed with this node's key, queued in the trip outbox for the origin's node (stored and
-/// flushed first, then delivered and retried by the outbox task). Runs after the answer; a
-/// report that cannot be queued is logged, and the verdict given stands.
-pub(crate) async fn report(state: std::sync::Arc<NodeState>, due: ReportDue) {
+/// flushed first, then delivered and retried by the outbox task). A report that cannot be
+/// queued is logged, and the verdict given stands.
+async fn report(state: std::sync::Arc<NodeState>, due: ReportDue) {
     let trip = due.manifest.manifest.trip_id;
     let checkpoint = match report_checkpoint(&due.checkpoint) {
         Ok(c) => c,

@@ -124,8 +124,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
                 .manifest_check()
                 .check(&request.get_ref().manifest, &checkpoint, "grpc")?;
         if let Some(due) = checked.report {
-            // Off the answer's path: a report that cannot be queued is logged, the verdict stands.
-            tokio::spawn(super::super::manifest_check::report(self.0.clone(), due));
+            super::super::manifest_check::spawn_report(&self.0, due);
         }
         Ok(Response::new(checked.response))
     }

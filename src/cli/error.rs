@@ -6,9 +6,10 @@ use super::display::for_people;
 /// The exit codes and the one rule for file and id arguments, shown by `hcmr --help` and
 /// written in the README.
 pub const EXIT_CODES: &str = "\
-Exit codes: 0 success (verify: RECOGNIZED); 3 verify NOT RECOGNIZED, match NO MATCH; 64 bad usage \
-or argument; 69 node unreachable; 78 bad configuration (a setting, a certificate, a value from \
-an environment variable); 1 any other failure (a refused call among them).
+Exit codes: 0 success (verify: RECOGNIZED; manifest check: PASS); 3 verify NOT RECOGNIZED, \
+manifest check STOP, match NO MATCH; 64 bad usage or argument; 69 node unreachable; 78 bad \
+configuration (a setting, a certificate, a value from an environment variable); 1 any other \
+failure (a refused call among them).
 
 File and id arguments: 64 when the argument names the wrong thing: an input file that is missing \
 or cannot be read, a file of the wrong kind (not a PNG, JPEG or SVG image, not a trust bundle, \
@@ -33,7 +34,8 @@ pub enum CliError {
     /// Anything else: exit 1.
     #[error("{0}")]
     Failed(String),
-    /// `verify` answered NOT RECOGNIZED: exit 3 (already printed).
+    /// `verify` answered NOT RECOGNIZED (a manifest check STOP, `match` NO MATCH): exit 3
+    /// (already printed).
     #[error("not recognized")]
     NotRecognized,
     /// Stopped by SIGINT or SIGTERM before it was done (`bench`): exit 130, as a shell reports

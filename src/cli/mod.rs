@@ -1,6 +1,7 @@
 //! The `hcmr` command line. `main.rs` only parses arguments into [`Cli`] and calls [`run`].
 //!
-//! Exit codes: 0 success (for `verify`: recognized); 3 `verify` answered NOT RECOGNIZED;
+//! Exit codes: 0 success (for `verify`: recognized; for a manifest check: PASS); 3 `verify`
+//! answered NOT RECOGNIZED, a manifest check STOP;
 //! 64 bad usage or argument (EX_USAGE); 69 node unreachable (EX_UNAVAILABLE); 78 bad
 //! configuration (EX_CONFIG); 1 any other failure. File and id arguments follow one rule,
 //! [`EXIT_CODES`].
@@ -106,6 +107,10 @@ pub enum Command {
     /// against a trust bundle.
     #[command(after_help = EXIT_CODES)]
     Verify(commands::verify::VerifyArgs),
+    /// Check a vehicle by its trip manifest at a node (one scan: PASS or STOP with every reason
+    /// by seat), or offline against a trust bundle. To become `hcmr manifest check`.
+    #[command(after_help = EXIT_CODES)]
+    CheckManifest(commands::manifest_check::CheckArgs),
     /// Bilateral agreements with peer provinces.
     #[command(subcommand)]
     Agreement(commands::agreement::AgreementCommand),
@@ -163,6 +168,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Info(n) => commands::info::exec(n).await,
         Command::Issue(a) => commands::issue::exec(a).await,
         Command::Verify(a) => commands::verify::exec(a).await,
+        Command::CheckManifest(a) => commands::manifest_check::run(a).await,
         Command::Agreement(c) => commands::agreement::exec(c).await,
         Command::Key(c) => commands::key::exec(c).await,
         Command::Revoke(c) => commands::revoke::exec(c).await,

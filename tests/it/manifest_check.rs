@@ -344,3 +344,154 @@ async fn without_the_manifests_term_a_vehicle_stops_and_garbage_is_a_stop_not_an
     let store = Store::open(&Config::load(&sc_cfg).unwrap().data_dir).unwrap();
     assert!(store.trip_outbox(10).await.unwrap().is_empty());
 }
+
+/// Runs the `hcmr` binary against `n` with `stdin`, off the runtime's workers: (exit code,
+/// standard output, standard error).
+async fn hcmr_cli(n: &NodeHandle, args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    use std::io::Write as _;
+    let mut c = cli(n);
+    c.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let stdin = stdin.to_string();
+    let o = tokio::task::spawn_blocking(move || {
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_checks_a_manifest_online_and_offline_and_exits_3_on_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SICHUAN).await).await;
+    let ah = start(&init_node(dir.path(), ANHUI).await).await;
+    conclude_with_manifests(
+        &ah,
+        &sc,
+        &[(G, G)],
+        &[(G, G)],
+        ManifestTerms::transit(),
+        ManifestTerms::none(),
+    )
+    .await;
+    sync_now(&ah).await;
+    let mut people = Vec::new();
+    for seq in 0..3 {
+        people.push(
+            issue(&sc, subject("王建国", "510104", 300 + seq), G, 86_400)
+                .await
+                .code,
+        );
+    }
+    let text = trip(&node_key(&sc), &people, 1, hcmr::unix_now());
+
+    // Online, the manifest as an argument: PASS, exit 0, with the headcount and the route.
+    let (code, out, err) = hcmr_cli(
+        &ah,
+        &["check-manifest", "--checkpoint", CHECKPOINT, &text],
+        "",
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("PASS  川A·D1234  trip 747269702d303432 version 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("headcount:  2 passengers + 1 crew = 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "510104 (510000 Sichuan) -> 340000 Anhui -> 330200 (330000 Zhejiang) 宁波市某电子厂"
+        ),
+        "{out}"
+    );
+    // From standard input, as JSON.
+    let (code, out, _) = hcmr_cli(
+        &ah,
+        &["check-manifest", "--json", "-"],
+        &format!("{text}\n"),
+    )
+    .await;
+    assert_eq!(code, Some(0));
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["verdict"].as_str(), j["passengers"].as_u64()),
+        (Some("PASS"), Some(2))
+    );
+    // From a file that holds no manifest: STOP malformed, exit 3.
+    let file = dir.path().join("not-a-manifest.txt");
+    std::fs::write(&file, &people[0]).unwrap();
+    let (code, out, _) = hcmr_cli(
+        &ah,
+        &["check-manifest", "--file", file.to_str().unwrap()],
+        "",
+    )
+    .await;
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.starts_with("STOP  "), "{out}");
+    assert!(out.contains("  malformed - prefix.foreign"), "{out}");
+
+    // Offline, with Anhui's trust bundle: Sichuan revokes seat 2 and Anhui syncs first.
+    codes(&sc)
+        .await
+        .revoke_health_code(proto::RevokeHealthCodeRequest {
+            cti: hex::encode(&hcmr::code::HealthCode::decode(&people[1]).unwrap().cti()),
+        })
+        .await
+        .unwrap();
+    sync_now(&ah).await;
+    let exported = operator(&ah)
+        .await
+        .export_trust_bundle(proto::ExportTrustBundleRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let bundle = dir.path().join("anhui.bundle");
+    std::fs::write(&bundle, &exported.bundle).unwrap();
+    let kid = hex::encode(&exported.kid);
+    ah.shutdown().await.unwrap();
+    sc.shutdown().await.unwrap();
+    let mut offline = std::process::Command::new(env!("CARGO_BIN_EXE_hcmr"));
+    offline.args([
+        "check-manifest",
+        "--offline",
+        bundle.to_str().unwrap(),
+        "--trust",
+        &kid,
+        "--json",
+        &text,
+    ]);
+    let o = tokio::task::spawn_blocking(move || offline.output().unwrap())
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["verdict"], "STOP");
+    assert_eq!(j["reasons"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(
+        (&j["reasons"][0]["reason"], &j["reasons"][0]["seat"]),
+        (&serde_json::json!("revoked"), &serde_json::json!(2))
+    );
+}

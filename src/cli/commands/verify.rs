@@ -166,6 +166,24 @@ fn verify_offline(
     max_age: Duration,
     code: &str,
 ) -> Result<proto::VerifyHealthCodeResponse, CliError> {
+    let (snapshot, now) = open_bundle(path, trust, max_age)?;
+    let verdict = crate::verify::verify(code, &snapshot, now);
+    Ok(convert::verdict_to_proto(&verdict, now))
+}
+
+/// The trust snapshot of the bundle file `path` (`--offline`), checked against the exporting
+/// node's key or kid `trust` (`--trust`) and no older than `max_age` (`--max-bundle-age`), with
+/// the time it was judged at; notes on standard error which bundle it is. Shared by every
+/// offline check (`hcmr verify`, `hcmr manifest check`).
+///
+/// # Errors
+/// [`CliError::Usage`] for a missing `--trust`, an unreadable file or one that is not a bundle;
+/// [`CliError::Failed`] for a bundle that fails its checks or is too old.
+pub(crate) fn open_bundle(
+    path: &std::path::Path,
+    trust: Option<&str>,
+    max_age: Duration,
+) -> Result<(crate::trust::TrustSnapshot, crate::UnixTime), CliError> {
     let trust = trust.ok_or_else(|| {
         CliError::Usage(
             "--trust: required with --offline (the kid `hcmr bundle export` printed)".into(),
@@ -201,6 +219,5 @@ fn verify_offline(
             now.saturating_since(content.exported_at)
         ))
     );
-    let verdict = crate::verify::verify(code, &snapshot, now);
-    Ok(convert::verdict_to_proto(&verdict, now))
+    Ok((snapshot, now))
 }

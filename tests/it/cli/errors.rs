@@ -205,7 +205,10 @@ fn a_bad_value_from_an_environment_variable_names_it_and_is_bad_configuration() 
 fn help_lists_exit_codes_and_token_variable_and_completions_and_man_pages_are_made() {
     let (out, _) = text(&hcmr(&["verify", "--help"]));
     assert!(
-        out.contains("Exit codes: 0 success (verify: RECOGNIZED); 3 verify NOT RECOGNIZED, match NO MATCH; 64"),
+        out.contains(
+            "Exit codes: 0 success (verify: RECOGNIZED; manifest check: PASS); 3 verify NOT \
+             RECOGNIZED, manifest check STOP, match NO MATCH; 64"
+        ),
         "{out}"
     );
     assert!(

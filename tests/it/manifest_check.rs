@@ -447,6 +447,26 @@ async fn the_cli_checks_a_manifest_online_and_offline_and_exits_3_on_stop() {
     assert!(out.starts_with("STOP  "), "{out}");
     assert!(out.contains("  malformed - prefix.foreign"), "{out}");
 
+    // `hcmr audit` shows the checks: PASS or STOP, the reasons, the trip.
+    manifest_audit(&ah, 3).await;
+    let (code, out, err) = hcmr_cli(&ah, &["audit"], "").await;
+    assert_eq!(code, Some(0), "{err}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("MANIFEST")).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(
+        rows[0].contains(CHECKPOINT) && rows[0].contains("510000"),
+        "{out}"
+    );
+    assert!(
+        rows[0].contains(" PASS ") && rows[0].ends_with("trip 747269702d303432 v1"),
+        "{out}"
+    );
+    assert!(
+        rows[2].contains(" STOP ") && rows[2].contains("MANIFEST:malformed"),
+        "{out}"
+    );
+    assert!(rows[2].ends_with("trip ?"), "{out}");
+
     // Offline, with Anhui's trust bundle: Sichuan revokes seat 2 and Anhui syncs first.
     codes(&sc)
         .await

@@ -31,7 +31,9 @@ pub struct AuditArgs {
     /// Counts per issuing province and verdict for one UTC day (YYYY-MM-DD) instead of records.
     #[arg(long, value_name = "DAY", conflicts_with_all = ["from", "until"])]
     summary: Option<String>,
-    /// Print CSV (time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash).
+    /// Print CSV (time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash). A manifest
+    /// check has verdict PASS or STOP, reason `MANIFEST:` and its reasons (`revoked@3;...`), and
+    /// `trip ID vN` for the hash.
     #[arg(long)]
     csv: bool,
     /// Most records to print, oldest first (fetched in pages of at most 10,000); when more
@@ -96,6 +98,30 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
             .map(|x| x.as_str_name().trim_start_matches("REASON_"))
             .unwrap_or("?")
     };
+    // A manifest check: PASS or STOP, its reasons by seat, and the trip where a code's hash goes.
+    let shown_verdict = |rec: &proto::AuditRecord| match (&rec.manifest, verdict(rec.verdict)) {
+        (None, v) => v,
+        (Some(_), "RECOGNIZED") => "PASS",
+        (Some(_), _) => "STOP",
+    };
+    let shown_reason = |rec: &proto::AuditRecord| match &rec.manifest {
+        None => reason(rec.reason).to_string(),
+        Some(m) => manifest_reasons(m),
+    };
+    let shown_subject = |rec: &proto::AuditRecord| match &rec.manifest {
+        None => rec.cti_hash.clone(),
+        Some(m) if m.trip_id.is_empty() => "trip ?".to_string(),
+        Some(m) => format!(
+            "trip {} v{}{}",
+            m.trip_id,
+            m.version,
+            if m.signature_verified {
+                ""
+            } else {
+                " (unverified)"
+            }
+        ),
+    };
     let mut client = OperatorServiceClient::new(channel(&a.node).await?);
     // Every record of the summary's day; else at most --limit. A page at a time, printed as it
     // comes, so no more than a page is held.
@@ -131,7 +157,7 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
         for rec in &r.records {
             if a.summary.is_some() {
                 *counts
-                    .entry((rec.issuer_province.clone(), verdict(rec.verdict)))
+                    .entry((rec.issuer_province.clone(), shown_verdict(rec)))
                     .or_default() += 1;
             } else if a.csv {
                 out!(
@@ -140,9 +166,9 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
                     csv_field(&rec.checkpoint_id),
                     rec.via,
                     rec.issuer_province,
-                    verdict(rec.verdict),
-                    reason(rec.reason),
-                    rec.cti_hash
+                    shown_verdict(rec),
+                    shown_reason(rec),
+                    shown_subject(rec)
                 );
             } else {
                 out!(
@@ -151,9 +177,9 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
                     rec.checkpoint_id,
                     rec.via,
                     rec.issuer_province,
-                    verdict(rec.verdict),
-                    reason(rec.reason),
-                    rec.cti_hash
+                    shown_verdict(rec),
+                    shown_reason(rec),
+                    shown_subject(rec)
                 );
             }
         }
@@ -214,6 +240,28 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// A manifest check's reasons for the reason column: `MANIFEST` and each reason's identifier
+/// (`revoked@3` for a seat), joined by `;` (no comma, for the CSV); `MANIFEST` alone for a PASS.
+fn manifest_reasons(m: &proto::ManifestCheckRecord) -> String {
+    let mut out = "MANIFEST".to_string();
+    for (i, r) in m.reasons.iter().enumerate() {
+        out.push(if i == 0 { ':' } else { ';' });
+        out.push_str(
+            &proto::ManifestReason::try_from(r.reason)
+                .map(|x| {
+                    x.as_str_name()
+                        .trim_start_matches("MANIFEST_REASON_")
+                        .to_ascii_lowercase()
+                })
+                .unwrap_or_else(|_| "?".into()),
+        );
+        if r.seat != 0 {
+            out.push_str(&format!("@{}", r.seat));
+        }
+    }
+    out
 }
 
 /// A CSV field: quoted when it holds a comma, quote or line break (RFC 4180); a field that

@@ -84,6 +84,8 @@ pub struct Target {
     pub pid: Option<u32>,
     /// Codes for verify-peer (issued by a peer with an agreement).
     pub peer_codes: Vec<String>,
+    /// The peer's trip manifest for verify-manifest ([`super::peer_manifest`]).
+    pub manifest: Option<String>,
 }
 
 /// A deterministic generator for the mix (xorshift64*).
@@ -128,6 +130,7 @@ struct Load {
     own: Vec<String>,
     peer: Vec<String>,
     forged: Vec<String>,
+    manifest: String,
     mix: Vec<(Op, u32)>,
 }
 
@@ -192,6 +195,23 @@ async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), Failure
                 .iter()
                 .try_for_each(|v| expect(v, proto::Verdict::Recognized))
         }
+        Op::VerifyManifest => {
+            let r = HealthCodeServiceClient::new(ch)
+                .verify_manifest(proto::VerifyManifestRequest {
+                    manifest: load.manifest.clone(),
+                    checkpoint_id: "bench".into(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            match r.reasons.first() {
+                None if r.pass => Ok(()),
+                first => Err(Failure::Verdict(first.map_or("NO_REASON", |x| {
+                    proto::ManifestReason::try_from(x.reason)
+                        .map_or("UNKNOWN_REASON", |r| r.as_str_name())
+                }))),
+            }
+        }
         Op::Issue => HealthCodeServiceClient::new(ch)
             .issue_health_code(issue_request(n as u16))
             .await
@@ -251,6 +271,14 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
                 .into(),
         ));
     }
+    if needs(Op::VerifyManifest) && target.manifest.is_none() {
+        return Err(BenchError::Usage(
+            "the mix has verify-manifest, which needs a trip manifest of a peer province: give \
+             --peer-dir and --peer-token-file (a node whose agreement with this one accepts its \
+             manifests, transit and arrival), or a --mix without verify-manifest"
+                .into(),
+        ));
+    }
     if let Some(pid) = target.pid {
         if process_cpu_secs(pid).is_none() {
             return Err(BenchError::Usage(format!(
@@ -285,6 +313,7 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
         own,
         peer: target.peer_codes.clone(),
         forged,
+        manifest: target.manifest.clone().unwrap_or_default(),
         mix: o.mix.clone(),
     });
 
@@ -375,11 +404,16 @@ async fn probe(load: &Load) -> Result<(), BenchError> {
                 )))
             }
             Err(f @ Failure::Verdict(_)) => {
-                let hint = if *op == Op::VerifyPeer {
-                    ": does the peer's province have an agreement in force with this node's, \
-                     recognizing its green codes?"
-                } else {
-                    ""
+                let hint = match op {
+                    Op::VerifyPeer => {
+                        ": does the peer's province have an agreement in force with this node's, \
+                         recognizing its green codes?"
+                    }
+                    Op::VerifyManifest => {
+                        ": does the agreement with the peer's province accept its manifests \
+                         (transit and arrival), and has this node synced the peer's feed?"
+                    }
+                    _ => "",
                 };
                 return Err(BenchError::Setup(format!(
                     "a first {} call got an {f}{hint}",

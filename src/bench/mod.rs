@@ -15,7 +15,8 @@
 //! requests start on a fixed schedule, and latency counts from the scheduled start, so a server
 //! that falls behind shows it instead of hiding it). The mix is a weighted choice per request
 //! among `verify-own`, `verify-peer`, `verify-not-recognized` (a forged code: bad signature),
-//! `issue`, and `empty` (grpc.health.v1 Check: the empty-call baseline). Codes are issued before
+//! `verify-batch`, `verify-manifest` (a 55-person trip manifest of the peer, sealed with the
+//! peer's key from its folder: `manifest`), `issue`, and `empty` (grpc.health.v1 Check: the empty-call baseline). Codes are issued before
 //! the measurement starts. A request is "ok" when it got the answer its op expects (recognized,
 //! or for `verify-not-recognized` not recognized); every other outcome is counted as an error by
 //! its kind (the gRPC status code, an unexpected verdict, or in the open loop a request dropped
@@ -27,12 +28,14 @@
 
 mod cpu;
 mod load;
+mod manifest;
 mod options;
 mod report;
 pub mod scale;
 mod self_contained;
 
 pub use load::{peer_codes, run, Target};
+pub use manifest::peer_manifest;
 pub use options::{parse_mix, Op, Options, BATCH_CODES, MAX_DURATION, MAX_WARMUP, MIN_DURATION};
 pub use report::{Failure, OpReport, Report};
 pub use self_contained::self_contained;

@@ -16,6 +16,9 @@ pub enum Op {
     /// BatchVerifyHealthCodes with [`BATCH_CODES`] own codes in one call (a checkpoint
     /// gateway); counted per call, so codes per second are [`BATCH_CODES`] times the calls.
     VerifyBatch,
+    /// VerifyManifest on a 55-person trip manifest of the peer province (PASS expected): one
+    /// scan per vehicle at a checkpoint (docs/transport.md section 5).
+    VerifyManifest,
     /// Issue a code (the issued-code log is durable before the answer).
     Issue,
     /// grpc.health.v1 Check: the cheapest call through the same server and client.
@@ -24,11 +27,12 @@ pub enum Op {
 
 impl Op {
     /// Every op, in report order.
-    pub const ALL: [Op; 6] = [
+    pub const ALL: [Op; 7] = [
         Op::VerifyOwn,
         Op::VerifyPeer,
         Op::VerifyNotRecognized,
         Op::VerifyBatch,
+        Op::VerifyManifest,
         Op::Issue,
         Op::Empty,
     ];
@@ -40,6 +44,7 @@ impl Op {
             Op::VerifyPeer => "verify-peer",
             Op::VerifyNotRecognized => "verify-not-recognized",
             Op::VerifyBatch => "verify-batch",
+            Op::VerifyManifest => "verify-manifest",
             Op::Issue => "issue",
             Op::Empty => "empty",
         }
@@ -63,7 +68,7 @@ pub fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, BenchError> {
             .find(|o| o.name() == name.trim())
             .ok_or_else(|| {
                 BenchError::Usage(format!(
-                    "--mix {part:?}: expected one of verify-own, verify-peer, verify-not-recognized, verify-batch, issue, empty"
+                    "--mix {part:?}: expected one of verify-own, verify-peer, verify-not-recognized, verify-batch, verify-manifest, issue, empty"
                 ))
             })?;
         if seen.contains(&op) {

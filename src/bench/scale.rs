@@ -535,6 +535,7 @@ pub async fn run(exe: &Path, o: &ScaleOptions) -> Result<ScaleReport, BenchError
         token: Some(m.token.clone()),
         pid: Some(s.id()),
         peer_codes: codes.clone(),
+        manifest: None,
     };
     for _ in 0..o.rounds.max(1) {
         let e = super::run(&target(&empty, &s_empty), &o.load).await?;

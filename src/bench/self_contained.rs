@@ -144,6 +144,7 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
     let dir = tempfile::tempdir().map_err(|e| setup(&e))?;
     let mut children = Vec::new();
     let mut nodes = Vec::new();
+    let mut configs = Vec::new();
     for code in [510000u32, 440000] {
         let p = crate::province::Province::from_code(code).map_err(|e| setup(&e))?;
         let made = init_bench_node(
@@ -158,6 +159,7 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
         .await?;
         let (path, port, token) = (made.config_path, made.port, made.token);
         children.push(Served::spawn(exe, &path)?);
+        configs.push(path);
         nodes.push((
             format!("https://127.0.0.1:{port}"),
             dir.path().join(code.to_string()).join("tls/node.crt"),
@@ -224,6 +226,9 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
             expected_peer_kid: kid,
             effective_from: (now - 10).secs(),
             effective_until: (now + 30 * 86_400).secs(),
+            // Guangdong's checkpoints and receivers take Sichuan's trips (verify-manifest).
+            peer_manifests_transit: true,
+            peer_manifests_arrival: true,
             ..Default::default()
         })
         .await
@@ -236,6 +241,12 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
         .await
         .map_err(|e| setup(&e))?;
     let peer_codes = issue_codes(&sc, CODES).await.map_err(|e| setup(&e))?;
+    let manifest = super::peer_manifest(&configs[0], &peer_codes, crate::unix_now())?;
+    // Guangdong holds Sichuan's feed (its revocations) before the first check.
+    OperatorServiceClient::new(gd.clone())
+        .sync_now(proto::SyncNowRequest {})
+        .await
+        .map_err(|e| setup(&e))?;
     let pid = children.get(1).map(Served::id);
     Ok(SelfContained {
         _children: children,
@@ -246,6 +257,7 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
             token: Some(nodes[1].2.clone()),
             pid,
             peer_codes,
+            manifest: Some(manifest),
         },
     })
 }

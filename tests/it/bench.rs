@@ -82,7 +82,7 @@ fn self_contained_runs_every_op_without_errors() {
             "bench",
             "--self-contained",
             "--mix",
-            "verify-own,verify-peer,verify-not-recognized,verify-batch,issue,empty",
+            "verify-own,verify-peer,verify-not-recognized,verify-batch,verify-manifest,issue,empty",
             "--duration",
             "1s",
             "--warmup",
@@ -101,6 +101,7 @@ fn self_contained_runs_every_op_without_errors() {
         "verify-peer",
         "verify-not-recognized",
         "verify-batch",
+        "verify-manifest",
         "issue",
         "empty",
         "all",
@@ -428,6 +429,7 @@ async fn against_nodes_started_by_hand() {
     let cases: &[(&[&str], i32, &str)] = &[
         // Asking for verify-peer without a peer is refused before any code is issued.
         (&["--mix", "verify-peer"], 64, "--peer-dir"),
+        (&["--mix", "verify-manifest"], 64, "--peer-dir"),
         // The loaded node is no peer of itself.
         (
             &[

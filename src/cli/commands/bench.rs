@@ -42,8 +42,9 @@ pub struct BenchArgs {
     #[arg(long, default_value = "2s", value_parser = warmup_duration)]
     warmup: Duration,
     /// Weighted mix of verify-own, verify-peer, verify-not-recognized, verify-batch (64 codes
-    /// per BatchVerifyHealthCodes call, counted per call), issue, empty; a name without `=w`
-    /// weighs 1. Default with a peer (--self-contained, --peer-dir):
+    /// per BatchVerifyHealthCodes call, counted per call), verify-manifest (VerifyManifest on a
+    /// 55-person trip of the peer, sealed with the key in --peer-dir), issue, empty; a name
+    /// without `=w` weighs 1. Default with a peer (--self-contained, --peer-dir):
     /// verify-own=45,verify-peer=40,verify-not-recognized=5,issue=10; without:
     /// verify-own=85,verify-not-recognized=5,issue=10.
     #[arg(long)]
@@ -269,12 +270,11 @@ async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
                     .into(),
             ));
         }
+        let wants = |op: crate::bench::Op| opts.mix.iter().any(|(o, _)| *o == op);
+        let with_manifest = wants(crate::bench::Op::VerifyManifest);
         let peer_codes = match (&b.peer_dir, &b.peer_token_file) {
             (Some(dir), Some(token_file))
-                if opts
-                    .mix
-                    .iter()
-                    .any(|(op, _)| *op == crate::bench::Op::VerifyPeer) =>
+                if wants(crate::bench::Op::VerifyPeer) || with_manifest =>
             {
                 let (peer_url, peer_cert, peer_token) = resolve_node_as(
                     &NodeArg {
@@ -298,12 +298,25 @@ async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
             }
             _ => Vec::new(),
         };
+        // The peer's trip, sealed with its key from its folder (as its origin node would).
+        let manifest = match &b.peer_dir {
+            Some(dir) if with_manifest => Some(
+                crate::bench::peer_manifest(
+                    &dir.join(crate::node::CONFIG_FILE),
+                    &peer_codes,
+                    crate::unix_now(),
+                )
+                .map_err(fail)?,
+            ),
+            _ => None,
+        };
         let target = crate::bench::Target {
             url,
             cert,
             token,
             pid: b.server_pid,
             peer_codes,
+            manifest,
         };
         crate::bench::run(&target, &opts).await.map_err(fail)?
     };

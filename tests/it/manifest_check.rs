@@ -210,7 +210,8 @@ async fn a_vehicle_passes_then_stops_for_an_old_version_and_a_revoked_seat_and_e
 
     // The audit log: checkpoint, trip, version, verdict and reasons by seat; no code hash.
     let log = manifest_audit(&ah, 4).await;
-    let seen: Vec<(u64, i32, Vec<(i32, u32)>)> = log
+    type Row = (u64, i32, Vec<(i32, u32)>);
+    let seen: Vec<Row> = log
         .iter()
         .map(|r| {
             let m = r.manifest.as_ref().unwrap();
@@ -299,7 +300,7 @@ async fn without_the_manifests_term_a_vehicle_stops_and_garbage_is_a_stop_not_an
     let code = issue(&sc, subject("李秀英", "510104", 7), G, 86_400)
         .await
         .code;
-    let text = trip(&node_key(&sc), &[code.clone()], 1, clock.now());
+    let text = trip(&node_key(&sc), std::slice::from_ref(&code), 1, clock.now());
 
     let r = check(&ah, &text, "").await;
     assert!(!r.pass && r.signature_verified, "{r:?}");
@@ -471,7 +472,7 @@ async fn the_cli_checks_a_manifest_online_and_offline_and_exits_3_on_stop() {
     codes(&sc)
         .await
         .revoke_health_code(proto::RevokeHealthCodeRequest {
-            cti: hex::encode(&hcmr::code::HealthCode::decode(&people[1]).unwrap().cti()),
+            cti: hex::encode(hcmr::code::HealthCode::decode(&people[1]).unwrap().cti()),
         })
         .await
         .unwrap();

@@ -7,13 +7,18 @@
 //! A case is two files with one stem:
 //! - the input: `<name>.txt` (used byte for byte, no newline added), `<name>.hex` (hex digits,
 //!   white space ignored) or `<name>.bin` (raw bytes, e.g. a fuzzer artifact as found);
-//! - `<name>.expect`: `#` comment lines, then `target = code | agreement | feed` and one or more
+//! - `<name>.expect`: `#` comment lines, then `target = code | agreement | feed | manifest |
+//!   report | receipt` and one or more
 //!   `decoder = outcome` lines. Decoders and outcomes are those of the harness: for `code`,
 //!   `decode` / `cose` / `claims` give [`hcmr::code::CodeError::code`] (`base45.length`),
 //!   `inspect` / `inspect_cose` give `InspectError::code`, `verify` the verification reason
 //!   (`malformed`); for `agreement` (`record`, `signatures`, `snapshot`, `body`, `termination`,
 //!   `termination_check`, `termination_snapshot`) and `feed` (`record`, `apply`, `batch`,
-//!   `bundle`) the error's variant name (`NotCanonical`, `Gap`), or `ok`.
+//!   `bundle`) the error's variant name (`NotCanonical`, `Gap`), or `ok`; for `manifest`
+//!   (`decode`, `cose`, `payload`: [`hcmr::manifest::ManifestError::code`] with the field or
+//!   seat it names, `manifest.field(people)`; `check`: the verdict at an Anhui checkpoint, `pass`
+//!   or the reasons, `bad_signature`) and `report` / `receipt` (`decode`, `payload`:
+//!   [`hcmr::manifest::RecordError::code`] with the field, `record.field(verdict)`).
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,7 +35,7 @@ mod harness;
 
 use harness::{fixtures, NOW};
 
-const TARGETS: [&str; 3] = ["code", "agreement", "feed"];
+const TARGETS: [&str; 6] = ["code", "agreement", "feed", "manifest", "report", "receipt"];
 const INPUT_EXTENSIONS: [&str; 3] = ["txt", "hex", "bin"];
 
 fn corpus_dir() -> PathBuf {
@@ -88,6 +93,9 @@ fn run(target: &str, data: &[u8]) -> harness::Outcomes {
         "code" => harness::code_target(data),
         "agreement" => harness::agreement_target(data),
         "feed" => harness::feed_target(data),
+        "manifest" => harness::manifest_target(data),
+        "report" => harness::report_target(data),
+        "receipt" => harness::receipt_target(data),
         _ => unreachable!("checked when parsed"),
     }
 }

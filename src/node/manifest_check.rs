@@ -19,12 +19,13 @@ use super::error::ApiError;
 use super::{AuditSink, NodeState, TrustState};
 use crate::clock::Clock;
 
-/// What a manifest check needs: the trust snapshot, the store of seen versions, the audit queue
-/// and the clock.
+/// What a manifest check needs: the trust snapshot, the store of seen versions, the audit queue,
+/// the metrics and the clock.
 pub(crate) struct ManifestCheck<'a> {
     trust: &'a TrustState,
     store: &'a Store,
     audit: &'a AuditSink,
+    metrics: &'a super::metrics::Metrics,
     clock: &'a Clock,
 }
 
@@ -35,6 +36,7 @@ impl NodeState {
             trust: &self.trust,
             store: &self.store,
             audit: &self.audit,
+            metrics: &self.metrics,
             clock: &self.clock,
         }
     }
@@ -90,6 +92,7 @@ impl ManifestCheck<'_> {
         let seen = seen.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
         let verdict = manifest::check(text, &trust, now, seen);
         let verified = signature_verified(decoded.as_ref(), &verdict);
+        self.metrics.manifest_check(&verdict);
         let response = response(decoded.as_ref(), &verdict, trust.local(), now, verified);
         let origin = decoded
             .as_ref()

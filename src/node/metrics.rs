@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `hcmr_verifications_total` | counter | `reason` ([`crate::verify::Reason::as_str`]), `verdict` (`recognized`, `not_recognized`) |
 //! | `hcmr_verify_duration_seconds` | histogram | the verification decision |
+//! | `hcmr_manifest_checks_total` | counter | `reason` (the first of a STOP, [`crate::manifest::ManifestReason::as_str`]; `ok` for a PASS), `verdict` (`pass`, `stop`) |
 //! | `hcmr_issue_duration_seconds` | histogram | the IssueHealthCode call |
 //! | `hcmr_peer_sync_age_seconds` | gauge | `peer`: seconds since its last successful sync |
 //! | `hcmr_peer_sync_total` | counter | `peer`, `result` (`ok`, `error`) |
@@ -83,6 +84,7 @@ fn duration_histogram() -> Histogram {
 /// lock for a histogram or a new label set).
 pub(crate) struct Metrics {
     verifications: Family<VerificationLabels, Counter>,
+    manifest_checks: Family<VerificationLabels, Counter>,
     verify_duration: Histogram,
     issue_duration: Histogram,
     issued: Counter,
@@ -97,6 +99,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             verifications: Family::default(),
+            manifest_checks: Family::default(),
             verify_duration: duration_histogram(),
             issue_duration: duration_histogram(),
             issued: Counter::default(),
@@ -122,6 +125,19 @@ impl Metrics {
             })
             .inc();
         self.verify_duration.observe(took.as_secs_f64());
+    }
+
+    /// Counts one check of a trip manifest.
+    pub(crate) fn manifest_check(&self, verdict: &crate::manifest::ManifestVerdict) {
+        self.manifest_checks
+            .get_or_create(&VerificationLabels {
+                reason: verdict
+                    .reasons()
+                    .first()
+                    .map_or("ok", |r| r.reason.as_str()),
+                verdict: if verdict.passed() { "pass" } else { "stop" },
+            })
+            .inc();
     }
 
     /// The time one IssueHealthCode call took, and whether it issued a code (`false`: refused
@@ -178,6 +194,11 @@ impl Metrics {
             "hcmr_verifications",
             "Verifications made here (gRPC and checkpoint page), by verdict and reason",
             self.verifications.clone(),
+        );
+        r.register(
+            "hcmr_manifest_checks",
+            "Trip manifests checked here (VerifyManifest), by verdict and first reason",
+            self.manifest_checks.clone(),
         );
         r.register(
             "hcmr_verify_duration_seconds",

@@ -90,6 +90,33 @@ fn samples(body: &str) -> HashMap<String, f64> {
         .collect()
 }
 
+/// A one-person trip manifest of `n`'s province over its code `code`, sealed with `n`'s key.
+fn own_trip(n: &hcmr::node::NodeHandle, code: &str) -> String {
+    use hcmr::keyfile::NodeKeyFile as _;
+    use hcmr::manifest::{Escort, Manifest, Person, Place, TripId, Vehicle};
+    let key = hcmr::keys::NodeKey::read_pem(&n.dir.join("node.key")).unwrap();
+    let code = hcmr::code::HealthCode::decode(code).unwrap();
+    let now = hcmr::unix_now();
+    let m = Manifest {
+        trip_id: TripId([1; 8]),
+        version: 1,
+        origin: n.province.code() + 104,
+        destination: 330200,
+        transit: Vec::new(),
+        vehicle: Vehicle::new("川A·00001").unwrap(),
+        place: Place::new("宁波").unwrap(),
+        departure: now + 600,
+        arrival: now + 7200,
+        sealed_at: now,
+        escort: Escort::new("王*").unwrap(),
+        issuers: vec![n.province],
+        people: vec![
+            Person::from_code(&code, 0, hcmr::status::HealthStatus::Green, true, now).unwrap(),
+        ],
+    };
+    hcmr::manifest::sign(&m, &key)
+}
+
 fn sample(s: &HashMap<String, f64>, key: &str) -> f64 {
     *s.get(key)
         .unwrap_or_else(|| panic!("{key} missing in {s:#?}"))
@@ -151,6 +178,20 @@ async fn metrics_count_verifications_issues_syncs_and_refusals() {
         verify(&sc, "HCMR1:NOTACODE").await.reason,
         proto::Reason::Malformed as i32
     );
+    // A trip manifest of Sichuan's own over code `a` (PASS), and one that is not (STOP).
+    let trip = own_trip(&sc, &a.code);
+    for (text, pass) in [(trip.as_str(), true), ("HCMRT1:NOTATRIP", false)] {
+        let r = codes(&sc)
+            .await
+            .verify_manifest(proto::VerifyManifestRequest {
+                manifest: text.to_string(),
+                checkpoint_id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.pass, pass, "{r:?}");
+    }
     // A call without a token is refused (and counted).
     let refused = codes_as(&sc, None)
         .await
@@ -178,6 +219,20 @@ async fn metrics_count_verifications_issues_syncs_and_refusals() {
         sample(
             &s,
             "hcmr_verifications_total{reason=\"malformed\",verdict=\"not_recognized\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &s,
+            "hcmr_manifest_checks_total{reason=\"ok\",verdict=\"pass\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &s,
+            "hcmr_manifest_checks_total{reason=\"malformed\",verdict=\"stop\"}"
         ),
         1.0
     );

@@ -18,6 +18,7 @@
 //! | `hcmr_agreements` | gauge | agreements in the trust snapshot |
 //! | `hcmr_access_denied_total` | counter | `outcome` (`UNAUTHENTICATED`, `PERMISSION_DENIED`, ...) |
 //! | `hcmr_audit_dropped_total` | counter | audit records dropped (queue full) |
+//! | `hcmr_trips_overdue` | gauge | sealed trips of this origin without a handover by their planned arrival plus the grace period |
 //! | `hcmr_build_info` | gauge (1) | `version` |
 //!
 //! Nothing personal is in a metric: labels are provinces, reasons and outcomes. The endpoint
@@ -259,6 +260,14 @@ impl Metrics {
             "Audit records dropped because the audit queue was full",
             ConstCounter::new(state.audit.dropped.load(Ordering::Relaxed)),
         );
+        match super::trips::overdue_count(state.store, now) {
+            Ok(n) => r.register(
+                "hcmr_trips_overdue",
+                "Sealed trips of this origin with no handover by their planned arrival plus the grace period",
+                ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX)),
+            ),
+            Err(e) => tracing::warn!(error = %e, "metrics: overdue trips unavailable"),
+        }
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &r)?;
         Ok(out)

@@ -17,10 +17,19 @@
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
 //! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
+//! | `trips` | trip id (8 bytes) | a trip of this origin: [`TripRecord`] as CBOR (details, people by seat with issuer, status as verified, cti, `iat`, status end, keyed subject hash, crew, boarding time and the masked subject; removals) |
+//! | `trips_created` | created (u64 BE) ‖ trip id | empty: trips by creation, for ListManifests |
+//! | `trip_versions` | trip id ‖ version (u64 BE) | the sealed manifest string (`HCMRT1:...`, UTF-8) |
+//! | `trip_holders` | issuer (u32 BE) ‖ keyed subject hash (8 bytes) | trip id: the trip holding that person, while not cancelled or handed over (a reader checks the trip still holds them) |
+//! | `trips_due` | planned arrival (u64 BE) ‖ trip id | empty: sealed trips without a handover, for the overdue check |
+//! | `trip_reports` | trip id ‖ checked_at (u64 BE) ‖ SHA-256 of the report (first 8 bytes) | a check report received: [`StoredReport`] as CBOR, with the signed bytes |
+//! | `trip_handovers` | trip id | the handover receipt or refusal received (the first; a different second one is refused): [`StoredHandover`] as CBOR, with the signed bytes |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
-//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, and `export` (the
+//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, `trips` (trips,
+//! trips_created, trip_versions, trip_holders, trips_due, trip_reports, trip_handovers), and
+//! `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
 //!
@@ -62,12 +71,14 @@ mod feeds;
 mod issued;
 #[cfg(test)]
 mod tests;
+mod trips;
 
 pub use access::{DENIAL_KEY_LEN, MATCH_PRUNE_EVERY};
 pub use agreements::UndeliveredNotice;
 pub use audit::AuditCursor;
 pub use export::ExportItem;
 pub use issued::IssuedRecord;
+pub use trips::{Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +132,15 @@ pub struct Store {
     access: sled::Tree,
     match_attempts: sled::Tree,
     notice_outbox: sled::Tree,
+    trips: sled::Tree,
+    trips_created: sled::Tree,
+    trip_versions: sled::Tree,
+    trip_holders: sled::Tree,
+    trips_due: sled::Tree,
+    trip_reports: sled::Tree,
+    trip_handovers: sled::Tree,
+    /// One trip workflow's read-check-write at a time ([`Store::lock_trips`]).
+    trips_lock: Arc<tokio::sync::Mutex<()>>,
     /// Identity-match attempts counted since windows that ended were last removed.
     match_counted: Arc<AtomicU64>,
     commit: Arc<GroupCommit>,
@@ -227,6 +247,14 @@ impl Store {
             access: db.open_tree("access")?,
             match_attempts: db.open_tree("match_attempts")?,
             notice_outbox: db.open_tree("notice_outbox")?,
+            trips: db.open_tree("trips")?,
+            trips_created: db.open_tree("trips_created")?,
+            trip_versions: db.open_tree("trip_versions")?,
+            trip_holders: db.open_tree("trip_holders")?,
+            trips_due: db.open_tree("trips_due")?,
+            trip_reports: db.open_tree("trip_reports")?,
+            trip_handovers: db.open_tree("trip_handovers")?,
+            trips_lock: Arc::default(),
             match_counted: Arc::default(),
             commit: Arc::default(),
             gate: Arc::default(),

@@ -85,7 +85,7 @@ impl Trips<'_> {
                 opened.signer, opened.kid
             )));
         };
-        if !(opened.verify)(key) {
+        if !opened.verifies(key) {
             return Err(ApiError::Unauthenticated(format!(
                 "the record's signature does not verify under {}'s key {}",
                 opened.signer, opened.kid
@@ -177,6 +177,11 @@ fn open(
 }
 
 impl Opened {
+    /// Whether the record's signature verifies under `key` (Ed25519, strict).
+    pub(crate) fn verifies(&self, key: &crate::keys::PublicKey) -> bool {
+        (self.verify)(key)
+    }
+
     /// Builds an opened record.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(

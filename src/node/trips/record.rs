@@ -3,8 +3,6 @@
 //! once; the same record again is acknowledged as a duplicate; a second, different handover is
 //! refused (`already_handed_over`).
 
-use sha2::Digest;
-
 use super::Trips;
 use crate::keys::Kid;
 use crate::manifest::{SignedManifest, TripId};
@@ -14,9 +12,9 @@ use crate::proto;
 use crate::province::Province;
 use crate::store::{Stored, StoredHandover, StoredReport, TripRecord};
 
-/// Largest record accepted, in bytes (a receipt of 99 people with 200-byte reasons is about
-/// 21 KB).
-pub(crate) const MAX_RECORD_BYTES: usize = 32 * 1024;
+/// Largest record accepted before decoding, in bytes: the largest receipt (the decoders hold
+/// each kind to its own bound).
+pub(crate) const MAX_RECORD_BYTES: usize = crate::manifest::MAX_RECEIPT_BYTES;
 
 /// What a received record says, once its envelope and payload decoded (not yet verified).
 pub(crate) struct Opened {
@@ -144,8 +142,7 @@ impl Trips<'_> {
             .ok_or_else(not_found)?;
         let sealed = SignedManifest::decode(&text)
             .map_err(|_| ApiError::Internal("a stored manifest does not decode"))?;
-        let hash: [u8; 32] = sha2::Sha256::digest(sealed.cose_bytes()).into();
-        if hash != o.manifest_hash {
+        if crate::manifest::manifest_hash(&sealed) != o.manifest_hash {
             return Err(ApiError::invalid(
                 "manifest_hash",
                 format!(

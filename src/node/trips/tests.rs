@@ -9,7 +9,6 @@ use super::create::check_request;
 use super::seal::{build, qr_version_m};
 use super::view::state_of;
 use super::{BOARDING_MARGIN_SECS, OVERDUE_GRACE_SECS};
-use crate::code::cose;
 use crate::identity::{DocumentType, SubjectHash};
 use crate::manifest::{SignedManifest, TripId};
 use crate::node::error::ApiError;
@@ -273,71 +272,85 @@ fn a_trips_state_follows_its_seal_checks_handover_and_the_clock() {
     );
 }
 
-fn cbor(v: ciborium::value::Value) -> Vec<u8> {
-    crate::cbor::encode(&v)
-}
-
 #[test]
 fn received_records_open_with_their_fields_and_signature() {
-    use ciborium::value::Value as V;
-    let u = |n: u64| V::Integer(n.into());
-    let hash = sha2::Sha256::digest(b"manifest").to_vec();
-    let report = cbor(V::Array(vec![
-        V::Bytes(vec![0x42; 8]),
-        u(1),
-        V::Bytes(hash.clone()),
-        u(340000),
-        V::Text("G50-3".into()),
-        u(NOW.secs()),
-        u(2),
-        V::Array(vec![V::Array(vec![
-            u(15),
-            u(4),
-            u(510000),
-            V::Text("revoked".into()),
-        ])]),
-    ]));
+    use crate::manifest::{
+        CheckReport, Checkpoint, ManifestReason, Measure, Outcome, ReasonText, Receipt,
+        ReceiptPerson, ReportReason, ReportVerdict,
+    };
+    let hash: [u8; 32] = sha2::Sha256::digest(b"manifest").into();
+    let report = CheckReport {
+        trip_id: TripId([0x42; 8]),
+        version: 1,
+        manifest_hash: hash,
+        checker: prov(340000),
+        checkpoint: Checkpoint::new("G50-3").unwrap(),
+        checked_at: NOW,
+        verdict: ReportVerdict::Stop,
+        reasons: vec![ReportReason {
+            reason: ManifestReason::Revoked,
+            seat: Some(4),
+            issuer: Some(prov(SC)),
+        }],
+    };
     let key = testkit::key(7);
-    let signed = cose::sign(report, &key).bytes;
+    let signed = report.sign(&key);
     let o = super::wire::open_report(signed.clone()).unwrap();
     assert_eq!(
         (o.signer, o.trip, o.version),
         (prov(340000), TripId([0x42; 8]), 1)
     );
-    assert_eq!(o.manifest_hash.to_vec(), hash);
+    assert_eq!(o.manifest_hash, hash);
     assert_eq!(o.kid, key.kid());
     let super::record::Record::Report(r) = &o.record else {
         panic!("not a report")
     };
     assert!(!r.pass);
-    assert_eq!(r.reasons, vec![(15, 4, 510000, "revoked".to_string())]);
+    assert_eq!(r.checkpoint, "G50-3");
+    assert_eq!(r.reasons, vec![(15, 4, 510000, String::new())]);
     assert_eq!(r.signed, signed);
     assert!(o.verifies(&key.public()));
     assert!(!o.verifies(&sc_key().public()));
 
-    let receipt = cbor(V::Array(vec![
-        V::Bytes(vec![0x42; 8]),
-        u(1),
-        V::Bytes(hash),
-        u(330000),
-        u(NOW.secs()),
-        u(1),
-        V::Text(String::new()),
-        V::Array(vec![
-            V::Array(vec![u(1), V::Bool(true), u(0), V::Text(String::new())]),
-            V::Array(vec![u(2), V::Bool(false), u(0), V::Text("missing".into())]),
-        ]),
-    ]));
-    let o = super::wire::open_handover(cose::sign(receipt, &key).bytes).unwrap();
+    let receipt = Receipt {
+        trip_id: TripId([0x42; 8]),
+        version: 1,
+        manifest_hash: hash,
+        destination: prov(330000),
+        received_at: NOW,
+        outcome: Outcome::Delivered,
+        reason: ReasonText::new("").unwrap(),
+        people: vec![
+            ReceiptPerson {
+                seat: 1,
+                present: true,
+                measure: Measure::Observation,
+                reason: ReasonText::new("fever 37.5").unwrap(),
+            },
+            ReceiptPerson {
+                seat: 2,
+                present: false,
+                measure: Measure::None,
+                reason: ReasonText::new("missing").unwrap(),
+            },
+        ],
+    };
+    let o = super::wire::open_handover(receipt.sign(&key)).unwrap();
+    assert_eq!(o.signer, prov(330000));
     let super::record::Record::Handover(h) = &o.record else {
         panic!("not a handover")
     };
     assert!(!h.refused);
+    assert_eq!(h.people[0], (1, true, 1, "fever 37.5".to_string()));
     assert_eq!(h.people[1], (2, false, 0, "missing".to_string()));
-    // Truncated, and a report where a receipt is expected: refused with the fault.
-    assert!(super::wire::open_report(signed[..signed.len() - 3].to_vec()).is_err());
-    assert_eq!(
-        super::wire::open_handover(signed).err().unwrap(),
-        "outcome: 1750000000 is neither 1 (delivered) nor 2 (refused)"
+    // Truncated, and a report where a receipt is expected: refused with the decoder's fault.
+    let cut = super::wire::open_report(signed[..signed.len() - 3].to_vec())
+        .err()
+        .unwrap();
+    assert!(
+        cut.starts_with("cbor.") || cut.starts_with("cose."),
+        "{cut}"
     );
+    let wrong = super::wire::open_handover(signed).err().unwrap();
+    assert!(wrong.starts_with("record."), "{wrong}");
 }

@@ -33,3 +33,4 @@ mod resources;
 mod retention;
 mod security;
 mod storage_faults;
+mod trips;

@@ -41,10 +41,12 @@ fn field_of(r: Result<impl Sized, ApiError>) -> &'static str {
 
 #[test]
 fn a_trip_request_is_checked_field_by_field() {
-    let (origin, destination, transit, ..) = check_request(&request(), prov(SC), NOW).unwrap();
-    assert_eq!((origin, destination), (511304, 330212));
-    assert_eq!(transit, vec![prov(500000), prov(340000)]);
-    let cases: Vec<(&str, Box<dyn Fn(&mut proto::CreateManifestRequest)>)> = vec![
+    let c = check_request(&request(), prov(SC), NOW).unwrap();
+    assert_eq!((c.origin, c.destination), (511304, 330212));
+    assert_eq!(c.transit, vec![prov(500000), prov(340000)]);
+    assert_eq!(c.escort.as_str(), "王*");
+    type Change = Box<dyn Fn(&mut proto::CreateManifestRequest)>;
+    let cases: Vec<(&str, Change)> = vec![
         (
             "vehicle",
             Box::new(|r| r.vehicle = "川R·123456789012".into()),

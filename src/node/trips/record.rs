@@ -90,7 +90,7 @@ impl Trips<'_> {
             )));
         }
         let _held = self.store.lock_trips().await;
-        let trip = self.sealed(&opened)?;
+        let (trip, people) = self.sealed(&opened)?;
         let stored = match &opened.record {
             Record::Report(rep) => self.store.store_trip_report(&trip.id, rep).await?,
             Record::Handover(h) => {
@@ -101,6 +101,16 @@ impl Trips<'_> {
                         "trip {} goes to {}, not to {}",
                         trip.id, trip.destination, h.destination
                     )));
+                }
+                if let Some((seat, ..)) = h.people.iter().find(|p| p.0 == 0 || p.0 > people as u64)
+                {
+                    return Err(ApiError::invalid(
+                        "seat",
+                        format!(
+                            "{seat} is not on trip {} version {} ({people} people)",
+                            trip.id, opened.version
+                        ),
+                    ));
                 }
                 self.store.store_trip_handover(&trip, h).await?
             }
@@ -124,8 +134,8 @@ impl Trips<'_> {
     }
 
     /// The trip a record names, if this node sealed the version it names with the manifest
-    /// whose hash it carries.
-    fn sealed(&self, o: &Opened) -> Result<TripRecord, ApiError> {
+    /// whose hash it carries, and the number of people on that version.
+    fn sealed(&self, o: &Opened) -> Result<(TripRecord, usize), ApiError> {
         let not_found = || {
             ApiError::NotFound(format!(
                 "trip {} version {} was not sealed by this node",
@@ -151,7 +161,7 @@ impl Trips<'_> {
                 ),
             ));
         }
-        Ok(trip)
+        Ok((trip, sealed.manifest.people.len()))
     }
 }
 

@@ -178,7 +178,22 @@ async fn reports_and_the_handover_are_kept_once_and_forgeries_refused() {
         .await
         .unwrap_err();
     refused(e, Code::InvalidArgument, "handover:");
-    assert_eq!(t.get(&a).await.checks.len(), 1, "nothing changed");
+    // A receipt naming a seat the version does not have.
+    let mut extra = receipt(&v2, now, Outcome::Delivered);
+    extra.people.push(ReceiptPerson {
+        seat: 4,
+        present: true,
+        measure: Measure::None,
+        reason: ReasonText::new("").unwrap(),
+    });
+    let e = as_zj
+        .submit_trip_record(submit(Record::Handover(extra.sign(&zj_key))))
+        .await
+        .unwrap_err();
+    refused(e, Code::InvalidArgument, "seat: 4 is not on trip");
+    let v = t.get(&a).await;
+    assert_eq!(v.checks.len(), 1, "nothing changed");
+    assert!(v.handover.is_none());
 
     // The handover of version 2: delivered; again a duplicate; a different one refused.
     t.clock.set(t.clock.now() + 3600);

@@ -16,6 +16,8 @@
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
 //! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
+//! | `trip_outbox` | seq (u64 BE) | a signed trip record (check report, handover receipt or refusal) for another province's node, until it acknowledges: [`OutboxEntry`] (src/store/outbox.rs) |
+//! | `trip_outbox_dead` | seq (u64 BE) | a trip record its node refused for good, with the refusal, for operators |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
 //! | `trips` | trip id (8 bytes) | a trip of this origin: [`TripRecord`] as CBOR (details, people by seat with issuer, status as verified, cti, `iat`, status end, keyed subject hash, crew, boarding time and the masked subject; removals) |
 //! | `trips_created` | created (u64 BE) ‖ trip id | empty: trips by creation, for ListManifests |
@@ -27,9 +29,9 @@
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
-//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, `trips` (trips,
-//! trips_created, trip_versions, trip_holders, trips_due, trip_reports, trip_handovers), and
-//! `export` (the
+//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, `outbox` (trip_outbox,
+//! trip_outbox_dead), `trips` (trips, trips_created, trip_versions, trip_holders, trips_due,
+//! trip_reports, trip_handovers), and `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
 //!
@@ -69,6 +71,7 @@ mod callers;
 mod export;
 mod feeds;
 mod issued;
+mod outbox;
 #[cfg(test)]
 mod tests;
 mod trips;
@@ -78,6 +81,7 @@ pub use agreements::UndeliveredNotice;
 pub use audit::AuditCursor;
 pub use export::ExportItem;
 pub use issued::IssuedRecord;
+pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
 pub use trips::{Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
 
 /// Errors of the store.
@@ -141,6 +145,8 @@ pub struct Store {
     trip_handovers: sled::Tree,
     /// One trip workflow's read-check-write at a time ([`Store::lock_trips`]).
     trips_lock: Arc<tokio::sync::Mutex<()>>,
+    trip_outbox: sled::Tree,
+    trip_outbox_dead: sled::Tree,
     /// Identity-match attempts counted since windows that ended were last removed.
     match_counted: Arc<AtomicU64>,
     commit: Arc<GroupCommit>,
@@ -255,6 +261,8 @@ impl Store {
             trip_reports: db.open_tree("trip_reports")?,
             trip_handovers: db.open_tree("trip_handovers")?,
             trips_lock: Arc::default(),
+            trip_outbox: db.open_tree("trip_outbox")?,
+            trip_outbox_dead: db.open_tree("trip_outbox_dead")?,
             match_counted: Arc::default(),
             commit: Arc::default(),
             gate: Arc::default(),

@@ -33,4 +33,5 @@ mod resources;
 mod retention;
 mod security;
 mod storage_faults;
+mod transport;
 mod trips;

@@ -12,7 +12,7 @@ use hcmr::proto::health_code_service_client::HealthCodeServiceClient;
 use hcmr::proto::operator_service_client::OperatorServiceClient;
 use hcmr::province::Province;
 
-/// The file, in a node's folder, of the test caller's token (roles issuer, verifier, admin).
+/// The file, in a node's folder, of the test caller's token (every role).
 pub const TEST_TOKEN_FILE: &str = "test.token";
 
 /// Creates a node of `province` under `root` (TLS on, as `hcmr init` makes it) with a caller
@@ -34,10 +34,9 @@ pub async fn init_node(root: &Path, province: u32) -> PathBuf {
 /// Adds the caller `test` (every role) to a stopped node and writes its token file.
 pub async fn add_test_caller(config: &Path) {
     let c = Config::load(config).unwrap();
-    let token =
-        hcmr::node::add_caller_offline(&c, "test", &[Role::Issuer, Role::Verifier, Role::Admin])
-            .await
-            .unwrap();
+    let token = hcmr::node::add_caller_offline(&c, "test", &Role::ALL)
+        .await
+        .unwrap();
     std::fs::write(
         config.parent().unwrap().join(TEST_TOKEN_FILE),
         token.as_bytes(),
@@ -225,19 +224,68 @@ pub async fn conclude_with_trust_age(
     max_trust_age_secs: u64,
 ) -> String {
     let now = hcmr::unix_now();
-    let peer_kid = kid_of(acceptor).await;
-    let created = operator(proposer)
-        .await
-        .create_agreement(proto::CreateAgreementRequest {
-            peer_endpoint: acceptor.endpoint.clone(),
+    conclude_request(
+        proposer,
+        acceptor,
+        proto::CreateAgreementRequest {
             peer_codes_here: map(peer_codes_here),
             our_codes_there: map(our_codes_there),
             max_code_age_secs: 3600,
             max_trust_age_secs,
-            amends: String::new(),
-            expected_peer_kid: peer_kid,
             effective_from: (now - 10).secs(),
             effective_until: (now + 86_400).secs(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// As [`conclude`], with the trip manifests term of each direction (docs/transport.md section
+/// 4): `proposer_accepts` is what the proposer's node accepts of the acceptor's manifests (the
+/// direction acceptor -> proposer), `acceptor_accepts` what the acceptor's node accepts of the
+/// proposer's. The window runs from 10 s before the wall clock for a day.
+pub async fn conclude_with_manifests(
+    proposer: &NodeHandle,
+    acceptor: &NodeHandle,
+    peer_codes_here: &[(i32, i32)],
+    our_codes_there: &[(i32, i32)],
+    proposer_accepts: hcmr::agreement::ManifestTerms,
+    acceptor_accepts: hcmr::agreement::ManifestTerms,
+) -> String {
+    use hcmr::agreement::ManifestRole::{Arrival, Transit};
+    let now = hcmr::unix_now();
+    conclude_request(
+        proposer,
+        acceptor,
+        proto::CreateAgreementRequest {
+            peer_codes_here: map(peer_codes_here),
+            our_codes_there: map(our_codes_there),
+            max_code_age_secs: 3600,
+            effective_from: (now - 10).secs(),
+            effective_until: (now + 86_400).secs(),
+            peer_manifests_transit: proposer_accepts.allows(Transit),
+            peer_manifests_arrival: proposer_accepts.allows(Arrival),
+            our_manifests_transit: acceptor_accepts.allows(Transit),
+            our_manifests_arrival: acceptor_accepts.allows(Arrival),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Sends `request` (its endpoint and expected kid set to `acceptor`'s) to `proposer`, and
+/// accepts the proposal at `acceptor`; returns the agreement id.
+async fn conclude_request(
+    proposer: &NodeHandle,
+    acceptor: &NodeHandle,
+    request: proto::CreateAgreementRequest,
+) -> String {
+    let created = operator(proposer)
+        .await
+        .create_agreement(proto::CreateAgreementRequest {
+            peer_endpoint: acceptor.endpoint.clone(),
+            expected_peer_kid: kid_of(acceptor).await,
+            ..request
         })
         .await
         .unwrap()

@@ -456,8 +456,19 @@ async fn bad_trips_are_refused_naming_the_field_and_other_roles_are_denied() {
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
-    // The test caller holds issuer, verifier and admin, not organizer.
-    let mut as_verifier = TripServiceClient::new(channel(&t.sc).await);
+    // A checkpoint device's token (verifier only) reaches no TripService call.
+    let verifier = operator(&t.sc)
+        .await
+        .add_caller(proto::AddCallerRequest {
+            name: "toll-gate".into(),
+            roles: vec![proto::CallerRole::Verifier as i32],
+            replace: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let mut as_verifier = TripServiceClient::new(channel_as(&t.sc, Some(&verifier)).await);
     let e = as_verifier
         .list_manifests(proto::ListManifestsRequest::default())
         .await

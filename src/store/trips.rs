@@ -273,8 +273,9 @@ impl Store {
             .is_some())
     }
 
-    /// Stores the handover of a trip (the first one only) and takes the trip off those awaiting
-    /// one. Flushed.
+    /// Stores the handover of a trip (the first one only: the same one again is a
+    /// [`Stored::Duplicate`], another a [`Stored::Conflict`]) and takes the trip off those
+    /// awaiting one. Flushed.
     ///
     /// # Errors
     /// [`StoreError::Sled`].
@@ -289,15 +290,18 @@ impl Store {
                 None::<&[u8]>,
                 Some(encode_handover(h)),
             )?;
-            if let Err(e) = swapped {
-                let stored = e.current.map(|v| decode_handover(&v)).transpose()?;
-                return Ok(match stored {
+            let stored = match swapped {
+                Ok(()) => Stored::New,
+                Err(e) => match e.current.map(|v| decode_handover(&v)).transpose()? {
                     Some(s) if s.signed == h.signed => Stored::Duplicate,
                     _ => Stored::Conflict,
-                });
-            }
+                },
+            };
+            // Whatever the outcome, the trip has a handover now: it no longer awaits one, and its
+            // people are free to board another trip. Done on a duplicate and a conflict too, so
+            // a crash between these writes and the flush (nothing acknowledged) is completed by
+            // the retry.
             self.trips_due.remove(time_key(t.arrival, &t.id))?;
-            // The people are free to board another trip.
             for p in &t.people {
                 let _ = self.trip_holders.compare_and_swap(
                     holder_key(p.issuer, &p.subject_hash),
@@ -305,7 +309,7 @@ impl Store {
                     None::<&[u8]>,
                 )?;
             }
-            Ok(Stored::New)
+            Ok(stored)
         })
         .await
     }
@@ -335,5 +339,117 @@ mod tests {
             holder_key(Province::from_code(510000).unwrap(), &SubjectHash([1; 8]))[..4],
             510000u32.to_be_bytes()
         );
+    }
+
+    #[tokio::test]
+    async fn trips_their_index_versions_and_records_read_back_and_survive_a_reopen() {
+        use super::records::tests::{entry, trip};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sc = Province::from_code(510000).unwrap();
+        let mut t = trip();
+        t.version = 0;
+        t.sealed_at = None;
+        store.create_trip(&t).await.unwrap();
+        let mut later = trip();
+        later.id = TripId([8; 8]);
+        later.created_at = t.created_at + 1;
+        store.create_trip(&later).await.unwrap();
+        // Boarding writes the holder; the index names the trip.
+        store
+            .update_trip(&t, &[(sc, SubjectHash([3; 8]))], &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.trip_holding(sc, &SubjectHash([3; 8])).unwrap(),
+            Some(t.id)
+        );
+        // Another trip's release leaves this trip's entry alone.
+        store
+            .update_trip(&later, &[], &[(sc, SubjectHash([3; 8]))])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.trip_holding(sc, &SubjectHash([3; 8])).unwrap(),
+            Some(t.id)
+        );
+        // Newest first, in pages.
+        let (page, more) = store
+            .trips_newest_first(None, 1, |_| Ok(true))
+            .await
+            .unwrap();
+        assert_eq!((page[0].id, more), (later.id, true));
+        let next = Some((later.created_at, later.id));
+        let (page, more) = store
+            .trips_newest_first(next, 1, |_| Ok(true))
+            .await
+            .unwrap();
+        assert_eq!((page[0].id, more), (t.id, false));
+        // Two seals: both versions kept; the trip awaits a handover.
+        t.version = 1;
+        store.seal_trip(&t, "HCMRT1:ONE").await.unwrap();
+        t.version = 2;
+        store.seal_trip(&t, "HCMRT1:TWO").await.unwrap();
+        assert_eq!(store.trip_version(&t.id, 1).unwrap().unwrap(), "HCMRT1:ONE");
+        assert_eq!(store.trip_version(&t.id, 3).unwrap(), None);
+        assert_eq!(store.trips_due_before(t.arrival + 1).unwrap(), vec![t.id]);
+        assert!(store.trips_due_before(t.arrival).unwrap().is_empty());
+        // A report once, then a duplicate.
+        let report = StoredReport {
+            checker: Province::from_code(340000).unwrap(),
+            checkpoint: "G50".into(),
+            checked_at: t.departure + 60,
+            version: 1,
+            pass: true,
+            reasons: vec![],
+            signed: vec![1, 2, 3],
+        };
+        assert_eq!(
+            store.store_trip_report(&t.id, &report).await.unwrap(),
+            Stored::New
+        );
+        assert_eq!(
+            store.store_trip_report(&t.id, &report).await.unwrap(),
+            Stored::Duplicate
+        );
+        // The handover: new, duplicate, conflict; the trip no longer awaits one and its
+        // people are free.
+        t.people = vec![entry(3)];
+        let h = StoredHandover {
+            destination: Province::from_code(330000).unwrap(),
+            version: 2,
+            received_at: t.arrival,
+            refused: false,
+            reason: String::new(),
+            people: vec![(1, true, 0, String::new())],
+            signed: vec![7; 80],
+        };
+        assert_eq!(
+            store.store_trip_handover(&t, &h).await.unwrap(),
+            Stored::New
+        );
+        assert_eq!(
+            store.store_trip_handover(&t, &h).await.unwrap(),
+            Stored::Duplicate
+        );
+        let other = StoredHandover {
+            refused: true,
+            signed: vec![8; 80],
+            ..h.clone()
+        };
+        assert_eq!(
+            store.store_trip_handover(&t, &other).await.unwrap(),
+            Stored::Conflict
+        );
+        assert!(store.trips_due_before(t.arrival + 1).unwrap().is_empty());
+        assert_eq!(store.trip_holding(sc, &SubjectHash([3; 8])).unwrap(), None);
+        drop(store);
+
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.trip_handover(&t.id).unwrap(), Some(h));
+        assert_eq!(store.trip_reports(&t.id).unwrap(), vec![report]);
+        assert!(store.trip_has_reports(&t.id).unwrap());
+        assert_eq!(store.trip(&later.id).unwrap(), Some(later));
+        assert_eq!(store.trip_version(&t.id, 2).unwrap().unwrap(), "HCMRT1:TWO");
     }
 }

@@ -460,10 +460,10 @@ pub(super) fn decode_handover(bytes: &[u8]) -> Result<StoredHandover, StoreError
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn entry(seat: u8) -> TripEntry {
+    pub(in crate::store) fn entry(seat: u8) -> TripEntry {
         TripEntry {
             seat,
             crew: seat == 1,
@@ -480,7 +480,7 @@ mod tests {
         }
     }
 
-    fn trip() -> TripRecord {
+    pub(in crate::store) fn trip() -> TripRecord {
         TripRecord {
             id: TripId([7; 8]),
             vehicle: "川R·12345".into(),

@@ -488,3 +488,49 @@ async fn bad_trips_are_refused_naming_the_field_and_other_roles_are_denied() {
     assert_eq!(e.code(), Code::PermissionDenied);
     let _ = &t.zj;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_trip_is_counted_by_the_gauge() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = init_node(dir.path(), SICHUAN).await;
+    crate::operations::enable_metrics(&cfg);
+    let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
+    let sc = start_on(&cfg, &clock).await;
+    let addr = sc.metrics_addr.expect("metrics_listen is bound");
+    let overdue = || async {
+        let (_, body) = crate::operations::get_metrics(addr, sc.tls_cert.as_deref()).await;
+        crate::operations::samples(&body)["hcmr_trips_overdue"]
+    };
+    let mut trips =
+        TripServiceClient::new(channel_as(&sc, Some(&organizer_token(&sc).await)).await);
+    let a = trips
+        .create_manifest(create_request("川R·12345", clock.now()))
+        .await
+        .unwrap()
+        .into_inner()
+        .trip_id;
+    let code = issue(&sc, subject("李秀英", "511302", 242), G, 3600)
+        .await
+        .code;
+    let r = trips
+        .board_person(proto::BoardPersonRequest {
+            trip_id: a.clone(),
+            code,
+            seat: 0,
+            crew: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.boarded);
+    assert_eq!(overdue().await, 0.0, "open trips are never overdue");
+    trips
+        .seal_manifest(proto::SealManifestRequest { trip_id: a.clone() })
+        .await
+        .unwrap();
+    let arrival = clock.now() + 26 * 3600;
+    clock.set(arrival + 4 * 3600);
+    assert_eq!(overdue().await, 0.0, "within the grace period");
+    clock.set(arrival + 4 * 3600 + 1);
+    assert_eq!(overdue().await, 1.0);
+}

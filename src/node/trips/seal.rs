@@ -2,8 +2,7 @@
 //! first time, each later seal the next version, which supersedes the last), stored before it
 //! is answered.
 
-use qrcode::bits::Bits;
-use qrcode::{EcLevel, Version};
+use qrcode::EcLevel;
 
 use super::Trips;
 use crate::manifest::{self, Escort, Manifest, Person, Place, Vehicle};
@@ -14,16 +13,12 @@ use crate::store::TripRecord;
 use crate::UnixTime;
 
 /// The smallest QR version (1 to 40) holding `s` as one alphanumeric segment at error
-/// correction level M (ISO/IEC 18004), the level of the windshield card (docs/transport.md
-/// section 3.2); `None` when even version 40 cannot.
+/// correction level M (ISO/IEC 18004): the symbol of the windshield card (docs/transport.md
+/// sections 3.2 and 3.4), built by the same [`crate::qr`] code; `None` when none holds it.
 pub(crate) fn qr_version_m(s: &str) -> Option<u32> {
-    (1..=40i16)
-        .find(|v| {
-            let mut bits = Bits::new(Version::Normal(*v));
-            bits.push_alphanumeric_data(s.as_bytes()).is_ok()
-                && bits.push_terminator(EcLevel::M).is_ok()
-        })
-        .and_then(|v| u32::try_from(v).ok())
+    crate::qr::matrix_at(s, EcLevel::M)
+        .ok()
+        .map(|m| u32::from(m.version))
 }
 
 /// The manifest of `t` as version `t.version + 1` sealed at `sealed_at` (pure): issuers in

@@ -4,6 +4,7 @@
 //! the records the destination sends back (records.rs); the CLI (cli.rs).
 
 mod cli;
+mod crash;
 mod records;
 
 use crate::common;

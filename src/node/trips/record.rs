@@ -5,7 +5,7 @@
 
 use super::Trips;
 use crate::keys::Kid;
-use crate::manifest::{SignedManifest, TripId};
+use crate::manifest::{RecordMismatch, SignedCheckReport, SignedManifest, SignedReceipt, TripId};
 use crate::node::auth::Principal;
 use crate::node::error::ApiError;
 use crate::proto;
@@ -26,12 +26,18 @@ pub(crate) struct Opened {
     pub(crate) trip: TripId,
     /// The manifest version it answers.
     pub(crate) version: u64,
-    /// SHA-256 of the manifest's COSE bytes.
-    pub(crate) manifest_hash: [u8; 32],
     /// The record as the store keeps it.
     pub(crate) record: Record,
-    /// Whether the signature verifies under a key.
-    verify: Box<dyn Fn(&crate::keys::PublicKey) -> bool + Send + Sync>,
+    /// The decoded record, for its signature and its match with the sealed version.
+    signed: Signed,
+}
+
+/// A decoded record, not yet verified.
+pub(crate) enum Signed {
+    /// A check report.
+    Report(SignedCheckReport),
+    /// A handover receipt or refusal.
+    Receipt(SignedReceipt),
 }
 
 /// A received record's content.
@@ -90,7 +96,7 @@ impl Trips<'_> {
             )));
         }
         let _held = self.store.lock_trips().await;
-        let (trip, people) = self.sealed(&opened)?;
+        let trip = self.sealed(&opened)?;
         let stored = match &opened.record {
             Record::Report(rep) => self.store.store_trip_report(&trip.id, rep).await?,
             Record::Handover(h) => {
@@ -101,16 +107,6 @@ impl Trips<'_> {
                         "trip {} goes to {}, not to {}",
                         trip.id, trip.destination, h.destination
                     )));
-                }
-                if let Some((seat, ..)) = h.people.iter().find(|p| p.0 == 0 || p.0 > people as u64)
-                {
-                    return Err(ApiError::invalid(
-                        "seat",
-                        format!(
-                            "{seat} is not on trip {} version {} ({people} people)",
-                            trip.id, opened.version
-                        ),
-                    ));
                 }
                 self.store.store_trip_handover(&trip, h).await?
             }
@@ -134,8 +130,9 @@ impl Trips<'_> {
     }
 
     /// The trip a record names, if this node sealed the version it names with the manifest
-    /// whose hash it carries, and the number of people on that version.
-    fn sealed(&self, o: &Opened) -> Result<(TripRecord, usize), ApiError> {
+    /// whose hash it carries (and, for a delivery, the record lists exactly that version's
+    /// seats): the core's `match_sealed`.
+    fn sealed(&self, o: &Opened) -> Result<TripRecord, ApiError> {
         let not_found = || {
             ApiError::NotFound(format!(
                 "trip {} version {} was not sealed by this node",
@@ -152,16 +149,18 @@ impl Trips<'_> {
             .ok_or_else(not_found)?;
         let sealed = SignedManifest::decode(&text)
             .map_err(|_| ApiError::Internal("a stored manifest does not decode"))?;
-        if crate::manifest::manifest_hash(&sealed) != o.manifest_hash {
-            return Err(ApiError::invalid(
+        o.matches(&sealed).map_err(|e| match e {
+            RecordMismatch::UnknownTrip(_) | RecordMismatch::UnknownVersion { .. } => not_found(),
+            RecordMismatch::Hash(_) => ApiError::invalid(
                 "manifest_hash",
                 format!(
                     "is not the hash of trip {} version {} as sealed here",
                     o.trip, o.version
                 ),
-            ));
-        }
-        Ok((trip, sealed.manifest.people.len()))
+            ),
+            other => ApiError::invalid("seat", other),
+        })?;
+        Ok(trip)
     }
 }
 
@@ -186,28 +185,40 @@ fn open(
 impl Opened {
     /// Whether the record's signature verifies under `key` (Ed25519, strict).
     pub(crate) fn verifies(&self, key: &crate::keys::PublicKey) -> bool {
-        (self.verify)(key)
+        match &self.signed {
+            Signed::Report(r) => r.verify_signature(key),
+            Signed::Receipt(r) => r.verify_signature(key),
+        }
+    }
+
+    /// Whether the record is about `sealed` (trip, version, hash; a receipt's seats).
+    ///
+    /// # Errors
+    /// The core's [`RecordMismatch`].
+    pub(crate) fn matches(&self, sealed: &SignedManifest) -> Result<(), RecordMismatch> {
+        let sealed = std::slice::from_ref(sealed);
+        match &self.signed {
+            Signed::Report(r) => r.match_sealed(sealed).map(|_| ()),
+            Signed::Receipt(r) => r.match_sealed(sealed).map(|_| ()),
+        }
     }
 
     /// Builds an opened record.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         signer: Province,
         kid: Kid,
         trip: TripId,
         version: u64,
-        manifest_hash: [u8; 32],
         record: Record,
-        verify: Box<dyn Fn(&crate::keys::PublicKey) -> bool + Send + Sync>,
+        signed: Signed,
     ) -> Opened {
         Opened {
             signer,
             kid,
             trip,
             version,
-            manifest_hash,
             record,
-            verify,
+            signed,
         }
     }
 }

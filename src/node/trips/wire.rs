@@ -2,7 +2,7 @@
 //! (`manifest::SignedCheckReport`, `manifest::SignedReceipt`, docs/transport.md section 6), and
 //! what the store keeps of them.
 
-use super::record::{Opened, Record};
+use super::record::{Opened, Record, Signed};
 use crate::manifest::{Outcome, ReportVerdict, SignedCheckReport, SignedReceipt};
 use crate::store::{StoredHandover, StoredReport};
 
@@ -33,16 +33,14 @@ pub(crate) fn open_report(b: Vec<u8>) -> Result<Opened, String> {
             .collect(),
         signed: b,
     };
-    let (signer, kid, trip, version, hash) =
-        (r.checker, s.kid(), r.trip_id, r.version, r.manifest_hash);
+    let (signer, kid, trip, version) = (r.checker, s.kid(), r.trip_id, r.version);
     Ok(Opened::new(
         signer,
         kid,
         trip,
         version,
-        hash,
         Record::Report(stored),
-        Box::new(move |k| s.verify_signature(k)),
+        Signed::Report(s),
     ))
 }
 
@@ -73,20 +71,13 @@ pub(crate) fn open_handover(b: Vec<u8>) -> Result<Opened, String> {
             .collect(),
         signed: b,
     };
-    let (signer, kid, trip, version, hash) = (
-        r.destination,
-        s.kid(),
-        r.trip_id,
-        r.version,
-        r.manifest_hash,
-    );
+    let (signer, kid, trip, version) = (r.destination, s.kid(), r.trip_id, r.version);
     Ok(Opened::new(
         signer,
         kid,
         trip,
         version,
-        hash,
         Record::Handover(stored),
-        Box::new(move |k| s.verify_signature(k)),
+        Signed::Receipt(s),
     ))
 }

@@ -190,7 +190,23 @@ async fn reports_and_the_handover_are_kept_once_and_forgeries_refused() {
         .submit_trip_record(submit(Record::Handover(extra.sign(&zj_key))))
         .await
         .unwrap_err();
-    refused(e, Code::InvalidArgument, "seat: 4 is not on trip");
+    refused(
+        e,
+        Code::InvalidArgument,
+        "seat: seat 4 is not on version 2 (3 people)",
+    );
+    // A delivery that does not account for every seat.
+    let mut short = receipt(&v2, now, Outcome::Delivered);
+    short.people.pop();
+    let e = as_zj
+        .submit_trip_record(submit(Record::Handover(short.sign(&zj_key))))
+        .await
+        .unwrap_err();
+    refused(
+        e,
+        Code::InvalidArgument,
+        "seat 3 of version 2 is neither confirmed nor marked missing",
+    );
     let v = t.get(&a).await;
     assert_eq!(v.checks.len(), 1, "nothing changed");
     assert!(v.handover.is_none());

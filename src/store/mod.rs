@@ -17,12 +17,14 @@
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
 //! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
+//! | `arrivals` | trip id (8 bytes) | a trip checked in (or refused) here as its destination: [`ArrivalRecord`] (origin, version, manifest string, each seat's outcome, the signed receipt or refusal, its outbox sequence number) |
+//! | `arrivals_by_time` | checked_in_at (u64 BE) ‖ trip id (8 bytes) | empty: the arrivals by check-in time, for ListArrivals newest first |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
-//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, and `export` (the
-//! backup's copy of every tree and the restore's import); this file holds the database, the
-//! write gate, group commit and `meta`.
+//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, `arrivals` (arrivals,
+//! arrivals_by_time), and `export` (the backup's copy of every tree and the restore's import);
+//! this file holds the database, the write gate, group commit and `meta`.
 //!
 //! The issued-code log holds no name and no document number: only the keyed subject hash.
 //! Every write method flushes before returning (group commit: concurrent writers share flushes),
@@ -55,6 +57,7 @@ use crate::{
 
 mod access;
 mod agreements;
+mod arrivals;
 mod audit;
 mod callers;
 mod export;
@@ -65,6 +68,7 @@ mod tests;
 
 pub use access::{DENIAL_KEY_LEN, MATCH_PRUNE_EVERY};
 pub use agreements::UndeliveredNotice;
+pub use arrivals::{ArrivalPage, ArrivalRecord, SeatOutcome, SignedHandover};
 pub use audit::AuditCursor;
 pub use export::ExportItem;
 pub use issued::IssuedRecord;
@@ -121,6 +125,8 @@ pub struct Store {
     access: sled::Tree,
     match_attempts: sled::Tree,
     notice_outbox: sled::Tree,
+    arrivals: sled::Tree,
+    arrivals_by_time: sled::Tree,
     /// Identity-match attempts counted since windows that ended were last removed.
     match_counted: Arc<AtomicU64>,
     commit: Arc<GroupCommit>,
@@ -128,6 +134,8 @@ pub struct Store {
     gate: Arc<tokio::sync::RwLock<()>>,
     /// One [`Store::append_denials`] at a time (it adds to records it reads).
     denials_lock: Arc<tokio::sync::Mutex<()>>,
+    /// One read-modify-write of an arrival at a time ([`Store::lock_arrivals`]).
+    arrivals_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What one pruning step removed ([`Store::prune_audit`] and the like).
@@ -227,10 +235,13 @@ impl Store {
             access: db.open_tree("access")?,
             match_attempts: db.open_tree("match_attempts")?,
             notice_outbox: db.open_tree("notice_outbox")?,
+            arrivals: db.open_tree("arrivals")?,
+            arrivals_by_time: db.open_tree("arrivals_by_time")?,
             match_counted: Arc::default(),
             commit: Arc::default(),
             gate: Arc::default(),
             denials_lock: Arc::default(),
+            arrivals_lock: Arc::default(),
             db,
         };
         store.index_issued_by_expiry()?;

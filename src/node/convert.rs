@@ -8,6 +8,7 @@ use crate::agreement::{
 use crate::code::Subject;
 use crate::identity::DocumentType;
 use crate::keys::{Kid, PublicKey};
+use crate::manifest::{Manifest, ManifestReason, ManifestVerdict};
 use crate::proto;
 use crate::province::Province;
 use crate::status::HealthStatus;
@@ -354,4 +355,87 @@ pub fn verdict_to_proto(v: &Verdict, now: UnixTime) -> proto::VerifyHealthCodeRe
         issuer_state_age_secs: v.issuer_synced_at.map_or(0, |t| now.saturating_since(t)),
         issuer_state_synced: v.issuer_synced_at.is_some(),
     }
+}
+
+/// A manifest reason's proto number (the enum follows docs/transport.md section 5's table, as
+/// [`ManifestReason::ALL`] does).
+pub fn manifest_reason_to_proto(r: ManifestReason) -> i32 {
+    ManifestReason::ALL
+        .iter()
+        .position(|x| *x == r)
+        .map_or(0, |i| i as i32 + 1)
+}
+
+/// A manifest verdict as the API answers it (VerifyManifest, CheckInManifest). `decoded` is the
+/// manifest when its string decoded (its route fields are shown, authentic only when
+/// `signature_verified`); `local` is this node's province, which decides the role; `now` the
+/// decision time.
+pub fn manifest_verdict_to_proto(
+    verdict: &ManifestVerdict,
+    decoded: Option<&Manifest>,
+    local: Province,
+    now: UnixTime,
+) -> proto::VerifyManifestResponse {
+    let unverified = [
+        ManifestReason::Malformed,
+        ManifestReason::UnknownIssuer,
+        ManifestReason::UnknownKey,
+        ManifestReason::BadSignature,
+    ];
+    let reasons: Vec<proto::ManifestStopReason> = verdict
+        .reasons()
+        .iter()
+        .map(|r| proto::ManifestStopReason {
+            reason: manifest_reason_to_proto(r.reason),
+            seat: r.seat.map_or(0, |s| s as u32),
+            issuer_province: r.issuer.map(|p| p.to_string()).unwrap_or_default(),
+            detail: r.detail.clone(),
+        })
+        .collect();
+    let explanation = match verdict {
+        ManifestVerdict::Pass(_) => "核验通过，请清点人数 / PASS: count heads against the manifest"
+            .to_string(),
+        ManifestVerdict::Stop(s) => {
+            let mut ids: Vec<&str> = Vec::new();
+            for r in &s.reasons {
+                if !ids.contains(&r.reason.as_str()) {
+                    ids.push(r.reason.as_str());
+                }
+            }
+            format!("停车检查 / STOP: {}", ids.join(", "))
+        }
+    };
+    let mut out = proto::VerifyManifestResponse {
+        pass: verdict.passed(),
+        signature_verified: !verdict
+            .reasons()
+            .iter()
+            .any(|r| unverified.contains(&r.reason)),
+        reasons,
+        checked_at: now.secs(),
+        explanation,
+        ..Default::default()
+    };
+    if let Some(m) = decoded {
+        let (passengers, crew) = m.headcount();
+        let arrival = m.destination_province().is_ok_and(|d| d == local);
+        out.trip_id = m.trip_id.to_string();
+        out.version = m.version;
+        out.passengers = passengers as u32;
+        out.crew = crew as u32;
+        out.vehicle = m.vehicle.as_str().to_string();
+        out.origin = m.origin.to_string();
+        out.destination = m.destination.to_string();
+        out.place = m.place.as_str().to_string();
+        out.transit = m.transit.iter().map(|p| p.to_string()).collect();
+        out.departure = m.departure.secs();
+        out.arrival = m.arrival.secs();
+        out.seal_age_secs = now.saturating_since(m.sealed_at);
+        out.role = if arrival { "arrival" } else { "transit" }.to_string();
+    }
+    if let ManifestVerdict::Pass(p) = verdict {
+        out.not_rechecked = p.not_rechecked as u32;
+        out.seal_age_secs = p.seal_age_secs;
+    }
+    out
 }

@@ -19,6 +19,7 @@
 
 mod agreements;
 mod api;
+mod arrival;
 mod audit;
 mod auth;
 pub mod backup;

@@ -34,7 +34,6 @@ pub struct OperatorApi(pub(crate) Arc<NodeState>);
 #[allow(dead_code)] // the stubs of trips.rs do not read it yet
 pub struct TripApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.ArrivalService` (receivers at a trip's destination).
-#[allow(dead_code)] // the stubs of arrival.rs do not read it yet
 pub struct ArrivalApi(pub(crate) Arc<NodeState>);
 
 /// Most codes one BatchVerifyHealthCodes call may carry: 256 typical codes (about 220

@@ -18,6 +18,8 @@
 //! | `hcmr_agreements` | gauge | agreements in the trust snapshot |
 //! | `hcmr_access_denied_total` | counter | `outcome` (`UNAUTHENTICATED`, `PERMISSION_DENIED`, ...) |
 //! | `hcmr_audit_dropped_total` | counter | audit records dropped (queue full) |
+//! | `hcmr_trip_outbox_pending` | gauge | signed trip records (check reports, handover receipts) waiting for their node's acknowledgement |
+//! | `hcmr_trip_records_given_up_total` | counter | trip records their node refused for good since the node started (kept in `trip_outbox_dead`) |
 //! | `hcmr_build_info` | gauge (1) | `version` |
 //!
 //! Nothing personal is in a metric: labels are provinces, reasons and outcomes. The endpoint
@@ -87,6 +89,8 @@ pub(crate) struct Metrics {
     peer_sync: Family<PeerSyncLabels, Counter>,
     peer_sync_errors: Family<PeerLabels, Counter>,
     access_denied: Family<OutcomeLabels, Counter>,
+    /// Trip records refused for good by their node ([`super::outbox`]).
+    pub(crate) trip_records_given_up: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -99,6 +103,7 @@ impl Default for Metrics {
             peer_sync: Family::default(),
             peer_sync_errors: Family::default(),
             access_denied: Family::default(),
+            trip_records_given_up: AtomicU64::new(0),
         }
     }
 }
@@ -258,6 +263,16 @@ impl Metrics {
             "hcmr_audit_dropped",
             "Audit records dropped because the audit queue was full",
             ConstCounter::new(state.audit.dropped.load(Ordering::Relaxed)),
+        );
+        r.register(
+            "hcmr_trip_outbox_pending",
+            "Signed trip records (check reports, handover receipts) waiting for their node's acknowledgement",
+            ConstGauge::new(i64::try_from(state.store.trip_outbox_len()).unwrap_or(i64::MAX)),
+        );
+        r.register(
+            "hcmr_trip_records_given_up",
+            "Trip records their node refused for good since this node started (kept in trip_outbox_dead)",
+            ConstCounter::new(self.trip_records_given_up.load(Ordering::Relaxed)),
         );
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &r)?;

@@ -38,6 +38,7 @@ mod listener;
 mod log_budget;
 mod metrics;
 mod open;
+mod outbox;
 mod own_feed;
 mod peer;
 mod retention;
@@ -178,6 +179,8 @@ pub(crate) struct NodeState {
     pub(crate) metrics: metrics::Metrics,
     /// The clock every decision of this node reads.
     pub(crate) clock: crate::clock::Clock,
+    /// Wakes the trip outbox's delivery task ([`outbox`]) when a record is queued.
+    pub(crate) outbox_wake: tokio::sync::Notify,
 }
 
 /// The trust state of a running node: the snapshot every verification reads, the feeds it is
@@ -366,10 +369,11 @@ impl Node {
             "hcmr node serving"
         );
         // One stop signal for everything the node runs: the gRPC server, the checkpoint page,
-        // the sync loop and the audit writer.
+        // the sync loop, retention, the trip outbox and the audit writer.
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
+        let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));
         let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
             self.audit_rx,
@@ -473,6 +477,7 @@ impl Node {
         let _ = stop.send(true);
         let _ = sync_task.await;
         let _ = retention_task.await;
+        let _ = outbox_task.await;
         if let Some(t) = http_task {
             if let Ok(Err(e)) = t.await {
                 tracing::error!(error = %e, "checkpoint page stopped with an error");

@@ -16,15 +16,18 @@
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
 //! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
+//! | `trip_outbox` | seq (u64 BE) | a signed trip record (check report, handover receipt or refusal) for another province's node, until it acknowledges: [`OutboxEntry`] (src/store/outbox.rs) |
+//! | `trip_outbox_dead` | seq (u64 BE) | a trip record its node refused for good, with the refusal, for operators |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
 //! | `arrivals` | trip id (8 bytes) | a trip checked in (or refused) here as its destination: [`ArrivalRecord`] (origin, version, manifest string, each seat's outcome, the signed receipt or refusal, its outbox sequence number) |
 //! | `arrivals_by_time` | checked_in_at (u64 BE) ‖ trip id (8 bytes) | empty: the arrivals by check-in time, for ListArrivals newest first |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
-//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, `arrivals` (arrivals,
-//! arrivals_by_time), and `export` (the backup's copy of every tree and the restore's import);
-//! this file holds the database, the write gate, group commit and `meta`.
+//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, `outbox` (trip_outbox,
+//! trip_outbox_dead), `arrivals` (arrivals, arrivals_by_time), and `export` (the backup's copy
+//! of every tree and the restore's import); this file holds the database, the write gate, group
+//! commit and `meta`.
 //!
 //! The issued-code log holds no name and no document number: only the keyed subject hash.
 //! Every write method flushes before returning (group commit: concurrent writers share flushes),
@@ -63,6 +66,7 @@ mod callers;
 mod export;
 mod feeds;
 mod issued;
+mod outbox;
 #[cfg(test)]
 mod tests;
 
@@ -72,6 +76,7 @@ pub use arrivals::{ArrivalPage, ArrivalRecord, SeatOutcome, SignedHandover};
 pub use audit::AuditCursor;
 pub use export::ExportItem;
 pub use issued::IssuedRecord;
+pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +130,8 @@ pub struct Store {
     access: sled::Tree,
     match_attempts: sled::Tree,
     notice_outbox: sled::Tree,
+    trip_outbox: sled::Tree,
+    trip_outbox_dead: sled::Tree,
     arrivals: sled::Tree,
     arrivals_by_time: sled::Tree,
     /// Identity-match attempts counted since windows that ended were last removed.
@@ -235,6 +242,8 @@ impl Store {
             access: db.open_tree("access")?,
             match_attempts: db.open_tree("match_attempts")?,
             notice_outbox: db.open_tree("notice_outbox")?,
+            trip_outbox: db.open_tree("trip_outbox")?,
+            trip_outbox_dead: db.open_tree("trip_outbox_dead")?,
             arrivals: db.open_tree("arrivals")?,
             arrivals_by_time: db.open_tree("arrivals_by_time")?,
             match_counted: Arc::default(),

@@ -393,8 +393,9 @@ pub fn manifest_verdict_to_proto(
         })
         .collect();
     let explanation = match verdict {
-        ManifestVerdict::Pass(_) => "核验通过，请清点人数 / PASS: count heads against the manifest"
-            .to_string(),
+        ManifestVerdict::Pass(_) => {
+            "核验通过，请清点人数 / PASS: count heads against the manifest".to_string()
+        }
         ManifestVerdict::Stop(s) => {
             let mut ids: Vec<&str> = Vec::new();
             for r in &s.reasons {

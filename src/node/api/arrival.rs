@@ -26,11 +26,7 @@ impl proto::arrival_service_server::ArrivalService for ArrivalApi {
         request: Request<proto::ConfirmPersonRequest>,
     ) -> Result<Response<proto::ConfirmPersonResponse>, Status> {
         let who = caller_of(&request);
-        let answer = self
-            .0
-            .arrival()
-            .confirm(&who, request.into_inner())
-            .await?;
+        let answer = self.0.arrival().confirm(&who, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 

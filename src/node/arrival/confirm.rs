@@ -52,9 +52,10 @@ impl Arrival<'_> {
             _ => {}
         }
         let _held = self.store.lock_arrivals().await;
-        let mut record = self.store.arrival(&trip)?.ok_or_else(|| {
-            ApiError::NotFound(format!("trip {trip} was not checked in here"))
-        })?;
+        let mut record = self
+            .store
+            .arrival(&trip)?
+            .ok_or_else(|| ApiError::NotFound(format!("trip {trip} was not checked in here")))?;
         if let Some(h) = &record.handover {
             return Err(ApiError::FailedPrecondition(format!(
                 "trip {trip} was already {} here: nothing more may be recorded",
@@ -113,10 +114,9 @@ impl Arrival<'_> {
         let m = SignedManifest::decode(manifest)
             .map_err(|_| ApiError::Internal("a stored manifest does not decode"))?
             .manifest;
-        let entry = m
-            .people
-            .get(seat - 1)
-            .ok_or(ApiError::Internal("a stored arrival has more seats than its manifest"))?;
+        let entry = m.people.get(seat - 1).ok_or(ApiError::Internal(
+            "a stored arrival has more seats than its manifest",
+        ))?;
         let issuer = m.issuers.get(usize::from(entry.issuer)).copied();
         let (verdicts, _) = self
             .verification

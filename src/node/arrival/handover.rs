@@ -30,9 +30,10 @@ impl Arrival<'_> {
         let trip = trip_id(&r.trip_id)?;
         let note = reason_text("note", &r.note, false)?;
         let held = self.store.lock_arrivals().await;
-        let mut record = self.store.arrival(&trip)?.ok_or_else(|| {
-            ApiError::NotFound(format!("trip {trip} was not checked in here"))
-        })?;
+        let mut record = self
+            .store
+            .arrival(&trip)?
+            .ok_or_else(|| ApiError::NotFound(format!("trip {trip} was not checked in here")))?;
         match &record.handover {
             Some(h) if h.refused => {
                 return Err(ApiError::FailedPrecondition(format!(
@@ -166,8 +167,7 @@ impl Arrival<'_> {
             }
         };
         drop(held);
-        let delivered =
-            !self.store.trip_record_pending(seq)? || self.outbox.deliver_now(seq).await;
+        let delivered = !self.store.trip_record_pending(seq)? || self.outbox.deliver_now(seq).await;
         let view = view::handover(&record, self.province)
             .ok_or(ApiError::Internal("no receipt to show"))?;
         Ok((view, delivered))

@@ -115,6 +115,10 @@ pub enum Command {
     /// Revoke codes this node issued: one code, or every code of a subject.
     #[command(subcommand)]
     Revoke(commands::revoke::RevokeCommand),
+    /// Trips at their origin (organizers): create, board, seal, cancel, list and show
+    /// manifests.
+    #[command(subcommand)]
+    Manifest(commands::manifest::ManifestCommand),
     /// Pull every peer's trust feed and agreement state now.
     Sync(NodeArg),
     /// Offline trust bundles for checkpoints without a network.
@@ -166,6 +170,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Agreement(c) => commands::agreement::exec(c).await,
         Command::Key(c) => commands::key::exec(c).await,
         Command::Revoke(c) => commands::revoke::exec(c).await,
+        Command::Manifest(c) => commands::manifest::exec(c).await,
         Command::Sync(n) => commands::sync::exec(n).await,
         Command::Bundle(c) => commands::bundle::exec(c).await,
         Command::Match(a) => commands::match_identity::exec(a).await,

@@ -13,7 +13,8 @@
 //!   tower layer, rate and in-flight guards), `peer` (calls to other nodes);
 //! - the workflows, one file each: `issue` (with the pure checks of `issue_request`),
 //!   `verification`, `identity_match`, `revocation`, `keys`, `agreements/`, `callers`, `sync`,
-//!   `audit`, `backup`, `trust_bundle`, `retention`; `own_feed` appends to the node's feed;
+//!   `audit`, `backup`, `trust_bundle`, `retention`, `trips/` (a trip's origin); `own_feed`
+//!   appends to the node's feed;
 //! - opening and state: `open` (the steps of [`Node::open`]), `config`, `batcher` (verifier
 //!   threads), `log_budget` (log lines a second), `convert` and `error` (the wire forms).
 
@@ -44,6 +45,7 @@ mod peer;
 mod retention;
 mod revocation;
 mod sync;
+mod trips;
 mod trust_bundle;
 mod verification;
 
@@ -374,6 +376,7 @@ impl Node {
         let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
         let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));
+        let overdue_task = tokio::spawn(trips::run_overdue_check(state.clone(), stop_rx.clone()));
         let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
             self.audit_rx,
@@ -478,6 +481,7 @@ impl Node {
         let _ = sync_task.await;
         let _ = retention_task.await;
         let _ = outbox_task.await;
+        let _ = overdue_task.await;
         if let Some(t) = http_task {
             if let Ok(Err(e)) = t.await {
                 tracing::error!(error = %e, "checkpoint page stopped with an error");

@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod issue;
 pub mod key;
 pub mod man;
+pub mod manifest;
 pub mod match_identity;
 pub mod revoke;
 pub mod serve;

@@ -31,7 +31,6 @@ pub struct FederationApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.OperatorService`.
 pub struct OperatorApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.TripService` (organizers at a trip's origin).
-#[allow(dead_code)] // the stubs of trips.rs do not read it yet
 pub struct TripApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.ArrivalService` (receivers at a trip's destination).
 pub struct ArrivalApi(pub(crate) Arc<NodeState>);

@@ -335,7 +335,7 @@ async fn a_trip_is_checked_in_confirmed_and_its_receipt_reaches_the_origin_after
     assert_eq!(r.trip_id.to_string(), trip);
     assert_eq!((r.version, r.outcome), (1, Outcome::Delivered));
     assert_eq!(r.reason.as_str(), "2 of 3 arrived");
-    assert_eq!(r.people[1].present, false);
+    assert!(!r.people[1].present);
     assert_eq!(r.people[2].measure, Measure::Observation);
 
     // A second CompleteHandover answers the same receipt; a check-in again is a replay.

@@ -273,6 +273,16 @@ impl Store {
         Ok(ArrivalPage { arrivals, next })
     }
 
+    /// Whether the origin acknowledged trip outbox entry `seq` (a receipt or refusal queued by
+    /// an arrival): neither waiting nor given up on (a given-up entry is not delivered).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub fn trip_record_acknowledged(&self, seq: u64) -> Result<bool, StoreError> {
+        let key = seq.to_be_bytes();
+        Ok(!self.trip_outbox.contains_key(key)? && !self.trip_outbox_dead.contains_key(key)?)
+    }
+
     /// Takes the lock that orders read-modify-write steps on arrivals (check-in, confirmation,
     /// handover, refusal), so that two concurrent calls never both sign a receipt for a trip.
     pub async fn lock_arrivals(&self) -> tokio::sync::MutexGuard<'_, ()> {
@@ -339,5 +349,28 @@ mod tests {
         assert_eq!(trips, vec![3]);
         assert_eq!(second.next, None);
         assert_eq!(first.arrivals[0].confirmed(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_outbox_entry_is_acknowledged_once_delivered_never_when_given_up() {
+        use crate::store::TripRecordKind;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sc = Province::from_code(510_000).unwrap();
+        let t = UnixTime::from_secs(1_700_000_000);
+        let a = store
+            .enqueue_trip_record(sc, TripRecordKind::Handover, vec![1], t)
+            .await
+            .unwrap();
+        let b = store
+            .enqueue_trip_record(sc, TripRecordKind::Handover, vec![2], t)
+            .await
+            .unwrap();
+        assert!(!store.trip_record_acknowledged(a).unwrap());
+        store.trip_record_delivered(a).await.unwrap();
+        assert!(store.trip_record_acknowledged(a).unwrap());
+        store.trip_record_given_up(b, "NOT_FOUND").await.unwrap();
+        assert!(!store.trip_record_pending(b).unwrap());
+        assert!(!store.trip_record_acknowledged(b).unwrap());
     }
 }

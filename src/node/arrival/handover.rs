@@ -167,7 +167,15 @@ impl Arrival<'_> {
             }
         };
         drop(held);
-        let delivered = !self.store.trip_record_pending(seq)? || self.outbox.deliver_now(seq).await;
+        // Acknowledged before, or at this one attempt; a record the origin refused for good
+        // (given up on, logged by the outbox) is not delivered.
+        let delivered = if self.store.trip_record_acknowledged(seq)? {
+            true
+        } else if self.store.trip_record_pending(seq)? {
+            self.outbox.deliver_now(seq).await
+        } else {
+            false
+        };
         let view = view::handover(&record, self.province)
             .ok_or(ApiError::Internal("no receipt to show"))?;
         Ok((view, delivered))

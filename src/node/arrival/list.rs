@@ -11,7 +11,7 @@ const MAX_PAGE: usize = 1000;
 
 impl Arrival<'_> {
     /// A page of arrivals, newest check-in first; `delivered` tells whether the origin
-    /// acknowledged the receipt or refusal. Scans the store: run it on the blocking pool.
+    /// acknowledged the receipt or refusal (not one it refused for good). Scans the store: run it on the blocking pool.
     ///
     /// # Errors
     /// [`ApiError::InvalidArgument`] on `page_token` for a token no answer gave;
@@ -42,7 +42,7 @@ impl Arrival<'_> {
             .iter()
             .map(|a| {
                 let delivered = match a.outbox_seq {
-                    Some(seq) => !self.store.trip_record_pending(seq)?,
+                    Some(seq) => self.store.trip_record_acknowledged(seq)?,
                     None => false,
                 };
                 Ok(view::arrival(a, self.province, delivered))

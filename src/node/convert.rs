@@ -507,4 +507,65 @@ mod tests {
         let v = direction_to_proto(&d);
         assert_eq!((v.manifests_transit, v.manifests_arrival), (false, false));
     }
+
+    #[test]
+    fn every_manifest_reason_maps_to_its_proto_name() {
+        for r in ManifestReason::ALL {
+            let p = proto::ManifestReason::try_from(manifest_reason_to_proto(r)).unwrap();
+            assert_eq!(
+                p.as_str_name(),
+                format!("MANIFEST_REASON_{}", r.as_str().to_uppercase()),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_manifest_verdict_shows_the_trip_and_the_role() {
+        use hcmr_core::testkit::{sc_key, snapshot, trip, NOW, SC, ZJ};
+        let m = trip(2);
+        let text = crate::manifest::sign(&m, &sc_key());
+        // At Sichuan, its own manifest: PASS in transit (the destination is Zhejiang).
+        let own = snapshot(SC, &sc_key(), Vec::new());
+        let v = crate::manifest::check(&text, &own, NOW, None);
+        let p = manifest_verdict_to_proto(&v, Some(&m), own.local(), NOW);
+        assert!(
+            p.pass && p.signature_verified && p.reasons.is_empty(),
+            "{p:?}"
+        );
+        assert_eq!(
+            (p.trip_id.as_str(), p.version, p.passengers, p.crew),
+            ("7e7e7e7e7e7e7e7e", 1, 1, 1)
+        );
+        assert_eq!(
+            (
+                p.vehicle.as_str(),
+                p.origin.as_str(),
+                p.destination.as_str()
+            ),
+            ("川R·12345", "511304", "330200")
+        );
+        assert_eq!((p.role.as_str(), p.checked_at), ("transit", NOW.secs()));
+        assert_eq!(p.transit, vec!["340000".to_string()]);
+        // At Zhejiang without an agreement: STOP, unknown issuer, in the arrival role.
+        let zj = snapshot(ZJ, &hcmr_core::testkit::zj_key(), Vec::new());
+        let v = crate::manifest::check(&text, &zj, NOW, None);
+        let p = manifest_verdict_to_proto(&v, Some(&m), zj.local(), NOW);
+        assert!(!p.pass && !p.signature_verified);
+        assert_eq!(p.role, "arrival");
+        assert_eq!(
+            p.reasons[0].reason,
+            proto::ManifestReason::UnknownIssuer as i32
+        );
+        assert!(
+            p.explanation.contains("unknown_issuer"),
+            "{}",
+            p.explanation
+        );
+        // Not decoded: no trip.
+        let v = crate::manifest::check("HCMRT1:", &zj, NOW, None);
+        let p = manifest_verdict_to_proto(&v, None, zj.local(), NOW);
+        assert_eq!((p.trip_id.as_str(), p.version), ("", 0));
+        assert_eq!(p.reasons[0].reason, proto::ManifestReason::Malformed as i32);
+    }
 }

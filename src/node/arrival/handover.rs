@@ -64,20 +64,23 @@ impl Arrival<'_> {
                 open.join(", ")
             )));
         }
+        // Every seat is set (checked above), each measure and reason as ConfirmPerson checked it.
         let people = record
             .seats
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| {
-                let s = s.as_ref()?;
-                Some(ReceiptPerson {
-                    seat: i + 1,
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i + 1, s)))
+            .map(|(seat, s)| {
+                Ok(ReceiptPerson {
+                    seat,
                     present: s.present,
-                    measure: Measure::from_number(s.measure).unwrap_or(Measure::None),
-                    reason: ReasonText::new(s.reason.clone()).ok()?,
+                    measure: Measure::from_number(s.measure)
+                        .ok_or(ApiError::Internal("a stored measure is not 0 to 3"))?,
+                    reason: ReasonText::new(s.reason.clone())
+                        .map_err(|_| ApiError::Internal("a stored reason breaks the text rule"))?,
                 })
             })
-            .collect();
+            .collect::<Result<Vec<_>, ApiError>>()?;
         let now = self.clock.now();
         let bytes = self.sign(&record, now, Outcome::Delivered, &note, people)?;
         record.handover = Some(SignedHandover {

@@ -72,8 +72,8 @@ fn trip_id(s: &str) -> Result<TripId, ApiError> {
     Ok(TripId(bytes))
 }
 
-/// A receiver's reason or note: at most [`MAX_REASON_BYTES`], no control characters; required
-/// when `required`.
+/// A receiver's reason or note, trimmed: at most [`MAX_REASON_BYTES`], under the receipt's text
+/// rule ([`crate::manifest::ReasonText`]); required when `required`.
 ///
 /// # Errors
 /// [`ApiError::InvalidArgument`] on `field`.
@@ -88,9 +88,9 @@ fn reason_text(field: &'static str, s: &str, required: bool) -> Result<String, A
             format!("is {} bytes; at most {MAX_REASON_BYTES}", s.len()),
         ));
     }
-    if s.chars().any(char::is_control) {
-        return Err(ApiError::invalid(field, "holds a control character"));
-    }
+    // The receipt's own text rule (no control or bidirectional-control character, something
+    // visible), so that what is recorded always signs.
+    crate::manifest::ReasonText::new(s).map_err(|e| ApiError::invalid(field, e))?;
     Ok(s.to_string())
 }
 

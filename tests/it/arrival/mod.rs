@@ -252,6 +252,12 @@ async fn a_trip_is_checked_in_confirmed_and_its_receipt_reaches_the_origin_after
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().starts_with("reason:"), "{e:?}");
+    let e = gate
+        .confirm_person(confirm(&trip, 3, &codes[2], OBSERVATION, "fever \u{202e}x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().starts_with("reason:"), "{e:?}");
 
     // Seat 1 by its code; the handover waits for the other seats.
     let r = gate

@@ -203,16 +203,23 @@ fn check_alphanumeric(code: &str) -> Result<(), QrError> {
 
 /// Builds the QR symbol of `code`: one alphanumeric segment, level Q, smallest version.
 pub(crate) fn matrix(code: &str) -> Result<Matrix, QrError> {
+    matrix_at(code, EC)
+}
+
+/// As [`matrix`], at error-correction level `ec`: a trip manifest's windshield card uses M, so
+/// that 55 people fit version 25 (docs/transport.md section 3.2). Strings longer than
+/// [`MAX_ALPHANUMERIC_CHARS_Q`] are refused at every level (a manifest has at most 2,278).
+pub(crate) fn matrix_at(code: &str, ec: EcLevel) -> Result<Matrix, QrError> {
     check_alphanumeric(code)?;
     for v in 1..=40i16 {
         let mut bits = Bits::new(Version::Normal(v));
         if bits.push_alphanumeric_data(code.as_bytes()).is_err()
-            || bits.push_terminator(EC).is_err()
+            || bits.push_terminator(ec).is_err()
         {
             continue;
         }
-        let qr = QrCode::with_bits(bits, EC).map_err(|_| QrError::TooLong { chars: code.len() })?;
-        debug_assert_eq!(qr.error_correction_level(), EC);
+        let qr = QrCode::with_bits(bits, ec).map_err(|_| QrError::TooLong { chars: code.len() })?;
+        debug_assert_eq!(qr.error_correction_level(), ec);
         let width = qr.width();
         let dark = qr
             .to_colors()

@@ -6,7 +6,10 @@
 //!
 //! Outcome strings: `ok`, a [`CodeError::code`] / [`InspectError::code`] (`base45.length`), a
 //! verification reason (`malformed`, `bad_signature`), or for agreements, feeds and bundles the
-//! error's variant name (`Decode`, `NotCanonical`, `BadSignature`).
+//! error's variant name (`Decode`, `NotCanonical`, `BadSignature`); for trip manifests and
+//! records (module `trips`) the error's identifier with the field it names
+//! (`manifest.field(people)`, `record.not_array(reason)`) and the checkpoint's verdict (`pass`,
+//! `bad_signature`, `revoked@3`).
 //!
 //! The invariants ("never verify"): the fuzzer cannot sign, so whatever verifies must be one of
 //! the fixtures' own signed messages. A code whose signature verifies under a fixture key carries
@@ -28,6 +31,12 @@ use hcmr::keys::{NodeKey, PublicKey};
 use hcmr::status::HealthStatus::{self, Green, Red, Yellow};
 use hcmr::trust::{PeerFeed, Policy, TrustSnapshot};
 use hcmr::UnixTime;
+
+// Trip manifests, check reports and receipts (docs/transport.md): their fixtures and targets.
+// The path keeps the module beside this file when tests/it/hostile_corpus.rs includes it.
+#[path = "trips.rs"]
+pub mod trips;
+pub use trips::{manifest_target, receipt_target, report_target};
 
 // The shared fixtures: the fixed "now", provinces and seeded keys. Sichuan's first key is
 // retired by the rotation in its feed; its second (`sc_key2`) is the current one.

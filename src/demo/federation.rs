@@ -35,13 +35,13 @@ pub(super) struct Federation {
     _dir: Folder,
     /// The running nodes, one per province of the scenario.
     pub(super) nodes: Vec<NodeHandle>,
-    /// The demo's API token at each node (roles issuer, verifier, admin), by province code.
+    /// The demo's API token at each node (every role: issuer, verifier, admin, organizer, receiver), by province code.
     tokens: Vec<(u32, zeroize::Zeroizing<String>)>,
 }
 
 impl Federation {
     /// Makes a node for each province of the scenario in `dir`, with a caller "demo" (roles
-    /// issuer, verifier, admin), and starts them on loopback.
+    /// issuer, verifier, admin, organizer, receiver), and starts them on loopback.
     pub(super) async fn start(dir: Folder) -> Result<Federation, DemoError> {
         let mut nodes = Vec::new();
         let mut tokens = Vec::new();
@@ -58,17 +58,10 @@ impl Federation {
             let config =
                 crate::node::Config::load(&path).map_err(|e| DemoError::Node(e.to_string()))?;
             // The demo plays each province's platform, checkpoints and operator at once.
-            let token = crate::node::add_caller_offline(
-                &config,
-                "demo",
-                &[
-                    crate::callers::Role::Issuer,
-                    crate::callers::Role::Verifier,
-                    crate::callers::Role::Admin,
-                ],
-            )
-            .await
-            .map_err(|e| DemoError::Node(e.to_string()))?;
+            let token =
+                crate::node::add_caller_offline(&config, "demo", &crate::callers::Role::ALL)
+                    .await
+                    .map_err(|e| DemoError::Node(e.to_string()))?;
             tokens.push((code, token));
             nodes.push(
                 crate::node::spawn(&config)
@@ -131,7 +124,9 @@ pub(super) async fn conclude(
     acceptor: u32,
     peer_codes_here: &[(HealthStatus, HealthStatus)],
     our_codes_there: &[(HealthStatus, HealthStatus)],
+    our_manifests_there: crate::agreement::ManifestTerms,
 ) -> Result<String, DemoError> {
+    use crate::agreement::ManifestRole::{Arrival, Transit};
     let now = crate::unix_now();
     // The acceptor's operator reads its kid from `hcmr info` and tells the proposer's operator
     // (by phone, in the memorandum): here, the same GetNodeInfo call.
@@ -156,6 +151,8 @@ pub(super) async fn conclude(
             amends: String::new(),
             effective_from: (now - 60).secs(),
             effective_until: (now + 365 * 24 * 3600).secs(),
+            our_manifests_transit: our_manifests_there.allows(Transit),
+            our_manifests_arrival: our_manifests_there.allows(Arrival),
             ..Default::default()
         })
         .await
@@ -220,11 +217,33 @@ pub(super) async fn issue(
     status: HealthStatus,
     code_lifetime_secs: u64,
 ) -> Result<proto::IssueHealthCodeResponse, DemoError> {
-    Ok(HealthCodeServiceClient::new(fed.connect(c.from).await?)
-        .issue_health_code(
-            c.resident()
-                .issue_request(status, 14 * 24 * 3600, code_lifetime_secs),
-        )
+    issue_for(
+        fed,
+        c.from,
+        &c.resident(),
+        status,
+        14 * 24 * 3600,
+        code_lifetime_secs,
+    )
+    .await
+}
+
+/// Issues a code at province `at` for `resident`: `status` valid for `status_valid_for_secs`,
+/// the code for `code_lifetime_secs` (seconds).
+pub(super) async fn issue_for(
+    fed: &Federation,
+    at: u32,
+    resident: &crate::synthetic::Resident<'_>,
+    status: HealthStatus,
+    status_valid_for_secs: u64,
+    code_lifetime_secs: u64,
+) -> Result<proto::IssueHealthCodeResponse, DemoError> {
+    Ok(HealthCodeServiceClient::new(fed.connect(at).await?)
+        .issue_health_code(resident.issue_request(
+            status,
+            status_valid_for_secs,
+            code_lifetime_secs,
+        ))
         .await
         .map_err(rpc("IssueHealthCode"))?
         .into_inner())

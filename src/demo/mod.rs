@@ -3,18 +3,21 @@
 //!
 //! Sichuan 510000, Guangdong 440000, Zhejiang 330000, Anhui 340000 and Jiangsu 320000 each run a
 //! node. Agreements: Sichuan-Guangdong (Guangdong's scheme has only green and red, so it counts a
-//! Sichuan yellow as red), Sichuan-Zhejiang and Anhui-Zhejiang (all three colours as they are).
+//! Sichuan yellow as red), Sichuan-Zhejiang, Anhui-Zhejiang and Sichuan-Anhui (all three colours
+//! as they are; Zhejiang takes Sichuan's trips in on arrival, Anhui passes them through).
 //! Jiangsu has none. Sichuan and Anhui issue codes for synthetic migrant workers (made-up names,
 //! ID numbers with valid GB 11643 check characters); Guangdong and Zhejiang verify them at their
 //! checkpoints. Every verdict is compared with what the scenario expects.
 //!
 //! The rows of the scenario are in `scenario`, the nodes and the calls made to them in
 //! `federation`, the printed table in `table`; `changes` (revocations, a key rotation, a
-//! termination) and `access` (who may call what) follow the first verdicts.
+//! termination) and `access` (who may call what) follow the first verdicts, and `trip` (a
+//! point-to-point bus from Sichuan to a Zhejiang factory through Anhui) ends it.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::agreement::ManifestTerms;
 use crate::status::HealthStatus;
 
 mod access;
@@ -22,6 +25,7 @@ mod changes;
 mod federation;
 mod scenario;
 mod table;
+mod trip;
 
 use federation::{conclude, issue, verify_at, Federation, Folder};
 pub use scenario::people;
@@ -63,6 +67,10 @@ pub struct DemoOutcome {
     pub access_checks: usize,
     /// Access checks whose outcome differs from the expectation (0 on success).
     pub access_mismatches: usize,
+    /// Outcomes checked on the point-to-point trip (boardings, vehicle verdicts, handover).
+    pub trip_checks: usize,
+    /// Trip outcomes that differ from the scenario (0 on success).
+    pub trip_mismatches: usize,
 }
 
 // The scenario's provinces, by GB/T 2260 code.
@@ -138,19 +146,33 @@ pub async fn run_in(
                 SICHUAN,
                 &[(Green, Green), (Yellow, Red), (Red, Red)],
                 &[(Green, Green), (Red, Red)],
+                ManifestTerms::none(),
             )
             .await?,
             "Guangdong counts a Sichuan yellow as red",
         ),
         (
             "Sichuan-Zhejiang",
-            conclude(&fed, SICHUAN, ZHEJIANG, &all, &all).await?,
-            "all colours as issued",
+            conclude(
+                &fed,
+                SICHUAN,
+                ZHEJIANG,
+                &all,
+                &all,
+                ManifestTerms::arrival(),
+            )
+            .await?,
+            "all colours as issued; Zhejiang takes Sichuan's trips in",
         ),
         (
             "Anhui-Zhejiang",
-            conclude(&fed, ZHEJIANG, ANHUI, &all, &all).await?,
+            conclude(&fed, ZHEJIANG, ANHUI, &all, &all, ManifestTerms::none()).await?,
             "all colours as issued",
+        ),
+        (
+            "Sichuan-Anhui",
+            conclude(&fed, SICHUAN, ANHUI, &all, &all, ManifestTerms::transit()).await?,
+            "all colours; Anhui passes Sichuan's trips through",
         ),
     ];
     writeln!(
@@ -201,10 +223,12 @@ pub async fn run_in(
 
     access::access_checks(&fed, &mut table).await?;
 
+    trip::point_to_point(&fed, &mut table).await?;
+
     let outcome = table.outcome.clone();
     writeln!(
         table.out,
-        "\nsummary: {} checks, {} recognized, {} not recognized; {} of {} verdicts as the scenario expects; {} of {} access checks as expected; {:.1} s",
+        "\nsummary: {} checks, {} recognized, {} not recognized; {} of {} verdicts as the scenario expects; {} of {} access checks as expected; {} of {} trip outcomes as expected; {:.1} s",
         outcome.checks,
         outcome.recognized,
         outcome.checks - outcome.recognized,
@@ -212,6 +236,8 @@ pub async fn run_in(
         outcome.checks,
         outcome.access_checks - outcome.access_mismatches,
         outcome.access_checks,
+        outcome.trip_checks - outcome.trip_mismatches,
+        outcome.trip_checks,
         started.elapsed().as_secs_f64()
     )?;
     for n in fed.nodes {

@@ -51,12 +51,13 @@ impl Case {
     }
 }
 
-/// Every person of the scenario: (full name, GB 11643 document number). For the privacy check,
+/// Every person of the scenario and of its trip: (full name, GB 11643 document number). For the privacy check,
 /// which searches the demo's data and logs for them.
 pub fn people() -> Vec<(String, String)> {
     cases()
         .iter()
         .map(|c| (c.name.to_string(), c.resident().document_number()))
+        .chain(super::trip::people())
         .collect()
 }
 

@@ -39,6 +39,8 @@ impl<'a, W: Write> Table<'a, W> {
                 mismatches: 0,
                 access_checks: 0,
                 access_mismatches: 0,
+                trip_checks: 0,
+                trip_mismatches: 0,
             },
         })
     }

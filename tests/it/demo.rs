@@ -13,6 +13,34 @@ async fn demo_federation_meets_every_expectation() {
         (4, 0),
         "{text}"
     );
+    // The point-to-point trip: 13 boardings, 4 checks at the Anhui border, the check-in, the
+    // receipt and Sichuan's view.
+    assert_eq!(
+        (outcome.trip_checks, outcome.trip_mismatches),
+        (20, 0),
+        "{text}"
+    );
+    for (what, got) in [
+        ("board 冯*华 (Sichuan code)", "status_ends_before_arrival"),
+        ("board 谢*福 (Sichuan code)", "on_another_manifest"),
+        ("board 汪*芬 (Anhui code)", "boarded, seat 11"),
+        ("Anhui border, version 1", "PASS 11 (10+1)"),
+        ("Anhui, after Sichuan revoked one code", "STOP revoked@6"),
+        ("Anhui, version 2 without that seat", "PASS 10 (9+1)"),
+        ("Anhui, version 1 shown again", "STOP superseded,revoked@6"),
+        ("Zhejiang factory gate, check-in", "PASS 10 (9+1)"),
+        (
+            "handover receipt signed by Zhejiang",
+            "9 present, 1 missing, 1 under observation",
+        ),
+        ("Sichuan's view of the trip", "delivered, 4 checks reported"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(what) && l.trim_end().ends_with(got)),
+            "{what}: {got} in {text}"
+        );
+    }
     for (what, got) in [
         ("a call without a token", "UNAUTHENTICATED"),
         (

@@ -7,13 +7,18 @@
 //! A case is two files with one stem:
 //! - the input: `<name>.txt` (used byte for byte, no newline added), `<name>.hex` (hex digits,
 //!   white space ignored) or `<name>.bin` (raw bytes, e.g. a fuzzer artifact as found);
-//! - `<name>.expect`: `#` comment lines, then `target = code | agreement | feed` and one or more
+//! - `<name>.expect`: `#` comment lines, then `target = code | agreement | feed | manifest |
+//!   report | receipt` and one or more
 //!   `decoder = outcome` lines. Decoders and outcomes are those of the harness: for `code`,
 //!   `decode` / `cose` / `claims` give [`hcmr::code::CodeError::code`] (`base45.length`),
 //!   `inspect` / `inspect_cose` give `InspectError::code`, `verify` the verification reason
 //!   (`malformed`); for `agreement` (`record`, `signatures`, `snapshot`, `body`, `termination`,
 //!   `termination_check`, `termination_snapshot`) and `feed` (`record`, `apply`, `batch`,
-//!   `bundle`) the error's variant name (`NotCanonical`, `Gap`), or `ok`.
+//!   `bundle`) the error's variant name (`NotCanonical`, `Gap`), or `ok`; for `manifest`
+//!   (`decode`, `cose`, `payload`: [`hcmr::manifest::ManifestError::code`] with the field or
+//!   seat it names, `manifest.field(people)`; `check`: the verdict at an Anhui checkpoint, `pass`
+//!   or the reasons, `bad_signature`) and `report` / `receipt` (`decode`, `payload`:
+//!   [`hcmr::manifest::RecordError::code`] with the field, `record.field(verdict)`).
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,7 +35,7 @@ mod harness;
 
 use harness::{fixtures, NOW};
 
-const TARGETS: [&str; 3] = ["code", "agreement", "feed"];
+const TARGETS: [&str; 6] = ["code", "agreement", "feed", "manifest", "report", "receipt"];
 const INPUT_EXTENSIONS: [&str; 3] = ["txt", "hex", "bin"];
 
 fn corpus_dir() -> PathBuf {
@@ -88,6 +93,9 @@ fn run(target: &str, data: &[u8]) -> harness::Outcomes {
         "code" => harness::code_target(data),
         "agreement" => harness::agreement_target(data),
         "feed" => harness::feed_target(data),
+        "manifest" => harness::manifest_target(data),
+        "report" => harness::report_target(data),
+        "receipt" => harness::receipt_target(data),
         _ => unreachable!("checked when parsed"),
     }
 }
@@ -221,7 +229,7 @@ proptest! {
 
     /// Arbitrary bytes, as a string, as Base45 behind the prefix (mostly not zlib) and
     /// compressed behind the prefix (reaching CBOR and COSE), never verify; and every decoder
-    /// of the three fuzz targets takes them without panicking or breaking an invariant.
+    /// of the six fuzz targets takes them without panicking or breaking an invariant.
     #[test]
     fn arbitrary_bytes_never_panic_never_verify(
         b in proptest::collection::vec(any::<u8>(), 0..700),
@@ -239,6 +247,9 @@ proptest! {
         harness::code_target(&b);
         harness::agreement_target(&b);
         harness::feed_target(&b);
+        harness::manifest_target(&b);
+        harness::report_target(&b);
+        harness::receipt_target(&b);
     }
 
     /// One to four edits (replace, insert, delete, truncate, swap) of a valid code string never
@@ -307,5 +318,63 @@ proptest! {
         prop_assume!(cose != fixture.cose);
         harness::code_target(&cose);
         assert_never_verifies_other(&transport::wrap(&cose), &fixture.claims)?;
+    }
+
+    /// One to four byte edits (replace, flip a bit, insert, delete) of a signed trip manifest,
+    /// check report or receipt: never a panic, and the trip targets' invariants hold (nothing
+    /// but a fixture verifies or passes the checkpoint; what decodes is canonical).
+    #[test]
+    fn mutated_trip_records_keep_the_invariants(
+        which in 0usize..8,
+        edits in proptest::collection::vec(
+            (any::<proptest::sample::Index>(), 0u8..4, any::<u8>()),
+            1..=4,
+        ),
+    ) {
+        let f = harness::trips::trip_fixtures();
+        let manifests: Vec<Vec<u8>> = f
+            .manifests
+            .iter()
+            .map(|(_, s)| {
+                hcmr::manifest::SignedManifest::decode(s)
+                    .expect("a fixture manifest")
+                    .cose_bytes()
+                    .to_vec()
+            })
+            .collect();
+        let (kind, original) = match which {
+            0..=3 => ("manifest", manifests[which].clone()),
+            4 | 5 => ("report", f.reports[which - 4].1.clone()),
+            _ => ("receipt", f.receipts[which - 6].1.clone()),
+        };
+        let mut b = original.clone();
+        for (at, op, byte) in edits {
+            if b.is_empty() {
+                break;
+            }
+            let i = at.index(b.len());
+            match op {
+                0 => b[i] = byte,
+                1 => b[i] ^= 1 << (byte % 8),
+                2 => b.insert(i, byte),
+                _ => {
+                    b.remove(i);
+                }
+            }
+        }
+        prop_assume!(b != original);
+        match kind {
+            "manifest" => {
+                let s = format!("{}{}", hcmr::manifest::PREFIX, base45::encode(&b));
+                harness::manifest_target(s.as_bytes());
+                harness::manifest_target(&b);
+            }
+            "report" => {
+                harness::report_target(&b);
+            }
+            _ => {
+                harness::receipt_target(&b);
+            }
+        }
     }
 }

@@ -34,3 +34,4 @@ mod resources;
 mod retention;
 mod security;
 mod storage_faults;
+mod transport;

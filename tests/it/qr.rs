@@ -478,7 +478,13 @@ fn card_png_is_a6_at_300_dpi_and_its_qr_scans() {
     let img = image::load_from_memory(&png).unwrap();
     assert_eq!((img.width(), img.height()), (1240, 1748));
     assert_eq!((card::WIDTH_PX, card::HEIGHT_PX), (1240, 1748));
-    // The pHYs chunk says 11811 pixels a metre (300 dpi) on both axes.
+    assert_300_dpi(&png);
+    // The symbol on the card scans back to the exact code string.
+    assert_eq!(qr::decode_image(&png).unwrap(), info.code);
+}
+
+/// The pHYs chunk of `png` says 11811 pixels a metre (300 dpi) on both axes.
+fn assert_300_dpi(png: &[u8]) {
     let phys = png
         .windows(4)
         .position(|w| w == b"pHYs")
@@ -487,8 +493,34 @@ fn card_png_is_a6_at_300_dpi_and_its_qr_scans() {
         &png[phys + 4..phys + 13],
         &[0, 0, 0x2e, 0x23, 0, 0, 0x2e, 0x23, 1]
     );
-    // The symbol on the card scans back to the exact code string.
-    assert_eq!(qr::decode_image(&png).unwrap(), info.code);
+}
+
+/// `pdf` is a PDF of one page of `width` x `height` points (1 pt = 1/72 in).
+fn assert_one_page(pdf: &[u8], width: f64, height: f64) {
+    assert!(pdf.starts_with(b"%PDF-"));
+    let text = String::from_utf8_lossy(pdf);
+    let mediabox = text
+        .split("/MediaBox")
+        .nth(1)
+        .expect("a MediaBox")
+        .split(']')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_start_matches('[')
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(mediabox.len(), 4, "{mediabox:?}");
+    assert!(
+        (mediabox[2] - mediabox[0] - width).abs() < 0.1,
+        "{mediabox:?}"
+    );
+    assert!(
+        (mediabox[3] - mediabox[1] - height).abs() < 0.1,
+        "{mediabox:?}"
+    );
+    assert_eq!(text.matches("/Type /Page\n").count(), 1, "one page");
 }
 
 #[test]
@@ -519,31 +551,25 @@ fn card_svg_carries_the_masked_subject_and_the_province() {
 fn card_pdf_is_one_a6_page() {
     let info = typical_card();
     let pdf = card::card_pdf(&info).unwrap();
-    assert!(pdf.starts_with(b"%PDF-"));
-    let text = String::from_utf8_lossy(&pdf);
-    // 105 x 148 mm in points (1 pt = 1/72 in): 297.6377 x 419.5276.
-    let mediabox = text
-        .split("/MediaBox")
-        .nth(1)
-        .expect("a MediaBox")
-        .split(']')
-        .next()
-        .unwrap()
-        .trim()
-        .trim_start_matches('[')
-        .split_whitespace()
-        .map(|v| v.parse::<f64>().unwrap())
-        .collect::<Vec<_>>();
-    assert_eq!(mediabox.len(), 4, "{mediabox:?}");
-    assert!(
-        (mediabox[2] - mediabox[0] - 297.6377).abs() < 0.1,
-        "{mediabox:?}"
-    );
-    assert!(
-        (mediabox[3] - mediabox[1] - 419.5276).abs() < 0.1,
-        "{mediabox:?}"
-    );
-    assert_eq!(text.matches("/Type /Page\n").count(), 1, "one page");
+    // 105 x 148 mm in points: 297.6377 x 419.5276.
+    assert_one_page(&pdf, 297.6377, 419.5276);
+}
+
+/// The windshield card of a trip manifest (issue 17): one A4 page, and a PNG of A4 at 300 dpi
+/// whose symbol scans back to the manifest string (20 people, version 17-M).
+#[test]
+fn windshield_card_is_one_a4_page_and_a_300_dpi_png() {
+    use hcmr_core::testkit::{sc_key, trip};
+    let manifest = hcmr::manifest::sign(&trip(20), &sc_key());
+    let (pdf, png) =
+        card::windshield_card(&manifest, hcmr::display::DisplayOffset::default()).unwrap();
+    // 210 x 297 mm in points: 595.2756 x 841.8898.
+    assert_one_page(&pdf, 595.2756, 841.8898);
+    let img = image::load_from_memory(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (2480, 3508));
+    assert_eq!((card::A4_WIDTH_PX, card::A4_HEIGHT_PX), (2480, 3508));
+    assert_300_dpi(&png);
+    assert_eq!(qr::decode_image(&png).unwrap(), manifest);
 }
 
 #[test]

@@ -28,7 +28,7 @@ use crate::manifest::{
 use crate::province::Province;
 use crate::status::HealthStatus;
 use crate::time::UnixTime;
-use crate::trust::{Policy, TrustSnapshot};
+use crate::trust::{PeerFeed, Policy, TrustSnapshot};
 
 // ---------------------------------------------------------------------------------------------
 // Times and provinces
@@ -411,6 +411,35 @@ pub fn largest_trip(people: usize) -> Manifest {
         issuers: [SC, CQ, GZ, 530000, 450000, 430000].map(prov).to_vec(),
         ..trip(people)
     }
+}
+
+/// Anhui's key: seed `[0x34; 32]`.
+pub fn ah_key() -> NodeKey {
+    key(0x34)
+}
+
+/// An Anhui checkpoint on the fixture trip's route: Anhui's node ([`snapshot`] of [`ah_key`])
+/// with the Sichuan–Anhui agreement (green for green both ways; the Sichuan -> Anhui direction
+/// accepts Sichuan's manifests in transit) and Sichuan's feed (the genesis of [`sc_key`], 40
+/// days before [`NOW`]) synced at [`NOW`]. [`trip`] signed by [`sc_key`] passes it from an hour
+/// before departure to 12 h after arrival.
+pub fn transit_checkpoint() -> TrustSnapshot {
+    let green = || status_map(&[(HealthStatus::Green, HealthStatus::Green)]);
+    let sc_ah = DirectionTerms {
+        manifests: ManifestTerms::transit(),
+        ..direction(SC, AH, green())
+    };
+    let body = agreement_body(
+        (SC, &sc_key()),
+        (AH, &ah_key()),
+        vec![sc_ah, direction(AH, SC, green())],
+    );
+    let mut t = snapshot(AH, &ah_key(), vec![conclude(body, &sc_key(), &ah_key())]);
+    t.set_peer_feed(PeerFeed {
+        state: own_feed(SC, &sc_key()),
+        synced_at: NOW,
+    });
+    t
 }
 
 /// The fixture check report: the Jiangsu node's toll gate `苏皖界G40收费站` stops [`trip`]`(2)`

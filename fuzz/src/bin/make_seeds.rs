@@ -29,6 +29,8 @@ use hcmr_fuzz::{encode_batch, fixtures, prov, sc_key, sc_key2, Fixtures, NOW, SC
 mod hostile;
 #[path = "make_seeds/hostile_codes.rs"]
 mod hostile_codes;
+#[path = "make_seeds/hostile_trips.rs"]
+mod hostile_trips;
 
 use hostile::{hostile_cases, Input};
 
@@ -135,6 +137,8 @@ fn seeds(root: &Path) {
         );
     }
     write(&feed.join("gd.bundle"), &f.bundle);
+
+    hostile_trips::seeds(&dir);
 }
 
 fn hostile(root: &Path) {

@@ -27,6 +27,12 @@ pub(crate) async fn exec(a: DemoArgs) -> Result<(), CliError> {
             outcome.access_mismatches, outcome.access_checks
         )));
     }
+    if outcome.trip_mismatches > 0 {
+        return Err(CliError::Failed(format!(
+            "demo: {} of {} trip outcomes differ from the scenario",
+            outcome.trip_mismatches, outcome.trip_checks
+        )));
+    }
     if outcome.mismatches == 0 {
         Ok(())
     } else {

@@ -12,7 +12,7 @@ use hcmr::proto::health_code_service_client::HealthCodeServiceClient;
 use hcmr::proto::operator_service_client::OperatorServiceClient;
 use hcmr::province::Province;
 
-/// The file, in a node's folder, of the test caller's token (roles issuer, verifier, admin).
+/// The file, in a node's folder, of the test caller's token (every role).
 pub const TEST_TOKEN_FILE: &str = "test.token";
 
 /// Creates a node of `province` under `root` (TLS on, as `hcmr init` makes it) with a caller
@@ -34,10 +34,9 @@ pub async fn init_node(root: &Path, province: u32) -> PathBuf {
 /// Adds the caller `test` (every role) to a stopped node and writes its token file.
 pub async fn add_test_caller(config: &Path) {
     let c = Config::load(config).unwrap();
-    let token =
-        hcmr::node::add_caller_offline(&c, "test", &[Role::Issuer, Role::Verifier, Role::Admin])
-            .await
-            .unwrap();
+    let token = hcmr::node::add_caller_offline(&c, "test", &Role::ALL)
+        .await
+        .unwrap();
     std::fs::write(
         config.parent().unwrap().join(TEST_TOKEN_FILE),
         token.as_bytes(),

@@ -25,6 +25,7 @@ mod encoding;
 mod feeds;
 mod flips;
 mod keys;
+mod manifests;
 
 // CBOR as the signed formats write it.
 use hcmr_core::cbor::encode as cbor;
@@ -383,6 +384,7 @@ fn cases() -> Vec<(&'static str, &'static str, Run)> {
         cose::cases(),
         flips::cases(),
         keys::cases(),
+        manifests::cases(),
         claims::cases(),
         agreements::cases(),
         feeds::cases(),

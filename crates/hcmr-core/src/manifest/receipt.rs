@@ -57,6 +57,12 @@ impl ReasonText {
     }
 }
 
+impl std::fmt::Display for ReasonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&self.0)
+    }
+}
+
 /// Delivered (1) or refused (2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -317,7 +323,8 @@ impl SignedReceipt {
     }
 
     /// The version among `sealed` (the origin's sealed manifests) this receipt is about, when
-    /// its trip, version and hash match and every seat it names is on that version.
+    /// its trip, version and hash match, every seat it names is on that version, and a
+    /// delivery lists every seat of it.
     ///
     /// # Errors
     /// [`RecordMismatch`], the first met.
@@ -334,6 +341,20 @@ impl SignedReceipt {
                 version: r.version,
                 people,
             });
+        }
+        // Seats are strictly increasing and at most `people` (checked above and at decoding),
+        // so the first gap is where the seat differs from its position.
+        if r.outcome == Outcome::Delivered {
+            let listed = r.people.iter().map(|p| p.seat);
+            if let Some(seat) = (1..=people)
+                .zip(listed.chain(std::iter::repeat(0)))
+                .find_map(|(want, got)| (want != got).then_some(want))
+            {
+                return Err(RecordMismatch::Unlisted {
+                    seat,
+                    version: r.version,
+                });
+            }
         }
         Ok(m)
     }

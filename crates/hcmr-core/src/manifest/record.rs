@@ -136,6 +136,15 @@ pub enum RecordMismatch {
     /// The version is known, but the record's hash is not of its COSE bytes.
     #[error("the manifest hash does not match version {0} as sealed")]
     Hash(u64),
+    /// A delivery does not list a seat of the version: each person is confirmed or marked
+    /// missing.
+    #[error("seat {seat} of version {version} is neither confirmed nor marked missing")]
+    Unlisted {
+        /// The first seat not listed.
+        seat: usize,
+        /// The version.
+        version: u64,
+    },
     /// A receipt names a seat the version does not have.
     #[error("seat {seat} is not on version {version} ({people} people)")]
     Seat {
@@ -320,7 +329,7 @@ pub(crate) fn province(v: Value, field: &'static str) -> Result<Province, Record
         })
 }
 
-/// A number `1..=max` naming one variant of an enumeration.
+/// A number `min..=max` naming one variant of an enumeration.
 pub(crate) fn small(v: Value, field: &'static str, min: u64, max: u64) -> Result<u8, RecordError> {
     let n = uint_of(v, field)?;
     if !(min..=max).contains(&n) {

@@ -69,6 +69,12 @@ impl Checkpoint {
     }
 }
 
+impl std::fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&self.0)
+    }
+}
+
 /// The verdict reported: 1 PASS, 2 STOP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReportVerdict {

@@ -7,7 +7,8 @@ use super::*;
 pub(super) struct Case {
     /// The file name, without extension.
     pub(super) name: &'static str,
-    /// The decoder family the corpus test feeds it to (`code`, `agreement`, `feed`).
+    /// The decoder family the corpus test feeds it to (`code`, `agreement`, `feed`, `manifest`,
+    /// `report`, `receipt`).
     pub(super) target: &'static str,
     /// The hostile input.
     pub(super) input: Input,
@@ -38,6 +39,7 @@ pub(super) fn hostile_cases() -> Vec<Case> {
     agreement_cases(f, &mut v);
     feed_cases(f, &mut v);
     year_10000_cases(f, &mut v);
+    super::hostile_trips::cases(&mut v);
     v
 }
 
@@ -239,7 +241,7 @@ fn feed_cases(f: &Fixtures, v: &mut Vec<Case>) {
 fn year_10000_cases(f: &Fixtures, v: &mut Vec<Case>) {
     let v1 = &f.agreement_v1;
     let sc = &f.sc_feed;
-    let year_10000 = MAX_TIME + 1;
+    let year_10000 = hcmr::UnixTime::from_secs(MAX_TIME + 1);
     v.push(Case {
         name: "agreement_concluded_window_from_year_10000",
         target: "agreement",

@@ -226,6 +226,33 @@ fn records_match_the_version_they_name() {
             people: 2
         }
     );
+    // A delivery that leaves out seat 2 of version 1; then one that leaves out seat 3.
+    let mut r = handover();
+    r.people.remove(1);
+    let signed = SignedReceipt::decode(&r.sign(&zj_key())).unwrap();
+    assert_eq!(
+        signed.match_sealed(&sealed).unwrap_err(),
+        RecordMismatch::Unlisted {
+            seat: 2,
+            version: 1
+        }
+    );
+    let mut r = handover();
+    r.people.pop();
+    let signed = SignedReceipt::decode(&r.sign(&zj_key())).unwrap();
+    assert_eq!(
+        signed.match_sealed(&sealed).unwrap_err(),
+        RecordMismatch::Unlisted {
+            seat: 3,
+            version: 1
+        }
+    );
+    // A refusal lists no one and matches.
+    let refused = SignedReceipt::decode(&refusal().sign(&zj_key())).unwrap();
+    assert_eq!(
+        refused.match_sealed(&sealed).unwrap().cose_bytes(),
+        v1.cose_bytes()
+    );
     // The report names version 1 of the 2-person trip: that hash is of no sealed version.
     let report = SignedCheckReport::decode(&check_report().sign(&js_key())).unwrap();
     assert_eq!(

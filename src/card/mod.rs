@@ -1,5 +1,8 @@
 //! The printable health-code card: an A6 sheet (105 x 148 mm) for people without a smartphone,
 //! issued by a province node or a community office and shown at checkpoints like a phone screen.
+//! The windshield card of a trip manifest (A4, [`windshield_card`]) is drawn with the same
+//! machinery: SVG in pixels at 300 dpi, the same fonts, PNG through `resvg`, PDF through
+//! `svg2pdf`.
 //!
 //! The card carries the QR symbol of the code string (see [`crate::qr`]), the masked name and
 //! masked document number (never the full ones), the issuing province in Chinese and English, the
@@ -45,6 +48,10 @@ use crate::province::Province;
 use crate::qr::{self, QrError};
 use crate::status::HealthStatus;
 use crate::UnixTime;
+
+mod windshield;
+
+pub use windshield::{windshield_card, windshield_svg, A4_HEIGHT_PX, A4_WIDTH_PX};
 
 /// Card width, in millimetres (ISO 216 A6).
 pub const WIDTH_MM: u32 = 105;
@@ -148,6 +155,9 @@ pub enum CardError {
     /// [`CardInfo::from_code`]: the status number names no colour.
     #[error("the code's status number {0} is not a colour")]
     UnknownStatus(u64),
+    /// [`windshield_card`]: the string is not a well-formed trip manifest.
+    #[error("not a trip manifest: {0}")]
+    Manifest(#[from] crate::manifest::ManifestError),
     /// The SVG could not be parsed or rasterized (a bug if it happens).
     #[error("cannot render the card: {0}")]
     Render(String),
@@ -432,16 +442,12 @@ pub fn card_svg(info: &CardInfo) -> Result<String, CardError> {
 
     // The QR symbol in a frame of the status colour.
     s.push_str(&format!(
-        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"12\" fill=\"{band}\"/>\n\
-         <g transform=\"translate({qr_x},{qr_y}) scale({module_px})\" shape-rendering=\"crispEdges\">\n\
-         <rect width=\"{total}\" height=\"{total}\" fill=\"#ffffff\"/>\n\
-         <path fill=\"#000000\" d=\"{}\"/>\n\
-         </g>\n",
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"12\" fill=\"{band}\"/>\n{}",
         qr_x - frame,
         qr_y - frame,
         qr_side + 2 * frame,
         qr_side + 2 * frame,
-        m.svg_path_data(qr::QUIET_ZONE as usize),
+        qr_symbol_svg(&m, qr_x, qr_y, module_px),
     ));
 
     // Status label.
@@ -495,10 +501,29 @@ pub fn card_svg(info: &CardInfo) -> Result<String, CardError> {
     Ok(s)
 }
 
+/// The QR symbol `m` as an SVG group: its quiet zone white, its top left corner (quiet zone
+/// included) at (`x`, `y`) user units, `module_px` user units a module (an integer, so that edges
+/// fall on pixel boundaries at [`DPI`]).
+fn qr_symbol_svg(m: &qr::Matrix, x: u32, y: u32, module_px: u32) -> String {
+    let total = m.total_width();
+    format!(
+        "<g transform=\"translate({x},{y}) scale({module_px})\" shape-rendering=\"crispEdges\">\n\
+         <rect width=\"{total}\" height=\"{total}\" fill=\"#ffffff\"/>\n\
+         <path fill=\"#000000\" d=\"{}\"/>\n\
+         </g>\n",
+        m.svg_path_data(qr::QUIET_ZONE as usize),
+    )
+}
+
 /// Parses the card SVG with the system fonts, at 300 dpi (so the millimetre size is 1240 x 1748
 /// user units).
 fn parse_tree(info: &CardInfo, f: &Fonts) -> Result<(usvg::Tree, Vec<char>), CardError> {
-    let svg = card_svg(info)?;
+    parse_svg(&card_svg(info)?, &Layout::of(info).all_text(), f)
+}
+
+/// Parses an SVG sheet laid out in pixels at [`DPI`] with fonts `f`, with the characters of
+/// `text` (the sheet's text) that no face of `f` has.
+fn parse_svg(svg: &str, text: &str, f: &Fonts) -> Result<(usvg::Tree, Vec<char>), CardError> {
     let opt = usvg::Options {
         dpi: DPI as f32,
         fontdb: f.db.clone(),
@@ -506,22 +531,50 @@ fn parse_tree(info: &CardInfo, f: &Fonts) -> Result<(usvg::Tree, Vec<char>), Car
         font_family: f.cjk_family.clone().unwrap_or_else(|| "sans-serif".into()),
         ..usvg::Options::default()
     };
-    let tree = usvg::Tree::from_str(&svg, &opt).map_err(|e| CardError::Render(e.to_string()))?;
-    let missing = missing_in(&f.db, &Layout::of(info).all_text());
+    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| CardError::Render(e.to_string()))?;
+    let missing = missing_in(&f.db, text);
     Ok((tree, missing))
 }
 
-/// Logs the warning for characters no font has: their count only (they may be from the name).
-fn warn_missing(missing: &[char]) {
+/// Logs the warning for characters no font has on the sheet `what` ("health-code card"): their
+/// count only (they may be from the name).
+fn warn_missing(what: &str, missing: &[char]) {
     if !missing.is_empty() {
         tracing::warn!(
             missing_characters = missing.len(),
-            "health-code card: no installed font has glyphs for {} character(s) of the card's \
+            "{what}: no installed font has glyphs for {} character(s) of the card's \
              text, which are left out (the QR symbol is complete); install a CJK font \
              ({FONT_PACKAGES})",
             missing.len()
         );
     }
+}
+
+/// Rasterizes a parsed sheet to a PNG of exactly `width_px` x `height_px` (RGBA), with a
+/// `pHYs` chunk saying [`DPI`] so that printing at "actual size" gives its millimetre size.
+fn rasterize(tree: &usvg::Tree, width_px: u32, height_px: u32) -> Result<Vec<u8>, CardError> {
+    let mut pixmap = tiny_skia::Pixmap::new(width_px, height_px)
+        .ok_or_else(|| CardError::Render("cannot allocate the pixmap".into()))?;
+    let size = tree.size();
+    let transform = tiny_skia::Transform::from_scale(
+        width_px as f32 / size.width(),
+        height_px as f32 / size.height(),
+    );
+    resvg::render(tree, transform, &mut pixmap.as_mut());
+    let png = pixmap
+        .encode_png()
+        .map_err(|e| CardError::Render(e.to_string()))?;
+    Ok(with_phys_dpi(png, DPI))
+}
+
+/// A parsed sheet as a one-page PDF of its millimetre size, vector QR and embedded font subsets.
+fn pdf_of(tree: &usvg::Tree) -> Result<Vec<u8>, CardError> {
+    svg2pdf::to_pdf(
+        tree,
+        svg2pdf::ConversionOptions::default(),
+        svg2pdf::PageOptions { dpi: DPI as f32 },
+    )
+    .map_err(|e| CardError::Pdf(e.to_string()))
 }
 
 /// The card as a PNG of [`WIDTH_PX`] x [`HEIGHT_PX`] (RGBA, 300 dpi recorded in `pHYs`), with
@@ -537,19 +590,8 @@ pub fn render_png(info: &CardInfo) -> Result<RenderedCard, CardError> {
 /// [`render_png`] with the given fonts.
 fn render_png_with(info: &CardInfo, fonts: &Fonts) -> Result<RenderedCard, CardError> {
     let (tree, missing_glyphs) = parse_tree(info, fonts)?;
-    let mut pixmap = tiny_skia::Pixmap::new(WIDTH_PX, HEIGHT_PX)
-        .ok_or_else(|| CardError::Render("cannot allocate the pixmap".into()))?;
-    let size = tree.size();
-    let transform = tiny_skia::Transform::from_scale(
-        WIDTH_PX as f32 / size.width(),
-        HEIGHT_PX as f32 / size.height(),
-    );
-    resvg::render(&tree, transform, &mut pixmap.as_mut());
-    let png = pixmap
-        .encode_png()
-        .map_err(|e| CardError::Render(e.to_string()))?;
     Ok(RenderedCard {
-        bytes: with_phys_dpi(png, DPI),
+        bytes: rasterize(&tree, WIDTH_PX, HEIGHT_PX)?,
         missing_glyphs,
     })
 }
@@ -561,7 +603,7 @@ fn render_png_with(info: &CardInfo, fonts: &Fonts) -> Result<RenderedCard, CardE
 /// As [`render_png`].
 pub fn card_png(info: &CardInfo) -> Result<Vec<u8>, CardError> {
     let r = render_png(info)?;
-    warn_missing(&r.missing_glyphs);
+    warn_missing("health-code card", &r.missing_glyphs);
     Ok(r.bytes)
 }
 
@@ -577,14 +619,8 @@ pub fn render_pdf(info: &CardInfo) -> Result<RenderedCard, CardError> {
 /// [`render_pdf`] with the given fonts.
 fn render_pdf_with(info: &CardInfo, fonts: &Fonts) -> Result<RenderedCard, CardError> {
     let (tree, missing_glyphs) = parse_tree(info, fonts)?;
-    let pdf = svg2pdf::to_pdf(
-        &tree,
-        svg2pdf::ConversionOptions::default(),
-        svg2pdf::PageOptions { dpi: DPI as f32 },
-    )
-    .map_err(|e| CardError::Pdf(e.to_string()))?;
     Ok(RenderedCard {
-        bytes: pdf,
+        bytes: pdf_of(&tree)?,
         missing_glyphs,
     })
 }
@@ -596,7 +632,7 @@ fn render_pdf_with(info: &CardInfo, fonts: &Fonts) -> Result<RenderedCard, CardE
 /// As [`render_pdf`].
 pub fn card_pdf(info: &CardInfo) -> Result<Vec<u8>, CardError> {
     let r = render_pdf(info)?;
-    warn_missing(&r.missing_glyphs);
+    warn_missing("health-code card", &r.missing_glyphs);
     Ok(r.bytes)
 }
 

@@ -568,15 +568,15 @@ async fn a_forged_or_misdirected_manifest_records_nothing_and_other_roles_are_de
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("goes to province 330000"), "{e:?}");
 
-    // A verifier (and the all-round test caller without the receiver role) is denied.
-    for token in [s.verifier.clone(), test_token(&s.zj)] {
-        let e = arrivals(&s.zj, &token)
+    // A verifier at Zhejiang and an organizer at Sichuan are denied.
+    for (n, token) in [(&s.zj, &s.verifier), (&s.sc, &s.organizer)] {
+        let e = arrivals(n, token)
             .await
             .list_arrivals(proto::ListArrivalsRequest::default())
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-        let e = arrivals(&s.zj, &token)
+        let e = arrivals(n, token)
             .await
             .check_in_manifest(proto::CheckInManifestRequest {
                 manifest: manifest.clone(),

@@ -375,13 +375,10 @@ pub fn verdict_to_proto(v: &Verdict, now: UnixTime) -> proto::VerifyHealthCodeRe
     }
 }
 
-/// A manifest reason's proto number (the enum follows docs/transport.md section 5's table, as
-/// [`ManifestReason::ALL`] does).
+/// A manifest reason's proto number: the enum follows docs/transport.md section 5's table, as
+/// [`ManifestReason::number`] does.
 pub fn manifest_reason_to_proto(r: ManifestReason) -> i32 {
-    ManifestReason::ALL
-        .iter()
-        .position(|x| *x == r)
-        .map_or(0, |i| i as i32 + 1)
+    i32::from(r.number())
 }
 
 /// A manifest verdict as the API answers it (VerifyManifest, CheckInManifest). `decoded` is the

@@ -18,9 +18,9 @@
 //! | `hcmr_agreements` | gauge | agreements in the trust snapshot |
 //! | `hcmr_access_denied_total` | counter | `outcome` (`UNAUTHENTICATED`, `PERMISSION_DENIED`, ...) |
 //! | `hcmr_audit_dropped_total` | counter | audit records dropped (queue full) |
+//! | `hcmr_trips_overdue` | gauge | sealed trips of this origin without a handover by their planned arrival plus the grace period |
 //! | `hcmr_trip_outbox_pending` | gauge | signed trip records (check reports, handover receipts) waiting for their node's acknowledgement |
 //! | `hcmr_trip_records_given_up_total` | counter | trip records their node refused for good since the node started (kept in `trip_outbox_dead`) |
-//! | `hcmr_trips_overdue` | gauge | sealed trips of this origin without a handover by their planned arrival plus the grace period |
 //! | `hcmr_build_info` | gauge (1) | `version` |
 //!
 //! Nothing personal is in a metric: labels are provinces, reasons and outcomes. The endpoint
@@ -265,6 +265,14 @@ impl Metrics {
             "Audit records dropped because the audit queue was full",
             ConstCounter::new(state.audit.dropped.load(Ordering::Relaxed)),
         );
+        match super::trips::overdue_count(state.store, now) {
+            Ok(n) => r.register(
+                "hcmr_trips_overdue",
+                "Sealed trips of this origin with no handover by their planned arrival plus the grace period",
+                ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX)),
+            ),
+            Err(e) => tracing::warn!(error = %e, "metrics: overdue trips unavailable"),
+        }
         r.register(
             "hcmr_trip_outbox_pending",
             "Signed trip records (check reports, handover receipts) waiting for their node's acknowledgement",
@@ -275,14 +283,6 @@ impl Metrics {
             "Trip records their node refused for good since this node started (kept in trip_outbox_dead)",
             ConstCounter::new(self.trip_records_given_up.load(Ordering::Relaxed)),
         );
-        match super::trips::overdue_count(state.store, now) {
-            Ok(n) => r.register(
-                "hcmr_trips_overdue",
-                "Sealed trips of this origin with no handover by their planned arrival plus the grace period",
-                ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX)),
-            ),
-            Err(e) => tracing::warn!(error = %e, "metrics: overdue trips unavailable"),
-        }
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &r)?;
         Ok(out)

@@ -375,8 +375,8 @@ impl Node {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
-        let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));
         let overdue_task = tokio::spawn(trips::run_overdue_check(state.clone(), stop_rx.clone()));
+        let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));
         let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
             self.audit_rx,
@@ -480,8 +480,8 @@ impl Node {
         let _ = stop.send(true);
         let _ = sync_task.await;
         let _ = retention_task.await;
-        let _ = outbox_task.await;
         let _ = overdue_task.await;
+        let _ = outbox_task.await;
         if let Some(t) = http_task {
             if let Ok(Err(e)) = t.await {
                 tracing::error!(error = %e, "checkpoint page stopped with an error");

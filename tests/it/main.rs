@@ -35,3 +35,4 @@ mod retention;
 mod security;
 mod storage_faults;
 mod transport;
+mod trips;

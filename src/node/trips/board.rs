@@ -1,6 +1,6 @@
 //! BoardPerson: a passenger or crew member boards by their health code, decided exactly as
 //! VerifyHealthCode decides it (the same verification on the node's trust snapshot and clock,
-//! audited the same way), then held to the trip's rules (docs/transport.md section 3.4).
+//! audited the same way), then held to the trip's rules (docs/transport.md section 3.5).
 
 use super::{Trips, BOARDING_MARGIN_SECS};
 use crate::code::HealthCode;
@@ -47,7 +47,7 @@ impl Refusal {
 ///
 /// The code's own `exp` is not held to the arrival: a code shown on a phone is a rendering
 /// redrawn every few minutes, and a checkpoint re-checks revocations, not `exp`
-/// (docs/transport.md section 3.4).
+/// (docs/transport.md section 3.5).
 ///
 /// # Errors
 /// The [`Refusal`] of the first rule broken.

@@ -21,6 +21,23 @@ fn code_of(field: &'static str, s: &str) -> Result<u32, ApiError> {
         .map_err(|_| ApiError::invalid(field, "must be a six-digit GB/T 2260 code"))
 }
 
+/// A CreateManifest request's fields once checked.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    /// GB/T 2260 county code of the departure.
+    pub(crate) origin: u32,
+    /// GB/T 2260 code of the destination.
+    pub(crate) destination: u32,
+    /// Provinces passed through.
+    pub(crate) transit: Vec<Province>,
+    /// Plate or train and carriage.
+    pub(crate) vehicle: Vehicle,
+    /// Destination place.
+    pub(crate) place: Place,
+    /// The escort's masked name.
+    pub(crate) escort: Escort,
+}
+
 /// The checked content of a CreateManifest request (pure: the rules of docs/transport.md
 /// section 3 that hold before anyone boards, at `now`, for an origin in `province`).
 ///
@@ -30,7 +47,7 @@ pub(crate) fn check_request(
     r: &proto::CreateManifestRequest,
     province: Province,
     now: UnixTime,
-) -> Result<(u32, u32, Vec<Province>, Vehicle, Place, Escort), ApiError> {
+) -> Result<Checked, ApiError> {
     let vehicle = Vehicle::new(r.vehicle.clone()).map_err(|e| ApiError::invalid("vehicle", e))?;
     let origin = code_of("origin", &r.origin)?;
     let origin_province =
@@ -100,7 +117,14 @@ pub(crate) fn check_request(
             "must be a masked name (e.g. \"王*\"), never a full name",
         ));
     }
-    Ok((origin, destination, transit, vehicle, place, escort))
+    Ok(Checked {
+        origin,
+        destination,
+        transit,
+        vehicle,
+        place,
+        escort,
+    })
 }
 
 impl Trips<'_> {
@@ -113,8 +137,14 @@ impl Trips<'_> {
         r: proto::CreateManifestRequest,
     ) -> Result<proto::CreateManifestResponse, ApiError> {
         let now = self.clock.now();
-        let (origin, destination, transit, vehicle, place, escort) =
-            check_request(&r, self.province, now)?;
+        let Checked {
+            origin,
+            destination,
+            transit,
+            vehicle,
+            place,
+            escort,
+        } = check_request(&r, self.province, now)?;
         let _held = self.store.lock_trips().await;
         // 8 random bytes: a repeat is unlikely beyond any count of trips, but never overwrite.
         let id = loop {

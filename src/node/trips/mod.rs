@@ -34,7 +34,7 @@ use crate::province::Province;
 use crate::store::{Store, TripRecord};
 
 /// How long past the planned arrival a boarded person's status must still hold (docs/transport.md
-/// section 3.4): 2 h, for a late bus and the handover at the gate.
+/// section 3.5): 2 h, for a late bus and the handover at the gate.
 pub(crate) const BOARDING_MARGIN_SECS: u64 = 2 * 3600;
 
 /// How long after the planned arrival a sealed trip without a handover receipt or refusal turns

@@ -3,8 +3,6 @@
 //! once; the same record again is acknowledged as a duplicate; a second, different handover is
 //! refused (`already_handed_over`).
 
-use sha2::Digest;
-
 use super::Trips;
 use crate::keys::Kid;
 use crate::manifest::{SignedManifest, TripId};
@@ -14,9 +12,9 @@ use crate::proto;
 use crate::province::Province;
 use crate::store::{Stored, StoredHandover, StoredReport, TripRecord};
 
-/// Largest record accepted, in bytes (a receipt of 99 people with 200-byte reasons is about
-/// 21 KB).
-pub(crate) const MAX_RECORD_BYTES: usize = 32 * 1024;
+/// Largest record accepted before decoding, in bytes: the largest receipt (the decoders hold
+/// each kind to its own bound).
+pub(crate) const MAX_RECORD_BYTES: usize = crate::manifest::MAX_RECEIPT_BYTES;
 
 /// What a received record says, once its envelope and payload decoded (not yet verified).
 pub(crate) struct Opened {
@@ -85,14 +83,14 @@ impl Trips<'_> {
                 opened.signer, opened.kid
             )));
         };
-        if !(opened.verify)(key) {
+        if !opened.verifies(key) {
             return Err(ApiError::Unauthenticated(format!(
                 "the record's signature does not verify under {}'s key {}",
                 opened.signer, opened.kid
             )));
         }
         let _held = self.store.lock_trips().await;
-        let trip = self.sealed(&opened)?;
+        let (trip, people) = self.sealed(&opened)?;
         let stored = match &opened.record {
             Record::Report(rep) => self.store.store_trip_report(&trip.id, rep).await?,
             Record::Handover(h) => {
@@ -103,6 +101,16 @@ impl Trips<'_> {
                         "trip {} goes to {}, not to {}",
                         trip.id, trip.destination, h.destination
                     )));
+                }
+                if let Some((seat, ..)) = h.people.iter().find(|p| p.0 == 0 || p.0 > people as u64)
+                {
+                    return Err(ApiError::invalid(
+                        "seat",
+                        format!(
+                            "{seat} is not on trip {} version {} ({people} people)",
+                            trip.id, opened.version
+                        ),
+                    ));
                 }
                 self.store.store_trip_handover(&trip, h).await?
             }
@@ -126,8 +134,8 @@ impl Trips<'_> {
     }
 
     /// The trip a record names, if this node sealed the version it names with the manifest
-    /// whose hash it carries.
-    fn sealed(&self, o: &Opened) -> Result<TripRecord, ApiError> {
+    /// whose hash it carries, and the number of people on that version.
+    fn sealed(&self, o: &Opened) -> Result<(TripRecord, usize), ApiError> {
         let not_found = || {
             ApiError::NotFound(format!(
                 "trip {} version {} was not sealed by this node",
@@ -144,8 +152,7 @@ impl Trips<'_> {
             .ok_or_else(not_found)?;
         let sealed = SignedManifest::decode(&text)
             .map_err(|_| ApiError::Internal("a stored manifest does not decode"))?;
-        let hash: [u8; 32] = sha2::Sha256::digest(sealed.cose_bytes()).into();
-        if hash != o.manifest_hash {
+        if crate::manifest::manifest_hash(&sealed) != o.manifest_hash {
             return Err(ApiError::invalid(
                 "manifest_hash",
                 format!(
@@ -154,7 +161,7 @@ impl Trips<'_> {
                 ),
             ));
         }
-        Ok(trip)
+        Ok((trip, sealed.manifest.people.len()))
     }
 }
 
@@ -177,6 +184,11 @@ fn open(
 }
 
 impl Opened {
+    /// Whether the record's signature verifies under `key` (Ed25519, strict).
+    pub(crate) fn verifies(&self, key: &crate::keys::PublicKey) -> bool {
+        (self.verify)(key)
+    }
+
     /// Builds an opened record.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(

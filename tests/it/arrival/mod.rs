@@ -494,6 +494,43 @@ async fn a_refused_vehicle_gets_one_signed_refusal_and_nothing_more() {
     assert_eq!(list.arrivals.len(), 1);
     assert!(list.arrivals[0].delivered);
     assert!(list.arrivals[0].handover.as_ref().unwrap().refused);
+
+    // A second trip checked in a minute later: pages of one, newest first.
+    s.clock.set(s.clock.now() + 60);
+    let more = sc_codes(&s, 451, 1).await;
+    let (second, manifest2) = sealed_trip(&s, "川R·54322", &more).await;
+    let c = gate
+        .check_in_manifest(proto::CheckInManifestRequest {
+            manifest: manifest2,
+            checkpoint_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(c.verdict.unwrap().pass);
+    let page = |token: String| proto::ListArrivalsRequest {
+        page_size: 1,
+        page_token: token,
+    };
+    let first = gate
+        .list_arrivals(page(String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.arrivals.len(), 1);
+    assert_eq!(first.arrivals[0].trip_id, second);
+    assert!(first.arrivals[0].handover.is_none());
+    assert!(!first.next_page_token.is_empty());
+    let next = gate
+        .list_arrivals(page(first.next_page_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.arrivals.len(), 1);
+    assert_eq!(next.arrivals[0].trip_id, trip);
+    assert!(next.next_page_token.is_empty());
+    let e = gate.list_arrivals(page("zz".into())).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     s.sc.shutdown().await.unwrap();
     s.zj.shutdown().await.unwrap();
 }

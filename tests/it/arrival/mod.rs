@@ -19,6 +19,7 @@ use hcmr::proto::trip_service_client::TripServiceClient;
 use tonic::Code;
 
 mod cli;
+mod crash;
 mod versions;
 
 const SICHUAN: u32 = 510000;

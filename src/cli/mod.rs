@@ -119,6 +119,10 @@ pub enum Command {
     /// manifests.
     #[command(subcommand)]
     Manifest(commands::manifest::ManifestCommand),
+    /// Trips at their destination (receivers): check a manifest in, confirm people, hand over
+    /// (a signed receipt for the origin) or refuse the vehicle; list arrivals.
+    #[command(subcommand)]
+    Arrival(commands::arrival::ArrivalCommand),
     /// Pull every peer's trust feed and agreement state now.
     Sync(NodeArg),
     /// Offline trust bundles for checkpoints without a network.
@@ -171,6 +175,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Key(c) => commands::key::exec(c).await,
         Command::Revoke(c) => commands::revoke::exec(c).await,
         Command::Manifest(c) => commands::manifest::exec(c).await,
+        Command::Arrival(c) => commands::arrival::exec(c).await,
         Command::Sync(n) => commands::sync::exec(n).await,
         Command::Bundle(c) => commands::bundle::exec(c).await,
         Command::Match(a) => commands::match_identity::exec(a).await,

@@ -13,13 +13,14 @@
 //!   tower layer, rate and in-flight guards), `peer` (calls to other nodes);
 //! - the workflows, one file each: `issue` (with the pure checks of `issue_request`),
 //!   `verification`, `identity_match`, `revocation`, `keys`, `agreements/`, `callers`, `sync`,
-//!   `audit`, `backup`, `trust_bundle`, `retention`, `trips/` (a trip's origin); `own_feed`
-//!   appends to the node's feed;
+//!   `audit`, `backup`, `trust_bundle`, `retention`, `trips/` (a trip's origin), `arrival/` (a
+//!   trip's destination); `own_feed` appends to the node's feed;
 //! - opening and state: `open` (the steps of [`Node::open`]), `config`, `batcher` (verifier
 //!   threads), `log_budget` (log lines a second), `convert` and `error` (the wire forms).
 
 mod agreements;
 mod api;
+mod arrival;
 mod audit;
 mod auth;
 pub mod backup;

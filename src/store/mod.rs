@@ -19,6 +19,8 @@
 //! | `trip_outbox` | seq (u64 BE) | a signed trip record (check report, handover receipt or refusal) for another province's node, until it acknowledges: [`OutboxEntry`] (src/store/outbox.rs) |
 //! | `trip_outbox_dead` | seq (u64 BE) | a trip record its node refused for good, with the refusal, for operators |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
+//! | `arrivals` | trip id (8 bytes) | a trip checked in (or refused) here as its destination: [`ArrivalRecord`] (origin, version, manifest string, each seat's outcome, the signed receipt or refusal, its outbox sequence number) |
+//! | `arrivals_by_time` | checked_in_at (u64 BE) ‖ trip id (8 bytes) | empty: the arrivals by check-in time, for ListArrivals newest first |
 //! | `trips` | trip id (8 bytes) | a trip of this origin: [`TripRecord`] as CBOR (details, people by seat with issuer, status as verified, cti, `iat`, status end, keyed subject hash, crew, boarding time and the masked subject; removals) |
 //! | `trips_created` | created (u64 BE) ‖ trip id | empty: trips by creation, for ListManifests |
 //! | `trip_versions` | trip id ‖ version (u64 BE) | the sealed manifest string (`HCMRT1:...`, UTF-8) |
@@ -30,8 +32,8 @@
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
 //! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, `outbox` (trip_outbox,
-//! trip_outbox_dead), `trips` (trips, trips_created, trip_versions, trip_holders, trips_due,
-//! trip_reports, trip_handovers), and `export` (the
+//! trip_outbox_dead), `arrivals` (arrivals, arrivals_by_time), `trips` (trips, trips_created,
+//! trip_versions, trip_holders, trips_due, trip_reports, trip_handovers), and `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
 //!
@@ -66,6 +68,7 @@ use crate::{
 
 mod access;
 mod agreements;
+mod arrivals;
 mod audit;
 mod callers;
 mod export;
@@ -78,6 +81,7 @@ mod trips;
 
 pub use access::{DENIAL_KEY_LEN, MATCH_PRUNE_EVERY};
 pub use agreements::UndeliveredNotice;
+pub use arrivals::{ArrivalPage, ArrivalRecord, SeatOutcome, SignedHandover};
 pub use audit::AuditCursor;
 pub use export::ExportItem;
 pub use issued::IssuedRecord;
@@ -136,6 +140,8 @@ pub struct Store {
     access: sled::Tree,
     match_attempts: sled::Tree,
     notice_outbox: sled::Tree,
+    arrivals: sled::Tree,
+    arrivals_by_time: sled::Tree,
     trips: sled::Tree,
     trips_created: sled::Tree,
     trip_versions: sled::Tree,
@@ -154,6 +160,8 @@ pub struct Store {
     gate: Arc<tokio::sync::RwLock<()>>,
     /// One [`Store::append_denials`] at a time (it adds to records it reads).
     denials_lock: Arc<tokio::sync::Mutex<()>>,
+    /// One read-modify-write of an arrival at a time ([`Store::lock_arrivals`]).
+    arrivals_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What one pruning step removed ([`Store::prune_audit`] and the like).
@@ -253,6 +261,8 @@ impl Store {
             access: db.open_tree("access")?,
             match_attempts: db.open_tree("match_attempts")?,
             notice_outbox: db.open_tree("notice_outbox")?,
+            arrivals: db.open_tree("arrivals")?,
+            arrivals_by_time: db.open_tree("arrivals_by_time")?,
             trips: db.open_tree("trips")?,
             trips_created: db.open_tree("trips_created")?,
             trip_versions: db.open_tree("trip_versions")?,
@@ -267,6 +277,7 @@ impl Store {
             commit: Arc::default(),
             gate: Arc::default(),
             denials_lock: Arc::default(),
+            arrivals_lock: Arc::default(),
             db,
         };
         store.index_issued_by_expiry()?;

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod arrival;
 mod backup;
 mod batch;
 mod bench;

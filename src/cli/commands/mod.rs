@@ -2,6 +2,7 @@
 //! the node over gRPC or the library.
 
 pub mod agreement;
+pub mod arrival;
 pub mod audit;
 pub mod backup;
 pub mod bench;

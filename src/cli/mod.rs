@@ -107,10 +107,6 @@ pub enum Command {
     /// against a trust bundle.
     #[command(after_help = EXIT_CODES)]
     Verify(commands::verify::VerifyArgs),
-    /// Check a vehicle by its trip manifest at a node (one scan: PASS or STOP with every reason
-    /// by seat), or offline against a trust bundle. To become `hcmr manifest check`.
-    #[command(after_help = EXIT_CODES)]
-    CheckManifest(commands::manifest_check::CheckArgs),
     /// Bilateral agreements with peer provinces.
     #[command(subcommand)]
     Agreement(commands::agreement::AgreementCommand),
@@ -120,6 +116,14 @@ pub enum Command {
     /// Revoke codes this node issued: one code, or every code of a subject.
     #[command(subcommand)]
     Revoke(commands::revoke::RevokeCommand),
+    /// Trips at their origin (organizers): create, board, seal, cancel, list and show
+    /// manifests.
+    #[command(subcommand)]
+    Manifest(commands::manifest::ManifestCommand),
+    /// Trips at their destination (receivers): check a manifest in, confirm people, hand over
+    /// (a signed receipt for the origin) or refuse the vehicle; list arrivals.
+    #[command(subcommand)]
+    Arrival(commands::arrival::ArrivalCommand),
     /// Pull every peer's trust feed and agreement state now.
     Sync(NodeArg),
     /// Offline trust bundles for checkpoints without a network.
@@ -168,10 +172,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Info(n) => commands::info::exec(n).await,
         Command::Issue(a) => commands::issue::exec(a).await,
         Command::Verify(a) => commands::verify::exec(a).await,
-        Command::CheckManifest(a) => commands::manifest_check::run(a).await,
         Command::Agreement(c) => commands::agreement::exec(c).await,
         Command::Key(c) => commands::key::exec(c).await,
         Command::Revoke(c) => commands::revoke::exec(c).await,
+        Command::Manifest(c) => commands::manifest::exec(c).await,
+        Command::Arrival(c) => commands::arrival::exec(c).await,
         Command::Sync(n) => commands::sync::exec(n).await,
         Command::Bundle(c) => commands::bundle::exec(c).await,
         Command::Match(a) => commands::match_identity::exec(a).await,

@@ -425,9 +425,15 @@ pub(super) async fn point_to_point(
             ),
             _ => (false, proto::HandoverMeasure::None, ""),
         };
+        // Version 2's seats are its entries in order: those behind the one who left move up.
+        let seat = if *seat > revoked_seat {
+            seat - 1
+        } else {
+            *seat
+        };
         gate.confirm_person(proto::ConfirmPersonRequest {
             trip_id: trip.clone(),
-            seat: *seat,
+            seat,
             code: if missing { String::new() } else { code.clone() },
             missing,
             measure: measure as i32,

@@ -8,6 +8,7 @@ use crate::agreement::{
 use crate::code::Subject;
 use crate::identity::DocumentType;
 use crate::keys::{Kid, PublicKey};
+use crate::manifest::{Manifest, ManifestReason, ManifestVerdict};
 use crate::proto;
 use crate::province::Province;
 use crate::status::HealthStatus;
@@ -374,6 +375,87 @@ pub fn verdict_to_proto(v: &Verdict, now: UnixTime) -> proto::VerifyHealthCodeRe
     }
 }
 
+/// A manifest reason's proto number: the enum follows docs/transport.md section 5's table, as
+/// [`ManifestReason::number`] does.
+pub fn manifest_reason_to_proto(r: ManifestReason) -> i32 {
+    i32::from(r.number())
+}
+
+/// A manifest verdict as the API answers it (VerifyManifest, CheckInManifest). `decoded` is the
+/// manifest when its string decoded (its route fields are shown, authentic only when
+/// `signature_verified`); `local` is this node's province, which decides the role; `now` the
+/// decision time.
+pub fn manifest_verdict_to_proto(
+    verdict: &ManifestVerdict,
+    decoded: Option<&Manifest>,
+    local: Province,
+    now: UnixTime,
+) -> proto::VerifyManifestResponse {
+    let unverified = [
+        ManifestReason::Malformed,
+        ManifestReason::UnknownIssuer,
+        ManifestReason::UnknownKey,
+        ManifestReason::BadSignature,
+    ];
+    let reasons: Vec<proto::ManifestStopReason> = verdict
+        .reasons()
+        .iter()
+        .map(|r| proto::ManifestStopReason {
+            reason: manifest_reason_to_proto(r.reason),
+            seat: r.seat.map_or(0, |s| s as u32),
+            issuer_province: r.issuer.map(|p| p.to_string()).unwrap_or_default(),
+            detail: r.detail.clone(),
+        })
+        .collect();
+    let explanation = match verdict {
+        ManifestVerdict::Pass(_) => {
+            "核验通过，请清点人数 / PASS: count heads against the manifest".to_string()
+        }
+        ManifestVerdict::Stop(s) => {
+            let mut ids: Vec<&str> = Vec::new();
+            for r in &s.reasons {
+                if !ids.contains(&r.reason.as_str()) {
+                    ids.push(r.reason.as_str());
+                }
+            }
+            format!("停车检查 / STOP: {}", ids.join(", "))
+        }
+    };
+    let mut out = proto::VerifyManifestResponse {
+        pass: verdict.passed(),
+        signature_verified: !verdict
+            .reasons()
+            .iter()
+            .any(|r| unverified.contains(&r.reason)),
+        reasons,
+        checked_at: now.secs(),
+        explanation,
+        ..Default::default()
+    };
+    if let Some(m) = decoded {
+        let (passengers, crew) = m.headcount();
+        let arrival = m.destination_province().is_ok_and(|d| d == local);
+        out.trip_id = m.trip_id.to_string();
+        out.version = m.version;
+        out.passengers = passengers as u32;
+        out.crew = crew as u32;
+        out.vehicle = m.vehicle.as_str().to_string();
+        out.origin = m.origin.to_string();
+        out.destination = m.destination.to_string();
+        out.place = m.place.as_str().to_string();
+        out.transit = m.transit.iter().map(|p| p.to_string()).collect();
+        out.departure = m.departure.secs();
+        out.arrival = m.arrival.secs();
+        out.seal_age_secs = now.saturating_since(m.sealed_at);
+        out.role = if arrival { "arrival" } else { "transit" }.to_string();
+    }
+    if let ManifestVerdict::Pass(p) = verdict {
+        out.not_rechecked = p.not_rechecked as u32;
+        out.seal_age_secs = p.seal_age_secs;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,5 +503,66 @@ mod tests {
         d.manifests = ManifestTerms::none();
         let v = direction_to_proto(&d);
         assert_eq!((v.manifests_transit, v.manifests_arrival), (false, false));
+    }
+
+    #[test]
+    fn every_manifest_reason_maps_to_its_proto_name() {
+        for r in ManifestReason::ALL {
+            let p = proto::ManifestReason::try_from(manifest_reason_to_proto(r)).unwrap();
+            assert_eq!(
+                p.as_str_name(),
+                format!("MANIFEST_REASON_{}", r.as_str().to_uppercase()),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_manifest_verdict_shows_the_trip_and_the_role() {
+        use hcmr_core::testkit::{sc_key, snapshot, trip, NOW, SC, ZJ};
+        let m = trip(2);
+        let text = crate::manifest::sign(&m, &sc_key());
+        // At Sichuan, its own manifest: PASS in transit (the destination is Zhejiang).
+        let own = snapshot(SC, &sc_key(), Vec::new());
+        let v = crate::manifest::check(&text, &own, NOW, None);
+        let p = manifest_verdict_to_proto(&v, Some(&m), own.local(), NOW);
+        assert!(
+            p.pass && p.signature_verified && p.reasons.is_empty(),
+            "{p:?}"
+        );
+        assert_eq!(
+            (p.trip_id.as_str(), p.version, p.passengers, p.crew),
+            ("7e7e7e7e7e7e7e7e", 1, 1, 1)
+        );
+        assert_eq!(
+            (
+                p.vehicle.as_str(),
+                p.origin.as_str(),
+                p.destination.as_str()
+            ),
+            ("川R·12345", "511304", "330200")
+        );
+        assert_eq!((p.role.as_str(), p.checked_at), ("transit", NOW.secs()));
+        assert_eq!(p.transit, vec!["340000".to_string()]);
+        // At Zhejiang without an agreement: STOP, unknown issuer, in the arrival role.
+        let zj = snapshot(ZJ, &hcmr_core::testkit::zj_key(), Vec::new());
+        let v = crate::manifest::check(&text, &zj, NOW, None);
+        let p = manifest_verdict_to_proto(&v, Some(&m), zj.local(), NOW);
+        assert!(!p.pass && !p.signature_verified);
+        assert_eq!(p.role, "arrival");
+        assert_eq!(
+            p.reasons[0].reason,
+            proto::ManifestReason::UnknownIssuer as i32
+        );
+        assert!(
+            p.explanation.contains("unknown_issuer"),
+            "{}",
+            p.explanation
+        );
+        // Not decoded: no trip.
+        let v = crate::manifest::check("HCMRT1:", &zj, NOW, None);
+        let p = manifest_verdict_to_proto(&v, None, zj.local(), NOW);
+        assert_eq!((p.trip_id.as_str(), p.version), ("", 0));
+        assert_eq!(p.reasons[0].reason, proto::ManifestReason::Malformed as i32);
     }
 }

@@ -19,6 +19,7 @@
 //! | `hcmr_agreements` | gauge | agreements in the trust snapshot |
 //! | `hcmr_access_denied_total` | counter | `outcome` (`UNAUTHENTICATED`, `PERMISSION_DENIED`, ...) |
 //! | `hcmr_audit_dropped_total` | counter | audit records dropped (queue full) |
+//! | `hcmr_trips_overdue` | gauge | sealed trips of this origin without a handover by their planned arrival plus the grace period |
 //! | `hcmr_trip_outbox_pending` | gauge | signed trip records (check reports, handover receipts) waiting for their node's acknowledgement |
 //! | `hcmr_trip_records_given_up_total` | counter | trip records their node refused for good since the node started (kept in `trip_outbox_dead`) |
 //! | `hcmr_build_info` | gauge (1) | `version` |
@@ -285,6 +286,14 @@ impl Metrics {
             "Audit records dropped because the audit queue was full",
             ConstCounter::new(state.audit.dropped.load(Ordering::Relaxed)),
         );
+        match super::trips::overdue_count(state.store, now) {
+            Ok(n) => r.register(
+                "hcmr_trips_overdue",
+                "Sealed trips of this origin with no handover by their planned arrival plus the grace period",
+                ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX)),
+            ),
+            Err(e) => tracing::warn!(error = %e, "metrics: overdue trips unavailable"),
+        }
         r.register(
             "hcmr_trip_outbox_pending",
             "Signed trip records (check reports, handover receipts) waiting for their node's acknowledgement",

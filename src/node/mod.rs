@@ -12,14 +12,16 @@
 //!   `health`, `listener` (TLS accept, connection limits), `auth/` (credentials, roles, the
 //!   tower layer, rate and in-flight guards), `peer` (calls to other nodes);
 //! - the workflows, one file each: `issue` (with the pure checks of `issue_request`),
-//!   `verification`, `manifest_check` (a vehicle's trip manifest), `identity_match`,
-//!   `revocation`, `keys`, `agreements/`, `callers`, `sync`, `audit`, `backup`, `trust_bundle`,
-//!   `retention`; `own_feed` appends to the node's feed;
+//!   `verification`, `manifest_check` (a vehicle's trip manifest at a checkpoint),
+//!   `identity_match`, `revocation`, `keys`, `agreements/`, `callers`, `sync`, `audit`, `backup`,
+//!   `trust_bundle`, `retention`, `trips/` (a trip's origin), `arrival/` (a trip's destination);
+//!   `own_feed` appends to the node's feed;
 //! - opening and state: `open` (the steps of [`Node::open`]), `config`, `batcher` (verifier
 //!   threads), `log_budget` (log lines a second), `convert` and `error` (the wire forms).
 
 mod agreements;
 mod api;
+mod arrival;
 mod audit;
 mod auth;
 pub mod backup;
@@ -45,6 +47,7 @@ mod peer;
 mod retention;
 mod revocation;
 mod sync;
+mod trips;
 mod trust_bundle;
 mod verification;
 
@@ -378,6 +381,7 @@ impl Node {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
+        let overdue_task = tokio::spawn(trips::run_overdue_check(state.clone(), stop_rx.clone()));
         let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));
         let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
@@ -484,6 +488,7 @@ impl Node {
         let _ = stop.send(true);
         let _ = sync_task.await;
         let _ = retention_task.await;
+        let _ = overdue_task.await;
         let _ = outbox_task.await;
         if let Some(t) = http_task {
             if let Ok(Err(e)) = t.await {

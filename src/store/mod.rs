@@ -20,11 +20,22 @@
 //! | `trip_outbox` | seq (u64 BE) | a signed trip record (check report, handover receipt or refusal) for another province's node, until it acknowledges: [`OutboxEntry`] (src/store/outbox.rs) |
 //! | `trip_outbox_dead` | seq (u64 BE) | a trip record its node refused for good, with the refusal, for operators |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
+//! | `arrivals` | trip id (8 bytes) | a trip checked in (or refused) here as its destination: [`ArrivalRecord`] (origin, version, manifest string, each seat's outcome, the signed receipt or refusal, its outbox sequence number) |
+//! | `arrivals_by_time` | checked_in_at (u64 BE) ‖ trip id (8 bytes) | empty: the arrivals by check-in time, for ListArrivals newest first |
+//! | `trips` | trip id (8 bytes) | a trip of this origin: [`TripRecord`] as CBOR (details, people by seat with issuer, status as verified, cti, `iat`, status end, keyed subject hash, crew, boarding time and the masked subject; removals) |
+//! | `trips_created` | created (u64 BE) ‖ trip id | empty: trips by creation, for ListManifests |
+//! | `trip_versions` | trip id ‖ version (u64 BE) | the sealed manifest string (`HCMRT1:...`, UTF-8) |
+//! | `trip_holders` | issuer (u32 BE) ‖ keyed subject hash (8 bytes) | trip id: the trip holding that person, while not cancelled or handed over (a reader checks the trip still holds them) |
+//! | `trips_due` | planned arrival (u64 BE) ‖ trip id | empty: sealed trips without a handover, for the overdue check |
+//! | `trip_reports` | trip id ‖ checked_at (u64 BE) ‖ SHA-256 of the report (first 8 bytes) | a check report received: [`StoredReport`] as CBOR, with the signed bytes |
+//! | `trip_handovers` | trip id | the handover receipt or refusal received (the first; a different second one is refused): [`StoredHandover`] as CBOR, with the signed bytes |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
 //! issued_expiry), `audit`, `manifests_seen`, `access` (access, match_attempts), `callers`,
-//! `outbox` (trip_outbox, trip_outbox_dead), and `export` (the
+//! `outbox` (trip_outbox, trip_outbox_dead), `arrivals` (arrivals, arrivals_by_time), `trips`
+//! (trips, trips_created, trip_versions, trip_holders, trips_due, trip_reports, trip_handovers),
+//! and `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
 //!
@@ -59,6 +70,7 @@ use crate::{
 
 mod access;
 mod agreements;
+mod arrivals;
 mod audit;
 mod callers;
 mod export;
@@ -68,13 +80,16 @@ mod manifests_seen;
 mod outbox;
 #[cfg(test)]
 mod tests;
+mod trips;
 
 pub use access::{DENIAL_KEY_LEN, MATCH_PRUNE_EVERY};
 pub use agreements::UndeliveredNotice;
+pub use arrivals::{ArrivalPage, ArrivalRecord, SeatOutcome, SignedHandover};
 pub use audit::AuditCursor;
 pub use export::ExportItem;
 pub use issued::IssuedRecord;
 pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
+pub use trips::{Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +146,17 @@ pub struct Store {
     manifests_seen: sled::Tree,
     /// Trip versions seen by checks and not yet stored in `manifests_seen`.
     manifests_pending: Arc<manifests_seen::PendingVersions>,
+    arrivals: sled::Tree,
+    arrivals_by_time: sled::Tree,
+    trips: sled::Tree,
+    trips_created: sled::Tree,
+    trip_versions: sled::Tree,
+    trip_holders: sled::Tree,
+    trips_due: sled::Tree,
+    trip_reports: sled::Tree,
+    trip_handovers: sled::Tree,
+    /// One trip workflow's read-check-write at a time ([`Store::lock_trips`]).
+    trips_lock: Arc<tokio::sync::Mutex<()>>,
     trip_outbox: sled::Tree,
     trip_outbox_dead: sled::Tree,
     /// Identity-match attempts counted since windows that ended were last removed.
@@ -140,6 +166,8 @@ pub struct Store {
     gate: Arc<tokio::sync::RwLock<()>>,
     /// One [`Store::append_denials`] at a time (it adds to records it reads).
     denials_lock: Arc<tokio::sync::Mutex<()>>,
+    /// One read-modify-write of an arrival at a time ([`Store::lock_arrivals`]).
+    arrivals_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What one pruning step removed ([`Store::prune_audit`] and the like).
@@ -241,12 +269,23 @@ impl Store {
             notice_outbox: db.open_tree("notice_outbox")?,
             manifests_seen: db.open_tree("manifests_seen")?,
             manifests_pending: Arc::default(),
+            arrivals: db.open_tree("arrivals")?,
+            arrivals_by_time: db.open_tree("arrivals_by_time")?,
+            trips: db.open_tree("trips")?,
+            trips_created: db.open_tree("trips_created")?,
+            trip_versions: db.open_tree("trip_versions")?,
+            trip_holders: db.open_tree("trip_holders")?,
+            trips_due: db.open_tree("trips_due")?,
+            trip_reports: db.open_tree("trip_reports")?,
+            trip_handovers: db.open_tree("trip_handovers")?,
+            trips_lock: Arc::default(),
             trip_outbox: db.open_tree("trip_outbox")?,
             trip_outbox_dead: db.open_tree("trip_outbox_dead")?,
             match_counted: Arc::default(),
             commit: Arc::default(),
             gate: Arc::default(),
             denials_lock: Arc::default(),
+            arrivals_lock: Arc::default(),
             db,
         };
         store.index_issued_by_expiry()?;

@@ -56,7 +56,7 @@ fn unlimited(cfg: &Path) {
     .unwrap();
 }
 
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -73,7 +73,7 @@ async fn connect(endpoint: &str, cert: &Path, token: &str) -> Option<hcmr::clien
 
 /// Starts `hcmr serve` and waits (at most 60 s) until it answers; a node that exits instead
 /// fails the test with its log.
-async fn serve(config: &Path, endpoint: &str, cert: &Path, token: &str) -> Server {
+pub(crate) async fn serve(config: &Path, endpoint: &str, cert: &Path, token: &str) -> Server {
     let log = config.with_file_name("serve.log");
     let child = Command::new(env!("CARGO_BIN_EXE_hcmr"))
         .args(["serve", "--config", config.to_str().unwrap()])

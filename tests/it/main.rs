@@ -6,6 +6,7 @@
 
 mod common;
 
+mod arrival;
 mod backup;
 mod batch;
 mod bench;
@@ -35,3 +36,4 @@ mod retention;
 mod security;
 mod storage_faults;
 mod transport;
+mod trips;

@@ -403,7 +403,7 @@ async fn the_cli_checks_a_manifest_online_and_offline_and_exits_3_on_stop() {
     // Online, the manifest as an argument: PASS, exit 0, with the headcount and the route.
     let (code, out, err) = hcmr_cli(
         &ah,
-        &["check-manifest", "--checkpoint", CHECKPOINT, &text],
+        &["manifest", "check", "--checkpoint", CHECKPOINT, &text],
         "",
     )
     .await;
@@ -425,7 +425,7 @@ async fn the_cli_checks_a_manifest_online_and_offline_and_exits_3_on_stop() {
     // From standard input, as JSON.
     let (code, out, _) = hcmr_cli(
         &ah,
-        &["check-manifest", "--json", "-"],
+        &["manifest", "check", "--json", "-"],
         &format!("{text}\n"),
     )
     .await;
@@ -440,7 +440,7 @@ async fn the_cli_checks_a_manifest_online_and_offline_and_exits_3_on_stop() {
     std::fs::write(&file, &people[0]).unwrap();
     let (code, out, _) = hcmr_cli(
         &ah,
-        &["check-manifest", "--file", file.to_str().unwrap()],
+        &["manifest", "check", "--file", file.to_str().unwrap()],
         "",
     )
     .await;
@@ -490,7 +490,8 @@ async fn the_cli_checks_a_manifest_online_and_offline_and_exits_3_on_stop() {
     sc.shutdown().await.unwrap();
     let mut offline = std::process::Command::new(env!("CARGO_BIN_EXE_hcmr"));
     offline.args([
-        "check-manifest",
+        "manifest",
+        "check",
         "--offline",
         bundle.to_str().unwrap(),
         "--trust",

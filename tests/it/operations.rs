@@ -17,7 +17,7 @@ const GUANGDONG: u32 = 440000;
 
 /// Adds `metrics_listen = "127.0.0.1:0"` to a node's hcmr.toml (init writes none), before its
 /// first `[table]`.
-fn enable_metrics(config: &Path) {
+pub(crate) fn enable_metrics(config: &Path) {
     let text = std::fs::read_to_string(config).unwrap();
     let mut out = Vec::new();
     let mut done = false;
@@ -36,7 +36,10 @@ fn enable_metrics(config: &Path) {
 
 /// `GET /metrics` over HTTP/1.1, over TLS with `cert` pinned when there is one: (status line and
 /// headers, body).
-async fn get_metrics(addr: std::net::SocketAddr, cert: Option<&Path>) -> (String, String) {
+pub(crate) async fn get_metrics(
+    addr: std::net::SocketAddr,
+    cert: Option<&Path>,
+) -> (String, String) {
     let request =
         format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -80,7 +83,7 @@ async fn get_metrics(addr: std::net::SocketAddr, cert: Option<&Path>) -> (String
 }
 
 /// The samples of a Prometheus text exposition: `name{labels}` -> value.
-fn samples(body: &str) -> HashMap<String, f64> {
+pub(crate) fn samples(body: &str) -> HashMap<String, f64> {
     body.lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {

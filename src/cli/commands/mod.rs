@@ -2,6 +2,7 @@
 //! the node over gRPC or the library.
 
 pub mod agreement;
+pub mod arrival;
 pub mod audit;
 pub mod backup;
 pub mod bench;
@@ -15,6 +16,7 @@ pub mod inspect;
 pub mod issue;
 pub mod key;
 pub mod man;
+pub mod manifest;
 pub mod manifest_check;
 pub mod match_identity;
 pub mod revoke;

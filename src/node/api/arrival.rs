@@ -3,43 +3,55 @@
 
 use tonic::{Request, Response, Status};
 
-use super::ArrivalApi;
+use super::{caller_of, on_blocking_pool, ArrivalApi};
 use crate::proto;
 
 #[tonic::async_trait]
 impl proto::arrival_service_server::ArrivalService for ArrivalApi {
     async fn check_in_manifest(
         &self,
-        _request: Request<proto::CheckInManifestRequest>,
+        request: Request<proto::CheckInManifestRequest>,
     ) -> Result<Response<proto::CheckInManifestResponse>, Status> {
-        Err(Status::unimplemented("CheckInManifest: not yet"))
+        let r = request.into_inner();
+        let answer = self
+            .0
+            .arrival()
+            .check_in(&r.manifest, &r.checkpoint_id)
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn confirm_person(
         &self,
-        _request: Request<proto::ConfirmPersonRequest>,
+        request: Request<proto::ConfirmPersonRequest>,
     ) -> Result<Response<proto::ConfirmPersonResponse>, Status> {
-        Err(Status::unimplemented("ConfirmPerson: not yet"))
+        let who = caller_of(&request);
+        let answer = self.0.arrival().confirm(&who, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn complete_handover(
         &self,
-        _request: Request<proto::CompleteHandoverRequest>,
+        request: Request<proto::CompleteHandoverRequest>,
     ) -> Result<Response<proto::CompleteHandoverResponse>, Status> {
-        Err(Status::unimplemented("CompleteHandover: not yet"))
+        let answer = self.0.arrival().complete(request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn refuse_vehicle(
         &self,
-        _request: Request<proto::RefuseVehicleRequest>,
+        request: Request<proto::RefuseVehicleRequest>,
     ) -> Result<Response<proto::RefuseVehicleResponse>, Status> {
-        Err(Status::unimplemented("RefuseVehicle: not yet"))
+        let answer = self.0.arrival().refuse(request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn list_arrivals(
         &self,
-        _request: Request<proto::ListArrivalsRequest>,
+        request: Request<proto::ListArrivalsRequest>,
     ) -> Result<Response<proto::ListArrivalsResponse>, Status> {
-        Err(Status::unimplemented("ListArrivals: not yet"))
+        let r = request.into_inner();
+        let answer = on_blocking_pool(&self.0, move |s| s.arrival().list(&r)).await?;
+        Ok(Response::new(answer))
     }
 }

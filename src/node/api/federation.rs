@@ -131,8 +131,14 @@ impl proto::federation_service_server::FederationService for FederationApi {
 
     async fn submit_trip_record(
         &self,
-        _request: Request<proto::SubmitTripRecordRequest>,
+        request: Request<proto::SubmitTripRecordRequest>,
     ) -> Result<Response<proto::SubmitTripRecordResponse>, Status> {
-        Err(Status::unimplemented("SubmitTripRecord: not yet"))
+        let from = request.extensions().get::<Principal>().cloned();
+        Ok(Response::new(
+            self.0
+                .trips()
+                .receive(from.as_ref(), request.into_inner())
+                .await?,
+        ))
     }
 }

@@ -31,10 +31,8 @@ pub struct FederationApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.OperatorService`.
 pub struct OperatorApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.TripService` (organizers at a trip's origin).
-#[allow(dead_code)] // the stubs of trips.rs do not read it yet
 pub struct TripApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.ArrivalService` (receivers at a trip's destination).
-#[allow(dead_code)] // the stubs of arrival.rs do not read it yet
 pub struct ArrivalApi(pub(crate) Arc<NodeState>);
 
 /// Most codes one BatchVerifyHealthCodes call may carry: 256 typical codes (about 220

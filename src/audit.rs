@@ -3,10 +3,16 @@
 //! A record holds the time, who checked (a checkpoint id the caller chose), through which
 //! interface, the issuing province, the verdict and reason, and a hash of the code id (so one
 //! code's repeated scans can be counted, without linking the log to the issued-code log by a
-//! plain lookup). Never a name, document number or subject hash.
+//! plain lookup). Never a name, document number or subject hash. A check of a vehicle's trip
+//! manifest (docs/transport.md section 5) is a record too: the trip's origin as the issuer, PASS
+//! as recognized, and the trip, its version and the reasons of a STOP by seat
+//! ([`ManifestAudit`]) instead of a code's reason and hash.
 //!
 //! Storage encoding of one record: CBOR `[time, checkpoint_id, via, issuer (uint, 0: none),
-//! recognized: bool, reason: uint, cti_hash: bstr (16 or 0 bytes)]`. The store keeps the records
+//! recognized: bool, reason: uint, cti_hash: bstr (16 or 0 bytes)]`; a manifest check has
+//! reason 0, no hash, and an eighth element `[trip_id: bstr (8 or 0 bytes), version: uint,
+//! signature_verified: bool, [* [reason: tstr (ManifestReason::as_str), seat: uint (0: none),
+//! issuer: uint (0: none)]]]`, so records written before manifests read unchanged. The store keeps the records
 //! of one second written together as one value, a CBOR array of such records
 //! ([`AuditRecord::pack`]): one database insert per second and write batch instead of one per
 //! verification, which at thousands of verifications a second was a sixteenth of the node's CPU.
@@ -15,6 +21,7 @@
 use ciborium::value::{Integer, Value};
 use sha2::{Digest, Sha256};
 
+use crate::manifest::{ManifestReason, ManifestVerdict, TripId};
 use crate::province::Province;
 use crate::verify::{Reason, Verdict};
 use crate::UnixTime;
@@ -33,12 +40,39 @@ pub struct AuditRecord {
     pub via: &'static str,
     /// The issuing province, when the code decoded and named one.
     pub issuer: Option<Province>,
-    /// Whether the code was recognized.
+    /// Whether the code was recognized (for a manifest check: whether the vehicle passed).
     pub recognized: bool,
-    /// The reason.
-    pub reason: Reason,
-    /// SHA-256 of the cti, first 16 bytes; `None` when the code did not decode.
+    /// The code's reason; `None` for a manifest check (its reasons are in `manifest`).
+    pub reason: Option<Reason>,
+    /// SHA-256 of the cti, first 16 bytes; `None` when the code did not decode, and for a
+    /// manifest check.
     pub cti_hash: Option<[u8; 16]>,
+    /// For a manifest check instead of a code: the trip and the reasons of its verdict.
+    pub manifest: Option<ManifestAudit>,
+}
+
+/// What the audit log keeps of a manifest check: the trip, never a person (seats only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestAudit {
+    /// The trip, when the manifest decoded (authentic only when `signature_verified`).
+    pub trip_id: Option<TripId>,
+    /// The version shown; 0 when the manifest did not decode.
+    pub version: u64,
+    /// Whether the signature verified under a key trusted for the origin.
+    pub signature_verified: bool,
+    /// The reasons of a STOP, in the verdict's order; empty for a PASS.
+    pub reasons: Vec<ManifestAuditReason>,
+}
+
+/// One reason of a STOP as the audit log keeps it (no detail text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestAuditReason {
+    /// Why.
+    pub reason: ManifestReason,
+    /// The person's seat (1 to 99), for a person's reason.
+    pub seat: Option<u8>,
+    /// The province whose feed revoked that person.
+    pub issuer: Option<Province>,
 }
 
 /// Why a checkpoint id was refused.
@@ -123,8 +157,44 @@ impl AuditRecord {
             via,
             issuer: verdict.issuer,
             recognized: verdict.recognized(),
-            reason: verdict.reason,
+            reason: Some(verdict.reason),
             cti_hash: verdict.cti.as_ref().map(|c| cti_hash(c)),
+            manifest: None,
+        }
+    }
+
+    /// The record of a manifest check: `verdict` on the manifest that claims `origin`, `trip_id`
+    /// and `version` (from its decoding; `None` when it did not decode).
+    pub fn of_manifest(
+        verdict: &ManifestVerdict,
+        decoded: Option<(Province, TripId, u64)>,
+        signature_verified: bool,
+        time: UnixTime,
+        checkpoint: &str,
+        via: &'static str,
+    ) -> Self {
+        AuditRecord {
+            time,
+            checkpoint_id: checkpoint_id(checkpoint),
+            via,
+            issuer: decoded.map(|(p, _, _)| p),
+            recognized: verdict.passed(),
+            reason: None,
+            cti_hash: None,
+            manifest: Some(ManifestAudit {
+                trip_id: decoded.map(|(_, t, _)| t),
+                version: decoded.map_or(0, |(_, _, v)| v),
+                signature_verified,
+                reasons: verdict
+                    .reasons()
+                    .iter()
+                    .map(|r| ManifestAuditReason {
+                        reason: r.reason,
+                        seat: r.seat.and_then(|s| u8::try_from(s).ok()),
+                        issuer: r.issuer,
+                    })
+                    .collect(),
+            }),
         }
     }
 
@@ -134,15 +204,19 @@ impl AuditRecord {
     }
 
     fn to_value(&self) -> Value {
-        Value::Array(vec![
+        let mut items = vec![
             Value::Integer(Integer::from(self.time.secs())),
             Value::Text(self.checkpoint_id.clone()),
             Value::Text(self.via.to_string()),
             Value::Integer(Integer::from(self.issuer.map_or(0, |p| p.code()))),
             Value::Bool(self.recognized),
-            Value::Integer(Integer::from(self.reason as u8)),
+            Value::Integer(Integer::from(self.reason.map_or(0, |r| r as u8))),
             Value::Bytes(self.cti_hash.map(|h| h.to_vec()).unwrap_or_default()),
-        ])
+        ];
+        if let Some(m) = &self.manifest {
+            items.push(m.to_value());
+        }
+        Value::Array(items)
     }
 
     /// The storage encoding of several records: a CBOR array of [`AuditRecord::to_record`]
@@ -179,10 +253,20 @@ impl AuditRecord {
     }
 
     fn from_items(a: &[Value]) -> Option<Self> {
+        let (a, manifest) = match a {
+            [code @ .., m] if code.len() == 7 => (code, Some(ManifestAudit::from_value(m)?)),
+            code => (code, None),
+        };
         let [Value::Integer(t), Value::Text(cp), Value::Text(via), Value::Integer(iss), Value::Bool(ok), Value::Integer(r), Value::Bytes(h)] =
             a
         else {
             return None;
+        };
+        // A code's reason is never 0; a manifest check's always is.
+        let reason = match (u8::try_from(*r).ok()?, &manifest) {
+            (0, Some(_)) => None,
+            (r, None) => Some(Reason::from_u8(r)?),
+            _ => return None,
         };
         let issuer = match u32::try_from(*iss).ok()? {
             0 => None,
@@ -194,11 +278,77 @@ impl AuditRecord {
             via: if via == "http" { "http" } else { "grpc" },
             issuer,
             recognized: *ok,
-            reason: Reason::from_u8(u8::try_from(*r).ok()?)?,
+            reason,
             cti_hash: match h.len() {
                 0 => None,
                 _ => Some(h.as_slice().try_into().ok()?),
             },
+            manifest,
+        })
+    }
+}
+
+impl ManifestAudit {
+    fn to_value(&self) -> Value {
+        let reasons = self
+            .reasons
+            .iter()
+            .map(|r| {
+                Value::Array(vec![
+                    Value::Text(r.reason.as_str().to_string()),
+                    Value::Integer(Integer::from(r.seat.unwrap_or(0))),
+                    Value::Integer(Integer::from(r.issuer.map_or(0, |p| p.code()))),
+                ])
+            })
+            .collect();
+        Value::Array(vec![
+            Value::Bytes(self.trip_id.map(|t| t.0.to_vec()).unwrap_or_default()),
+            Value::Integer(Integer::from(self.version)),
+            Value::Bool(self.signature_verified),
+            Value::Array(reasons),
+        ])
+    }
+
+    fn from_value(v: &Value) -> Option<Self> {
+        let Value::Array(a) = v else {
+            return None;
+        };
+        let [Value::Bytes(trip), Value::Integer(version), Value::Bool(verified), Value::Array(rs)] =
+            a.as_slice()
+        else {
+            return None;
+        };
+        let reasons = rs
+            .iter()
+            .map(|r| {
+                let Value::Array(r) = r else {
+                    return None;
+                };
+                let [Value::Text(why), Value::Integer(seat), Value::Integer(iss)] = r.as_slice()
+                else {
+                    return None;
+                };
+                Some(ManifestAuditReason {
+                    reason: *ManifestReason::ALL.iter().find(|x| x.as_str() == why)?,
+                    seat: match u8::try_from(*seat).ok()? {
+                        0 => None,
+                        s => Some(s),
+                    },
+                    issuer: match u32::try_from(*iss).ok()? {
+                        0 => None,
+                        c => Some(Province::from_code(c).ok()?),
+                    },
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(ManifestAudit {
+            trip_id: match trip.len() {
+                0 => None,
+                _ => Some(TripId(trip.as_slice().try_into().ok()?)),
+            },
+            version: u64::try_from(*version).ok()?,
+            signature_verified: *verified,
+            reasons,
         })
     }
 }
@@ -345,8 +495,9 @@ mod tests {
             via: "http",
             issuer: Some(Province::from_code(510000).unwrap()),
             recognized: false,
-            reason: Reason::Revoked,
+            reason: Some(Reason::Revoked),
             cti_hash: Some(cti_hash(&[7; 16])),
+            manifest: None,
         };
         assert_eq!(r.checkpoint_id, "gate-3");
         assert_eq!(AuditRecord::from_record(&r.to_record()), Some(r.clone()));
@@ -371,6 +522,97 @@ mod tests {
         assert_eq!(&AuditRecord::pack([&r, &other])[..2], &[0x82, 0x87]);
         assert_eq!(AuditRecord::unpack(b"\x80"), None);
         assert_eq!(AuditRecord::unpack(b"\x81\x80"), None);
+    }
+
+    #[test]
+    fn a_manifest_check_record_round_trips_beside_code_records() {
+        let sc = Province::from_code(510000).unwrap();
+        let stop = ManifestVerdict::Stop(crate::manifest::ManifestStop {
+            trip_id: Some(TripId([0x7e; 8])),
+            version: Some(2),
+            reasons: vec![
+                crate::manifest::StopReason {
+                    reason: ManifestReason::Superseded,
+                    seat: None,
+                    issuer: None,
+                    detail: "version 2 shown; version 3 was seen here".into(),
+                },
+                crate::manifest::StopReason {
+                    reason: ManifestReason::Revoked,
+                    seat: Some(7),
+                    issuer: Some(sc),
+                    detail: "seat 7".into(),
+                },
+            ],
+        });
+        let time = UnixTime::from_secs(1_700_000_000);
+        let r = AuditRecord::of_manifest(
+            &stop,
+            Some((sc, TripId([0x7e; 8]), 2)),
+            true,
+            time,
+            "anhui-border-1",
+            "grpc",
+        );
+        assert_eq!((r.issuer, r.recognized, r.reason), (Some(sc), false, None));
+        let m = r.manifest.as_ref().unwrap();
+        assert_eq!((m.trip_id, m.version), (Some(TripId([0x7e; 8])), 2));
+        assert_eq!(
+            m.reasons,
+            vec![
+                ManifestAuditReason {
+                    reason: ManifestReason::Superseded,
+                    seat: None,
+                    issuer: None
+                },
+                ManifestAuditReason {
+                    reason: ManifestReason::Revoked,
+                    seat: Some(7),
+                    issuer: Some(sc)
+                },
+            ]
+        );
+        // The detail text is not kept: nothing a decoder said about the input.
+        assert!(!String::from_utf8_lossy(&r.to_record()).contains("version 3"));
+        let undecoded = AuditRecord::of_manifest(
+            &ManifestVerdict::Stop(crate::manifest::ManifestStop {
+                trip_id: None,
+                version: None,
+                reasons: vec![crate::manifest::StopReason {
+                    reason: ManifestReason::Malformed,
+                    seat: None,
+                    issuer: None,
+                    detail: "prefix.foreign".into(),
+                }],
+            }),
+            None,
+            false,
+            time,
+            "",
+            "grpc",
+        );
+        let code = AuditRecord {
+            time,
+            checkpoint_id: "gate".into(),
+            via: "grpc",
+            issuer: Some(sc),
+            recognized: true,
+            reason: Some(Reason::Ok),
+            cti_hash: None,
+            manifest: None,
+        };
+        assert_eq!(
+            AuditRecord::unpack(&AuditRecord::pack([&r, &code, &undecoded])),
+            Some(vec![r.clone(), code.clone(), undecoded])
+        );
+        assert_eq!(AuditRecord::from_record(&r.to_record()), Some(r.clone()));
+        // A code record with reason 0, or a manifest record with a code's reason: not records.
+        let mut bad = code.clone();
+        bad.reason = None;
+        assert_eq!(AuditRecord::from_record(&bad.to_record()), None);
+        let mut bad = r;
+        bad.reason = Some(Reason::Ok);
+        assert_eq!(AuditRecord::from_record(&bad.to_record()), None);
     }
 
     #[test]

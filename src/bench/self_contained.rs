@@ -224,6 +224,7 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
             expected_peer_kid: kid,
             effective_from: (now - 10).secs(),
             effective_until: (now + 30 * 86_400).secs(),
+            ..Default::default()
         })
         .await
         .map_err(|e| setup(&e))?

@@ -156,6 +156,7 @@ pub(super) async fn conclude(
             amends: String::new(),
             effective_from: (now - 60).secs(),
             effective_until: (now + 365 * 24 * 3600).secs(),
+            ..Default::default()
         })
         .await
         .map_err(rpc("CreateAgreement"))?

@@ -127,8 +127,29 @@ fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
         } else {
             proto::Verdict::NotRecognized as i32
         },
-        reason: a.reason as i32,
+        reason: a.reason.map_or(0, |r| r as i32),
         cti_hash: a.cti_hash.map(hex::encode).unwrap_or_default(),
+        manifest: a
+            .manifest
+            .as_ref()
+            .map(super::manifest_check::audit_to_proto),
+    }
+}
+
+impl super::AuditSink {
+    /// Queues an audit record for the writer; never waits: a full queue drops it and counts
+    /// (a checkpoint is never slowed for the log's sake).
+    pub(crate) fn queue(&self, record: AuditRecord) {
+        use std::sync::atomic::Ordering;
+        if self.tx.try_send(record).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::error!(
+                    dropped = n,
+                    "audit records dropped: the audit writer cannot keep up"
+                );
+            }
+        }
     }
 }
 
@@ -208,7 +229,15 @@ pub(crate) async fn audit_writer(
                 true
             }
         };
-        if !batch.is_empty() || denials {
+        // The trip versions checks noted, flushed with the batch.
+        let versions = match store.store_manifest_versions().await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, "seen trip versions could not be stored; retried with the next batch");
+                false
+            }
+        };
+        if !batch.is_empty() || denials || versions {
             let count = batch.len();
             if let Err(e) = store.append_audit(std::mem::take(&mut batch)).await {
                 tracing::error!(error = %e, lost = count, "audit records could not be stored");
@@ -243,8 +272,9 @@ mod tests {
             via: "http",
             issuer: Some(Province::from_code(820000).unwrap()),
             recognized: false,
-            reason: crate::verify::Reason::TrustStale,
+            reason: Some(crate::verify::Reason::TrustStale),
             cti_hash: Some([0xff; 16]),
+            manifest: None,
         };
         assert_eq!(
             crate::audit::checkpoint_id(&largest.checkpoint_id),

@@ -2,8 +2,8 @@
 //! times as `uint64` seconds since the Unix epoch: they become [`UnixTime`] here.
 
 use crate::agreement::{
-    AgreementId, AgreementSignature, DirectionTerms, ProposalNotice, ProposalOutcome, Role,
-    SignedAgreement, Termination,
+    AgreementId, AgreementSignature, DirectionTerms, ManifestRole, ManifestTerms, ProposalNotice,
+    ProposalOutcome, Role, SignedAgreement, Termination,
 };
 use crate::code::Subject;
 use crate::identity::DocumentType;
@@ -103,7 +103,29 @@ pub fn status_map_from_proto(
     Ok(out)
 }
 
+/// The manifest term of a direction from the API's two flags (docs/transport.md section 4):
+/// `transit` and `arrival` as in `DirectionTerms.manifests_transit` / `manifests_arrival` or the
+/// `peer_manifests_*` / `our_manifests_*` pairs of CreateAgreementRequest. Both false: none, the
+/// direction keeps the encoding of agreements made before the term.
+pub fn manifest_terms_from_proto(transit: bool, arrival: bool) -> ManifestTerms {
+    match (transit, arrival) {
+        (false, false) => ManifestTerms::none(),
+        (true, false) => ManifestTerms::transit(),
+        (false, true) => ManifestTerms::arrival(),
+        (true, true) => ManifestTerms::both(),
+    }
+}
+
+/// The manifest term as the API's two flags: (transit, arrival).
+pub fn manifest_terms_to_proto(m: ManifestTerms) -> (bool, bool) {
+    (
+        m.allows(ManifestRole::Transit),
+        m.allows(ManifestRole::Arrival),
+    )
+}
+
 fn direction_to_proto(d: &DirectionTerms) -> proto::DirectionTerms {
+    let (manifests_transit, manifests_arrival) = manifest_terms_to_proto(d.manifests);
     proto::DirectionTerms {
         issuer_province: d.issuer.to_string(),
         verifier_province: d.verifier.to_string(),
@@ -119,12 +141,8 @@ fn direction_to_proto(d: &DirectionTerms) -> proto::DirectionTerms {
         max_trust_age_secs: d.max_trust_age_secs,
         effective_from: d.effective_from.secs(),
         effective_until: d.effective_until.secs(),
-        manifests_transit: d
-            .manifests
-            .allows(hcmr_core::agreement::ManifestRole::Transit),
-        manifests_arrival: d
-            .manifests
-            .allows(hcmr_core::agreement::ManifestRole::Arrival),
+        manifests_transit,
+        manifests_arrival,
     }
 }
 
@@ -353,5 +371,55 @@ pub fn verdict_to_proto(v: &Verdict, now: UnixTime) -> proto::VerifyHealthCodeRe
         issuer_state_synced_at: v.issuer_synced_at.map_or(0, UnixTime::secs),
         issuer_state_age_secs: v.issuer_synced_at.map_or(0, |t| now.saturating_since(t)),
         issuer_state_synced: v.issuer_synced_at.is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agreement::ManifestTerms;
+
+    #[test]
+    fn the_manifest_flags_map_to_the_term_and_back() {
+        let cases = [
+            ((false, false), ManifestTerms::none(), 0),
+            ((true, false), ManifestTerms::transit(), 1),
+            ((false, true), ManifestTerms::arrival(), 2),
+            ((true, true), ManifestTerms::both(), 3),
+        ];
+        for ((transit, arrival), term, bits) in cases {
+            let m = manifest_terms_from_proto(transit, arrival);
+            assert_eq!(m, term, "({transit}, {arrival})");
+            assert_eq!(m.bits(), bits);
+            assert_eq!(manifest_terms_to_proto(m), (transit, arrival));
+        }
+    }
+
+    #[test]
+    fn a_direction_shows_its_manifest_term() {
+        let p = |c| Province::from_code(c).unwrap();
+        let mut d = DirectionTerms {
+            issuer: p(510000),
+            verifier: p(330000),
+            status_map: [(HealthStatus::Green, HealthStatus::Green)].into(),
+            max_code_age_secs: 86_400,
+            effective_from: UnixTime::from_secs(1_700_000_000),
+            effective_until: UnixTime::from_secs(1_800_000_000),
+            max_trust_age_secs: 0,
+            manifests: ManifestTerms::arrival(),
+        };
+        let v = direction_to_proto(&d);
+        assert_eq!(
+            (v.manifests_transit, v.manifests_arrival),
+            (false, true),
+            "{v:?}"
+        );
+        assert_eq!(
+            (v.issuer_province.as_str(), v.verifier_province.as_str()),
+            ("510000", "330000")
+        );
+        d.manifests = ManifestTerms::none();
+        let v = direction_to_proto(&d);
+        assert_eq!((v.manifests_transit, v.manifests_arrival), (false, false));
     }
 }

@@ -12,8 +12,9 @@
 //!   `health`, `listener` (TLS accept, connection limits), `auth/` (credentials, roles, the
 //!   tower layer, rate and in-flight guards), `peer` (calls to other nodes);
 //! - the workflows, one file each: `issue` (with the pure checks of `issue_request`),
-//!   `verification`, `identity_match`, `revocation`, `keys`, `agreements/`, `callers`, `sync`,
-//!   `audit`, `backup`, `trust_bundle`, `retention`; `own_feed` appends to the node's feed;
+//!   `verification`, `manifest_check` (a vehicle's trip manifest), `identity_match`,
+//!   `revocation`, `keys`, `agreements/`, `callers`, `sync`, `audit`, `backup`, `trust_bundle`,
+//!   `retention`; `own_feed` appends to the node's feed;
 //! - opening and state: `open` (the steps of [`Node::open`]), `config`, `batcher` (verifier
 //!   threads), `log_budget` (log lines a second), `convert` and `error` (the wire forms).
 
@@ -35,6 +36,7 @@ mod issue_request;
 mod keys;
 mod listener;
 mod log_budget;
+pub mod manifest_check;
 mod metrics;
 mod open;
 mod outbox;

@@ -2,7 +2,6 @@
 //! other calls in flight, and one queued audit record per code.
 
 use crate::UnixTime;
-use std::sync::atomic::Ordering;
 
 use super::batcher::Batcher;
 use super::error::ApiError;
@@ -70,17 +69,8 @@ impl Verification<'_> {
         checkpoint: &str,
         via: &'static str,
     ) {
-        let record = AuditRecord::of(verdict, now, checkpoint, via);
-        if self.audit.tx.try_send(record).is_err() {
-            // The writer is behind or gone: never block a checkpoint for the log's sake.
-            let n = self.audit.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                tracing::error!(
-                    dropped = n,
-                    "audit records dropped: the audit writer cannot keep up"
-                );
-            }
-        }
+        self.audit
+            .queue(AuditRecord::of(verdict, now, checkpoint, via));
         tracing::debug!(
             issuer = verdict.issuer.map(|p| p.to_string()).unwrap_or_default(),
             reason = verdict.reason.as_str(),

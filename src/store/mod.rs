@@ -16,14 +16,15 @@
 //! | `callers` | name (UTF-8) | [`Caller::to_record`]: roles and SHA-256 of the token, never the token |
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
 //! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
+//! | `manifests_seen` | trip id (8 bytes) | the highest version of that trip seen here with a verified signature: u64 BE (stored with the audit batch) |
 //! | `trip_outbox` | seq (u64 BE) | a signed trip record (check report, handover receipt or refusal) for another province's node, until it acknowledges: [`OutboxEntry`] (src/store/outbox.rs) |
 //! | `trip_outbox_dead` | seq (u64 BE) | a trip record its node refused for good, with the refusal, for operators |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
-//! issued_expiry), `audit`, `access` (access, match_attempts), `callers`, `outbox` (trip_outbox,
-//! trip_outbox_dead), and `export` (the
+//! issued_expiry), `audit`, `manifests_seen`, `access` (access, match_attempts), `callers`,
+//! `outbox` (trip_outbox, trip_outbox_dead), and `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
 //!
@@ -63,6 +64,7 @@ mod callers;
 mod export;
 mod feeds;
 mod issued;
+mod manifests_seen;
 mod outbox;
 #[cfg(test)]
 mod tests;
@@ -126,6 +128,9 @@ pub struct Store {
     access: sled::Tree,
     match_attempts: sled::Tree,
     notice_outbox: sled::Tree,
+    manifests_seen: sled::Tree,
+    /// Trip versions seen by checks and not yet stored in `manifests_seen`.
+    manifests_pending: Arc<manifests_seen::PendingVersions>,
     trip_outbox: sled::Tree,
     trip_outbox_dead: sled::Tree,
     /// Identity-match attempts counted since windows that ended were last removed.
@@ -234,6 +239,8 @@ impl Store {
             access: db.open_tree("access")?,
             match_attempts: db.open_tree("match_attempts")?,
             notice_outbox: db.open_tree("notice_outbox")?,
+            manifests_seen: db.open_tree("manifests_seen")?,
+            manifests_pending: Arc::default(),
             trip_outbox: db.open_tree("trip_outbox")?,
             trip_outbox_dead: db.open_tree("trip_outbox_dead")?,
             match_counted: Arc::default(),

@@ -19,12 +19,13 @@ fn record(time: u64, n: u32) -> AuditRecord {
         via: "grpc",
         issuer: Some(Province::from_code(510000).unwrap()),
         recognized: n.is_multiple_of(2),
-        reason: if n.is_multiple_of(2) {
+        reason: Some(if n.is_multiple_of(2) {
             Reason::Ok
         } else {
             Reason::Expired
-        },
+        }),
         cti_hash: Some(crate::audit::cti_hash(&n.to_be_bytes())),
+        manifest: None,
     }
 }
 
@@ -156,7 +157,7 @@ async fn audit_records_are_packed_by_second_and_read_back_in_order() {
         (vec![], None)
     );
     // A filter applies to each record of a pack, and the cursor skips what it refuses.
-    let expired = |r: &AuditRecord| r.reason == Reason::Expired;
+    let expired = |r: &AuditRecord| r.reason == Some(Reason::Expired);
     let (all_expired, next) = store
         .audit_page(t(101), t(102), None, 1_000, expired)
         .unwrap();

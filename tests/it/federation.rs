@@ -51,6 +51,7 @@ async fn three_provinces_recognize_exactly_as_agreed_and_survive_restart() {
             expected_peer_kid: hex::encode(&info.keys[0].kid),
             effective_from: (now - 10).secs(),
             effective_until: (now + 86_400).secs(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -340,6 +341,7 @@ async fn bad_agreement_requests_get_the_right_status_and_name_the_field() {
         expected_peer_kid: String::new(),
         effective_from: now.secs(),
         effective_until: (now + 60).secs(),
+        ..Default::default()
     };
     // A staleness limit under twice the sync interval (30 s) would make codes flap.
     create.max_trust_age_secs = 59;

@@ -1,5 +1,5 @@
 //! Fixtures for tests, benches and fuzz targets: seeded keys per province, concluded agreements,
-//! trust snapshots, signed (and forged) codes and synthetic people.
+//! trust snapshots, signed (and forged) codes, trip manifests and records, and synthetic people.
 //!
 //! Compiled for the core's own unit tests and, elsewhere, with the cargo feature `testkit`.
 //! Everything is deterministic: keys come from fixed seeds and times are fixed offsets from
@@ -20,7 +20,11 @@ use crate::code::{transport, Claims, Subject};
 use crate::feed::{proof_of_possession, FeedEntry, FeedState, Statement};
 use crate::identity::{synthetic_resident_id, DocumentType, SubjectHash};
 use crate::keys::{Kid, NodeKey};
-use crate::manifest::{Escort, Manifest, Person as ManifestPerson, Place, TripId, Vehicle};
+use crate::manifest::{
+    manifest_hash, CheckReport, Checkpoint, Escort, Manifest, ManifestReason, Measure, Outcome,
+    Person as ManifestPerson, Place, ReasonText, Receipt, ReceiptPerson, ReportReason,
+    ReportVerdict, SignedManifest, TripId, Vehicle,
+};
 use crate::province::Province;
 use crate::status::HealthStatus;
 use crate::time::UnixTime;
@@ -407,6 +411,74 @@ pub fn largest_trip(people: usize) -> Manifest {
         issuers: [SC, CQ, GZ, 530000, 450000, 430000].map(prov).to_vec(),
         ..trip(people)
     }
+}
+
+/// The fixture check report: the Jiangsu node's toll gate `苏皖界G40收费站` stops [`trip`]`(2)`
+/// (as signed by [`sc_key`]) 2 h after the seal, for seat 2 revoked by Chongqing and a
+/// superseded version.
+pub fn check_report() -> CheckReport {
+    CheckReport {
+        trip_id: TRIP_ID,
+        version: 1,
+        manifest_hash: sealed_hash(2),
+        checker: prov(JS),
+        checkpoint: Checkpoint::new("苏皖界G40收费站").unwrap(),
+        checked_at: NOW + 7200,
+        verdict: ReportVerdict::Stop,
+        reasons: vec![
+            ReportReason {
+                reason: ManifestReason::Superseded,
+                seat: None,
+                issuer: None,
+            },
+            ReportReason {
+                reason: ManifestReason::Revoked,
+                seat: Some(2),
+                issuer: Some(prov(CQ)),
+            },
+        ],
+    }
+}
+
+/// The fixture handover of [`trip`]`(3)` at Zhejiang, 27 h after the seal: seat 1 present,
+/// seat 2 under health observation (`体温37.6℃`), seat 3 missing (`未上车`).
+pub fn handover() -> Receipt {
+    let person = |seat, present, measure, reason: &str| ReceiptPerson {
+        seat,
+        present,
+        measure,
+        reason: ReasonText::new(reason).unwrap(),
+    };
+    Receipt {
+        trip_id: TRIP_ID,
+        version: 1,
+        manifest_hash: sealed_hash(3),
+        destination: prov(ZJ),
+        received_at: NOW + 27 * 3600,
+        outcome: Outcome::Delivered,
+        reason: ReasonText::default(),
+        people: vec![
+            person(1, true, Measure::None, ""),
+            person(2, true, Measure::Observation, "体温37.6℃"),
+            person(3, false, Measure::None, "未上车"),
+        ],
+    }
+}
+
+/// The fixture refusal of [`trip`]`(3)` at Zhejiang (`目的地未接收`), no people.
+pub fn refusal() -> Receipt {
+    Receipt {
+        outcome: Outcome::Refused,
+        reason: ReasonText::new("目的地未接收").unwrap(),
+        people: vec![],
+        ..handover()
+    }
+}
+
+/// [`manifest_hash`] of [`trip`]`(people)` signed by [`sc_key`].
+pub fn sealed_hash(people: usize) -> [u8; 32] {
+    let s = crate::manifest::sign(&trip(people), &sc_key());
+    manifest_hash(&SignedManifest::decode(&s).expect("the fixture trip decodes"))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ use crate::cli::display::{api_time, status_name};
 use crate::cli::node::{channel, NodeArg};
 use crate::cli::values::{point_in_time, secs};
 use crate::cli::{args, CliError};
+use crate::node::convert;
 use crate::proto;
 use crate::proto::operator_service_client::OperatorServiceClient;
 
@@ -239,7 +240,7 @@ fn print_agreement(a: &proto::AgreementView) {
             .map(|m| format!("{}={}", status_name(m.issued), status_name(m.counts_as)))
             .collect();
         out!(
-            "    codes of {} at {}: {}  max age {}  {} .. {}",
+            "    codes of {} at {}: {}  max age {}  {} .. {}  manifests {}",
             d.issuer_province,
             d.verifier_province,
             if map.is_empty() {
@@ -249,7 +250,8 @@ fn print_agreement(a: &proto::AgreementView) {
             },
             args::short_duration(d.max_code_age_secs),
             api_time(d.effective_from),
-            api_time(d.effective_until)
+            api_time(d.effective_until),
+            convert::manifest_terms_from_proto(d.manifests_transit, d.manifests_arrival)
         );
     }
 }

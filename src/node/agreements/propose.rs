@@ -6,9 +6,7 @@ use super::super::error::ApiError;
 use super::super::peer;
 use super::Agreements;
 use super::{DEFAULT_MAX_CODE_AGE_SECS, MAX_PENDING_PROPOSALS_PER_PROVINCE};
-use crate::agreement::{
-    AgreementBody, AgreementId, DirectionTerms, ManifestTerms, Party, Role, SignedAgreement,
-};
+use crate::agreement::{AgreementBody, AgreementId, DirectionTerms, Party, Role, SignedAgreement};
 use crate::proto;
 use crate::UnixTime;
 
@@ -157,7 +155,10 @@ impl Agreements<'_> {
                     status_map: peer_codes_here,
                     max_code_age_secs: max_age,
                     max_trust_age_secs: r.max_trust_age_secs,
-                    manifests: ManifestTerms::none(),
+                    manifests: convert::manifest_terms_from_proto(
+                        r.peer_manifests_transit,
+                        r.peer_manifests_arrival,
+                    ),
                     effective_from: from,
                     effective_until: until,
                 },
@@ -167,7 +168,10 @@ impl Agreements<'_> {
                     status_map: our_codes_there,
                     max_code_age_secs: max_age,
                     max_trust_age_secs: r.max_trust_age_secs,
-                    manifests: ManifestTerms::none(),
+                    manifests: convert::manifest_terms_from_proto(
+                        r.our_manifests_transit,
+                        r.our_manifests_arrival,
+                    ),
                     effective_from: from,
                     effective_until: until,
                 },

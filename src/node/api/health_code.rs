@@ -116,8 +116,18 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
 
     async fn verify_manifest(
         &self,
-        _request: Request<proto::VerifyManifestRequest>,
+        request: Request<proto::VerifyManifestRequest>,
     ) -> Result<Response<proto::VerifyManifestResponse>, Status> {
-        Err(Status::unimplemented("VerifyManifest: not yet"))
+        let checkpoint = checkpoint_of(&request, &request.get_ref().checkpoint_id).to_string();
+        let checked =
+            self.0
+                .manifest_check()
+                .check(&request.get_ref().manifest, &checkpoint, "grpc")?;
+        if let Some(due) = checked.report {
+            // Off the answer's path: a report that cannot be queued is logged, the verdict stands.
+            let state = self.0.clone();
+            tokio::spawn(async move { state.manifest_check().report(due).await });
+        }
+        Ok(Response::new(checked.response))
     }
 }

@@ -225,19 +225,68 @@ pub async fn conclude_with_trust_age(
     max_trust_age_secs: u64,
 ) -> String {
     let now = hcmr::unix_now();
-    let peer_kid = kid_of(acceptor).await;
-    let created = operator(proposer)
-        .await
-        .create_agreement(proto::CreateAgreementRequest {
-            peer_endpoint: acceptor.endpoint.clone(),
+    conclude_request(
+        proposer,
+        acceptor,
+        proto::CreateAgreementRequest {
             peer_codes_here: map(peer_codes_here),
             our_codes_there: map(our_codes_there),
             max_code_age_secs: 3600,
             max_trust_age_secs,
-            amends: String::new(),
-            expected_peer_kid: peer_kid,
             effective_from: (now - 10).secs(),
             effective_until: (now + 86_400).secs(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// As [`conclude`], with the trip manifests term of each direction (docs/transport.md section
+/// 4): `proposer_accepts` is what the proposer's node accepts of the acceptor's manifests (the
+/// direction acceptor -> proposer), `acceptor_accepts` what the acceptor's node accepts of the
+/// proposer's. The window runs from 10 s before the wall clock for a day.
+pub async fn conclude_with_manifests(
+    proposer: &NodeHandle,
+    acceptor: &NodeHandle,
+    peer_codes_here: &[(i32, i32)],
+    our_codes_there: &[(i32, i32)],
+    proposer_accepts: hcmr::agreement::ManifestTerms,
+    acceptor_accepts: hcmr::agreement::ManifestTerms,
+) -> String {
+    use hcmr::agreement::ManifestRole::{Arrival, Transit};
+    let now = hcmr::unix_now();
+    conclude_request(
+        proposer,
+        acceptor,
+        proto::CreateAgreementRequest {
+            peer_codes_here: map(peer_codes_here),
+            our_codes_there: map(our_codes_there),
+            max_code_age_secs: 3600,
+            effective_from: (now - 10).secs(),
+            effective_until: (now + 86_400).secs(),
+            peer_manifests_transit: proposer_accepts.allows(Transit),
+            peer_manifests_arrival: proposer_accepts.allows(Arrival),
+            our_manifests_transit: acceptor_accepts.allows(Transit),
+            our_manifests_arrival: acceptor_accepts.allows(Arrival),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Sends `request` (its endpoint and expected kid set to `acceptor`'s) to `proposer`, and
+/// accepts the proposal at `acceptor`; returns the agreement id.
+async fn conclude_request(
+    proposer: &NodeHandle,
+    acceptor: &NodeHandle,
+    request: proto::CreateAgreementRequest,
+) -> String {
+    let created = operator(proposer)
+        .await
+        .create_agreement(proto::CreateAgreementRequest {
+            peer_endpoint: acceptor.endpoint.clone(),
+            expected_peer_kid: kid_of(acceptor).await,
+            ..request
         })
         .await
         .unwrap()

@@ -20,6 +20,7 @@ use hcmr::province::Province;
 use tonic::{Code, Request, Response, Status};
 
 mod agreements;
+mod manifests_term;
 mod offline;
 mod rotation;
 mod sync;
@@ -156,5 +157,6 @@ fn create_req(
         expected_peer_kid: peer_kid,
         effective_from: (now - 10).secs(),
         effective_until: (now + 86_400).secs(),
+        ..Default::default()
     }
 }

@@ -82,6 +82,7 @@ async fn pending_proposals_can_be_rejected_or_withdrawn() {
         expected_peer_kid: kid,
         effective_from: 0,
         effective_until: (hcmr::unix_now() + 86_400).secs(),
+        ..Default::default()
     };
     let sc_kid = kid_of(&sc).await;
     let v2 = operator(&gd)
@@ -393,6 +394,7 @@ async fn propose_new(from: &hcmr::node::NodeHandle, to: &hcmr::node::NodeHandle)
             expected_peer_kid: kid_of(to).await,
             effective_from: now.secs(),
             effective_until: (now + 86_400).secs(),
+            ..Default::default()
         })
         .await
         .unwrap()

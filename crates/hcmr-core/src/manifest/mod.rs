@@ -8,12 +8,17 @@
 //! ```
 //! Decoding does not verify the signature (that needs the origin's key, which the trust
 //! snapshot holds): [`SignedManifest::verify_signature`] does, once a key is chosen. The
-//! checkpoint decision (section 5) is [`check()`].
+//! checkpoint decision (section 5) is [`check()`]. The records sent back to the origin (section
+//! 6) are the check report ([`CheckReport`]) and the handover receipt or refusal ([`Receipt`]).
 
 mod check;
 mod encoding;
 mod error;
+mod explain;
 mod person;
+mod receipt;
+mod record;
+mod report;
 mod text;
 
 pub use check::{
@@ -22,7 +27,17 @@ pub use check::{
 };
 pub use encoding::{sign, SignedManifest};
 pub use error::{ManifestError, PersonError};
+pub use explain::PASS_EXPLANATION;
 pub use person::{Person, PERSON_LEN};
+pub use receipt::{
+    Measure, Outcome, ReasonText, Receipt, ReceiptPerson, SignedReceipt, MAX_RECEIPT_BYTES,
+    RECEIPT_FIELDS, RECEIPT_PERSON_FIELDS,
+};
+pub use record::{manifest_hash, match_sealed, RecordError, RecordMismatch, MANIFEST_HASH_LEN};
+pub use report::{
+    CheckReport, Checkpoint, ReportReason, ReportVerdict, SignedCheckReport, MAX_REASONS,
+    MAX_REPORT_BYTES, REPORT_FIELDS,
+};
 pub use text::{Escort, Place, Vehicle};
 
 use crate::province::Province;

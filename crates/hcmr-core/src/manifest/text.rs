@@ -54,23 +54,47 @@ text_field!(
 );
 
 fn check(s: &str, field: &'static str, max: usize) -> Result<(), ManifestError> {
-    if s.len() > max {
-        return Err(ManifestError::field(
-            field,
-            format!("has {} bytes; at most {max}", s.len()),
-        ));
-    }
-    if let Some((position, ch)) = crate::identity::refused_character(s) {
-        return Err(ManifestError::TextCharacter {
+    check_text(s, max, false).map_err(|fault| match fault {
+        TextFault::TooLong(n) => {
+            ManifestError::field(field, format!("has {n} bytes; at most {max}"))
+        }
+        TextFault::Character { ch, position } => ManifestError::TextCharacter {
             field,
             ch,
             position,
-        });
+        },
+        TextFault::Invisible => ManifestError::field(field, "has no visible character"),
+    })
+}
+
+/// Why a text breaks the rule of [`check_text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextFault {
+    /// More bytes (UTF-8) than allowed: this many.
+    TooLong(usize),
+    /// A control or bidirectional-control character at `position` (counting characters from 1).
+    Character { ch: char, position: usize },
+    /// Nothing visible (and not empty, or empty where a text is required).
+    Invisible,
+}
+
+/// The text rule shared by manifests and the trip records (docs/transport.md sections 3 and 6):
+/// at most `max` bytes, no control or bidirectional-control character, something visible; an
+/// empty text passes only when `may_be_empty`.
+pub(crate) fn check_text(s: &str, max: usize, may_be_empty: bool) -> Result<(), TextFault> {
+    if s.len() > max {
+        return Err(TextFault::TooLong(s.len()));
+    }
+    if let Some((position, ch)) = crate::identity::refused_character(s) {
+        return Err(TextFault::Character { ch, position });
+    }
+    if s.is_empty() && may_be_empty {
+        return Ok(());
     }
     if s.chars()
         .all(|c| crate::identity::is_zero_width(c) || c.is_whitespace())
     {
-        return Err(ManifestError::field(field, "has no visible character"));
+        return Err(TextFault::Invisible);
     }
     Ok(())
 }

@@ -5,10 +5,12 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{all_agreements, print_agreement};
+use crate::agreement::{ManifestRole, ManifestTerms};
 use crate::cli::display::{api_time, status_name};
 use crate::cli::node::{channel, check_node_url, NodeArg};
 use crate::cli::values::{parse_status_map, point_in_time, secs};
 use crate::cli::{args, CliError};
+use crate::node::convert::manifest_terms_from_proto;
 use crate::proto;
 
 /// Arguments of `hcmr agreement propose`.
@@ -18,7 +20,7 @@ use crate::proto;
 /// the changes are printed before the proposal is sent.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  hcmr agreement propose --dir /tmp/guangdong --peer https://127.0.0.1:17510 \\\n    --peer-kid 0123456789abcdef --peer-codes green=green,yellow=red,red=red --our-codes green=green\n  hcmr agreement propose --dir /tmp/guangdong --amends <ID> --for 30d   # only the run length changes"
+    after_help = "Examples:\n  hcmr agreement propose --dir /tmp/guangdong --peer https://127.0.0.1:17510 \\\n    --peer-kid 0123456789abcdef --peer-codes green=green,yellow=red,red=red --our-codes green=green\n  hcmr agreement propose --dir /tmp/zhejiang --peer https://127.0.0.1:17510 --peer-kid 0123456789abcdef \\\n    --peer-codes green=green --our-codes green=green --peer-manifests arrival --our-manifests none\n  hcmr agreement propose --dir /tmp/guangdong --amends <ID> --for 30d   # only the run length changes"
 )]
 pub struct ProposeArgs {
     #[command(flatten)]
@@ -57,6 +59,36 @@ pub struct ProposeArgs {
     /// limit; a new agreement: default 0).
     #[arg(long, value_parser = args::duration)]
     max_trust_age: Option<Duration>,
+    /// Which of the peer's trip manifests this node accepts (docs/transport.md section 4):
+    /// transit (its checkpoints pass the peer's vehicles through), arrival (its receivers take
+    /// them in), transit,arrival, or none (a new agreement: default none).
+    #[arg(long, value_parser = manifests)]
+    peer_manifests: Option<ManifestTerms>,
+    /// Which of this node's trip manifests the peer accepts, same form.
+    #[arg(long, value_parser = manifests)]
+    our_manifests: Option<ManifestTerms>,
+}
+
+/// A manifest term on the command line: `none`, or `transit`, `arrival` or both separated by a
+/// comma (or `+`, as `hcmr agreement list` shows it), in any order.
+fn manifests(s: &str) -> Result<ManifestTerms, String> {
+    let s = s.trim();
+    if s == "none" {
+        return Ok(ManifestTerms::none());
+    }
+    let (mut transit, mut arrival) = (false, false);
+    for part in s.split([',', '+']).map(str::trim) {
+        match part {
+            "transit" => transit = true,
+            "arrival" => arrival = true,
+            _ => {
+                return Err(format!(
+                    "{part:?} is not transit or arrival (e.g. transit,arrival; none: no manifests)"
+                ))
+            }
+        }
+    }
+    Ok(manifest_terms_from_proto(transit, arrival))
 }
 
 /// The terms of a proposal as `hcmr agreement propose` compares them.
@@ -68,6 +100,10 @@ struct ProposedTerms {
     effective_from: u64,
     effective_until: u64,
     max_trust_age_secs: u64,
+    /// What this node accepts of the peer's trip manifests.
+    peer_manifests: ManifestTerms,
+    /// What the peer accepts of this node's.
+    our_manifests: ManifestTerms,
 }
 
 impl ProposedTerms {
@@ -82,6 +118,14 @@ impl ProposedTerms {
             effective_from: here.effective_from,
             effective_until: here.effective_until,
             max_trust_age_secs: here.max_trust_age_secs,
+            peer_manifests: manifest_terms_from_proto(
+                here.manifests_transit,
+                here.manifests_arrival,
+            ),
+            our_manifests: manifest_terms_from_proto(
+                there.manifests_transit,
+                there.manifests_arrival,
+            ),
         })
     }
 
@@ -133,6 +177,16 @@ impl ProposedTerms {
             "max trust age",
             secs(old.max_trust_age_secs),
             secs(self.max_trust_age_secs),
+        );
+        diff(
+            "peer manifests here (--peer-manifests)",
+            old.peer_manifests.to_string(),
+            self.peer_manifests.to_string(),
+        );
+        diff(
+            "our manifests there (--our-manifests)",
+            old.our_manifests.to_string(),
+            self.our_manifests.to_string(),
         );
         out
     }
@@ -188,6 +242,8 @@ pub(super) async fn exec(a: ProposeArgs) -> Result<(), CliError> {
                     a.duration.unwrap_or(Duration::from_secs(365 * 86_400)),
                 )?,
                 max_trust_age_secs: a.max_trust_age.map_or(0, |d| d.as_secs()),
+                peer_manifests: a.peer_manifests.unwrap_or_default(),
+                our_manifests: a.our_manifests.unwrap_or_default(),
             }
         }
         Some(id) => {
@@ -239,6 +295,8 @@ pub(super) async fn exec(a: ProposeArgs) -> Result<(), CliError> {
                 max_trust_age_secs: a
                     .max_trust_age
                     .map_or(old.max_trust_age_secs, |d| d.as_secs()),
+                peer_manifests: a.peer_manifests.unwrap_or(old.peer_manifests),
+                our_manifests: a.our_manifests.unwrap_or(old.our_manifests),
             };
             let changes = new.changes_from(&old);
             out!(
@@ -265,6 +323,10 @@ pub(super) async fn exec(a: ProposeArgs) -> Result<(), CliError> {
             expected_peer_kid: a.peer_kid.unwrap_or_default(),
             effective_from: terms.effective_from,
             effective_until: terms.effective_until,
+            peer_manifests_transit: terms.peer_manifests.allows(ManifestRole::Transit),
+            peer_manifests_arrival: terms.peer_manifests.allows(ManifestRole::Arrival),
+            our_manifests_transit: terms.our_manifests.allows(ManifestRole::Transit),
+            our_manifests_arrival: terms.our_manifests.allows(ManifestRole::Arrival),
         })
         .await?
         .into_inner();

@@ -8,6 +8,7 @@ use crate::code::{cose, CodeError};
 use crate::testkit::{self, gd_key, rider, sc_key, trip, NOW};
 
 mod properties;
+mod records;
 mod refusals;
 
 /// `payload` (any bytes) signed by Sichuan's key and wrapped as a manifest string.

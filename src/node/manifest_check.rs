@@ -1,0 +1,263 @@
+//! A checkpoint's check of a vehicle by its trip manifest (docs/transport.md section 5): the
+//! core's pure [`manifest::check`] on the current trust snapshot and clock, with the highest
+//! version of the trip seen here; one audit record per check; the version remembered when the
+//! signature verified. The answer's wire form ([`response`]) is shared with `hcmr manifest
+//! check --offline`.
+
+use crate::audit::{AuditRecord, ManifestAudit};
+use crate::manifest::{self, ManifestReason, ManifestVerdict, SignedManifest};
+use crate::proto;
+use crate::province::Province;
+use crate::store::Store;
+use crate::trust::TrustSnapshot;
+use crate::UnixTime;
+
+use super::error::ApiError;
+use super::{AuditSink, NodeState, TrustState};
+use crate::clock::Clock;
+
+/// What a manifest check needs: the trust snapshot, the store of seen versions, the audit queue
+/// and the clock.
+pub(crate) struct ManifestCheck<'a> {
+    trust: &'a TrustState,
+    store: &'a Store,
+    audit: &'a AuditSink,
+    clock: &'a Clock,
+}
+
+impl NodeState {
+    /// The manifest-check workflow's part of the node.
+    pub(crate) fn manifest_check(&self) -> ManifestCheck<'_> {
+        ManifestCheck {
+            trust: &self.trust,
+            store: &self.store,
+            audit: &self.audit,
+            clock: &self.clock,
+        }
+    }
+}
+
+/// A check done: the answer, and what a report to the trip's origin needs when one is due.
+pub(crate) struct Checked {
+    /// The answer.
+    pub(crate) response: proto::VerifyManifestResponse,
+    /// The authentic manifest of another province's trip (signature verified), with the
+    /// verdict and the checkpoint, for the report to its origin; `None` when no report is due.
+    pub(crate) report: Option<ReportDue>,
+}
+
+/// A check to report to the trip's origin (docs/transport.md section 6).
+pub(crate) struct ReportDue {
+    /// The manifest as checked (its signature verified).
+    pub(crate) manifest: SignedManifest,
+    /// The origin province, another than this node's.
+    pub(crate) origin: Province,
+    /// The verdict.
+    pub(crate) verdict: ManifestVerdict,
+    /// The checkpoint id as recorded.
+    pub(crate) checkpoint: String,
+    /// When checked.
+    pub(crate) checked_at: UnixTime,
+}
+
+impl ManifestCheck<'_> {
+    /// Checks the manifest string `text` shown at `checkpoint` (the pure decision on the current
+    /// snapshot and clock), notes the version when the signature verified, and queues an audit
+    /// record. No disk write here: the audit writer stores both with its next batch. A string
+    /// that is not a manifest is a STOP `malformed`, not an error.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for a checkpoint id that is not one ([`crate::audit::check_checkpoint_id`]);
+    /// [`ApiError::Store`] when the seen versions cannot be read.
+    pub(crate) fn check(
+        &self,
+        text: &str,
+        checkpoint: &str,
+        via: &'static str,
+    ) -> Result<Checked, ApiError> {
+        let checkpoint = crate::audit::check_checkpoint_id(checkpoint)
+            .map_err(|e| ApiError::invalid("checkpoint_id", e))?;
+        let now = self.clock.now();
+        let trust = self.trust.load();
+        let decoded = SignedManifest::decode(text).ok();
+        let seen = match &decoded {
+            Some(s) => self.store.seen_manifest_version(s.manifest.trip_id)?,
+            None => None,
+        };
+        let seen = seen.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+        let verdict = manifest::check(text, &trust, now, seen);
+        let verified = signature_verified(decoded.as_ref(), &verdict);
+        let response = response(decoded.as_ref(), &verdict, trust.local(), now, verified);
+        let origin = decoded
+            .as_ref()
+            .and_then(|s| s.manifest.origin_province().ok());
+        if let (Some(s), true) = (&decoded, verified) {
+            self.store
+                .note_manifest_version(s.manifest.trip_id, s.manifest.version);
+        }
+        let claimed = decoded
+            .as_ref()
+            .zip(origin)
+            .map(|(s, o)| (o, s.manifest.trip_id, s.manifest.version));
+        self.audit.queue(AuditRecord::of_manifest(
+            &verdict, claimed, verified, now, checkpoint, via,
+        ));
+        tracing::debug!(
+            trip = response.trip_id,
+            version = response.version,
+            pass = response.pass,
+            reasons = response.reasons.len(),
+            checkpoint,
+            via,
+            "checked trip manifest"
+        );
+        let report = match (decoded, origin) {
+            (Some(manifest), Some(origin)) if verified && origin != trust.local() => {
+                Some(ReportDue {
+                    manifest,
+                    origin,
+                    verdict,
+                    checkpoint: crate::audit::checkpoint_id(checkpoint),
+                    checked_at: now,
+                })
+            }
+            _ => None,
+        };
+        Ok(Checked { response, report })
+    }
+}
+
+/// Whether `verdict` rests on a signature verified under a key trusted for the origin: a PASS,
+/// or a STOP past the stages of decoding, key and signature (the core stops at those alone).
+pub fn signature_verified(decoded: Option<&SignedManifest>, verdict: &ManifestVerdict) -> bool {
+    decoded.is_some()
+        && !verdict.reasons().iter().any(|r| {
+            matches!(
+                r.reason,
+                ManifestReason::Malformed
+                    | ManifestReason::UnknownIssuer
+                    | ManifestReason::UnknownKey
+                    | ManifestReason::BadSignature
+            )
+        })
+}
+
+/// The wire form of a reason.
+pub fn reason_to_proto(r: ManifestReason) -> proto::ManifestReason {
+    use proto::ManifestReason as P;
+    match r {
+        ManifestReason::Malformed => P::Malformed,
+        ManifestReason::UnknownIssuer => P::UnknownIssuer,
+        ManifestReason::UnknownKey => P::UnknownKey,
+        ManifestReason::BadSignature => P::BadSignature,
+        ManifestReason::KeyWithdrawn => P::KeyWithdrawn,
+        ManifestReason::KeyRetired => P::KeyRetired,
+        ManifestReason::NoAgreement => P::NoAgreement,
+        ManifestReason::AgreementNotInForce => P::AgreementNotInForce,
+        ManifestReason::AgreementTerminated => P::AgreementTerminated,
+        ManifestReason::ManifestsNotAgreed => P::ManifestsNotAgreed,
+        ManifestReason::TrustStale => P::TrustStale,
+        ManifestReason::BeforeWindow => P::BeforeWindow,
+        ManifestReason::AfterWindow => P::AfterWindow,
+        ManifestReason::Superseded => P::Superseded,
+        ManifestReason::Revoked => P::Revoked,
+    }
+}
+
+/// The answer to VerifyManifest for `verdict` on the manifest `decoded` (when the string
+/// decoded) at the node of province `local` at `now`. The trip's fields come from the decoded
+/// manifest even when its signature did not verify (`signature_verified` says so, and a reader
+/// must not take them for the origin's word then).
+pub fn response(
+    decoded: Option<&SignedManifest>,
+    verdict: &ManifestVerdict,
+    local: Province,
+    now: UnixTime,
+    signature_verified: bool,
+) -> proto::VerifyManifestResponse {
+    let mut r = proto::VerifyManifestResponse {
+        pass: verdict.passed(),
+        reasons: verdict
+            .reasons()
+            .iter()
+            .map(|r| proto::ManifestStopReason {
+                reason: reason_to_proto(r.reason) as i32,
+                seat: r.seat.map_or(0, |s| s as u32),
+                issuer_province: r.issuer.map(|p| p.to_string()).unwrap_or_default(),
+                detail: r.detail.clone(),
+            })
+            .collect(),
+        checked_at: now.secs(),
+        explanation: verdict.explain(),
+        signature_verified,
+        ..Default::default()
+    };
+    if let Some(s) = decoded {
+        let m = &s.manifest;
+        let (passengers, crew) = m.headcount();
+        let arrival = m.destination_province().is_ok_and(|d| d == local);
+        r.trip_id = m.trip_id.to_string();
+        r.version = m.version;
+        r.passengers = passengers as u32;
+        r.crew = crew as u32;
+        r.vehicle = m.vehicle.to_string();
+        r.origin = m.origin.to_string();
+        r.destination = m.destination.to_string();
+        r.place = m.place.to_string();
+        r.transit = m.transit.iter().map(ToString::to_string).collect();
+        r.departure = m.departure.secs();
+        r.arrival = m.arrival.secs();
+        r.seal_age_secs = now.saturating_since(m.sealed_at);
+        r.role = if arrival { "arrival" } else { "transit" }.to_string();
+    }
+    if let ManifestVerdict::Pass(p) = verdict {
+        r.not_rechecked = p.not_rechecked as u32;
+    }
+    r
+}
+
+/// The decision alone, as `hcmr manifest check --offline` makes it with a trust bundle: no
+/// seen versions, no audit, no report.
+pub fn check_offline(
+    text: &str,
+    trust: &TrustSnapshot,
+    now: UnixTime,
+) -> proto::VerifyManifestResponse {
+    let decoded = SignedManifest::decode(text).ok();
+    let verdict = manifest::check(text, trust, now, None);
+    let verified = signature_verified(decoded.as_ref(), &verdict);
+    response(decoded.as_ref(), &verdict, trust.local(), now, verified)
+}
+
+/// A manifest check's audit part, as ListAuditRecords answers it.
+pub(crate) fn audit_to_proto(m: &ManifestAudit) -> proto::ManifestCheckRecord {
+    proto::ManifestCheckRecord {
+        trip_id: m.trip_id.map(|t| t.to_string()).unwrap_or_default(),
+        version: m.version,
+        signature_verified: m.signature_verified,
+        reasons: m
+            .reasons
+            .iter()
+            .map(|r| proto::ManifestStopReason {
+                reason: reason_to_proto(r.reason) as i32,
+                seat: r.seat.map_or(0, u32::from),
+                issuer_province: r.issuer.map(|p| p.to_string()).unwrap_or_default(),
+                detail: String::new(),
+            })
+            .collect(),
+    }
+}
+
+impl ManifestCheck<'_> {
+    /// Reports a check to the trip's origin (docs/transport.md section 6).
+    pub(crate) async fn report(&self, due: ReportDue) {
+        tracing::info!(
+            trip = %due.manifest.manifest.trip_id,
+            origin = %due.origin,
+            checkpoint = due.checkpoint,
+            checked_at = %due.checked_at,
+            pass = due.verdict.passed(),
+            "check report due to the origin"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! The highest version of each trip a checkpoint of this node has seen (`manifests_seen`), so
+//! that an older version shown later is stopped as superseded (docs/transport.md section 3.3),
+//! also after a restart.
+//!
+//! A check notes the version in memory ([`Store::note_manifest_version`], no I/O, so the
+//! vehicle's answer never waits on the disk); the audit writer stores what was noted with its
+//! next batch ([`Store::store_manifest_versions`]) and flushes it with the audit records.
+
+use std::collections::HashMap;
+
+use super::{blocking, corrupt, Store, StoreError};
+use crate::lock::Locked;
+use crate::manifest::{TripId, TRIP_ID_LEN};
+
+/// Versions noted since they were last stored, by trip: at most the checks of one audit batch.
+pub(super) type PendingVersions = std::sync::Mutex<HashMap<[u8; TRIP_ID_LEN], u64>>;
+
+fn version_of(v: &[u8]) -> Result<u64, StoreError> {
+    v.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| corrupt("manifests_seen", "a version that is not 8 bytes"))
+}
+
+impl Store {
+    /// The highest version of `trip` seen here: noted and not yet stored, or stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`]; [`StoreError::Corrupt`] for a stored value that is not a version.
+    pub fn seen_manifest_version(&self, trip: TripId) -> Result<Option<u64>, StoreError> {
+        let pending = self.manifests_pending.locked().get(&trip.0).copied();
+        let stored = match self.manifests_seen.get(trip.0)? {
+            Some(v) => Some(version_of(&v)?),
+            None => None,
+        };
+        Ok(pending.max(stored))
+    }
+
+    /// Notes that `version` of `trip` was seen (in memory; no I/O). Lower than a version noted
+    /// before, it changes nothing.
+    pub fn note_manifest_version(&self, trip: TripId, version: u64) {
+        let mut pending = self.manifests_pending.locked();
+        let v = pending.entry(trip.0).or_insert(version);
+        *v = (*v).max(version);
+    }
+
+    /// Stores the versions noted since the last call, each only where it is higher than the one
+    /// stored, under the write gate on a blocking thread; not flushed (the audit writer flushes
+    /// its batch). Whether there was anything to store. On failure the versions are noted
+    /// again, for the next call.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn store_manifest_versions(&self) -> Result<bool, StoreError> {
+        let noted: Vec<([u8; TRIP_ID_LEN], u64)> =
+            self.manifests_pending.locked().drain().collect();
+        if noted.is_empty() {
+            return Ok(false);
+        }
+        let tree = self.manifests_seen.clone();
+        let todo = noted.clone();
+        let stored = self
+            .write_unflushed(blocking(move || {
+                for (trip, version) in todo {
+                    let mut bad = None;
+                    tree.fetch_and_update(trip, |old| {
+                        let old = old.map(version_of).transpose().unwrap_or_else(|e| {
+                            bad = Some(e);
+                            None
+                        });
+                        Some(old.unwrap_or(0).max(version).to_be_bytes().to_vec())
+                    })?;
+                    if let Some(e) = bad {
+                        tracing::warn!(error = %e, "a stored trip version was not one; replaced");
+                    }
+                }
+                Ok(())
+            }))
+            .await;
+        if stored.is_err() {
+            for (trip, version) in noted {
+                self.note_manifest_version(TripId(trip), version);
+            }
+        }
+        stored.map(|()| true)
+    }
+}

@@ -1,6 +1,6 @@
 //! The checkpoint page: a small HTTP server (axum) that serves the page for checkpoint staff and
-//! its JSON API. The API calls the same verification as gRPC's VerifyHealthCode (and records
-//! the same audit entry); answers carry `Cache-Control: no-store`, so nothing personal stays in
+//! its JSON API. The API calls the same verification as gRPC's VerifyHealthCode, and for a trip
+//! manifest the same check as VerifyManifest (each recording the same audit entry); answers carry `Cache-Control: no-store`, so nothing personal stays in
 //! the browser's cache.
 //!
 //! | route | what |

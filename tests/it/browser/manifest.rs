@@ -404,6 +404,10 @@ async fn checkpoint_page_shows_a_vehicle_verdict() {
         let bg = rgb(&c, "backgroundColor").await;
         assert!(bg.1 > 100 && bg.1 > bg.0 + 50, "PASS is green: {bg:?}");
         screenshot(&c, &sh.join("manifest-pass.png")).await;
+        // On a phone the headcount is seen without scrolling.
+        c.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+        assert_in_viewport(&c, "#headcount", "4", &sh.join("manifest-pass-phone.png")).await;
+        c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
         assert_focus_on_code(&c).await;
 
         // The same bus from a photo of its windshield card: read in the browser by jsQR.
@@ -456,6 +460,15 @@ async fn checkpoint_page_shows_a_vehicle_verdict() {
         let bg = rgb(&c, "backgroundColor").await;
         assert!(bg.0 < 80 && bg.1 < 80, "STOP is dark: {bg:?}");
         screenshot(&c, &shots.join("manifest-stop.png")).await;
+        c.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+        assert_in_viewport(
+            &c,
+            "#stop-reasons li[data-seat='3']",
+            "seat 3",
+            &shots.join("manifest-stop-phone.png"),
+        )
+        .await;
+        c.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
 
         scan(&c, &truncated).await;
         wait_attr(&c, "#verdict", "data-reason", "malformed", VERDICT_WAIT).await;

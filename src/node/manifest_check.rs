@@ -1,14 +1,17 @@
 //! A checkpoint's check of a vehicle by its trip manifest (docs/transport.md section 5): the
 //! core's pure [`manifest::check`] on the current trust snapshot and clock, with the highest
 //! version of the trip seen here; one audit record per check; the version remembered when the
-//! signature verified. The answer's wire form ([`response`]) is shared with `hcmr manifest
+//! signature verified; a signed check report queued for another province's trip origin, after
+//! the answer ([`report`]). The answer's wire form ([`response`]) is shared with `hcmr manifest
 //! check --offline`.
 
 use crate::audit::{AuditRecord, ManifestAudit};
-use crate::manifest::{self, ManifestReason, ManifestVerdict, SignedManifest};
+use crate::manifest::{
+    self, CheckReport, Checkpoint, ManifestReason, ManifestVerdict, SignedManifest,
+};
 use crate::proto;
 use crate::province::Province;
-use crate::store::Store;
+use crate::store::{Store, TripRecordKind};
 use crate::trust::TrustSnapshot;
 use crate::UnixTime;
 
@@ -248,16 +251,94 @@ pub(crate) fn audit_to_proto(m: &ManifestAudit) -> proto::ManifestCheckRecord {
     }
 }
 
-impl ManifestCheck<'_> {
-    /// Reports a check to the trip's origin (docs/transport.md section 6).
-    pub(crate) async fn report(&self, due: ReportDue) {
-        tracing::info!(
-            trip = %due.manifest.manifest.trip_id,
+/// Reports a check to the trip's origin on a task of its own, off the answer's path
+/// ([`report`]); a stopping node waits for it ([`NodeState::reports_in_flight`]).
+pub(crate) fn spawn_report(state: &std::sync::Arc<NodeState>, due: ReportDue) {
+    let in_flight = state.reports_in_flight.clone().try_read_owned();
+    let state = state.clone();
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        report(state, due).await;
+    });
+}
+
+/// Reports a check to the trip's origin (docs/transport.md section 6): the check report,
+/// signed with this node's key, queued in the trip outbox for the origin's node (stored and
+/// flushed first, then delivered and retried by the outbox task). A report that cannot be
+/// queued is logged, and the verdict given stands.
+async fn report(state: std::sync::Arc<NodeState>, due: ReportDue) {
+    let trip = due.manifest.manifest.trip_id;
+    let checkpoint = match report_checkpoint(&due.checkpoint) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(%trip, error = %e, "no check report: the checkpoint id does not fit one");
+            return;
+        }
+    };
+    let report = CheckReport::of_verdict(
+        &due.manifest,
+        &due.verdict,
+        state.province,
+        checkpoint,
+        due.checked_at,
+    );
+    let signed = report.sign(&state.key.load());
+    match state
+        .store
+        .enqueue_trip_record(
+            due.origin,
+            TripRecordKind::CheckReport,
+            signed,
+            due.checked_at,
+        )
+        .await
+    {
+        Ok(seq) => {
+            state.wake_outbox();
+            tracing::debug!(%trip, origin = %due.origin, seq, "check report queued for the origin");
+        }
+        Err(e) => tracing::error!(
+            %trip,
             origin = %due.origin,
-            checkpoint = due.checkpoint,
-            checked_at = %due.checked_at,
-            pass = due.verdict.passed(),
-            "check report due to the origin"
+            error = %e,
+            "a check report could not be queued for the trip's origin; the check's verdict stands"
+        ),
+    }
+}
+
+/// The checkpoint as a report names it: the recorded id when it fits a report's 64 bytes, else
+/// its longest prefix that does (an id is 64 characters, of up to 4 bytes each).
+fn report_checkpoint(recorded: &str) -> Result<Checkpoint, crate::manifest::RecordError> {
+    let mut end = recorded.len().min(Checkpoint::MAX_BYTES);
+    while !recorded.is_char_boundary(end) {
+        end -= 1;
+    }
+    Checkpoint::new(&recorded[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_names_the_checkpoint_in_at_most_64_bytes_on_a_character_boundary() {
+        assert_eq!(
+            report_checkpoint("皖苏界G40收费站").unwrap().as_str(),
+            "皖苏界G40收费站"
         );
+        // 64 characters of 4 bytes: the first 16 fit.
+        let long = "𠀀".repeat(crate::audit::MAX_CHECKPOINT_ID);
+        assert_eq!(report_checkpoint(&long).unwrap().as_str(), "𠀀".repeat(16));
+        // 3-byte characters: 21 of them (63 bytes).
+        let han = "界".repeat(30);
+        assert_eq!(report_checkpoint(&han).unwrap().as_str(), "界".repeat(21));
+    }
+
+    #[test]
+    fn every_reason_has_its_wire_number() {
+        for (i, r) in ManifestReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason_to_proto(r) as i32, i as i32 + 1, "{r:?}");
+            assert_eq!(reason_to_proto(r) as i32, i32::from(r.number()));
+        }
     }
 }

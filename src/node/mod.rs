@@ -182,6 +182,10 @@ pub(crate) struct NodeState {
     pub(crate) clock: crate::clock::Clock,
     /// Wakes the trip outbox's delivery task ([`outbox`]) when a record is queued.
     pub(crate) outbox_wake: tokio::sync::Notify,
+    /// Check reports being queued after their answer, each holding a read guard
+    /// ([`manifest_check::spawn_report`]); a stopping node takes the write side once its calls
+    /// have drained, so that it queues every report it owes before it closes the store.
+    pub(crate) reports_in_flight: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// The trust state of a running node: the snapshot every verification reads, the feeds it is
@@ -475,6 +479,8 @@ impl Node {
                     .await
             }
         };
+        // Calls have drained; the check reports they left are queued before anything stops.
+        let _ = state.reports_in_flight.write().await;
         let _ = stop.send(true);
         let _ = sync_task.await;
         let _ = retention_task.await;

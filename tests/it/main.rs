@@ -22,6 +22,7 @@ mod hostile;
 mod hostile_corpus;
 mod inspect;
 mod lifecycle;
+mod manifest_check;
 mod operations;
 mod peer_faults;
 mod privacy;

@@ -124,9 +124,7 @@ impl proto::health_code_service_server::HealthCodeService for HealthCodeApi {
                 .manifest_check()
                 .check(&request.get_ref().manifest, &checkpoint, "grpc")?;
         if let Some(due) = checked.report {
-            // Off the answer's path: a report that cannot be queued is logged, the verdict stands.
-            let state = self.0.clone();
-            tokio::spawn(async move { state.manifest_check().report(due).await });
+            super::super::manifest_check::spawn_report(&self.0, due);
         }
         Ok(Response::new(checked.response))
     }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::{api_error, error, json_body, no_store, text, ManifestBody};
 use crate::display::{display_time, localize_times, DisplayOffset};
 use crate::manifest::{province_of, ManifestReason};
-use crate::node::manifest_check::reason_to_proto;
+use crate::node::manifest_check::{reason_to_proto, spawn_report};
 use crate::node::NodeState;
 use crate::proto;
 use crate::province::Province;
@@ -158,8 +158,7 @@ pub(super) async fn verify_manifest(
         Err(e) => return api_error(e),
     };
     if let Some(due) = checked.report {
-        let state = s.clone();
-        tokio::spawn(async move { state.manifest_check().report(due).await });
+        spawn_report(&s, due);
     }
     no_store(Json(manifest_json(&checked.response, s.display_offset)).into_response())
 }

@@ -56,14 +56,14 @@ fn reason_json(r: &proto::ManifestStopReason, offset: DisplayOffset) -> Value {
     let issuer = r.issuer_province.parse::<Province>().ok();
     let (zh, en) = match (r.seat, issuer) {
         (0, _) => (zh.to_string(), en.to_string()),
-        (seat, Some(by)) => (
+        (seat, Some(by)) if reason == Some(ManifestReason::Revoked) => (
             format!("{seat}号座位：健康码登车后已被{}撤销", by.name_zh()),
             format!(
                 "seat {seat}: revoked by {by} {} since boarding",
                 by.name_en()
             ),
         ),
-        (seat, None) => (format!("{seat}号座位：{zh}"), format!("seat {seat}: {en}")),
+        (seat, _) => (format!("{seat}号座位：{zh}"), format!("seat {seat}: {en}")),
     };
     json!({
         "reason": reason.map_or("unspecified", ManifestReason::as_str),

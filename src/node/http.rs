@@ -1,18 +1,19 @@
 //! The checkpoint page: a small HTTP server (axum) that serves the page for checkpoint staff and
-//! its JSON API. The API calls the same verification as gRPC's VerifyHealthCode (and records
-//! the same audit entry); answers carry `Cache-Control: no-store`, so nothing personal stays in
+//! its JSON API. The API calls the same verification as gRPC's VerifyHealthCode, and for a trip
+//! manifest the same check as VerifyManifest (each recording the same audit entry); answers carry `Cache-Control: no-store`, so nothing personal stays in
 //! the browser's cache.
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /` | the page (`page/index.html`), `GET /app.js`, `GET /app.css` its script and style |
+//! | `GET /` | the page (`page/index.html`), `GET /app.js`, `GET /vehicle.js` (a vehicle's verdict), `GET /app.css` its scripts and style |
 //! | `GET /vendor/jsqr/jsQR.js` | the QR decoder the camera uses without `BarcodeDetector` (jsQR 1.4.0, vendored: `page/vendor/jsqr/VERSION.md`), `GET /vendor/jsqr/LICENSE` its licence |
 //! | `GET /api/info` | `{"province": "510000", "name_zh": "四川省", "name_en": "Sichuan"}` |
 //! | `POST /api/verify` | `{"code": "HCMR1:...", "checkpoint_id": "gate-3"}` -> the verdict (see [`verdict_json`]) |
+//! | `POST /api/verify-manifest` | `{"manifest": "HCMRT1:...", "checkpoint_id": "gate-3"}` -> the vehicle's verdict (see [`manifest::manifest_json`]) |
 //! | `POST /api/identity-match` | `{"code", "document_type": "id-card", "document_number"}` -> `{"matches": bool, "checked_by": "510000"}` |
 //! | `POST /api/login` | `{}` -> `{"caller": name}`: checks the token before the page uses it |
 //!
-//! The three `POST` routes need `Authorization: Bearer <token of a verifier>` (401 without or
+//! The four `POST` routes need `Authorization: Bearer <token of a verifier>` (401 without or
 //! with an unknown token, 403 for another role) and `Content-Type: application/json`; a request
 //! whose `Origin` is not this page's, or that the browser marks as cross-site, gets 403 (see
 //! [`guard`]).
@@ -22,6 +23,8 @@
 
 use crate::UnixTime;
 use std::sync::Arc;
+
+mod manifest;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -45,6 +48,7 @@ const MAX_BODY: usize = 16 * 1024;
 const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
 const APP_CSS: &str = include_str!("page/app.css");
+const VEHICLE_JS: &str = include_str!("page/vehicle.js");
 /// jsQR (npm `jsqr` 1.4.0, Apache-2.0), unchanged: the camera's decoder where the browser has no
 /// `BarcodeDetector`. Served by the node, so the page needs no network beyond it.
 const JSQR_JS: &str = include_str!("page/vendor/jsqr/jsQR.js");
@@ -142,6 +146,10 @@ pub(crate) fn router(state: Arc<NodeState>) -> Router {
             get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
+            "/vehicle.js",
+            get(|| async { page(VEHICLE_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
             "/app.css",
             get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
         )
@@ -158,6 +166,7 @@ pub(crate) fn router(state: Arc<NodeState>) -> Router {
             Router::new()
                 .route("/api/login", post(login))
                 .route("/api/verify", post(verify))
+                .route("/api/verify-manifest", post(manifest::verify_manifest))
                 .route("/api/identity-match", post(identity_match))
                 .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard)),
         )
@@ -318,6 +327,15 @@ fn text<'a>(value: &'a Option<Text>, field: &'static str) -> Result<&'a str, Str
 struct VerifyBody {
     #[serde(default)]
     code: Option<Text>,
+    #[serde(default)]
+    checkpoint_id: Option<Text>,
+}
+
+/// The body of `POST /api/verify-manifest`.
+#[derive(Deserialize)]
+struct ManifestBody {
+    #[serde(default)]
+    manifest: Option<Text>,
     #[serde(default)]
     checkpoint_id: Option<Text>,
 }

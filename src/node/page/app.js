@@ -18,6 +18,8 @@
   var REQUEST_TIMEOUT_MS = 10000;
   var CAMERA_REPEAT_MS = 4000; // the same code seen again by the camera within this is ignored
   var TOKEN_KEY = "hcmr.verifier-token"; // the one sessionStorage entry
+  var SCANNABLE = /^\s*HCMRT?1:/i; // a person's health code, or a vehicle's trip manifest
+  var MANIFEST = /^HCMRT1:/i;
 
   var STATUS = {
     green: { zh: "绿码", en: "GREEN" },
@@ -248,6 +250,7 @@
     setText(el.validUntil, "");
     setText(el.syncAge, "");
     el.syncLine.hidden = true;
+    window.hcmrVehicle.clear();
     clearMatch();
     lastIssuer = null;
   }
@@ -451,6 +454,10 @@
     }
     var mine = ++seq;
     showChecking();
+    if (MANIFEST.test(code)) {
+      submitManifest(code, mine);
+      return;
+    }
     postJson("/api/verify", { code: code, checkpoint_id: checkpoint }, session.token)
       .then(function (r) {
         if (mine !== seq) return;
@@ -473,6 +480,62 @@
       });
   }
 
+  // A trip manifest: the vehicle's verdict.
+  function submitManifest(manifest, mine) {
+    postJson("/api/verify-manifest", { manifest: manifest, checkpoint_id: checkpoint }, session.token)
+      .then(function (r) {
+        if (mine !== seq) return;
+        if (r.status === 401) {
+          loggedOut(r);
+          return;
+        }
+        if (r.ok && r.body && typeof r.body.pass === "boolean") {
+          showManifest(r.body);
+        } else if (r.status >= 500) {
+          showError("核验节点故障", "the node failed", "HTTP " + r.status, STOP_ADVICE);
+        } else {
+          showError("节点拒绝了请求", "the node refused the request", (r.body && r.body.error) || "HTTP " + r.status);
+        }
+      })
+      .catch(function () {
+        if (mine !== seq) return;
+        showError("无法连接核验节点", "cannot reach the node", "", STOP_ADVICE);
+      });
+  }
+
+  // The vehicle's verdict cannot be had: its people are checked one by one.
+  var STOP_ADVICE = [
+    "请逐一扫描车上人员本人的健康码",
+    "scan each person's own health code",
+  ];
+
+  // PASS: the green lane, with the headcount to count; STOP: every reason, people by seat, and
+  // the instruction to scan the people's own codes. Stays longer on STOP, for the reasons.
+  function showManifest(v) {
+    stopCountdown();
+    clearDetails();
+    lastCode = null;
+    var pass = v.pass === true;
+    var reason = splitExplanation(v.explanation);
+    var shown = v.shown || {};
+    setState(pass ? "pass" : "stop", pass ? "green" : "none");
+    setText(el.icon, pass ? "✓" : "✕");
+    setText(el.title, pass ? "车辆放行" : "车辆拦停");
+    setText(el.titleEn, pass ? "PASS — green lane" : "STOP — check each person");
+    setReason(reason[0], reason[1]);
+    el.verdict.dataset.reason = pass ? "ok" : String(((v.reasons || [])[0] || {}).reason || "");
+    setText(el.issuerLabel, "始发地 origin");
+    setText(el.issuer, v.signature_verified && v.origin && v.origin.province ? issuerText(v.origin.province) : "");
+    setText(el.checkedAt, shown.checked_at || "");
+    window.hcmrVehicle.render(v, formatAge);
+    shift.total++;
+    if (pass) shift.ok++;
+    else shift.no++;
+    showCount();
+    scheduleReady(pass ? READY_AFTER_MS : TYPING_GRACE_MS);
+    refocus();
+  }
+
   el.code.addEventListener("keydown", function (e) {
     if (e.key === "Enter" || (e.key === "Tab" && el.code.value)) {
       e.preventDefault();
@@ -486,7 +549,7 @@
   el.code.addEventListener("paste", function () {
     window.setTimeout(function () {
       var v = el.code.value;
-      if (/^\s*HCMR1:/i.test(v)) {
+      if (SCANNABLE.test(v)) {
         el.code.value = "";
         submit(v);
       }
@@ -501,7 +564,7 @@
   el.docNumber.addEventListener("input", function () {
     var v = el.docNumber.value;
     // A health code scanned while the number field had the focus: move it to #code.
-    if (/^\s*HCMR1:/i.test(v) || v.length > 40) {
+    if (SCANNABLE.test(v) || v.length > 40) {
       el.docNumber.value = "";
       el.code.value = v;
       el.code.focus();
@@ -774,7 +837,7 @@
         var now = Date.now();
         for (var i = 0; i < codes.length; i++) {
           var v = codes[i];
-          if (!/^\s*HCMR1:/i.test(v)) continue;
+          if (!SCANNABLE.test(v)) continue;
           if (v === camera.last && now - camera.lastAt < CAMERA_REPEAT_MS) {
             camera.lastAt = now;
             break;
@@ -821,6 +884,52 @@
 
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden" && camera.stream) stopCamera();
+  });
+
+  // ---- an image of a QR code (a photo, a screenshot of a windshield card) ----
+  //
+  // Decoded here with jsQR, like the camera without BarcodeDetector; the image never leaves the
+  // browser, only the string read from it is checked.
+
+  var IMAGE_MAX_SIDE = 1600; // larger images are scaled down to this for jsQR
+
+  el.imageFile = $("image-file");
+  el.imageFile.addEventListener("change", function () {
+    var file = el.imageFile.files && el.imageFile.files[0];
+    el.imageFile.value = "";
+    refocus();
+    if (!file) return;
+    if (!session) {
+      showLogin("请先登录 / log in first", "error");
+      return;
+    }
+    if (typeof window.createImageBitmap !== "function") {
+      showError("此浏览器无法读取图片", "this browser cannot read images", "");
+      return;
+    }
+    Promise.all([loadJsqr(), window.createImageBitmap(file)])
+      .then(function (r) {
+        var bitmap = r[1];
+        var k = Math.min(1, IMAGE_MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+        var w = Math.max(1, Math.round(bitmap.width * k));
+        var h = Math.max(1, Math.round(bitmap.height * k));
+        var canvas = document.createElement("canvas");
+        canvas.width = w;
+        canvas.height = h;
+        var ctx = canvas.getContext("2d", { willReadFrequently: true });
+        ctx.fillStyle = "#ffffff";
+        ctx.fillRect(0, 0, w, h);
+        ctx.drawImage(bitmap, 0, 0, w, h);
+        if (bitmap.close) bitmap.close();
+        var found = window.jsQR(ctx.getImageData(0, 0, w, h).data, w, h, {
+          inversionAttempts: "attemptBoth",
+        });
+        if (found && SCANNABLE.test(found.data || "")) submit(found.data);
+        else showError("图片中未找到健康码或行程清单", "no health code or trip manifest found in the image", "");
+      })
+      .catch(function () {
+        showError("无法读取图片", "cannot read the image", "");
+      });
   });
 
   // ---- login ----
@@ -902,7 +1011,7 @@
     scanIntoToken = null;
   }
   el.token.addEventListener("input", function () {
-    if (scanIntoToken !== null || /^\s*HCMR1:/i.test(el.token.value)) {
+    if (scanIntoToken !== null || SCANNABLE.test(el.token.value)) {
       el.token.value = "";
       endScanIntoToken();
       scanIntoToken = window.setTimeout(endScanIntoToken, 300);

@@ -47,6 +47,7 @@ async fn page_api_needs_a_verifier_token_over_https() {
     }
     for asset in [
         "/app.js",
+        "/vehicle.js",
         "/app.css",
         "/vendor/jsqr/jsQR.js",
         "/vendor/jsqr/LICENSE",
@@ -223,25 +224,25 @@ async fn page_api_needs_a_verifier_token_over_https() {
 }
 
 /// An answer of the page's server.
-struct Answer {
-    status: u16,
+pub(super) struct Answer {
+    pub(super) status: u16,
     headers: http::HeaderMap,
     body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> String {
+    pub(super) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default()
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         assert!(
             self.header("content-type").starts_with("application/json"),
             "{:?}: {}",
@@ -252,7 +253,7 @@ impl Answer {
     }
 
     /// The `error` of a JSON error answer.
-    fn error(&self) -> String {
+    pub(super) fn error(&self) -> String {
         let v = self.json();
         let e = v["error"]
             .as_str()
@@ -262,10 +263,10 @@ impl Answer {
     }
 }
 
-type Https = hyper_util::client::legacy::Client<PinnedTls, String>;
+pub(super) type Https = hyper_util::client::legacy::Client<PinnedTls, String>;
 
 /// An HTTP/1.1 client over TLS that trusts only the node's certificate.
-fn https_client(cert: &Path) -> Https {
+pub(super) fn https_client(cert: &Path) -> Https {
     // The node's client config (the certificate pinned), with ALPN http/1.1 instead of h2.
     let mut config = (*hcmr::tls::pinned_client_config(cert).unwrap()).clone();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -274,7 +275,7 @@ fn https_client(cert: &Path) -> Https {
         .build(connector)
 }
 
-async fn send(
+pub(super) async fn send(
     client: &Https,
     method: &str,
     url: &str,
@@ -305,7 +306,7 @@ async fn send(
 
 /// Connects the hyper client: TCP, then TLS with the pinned config.
 #[derive(Clone)]
-struct PinnedTls(tokio_rustls::TlsConnector);
+pub(super) struct PinnedTls(tokio_rustls::TlsConnector);
 
 impl tower::Service<http::Uri> for PinnedTls {
     type Response = hyper_util::rt::TokioIo<TlsConn>;
@@ -335,7 +336,7 @@ impl tower::Service<http::Uri> for PinnedTls {
 }
 
 /// A client TLS stream the hyper client can use.
-struct TlsConn(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+pub(super) struct TlsConn(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
 
 impl hyper_util::client::legacy::connect::Connection for TlsConn {
     fn connected(&self) -> hyper_util::client::legacy::connect::Connected {

@@ -26,6 +26,11 @@
 //! - a garbage scan shows the reason and advice in both languages, never the decoder's words; a
 //!   node that is down gets CHECK FAILED with the fallbacks (offline check, masked ID by eye).
 //!
+//! - a trip manifest (`HCMRT1:`) scanned, or read from an uploaded image of its QR code, shows
+//!   the vehicle's verdict: PASS with the headcount and plate, STOP with a seat's reason, a
+//!   malformed manifest's fault (`manifest.rs`, which also tests `POST /api/verify-manifest`
+//!   without a browser).
+//!
 //! Screenshots go to `target/browser/` (desktop and phone size, both verdicts, the login panel).
 
 use crate::common;
@@ -46,6 +51,7 @@ use serde_json::{json, Value};
 
 mod https;
 mod login;
+mod manifest;
 mod scan;
 
 const SICHUAN: u32 = 510000;

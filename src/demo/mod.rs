@@ -11,8 +11,8 @@
 //!
 //! The rows of the scenario are in `scenario`, the nodes and the calls made to them in
 //! `federation`, the printed table in `table`; `changes` (revocations, a key rotation, a
-//! termination) and `access` (who may call what) follow the first verdicts, and `trip` (a
-//! point-to-point bus from Sichuan to a Zhejiang factory through Anhui) ends it.
+//! termination) and `access` (who may call what) follow the first verdicts; between them, `trip`
+//! runs a point-to-point bus from Sichuan to a Zhejiang factory through Anhui.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -217,13 +217,15 @@ pub async fn run_in(
         table.row(c.from, c.to, c.status, &r, c.expect, note)?;
     }
 
+    // The point-to-point trip, while every agreement it relies on is in force (Zhejiang
+    // terminates its agreement with Anhui below, and the bus carries an Anhui worker).
+    trip::point_to_point(&fed, &mut table).await?;
+
     // Trust changes: revocations, a key rotation and a termination, carried to the peers by
     // their sync (triggered here instead of waiting for the interval).
     changes::trust_changes(&fed, &mut table, &cases, &codes, &agreements[2].1).await?;
 
     access::access_checks(&fed, &mut table).await?;
-
-    trip::point_to_point(&fed, &mut table).await?;
 
     let outcome = table.outcome.clone();
     writeln!(

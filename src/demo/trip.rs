@@ -155,8 +155,7 @@ fn expect(
     let ok = got == want;
     table.outcome.trip_checks += 1;
     table.outcome.trip_mismatches += usize::from(!ok);
-    writeln!(
-        table.out,
+    let line = format!(
         "  {:<44} {:<40}{}",
         what,
         got,
@@ -165,7 +164,8 @@ fn expect(
         } else {
             format!("  MISMATCH: expected {want}")
         }
-    )?;
+    );
+    writeln!(table.out, "{}", line.trim_end())?;
     Ok(())
 }
 
@@ -230,7 +230,7 @@ pub(super) async fn point_to_point(
         table.out,
         "\npoint-to-point trip: Sichuan (Suining) -> Anhui border -> Zhejiang (Ningbo factory):"
     )?;
-    // Anhui and Zhejiang hold Sichuan's feed as it is now (its rotated key among it).
+    // Anhui and Zhejiang hold Sichuan's feed as it is now.
     sync(fed, ANHUI).await?;
     sync(fed, ZHEJIANG).await?;
     let now = crate::unix_now();

@@ -79,7 +79,6 @@ impl NodeState {
 
     /// Tells the delivery task to look now (never blocks; a wake-up while it works is kept for
     /// its next round).
-    #[allow(dead_code)] // until the checkpoint and arrival slices of issue 17 queue records
     pub(crate) fn wake_outbox(&self) {
         self.outbox_wake.notify_one();
     }
@@ -89,7 +88,6 @@ impl TripOutbox<'_> {
     /// One attempt at entry `seq` now, outside the task's rounds (a receiver waiting for its
     /// receipt to reach the origin). True when the origin acknowledged it (or it was delivered
     /// already); false when it still waits, which the task then retries.
-    #[allow(dead_code)] // until the arrival slice of issue 17 uses it
     pub(crate) async fn deliver_now(&self, seq: u64) -> bool {
         let Ok(waiting) = self.store.trip_outbox(ROUND).await else {
             return false;

@@ -5,10 +5,10 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::cli::display::{api_time, status_name};
+use crate::cli::display::{api_time, status_name, DISPLAY_OFFSET};
 use crate::cli::node::{channel, NodeArg};
 use crate::cli::values::{code_or_stdin, point_in_time, secs};
-use crate::cli::CliError;
+use crate::cli::{output, CliError};
 use crate::proto;
 use crate::proto::trip_service_client::TripServiceClient;
 use crate::proto::TripState;
@@ -60,6 +60,11 @@ pub enum ManifestCommand {
         /// Print the manifest string alone (for scripts).
         #[arg(long)]
         quiet: bool,
+        /// Also write the windshield card (A4, Chinese and English: the QR code, plate, route,
+        /// planned times in the display offset, headcount) to this new file: .pdf for a PDF,
+        /// anything else a 300 dpi PNG. An existing file is refused, never overwritten.
+        #[arg(long)]
+        card: Option<std::path::PathBuf>,
     },
     /// Cancel a trip never sealed (its people may board another).
     Cancel {
@@ -275,7 +280,17 @@ pub(crate) async fn exec(c: ManifestCommand) -> Result<(), CliError> {
             out!("seat {seat} of trip {trip} is free; seal again to sign the change");
             Ok(())
         }
-        ManifestCommand::Seal { node, trip, quiet } => {
+        ManifestCommand::Seal {
+            node,
+            trip,
+            quiet,
+            card,
+        } => {
+            // Opened before the node is asked: a path that cannot be written changes nothing.
+            let file = card
+                .as_deref()
+                .map(|p| output::OutputFile::reserve("--card", p, output::Kind::New))
+                .transpose()?;
             let r = client(&node)
                 .await?
                 .seal_manifest(proto::SealManifestRequest {
@@ -293,6 +308,24 @@ pub(crate) async fn exec(c: ManifestCommand) -> Result<(), CliError> {
                 );
             }
             out!("{}", r.manifest);
+            if let (Some(file), Some(path)) = (file, card) {
+                let failed = |e: String| {
+                    CliError::Failed(format!(
+                        "--card {}: {e}; the manifest was sealed (version {}, printed above)",
+                        path.display(),
+                        r.version
+                    ))
+                };
+                let offset = DISPLAY_OFFSET.get().copied().unwrap_or_default();
+                let (pdf, png) = crate::card::windshield_card(&r.manifest, offset)
+                    .map_err(|e| failed(e.to_string()))?;
+                let pdf_wanted = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
+                file.write(if pdf_wanted { &pdf } else { &png })
+                    .map_err(|e| failed(e.to_string()))?;
+                note!("wrote the windshield card {}", path.display());
+            }
             Ok(())
         }
         ManifestCommand::Check(a) => super::manifest_check::run(a).await,

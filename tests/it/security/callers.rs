@@ -7,21 +7,20 @@ use super::*;
 async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
     let dir = tempfile::tempdir().unwrap();
     let sc = start(&init_node(dir.path(), SICHUAN).await).await;
-    use proto::CallerRole::{Admin, Issuer, Verifier};
+    use proto::CallerRole::{Admin, Issuer, Organizer, Receiver, Verifier};
     let mut tokens = std::collections::HashMap::new();
     // For each role, a caller with every other role.
-    tokens.insert(
-        "not-issuer",
-        add_caller(&sc, "not-issuer", &[Verifier, Admin]).await,
-    );
-    tokens.insert(
-        "not-verifier",
-        add_caller(&sc, "not-verifier", &[Issuer, Admin]).await,
-    );
-    tokens.insert(
-        "not-admin",
-        add_caller(&sc, "not-admin", &[Issuer, Verifier]).await,
-    );
+    let all = [Issuer, Verifier, Admin, Organizer, Receiver];
+    for (name, role) in [
+        ("not-issuer", Issuer),
+        ("not-verifier", Verifier),
+        ("not-admin", Admin),
+        ("not-organizer", Organizer),
+        ("not-receiver", Receiver),
+    ] {
+        let others: Vec<proto::CallerRole> = all.into_iter().filter(|r| *r != role).collect();
+        tokens.insert(name, add_caller(&sc, name, &others).await);
+    }
     let anonymous = channel_as(&sc, None).await;
     let unknown = channel_as(
         &sc,
@@ -32,7 +31,7 @@ async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
     let stranger = node_channel_as(&sc, &node_identity(JIANGSU, &NodeKey::generate())).await;
 
     let rpcs = every_rpc();
-    assert_eq!(rpcs.len(), 30, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 44, "{rpcs:?}");
     let mut refused = 0;
     for (service, method) in &rpcs {
         let want = need(service, method);
@@ -77,6 +76,8 @@ async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
                 let key = match role {
                     Need::Issuer => "not-issuer",
                     Need::Verifier => "not-verifier",
+                    Need::Organizer => "not-organizer",
+                    Need::Receiver => "not-receiver",
                     _ => "not-admin",
                 };
                 let wrong = channel_as(&sc, Some(&tokens[key])).await;

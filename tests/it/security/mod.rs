@@ -28,16 +28,21 @@ enum Need {
     Issuer,
     Verifier,
     Admin,
+    Organizer,
+    Receiver,
     Node,
 }
 
 fn need(service: &str, method: &str) -> Need {
     match (service, method) {
-        ("HealthCodeService", "VerifyHealthCode" | "BatchVerifyHealthCodes" | "MatchIdentity") => {
-            Need::Verifier
-        }
+        (
+            "HealthCodeService",
+            "VerifyHealthCode" | "BatchVerifyHealthCodes" | "MatchIdentity" | "VerifyManifest",
+        ) => Need::Verifier,
         ("HealthCodeService", _) => Need::Issuer,
         ("OperatorService", _) => Need::Admin,
+        ("TripService", _) => Need::Organizer,
+        ("ArrivalService", _) => Need::Receiver,
         ("FederationService", "GetNodeInfo") => Need::Open,
         ("FederationService", _) => Need::Node,
         _ => panic!("unknown service {service}"),

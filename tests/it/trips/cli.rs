@@ -57,10 +57,24 @@ async fn the_cli_creates_boards_seals_shows_and_lists_a_trip() {
         "{err}"
     );
 
-    let (code, out, err) = run(&["seal", &trip, "--quiet"]);
+    let card = t.sc.dir.join("windshield.png");
+    let (code, out, err) = run(&["seal", &trip, "--quiet", "--card", card.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     let manifest = out.trim().to_string();
     assert!(manifest.starts_with("HCMRT1:"), "{out}");
+    assert!(err.contains("wrote the windshield card"), "{err}");
+    // The card's QR code reads back as the manifest just sealed.
+    let image = image::load_from_memory(&std::fs::read(&card).unwrap())
+        .unwrap()
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1);
+    assert_eq!(grids[0].decode().unwrap().1, manifest);
+    // An existing file is never overwritten, and nothing is sealed then.
+    let (code, _, err) = run(&["seal", &trip, "--card", card.to_str().unwrap()]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("--card") && err.contains("exists"), "{err}");
 
     let (code, out, err) = run(&["show", &trip, "--json"]);
     assert_eq!(code, Some(0), "{err}");

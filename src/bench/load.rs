@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::board::Boarding;
 use super::cpu::process_cpu_secs;
 use super::report::{new_histogram, status_name};
 use super::{connect_error, BenchError, Failure, Op, OpReport, Options, Report, BATCH_CODES};
@@ -131,6 +132,7 @@ struct Load {
     peer: Vec<String>,
     forged: Vec<String>,
     manifest: String,
+    boarding: Option<Boarding>,
     mix: Vec<(Op, u32)>,
 }
 
@@ -212,6 +214,10 @@ async fn one(load: &Load, ch: NodeChannel, op: Op, n: u64) -> Result<(), Failure
                 }))),
             }
         }
+        Op::Board => match &load.boarding {
+            Some(b) => b.board(ch, n).await,
+            None => Err(Failure::Verdict("NO_BOARDING_CODES")),
+        },
         Op::Issue => HealthCodeServiceClient::new(ch)
             .issue_health_code(issue_request(n as u16))
             .await
@@ -303,6 +309,15 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
             .await
             .map_err(|e| issue_error(&e, "issuing the codes to verify", "--token-file"))?;
     }
+    let boarding = if needs(Op::Board) {
+        Some(
+            Boarding::prepare(&channels[0], o.concurrency)
+                .await
+                .map_err(|e| issue_error(&e, "issuing the codes to board", "--token-file"))?,
+        )
+    } else {
+        None
+    };
     let forged = own
         .iter()
         .chain(&target.peer_codes)
@@ -314,6 +329,7 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
         peer: target.peer_codes.clone(),
         forged,
         manifest: target.manifest.clone().unwrap_or_default(),
+        boarding,
         mix: o.mix.clone(),
     });
 
@@ -331,6 +347,9 @@ pub async fn run(target: &Target, o: &Options) -> Result<Report, BenchError> {
         elapsed = elapsed.max(o.duration);
     }
     let cpu_after = target.pid.and_then(process_cpu_secs);
+    if let Some(b) = &load.boarding {
+        b.cancel_all(&load.channels[0]).await;
+    }
     let mut total = tally();
     for t in tallies {
         for (sum, part) in total.iter_mut().zip(t) {
@@ -392,6 +411,7 @@ async fn probe(load: &Load) -> Result<(), BenchError> {
     for (op, _) in &load.mix {
         let role = match op {
             Op::Issue => "issuer",
+            Op::Board => "organizer",
             Op::Empty => "none",
             _ => "verifier",
         };
@@ -408,6 +428,10 @@ async fn probe(load: &Load) -> Result<(), BenchError> {
                     Op::VerifyPeer => {
                         ": does the peer's province have an agreement in force with this node's, \
                          recognizing its green codes?"
+                    }
+                    Op::Board => {
+                        ": is this node's own code refused at boarding (its status, or a trip of \
+                         an earlier run still holding the bench's residents)?"
                     }
                     Op::VerifyManifest => {
                         ": does the agreement with the peer's province accept its manifests \

@@ -16,7 +16,9 @@
 //! that falls behind shows it instead of hiding it). The mix is a weighted choice per request
 //! among `verify-own`, `verify-peer`, `verify-not-recognized` (a forged code: bad signature),
 //! `verify-batch`, `verify-manifest` (a 55-person trip manifest of the peer, sealed with the
-//! peer's key from its folder: `manifest`), `issue`, and `empty` (grpc.health.v1 Check: the empty-call baseline). Codes are issued before
+//! peer's key from its folder: `manifest`), `board` (BoardPerson of own codes onto trips of 55,
+//! each full trip cancelled for the next: `board`; the caller needs role organizer), `issue`,
+//! and `empty` (grpc.health.v1 Check: the empty-call baseline). Codes are issued before
 //! the measurement starts. A request is "ok" when it got the answer its op expects (recognized,
 //! or for `verify-not-recognized` not recognized); every other outcome is counted as an error by
 //! its kind (the gRPC status code, an unexpected verdict, or in the open loop a request dropped
@@ -26,6 +28,7 @@
 //! in `report`, the server's CPU time in `cpu`, the two nodes of `--self-contained` in
 //! `self_contained`, and `hcmr bench scale` in [`scale`].
 
+mod board;
 mod cpu;
 mod load;
 mod manifest;

@@ -19,6 +19,10 @@ pub enum Op {
     /// VerifyManifest on a 55-person trip manifest of the peer province (PASS expected): one
     /// scan per vehicle at a checkpoint (docs/transport.md section 5).
     VerifyManifest,
+    /// TripService.BoardPerson of an own-province code onto a trip of at most 55 people (the
+    /// node's organizer role); ok only when boarded. A full trip is replaced by a new one and
+    /// cancelled within the op, so that its people board again.
+    Board,
     /// Issue a code (the issued-code log is durable before the answer).
     Issue,
     /// grpc.health.v1 Check: the cheapest call through the same server and client.
@@ -27,12 +31,13 @@ pub enum Op {
 
 impl Op {
     /// Every op, in report order.
-    pub const ALL: [Op; 7] = [
+    pub const ALL: [Op; 8] = [
         Op::VerifyOwn,
         Op::VerifyPeer,
         Op::VerifyNotRecognized,
         Op::VerifyBatch,
         Op::VerifyManifest,
+        Op::Board,
         Op::Issue,
         Op::Empty,
     ];
@@ -45,6 +50,7 @@ impl Op {
             Op::VerifyNotRecognized => "verify-not-recognized",
             Op::VerifyBatch => "verify-batch",
             Op::VerifyManifest => "verify-manifest",
+            Op::Board => "board",
             Op::Issue => "issue",
             Op::Empty => "empty",
         }
@@ -68,7 +74,7 @@ pub fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, BenchError> {
             .find(|o| o.name() == name.trim())
             .ok_or_else(|| {
                 BenchError::Usage(format!(
-                    "--mix {part:?}: expected one of verify-own, verify-peer, verify-not-recognized, verify-batch, verify-manifest, issue, empty"
+                    "--mix {part:?}: expected one of verify-own, verify-peer, verify-not-recognized, verify-batch, verify-manifest, board, issue, empty"
                 ))
             })?;
         if seen.contains(&op) {

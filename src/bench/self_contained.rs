@@ -154,6 +154,8 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
                 crate::callers::Role::Issuer,
                 crate::callers::Role::Verifier,
                 crate::callers::Role::Admin,
+                // `board`: Guangdong's trips, boarded with its own codes.
+                crate::callers::Role::Organizer,
             ],
         )
         .await?;

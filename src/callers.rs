@@ -13,13 +13,16 @@
 //! - [`Role::Organizer`]: create trips, board people, seal and list manifests at their origin
 //!   (the labour department's or the transport company's platform; docs/transport.md);
 //! - [`Role::Receiver`]: check arriving trips in, confirm people, sign handover receipts or
-//!   refusals at their destination (the employer or the reception station).
+//!   refusals at their destination (the employer or the reception station);
+//! - [`Role::Tracer`]: read trips' chains, trace cases to their fellow travellers and read the
+//!   exposure notices for the province's residents (the health-code platform; docs/tracing.md).
 //!
 //! Peer nodes are not callers: they authenticate with their node certificate (mutual TLS, see
 //! [`crate::tls`]).
 //!
 //! Storage encoding (value of the `callers` tree, keyed by name): CBOR
-//! `[roles: uint (bit 0 issuer, bit 1 verifier, bit 2 admin, bit 3 organizer, bit 4 receiver),
+//! `[roles: uint (bit 0 issuer, bit 1 verifier, bit 2 admin, bit 3 organizer, bit 4 receiver,
+//! bit 5 tracer),
 //! token_sha256: bstr(32), created: uint]`.
 
 use ciborium::value::{Integer, Value};
@@ -46,19 +49,23 @@ pub enum Role {
     Organizer,
     /// Check arriving trips in, confirm people, sign handover receipts or refusals.
     Receiver,
+    /// Trace trips and cases, read exposure notices (docs/tracing.md).
+    Tracer,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Issuer,
         Role::Verifier,
         Role::Admin,
         Role::Organizer,
         Role::Receiver,
+        Role::Tracer,
     ];
 
-    /// The lower-case name: `issuer`, `verifier`, `admin`, `organizer`, `receiver`.
+    /// The lower-case name: `issuer`, `verifier`, `admin`, `organizer`, `receiver`,
+    /// `tracer`.
     pub fn name(self) -> &'static str {
         match self {
             Role::Issuer => "issuer",
@@ -66,6 +73,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Organizer => "organizer",
             Role::Receiver => "receiver",
+            Role::Tracer => "tracer",
         }
     }
 
@@ -76,6 +84,7 @@ impl Role {
             Role::Admin => 4,
             Role::Organizer => 8,
             Role::Receiver => 16,
+            Role::Tracer => 32,
         }
     }
 }
@@ -284,7 +293,7 @@ impl Caller {
         let roles = roles
             .as_integer()
             .and_then(|i| u8::try_from(i).ok())
-            .filter(|r| *r != 0 && *r < 32)
+            .filter(|r| *r != 0 && *r < 64)
             .ok_or_else(|| bad("roles"))?;
         let token_hash: [u8; 32] = hash
             .as_bytes()

@@ -169,7 +169,8 @@ impl Boarding {
             return Ok(());
         }
         Err(Failure::Verdict(
-            proto::BoardingRefusal::try_from(r.refusal).map_or("UNKNOWN_REFUSAL", |k| k.as_str_name()),
+            proto::BoardingRefusal::try_from(r.refusal)
+                .map_or("UNKNOWN_REFUSAL", |k| k.as_str_name()),
         ))
     }
 

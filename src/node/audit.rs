@@ -133,6 +133,7 @@ fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
             .manifest
             .as_ref()
             .map(super::manifest_check::audit_to_proto),
+        trace: None,
     }
 }
 

@@ -24,6 +24,7 @@ fn role_from_proto(v: i32) -> Result<Role, ApiError> {
         Ok(proto::CallerRole::Admin) => Ok(Role::Admin),
         Ok(proto::CallerRole::Organizer) => Ok(Role::Organizer),
         Ok(proto::CallerRole::Receiver) => Ok(Role::Receiver),
+        Ok(proto::CallerRole::Tracer) => Ok(Role::Tracer),
         _ => Err(ApiError::invalid(
             "roles",
             format!("{v} is not ISSUER, VERIFIER or ADMIN"),
@@ -39,6 +40,7 @@ pub(crate) fn role_to_proto(r: Role) -> i32 {
         Role::Admin => proto::CallerRole::Admin as i32,
         Role::Organizer => proto::CallerRole::Organizer as i32,
         Role::Receiver => proto::CallerRole::Receiver as i32,
+        Role::Tracer => proto::CallerRole::Tracer as i32,
     }
 }
 

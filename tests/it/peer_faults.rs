@@ -230,6 +230,13 @@ impl proto::federation_service_server::FederationService for SlowPeer {
     ) -> Result<tonic::Response<proto::SubmitTripRecordResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("slow peer"))
     }
+
+    async fn find_trips(
+        &self,
+        _: tonic::Request<proto::FindTripsRequest>,
+    ) -> Result<tonic::Response<proto::FindTripsResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("slow peer"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

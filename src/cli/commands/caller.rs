@@ -24,6 +24,8 @@ pub enum RoleArg {
     Organizer,
     /// Check arriving trips in, confirm people, sign handover receipts or refusals.
     Receiver,
+    /// Trace trips and cases, read exposure notices (docs/tracing.md).
+    Tracer,
 }
 
 impl From<RoleArg> for crate::callers::Role {
@@ -34,6 +36,7 @@ impl From<RoleArg> for crate::callers::Role {
             RoleArg::Admin => crate::callers::Role::Admin,
             RoleArg::Organizer => crate::callers::Role::Organizer,
             RoleArg::Receiver => crate::callers::Role::Receiver,
+            RoleArg::Tracer => crate::callers::Role::Tracer,
         }
     }
 }

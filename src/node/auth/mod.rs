@@ -66,6 +66,7 @@ pub(crate) fn need(path: &str) -> Need {
         "hcmr.v1.OperatorService" => Need::Role(Role::Admin),
         "hcmr.v1.TripService" => Need::Role(Role::Organizer),
         "hcmr.v1.ArrivalService" => Need::Role(Role::Receiver),
+        "hcmr.v1.TraceService" => Need::Role(Role::Tracer),
         "hcmr.v1.FederationService" => match method {
             "GetNodeInfo" => Need::Open,
             // A withdrawal comes from a province with no agreement here (a newcomer's first

@@ -67,6 +67,12 @@ impl Trips<'_> {
         let opened = match r.record {
             Some(R::CheckReport(b)) => open("check_report", b, super::wire::open_report)?,
             Some(R::Handover(b)) => open("handover", b, super::wire::open_handover)?,
+            // Issue 18 in progress: exposure notices are taken in by src/node/exposure.
+            Some(R::ExposureNotice(_)) => {
+                return Err(ApiError::FailedPrecondition(
+                    "exposure notices are not taken in yet".into(),
+                ))
+            }
             None => {
                 return Err(ApiError::invalid(
                     "record",

@@ -308,6 +308,13 @@ impl proto::federation_service_server::FederationService for FakePeer {
     ) -> Result<Response<proto::SubmitTripRecordResponse>, Status> {
         Err(Status::unimplemented("this fake peer serves feeds only"))
     }
+
+    async fn find_trips(
+        &self,
+        _: Request<proto::FindTripsRequest>,
+    ) -> Result<Response<proto::FindTripsResponse>, Status> {
+        Err(Status::unimplemented("this fake peer serves feeds only"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

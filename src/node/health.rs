@@ -18,7 +18,7 @@ use super::api;
 use crate::proto;
 
 /// Every name the node reports: "" (the node) and its services.
-fn service_names() -> [&'static str; 6] {
+fn service_names() -> [&'static str; 7] {
     use tonic::server::NamedService;
     [
         "",
@@ -27,6 +27,7 @@ fn service_names() -> [&'static str; 6] {
         <proto::operator_service_server::OperatorServiceServer<api::OperatorApi> as NamedService>::NAME,
         <proto::trip_service_server::TripServiceServer<api::TripApi> as NamedService>::NAME,
         <proto::arrival_service_server::ArrivalServiceServer<api::ArrivalApi> as NamedService>::NAME,
+        <proto::trace_service_server::TraceServiceServer<api::TraceApi> as NamedService>::NAME,
     ]
 }
 

@@ -464,6 +464,10 @@ impl Node {
                     state.clone(),
                 ))
                 .max_decoding_message_size(max),
+            )
+            .add_service(
+                proto::trace_service_server::TraceServiceServer::new(api::TraceApi(state.clone()))
+                    .max_decoding_message_size(max),
             );
         let served = match &state.tls {
             Some(t) => {

@@ -14,6 +14,7 @@ mod arrival;
 mod federation;
 mod health_code;
 mod operator;
+mod trace;
 mod trips;
 
 use std::sync::Arc;
@@ -34,6 +35,9 @@ pub struct OperatorApi(pub(crate) Arc<NodeState>);
 pub struct TripApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.ArrivalService` (receivers at a trip's destination).
 pub struct ArrivalApi(pub(crate) Arc<NodeState>);
+/// `hcmr.v1.TraceService` (the province's platform tracing trips and cases; docs/tracing.md).
+#[allow(dead_code)] // Until the slices of issue 18 land: they read it.
+pub struct TraceApi(pub(crate) Arc<NodeState>);
 
 /// Most codes one BatchVerifyHealthCodes call may carry: 256 typical codes (about 220
 /// characters each) fit the default 64 KiB request limit.

@@ -189,6 +189,9 @@ pub(crate) struct NodeState {
     /// ([`manifest_check::spawn_report`]); a stopping node takes the write side once its calls
     /// have drained, so that it queues every report it owes before it closes the store.
     pub(crate) reports_in_flight: Arc<tokio::sync::RwLock<()>>,
+    /// The check reports queued lately, so that a vehicle scanned again at the same checkpoint
+    /// with the same verdict is not reported again ([`manifest_check::RecentReports`]).
+    pub(crate) recent_reports: manifest_check::RecentReports,
 }
 
 /// The trust state of a running node: the snapshot every verification reads, the feeds it is

@@ -45,14 +45,20 @@ impl Store {
 
     /// Stores the versions noted since the last call, each only where it is higher than the one
     /// stored, under the write gate on a blocking thread; not flushed (the audit writer flushes
-    /// its batch). Whether there was anything to store. On failure the versions are noted
-    /// again, for the next call.
+    /// its batch). Whether there was anything to store. A version stays noted until the tree
+    /// holds it (on failure, for the next call).
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn store_manifest_versions(&self) -> Result<bool, StoreError> {
-        let noted: Vec<([u8; TRIP_ID_LEN], u64)> =
-            self.manifests_pending.locked().drain().collect();
+        // Copied, not drained: a version leaves the pending map only once the tree holds it, so
+        // that a check between the two still sees it (a check reads both).
+        let noted: Vec<([u8; TRIP_ID_LEN], u64)> = self
+            .manifests_pending
+            .locked()
+            .iter()
+            .map(|(t, v)| (*t, *v))
+            .collect();
         if noted.is_empty() {
             return Ok(false);
         }
@@ -76,9 +82,13 @@ impl Store {
                 Ok(())
             }))
             .await;
-        if stored.is_err() {
+        if stored.is_ok() {
+            let mut pending = self.manifests_pending.locked();
             for (trip, version) in noted {
-                self.note_manifest_version(TripId(trip), version);
+                // A higher version noted meanwhile stays for the next call.
+                if pending.get(&trip) == Some(&version) {
+                    pending.remove(&trip);
+                }
             }
         }
         stored.map(|()| true)

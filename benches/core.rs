@@ -3,6 +3,7 @@
 //! structure, and an empty gRPC call (grpc.health.v1 Check) through a real node on loopback.
 //! The `batch64` and `batch16` groups: ed25519-dalek `verify_batch` and hcmr's batch decision
 //! on 64 and 16 codes, reported per signature. The node's allocator (mimalloc), as in `hcmr`.
+//! `manifest_check_55`: a checkpoint's decision on a 55-person trip manifest.
 //! `cargo bench --bench core`; BENCHMARKS.md records the results as ratios.
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -60,6 +61,17 @@ fn parts(c: &mut Criterion) {
         b.iter(|| vk.verify_strict(&msg, &sig).unwrap())
     });
     g.bench_function("ed25519_sign_raw", |b| b.iter(|| sk.sign(&msg)));
+    // A checkpoint's decision on a 55-person manifest (docs/transport.md section 5): decode,
+    // one signature, the agreement's terms, 55 revocation lookups.
+    let manifest = hcmr::manifest::sign(
+        &hcmr_core::testkit::trip(55),
+        &hcmr_core::testkit::sc_key(),
+    );
+    let checkpoint = hcmr_core::testkit::transit_checkpoint();
+    assert!(hcmr::manifest::check(&manifest, &checkpoint, NOW, None).passed());
+    g.bench_function("manifest_check_55", |b| {
+        b.iter(|| hcmr::manifest::check(&manifest, &checkpoint, NOW, None))
+    });
     g.finish();
 
     // Batches of 64, reported per signature / per code (Throughput::Elements).

@@ -11,9 +11,11 @@
 //! checkpoint decision (section 5) is [`check()`]. The records sent back to the origin (section
 //! 6) are the check report ([`CheckReport`]) and the handover receipt or refusal ([`Receipt`]).
 
+mod chain;
 mod check;
 mod encoding;
 mod error;
+mod event;
 mod explain;
 mod person;
 mod receipt;
@@ -21,12 +23,19 @@ mod record;
 mod report;
 mod text;
 
+pub use chain::{
+    measure_name, snapshot_keys, verify_chain, ChainContent, ChainEntry, ChainError, ChainFault,
+    ChainItem, ChainKind, ChainReport,
+};
 pub use check::{
     check, ManifestPass, ManifestReason, ManifestStop, ManifestVerdict, StopReason, EARLY_SECS,
     LATE_SECS,
 };
 pub use encoding::{sign, SignedManifest};
 pub use error::{ManifestError, PersonError};
+pub use event::{
+    EventDetail, EventKind, SignedTripEvent, TripEvent, EVENT_FIELDS, EVENT_FORMAT, MAX_EVENT_BYTES,
+};
 pub use explain::PASS_EXPLANATION;
 pub use person::{Person, PERSON_LEN};
 pub use receipt::{

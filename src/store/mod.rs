@@ -91,9 +91,7 @@ pub use audit::AuditCursor;
 pub use export::ExportItem;
 pub use issued::IssuedRecord;
 pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
-pub use trips::{
-    NewEvent, Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord,
-};
+pub use trips::{NewEvent, Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

@@ -503,10 +503,19 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         // The trip's events, in order; the other trip's apart.
         store
-            .store_trip_event(&t.id, NewEvent { at: UnixTime::from_secs(3), signed: &[3] })
+            .store_trip_event(
+                &t.id,
+                NewEvent {
+                    at: UnixTime::from_secs(3),
+                    signed: &[3],
+                },
+            )
             .await
             .unwrap();
-        assert_eq!(store.trip_events(&t.id).unwrap(), [vec![1], vec![2], vec![3]]);
+        assert_eq!(
+            store.trip_events(&t.id).unwrap(),
+            [vec![1], vec![2], vec![3]]
+        );
         assert_eq!(store.trip_events(&later.id).unwrap(), [vec![9], vec![9]]);
         assert_eq!(store.trip_handover(&t.id).unwrap(), Some(h));
         assert_eq!(store.trip_reports(&t.id).unwrap(), vec![report]);

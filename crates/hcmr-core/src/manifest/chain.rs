@@ -93,7 +93,8 @@ impl ChainKind {
         }
     }
 
-    fn of_event(k: EventKind) -> ChainKind {
+    /// The chain kind of a trip event's kind.
+    pub fn of_event(k: EventKind) -> ChainKind {
         match k {
             EventKind::Created => ChainKind::Created,
             EventKind::Boarded => ChainKind::Boarded,

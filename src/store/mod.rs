@@ -29,7 +29,7 @@
 //! | `trips_due` | planned arrival (u64 BE) ‖ trip id | empty: sealed trips without a handover, for the overdue check |
 //! | `trip_reports` | trip id ‖ checked_at (u64 BE) ‖ SHA-256 of the report (first 8 bytes) | a check report received: [`StoredReport`] as CBOR, with the signed bytes |
 //! | `trip_handovers` | trip id | the handover receipt or refusal received (the first; a different second one is refused): [`StoredHandover`] as CBOR, with the signed bytes |
-//! | `trip_events` | trip id ‖ at (u64 BE) ‖ id (u64 BE) | a signed trip event this node recorded (docs/tracing.md section 2: created, boarded, removed, cancelled at the origin; arrived at the destination): its COSE_Sign1 bytes |
+//! | `trip_events` | trip id ‖ at (u64 BE) ‖ id (u64 BE; for a received event: the first 8 bytes of its SHA-256) | a signed trip event (docs/tracing.md section 2: created, boarded, removed, cancelled at the origin; arrived at the destination, and received from it at the origin): its COSE_Sign1 bytes |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,

@@ -90,6 +90,30 @@ impl Store {
         self.write(async { self.insert_event(id, e) }).await
     }
 
+    /// Stores a signed trip event another node recorded (the destination's check-in), keyed by
+    /// its time and hash, so the same event again is a [`Stored::Duplicate`]. Flushed.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn store_received_event(
+        &self,
+        id: &TripId,
+        e: NewEvent<'_>,
+    ) -> Result<Stored, StoreError> {
+        self.write(async {
+            let k = report_key(id, e.at, e.signed);
+            let inserted = self
+                .trip_events
+                .compare_and_swap(k, None::<&[u8]>, Some(e.signed))?;
+            Ok(if inserted.is_ok() {
+                Stored::New
+            } else {
+                Stored::Duplicate
+            })
+        })
+        .await
+    }
+
     /// The signed trip events this node recorded for a trip, by time, then as recorded.
     ///
     /// # Errors

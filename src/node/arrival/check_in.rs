@@ -6,7 +6,7 @@ use crate::manifest::{self, Checkpoint, EventDetail, SignedManifest, TripEvent};
 use crate::node::convert;
 use crate::node::error::ApiError;
 use crate::proto;
-use crate::store::{ArrivalRecord, NewEvent};
+use crate::store::{ArrivalRecord, NewEvent, TripRecordKind};
 
 impl Arrival<'_> {
     /// Checks trip manifest `text` in at reception point `checkpoint_id`. The verdict is
@@ -119,6 +119,13 @@ impl Arrival<'_> {
                         },
                     )
                     .await?;
+                // And for the origin's chain, through the trip outbox.
+                let seq = self
+                    .store
+                    .enqueue_trip_record(record.origin, TripRecordKind::ArrivalEvent, event, now)
+                    .await?;
+                self.outbox_wake.notify_one();
+                tracing::debug!(trip = %m.trip_id, seq, "check-in queued for the origin");
                 tracing::info!(
                     trip = %m.trip_id,
                     version = m.version,

@@ -388,3 +388,94 @@ fn base45_cose(manifest: &str) -> Vec<u8> {
         .cose_bytes()
         .to_vec()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removals_and_a_cancellation_are_signed_events_of_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), SC).await).await;
+    let now = hcmr::unix_now();
+    let trip = trips(&sc)
+        .await
+        .create_manifest(proto::CreateManifestRequest {
+            vehicle: "川A·00001".into(),
+            origin: "510104".into(),
+            destination: "330212".into(),
+            place: "宁波某电子厂".into(),
+            transit: vec![],
+            departure: (now + 3600).secs(),
+            arrival: (now + 10 * 3600).secs(),
+            escort: "李*".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .trip_id;
+    for seq in [500u16, 501] {
+        let code = issue(&sc, subject("乘客", "510104", seq), G, 600)
+            .await
+            .code;
+        let r = trips(&sc)
+            .await
+            .board_person(proto::BoardPersonRequest {
+                trip_id: trip.clone(),
+                code,
+                seat: 0,
+                crew: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.boarded, "{r:?}");
+    }
+    trips(&sc)
+        .await
+        .remove_person(proto::RemovePersonRequest {
+            trip_id: trip.clone(),
+            seat: 2,
+            reason: "did not come".into(),
+        })
+        .await
+        .unwrap();
+    trips(&sc)
+        .await
+        .cancel_manifest(proto::CancelManifestRequest {
+            trip_id: trip.clone(),
+        })
+        .await
+        .unwrap();
+    let chain = trace(&sc, &trip).await.unwrap();
+    let got: Vec<(K, u32, &str)> = chain
+        .events
+        .iter()
+        .map(|e| (K::try_from(e.kind).unwrap(), e.seat, e.summary.as_str()))
+        .collect();
+    assert_eq!(
+        got[1..],
+        [
+            (K::Boarded, 1, "boarded seat 1: green, issuer 510000"),
+            (K::Boarded, 2, "boarded seat 2: green, issuer 510000"),
+            (K::Removed, 2, "removed seat 2: did not come"),
+            (K::Cancelled, 0, "cancelled"),
+        ]
+    );
+    assert_eq!(got[0].0, K::Created);
+    assert!(
+        got[0]
+            .2
+            .starts_with("created: 川A·00001 from 510104 to 330212"),
+        "{}",
+        got[0].2
+    );
+    assert!(chain
+        .events
+        .iter()
+        .all(|e| e.verified && e.recorded_by == "510000"));
+    // Each is the core's trip event, signed by this node.
+    let e = hcmr::manifest::SignedTripEvent::decode(&chain.events[3].signed).unwrap();
+    assert_eq!(e.event.kind(), hcmr::manifest::EventKind::Removed);
+    assert_eq!(e.event.trip_id.to_string(), trip);
+    // An unknown trip is NOT_FOUND, and audited as refused.
+    let none = trace(&sc, "0123456789abcdef").await.unwrap_err();
+    assert_eq!(none.code(), tonic::Code::NotFound, "{none:?}");
+    sc.shutdown().await.unwrap();
+}

@@ -227,6 +227,16 @@ impl ChainContent {
         }
     }
 
+    /// The sealed version it follows, for the order within one second: a trip event's
+    /// `version` (the latest sealed when it was recorded), `N - 1` for the seal of version `N`
+    /// (it closes what came before), `N` for a check, check-in or receipt of version `N`.
+    fn epoch(&self) -> u64 {
+        match self {
+            ChainContent::Sealed(m) => m.manifest.version.saturating_sub(1),
+            c => c.version(),
+        }
+    }
+
     /// The kid of its signature.
     pub fn kid(&self) -> Kid {
         match self {
@@ -461,9 +471,11 @@ impl ChainEntry {
 pub struct ChainReport {
     /// The trip.
     pub trip_id: TripId,
-    /// The items, oldest first: by time, then creation, changes at the origin, seals, checks,
-    /// check-in and handover, then version and seat, then as given; items that did not decode
-    /// last, as given.
+    /// The items, oldest first: by time; within one second by the sealed version they follow
+    /// (an event recorded after version N was sealed, and a check, check-in or receipt of
+    /// version N, come after the seal of version N), then creation, changes at the origin,
+    /// seals, checks, check-in and handover, then as given; items that did not decode last, as
+    /// given.
     pub entries: Vec<ChainEntry>,
 }
 
@@ -522,15 +534,8 @@ pub fn verify_chain(
         })
         .collect();
     entries.sort_by_key(|e| match &e.content {
-        Some(c) => (
-            0u8,
-            c.at(),
-            c.kind().phase(),
-            c.version(),
-            c.seat(),
-            e.index,
-        ),
-        None => (1, UnixTime::from_secs(0), 0, 0, 0, e.index),
+        Some(c) => (0u8, c.at(), c.epoch(), c.kind().phase(), e.index),
+        None => (1, UnixTime::from_secs(0), 0, 0, e.index),
     });
     Ok(ChainReport { trip_id, entries })
 }

@@ -320,3 +320,51 @@ fn chain_kinds_have_the_proto_numbers_and_names() {
     assert_eq!(ChainKind::HandedOver as u64, 8);
     assert_eq!(ChainKind::from_number(0), None);
 }
+
+#[test]
+fn within_one_second_the_seal_parts_what_came_before_from_what_came_after() {
+    // Boarded before the seal, removed after it, all in the second of the seal (NOW), given in
+    // reverse: the seal of version 1 stands between them.
+    let at_seal = |version, seat, detail| TripEvent {
+        at: NOW,
+        version,
+        seat,
+        detail,
+        ..boarded()
+    };
+    let board = at_seal(
+        0,
+        2,
+        EventDetail::Boarded {
+            issuer: prov(SC),
+            status: HealthStatus::Green,
+            crew: false,
+        },
+    );
+    let remove = at_seal(
+        1,
+        2,
+        EventDetail::Removed {
+            reason: ReasonText::default(),
+        },
+    );
+    let sealed = SignedManifest::decode(&sign(&trip(3), &sc_key())).unwrap();
+    let items = vec![
+        ChainItem {
+            kind: ChainKind::Removed,
+            signed: remove.sign(&sc_key()),
+        },
+        ChainItem {
+            kind: ChainKind::Sealed,
+            signed: sealed.cose_bytes().to_vec(),
+        },
+        ChainItem {
+            kind: ChainKind::Boarded,
+            signed: board.sign(&sc_key()),
+        },
+    ];
+    let r = verify_chain(TRIP_ID, &items, keys).unwrap();
+    assert!(r.all_ok());
+    use ChainKind::*;
+    assert_eq!(kinds(&r), [Boarded, Sealed, Removed]);
+}

@@ -38,7 +38,7 @@ impl NodeState {
                 .map_or(0, |(_, e)| u32::try_from(e.len()).unwrap_or(u32::MAX)),
             refusal: match &answer {
                 Ok(_) => String::new(),
-                Err(e) => e.to_string(),
+                Err(e) => format!("{:?}: {e}", e.code()),
             },
         };
         self.audit

@@ -477,5 +477,24 @@ async fn removals_and_a_cancellation_are_signed_events_of_the_chain() {
     // An unknown trip is NOT_FOUND, and audited as refused.
     let none = trace(&sc, "0123456789abcdef").await.unwrap_err();
     assert_eq!(none.code(), tonic::Code::NotFound, "{none:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refusal = loop {
+        let found = audit_records(&sc).await.into_iter().find_map(|r| {
+            r.trace
+                .filter(|t| t.trip_id == "0123456789abcdef")
+                .map(|t| (t.action, t.refusal, r.verdict))
+        });
+        if found.is_some() || Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (action, why, verdict) = refusal.expect("the refused trace is audited");
+    assert_eq!(action, proto::TraceAction::TripChain as i32);
+    assert_eq!(
+        why,
+        "NotFound: this node holds nothing of trip 0123456789abcdef"
+    );
+    assert_eq!(verdict, proto::Verdict::NotRecognized as i32);
     sc.shutdown().await.unwrap();
 }

@@ -48,7 +48,7 @@ impl TripRecordKind {
         }
     }
 
-    /// `check_report` or `handover`, as logs and metrics name it.
+    /// `check_report`, `handover` or `arrival_event`, as logs and metrics name it.
     pub fn name(self) -> &'static str {
         match self {
             TripRecordKind::CheckReport => "check_report",

@@ -10,6 +10,9 @@
 //! snapshot holds): [`SignedManifest::verify_signature`] does, once a key is chosen. The
 //! checkpoint decision (section 5) is [`check()`]. The records sent back to the origin (section
 //! 6) are the check report ([`CheckReport`]) and the handover receipt or refusal ([`Receipt`]).
+//! A trip's chain (docs/tracing.md section 2) adds the signed trip event ([`TripEvent`]: created,
+//! boarded, removed, cancelled, arrived) and verifies all of a trip's signed objects together
+//! ([`verify_chain`]).
 
 mod chain;
 mod check;

@@ -12,7 +12,10 @@
 //! recognized: bool, reason: uint, cti_hash: bstr (16 or 0 bytes)]`; a manifest check has
 //! reason 0, no hash, and an eighth element `[trip_id: bstr (8 or 0 bytes), version: uint,
 //! signature_verified: bool, [* [reason: tstr (ManifestReason::as_str), seat: uint (0: none),
-//! issuer: uint (0: none)]]]`, so records written before manifests read unchanged. The store keeps the records
+//! issuer: uint (0: none)]]]`, so records written before manifests read unchanged. A traceability
+//! record (docs/tracing.md) has reason 0, no hash, null in the eighth place and a ninth element
+//! `[action: uint (TraceAction), asked_by: tstr, trip_id: bstr (8 or 0 bytes), subject_prefix:
+//! bstr (4 or 0 bytes), count: uint, refusal: tstr]` ([`TraceAudit`]). The store keeps the records
 //! of one second written together as one value, a CBOR array of such records
 //! ([`AuditRecord::pack`]): one database insert per second and write batch instead of one per
 //! verification, which at thousands of verifications a second was a sixteenth of the node's CPU.
@@ -49,6 +52,59 @@ pub struct AuditRecord {
     pub cti_hash: Option<[u8; 16]>,
     /// For a manifest check instead of a code: the trip and the reasons of its verdict.
     pub manifest: Option<ManifestAudit>,
+    /// For a traceability step instead of a code: what was traced, by whom.
+    pub trace: Option<TraceAudit>,
+}
+
+/// What a traceability step was (the numbers are those of `TraceAction` in the proto).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceAction {
+    /// This node's caller read a trip's chain (TraceTrip).
+    TripChain = 1,
+    /// This node's caller traced a subject (TraceSubject).
+    Subject = 2,
+    /// This node asked a peer for the trips listing a subject.
+    QuerySent = 3,
+    /// A peer asked this node for the trips listing a subject.
+    QueryAnswered = 4,
+    /// This node queued an exposure notice.
+    NoticeSent = 5,
+    /// This node took in (or refused) an exposure notice.
+    NoticeReceived = 6,
+}
+
+impl TraceAction {
+    /// The action of a number 1 to 6.
+    pub fn from_u8(n: u8) -> Option<TraceAction> {
+        use TraceAction::*;
+        [
+            TripChain,
+            Subject,
+            QuerySent,
+            QueryAnswered,
+            NoticeSent,
+            NoticeReceived,
+        ]
+        .into_iter()
+        .find(|a| *a as u8 == n)
+    }
+}
+
+/// What the audit log keeps of a traceability step: trips and hash prefixes, never a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceAudit {
+    /// What was done.
+    pub action: TraceAction,
+    /// Who asked: `caller NAME`, or `peer PROVINCE`.
+    pub asked_by: String,
+    /// The trip, for a record about a trip.
+    pub trip_id: Option<TripId>,
+    /// The first 4 bytes of the keyed subject hash, for a record about a subject.
+    pub subject_prefix: Option<[u8; 4]>,
+    /// Events or trips in the answer, or notices queued.
+    pub count: u32,
+    /// Why it was refused (a status message); empty when served.
+    pub refusal: String,
 }
 
 /// What the audit log keeps of a manifest check: the trip, never a person (seats only).
@@ -160,6 +216,23 @@ impl AuditRecord {
             reason: Some(verdict.reason),
             cti_hash: verdict.cti.as_ref().map(|c| cti_hash(c)),
             manifest: None,
+            trace: None,
+        }
+    }
+
+    /// The record of a traceability step at `time`: `recognized` when it was served (no
+    /// refusal), the asker as the checkpoint id.
+    pub fn of_trace(trace: TraceAudit, time: UnixTime, via: &'static str) -> Self {
+        AuditRecord {
+            time,
+            checkpoint_id: checkpoint_id(&trace.asked_by),
+            via,
+            issuer: None,
+            recognized: trace.refusal.is_empty(),
+            reason: None,
+            cti_hash: None,
+            manifest: None,
+            trace: Some(trace),
         }
     }
 
@@ -195,6 +268,7 @@ impl AuditRecord {
                     })
                     .collect(),
             }),
+            trace: None,
         }
     }
 
@@ -215,6 +289,12 @@ impl AuditRecord {
         ];
         if let Some(m) = &self.manifest {
             items.push(m.to_value());
+        }
+        if let Some(t) = &self.trace {
+            if self.manifest.is_none() {
+                items.push(Value::Null);
+            }
+            items.push(t.to_value());
         }
         Value::Array(items)
     }
@@ -253,9 +333,17 @@ impl AuditRecord {
     }
 
     fn from_items(a: &[Value]) -> Option<Self> {
-        let (a, manifest) = match a {
-            [code @ .., m] if code.len() == 7 => (code, Some(ManifestAudit::from_value(m)?)),
-            code => (code, None),
+        let (a, manifest, trace) = match a {
+            [code @ .., m, t] if code.len() == 7 => (
+                code,
+                match m {
+                    Value::Null => None,
+                    m => Some(ManifestAudit::from_value(m)?),
+                },
+                Some(TraceAudit::from_value(t)?),
+            ),
+            [code @ .., m] if code.len() == 7 => (code, Some(ManifestAudit::from_value(m)?), None),
+            code => (code, None, None),
         };
         let [Value::Integer(t), Value::Text(cp), Value::Text(via), Value::Integer(iss), Value::Bool(ok), Value::Integer(r), Value::Bytes(h)] =
             a
@@ -263,9 +351,13 @@ impl AuditRecord {
             return None;
         };
         // A code's reason is never 0; a manifest check's always is.
-        let reason = match (u8::try_from(*r).ok()?, &manifest) {
-            (0, Some(_)) => None,
-            (r, None) => Some(Reason::from_u8(r)?),
+        // A trace record's reason is 0 too.
+        let reason = match (
+            u8::try_from(*r).ok()?,
+            manifest.is_some() || trace.is_some(),
+        ) {
+            (0, true) => None,
+            (r, false) => Some(Reason::from_u8(r)?),
             _ => return None,
         };
         let issuer = match u32::try_from(*iss).ok()? {
@@ -284,6 +376,45 @@ impl AuditRecord {
                 _ => Some(h.as_slice().try_into().ok()?),
             },
             manifest,
+            trace,
+        })
+    }
+}
+
+impl TraceAudit {
+    fn to_value(&self) -> Value {
+        Value::Array(vec![
+            Value::Integer(Integer::from(self.action as u8)),
+            Value::Text(self.asked_by.clone()),
+            Value::Bytes(self.trip_id.map(|t| t.0.to_vec()).unwrap_or_default()),
+            Value::Bytes(self.subject_prefix.map(|p| p.to_vec()).unwrap_or_default()),
+            Value::Integer(Integer::from(self.count)),
+            Value::Text(self.refusal.clone()),
+        ])
+    }
+
+    fn from_value(v: &Value) -> Option<Self> {
+        let Value::Array(a) = v else {
+            return None;
+        };
+        let [Value::Integer(action), Value::Text(asked_by), Value::Bytes(trip), Value::Bytes(prefix), Value::Integer(count), Value::Text(refusal)] =
+            a.as_slice()
+        else {
+            return None;
+        };
+        Some(TraceAudit {
+            action: TraceAction::from_u8(u8::try_from(*action).ok()?)?,
+            asked_by: asked_by.clone(),
+            trip_id: match trip.len() {
+                0 => None,
+                _ => Some(TripId(trip.as_slice().try_into().ok()?)),
+            },
+            subject_prefix: match prefix.len() {
+                0 => None,
+                _ => Some(prefix.as_slice().try_into().ok()?),
+            },
+            count: u32::try_from(*count).ok()?,
+            refusal: refusal.clone(),
         })
     }
 }
@@ -498,6 +629,7 @@ mod tests {
             reason: Some(Reason::Revoked),
             cti_hash: Some(cti_hash(&[7; 16])),
             manifest: None,
+            trace: None,
         };
         assert_eq!(r.checkpoint_id, "gate-3");
         assert_eq!(AuditRecord::from_record(&r.to_record()), Some(r.clone()));
@@ -600,12 +732,42 @@ mod tests {
             reason: Some(Reason::Ok),
             cti_hash: None,
             manifest: None,
+            trace: None,
         };
         assert_eq!(
             AuditRecord::unpack(&AuditRecord::pack([&r, &code, &undecoded])),
             Some(vec![r.clone(), code.clone(), undecoded])
         );
         assert_eq!(AuditRecord::from_record(&r.to_record()), Some(r.clone()));
+        // A trace record, alone and beside the others.
+        let trace = AuditRecord::of_trace(
+            TraceAudit {
+                action: TraceAction::TripChain,
+                asked_by: "caller platform".into(),
+                trip_id: Some(TripId([7; 8])),
+                subject_prefix: None,
+                count: 9,
+                refusal: String::new(),
+            },
+            time,
+            "grpc",
+        );
+        assert_eq!(trace.checkpoint_id, "caller platform");
+        assert!(trace.recognized);
+        assert_eq!(
+            AuditRecord::unpack(&AuditRecord::pack([&code, &trace, &r])),
+            Some(vec![code.clone(), trace.clone(), r.clone()])
+        );
+        let mut refused = trace.clone();
+        if let Some(t) = refused.trace.as_mut() {
+            t.subject_prefix = Some([1, 2, 3, 4]);
+            t.trip_id = None;
+            t.refusal = "NOT_FOUND".into();
+        }
+        assert_eq!(
+            AuditRecord::from_record(&refused.to_record()),
+            Some(refused)
+        );
         // A code record with reason 0, or a manifest record with a code's reason: not records.
         let mut bad = code.clone();
         bad.reason = None;

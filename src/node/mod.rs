@@ -47,6 +47,7 @@ mod peer;
 mod retention;
 mod revocation;
 mod sync;
+mod trace_trip;
 mod trips;
 mod trust_bundle;
 mod verification;

@@ -133,6 +133,7 @@ impl TripOutbox<'_> {
         let record = match entry.kind {
             TripRecordKind::CheckReport => Record::CheckReport(entry.record.clone()),
             TripRecordKind::Handover => Record::Handover(entry.record.clone()),
+            TripRecordKind::ArrivalEvent => Record::ArrivalEvent(entry.record.clone()),
         };
         let request = proto::SubmitTripRecordRequest {
             record: Some(record),

@@ -29,12 +29,14 @@
 //! | `trips_due` | planned arrival (u64 BE) ‖ trip id | empty: sealed trips without a handover, for the overdue check |
 //! | `trip_reports` | trip id ‖ checked_at (u64 BE) ‖ SHA-256 of the report (first 8 bytes) | a check report received: [`StoredReport`] as CBOR, with the signed bytes |
 //! | `trip_handovers` | trip id | the handover receipt or refusal received (the first; a different second one is refused): [`StoredHandover`] as CBOR, with the signed bytes |
+//! | `trip_events` | trip id ‖ at (u64 BE) ‖ id (u64 BE; for a received event: the first 8 bytes of its SHA-256) | a signed trip event (docs/tracing.md section 2: created, boarded, removed, cancelled at the origin; arrived at the destination, and received from it at the origin): its COSE_Sign1 bytes |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
 //! issued_expiry), `audit`, `manifests_seen`, `access` (access, match_attempts), `callers`,
 //! `outbox` (trip_outbox, trip_outbox_dead), `arrivals` (arrivals, arrivals_by_time), `trips`
-//! (trips, trips_created, trip_versions, trip_holders, trips_due, trip_reports, trip_handovers),
+//! (trips, trips_created, trip_versions, trip_holders, trips_due, trip_reports, trip_handovers,
+//! trip_events),
 //! and `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
@@ -89,7 +91,7 @@ pub use audit::AuditCursor;
 pub use export::ExportItem;
 pub use issued::IssuedRecord;
 pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
-pub use trips::{Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
+pub use trips::{NewEvent, Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +157,7 @@ pub struct Store {
     trips_due: sled::Tree,
     trip_reports: sled::Tree,
     trip_handovers: sled::Tree,
+    trip_events: sled::Tree,
     /// One trip workflow's read-check-write at a time ([`Store::lock_trips`]).
     trips_lock: Arc<tokio::sync::Mutex<()>>,
     trip_outbox: sled::Tree,
@@ -278,6 +281,7 @@ impl Store {
             trips_due: db.open_tree("trips_due")?,
             trip_reports: db.open_tree("trip_reports")?,
             trip_handovers: db.open_tree("trip_handovers")?,
+            trip_events: db.open_tree("trip_events")?,
             trips_lock: Arc::default(),
             trip_outbox: db.open_tree("trip_outbox")?,
             trip_outbox_dead: db.open_tree("trip_outbox_dead")?,

@@ -25,6 +25,9 @@ pub enum TripRecordKind {
     CheckReport,
     /// A handover receipt or refusal from the trip's destination.
     Handover,
+    /// The destination's signed check-in (a trip event of kind `arrived`, docs/tracing.md
+    /// section 2), for the trip's chain at its origin.
+    ArrivalEvent,
 }
 
 impl TripRecordKind {
@@ -32,6 +35,7 @@ impl TripRecordKind {
         match self {
             TripRecordKind::CheckReport => 1,
             TripRecordKind::Handover => 2,
+            TripRecordKind::ArrivalEvent => 4,
         }
     }
 
@@ -39,15 +43,17 @@ impl TripRecordKind {
         match c {
             1 => Some(TripRecordKind::CheckReport),
             2 => Some(TripRecordKind::Handover),
+            4 => Some(TripRecordKind::ArrivalEvent),
             _ => None,
         }
     }
 
-    /// `check_report` or `handover`, as logs and metrics name it.
+    /// `check_report`, `handover` or `arrival_event`, as logs and metrics name it.
     pub fn name(self) -> &'static str {
         match self {
             TripRecordKind::CheckReport => "check_report",
             TripRecordKind::Handover => "handover",
+            TripRecordKind::ArrivalEvent => "arrival_event",
         }
     }
 }

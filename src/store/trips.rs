@@ -1,7 +1,9 @@
 //! Trips this node is the origin of (docs/transport.md): the trip records (`trips`), their
 //! creation order (`trips_created`), the sealed versions (`trip_versions`), the holders' index
 //! (`trip_holders`), the trips awaiting a handover by planned arrival (`trips_due`), and the
-//! check reports and handovers received from other nodes (`trip_reports`, `trip_handovers`).
+//! check reports and handovers received from other nodes (`trip_reports`, `trip_handovers`), and
+//! the signed trip events this node recorded (`trip_events`, docs/tracing.md section 2), each
+//! written with the trip change it records.
 //!
 //! A person is kept as the origin needs them: issuer, status as verified, cti, `iat`, the end
 //! of the status, the keyed subject hash and the masked subject the code carries; never a full
@@ -58,7 +60,71 @@ fn report_key(id: &TripId, checked_at: UnixTime, signed: &[u8]) -> [u8; 24] {
     k
 }
 
+/// A signed trip event (docs/tracing.md section 2) to store with the change it records: its
+/// time (`at`, the key's order) and its COSE_Sign1 bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    /// The event's `at`.
+    pub at: UnixTime,
+    /// The COSE_Sign1 bytes.
+    pub signed: &'a [u8],
+}
+
 impl Store {
+    /// Inserts a trip event (not flushed: the caller's write flushes it with its change).
+    fn insert_event(&self, id: &TripId, e: NewEvent<'_>) -> Result<(), StoreError> {
+        let mut k = [0u8; 24];
+        k[..8].copy_from_slice(&id.0);
+        k[8..16].copy_from_slice(&e.at.secs().to_be_bytes());
+        k[16..].copy_from_slice(&self.db.generate_id()?.to_be_bytes());
+        self.trip_events.insert(k, e.signed)?;
+        Ok(())
+    }
+
+    /// Stores a signed trip event alone (the destination's check-in, after its arrival record);
+    /// flushed.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn store_trip_event(&self, id: &TripId, e: NewEvent<'_>) -> Result<(), StoreError> {
+        self.write(async { self.insert_event(id, e) }).await
+    }
+
+    /// Stores a signed trip event another node recorded (the destination's check-in), keyed by
+    /// its time and hash, so the same event again is a [`Stored::Duplicate`]. Flushed.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn store_received_event(
+        &self,
+        id: &TripId,
+        e: NewEvent<'_>,
+    ) -> Result<Stored, StoreError> {
+        self.write(async {
+            let k = report_key(id, e.at, e.signed);
+            let inserted = self
+                .trip_events
+                .compare_and_swap(k, None::<&[u8]>, Some(e.signed))?;
+            Ok(if inserted.is_ok() {
+                Stored::New
+            } else {
+                Stored::Duplicate
+            })
+        })
+        .await
+    }
+
+    /// The signed trip events this node recorded for a trip, by time, then as recorded.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn trip_events(&self, id: &TripId) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.trip_events
+            .scan_prefix(id.0)
+            .map(|r| Ok(r?.1.to_vec()))
+            .collect()
+    }
+
     /// Serialises the trip workflows' read-check-write steps (boarding checks the holders'
     /// index, then writes it): hold the guard across them.
     pub async fn lock_trips(&self) -> tokio::sync::MutexGuard<'_, ()> {
@@ -73,12 +139,13 @@ impl Store {
         self.trips.get(id.0)?.map(|v| decode_trip(&v)).transpose()
     }
 
-    /// Stores a new trip; flushed.
+    /// Stores a new trip and its `created` event; flushed.
     ///
     /// # Errors
     /// [`StoreError::Sled`].
-    pub async fn create_trip(&self, t: &TripRecord) -> Result<(), StoreError> {
+    pub async fn create_trip(&self, t: &TripRecord, event: NewEvent<'_>) -> Result<(), StoreError> {
         self.write(async {
+            self.insert_event(&t.id, event)?;
             self.trips_created
                 .insert(time_key(t.created_at, &t.id), Vec::new())?;
             self.trips.insert(t.id.0, encode_trip(t))?;
@@ -87,8 +154,9 @@ impl Store {
         .await
     }
 
-    /// Replaces a trip record, with its holders' index: `added` gains an entry naming the trip,
-    /// `released` loses theirs when it names the trip. Flushed.
+    /// Replaces a trip record, with its holders' index (`added` gains an entry naming the trip,
+    /// `released` loses theirs when it names the trip) and the signed event of the change
+    /// (boarded, removed, cancelled). Flushed.
     ///
     /// # Errors
     /// [`StoreError::Sled`].
@@ -97,15 +165,17 @@ impl Store {
         t: &TripRecord,
         added: &[(Province, SubjectHash)],
         released: &[(Province, SubjectHash)],
+        event: NewEvent<'_>,
     ) -> Result<(), StoreError> {
-        self.update_trip_unflushed(t, added, released).await?;
+        self.update_trip_unflushed(t, added, released, event).await?;
         self.flush().await
     }
 
     /// [`Store::update_trip`] without its flush: the caller calls [`Store::flush`] before it
     /// answers, after letting go of [`Store::lock_trips`], so that concurrent boardings share
-    /// one flush (group commit) instead of taking turns at the disk. The write is whole to any
-    /// reader (and to a backup) at once; it is durable once a flush that started after it ends.
+    /// one flush (group commit) instead of taking turns at the disk. The write (with its event)
+    /// is whole to any reader (and to a backup) at once; it is durable once a flush that
+    /// started after it ends.
     ///
     /// # Errors
     /// [`StoreError::Sled`].
@@ -114,8 +184,10 @@ impl Store {
         t: &TripRecord,
         added: &[(Province, SubjectHash)],
         released: &[(Province, SubjectHash)],
+        event: NewEvent<'_>,
     ) -> Result<(), StoreError> {
         self.write_unflushed(async {
+            self.insert_event(&t.id, event)?;
             for (issuer, hash) in added {
                 self.trip_holders
                     .insert(holder_key(*issuer, hash), &t.id.0)?;
@@ -358,6 +430,15 @@ mod tests {
         );
     }
 
+    /// An event of time `n` whose bytes are `[n]`.
+    fn ev(n: u8) -> NewEvent<'static> {
+        const BYTES: [[u8; 1]; 10] = [[0], [1], [2], [3], [4], [5], [6], [7], [8], [9]];
+        NewEvent {
+            at: UnixTime::from_secs(u64::from(n)),
+            signed: &BYTES[n as usize],
+        }
+    }
+
     #[tokio::test]
     async fn trips_their_index_versions_and_records_read_back_and_survive_a_reopen() {
         use super::records::tests::{entry, trip};
@@ -367,14 +448,14 @@ mod tests {
         let mut t = trip();
         t.version = 0;
         t.sealed_at = None;
-        store.create_trip(&t).await.unwrap();
+        store.create_trip(&t, ev(1)).await.unwrap();
         let mut later = trip();
         later.id = TripId([8; 8]);
         later.created_at = t.created_at + 1;
-        store.create_trip(&later).await.unwrap();
+        store.create_trip(&later, ev(9)).await.unwrap();
         // Boarding writes the holder; the index names the trip.
         store
-            .update_trip(&t, &[(sc, SubjectHash([3; 8]))], &[])
+            .update_trip(&t, &[(sc, SubjectHash([3; 8]))], &[], ev(2))
             .await
             .unwrap();
         assert_eq!(
@@ -383,7 +464,7 @@ mod tests {
         );
         // Another trip's release leaves this trip's entry alone.
         store
-            .update_trip(&later, &[], &[(sc, SubjectHash([3; 8]))])
+            .update_trip(&later, &[], &[(sc, SubjectHash([3; 8]))], ev(9))
             .await
             .unwrap();
         assert_eq!(
@@ -463,6 +544,22 @@ mod tests {
         drop(store);
 
         let store = Store::open(dir.path()).unwrap();
+        // The trip's events, in order; the other trip's apart.
+        store
+            .store_trip_event(
+                &t.id,
+                NewEvent {
+                    at: UnixTime::from_secs(3),
+                    signed: &[3],
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.trip_events(&t.id).unwrap(),
+            [vec![1], vec![2], vec![3]]
+        );
+        assert_eq!(store.trip_events(&later.id).unwrap(), [vec![9], vec![9]]);
         assert_eq!(store.trip_handover(&t.id).unwrap(), Some(h));
         assert_eq!(store.trip_reports(&t.id).unwrap(), vec![report]);
         assert!(store.trip_has_reports(&t.id).unwrap());

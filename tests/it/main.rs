@@ -35,5 +35,6 @@ mod resources;
 mod retention;
 mod security;
 mod storage_faults;
+mod trace_chain;
 mod transport;
 mod trips;

@@ -268,7 +268,7 @@ fn manifest_reasons(m: &proto::ManifestCheckRecord) -> String {
 /// a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage
 /// return; OWASP "CSV injection") gets a leading `'`, so it opens as text. Checkpoint ids are
 /// chosen by callers, and a crafted page link can set one.
-fn csv_field(s: &str) -> String {
+pub(super) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {

@@ -104,6 +104,10 @@ pub enum ManifestCommand {
     /// seat), at a node as a verifier or offline with a trust bundle; exits 3 on STOP.
     #[command(after_help = crate::cli::EXIT_CODES)]
     Check(super::manifest_check::CheckArgs),
+    /// Tracer: a trip's chain of signed events (docs/tracing.md section 2), from creation to
+    /// handover, as the node holds it; or, with --verify FILE --bundle BUNDLE, a chain exported
+    /// as JSON checked offline (exits 1 when an event does not verify).
+    Trace(super::manifest_trace::TraceArgs),
 }
 
 /// Arguments of `hcmr manifest create`.
@@ -329,6 +333,7 @@ pub(crate) async fn exec(c: ManifestCommand) -> Result<(), CliError> {
             Ok(())
         }
         ManifestCommand::Check(a) => super::manifest_check::run(a).await,
+        ManifestCommand::Trace(a) => super::manifest_trace::run(a).await,
         ManifestCommand::Cancel { node, trip } => {
             client(&node)
                 .await?

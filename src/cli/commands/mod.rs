@@ -18,6 +18,7 @@ pub mod key;
 pub mod man;
 pub mod manifest;
 pub mod manifest_check;
+pub mod manifest_trace;
 pub mod match_identity;
 pub mod revoke;
 pub mod serve;

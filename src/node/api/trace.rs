@@ -3,17 +3,20 @@
 
 use tonic::{Request, Response, Status};
 
-use super::TraceApi;
+use super::{caller_of, on_blocking_pool, TraceApi};
 use crate::proto;
 
 #[tonic::async_trait]
 impl proto::trace_service_server::TraceService for TraceApi {
-    // Issue 18 in progress: the trip chain slice.
     async fn trace_trip(
         &self,
-        _request: Request<proto::TraceTripRequest>,
+        request: Request<proto::TraceTripRequest>,
     ) -> Result<Response<proto::TraceTripResponse>, Status> {
-        Err(Status::unimplemented("TraceTrip"))
+        let who = caller_of(&request);
+        let r = request.into_inner();
+        Ok(Response::new(
+            on_blocking_pool(&self.0, move |s| s.trace_trip(&who, &r)).await?,
+        ))
     }
 
     // Issue 18 in progress: the subject trace slice.

@@ -2,11 +2,11 @@
 //! every seat still to confirm.
 
 use super::{checkpoint, view, Arrival};
-use crate::manifest::{self, SignedManifest};
+use crate::manifest::{self, Checkpoint, EventDetail, SignedManifest, TripEvent};
 use crate::node::convert;
 use crate::node::error::ApiError;
 use crate::proto;
-use crate::store::ArrivalRecord;
+use crate::store::{ArrivalRecord, NewEvent, TripRecordKind};
 
 impl Arrival<'_> {
     /// Checks trip manifest `text` in at reception point `checkpoint_id`. The verdict is
@@ -96,6 +96,36 @@ impl Arrival<'_> {
                     outbox_seq: None,
                 };
                 self.store.put_arrival(&record).await?;
+                // The signed check-in (docs/tracing.md section 2), right after the record.
+                let event = TripEvent {
+                    trip_id: m.trip_id,
+                    at: now,
+                    recorder: self.province,
+                    seat: 0,
+                    version: m.version,
+                    detail: EventDetail::Arrived {
+                        checkpoint: Checkpoint::new(record.checkpoint.clone())
+                            .unwrap_or_else(|_| unnamed()),
+                        manifest_hash: manifest::manifest_hash(&signed),
+                    },
+                }
+                .sign(&self.key.load_full());
+                self.store
+                    .store_trip_event(
+                        &m.trip_id,
+                        NewEvent {
+                            at: now,
+                            signed: &event,
+                        },
+                    )
+                    .await?;
+                // And for the origin's chain, through the trip outbox.
+                let seq = self
+                    .store
+                    .enqueue_trip_record(record.origin, TripRecordKind::ArrivalEvent, event, now)
+                    .await?;
+                self.outbox_wake.notify_one();
+                tracing::debug!(trip = %m.trip_id, seq, "check-in queued for the origin");
                 tracing::info!(
                     trip = %m.trip_id,
                     version = m.version,
@@ -125,4 +155,9 @@ impl Arrival<'_> {
         }
         Ok(())
     }
+}
+
+/// The reception point of an arrival event when the receiver named none: `-`.
+fn unnamed() -> Checkpoint {
+    Checkpoint::new("-").unwrap_or_else(|_| unreachable!("\"-\" is a visible text"))
 }

@@ -43,6 +43,8 @@ pub(crate) struct Arrival<'a> {
     clock: &'a Clock,
     verification: Verification<'a>,
     outbox: TripOutbox<'a>,
+    /// Wakes the outbox's delivery task (a check-in queues its event for the origin).
+    outbox_wake: &'a tokio::sync::Notify,
 }
 
 impl NodeState {
@@ -56,6 +58,7 @@ impl NodeState {
             clock: &self.clock,
             verification: self.verification(),
             outbox: self.trip_outbox(),
+            outbox_wake: &self.outbox_wake,
         }
     }
 }

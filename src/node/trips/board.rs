@@ -5,13 +5,13 @@
 use super::{Trips, BOARDING_MARGIN_SECS};
 use crate::code::HealthCode;
 use crate::identity::SubjectHash;
-use crate::manifest::{Person, TripId, MAX_ISSUERS, MAX_PEOPLE};
+use crate::manifest::{EventDetail, Person, TripId, MAX_ISSUERS, MAX_PEOPLE};
 use crate::node::error::ApiError;
 use crate::proto;
 use crate::proto::BoardingRefusal;
 use crate::province::Province;
 use crate::status::HealthStatus;
-use crate::store::{TripEntry, TripRecord};
+use crate::store::{NewEvent, TripEntry, TripRecord};
 use crate::verify::Verdict;
 use crate::UnixTime;
 
@@ -230,8 +230,26 @@ impl Trips<'_> {
             let at = t.people.partition_point(|p| p.seat < seat);
             t.people.insert(at, entry);
             t.changed_since_seal = t.version > 0;
+            let event = self.sign_event(
+                &t,
+                now,
+                seat,
+                EventDetail::Boarded {
+                    issuer,
+                    status,
+                    crew: r.crew,
+                },
+            );
             self.store
-                .update_trip_unflushed(&t, &[(issuer, subject)], &[])
+                .update_trip_unflushed(
+                    &t,
+                    &[(issuer, subject)],
+                    &[],
+                    NewEvent {
+                        at: now,
+                        signed: &event,
+                    },
+                )
                 .await?;
             Ok((seat, person))
         };

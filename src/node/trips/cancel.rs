@@ -1,8 +1,10 @@
 //! CancelManifest: a trip never sealed is called off; its people may board another.
 
 use super::Trips;
+use crate::manifest::EventDetail;
 use crate::node::error::ApiError;
 use crate::proto;
+use crate::store::NewEvent;
 
 impl Trips<'_> {
     /// Cancels a trip never sealed. Cancelling it again changes nothing and is answered OK.
@@ -26,13 +28,25 @@ impl Trips<'_> {
                 t.version
             )));
         }
-        t.cancelled_at = Some(self.clock.now());
+        let now = self.clock.now();
+        t.cancelled_at = Some(now);
         let released: Vec<_> = t
             .people
             .iter()
             .map(|p| (p.issuer, p.subject_hash))
             .collect();
-        self.store.update_trip(&t, &[], &released).await?;
+        let event = self.sign_event(&t, now, 0, EventDetail::Cancelled);
+        self.store
+            .update_trip(
+                &t,
+                &[],
+                &released,
+                NewEvent {
+                    at: now,
+                    signed: &event,
+                },
+            )
+            .await?;
         tracing::info!(trip = %id, people = t.people.len(), "trip cancelled");
         Ok(proto::CancelManifestResponse {})
     }

@@ -1,11 +1,13 @@
 //! CreateManifest: a new trip of this origin, nothing signed yet.
 
 use super::Trips;
-use crate::manifest::{province_of, Escort, Place, TripId, Vehicle, MAX_TRANSIT, MAX_TRIP_SECS};
+use crate::manifest::{
+    province_of, Escort, EventDetail, Place, TripId, Vehicle, MAX_TRANSIT, MAX_TRIP_SECS,
+};
 use crate::node::error::ApiError;
 use crate::proto;
 use crate::province::Province;
-use crate::store::TripRecord;
+use crate::store::{NewEvent, TripRecord};
 use crate::UnixTime;
 
 /// A six-digit GB/T 2260 code from the API.
@@ -171,7 +173,27 @@ impl Trips<'_> {
             people: Vec::new(),
             removals: Vec::new(),
         };
-        self.store.create_trip(&t).await?;
+        let event = self.sign_event(
+            &t,
+            now,
+            0,
+            EventDetail::Created {
+                vehicle,
+                origin,
+                destination,
+                departure: t.departure,
+                arrival: t.arrival,
+            },
+        );
+        self.store
+            .create_trip(
+                &t,
+                NewEvent {
+                    at: now,
+                    signed: &event,
+                },
+            )
+            .await?;
         tracing::info!(trip = %id, origin, destination, "trip created");
         Ok(proto::CreateManifestResponse {
             trip_id: id.to_string(),

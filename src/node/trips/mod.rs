@@ -29,9 +29,10 @@ use super::verification::Verification;
 use super::NodeState;
 use crate::clock::Clock;
 use crate::keys::NodeKey;
-use crate::manifest::TripId;
+use crate::manifest::{EventDetail, TripEvent, TripId};
 use crate::province::Province;
 use crate::store::{Store, TripRecord};
+use crate::UnixTime;
 
 /// How long past the planned arrival a boarded person's status must still hold (docs/transport.md
 /// section 3.5): 2 h, for a late bus and the handover at the gate.
@@ -83,6 +84,21 @@ pub(crate) fn parse_trip_id(s: &str) -> Result<TripId, ApiError> {
 }
 
 impl Trips<'_> {
+    /// The signed event (docs/tracing.md section 2) of a change to trip `t` at `at`: recorded by
+    /// this node's province, naming `seat` (0: none) and the latest sealed version, signed with
+    /// the current key.
+    fn sign_event(&self, t: &TripRecord, at: UnixTime, seat: u8, detail: EventDetail) -> Vec<u8> {
+        TripEvent {
+            trip_id: t.id,
+            at,
+            recorder: self.province,
+            seat,
+            version: t.version,
+            detail,
+        }
+        .sign(&self.key.load_full())
+    }
+
     /// The trip `id`, or NOT_FOUND.
     fn load(&self, id: &TripId) -> Result<TripRecord, ApiError> {
         self.store

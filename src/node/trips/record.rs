@@ -5,12 +5,15 @@
 
 use super::Trips;
 use crate::keys::Kid;
-use crate::manifest::{RecordMismatch, SignedCheckReport, SignedManifest, SignedReceipt, TripId};
+use crate::manifest::{
+    match_sealed, EventDetail, RecordMismatch, SignedCheckReport, SignedManifest, SignedReceipt,
+    SignedTripEvent, TripId,
+};
 use crate::node::auth::Principal;
 use crate::node::error::ApiError;
 use crate::proto;
 use crate::province::Province;
-use crate::store::{Stored, StoredHandover, StoredReport, TripRecord};
+use crate::store::{NewEvent, Stored, StoredHandover, StoredReport, TripRecord};
 
 /// Largest record accepted before decoding, in bytes: the largest receipt (the decoders hold
 /// each kind to its own bound).
@@ -38,6 +41,8 @@ pub(crate) enum Signed {
     Report(SignedCheckReport),
     /// A handover receipt or refusal.
     Receipt(SignedReceipt),
+    /// A trip event (the destination's check-in).
+    Event(SignedTripEvent),
 }
 
 /// A received record's content.
@@ -46,6 +51,13 @@ pub(crate) enum Record {
     Report(StoredReport),
     /// A handover receipt or refusal.
     Handover(StoredHandover),
+    /// A signed trip event (the destination's check-in): its time and COSE bytes.
+    Event {
+        /// The event's `at`.
+        at: crate::UnixTime,
+        /// The COSE_Sign1 bytes.
+        signed: Vec<u8>,
+    },
 }
 
 impl Trips<'_> {
@@ -67,6 +79,7 @@ impl Trips<'_> {
         let opened = match r.record {
             Some(R::CheckReport(b)) => open("check_report", b, super::wire::open_report)?,
             Some(R::Handover(b)) => open("handover", b, super::wire::open_handover)?,
+            Some(R::ArrivalEvent(b)) => open("arrival_event", b, super::wire::open_arrival)?,
             // Issue 18 in progress: exposure notices are taken in by src/node/exposure.
             Some(R::ExposureNotice(_)) => {
                 return Err(ApiError::FailedPrecondition(
@@ -76,7 +89,7 @@ impl Trips<'_> {
             None => {
                 return Err(ApiError::invalid(
                     "record",
-                    "one of check_report or handover is needed",
+                    "one of check_report, handover or arrival_event is needed",
                 ))
             }
         };
@@ -116,11 +129,25 @@ impl Trips<'_> {
                 }
                 self.store.store_trip_handover(&trip, h).await?
             }
+            Record::Event { at, signed } => {
+                if Some(opened.signer)
+                    != crate::manifest::province_of(trip.destination, "destination").ok()
+                {
+                    return Err(ApiError::PermissionDenied(format!(
+                        "trip {} goes to {}, not to {}",
+                        trip.id, trip.destination, opened.signer
+                    )));
+                }
+                self.store
+                    .store_received_event(&trip.id, NewEvent { at: *at, signed })
+                    .await?
+            }
         };
         let kind = match opened.record {
             Record::Report(_) => "check report",
             Record::Handover(ref h) if h.refused => "handover refusal",
             Record::Handover(_) => "handover receipt",
+            Record::Event { .. } => "check-in",
         };
         match stored {
             Stored::New => {
@@ -194,6 +221,7 @@ impl Opened {
         match &self.signed {
             Signed::Report(r) => r.verify_signature(key),
             Signed::Receipt(r) => r.verify_signature(key),
+            Signed::Event(e) => e.verify_signature(key),
         }
     }
 
@@ -206,6 +234,17 @@ impl Opened {
         match &self.signed {
             Signed::Report(r) => r.match_sealed(sealed).map(|_| ()),
             Signed::Receipt(r) => r.match_sealed(sealed).map(|_| ()),
+            Signed::Event(e) => match &e.event.detail {
+                EventDetail::Arrived { manifest_hash, .. } => {
+                    match_sealed(e.event.trip_id, e.event.version, manifest_hash, sealed)
+                        .map(|_| ())
+                }
+                // Opened only when arrived (`wire::open_arrival`).
+                _ => Err(RecordMismatch::UnknownVersion {
+                    trip_id: e.event.trip_id,
+                    version: e.event.version,
+                }),
+            },
         }
     }
 

@@ -2,10 +2,10 @@
 //! takes effect with the next seal; the person may board another trip at once.
 
 use super::{Trips, MAX_REASON_BYTES};
-use crate::manifest::MAX_PEOPLE;
+use crate::manifest::{EventDetail, ReasonText, MAX_PEOPLE};
 use crate::node::error::ApiError;
 use crate::proto;
-use crate::store::Removal;
+use crate::store::{NewEvent, Removal};
 
 /// Checks a removal's reason: 1 to [`MAX_REASON_BYTES`] bytes, no control characters.
 ///
@@ -58,8 +58,19 @@ impl Trips<'_> {
             at: now,
         });
         t.changed_since_seal = t.version > 0;
+        // The organizer's reason, when the record's text rule takes it (else none is signed).
+        let reason = ReasonText::new(r.reason.trim()).unwrap_or_default();
+        let event = self.sign_event(&t, now, p.seat, EventDetail::Removed { reason });
         self.store
-            .update_trip(&t, &[], &[(p.issuer, p.subject_hash)])
+            .update_trip(
+                &t,
+                &[],
+                &[(p.issuer, p.subject_hash)],
+                NewEvent {
+                    at: now,
+                    signed: &event,
+                },
+            )
             .await?;
         tracing::info!(trip = %id, seat = p.seat, "person taken off the trip");
         Ok(proto::RemovePersonResponse {})

@@ -3,7 +3,9 @@
 //! what the store keeps of them.
 
 use super::record::{Opened, Record, Signed};
-use crate::manifest::{Outcome, ReportVerdict, SignedCheckReport, SignedReceipt};
+use crate::manifest::{
+    EventKind, Outcome, ReportVerdict, SignedCheckReport, SignedReceipt, SignedTripEvent,
+};
 use crate::store::{StoredHandover, StoredReport};
 
 /// Opens a check report.
@@ -41,6 +43,30 @@ pub(crate) fn open_report(b: Vec<u8>) -> Result<Opened, String> {
         version,
         Record::Report(stored),
         Signed::Report(s),
+    ))
+}
+
+/// Opens a destination's check-in event (docs/tracing.md section 2).
+///
+/// # Errors
+/// The decoder's fault with its identifier, or another kind of event, for INVALID_ARGUMENT.
+pub(crate) fn open_arrival(b: Vec<u8>) -> Result<Opened, String> {
+    let s = SignedTripEvent::decode(&b).map_err(|e| format!("{}: {e}", e.code()))?;
+    let e = &s.event;
+    if e.kind() != EventKind::Arrived {
+        return Err(format!(
+            "record.field: a {} event; only an arrived event is taken",
+            e.kind().as_str()
+        ));
+    }
+    let (signer, kid, trip, version, at) = (e.recorder, s.kid(), e.trip_id, e.version, e.at);
+    Ok(Opened::new(
+        signer,
+        kid,
+        trip,
+        version,
+        Record::Event { at, signed: b },
+        Signed::Event(s),
     ))
 }
 

@@ -211,6 +211,55 @@ async fn reports_and_the_handover_are_kept_once_and_forgeries_refused() {
     assert_eq!(v.checks.len(), 1, "nothing changed");
     assert!(v.handover.is_none());
 
+    // Zhejiang's check-in of version 2 (docs/tracing.md section 2): stored once; another kind
+    // of event, or a hash that is not version 2's, refused.
+    use hcmr::manifest::{manifest_hash, Checkpoint, EventDetail, TripEvent};
+    let arrived = |version: u64, hash: [u8; 32], detail: Option<EventDetail>| {
+        TripEvent {
+            trip_id: v2.manifest.trip_id,
+            at: t.clock.now(),
+            recorder: hcmr::province::Province::from_code(ZHEJIANG).unwrap(),
+            seat: 0,
+            version,
+            detail: detail.unwrap_or(EventDetail::Arrived {
+                checkpoint: Checkpoint::new("厂门").unwrap(),
+                manifest_hash: hash,
+            }),
+        }
+        .sign(&zj_key)
+    };
+    let event = arrived(2, manifest_hash(&v2), None);
+    let ok = as_zj
+        .submit_trip_record(submit(Record::ArrivalEvent(event.clone())))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!ok.duplicate);
+    let again = as_zj
+        .submit_trip_record(submit(Record::ArrivalEvent(event)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.duplicate);
+    let e = as_zj
+        .submit_trip_record(submit(Record::ArrivalEvent(arrived(
+            2,
+            manifest_hash(&v1),
+            None,
+        ))))
+        .await
+        .unwrap_err();
+    refused(e, Code::InvalidArgument, "manifest_hash");
+    let e = as_zj
+        .submit_trip_record(submit(Record::ArrivalEvent(arrived(
+            0,
+            [0; 32],
+            Some(EventDetail::Cancelled),
+        ))))
+        .await
+        .unwrap_err();
+    refused(e, Code::InvalidArgument, "only an arrived event is taken");
+
     // The handover of version 2: delivered; again a duplicate; a different one refused.
     t.clock.set(t.clock.now() + 3600);
     let h = receipt(&v2, t.clock.now(), Outcome::Delivered).sign(&zj_key);

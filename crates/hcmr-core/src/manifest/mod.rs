@@ -10,10 +10,15 @@
 //! snapshot holds): [`SignedManifest::verify_signature`] does, once a key is chosen. The
 //! checkpoint decision (section 5) is [`check()`]. The records sent back to the origin (section
 //! 6) are the check report ([`CheckReport`]) and the handover receipt or refusal ([`Receipt`]).
+//! A trip's chain (docs/tracing.md section 2) adds the signed trip event ([`TripEvent`]: created,
+//! boarded, removed, cancelled, arrived) and verifies all of a trip's signed objects together
+//! ([`verify_chain`]).
 
+mod chain;
 mod check;
 mod encoding;
 mod error;
+mod event;
 mod explain;
 mod person;
 mod receipt;
@@ -21,12 +26,19 @@ mod record;
 mod report;
 mod text;
 
+pub use chain::{
+    measure_name, snapshot_keys, verify_chain, ChainContent, ChainEntry, ChainError, ChainFault,
+    ChainItem, ChainKind, ChainReport,
+};
 pub use check::{
     check, check_decoded, ManifestPass, ManifestReason, ManifestStop, ManifestVerdict, StopReason,
     EARLY_SECS, LATE_SECS,
 };
 pub use encoding::{sign, SignedManifest};
 pub use error::{ManifestError, PersonError};
+pub use event::{
+    EventDetail, EventKind, SignedTripEvent, TripEvent, EVENT_FIELDS, EVENT_FORMAT, MAX_EVENT_BYTES,
+};
 pub use explain::PASS_EXPLANATION;
 pub use person::{Person, PERSON_LEN};
 pub use receipt::{

@@ -7,6 +7,7 @@ use super::*;
 use crate::code::{cose, CodeError};
 use crate::testkit::{self, gd_key, rider, sc_key, trip, NOW};
 
+mod chain;
 mod properties;
 mod records;
 mod refusals;

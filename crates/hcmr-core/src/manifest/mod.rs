@@ -17,7 +17,7 @@ mod error;
 mod explain;
 mod person;
 mod receipt;
-mod record;
+pub(crate) mod record;
 mod report;
 mod text;
 

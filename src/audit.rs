@@ -6,13 +6,19 @@
 //! plain lookup). Never a name, document number or subject hash. A check of a vehicle's trip
 //! manifest (docs/transport.md section 5) is a record too: the trip's origin as the issuer, PASS
 //! as recognized, and the trip, its version and the reasons of a STOP by seat
-//! ([`ManifestAudit`]) instead of a code's reason and hash.
+//! ([`ManifestAudit`]) instead of a code's reason and hash. A traceability record
+//! (docs/tracing.md: a trace asked or answered, an exposure notice sent or received) is one
+//! too: the other province as the issuer, served as recognized, and [`TraceAudit`] (hashes
+//! prefixes and trips, never a person).
 //!
 //! Storage encoding of one record: CBOR `[time, checkpoint_id, via, issuer (uint, 0: none),
 //! recognized: bool, reason: uint, cti_hash: bstr (16 or 0 bytes)]`; a manifest check has
 //! reason 0, no hash, and an eighth element `[trip_id: bstr (8 or 0 bytes), version: uint,
 //! signature_verified: bool, [* [reason: tstr (ManifestReason::as_str), seat: uint (0: none),
-//! issuer: uint (0: none)]]]`, so records written before manifests read unchanged. The store keeps the records
+//! issuer: uint (0: none)]]]`, so records written before manifests read unchanged. A traceability
+//! record has reason 0, no hash, `null` as the eighth element and a ninth, `[action: uint (1 to 6,
+//! as `hcmr.v1.TraceAction`), asked_by: tstr, trip_id: bstr (8 or 0 bytes), subject_prefix: bstr
+//! (4 or 0 bytes), count: uint, refusal: tstr]`. The store keeps the records
 //! of one second written together as one value, a CBOR array of such records
 //! ([`AuditRecord::pack`]): one database insert per second and write batch instead of one per
 //! verification, which at thousands of verifications a second was a sixteenth of the node's CPU.
@@ -49,6 +55,60 @@ pub struct AuditRecord {
     pub cti_hash: Option<[u8; 16]>,
     /// For a manifest check instead of a code: the trip and the reasons of its verdict.
     pub manifest: Option<ManifestAudit>,
+    /// For a traceability record instead of a code (docs/tracing.md).
+    pub trace: Option<TraceAudit>,
+}
+
+/// What a traceability record is about: the numbers of `hcmr.v1.TraceAction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceAction {
+    /// This node's caller read a trip's chain.
+    TripChain = 1,
+    /// This node's caller traced a subject.
+    Subject = 2,
+    /// This node asked a peer for the trips listing a subject.
+    QuerySent = 3,
+    /// A peer asked this node, answered or refused.
+    QueryAnswered = 4,
+    /// This node queued an exposure notice for a peer (or for itself).
+    NoticeSent = 5,
+    /// This node took in an exposure notice (or refused one).
+    NoticeReceived = 6,
+}
+
+impl TraceAction {
+    /// The action of a number 1 to 6.
+    pub fn from_number(n: u64) -> Option<TraceAction> {
+        use TraceAction::*;
+        [
+            TripChain,
+            Subject,
+            QuerySent,
+            QueryAnswered,
+            NoticeSent,
+            NoticeReceived,
+        ]
+        .into_iter()
+        .find(|a| *a as u64 == n)
+    }
+}
+
+/// What the audit log keeps of a traceability record: who asked, the trip or the subject as the
+/// manifests hold it (4 bytes of keyed hash), a count, and why it was refused. No person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceAudit {
+    /// What was done.
+    pub action: TraceAction,
+    /// Who asked: a caller's name, or a peer province's code.
+    pub asked_by: String,
+    /// The trip, when the record is about one.
+    pub trip_id: Option<TripId>,
+    /// The first 4 bytes of the keyed subject hash, when the record is about a subject.
+    pub subject_prefix: Option<[u8; 4]>,
+    /// Trips in the answer, or notices queued.
+    pub count: u32,
+    /// Why it was refused (a status message); empty when served.
+    pub refusal: String,
 }
 
 /// What the audit log keeps of a manifest check: the trip, never a person (seats only).
@@ -160,6 +220,24 @@ impl AuditRecord {
             reason: Some(verdict.reason),
             cti_hash: verdict.cti.as_ref().map(|c| cti_hash(c)),
             manifest: None,
+            trace: None,
+        }
+    }
+
+    /// The record of a traceability step at `time`: `other` is the other province (a peer
+    /// asked or answered, a notice's sender or receiver), `served` false when refused (then
+    /// `trace.refusal` says why). The checkpoint id is who asked.
+    pub fn of_trace(time: UnixTime, other: Option<Province>, trace: TraceAudit) -> Self {
+        AuditRecord {
+            time,
+            checkpoint_id: checkpoint_id(&trace.asked_by),
+            via: "grpc",
+            issuer: other,
+            recognized: trace.refusal.is_empty(),
+            reason: None,
+            cti_hash: None,
+            manifest: None,
+            trace: Some(trace),
         }
     }
 
@@ -195,6 +273,7 @@ impl AuditRecord {
                     })
                     .collect(),
             }),
+            trace: None,
         }
     }
 
@@ -215,6 +294,9 @@ impl AuditRecord {
         ];
         if let Some(m) = &self.manifest {
             items.push(m.to_value());
+        } else if let Some(t) = &self.trace {
+            items.push(Value::Null);
+            items.push(t.to_value());
         }
         Value::Array(items)
     }
@@ -253,19 +335,25 @@ impl AuditRecord {
     }
 
     fn from_items(a: &[Value]) -> Option<Self> {
-        let (a, manifest) = match a {
-            [code @ .., m] if code.len() == 7 => (code, Some(ManifestAudit::from_value(m)?)),
-            code => (code, None),
+        let (a, manifest, trace) = match a {
+            [code @ .., Value::Null, t] if code.len() == 7 => {
+                (code, None, Some(TraceAudit::from_value(t)?))
+            }
+            [code @ .., m] if code.len() == 7 => (code, Some(ManifestAudit::from_value(m)?), None),
+            code => (code, None, None),
         };
         let [Value::Integer(t), Value::Text(cp), Value::Text(via), Value::Integer(iss), Value::Bool(ok), Value::Integer(r), Value::Bytes(h)] =
             a
         else {
             return None;
         };
-        // A code's reason is never 0; a manifest check's always is.
-        let reason = match (u8::try_from(*r).ok()?, &manifest) {
-            (0, Some(_)) => None,
-            (r, None) => Some(Reason::from_u8(r)?),
+        // A code's reason is never 0; a manifest check's or a trace's always is.
+        let reason = match (
+            u8::try_from(*r).ok()?,
+            manifest.is_some() || trace.is_some(),
+        ) {
+            (0, true) => None,
+            (r, false) => Some(Reason::from_u8(r)?),
             _ => return None,
         };
         let issuer = match u32::try_from(*iss).ok()? {
@@ -284,6 +372,45 @@ impl AuditRecord {
                 _ => Some(h.as_slice().try_into().ok()?),
             },
             manifest,
+            trace,
+        })
+    }
+}
+
+impl TraceAudit {
+    fn to_value(&self) -> Value {
+        Value::Array(vec![
+            Value::Integer(Integer::from(self.action as u8)),
+            Value::Text(self.asked_by.clone()),
+            Value::Bytes(self.trip_id.map(|t| t.0.to_vec()).unwrap_or_default()),
+            Value::Bytes(self.subject_prefix.map(|s| s.to_vec()).unwrap_or_default()),
+            Value::Integer(Integer::from(self.count)),
+            Value::Text(self.refusal.clone()),
+        ])
+    }
+
+    fn from_value(v: &Value) -> Option<Self> {
+        let Value::Array(a) = v else {
+            return None;
+        };
+        let [Value::Integer(action), Value::Text(asked_by), Value::Bytes(trip), Value::Bytes(subject), Value::Integer(count), Value::Text(refusal)] =
+            a.as_slice()
+        else {
+            return None;
+        };
+        Some(TraceAudit {
+            action: TraceAction::from_number(u64::try_from(*action).ok()?)?,
+            asked_by: asked_by.clone(),
+            trip_id: match trip.len() {
+                0 => None,
+                _ => Some(TripId(trip.as_slice().try_into().ok()?)),
+            },
+            subject_prefix: match subject.len() {
+                0 => None,
+                _ => Some(subject.as_slice().try_into().ok()?),
+            },
+            count: u32::try_from(*count).ok()?,
+            refusal: refusal.clone(),
         })
     }
 }
@@ -498,6 +625,7 @@ mod tests {
             reason: Some(Reason::Revoked),
             cti_hash: Some(cti_hash(&[7; 16])),
             manifest: None,
+            trace: None,
         };
         assert_eq!(r.checkpoint_id, "gate-3");
         assert_eq!(AuditRecord::from_record(&r.to_record()), Some(r.clone()));
@@ -600,6 +728,7 @@ mod tests {
             reason: Some(Reason::Ok),
             cti_hash: None,
             manifest: None,
+            trace: None,
         };
         assert_eq!(
             AuditRecord::unpack(&AuditRecord::pack([&r, &code, &undecoded])),
@@ -613,6 +742,73 @@ mod tests {
         let mut bad = r;
         bad.reason = Some(Reason::Ok);
         assert_eq!(AuditRecord::from_record(&bad.to_record()), None);
+    }
+
+    #[test]
+    fn a_trace_record_round_trips_beside_code_and_manifest_records() {
+        let ah = Province::from_code(340000).unwrap();
+        let time = UnixTime::from_secs(1_700_000_000);
+        let sent = AuditRecord::of_trace(
+            time,
+            Some(ah),
+            TraceAudit {
+                action: TraceAction::NoticeSent,
+                asked_by: "510000".into(),
+                trip_id: Some(TripId([0x7e; 8])),
+                subject_prefix: Some([0xa1, 0xb2, 0xc3, 0xd4]),
+                count: 1,
+                refusal: String::new(),
+            },
+        );
+        assert_eq!(
+            (
+                sent.recognized,
+                sent.reason,
+                sent.issuer,
+                sent.checkpoint_id.as_str()
+            ),
+            (true, None, Some(ah), "510000")
+        );
+        let refused = AuditRecord::of_trace(
+            time,
+            Some(ah),
+            TraceAudit {
+                action: TraceAction::NoticeReceived,
+                asked_by: "340000".into(),
+                trip_id: None,
+                subject_prefix: None,
+                count: 0,
+                refusal: "no agreement allows tracing".into(),
+            },
+        );
+        assert!(!refused.recognized);
+        let code = AuditRecord {
+            time,
+            checkpoint_id: "gate".into(),
+            via: "grpc",
+            issuer: Some(ah),
+            recognized: true,
+            reason: Some(Reason::Ok),
+            cti_hash: None,
+            manifest: None,
+            trace: None,
+        };
+        assert_eq!(
+            AuditRecord::unpack(&AuditRecord::pack([&sent, &code, &refused])),
+            Some(vec![sent.clone(), code, refused])
+        );
+        assert_eq!(
+            AuditRecord::from_record(&sent.to_record()),
+            Some(sent.clone())
+        );
+        let mut bad = sent;
+        bad.reason = Some(Reason::Ok);
+        assert_eq!(AuditRecord::from_record(&bad.to_record()), None);
+        assert_eq!(
+            TraceAction::from_number(6),
+            Some(TraceAction::NoticeReceived)
+        );
+        assert_eq!(TraceAction::from_number(7), None);
     }
 
     #[test]

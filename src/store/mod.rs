@@ -29,13 +29,15 @@
 //! | `trips_due` | planned arrival (u64 BE) ‖ trip id | empty: sealed trips without a handover, for the overdue check |
 //! | `trip_reports` | trip id ‖ checked_at (u64 BE) ‖ SHA-256 of the report (first 8 bytes) | a check report received: [`StoredReport`] as CBOR, with the signed bytes |
 //! | `trip_handovers` | trip id | the handover receipt or refusal received (the first; a different second one is refused): [`StoredHandover`] as CBOR, with the signed bytes |
+//! | `exposure_notices` | notice id (8 bytes) | an exposure notice received for a resident (docs/tracing.md section 5): [`StoredNotice`] (the signed bytes, received_at, the resident's keyed subject hash when the issued-code log held the code) |
+//! | `exposure_by_time` | received_at (u64 BE) ‖ notice id | empty: the notices by receipt, for ListExposureNotices newest first and retention |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
 //! issued_expiry), `audit`, `manifests_seen`, `access` (access, match_attempts), `callers`,
 //! `outbox` (trip_outbox, trip_outbox_dead), `arrivals` (arrivals, arrivals_by_time), `trips`
 //! (trips, trips_created, trip_versions, trip_holders, trips_due, trip_reports, trip_handovers),
-//! and `export` (the
+//! `exposure` (exposure_notices, exposure_by_time), and `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
 //!
@@ -74,6 +76,7 @@ mod arrivals;
 mod audit;
 mod callers;
 mod export;
+mod exposure;
 mod feeds;
 mod issued;
 mod manifests_seen;
@@ -87,6 +90,7 @@ pub use agreements::UndeliveredNotice;
 pub use arrivals::{ArrivalPage, ArrivalRecord, SeatOutcome, SignedHandover};
 pub use audit::AuditCursor;
 pub use export::ExportItem;
+pub use exposure::StoredNotice;
 pub use issued::IssuedRecord;
 pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
 pub use trips::{Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
@@ -159,6 +163,8 @@ pub struct Store {
     trips_lock: Arc<tokio::sync::Mutex<()>>,
     trip_outbox: sled::Tree,
     trip_outbox_dead: sled::Tree,
+    exposure_notices: sled::Tree,
+    exposure_by_time: sled::Tree,
     /// Identity-match attempts counted since windows that ended were last removed.
     match_counted: Arc<AtomicU64>,
     commit: Arc<GroupCommit>,
@@ -281,6 +287,8 @@ impl Store {
             trips_lock: Arc::default(),
             trip_outbox: db.open_tree("trip_outbox")?,
             trip_outbox_dead: db.open_tree("trip_outbox_dead")?,
+            exposure_notices: db.open_tree("exposure_notices")?,
+            exposure_by_time: db.open_tree("exposure_by_time")?,
             match_counted: Arc::default(),
             commit: Arc::default(),
             gate: Arc::default(),

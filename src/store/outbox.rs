@@ -1,11 +1,11 @@
 //! The trip outbox (docs/transport.md section 6): signed trip records for another province's
-//! node (check reports, handover receipts and refusals), stored before they are sent and kept
+//! node (check reports, handover receipts and refusals, exposure notices), stored before they are sent and kept
 //! until that node acknowledges them (`trip_outbox`), or, when it refuses one for good, kept
 //! aside with the refusal (`trip_outbox_dead`) for an operator to read.
 //!
 //! Value of both trees, keyed by sequence number (u64 BE, from sled's id generator, so the order
 //! is the order of queuing): CBOR `[to: uint (GB/T 2260 province), kind: uint (1 check report,
-//! 2 handover), record: bstr (COSE_Sign1), queued_at: uint (seconds since the Unix epoch),
+//! 2 handover, 3 exposure notice), record: bstr (COSE_Sign1), queued_at: uint (seconds since the Unix epoch),
 //! attempts: uint, last_error: tstr]`.
 
 use ciborium::value::Value;
@@ -25,6 +25,9 @@ pub enum TripRecordKind {
     CheckReport,
     /// A handover receipt or refusal from the trip's destination.
     Handover,
+    /// An exposure notice for a fellow traveller's issuing province (docs/tracing.md
+    /// section 5).
+    ExposureNotice,
 }
 
 impl TripRecordKind {
@@ -32,6 +35,7 @@ impl TripRecordKind {
         match self {
             TripRecordKind::CheckReport => 1,
             TripRecordKind::Handover => 2,
+            TripRecordKind::ExposureNotice => 3,
         }
     }
 
@@ -39,15 +43,17 @@ impl TripRecordKind {
         match c {
             1 => Some(TripRecordKind::CheckReport),
             2 => Some(TripRecordKind::Handover),
+            3 => Some(TripRecordKind::ExposureNotice),
             _ => None,
         }
     }
 
-    /// `check_report` or `handover`, as logs and metrics name it.
+    /// `check_report`, `handover` or `exposure_notice`, as logs and metrics name it.
     pub fn name(self) -> &'static str {
         match self {
             TripRecordKind::CheckReport => "check_report",
             TripRecordKind::Handover => "handover",
+            TripRecordKind::ExposureNotice => "exposure_notice",
         }
     }
 }

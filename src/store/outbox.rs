@@ -276,6 +276,44 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Removes the dead-letter entries queued before `before` (docs/tracing.md section 6:
+    /// delivered entries leave the outbox at their acknowledgement; these are the records kept
+    /// for operators), at most `max`; flushed.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn prune_trip_outbox_dead(
+        &self,
+        before: UnixTime,
+        max: usize,
+    ) -> Result<super::Pruned, StoreError> {
+        let tree = self.trip_outbox_dead.clone();
+        self.write(blocking(move || {
+            let mut n = 0usize;
+            let mut more = false;
+            for r in tree.iter() {
+                let (k, v) = r?;
+                let e = OutboxEntry::from_record("trip_outbox_dead", &k, &v)?;
+                if e.queued_at >= before {
+                    continue;
+                }
+                if n == max {
+                    more = true;
+                    break;
+                }
+                tree.remove(k)?;
+                n += 1;
+            }
+            Ok(super::Pruned {
+                records: n as u64,
+                more,
+            })
+        }))
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +386,42 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("trip_outbox"), "{e}");
         assert_eq!(store.trip_outbox_len(), 0);
+    }
+
+    #[tokio::test]
+    async fn dead_letters_past_their_days_are_removed_and_later_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let t = UnixTime::from_secs(1_700_000_000);
+        let old = store
+            .enqueue_trip_record(sc(), TripRecordKind::ExposureNotice, vec![1], t)
+            .await
+            .unwrap();
+        let new = store
+            .enqueue_trip_record(sc(), TripRecordKind::ExposureNotice, vec![2], t + 100)
+            .await
+            .unwrap();
+        let waiting = store
+            .enqueue_trip_record(sc(), TripRecordKind::Handover, vec![3], t)
+            .await
+            .unwrap();
+        for seq in [old, new] {
+            store
+                .trip_record_given_up(seq, "INVALID_ARGUMENT")
+                .await
+                .unwrap();
+        }
+        let p = store.prune_trip_outbox_dead(t + 50, 10).await.unwrap();
+        assert_eq!(p.records, 1);
+        let dead = store.trip_outbox_dead(10).await.unwrap();
+        assert_eq!(
+            dead.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(),
+            [(new, TripRecordKind::ExposureNotice)]
+        );
+        assert!(
+            store.trip_record_pending(waiting).unwrap(),
+            "waiting records are not touched"
+        );
     }
 
     #[test]

@@ -71,7 +71,14 @@ async fn notices_for_peers_wait_in_the_outbox_across_a_reopen_signed_by_the_node
     assert!(first.verify_signature(&key));
     let n = &first.notice;
     assert_eq!(
-        (n.from, n.to, n.seat, n.distance, n.case_class, n.issued_at.secs()),
+        (
+            n.from,
+            n.to,
+            n.seat,
+            n.distance,
+            n.case_class,
+            n.issued_at.secs()
+        ),
         (
             prov(510000),
             prov(340000),
@@ -82,7 +89,11 @@ async fn notices_for_peers_wait_in_the_outbox_across_a_reopen_signed_by_the_node
         )
     );
     assert_eq!(n.cti_prefix, [3, 2, 3, 4, 5, 6]);
-    assert_eq!(state.store.exposure_notice_count(), 0, "nothing stored here");
+    assert_eq!(
+        state.store.exposure_notice_count(),
+        0,
+        "nothing stored here"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +149,10 @@ async fn a_notice_for_the_own_province_is_stored_and_matched_at_once() {
         )
     );
     assert!(!unmatched.matched);
-    assert_eq!(unmatched.subject_hash, "a1b2c3d4", "the prefix the manifest held");
+    assert_eq!(
+        unmatched.subject_hash, "a1b2c3d4",
+        "the prefix the manifest held"
+    );
 }
 
 #[tokio::test]
@@ -151,7 +165,13 @@ async fn a_bad_draft_queues_nothing_and_pages_run_newest_first() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, ApiError::InvalidArgument { field: "exposure_notice", .. }),
+        matches!(
+            e,
+            ApiError::InvalidArgument {
+                field: "exposure_notice",
+                ..
+            }
+        ),
         "{e}"
     );
     assert_eq!(state.store.trip_outbox_len(), 0);
@@ -171,13 +191,22 @@ async fn a_bad_draft_queues_nothing_and_pages_run_newest_first() {
         r.notices.iter().map(|n| n.seat).collect::<Vec<_>>()
     };
     assert_eq!(seats(&first), [3, 2]);
-    let rest = x.list(page(first.next_page_token.clone(), 0)).await.unwrap();
+    let rest = x
+        .list(page(first.next_page_token.clone(), 0))
+        .await
+        .unwrap();
     assert_eq!((seats(&rest), rest.next_page_token.as_str()), (vec![1], ""));
     let since = x.list(page(String::new(), *NOW + 60)).await.unwrap();
     assert_eq!(seats(&since), [3, 2]);
     let e = x.list(page("zz".into(), 0)).await.unwrap_err();
     assert!(
-        matches!(e, ApiError::InvalidArgument { field: "page_token", .. }),
+        matches!(
+            e,
+            ApiError::InvalidArgument {
+                field: "page_token",
+                ..
+            }
+        ),
         "{e}"
     );
 }

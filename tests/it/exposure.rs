@@ -325,6 +325,17 @@ async fn a_peer_notice_is_taken_once_matched_listed_and_forgeries_are_refused() 
         .output()
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "[]");
+
+    // PIPL: after the notices, no node's folder holds the resident's name or number.
+    let Scene {
+        _dir, sc, zj, ah, ..
+    } = s;
+    for n in [sc, zj, ah] {
+        n.shutdown().await.unwrap();
+    }
+    let p = hcmr_core::testkit::person("陈静", "511302", 1);
+    let found = crate::privacy::findings(&[_dir.path()], &[], &[(p.name, p.document_number)]);
+    assert!(found.is_empty(), "{found:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

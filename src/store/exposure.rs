@@ -209,7 +209,7 @@ mod tests {
             id: NoticeId([id; 8]),
             notice: bytes.to_vec(),
             received_at: UnixTime::from_secs(at),
-            subject_hash: (id % 2 == 0).then_some(SubjectHash([id; 8])),
+            subject_hash: id.is_multiple_of(2).then_some(SubjectHash([id; 8])),
         }
     }
 

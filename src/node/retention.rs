@@ -1,7 +1,8 @@
 //! Retention: the node removes what it no longer needs to keep ([`RetentionConfig`]): audit
 //! records and refused-call records older than their days, issued-code log entries some
 //! days after their code expired, and trip data (trips, arrivals, exposure notices, trip
-//! records given up on) `trip_days` after the trip's planned arrival or receipt. A pass runs when the node starts and then every hour, in
+//! records given up on, trips' versions seen by checks) `trip_days` after the trip's planned
+//! arrival or receipt (for versions seen: after the first was stored). A pass runs when the node starts and then every hour, in
 //! bounded steps (at most [`STEP`] values in one write batch, flushed), so serving never waits
 //! long on it; a stop ends it between steps.
 
@@ -42,6 +43,8 @@ pub(crate) struct Removed {
     pub(crate) notices: u64,
     /// Trip records given up on (the outbox's dead letters).
     pub(crate) dead_letters: u64,
+    /// Trips' highest versions seen by checks.
+    pub(crate) manifests_seen: u64,
 }
 
 /// The cut-off times of a pass: what is older is due.
@@ -108,6 +111,7 @@ pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) 
                 arrivals = removed.arrivals,
                 exposure_notices = removed.notices,
                 dead_letters = removed.dead_letters,
+                manifests_seen = removed.manifests_seen,
                 audit_days = r.audit_days,
                 access_days = r.access_days,
                 issued_days_after_expiry = r.issued_days_after_expiry,
@@ -188,6 +192,13 @@ impl Retention<'_> {
         loop {
             let p = store.prune_trip_outbox_dead(trips_before, STEP).await?;
             removed.dead_letters += p.records;
+            if done(p, stop) {
+                break;
+            }
+        }
+        loop {
+            let p = store.prune_manifests_seen(trips_before, STEP).await?;
+            removed.manifests_seen += p.records;
             if done(p, stop) {
                 break;
             }

@@ -17,6 +17,7 @@
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
 //! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
 //! | `manifests_seen` | trip id (8 bytes) | the highest version of that trip seen here with a verified signature: u64 BE (stored with the audit batch) |
+//! | `manifests_seen_by_time` | first stored (u64 BE) ‖ trip id | empty: the seen trips by time, for retention |
 //! | `trip_outbox` | seq (u64 BE) | a signed trip record (check report, handover receipt or refusal) for another province's node, until it acknowledges: [`OutboxEntry`] (src/store/outbox.rs) |
 //! | `trip_outbox_dead` | seq (u64 BE) | a trip record its node refused for good, with the refusal, for operators |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
@@ -148,6 +149,7 @@ pub struct Store {
     match_attempts: sled::Tree,
     notice_outbox: sled::Tree,
     manifests_seen: sled::Tree,
+    manifests_seen_by_time: sled::Tree,
     /// Trip versions seen by checks and not yet stored in `manifests_seen`.
     manifests_pending: Arc<manifests_seen::PendingVersions>,
     arrivals: sled::Tree,
@@ -274,6 +276,7 @@ impl Store {
             match_attempts: db.open_tree("match_attempts")?,
             notice_outbox: db.open_tree("notice_outbox")?,
             manifests_seen: db.open_tree("manifests_seen")?,
+            manifests_seen_by_time: db.open_tree("manifests_seen_by_time")?,
             manifests_pending: Arc::default(),
             arrivals: db.open_tree("arrivals")?,
             arrivals_by_time: db.open_tree("arrivals_by_time")?,

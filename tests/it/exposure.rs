@@ -326,6 +326,25 @@ async fn a_peer_notice_is_taken_once_matched_listed_and_forgeries_are_refused() 
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "[]");
 
+    // `hcmr audit` shows them.
+    let out = cli(&s.sc).args(["audit"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = format!(
+        "trip 7e7e7e7e7e7e7e7e subject {} count 1",
+        hex::encode(who.1)
+    );
+    assert!(
+        text.lines().any(|l| l.contains("SERVED")
+            && l.contains("TRACE:notice_received")
+            && l.contains(&line)),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("REFUSED") && l.contains("TRACE:notice_received")),
+        "{text}"
+    );
+
     // PIPL: after the notices, no node's folder holds the resident's name or number.
     let Scene {
         _dir, sc, zj, ah, ..

@@ -6,16 +6,19 @@
 //! plain lookup). Never a name, document number or subject hash. A check of a vehicle's trip
 //! manifest (docs/transport.md section 5) is a record too: the trip's origin as the issuer, PASS
 //! as recognized, and the trip, its version and the reasons of a STOP by seat
-//! ([`ManifestAudit`]) instead of a code's reason and hash.
+//! ([`ManifestAudit`]) instead of a code's reason and hash. A traceability record
+//! (docs/tracing.md: a trace asked or answered, an exposure notice sent or received) is one
+//! too: the other province as the issuer, served as recognized, and [`TraceAudit`] (hashes
+//! prefixes and trips, never a person).
 //!
 //! Storage encoding of one record: CBOR `[time, checkpoint_id, via, issuer (uint, 0: none),
 //! recognized: bool, reason: uint, cti_hash: bstr (16 or 0 bytes)]`; a manifest check has
 //! reason 0, no hash, and an eighth element `[trip_id: bstr (8 or 0 bytes), version: uint,
 //! signature_verified: bool, [* [reason: tstr (ManifestReason::as_str), seat: uint (0: none),
 //! issuer: uint (0: none)]]]`, so records written before manifests read unchanged. A traceability
-//! record (docs/tracing.md) has reason 0, no hash, null in the eighth place and a ninth element
-//! `[action: uint (TraceAction), asked_by: tstr, trip_id: bstr (8 or 0 bytes), subject_prefix:
-//! bstr (4 or 0 bytes), count: uint, refusal: tstr]` ([`TraceAudit`]). The store keeps the records
+//! record has reason 0, no hash, `null` as the eighth element and a ninth, `[action: uint (1 to 6,
+//! as `hcmr.v1.TraceAction`), asked_by: tstr, trip_id: bstr (8 or 0 bytes), subject_prefix: bstr
+//! (4 or 0 bytes), count: uint, refusal: tstr]`. The store keeps the records
 //! of one second written together as one value, a CBOR array of such records
 //! ([`AuditRecord::pack`]): one database insert per second and write batch instead of one per
 //! verification, which at thousands of verifications a second was a sixteenth of the node's CPU.
@@ -52,30 +55,30 @@ pub struct AuditRecord {
     pub cti_hash: Option<[u8; 16]>,
     /// For a manifest check instead of a code: the trip and the reasons of its verdict.
     pub manifest: Option<ManifestAudit>,
-    /// For a traceability step instead of a code: what was traced, by whom.
+    /// For a traceability record instead of a code (docs/tracing.md).
     pub trace: Option<TraceAudit>,
 }
 
-/// What a traceability step was (the numbers are those of `TraceAction` in the proto).
+/// What a traceability record is about: the numbers of `hcmr.v1.TraceAction`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceAction {
-    /// This node's caller read a trip's chain (TraceTrip).
+    /// This node's caller read a trip's chain.
     TripChain = 1,
-    /// This node's caller traced a subject (TraceSubject).
+    /// This node's caller traced a subject.
     Subject = 2,
     /// This node asked a peer for the trips listing a subject.
     QuerySent = 3,
-    /// A peer asked this node for the trips listing a subject.
+    /// A peer asked this node, answered or refused.
     QueryAnswered = 4,
-    /// This node queued an exposure notice.
+    /// This node queued an exposure notice for a peer (or for itself).
     NoticeSent = 5,
-    /// This node took in (or refused) an exposure notice.
+    /// This node took in an exposure notice (or refused one).
     NoticeReceived = 6,
 }
 
 impl TraceAction {
     /// The action of a number 1 to 6.
-    pub fn from_u8(n: u8) -> Option<TraceAction> {
+    pub fn from_number(n: u64) -> Option<TraceAction> {
         use TraceAction::*;
         [
             TripChain,
@@ -86,22 +89,23 @@ impl TraceAction {
             NoticeReceived,
         ]
         .into_iter()
-        .find(|a| *a as u8 == n)
+        .find(|a| *a as u64 == n)
     }
 }
 
-/// What the audit log keeps of a traceability step: trips and hash prefixes, never a person.
+/// What the audit log keeps of a traceability record: who asked, the trip or the subject as the
+/// manifests hold it (4 bytes of keyed hash), a count, and why it was refused. No person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceAudit {
     /// What was done.
     pub action: TraceAction,
-    /// Who asked: `caller NAME`, or `peer PROVINCE`.
+    /// Who asked: a caller's name, or a peer province's code.
     pub asked_by: String,
-    /// The trip, for a record about a trip.
+    /// The trip, when the record is about one.
     pub trip_id: Option<TripId>,
-    /// The first 4 bytes of the keyed subject hash, for a record about a subject.
+    /// The first 4 bytes of the keyed subject hash, when the record is about a subject.
     pub subject_prefix: Option<[u8; 4]>,
-    /// Events or trips in the answer, or notices queued.
+    /// Trips in the answer, or notices queued.
     pub count: u32,
     /// Why it was refused (a status message); empty when served.
     pub refusal: String,
@@ -220,14 +224,15 @@ impl AuditRecord {
         }
     }
 
-    /// The record of a traceability step at `time`: `recognized` when it was served (no
-    /// refusal), the asker as the checkpoint id.
-    pub fn of_trace(trace: TraceAudit, time: UnixTime, via: &'static str) -> Self {
+    /// The record of a traceability step at `time`: `other` is the other province (a peer
+    /// asked or answered, a notice's sender or receiver), `served` false when refused (then
+    /// `trace.refusal` says why). The checkpoint id is who asked.
+    pub fn of_trace(time: UnixTime, other: Option<Province>, trace: TraceAudit) -> Self {
         AuditRecord {
             time,
             checkpoint_id: checkpoint_id(&trace.asked_by),
-            via,
-            issuer: None,
+            via: "grpc",
+            issuer: other,
             recognized: trace.refusal.is_empty(),
             reason: None,
             cti_hash: None,
@@ -334,14 +339,9 @@ impl AuditRecord {
 
     fn from_items(a: &[Value]) -> Option<Self> {
         let (a, manifest, trace) = match a {
-            [code @ .., m, t] if code.len() == 7 => (
-                code,
-                match m {
-                    Value::Null => None,
-                    m => Some(ManifestAudit::from_value(m)?),
-                },
-                Some(TraceAudit::from_value(t)?),
-            ),
+            [code @ .., Value::Null, t] if code.len() == 7 => {
+                (code, None, Some(TraceAudit::from_value(t)?))
+            }
             [code @ .., m] if code.len() == 7 => (code, Some(ManifestAudit::from_value(m)?), None),
             code => (code, None, None),
         };
@@ -387,7 +387,7 @@ impl TraceAudit {
             Value::Integer(Integer::from(self.action as u8)),
             Value::Text(self.asked_by.clone()),
             Value::Bytes(self.trip_id.map(|t| t.0.to_vec()).unwrap_or_default()),
-            Value::Bytes(self.subject_prefix.map(|p| p.to_vec()).unwrap_or_default()),
+            Value::Bytes(self.subject_prefix.map(|s| s.to_vec()).unwrap_or_default()),
             Value::Integer(Integer::from(self.count)),
             Value::Text(self.refusal.clone()),
         ])
@@ -397,21 +397,21 @@ impl TraceAudit {
         let Value::Array(a) = v else {
             return None;
         };
-        let [Value::Integer(action), Value::Text(asked_by), Value::Bytes(trip), Value::Bytes(prefix), Value::Integer(count), Value::Text(refusal)] =
+        let [Value::Integer(action), Value::Text(asked_by), Value::Bytes(trip), Value::Bytes(subject), Value::Integer(count), Value::Text(refusal)] =
             a.as_slice()
         else {
             return None;
         };
         Some(TraceAudit {
-            action: TraceAction::from_u8(u8::try_from(*action).ok()?)?,
+            action: TraceAction::from_number(u64::try_from(*action).ok()?)?,
             asked_by: asked_by.clone(),
             trip_id: match trip.len() {
                 0 => None,
                 _ => Some(TripId(trip.as_slice().try_into().ok()?)),
             },
-            subject_prefix: match prefix.len() {
+            subject_prefix: match subject.len() {
                 0 => None,
-                _ => Some(prefix.as_slice().try_into().ok()?),
+                _ => Some(subject.as_slice().try_into().ok()?),
             },
             count: u32::try_from(*count).ok()?,
             refusal: refusal.clone(),
@@ -741,6 +741,8 @@ mod tests {
         assert_eq!(AuditRecord::from_record(&r.to_record()), Some(r.clone()));
         // A trace record, alone and beside the others.
         let trace = AuditRecord::of_trace(
+            time,
+            None,
             TraceAudit {
                 action: TraceAction::TripChain,
                 asked_by: "caller platform".into(),
@@ -749,8 +751,6 @@ mod tests {
                 count: 9,
                 refusal: String::new(),
             },
-            time,
-            "grpc",
         );
         assert_eq!(trace.checkpoint_id, "caller platform");
         assert!(trace.recognized);
@@ -775,6 +775,73 @@ mod tests {
         let mut bad = r;
         bad.reason = Some(Reason::Ok);
         assert_eq!(AuditRecord::from_record(&bad.to_record()), None);
+    }
+
+    #[test]
+    fn a_trace_record_round_trips_beside_code_and_manifest_records() {
+        let ah = Province::from_code(340000).unwrap();
+        let time = UnixTime::from_secs(1_700_000_000);
+        let sent = AuditRecord::of_trace(
+            time,
+            Some(ah),
+            TraceAudit {
+                action: TraceAction::NoticeSent,
+                asked_by: "510000".into(),
+                trip_id: Some(TripId([0x7e; 8])),
+                subject_prefix: Some([0xa1, 0xb2, 0xc3, 0xd4]),
+                count: 1,
+                refusal: String::new(),
+            },
+        );
+        assert_eq!(
+            (
+                sent.recognized,
+                sent.reason,
+                sent.issuer,
+                sent.checkpoint_id.as_str()
+            ),
+            (true, None, Some(ah), "510000")
+        );
+        let refused = AuditRecord::of_trace(
+            time,
+            Some(ah),
+            TraceAudit {
+                action: TraceAction::NoticeReceived,
+                asked_by: "340000".into(),
+                trip_id: None,
+                subject_prefix: None,
+                count: 0,
+                refusal: "no agreement allows tracing".into(),
+            },
+        );
+        assert!(!refused.recognized);
+        let code = AuditRecord {
+            time,
+            checkpoint_id: "gate".into(),
+            via: "grpc",
+            issuer: Some(ah),
+            recognized: true,
+            reason: Some(Reason::Ok),
+            cti_hash: None,
+            manifest: None,
+            trace: None,
+        };
+        assert_eq!(
+            AuditRecord::unpack(&AuditRecord::pack([&sent, &code, &refused])),
+            Some(vec![sent.clone(), code, refused])
+        );
+        assert_eq!(
+            AuditRecord::from_record(&sent.to_record()),
+            Some(sent.clone())
+        );
+        let mut bad = sent;
+        bad.reason = Some(Reason::Ok);
+        assert_eq!(AuditRecord::from_record(&bad.to_record()), None);
+        assert_eq!(
+            TraceAction::from_number(6),
+            Some(TraceAction::NoticeReceived)
+        );
+        assert_eq!(TraceAction::from_number(7), None);
     }
 
     #[test]

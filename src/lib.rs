@@ -21,6 +21,7 @@
 //! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, notices |
 //! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |
 //! | [`manifest`] | trip manifests (`HCMRT1:`): a vehicle's signed list of boarded codes, docs/transport.md |
+//! | [`trace`] | traceability: the signed exposure notice a tracing node sends a fellow traveller's issuing province, docs/tracing.md |
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict |
@@ -83,6 +84,7 @@ pub use hcmr_core::status;
 pub mod store;
 pub(crate) mod synthetic;
 pub mod tls;
+pub use hcmr_core::trace;
 pub use hcmr_core::trust;
 pub use hcmr_core::verify;
 

@@ -124,6 +124,10 @@ pub enum Command {
     /// (a signed receipt for the origin) or refuse the vehicle; list arrivals.
     #[command(subcommand)]
     Arrival(commands::arrival::ArrivalCommand),
+    /// Exposure notices other provinces' traces sent for this province's residents (role
+    /// tracer): list them.
+    #[command(subcommand)]
+    Exposure(commands::exposure::ExposureCommand),
     /// Pull every peer's trust feed and agreement state now.
     Sync(NodeArg),
     /// Offline trust bundles for checkpoints without a network.
@@ -177,6 +181,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Revoke(c) => commands::revoke::exec(c).await,
         Command::Manifest(c) => commands::manifest::exec(c).await,
         Command::Arrival(c) => commands::arrival::exec(c).await,
+        Command::Exposure(c) => commands::exposure::exec(c).await,
         Command::Sync(n) => commands::sync::exec(n).await,
         Command::Bundle(c) => commands::bundle::exec(c).await,
         Command::Match(a) => commands::match_identity::exec(a).await,

@@ -133,14 +133,19 @@ fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
             .manifest
             .as_ref()
             .map(super::manifest_check::audit_to_proto),
-        trace: a.trace.as_ref().map(|t| proto::TraceRecord {
-            action: t.action as i32,
-            asked_by: t.asked_by.clone(),
-            trip_id: t.trip_id.map(|t| t.to_string()).unwrap_or_default(),
-            subject_prefix: t.subject_prefix.map(hex::encode).unwrap_or_default(),
-            count: t.count,
-            refusal: t.refusal.clone(),
-        }),
+        trace: a.trace.as_ref().map(trace_to_proto),
+    }
+}
+
+/// A traceability record's part, as ListAuditRecords answers it.
+fn trace_to_proto(t: &crate::audit::TraceAudit) -> proto::TraceRecord {
+    proto::TraceRecord {
+        action: t.action as i32,
+        asked_by: t.asked_by.clone(),
+        trip_id: t.trip_id.map(|id| id.to_string()).unwrap_or_default(),
+        subject_prefix: t.subject_prefix.map(hex::encode).unwrap_or_default(),
+        count: t.count,
+        refusal: t.refusal.clone(),
     }
 }
 

@@ -30,6 +30,7 @@ mod callers;
 pub mod config;
 pub mod convert;
 pub mod error;
+mod exposure;
 mod health;
 mod http;
 mod identity_match;

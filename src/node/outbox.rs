@@ -1,5 +1,5 @@
-//! Delivering the trip outbox (docs/transport.md section 6): signed check reports and handover
-//! receipts queued in the store ([`Store::enqueue_trip_record`]) go to their province's node by
+//! Delivering the trip outbox (docs/transport.md section 6): signed check reports, handover
+//! receipts and exposure notices (docs/tracing.md section 5) queued in the store ([`Store::enqueue_trip_record`]) go to their province's node by
 //! `FederationService.SubmitTripRecord`, over mutual TLS, until that node acknowledges them.
 //!
 //! A record is never lost and never holds up its maker: it is stored (flushed) first, the maker
@@ -134,6 +134,7 @@ impl TripOutbox<'_> {
             TripRecordKind::CheckReport => Record::CheckReport(entry.record.clone()),
             TripRecordKind::Handover => Record::Handover(entry.record.clone()),
             TripRecordKind::ArrivalEvent => Record::ArrivalEvent(entry.record.clone()),
+            TripRecordKind::ExposureNotice => Record::ExposureNotice(entry.record.clone()),
         };
         let request = proto::SubmitTripRecordRequest {
             record: Some(record),

@@ -1,6 +1,8 @@
 //! Retention: the node removes what it no longer needs to keep ([`RetentionConfig`]): audit
-//! records and refused-call records older than their days, and issued-code log entries some
-//! days after their code expired. A pass runs when the node starts and then every hour, in
+//! records and refused-call records older than their days, issued-code log entries some
+//! days after their code expired, and trip data (trips, arrivals, exposure notices, trip
+//! records given up on, trips' versions seen by checks) `trip_days` after the trip's planned
+//! arrival or receipt (for versions seen: after the first was stored). A pass runs when the node starts and then every hour, in
 //! bounded steps (at most [`STEP`] values in one write batch, flushed), so serving never waits
 //! long on it; a stop ends it between steps.
 
@@ -33,6 +35,16 @@ pub(crate) struct Removed {
     pub(crate) access: u64,
     /// Issued-code log entries.
     pub(crate) issued: u64,
+    /// Trips at their origin, with their versions, reports and handover.
+    pub(crate) trips: u64,
+    /// Arrivals at the destination.
+    pub(crate) arrivals: u64,
+    /// Exposure notices received.
+    pub(crate) notices: u64,
+    /// Trip records given up on (the outbox's dead letters).
+    pub(crate) dead_letters: u64,
+    /// Trips' highest versions seen by checks.
+    pub(crate) manifests_seen: u64,
 }
 
 /// The cut-off times of a pass: what is older is due.
@@ -44,6 +56,8 @@ pub(crate) struct Cutoffs {
     pub(crate) access_before: UnixTime,
     /// Issued codes that expired before this are due.
     pub(crate) expired_before: UnixTime,
+    /// Trip data whose planned arrival or receipt is before this is due.
+    pub(crate) trips_before: UnixTime,
 }
 
 /// The cut-off times of a pass at `now`: whole days before it, never before the epoch.
@@ -53,6 +67,7 @@ pub(crate) fn cutoffs(r: &RetentionConfig, now: UnixTime) -> Cutoffs {
         audit_before: before(r.audit_days),
         access_before: before(r.access_days),
         expired_before: before(r.issued_days_after_expiry),
+        trips_before: before(r.trip_days),
     }
 }
 
@@ -92,9 +107,15 @@ pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) 
                 audit_records = removed.audit,
                 access_records = removed.access,
                 issued_entries = removed.issued,
+                trips = removed.trips,
+                arrivals = removed.arrivals,
+                exposure_notices = removed.notices,
+                dead_letters = removed.dead_letters,
+                manifests_seen = removed.manifests_seen,
                 audit_days = r.audit_days,
                 access_days = r.access_days,
                 issued_days_after_expiry = r.issued_days_after_expiry,
+                trip_days = r.trip_days,
                 "retention: removed what is past its time"
             ),
             Ok(_) => {}
@@ -121,6 +142,7 @@ impl Retention<'_> {
             audit_before,
             access_before,
             expired_before,
+            trips_before,
         } = cutoffs(&self.config, self.clock.now());
         let store = self.store;
         let mut removed = Removed::default();
@@ -146,6 +168,41 @@ impl Retention<'_> {
                 break;
             }
         }
+        loop {
+            let p = store.prune_trips(trips_before, STEP).await?;
+            removed.trips += p.records;
+            if done(p, stop) {
+                break;
+            }
+        }
+        loop {
+            let p = store.prune_arrivals(trips_before, STEP).await?;
+            removed.arrivals += p.records;
+            if done(p, stop) {
+                break;
+            }
+        }
+        loop {
+            let p = store.prune_exposure_notices(trips_before, STEP).await?;
+            removed.notices += p.records;
+            if done(p, stop) {
+                break;
+            }
+        }
+        loop {
+            let p = store.prune_trip_outbox_dead(trips_before, STEP).await?;
+            removed.dead_letters += p.records;
+            if done(p, stop) {
+                break;
+            }
+        }
+        loop {
+            let p = store.prune_manifests_seen(trips_before, STEP).await?;
+            removed.manifests_seen += p.records;
+            if done(p, stop) {
+                break;
+            }
+        }
         Ok(removed)
     }
 }
@@ -165,6 +222,7 @@ mod tests {
             audit_days: 180,
             access_days: 1,
             issued_days_after_expiry: 0,
+            trip_days: 28,
         };
         let t = UnixTime::from_secs;
         let of = |c: Cutoffs| {
@@ -172,14 +230,15 @@ mod tests {
                 c.audit_before.secs(),
                 c.access_before.secs(),
                 c.expired_before.secs(),
+                c.trips_before.secs(),
             )
         };
         let now = t(1_796_083_200); // 2026-12-01T00:00:00Z
         assert_eq!(
             of(cutoffs(&r, now)),
-            (1_780_531_200, 1_795_996_800, 1_796_083_200),
-            "2026-06-04, 2026-11-30 and now"
+            (1_780_531_200, 1_795_996_800, 1_796_083_200, 1_793_664_000),
+            "2026-06-04, 2026-11-30, now and 2026-11-03"
         );
-        assert_eq!(of(cutoffs(&r, t(100))), (0, 0, 100));
+        assert_eq!(of(cutoffs(&r, t(100))), (0, 0, 100, 0));
     }
 }

@@ -42,7 +42,7 @@ impl NodeState {
             },
         };
         self.audit
-            .queue(AuditRecord::of_trace(trace, self.clock.now(), "grpc"));
+            .queue(AuditRecord::of_trace(self.clock.now(), None, trace));
         let (id, events) = answer?;
         tracing::info!(trip = %id, events = events.len(), "trip chain traced");
         Ok(proto::TraceTripResponse {

@@ -283,6 +283,58 @@ impl Store {
         Ok(!self.trip_outbox.contains_key(key)? && !self.trip_outbox_dead.contains_key(key)?)
     }
 
+    /// Removes the arrivals checked in before `before` whose planned arrival (read from the
+    /// manifest shown) is before it too (docs/tracing.md section 6), at most `max`, with their
+    /// index entries; flushed.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn prune_arrivals(
+        &self,
+        before: UnixTime,
+        max: usize,
+    ) -> Result<crate::store::Pruned, StoreError> {
+        let s = self.clone();
+        self.write(blocking(move || {
+            let (mut n, mut more) = (0usize, false);
+            for r in s.arrivals_by_time.range(..before.secs().to_be_bytes()) {
+                let (k, _) = r?;
+                if n == max {
+                    more = true;
+                    break;
+                }
+                let trip = TripId(
+                    k.get(8..)
+                        .and_then(|t| t.try_into().ok())
+                        .ok_or_else(|| corrupt("arrivals_by_time", "a key of the wrong length"))?,
+                );
+                if let Some(a) = s.arrival(&trip)? {
+                    let planned = crate::manifest::SignedManifest::decode(&a.manifest)
+                        .map(|m| m.manifest.arrival)
+                        .unwrap_or(a.checked_in_at);
+                    if planned >= before {
+                        continue;
+                    }
+                    s.arrivals.remove(trip.0)?;
+                    // Its events here (the check-in), unless this node is also the trip's
+                    // origin: then they go with the trip ([`Store::prune_trips`]).
+                    if s.trip(&trip)?.is_none() {
+                        for r in s.trip_events.scan_prefix(trip.0) {
+                            s.trip_events.remove(r?.0)?;
+                        }
+                    }
+                }
+                s.arrivals_by_time.remove(k)?;
+                n += 1;
+            }
+            Ok(crate::store::Pruned {
+                records: n as u64,
+                more,
+            })
+        }))
+        .await
+    }
+
     /// Takes the lock that orders read-modify-write steps on arrivals (check-in, confirmation,
     /// handover, refusal), so that two concurrent calls never both sign a receipt for a trip.
     pub async fn lock_arrivals(&self) -> tokio::sync::MutexGuard<'_, ()> {

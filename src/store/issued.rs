@@ -116,6 +116,34 @@ impl Store {
         }
     }
 
+    /// The entry of the issued-code log whose cti starts with `cti_prefix` (6 bytes, as a
+    /// manifest holds it) and whose keyed subject hash starts with `subject_prefix` (4 bytes):
+    /// how an exposure notice finds the resident it is about (docs/tracing.md section 5).
+    /// `None` when no entry has both (the code was never issued here, or retention removed
+    /// its entry).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn issued_by_prefix(
+        &self,
+        cti_prefix: &[u8; 6],
+        subject_prefix: &[u8; 4],
+    ) -> Result<Option<IssuedRecord>, StoreError> {
+        // A 48-bit prefix: more than one code behind it is rare; the subject prefix picks.
+        for r in self.issued.scan_prefix(cti_prefix) {
+            let (k, v) = r?;
+            let cti: Cti = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("issued", "a key that is not a cti"))?;
+            let rec = decode_issued(&cti, &v)?;
+            if rec.subject_hash.0.starts_with(subject_prefix) {
+                return Ok(Some(rec));
+            }
+        }
+        Ok(None)
+    }
+
     /// Number of entries in the issued-code log.
     pub fn issued_count(&self) -> usize {
         self.issued.len()

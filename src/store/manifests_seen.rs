@@ -5,6 +5,10 @@
 //! A check notes the version in memory ([`Store::note_manifest_version`], no I/O, so the
 //! vehicle's answer never waits on the disk); the audit writer stores what was noted with its
 //! next batch ([`Store::store_manifest_versions`]) and flushes it with the audit records.
+//!
+//! The first store of a trip also writes `manifests_seen_by_time` (the system time, u64 BE ‖
+//! trip id), so that retention removes a trip's entry `trip_days` after it was first stored
+//! ([`Store::prune_manifests_seen`]); entries stored before that index existed stay.
 
 use std::collections::HashMap;
 
@@ -63,18 +67,25 @@ impl Store {
             return Ok(false);
         }
         let tree = self.manifests_seen.clone();
+        let by_time = self.manifests_seen_by_time.clone();
         let todo = noted.clone();
+        let now = crate::unix_now();
         let stored = self
             .write_unflushed(blocking(move || {
                 for (trip, version) in todo {
                     let mut bad = None;
-                    tree.fetch_and_update(trip, |old| {
+                    let old = tree.fetch_and_update(trip, |old| {
                         let old = old.map(version_of).transpose().unwrap_or_else(|e| {
                             bad = Some(e);
                             None
                         });
                         Some(old.unwrap_or(0).max(version).to_be_bytes().to_vec())
                     })?;
+                    if old.is_none() {
+                        let mut k = now.secs().to_be_bytes().to_vec();
+                        k.extend_from_slice(&trip);
+                        by_time.insert(k, Vec::new())?;
+                    }
                     if let Some(e) = bad {
                         tracing::warn!(error = %e, "a stored trip version was not one; replaced");
                     }
@@ -92,5 +103,74 @@ impl Store {
             }
         }
         stored.map(|()| true)
+    }
+}
+
+impl Store {
+    /// Removes the trips' entries first stored before `before` (docs/tracing.md section 6),
+    /// at most `max`, with their index entries; flushed.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn prune_manifests_seen(
+        &self,
+        before: crate::UnixTime,
+        max: usize,
+    ) -> Result<super::Pruned, StoreError> {
+        let (tree, index) = (
+            self.manifests_seen.clone(),
+            self.manifests_seen_by_time.clone(),
+        );
+        self.write(blocking(move || {
+            let mut gone = sled::Batch::default();
+            let mut gone_index = sled::Batch::default();
+            let mut n = 0usize;
+            for r in index.range(..before.secs().to_be_bytes()).take(max) {
+                let (k, _) = r?;
+                if let Some(trip) = k.get(8..) {
+                    gone.remove(trip);
+                }
+                gone_index.remove(k);
+                n += 1;
+            }
+            tree.apply_batch(gone)?;
+            index.apply_batch(gone_index)?;
+            Ok(super::Pruned {
+                records: n as u64,
+                more: n == max,
+            })
+        }))
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_trip_seen_before_the_cut_off_is_forgotten_and_one_seen_later_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.note_manifest_version(TripId([1; 8]), 2);
+        assert!(store.store_manifest_versions().await.unwrap());
+        // A later version of the same trip keeps its first time.
+        store.note_manifest_version(TripId([1; 8]), 3);
+        store.store_manifest_versions().await.unwrap();
+        assert_eq!(store.manifests_seen_by_time.len(), 1);
+        let stored_at = crate::unix_now();
+        let p = store
+            .prune_manifests_seen(stored_at.saturating_sub(60), 10)
+            .await
+            .unwrap();
+        assert_eq!(p.records, 0, "stored inside the period");
+        assert_eq!(
+            store.seen_manifest_version(TripId([1; 8])).unwrap(),
+            Some(3)
+        );
+        let p = store.prune_manifests_seen(stored_at + 2, 10).await.unwrap();
+        assert_eq!(p.records, 1);
+        assert_eq!(store.seen_manifest_version(TripId([1; 8])).unwrap(), None);
+        assert!(store.manifests_seen_by_time.is_empty());
     }
 }

@@ -17,6 +17,7 @@
 //! | `access` | time (u64 BE) ‖ kind id (8 bytes; older records: a unique id) | refused calls of one kind in one second: [`AccessDenial::to_record`] |
 //! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
 //! | `manifests_seen` | trip id (8 bytes) | the highest version of that trip seen here with a verified signature: u64 BE (stored with the audit batch) |
+//! | `manifests_seen_by_time` | first stored (u64 BE) ‖ trip id | empty: the seen trips by time, for retention |
 //! | `trip_outbox` | seq (u64 BE) | a signed trip record (check report, handover receipt or refusal) for another province's node, until it acknowledges: [`OutboxEntry`] (src/store/outbox.rs) |
 //! | `trip_outbox_dead` | seq (u64 BE) | a trip record its node refused for good, with the refusal, for operators |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
@@ -30,14 +31,15 @@
 //! | `trip_reports` | trip id ‖ checked_at (u64 BE) ‖ SHA-256 of the report (first 8 bytes) | a check report received: [`StoredReport`] as CBOR, with the signed bytes |
 //! | `trip_handovers` | trip id | the handover receipt or refusal received (the first; a different second one is refused): [`StoredHandover`] as CBOR, with the signed bytes |
 //! | `trip_events` | trip id ‖ at (u64 BE) ‖ id (u64 BE; for a received event: the first 8 bytes of its SHA-256) | a signed trip event (docs/tracing.md section 2: created, boarded, removed, cancelled at the origin; arrived at the destination, and received from it at the origin): its COSE_Sign1 bytes |
+//! | `exposure_notices` | notice id (8 bytes) | an exposure notice received for a resident (docs/tracing.md section 5): [`StoredNotice`] (the signed bytes, received_at, the resident's keyed subject hash when the issued-code log held the code) |
+//! | `exposure_by_time` | received_at (u64 BE) ‖ notice id | empty: the notices by receipt, for ListExposureNotices newest first and retention |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
 //! issued_expiry), `audit`, `manifests_seen`, `access` (access, match_attempts), `callers`,
 //! `outbox` (trip_outbox, trip_outbox_dead), `arrivals` (arrivals, arrivals_by_time), `trips`
 //! (trips, trips_created, trip_versions, trip_holders, trips_due, trip_reports, trip_handovers,
-//! trip_events),
-//! and `export` (the
+//! trip_events), `exposure` (exposure_notices, exposure_by_time), and `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
 //!
@@ -76,6 +78,7 @@ mod arrivals;
 mod audit;
 mod callers;
 mod export;
+mod exposure;
 mod feeds;
 mod issued;
 mod manifests_seen;
@@ -89,6 +92,7 @@ pub use agreements::UndeliveredNotice;
 pub use arrivals::{ArrivalPage, ArrivalRecord, SeatOutcome, SignedHandover};
 pub use audit::AuditCursor;
 pub use export::ExportItem;
+pub use exposure::StoredNotice;
 pub use issued::IssuedRecord;
 pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
 pub use trips::{NewEvent, Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
@@ -146,6 +150,7 @@ pub struct Store {
     match_attempts: sled::Tree,
     notice_outbox: sled::Tree,
     manifests_seen: sled::Tree,
+    manifests_seen_by_time: sled::Tree,
     /// Trip versions seen by checks and not yet stored in `manifests_seen`.
     manifests_pending: Arc<manifests_seen::PendingVersions>,
     arrivals: sled::Tree,
@@ -162,6 +167,8 @@ pub struct Store {
     trips_lock: Arc<tokio::sync::Mutex<()>>,
     trip_outbox: sled::Tree,
     trip_outbox_dead: sled::Tree,
+    exposure_notices: sled::Tree,
+    exposure_by_time: sled::Tree,
     /// Identity-match attempts counted since windows that ended were last removed.
     match_counted: Arc<AtomicU64>,
     commit: Arc<GroupCommit>,
@@ -271,6 +278,7 @@ impl Store {
             match_attempts: db.open_tree("match_attempts")?,
             notice_outbox: db.open_tree("notice_outbox")?,
             manifests_seen: db.open_tree("manifests_seen")?,
+            manifests_seen_by_time: db.open_tree("manifests_seen_by_time")?,
             manifests_pending: Arc::default(),
             arrivals: db.open_tree("arrivals")?,
             arrivals_by_time: db.open_tree("arrivals_by_time")?,
@@ -285,6 +293,8 @@ impl Store {
             trips_lock: Arc::default(),
             trip_outbox: db.open_tree("trip_outbox")?,
             trip_outbox_dead: db.open_tree("trip_outbox_dead")?,
+            exposure_notices: db.open_tree("exposure_notices")?,
+            exposure_by_time: db.open_tree("exposure_by_time")?,
             match_counted: Arc::default(),
             commit: Arc::default(),
             gate: Arc::default(),

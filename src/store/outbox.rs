@@ -1,11 +1,11 @@
 //! The trip outbox (docs/transport.md section 6): signed trip records for another province's
-//! node (check reports, handover receipts and refusals), stored before they are sent and kept
+//! node (check reports, handover receipts and refusals, exposure notices), stored before they are sent and kept
 //! until that node acknowledges them (`trip_outbox`), or, when it refuses one for good, kept
 //! aside with the refusal (`trip_outbox_dead`) for an operator to read.
 //!
 //! Value of both trees, keyed by sequence number (u64 BE, from sled's id generator, so the order
 //! is the order of queuing): CBOR `[to: uint (GB/T 2260 province), kind: uint (1 check report,
-//! 2 handover), record: bstr (COSE_Sign1), queued_at: uint (seconds since the Unix epoch),
+//! 2 handover, 3 exposure notice), record: bstr (COSE_Sign1), queued_at: uint (seconds since the Unix epoch),
 //! attempts: uint, last_error: tstr]`.
 
 use ciborium::value::Value;
@@ -28,6 +28,9 @@ pub enum TripRecordKind {
     /// The destination's signed check-in (a trip event of kind `arrived`, docs/tracing.md
     /// section 2), for the trip's chain at its origin.
     ArrivalEvent,
+    /// An exposure notice for a fellow traveller's issuing province (docs/tracing.md
+    /// section 5).
+    ExposureNotice,
 }
 
 impl TripRecordKind {
@@ -36,6 +39,7 @@ impl TripRecordKind {
             TripRecordKind::CheckReport => 1,
             TripRecordKind::Handover => 2,
             TripRecordKind::ArrivalEvent => 4,
+            TripRecordKind::ExposureNotice => 3,
         }
     }
 
@@ -44,16 +48,19 @@ impl TripRecordKind {
             1 => Some(TripRecordKind::CheckReport),
             2 => Some(TripRecordKind::Handover),
             4 => Some(TripRecordKind::ArrivalEvent),
+            3 => Some(TripRecordKind::ExposureNotice),
             _ => None,
         }
     }
 
-    /// `check_report`, `handover` or `arrival_event`, as logs and metrics name it.
+    /// `check_report`, `handover`, `exposure_notice` or `arrival_event`, as logs and metrics
+    /// name it.
     pub fn name(self) -> &'static str {
         match self {
             TripRecordKind::CheckReport => "check_report",
             TripRecordKind::Handover => "handover",
             TripRecordKind::ArrivalEvent => "arrival_event",
+            TripRecordKind::ExposureNotice => "exposure_notice",
         }
     }
 }
@@ -276,6 +283,44 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Removes the dead-letter entries queued before `before` (docs/tracing.md section 6:
+    /// delivered entries leave the outbox at their acknowledgement; these are the records kept
+    /// for operators), at most `max`; flushed.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn prune_trip_outbox_dead(
+        &self,
+        before: UnixTime,
+        max: usize,
+    ) -> Result<super::Pruned, StoreError> {
+        let tree = self.trip_outbox_dead.clone();
+        self.write(blocking(move || {
+            let mut n = 0usize;
+            let mut more = false;
+            for r in tree.iter() {
+                let (k, v) = r?;
+                let e = OutboxEntry::from_record("trip_outbox_dead", &k, &v)?;
+                if e.queued_at >= before {
+                    continue;
+                }
+                if n == max {
+                    more = true;
+                    break;
+                }
+                tree.remove(k)?;
+                n += 1;
+            }
+            Ok(super::Pruned {
+                records: n as u64,
+                more,
+            })
+        }))
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +393,42 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("trip_outbox"), "{e}");
         assert_eq!(store.trip_outbox_len(), 0);
+    }
+
+    #[tokio::test]
+    async fn dead_letters_past_their_days_are_removed_and_later_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let t = UnixTime::from_secs(1_700_000_000);
+        let old = store
+            .enqueue_trip_record(sc(), TripRecordKind::ExposureNotice, vec![1], t)
+            .await
+            .unwrap();
+        let new = store
+            .enqueue_trip_record(sc(), TripRecordKind::ExposureNotice, vec![2], t + 100)
+            .await
+            .unwrap();
+        let waiting = store
+            .enqueue_trip_record(sc(), TripRecordKind::Handover, vec![3], t)
+            .await
+            .unwrap();
+        for seq in [old, new] {
+            store
+                .trip_record_given_up(seq, "INVALID_ARGUMENT")
+                .await
+                .unwrap();
+        }
+        let p = store.prune_trip_outbox_dead(t + 50, 10).await.unwrap();
+        assert_eq!(p.records, 1);
+        let dead = store.trip_outbox_dead(10).await.unwrap();
+        assert_eq!(
+            dead.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(),
+            [(new, TripRecordKind::ExposureNotice)]
+        );
+        assert!(
+            store.trip_record_pending(waiting).unwrap(),
+            "waiting records are not touched"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! it counts for nothing (readers check the trip), and the trip record is written last.
 
 mod records;
+mod retention;
 
 use super::{blocking, corrupt, Store, StoreError};
 use crate::identity::SubjectHash;

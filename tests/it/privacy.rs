@@ -55,8 +55,9 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
             .any(|w| w == needle.as_bytes())
 }
 
-/// Every place under `dir`, and in each of `logs`, holding a name or a number of `people`.
-fn findings(
+/// Every place under `dir`, and in each of `logs`, holding a name or a number of `people`
+/// (also used by the exposure notices' test, tests/it/exposure.rs).
+pub(crate) fn findings(
     dirs: &[&std::path::Path],
     logs: &[(&str, &[u8])],
     people: &[(String, String)],

@@ -20,6 +20,7 @@
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict |
+//! | [`trace`] | traceability: the signed exposure notice a tracing node sends a fellow traveller's issuing province (docs/tracing.md) |
 //! | [`time`] | [`UnixTime`], a point in time in whole seconds since the Unix epoch (UTC) |
 //! | `testkit` | fixtures for tests, benches and fuzzing (feature `testkit`): keys, agreements, snapshots, codes, people |
 #![forbid(unsafe_code)]
@@ -39,6 +40,7 @@ pub mod status;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod time;
+pub mod trace;
 pub mod trust;
 pub mod verify;
 

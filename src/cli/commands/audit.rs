@@ -100,15 +100,21 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
     };
     // A manifest check: PASS or STOP, its reasons by seat, and the trip where a code's hash goes.
     let shown_verdict = |rec: &proto::AuditRecord| match (&rec.manifest, verdict(rec.verdict)) {
+        (None, v) if rec.trace.is_some() => match v {
+            "RECOGNIZED" => "SERVED",
+            _ => "REFUSED",
+        },
         (None, v) => v,
         (Some(_), "RECOGNIZED") => "PASS",
         (Some(_), _) => "STOP",
     };
     let shown_reason = |rec: &proto::AuditRecord| match &rec.manifest {
+        None if rec.trace.is_some() => rec.trace.as_ref().map(trace_action).unwrap_or_default(),
         None => reason(rec.reason).to_string(),
         Some(m) => manifest_reasons(m),
     };
     let shown_subject = |rec: &proto::AuditRecord| match &rec.manifest {
+        None if rec.trace.is_some() => rec.trace.as_ref().map(trace_subject).unwrap_or_default(),
         None => rec.cti_hash.clone(),
         Some(m) if m.trip_id.is_empty() => "trip ?".to_string(),
         Some(m) => format!(
@@ -240,6 +246,32 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// A traceability record's action for the reason column: `TRACE:notice_received` and the like.
+fn trace_action(t: &proto::TraceRecord) -> String {
+    let action = proto::TraceAction::try_from(t.action)
+        .map(|a| {
+            a.as_str_name()
+                .trim_start_matches("TRACE_ACTION_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|_| "?".into());
+    format!("TRACE:{action}")
+}
+
+/// A traceability record's trip and subject prefix (never more of a person) for the subject
+/// column, with the count.
+fn trace_subject(t: &proto::TraceRecord) -> String {
+    let mut parts = Vec::new();
+    if !t.trip_id.is_empty() {
+        parts.push(format!("trip {}", t.trip_id));
+    }
+    if !t.subject_prefix.is_empty() {
+        parts.push(format!("subject {}", t.subject_prefix));
+    }
+    parts.push(format!("count {}", t.count));
+    parts.join(" ")
 }
 
 /// A manifest check's reasons for the reason column: `MANIFEST` and each reason's identifier

@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod caller;
 pub mod completions;
 pub mod demo;
+pub mod exposure;
 pub mod info;
 pub mod init;
 pub mod inspect;

@@ -27,11 +27,12 @@ impl proto::trace_service_server::TraceService for TraceApi {
         Err(Status::unimplemented("TraceSubject"))
     }
 
-    // Issue 18 in progress: the exposure notices slice.
     async fn list_exposure_notices(
         &self,
-        _request: Request<proto::ListExposureNoticesRequest>,
+        request: Request<proto::ListExposureNoticesRequest>,
     ) -> Result<Response<proto::ListExposureNoticesResponse>, Status> {
-        Err(Status::unimplemented("ListExposureNotices"))
+        Ok(Response::new(
+            self.0.exposure().list(request.into_inner()).await?,
+        ))
     }
 }

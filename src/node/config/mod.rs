@@ -44,6 +44,7 @@
 //! audit_days = 180                 # verification audit records (1 to 3650)
 //! access_days = 180                # refused-call records (1 to 3650)
 //! issued_days_after_expiry = 7     # issued-code log entries, after the code expired (0 to 3650)
+//! trip_days = 28                   # trip data (trips, arrivals, reports, receipts, exposure notices), after arrival (1 to 3650)
 //! ```
 //!
 //! `hcmr init` writes each setting with its meaning, and every optional top-level setting it
@@ -230,6 +231,10 @@ impl Default for LimitsConfig {
 /// defaults of 180 days for the audit and access logs; PIPL asks for no longer than needed.
 /// The issued-code log (keyed subject hash, times and status of each issued code) is needed
 /// only while a code can still be revoked by its cti, so it is kept a few days past expiry.
+/// Trip data (trips at their origin with their sealed versions, check reports and handover;
+/// arrivals at the destination; exposure notices; trip records given up on) is kept 28 days
+/// after the planned arrival or receipt, whichever is later: two incubation periods, the time
+/// a trace may still need it (docs/tracing.md section 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
@@ -239,6 +244,8 @@ pub struct RetentionConfig {
     pub access_days: u32,
     /// Issued-code log entries, days after the code expired (0 to 3650).
     pub issued_days_after_expiry: u32,
+    /// Trip data, days after the planned arrival or receipt, whichever is later (1 to 3650).
+    pub trip_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -247,6 +254,7 @@ impl Default for RetentionConfig {
             audit_days: 180,
             access_days: 180,
             issued_days_after_expiry: 7,
+            trip_days: 28,
         }
     }
 }
@@ -485,6 +493,7 @@ impl Config {
             ("audit_days", r.audit_days, 1),
             ("access_days", r.access_days, 1),
             ("issued_days_after_expiry", r.issued_days_after_expiry, 0),
+            ("trip_days", r.trip_days, 1),
         ] {
             if !(least..=3650).contains(&days) {
                 return Err(invalid(format!(

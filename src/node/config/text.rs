@@ -126,6 +126,10 @@ const MEANINGS: &[(&str, &str)] = &[
         "retention.issued_days_after_expiry",
         "issued-code log entries kept after the code expired, days (0 to 3650)",
     ),
+    (
+        "retention.trip_days",
+        "trip data (trips, arrivals, check reports, receipts, exposure notices) kept after the planned arrival or receipt, days (1 to 3650)",
+    ),
 ];
 
 /// Top-level settings an operator may turn on that `hcmr init` leaves unset: written commented

@@ -55,6 +55,8 @@ pub(crate) struct Trips<'a> {
     clock: &'a Clock,
     verification: Verification<'a>,
     peers: PeerLink<'a>,
+    /// Exposure notices arrive as trip records (docs/tracing.md section 5).
+    exposure: super::exposure::Exposure<'a>,
 }
 
 impl NodeState {
@@ -67,6 +69,7 @@ impl NodeState {
             clock: &self.clock,
             verification: self.verification(),
             peers: self.peer_link(),
+            exposure: self.exposure(),
         }
     }
 }

@@ -80,16 +80,12 @@ impl Trips<'_> {
             Some(R::CheckReport(b)) => open("check_report", b, super::wire::open_report)?,
             Some(R::Handover(b)) => open("handover", b, super::wire::open_handover)?,
             Some(R::ArrivalEvent(b)) => open("arrival_event", b, super::wire::open_arrival)?,
-            // Issue 18 in progress: exposure notices are taken in by src/node/exposure.
-            Some(R::ExposureNotice(_)) => {
-                return Err(ApiError::FailedPrecondition(
-                    "exposure notices are not taken in yet".into(),
-                ))
-            }
+            // Not about a trip this node sealed: src/node/exposure takes it in.
+            Some(R::ExposureNotice(b)) => return self.exposure.receive(from, b).await,
             None => {
                 return Err(ApiError::invalid(
                     "record",
-                    "one of check_report, handover or arrival_event is needed",
+                    "one of check_report, handover, arrival_event or exposure_notice is needed",
                 ))
             }
         };

@@ -22,7 +22,7 @@ mod event;
 mod explain;
 mod person;
 mod receipt;
-mod record;
+pub(crate) mod record;
 mod report;
 mod text;
 

@@ -12,7 +12,9 @@
 //! recognized: bool, reason: uint, cti_hash: bstr (16 or 0 bytes)]`; a manifest check has
 //! reason 0, no hash, and an eighth element `[trip_id: bstr (8 or 0 bytes), version: uint,
 //! signature_verified: bool, [* [reason: tstr (ManifestReason::as_str), seat: uint (0: none),
-//! issuer: uint (0: none)]]]`, so records written before manifests read unchanged. The store keeps the records
+//! issuer: uint (0: none)]]]`, so records written before manifests read unchanged. A
+//! traceability record (docs/tracing.md) has reason 0, no hash, a null eighth element and a
+//! ninth ([`TraceAudit`]). The store keeps the records
 //! of one second written together as one value, a CBOR array of such records
 //! ([`AuditRecord::pack`]): one database insert per second and write batch instead of one per
 //! verification, which at thousands of verifications a second was a sixteenth of the node's CPU.
@@ -49,6 +51,62 @@ pub struct AuditRecord {
     pub cti_hash: Option<[u8; 16]>,
     /// For a manifest check instead of a code: the trip and the reasons of its verdict.
     pub manifest: Option<ManifestAudit>,
+    /// For a traceability record instead of a code (docs/tracing.md): what was traced, by whom.
+    pub trace: Option<TraceAudit>,
+}
+
+/// What a traceability record is about (`TraceAction` of the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceAction {
+    /// This node's caller read a trip's chain (TraceTrip).
+    TripChain = 1,
+    /// This node's caller traced a subject (TraceSubject).
+    Subject = 2,
+    /// This node asked a peer for the trips listing a subject (FindTrips, outgoing).
+    QuerySent = 3,
+    /// A peer asked this node (FindTrips, incoming), answered or refused.
+    QueryAnswered = 4,
+    /// This node queued an exposure notice for a peer (or for itself).
+    NoticeSent = 5,
+    /// This node took in an exposure notice (or refused one).
+    NoticeReceived = 6,
+}
+
+impl TraceAction {
+    /// The action of its stored number (1 to 6).
+    pub fn from_u8(n: u8) -> Option<Self> {
+        use TraceAction::*;
+        [
+            TripChain,
+            Subject,
+            QuerySent,
+            QueryAnswered,
+            NoticeSent,
+            NoticeReceived,
+        ]
+        .into_iter()
+        .find(|a| *a as u8 == n)
+    }
+}
+
+/// What the audit log keeps of a trace query, answer, chain read or notice: hashes and trips,
+/// never a person. Stored as the ninth element of a record (the eighth is null):
+/// `[action: uint, asked_by: tstr, trip_id: bstr (8 or 0 bytes), subject_prefix: bstr (4 or 0
+/// bytes), count: uint, refusal: tstr]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceAudit {
+    /// What was done.
+    pub action: TraceAction,
+    /// Who asked: the caller's name, or the peer province (GB/T 2260, 6 digits).
+    pub asked_by: String,
+    /// The trip, for a record about a trip.
+    pub trip_id: Option<TripId>,
+    /// The first 4 bytes of the keyed subject hash, for a record about a subject.
+    pub subject_prefix: Option<[u8; 4]>,
+    /// Trips in the answer, or notices queued.
+    pub count: u32,
+    /// Why it was refused (a status message); empty when served.
+    pub refusal: String,
 }
 
 /// What the audit log keeps of a manifest check: the trip, never a person (seats only).
@@ -160,6 +218,7 @@ impl AuditRecord {
             reason: Some(verdict.reason),
             cti_hash: verdict.cti.as_ref().map(|c| cti_hash(c)),
             manifest: None,
+            trace: None,
         }
     }
 
@@ -195,6 +254,24 @@ impl AuditRecord {
                     })
                     .collect(),
             }),
+            trace: None,
+        }
+    }
+
+    /// The record of a traceability step at `time`: `other` is the other province (the peer
+    /// asked or asking; `None` when none), `refusal` why it was refused (`None`: served). The
+    /// record's checkpoint id is who asked.
+    pub fn of_trace(trace: TraceAudit, other: Option<Province>, time: UnixTime) -> Self {
+        AuditRecord {
+            time,
+            checkpoint_id: checkpoint_id(&trace.asked_by),
+            via: "grpc",
+            issuer: other,
+            recognized: trace.refusal.is_empty(),
+            reason: None,
+            cti_hash: None,
+            manifest: None,
+            trace: Some(trace),
         }
     }
 
@@ -215,6 +292,12 @@ impl AuditRecord {
         ];
         if let Some(m) = &self.manifest {
             items.push(m.to_value());
+        }
+        if let Some(t) = &self.trace {
+            if self.manifest.is_none() {
+                items.push(Value::Null);
+            }
+            items.push(t.to_value());
         }
         Value::Array(items)
     }
@@ -253,19 +336,22 @@ impl AuditRecord {
     }
 
     fn from_items(a: &[Value]) -> Option<Self> {
-        let (a, manifest) = match a {
-            [code @ .., m] if code.len() == 7 => (code, Some(ManifestAudit::from_value(m)?)),
-            code => (code, None),
+        let (a, manifest, trace) = match a {
+            [code @ .., Value::Null, t] if code.len() == 7 => {
+                (code, None, Some(TraceAudit::from_value(t)?))
+            }
+            [code @ .., m] if code.len() == 7 => (code, Some(ManifestAudit::from_value(m)?), None),
+            code => (code, None, None),
         };
         let [Value::Integer(t), Value::Text(cp), Value::Text(via), Value::Integer(iss), Value::Bool(ok), Value::Integer(r), Value::Bytes(h)] =
             a
         else {
             return None;
         };
-        // A code's reason is never 0; a manifest check's always is.
-        let reason = match (u8::try_from(*r).ok()?, &manifest) {
-            (0, Some(_)) => None,
-            (r, None) => Some(Reason::from_u8(r)?),
+        // A code's reason is never 0; a manifest check's or a trace record's always is.
+        let reason = match (u8::try_from(*r).ok()?, manifest.is_some() || trace.is_some()) {
+            (0, true) => None,
+            (r, false) => Some(Reason::from_u8(r)?),
             _ => return None,
         };
         let issuer = match u32::try_from(*iss).ok()? {
@@ -284,6 +370,45 @@ impl AuditRecord {
                 _ => Some(h.as_slice().try_into().ok()?),
             },
             manifest,
+            trace,
+        })
+    }
+}
+
+impl TraceAudit {
+    fn to_value(&self) -> Value {
+        Value::Array(vec![
+            Value::Integer(Integer::from(self.action as u8)),
+            Value::Text(self.asked_by.clone()),
+            Value::Bytes(self.trip_id.map(|t| t.0.to_vec()).unwrap_or_default()),
+            Value::Bytes(self.subject_prefix.map(|s| s.to_vec()).unwrap_or_default()),
+            Value::Integer(Integer::from(self.count)),
+            Value::Text(self.refusal.clone()),
+        ])
+    }
+
+    fn from_value(v: &Value) -> Option<Self> {
+        let Value::Array(a) = v else {
+            return None;
+        };
+        let [Value::Integer(action), Value::Text(asked_by), Value::Bytes(trip), Value::Bytes(subject), Value::Integer(count), Value::Text(refusal)] =
+            a.as_slice()
+        else {
+            return None;
+        };
+        Some(TraceAudit {
+            action: TraceAction::from_u8(u8::try_from(*action).ok()?)?,
+            asked_by: asked_by.clone(),
+            trip_id: match trip.len() {
+                0 => None,
+                _ => Some(TripId(trip.as_slice().try_into().ok()?)),
+            },
+            subject_prefix: match subject.len() {
+                0 => None,
+                _ => Some(subject.as_slice().try_into().ok()?),
+            },
+            count: u32::try_from(*count).ok()?,
+            refusal: refusal.clone(),
         })
     }
 }
@@ -488,6 +613,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_trace_record_round_trips_beside_code_and_manifest_records() {
+        let sc = Province::from_code(510000).unwrap();
+        let refused = AuditRecord::of_trace(
+            TraceAudit {
+                action: TraceAction::QueryAnswered,
+                asked_by: "330000".into(),
+                trip_id: None,
+                subject_prefix: Some([0xca, 0x5e, 0, 1]),
+                count: 0,
+                refusal: "no agreement in force lets 330000 trace here".into(),
+            },
+            Some(Province::from_code(330000).unwrap()),
+            UnixTime::from_secs(1_700_000_000),
+        );
+        assert!(!refused.recognized);
+        assert_eq!(refused.checkpoint_id, "330000");
+        assert_eq!((refused.reason, refused.cti_hash), (None, None));
+        let bytes = refused.to_record();
+        assert_eq!(AuditRecord::from_record(&bytes), Some(refused.clone()));
+        // Nine elements, the eighth null.
+        let Value::Array(items) = crate::cbor::decode_exact(&bytes).unwrap() else {
+            panic!("not an array")
+        };
+        assert_eq!(items.len(), 9);
+        assert_eq!(items[7], Value::Null);
+        let sent = AuditRecord::of_trace(
+            TraceAudit {
+                action: TraceAction::TripChain,
+                asked_by: "platform".into(),
+                trip_id: Some(TripId([7; 8])),
+                subject_prefix: None,
+                count: 12,
+                refusal: String::new(),
+            },
+            None,
+            UnixTime::from_secs(1_700_000_001),
+        );
+        assert!(sent.recognized);
+        let code = AuditRecord {
+            time: UnixTime::from_secs(1_700_000_001),
+            checkpoint_id: "gate".into(),
+            via: "grpc",
+            issuer: Some(sc),
+            recognized: true,
+            reason: Some(Reason::Ok),
+            cti_hash: Some([1; 16]),
+            manifest: None,
+            trace: None,
+        };
+        assert_eq!(
+            AuditRecord::unpack(&AuditRecord::pack([&refused, &sent, &code])),
+            Some(vec![refused, sent, code])
+        );
+        for n in 1..=6 {
+            assert_eq!(TraceAction::from_u8(n).map(|a| a as u8), Some(n));
+        }
+        assert_eq!(TraceAction::from_u8(0), None);
+        assert_eq!(TraceAction::from_u8(7), None);
+    }
+
+    #[test]
     fn record_round_trip_and_checkpoint_ids() {
         let r = AuditRecord {
             time: UnixTime::from_secs(1_700_000_000),
@@ -498,6 +684,7 @@ mod tests {
             reason: Some(Reason::Revoked),
             cti_hash: Some(cti_hash(&[7; 16])),
             manifest: None,
+            trace: None,
         };
         assert_eq!(r.checkpoint_id, "gate-3");
         assert_eq!(AuditRecord::from_record(&r.to_record()), Some(r.clone()));
@@ -600,6 +787,7 @@ mod tests {
             reason: Some(Reason::Ok),
             cti_hash: None,
             manifest: None,
+            trace: None,
         };
         assert_eq!(
             AuditRecord::unpack(&AuditRecord::pack([&r, &code, &undecoded])),

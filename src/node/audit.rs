@@ -133,7 +133,29 @@ fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
             .manifest
             .as_ref()
             .map(super::manifest_check::audit_to_proto),
-        trace: None,
+        trace: a.trace.as_ref().map(trace_to_proto),
+    }
+}
+
+/// The wire form of a traceability record.
+fn trace_to_proto(t: &crate::audit::TraceAudit) -> proto::TraceRecord {
+    use crate::audit::TraceAction as A;
+    use proto::TraceAction as P;
+    let action = match t.action {
+        A::TripChain => P::TripChain,
+        A::Subject => P::Subject,
+        A::QuerySent => P::QuerySent,
+        A::QueryAnswered => P::QueryAnswered,
+        A::NoticeSent => P::NoticeSent,
+        A::NoticeReceived => P::NoticeReceived,
+    };
+    proto::TraceRecord {
+        action: action as i32,
+        asked_by: t.asked_by.clone(),
+        trip_id: t.trip_id.map(|t| t.to_string()).unwrap_or_default(),
+        subject_prefix: t.subject_prefix.map(hex::encode).unwrap_or_default(),
+        count: t.count,
+        refusal: t.refusal.clone(),
     }
 }
 
@@ -276,6 +298,7 @@ mod tests {
             reason: Some(crate::verify::Reason::TrustStale),
             cti_hash: Some([0xff; 16]),
             manifest: None,
+            trace: None,
         };
         assert_eq!(
             crate::audit::checkpoint_id(&largest.checkpoint_id),

@@ -144,7 +144,7 @@ fn direction_to_proto(d: &DirectionTerms) -> proto::DirectionTerms {
         effective_until: d.effective_until.secs(),
         manifests_transit,
         manifests_arrival,
-        tracing: false,
+        tracing: d.tracing,
     }
 }
 

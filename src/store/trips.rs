@@ -168,6 +168,31 @@ impl Store {
             .transpose()
     }
 
+    /// The latest sealed manifest string of every trip of this origin planned to depart in
+    /// `since <= departure < until` (never sealed or cancelled trips have none), for a trace
+    /// (docs/tracing.md section 3). Reads every trip record: call it on a blocking thread.
+    ///
+    /// # Errors
+    /// [`StoreError`]; [`StoreError::Corrupt`] for a record that does not decode.
+    pub fn sealed_manifests_departing(
+        &self,
+        since: UnixTime,
+        until: UnixTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.trips.iter() {
+            let (_, v) = r?;
+            let t = decode_trip(&v)?;
+            if t.version == 0 || t.departure < since || t.departure >= until {
+                continue;
+            }
+            if let Some(m) = self.trip_version(&t.id, t.version)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
     /// Trips by creation, newest first, starting before `before` (a creation time and trip id
     /// from a previous page) when given; at most `max`, read on a blocking thread.
     ///

@@ -83,6 +83,7 @@ pub use hcmr_core::status;
 pub mod store;
 pub(crate) mod synthetic;
 pub mod tls;
+pub use hcmr_core::trace;
 pub use hcmr_core::trust;
 pub use hcmr_core::verify;
 

@@ -47,6 +47,7 @@ mod peer;
 mod retention;
 mod revocation;
 mod sync;
+mod trace;
 mod trips;
 mod trust_bundle;
 mod verification;
@@ -189,6 +190,8 @@ pub(crate) struct NodeState {
     /// ([`manifest_check::spawn_report`]); a stopping node takes the write side once its calls
     /// have drained, so that it queues every report it owes before it closes the store.
     pub(crate) reports_in_flight: Arc<tokio::sync::RwLock<()>>,
+    /// The rate limits of traces: FindTrips per peer, TraceSubject per caller.
+    pub(crate) trace_limits: trace::TraceLimits,
 }
 
 /// The trust state of a running node: the snapshot every verification reads, the feeds it is

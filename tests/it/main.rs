@@ -36,4 +36,5 @@ mod retention;
 mod security;
 mod storage_faults;
 mod transport;
+mod trace_subject;
 mod trips;

@@ -29,6 +29,9 @@ fn services_and_rpcs_are_as_documented() {
     assert_eq!(
         rpcs,
         [
+            "TraceService/TraceTrip",
+            "TraceService/TraceSubject",
+            "TraceService/ListExposureNotices",
             "HealthCodeService/IssueHealthCode",
             "HealthCodeService/VerifyHealthCode",
             "HealthCodeService/BatchVerifyHealthCodes",
@@ -57,6 +60,7 @@ fn services_and_rpcs_are_as_documented() {
             "FederationService/GetAgreements",
             "FederationService/MatchSubject",
             "FederationService/SubmitTripRecord",
+            "FederationService/FindTrips",
             "OperatorService/CreateAgreement",
             "OperatorService/ListAgreements",
             "OperatorService/ApproveAgreement",

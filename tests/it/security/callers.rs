@@ -7,16 +7,17 @@ use super::*;
 async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
     let dir = tempfile::tempdir().unwrap();
     let sc = start(&init_node(dir.path(), SICHUAN).await).await;
-    use proto::CallerRole::{Admin, Issuer, Organizer, Receiver, Verifier};
+    use proto::CallerRole::{Admin, Issuer, Organizer, Receiver, Tracer, Verifier};
     let mut tokens = std::collections::HashMap::new();
     // For each role, a caller with every other role.
-    let all = [Issuer, Verifier, Admin, Organizer, Receiver];
+    let all = [Issuer, Verifier, Admin, Organizer, Receiver, Tracer];
     for (name, role) in [
         ("not-issuer", Issuer),
         ("not-verifier", Verifier),
         ("not-admin", Admin),
         ("not-organizer", Organizer),
         ("not-receiver", Receiver),
+        ("not-tracer", Tracer),
     ] {
         let others: Vec<proto::CallerRole> = all.into_iter().filter(|r| *r != role).collect();
         tokens.insert(name, add_caller(&sc, name, &others).await);
@@ -31,7 +32,7 @@ async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
     let stranger = node_channel_as(&sc, &node_identity(JIANGSU, &NodeKey::generate())).await;
 
     let rpcs = every_rpc();
-    assert_eq!(rpcs.len(), 44, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 48, "{rpcs:?}");
     let mut refused = 0;
     for (service, method) in &rpcs {
         let want = need(service, method);
@@ -78,6 +79,7 @@ async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
                     Need::Verifier => "not-verifier",
                     Need::Organizer => "not-organizer",
                     Need::Receiver => "not-receiver",
+                    Need::Tracer => "not-tracer",
                     _ => "not-admin",
                 };
                 let wrong = channel_as(&sc, Some(&tokens[key])).await;

@@ -30,6 +30,7 @@ enum Need {
     Admin,
     Organizer,
     Receiver,
+    Tracer,
     Node,
 }
 
@@ -43,6 +44,7 @@ fn need(service: &str, method: &str) -> Need {
         ("OperatorService", _) => Need::Admin,
         ("TripService", _) => Need::Organizer,
         ("ArrivalService", _) => Need::Receiver,
+        ("TraceService", _) => Need::Tracer,
         ("FederationService", "GetNodeInfo") => Need::Open,
         ("FederationService", _) => Need::Node,
         _ => panic!("unknown service {service}"),

@@ -349,7 +349,10 @@ impl AuditRecord {
             return None;
         };
         // A code's reason is never 0; a manifest check's or a trace record's always is.
-        let reason = match (u8::try_from(*r).ok()?, manifest.is_some() || trace.is_some()) {
+        let reason = match (
+            u8::try_from(*r).ok()?,
+            manifest.is_some() || trace.is_some(),
+        ) {
             (0, true) => None,
             (r, false) => Some(Reason::from_u8(r)?),
             _ => return None,

@@ -155,11 +155,9 @@ impl Store {
         let stored = self
             .write_unflushed(blocking(move || {
                 for (trip, (version, text)) in todo {
-                    tree.fetch_and_update(trip, |old| {
-                        match old.map(decode_checked) {
-                            Some(Ok((v, _))) if v >= version => old.map(<[u8]>::to_vec),
-                            _ => Some(encode_checked(version, &text)),
-                        }
+                    tree.fetch_and_update(trip, |old| match old.map(decode_checked) {
+                        Some(Ok((v, _))) if v >= version => old.map(<[u8]>::to_vec),
+                        _ => Some(encode_checked(version, &text)),
                     })?;
                 }
                 Ok(())

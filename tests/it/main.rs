@@ -35,6 +35,6 @@ mod resources;
 mod retention;
 mod security;
 mod storage_faults;
-mod transport;
 mod trace_subject;
+mod transport;
 mod trips;

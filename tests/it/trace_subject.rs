@@ -29,7 +29,11 @@ async fn tracer(n: &NodeHandle) -> TraceServiceClient<hcmr::client::NodeChannel>
 
 /// Concludes an agreement proposed by `proposer` with every status counting as issued both
 /// ways; `request` sets the manifest and tracing terms.
-async fn agree(proposer: &NodeHandle, acceptor: &NodeHandle, request: proto::CreateAgreementRequest) {
+async fn agree(
+    proposer: &NodeHandle,
+    acceptor: &NodeHandle,
+    request: proto::CreateAgreementRequest,
+) {
     let all = [(G, G), (Y, Y), (R, R)];
     let now = hcmr::unix_now();
     let created = operator(proposer)
@@ -219,7 +223,10 @@ async fn a_case_traced_across_provinces_with_fellow_travellers_refusals_and_a_pe
     let case_number = document_number("511304", 700);
     let case = issue(&sc, subject("罗德明", "511304", 700), G, 3600).await;
     let mut sichuan = Vec::new();
-    for (i, name) in ["何师傅", "杨小燕", "蒲建军", "邓春梅", "李文"].iter().enumerate() {
+    for (i, name) in ["何师傅", "杨小燕", "蒲建军", "邓春梅", "李文"]
+        .iter()
+        .enumerate()
+    {
         sichuan.push(issue(&sc, subject(name, "511304", 710 + i as u16), G, 3600).await);
     }
     let mut anhui = Vec::new();
@@ -294,9 +301,16 @@ async fn a_case_traced_across_provinces_with_fellow_travellers_refusals_and_a_pe
 
     let t = &r.trips[0];
     assert_eq!(t.origin_province, "510000");
-    assert_eq!(t.held_by, ["340000", "510000"], "Sichuan's own, and Anhui's check");
+    assert_eq!(
+        t.held_by,
+        ["340000", "510000"],
+        "Sichuan's own, and Anhui's check"
+    );
     assert_eq!((t.version, t.vehicle.as_str()), (1, "川R·12345"));
-    assert_eq!((t.origin.as_str(), t.destination.as_str()), ("511304", "330212"));
+    assert_eq!(
+        (t.origin.as_str(), t.destination.as_str()),
+        ("511304", "330212")
+    );
     assert_eq!(t.transit, ["340000"]);
     assert_eq!(t.departure, (now + 60).secs());
     assert_eq!((t.case_seat, t.case_crew), (2, false));
@@ -359,7 +373,11 @@ async fn a_case_traced_across_provinces_with_fellow_travellers_refusals_and_a_pe
     assert_eq!(at_ah[0].issuer_province, "510000");
     let answered = at_ah[0].trace.as_ref().unwrap();
     assert_eq!(
-        (answered.asked_by.as_str(), answered.count, answered.refusal.as_str()),
+        (
+            answered.asked_by.as_str(),
+            answered.count,
+            answered.refusal.as_str()
+        ),
         ("510000", 2, "")
     );
 
@@ -374,7 +392,11 @@ async fn a_case_traced_across_provinces_with_fellow_travellers_refusals_and_a_pe
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
-    assert!(refused.message().contains("330000"), "{}", refused.message());
+    assert!(
+        refused.message().contains("330000"),
+        "{}",
+        refused.message()
+    );
     let at_ah = trace_records(&ah, |r| r.len() >= 2).await;
     let from_zj = at_ah
         .iter()
@@ -409,8 +431,10 @@ async fn a_case_traced_across_provinces_with_fellow_travellers_refusals_and_a_pe
     assert_eq!(partial.trips[0].trip_id, sc_trip);
     assert_eq!(partial.trips[0].held_by, ["510000"]);
     let at_sc = trace_records(&sc, |r| {
-        r.iter()
-            .any(|r| action(r) == proto::TraceAction::QuerySent && !r.trace.as_ref().unwrap().refusal.is_empty())
+        r.iter().any(|r| {
+            action(r) == proto::TraceAction::QuerySent
+                && !r.trace.as_ref().unwrap().refusal.is_empty()
+        })
     })
     .await;
     let failed = at_sc

@@ -23,7 +23,10 @@ pub(crate) fn tracing_allowed(state: &NodeState, issuer: Province, now: UnixTime
         .agreements_with(issuer)
         .iter()
         .filter(|a| a.in_force(issuer, state.province, now))
-        .any(|a| a.direction(issuer, state.province).is_some_and(|d| d.tracing))
+        .any(|a| {
+            a.direction(issuer, state.province)
+                .is_some_and(|d| d.tracing)
+        })
 }
 
 /// Answers a peer's FindTrips.
@@ -48,7 +51,9 @@ pub(crate) async fn find_trips(
         state.audit.queue(AuditRecord::of_trace(
             TraceAudit {
                 action: TraceAction::QueryAnswered,
-                asked_by: peer.map(|p| p.to_string()).unwrap_or_else(|| "unchecked".into()),
+                asked_by: peer
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "unchecked".into()),
                 trip_id: None,
                 subject_prefix: prefix,
                 count,
@@ -108,11 +113,9 @@ pub(crate) async fn find_trips(
     }
     let held = {
         let state = state.clone();
-        tokio::task::spawn_blocking(move || {
-            held_listing(&state.store, peer, &prefix, since, until)
-        })
-        .await
-        .map_err(|_| ApiError::Internal("a database thread failed"))?
+        tokio::task::spawn_blocking(move || held_listing(&state.store, peer, &prefix, since, until))
+            .await
+            .map_err(|_| ApiError::Internal("a database thread failed"))?
     };
     let held = held.map_err(refuse)?;
     let count = u32::try_from(held.len()).unwrap_or(u32::MAX);

@@ -98,10 +98,7 @@ pub(crate) fn held_listing(
             continue;
         };
         let m = &signed.manifest;
-        if m.departure < since
-            || m.departure >= until
-            || !crate::trace::lists(m, issuer, subject)
-        {
+        if m.departure < since || m.departure >= until || !crate::trace::lists(m, issuer, subject) {
             continue;
         }
         let key = (m.origin, m.trip_id);

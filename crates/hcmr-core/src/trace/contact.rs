@@ -132,9 +132,7 @@ pub fn fellow_travellers(
     if case_seats.is_empty() {
         return None;
     }
-    let case_crew = case_seats
-        .iter()
-        .any(|s| m.people[(*s - 1) as usize].crew);
+    let case_crew = case_seats.iter().any(|s| m.people[(*s - 1) as usize].crew);
     let fellows = m
         .people
         .iter()

@@ -86,12 +86,20 @@ fn seat_13_is_three_rows_from_seat_1_and_a_contact_seat_17_is_four_and_not() {
     let f17 = fellow(&t, 17);
     assert_eq!((f17.distance, f17.rows_apart, f17.contact), (16, 4, false));
     // Contacts: seats 2 to 16 (rows 1 to 4), not 17 to 20.
-    let contacts: Vec<u32> = t.fellows.iter().filter(|f| f.contact).map(|f| f.seat).collect();
+    let contacts: Vec<u32> = t
+        .fellows
+        .iter()
+        .filter(|f| f.contact)
+        .map(|f| f.seat)
+        .collect();
     assert_eq!(contacts, (2..=16).collect::<Vec<_>>());
     // Within 4 rows seat 17 counts; within 2, seat 13 does not.
     let four = fellow_travellers(&m, prov(SC), &CASE, &ContactRule::new(4, 4, false)).unwrap();
     assert!(fellow(&four, 17).contact);
-    assert!(four.fellows.iter().all(|f| f.contact), "rows 1 to 5 all within 4");
+    assert!(
+        four.fellows.iter().all(|f| f.contact),
+        "rows 1 to 5 all within 4"
+    );
     let two = fellow_travellers(&m, prov(SC), &CASE, &ContactRule::new(2, 0, false)).unwrap();
     assert!(!fellow(&two, 13).contact);
     assert!(fellow(&two, 12).contact);
@@ -127,7 +135,12 @@ fn crew_always_count_and_a_case_among_the_crew_makes_everyone_a_contact() {
     let t = fellow_travellers(&m, prov(SC), &CASE, &ContactRule::default()).unwrap();
     let driver = fellow(&t, 1);
     assert_eq!(
-        (driver.crew, driver.distance, driver.rows_apart, driver.contact),
+        (
+            driver.crew,
+            driver.distance,
+            driver.rows_apart,
+            driver.contact
+        ),
         (true, 29, 7, true)
     );
     assert!(!fellow(&t, 2).contact, "a passenger 7 rows away");
@@ -213,8 +226,7 @@ fn a_manifest_signed_by_its_origin_verifies_and_others_do_not() {
         Err(OriginError::UnknownIssuer(prov(SC)))
     );
     // Signed by a stranger: its kid is no key of Sichuan's.
-    let forged =
-        crate::manifest::SignedManifest::decode(&sign(&m, &stranger())).unwrap();
+    let forged = crate::manifest::SignedManifest::decode(&sign(&m, &stranger())).unwrap();
     assert!(matches!(
         verify_origin(&forged, &ah, testkit::NOW),
         Err(OriginError::UnknownKey { origin, .. }) if origin == prov(SC)

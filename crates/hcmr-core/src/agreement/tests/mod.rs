@@ -8,8 +8,8 @@ use crate::testkit::{gd_key, key, prov, sc_key, GD, JS, SC};
 
 mod encoding;
 mod manifests;
-mod tracing;
 mod signatures;
+mod tracing;
 mod validation;
 
 fn seed(hex32: &str) -> [u8; 32] {

@@ -21,6 +21,7 @@ use tonic::{Code, Request, Response, Status};
 
 mod agreements;
 mod manifests_term;
+mod tracing_term;
 mod offline;
 mod rotation;
 mod sync;

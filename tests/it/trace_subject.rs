@@ -450,3 +450,112 @@ async fn a_case_traced_across_provinces_with_fellow_travellers_refusals_and_a_pe
     sc.shutdown().await.unwrap();
     zj.shutdown().await.unwrap();
 }
+
+/// Runs `hcmr ARGS` against `n` as the test caller, off the runtime's workers.
+async fn hcmr_cli(n: &NodeHandle, args: &[&str]) -> (bool, String, String) {
+    let mut c = cli(n);
+    c.args(args);
+    let o = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hcmr_trace_subject_prints_the_trip_without_the_number_and_a_caller_is_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
+    let sc = start_on(&init_node(dir.path(), SC).await, &clock).await;
+    let case_number = document_number("511304", 800);
+    let case = issue(&sc, subject("罗德明", "511304", 800), G, 3600).await;
+    let mut others = Vec::new();
+    for i in 0..3u16 {
+        others.push(issue(&sc, subject("何师傅", "511304", 801 + i), G, 3600).await);
+    }
+    let now = clock.now();
+    // The case is the driver: everyone on board counts.
+    let (trip, _) = bus(
+        &sc,
+        "511304",
+        "川R·12345",
+        (now + 60).secs(),
+        &[],
+        &[&case, &others[0], &others[1], &others[2]],
+    )
+    .await;
+    clock.set(now + 600);
+
+    let (ok, out, err) = hcmr_cli(
+        &sc,
+        &[
+            "trace",
+            "subject",
+            "--doc-number",
+            &case_number,
+            "--rows",
+            "1",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(!out.contains(&case_number) && !err.contains(&case_number));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rule"], "within 1 row, 4 seats a row; crew always");
+    assert_eq!(v["not_asked"], serde_json::json!([]));
+    assert_eq!(v["trips"].as_array().unwrap().len(), 1);
+    let t = &v["trips"][0];
+    assert_eq!(t["trip_id"], trip.as_str());
+    assert_eq!(t["held_by"], serde_json::json!(["510000"]));
+    assert_eq!((t["case_seat"].as_u64(), t["case_crew"].as_bool()), (Some(1), Some(true)));
+    let seats: Vec<(u64, bool)> = t["fellows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["seat"].as_u64().unwrap(), f["contact"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(seats, [(2, true), (3, true), (4, true)]);
+
+    // In words: the trip's line and one line a seat.
+    let (ok, out, err) = hcmr_cli(&sc, &["trace", "subject", "--doc-number", &case_number]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(&format!("trip {trip} version 1 of 510000")), "{out}");
+    assert!(out.contains("the case: seat 1 (crew); 3 others on board, 3 contacts"), "{out}");
+    assert!(!out.contains(&case_number));
+
+    // Ten traces a minute per caller: two by the CLI, eight more, then RESOURCE_EXHAUSTED.
+    for i in 0..8 {
+        tracer(&sc)
+            .await
+            .trace_subject(trace_request(&case_number))
+            .await
+            .unwrap_or_else(|e| panic!("trace {}: {e:?}", i + 3));
+    }
+    let over = tracer(&sc)
+        .await
+        .trace_subject(trace_request(&case_number))
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), tonic::Code::ResourceExhausted, "{over:?}");
+    // The next minute, again.
+    clock.set(now + 660);
+    tracer(&sc)
+        .await
+        .trace_subject(trace_request(&case_number))
+        .await
+        .unwrap();
+    // A bad document number names its field.
+    let bad = tracer(&sc)
+        .await
+        .trace_subject(trace_request("51130419900101123"))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().starts_with("document_number"), "{}", bad.message());
+    sc.shutdown().await.unwrap();
+}

@@ -512,7 +512,10 @@ async fn hcmr_trace_subject_prints_the_trip_without_the_number_and_a_caller_is_l
     let t = &v["trips"][0];
     assert_eq!(t["trip_id"], trip.as_str());
     assert_eq!(t["held_by"], serde_json::json!(["510000"]));
-    assert_eq!((t["case_seat"].as_u64(), t["case_crew"].as_bool()), (Some(1), Some(true)));
+    assert_eq!(
+        (t["case_seat"].as_u64(), t["case_crew"].as_bool()),
+        (Some(1), Some(true))
+    );
     let seats: Vec<(u64, bool)> = t["fellows"]
         .as_array()
         .unwrap()
@@ -524,8 +527,14 @@ async fn hcmr_trace_subject_prints_the_trip_without_the_number_and_a_caller_is_l
     // In words: the trip's line and one line a seat.
     let (ok, out, err) = hcmr_cli(&sc, &["trace", "subject", "--doc-number", &case_number]).await;
     assert!(ok, "{out}{err}");
-    assert!(out.contains(&format!("trip {trip} version 1 of 510000")), "{out}");
-    assert!(out.contains("the case: seat 1 (crew); 3 others on board, 3 contacts"), "{out}");
+    assert!(
+        out.contains(&format!("trip {trip} version 1 of 510000")),
+        "{out}"
+    );
+    assert!(
+        out.contains("the case: seat 1 (crew); 3 others on board, 3 contacts"),
+        "{out}"
+    );
     assert!(!out.contains(&case_number));
 
     // Ten traces a minute per caller: two by the CLI, eight more, then RESOURCE_EXHAUSTED.
@@ -542,6 +551,19 @@ async fn hcmr_trace_subject_prints_the_trip_without_the_number_and_a_caller_is_l
         .await
         .unwrap_err();
     assert_eq!(over.code(), tonic::Code::ResourceExhausted, "{over:?}");
+    // Audited: ten traces served, one refused.
+    let records = trace_records(&sc, |r| r.len() >= 11).await;
+    let served = records
+        .iter()
+        .filter(|r| r.verdict == proto::Verdict::Recognized as i32);
+    assert_eq!(served.count(), 10);
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| r.verdict == proto::Verdict::NotRecognized as i32)
+        .collect();
+    assert_eq!(refused.len(), 1, "{records:?}");
+    assert_eq!(action(refused[0]), proto::TraceAction::Subject);
+    assert_eq!(refused[0].trace.as_ref().unwrap().refusal, over.message());
     // The next minute, again.
     clock.set(now + 660);
     tracer(&sc)
@@ -556,6 +578,10 @@ async fn hcmr_trace_subject_prints_the_trip_without_the_number_and_a_caller_is_l
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
-    assert!(bad.message().starts_with("document_number"), "{}", bad.message());
+    assert!(
+        bad.message().starts_with("document_number"),
+        "{}",
+        bad.message()
+    );
     sc.shutdown().await.unwrap();
 }

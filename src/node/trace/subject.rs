@@ -92,19 +92,32 @@ pub(crate) async fn trace_subject(
         .as_ref()
         .map(|c| ContactRule::new(c.rows, c.seats_per_row, c.whole_vehicle))
         .unwrap_or_default();
+    let hash = state.subject_key.subject_hash(doc_type, &number);
+    drop(number);
+    let mut prefix = [0u8; SUBJECT_PREFIX_LEN];
+    prefix.copy_from_slice(&hash.0[..SUBJECT_PREFIX_LEN]);
     if !state
         .trace_limits
         .callers
         .allow(&caller, now, CALLER_TRACES_PER_MINUTE)
     {
-        return Err(ApiError::TooManyAttempts(format!(
+        let e = ApiError::TooManyAttempts(format!(
             "TraceSubject: at most {CALLER_TRACES_PER_MINUTE} traces a minute per caller"
-        )));
+        ));
+        state.audit.queue(AuditRecord::of_trace(
+            TraceAudit {
+                action: TraceAction::Subject,
+                asked_by: caller,
+                trip_id: None,
+                subject_prefix: Some(prefix),
+                count: 0,
+                refusal: e.to_string(),
+            },
+            None,
+            now,
+        ));
+        return Err(e);
     }
-    let hash = state.subject_key.subject_hash(doc_type, &number);
-    drop(number);
-    let mut prefix = [0u8; SUBJECT_PREFIX_LEN];
-    prefix.copy_from_slice(&hash.0[..SUBJECT_PREFIX_LEN]);
     let local = state.province;
 
     // Who is asked: every province with an agreement here, when one in force lets this

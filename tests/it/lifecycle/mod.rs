@@ -21,10 +21,10 @@ use tonic::{Code, Request, Response, Status};
 
 mod agreements;
 mod manifests_term;
-mod tracing_term;
 mod offline;
 mod rotation;
 mod sync;
+mod tracing_term;
 
 const SICHUAN: u32 = 510000;
 const GUANGDONG: u32 = 440000;

@@ -95,7 +95,10 @@ async fn tracing_one_way_is_signed_listed_at_both_nodes_and_amended() {
                 .unwrap_or_else(|| panic!("no line for {issuer}: {out}"))
                 .to_string()
         };
-        assert!(line("330000").ends_with("manifests none  tracing on"), "{out}");
+        assert!(
+            line("330000").ends_with("manifests none  tracing on"),
+            "{out}"
+        );
         assert!(line("510000").ends_with("manifests none"), "{out}");
     }
 
@@ -115,17 +118,33 @@ async fn tracing_one_way_is_signed_listed_at_both_nodes_and_amended() {
     )
     .await;
     assert!(ok, "{out}{err}");
-    assert!(out.contains("tracing here (--peer-tracing): on -> off"), "{out}");
-    assert!(out.contains("tracing there (--our-tracing): off -> on"), "{out}");
+    assert!(
+        out.contains("tracing here (--peer-tracing): on -> off"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tracing there (--our-tracing): off -> on"),
+        "{out}"
+    );
     let v2 = approve(&zj, &id).await;
-    assert_eq!((v2.version, v2.state), (2, AgreementState::Concluded as i32));
+    assert_eq!(
+        (v2.version, v2.state),
+        (2, AgreementState::Concluded as i32)
+    );
     assert!(tracing_of(&v2, SICHUAN, ZHEJIANG));
     assert!(!tracing_of(&v2, ZHEJIANG, SICHUAN));
 
     // A bad value is a usage error and nothing is proposed.
     let (ok, _, err) = hcmr_cli(
         &zj,
-        &["agreement", "propose", "--amends", &id, "--our-tracing", "yes"],
+        &[
+            "agreement",
+            "propose",
+            "--amends",
+            &id,
+            "--our-tracing",
+            "yes",
+        ],
     )
     .await;
     assert!(!ok && err.contains("\"yes\" is not on or off"), "{err}");

@@ -375,3 +375,37 @@ fn traced_trip(
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hcmr_core::testkit::{self, prov, sc_key, stranger, AH, NOW};
+
+    #[test]
+    fn only_a_manifest_signed_by_its_origin_that_lists_the_case_in_the_window_is_taken() {
+        // At Anhui (which trusts Sichuan's key), tracing an Anhui resident on a Sichuan bus.
+        let trust = testkit::transit_checkpoint();
+        let m = crate::manifest::Manifest {
+            issuers: vec![prov(AH), prov(testkit::CQ), prov(testkit::GZ)],
+            ..testkit::trip(6)
+        };
+        let case = testkit::rider(4).subject; // issuer index 0: Anhui
+        let (since, until) = (NOW, NOW + 86_400);
+        let genuine = crate::manifest::sign(&m, &sc_key());
+        let taken = authentic(&genuine, &trust, NOW, prov(AH), &case, since, until).unwrap();
+        assert_eq!(taken.manifest, m);
+        // Another key, though it names Sichuan: a peer cannot invent a trip.
+        let forged = crate::manifest::sign(&m, &stranger());
+        let e = authentic(&forged, &trust, NOW, prov(AH), &case, since, until).unwrap_err();
+        assert!(e.contains("is not a key of 510000"), "{e}");
+        // Genuine, but not listing the case (seat 2 is Chongqing's).
+        let other = testkit::rider(2).subject;
+        let e = authentic(&genuine, &trust, NOW, prov(AH), &other, since, until).unwrap_err();
+        assert!(e.contains("does not list the case"), "{e}");
+        // Genuine, but departing after the window.
+        let e = authentic(&genuine, &trust, NOW, prov(AH), &case, since, NOW + 60).unwrap_err();
+        assert!(e.contains("outside the window"), "{e}");
+        // Not a manifest at all.
+        assert!(authentic("HCMRT1:XYZ", &trust, NOW, prov(AH), &case, since, until).is_err());
+    }
+}

@@ -564,6 +564,25 @@ async fn hcmr_trace_subject_prints_the_trip_without_the_number_and_a_caller_is_l
     assert_eq!(refused.len(), 1, "{records:?}");
     assert_eq!(action(refused[0]), proto::TraceAction::Subject);
     assert_eq!(refused[0].trace.as_ref().unwrap().refusal, over.message());
+    // `hcmr audit` shows them, with the prefix and never the number.
+    let (ok, out, err) = hcmr_cli(&sc, &["audit", "--csv"]).await;
+    assert!(ok, "{out}{err}");
+    let prefix = &refused[0].trace.as_ref().unwrap().subject_prefix;
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("TRACE:subject"))
+        .collect();
+    assert_eq!(lines.len(), 11, "{out}");
+    assert!(
+        lines[0].ends_with(&format!(",SERVED,TRACE:subject,subject {prefix} x1")),
+        "{out}"
+    );
+    assert!(
+        lines[10].ends_with(&format!(",REFUSED,TRACE:subject,subject {prefix} x0")),
+        "{out}"
+    );
+    assert!(lines.iter().all(|l| l.contains(",test,grpc,,")), "{out}");
+    assert!(!out.contains(&case_number));
     // The next minute, again.
     clock.set(now + 660);
     tracer(&sc)

@@ -90,7 +90,11 @@ impl ManifestCheck<'_> {
             None => None,
         };
         let seen = seen.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
-        let verdict = manifest::check(text, &trust, now, seen);
+        // Decoded once: the string is read again only when it did not decode (for the reason).
+        let verdict = match &decoded {
+            Some(s) => manifest::check_decoded(s, &trust, now, seen),
+            None => manifest::check(text, &trust, now, seen),
+        };
         let verified = signature_verified(decoded.as_ref(), &verdict);
         self.metrics.manifest_check(&verdict);
         let response = response(decoded.as_ref(), &verdict, trust.local(), now, verified);
@@ -259,12 +263,73 @@ pub(crate) fn audit_to_proto(m: &ManifestAudit) -> proto::ManifestCheckRecord {
 /// Reports a check to the trip's origin on a task of its own, off the answer's path
 /// ([`report`]); a stopping node waits for it ([`NodeState::reports_in_flight`]).
 pub(crate) fn spawn_report(state: &std::sync::Arc<NodeState>, due: ReportDue) {
+    if !state.recent_reports.first(&due) {
+        return;
+    }
     let in_flight = state.reports_in_flight.clone().try_read_owned();
     let state = state.clone();
     tokio::spawn(async move {
         let _in_flight = in_flight;
         report(state, due).await;
     });
+}
+
+/// How long a check stays "the same" for its report, in seconds: the same trip version checked
+/// again at the same checkpoint with the same verdict (the same reasons by seat) within this
+/// time adds nothing to the trip's path, and is audited here but not reported again.
+pub(crate) const REPORT_REPEAT_SECS: u64 = 600;
+
+/// Most checks remembered for [`REPORT_REPEAT_SECS`]: past it, the older ones are forgotten
+/// (a forgotten repeat is reported again, which is only a duplicate at the origin).
+const RECENT_REPORTS_MAX: usize = 4096;
+
+/// The checks reported lately: (trip, version, checkpoint, verdict fingerprint) with the time
+/// of the report. In memory only: after a restart a repeat may be reported once more.
+#[derive(Default)]
+pub(crate) struct RecentReports(std::sync::Mutex<std::collections::HashMap<ReportKey, UnixTime>>);
+
+/// What makes two checks the same for their report.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ReportKey {
+    trip: crate::manifest::TripId,
+    version: u64,
+    checkpoint: String,
+    pass: bool,
+    reasons: Vec<(ManifestReason, Option<usize>)>,
+}
+
+impl RecentReports {
+    /// Whether `due` is to be reported: not when the same check was reported less than
+    /// [`REPORT_REPEAT_SECS`] before it. Notes it when it is.
+    fn first(&self, due: &ReportDue) -> bool {
+        let key = ReportKey {
+            trip: due.manifest.manifest.trip_id,
+            version: due.manifest.manifest.version,
+            checkpoint: due.checkpoint.clone(),
+            pass: due.verdict.passed(),
+            reasons: due
+                .verdict
+                .reasons()
+                .iter()
+                .map(|r| (r.reason, r.seat))
+                .collect(),
+        };
+        let now = due.checked_at;
+        let mut recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = recent.get(&key) {
+            if now.saturating_since(*at) < REPORT_REPEAT_SECS && *at <= now {
+                return false;
+            }
+        }
+        if recent.len() >= RECENT_REPORTS_MAX {
+            recent.retain(|_, at| now.saturating_since(*at) < REPORT_REPEAT_SECS);
+            if recent.len() >= RECENT_REPORTS_MAX {
+                recent.clear();
+            }
+        }
+        recent.insert(key, now);
+        true
+    }
 }
 
 /// Reports a check to the trip's origin (docs/transport.md section 6): the check report,
@@ -345,5 +410,47 @@ mod tests {
             assert_eq!(reason_to_proto(r) as i32, i as i32 + 1, "{r:?}");
             assert_eq!(reason_to_proto(r) as i32, i32::from(r.number()));
         }
+    }
+
+    fn due(checkpoint: &str, seats: &[usize], at: u64) -> ReportDue {
+        use hcmr_core::testkit;
+        let text = crate::manifest::sign(&testkit::trip(5), &testkit::sc_key());
+        let manifest = SignedManifest::decode(&text).unwrap();
+        let verdict = ManifestVerdict::Stop(crate::manifest::ManifestStop {
+            trip_id: Some(testkit::TRIP_ID),
+            version: Some(1),
+            reasons: seats
+                .iter()
+                .map(|&seat| crate::manifest::StopReason {
+                    reason: ManifestReason::Revoked,
+                    seat: Some(seat),
+                    issuer: Some(testkit::prov(testkit::SC)),
+                    detail: String::new(),
+                })
+                .collect(),
+        });
+        ReportDue {
+            manifest,
+            origin: testkit::prov(testkit::SC),
+            verdict,
+            checkpoint: checkpoint.to_string(),
+            checked_at: UnixTime::from_secs(at),
+        }
+    }
+
+    #[test]
+    fn a_repeated_check_is_reported_once_per_window_and_a_new_verdict_at_once() {
+        let recent = RecentReports::default();
+        let t = 1_700_000_000;
+        assert!(recent.first(&due("G50-gate", &[3], t)));
+        // The same vehicle scanned again at the same gate, same verdict: not again.
+        assert!(!recent.first(&due("G50-gate", &[3], t + 60)));
+        assert!(!recent.first(&due("G50-gate", &[3], t + REPORT_REPEAT_SECS - 1)));
+        // Another checkpoint, or another verdict (a second seat revoked since): reported.
+        assert!(recent.first(&due("G40-gate", &[3], t + 60)));
+        assert!(recent.first(&due("G50-gate", &[3, 5], t + 120)));
+        // The window is from the last report: past it, the same check is reported again.
+        assert!(recent.first(&due("G50-gate", &[3], t + REPORT_REPEAT_SECS)));
+        assert!(!recent.first(&due("G50-gate", &[3], t + REPORT_REPEAT_SECS + 1)));
     }
 }

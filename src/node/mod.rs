@@ -192,6 +192,9 @@ pub(crate) struct NodeState {
     pub(crate) reports_in_flight: Arc<tokio::sync::RwLock<()>>,
     /// The rate limits of traces: FindTrips per peer, TraceSubject per caller.
     pub(crate) trace_limits: trace::TraceLimits,
+    /// The check reports queued lately, so that a vehicle scanned again at the same checkpoint
+    /// with the same verdict is not reported again ([`manifest_check::RecentReports`]).
+    pub(crate) recent_reports: manifest_check::RecentReports,
 }
 
 /// The trust state of a running node: the snapshot every verification reads, the feeds it is

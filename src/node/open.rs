@@ -261,6 +261,7 @@ fn shared_state(config: &Config, o: Opened) -> Result<NodeState, StoreError> {
         outbox_wake: tokio::sync::Notify::new(),
         reports_in_flight: Arc::default(),
         trace_limits: super::trace::TraceLimits::default(),
+        recent_reports: Default::default(),
         tls: o.tls,
         callers: ArcSwap::from_pointee(HashMap::new()),
         config: config.clone(),

@@ -102,15 +102,21 @@ impl Store {
 
     /// Stores the versions noted since the last call, each only where it is higher than the one
     /// stored, under the write gate on a blocking thread; not flushed (the audit writer flushes
-    /// its batch). Whether there was anything to store. On failure the versions are noted
-    /// again, for the next call.
+    /// its batch). Whether there was anything to store. A version stays noted until the tree
+    /// holds it (on failure, for the next call).
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn store_manifest_versions(&self) -> Result<bool, StoreError> {
         let texts = self.store_manifest_texts().await?;
-        let noted: Vec<([u8; TRIP_ID_LEN], u64)> =
-            self.manifests_pending.locked().drain().collect();
+        // Copied, not drained: a version leaves the pending map only once the tree holds it, so
+        // that a check between the two still sees it (a check reads both).
+        let noted: Vec<([u8; TRIP_ID_LEN], u64)> = self
+            .manifests_pending
+            .locked()
+            .iter()
+            .map(|(t, v)| (*t, *v))
+            .collect();
         if noted.is_empty() {
             return Ok(texts);
         }
@@ -134,19 +140,28 @@ impl Store {
                 Ok(())
             }))
             .await;
-        if stored.is_err() {
+        if stored.is_ok() {
+            let mut pending = self.manifests_pending.locked();
             for (trip, version) in noted {
-                self.note_manifest_version(TripId(trip), version);
+                // A higher version noted meanwhile stays for the next call.
+                if pending.get(&trip) == Some(&version) {
+                    pending.remove(&trip);
+                }
             }
         }
         stored.map(|()| true)
     }
 
     /// Stores the manifest strings noted since the last call, each only where its version is
-    /// higher than the one stored; not flushed. On failure they are noted again.
+    /// higher than the one stored; not flushed. A string stays noted until the tree holds it (on
+    /// failure, for the next call), so a trace in between still finds it.
     async fn store_manifest_texts(&self) -> Result<bool, StoreError> {
-        let noted: Vec<([u8; TRIP_ID_LEN], (u64, String))> =
-            self.manifests_text_pending.locked().drain().collect();
+        let noted: Vec<([u8; TRIP_ID_LEN], (u64, String))> = self
+            .manifests_text_pending
+            .locked()
+            .iter()
+            .map(|(t, v)| (*t, v.clone()))
+            .collect();
         if noted.is_empty() {
             return Ok(false);
         }
@@ -163,9 +178,13 @@ impl Store {
                 Ok(())
             }))
             .await;
-        if stored.is_err() {
-            for (trip, (version, text)) in noted {
-                self.note_manifest_text(TripId(trip), version, &text);
+        if stored.is_ok() {
+            let mut pending = self.manifests_text_pending.locked();
+            for (trip, (version, _)) in noted {
+                // A higher version noted meanwhile stays for the next call.
+                if pending.get(&trip).is_some_and(|(v, _)| *v == version) {
+                    pending.remove(&trip);
+                }
             }
         }
         stored.map(|()| true)

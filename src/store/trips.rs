@@ -98,7 +98,24 @@ impl Store {
         added: &[(Province, SubjectHash)],
         released: &[(Province, SubjectHash)],
     ) -> Result<(), StoreError> {
-        self.write(async {
+        self.update_trip_unflushed(t, added, released).await?;
+        self.flush().await
+    }
+
+    /// [`Store::update_trip`] without its flush: the caller calls [`Store::flush`] before it
+    /// answers, after letting go of [`Store::lock_trips`], so that concurrent boardings share
+    /// one flush (group commit) instead of taking turns at the disk. The write is whole to any
+    /// reader (and to a backup) at once; it is durable once a flush that started after it ends.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn update_trip_unflushed(
+        &self,
+        t: &TripRecord,
+        added: &[(Province, SubjectHash)],
+        released: &[(Province, SubjectHash)],
+    ) -> Result<(), StoreError> {
+        self.write_unflushed(async {
             for (issuer, hash) in added {
                 self.trip_holders
                     .insert(holder_key(*issuer, hash), &t.id.0)?;

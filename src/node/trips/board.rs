@@ -189,48 +189,61 @@ impl Trips<'_> {
             .ok_or(ApiError::Internal("a recognized code without an issuer"))?;
         let subject = code.claims.subject.subject_hash;
 
-        let _held = self.store.lock_trips().await;
-        let mut t = self.load_changeable(&id)?;
-        if let Some(other) = self.store.trip_holding(issuer, &subject)? {
-            if other != id && self.holds(&other, issuer, &subject)? {
-                return Ok(refused(Refusal {
-                    other: Some(other),
-                    ..Refusal::new(
-                        BoardingRefusal::OnAnotherManifest,
-                        format!("on trip {other}, not delivered, refused or cancelled"),
-                    )
-                }));
+        let held = self.store.lock_trips().await;
+        let written = 'decide: {
+            let mut t = self.load_changeable(&id)?;
+            if let Some(other) = self.store.trip_holding(issuer, &subject)? {
+                if other != id && self.holds(&other, issuer, &subject)? {
+                    break 'decide Err(Refusal {
+                        other: Some(other),
+                        ..Refusal::new(
+                            BoardingRefusal::OnAnotherManifest,
+                            format!("on trip {other}, not delivered, refused or cancelled"),
+                        )
+                    });
+                }
             }
-        }
-        let seat = match choose_seat(&t, issuer, &subject, r.seat) {
-            Ok(s) => s,
+            let seat = match choose_seat(&t, issuer, &subject, r.seat) {
+                Ok(s) => s,
+                Err(refusal) => break 'decide Err(refusal),
+            };
+            // The manifest's own rules for the entry (issuer index, a code issued before the
+            // seal).
+            Person::from_code(&code, 0, status, r.crew, now)
+                .map_err(|e| ApiError::FailedPrecondition(format!("code: {e}")))?;
+            let c = &code.claims;
+            let entry = TripEntry {
+                seat,
+                crew: r.crew,
+                issuer,
+                status,
+                cti: code.cti(),
+                iat: c.iat,
+                status_valid_until: c.status_valid_until,
+                subject_hash: subject,
+                boarded_at: now,
+                masked_name: c.subject.masked_name.clone(),
+                document_type: c.subject.document_type,
+                masked_document_number: c.subject.masked_document_number.clone(),
+            };
+            let person = super::view::person(&entry);
+            let at = t.people.partition_point(|p| p.seat < seat);
+            t.people.insert(at, entry);
+            t.changed_since_seal = t.version > 0;
+            self.store
+                .update_trip_unflushed(&t, &[(issuer, subject)], &[])
+                .await?;
+            Ok((seat, person))
+        };
+        drop(held);
+        // The write is acknowledged only once durable, and boardings of other trips share this
+        // flush (group commit). A refusal flushes too: what the store said under the lock may
+        // be another boarding's write that is not yet durable.
+        self.store.flush().await?;
+        let (seat, person) = match written {
+            Ok(w) => w,
             Err(refusal) => return Ok(refused(refusal)),
         };
-        // The manifest's own rules for the entry (issuer index, a code issued before the seal).
-        Person::from_code(&code, 0, status, r.crew, now)
-            .map_err(|e| ApiError::FailedPrecondition(format!("code: {e}")))?;
-        let c = &code.claims;
-        let entry = TripEntry {
-            seat,
-            crew: r.crew,
-            issuer,
-            status,
-            cti: code.cti(),
-            iat: c.iat,
-            status_valid_until: c.status_valid_until,
-            subject_hash: subject,
-            boarded_at: now,
-            masked_name: c.subject.masked_name.clone(),
-            document_type: c.subject.document_type,
-            masked_document_number: c.subject.masked_document_number.clone(),
-        };
-        let person = super::view::person(&entry);
-        let at = t.people.partition_point(|p| p.seat < seat);
-        t.people.insert(at, entry);
-        t.changed_since_seal = t.version > 0;
-        self.store
-            .update_trip(&t, &[(issuer, subject)], &[])
-            .await?;
         tracing::info!(trip = %id, seat, issuer = %issuer, crew = r.crew, "person boarded");
         Ok(proto::BoardPersonResponse {
             boarded: true,

@@ -209,6 +209,17 @@ pub fn check(
             })
         }
     };
+    check_decoded(&signed, trust, now, seen_version)
+}
+
+/// [`check`] of a manifest already decoded (by [`SignedManifest::decode`]): the same decision
+/// from the signature on, for a caller that needs the decoded manifest too and decodes once.
+pub fn check_decoded(
+    signed: &SignedManifest,
+    trust: &TrustSnapshot,
+    now: UnixTime,
+    seen_version: Option<u32>,
+) -> ManifestVerdict {
     let m = &signed.manifest;
     let halt = |r: StopReason| {
         ManifestVerdict::Stop(ManifestStop {

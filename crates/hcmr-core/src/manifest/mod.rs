@@ -22,8 +22,8 @@ mod report;
 mod text;
 
 pub use check::{
-    check, ManifestPass, ManifestReason, ManifestStop, ManifestVerdict, StopReason, EARLY_SECS,
-    LATE_SECS,
+    check, check_decoded, ManifestPass, ManifestReason, ManifestStop, ManifestVerdict, StopReason,
+    EARLY_SECS, LATE_SECS,
 };
 pub use encoding::{sign, SignedManifest};
 pub use error::{ManifestError, PersonError};

@@ -63,10 +63,8 @@ fn parts(c: &mut Criterion) {
     g.bench_function("ed25519_sign_raw", |b| b.iter(|| sk.sign(&msg)));
     // A checkpoint's decision on a 55-person manifest (docs/transport.md section 5): decode,
     // one signature, the agreement's terms, 55 revocation lookups.
-    let manifest = hcmr::manifest::sign(
-        &hcmr_core::testkit::trip(55),
-        &hcmr_core::testkit::sc_key(),
-    );
+    let manifest =
+        hcmr::manifest::sign(&hcmr_core::testkit::trip(55), &hcmr_core::testkit::sc_key());
     let checkpoint = hcmr_core::testkit::transit_checkpoint();
     assert!(hcmr::manifest::check(&manifest, &checkpoint, NOW, None).passed());
     g.bench_function("manifest_check_55", |b| {

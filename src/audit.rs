@@ -619,6 +619,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refused_query_and_a_chain_read_round_trip_beside_a_code_record() {
+        let sc = Province::from_code(510000).unwrap();
+        let refused = AuditRecord::of_trace(
+            UnixTime::from_secs(1_700_000_000),
+            Some(Province::from_code(330000).unwrap()),
+            TraceAudit {
+                action: TraceAction::QueryAnswered,
+                asked_by: "330000".into(),
+                trip_id: None,
+                subject_prefix: Some([0xca, 0x5e, 0, 1]),
+                count: 0,
+                refusal: "no agreement in force lets 330000 trace here".into(),
+            },
+        );
+        assert!(!refused.recognized);
+        assert_eq!(refused.checkpoint_id, "330000");
+        assert_eq!((refused.reason, refused.cti_hash), (None, None));
+        let bytes = refused.to_record();
+        assert_eq!(AuditRecord::from_record(&bytes), Some(refused.clone()));
+        // Nine elements, the eighth null.
+        let Value::Array(items) = crate::cbor::decode_exact(&bytes).unwrap() else {
+            panic!("not an array")
+        };
+        assert_eq!(items.len(), 9);
+        assert_eq!(items[7], Value::Null);
+        let sent = AuditRecord::of_trace(
+            UnixTime::from_secs(1_700_000_001),
+            None,
+            TraceAudit {
+                action: TraceAction::TripChain,
+                asked_by: "platform".into(),
+                trip_id: Some(TripId([7; 8])),
+                subject_prefix: None,
+                count: 12,
+                refusal: String::new(),
+            },
+        );
+        assert!(sent.recognized);
+        let code = AuditRecord {
+            time: UnixTime::from_secs(1_700_000_001),
+            checkpoint_id: "gate".into(),
+            via: "grpc",
+            issuer: Some(sc),
+            recognized: true,
+            reason: Some(Reason::Ok),
+            cti_hash: Some([1; 16]),
+            manifest: None,
+            trace: None,
+        };
+        assert_eq!(
+            AuditRecord::unpack(&AuditRecord::pack([&refused, &sent, &code])),
+            Some(vec![refused, sent, code])
+        );
+        for n in 1..=6 {
+            assert_eq!(TraceAction::from_number(n).map(|a| a as u64), Some(n));
+        }
+        assert_eq!(TraceAction::from_number(0), None);
+        assert_eq!(TraceAction::from_number(7), None);
+    }
+
+    #[test]
     fn record_round_trip_and_checkpoint_ids() {
         let r = AuditRecord {
             time: UnixTime::from_secs(1_700_000_000),

@@ -163,6 +163,7 @@ fn direction(
         max_code_age_secs: DAY,
         max_trust_age_secs: 0,
         manifests: ManifestTerms::none(),
+        tracing: false,
         effective_from: from,
         effective_until: until,
     }

@@ -120,6 +120,9 @@ pub enum Command {
     /// manifests.
     #[command(subcommand)]
     Manifest(commands::manifest::ManifestCommand),
+    /// Trace a case to their fellow travellers across provinces (tracers).
+    #[command(subcommand)]
+    Trace(commands::trace::TraceCommand),
     /// Trips at their destination (receivers): check a manifest in, confirm people, hand over
     /// (a signed receipt for the origin) or refuse the vehicle; list arrivals.
     #[command(subcommand)]
@@ -182,6 +185,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Manifest(c) => commands::manifest::exec(c).await,
         Command::Arrival(c) => commands::arrival::exec(c).await,
         Command::Exposure(c) => commands::exposure::exec(c).await,
+        Command::Trace(c) => commands::trace::exec(c).await,
         Command::Sync(n) => commands::sync::exec(n).await,
         Command::Bundle(c) => commands::bundle::exec(c).await,
         Command::Match(a) => commands::match_identity::exec(a).await,

@@ -137,12 +137,22 @@ fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
     }
 }
 
-/// A traceability record's part, as ListAuditRecords answers it.
+/// The wire form of a traceability record.
 fn trace_to_proto(t: &crate::audit::TraceAudit) -> proto::TraceRecord {
+    use crate::audit::TraceAction as A;
+    use proto::TraceAction as P;
+    let action = match t.action {
+        A::TripChain => P::TripChain,
+        A::Subject => P::Subject,
+        A::QuerySent => P::QuerySent,
+        A::QueryAnswered => P::QueryAnswered,
+        A::NoticeSent => P::NoticeSent,
+        A::NoticeReceived => P::NoticeReceived,
+    };
     proto::TraceRecord {
-        action: t.action as i32,
+        action: action as i32,
         asked_by: t.asked_by.clone(),
-        trip_id: t.trip_id.map(|id| id.to_string()).unwrap_or_default(),
+        trip_id: t.trip_id.map(|t| t.to_string()).unwrap_or_default(),
         subject_prefix: t.subject_prefix.map(hex::encode).unwrap_or_default(),
         count: t.count,
         refusal: t.refusal.clone(),

@@ -144,7 +144,7 @@ fn direction_to_proto(d: &DirectionTerms) -> proto::DirectionTerms {
         effective_until: d.effective_until.secs(),
         manifests_transit,
         manifests_arrival,
-        tracing: false,
+        tracing: d.tracing,
     }
 }
 
@@ -490,6 +490,7 @@ mod tests {
             effective_until: UnixTime::from_secs(1_800_000_000),
             max_trust_age_secs: 0,
             manifests: ManifestTerms::arrival(),
+            tracing: false,
         };
         let v = direction_to_proto(&d);
         assert_eq!(

@@ -104,6 +104,8 @@ impl ManifestCheck<'_> {
         if let (Some(s), true) = (&decoded, verified) {
             self.store
                 .note_manifest_version(s.manifest.trip_id, s.manifest.version);
+            self.store
+                .note_manifest_text(s.manifest.trip_id, s.manifest.version, text.trim());
         }
         let claimed = decoded
             .as_ref()

@@ -48,6 +48,7 @@ mod peer;
 mod retention;
 mod revocation;
 mod sync;
+mod trace;
 mod trace_trip;
 mod trips;
 mod trust_bundle;
@@ -191,6 +192,8 @@ pub(crate) struct NodeState {
     /// ([`manifest_check::spawn_report`]); a stopping node takes the write side once its calls
     /// have drained, so that it queues every report it owes before it closes the store.
     pub(crate) reports_in_flight: Arc<tokio::sync::RwLock<()>>,
+    /// The rate limits of traces: FindTrips per peer, TraceSubject per caller.
+    pub(crate) trace_limits: trace::TraceLimits,
     /// The check reports queued lately, so that a vehicle scanned again at the same checkpoint
     /// with the same verdict is not reported again ([`manifest_check::RecentReports`]).
     pub(crate) recent_reports: manifest_check::RecentReports,

@@ -260,6 +260,7 @@ fn shared_state(config: &Config, o: Opened) -> Result<NodeState, StoreError> {
         key_protection: o.key_protection,
         outbox_wake: tokio::sync::Notify::new(),
         reports_in_flight: Arc::default(),
+        trace_limits: super::trace::TraceLimits::default(),
         recent_reports: Default::default(),
         tls: o.tls,
         callers: ArcSwap::from_pointee(HashMap::new()),

@@ -200,6 +200,25 @@ impl Store {
             .transpose()
     }
 
+    /// The manifest string of every trip checked in (or refused) here, as checked in, for a
+    /// trace (docs/tracing.md section 3). Reads every arrival: call it on a blocking thread.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`]; [`StoreError::Corrupt`] for a record that does not decode.
+    pub fn arrival_manifests(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.arrivals.iter() {
+            let (k, v) = r?;
+            let trip = TripId(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt(TREE, "a key that is not a trip id"))?,
+            );
+            out.push(ArrivalRecord::from_record(trip, &v)?.manifest);
+        }
+        Ok(out)
+    }
+
     /// Stores `record` (replacing the trip's earlier one) and its index entry; flushed before it
     /// returns. Callers hold [`Store::lock_arrivals`] across their read and this write.
     ///

@@ -19,6 +19,25 @@ use crate::manifest::{TripId, TRIP_ID_LEN};
 /// Versions noted since they were last stored, by trip: at most the checks of one audit batch.
 pub(super) type PendingVersions = std::sync::Mutex<HashMap<[u8; TRIP_ID_LEN], u64>>;
 
+/// Manifest strings noted since they were last stored, by trip: the highest version's.
+pub(super) type PendingTexts = std::sync::Mutex<HashMap<[u8; TRIP_ID_LEN], (u64, String)>>;
+
+/// A `manifests_checked` value: the version (u64 BE) and the manifest string.
+fn encode_checked(version: u64, text: &str) -> Vec<u8> {
+    let mut v = version.to_be_bytes().to_vec();
+    v.extend_from_slice(text.as_bytes());
+    v
+}
+
+fn decode_checked(v: &[u8]) -> Result<(u64, String), StoreError> {
+    let bad = || corrupt("manifests_checked", "not a version and a manifest string");
+    let (version, text) = v.split_at_checked(8).ok_or_else(bad)?;
+    Ok((
+        u64::from_be_bytes(version.try_into().map_err(|_| bad())?),
+        String::from_utf8(text.to_vec()).map_err(|_| bad())?,
+    ))
+}
+
 fn version_of(v: &[u8]) -> Result<u64, StoreError> {
     v.try_into()
         .map(u64::from_be_bytes)
@@ -47,6 +66,44 @@ impl Store {
         *v = (*v).max(version);
     }
 
+    /// Notes the manifest string of `version` of `trip`, checked here with a verified
+    /// signature (in memory; no I/O), so that a trace finds the trips this node's checkpoints
+    /// saw (docs/tracing.md section 3). Lower than a version noted before, it changes nothing.
+    pub fn note_manifest_text(&self, trip: TripId, version: u64, text: &str) {
+        let mut pending = self.manifests_text_pending.locked();
+        match pending.get(&trip.0) {
+            Some((v, _)) if *v >= version => {}
+            _ => {
+                pending.insert(trip.0, (version, text.to_string()));
+            }
+        }
+    }
+
+    /// The manifest string of every trip checked here (the highest version seen with a
+    /// verified signature): stored, and noted but not yet stored. Reads the whole tree: call it
+    /// on a blocking thread.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`]; [`StoreError::Corrupt`] for a value that is not UTF-8.
+    pub fn checked_manifests(&self) -> Result<Vec<String>, StoreError> {
+        let mut out: HashMap<[u8; TRIP_ID_LEN], (u64, String)> = HashMap::new();
+        for r in self.manifests_checked.iter() {
+            let (k, v) = r?;
+            let trip: [u8; TRIP_ID_LEN] = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("manifests_checked", "a key that is not a trip id"))?;
+            let (version, text) = decode_checked(&v)?;
+            out.insert(trip, (version, text));
+        }
+        for (trip, (version, text)) in self.manifests_text_pending.locked().iter() {
+            if out.get(trip).is_none_or(|(v, _)| v < version) {
+                out.insert(*trip, (*version, text.clone()));
+            }
+        }
+        Ok(out.into_values().map(|(_, t)| t).collect())
+    }
+
     /// Stores the versions noted since the last call, each only where it is higher than the one
     /// stored, under the write gate on a blocking thread; not flushed (the audit writer flushes
     /// its batch). Whether there was anything to store. A version stays noted until the tree
@@ -55,6 +112,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`].
     pub async fn store_manifest_versions(&self) -> Result<bool, StoreError> {
+        let texts = self.store_manifest_texts().await?;
         // Copied, not drained: a version leaves the pending map only once the tree holds it, so
         // that a check between the two still sees it (a check reads both).
         let noted: Vec<([u8; TRIP_ID_LEN], u64)> = self
@@ -64,7 +122,7 @@ impl Store {
             .map(|(t, v)| (*t, *v))
             .collect();
         if noted.is_empty() {
-            return Ok(false);
+            return Ok(texts);
         }
         let tree = self.manifests_seen.clone();
         let by_time = self.manifests_seen_by_time.clone();
@@ -98,6 +156,44 @@ impl Store {
             for (trip, version) in noted {
                 // A higher version noted meanwhile stays for the next call.
                 if pending.get(&trip) == Some(&version) {
+                    pending.remove(&trip);
+                }
+            }
+        }
+        stored.map(|()| true)
+    }
+
+    /// Stores the manifest strings noted since the last call, each only where its version is
+    /// higher than the one stored; not flushed. A string stays noted until the tree holds it (on
+    /// failure, for the next call), so a trace in between still finds it.
+    async fn store_manifest_texts(&self) -> Result<bool, StoreError> {
+        let noted: Vec<([u8; TRIP_ID_LEN], (u64, String))> = self
+            .manifests_text_pending
+            .locked()
+            .iter()
+            .map(|(t, v)| (*t, v.clone()))
+            .collect();
+        if noted.is_empty() {
+            return Ok(false);
+        }
+        let tree = self.manifests_checked.clone();
+        let todo = noted.clone();
+        let stored = self
+            .write_unflushed(blocking(move || {
+                for (trip, (version, text)) in todo {
+                    tree.fetch_and_update(trip, |old| match old.map(decode_checked) {
+                        Some(Ok((v, _))) if v >= version => old.map(<[u8]>::to_vec),
+                        _ => Some(encode_checked(version, &text)),
+                    })?;
+                }
+                Ok(())
+            }))
+            .await;
+        if stored.is_ok() {
+            let mut pending = self.manifests_text_pending.locked();
+            for (trip, (version, _)) in noted {
+                // A higher version noted meanwhile stays for the next call.
+                if pending.get(&trip).is_some_and(|(v, _)| *v == version) {
                     pending.remove(&trip);
                 }
             }

@@ -18,6 +18,7 @@
 //! | `notice_outbox` | id (16 bytes) ‖ outcome (1 withdrawn, 2 rejected) | a withdrawal or rejection the other party has not taken yet: [`UndeliveredNotice::to_record`]; retried every sync interval and at `hcmr sync` |
 //! | `manifests_seen` | trip id (8 bytes) | the highest version of that trip seen here with a verified signature: u64 BE (stored with the audit batch) |
 //! | `manifests_seen_by_time` | first stored (u64 BE) ‖ trip id | empty: the seen trips by time, for retention |
+//! | `manifests_checked` | trip id (8 bytes) | that version's manifest string (`HCMRT1:...`, UTF-8), kept for traces (docs/tracing.md section 3; stored with the audit batch) |
 //! | `trip_outbox` | seq (u64 BE) | a signed trip record (check report, handover receipt or refusal) for another province's node, until it acknowledges: [`OutboxEntry`] (src/store/outbox.rs) |
 //! | `trip_outbox_dead` | seq (u64 BE) | a trip record its node refused for good, with the refusal, for operators |
 //! | `match_attempts` | hashed code id or subject hash (16 bytes) | identity-match attempts in the current window: count (u32 BE) ‖ window start (u64 BE seconds) |
@@ -153,6 +154,9 @@ pub struct Store {
     manifests_seen_by_time: sled::Tree,
     /// Trip versions seen by checks and not yet stored in `manifests_seen`.
     manifests_pending: Arc<manifests_seen::PendingVersions>,
+    manifests_checked: sled::Tree,
+    /// Manifest strings checked and not yet stored in `manifests_checked`.
+    manifests_text_pending: Arc<manifests_seen::PendingTexts>,
     arrivals: sled::Tree,
     arrivals_by_time: sled::Tree,
     trips: sled::Tree,
@@ -280,6 +284,8 @@ impl Store {
             manifests_seen: db.open_tree("manifests_seen")?,
             manifests_seen_by_time: db.open_tree("manifests_seen_by_time")?,
             manifests_pending: Arc::default(),
+            manifests_checked: db.open_tree("manifests_checked")?,
+            manifests_text_pending: Arc::default(),
             arrivals: db.open_tree("arrivals")?,
             arrivals_by_time: db.open_tree("arrivals_by_time")?,
             trips: db.open_tree("trips")?,

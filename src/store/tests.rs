@@ -409,3 +409,30 @@ async fn a_value_that_is_no_audit_record_is_reported_as_corrupt() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn checked_manifests_keep_the_highest_version_noted_and_stored_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    use crate::manifest::TripId;
+    let (a, b) = (TripId([1; 8]), TripId([2; 8]));
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.note_manifest_text(a, 2, "HCMRT1:A2");
+        store.note_manifest_text(a, 1, "HCMRT1:A1"); // lower: changes nothing
+        store.note_manifest_text(b, 1, "HCMRT1:B1");
+        let mut held = store.checked_manifests().unwrap();
+        held.sort();
+        assert_eq!(held, ["HCMRT1:A2", "HCMRT1:B1"], "noted, not yet stored");
+        assert!(store.store_manifest_versions().await.unwrap());
+        // A lower version noted after the store is not stored over the higher one.
+        store.note_manifest_text(a, 1, "HCMRT1:A1");
+        store.store_manifest_versions().await.unwrap();
+        store.note_manifest_text(b, 3, "HCMRT1:B3");
+        store.store_manifest_versions().await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let mut held = store.checked_manifests().unwrap();
+    held.sort();
+    assert_eq!(held, ["HCMRT1:A2", "HCMRT1:B3"]);
+}

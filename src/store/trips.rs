@@ -168,7 +168,8 @@ impl Store {
         released: &[(Province, SubjectHash)],
         event: NewEvent<'_>,
     ) -> Result<(), StoreError> {
-        self.update_trip_unflushed(t, added, released, event).await?;
+        self.update_trip_unflushed(t, added, released, event)
+            .await?;
         self.flush().await
     }
 
@@ -256,6 +257,31 @@ impl Store {
                     .map_err(|_| corrupt("trip_versions", "a manifest that is not UTF-8"))
             })
             .transpose()
+    }
+
+    /// The latest sealed manifest string of every trip of this origin planned to depart in
+    /// `since <= departure < until` (never sealed or cancelled trips have none), for a trace
+    /// (docs/tracing.md section 3). Reads every trip record: call it on a blocking thread.
+    ///
+    /// # Errors
+    /// [`StoreError`]; [`StoreError::Corrupt`] for a record that does not decode.
+    pub fn sealed_manifests_departing(
+        &self,
+        since: UnixTime,
+        until: UnixTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.trips.iter() {
+            let (_, v) = r?;
+            let t = decode_trip(&v)?;
+            if t.version == 0 || t.departure < since || t.departure >= until {
+                continue;
+            }
+            if let Some(m) = self.trip_version(&t.id, t.version)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
     }
 
     /// Trips by creation, newest first, starting before `before` (a creation time and trip id

@@ -329,10 +329,7 @@ async fn a_peer_notice_is_taken_once_matched_listed_and_forgeries_are_refused() 
     // `hcmr audit` shows them.
     let out = cli(&s.sc).args(["audit"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    let line = format!(
-        "trip 7e7e7e7e7e7e7e7e subject {} count 1",
-        hex::encode(who.1)
-    );
+    let line = format!("trip 7e7e7e7e7e7e7e7e subject {} x1", hex::encode(who.1));
     assert!(
         text.lines().any(|l| l.contains("SERVED")
             && l.contains("TRACE:notice_received")

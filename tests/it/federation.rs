@@ -455,6 +455,7 @@ async fn bad_and_forged_proposals_get_the_right_status_and_nothing_is_stored() {
         max_code_age_secs: 60,
         max_trust_age_secs: 0,
         manifests: ManifestTerms::none(),
+        tracing: false,
         effective_from: now,
         effective_until: now + 60,
     };

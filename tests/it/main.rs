@@ -37,5 +37,6 @@ mod retention;
 mod security;
 mod storage_faults;
 mod trace_chain;
+mod trace_subject;
 mod transport;
 mod trips;

@@ -18,6 +18,7 @@
 //! | [`agreement`] | bilateral agreements: terms, canonical encoding, signatures, termination |
 //! | [`feed`] | each province's signed, hash-chained trust feed: keys, rotations, revocations |
 //! | [`bundle`] | signed offline trust bundles for checkpoints without a network |
+//! | [`trace`] | tracing a case: which manifests list a subject, the contact rule, a returned manifest's origin check (docs/tracing.md) |
 //! | [`trust`] | the trust snapshot the verifier reads: agreements, feeds, sync times |
 //! | [`verify`] | the decision: (code, trust snapshot, now) -> verdict |
 //! | [`trace`] | traceability: the signed exposure notice a tracing node sends a fellow traveller's issuing province (docs/tracing.md) |

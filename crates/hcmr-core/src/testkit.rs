@@ -127,6 +127,7 @@ pub fn direction(
         max_code_age_secs: DAY,
         max_trust_age_secs: 0,
         manifests: ManifestTerms::none(),
+        tracing: false,
         effective_from: NOW - 30 * DAY,
         effective_until: NOW + 365 * DAY,
     }
@@ -427,6 +428,7 @@ pub fn transit_checkpoint() -> TrustSnapshot {
     let green = || status_map(&[(HealthStatus::Green, HealthStatus::Green)]);
     let sc_ah = DirectionTerms {
         manifests: ManifestTerms::transit(),
+        tracing: false,
         ..direction(SC, AH, green())
     };
     let body = agreement_body(

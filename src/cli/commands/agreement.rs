@@ -240,7 +240,7 @@ fn print_agreement(a: &proto::AgreementView) {
             .map(|m| format!("{}={}", status_name(m.issued), status_name(m.counts_as)))
             .collect();
         out!(
-            "    codes of {} at {}: {}  max age {}  {} .. {}  manifests {}",
+            "    codes of {} at {}: {}  max age {}  {} .. {}  manifests {}{}",
             d.issuer_province,
             d.verifier_province,
             if map.is_empty() {
@@ -251,7 +251,9 @@ fn print_agreement(a: &proto::AgreementView) {
             args::short_duration(d.max_code_age_secs),
             api_time(d.effective_from),
             api_time(d.effective_until),
-            convert::manifest_terms_from_proto(d.manifests_transit, d.manifests_arrival)
+            convert::manifest_terms_from_proto(d.manifests_transit, d.manifests_arrival),
+            // Shown only when on, so lists of agreements without the term read as before.
+            if d.tracing { "  tracing on" } else { "" }
         );
     }
 }

@@ -33,7 +33,8 @@ pub struct AuditArgs {
     summary: Option<String>,
     /// Print CSV (time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash). A manifest
     /// check has verdict PASS or STOP, reason `MANIFEST:` and its reasons (`revoked@3;...`), and
-    /// `trip ID vN` for the hash.
+    /// `trip ID vN` for the hash; a traceability record SERVED or REFUSED, `TRACE:` and its
+    /// action (`TRACE:query_answered`), and `subject PREFIX xN` (or `trip ID xN`) for the hash.
     #[arg(long)]
     csv: bool,
     /// Most records to print, oldest first (fetched in pages of at most 10,000); when more
@@ -99,25 +100,25 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
             .unwrap_or("?")
     };
     // A manifest check: PASS or STOP, its reasons by seat, and the trip where a code's hash goes.
+    // A traceability record (docs/tracing.md): SERVED or REFUSED, `TRACE:` and its action, and
+    // the subject prefix or trip with the count where a code's hash goes.
     let shown_verdict = |rec: &proto::AuditRecord| match (&rec.manifest, verdict(rec.verdict)) {
-        (None, v) if rec.trace.is_some() => match v {
-            "RECOGNIZED" => "SERVED",
-            _ => "REFUSED",
-        },
+        (None, "RECOGNIZED") if rec.trace.is_some() => "SERVED",
+        (None, _) if rec.trace.is_some() => "REFUSED",
         (None, v) => v,
         (Some(_), "RECOGNIZED") => "PASS",
         (Some(_), _) => "STOP",
     };
     let shown_reason = |rec: &proto::AuditRecord| match &rec.manifest {
-        None if rec.trace.is_some() => rec.trace.as_ref().map(trace_action).unwrap_or_default(),
+        None if rec.trace.is_some() => trace_action(rec.trace.as_ref()),
         None => reason(rec.reason).to_string(),
         Some(m) => manifest_reasons(m),
     };
-    let shown_subject = |rec: &proto::AuditRecord| match &rec.manifest {
-        None if rec.trace.is_some() => rec.trace.as_ref().map(trace_subject).unwrap_or_default(),
-        None => rec.cti_hash.clone(),
-        Some(m) if m.trip_id.is_empty() => "trip ?".to_string(),
-        Some(m) => format!(
+    let shown_subject = |rec: &proto::AuditRecord| match (&rec.manifest, &rec.trace) {
+        (None, Some(t)) => trace_subject(t),
+        (None, None) => rec.cti_hash.clone(),
+        (Some(m), _) if m.trip_id.is_empty() => "trip ?".to_string(),
+        (Some(m), _) => format!(
             "trip {} v{}{}",
             m.trip_id,
             m.version,
@@ -248,20 +249,8 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A traceability record's action for the reason column: `TRACE:notice_received` and the like.
-fn trace_action(t: &proto::TraceRecord) -> String {
-    let action = proto::TraceAction::try_from(t.action)
-        .map(|a| {
-            a.as_str_name()
-                .trim_start_matches("TRACE_ACTION_")
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_else(|_| "?".into());
-    format!("TRACE:{action}")
-}
-
 /// A traceability record's trip and subject prefix (never more of a person) for the subject
-/// column, with the count.
+/// column, with the count: `trip 7e7e7e7e7e7e7e7e subject 1a2b3c4d x1`.
 fn trace_subject(t: &proto::TraceRecord) -> String {
     let mut parts = Vec::new();
     if !t.trip_id.is_empty() {
@@ -270,8 +259,22 @@ fn trace_subject(t: &proto::TraceRecord) -> String {
     if !t.subject_prefix.is_empty() {
         parts.push(format!("subject {}", t.subject_prefix));
     }
-    parts.push(format!("count {}", t.count));
+    parts.push(format!("x{}", t.count));
     parts.join(" ")
+}
+
+/// A traceability record's action for the reason column: `TRACE:` and the action in lower case
+/// (`TRACE:query_answered`).
+fn trace_action(t: Option<&proto::TraceRecord>) -> String {
+    let action = t
+        .and_then(|t| proto::TraceAction::try_from(t.action).ok())
+        .map(|a| {
+            a.as_str_name()
+                .trim_start_matches("TRACE_ACTION_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|| "?".into());
+    format!("TRACE:{action}")
 }
 
 /// A manifest check's reasons for the reason column: `MANIFEST` and each reason's identifier

@@ -24,4 +24,5 @@ pub mod match_identity;
 pub mod revoke;
 pub mod serve;
 pub mod sync;
+pub mod trace;
 pub mod verify;

@@ -149,6 +149,7 @@ mod tests {
             max_code_age_secs: crate::code::MAX_TIME,
             max_trust_age_secs: crate::code::MAX_TIME,
             manifests: ManifestTerms::both(),
+            tracing: false,
             effective_from: crate::UnixTime::from_secs(crate::code::MAX_TIME / 2),
             effective_until: crate::UnixTime::MAX,
         };

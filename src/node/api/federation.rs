@@ -11,12 +11,15 @@ use crate::proto;
 
 #[tonic::async_trait]
 impl proto::federation_service_server::FederationService for FederationApi {
-    // Issue 18 in progress: answered by src/node/trace.
     async fn find_trips(
         &self,
-        _request: Request<proto::FindTripsRequest>,
+        request: Request<proto::FindTripsRequest>,
     ) -> Result<Response<proto::FindTripsResponse>, Status> {
-        Err(Status::unimplemented("FindTrips"))
+        let from = request.extensions().get::<Principal>().cloned();
+        Ok(Response::new(
+            super::super::trace::find::find_trips(&self.0, from.as_ref(), request.into_inner())
+                .await?,
+        ))
     }
 
     async fn get_node_info(

@@ -36,7 +36,6 @@ pub struct TripApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.ArrivalService` (receivers at a trip's destination).
 pub struct ArrivalApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.TraceService` (the province's platform tracing trips and cases; docs/tracing.md).
-#[allow(dead_code)] // Until the slices of issue 18 land: they read it.
 pub struct TraceApi(pub(crate) Arc<NodeState>);
 
 /// Most codes one BatchVerifyHealthCodes call may carry: 256 typical codes (about 220

@@ -19,12 +19,22 @@ impl proto::trace_service_server::TraceService for TraceApi {
         ))
     }
 
-    // Issue 18 in progress: the subject trace slice.
     async fn trace_subject(
         &self,
-        _request: Request<proto::TraceSubjectRequest>,
+        request: Request<proto::TraceSubjectRequest>,
     ) -> Result<Response<proto::TraceSubjectResponse>, Status> {
-        Err(Status::unimplemented("TraceSubject"))
+        let from = request
+            .extensions()
+            .get::<super::super::auth::Principal>()
+            .cloned();
+        Ok(Response::new(
+            super::super::trace::subject::trace_subject(
+                &self.0,
+                from.as_ref(),
+                request.into_inner(),
+            )
+            .await?,
+        ))
     }
 
     async fn list_exposure_notices(

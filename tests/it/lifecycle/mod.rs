@@ -24,6 +24,7 @@ mod manifests_term;
 mod offline;
 mod rotation;
 mod sync;
+mod tracing_term;
 
 const SICHUAN: u32 = 510000;
 const GUANGDONG: u32 = 440000;

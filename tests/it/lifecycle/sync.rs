@@ -440,6 +440,7 @@ async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
             max_code_age_secs: 3600,
             max_trust_age_secs: 0,
             manifests: ManifestTerms::none(),
+            tracing: false,
             effective_from: now - 10,
             effective_until: now + 3600,
         };

@@ -205,6 +205,7 @@ fn stranger_proposal(
         max_code_age_secs: 60,
         max_trust_age_secs: 0,
         manifests: ManifestTerms::none(),
+        tracing: false,
         effective_from: now,
         effective_until: now + 60,
     };

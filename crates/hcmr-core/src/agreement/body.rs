@@ -93,8 +93,13 @@ impl AgreementBody {
             ];
             // Absent when empty, so every direction made before the term keeps its bytes (and
             // its signatures); 0 is therefore never written.
-            if !d.manifests.is_none() {
+            if !d.manifests.is_none() || d.tracing {
                 elements.push(uint(u64::from(d.manifests.bits())));
+            }
+            // Likewise the tracing term (docs/tracing.md section 4): absent when off, 1 when on;
+            // a ninth element needs the eighth, so manifests 0 is written before it.
+            if d.tracing {
+                elements.push(uint(1));
             }
             Value::Array(elements)
         };
@@ -205,8 +210,8 @@ fn decode_party(v: Value, what: &str) -> D<Party> {
 
 fn decode_direction(v: Value) -> D<DirectionTerms> {
     let a = arr(v, "direction", None)?;
-    if !(7..=8).contains(&a.len()) {
-        return Err("direction: expected an array of 7 or 8".into());
+    if !(7..=9).contains(&a.len()) {
+        return Err("direction: expected an array of 7, 8 or 9".into());
     }
     // An explicit 0 decodes, then fails the round trip in `AgreementBody::decode` (NotCanonical):
     // the one encoding of "no manifests" is the absent element.
@@ -214,6 +219,16 @@ fn decode_direction(v: Value) -> D<DirectionTerms> {
         None => ManifestTerms::none(),
         Some(m) => ManifestTerms::from_bits(u(m, "manifests")?)
             .ok_or("manifests: expected 0 to 3 (1 transit, 2 arrival)")?,
+    };
+    // An explicit 0 decodes as off, then fails the round trip (NotCanonical): the one encoding
+    // of "no tracing" is the absent element.
+    let tracing = match a.get(8) {
+        None => false,
+        Some(t) => match u(t, "tracing")? {
+            0 => false,
+            1 => true,
+            _ => return Err("tracing: expected 1 (on); off is the absent element".into()),
+        },
     };
     let mut status_map = BTreeMap::new();
     for pair in arr(a[2].clone(), "status map", None)? {
@@ -235,6 +250,7 @@ fn decode_direction(v: Value) -> D<DirectionTerms> {
         effective_until: time(&a[5], "effective_until")?,
         max_trust_age_secs: u(&a[6], "max_trust_age")?,
         manifests,
+        tracing,
     })
 }
 

@@ -14,7 +14,9 @@
 //! direction = [issuer: uint, verifier: uint, [* [issued: uint, counts_as: uint]],
 //!              max_code_age: uint (seconds), effective_from: uint, effective_until: uint,
 //!              max_trust_age: uint (seconds; 0 = no limit),
-//!              ? manifests: uint (1 transit | 2 arrival; written only when not 0)]
+//!              ? (manifests: uint (1 transit | 2 arrival; written only when not 0, or when
+//!                 tracing follows),
+//!                 ? tracing: 1 (written only when on; docs/tracing.md section 4))]
 //! ```
 //! Times are seconds since the Unix epoch (UTC); a direction is in force in
 //! `effective_from <= now < effective_until`.
@@ -117,6 +119,11 @@ pub struct DirectionTerms {
     /// Which of the issuer's trip manifests the verifier accepts (docs/transport.md section 4);
     /// none unless agreed.
     pub manifests: ManifestTerms,
+    /// Whether the verifier's node answers the issuer's trace queries (FindTrips) and takes its
+    /// exposure notices (docs/tracing.md section 4); off unless agreed. Encoded as the optional
+    /// ninth element (1), written only when on; the eighth (manifests) is then written too, 0
+    /// included.
+    pub tracing: bool,
 }
 
 /// What a province does with a trip manifest it is shown (docs/transport.md section 5): a

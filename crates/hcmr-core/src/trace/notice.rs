@@ -12,6 +12,7 @@
 //! 4 of keyed subject hash, seat, crew) and what the tracer adds (the distance in seats, the
 //! case's classification): no name, no document number, no full hash.
 
+use super::SUBJECT_PREFIX_LEN;
 use ciborium::value::Value;
 
 use crate::cbor::uint;
@@ -30,8 +31,6 @@ pub const NOTICE_FIELDS: usize = 14;
 pub const NOTICE_ID_LEN: usize = 8;
 /// Length of the cti prefix a notice carries (as the manifest holds it), in bytes.
 pub const CTI_PREFIX_LEN: usize = 6;
-/// Length of the subject prefix a notice carries (as the manifest holds it), in bytes.
-pub const SUBJECT_PREFIX_LEN: usize = 4;
 /// Largest notice accepted, in COSE bytes: the largest valid one takes 155.
 pub const MAX_NOTICE_BYTES: usize = 256;
 

@@ -67,6 +67,28 @@ pub struct ProposeArgs {
     /// Which of this node's trip manifests the peer accepts, same form.
     #[arg(long, value_parser = manifests)]
     our_manifests: Option<ManifestTerms>,
+    /// Whether this node answers the peer's trace queries and takes its exposure notices
+    /// (docs/tracing.md section 4): on or off (a new agreement: default off).
+    #[arg(long, value_parser = on_off)]
+    peer_tracing: Option<bool>,
+    /// Whether the peer answers this node's trace queries and takes its exposure notices: on or
+    /// off.
+    #[arg(long, value_parser = on_off)]
+    our_tracing: Option<bool>,
+}
+
+/// A tracing term on the command line: `on` or `off`.
+fn on_off(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{other:?} is not on or off")),
+    }
+}
+
+/// A tracing term as shown: `on` or `off`.
+fn on_off_text(on: bool) -> String {
+    if on { "on" } else { "off" }.to_string()
 }
 
 /// A manifest term on the command line: `none`, or `transit`, `arrival` or both separated by a
@@ -104,6 +126,10 @@ struct ProposedTerms {
     peer_manifests: ManifestTerms,
     /// What the peer accepts of this node's.
     our_manifests: ManifestTerms,
+    /// Whether this node answers the peer's trace queries.
+    peer_tracing: bool,
+    /// Whether the peer answers this node's.
+    our_tracing: bool,
 }
 
 impl ProposedTerms {
@@ -126,6 +152,8 @@ impl ProposedTerms {
                 there.manifests_transit,
                 there.manifests_arrival,
             ),
+            peer_tracing: here.tracing,
+            our_tracing: there.tracing,
         })
     }
 
@@ -188,6 +216,16 @@ impl ProposedTerms {
             old.our_manifests.to_string(),
             self.our_manifests.to_string(),
         );
+        diff(
+            "tracing here (--peer-tracing)",
+            on_off_text(old.peer_tracing),
+            on_off_text(self.peer_tracing),
+        );
+        diff(
+            "tracing there (--our-tracing)",
+            on_off_text(old.our_tracing),
+            on_off_text(self.our_tracing),
+        );
         out
     }
 }
@@ -244,6 +282,8 @@ pub(super) async fn exec(a: ProposeArgs) -> Result<(), CliError> {
                 max_trust_age_secs: a.max_trust_age.map_or(0, |d| d.as_secs()),
                 peer_manifests: a.peer_manifests.unwrap_or_default(),
                 our_manifests: a.our_manifests.unwrap_or_default(),
+                peer_tracing: a.peer_tracing.unwrap_or(false),
+                our_tracing: a.our_tracing.unwrap_or(false),
             }
         }
         Some(id) => {
@@ -297,6 +337,8 @@ pub(super) async fn exec(a: ProposeArgs) -> Result<(), CliError> {
                     .map_or(old.max_trust_age_secs, |d| d.as_secs()),
                 peer_manifests: a.peer_manifests.unwrap_or(old.peer_manifests),
                 our_manifests: a.our_manifests.unwrap_or(old.our_manifests),
+                peer_tracing: a.peer_tracing.unwrap_or(old.peer_tracing),
+                our_tracing: a.our_tracing.unwrap_or(old.our_tracing),
             };
             let changes = new.changes_from(&old);
             out!(
@@ -327,6 +369,8 @@ pub(super) async fn exec(a: ProposeArgs) -> Result<(), CliError> {
             peer_manifests_arrival: terms.peer_manifests.allows(ManifestRole::Arrival),
             our_manifests_transit: terms.our_manifests.allows(ManifestRole::Transit),
             our_manifests_arrival: terms.our_manifests.allows(ManifestRole::Arrival),
+            peer_tracing: terms.peer_tracing,
+            our_tracing: terms.our_tracing,
         })
         .await?
         .into_inner();

@@ -143,8 +143,8 @@ fn unknown_manifest_bits_and_bad_shapes_are_refused() {
         ("negative", with_eighth_element("20")),
         ("text", with_eighth_element("6131")),
         ("null", with_eighth_element("f6")),
-        ("a ninth element", {
-            let first = format!("89{}0300", &FIRST_DIRECTION_HEX[2..]);
+        ("a tenth element (after manifests and tracing)", {
+            let first = format!("8a{}030100", &FIRST_DIRECTION_HEX[2..]);
             hex::decode(KAT_HEX.replacen(FIRST_DIRECTION_HEX, &first, 1)).unwrap()
         }),
         ("six elements", {

@@ -9,6 +9,7 @@ use crate::testkit::{gd_key, key, prov, sc_key, GD, JS, SC};
 mod encoding;
 mod manifests;
 mod signatures;
+mod tracing;
 mod validation;
 
 fn seed(hex32: &str) -> [u8; 32] {
@@ -41,6 +42,7 @@ fn body_with(sc_keys: Vec<PublicKey>, gd_keys: Vec<PublicKey>) -> AgreementBody 
                 max_code_age_secs: 86_400,
                 max_trust_age_secs: 0,
                 manifests: ManifestTerms::none(),
+                tracing: false,
                 effective_from: FROM,
                 effective_until: UNTIL,
             },
@@ -51,6 +53,7 @@ fn body_with(sc_keys: Vec<PublicKey>, gd_keys: Vec<PublicKey>) -> AgreementBody 
                 max_code_age_secs: 3_600,
                 max_trust_age_secs: 0,
                 manifests: ManifestTerms::none(),
+                tracing: false,
                 effective_from: FROM,
                 effective_until: UNTIL,
             },
@@ -120,6 +123,7 @@ fn kat_body() -> AgreementBody {
                 max_code_age_secs: 86_400,
                 max_trust_age_secs: 0,
                 manifests: ManifestTerms::none(),
+                tracing: false,
                 effective_from: UnixTime::from_secs(1_700_000_000),
                 effective_until: UnixTime::from_secs(1_800_000_000),
             },
@@ -130,6 +134,7 @@ fn kat_body() -> AgreementBody {
                 max_code_age_secs: 3_600,
                 max_trust_age_secs: 0,
                 manifests: ManifestTerms::none(),
+                tracing: false,
                 effective_from: UnixTime::from_secs(1_700_000_000),
                 effective_until: UnixTime::from_secs(1_800_000_000),
             },

@@ -204,7 +204,8 @@ impl Store {
 
 impl Store {
     /// Removes the trips' entries first stored before `before` (docs/tracing.md section 6),
-    /// at most `max`, with their index entries; flushed.
+    /// at most `max`, with their index entries and the manifests kept for traces
+    /// (`manifests_checked`); flushed.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -213,8 +214,9 @@ impl Store {
         before: crate::UnixTime,
         max: usize,
     ) -> Result<super::Pruned, StoreError> {
-        let (tree, index) = (
+        let (tree, checked, index) = (
             self.manifests_seen.clone(),
+            self.manifests_checked.clone(),
             self.manifests_seen_by_time.clone(),
         );
         self.write(blocking(move || {
@@ -229,6 +231,8 @@ impl Store {
                 gone_index.remove(k);
                 n += 1;
             }
+            // The manifests kept for traces go with their trip's version.
+            checked.apply_batch(gone.clone())?;
             tree.apply_batch(gone)?;
             index.apply_batch(gone_index)?;
             Ok(super::Pruned {
@@ -249,7 +253,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.note_manifest_version(TripId([1; 8]), 2);
+        store.note_manifest_text(TripId([1; 8]), 2, "HCMRT1:TWO");
         assert!(store.store_manifest_versions().await.unwrap());
+        assert_eq!(store.checked_manifests().unwrap(), vec!["HCMRT1:TWO"]);
         // A later version of the same trip keeps its first time.
         store.note_manifest_version(TripId([1; 8]), 3);
         store.store_manifest_versions().await.unwrap();
@@ -268,5 +274,6 @@ mod tests {
         assert_eq!(p.records, 1);
         assert_eq!(store.seen_manifest_version(TripId([1; 8])).unwrap(), None);
         assert!(store.manifests_seen_by_time.is_empty());
+        assert!(store.checked_manifests().unwrap().is_empty());
     }
 }

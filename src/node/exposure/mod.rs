@@ -27,7 +27,6 @@ const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
 /// One notice to send: a fellow traveller of a case, as the trace found them on a manifest.
-#[allow(dead_code)] // Built by TraceSubject (issue 18's subject trace) once merged; tests build it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NoticeDraft {
     /// The fellow traveller's issuing province: the notice goes to its node (this node's own
@@ -74,7 +73,6 @@ impl NodeState {
 /// INVALID_ARGUMENT (`exposure_notice`) for a draft that breaks the notice's rules (a seat
 /// outside 1 to 99, a distance no seat is at), before anything is queued; UNAVAILABLE when the
 /// store fails (the notices queued before stay queued).
-#[allow(dead_code)] // Called by TraceSubject (issue 18's subject trace) once merged; tests call it.
 pub(crate) async fn queue_notices(
     state: &NodeState,
     drafts: &[NoticeDraft],
@@ -83,17 +81,10 @@ pub(crate) async fn queue_notices(
 }
 
 /// Whether an agreement in force lets `from` send this node exposure notices: in the
-/// DirectionTerms whose issuer is `from` and verifier this province.
-///
-/// The agreement's `tracing` term is being added by another part of issue 18 in the core
-/// agreement; until it is there, this answers whether an agreement in force exists for that
-/// direction, and the merge switches it to `direction.tracing`.
+/// DirectionTerms whose issuer is `from` and verifier this province, the tracing term (the same
+/// term that lets `from` trace here, docs/tracing.md section 4).
 fn tracing_allowed(state: &NodeState, from: Province) -> bool {
-    state
-        .trust
-        .load()
-        .agreement_in_force(from, state.clock.now())
-        .is_ok()
+    crate::node::trace::find::tracing_allowed(state, from, state.clock.now())
 }
 
 impl Exposure<'_> {

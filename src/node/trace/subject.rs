@@ -267,18 +267,86 @@ pub(crate) async fn trace_subject(
     Ok(response)
 }
 
-/// Queues an exposure notice to each contact's issuing province for the traced trips; the
-/// number queued.
+/// Queues an exposure notice to each contact's issuing province for the traced trips
+/// (docs/tracing.md section 5): this province's own residents are stored here at once; a
+/// peer's only when an agreement in force lets this province trace there (its direction
+/// `this province -> peer` has the tracing term), else the peer would refuse it. The number
+/// queued.
 ///
 /// # Errors
-/// [`ApiError::Store`] when the outbox cannot be written.
+/// INVALID_ARGUMENT naming `case_class` when it is not set; [`ApiError::Store`] when the
+/// outbox cannot be written.
 pub(crate) async fn queue_notices(
-    _state: &NodeState,
-    _response: &proto::TraceSubjectResponse,
-    _case_class: proto::CaseClass,
+    state: &NodeState,
+    response: &proto::TraceSubjectResponse,
+    case_class: proto::CaseClass,
 ) -> Result<u32, ApiError> {
-    // exposure notices: wired when the notices slice lands
-    Ok(0)
+    use crate::node::exposure::NoticeDraft;
+    use crate::trace::CaseClass;
+    let case_class = match case_class {
+        proto::CaseClass::Confirmed => CaseClass::Confirmed,
+        proto::CaseClass::Asymptomatic => CaseClass::Asymptomatic,
+        proto::CaseClass::Suspected => CaseClass::Suspected,
+        proto::CaseClass::Unspecified => {
+            return Err(ApiError::invalid(
+                "case_class",
+                "a case class is needed to send exposure notices",
+            ))
+        }
+    };
+    let now = state.clock.now();
+    let local = state.province;
+    let trust = state.trust.load();
+    let may_notify = |to: Province| {
+        to == local
+            || trust
+                .agreements_with(to)
+                .iter()
+                .filter(|a| a.in_force(local, to, now))
+                .any(|a| a.direction(local, to).is_some_and(|d| d.tracing))
+    };
+    let bad = |what: &str| {
+        ApiError::Internal(match what {
+            "trip" => "a traced trip's id is not 16 hex digits",
+            "origin" => "a traced trip's origin is not a province",
+            _ => "a fellow traveller's entry does not read back",
+        })
+    };
+    let mut drafts = Vec::new();
+    for t in &response.trips {
+        let trip = crate::manifest::TripId(
+            hex::decode(&t.trip_id)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("trip"))?,
+        );
+        let trip_origin: Province = t.origin_province.parse().map_err(|_| bad("origin"))?;
+        for f in t.fellows.iter().filter(|f| f.contact) {
+            let to: Province = f.issuer.parse().map_err(|_| bad("fellow"))?;
+            if !may_notify(to) {
+                continue;
+            }
+            drafts.push(NoticeDraft {
+                to,
+                trip,
+                trip_origin,
+                departure: UnixTime::from_secs(t.departure),
+                seat: u16::try_from(f.seat).map_err(|_| bad("fellow"))?,
+                distance: u16::try_from(f.distance).map_err(|_| bad("fellow"))?,
+                crew: f.crew,
+                case_class,
+                cti_prefix: hex::decode(&f.cti_prefix)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| bad("fellow"))?,
+                subject_prefix: hex::decode(&f.subject_prefix)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| bad("fellow"))?,
+            });
+        }
+    }
+    crate::node::exposure::queue_notices(state, &drafts).await
 }
 
 /// Asks `p` for the trips listing the case (FindTrips over mutual TLS, certified by a key

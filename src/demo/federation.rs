@@ -125,6 +125,7 @@ pub(super) async fn conclude(
     peer_codes_here: &[(HealthStatus, HealthStatus)],
     our_codes_there: &[(HealthStatus, HealthStatus)],
     our_manifests_there: crate::agreement::ManifestTerms,
+    tracing: bool,
 ) -> Result<String, DemoError> {
     use crate::agreement::ManifestRole::{Arrival, Transit};
     let now = crate::unix_now();
@@ -153,6 +154,9 @@ pub(super) async fn conclude(
             effective_until: (now + 365 * 24 * 3600).secs(),
             our_manifests_transit: our_manifests_there.allows(Transit),
             our_manifests_arrival: our_manifests_there.allows(Arrival),
+            // Both ways: each province may trace at the other (docs/tracing.md section 4).
+            peer_tracing: tracing,
+            our_tracing: tracing,
             ..Default::default()
         })
         .await

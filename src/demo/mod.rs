@@ -147,6 +147,7 @@ pub async fn run_in(
                 &[(Green, Green), (Yellow, Red), (Red, Red)],
                 &[(Green, Green), (Red, Red)],
                 ManifestTerms::none(),
+                false,
             )
             .await?,
             "Guangdong counts a Sichuan yellow as red",
@@ -160,19 +161,38 @@ pub async fn run_in(
                 &all,
                 &all,
                 ManifestTerms::arrival(),
+                true,
             )
             .await?,
-            "all colours as issued; Zhejiang takes Sichuan's trips in",
+            "all colours as issued; Zhejiang takes Sichuan's trips in; tracing",
         ),
         (
             "Anhui-Zhejiang",
-            conclude(&fed, ZHEJIANG, ANHUI, &all, &all, ManifestTerms::none()).await?,
+            conclude(
+                &fed,
+                ZHEJIANG,
+                ANHUI,
+                &all,
+                &all,
+                ManifestTerms::none(),
+                false,
+            )
+            .await?,
             "all colours as issued",
         ),
         (
             "Sichuan-Anhui",
-            conclude(&fed, SICHUAN, ANHUI, &all, &all, ManifestTerms::transit()).await?,
-            "all colours; Anhui passes Sichuan's trips through",
+            conclude(
+                &fed,
+                SICHUAN,
+                ANHUI,
+                &all,
+                &all,
+                ManifestTerms::transit(),
+                true,
+            )
+            .await?,
+            "all colours; Anhui passes Sichuan's trips through; tracing",
         ),
     ];
     writeln!(
@@ -219,7 +239,9 @@ pub async fn run_in(
 
     // The point-to-point trip, while every agreement it relies on is in force (Zhejiang
     // terminates its agreement with Anhui below, and the bus carries an Anhui worker).
-    trip::point_to_point(&fed, &mut table).await?;
+    let trip_id = trip::point_to_point(&fed, &mut table).await?;
+    // One passenger becomes a case: Sichuan traces them to their fellow travellers.
+    trip::trace_case(&fed, &mut table, &trip_id).await?;
 
     // Trust changes: revocations, a key rotation and a termination, carried to the peers by
     // their sync (triggered here instead of waiting for the interval).

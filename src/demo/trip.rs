@@ -225,7 +225,7 @@ async fn check_at(
 pub(super) async fn point_to_point(
     fed: &Federation,
     table: &mut Table<'_, impl Write>,
-) -> Result<(), DemoError> {
+) -> Result<String, DemoError> {
     writeln!(
         table.out,
         "\npoint-to-point trip: Sichuan (Suining) -> Anhui border -> Zhejiang (Ningbo factory):"
@@ -498,6 +498,195 @@ pub(super) async fn point_to_point(
         "Sichuan's view of the trip",
         format!("{state}, {} checks reported", view.checks.len()),
         "delivered, 4 checks reported",
+    )?;
+    Ok(trip)
+}
+
+/// The passenger who becomes a case after the trip.
+const CASE: &str = "余德才";
+
+/// After the trip, one passenger becomes a case (issue 18, docs/tracing.md): Sichuan's platform
+/// reads the trip's chain of signed events, then traces the case (rule: within 1 row, 4 seats a
+/// row; crew always) here and at Anhui and Zhejiang, which allow Sichuan to trace; the contacts
+/// get exposure notices, at Sichuan's platform for its residents and at Anhui's for the Anhui
+/// worker. Every outcome that differs from the scenario is counted in `trip_mismatches`.
+///
+/// # Errors
+/// [`DemoError`] when a call fails outright.
+pub(super) async fn trace_case(
+    fed: &Federation,
+    table: &mut Table<'_, impl Write>,
+    trip: &str,
+) -> Result<(), DemoError> {
+    use crate::proto::trace_service_client::TraceServiceClient;
+    writeln!(
+        table.out,
+        "\nfull traceability: the trip's chain, then {} becomes a confirmed case:",
+        crate::identity::mask_name(CASE).unwrap_or_default()
+    )?;
+    let mut sc = TraceServiceClient::new(fed.connect(SICHUAN).await?);
+    let chain = sc
+        .trace_trip(proto::TraceTripRequest {
+            trip_id: trip.to_string(),
+        })
+        .await
+        .map_err(rpc("TraceTrip"))?
+        .into_inner();
+    let count =
+        |k: proto::TripEventKind| chain.events.iter().filter(|e| e.kind == k as i32).count();
+    use proto::TripEventKind as K;
+    let by: Vec<String> = {
+        let mut p: Vec<String> = chain.events.iter().map(|e| e.recorded_by.clone()).collect();
+        p.sort();
+        p.dedup();
+        p
+    };
+    // Created, 11 boarded, 1 removed, 2 seals, 4 checks by Anhui, the arrival and the receipt.
+    expect(
+        table,
+        "Sichuan's chain of the trip (TraceTrip)",
+        format!(
+            "{} events by {}, {} verified",
+            chain.events.len(),
+            by.join("+"),
+            chain.events.iter().filter(|e| e.verified).count()
+        ),
+        "21 events by 330000+340000+510000, 21 verified",
+    )?;
+    expect(
+        table,
+        "  of which",
+        format!(
+            "{} boarded, {} sealed, {} checked, {} handed over",
+            count(K::Boarded),
+            count(K::Sealed),
+            count(K::Checked),
+            count(K::HandedOver)
+        ),
+        "11 boarded, 2 sealed, 4 checked, 1 handed over",
+    )?;
+
+    let case = workers()
+        .into_iter()
+        .find(|w| w.resident.name == CASE)
+        .ok_or_else(|| DemoError::Scenario("the case is not among the workers".into()))?;
+    let traced = sc
+        .trace_subject(proto::TraceSubjectRequest {
+            document_type: proto::DocumentType::ResidentIdentityCard as i32,
+            document_number: case.resident.document_number(),
+            since: 0,
+            until: 0,
+            rule: Some(proto::ContactRule {
+                rows: 1,
+                seats_per_row: 4,
+                whole_vehicle: false,
+            }),
+            case_class: proto::CaseClass::Confirmed as i32,
+            send_notices: true,
+        })
+        .await
+        .map_err(rpc("TraceSubject"))?
+        .into_inner();
+    let mut held: Vec<String> = traced
+        .trips
+        .iter()
+        .flat_map(|t| t.held_by.clone())
+        .collect();
+    held.sort();
+    held.dedup();
+    let seat = traced.trips.first().map_or(0, |t| t.case_seat);
+    let mut answered = traced.answered.clone();
+    answered.sort();
+    expect(
+        table,
+        "Sichuan traces the case (TraceSubject)",
+        format!(
+            "{} trip, seat {seat}, held by {}; asked {}",
+            traced.trips.len(),
+            held.join("+"),
+            answered.join("+")
+        ),
+        "1 trip, seat 9, held by 330000+340000+510000; asked 330000+340000",
+    )?;
+    let contacts: Vec<&proto::FellowTraveller> = traced
+        .trips
+        .iter()
+        .flat_map(|t| t.fellows.iter())
+        .filter(|f| f.contact)
+        .collect();
+    let seats: Vec<String> = contacts.iter().map(|f| f.seat.to_string()).collect();
+    let anhui: Vec<String> = contacts
+        .iter()
+        .filter(|f| f.issuer == ANHUI.to_string())
+        .map(|f| f.seat.to_string())
+        .collect();
+    writeln!(table.out, "  rule: {}", traced.rule)?;
+    expect(
+        table,
+        "contacts",
+        format!(
+            "seats {} (Anhui code: seat {})",
+            seats.join(","),
+            anhui.join(",")
+        ),
+        "seats 1,5,6,7,8,10 (Anhui code: seat 10)",
+    )?;
+    expect(
+        table,
+        "exposure notices queued",
+        traced.notices_queued.to_string(),
+        "6",
+    )?;
+
+    // Each platform reads the notices for its residents: Sichuan's at once, Anhui's once
+    // Sichuan's outbox delivered it (within seconds).
+    let list = |n: u32| {
+        let fed = fed;
+        async move {
+            Ok::<_, DemoError>(
+                TraceServiceClient::new(fed.connect(n).await?)
+                    .list_exposure_notices(proto::ListExposureNoticesRequest::default())
+                    .await
+                    .map_err(rpc("ListExposureNotices"))?
+                    .into_inner()
+                    .notices,
+            )
+        }
+    };
+    let mine = list(SICHUAN).await?;
+    expect(
+        table,
+        "Sichuan's platform: its residents' notices",
+        format!(
+            "{}, {} matched to a code it issued",
+            mine.len(),
+            mine.iter().filter(|n| n.matched).count()
+        ),
+        "5, 5 matched to a code it issued",
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let theirs = loop {
+        let got = list(ANHUI).await?;
+        if !got.is_empty() || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let got = match theirs.as_slice() {
+        [n] => format!(
+            "from {}, seat {}, {} seat(s) from the case, {}",
+            n.from_province,
+            n.seat,
+            n.distance,
+            if n.matched { "matched" } else { "not matched" }
+        ),
+        other => format!("{} notices", other.len()),
+    };
+    expect(
+        table,
+        "Anhui's platform: its resident's notice",
+        got,
+        "from 510000, seat 10, 1 seat(s) from the case, matched",
     )?;
     Ok(())
 }

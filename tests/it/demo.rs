@@ -14,10 +14,11 @@ async fn demo_federation_meets_every_expectation() {
         "{text}"
     );
     // The point-to-point trip: 13 boardings, 4 checks at the Anhui border, the check-in, the
-    // receipt and Sichuan's view.
+    // receipt and Sichuan's view; then the trace: the chain (2 lines), the case's trip, its
+    // contacts, the notices queued, and each platform's notices.
     assert_eq!(
         (outcome.trip_checks, outcome.trip_mismatches),
-        (20, 0),
+        (27, 0),
         "{text}"
     );
     for (what, got) in [
@@ -34,6 +35,24 @@ async fn demo_federation_meets_every_expectation() {
             "9 present, 1 missing, 1 under observation",
         ),
         ("Sichuan's view of the trip", "delivered, 4 checks reported"),
+        (
+            "Sichuan's chain of the trip (TraceTrip)",
+            "21 events by 330000+340000+510000, 21 verified",
+        ),
+        (
+            "Sichuan traces the case (TraceSubject)",
+            "1 trip, seat 9, held by 330000+340000+510000; asked 330000+340000",
+        ),
+        ("contacts", "seats 1,5,6,7,8,10 (Anhui code: seat 10)"),
+        ("exposure notices queued", "6"),
+        (
+            "Sichuan's platform: its residents' notices",
+            "5, 5 matched to a code it issued",
+        ),
+        (
+            "Anhui's platform: its resident's notice",
+            "from 510000, seat 10, 1 seat(s) from the case, matched",
+        ),
     ] {
         assert!(
             text.lines()

@@ -37,6 +37,7 @@ mod retention;
 mod security;
 mod storage_faults;
 mod trace_chain;
+mod trace_notices;
 mod trace_subject;
 mod transport;
 mod trips;

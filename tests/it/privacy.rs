@@ -2,6 +2,8 @@
 //! handles a person's identity (issue, verify at home and at a peer, identity match at home and
 //! forwarded, subject revocation, the CLI, bundles, the audit and access logs), no full name and
 //! no document number appears anywhere in the nodes' folders or in their logs at debug level.
+//! Likewise after traces and exposure notices (issue 18 section 4): a trip boarded, checked at
+//! a border, traced with notices sent to a peer that takes them, read back by the CLI.
 
 use crate::common;
 
@@ -298,5 +300,174 @@ async fn nodes_keep_no_personal_data(log: Captured) {
         ],
         &pairs,
     );
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn traces_and_notices_keep_no_full_name_or_document_number() {
+    let log = Captured::default();
+    let (runtime, _guard) = runtime_logging_into(&log);
+    runtime.block_on(traces_keep_no_personal_data(log));
+}
+
+async fn traces_keep_no_personal_data(log: Captured) {
+    use crate::trace_subject::{agree, bus, tracer};
+    const ANHUI: u32 = 340000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
+    let sc = start_on(&init_node(dir.path(), SICHUAN).await, &clock).await;
+    let ah = start_on(&init_node(dir.path(), ANHUI).await, &clock).await;
+    // Sichuan's buses pass through Anhui; each traces at the other and takes its notices.
+    agree(
+        &sc,
+        &ah,
+        proto::CreateAgreementRequest {
+            our_manifests_transit: true,
+            our_tracing: true,
+            peer_tracing: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    sync_now(&sc).await;
+    sync_now(&ah).await;
+    let people: Vec<proto::Subject> = vec![
+        subject("罗德明", "511304", 501),
+        subject("何师傅", "511304", 502),
+        subject("欧阳明月", "340104", 503),
+        subject("杨小燕", "511304", 504),
+        subject("王芳", "340104", 505),
+    ];
+    let mut issued = Vec::new();
+    for p in &people {
+        let at = if p.document_number.starts_with("34") {
+            &ah
+        } else {
+            &sc
+        };
+        issued.push(issue(at, p.clone(), G, 3600).await);
+    }
+    // The bus: the driver, the case, then the others; checked at the Anhui border.
+    let now = clock.now();
+    let seats: Vec<&proto::IssueHealthCodeResponse> =
+        [1, 0, 2, 3, 4].iter().map(|&i| &issued[i]).collect();
+    let (trip, manifest) = bus(
+        &sc,
+        "511304",
+        "川R·24680",
+        (now + 60).secs(),
+        &["340000"],
+        &seats,
+    )
+    .await;
+    clock.set(now + 3600);
+    let pass = codes(&ah)
+        .await
+        .verify_manifest(proto::VerifyManifestRequest {
+            manifest,
+            checkpoint_id: "皖-G42".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(pass.pass, "{pass:?}");
+    clock.set(now + 3 * 3600);
+    // The trace with notices: to Sichuan's residents here, to Anhui's at Anhui.
+    let r = tracer(&sc)
+        .await
+        .trace_subject(proto::TraceSubjectRequest {
+            document_type: proto::DocumentType::ResidentIdentityCard as i32,
+            document_number: people[0].document_number.clone(),
+            since: 0,
+            until: 0,
+            rule: None,
+            case_class: proto::CaseClass::Confirmed as i32,
+            send_notices: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.answered, ["340000"], "{r:?}");
+    assert_eq!(r.notices_queued, 4, "{r:?}");
+    // Delivered to Anhui (bounded wait: the outbox retries at most every 15 s).
+    let mut at_ah = Vec::new();
+    for _ in 0..120 {
+        at_ah = tracer(&ah)
+            .await
+            .list_exposure_notices(proto::ListExposureNoticesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .notices;
+        if at_ah.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(at_ah.len(), 2, "{at_ah:?}");
+    assert!(at_ah.iter().all(|v| v.matched));
+    // The trip's chain at its origin (a transit node keeps none, docs/tracing.md section 2); a
+    // trace by the CLI; the notices and the audit by the CLI.
+    let chain = tracer(&sc)
+        .await
+        .trace_trip(proto::TraceTripRequest {
+            trip_id: trip.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(chain.events.len() >= 7, "{chain:?}");
+    let mut outputs = Vec::new();
+    for (at, args) in [
+        (
+            &sc,
+            vec![
+                "trace",
+                "subject",
+                "--doc-number",
+                people[3].document_number.as_str(),
+                "--notify",
+                "--case-class",
+                "suspected",
+            ],
+        ),
+        (&sc, vec!["exposure", "list", "--format", "json"]),
+        (&ah, vec!["exposure", "list"]),
+        (&sc, vec!["audit"]),
+        (&ah, vec!["audit", "--csv"]),
+    ] {
+        let mut c = cli(at);
+        c.args(&args).env("RUST_LOG", "debug");
+        let o = tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        outputs.push((format!("hcmr {}", args.join(" ")), o));
+    }
+    sc.shutdown().await.unwrap();
+    ah.shutdown().await.unwrap();
+
+    let logged = log.0.lock().unwrap().clone();
+    assert!(logged.len() > 1_000, "debug logs were captured");
+    let lines = String::from_utf8_lossy(&logged);
+    assert!(
+        lines.contains("exposure notice queued"),
+        "the notices were logged"
+    );
+    let pairs: Vec<(String, String)> = people
+        .iter()
+        .map(|p| (p.name.clone(), p.document_number.clone()))
+        .collect();
+    let mut logs: Vec<(String, &[u8])> = vec![("the nodes' debug log".into(), &logged)];
+    for (what, o) in &outputs {
+        logs.push((format!("{what}: output"), &o.stdout));
+        logs.push((format!("{what}: log"), &o.stderr));
+    }
+    let logs: Vec<(&str, &[u8])> = logs.iter().map(|(w, b)| (w.as_str(), *b)).collect();
+    let found = findings(&[dir.path()], &logs, &pairs);
     assert!(found.is_empty(), "{found:#?}");
 }

@@ -19,17 +19,17 @@ const SC: u32 = 510000;
 const AH: u32 = 340000;
 const ZJ: u32 = 330000;
 
-async fn trips(n: &NodeHandle) -> TripServiceClient<hcmr::client::NodeChannel> {
+pub(crate) async fn trips(n: &NodeHandle) -> TripServiceClient<hcmr::client::NodeChannel> {
     TripServiceClient::new(channel(n).await)
 }
 
-async fn tracer(n: &NodeHandle) -> TraceServiceClient<hcmr::client::NodeChannel> {
+pub(crate) async fn tracer(n: &NodeHandle) -> TraceServiceClient<hcmr::client::NodeChannel> {
     TraceServiceClient::new(channel(n).await)
 }
 
 /// Concludes an agreement proposed by `proposer` with every status counting as issued both
 /// ways; `request` sets the manifest and tracing terms.
-async fn agree(
+pub(crate) async fn agree(
     proposer: &NodeHandle,
     acceptor: &NodeHandle,
     request: proto::CreateAgreementRequest,
@@ -59,7 +59,7 @@ async fn agree(
 
 /// Creates a trip at `n`, boards `codes` in seat order (the first as crew) and seals it;
 /// returns the trip id and the manifest.
-async fn bus(
+pub(crate) async fn bus(
     n: &NodeHandle,
     origin: &str,
     vehicle: &str,

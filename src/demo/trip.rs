@@ -640,18 +640,15 @@ pub(super) async fn trace_case(
 
     // Each platform reads the notices for its residents: Sichuan's at once, Anhui's once
     // Sichuan's outbox delivered it (within seconds).
-    let list = |n: u32| {
-        let fed = fed;
-        async move {
-            Ok::<_, DemoError>(
-                TraceServiceClient::new(fed.connect(n).await?)
-                    .list_exposure_notices(proto::ListExposureNoticesRequest::default())
-                    .await
-                    .map_err(rpc("ListExposureNotices"))?
-                    .into_inner()
-                    .notices,
-            )
-        }
+    let list = |n: u32| async move {
+        Ok::<_, DemoError>(
+            TraceServiceClient::new(fed.connect(n).await?)
+                .list_exposure_notices(proto::ListExposureNoticesRequest::default())
+                .await
+                .map_err(rpc("ListExposureNotices"))?
+                .into_inner()
+                .notices,
+        )
     };
     let mine = list(SICHUAN).await?;
     expect(

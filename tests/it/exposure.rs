@@ -40,11 +40,15 @@ async fn scene() -> Scene {
     let sc = start_on(&sc_cfg, &clock).await;
     let zj = start_on(&zj_cfg, &clock).await;
     let ah = start_on(&ah_cfg, &clock).await;
-    conclude(
+    // All colours as issued both ways, and the tracing term both ways (notices need it).
+    crate::trace_subject::agree(
         &sc,
         &zj,
-        &[(G, G), (Y, Y), (R, R)],
-        &[(G, G), (Y, Y), (R, R)],
+        proto::CreateAgreementRequest {
+            peer_tracing: true,
+            our_tracing: true,
+            ..Default::default()
+        },
     )
     .await;
     Scene {

@@ -320,7 +320,7 @@ async fn a_peer_notice_is_taken_once_matched_listed_and_forgeries_are_refused() 
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains("0101010101010101  from 330000  trip 7e7e7e7e7e7e7e7e")
-            && text.contains("seat 12  2 seat(s) from a confirmed case"),
+            && text.contains("seat 12  2 seat(s) from the case (confirmed)"),
         "{text}"
     );
     let since = hcmr::rfc3339(now.secs() + 1);

@@ -202,7 +202,7 @@ pub(crate) async fn exec(c: ArrivalCommand) -> Result<(), CliError> {
                 .into_inner();
             let p = r.person.unwrap_or_default();
             out!(
-                "seat {} of trip {trip}: {}, measure {}{}; {} seats to go",
+                "seat {} of trip {trip}: {}, measure {}{}; {} to go",
                 p.seat,
                 if p.present { "present" } else { "missing" },
                 measure_name(p.measure),
@@ -211,7 +211,10 @@ pub(crate) async fn exec(c: ArrivalCommand) -> Result<(), CliError> {
                 } else {
                     format!(" ({})", p.reason)
                 },
-                r.remaining
+                match r.remaining {
+                    1 => "1 seat".to_string(),
+                    n => format!("{n} seats"),
+                }
             );
             Ok(())
         }

@@ -107,7 +107,7 @@ pub(crate) async fn exec(c: ExposureCommand) -> Result<(), CliError> {
             }
             for n in &all {
                 out!(
-                    "{}  from {}  trip {} (origin {}, departing {})  seat {}{}  {} seat(s) from a {} case  subject {}{}  received {}",
+                    "{}  from {}  trip {} (origin {}, departing {})  seat {}{}  {} seat(s) from the case ({})  subject {}{}  received {}",
                     n.notice_id,
                     n.from_province,
                     n.trip_id,

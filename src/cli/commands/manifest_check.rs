@@ -58,8 +58,12 @@ pub async fn run(a: CheckArgs) -> Result<(), CliError> {
     let text = manifest_text(a.manifest.as_deref(), a.file.as_deref())?;
     let r = match &a.offline {
         Some(path) => {
-            let (snapshot, now) =
-                super::verify::open_bundle(path, a.trust.as_deref(), a.max_bundle_age)?;
+            let (snapshot, now) = super::verify::open_bundle(
+                "--offline",
+                path,
+                a.trust.as_deref(),
+                a.max_bundle_age,
+            )?;
             crate::node::manifest_check::check_offline(&text, &snapshot, now)
         }
         None => HealthCodeServiceClient::new(channel(&a.node).await?)

@@ -212,7 +212,7 @@ fn verify_file(
     max_age: Duration,
 ) -> Result<(), CliError> {
     let (trip, read) = read_chain(file)?;
-    let (snapshot, _) = super::verify::open_bundle(bundle, trust, max_age)?;
+    let (snapshot, _) = super::verify::open_bundle("--bundle", bundle, trust, max_age)?;
     let mut failed = 0usize;
     let mut items = Vec::new();
     let mut positions = Vec::new();

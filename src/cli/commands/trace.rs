@@ -66,20 +66,20 @@ pub enum TraceCommand {
         /// Trips departing before this time, RFC 3339 with its offset; default now.
         #[arg(long, value_parser = point_in_time)]
         until: Option<std::time::SystemTime>,
-        /// Rows either side of the case's row that count as contacts.
-        #[arg(long, default_value_t = 3)]
+        /// Rows either side of the case's row that count as contacts (1 to 99).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=99))]
         rows: u32,
-        /// Seats per row (seat 1 to N is row 1).
-        #[arg(long, default_value_t = 4)]
+        /// Seats per row, seat 1 to N being row 1 (1 to 99).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=99))]
         seats_per_row: u32,
         /// Everyone on board counts (a vehicle without seat plan, a closed carriage).
         #[arg(long)]
         whole_vehicle: bool,
-        /// The case's classification, carried by the notices.
-        #[arg(long, value_enum, default_value = "confirmed")]
-        case_class: CaseClassArg,
-        /// Send exposure notices to the contacts' issuing provinces.
-        #[arg(long)]
+        /// The case's classification, carried by the notices (needed with --notify).
+        #[arg(long, value_enum)]
+        case_class: Option<CaseClassArg>,
+        /// Send exposure notices to the contacts' issuing provinces (with --case-class).
+        #[arg(long, requires = "case_class")]
         notify: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
@@ -115,7 +115,9 @@ pub(crate) async fn exec(c: TraceCommand) -> Result<(), CliError> {
                         seats_per_row,
                         whole_vehicle,
                     }),
-                    case_class: proto::CaseClass::from(case_class) as i32,
+                    case_class: case_class
+                        .map_or(proto::CaseClass::Unspecified, proto::CaseClass::from)
+                        as i32,
                     send_notices: notify,
                 })
                 .await?
@@ -152,6 +154,13 @@ fn print_trace(r: &proto::TraceSubjectResponse) {
         list(&r.not_answered),
         list(&r.not_asked)
     );
+    if r.trips.is_empty() {
+        out!(
+            "no trip lists this subject (a trace finds this province's own residents: the hash is \
+             keyed with this province's subject key, so another province's resident is traced by \
+             their own province)"
+        );
+    }
     for t in &r.trips {
         let contacts = t.fellows.iter().filter(|f| f.contact).count();
         out!(

@@ -166,7 +166,7 @@ fn verify_offline(
     max_age: Duration,
     code: &str,
 ) -> Result<proto::VerifyHealthCodeResponse, CliError> {
-    let (snapshot, now) = open_bundle(path, trust, max_age)?;
+    let (snapshot, now) = open_bundle("--offline", path, trust, max_age)?;
     let verdict = crate::verify::verify(code, &snapshot, now);
     Ok(convert::verdict_to_proto(&verdict, now))
 }
@@ -174,25 +174,27 @@ fn verify_offline(
 /// The trust snapshot of the bundle file `path` (`--offline`), checked against the exporting
 /// node's key or kid `trust` (`--trust`) and no older than `max_age` (`--max-bundle-age`), with
 /// the time it was judged at; notes on standard error which bundle it is. Shared by every
-/// offline check (`hcmr verify`, `hcmr manifest check`).
+/// offline check (`hcmr verify`, `hcmr manifest check`, `hcmr manifest trace --verify`); `flag`
+/// names the option that gave `path` in messages.
 ///
 /// # Errors
 /// [`CliError::Usage`] for a missing `--trust`, an unreadable file or one that is not a bundle;
 /// [`CliError::Failed`] for a bundle that fails its checks or is too old.
 pub(crate) fn open_bundle(
+    flag: &str,
     path: &std::path::Path,
     trust: Option<&str>,
     max_age: Duration,
 ) -> Result<(crate::trust::TrustSnapshot, crate::UnixTime), CliError> {
     let trust = trust.ok_or_else(|| {
-        CliError::Usage(
-            "--trust: required with --offline (the kid `hcmr bundle export` printed)".into(),
-        )
+        CliError::Usage(format!(
+            "--trust: required with {flag} (the kid `hcmr bundle export` printed)"
+        ))
     })?;
     let anchor = crate::bundle::TrustAnchor::parse(trust)
         .map_err(|e| CliError::Usage(format!("--trust: {e}")))?;
     let bytes = crate::fsutil::read_capped(path, crate::bundle::MAX_BUNDLE_BYTES)
-        .map_err(|e| CliError::Usage(format!("--offline {}: {e}", path.display())))?;
+        .map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))?;
     let now = crate::unix_now();
     let (content, snapshot) =
         crate::bundle::open(&bytes, anchor, now, max_age.as_secs()).map_err(|e| match e {

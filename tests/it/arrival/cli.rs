@@ -48,10 +48,7 @@ async fn a_receiver_hands_a_trip_over_with_the_cli() {
     assert!(out.contains("UNKNOWN_KEY"), "{out}");
 
     let out = hcmr_arrival(&s, &token_file, &["confirm", &trip, "1", &codes[0]], 0);
-    assert!(
-        out.contains("present, measure none; 1 seats to go"),
-        "{out}"
-    );
+    assert!(out.contains("present, measure none; 1 seat to go"), "{out}");
     // A measure without its reason is bad usage (64).
     hcmr_arrival(
         &s,

@@ -36,7 +36,7 @@ use hcmr::UnixTime;
 // The path keeps the module beside this file when tests/it/hostile_corpus.rs includes it.
 #[path = "trips.rs"]
 pub mod trips;
-pub use trips::{manifest_target, receipt_target, report_target};
+pub use trips::{event_target, manifest_target, notice_target, receipt_target, report_target};
 
 // The shared fixtures: the fixed "now", provinces and seeded keys. Sichuan's first key is
 // retired by the rotation in its feed; its second (`sc_key2`) is the current one.

@@ -9,15 +9,17 @@ use std::sync::OnceLock;
 
 use hcmr::keys::{NodeKey, PublicKey};
 use hcmr::manifest::{
-    self, CheckReport, Manifest, ManifestError, ManifestVerdict, Receipt, RecordError,
-    ReportVerdict, SignedCheckReport, SignedManifest, SignedReceipt,
+    self, CheckReport, Checkpoint, EventDetail, Manifest, ManifestError, ManifestVerdict, Receipt,
+    RecordError, ReportVerdict, SignedCheckReport, SignedManifest, SignedReceipt, SignedTripEvent,
+    TripEvent,
 };
 use hcmr::trust::TrustSnapshot;
 use hcmr::UnixTime;
 use hcmr_core::testkit::{
-    ah_key, check_report, gd_key, handover, js_key, refusal, sc_key, transit_checkpoint, trip,
-    zj_key, NOW,
+    ah_key, check_report, gd_key, handover, js_key, prov, refusal, sc_key, transit_checkpoint,
+    trip, zj_key, AH, NOW, SC, TRIP_ID, ZJ,
 };
+use hcmr_core::trace::{CaseClass, ExposureNotice, NoticeId, SignedExposureNotice};
 
 use super::Outcomes;
 
@@ -30,6 +32,11 @@ pub struct TripFixtures {
     pub reports: Vec<(&'static str, Vec<u8>)>,
     /// Receipts' COSE bytes (Zhejiang): the testkit's handover and refusal.
     pub receipts: Vec<(&'static str, Vec<u8>)>,
+    /// Trip events' COSE bytes (docs/tracing.md section 2): a boarding signed by Sichuan, an
+    /// arrival signed by Zhejiang.
+    pub events: Vec<(&'static str, Vec<u8>)>,
+    /// Exposure notices' COSE bytes (docs/tracing.md section 5): Sichuan's notice to Anhui.
+    pub notices: Vec<(&'static str, Vec<u8>)>,
     /// The Anhui checkpoint the manifests pass ([`transit_checkpoint`]).
     pub checkpoint: TrustSnapshot,
 }
@@ -64,7 +71,62 @@ fn build() -> TripFixtures {
             ("handover", handover().sign(&zj_key())),
             ("refusal", refusal().sign(&zj_key())),
         ],
+        events: vec![
+            ("boarded", boarded_event().sign(&sc_key())),
+            ("arrived", arrived_event().sign(&zj_key())),
+        ],
+        notices: vec![("notice", notice().sign(&sc_key()))],
         checkpoint: transit_checkpoint(),
+    }
+}
+
+/// A boarding of the fixture trip's seat 3, recorded by Sichuan a minute before the seal.
+fn boarded_event() -> TripEvent {
+    TripEvent {
+        trip_id: TRIP_ID,
+        at: NOW - 60,
+        recorder: prov(SC),
+        seat: 3,
+        version: 0,
+        detail: EventDetail::Boarded {
+            issuer: prov(SC),
+            status: hcmr::status::HealthStatus::Green,
+            crew: false,
+        },
+    }
+}
+
+/// The fixture trip's arrival, recorded by Zhejiang at its gate.
+fn arrived_event() -> TripEvent {
+    TripEvent {
+        trip_id: TRIP_ID,
+        at: NOW + 27 * 3600,
+        recorder: prov(ZJ),
+        seat: 0,
+        version: 1,
+        detail: EventDetail::Arrived {
+            checkpoint: Checkpoint::new("厂门").unwrap(),
+            manifest_hash: hcmr_core::testkit::sealed_hash(3),
+        },
+    }
+}
+
+/// Sichuan's notice to Anhui for seat 4 of the fixture trip, one seat from a confirmed case.
+fn notice() -> ExposureNotice {
+    ExposureNotice {
+        notice_id: NoticeId([0x42; 8]),
+        from: prov(SC),
+        to: prov(AH),
+        trip_id: TRIP_ID,
+        trip_origin: prov(SC),
+        departure: NOW + 3600,
+        seat: 4,
+        distance: 1,
+        crew: false,
+        case_class: CaseClass::Confirmed,
+        cti_prefix: [1, 2, 3, 4, 5, 6],
+        subject_prefix: [7, 8, 9, 10],
+        issued_at: NOW + 30 * 86_400,
     }
 }
 
@@ -262,6 +324,82 @@ pub fn receipt_target(data: &[u8]) -> Outcomes {
     let payload = Receipt::from_cbor(data);
     if let Ok(r) = &payload {
         assert_eq!(r.to_cbor(), data, "a payload that decodes is canonical");
+    }
+    out.insert(
+        "payload",
+        payload
+            .as_ref()
+            .map_or_else(record_outcome, |_| "ok".into()),
+    );
+    out
+}
+
+/// The trip event target: the input as an event's COSE bytes (`decode`) and as its payload
+/// (`payload`).
+pub fn event_target(data: &[u8]) -> Outcomes {
+    let f = trip_fixtures();
+    let mut out = Outcomes::new();
+    let decoded = SignedTripEvent::decode(data);
+    if let Ok(e) = &decoded {
+        assert_eq!(e.cose_bytes(), data);
+        assert_eq!(
+            TripEvent::from_cbor(&e.event.to_cbor()).as_ref(),
+            Ok(&e.event)
+        );
+        if trip_keys().iter().any(|k| e.verify_signature(k)) {
+            assert!(
+                f.events.iter().any(|(_, b)| b == data),
+                "an event no fixture signed verified: {e:?}"
+            );
+        }
+    }
+    out.insert(
+        "decode",
+        decoded
+            .as_ref()
+            .map_or_else(record_outcome, |_| "ok".into()),
+    );
+    let payload = TripEvent::from_cbor(data);
+    if let Ok(e) = &payload {
+        assert_eq!(e.to_cbor(), data, "a payload that decodes is canonical");
+    }
+    out.insert(
+        "payload",
+        payload
+            .as_ref()
+            .map_or_else(record_outcome, |_| "ok".into()),
+    );
+    out
+}
+
+/// The exposure notice target: the input as a notice's COSE bytes (`decode`) and as its payload
+/// (`payload`).
+pub fn notice_target(data: &[u8]) -> Outcomes {
+    let f = trip_fixtures();
+    let mut out = Outcomes::new();
+    let decoded = SignedExposureNotice::decode(data);
+    if let Ok(n) = &decoded {
+        assert_eq!(n.cose_bytes(), data);
+        assert_eq!(
+            ExposureNotice::from_cbor(&n.notice.to_cbor()).as_ref(),
+            Ok(&n.notice)
+        );
+        if trip_keys().iter().any(|k| n.verify_signature(k)) {
+            assert!(
+                f.notices.iter().any(|(_, b)| b == data),
+                "a notice no fixture signed verified: {n:?}"
+            );
+        }
+    }
+    out.insert(
+        "decode",
+        decoded
+            .as_ref()
+            .map_or_else(record_outcome, |_| "ok".into()),
+    );
+    let payload = ExposureNotice::from_cbor(data);
+    if let Ok(n) = &payload {
+        assert_eq!(n.to_cbor(), data, "a payload that decodes is canonical");
     }
     out.insert(
         "payload",

@@ -8,7 +8,7 @@
 //! - the input: `<name>.txt` (used byte for byte, no newline added), `<name>.hex` (hex digits,
 //!   white space ignored) or `<name>.bin` (raw bytes, e.g. a fuzzer artifact as found);
 //! - `<name>.expect`: `#` comment lines, then `target = code | agreement | feed | manifest |
-//!   report | receipt` and one or more
+//!   report | receipt | event | notice` and one or more
 //!   `decoder = outcome` lines. Decoders and outcomes are those of the harness: for `code`,
 //!   `decode` / `cose` / `claims` give [`hcmr::code::CodeError::code`] (`base45.length`),
 //!   `inspect` / `inspect_cose` give `InspectError::code`, `verify` the verification reason
@@ -17,7 +17,8 @@
 //!   `bundle`) the error's variant name (`NotCanonical`, `Gap`), or `ok`; for `manifest`
 //!   (`decode`, `cose`, `payload`: [`hcmr::manifest::ManifestError::code`] with the field or
 //!   seat it names, `manifest.field(people)`; `check`: the verdict at an Anhui checkpoint, `pass`
-//!   or the reasons, `bad_signature`) and `report` / `receipt` (`decode`, `payload`:
+//!   or the reasons, `bad_signature`) and `report` / `receipt` / `event` / `notice` (`decode`,
+//!   `payload`:
 //!   [`hcmr::manifest::RecordError::code`] with the field, `record.field(verdict)`).
 
 use std::collections::BTreeSet;
@@ -35,7 +36,16 @@ mod harness;
 
 use harness::{fixtures, NOW};
 
-const TARGETS: [&str; 6] = ["code", "agreement", "feed", "manifest", "report", "receipt"];
+const TARGETS: [&str; 8] = [
+    "code",
+    "agreement",
+    "feed",
+    "manifest",
+    "report",
+    "receipt",
+    "event",
+    "notice",
+];
 const INPUT_EXTENSIONS: [&str; 3] = ["txt", "hex", "bin"];
 
 fn corpus_dir() -> PathBuf {
@@ -96,6 +106,8 @@ fn run(target: &str, data: &[u8]) -> harness::Outcomes {
         "manifest" => harness::manifest_target(data),
         "report" => harness::report_target(data),
         "receipt" => harness::receipt_target(data),
+        "event" => harness::event_target(data),
+        "notice" => harness::notice_target(data),
         _ => unreachable!("checked when parsed"),
     }
 }
@@ -250,13 +262,15 @@ proptest! {
         harness::manifest_target(&b);
         harness::report_target(&b);
         harness::receipt_target(&b);
+        harness::event_target(&b);
+        harness::notice_target(&b);
     }
 
     /// One to four edits (replace, insert, delete, truncate, swap) of a valid code string never
     /// panic and never verify with other claims.
     #[test]
     fn mutated_codes_never_verify_other_claims(
-        which in 0usize..8,
+        which in 0usize..11,
         edits in proptest::collection::vec(
             (any::<proptest::sample::Index>(), 0u8..5, base45_char()),
             1..=4,
@@ -321,7 +335,7 @@ proptest! {
     }
 
     /// One to four byte edits (replace, flip a bit, insert, delete) of a signed trip manifest,
-    /// check report or receipt: never a panic, and the trip targets' invariants hold (nothing
+    /// check report, receipt, trip event or exposure notice: never a panic, and the trip targets' invariants hold (nothing
     /// but a fixture verifies or passes the checkpoint; what decodes is canonical).
     #[test]
     fn mutated_trip_records_keep_the_invariants(
@@ -345,7 +359,9 @@ proptest! {
         let (kind, original) = match which {
             0..=3 => ("manifest", manifests[which].clone()),
             4 | 5 => ("report", f.reports[which - 4].1.clone()),
-            _ => ("receipt", f.receipts[which - 6].1.clone()),
+            6 | 7 => ("receipt", f.receipts[which - 6].1.clone()),
+            8 | 9 => ("event", f.events[which - 8].1.clone()),
+            _ => ("notice", f.notices[0].1.clone()),
         };
         let mut b = original.clone();
         for (at, op, byte) in edits {
@@ -372,8 +388,14 @@ proptest! {
             "report" => {
                 harness::report_target(&b);
             }
-            _ => {
+            "receipt" => {
                 harness::receipt_target(&b);
+            }
+            "event" => {
+                harness::event_target(&b);
+            }
+            _ => {
+                harness::notice_target(&b);
             }
         }
     }

@@ -74,7 +74,7 @@ impl Arrival<'_> {
             ));
         }
         if !r.missing {
-            self.code_of_seat(who, &record.manifest, seat, r.code)
+            self.code_of_seat(who, &record.manifest, &record.checkpoint, seat, r.code)
                 .await?;
         }
         let outcome = SeatOutcome {
@@ -99,8 +99,9 @@ impl Arrival<'_> {
         })
     }
 
-    /// Verifies `code` (audited, as VerifyHealthCode) and checks that it is the person of seat
-    /// `seat` (1-based) of the stored manifest string `manifest`.
+    /// Verifies `code` (audited, as VerifyHealthCode, under the checkpoint id `gate` the trip was
+    /// checked in at) and checks that it is the person of seat `seat` (1-based) of the stored
+    /// manifest string `manifest`.
     ///
     /// # Errors
     /// [`ApiError::FailedPrecondition`] when not recognized or not the seat's person.
@@ -108,6 +109,7 @@ impl Arrival<'_> {
         &self,
         who: &str,
         manifest: &str,
+        gate: &str,
         seat: usize,
         code: String,
     ) -> Result<(), ApiError> {
@@ -120,7 +122,7 @@ impl Arrival<'_> {
         let issuer = m.issuers.get(usize::from(entry.issuer)).copied();
         let (verdicts, _) = self
             .verification
-            .verify_and_audit(who, vec![code], "", "grpc")
+            .verify_and_audit(who, vec![code], gate, "grpc")
             .await?;
         let v = verdicts
             .first()

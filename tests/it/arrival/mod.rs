@@ -268,6 +268,32 @@ async fn a_trip_is_checked_in_confirmed_and_its_receipt_reaches_the_origin_after
         .into_inner();
     assert_eq!(r.remaining, 2);
     assert!(r.person.unwrap().present);
+    // The code scanned at the gate is audited under the gate's checkpoint id from the check-in.
+    // (The audit writer stores records in batches: a bounded wait.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let codes_audited = loop {
+        let records: Vec<proto::AuditRecord> = audit_records(&s.zj)
+            .await
+            .into_iter()
+            .filter(|r| r.manifest.is_none() && r.trace.is_none())
+            .collect();
+        if records.iter().any(|r| r.checkpoint_id == "宁波厂门1")
+            || std::time::Instant::now() > deadline
+        {
+            break records;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        codes_audited
+            .iter()
+            .any(|r| r.checkpoint_id == "宁波厂门1" && r.issuer_province == "510000"),
+        "{codes_audited:?}"
+    );
+    assert!(
+        codes_audited.iter().all(|r| r.checkpoint_id != "unnamed"),
+        "{codes_audited:?}"
+    );
     let e = gate
         .complete_handover(proto::CompleteHandoverRequest {
             trip_id: trip.clone(),

@@ -101,7 +101,10 @@ impl ManifestCheck<'_> {
         let origin = decoded
             .as_ref()
             .and_then(|s| s.manifest.origin_province().ok());
-        if let (Some(s), true) = (&decoded, verified) {
+        // Only a version newer than the one seen here is noted: a rescan of the same version
+        // (the common case) adds no allocation and no write to the next audit batch.
+        let newer = |s: &SignedManifest| seen.is_none_or(|v| s.manifest.version > u64::from(v));
+        if let Some(s) = decoded.as_ref().filter(|s| verified && newer(s)) {
             self.store
                 .note_manifest_version(s.manifest.trip_id, s.manifest.version);
             self.store

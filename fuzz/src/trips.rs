@@ -258,154 +258,113 @@ fn assert_fixture_manifest(m: &Manifest, what: &str) {
     );
 }
 
-/// The check report target: the input as a report's COSE bytes (`decode`) and as its payload
-/// (`payload`).
+/// What the record targets need of a signed trip record: its decoder, its content, its bytes
+/// and signature check, and its payload's codec.
+struct RecordKind<S, T> {
+    /// What the invariants' messages call it.
+    name: &'static str,
+    decode: fn(&[u8]) -> Result<S, RecordError>,
+    content: fn(&S) -> &T,
+    cose: fn(&S) -> &[u8],
+    verifies: fn(&S, &PublicKey) -> bool,
+    from_cbor: fn(&[u8]) -> Result<T, RecordError>,
+    to_cbor: fn(&T) -> Vec<u8>,
+}
+
+/// A record target: the input as the record's COSE bytes (`decode`) and as its payload
+/// (`payload`). Invariants: a decoded record keeps its bytes and its content re-encodes to
+/// itself; only a fixture (`signed`) verifies under a fixture key; a payload that decodes is
+/// canonical.
+fn record_target<S: std::fmt::Debug, T: PartialEq + std::fmt::Debug>(
+    data: &[u8],
+    k: &RecordKind<S, T>,
+    signed: &[(&'static str, Vec<u8>)],
+) -> Outcomes {
+    let mut out = Outcomes::new();
+    let decoded = (k.decode)(data);
+    if let Ok(r) = &decoded {
+        assert_eq!((k.cose)(r), data);
+        let content = (k.content)(r);
+        assert_eq!((k.from_cbor)(&(k.to_cbor)(content)).as_ref(), Ok(content));
+        if trip_keys().iter().any(|key| (k.verifies)(r, key)) {
+            assert!(
+                signed.iter().any(|(_, b)| b == data),
+                "a {} no fixture signed verified: {r:?}",
+                k.name
+            );
+        }
+    }
+    out.insert(
+        "decode",
+        decoded
+            .as_ref()
+            .map_or_else(record_outcome, |_| "ok".into()),
+    );
+    let payload = (k.from_cbor)(data);
+    if let Ok(t) = &payload {
+        assert_eq!((k.to_cbor)(t), data, "a payload that decodes is canonical");
+    }
+    out.insert(
+        "payload",
+        payload
+            .as_ref()
+            .map_or_else(record_outcome, |_| "ok".into()),
+    );
+    out
+}
+
+/// The check report target ([`record_target`]: docs/transport.md section 6).
 pub fn report_target(data: &[u8]) -> Outcomes {
-    let f = trip_fixtures();
-    let mut out = Outcomes::new();
-    let decoded = SignedCheckReport::decode(data);
-    if let Ok(r) = &decoded {
-        assert_eq!(r.cose_bytes(), data);
-        assert_eq!(
-            CheckReport::from_cbor(&r.report.to_cbor()).as_ref(),
-            Ok(&r.report)
-        );
-        if trip_keys().iter().any(|k| r.verify_signature(k)) {
-            assert!(
-                f.reports.iter().any(|(_, b)| b == data),
-                "a report no fixture signed verified: {r:?}"
-            );
-        }
-    }
-    out.insert(
-        "decode",
-        decoded
-            .as_ref()
-            .map_or_else(record_outcome, |_| "ok".into()),
-    );
-    let payload = CheckReport::from_cbor(data);
-    if let Ok(r) = &payload {
-        assert_eq!(r.to_cbor(), data, "a payload that decodes is canonical");
-    }
-    out.insert(
-        "payload",
-        payload
-            .as_ref()
-            .map_or_else(record_outcome, |_| "ok".into()),
-    );
-    out
+    let k = RecordKind {
+        name: "report",
+        decode: SignedCheckReport::decode,
+        content: |r| &r.report,
+        cose: SignedCheckReport::cose_bytes,
+        verifies: SignedCheckReport::verify_signature,
+        from_cbor: CheckReport::from_cbor,
+        to_cbor: CheckReport::to_cbor,
+    };
+    record_target(data, &k, &trip_fixtures().reports)
 }
 
-/// The receipt target: the input as a receipt's or refusal's COSE bytes (`decode`) and as its
-/// payload (`payload`).
+/// The receipt target, a handover receipt or refusal ([`record_target`]).
 pub fn receipt_target(data: &[u8]) -> Outcomes {
-    let f = trip_fixtures();
-    let mut out = Outcomes::new();
-    let decoded = SignedReceipt::decode(data);
-    if let Ok(r) = &decoded {
-        assert_eq!(r.cose_bytes(), data);
-        assert_eq!(
-            Receipt::from_cbor(&r.receipt.to_cbor()).as_ref(),
-            Ok(&r.receipt)
-        );
-        if trip_keys().iter().any(|k| r.verify_signature(k)) {
-            assert!(
-                f.receipts.iter().any(|(_, b)| b == data),
-                "a receipt no fixture signed verified: {r:?}"
-            );
-        }
-    }
-    out.insert(
-        "decode",
-        decoded
-            .as_ref()
-            .map_or_else(record_outcome, |_| "ok".into()),
-    );
-    let payload = Receipt::from_cbor(data);
-    if let Ok(r) = &payload {
-        assert_eq!(r.to_cbor(), data, "a payload that decodes is canonical");
-    }
-    out.insert(
-        "payload",
-        payload
-            .as_ref()
-            .map_or_else(record_outcome, |_| "ok".into()),
-    );
-    out
+    let k = RecordKind {
+        name: "receipt",
+        decode: SignedReceipt::decode,
+        content: |r| &r.receipt,
+        cose: SignedReceipt::cose_bytes,
+        verifies: SignedReceipt::verify_signature,
+        from_cbor: Receipt::from_cbor,
+        to_cbor: Receipt::to_cbor,
+    };
+    record_target(data, &k, &trip_fixtures().receipts)
 }
 
-/// The trip event target: the input as an event's COSE bytes (`decode`) and as its payload
-/// (`payload`).
+/// The trip event target ([`record_target`]: docs/tracing.md section 2).
 pub fn event_target(data: &[u8]) -> Outcomes {
-    let f = trip_fixtures();
-    let mut out = Outcomes::new();
-    let decoded = SignedTripEvent::decode(data);
-    if let Ok(e) = &decoded {
-        assert_eq!(e.cose_bytes(), data);
-        assert_eq!(
-            TripEvent::from_cbor(&e.event.to_cbor()).as_ref(),
-            Ok(&e.event)
-        );
-        if trip_keys().iter().any(|k| e.verify_signature(k)) {
-            assert!(
-                f.events.iter().any(|(_, b)| b == data),
-                "an event no fixture signed verified: {e:?}"
-            );
-        }
-    }
-    out.insert(
-        "decode",
-        decoded
-            .as_ref()
-            .map_or_else(record_outcome, |_| "ok".into()),
-    );
-    let payload = TripEvent::from_cbor(data);
-    if let Ok(e) = &payload {
-        assert_eq!(e.to_cbor(), data, "a payload that decodes is canonical");
-    }
-    out.insert(
-        "payload",
-        payload
-            .as_ref()
-            .map_or_else(record_outcome, |_| "ok".into()),
-    );
-    out
+    let k = RecordKind {
+        name: "event",
+        decode: SignedTripEvent::decode,
+        content: |e| &e.event,
+        cose: SignedTripEvent::cose_bytes,
+        verifies: SignedTripEvent::verify_signature,
+        from_cbor: TripEvent::from_cbor,
+        to_cbor: TripEvent::to_cbor,
+    };
+    record_target(data, &k, &trip_fixtures().events)
 }
 
-/// The exposure notice target: the input as a notice's COSE bytes (`decode`) and as its payload
-/// (`payload`).
+/// The exposure notice target ([`record_target`]: docs/tracing.md section 5).
 pub fn notice_target(data: &[u8]) -> Outcomes {
-    let f = trip_fixtures();
-    let mut out = Outcomes::new();
-    let decoded = SignedExposureNotice::decode(data);
-    if let Ok(n) = &decoded {
-        assert_eq!(n.cose_bytes(), data);
-        assert_eq!(
-            ExposureNotice::from_cbor(&n.notice.to_cbor()).as_ref(),
-            Ok(&n.notice)
-        );
-        if trip_keys().iter().any(|k| n.verify_signature(k)) {
-            assert!(
-                f.notices.iter().any(|(_, b)| b == data),
-                "a notice no fixture signed verified: {n:?}"
-            );
-        }
-    }
-    out.insert(
-        "decode",
-        decoded
-            .as_ref()
-            .map_or_else(record_outcome, |_| "ok".into()),
-    );
-    let payload = ExposureNotice::from_cbor(data);
-    if let Ok(n) = &payload {
-        assert_eq!(n.to_cbor(), data, "a payload that decodes is canonical");
-    }
-    out.insert(
-        "payload",
-        payload
-            .as_ref()
-            .map_or_else(record_outcome, |_| "ok".into()),
-    );
-    out
+    let k = RecordKind {
+        name: "notice",
+        decode: SignedExposureNotice::decode,
+        content: |n| &n.notice,
+        cose: SignedExposureNotice::cose_bytes,
+        verifies: SignedExposureNotice::verify_signature,
+        from_cbor: ExposureNotice::from_cbor,
+        to_cbor: ExposureNotice::to_cbor,
+    };
+    record_target(data, &k, &trip_fixtures().notices)
 }

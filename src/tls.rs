@@ -52,6 +52,11 @@ pub const BINDING_OID: &[u64] = &[2, 25, 7_521_134_463_811_023_665];
 /// Domain separation prefix of a certification.
 const BINDING_CONTEXT: &[u8] = b"hcmr-tls-binding-v1\0";
 
+/// Domain separation prefix of a verify replica's certification (binding version 2): a
+/// different message, so that a replica's certificate never passes as its province's node
+/// certificate at a peer, nor a node certificate as a replica's.
+const REPLICA_BINDING_CONTEXT: &[u8] = b"hcmr-tls-replica-v1\0";
+
 /// Words in every refusal of a peer's certificate by this node as a client (so a caller can
 /// tell "wrong node" from "node down").
 pub const PEER_REFUSED: &str = "peer certificate refused";
@@ -131,13 +136,26 @@ pub struct Binding {
     pub province: Province,
     /// Certifications, oldest first.
     pub certifications: Vec<Certification>,
+    /// A verify replica's binding (version 2, certifications over [`replica_binding_message`])
+    /// instead of a node's (version 1).
+    pub replica: bool,
 }
 
 /// The message a node key signs to certify a TLS key: the context string, the province's six
 /// digits, and SHA-256 of the TLS key's SubjectPublicKeyInfo (DER).
 pub fn binding_message(province: Province, spki_der: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(BINDING_CONTEXT.len() + 6 + 32);
-    m.extend_from_slice(BINDING_CONTEXT);
+    message_with(BINDING_CONTEXT, province, spki_der)
+}
+
+/// As [`binding_message`], for a verify replica's TLS key: `"hcmr-tls-replica-v1\0" ||
+/// province || SHA-256(spki)`.
+pub fn replica_binding_message(province: Province, spki_der: &[u8]) -> Vec<u8> {
+    message_with(REPLICA_BINDING_CONTEXT, province, spki_der)
+}
+
+fn message_with(context: &[u8], province: Province, spki_der: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(context.len() + 6 + 32);
+    m.extend_from_slice(context);
     m.extend_from_slice(province.to_string().as_bytes());
     m.extend_from_slice(&Sha256::digest(spki_der));
     m
@@ -148,6 +166,15 @@ pub fn certify(node_key: &NodeKey, province: Province, spki_der: &[u8]) -> Certi
     Certification {
         key: node_key.public(),
         signature: node_key.sign(&binding_message(province, spki_der)),
+    }
+}
+
+/// Signs a verify replica's TLS key (SubjectPublicKeyInfo, DER) with the primary's node key:
+/// the enrollment of a replica (docs/deploy.md section 2).
+pub fn certify_replica(node_key: &NodeKey, province: Province, spki_der: &[u8]) -> Certification {
+    Certification {
+        key: node_key.public(),
+        signature: node_key.sign(&replica_binding_message(province, spki_der)),
     }
 }
 
@@ -165,7 +192,7 @@ impl Binding {
             })
             .collect();
         crate::cbor::encode(&Value::Array(vec![
-            Value::Integer(Integer::from(1u8)),
+            Value::Integer(Integer::from(if self.replica { 2u8 } else { 1u8 })),
             Value::Text(self.province.to_string()),
             Value::Array(certs),
         ]))
@@ -185,9 +212,11 @@ impl Binding {
         let [version, province, certs] = items.as_slice() else {
             return Err(bad("not [version, province, certifications]"));
         };
-        if version.as_integer().map(i128::from) != Some(1) {
-            return Err(bad("version is not 1"));
-        }
+        let replica = match version.as_integer().map(i128::from) {
+            Some(1) => false,
+            Some(2) => true,
+            _ => return Err(bad("version is not 1 (node) or 2 (verify replica)")),
+        };
         let province = province
             .as_text()
             .ok_or_else(|| bad("province is not text"))?;
@@ -222,6 +251,7 @@ impl Binding {
         Ok(Binding {
             province,
             certifications,
+            replica,
         })
     }
 }
@@ -234,6 +264,12 @@ pub struct PeerCertificate {
     pub province: Province,
     /// Node signing keys that certified the certificate's TLS key (all certifications verified).
     pub keys: Vec<PublicKey>,
+    /// A verify replica's certificate (binding version 2): it speaks for no province towards
+    /// peers, only for itself towards its primary, which also checks `spki_sha256` against
+    /// the replicas it enrolled.
+    pub replica: bool,
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo (DER).
+    pub spki_sha256: [u8; 32],
 }
 
 impl PeerCertificate {
@@ -291,7 +327,11 @@ pub fn check_node_certificate(der: &[u8], now: i64) -> Result<PeerCertificate, T
     }
     let binding = Binding::decode(ext.value)?;
     let spki = cert.tbs_certificate.subject_pki.raw;
-    let msg = binding_message(binding.province, spki);
+    let msg = if binding.replica {
+        replica_binding_message(binding.province, spki)
+    } else {
+        binding_message(binding.province, spki)
+    };
     let mut keys = Vec::with_capacity(binding.certifications.len());
     for c in &binding.certifications {
         if !crate::keys::verify_signature(&c.key, &msg, &c.signature) {
@@ -304,6 +344,8 @@ pub fn check_node_certificate(der: &[u8], now: i64) -> Result<PeerCertificate, T
     Ok(PeerCertificate {
         province: binding.province,
         keys,
+        replica: binding.replica,
+        spki_sha256: Sha256::digest(spki).into(),
     })
 }
 
@@ -391,12 +433,62 @@ impl TlsIdentity {
         let binding = Binding {
             province,
             certifications: vec![certify(node_key, province, &spki)],
+            replica: false,
         };
         let cert_der = self_sign(&key, province, names, &binding, now)?;
         Ok(TlsIdentity {
             key_der: zeroize::Zeroizing::new(key.serialize_der()),
             cert_der,
         })
+    }
+
+    /// A fresh TLS key for a verify replica, not yet certified: the key and its
+    /// SubjectPublicKeyInfo (DER), which the primary certifies at enrollment
+    /// ([`certify_replica`]); then [`TlsIdentity::replica`] makes the certificate.
+    ///
+    /// # Errors
+    /// [`TlsError::Generate`].
+    pub fn generate_replica_key() -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), TlsError> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        Ok((zeroize::Zeroizing::new(key.serialize_der()), spki))
+    }
+
+    /// A verify replica's identity: its TLS key (PKCS#8 DER, from
+    /// [`TlsIdentity::generate_replica_key`]) and a certificate with a version 2 binding holding
+    /// the primary's `certification` of it, with `names`, at `now` (seconds since the Unix
+    /// epoch).
+    ///
+    /// # Errors
+    /// [`TlsError::Generate`]; [`TlsError::ForgedCertification`] when the certification does
+    /// not verify over this key.
+    pub fn replica(
+        key_der: zeroize::Zeroizing<Vec<u8>>,
+        province: Province,
+        names: &[String],
+        certification: Certification,
+        now: i64,
+    ) -> Result<TlsIdentity, TlsError> {
+        let key = rcgen::KeyPair::try_from(key_der.as_slice())
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        if !crate::keys::verify_signature(
+            &certification.key,
+            &replica_binding_message(province, &spki),
+            &certification.signature,
+        ) {
+            return Err(TlsError::ForgedCertification {
+                kid: certification.key.kid.to_string(),
+            });
+        }
+        let binding = Binding {
+            province,
+            certifications: vec![certification],
+            replica: true,
+        };
+        let cert_der = self_sign(&key, province, names, &binding, now)?;
+        Ok(TlsIdentity { key_der, cert_der })
     }
 
     /// The same TLS key and names, re-signed with a certification by `node_key` added (after a

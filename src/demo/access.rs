@@ -115,7 +115,10 @@ pub(super) async fn access_checks(
             .await
             .map_err(|e| DemoError::Node(e.to_string()))?;
         let got = match FederationServiceClient::new(ch)
-            .get_feed(proto::GetFeedRequest { from_seq: 1 })
+            .get_feed(proto::GetFeedRequest {
+                from_seq: 1,
+                ..Default::default()
+            })
             .await
         {
             Ok(mut stream) => code(stream.get_mut().message().await.map(|_| ())),

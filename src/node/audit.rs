@@ -134,6 +134,7 @@ fn audit_to_proto(a: &AuditRecord) -> proto::AuditRecord {
             .as_ref()
             .map(super::manifest_check::audit_to_proto),
         trace: a.trace.as_ref().map(trace_to_proto),
+        replica: String::new(),
     }
 }
 

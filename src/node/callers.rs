@@ -59,6 +59,8 @@ pub(crate) struct CallerAdmin<'a> {
     store: &'a Store,
     callers: &'a ArcSwap<HashMap<[u8; 32], Arc<Caller>>>,
     clock: &'a crate::clock::Clock,
+    /// Woken after the table is reloaded (replicas follow the callers).
+    trust: &'a super::TrustState,
 }
 
 impl NodeState {
@@ -68,6 +70,7 @@ impl NodeState {
             store: &self.store,
             callers: &self.callers,
             clock: &self.clock,
+            trust: &self.trust,
         }
     }
 }
@@ -82,6 +85,7 @@ impl CallerAdmin<'_> {
             .map(|c| (c.token_hash, Arc::new(c)))
             .collect();
         self.callers.store(Arc::new(table));
+        self.trust.notify_changed();
         Ok(())
     }
 

@@ -18,7 +18,7 @@ use super::api;
 use crate::proto;
 
 /// Every name the node reports: "" (the node) and its services.
-fn service_names() -> [&'static str; 7] {
+fn service_names() -> [&'static str; 8] {
     use tonic::server::NamedService;
     [
         "",
@@ -28,6 +28,7 @@ fn service_names() -> [&'static str; 7] {
         <proto::trip_service_server::TripServiceServer<api::TripApi> as NamedService>::NAME,
         <proto::arrival_service_server::ArrivalServiceServer<api::ArrivalApi> as NamedService>::NAME,
         <proto::trace_service_server::TraceServiceServer<api::TraceApi> as NamedService>::NAME,
+        <proto::replica_service_server::ReplicaServiceServer<api::ReplicaApi> as NamedService>::NAME,
     ]
 }
 

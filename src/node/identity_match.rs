@@ -5,7 +5,7 @@ use super::convert;
 use super::error::ApiError;
 use super::{peer, NodeState, TrustState};
 use crate::clock::Clock;
-use crate::identity::{self, SubjectKey};
+use crate::identity::{self};
 use crate::proto;
 use crate::province::Province;
 use crate::store::Store;
@@ -28,7 +28,7 @@ fn too_many() -> ApiError {
 /// A peer's code is asked of its issuer's node over `peers`.
 pub(crate) struct IdentityMatch<'a> {
     province: Province,
-    subject_key: &'a SubjectKey,
+    subject_key: &'a crate::node::keyslot::SubjectKeySlot,
     trust: &'a TrustState,
     store: &'a Store,
     clock: &'a Clock,
@@ -105,7 +105,7 @@ impl IdentityMatch<'_> {
             });
         }
         if issuer == self.province {
-            let matches = self.subject_key.subject_hash(doc_type, &number) == hash;
+            let matches = self.subject_key.get()?.subject_hash(doc_type, &number) == hash;
             return Ok(proto::MatchIdentityResponse {
                 matches,
                 checked_by: self.province.to_string(),
@@ -168,7 +168,7 @@ impl IdentityMatch<'_> {
         if !self.match_allowed(limit_key, self.clock.now()).await? {
             return Err(too_many());
         }
-        let mine = self.subject_key.subject_hash(doc_type, &number);
+        let mine = self.subject_key.get()?.subject_hash(doc_type, &number);
         Ok(proto::MatchSubjectResponse {
             matches: mine.0 == hash,
         })

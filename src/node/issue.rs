@@ -4,8 +4,6 @@
 use crate::lock::Locked;
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
-
 use super::convert;
 use super::error::ApiError;
 use super::issue_request::{claims_for, IssuePolicy};
@@ -14,8 +12,6 @@ use crate::clock::Clock;
 use crate::code::Claims;
 use crate::display::DisplayOffset;
 use crate::feed::FeedState;
-use crate::identity::SubjectKey;
-use crate::keys::NodeKey;
 use crate::proto;
 use crate::province::Province;
 use crate::store::{IssuedRecord, Store};
@@ -25,8 +21,8 @@ use crate::store::{IssuedRecord, Store};
 /// offset (the card) and the clock.
 pub(crate) struct Issuer<'a> {
     province: Province,
-    key: &'a ArcSwap<NodeKey>,
-    subject_key: &'a SubjectKey,
+    key: &'a crate::node::keyslot::SigningKey,
+    subject_key: &'a crate::node::keyslot::SubjectKeySlot,
     default_code_lifetime_secs: u64,
     own_feed: &'a Mutex<Arc<FeedState>>,
     store: &'a Store,
@@ -66,14 +62,14 @@ impl Issuer<'_> {
         let policy = IssuePolicy {
             issuer: self.province,
             default_code_lifetime_secs: self.default_code_lifetime_secs,
-            subject_key: self.subject_key,
+            subject_key: self.subject_key.get()?,
         };
         let (claims, status) = claims_for(&r, now, &policy, |hash| {
             self.own_feed.locked().subject_revoked_before(hash)
         })?;
         // The code id is the signature's first 16 bytes: known only once signed.
         let crate::code::Encoded { code, cti } =
-            crate::code::encode_with_cti(&claims, &self.key.load());
+            crate::code::encode_with_cti(&claims, &*self.key.load()?);
         self.store
             .log_issued(&IssuedRecord {
                 cti,
@@ -93,7 +89,7 @@ impl Issuer<'_> {
             cti: hex::encode(cti),
             iat: claims.iat.secs(),
             exp: claims.exp.secs(),
-            kid: self.key.load().kid().to_string(),
+            kid: self.key.load()?.kid().to_string(),
             subject: Some(convert::masked_subject(&claims.subject)),
             qr_image,
             qr_media_type: qr_media_type.to_string(),

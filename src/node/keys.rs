@@ -3,7 +3,6 @@
 //! certificate after either.
 
 use crate::lock::Locked;
-use arc_swap::ArcSwap;
 use std::path::{Path, PathBuf};
 
 use super::convert;
@@ -41,7 +40,7 @@ pub(crate) fn install_key_file(key_file: &Path, pending: &Path, old: Kid) -> std
 /// protected), the TLS identity re-certified after a change, and the own feed that records it.
 pub(crate) struct KeyAdmin<'a> {
     province: Province,
-    key: &'a ArcSwap<NodeKey>,
+    key: &'a crate::node::keyslot::SigningKey,
     key_file: &'a Path,
     key_protection: &'a crate::keyfile::KeyProtection,
     tls: Option<&'a TlsState>,
@@ -74,14 +73,15 @@ impl KeyAdmin<'_> {
             return;
         };
         let now = i64::try_from(self.clock.now().secs()).unwrap_or(i64::MAX);
+        let Some(key) = self.key.get() else {
+            return;
+        };
         let mut identity = tls.identity.locked();
-        let result = identity
-            .recertified(&self.key.load(), now)
-            .and_then(|renewed| {
-                renewed.save(&tls.cert_file, None, self.key_protection)?;
-                let certified = renewed.certified_key()?;
-                Ok((renewed, certified))
-            });
+        let result = identity.recertified(&key, now).and_then(|renewed| {
+            renewed.save(&tls.cert_file, None, self.key_protection)?;
+            let certified = renewed.certified_key()?;
+            Ok((renewed, certified))
+        });
         match result {
             Ok((renewed, certified)) => {
                 *identity = renewed;
@@ -97,7 +97,7 @@ impl KeyAdmin<'_> {
     /// Makes a new signing key; the old key signs the rotation statement.
     pub(crate) async fn rotate_key(&self) -> Result<proto::RotateKeyResponse, ApiError> {
         let held = self.own_feed.lock().await;
-        let old = self.key.load_full();
+        let old = self.key.load_full()?;
         let new = NodeKey::generate();
         let pending = pending_key_path(self.key_file);
         if pending.exists() {
@@ -143,7 +143,7 @@ impl KeyAdmin<'_> {
         let kid =
             Kid::from_hex(kid).ok_or_else(|| ApiError::invalid("kid", "must be 16 hex digits"))?;
         let held = self.own_feed.lock().await;
-        let current = self.key.load_full();
+        let current = self.key.load_full()?;
         if current.kid() == kid {
             return Err(ApiError::FailedPrecondition(
                 "that is the current signing key: rotate first, then withdraw it".into(),

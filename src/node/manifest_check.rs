@@ -355,7 +355,12 @@ async fn report(state: std::sync::Arc<NodeState>, due: ReportDue) {
         checkpoint,
         due.checked_at,
     );
-    let signed = report.sign(&state.key.load());
+    // A verify replica holds no key: its checks reach the primary's audit log, not the origin.
+    let Some(key) = state.key.get() else {
+        tracing::debug!(origin = %due.origin, "check report not signed here: a verify replica holds no key");
+        return;
+    };
+    let signed = report.sign(&key);
     match state
         .store
         .enqueue_trip_record(

@@ -37,6 +37,7 @@ mod identity_match;
 mod issue;
 mod issue_request;
 mod keys;
+mod keyslot;
 mod listener;
 mod log_budget;
 pub mod manifest_check;
@@ -45,6 +46,7 @@ mod open;
 mod outbox;
 mod own_feed;
 mod peer;
+mod replica;
 mod retention;
 mod revocation;
 mod sync;
@@ -74,8 +76,6 @@ pub use error::ApiError;
 pub use issue_request::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
 
 use crate::feed::FeedState;
-use crate::identity::SubjectKey;
-use crate::keys::NodeKey;
 use crate::proto;
 use crate::province::Province;
 use crate::store::{Store, StoreError};
@@ -137,10 +137,15 @@ pub enum NodeError {
 /// Shared state of a running node.
 pub(crate) struct NodeState {
     pub(crate) province: Province,
-    /// The current signing key; replaced by a rotation.
-    pub(crate) key: ArcSwap<NodeKey>,
+    /// The current signing key; replaced by a rotation; none on a verify replica.
+    pub(crate) key: keyslot::SigningKey,
     pub(crate) key_file: PathBuf,
-    pub(crate) subject_key: SubjectKey,
+    /// The subject key; none on a verify replica.
+    pub(crate) subject_key: keyslot::SubjectKeySlot,
+    /// A primary, or a verify replica with its link to the primary ([`replica`]).
+    pub(crate) role: replica::NodeRole,
+    /// At a primary: when each enrolled replica last followed.
+    pub(crate) replicas_seen: replica::SeenReplicas,
     pub(crate) store: Store,
     pub(crate) policy: Policy,
     pub(crate) default_code_lifetime_secs: u64,
@@ -211,9 +216,18 @@ pub(crate) struct TrustState {
     pub(crate) peer_feeds: Mutex<HashMap<Province, PeerFeed>>,
     /// Serialises snapshot rebuilds, so an older rebuild never replaces a newer one.
     pub(crate) rebuild_lock: Mutex<()>,
+    /// A generation counted up after every change of trust state or callers (a snapshot
+    /// rebuild: own feed appended, a peer's feed synced, an agreement or termination stored;
+    /// the caller table reloaded): what feed watches and replicas' FollowState wait on.
+    pub(crate) changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl TrustState {
+    /// Counts the change generation up, waking every watch.
+    pub(crate) fn notify_changed(&self) {
+        self.changed.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
     /// The current snapshot (one pointer load; never waits on a writer).
     pub(crate) fn load(&self) -> arc_swap::Guard<Arc<TrustSnapshot>> {
         self.snapshot.load()
@@ -376,7 +390,7 @@ impl Node {
         tracing::info!(
             province = %state.province,
             name = state.province.name_en(),
-            kid = %state.key.load().kid(),
+            kid = %state.key.get().map(|k| k.kid().to_string()).unwrap_or_else(|| "none (verify replica)".into()),
             %addr,
             %endpoint,
             tls = state.tls.is_some(),
@@ -476,6 +490,12 @@ impl Node {
             .add_service(
                 proto::trace_service_server::TraceServiceServer::new(api::TraceApi(state.clone()))
                     .max_decoding_message_size(max),
+            )
+            .add_service(
+                proto::replica_service_server::ReplicaServiceServer::new(api::ReplicaApi(
+                    state.clone(),
+                ))
+                .max_decoding_message_size(max),
             );
         let served = match &state.tls {
             Some(t) => {

@@ -209,9 +209,11 @@ fn shared_state(config: &Config, o: Opened) -> Result<NodeState, StoreError> {
     )?;
     Ok(NodeState {
         province: o.province,
-        key: ArcSwap::from_pointee(o.key),
+        key: super::keyslot::SigningKey::primary(o.key),
         key_file: config.key_file.clone(),
-        subject_key: o.subject_key,
+        subject_key: super::keyslot::SubjectKeySlot::primary(o.subject_key),
+        role: super::replica::NodeRole::Primary,
+        replicas_seen: Default::default(),
         store: o.store,
         policy,
         default_code_lifetime_secs: config.policy.default_code_lifetime_secs,
@@ -224,6 +226,7 @@ fn shared_state(config: &Config, o: Opened) -> Result<NodeState, StoreError> {
             own_feed: Mutex::new(own),
             peer_feeds: Mutex::new(o.peers),
             rebuild_lock: Mutex::new(()),
+            changed: tokio::sync::watch::Sender::new(0),
         },
         audit: super::AuditSink {
             tx: o.audit_tx,

@@ -47,6 +47,7 @@ impl TrustRebuild<'_> {
         let peers: Vec<PeerFeed> = self.trust.peer_feeds.locked().values().cloned().collect();
         let snapshot = super::build_snapshot(self.province, self.store, self.policy, own, peers)?;
         self.trust.snapshot.store(std::sync::Arc::new(snapshot));
+        self.trust.notify_changed();
         Ok(())
     }
 }

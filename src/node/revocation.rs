@@ -2,7 +2,6 @@
 //! before a time. Each is a signed entry of the own feed, so peers learn it at their next sync.
 
 use crate::UnixTime;
-use arc_swap::ArcSwap;
 
 use super::config::RetentionConfig;
 use super::convert;
@@ -11,8 +10,7 @@ use super::own_feed::OwnFeed;
 use super::NodeState;
 use crate::clock::Clock;
 use crate::feed::Statement;
-use crate::identity::{self, SubjectKey};
-use crate::keys::NodeKey;
+use crate::identity::{self};
 use crate::proto;
 use crate::store::Store;
 
@@ -21,8 +19,8 @@ use crate::store::Store;
 pub(crate) struct Revocation<'a> {
     store: &'a Store,
     retention: &'a RetentionConfig,
-    subject_key: &'a SubjectKey,
-    key: &'a ArcSwap<NodeKey>,
+    subject_key: &'a crate::node::keyslot::SubjectKeySlot,
+    key: &'a crate::node::keyslot::SigningKey,
     clock: &'a Clock,
     own_feed: OwnFeed<'a>,
 }
@@ -67,7 +65,7 @@ impl Revocation<'_> {
                 already_revoked: true,
             });
         }
-        let key = self.key.load_full();
+        let key = self.key.load_full()?;
         let entry = self
             .own_feed
             .append_own(&held, Statement::RevokeCode { cti: bytes }, &key)
@@ -103,7 +101,7 @@ impl Revocation<'_> {
                 "must not be in the future (it would revoke codes not yet issued)",
             ));
         }
-        let subject_hash = self.subject_key.subject_hash(doc_type, &number);
+        let subject_hash = self.subject_key.get()?.subject_hash(doc_type, &number);
         drop(number);
         let held = self.own_feed.lock().await;
         // A revocation that changes nothing adds nothing: an earlier one of this subject that
@@ -120,7 +118,7 @@ impl Revocation<'_> {
                 already_revoked: true,
             });
         }
-        let key = self.key.load_full();
+        let key = self.key.load_full()?;
         let entry = self
             .own_feed
             .append_own(

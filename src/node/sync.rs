@@ -165,6 +165,7 @@ impl PeerSync<'_> {
         let mut stream = client
             .get_feed(proto::GetFeedRequest {
                 from_seq: current.last_seq() + 1,
+                ..Default::default()
             })
             .await
             .map_err(|s| peer::call_failed(&url, s))?

@@ -4,13 +4,10 @@ use crate::lock::Locked;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use arc_swap::ArcSwap;
-
 use super::error::ApiError;
 use super::NodeState;
 use crate::agreement::SignedAgreement;
 use crate::clock::Clock;
-use crate::keys::NodeKey;
 use crate::proto;
 use crate::province::Province;
 use crate::store::Store;
@@ -21,7 +18,7 @@ use crate::trust::{PeerFeed, Policy};
 /// the clock.
 pub(crate) struct TrustBundle<'a> {
     province: Province,
-    key: &'a ArcSwap<NodeKey>,
+    key: &'a crate::node::keyslot::SigningKey,
     policy: Policy,
     peer_feeds: &'a Mutex<HashMap<Province, PeerFeed>>,
     store: &'a Store,
@@ -46,7 +43,7 @@ impl TrustBundle<'_> {
     /// A signed offline bundle of this node's trust state.
     pub(crate) fn export_bundle(&self) -> Result<proto::ExportTrustBundleResponse, ApiError> {
         let now = self.clock.now();
-        let key = self.key.load_full();
+        let key = self.key.load_full()?;
         let peers = self
             .peer_feeds
             .locked()

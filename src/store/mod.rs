@@ -34,13 +34,17 @@
 //! | `trip_events` | trip id ‖ at (u64 BE) ‖ id (u64 BE; for a received event: the first 8 bytes of its SHA-256) | a signed trip event (docs/tracing.md section 2: created, boarded, removed, cancelled at the origin; arrived at the destination, and received from it at the origin): its COSE_Sign1 bytes |
 //! | `exposure_notices` | notice id (8 bytes) | an exposure notice received for a resident (docs/tracing.md section 5): [`StoredNotice`] (the signed bytes, received_at, the resident's keyed subject hash when the issued-code log held the code) |
 //! | `exposure_by_time` | received_at (u64 BE) ‖ notice id | empty: the notices by receipt, for ListExposureNotices newest first and retention |
+//! | `replicas` | name (UTF-8) | a verify replica enrolled at this primary: [`EnrolledReplica`] as CBOR `[spki_sha256: bstr .size 32, enrolled_at: uint, audit_records: uint]` |
+//! | `replica_audit_marks` | replica name (UTF-8) ‖ 0x00 ‖ instance (16 hex digits) | at a primary: the last sequence number of that replica's audit records stored here (u64 BE), written in the same transaction as the records |
+//! | `audit_outbox` | seq (u64 BE) | at a verify replica: an audit record made here and not yet acknowledged by the primary ([`AuditRecord::to_record`]) |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
 //! issued_expiry), `audit`, `manifests_seen`, `access` (access, match_attempts), `callers`,
 //! `outbox` (trip_outbox, trip_outbox_dead), `arrivals` (arrivals, arrivals_by_time), `trips`
 //! (trips, trips_created, trip_versions, trip_holders, trips_due, trip_reports, trip_handovers,
-//! trip_events), `exposure` (exposure_notices, exposure_by_time), and `export` (the
+//! trip_events), `exposure` (exposure_notices, exposure_by_time), `replicas` (replicas,
+//! replica_audit_marks, audit_outbox), and `export` (the
 //! backup's copy of every tree and the restore's import); this file holds the database, the
 //! write gate, group commit and `meta`.
 //!
@@ -84,6 +88,7 @@ mod feeds;
 mod issued;
 mod manifests_seen;
 mod outbox;
+mod replicas;
 #[cfg(test)]
 mod tests;
 mod trips;
@@ -96,6 +101,7 @@ pub use export::ExportItem;
 pub use exposure::StoredNotice;
 pub use issued::IssuedRecord;
 pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
+pub use replicas::EnrolledReplica;
 pub use trips::{NewEvent, Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
 
 /// Errors of the store.
@@ -147,6 +153,9 @@ pub struct Store {
     issued: sled::Tree,
     issued_expiry: sled::Tree,
     callers: sled::Tree,
+    replicas: sled::Tree,
+    replica_audit_marks: sled::Tree,
+    audit_outbox: sled::Tree,
     access: sled::Tree,
     match_attempts: sled::Tree,
     notice_outbox: sled::Tree,
@@ -278,6 +287,9 @@ impl Store {
             issued: db.open_tree("issued")?,
             issued_expiry: db.open_tree("issued_expiry")?,
             callers: db.open_tree("callers")?,
+            replicas: db.open_tree("replicas")?,
+            replica_audit_marks: db.open_tree("replica_audit_marks")?,
+            audit_outbox: db.open_tree("audit_outbox")?,
             access: db.open_tree("access")?,
             match_attempts: db.open_tree("match_attempts")?,
             notice_outbox: db.open_tree("notice_outbox")?,

@@ -43,6 +43,7 @@ fn binding_message_known_answer() {
 #[test]
 fn binding_round_trip_and_refusals() {
     let b = Binding {
+        replica: false,
         province: sichuan(),
         certifications: vec![certify(&key(1), sichuan(), b"spki")],
     };

@@ -96,7 +96,7 @@ impl Agreements<'_> {
                 t.by, t.effective_at
             )));
         }
-        a.accept(&self.key.load())
+        a.accept(&*self.key.load()?)
             .map_err(|e| ApiError::FailedPrecondition(format!("cannot accept: {e}")))?;
         let proposer = a.body().proposer.province;
         // The endpoint the proposal gave (proposals stored before it was kept with them: the

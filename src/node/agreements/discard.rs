@@ -100,7 +100,7 @@ impl Agreements<'_> {
             self.province,
             outcome,
             self.clock.now(),
-            &self.key.load(),
+            &*self.key.load()?,
         );
         let notified = match url {
             None => {

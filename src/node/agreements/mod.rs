@@ -12,8 +12,6 @@ mod terminate;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-
 use super::convert::{self, Standing};
 use super::error::ApiError;
 use super::own_feed::TrustRebuild;
@@ -21,7 +19,6 @@ use super::peer::PeerLink;
 use super::{NodeState, TrustState};
 use crate::agreement::{AgreementId, SignedAgreement};
 use crate::clock::Clock;
-use crate::keys::NodeKey;
 use crate::proto;
 use crate::province::Province;
 use crate::store::Store;
@@ -44,7 +41,7 @@ pub(crate) struct Agreements<'a> {
     clock: &'a Clock,
     /// For its clock skew allowance.
     policy: Policy,
-    key: &'a ArcSwap<NodeKey>,
+    key: &'a crate::node::keyslot::SigningKey,
     trust: &'a TrustState,
     rebuild: TrustRebuild<'a>,
     /// Serialises agreement changes, so two concurrent ones cannot interleave their

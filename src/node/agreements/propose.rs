@@ -179,7 +179,7 @@ impl Agreements<'_> {
                 },
             ],
         };
-        let signed = SignedAgreement::propose(body, &self.key.load())
+        let signed = SignedAgreement::propose(body, &*self.key.load()?)
             .map_err(|e| ApiError::FailedPrecondition(format!("cannot propose: {e}")))?;
         let _guard = self.agreement_lock.lock().await;
         client
@@ -237,7 +237,7 @@ impl Agreements<'_> {
                 self.province
             )));
         }
-        if !a.body().acceptor.keys.contains(&self.key.load().public()) {
+        if !a.body().acceptor.keys.contains(&self.key.load()?.public()) {
             return Err(ApiError::FailedPrecondition(
                 "the agreement does not pin this node's current key for it".into(),
             ));

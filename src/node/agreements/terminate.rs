@@ -42,7 +42,7 @@ impl Agreements<'_> {
                 )));
             }
         }
-        let t = Termination::sign(id, self.province, effective_at, now, &self.key.load());
+        let t = Termination::sign(id, self.province, effective_at, now, &*self.key.load()?);
         let mut check = (**trust).clone();
         check
             .add_termination(t.clone())

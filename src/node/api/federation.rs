@@ -39,6 +39,20 @@ impl proto::federation_service_server::FederationService for FederationApi {
                 .collect(),
             endpoint: s.endpoint(),
             software_version: env!("CARGO_PKG_VERSION").to_string(),
+            role: match s.role.replica() {
+                None => proto::NodeRole::Primary as i32,
+                Some(_) => proto::NodeRole::Replica as i32,
+            },
+            primary_endpoint: s
+                .role
+                .replica()
+                .map(|r| r.primary.clone())
+                .unwrap_or_default(),
+            state_synced_at: s
+                .role
+                .replica()
+                .and_then(|r| r.last_contact())
+                .map_or(0, |t| t.secs()),
         }))
     }
 

@@ -14,6 +14,7 @@ mod arrival;
 mod federation;
 mod health_code;
 mod operator;
+mod replica;
 mod trace;
 mod trips;
 
@@ -37,6 +38,8 @@ pub struct TripApi(pub(crate) Arc<NodeState>);
 pub struct ArrivalApi(pub(crate) Arc<NodeState>);
 /// `hcmr.v1.TraceService` (the province's platform tracing trips and cases; docs/tracing.md).
 pub struct TraceApi(pub(crate) Arc<NodeState>);
+/// `hcmr.v1.ReplicaService` (a primary's enrolled verify replicas; docs/deploy.md).
+pub struct ReplicaApi(pub(crate) Arc<NodeState>);
 
 /// Most codes one BatchVerifyHealthCodes call may carry: 256 typical codes (about 220
 /// characters each) fit the default 64 KiB request limit.
@@ -48,6 +51,7 @@ fn caller_of<T>(request: &Request<T>) -> String {
     match request.extensions().get::<Principal>() {
         Some(Principal::Caller(c)) => format!("caller {}", c.name),
         Some(Principal::Node(p)) => format!("peer {}", p.province),
+        Some(Principal::Replica(name)) => format!("replica {name}"),
         _ => String::new(),
     }
 }

@@ -190,6 +190,32 @@ impl proto::operator_service_server::OperatorService for OperatorApi {
     type ExportBackupStream =
         tokio_stream::wrappers::ReceiverStream<Result<proto::BackupChunk, Status>>;
 
+    async fn enroll_replica(
+        &self,
+        request: Request<proto::EnrollReplicaRequest>,
+    ) -> Result<Response<proto::EnrollReplicaResponse>, Status> {
+        Ok(Response::new(
+            self.0.enroll_replica(request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_replicas(
+        &self,
+        _request: Request<proto::ListReplicasRequest>,
+    ) -> Result<Response<proto::ListReplicasResponse>, Status> {
+        Ok(Response::new(
+            on_blocking_pool(&self.0, |s| s.list_replicas()).await?,
+        ))
+    }
+
+    async fn remove_replica(
+        &self,
+        request: Request<proto::RemoveReplicaRequest>,
+    ) -> Result<Response<proto::RemoveReplicaResponse>, Status> {
+        self.0.remove_replica(&request.get_ref().name).await?;
+        Ok(Response::new(proto::RemoveReplicaResponse {}))
+    }
+
     async fn export_backup(
         &self,
         _request: Request<proto::ExportBackupRequest>,

@@ -109,7 +109,7 @@ impl Arrival<'_> {
                         manifest_hash: manifest::manifest_hash(&signed),
                     },
                 }
-                .sign(&self.key.load_full());
+                .sign(&*self.key.load_full()?);
                 self.store
                     .store_trip_event(
                         &m.trip_id,

@@ -133,7 +133,7 @@ impl Arrival<'_> {
             tracing::error!(trip = %record.trip_id, error = %e, "a receipt breaks its format");
             return Err(ApiError::Internal("the receipt breaks its format"));
         }
-        Ok(receipt.sign(&self.key.load_full()))
+        Ok(receipt.sign(&*self.key.load_full()?))
     }
 
     /// Queues the signed receipt or refusal of `record` for the origin when it is not queued yet

@@ -17,14 +17,11 @@ mod list;
 mod refuse;
 mod view;
 
-use arc_swap::ArcSwap;
-
 use super::error::ApiError;
 use super::outbox::TripOutbox;
 use super::verification::Verification;
 use super::{NodeState, TrustState};
 use crate::clock::Clock;
-use crate::keys::NodeKey;
 use crate::manifest::{TripId, TRIP_ID_LEN};
 use crate::province::Province;
 use crate::store::Store;
@@ -37,7 +34,7 @@ pub(crate) const MAX_REASON_BYTES: usize = 200;
 /// person's code), the store, the trip outbox and the clock.
 pub(crate) struct Arrival<'a> {
     province: Province,
-    key: &'a ArcSwap<NodeKey>,
+    key: &'a crate::node::keyslot::SigningKey,
     trust: &'a TrustState,
     store: &'a Store,
     clock: &'a Clock,

@@ -152,6 +152,7 @@ impl NodeState {
         let who = match &principal {
             Principal::Caller(c) => format!("caller {}", c.name),
             Principal::Node(p) => format!("peer {}", p.province),
+            Principal::Replica(name) => format!("replica {name}"),
             Principal::Unchecked => "anonymous".to_string(),
         };
         let refuse = |code: tonic::Code, message: String| {

@@ -11,7 +11,13 @@
 //! | `FederationService/GetNodeInfo`, `grpc.health.v1`, server reflection | anyone |
 //! | `FederationService/ProposeAgreement` | any node certificate (mutual TLS); the proposal must come from the certified province and key |
 //! | `FederationService/NotifyProposalDropped` | any node certificate (mutual TLS); the notice must come from the certified province, certified by and signed with a key the pending proposal pins for it |
+//! | `FederationService/GetFeed` | as other federation RPCs, or an enrolled verify replica (below) |
 //! | other `FederationService` RPCs | a node certificate of a province this node has an agreement with, certified by a key the agreement pins or the province's trust feed names (not withdrawn) |
+//! | `ReplicaService/*` | a verify replica's certificate (binding version 2) of this node's province, certified by one of its keys, whose TLS key this primary enrolled (`hcmr replica enroll`, not removed) |
+//!
+//! A verify replica answers only what [`super::replica::serves`] lists; anything else is
+//! refused with FAILED_PRECONDITION naming its primary, before credentials are looked at.
+//! A replica's certificate is never taken as its province's node certificate.
 //!
 //! A call without credentials gets UNAUTHENTICATED; a caller without the role, or a node of a
 //! province without an agreement, gets PERMISSION_DENIED; a caller over its rate gets
@@ -49,6 +55,10 @@ pub(crate) enum Need {
     AnyNode,
     /// A node certificate of a province with an agreement.
     AgreedNode,
+    /// As `AgreedNode`, or an enrolled verify replica of this node (GetFeed).
+    FeedReader,
+    /// An enrolled verify replica of this node (ReplicaService).
+    Replica,
 }
 
 /// What each RPC path needs. Unknown paths are left to the server (UNIMPLEMENTED).
@@ -72,8 +82,10 @@ pub(crate) fn need(path: &str) -> Need {
             // A withdrawal comes from a province with no agreement here (a newcomer's first
             // proposal); the service checks it against the keys the proposal pins.
             "ProposeAgreement" | "NotifyProposalDropped" => Need::AnyNode,
+            "GetFeed" => Need::FeedReader,
             _ => Need::AgreedNode,
         },
+        "hcmr.v1.ReplicaService" => Need::Replica,
         _ => Need::Open,
     }
 }
@@ -85,6 +97,8 @@ pub(crate) enum Principal {
     Caller(Arc<Caller>),
     /// A peer node, by its certificate.
     Node(PeerCertificate),
+    /// An enrolled verify replica of this node, by the name it was enrolled under.
+    Replica(String),
     /// A federation call on a node without TLS (development): nobody could be checked.
     Unchecked,
 }
@@ -218,7 +232,14 @@ impl NodeState {
                 format!("node certificate: {e}"),
             )
         })?;
-        if need == Need::AgreedNode {
+        if peer.replica {
+            return Err(Denied::new(
+                tonic::Code::PermissionDenied,
+                format!("replica of {}", peer.province),
+                format!("{what}: a verify replica's certificate speaks for no province; only its own primary takes it (ReplicaService, GetFeed)"),
+            ));
+        }
+        if need == Need::AgreedNode || need == Need::FeedReader {
             let who = format!("peer {}", peer.province);
             if peer.province == self.province {
                 return Err(Denied::new(
@@ -251,6 +272,59 @@ impl NodeState {
         Ok(peer)
     }
 
+    /// Authenticates an enrolled verify replica of this node by its TLS client certificate:
+    /// a version 2 binding of this province, certified by a key of this node's own feed, with
+    /// a TLS key this node enrolled. Its enrolled name.
+    fn authenticate_replica(
+        &self,
+        certs: Option<&[rustls::pki_types::CertificateDer<'static>]>,
+        what: &str,
+    ) -> Result<String, Denied> {
+        let Some(cert) = certs.and_then(|c| c.first()) else {
+            return Err(Denied::new(
+                tonic::Code::Unauthenticated,
+                "anonymous".into(),
+                format!("{what} is for this node's verify replicas: it needs an enrolled replica certificate (mutual TLS)"),
+            ));
+        };
+        let now = i64::try_from(self.now().secs()).unwrap_or(i64::MAX);
+        let c = crate::tls::check_node_certificate(cert, now).map_err(|e| {
+            Denied::new(
+                tonic::Code::Unauthenticated,
+                "anonymous".into(),
+                format!("replica certificate: {e}"),
+            )
+        })?;
+        let own: Vec<_> = self
+            .trust
+            .load()
+            .own()
+            .keys()
+            .iter()
+            .filter(|k| k.withdrawn_at.is_none())
+            .map(|k| k.key)
+            .collect();
+        let enrolled = if c.replica && c.province == self.province && c.certified_by_any(&own) {
+            self.store.replica_by_spki(&c.spki_sha256).ok().flatten()
+        } else {
+            None
+        };
+        enrolled.map(|r| r.name).ok_or_else(|| {
+            Denied::new(
+                tonic::Code::PermissionDenied,
+                if c.replica {
+                    format!("replica of {}", c.province)
+                } else {
+                    format!("peer {}", c.province)
+                },
+                format!(
+                    "{what}: not a verify replica enrolled at this node (`hcmr replica list`); only enrolled replicas of {} follow it",
+                    self.province
+                ),
+            )
+        })
+    }
+
     /// Decides a gRPC call at `path`.
     pub(crate) fn authorize(
         &self,
@@ -259,6 +333,18 @@ impl NodeState {
         certs: Option<&[rustls::pki_types::CertificateDer<'static>]>,
     ) -> Result<Option<Principal>, Denied> {
         let what = path.rsplit('/').next().unwrap_or(path);
+        if let Some(r) = self.role.replica() {
+            if !super::replica::serves(path) {
+                return Err(Denied::new(
+                    tonic::Code::FailedPrecondition,
+                    "anonymous".into(),
+                    format!(
+                        "{what} is not served by a verify replica ({}): call the primary at {}",
+                        r.name, r.primary
+                    ),
+                ));
+            }
+        }
         match need(path) {
             Need::Open => Ok(None),
             Need::Role(role) => self
@@ -270,6 +356,39 @@ impl NodeState {
                 }
                 self.authenticate_node(certs, n, what)
                     .map(|p| Some(Principal::Node(p)))
+            }
+            Need::FeedReader => {
+                if self.tls.is_none() {
+                    return Ok(Some(Principal::Unchecked));
+                }
+                let is_replica = certs
+                    .and_then(|c| c.first())
+                    .and_then(|c| {
+                        crate::tls::check_node_certificate(
+                            c,
+                            i64::try_from(self.now().secs()).unwrap_or(i64::MAX),
+                        )
+                        .ok()
+                    })
+                    .is_some_and(|c| c.replica);
+                if is_replica {
+                    self.authenticate_replica(certs, what)
+                        .map(|n| Some(Principal::Replica(n)))
+                } else {
+                    self.authenticate_node(certs, Need::FeedReader, what)
+                        .map(|p| Some(Principal::Node(p)))
+                }
+            }
+            Need::Replica => {
+                if self.tls.is_none() {
+                    return Err(Denied::new(
+                        tonic::Code::FailedPrecondition,
+                        "anonymous".into(),
+                        format!("{what}: verify replicas need TLS (this node serves plain text)"),
+                    ));
+                }
+                self.authenticate_replica(certs, what)
+                    .map(|n| Some(Principal::Replica(n)))
             }
         }
     }

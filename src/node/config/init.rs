@@ -154,6 +154,7 @@ pub async fn init_node(
         limits: LimitsConfig::default(),
         policy: PolicyConfig::default(),
         retention: RetentionConfig::default(),
+        replica: None,
     };
     // The same checks `load` makes, before anything is written.
     let text = config_text(province, &config);

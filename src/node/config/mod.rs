@@ -279,10 +279,12 @@ pub struct Config {
     pub endpoint: Option<String>,
     /// sled database folder.
     pub data_dir: PathBuf,
-    /// Ed25519 key file (PKCS#8 PEM).
+    /// Ed25519 key file (PKCS#8 PEM). Empty (absent) on a verify replica, which holds no key.
+    #[serde(default, skip_serializing_if = "path_is_empty")]
     pub key_file: PathBuf,
     /// Subject-hash key file: 64 hex digits, or PKCS#8 PEM, encrypted when a passphrase is
-    /// configured ([`crate::keyfile::write_subject_key`]).
+    /// configured ([`crate::keyfile::write_subject_key`]). Empty (absent) on a verify replica.
+    #[serde(default, skip_serializing_if = "path_is_empty")]
     pub subject_key_file: PathBuf,
     /// How often to pull every peer's trust feed and agreement state, in seconds (1 to 86400).
     #[serde(default = "default_sync_interval")]
@@ -322,6 +324,33 @@ pub struct Config {
     /// How long logs are kept.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Present on a verify replica: the primary it follows (docs/deploy.md). Such a node holds
+    /// no signing or subject key (`key_file` and `subject_key_file` are absent) and needs
+    /// `[tls]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaConfig>,
+}
+
+fn path_is_empty(p: &Path) -> bool {
+    p.as_os_str().is_empty()
+}
+
+/// A verify replica's settings (`[replica]`), written by `hcmr init --replica-of`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaConfig {
+    /// The primary's URL (`https://...`), which the replica follows and names in refusals.
+    pub primary: String,
+    /// The name this replica was enrolled under at the primary (1 to 64 of A-Z a-z 0-9 . _ -).
+    pub name: String,
+    /// Longest the replica may go without hearing from its primary before it says NOT_SERVING,
+    /// in seconds (2 to 86400).
+    #[serde(default = "default_max_lag")]
+    pub max_lag_secs: u64,
+}
+
+pub(super) fn default_max_lag() -> u64 {
+    30
 }
 
 impl Config {
@@ -350,7 +379,12 @@ impl Config {
         })?;
         c.province()?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut paths = vec![&mut c.data_dir, &mut c.key_file, &mut c.subject_key_file];
+        let mut paths = vec![&mut c.data_dir];
+        for p in [&mut c.key_file, &mut c.subject_key_file] {
+            if !path_is_empty(p) {
+                paths.push(p);
+            }
+        }
         if let Some(t) = c.tls.as_mut() {
             paths.push(&mut t.cert_file);
             paths.push(&mut t.key_file);
@@ -432,6 +466,45 @@ impl Config {
                             "{name}: {a} is not a loopback address, and without a [tls] section the node would serve plain text to the network; add [tls] (hcmr init writes one) or listen on 127.0.0.1"
                         )));
                     }
+                }
+            }
+        }
+        match &c.replica {
+            None => {
+                if path_is_empty(&c.key_file) || path_is_empty(&c.subject_key_file) {
+                    return Err(invalid(
+                        "key_file and subject_key_file are required (only a verify replica, with a [replica] section, has neither)".into(),
+                    ));
+                }
+            }
+            Some(r) => {
+                if !path_is_empty(&c.key_file) || !path_is_empty(&c.subject_key_file) {
+                    return Err(invalid(
+                        "replica: a verify replica holds no signing or subject key: remove key_file and subject_key_file".into(),
+                    ));
+                }
+                if c.tls.is_none() {
+                    return Err(invalid(
+                        "replica: a verify replica needs a [tls] section (its primary knows it by its enrolled certificate)".into(),
+                    ));
+                }
+                if !r.primary.starts_with("https://")
+                    || r.primary
+                        .parse::<http::Uri>()
+                        .map_or(true, |u| u.host().is_none())
+                {
+                    return Err(invalid(format!(
+                        "replica.primary: {:?} is not a URL such as https://hcmr.sc.example:7510",
+                        r.primary
+                    )));
+                }
+                crate::callers::check_name(&r.name)
+                    .map_err(|e| invalid(format!("replica.name: {e}")))?;
+                if !(2..=86_400).contains(&r.max_lag_secs) {
+                    return Err(invalid(format!(
+                        "replica.max_lag_secs: {} is outside 2 to 86400 seconds",
+                        r.max_lag_secs
+                    )));
                 }
             }
         }

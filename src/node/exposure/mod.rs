@@ -118,7 +118,7 @@ impl Exposure<'_> {
                     .map_err(|e| ApiError::invalid("exposure_notice", e))
             })
             .collect::<Result<_, _>>()?;
-        let key = s.key.load_full();
+        let key = s.key.load_full()?;
         let mut queued = 0u32;
         let mut remote = false;
         for n in notices {

@@ -92,7 +92,7 @@ pub(crate) async fn trace_subject(
         .as_ref()
         .map(|c| ContactRule::new(c.rows, c.seats_per_row, c.whole_vehicle))
         .unwrap_or_default();
-    let hash = state.subject_key.subject_hash(doc_type, &number);
+    let hash = state.subject_key.get()?.subject_hash(doc_type, &number);
     drop(number);
     let mut prefix = [0u8; SUBJECT_PREFIX_LEN];
     prefix.copy_from_slice(&hash.0[..SUBJECT_PREFIX_LEN]);

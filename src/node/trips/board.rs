@@ -239,7 +239,7 @@ impl Trips<'_> {
                     status,
                     crew: r.crew,
                 },
-            );
+            )?;
             self.store
                 .update_trip_unflushed(
                     &t,

@@ -35,7 +35,7 @@ impl Trips<'_> {
             .iter()
             .map(|p| (p.issuer, p.subject_hash))
             .collect();
-        let event = self.sign_event(&t, now, 0, EventDetail::Cancelled);
+        let event = self.sign_event(&t, now, 0, EventDetail::Cancelled)?;
         self.store
             .update_trip(
                 &t,

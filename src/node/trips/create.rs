@@ -184,7 +184,7 @@ impl Trips<'_> {
                 departure: t.departure,
                 arrival: t.arrival,
             },
-        );
+        )?;
         self.store
             .create_trip(
                 &t,

@@ -21,14 +21,11 @@ mod wire;
 
 pub(crate) use overdue::{overdue_count, run as run_overdue_check};
 
-use arc_swap::ArcSwap;
-
 use super::error::ApiError;
 use super::peer::PeerLink;
 use super::verification::Verification;
 use super::NodeState;
 use crate::clock::Clock;
-use crate::keys::NodeKey;
 use crate::manifest::{EventDetail, TripEvent, TripId};
 use crate::province::Province;
 use crate::store::{Store, TripRecord};
@@ -51,7 +48,7 @@ pub(crate) const MAX_REASON_BYTES: usize = 200;
 pub(crate) struct Trips<'a> {
     province: Province,
     store: &'a Store,
-    key: &'a ArcSwap<NodeKey>,
+    key: &'a crate::node::keyslot::SigningKey,
     clock: &'a Clock,
     verification: Verification<'a>,
     peers: PeerLink<'a>,
@@ -90,8 +87,14 @@ impl Trips<'_> {
     /// The signed event (docs/tracing.md section 2) of a change to trip `t` at `at`: recorded by
     /// this node's province, naming `seat` (0: none) and the latest sealed version, signed with
     /// the current key.
-    fn sign_event(&self, t: &TripRecord, at: UnixTime, seat: u8, detail: EventDetail) -> Vec<u8> {
-        TripEvent {
+    fn sign_event(
+        &self,
+        t: &TripRecord,
+        at: UnixTime,
+        seat: u8,
+        detail: EventDetail,
+    ) -> Result<Vec<u8>, ApiError> {
+        Ok(TripEvent {
             trip_id: t.id,
             at,
             recorder: self.province,
@@ -99,7 +102,7 @@ impl Trips<'_> {
             version: t.version,
             detail,
         }
-        .sign(&self.key.load_full())
+        .sign(&*self.key.load_full()?))
     }
 
     /// The trip `id`, or NOT_FOUND.

@@ -60,7 +60,7 @@ impl Trips<'_> {
         t.changed_since_seal = t.version > 0;
         // The organizer's reason, when the record's text rule takes it (else none is signed).
         let reason = ReasonText::new(r.reason.trim()).unwrap_or_default();
-        let event = self.sign_event(&t, now, p.seat, EventDetail::Removed { reason });
+        let event = self.sign_event(&t, now, p.seat, EventDetail::Removed { reason })?;
         self.store
             .update_trip(
                 &t,

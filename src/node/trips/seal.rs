@@ -102,7 +102,7 @@ impl Trips<'_> {
         let mut t = self.load_changeable(&id)?;
         let now = self.clock.now();
         let m = build(&t, now)?;
-        let key = self.key.load_full();
+        let key = self.key.load_full()?;
         let signed = manifest::sign(&m, &key);
         t.version = m.version;
         t.sealed_at = Some(now);

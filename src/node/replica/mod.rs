@@ -151,6 +151,23 @@ impl ReplicaLink {
     }
 }
 
+impl super::NodeState {
+    /// Whether this node should take verifications now (the health port's `/readyz`, and
+    /// grpc.health.v1 on a replica): a primary is ready while it serves; a replica once it has
+    /// synced with its primary and while it hears from it within `replica.max_lag_secs`.
+    pub(crate) fn readiness(&self) -> Readiness {
+        match self.role.replica() {
+            None => Readiness::Ready,
+            Some(r) => r.readiness(self.now()),
+        }
+    }
+
+    /// The primary's URL, on a verify replica.
+    pub(crate) fn primary_url(&self) -> Option<&str> {
+        self.role.replica().map(|r| r.primary.as_str())
+    }
+}
+
 /// The RPCs (gRPC paths) a verify replica answers itself: verification, a vehicle's manifest,
 /// node information, health and reflection. Everything else needs the primary.
 pub(crate) fn serves(path: &str) -> bool {

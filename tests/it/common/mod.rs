@@ -478,3 +478,32 @@ pub async fn denials(n: &NodeHandle, at_least: u64) -> Vec<proto::AccessDenial> 
 pub fn refusals(log: &[proto::AccessDenial]) -> u64 {
     log.iter().map(|d| d.count).sum()
 }
+
+/// A verify replica's TLS identity named `name`, enrolled at `primary` (OperatorService
+/// EnrollReplica as the test caller, an admin): a fresh key, certified by the primary, in a
+/// certificate with the replica binding. Present it with [`node_channel_as`] or
+/// [`federation_as`].
+pub async fn enrolled_replica_identity(primary: &NodeHandle, name: &str) -> hcmr::tls::TlsIdentity {
+    let (key_der, spki) = hcmr::tls::TlsIdentity::generate_replica_key().unwrap();
+    let r = operator(primary)
+        .await
+        .enroll_replica(proto::EnrollReplicaRequest {
+            name: name.to_string(),
+            spki,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let certification = hcmr::tls::Certification {
+        key: hcmr::keys::PublicKey::from_bytes(&r.certifying_key).unwrap(),
+        signature: r.certification.as_slice().try_into().unwrap(),
+    };
+    hcmr::tls::TlsIdentity::replica(
+        key_der,
+        primary.province,
+        &hcmr::tls::certificate_names(None),
+        certification,
+        hcmr::unix_now().secs() as i64,
+    )
+    .unwrap()
+}

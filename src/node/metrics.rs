@@ -447,7 +447,13 @@ mod tests {
         m.peer_sync("440000".parse().unwrap(), false);
         m.peer_sync("440000".parse().unwrap(), true);
         m.access_denied("UNAUTHENTICATED");
+        m.feed_watch_open("440000".parse().unwrap(), 1);
+        m.feed_watch_open("440000".parse().unwrap(), 1);
+        m.feed_watch_open("440000".parse().unwrap(), -1);
+        m.feed_watch_entries("440000".parse().unwrap(), 3);
         let mut r = Registry::default();
+        r.register("hcmr_feed_watches_open", "", m.feed_watches_open.clone());
+        r.register("hcmr_feed_watch_entries", "", m.feed_watch_entries.clone());
         r.register("hcmr_peer_sync", "", m.peer_sync.clone());
         r.register("hcmr_peer_sync_errors", "", m.peer_sync_errors.clone());
         r.register("hcmr_access_denied", "", m.access_denied.clone());
@@ -458,6 +464,8 @@ mod tests {
             "hcmr_peer_sync_total{peer=\"440000\",result=\"ok\"} 1",
             "hcmr_peer_sync_errors_total{peer=\"440000\"} 1",
             "hcmr_access_denied_total{outcome=\"UNAUTHENTICATED\"} 1",
+            "hcmr_feed_watches_open{peer=\"440000\"} 1",
+            "hcmr_feed_watch_entries_total{peer=\"440000\"} 3",
         ] {
             assert!(out.lines().any(|l| l == line), "{line} missing in\n{out}");
         }

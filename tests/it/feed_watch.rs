@@ -330,3 +330,40 @@ async fn a_replica_follows_the_state_until_it_is_removed() {
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_outlives_the_request_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc_cfg = init_node(dir.path(), SICHUAN).await;
+    // The shortest call limit there is: 2 s (the body's 1 s under it).
+    rewrite_setting(&sc_cfg, "body_timeout_secs", "1");
+    rewrite_setting(&sc_cfg, "request_timeout_secs", "2");
+    let sc = start(&sc_cfg).await;
+    let replica = enrolled_replica_identity(&sc, "r1").await;
+    let mut watch = federation_as(&sc, &replica)
+        .await
+        .get_feed(proto::GetFeedRequest {
+            from_seq: 2,
+            watch: true,
+            province: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Past the call limit, the watch is still open and still delivers.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let code = issue(&sc, subject("王建国", "510104", 131), G, 300).await;
+    let seq = revoke(&sc, &code.cti).await;
+    let m = next(&mut watch)
+        .await
+        .unwrap()
+        .expect("the watch was cut by the request timeout");
+    let e = hcmr::feed::FeedEntry::from_parts(
+        m.entry,
+        hcmr::keys::Kid::from_slice(&m.kid).unwrap(),
+        m.signature.as_slice().try_into().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(e.seq(), seq);
+    sc.shutdown().await.unwrap();
+}

@@ -184,7 +184,7 @@ pub async fn verify(n: &NodeHandle, code: &str) -> proto::VerifyHealthCodeRespon
 
 /// Rewrites one `key = value` line of a node's hcmr.toml (the file `init` wrote); panics if the
 /// setting is not there.
-fn rewrite_setting(config: &Path, key: &str, value: &str) {
+pub fn rewrite_setting(config: &Path, key: &str, value: &str) {
     let text = std::fs::read_to_string(config).unwrap();
     let mut found = false;
     let out: Vec<String> = text

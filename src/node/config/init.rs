@@ -140,6 +140,7 @@ pub async fn init_node(
         listen: opts.listen,
         http_listen: opts.http_listen,
         metrics_listen: None,
+        health_listen: None,
         endpoint: opts.endpoint.clone(),
         data_dir: "db".into(),
         key_file: "node.key".into(),

@@ -25,6 +25,7 @@ mod hostile;
 mod hostile_corpus;
 mod inspect;
 mod lifecycle;
+mod load_balancer;
 mod manifest_check;
 mod operations;
 mod peer_faults;

@@ -21,6 +21,8 @@ use crate::keys::PublicKey;
 use crate::UnixTime;
 
 mod enroll;
+pub(crate) mod follow;
+mod link;
 pub(crate) mod serve;
 
 /// At a primary: when each enrolled replica last followed (in memory; ListReplicas shows it).

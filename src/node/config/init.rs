@@ -306,6 +306,7 @@ pub async fn init_replica(
         listen: opts.listen,
         http_listen: opts.http_listen,
         metrics_listen: None,
+        health_listen: None,
         endpoint: opts.endpoint.clone(),
         data_dir: "db".into(),
         key_file: PathBuf::new(),

@@ -20,6 +20,7 @@ mod crash;
 mod demo;
 mod exposure;
 mod federation;
+mod feed_watch;
 mod health_port;
 mod hostile;
 mod hostile_corpus;

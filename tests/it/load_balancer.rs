@@ -3,14 +3,15 @@
 //! docs/deploy.md quotes) filled in for the test's ports.
 //!
 //! Each test: Issue and Verify through the balancer; the balancer's cost per call (`hcmr bench`
-//! directly and through it, printed, not asserted); a verify node killed with SIGKILL under a
-//! load of concurrent VerifyHealthCode calls through the balancer, with every call counted (0
-//! failed); the primary stopped: verification through the balancer goes on while Issue fails with
-//! UNAVAILABLE; the primary started again: Issue works again.
+//! directly and through it, printed, not asserted); a replica killed with SIGKILL under a load
+//! of concurrent VerifyHealthCode calls through the balancer, with every call counted (HAProxy: 0
+//! failed); the primary stopped: verification through the balancer goes on while Issue fails
+//! with UNAVAILABLE; the primary started again: Issue works again, and a revocation reaches the
+//! replicas.
 //!
-//! The verify nodes are stand-ins until verify replicas land: copies of the primary's folder
-//! made before it first starts (the same keys and callers, so they verify the primary's codes as
-//! the primary does; they do not follow it, so the revocation check reads the primary).
+//! The three verify replicas are made by `init --replica-of` (enrolled at the running primary)
+//! and follow it; after the primary's restart a revocation reaches every one of them, read
+//! directly at each replica and through the balancer.
 //!
 //! Skipped with a message when haproxy (nginx) is not installed and the environment variable CI
 //! is not set; under CI a missing balancer fails the test (.ci/run installs both).
@@ -207,6 +208,21 @@ impl NodeDir {
     }
 }
 
+/// Raises the per-caller rate limit of a node's config out of the way of the test's load.
+fn unlimited(config: &Path) {
+    let text = std::fs::read_to_string(config).unwrap();
+    assert!(text.contains("caller_requests_per_sec = 200"), "{text}");
+    std::fs::write(
+        config,
+        text.replace(
+            "caller_requests_per_sec = 200",
+            "caller_requests_per_sec = 1000000",
+        )
+        .replace("caller_burst = 400", "caller_burst = 1000000"),
+    )
+    .unwrap();
+}
+
 /// Makes the primary's folder under `root` on fixed ports, with its health port, the test
 /// caller, and no per-caller rate limit in the way of the load.
 async fn primary(root: &Path) -> NodeDir {
@@ -223,17 +239,7 @@ async fn primary(root: &Path) -> NodeDir {
     add_test_caller(&config).await;
     let health_port = free_port();
     enable_health_port(&config, &format!("127.0.0.1:{health_port}"));
-    let text = std::fs::read_to_string(&config).unwrap();
-    assert!(text.contains("caller_requests_per_sec = 200"));
-    std::fs::write(
-        &config,
-        text.replace(
-            "caller_requests_per_sec = 200",
-            "caller_requests_per_sec = 1000000",
-        )
-        .replace("caller_burst = 400", "caller_burst = 1000000"),
-    )
-    .unwrap();
+    unlimited(&config);
     NodeDir {
         backend: Backend {
             name: "primary".into(),
@@ -246,36 +252,37 @@ async fn primary(root: &Path) -> NodeDir {
     }
 }
 
-/// A verify node's folder: for now a stand-in, a copy of the primary's folder made before the
-/// primary first starts, on ports of its own.
-fn verify_node(primary: &NodeDir, root: &Path, name: &str) -> NodeDir {
-    let from = primary.config.parent().unwrap();
-    let to = root.join(name);
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(&to)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "cp -a {}", from.display());
-    let config = to.join("hcmr.toml");
-    let (port, health_port) = (free_port(), free_port());
+/// A verify replica of the running `primary` (`init --replica-of`: enrolled at the primary with
+/// its admin token), on ports of its own, with its health port and no per-caller rate limit.
+async fn verify_replica(primary: &NodeDir, root: &Path, name: &str) -> NodeDir {
+    let dir = root.join(name);
     let p = &primary.backend;
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(&p.addr.to_string(), &format!("127.0.0.1:{port}"))
-        .replace(
-            &format!("127.0.0.1:{}", p.health_port),
-            &format!("127.0.0.1:{health_port}"),
-        );
-    std::fs::write(&config, text).unwrap();
+    let (port, health_port) = (free_port(), free_port());
+    let mut o = hcmr::node::InitOptions::new(format!("127.0.0.1:{port}").parse().unwrap());
+    o.endpoint = Some(format!("https://127.0.0.1:{port}"));
+    let primary_dir = primary.config.parent().unwrap();
+    let token = std::fs::read_to_string(primary_dir.join(hcmr::node::ADMIN_TOKEN_FILE)).unwrap();
+    let config = hcmr::node::init_replica(
+        hcmr::province::Province::from_code(510000).unwrap(),
+        &dir,
+        &o,
+        &hcmr::node::ReplicaInit {
+            primary: format!("https://{}", p.addr),
+            primary_cert: p.ca_file.clone(),
+            admin_token: zeroize::Zeroizing::new(token.trim().to_string()),
+            name: name.to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    enable_health_port(&config, &format!("127.0.0.1:{health_port}"));
+    unlimited(&config);
     NodeDir {
         backend: Backend {
             name: name.into(),
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
             health_port,
-            ca_file: to.join("tls/node.crt"),
+            ca_file: dir.join("tls/node.crt"),
             primary: false,
         },
         config,
@@ -444,8 +451,13 @@ async fn verify_load(url: &str, cert: &Path, token: &str, code: &str, tally: Arc
     }
 }
 
-/// Issues a green code through `url`.
-async fn issue(url: &str, cert: &Path, token: &str, seq: u16) -> Result<String, tonic::Status> {
+/// Issues a green code through `url`: (code, cti).
+async fn issue(
+    url: &str,
+    cert: &Path,
+    token: &str,
+    seq: u16,
+) -> Result<(String, String), tonic::Status> {
     let ch = hcmr::client::connect(url, Some(cert), Some(token))
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
@@ -458,7 +470,10 @@ async fn issue(url: &str, cert: &Path, token: &str, seq: u16) -> Result<String, 
             qr_format: 0,
         })
         .await
-        .map(|r| r.into_inner().code)
+        .map(|r| {
+            let r = r.into_inner();
+            (r.code, r.cti)
+        })
 }
 
 /// The reason of one VerifyHealthCode call of `code` through `url`.
@@ -513,15 +528,17 @@ async fn scenario(kind: Kind, bin: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let primary = primary(root).await;
-    let verifiers: Vec<NodeDir> = (1..=3)
-        .map(|i| verify_node(&primary, root, &format!("verify{i}")))
-        .collect();
+    let mut primary_proc = Some(primary.serve().await);
+    let mut verifiers = Vec::new();
+    for i in 1..=3 {
+        verifiers.push(verify_replica(&primary, root, &format!("replica{i}")).await);
+    }
     let token_file = root.join("primary").join(TEST_TOKEN_FILE);
     let token = std::fs::read_to_string(&token_file)
         .unwrap()
         .trim()
         .to_string();
-    let mut primary_proc = Some(primary.serve().await);
+    // Each replica serves once it has synced with the primary (its /readyz says 200).
     let mut procs: Vec<Option<Proc>> = Vec::new();
     for v in &verifiers {
         procs.push(Some(v.serve().await));
@@ -533,7 +550,22 @@ async fn scenario(kind: Kind, bin: &Path) {
     let (lb, url) = start_balancer(kind, bin, root, &fe, &backends).await;
 
     // Issue (to the primary) and Verify (any node) through the balancer.
-    let code = issue(&url, &fe.cert, &token, 1).await.unwrap();
+    let (code, cti) = issue(&url, &fe.cert, &token, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}: {}", lb.log()));
+    for _ in 0..4 {
+        let ch = hcmr::client::connect(&url, Some(&fe.cert), Some(&token))
+            .await
+            .unwrap();
+        let r = HealthCodeServiceClient::new(ch)
+            .verify_health_code(proto::VerifyHealthCodeRequest {
+                code: code.clone(),
+                checkpoint_id: "lb-test".into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}: {}", lb.log()));
+        assert_eq!(r.into_inner().reason, proto::Reason::Ok as i32);
+    }
     assert_eq!(
         verify_reason(&url, &fe.cert, &token, &code).await,
         proto::Reason::Ok as i32
@@ -567,7 +599,7 @@ async fn scenario(kind: Kind, bin: &Path) {
         println!("{kind:?} cost per call, bench verify-own, {concurrency} in flight, 1 connection:\n  direct to the primary: {direct}\n  through {kind:?}:       {through}");
     }
 
-    // Under load through the balancer, one verify node is killed with SIGKILL.
+    // Under load through the balancer, one replica is killed with SIGKILL.
     let tally = Arc::new(Tally::default());
     let started = Instant::now();
     let load = {
@@ -601,7 +633,7 @@ async fn scenario(kind: Kind, bin: &Path) {
         tally.failed.load(Ordering::SeqCst),
     );
     println!(
-        "{kind:?}: {total} VerifyHealthCode calls through the balancer ({LOAD_TASKS} callers x {LOAD_CALLS}) over the primary and 3 verify nodes; {} killed with SIGKILL at {kill_ms} ms after {at_kill} calls; {ok} recognized, {failed} failed; {:.1} s",
+        "{kind:?}: {total} VerifyHealthCode calls through the balancer ({LOAD_TASKS} callers x {LOAD_CALLS}) over the primary and 3 replicas; {} killed with SIGKILL at {kill_ms} ms after {at_kill} calls; {ok} recognized, {failed} failed; {:.1} s",
         verifiers[0].backend.name,
         started.elapsed().as_secs_f64()
     );
@@ -660,7 +692,7 @@ async fn scenario(kind: Kind, bin: &Path) {
     // balancer's check sees it ready, or its passive timeout has passed: bounded).
     let _primary_again = primary.serve().await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    let code2 = loop {
+    let issued_again = loop {
         match issue(&url, &fe.cert, &token, 3).await {
             Ok(c) => break c,
             Err(e) => {
@@ -673,20 +705,10 @@ async fn scenario(kind: Kind, bin: &Path) {
             }
         }
     };
-    // A revocation at the primary: the primary answers REVOKED. (Verify replicas that follow
-    // the primary will answer the same through the balancer; the stand-ins do not follow.)
-    let ch = hcmr::client::connect(&url, Some(&fe.cert), Some(&token))
-        .await
-        .unwrap();
-    let cti = hcmr::proto::health_code_service_client::HealthCodeServiceClient::new(ch)
-        .verify_health_code(proto::VerifyHealthCodeRequest {
-            code: code2.clone(),
-            checkpoint_id: "lb-test".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .cti;
+    assert!(!issued_again.0.is_empty());
+    // The replicas catch up: the load's code, revoked at the primary (through the balancer), is
+    // REVOKED at every replica still up (bounded: 400 x 25 ms each), then through the balancer
+    // on every node in turn (8 answers in a row: twice round the four).
     let ch = hcmr::client::connect(&url, Some(&fe.cert), Some(&token))
         .await
         .unwrap();
@@ -694,9 +716,29 @@ async fn scenario(kind: Kind, bin: &Path) {
         .revoke_health_code(proto::RevokeHealthCodeRequest { cti })
         .await
         .unwrap();
-    assert_eq!(
-        verify_reason(&format!("https://{}", p.addr), &p.ca_file, &token, &code2).await,
-        proto::Reason::Revoked as i32
+    let revoked_at = Instant::now();
+    const REVOKED: i32 = proto::Reason::Revoked as i32;
+    for v in &verifiers[1..] {
+        let b = &v.backend;
+        let at = format!("https://{}", b.addr);
+        let mut reason = verify_reason(&at, &b.ca_file, &token, &code).await;
+        for _ in 0..400 {
+            if reason == REVOKED {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            reason = verify_reason(&at, &b.ca_file, &token, &code).await;
+        }
+        assert_eq!(reason, REVOKED, "{} did not learn the revocation", b.name);
+    }
+    let all_replicas = revoked_at.elapsed();
+    for _ in 0..8 {
+        assert_eq!(verify_reason(&url, &fe.cert, &token, &code).await, REVOKED);
+    }
+    println!(
+        "{kind:?}: primary started again: Issue through the balancer works; a revocation reached the {} replicas up in {} ms and is REVOKED through the balancer",
+        verifiers.len() - 1,
+        all_replicas.as_millis()
     );
     drop(lb);
 }

@@ -794,3 +794,23 @@ fn templates_render_every_placeholder() {
     let n = render(NGINX_TEMPLATE, &vars, &backends);
     assert_eq!(n.matches("server 127.0.0.1:7510").count(), 3, "{n}");
 }
+
+#[test]
+fn the_deploy_docs_quote_both_templates_as_they_are() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs: Vec<String> = ["docs/deploy.md", "docs/deploy-lb.md"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(root.join(f)).ok())
+        .filter(|t| t.contains("## 4. HAProxy and nginx"))
+        .collect();
+    assert!(
+        !docs.is_empty(),
+        "no section \"4. HAProxy and nginx\" in docs/"
+    );
+    for (name, t) in [("haproxy", HAPROXY_TEMPLATE), ("nginx", NGINX_TEMPLATE)] {
+        assert!(
+            docs.iter().any(|d| d.contains(t)),
+            "the docs do not quote deploy/lb/{name} as it is"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! The plain-HTTP health port (`health_listen`): `/healthz` and `/readyz` on a TLS node, the
-//! setting's collision check, its `serve` override, and `hcmr health` (the exec probe).
+//! setting's collision check, its `serve` override, `hcmr health` (the exec probe), and a
+//! replica's readiness gate (ready only while it hears from its primary).
 
 use crate::common::*;
 
@@ -131,4 +132,81 @@ async fn hcmr_health_exits_0_on_serving_and_69_when_nothing_answers() {
     node.shutdown().await.unwrap();
     let out = run(url, "");
     assert_eq!(out.status.code(), Some(69), "{out:?}");
+}
+
+/// grpc.health.v1's status of the whole node at `n`.
+async fn grpc_health(n: &hcmr::node::NodeHandle) -> i32 {
+    use tonic_health::pb::health_client::HealthClient;
+    HealthClient::new(channel_as(n, None).await)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_is_ready_only_while_it_hears_from_its_primary() {
+    const SERVING: i32 = 1;
+    const NOT_SERVING: i32 = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let primary = start(&init_node(dir.path(), 510000).await).await;
+    let cfg = init_replica(dir.path(), &primary, "sc-r1").await;
+    enable_health_port(&cfg, "127.0.0.1:0");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = if text.contains("max_lag_secs = 30") {
+        text.replace("max_lag_secs = 30", "max_lag_secs = 3")
+    } else {
+        text.replace("[replica]\n", "[replica]\nmax_lag_secs = 3\n")
+    };
+    std::fs::write(&cfg, text).unwrap();
+    let r = start(&cfg).await;
+    let health = r.health_addr.unwrap();
+
+    // Ready once synced with its primary: /readyz and grpc.health.v1 agree (bounded wait).
+    let mut ready = (0, String::new());
+    for _ in 0..400 {
+        ready = http_get(health, "/readyz").await;
+        if ready.0 == 200 && grpc_health(&r).await == SERVING {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(ready, (200, "ready\n".into()));
+    assert_eq!(grpc_health(&r).await, SERVING);
+
+    // The primary stops: after max_lag_secs the replica is alive but not ready, and says why;
+    // grpc.health.v1 turns NOT_SERVING with it, and `hcmr health` exits 1 (bounded wait).
+    primary.shutdown().await.unwrap();
+    let mut not_ready = (0, String::new());
+    for _ in 0..600 {
+        not_ready = http_get(health, "/readyz").await;
+        if not_ready.0 == 503 && grpc_health(&r).await == NOT_SERVING {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(not_ready.0, 503, "{not_ready:?}");
+    assert!(
+        not_ready
+            .1
+            .starts_with("not ready: the primary https://127.0.0.1:")
+            && not_ready.1.contains("replica.max_lag_secs = 3"),
+        "{not_ready:?}"
+    );
+    assert_eq!(grpc_health(&r).await, NOT_SERVING);
+    assert_eq!(http_get(health, "/healthz").await, (200, "ok\n".into()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hcmr"))
+        .args(["health", "--node", &r.endpoint, "--tls-cert"])
+        .arg(r.tls_cert.as_ref().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NOT_SERVING"),
+        "{out:?}"
+    );
+    r.shutdown().await.unwrap();
 }

@@ -120,10 +120,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A child process killed (SIGKILL) and reaped when dropped.
+/// A child process killed and reaped when dropped: with SIGKILL, or (`graceful`, for nginx,
+/// whose worker processes outlive a master killed with SIGKILL) with SIGTERM first, waiting at
+/// most 10 s.
 struct Proc {
     child: Child,
     log: PathBuf,
+    graceful: bool,
 }
 
 impl Proc {
@@ -158,6 +161,17 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if self.graceful && matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            for _ in 0..500 {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -179,7 +193,11 @@ impl NodeDir {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut p = Proc { child, log };
+        let mut p = Proc {
+            child,
+            log,
+            graceful: false,
+        };
         let health: SocketAddr = format!("127.0.0.1:{}", self.backend.health_port)
             .parse()
             .unwrap();
@@ -383,7 +401,11 @@ async fn start_balancer(
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut p = Proc { child, log };
+    let mut p = Proc {
+        child,
+        log,
+        graceful: true,
+    };
     let url = format!("https://{listen}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

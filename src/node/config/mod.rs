@@ -15,6 +15,8 @@
 //!                                  # PEM (encrypted with a passphrase), mode 0600
 //! sync_interval_secs = 30          # how often peers' trust feeds are pulled, seconds
 //! peer_timeout_secs = 10           # longest wait for a peer: connect, TLS, each answer, seconds
+//! peer_watch = true                # optional: hold a watch on each agreed peer's feed (revocations
+//!                                  # within seconds); false: pull every sync_interval_secs only
 //! key_passphrase_env = "HCMR_KEY_PASSPHRASE" # optional: key files encrypted; passphrase from this variable
 //! key_passphrase_file = "/run/secrets/hcmr"  # optional: ... or from this file (mode 0600)
 //! display_utc_offset = "+08:00"    # times shown to people (card, page, CLI) are in this offset
@@ -290,6 +292,11 @@ pub struct Config {
     /// URL peers use to reach this node; `None`: `http://` + the bound address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Whether to hold a watch on each agreed peer's feed (GetFeed with `watch`: new entries
+    /// within seconds of their append); `false`: only the pull every `sync_interval_secs`
+    /// (for a network that cuts long-lived streams). Default `true`.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub peer_watch: bool,
     /// sled database folder.
     pub data_dir: PathBuf,
     /// Ed25519 key file (PKCS#8 PEM). Empty (absent) on a verify replica, which holds no key.
@@ -342,6 +349,14 @@ pub struct Config {
     /// `[tls]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<ReplicaConfig>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn path_is_empty(p: &Path) -> bool {

@@ -14,6 +14,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "http_listen",
     "metrics_listen",
     "health_listen",
+    "peer_watch",
     "endpoint",
     "data_dir",
     "key_file",
@@ -151,6 +152,7 @@ const OPTIONAL_TOP_LEVEL: &[(&str, &str, &str)] = &[
     ("endpoint", "\"https://hcmr.sc.example:7510\"", "URL peers use to reach this node; unset: https:// (http:// without TLS) + the bound address"),
     ("key_passphrase_env", "\"HCMR_KEY_PASSPHRASE\"", "key files encrypted; passphrase from this environment variable"),
     ("key_passphrase_file", "\"/run/secrets/hcmr\"", "... or from this file (mode 0600)"),
+    ("peer_watch", "false", "hold a watch on each agreed peer's feed, so its revocations arrive within seconds (default true); false: pull every sync_interval_secs only"),
     ("display_utc_offset", "\"+08:00\"", "time zone of times people read (CLI tables, page, cards, audit CSV), as an offset from UTC; the API, stored records and logs stay UTC; default +08:00 (Beijing time)"),
 ];
 

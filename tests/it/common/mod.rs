@@ -547,3 +547,11 @@ pub async fn enrolled_replica_identity(primary: &NodeHandle, name: &str) -> hcmr
     )
     .unwrap()
 }
+
+/// Turns a node's feed watches off (`peer_watch = false` in its hcmr.toml): it learns its peers'
+/// feeds only by the pull every `sync_interval_secs` and `SyncNow`, as a test of polling needs.
+pub fn poll_only(config: &Path) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let (head, rest) = text.split_once("\nprovince = ").unwrap();
+    std::fs::write(config, format!("{head}\npeer_watch = false\nprovince = {rest}")).unwrap();
+}

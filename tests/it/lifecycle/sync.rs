@@ -324,7 +324,10 @@ async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
     // verify under the pinned signing keys).
     let dir = tempfile::tempdir().unwrap();
     let sc = start(&init_node_plaintext(dir.path(), SICHUAN).await).await;
-    let gd = start(&init_node_plaintext(dir.path(), GUANGDONG).await).await;
+    // Each sync's take is asserted: Guangdong polls only.
+    let gd_cfg = init_node_plaintext(dir.path(), GUANGDONG).await;
+    poll_only(&gd_cfg);
+    let gd = start(&gd_cfg).await;
     conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
     let r = sync_now(&gd).await;
     assert_eq!(
@@ -504,6 +507,8 @@ async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_n
     let dir = tempfile::tempdir().unwrap();
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // "Never synced yet" is a state of a node that polls: a watch would sync at once.
+    poll_only(&gd_cfg);
     // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
     // `init`, which dates each feed's first entry by the system clock.
     let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
@@ -628,6 +633,8 @@ async fn codes_are_refused_as_trust_stale_once_the_last_sync_is_older_than_agree
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
     set_sync_interval(&sc_cfg, 1);
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // Its copy ages between syncs only when it does not watch.
+    poll_only(&gd_cfg);
     // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
     // `init`, which dates each feed's first entry by the system clock.
     let clock = hcmr::clock::Clock::manual(hcmr::unix_now());

@@ -553,5 +553,9 @@ pub async fn enrolled_replica_identity(primary: &NodeHandle, name: &str) -> hcmr
 pub fn poll_only(config: &Path) {
     let text = std::fs::read_to_string(config).unwrap();
     let (head, rest) = text.split_once("\nprovince = ").unwrap();
-    std::fs::write(config, format!("{head}\npeer_watch = false\nprovince = {rest}")).unwrap();
+    std::fs::write(
+        config,
+        format!("{head}\npeer_watch = false\nprovince = {rest}"),
+    )
+    .unwrap();
 }

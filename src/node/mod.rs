@@ -70,8 +70,8 @@ use tonic::transport::server::TcpIncoming;
 
 pub(crate) use callers::role_to_proto;
 pub use config::{
-    add_caller_offline, add_or_replace_caller_offline, init, init_node, init_with_page, Config,
-    ConfigError, InitOptions, ADMIN_TOKEN_FILE, CONFIG_FILE,
+    add_caller_offline, add_or_replace_caller_offline, init, init_node, init_replica,
+    init_with_page, Config, ConfigError, InitOptions, ReplicaInit, ADMIN_TOKEN_FILE, CONFIG_FILE,
 };
 pub use error::ApiError;
 pub use issue_request::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
@@ -405,8 +405,19 @@ impl Node {
         // One stop signal for everything the node runs: the gRPC server, the checkpoint page,
         // the sync loop, retention, the trip outbox and the audit writer.
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
-        let watch_task = tokio::spawn(feed_watch::run_peer_watches(state.clone(), stop_rx.clone()));
+        // A verify replica follows its primary instead of syncing and watching peers, and owes
+        // no trip records (its checks' reports are the primary's to sign).
+        let (sync_task, watch_task) = if state.role.replica().is_some() {
+            (
+                tokio::spawn(replica::follow::run(state.clone(), stop_rx.clone())),
+                tokio::spawn(async {}),
+            )
+        } else {
+            (
+                tokio::spawn(sync::run(state.clone(), stop_rx.clone())),
+                tokio::spawn(feed_watch::run_peer_watches(state.clone(), stop_rx.clone())),
+            )
+        };
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
         let overdue_task = tokio::spawn(trips::run_overdue_check(state.clone(), stop_rx.clone()));
         let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));

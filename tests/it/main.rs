@@ -33,6 +33,7 @@ mod proto;
 mod python_client;
 mod qr;
 mod readme;
+mod replica;
 mod resources;
 mod retention;
 mod security;

@@ -21,6 +21,8 @@ use crate::keys::PublicKey;
 use crate::UnixTime;
 
 mod enroll;
+pub(crate) mod follow;
+mod link;
 pub(crate) mod serve;
 
 /// At a primary: when each enrolled replica last followed (in memory; ListReplicas shows it).
@@ -148,6 +150,23 @@ impl ReplicaLink {
             )),
             None => Readiness::NotReady(format!("never heard from the primary {}", self.primary)),
         }
+    }
+}
+
+impl super::NodeState {
+    /// Whether this node should take verifications now (the health port's `/readyz`, and
+    /// grpc.health.v1 on a replica): a primary is ready while it serves; a replica once it has
+    /// synced with its primary and while it hears from it within `replica.max_lag_secs`.
+    pub(crate) fn readiness(&self) -> Readiness {
+        match self.role.replica() {
+            None => Readiness::Ready,
+            Some(r) => r.readiness(self.now()),
+        }
+    }
+
+    /// The primary's URL, on a verify replica.
+    pub(crate) fn primary_url(&self) -> Option<&str> {
+        self.role.replica().map(|r| r.primary.as_str())
     }
 }
 

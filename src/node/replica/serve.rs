@@ -97,13 +97,22 @@ async fn send_state(
 ) {
     let mut changed = state.trust.changed.subscribe();
     let mut last_hash: Option<[u8; 32]> = None;
+    // The change generation the last full read was made at: without a change since, only the
+    // enrollment is read again.
+    let mut read_at: Option<u64> = None;
     loop {
-        changed.borrow_and_update();
+        let generation = *changed.borrow_and_update();
+        let reread = read_at != Some(generation);
         let s = state.clone();
         let who = name.to_string();
         let read = tokio::task::spawn_blocking(move || {
             let enrolled = s.store.replicas()?.iter().any(|r| r.name == who);
-            Ok::<_, ApiError>((enrolled, read_full(&s.store)?))
+            let full = if reread && enrolled {
+                Some(read_full(&s.store)?)
+            } else {
+                None
+            };
+            Ok::<_, ApiError>((enrolled, full))
         })
         .await;
         let (enrolled, full) = match read {
@@ -130,12 +139,15 @@ async fn send_state(
         }
         let now = state.now();
         let mut m = heads(state, now);
-        if last_hash != Some(full.hash) {
-            last_hash = Some(full.hash);
-            m.full = true;
-            m.agreements = full.agreements;
-            m.terminations = full.terminations;
-            m.callers = full.callers;
+        if let Some(full) = full {
+            read_at = Some(generation);
+            if last_hash != Some(full.hash) {
+                last_hash = Some(full.hash);
+                m.full = true;
+                m.agreements = full.agreements;
+                m.terminations = full.terminations;
+                m.callers = full.callers;
+            }
         }
         state.replicas_seen.seen(name, now);
         if tx.send(Ok(m)).await.is_err() {

@@ -270,8 +270,9 @@ where
 /// Keeps a watch open on every peer with a concluded agreement (checked after every trust
 /// change and every 10 s) until `stop` turns true; then ends each and waits for them.
 pub(crate) async fn run_peer_watches(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
-    // A verify replica takes its peers' feeds from its primary.
-    if state.role.replica().is_some() {
+    // A verify replica takes its peers' feeds from its primary; `peer_watch = false` leaves the
+    // interval sync alone.
+    if state.role.replica().is_some() || !state.config.peer_watch {
         return;
     }
     let mut tasks: HashMap<Province, (watch::Sender<bool>, tokio::task::JoinHandle<()>)> =

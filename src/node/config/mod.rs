@@ -13,6 +13,7 @@
 //!                                  # PEM (encrypted with a passphrase), mode 0600
 //! sync_interval_secs = 30          # how often peers' trust feeds are pulled, seconds
 //! peer_timeout_secs = 10           # longest wait for a peer: connect, TLS, each answer, seconds
+//! peer_watch = false               # optional: no feed watches on peers, the interval sync only
 //! key_passphrase_env = "HCMR_KEY_PASSPHRASE" # optional: key files encrypted; passphrase from this variable
 //! key_passphrase_file = "/run/secrets/hcmr"  # optional: ... or from this file (mode 0600)
 //! display_utc_offset = "+08:00"    # times shown to people (card, page, CLI) are in this offset
@@ -152,6 +153,14 @@ impl Default for PolicyConfig {
             default_code_lifetime_secs: 300,
         }
     }
+}
+
+fn default_peer_watch() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 pub(super) fn default_sync_interval() -> u64 {
@@ -295,6 +304,11 @@ pub struct Config {
     /// answer; a whole sync of one peer gets twice this.
     #[serde(default = "default_peer_timeout")]
     pub peer_timeout_secs: u64,
+    /// Whether to keep a feed watch open on every peer with an agreement, so its revocations
+    /// arrive within about a round trip (default true; `peer_watch = false`: the interval sync
+    /// only, as before issue 19). Not written by `hcmr init`.
+    #[serde(default = "default_peer_watch", skip_serializing_if = "is_true")]
+    pub peer_watch: bool,
     /// Environment variable holding the passphrase of the encrypted key files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_passphrase_env: Option<String>,

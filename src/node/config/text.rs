@@ -19,6 +19,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "subject_key_file",
     "sync_interval_secs",
     "peer_timeout_secs",
+    "peer_watch",
     "key_passphrase_env",
     "key_passphrase_file",
     "display_utc_offset",

@@ -209,6 +209,13 @@ pub fn set_sync_interval(config: &Path, secs: u64) {
     rewrite_setting(config, "sync_interval_secs", &secs.to_string());
 }
 
+/// Turns a node's feed watches on its peers off (`peer_watch = false` in its hcmr.toml): the
+/// interval sync and SyncNow are then the only way peers' feeds arrive, for tests of the sync.
+pub fn no_peer_watch(config: &Path) {
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(config, format!("peer_watch = false\n{text}")).unwrap();
+}
+
 /// Sets `listen` in a node's hcmr.toml to the address the node is bound to now, so that after a
 /// restart it serves on the same port and its peers' recorded endpoint still reaches it.
 pub fn pin_listen(config: &Path, n: &NodeHandle) {

@@ -11,6 +11,8 @@ async fn rotated_key_is_recognized_after_sync_withdrawn_key_is_not_and_rotation_
     let dir = tempfile::tempdir().unwrap();
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // What arrives here arrives by SyncNow (no feed watch).
+    no_peer_watch(&gd_cfg);
     // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
     // `init`, which dates each feed's first entry by the system clock.
     let clock = hcmr::clock::Clock::manual(hcmr::unix_now());

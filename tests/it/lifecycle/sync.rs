@@ -11,6 +11,8 @@ async fn revocations_reach_the_peer_within_one_sync_interval() {
     let dir = tempfile::tempdir().unwrap();
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // What arrives here arrives by the interval sync or SyncNow (no feed watch).
+    no_peer_watch(&gd_cfg);
     set_sync_interval(&gd_cfg, 1);
     // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
     // `init`, which dates each feed's first entry by the system clock.
@@ -324,7 +326,10 @@ async fn sync_refuses_a_peer_feed_that_does_not_verify_and_applies_nothing() {
     // verify under the pinned signing keys).
     let dir = tempfile::tempdir().unwrap();
     let sc = start(&init_node_plaintext(dir.path(), SICHUAN).await).await;
-    let gd = start(&init_node_plaintext(dir.path(), GUANGDONG).await).await;
+    // What arrives here arrives by SyncNow (no feed watch).
+    let gd_cfg = init_node_plaintext(dir.path(), GUANGDONG).await;
+    no_peer_watch(&gd_cfg);
+    let gd = start(&gd_cfg).await;
     conclude(&gd, &sc, &[(G, G), (Y, R), (R, R)], &[(G, G), (R, R)]).await;
     let r = sync_now(&gd).await;
     assert_eq!(
@@ -504,6 +509,8 @@ async fn verification_goes_on_while_the_peer_is_down_and_sync_resumes_from_the_n
     let dir = tempfile::tempdir().unwrap();
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // What arrives here arrives by the interval sync or SyncNow (no feed watch).
+    no_peer_watch(&gd_cfg);
     // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
     // `init`, which dates each feed's first entry by the system clock.
     let clock = hcmr::clock::Clock::manual(hcmr::unix_now());
@@ -628,6 +635,8 @@ async fn codes_are_refused_as_trust_stale_once_the_last_sync_is_older_than_agree
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
     set_sync_interval(&sc_cfg, 1);
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // What arrives here arrives by the interval sync or SyncNow (no feed watch).
+    no_peer_watch(&gd_cfg);
     // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
     // `init`, which dates each feed's first entry by the system clock.
     let clock = hcmr::clock::Clock::manual(hcmr::unix_now());

@@ -142,6 +142,92 @@ impl ManifestCheck<'_> {
     }
 }
 
+/// Longest a replica's check may lie from the primary's clock to be reported, in seconds.
+const REPLICA_CHECK_WINDOW_SECS: u64 = 3600;
+
+/// At a primary: the report of a manifest check made at one of its enrolled verify replicas,
+/// as the replica made it (its verdict is what the checkpoint was told): checked (its form,
+/// this province as the checker, a time within an hour of this node's clock, another province
+/// as the origin), signed with this node's key and queued for the origin as a report of its
+/// own.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming `report`, `origin` or `report.checked_at`.
+pub(crate) async fn report_replica_check(
+    state: &NodeState,
+    payload: &[u8],
+    origin: &str,
+) -> Result<(), ApiError> {
+    let report = CheckReport::from_cbor(payload).map_err(|e| ApiError::invalid("report", e))?;
+    report.check().map_err(|e| ApiError::invalid("report", e))?;
+    let origin: Province = origin.parse().map_err(|e| ApiError::invalid("origin", e))?;
+    if report.checker != state.province {
+        return Err(ApiError::invalid(
+            "report",
+            format!(
+                "checker {} is not this province {}",
+                report.checker, state.province
+            ),
+        ));
+    }
+    if origin == state.province {
+        return Err(ApiError::invalid(
+            "origin",
+            "a check of this province's own trip is not reported",
+        ));
+    }
+    let now = state.now();
+    if report.checked_at.secs().abs_diff(now.secs()) > REPLICA_CHECK_WINDOW_SECS {
+        return Err(ApiError::invalid(
+            "report.checked_at",
+            format!(
+                "{} is more than {REPLICA_CHECK_WINDOW_SECS} s from this node's clock ({now})",
+                report.checked_at
+            ),
+        ));
+    }
+    let key = state.key.load()?;
+    queue_report(
+        state,
+        origin,
+        report.trip_id,
+        report.sign(&key),
+        report.checked_at,
+    )
+    .await;
+    Ok(())
+}
+
+/// At a verify replica: hands a check's report to the primary, which signs and queues it (best
+/// effort: three tries a second apart; the check's audit record reaches the primary either
+/// way).
+async fn forward_to_primary(state: &NodeState, origin: Province, report: &CheckReport) {
+    let payload = report.to_cbor();
+    for attempt in 1..=3 {
+        let sent = async {
+            let channel = state.primary_channel().await?;
+            proto::replica_service_client::ReplicaServiceClient::new(channel)
+                .report_manifest_check(proto::ReportManifestCheckRequest {
+                    report: payload.clone(),
+                    origin: origin.to_string(),
+                })
+                .await
+                .map_err(|s| {
+                    super::peer::call_failed(state.primary_url().unwrap_or_default(), s)
+                })?;
+            Ok::<_, ApiError>(())
+        }
+        .await;
+        match sent {
+            Ok(()) => return,
+            Err(e) if attempt == 3 => {
+                tracing::warn!(%origin, error = %e, "a check report could not be handed to the primary; the check's audit record goes there all the same")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+}
+
 /// Whether `verdict` rests on a signature verified under a key trusted for the origin: a PASS,
 /// or a STOP past the stages of decoding, key and signature (the core stops at those alone).
 pub fn signature_verified(decoded: Option<&SignedManifest>, verdict: &ManifestVerdict) -> bool {
@@ -355,29 +441,35 @@ async fn report(state: std::sync::Arc<NodeState>, due: ReportDue) {
         checkpoint,
         due.checked_at,
     );
-    // A verify replica holds no key: its checks reach the primary's audit log, not the origin.
+    // A verify replica holds no key: the primary signs the report and queues it.
     let Some(key) = state.key.get() else {
-        tracing::debug!(origin = %due.origin, "check report not signed here: a verify replica holds no key");
+        forward_to_primary(&state, due.origin, &report).await;
         return;
     };
-    let signed = report.sign(&key);
+    queue_report(&state, due.origin, trip, report.sign(&key), due.checked_at).await;
+}
+
+/// Queues a signed check report for the trip's origin and wakes the outbox; a failure is
+/// logged (the check's verdict stands).
+async fn queue_report(
+    state: &NodeState,
+    origin: Province,
+    trip: crate::manifest::TripId,
+    signed: Vec<u8>,
+    checked_at: UnixTime,
+) {
     match state
         .store
-        .enqueue_trip_record(
-            due.origin,
-            TripRecordKind::CheckReport,
-            signed,
-            due.checked_at,
-        )
+        .enqueue_trip_record(origin, TripRecordKind::CheckReport, signed, checked_at)
         .await
     {
         Ok(seq) => {
             state.wake_outbox();
-            tracing::debug!(%trip, origin = %due.origin, seq, "check report queued for the origin");
+            tracing::debug!(%trip, %origin, seq, "check report queued for the origin");
         }
         Err(e) => tracing::error!(
             %trip,
-            origin = %due.origin,
+            %origin,
             error = %e,
             "a check report could not be queued for the trip's origin; the check's verdict stands"
         ),

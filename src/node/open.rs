@@ -81,6 +81,7 @@ impl Node {
             state: Arc::new(state),
             config: config.clone(),
             metrics_listener: None,
+            health_listener: None,
         };
         node.state.caller_admin().reload_callers()?;
         Ok(node)
@@ -165,7 +166,7 @@ impl Node {
                 province,
                 key: super::keyslot::SigningKey::replica(&r.primary),
                 subject_key: super::keyslot::SubjectKeySlot::replica(&r.primary),
-                role: super::replica::NodeRole::Replica(link),
+                role: super::replica::NodeRole::Replica(Box::new(link)),
                 key_protection,
                 store,
                 own,
@@ -180,6 +181,7 @@ impl Node {
             state: Arc::new(state),
             config: config.clone(),
             metrics_listener: None,
+            health_listener: None,
         };
         node.state.caller_admin().reload_callers()?;
         Ok(node)

@@ -31,6 +31,16 @@ impl proto::replica_service_server::ReplicaService for ReplicaApi {
         )))
     }
 
+    async fn report_manifest_check(
+        &self,
+        request: Request<proto::ReportManifestCheckRequest>,
+    ) -> Result<Response<proto::ReportManifestCheckResponse>, Status> {
+        replica_of(&request)?;
+        let r = request.into_inner();
+        super::super::manifest_check::report_replica_check(&self.0, &r.report, &r.origin).await?;
+        Ok(Response::new(proto::ReportManifestCheckResponse {}))
+    }
+
     async fn submit_audit_batch(
         &self,
         request: Request<proto::SubmitAuditBatchRequest>,

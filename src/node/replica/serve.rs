@@ -33,11 +33,13 @@ pub(crate) fn follow_state(state: Arc<NodeState>, name: String) -> StateStream {
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
-/// What a full ReplicaState carries besides the heads: agreements, terminations and callers.
+/// What a full ReplicaState carries besides the heads: agreements, terminations, callers and
+/// the trips' manifest versions.
 struct Full {
     agreements: Vec<proto::SignedAgreement>,
     terminations: Vec<proto::TerminationNotice>,
     callers: Vec<proto::ReplicaCaller>,
+    manifest_versions: Vec<proto::TripVersion>,
     /// SHA-256 of the three encoded, to tell a change.
     hash: [u8; 32],
 }
@@ -72,12 +74,21 @@ fn read_full(store: &crate::store::Store) -> Result<Full, ApiError> {
             created: c.created.secs(),
         })
         .collect();
+    let manifest_versions: Vec<proto::TripVersion> = store
+        .manifest_versions()?
+        .into_iter()
+        .map(|(trip, version)| proto::TripVersion {
+            trip_id: trip.to_vec(),
+            version,
+        })
+        .collect();
     use prost::Message as _;
     use sha2::Digest as _;
     let encoded = proto::ReplicaState {
         agreements: agreements.clone(),
         terminations: terminations.clone(),
         callers: callers.clone(),
+        manifest_versions: manifest_versions.clone(),
         ..Default::default()
     }
     .encode_to_vec();
@@ -85,6 +96,7 @@ fn read_full(store: &crate::store::Store) -> Result<Full, ApiError> {
         agreements,
         terminations,
         callers,
+        manifest_versions,
         hash: sha2::Sha256::digest(&encoded).into(),
     })
 }
@@ -97,17 +109,14 @@ async fn send_state(
 ) {
     let mut changed = state.trust.changed.subscribe();
     let mut last_hash: Option<[u8; 32]> = None;
-    // The change generation the last full read was made at: without a change since, only the
-    // enrollment is read again.
-    let mut read_at: Option<u64> = None;
     loop {
-        let generation = *changed.borrow_and_update();
-        let reread = read_at != Some(generation);
+        changed.borrow_and_update();
         let s = state.clone();
         let who = name.to_string();
         let read = tokio::task::spawn_blocking(move || {
             let enrolled = s.store.replicas()?.iter().any(|r| r.name == who);
-            let full = if reread && enrolled {
+            // Read every time: not every part (the manifest versions) moves the generation.
+            let full = if enrolled {
                 Some(read_full(&s.store)?)
             } else {
                 None
@@ -140,13 +149,13 @@ async fn send_state(
         let now = state.now();
         let mut m = heads(state, now);
         if let Some(full) = full {
-            read_at = Some(generation);
             if last_hash != Some(full.hash) {
                 last_hash = Some(full.hash);
                 m.full = true;
                 m.agreements = full.agreements;
                 m.terminations = full.terminations;
                 m.callers = full.callers;
+                m.manifest_versions = full.manifest_versions;
             }
         }
         state.replicas_seen.seen(name, now);

@@ -6,13 +6,14 @@
 //! call to the first Verify at the target that answers REVOKED (Verify every 5 ms, at most
 //! 10 s a sample). The time includes the revocation's durable write at Sichuan.
 //!
-//! The target is a [`PropagationTarget`]: a peer province (Guangdong, with an agreement) now;
-//! a verify replica of Sichuan is the other kind the issue names.
+//! The target is a [`PropagationTarget`]: a peer province (Guangdong, with an agreement), or a
+//! verify replica of Sichuan (made as `hcmr init --replica-of` does, following Sichuan's state
+//! and watching its feed).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::self_contained::{conclude, wait_ready};
+use super::self_contained::{conclude, free_port, raise_limits, wait_ready};
 use super::{init_bench_node, BenchError, Served};
 use crate::proto;
 use crate::proto::health_code_service_client::HealthCodeServiceClient;
@@ -29,12 +30,15 @@ pub const MAX_SAMPLES: usize = 10_000;
 pub enum PropagationTarget {
     /// Another province's node with an agreement (its feed watch of the issuer).
     Peer,
+    /// A verify replica of the issuing node (its feed watch of its primary).
+    Replica,
 }
 
 impl std::fmt::Display for PropagationTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             PropagationTarget::Peer => "peer",
+            PropagationTarget::Replica => "verify replica",
         })
     }
 }
@@ -99,37 +103,17 @@ pub async fn run(
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let dir = tempfile::tempdir().map_err(|e| setup(&e))?;
     let mut children = Vec::new();
-    let mut nodes = Vec::new();
-    for code in [510000u32, 440000] {
-        let p = crate::province::Province::from_code(code).map_err(|e| setup(&e))?;
-        let folder = dir.path().join(code.to_string());
-        let made = init_bench_node(
-            p,
-            &folder,
-            &[
-                crate::callers::Role::Issuer,
-                crate::callers::Role::Verifier,
-                crate::callers::Role::Admin,
-            ],
-        )
-        .await?;
-        // Polling an hour apart: what arrives within a sample came by watch.
-        let text = std::fs::read_to_string(&made.config_path).map_err(|e| setup(&e))?;
-        let text = text.replace("sync_interval_secs = 30", "sync_interval_secs = 3600");
-        std::fs::write(&made.config_path, text).map_err(|e| setup(&e))?;
-        children.push(Served::spawn(exe, &made.config_path)?);
-        nodes.push((
-            format!("https://127.0.0.1:{}", made.port),
-            folder.join("tls/node.crt"),
-            made.token,
-        ));
-    }
-    let sc = wait_ready(&nodes[0].0, &nodes[0].1, &nodes[0].2).await?;
+    let sc_node = start_node(exe, 510000, dir.path(), &mut children).await?;
+    let sc = wait_ready(&sc_node.0, &sc_node.1, &sc_node.2).await?;
     let to = match target {
         PropagationTarget::Peer => {
-            let gd = wait_ready(&nodes[1].0, &nodes[1].1, &nodes[1].2).await?;
-            conclude(&sc, &gd, &nodes[0].0, false).await?;
+            let gd_node = start_node(exe, 440000, dir.path(), &mut children).await?;
+            let gd = wait_ready(&gd_node.0, &gd_node.1, &gd_node.2).await?;
+            conclude(&sc, &gd, &sc_node.0, false).await?;
             gd
+        }
+        PropagationTarget::Replica => {
+            start_replica(exe, &sc_node, dir.path(), &mut children).await?
         }
     };
     let mut issuer = HealthCodeServiceClient::new(sc);
@@ -192,6 +176,94 @@ pub async fn run(
     }
     drop(children);
     Ok(PropagationReport { target, samples_ms })
+}
+
+/// A node the bench started: its URL, certificate file and the bench caller's token.
+type Started = (String, std::path::PathBuf, String);
+
+/// Makes the bench node of province `code` under `dir` (polling an hour apart) and starts it.
+async fn start_node(
+    exe: &Path,
+    code: u32,
+    dir: &Path,
+    children: &mut Vec<Served>,
+) -> Result<Started, BenchError> {
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let p = crate::province::Province::from_code(code).map_err(|e| setup(&e))?;
+    let folder = dir.join(code.to_string());
+    let made = init_bench_node(
+        p,
+        &folder,
+        &[
+            crate::callers::Role::Issuer,
+            crate::callers::Role::Verifier,
+            crate::callers::Role::Admin,
+        ],
+    )
+    .await?;
+    // Polling an hour apart: what arrives within a sample came by watch.
+    let text = std::fs::read_to_string(&made.config_path).map_err(|e| setup(&e))?;
+    let text = text.replace("sync_interval_secs = 30", "sync_interval_secs = 3600");
+    std::fs::write(&made.config_path, text).map_err(|e| setup(&e))?;
+    children.push(Served::spawn(exe, &made.config_path)?);
+    Ok((
+        format!("https://127.0.0.1:{}", made.port),
+        folder.join("tls/node.crt"),
+        made.token,
+    ))
+}
+
+/// Makes a verify replica of `primary` (enrolled with the bench caller's token, an admin),
+/// starts it, and waits (up to 30 s) until it has synced with its primary; a channel to it as
+/// the bench caller (callers follow from the primary).
+async fn start_replica(
+    exe: &Path,
+    primary: &Started,
+    dir: &Path,
+    children: &mut Vec<Served>,
+) -> Result<crate::client::NodeChannel, BenchError> {
+    use crate::proto::federation_service_client::FederationServiceClient;
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let port = free_port()?;
+    let mut opts =
+        crate::node::InitOptions::new(format!("127.0.0.1:{port}").parse().map_err(|e| setup(&e))?);
+    let url = format!("https://127.0.0.1:{port}");
+    opts.endpoint = Some(url.clone());
+    let folder = dir.join("replica");
+    let config_path = crate::node::init_replica(
+        crate::province::Province::from_code(510000).map_err(|e| setup(&e))?,
+        &folder,
+        &opts,
+        &crate::node::ReplicaInit {
+            primary: primary.0.clone(),
+            primary_cert: primary.1.clone(),
+            admin_token: zeroize::Zeroizing::new(primary.2.clone()),
+            name: "bench-replica".into(),
+        },
+    )
+    .await
+    .map_err(|e| setup(&e))?;
+    raise_limits(&config_path)?;
+    children.push(Served::spawn(exe, &config_path)?);
+    let cert = folder.join("tls/node.crt");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(ch) = crate::client::connect(&url, Some(&cert), Some(&primary.2)).await {
+            let synced = FederationServiceClient::new(ch.clone())
+                .get_node_info(proto::GetNodeInfoRequest {})
+                .await
+                .is_ok_and(|r| r.into_inner().state_synced_at > 0);
+            if synced {
+                return Ok(ch);
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(BenchError::Setup(format!(
+                "the replica at {url} did not sync with its primary"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[cfg(test)]

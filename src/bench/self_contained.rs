@@ -57,7 +57,8 @@ impl Drop for Served {
     }
 }
 
-fn free_port() -> Result<u16, BenchError> {
+/// A free port on 127.0.0.1 (bound and released).
+pub(crate) fn free_port() -> Result<u16, BenchError> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -78,24 +79,14 @@ pub(crate) struct BenchNode {
     pub(crate) token: String,
 }
 
-/// Makes a [`BenchNode`] of `province` in `dir`.
+/// Raises the per-caller rate and the concurrency limits in the hcmr.toml at `config_path`
+/// out of the way of a bench's load.
 ///
 /// # Errors
-/// [`BenchError::Setup`] naming what failed.
-pub(crate) async fn init_bench_node(
-    province: crate::province::Province,
-    dir: &Path,
-    roles: &[crate::callers::Role],
-) -> Result<BenchNode, BenchError> {
+/// [`BenchError::Setup`] when the file cannot be read or written.
+pub(crate) fn raise_limits(config_path: &Path) -> Result<(), BenchError> {
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
-    let port = free_port()?;
-    let mut opts =
-        crate::node::InitOptions::new(format!("127.0.0.1:{port}").parse().map_err(|e| setup(&e))?);
-    opts.endpoint = Some(format!("https://127.0.0.1:{port}"));
-    let config_path = crate::node::init_node(province, dir, &opts)
-        .await
-        .map_err(|e| setup(&e))?;
-    let text = std::fs::read_to_string(&config_path).map_err(|e| setup(&e))?;
+    let text = std::fs::read_to_string(config_path).map_err(|e| setup(&e))?;
     let text = text
         .replace(
             "caller_requests_per_sec = 200",
@@ -119,7 +110,27 @@ pub(crate) async fn init_bench_node(
             "max_connections_per_address = 64",
             "max_connections_per_address = 4096",
         );
-    std::fs::write(&config_path, text).map_err(|e| setup(&e))?;
+    std::fs::write(config_path, text).map_err(|e| setup(&e))
+}
+
+/// Makes a [`BenchNode`] of `province` in `dir`.
+///
+/// # Errors
+/// [`BenchError::Setup`] naming what failed.
+pub(crate) async fn init_bench_node(
+    province: crate::province::Province,
+    dir: &Path,
+    roles: &[crate::callers::Role],
+) -> Result<BenchNode, BenchError> {
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let port = free_port()?;
+    let mut opts =
+        crate::node::InitOptions::new(format!("127.0.0.1:{port}").parse().map_err(|e| setup(&e))?);
+    opts.endpoint = Some(format!("https://127.0.0.1:{port}"));
+    let config_path = crate::node::init_node(province, dir, &opts)
+        .await
+        .map_err(|e| setup(&e))?;
+    raise_limits(&config_path)?;
     let config = crate::node::Config::load(&config_path).map_err(|e| setup(&e))?;
     let token = crate::node::add_caller_offline(&config, "bench", roles)
         .await

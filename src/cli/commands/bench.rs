@@ -73,8 +73,9 @@ pub enum BenchKind {
         /// Revocations timed; 1 to 10,000.
         #[arg(long, default_value_t = 200, value_parser = count_in::<1, 10_000>)]
         samples: usize,
-        /// Where the revocation is timed to: `peer` (another province with an agreement).
-        #[arg(long, default_value = "peer", value_parser = ["peer"])]
+        /// Where the revocation is timed to: `peer` (another province with an agreement) or
+        /// `replica` (a verify replica of the issuing node).
+        #[arg(long, default_value = "peer", value_parser = ["peer", "replica"])]
         target: String,
     },
     /// Open a node's store and build its snapshot --runs times; print the figures as JSON
@@ -267,7 +268,12 @@ async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
             }
             let target = match target.as_str() {
                 "peer" => crate::bench::propagation::PropagationTarget::Peer,
-                other => return Err(CliError::Usage(format!("--target: {other:?} is not peer"))),
+                "replica" => crate::bench::propagation::PropagationTarget::Replica,
+                other => {
+                    return Err(CliError::Usage(format!(
+                        "--target: {other:?} is neither peer nor replica"
+                    )))
+                }
             };
             let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
             let report = crate::bench::propagation::run(&exe, target, samples)

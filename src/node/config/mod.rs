@@ -161,6 +161,10 @@ impl Default for PolicyConfig {
     }
 }
 
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 pub(super) fn default_sync_interval() -> u64 {
     30
 }
@@ -353,10 +357,6 @@ pub struct Config {
 
 fn default_true() -> bool {
     true
-}
-
-fn is_true(b: &bool) -> bool {
-    *b
 }
 
 fn path_is_empty(p: &Path) -> bool {

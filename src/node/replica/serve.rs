@@ -115,7 +115,13 @@ async fn send_state(
         let who = name.to_string();
         let read = tokio::task::spawn_blocking(move || {
             let enrolled = s.store.replicas()?.iter().any(|r| r.name == who);
-            Ok::<_, ApiError>((enrolled, read_full(&s.store)?))
+            // Read every time: not every part (the manifest versions) moves the generation.
+            let full = if enrolled {
+                Some(read_full(&s.store)?)
+            } else {
+                None
+            };
+            Ok::<_, ApiError>((enrolled, full))
         })
         .await;
         let (enrolled, full) = match read {
@@ -142,13 +148,15 @@ async fn send_state(
         }
         let now = state.now();
         let mut m = heads(state, now);
-        if last_hash != Some(full.hash) {
-            last_hash = Some(full.hash);
-            m.full = true;
-            m.agreements = full.agreements;
-            m.terminations = full.terminations;
-            m.callers = full.callers;
-            m.manifest_versions = full.manifest_versions;
+        if let Some(full) = full {
+            if last_hash != Some(full.hash) {
+                last_hash = Some(full.hash);
+                m.full = true;
+                m.agreements = full.agreements;
+                m.terminations = full.terminations;
+                m.callers = full.callers;
+                m.manifest_versions = full.manifest_versions;
+            }
         }
         state.replicas_seen.seen(name, now);
         if tx.send(Ok(m)).await.is_err() {

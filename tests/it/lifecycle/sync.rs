@@ -11,6 +11,8 @@ async fn revocations_reach_the_peer_within_one_sync_interval() {
     let dir = tempfile::tempdir().unwrap();
     let sc_cfg = init_node(dir.path(), SICHUAN).await;
     let gd_cfg = init_node(dir.path(), GUANGDONG).await;
+    // What arrives here arrives by the interval sync or SyncNow (no feed watch).
+    poll_only(&gd_cfg);
     set_sync_interval(&gd_cfg, 1);
     // Both nodes read one manual clock, which the test moves instead of sleeping; it starts after
     // `init`, which dates each feed's first entry by the system clock.

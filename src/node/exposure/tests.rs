@@ -55,7 +55,7 @@ async fn notices_for_peers_wait_in_the_outbox_across_a_reopen_signed_by_the_node
         .await
         .unwrap();
     assert_eq!(n, 2);
-    let key = state.key.load()?.public();
+    let key = state.key.load().unwrap().public();
     drop(state);
     let (_, state) = node(dir.path()).await;
     let waiting = state.store.trip_outbox(10).await.unwrap();

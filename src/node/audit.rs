@@ -300,6 +300,7 @@ mod tests {
             cti_hash: Some([0xff; 16]),
             manifest: None,
             trace: None,
+            replica: None,
         };
         assert_eq!(
             crate::audit::checkpoint_id(&largest.checkpoint_id),

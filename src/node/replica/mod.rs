@@ -21,6 +21,7 @@ use crate::keys::PublicKey;
 use crate::UnixTime;
 
 mod enroll;
+mod primary_stub;
 pub(crate) mod serve;
 
 /// At a primary: when each enrolled replica last followed (in memory; ListReplicas shows it).

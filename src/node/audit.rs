@@ -445,11 +445,14 @@ impl RefusalTally {
 
 /// Stores queued audit records and counted refusals in batches (group commit: one flush per
 /// batch, at least every 200 ms while records arrive) until `stop` turns true; then stores and
-/// flushes what is left.
+/// flushes what is left. At a verify replica (`ship` is set) the records go to `audit_outbox`
+/// instead of `audit`, and `ship` wakes the task that sends them to the primary
+/// ([`super::replica::ship`]) once they are flushed.
 pub(crate) async fn audit_writer(
     store: crate::store::Store,
     mut rx: tokio::sync::mpsc::Receiver<AuditRecord>,
     refusals: std::sync::Arc<RefusalTally>,
+    ship: Option<std::sync::Arc<tokio::sync::Notify>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut batch = Vec::new();
@@ -481,10 +484,17 @@ pub(crate) async fn audit_writer(
         };
         if !batch.is_empty() || denials || versions {
             let count = batch.len();
-            if let Err(e) = store.append_audit(std::mem::take(&mut batch)).await {
+            let records = std::mem::take(&mut batch);
+            let stored = match &ship {
+                None => store.append_audit(records).await,
+                Some(_) => store.append_audit_outbox(records).await,
+            };
+            if let Err(e) = stored {
                 tracing::error!(error = %e, lost = count, "audit records could not be stored");
             } else if let Err(e) = store.flush().await {
                 tracing::error!(error = %e, "audit records could not be flushed");
+            } else if let (Some(wake), true) = (&ship, count > 0) {
+                wake.notify_one();
             }
         }
         if *stop.borrow() {
@@ -504,6 +514,56 @@ mod tests {
 
     /// tonic's default limit on a message a client decodes: 4 MiB.
     const CLIENT_DEFAULT_MAX: usize = 4 * 1024 * 1024;
+
+    #[tokio::test]
+    async fn at_a_replica_the_writer_fills_the_outbox_and_wakes_the_shipper() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let writer = tokio::spawn(audit_writer(
+            store.clone(),
+            rx,
+            std::sync::Arc::default(),
+            Some(wake.clone()),
+            stop_rx,
+        ));
+        let rec = |n: u64| AuditRecord {
+            time: UnixTime::from_secs(1_700_000_000 + n),
+            checkpoint_id: format!("gate-{n}"),
+            via: "grpc",
+            issuer: None,
+            recognized: false,
+            reason: Some(crate::verify::Reason::Malformed),
+            cti_hash: None,
+            manifest: None,
+            trace: None,
+            replica: None,
+        };
+        for n in 1..=3 {
+            tx.send(rec(n)).await.unwrap();
+        }
+        // Woken once the records are stored (bounded by the test harness's own timeout).
+        wake.notified().await;
+        let _ = stop.send(true);
+        writer.await.unwrap();
+        assert_eq!(
+            store.audit_outbox_batch(10).unwrap(),
+            Some((1, vec![rec(1), rec(2), rec(3)]))
+        );
+        // Nothing went to the audit log itself.
+        let (log, _) = store
+            .audit_page(
+                UnixTime::from_secs(0),
+                UnixTime::from_secs(u64::MAX),
+                None,
+                10,
+                |_| true,
+            )
+            .unwrap();
+        assert!(log.is_empty());
+    }
 
     #[test]
     fn a_record_reads_back_from_its_wire_form() {

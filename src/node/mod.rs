@@ -399,18 +399,28 @@ impl Node {
             "hcmr node serving"
         );
         // One stop signal for everything the node runs: the gRPC server, the checkpoint page,
-        // the sync loop, retention, the trip outbox and the audit writer.
+        // the sync loop, retention, the trip outbox, the audit writer and, at a verify replica,
+        // the audit shipper.
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
         let overdue_task = tokio::spawn(trips::run_overdue_check(state.clone(), stop_rx.clone()));
         let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));
+        // At a verify replica, audit records wait in the outbox until the primary holds them.
+        let ship_wake = state
+            .role
+            .replica()
+            .map(|_| Arc::new(tokio::sync::Notify::new()));
         let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
             self.audit_rx,
             state.audit.refusals.clone(),
+            ship_wake.clone(),
             stop_rx.clone(),
         ));
+        let ship_task = ship_wake
+            .clone()
+            .map(|wake| tokio::spawn(replica::ship::run(state.clone(), wake, stop_rx.clone())));
         let http_task = match http_listener {
             Some(l) => Some(spawn_side_listener(
                 &state,
@@ -533,6 +543,11 @@ impl Node {
             }
         }
         let _ = audit_task.await;
+        // The audit writer's last batch is in the outbox: a replica sends what it can.
+        if let Some(t) = ship_task {
+            let _ = t.await;
+            replica::ship::final_ship(state.clone()).await;
+        }
         served?;
         state.store.flush().await?;
         tracing::info!(province = %state.province, "hcmr node stopped");

@@ -23,6 +23,7 @@ use crate::UnixTime;
 mod enroll;
 mod primary_stub;
 pub(crate) mod serve;
+pub(crate) mod ship;
 
 /// At a primary: when each enrolled replica last followed (in memory; ListReplicas shows it).
 #[derive(Default)]

@@ -45,6 +45,9 @@ impl AuditCursor {
     }
 }
 
+/// A key and its value, to insert.
+pub(super) type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// The `audit` values of `records` (key and value): one value per second, in order of arrival
 /// within it, at most [`AUDIT_PACK`] records each; `id` gives each value's unique id (sled's
 /// `generate_id`, of the database or of a transaction's tree, so that a transaction can insert
@@ -52,7 +55,7 @@ impl AuditCursor {
 pub(super) fn audit_values<E>(
     records: &[AuditRecord],
     mut id: impl FnMut() -> Result<u64, E>,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, E> {
+) -> Result<Vec<KeyValue>, E> {
     let mut by_time: std::collections::BTreeMap<u64, Vec<&AuditRecord>> =
         std::collections::BTreeMap::new();
     for r in records {

@@ -152,6 +152,9 @@ pub enum Command {
     /// Callers of the node's API (platforms, checkpoint devices, operators) and their roles.
     #[command(subcommand)]
     Caller(commands::caller::CallerCommand),
+    /// Verify replicas enrolled at this primary (make one with `hcmr init --replica-of`).
+    #[command(subcommand)]
+    Replica(commands::replica::ReplicaCommand),
     /// Back up a running node (as an admin): its database, configuration and key files, in one
     /// new file of mode 0600, as secret as the keys.
     Backup(commands::backup::BackupArgs),
@@ -194,6 +197,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(a) => commands::demo::exec(a).await,
         Command::Bench(b) => commands::bench::exec(b).await,
         Command::Caller(c) => commands::caller::exec(c).await,
+        Command::Replica(c) => commands::replica::exec(c).await,
         Command::Backup(a) => commands::backup::exec_backup(a).await,
         Command::Restore(a) => commands::backup::exec_restore(a).await,
         Command::Completions(a) => commands::completions::exec(a),

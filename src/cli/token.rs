@@ -8,7 +8,7 @@ use super::CliError;
 const MAX_TOKEN_FILE_BYTES: u64 = 4096;
 
 /// The token in the file `path`, trimmed; the errors name the file as `flag` gave it.
-fn read_token(path: &std::path::Path, flag: &str) -> Result<String, CliError> {
+pub(super) fn read_token(path: &std::path::Path, flag: &str) -> Result<String, CliError> {
     let usage =
         |e: &dyn std::fmt::Display| CliError::Usage(format!("{flag} {}: {e}", path.display()));
     let t = crate::fsutil::read_capped(path, MAX_TOKEN_FILE_BYTES).map_err(|e| usage(&e))?;

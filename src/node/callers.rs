@@ -17,7 +17,7 @@ use crate::store::{Store, DENIAL_KEY_LEN};
 /// the 4 MiB a gRPC client takes by default.
 pub(crate) const MAX_DENIALS_PAGE: u32 = 5_000;
 
-fn role_from_proto(v: i32) -> Result<Role, ApiError> {
+pub(crate) fn role_from_proto(v: i32) -> Result<Role, ApiError> {
     match proto::CallerRole::try_from(v) {
         Ok(proto::CallerRole::Issuer) => Ok(Role::Issuer),
         Ok(proto::CallerRole::Verifier) => Ok(Role::Verifier),

@@ -98,6 +98,8 @@ pub(crate) struct Metrics {
     pub(crate) trip_records_given_up: AtomicU64,
     /// At a verify replica: audit records the primary acknowledged ([`super::replica::ship`]).
     pub(crate) replica_audit_shipped: AtomicU64,
+    /// At a verify replica: failed attempts to follow the primary.
+    replica_follow_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -113,6 +115,7 @@ impl Default for Metrics {
             access_denied: Family::default(),
             trip_records_given_up: AtomicU64::new(0),
             replica_audit_shipped: AtomicU64::new(0),
+            replica_follow_failures: Counter::default(),
         }
     }
 }
@@ -153,6 +156,11 @@ impl Metrics {
         if issued {
             self.issued.inc();
         }
+    }
+
+    /// Counts one failed attempt of a verify replica to follow its primary.
+    pub(crate) fn replica_follow_failed(&self) {
+        self.replica_follow_failures.inc();
     }
 
     /// Counts one sync of `peer`.
@@ -228,6 +236,23 @@ impl Metrics {
             "Seconds since the last successful sync of a peer's trust state",
             ages,
         );
+        if let Some(link) = state.role.replica() {
+            r.register(
+                "hcmr_replica_lag_seconds",
+                "At a verify replica: seconds since it last heard from its primary (-1: never since start)",
+                ConstGauge::new(link.lag_secs(now).map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX))),
+            );
+            r.register(
+                "hcmr_replica_ready",
+                "At a verify replica: 1 when it serves verifications (synced, primary heard from within replica.max_lag_secs), else 0",
+                ConstGauge::new(i64::from(link.readiness(now) == super::replica::Readiness::Ready)),
+            );
+            r.register(
+                "hcmr_replica_follow_failures",
+                "At a verify replica: failed attempts to follow its primary",
+                self.replica_follow_failures.clone(),
+            );
+        }
         r.register(
             "hcmr_peer_sync",
             "Peer syncs, by peer and result",
@@ -337,6 +362,7 @@ pub(crate) struct Gauged<'a> {
     batcher: &'a Batcher,
     audit: &'a AuditSink,
     clock: &'a Clock,
+    role: &'a super::replica::NodeRole,
 }
 
 impl NodeState {
@@ -348,6 +374,7 @@ impl NodeState {
             batcher: &self.batcher,
             audit: &self.audit,
             clock: &self.clock,
+            role: &self.role,
         }
     }
 }

@@ -69,8 +69,8 @@ use tonic::transport::server::TcpIncoming;
 
 pub(crate) use callers::role_to_proto;
 pub use config::{
-    add_caller_offline, add_or_replace_caller_offline, init, init_node, init_with_page, Config,
-    ConfigError, InitOptions, ADMIN_TOKEN_FILE, CONFIG_FILE,
+    add_caller_offline, add_or_replace_caller_offline, init, init_node, init_replica,
+    init_with_page, Config, ConfigError, InitOptions, ReplicaInit, ADMIN_TOKEN_FILE, CONFIG_FILE,
 };
 pub use error::ApiError;
 pub use issue_request::{MAX_CODE_LIFETIME_SECS, MAX_STATUS_VALIDITY_SECS};
@@ -402,7 +402,13 @@ impl Node {
         // the sync loop, retention, the trip outbox, the audit writer and, at a verify replica,
         // the audit shipper.
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let sync_task = tokio::spawn(sync::run(state.clone(), stop_rx.clone()));
+        // A verify replica follows its primary instead of syncing peers, and owes no trip
+        // records (its checks' reports are the primary's to sign).
+        let sync_task = if state.role.replica().is_some() {
+            tokio::spawn(replica::follow::run(state.clone(), stop_rx.clone()))
+        } else {
+            tokio::spawn(sync::run(state.clone(), stop_rx.clone()))
+        };
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
         let overdue_task = tokio::spawn(trips::run_overdue_check(state.clone(), stop_rx.clone()));
         let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));

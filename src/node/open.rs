@@ -36,6 +36,9 @@ impl Node {
     /// # Errors
     /// As [`Node::open`].
     pub fn open_with_clock(config: &Config, clock: crate::clock::Clock) -> Result<Node, NodeError> {
+        if let Some(r) = &config.replica {
+            return Node::open_replica(config, r, clock);
+        }
         let province = config.province()?;
         check_key_files(config)?;
         let key_protection = config.key_protection()?;
@@ -61,8 +64,9 @@ impl Node {
             config,
             Opened {
                 province,
-                key,
-                subject_key,
+                key: super::keyslot::SigningKey::primary(key),
+                subject_key: super::keyslot::SubjectKeySlot::primary(subject_key),
+                role: super::replica::NodeRole::Primary,
                 key_protection,
                 store,
                 own,
@@ -86,8 +90,9 @@ impl Node {
 /// What the steps of [`Node::open_with_clock`] loaded, for [`shared_state`].
 struct Opened {
     province: Province,
-    key: NodeKey,
-    subject_key: SubjectKey,
+    key: super::keyslot::SigningKey,
+    subject_key: super::keyslot::SubjectKeySlot,
+    role: super::replica::NodeRole,
     key_protection: KeyProtection,
     store: Store,
     own: FeedState,
@@ -95,6 +100,90 @@ struct Opened {
     tls: Option<TlsState>,
     audit_tx: tokio::sync::mpsc::Sender<crate::audit::AuditRecord>,
     clock: crate::clock::Clock,
+}
+
+impl Node {
+    /// Opens a verify replica: no signing or subject key; the TLS identity must be a replica
+    /// certificate (binding version 2) of the node's province, whose certifying key becomes the
+    /// anchor of the own feed it follows; the store and the feeds as followed so far.
+    fn open_replica(
+        config: &Config,
+        r: &super::config::ReplicaConfig,
+        clock: crate::clock::Clock,
+    ) -> Result<Node, NodeError> {
+        let province = config.province()?;
+        let Some(t) = &config.tls else {
+            return Err(ConfigError::Invalid {
+                path: "replica".into(),
+                detail: "a verify replica needs [tls]".into(),
+            }
+            .into());
+        };
+        check_key_permissions(&t.key_file)?;
+        let key_protection = config.key_protection()?;
+        let store = open_store(config, province)?;
+        let mut own = FeedState::new(province);
+        own.restore(store.feed_iter())?;
+        let identity = crate::tls::TlsIdentity::load(&t.cert_file, &t.key_file, &key_protection)?;
+        let now = i64::try_from(clock.now().secs()).unwrap_or(i64::MAX);
+        let bad = |detail: String| crate::tls::TlsError::File {
+            path: t.cert_file.display().to_string(),
+            detail,
+        };
+        let mine = crate::tls::check_node_certificate(identity.certificate_der(), now)
+            .map_err(|e| bad(format!("not a usable replica certificate: {e}")))?;
+        if !mine.replica || mine.province != province {
+            return Err(bad(format!(
+                "not a verify replica's certificate of {province} (made by `hcmr init --replica-of`)"
+            ))
+            .into());
+        }
+        let anchor = *mine
+            .keys
+            .last()
+            .ok_or_else(|| bad("no certification by the primary".into()))?;
+        let tls = TlsState {
+            cert: Arc::new(crate::tls::CertSource(ArcSwap::new(
+                identity.certified_key()?,
+            ))),
+            identity: Mutex::new(identity),
+            cert_file: t.cert_file.clone(),
+        };
+        let instance = store.instance_id()?;
+        let peers = restore_peer_feeds(&store)?;
+        let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(AUDIT_QUEUE);
+        let link = super::replica::ReplicaLink::new(
+            r.primary.clone(),
+            r.name.clone(),
+            instance,
+            anchor,
+            std::time::Duration::from_secs(r.max_lag_secs),
+        );
+        let state = shared_state(
+            config,
+            Opened {
+                province,
+                key: super::keyslot::SigningKey::replica(&r.primary),
+                subject_key: super::keyslot::SubjectKeySlot::replica(&r.primary),
+                role: super::replica::NodeRole::Replica(link),
+                key_protection,
+                store,
+                own,
+                peers,
+                tls: Some(tls),
+                audit_tx,
+                clock,
+            },
+        )?;
+        let node = Node {
+            audit_rx,
+            state: Arc::new(state),
+            config: config.clone(),
+            metrics_listener: None,
+        };
+        node.state.caller_admin().reload_callers()?;
+        Ok(node)
+    }
 }
 
 /// Refuses key files (signing key, subject key, TLS key) that others can read or write.
@@ -209,10 +298,10 @@ fn shared_state(config: &Config, o: Opened) -> Result<NodeState, StoreError> {
     )?;
     Ok(NodeState {
         province: o.province,
-        key: super::keyslot::SigningKey::primary(o.key),
+        key: o.key,
         key_file: config.key_file.clone(),
-        subject_key: super::keyslot::SubjectKeySlot::primary(o.subject_key),
-        role: super::replica::NodeRole::Primary,
+        subject_key: o.subject_key,
+        role: o.role,
         replicas_seen: Default::default(),
         store: o.store,
         policy,

@@ -11,8 +11,9 @@ use crate::audit::AuditRecord;
 use crate::clock::Clock;
 
 /// What verification needs: the trust snapshot, the verifier threads, the metrics, the audit
-/// queue and the clock.
+/// queue, the clock, and (at a verify replica) when the primary was last heard from.
 pub(crate) struct Verification<'a> {
+    role: &'a super::replica::NodeRole,
     trust: &'a TrustState,
     batcher: &'a Batcher,
     metrics: &'a Metrics,
@@ -24,6 +25,7 @@ impl NodeState {
     /// The verification workflow's part of the node.
     pub(crate) fn verification(&self) -> Verification<'_> {
         Verification {
+            role: &self.role,
             trust: &self.trust,
             batcher: &self.batcher,
             metrics: &self.metrics,
@@ -53,8 +55,18 @@ impl Verification<'_> {
         let now = self.clock.now();
         let trust = self.trust.load_full();
         let started = std::time::Instant::now();
-        let verdicts = self.batcher.verify(who, codes, trust, now).await?;
+        let mut verdicts = self.batcher.verify(who, codes, trust.clone(), now).await?;
         let elapsed = started.elapsed();
+        // At a verify replica the own province's state is as old as the last word from the
+        // primary: the verdict says so, as it says a peer's age (the decision is unchanged:
+        // own codes have no trust-age term; readiness covers a silent primary).
+        if let Some(link) = self.role.replica() {
+            for v in &mut verdicts {
+                if v.issuer == Some(trust.local()) {
+                    v.issuer_synced_at = link.last_contact();
+                }
+            }
+        }
         for verdict in &verdicts {
             self.metrics.verification(verdict, elapsed);
             self.audit_verification(verdict, now, checkpoint, via);

@@ -32,6 +32,26 @@ impl Store {
         .await
     }
 
+    /// Appends entries to this node's own feed in one batch and flushes: a verify replica
+    /// storing its primary's entries, checked before (all or none are written).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub async fn append_feed_batch(&self, entries: &[FeedEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(async {
+            let mut batch = sled::Batch::default();
+            for e in entries {
+                batch.insert(&e.seq().to_be_bytes(), e.to_record());
+            }
+            self.feed.apply_batch(batch)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// This node's feed entries with `seq >= from`, in order.
     ///
     /// # Errors

@@ -3,6 +3,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `meta` | `b"province"` | GB/T 2260 code, 6 ASCII digits |
+//! | `meta` | `b"instance"` | a random id of the data folder, 16 hex digits (a verify replica's `instance`) |
 //! | `feed` | seq (u64 big-endian) | this node's trust feed: [`FeedEntry::to_record`] |
 //! | `peer_feeds` | province (u32 BE) ‖ seq (u64 BE) | peers' feeds as synced: [`FeedEntry::to_record`] |
 //! | `sync` | province (u32 BE) | last successful sync of that peer: u64 BE seconds |
@@ -448,6 +449,23 @@ impl Store {
             .ok()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| corrupt("meta", "province is not a GB/T 2260 code"))
+    }
+
+    /// A random id of this data folder (16 lower-case hex digits), made and flushed at its
+    /// first call (when a node opens, before anything else writes): a verify replica's
+    /// `instance`, which keeps apart the audit sequences of replicas sharing one enrolled
+    /// certificate.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub fn instance_id(&self) -> Result<String, StoreError> {
+        if let Some(v) = self.meta.get(b"instance")? {
+            return Ok(String::from_utf8_lossy(&v).to_string());
+        }
+        let id = hex::encode(rand::random::<[u8; 8]>());
+        self.meta.insert(b"instance", id.as_bytes())?;
+        self.db.flush()?;
+        Ok(id)
     }
 
     /// Records the node's province (at `init`).

@@ -32,6 +32,7 @@ mod proto;
 mod python_client;
 mod qr;
 mod readme;
+mod replica;
 mod replica_audit;
 mod resources;
 mod retention;

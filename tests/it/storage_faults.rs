@@ -122,7 +122,10 @@ async fn a_failing_disk_makes_writes_unavailable_and_verification_goes_on() {
     // What Guangdong's sync reads: still only the genesis entry.
     let mut feed = federation_as(&sc, &tls_identity_of(&gd))
         .await
-        .get_feed(proto::GetFeedRequest { from_seq: 1 })
+        .get_feed(proto::GetFeedRequest {
+            from_seq: 1,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

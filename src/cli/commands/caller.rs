@@ -227,6 +227,9 @@ async fn list(node: NodeArg) -> Result<(), CliError> {
                 Ok(proto::CallerRole::Issuer) => "issuer",
                 Ok(proto::CallerRole::Verifier) => "verifier",
                 Ok(proto::CallerRole::Admin) => "admin",
+                Ok(proto::CallerRole::Organizer) => "organizer",
+                Ok(proto::CallerRole::Receiver) => "receiver",
+                Ok(proto::CallerRole::Tracer) => "tracer",
                 _ => "?",
             })
             .collect();

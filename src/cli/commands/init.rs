@@ -39,6 +39,20 @@ pub struct InitArgs {
     /// its absolute path.
     #[arg(long)]
     key_passphrase_file: Option<PathBuf>,
+    /// Make a verify replica following the primary at this URL (https://...) instead of a
+    /// primary: no signing or subject key; its TLS key is enrolled at the primary now
+    /// (docs/deploy.md). Needs --primary-cert, --admin-token-file and --name.
+    #[arg(long, requires_all = ["primary_cert", "admin_token_file", "name"], conflicts_with = "plaintext")]
+    replica_of: Option<String>,
+    /// The primary's certificate (its tls/node.crt), pinned for the enrollment call.
+    #[arg(long, requires = "replica_of")]
+    primary_cert: Option<PathBuf>,
+    /// A file holding an admin API token of the primary, used once to enroll and not stored.
+    #[arg(long, requires = "replica_of")]
+    admin_token_file: Option<PathBuf>,
+    /// The replica's name at the primary (1 to 64 of A-Z a-z 0-9 . _ -), e.g. sc-verify-1.
+    #[arg(long, requires = "replica_of")]
+    name: Option<String>,
 }
 
 /// Runs `hcmr init`.
@@ -52,6 +66,10 @@ pub(crate) async fn exec(a: InitArgs) -> Result<(), CliError> {
         plaintext,
         key_passphrase_env,
         key_passphrase_file,
+        replica_of,
+        primary_cert,
+        admin_token_file,
+        name,
     } = a;
     let p: Province = province
         .parse()
@@ -73,6 +91,35 @@ pub(crate) async fn exec(a: InitArgs) -> Result<(), CliError> {
         key_passphrase_file,
         display_utc_offset: DISPLAY_OFFSET.get().copied().unwrap_or_default(),
     };
+    if let (Some(primary), Some(primary_cert), Some(token_file), Some(name)) =
+        (replica_of, primary_cert, admin_token_file, name)
+    {
+        let token = zeroize::Zeroizing::new(crate::cli::token::read_token(
+            &token_file,
+            "--admin-token-file",
+        )?);
+        let r = crate::node::ReplicaInit {
+            primary: primary.clone(),
+            primary_cert,
+            admin_token: token,
+            name: name.clone(),
+        };
+        let path = crate::node::init_replica(p, &data_dir, &opts, &r)
+            .await
+            .map_err(|e| CliError::Config(e.to_string()))?;
+        out!(
+            "created verify replica {name} of {} {} ({}), enrolled at {primary}; start it with: hcmr serve --config {}",
+            p,
+            p.name_en(),
+            p.name_zh(),
+            path.display()
+        );
+        out!(
+            "replica certificate (clients and load balancers pin it): {}",
+            data_dir.join("tls/node.crt").display()
+        );
+        return Ok(());
+    }
     let path = crate::node::init_node(p, &data_dir, &opts)
         .await
         .map_err(|e| CliError::Config(e.to_string()))?;

@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod manifest_check;
 pub mod manifest_trace;
 pub mod match_identity;
+pub mod replica;
 pub mod revoke;
 pub mod serve;
 pub mod sync;

@@ -262,3 +262,144 @@ pub async fn add_or_replace_caller_offline(
     store.put_caller(&caller).await?;
     Ok(token)
 }
+
+/// What makes a verify replica (`hcmr init --replica-of`).
+#[derive(Debug, Clone)]
+pub struct ReplicaInit {
+    /// The primary's URL (`https://`).
+    pub primary: String,
+    /// The primary's certificate (PEM), pinned for this one call.
+    pub primary_cert: PathBuf,
+    /// An admin token of the primary, used for this one call and not stored.
+    pub admin_token: zeroize::Zeroizing<String>,
+    /// The name to enroll under.
+    pub name: String,
+}
+
+/// Creates a verify replica of `province` in `dir`: a TLS key, enrolled at the primary
+/// (OperatorService.EnrollReplica with the admin token), and a certificate carrying the
+/// primary's certification (node binding version 2); `hcmr.toml` with `[replica]` and `[tls]`,
+/// no signing or subject key; an empty database it fills by following the primary.
+///
+/// # Errors
+/// [`ConfigError::Exists`] over a node; [`ConfigError::Invalid`] naming the flag for a bad
+/// primary URL or name, or the primary's refusal; [`ConfigError::Io`].
+pub async fn init_replica(
+    province: Province,
+    dir: &Path,
+    opts: &InitOptions,
+    r: &ReplicaInit,
+) -> Result<PathBuf, ConfigError> {
+    let io = |p: &Path| {
+        let path = p.display().to_string();
+        move |source| ConfigError::Io { path, source }
+    };
+    let config_path = dir.join(CONFIG_FILE);
+    for name in [CONFIG_FILE, "db", "tls"] {
+        if dir.join(name).exists() {
+            return Err(ConfigError::Exists(dir.join(name).display().to_string()));
+        }
+    }
+    let config = Config {
+        province: province.to_string(),
+        listen: opts.listen,
+        http_listen: opts.http_listen,
+        metrics_listen: None,
+        endpoint: opts.endpoint.clone(),
+        data_dir: "db".into(),
+        key_file: PathBuf::new(),
+        subject_key_file: PathBuf::new(),
+        sync_interval_secs: default_sync_interval(),
+        peer_timeout_secs: default_peer_timeout(),
+        key_passphrase_env: opts.key_passphrase_env.clone(),
+        key_passphrase_file: opts.key_passphrase_file.clone(),
+        display_utc_offset: opts.display_utc_offset,
+        tls: Some(TlsConfig {
+            cert_file: "tls/node.crt".into(),
+            key_file: "tls/node.key".into(),
+        }),
+        file_settings: None,
+        limits: LimitsConfig::default(),
+        policy: PolicyConfig::default(),
+        retention: RetentionConfig::default(),
+        replica: Some(super::ReplicaConfig {
+            primary: r.primary.clone(),
+            name: r.name.clone(),
+            max_lag_secs: super::default_max_lag(),
+        }),
+    };
+    let text = config_text(province, &config);
+    let mut resolved = Config::from_toml(&text, &config_path).map_err(|e| match e {
+        ConfigError::Invalid { detail, .. } => ConfigError::Invalid {
+            path: "--replica-of/--name".into(),
+            detail,
+        },
+        other => other,
+    })?;
+    if let Some(f) = &opts.key_passphrase_file {
+        resolved.key_passphrase_file = Some(f.clone());
+    }
+    let protection = resolved.key_protection()?;
+    let refused = |detail: String| ConfigError::Invalid {
+        path: "--replica-of".into(),
+        detail,
+    };
+    let (key_der, spki) =
+        crate::tls::TlsIdentity::generate_replica_key().map_err(|e| refused(e.to_string()))?;
+    let channel = crate::client::connect(
+        &r.primary,
+        Some(&r.primary_cert),
+        Some(r.admin_token.as_str()),
+    )
+    .await
+    .map_err(|e| refused(format!("{}: {e}", r.primary)))?;
+    let enrolled = crate::proto::operator_service_client::OperatorServiceClient::new(channel)
+        .enroll_replica(crate::proto::EnrollReplicaRequest {
+            name: r.name.clone(),
+            spki,
+        })
+        .await
+        .map_err(|s| {
+            refused(format!(
+                "the primary refused the enrollment: {}",
+                s.message()
+            ))
+        })?
+        .into_inner();
+    let key = crate::keys::PublicKey::from_bytes(&enrolled.certifying_key)
+        .map_err(|e| refused(format!("the primary's certifying key: {e}")))?;
+    let signature: [u8; 64] = enrolled
+        .certification
+        .as_slice()
+        .try_into()
+        .map_err(|_| refused("the primary's certification is not 64 bytes".into()))?;
+    let names = crate::tls::certificate_names(opts.endpoint.as_deref());
+    let now = i64::try_from(crate::unix_now().secs()).unwrap_or(i64::MAX);
+    let identity = crate::tls::TlsIdentity::replica(
+        key_der,
+        province,
+        &names,
+        crate::tls::Certification { key, signature },
+        now,
+    )
+    .map_err(|e| refused(format!("the primary's certification: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let tls_dir = dir.join("tls");
+    std::fs::create_dir_all(&tls_dir).map_err(io(&tls_dir))?;
+    identity
+        .save(
+            &tls_dir.join("node.crt"),
+            Some(&tls_dir.join("node.key")),
+            &protection,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            path: tls_dir.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    let store = Store::open(&dir.join("db"))?;
+    store.set_province(province).await?;
+    store.instance_id()?;
+    drop(store);
+    std::fs::write(&config_path, text).map_err(io(&config_path))?;
+    Ok(config_path)
+}

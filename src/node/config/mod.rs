@@ -62,8 +62,8 @@ mod init;
 mod text;
 
 pub use init::{
-    add_caller_offline, add_or_replace_caller_offline, init, init_node, init_with_page,
-    InitOptions, ADMIN_TOKEN_FILE,
+    add_caller_offline, add_or_replace_caller_offline, init, init_node, init_replica,
+    init_with_page, InitOptions, ReplicaInit, ADMIN_TOKEN_FILE,
 };
 use text::misplaced_top_level_key;
 pub use text::{config_text, TOP_LEVEL_KEYS};

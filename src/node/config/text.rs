@@ -59,6 +59,15 @@ const MEANINGS: &[(&str, &str)] = &[
     ),
     ("tls.key_file", "its key, PKCS#8 PEM, mode 0600"),
     (
+        "replica.primary",
+        "this verify replica follows the primary at this URL (docs/deploy.md)",
+    ),
+    ("replica.name", "the name it was enrolled under at the primary"),
+    (
+        "replica.max_lag_secs",
+        "NOT_SERVING once the primary has been silent this long, seconds (2 to 86400)",
+    ),
+    (
         "limits.max_request_bytes",
         "largest gRPC request message, bytes",
     ),
@@ -216,6 +225,11 @@ pub(super) fn misplaced_top_level_key(text: &str) -> Option<String> {
             "limits" => toml::Table::try_from(LimitsConfig::default()),
             "policy" => toml::Table::try_from(PolicyConfig::default()),
             "retention" => toml::Table::try_from(RetentionConfig::default()),
+            "replica" => toml::Table::try_from(super::ReplicaConfig {
+                primary: String::new(),
+                name: String::new(),
+                max_lag_secs: 0,
+            }),
             _ => return Vec::new(),
         };
         v.map(|t| t.keys().cloned().collect()).unwrap_or_default()

@@ -21,7 +21,8 @@ use crate::keys::PublicKey;
 use crate::UnixTime;
 
 mod enroll;
-mod primary_stub;
+pub(crate) mod follow;
+mod link;
 pub(crate) mod serve;
 pub(crate) mod ship;
 

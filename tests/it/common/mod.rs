@@ -478,3 +478,43 @@ pub async fn denials(n: &NodeHandle, at_least: u64) -> Vec<proto::AccessDenial> 
 pub fn refusals(log: &[proto::AccessDenial]) -> u64 {
     log.iter().map(|d| d.count).sum()
 }
+
+/// Creates a verify replica `name` of the running `primary` under `root/name` (as `hcmr init
+/// --replica-of` does: enrolled at the primary with its admin token), and gives it the
+/// primary's test token file (callers follow from the primary); returns its config path.
+pub async fn init_replica(root: &Path, primary: &NodeHandle, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    let token = std::fs::read_to_string(primary.dir.join(hcmr::node::ADMIN_TOKEN_FILE)).unwrap();
+    let path = hcmr::node::init_replica(
+        primary.province,
+        &dir,
+        &hcmr::node::InitOptions::new("127.0.0.1:0".parse().unwrap()),
+        &hcmr::node::ReplicaInit {
+            primary: primary.endpoint.clone(),
+            primary_cert: primary.tls_cert.clone().unwrap(),
+            admin_token: zeroize::Zeroizing::new(token.trim().to_string()),
+            name: name.to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    std::fs::copy(primary.dir.join(TEST_TOKEN_FILE), dir.join(TEST_TOKEN_FILE)).unwrap();
+    path
+}
+
+/// Waits (bounded: 400 × 25 ms) until the replica `r` has synced with its primary (GetNodeInfo
+/// names a state time) and holds the primary's own feed up to `seq`; panics otherwise.
+pub async fn wait_replica_synced(r: &NodeHandle) {
+    for _ in 0..400 {
+        let info = FederationServiceClient::new(channel_as(r, None).await)
+            .get_node_info(proto::GetNodeInfoRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if info.state_synced_at > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("replica {} did not sync with its primary", r.endpoint);
+}

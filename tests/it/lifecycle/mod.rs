@@ -87,7 +87,10 @@ async fn get_feed(n: &NodeHandle, peer: &NodeHandle, from: u64) -> Vec<proto::Fe
         ),
     };
     let mut stream = client
-        .get_feed(proto::GetFeedRequest { from_seq: from })
+        .get_feed(proto::GetFeedRequest {
+            from_seq: from,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

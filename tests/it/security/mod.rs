@@ -47,6 +47,8 @@ fn need(service: &str, method: &str) -> Need {
         ("TraceService", _) => Need::Tracer,
         ("FederationService", "GetNodeInfo") => Need::Open,
         ("FederationService", _) => Need::Node,
+        // An enrolled replica's certificate: a token is not one, nor another province's node's.
+        ("ReplicaService", _) => Need::Node,
         _ => panic!("unknown service {service}"),
     }
 }
@@ -80,7 +82,7 @@ where
     let path: tonic::codegen::http::uri::PathAndQuery =
         format!("/hcmr.v1.{service}/{method}").try_into().unwrap();
     let codec = tonic_prost::ProstCodec::<(), ()>::default();
-    if method == "GetFeed" || method == "ExportBackup" {
+    if method == "GetFeed" || method == "ExportBackup" || method == "FollowState" {
         return match grpc
             .server_streaming(tonic::Request::new(()), path, codec)
             .await

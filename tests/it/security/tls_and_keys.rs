@@ -16,7 +16,13 @@ async fn federation_over_mutual_tls_admits_only_the_agreed_province() {
     >| {
         let mut c = c.clone();
         async move {
-            match c.get_feed(proto::GetFeedRequest { from_seq: 1 }).await {
+            match c
+                .get_feed(proto::GetFeedRequest {
+                    from_seq: 1,
+                    ..Default::default()
+                })
+                .await
+            {
                 Ok(mut s) => s.get_mut().message().await.map(|m| m.is_some()),
                 Err(e) => Err(e),
             }

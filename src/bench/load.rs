@@ -115,7 +115,7 @@ impl Rng {
 
 /// A request for a green code of a synthetic Guangdong resident; `seq` varies the document
 /// number.
-fn issue_request(seq: u16) -> proto::IssueHealthCodeRequest {
+pub(super) fn issue_request(seq: u16) -> proto::IssueHealthCodeRequest {
     Resident {
         name: "王建国",
         address: "440106",

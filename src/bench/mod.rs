@@ -26,13 +26,15 @@
 //!
 //! The ops and options are in `options`, the load driver in `load`, the results and their table
 //! in `report`, the server's CPU time in `cpu`, the two nodes of `--self-contained` in
-//! `self_contained`, and `hcmr bench scale` in [`scale`].
+//! `self_contained`, `hcmr bench scale` in [`scale`], and `hcmr bench propagation` (how long a
+//! revocation takes to reach a peer) in [`propagation`].
 
 mod board;
 mod cpu;
 mod load;
 mod manifest;
 mod options;
+pub mod propagation;
 mod report;
 pub mod scale;
 mod self_contained;

@@ -138,7 +138,6 @@ pub(crate) async fn init_bench_node(
 /// # Errors
 /// [`BenchError::Setup`].
 pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
-    use crate::proto::federation_service_client::FederationServiceClient;
     use crate::proto::operator_service_client::OperatorServiceClient;
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let dir = tempfile::tempdir().map_err(|e| setup(&e))?;
@@ -168,32 +167,74 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
             token.to_string(),
         ));
     }
-    let mut sc = None;
-    let mut gd = None;
-    for (i, (url, cert, token)) in nodes.iter().enumerate() {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let ch = loop {
-            if let Ok(ch) = crate::client::connect(url, Some(cert), Some(token)).await {
-                if OperatorServiceClient::new(ch.clone())
-                    .list_callers(proto::ListCallersRequest {})
-                    .await
-                    .is_ok()
-                {
-                    break ch;
-                }
+    let sc = wait_ready(&nodes[0].0, &nodes[0].1, &nodes[0].2).await?;
+    let gd = wait_ready(&nodes[1].0, &nodes[1].1, &nodes[1].2).await?;
+    conclude(&sc, &gd, &nodes[0].0, true).await?;
+    let peer_codes = issue_codes(&sc, CODES).await.map_err(|e| setup(&e))?;
+    let manifest = super::peer_manifest(&configs[0], &peer_codes, crate::unix_now())?;
+    // Guangdong holds Sichuan's feed (its revocations) before the first check.
+    OperatorServiceClient::new(gd.clone())
+        .sync_now(proto::SyncNowRequest {})
+        .await
+        .map_err(|e| setup(&e))?;
+    let pid = children.get(1).map(Served::id);
+    Ok(SelfContained {
+        _children: children,
+        _dir: dir,
+        target: Target {
+            url: nodes[1].0.clone(),
+            cert: Some(nodes[1].1.clone()),
+            token: Some(nodes[1].2.clone()),
+            pid,
+            peer_codes,
+            manifest: Some(manifest),
+        },
+    })
+}
+
+/// Waits (up to 30 s) until the node at `url` answers its admin `token`; a channel to it.
+///
+/// # Errors
+/// [`BenchError::Setup`] when it does not.
+pub(crate) async fn wait_ready(
+    url: &str,
+    cert: &Path,
+    token: &str,
+) -> Result<crate::client::NodeChannel, BenchError> {
+    use crate::proto::operator_service_client::OperatorServiceClient;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(ch) = crate::client::connect(url, Some(cert), Some(token)).await {
+            if OperatorServiceClient::new(ch.clone())
+                .list_callers(proto::ListCallersRequest {})
+                .await
+                .is_ok()
+            {
+                return Ok(ch);
             }
-            if Instant::now() > deadline {
-                return Err(BenchError::Setup(format!("node at {url} did not start")));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        if i == 0 {
-            sc = Some(ch);
-        } else {
-            gd = Some(ch);
         }
+        if Instant::now() > deadline {
+            return Err(BenchError::Setup(format!("node at {url} did not start")));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (sc, gd) = (sc.expect("two nodes"), gd.expect("two nodes"));
+}
+
+/// Concludes an agreement proposed by Guangdong (`gd`) to Sichuan (`sc`, at `sc_url`): green
+/// and red both ways for a month, with Sichuan's trip manifests taken in Guangdong when
+/// `manifests`.
+///
+/// # Errors
+/// [`BenchError::Setup`].
+pub(crate) async fn conclude(
+    sc: &crate::client::NodeChannel,
+    gd: &crate::client::NodeChannel,
+    sc_url: &str,
+    manifests: bool,
+) -> Result<(), BenchError> {
+    use crate::proto::federation_service_client::FederationServiceClient;
+    use crate::proto::operator_service_client::OperatorServiceClient;
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let kid = FederationServiceClient::new(sc.clone())
         .get_node_info(proto::GetNodeInfoRequest {})
         .await
@@ -219,7 +260,7 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
     let now = crate::unix_now();
     let created = OperatorServiceClient::new(gd.clone())
         .create_agreement(proto::CreateAgreementRequest {
-            peer_endpoint: nodes[0].0.clone(),
+            peer_endpoint: sc_url.to_string(),
             peer_codes_here: map(&[(g, g), (r, r)]),
             our_codes_there: map(&[(g, g), (r, r)]),
             max_code_age_secs: 86_400,
@@ -229,8 +270,8 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
             effective_from: (now - 10).secs(),
             effective_until: (now + 30 * 86_400).secs(),
             // Guangdong's checkpoints and receivers take Sichuan's trips (verify-manifest).
-            peer_manifests_transit: true,
-            peer_manifests_arrival: true,
+            peer_manifests_transit: manifests,
+            peer_manifests_arrival: manifests,
             ..Default::default()
         })
         .await
@@ -242,24 +283,5 @@ pub async fn self_contained(exe: &Path) -> Result<SelfContained, BenchError> {
         .approve_agreement(proto::ApproveAgreementRequest { id: created.id })
         .await
         .map_err(|e| setup(&e))?;
-    let peer_codes = issue_codes(&sc, CODES).await.map_err(|e| setup(&e))?;
-    let manifest = super::peer_manifest(&configs[0], &peer_codes, crate::unix_now())?;
-    // Guangdong holds Sichuan's feed (its revocations) before the first check.
-    OperatorServiceClient::new(gd.clone())
-        .sync_now(proto::SyncNowRequest {})
-        .await
-        .map_err(|e| setup(&e))?;
-    let pid = children.get(1).map(Served::id);
-    Ok(SelfContained {
-        _children: children,
-        _dir: dir,
-        target: Target {
-            url: nodes[1].0.clone(),
-            cert: Some(nodes[1].1.clone()),
-            token: Some(nodes[1].2.clone()),
-            pid,
-            peer_codes,
-            manifest: Some(manifest),
-        },
-    })
+    Ok(())
 }

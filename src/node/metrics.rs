@@ -11,6 +11,8 @@
 //! | `hcmr_peer_sync_age_seconds` | gauge | `peer`: seconds since its last successful sync |
 //! | `hcmr_peer_sync_total` | counter | `peer`, `result` (`ok`, `error`) |
 //! | `hcmr_peer_sync_errors_total` | counter | `peer` |
+//! | `hcmr_feed_watches_open` | gauge | `peer`: watches of its feed open (or opening) now |
+//! | `hcmr_feed_watch_entries_total` | counter | `peer`: its feed entries received by watch |
 //! | `hcmr_store_size_bytes` | gauge | |
 //! | `hcmr_store_flushes_total` | counter | |
 //! | `hcmr_verify_batches_total` | counter | decisions of the verifier threads (each one batch) |
@@ -94,6 +96,8 @@ pub(crate) struct Metrics {
     peer_sync: Family<PeerSyncLabels, Counter>,
     peer_sync_errors: Family<PeerLabels, Counter>,
     access_denied: Family<OutcomeLabels, Counter>,
+    feed_watches_open: Family<PeerLabels, Gauge>,
+    feed_watch_entries: Family<PeerLabels, Counter>,
     /// Trip records refused for good by their node ([`super::outbox`]).
     pub(crate) trip_records_given_up: AtomicU64,
     /// At a verify replica: audit records the primary acknowledged ([`super::replica::ship`]).
@@ -113,6 +117,8 @@ impl Default for Metrics {
             peer_sync: Family::default(),
             peer_sync_errors: Family::default(),
             access_denied: Family::default(),
+            feed_watches_open: Family::default(),
+            feed_watch_entries: Family::default(),
             trip_records_given_up: AtomicU64::new(0),
             replica_audit_shipped: AtomicU64::new(0),
             replica_follow_failures: Counter::default(),
@@ -177,6 +183,24 @@ impl Metrics {
                 result: if ok { "ok" } else { "error" },
             })
             .inc();
+    }
+
+    /// A watch of `peer`'s feed opened (`delta` 1) or ended (-1).
+    pub(crate) fn feed_watch_open(&self, peer: Province, delta: i64) {
+        self.feed_watches_open
+            .get_or_create(&PeerLabels {
+                peer: peer.to_string(),
+            })
+            .inc_by(delta);
+    }
+
+    /// Counts `n` of `peer`'s feed entries received by watch.
+    pub(crate) fn feed_watch_entries(&self, peer: Province, n: u64) {
+        self.feed_watch_entries
+            .get_or_create(&PeerLabels {
+                peer: peer.to_string(),
+            })
+            .inc_by(n);
     }
 
     /// Counts one refused call (`outcome`: the gRPC code's name, as the access log has it);
@@ -262,6 +286,16 @@ impl Metrics {
             "hcmr_peer_sync_errors",
             "Failed peer syncs, by peer",
             self.peer_sync_errors.clone(),
+        );
+        r.register(
+            "hcmr_feed_watches_open",
+            "Watches of a peer's feed open (or opening) now, by peer",
+            self.feed_watches_open.clone(),
+        );
+        r.register(
+            "hcmr_feed_watch_entries",
+            "A peer's feed entries received by watch, by peer",
+            self.feed_watch_entries.clone(),
         );
         match state.store.size_on_disk() {
             Ok(size) => r.register(
@@ -458,7 +492,13 @@ mod tests {
         m.peer_sync("440000".parse().unwrap(), false);
         m.peer_sync("440000".parse().unwrap(), true);
         m.access_denied("UNAUTHENTICATED");
+        m.feed_watch_open("440000".parse().unwrap(), 1);
+        m.feed_watch_open("440000".parse().unwrap(), 1);
+        m.feed_watch_open("440000".parse().unwrap(), -1);
+        m.feed_watch_entries("440000".parse().unwrap(), 3);
         let mut r = Registry::default();
+        r.register("hcmr_feed_watches_open", "", m.feed_watches_open.clone());
+        r.register("hcmr_feed_watch_entries", "", m.feed_watch_entries.clone());
         r.register("hcmr_peer_sync", "", m.peer_sync.clone());
         r.register("hcmr_peer_sync_errors", "", m.peer_sync_errors.clone());
         r.register("hcmr_access_denied", "", m.access_denied.clone());
@@ -469,6 +509,8 @@ mod tests {
             "hcmr_peer_sync_total{peer=\"440000\",result=\"ok\"} 1",
             "hcmr_peer_sync_errors_total{peer=\"440000\"} 1",
             "hcmr_access_denied_total{outcome=\"UNAUTHENTICATED\"} 1",
+            "hcmr_feed_watches_open{peer=\"440000\"} 1",
+            "hcmr_feed_watch_entries_total{peer=\"440000\"} 3",
         ] {
             assert!(out.lines().any(|l| l == line), "{line} missing in\n{out}");
         }

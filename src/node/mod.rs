@@ -31,6 +31,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 mod exposure;
+mod feed_watch;
 mod health;
 mod http;
 mod identity_match;
@@ -169,6 +170,9 @@ pub(crate) struct NodeState {
     pub(crate) feed_lock: tokio::sync::Mutex<()>,
     /// Serialises peer syncs (the interval task and SyncNow).
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
+    /// Feed watches ([`feed_watch`]): the drain signal that ends them and the lock that orders
+    /// applying a peer's feed entries.
+    pub(crate) watches: feed_watch::Watches,
     /// Verify calls in flight, decided together by the verifier threads.
     pub(crate) batcher: batcher::Batcher,
     /// Log lines about calls over their caller's rate: one a second.
@@ -402,12 +406,18 @@ impl Node {
         // the sync loop, retention, the trip outbox, the audit writer and, at a verify replica,
         // the audit shipper.
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        // A verify replica follows its primary instead of syncing peers, and owes no trip
-        // records (its checks' reports are the primary's to sign).
-        let sync_task = if state.role.replica().is_some() {
-            tokio::spawn(replica::follow::run(state.clone(), stop_rx.clone()))
+        // A verify replica follows its primary instead of syncing and watching peers, and owes
+        // no trip records (its checks' reports are the primary's to sign).
+        let (sync_task, watch_task) = if state.role.replica().is_some() {
+            (
+                tokio::spawn(replica::follow::run(state.clone(), stop_rx.clone())),
+                tokio::spawn(async {}),
+            )
         } else {
-            tokio::spawn(sync::run(state.clone(), stop_rx.clone()))
+            (
+                tokio::spawn(sync::run(state.clone(), stop_rx.clone())),
+                tokio::spawn(feed_watch::run_peer_watches(state.clone(), stop_rx.clone())),
+            )
         };
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
         let overdue_task = tokio::spawn(trips::run_overdue_check(state.clone(), stop_rx.clone()));
@@ -452,6 +462,7 @@ impl Node {
         // The snapshot is in place and the tasks run: ready.
         health.set(true).await;
         let mut grpc_stop = stop_rx.clone();
+        let drain_state = state.clone();
         let shutdown = async move {
             tokio::select! {
                 _ = shutdown => {}
@@ -460,6 +471,8 @@ impl Node {
             // Health checkers learn first, then in-flight calls drain (Watch streams end).
             health.set(false).await;
             let _ = draining.send(true);
+            // Feed watches and FollowState streams end too.
+            drain_state.watches.draining.send_replace(true);
             tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
         };
         let max = state.guards.limits.max_request_bytes;
@@ -535,6 +548,7 @@ impl Node {
         let _ = state.reports_in_flight.write().await;
         let _ = stop.send(true);
         let _ = sync_task.await;
+        let _ = watch_task.await;
         let _ = retention_task.await;
         let _ = overdue_task.await;
         let _ = outbox_task.await;

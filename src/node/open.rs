@@ -340,6 +340,7 @@ fn shared_state(config: &Config, o: Opened) -> Result<NodeState, StoreError> {
         agreement_lock: tokio::sync::Mutex::new(()),
         feed_lock: tokio::sync::Mutex::new(()),
         sync_lock: tokio::sync::Mutex::new(()),
+        watches: Default::default(),
         batcher: batcher::Batcher::start(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         ),

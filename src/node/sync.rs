@@ -92,6 +92,8 @@ pub(crate) struct PeerSync<'a> {
     sync_lock: &'a tokio::sync::Mutex<()>,
     /// Taken while agreements and terminations synced are stored, as by every agreement change.
     agreement_lock: &'a tokio::sync::Mutex<()>,
+    /// Taken while a batch of a peer's feed is applied (by a sync or a watch).
+    apply_lock: &'a tokio::sync::Mutex<()>,
     peers: PeerLink<'a>,
     metrics: &'a Metrics,
 }
@@ -107,6 +109,7 @@ impl NodeState {
             rebuild: self.trust_rebuild(),
             sync_lock: &self.sync_lock,
             agreement_lock: &self.agreement_lock,
+            apply_lock: &self.watches.apply_lock,
             peers: self.peer_link(),
             metrics: &self.metrics,
         }
@@ -181,6 +184,38 @@ impl PeerSync<'_> {
                 break;
             }
         }
+        let synced = self.apply_peer_entries(peer, entries).await?;
+        self.sync_agreements(peer, &mut client, &url).await?;
+        if synced.entries > 0 {
+            tracing::info!(%peer, entries = synced.entries, last_seq = synced.last_seq, "peer feed synced");
+        }
+        Ok(synced)
+    }
+
+    /// Verifies and applies a batch of `peer`'s feed entries, all or nothing, as a sync or a
+    /// watch ([`super::feed_watch`]) received them: under the apply lock, entries already held
+    /// are skipped, the rest must extend the feed held (signatures, chain, sequence), the
+    /// result must contain a key pinned for `peer` by an agreement; then they are stored, the
+    /// sync time recorded (also for an empty batch: nothing newer existed) and the trust
+    /// snapshot rebuilt.
+    ///
+    /// # Errors
+    /// UNAUTHENTICATED when the entries do not verify or the feed is not anchored; the store's.
+    pub(crate) async fn apply_peer_entries(
+        &self,
+        peer: Province,
+        entries: Vec<FeedEntry>,
+    ) -> Result<Synced, ApiError> {
+        let _g = self.apply_lock.lock().await;
+        let current = self
+            .trust
+            .peer_feeds
+            .locked()
+            .get(&peer)
+            .map(|p| p.state.clone())
+            .unwrap_or_else(|| Arc::new(FeedState::new(peer)));
+        let held = current.last_seq();
+        let entries: Vec<FeedEntry> = entries.into_iter().filter(|e| e.seq() > held).collect();
         let mut next = (*current).clone();
         next.apply_all(&entries)
             .map_err(|e| ApiError::Unauthenticated(format!("feed of {peer} refused: {e}")))?;
@@ -209,10 +244,6 @@ impl PeerSync<'_> {
             },
         );
         self.rebuild.rebuild_trust()?;
-        self.sync_agreements(peer, &mut client, &url).await?;
-        if !entries.is_empty() {
-            tracing::info!(%peer, entries = entries.len(), last_seq, "peer feed synced");
-        }
         Ok(Synced {
             entries: entries.len() as u64,
             last_seq,
@@ -312,34 +343,6 @@ pub(crate) fn feed_entry_from_proto(m: &proto::FeedEntry) -> Result<FeedEntry, A
         })?;
     FeedEntry::from_parts(m.entry.clone(), kid, sig)
         .map_err(|e| ApiError::Unauthenticated(format!("feed entry: {e}")))
-}
-
-/// Feed entries a GetFeed stream holds ahead of the peer reading it.
-const FEED_STREAM_BUFFER: usize = 64;
-
-/// This node's feed entries from `from` (a sequence number) on, as GetFeed streams them: a
-/// range read of the store from `from`, one entry at a time on a blocking thread (sled's reads
-/// block), sent as the peer takes them, so a long feed is never held in memory whole. A store
-/// error ends the stream with its status.
-pub(crate) fn feed_stream(
-    store: crate::store::Store,
-    from: u64,
-) -> tokio_stream::wrappers::ReceiverStream<Result<proto::FeedEntry, tonic::Status>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(FEED_STREAM_BUFFER);
-    tokio::task::spawn_blocking(move || {
-        for entry in store.feed_iter_from(from) {
-            let item = match entry {
-                Ok(e) => Ok(feed_entry_to_proto(&e)),
-                Err(e) => Err(tonic::Status::from(ApiError::from(e))),
-            };
-            let failed = item.is_err();
-            // A closed channel: the peer went away.
-            if tx.blocking_send(item).is_err() || failed {
-                break;
-            }
-        }
-    });
-    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 /// A feed entry for the wire.

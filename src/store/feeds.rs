@@ -81,6 +81,20 @@ impl Store {
             .map(entry)
     }
 
+    /// A peer's stored feed entries with `seq >= from`, in order, read one at a time (a watch
+    /// of a peer's feed by a verify replica streams them).
+    pub fn peer_feed_iter_from(
+        &self,
+        peer: Province,
+        from: u64,
+    ) -> impl Iterator<Item = Result<FeedEntry, StoreError>> {
+        let mut start = peer.code().to_be_bytes().to_vec();
+        start.extend_from_slice(&from.to_be_bytes());
+        let mut end = peer.code().to_be_bytes().to_vec();
+        end.extend_from_slice(&u64::MAX.to_be_bytes());
+        self.peer_feeds.range(start..=end).map(entry)
+    }
+
     /// A peer's stored feed entries, in order ([`Store::peer_feed_iter`], collected).
     ///
     /// # Errors

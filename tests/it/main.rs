@@ -20,6 +20,7 @@ mod crash;
 mod demo;
 mod exposure;
 mod federation;
+mod feed_watch;
 mod hostile;
 mod hostile_corpus;
 mod inspect;

@@ -66,6 +66,17 @@ pub enum BenchKind {
     /// empty, mix verify-own=50,verify-peer=50, with --duration, --warmup, --concurrency and
     /// --connections given before `scale`).
     Scale(ScaleArgs),
+    /// Time a revocation from the issuing node to another that verifies: two nodes of this
+    /// machine (sync interval an hour, so a feed watch delivers), --samples times issue,
+    /// revoke, and Verify at the target every 5 ms until REVOKED; prints p50, p99 and max.
+    Propagation {
+        /// Revocations timed; 1 to 10,000.
+        #[arg(long, default_value_t = 200, value_parser = count_in::<1, 10_000>)]
+        samples: usize,
+        /// Where the revocation is timed to: `peer` (another province with an agreement).
+        #[arg(long, default_value = "peer", value_parser = ["peer"])]
+        target: String,
+    },
     /// Open a node's store and build its snapshot --runs times; print the figures as JSON
     /// (run by `bench scale` in a child process).
     #[command(hide = true)]
@@ -139,7 +150,11 @@ pub struct ScaleArgs {
 /// `hcmr bench`: a load run (self-contained or against a node), or `bench scale`. SIGINT and
 /// SIGTERM stop it and the nodes it started.
 pub(crate) async fn exec(b: BenchArgs) -> Result<(), CliError> {
-    let started_nodes = b.self_contained || matches!(b.kind, Some(BenchKind::Scale(_)));
+    let started_nodes = b.self_contained
+        || matches!(
+            b.kind,
+            Some(BenchKind::Scale(_) | BenchKind::Propagation { .. })
+        );
     tokio::select! {
         r = bench_run(b) => r,
         () = shutdown_signal() => Err(CliError::Interrupted(if started_nodes {
@@ -237,6 +252,27 @@ async fn bench_run(b: BenchArgs) -> Result<(), CliError> {
                 },
             };
             let report = crate::bench::scale::run(&exe, &o).await.map_err(fail)?;
+            out!("{report}");
+            return Ok(());
+        }
+        Some(BenchKind::Propagation { samples, target }) => {
+            let mut fixed = node_given.clone();
+            if b.self_contained {
+                fixed.push("--self-contained");
+            }
+            if let Some(flag) = fixed.first() {
+                return Err(CliError::Usage(format!(
+                    "bench propagation makes its own two nodes: {flag} does not apply"
+                )));
+            }
+            let target = match target.as_str() {
+                "peer" => crate::bench::propagation::PropagationTarget::Peer,
+                other => return Err(CliError::Usage(format!("--target: {other:?} is not peer"))),
+            };
+            let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
+            let report = crate::bench::propagation::run(&exe, target, samples)
+                .await
+                .map_err(fail)?;
             out!("{report}");
             return Ok(());
         }

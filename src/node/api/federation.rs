@@ -108,17 +108,18 @@ impl proto::federation_service_server::FederationService for FederationApi {
         }))
     }
 
-    type GetFeedStream = tokio_stream::wrappers::ReceiverStream<Result<proto::FeedEntry, Status>>;
+    type GetFeedStream = super::super::feed_watch::FeedStream;
 
     async fn get_feed(
         &self,
         request: Request<proto::GetFeedRequest>,
     ) -> Result<Response<Self::GetFeedStream>, Status> {
-        let from = request.get_ref().from_seq.max(1);
-        Ok(Response::new(super::super::sync::feed_stream(
-            self.0.store.clone(),
-            from,
-        )))
+        let from = request.extensions().get::<Principal>().cloned();
+        Ok(Response::new(super::super::feed_watch::get_feed(
+            &self.0,
+            from.as_ref(),
+            request.into_inner(),
+        )?))
     }
 
     async fn match_subject(

@@ -184,7 +184,9 @@ pub struct LimitsConfig {
     pub caller_requests_per_sec: u32,
     /// Calls a caller may make at once after a quiet period.
     pub caller_burst: u32,
-    /// Longest a call may run, in seconds (1 to 600).
+    /// Longest a call may run, in seconds (1 to 600): until its answer starts. A streamed
+    /// answer runs on past it (a GetFeed watch ends after 300 s, a FollowState stream when its
+    /// replica is removed or the node stops).
     pub request_timeout_secs: u64,
     /// Calls in flight (their request body being read, or running) per caller token, per peer
     /// province (node certificate), so no one caller takes the node-wide limit; more get

@@ -104,6 +104,8 @@ impl NodeState {
             )));
         }
         tracing::info!(replica = %name, "verify replica removed");
+        // Its FollowState streams see it at once.
+        self.trust.notify_changed();
         Ok(())
     }
 

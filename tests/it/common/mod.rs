@@ -184,7 +184,7 @@ pub async fn verify(n: &NodeHandle, code: &str) -> proto::VerifyHealthCodeRespon
 
 /// Rewrites one `key = value` line of a node's hcmr.toml (the file `init` wrote); panics if the
 /// setting is not there.
-fn rewrite_setting(config: &Path, key: &str, value: &str) {
+pub fn rewrite_setting(config: &Path, key: &str, value: &str) {
     let text = std::fs::read_to_string(config).unwrap();
     let mut found = false;
     let out: Vec<String> = text
@@ -503,7 +503,7 @@ pub async fn init_replica(root: &Path, primary: &NodeHandle, name: &str) -> Path
 }
 
 /// Waits (bounded: 400 × 25 ms) until the replica `r` has synced with its primary (GetNodeInfo
-/// names a state time) and holds the primary's own feed up to `seq`; panics otherwise.
+/// names a state time); panics otherwise.
 pub async fn wait_replica_synced(r: &NodeHandle) {
     for _ in 0..400 {
         let info = FederationServiceClient::new(channel_as(r, None).await)
@@ -517,4 +517,33 @@ pub async fn wait_replica_synced(r: &NodeHandle) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("replica {} did not sync with its primary", r.endpoint);
+}
+
+/// A verify replica's TLS identity named `name`, enrolled at `primary` (OperatorService
+/// EnrollReplica as the test caller, an admin): a fresh key, certified by the primary, in a
+/// certificate with the replica binding. Present it with [`node_channel_as`] or
+/// [`federation_as`].
+pub async fn enrolled_replica_identity(primary: &NodeHandle, name: &str) -> hcmr::tls::TlsIdentity {
+    let (key_der, spki) = hcmr::tls::TlsIdentity::generate_replica_key().unwrap();
+    let r = operator(primary)
+        .await
+        .enroll_replica(proto::EnrollReplicaRequest {
+            name: name.to_string(),
+            spki,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let certification = hcmr::tls::Certification {
+        key: hcmr::keys::PublicKey::from_bytes(&r.certifying_key).unwrap(),
+        signature: r.certification.as_slice().try_into().unwrap(),
+    };
+    hcmr::tls::TlsIdentity::replica(
+        key_der,
+        primary.province,
+        &hcmr::tls::certificate_names(None),
+        certification,
+        hcmr::unix_now().secs() as i64,
+    )
+    .unwrap()
 }

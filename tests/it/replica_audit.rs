@@ -23,32 +23,6 @@ use hcmr::proto::operator_service_client::OperatorServiceClient;
 use hcmr::proto::replica_service_client::ReplicaServiceClient;
 use tonic::Code;
 
-/// A replica identity enrolled at `primary` under `name`: its TLS key certified by the
-/// primary (EnrollReplica), in a certificate with a version 2 binding.
-async fn enrolled_identity(primary: &hcmr::node::NodeHandle, name: &str) -> hcmr::tls::TlsIdentity {
-    let (key_der, spki) = hcmr::tls::TlsIdentity::generate_replica_key().unwrap();
-    let r = operator(primary)
-        .await
-        .enroll_replica(proto::EnrollReplicaRequest {
-            name: name.into(),
-            spki,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    hcmr::tls::TlsIdentity::replica(
-        key_der,
-        primary.province,
-        &hcmr::tls::certificate_names(None),
-        hcmr::tls::Certification {
-            key: hcmr::keys::PublicKey::from_bytes(&r.certifying_key).unwrap(),
-            signature: r.certification.as_slice().try_into().unwrap(),
-        },
-        hcmr::unix_now().secs() as i64,
-    )
-    .unwrap()
-}
-
 /// A verification record as a replica sends it.
 fn record(n: u64) -> proto::AuditRecord {
     proto::AuditRecord {
@@ -78,7 +52,7 @@ fn batch(first: u64, last: u64) -> proto::SubmitAuditBatchRequest {
 async fn an_enrolled_replicas_batches_are_taken_once_and_strangers_are_refused() {
     let root = tempfile::tempdir().unwrap();
     let primary = start(&init_node(root.path(), 510000).await).await;
-    let identity = enrolled_identity(&primary, "sc-r1").await;
+    let identity = enrolled_replica_identity(&primary, "sc-r1").await;
     let mut replica = ReplicaServiceClient::new(node_channel_as(&primary, &identity).await);
 
     let r = replica.submit_audit_batch(batch(1, 3)).await.unwrap();

@@ -446,13 +446,13 @@ impl RefusalTally {
 /// Stores queued audit records and counted refusals in batches (group commit: one flush per
 /// batch, at least every 200 ms while records arrive) until `stop` turns true; then stores and
 /// flushes what is left. At a verify replica (`ship` is set) the records go to `audit_outbox`
-/// instead of `audit`, and `ship` wakes the task that sends them to the primary
-/// ([`super::replica::ship`]) once they are flushed.
+/// instead of `audit`, and `ship` tells the task that sends them to the primary
+/// ([`super::replica::ship`]) how far they are flushed.
 pub(crate) async fn audit_writer(
     store: crate::store::Store,
     mut rx: tokio::sync::mpsc::Receiver<AuditRecord>,
     refusals: std::sync::Arc<RefusalTally>,
-    ship: Option<std::sync::Arc<tokio::sync::Notify>>,
+    ship: Option<std::sync::Arc<super::replica::ship::ShipGate>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut batch = Vec::new();
@@ -486,15 +486,20 @@ pub(crate) async fn audit_writer(
             let count = batch.len();
             let records = std::mem::take(&mut batch);
             let stored = match &ship {
-                None => store.append_audit(records).await,
-                Some(_) => store.append_audit_outbox(records).await,
+                None => store.append_audit(records).await.map(|()| None),
+                Some(_) => store.append_audit_outbox(records).await.map(Some),
             };
-            if let Err(e) = stored {
-                tracing::error!(error = %e, lost = count, "audit records could not be stored");
-            } else if let Err(e) = store.flush().await {
-                tracing::error!(error = %e, "audit records could not be flushed");
-            } else if let (Some(wake), true) = (&ship, count > 0) {
-                wake.notify_one();
+            match stored {
+                Err(e) => {
+                    tracing::error!(error = %e, lost = count, "audit records could not be stored")
+                }
+                Ok(last) => {
+                    if let Err(e) = store.flush().await {
+                        tracing::error!(error = %e, "audit records could not be flushed");
+                    } else if let (Some(gate), Some(last)) = (&ship, last) {
+                        gate.flushed(last);
+                    }
+                }
             }
         }
         if *stop.borrow() {
@@ -516,17 +521,17 @@ mod tests {
     const CLIENT_DEFAULT_MAX: usize = 4 * 1024 * 1024;
 
     #[tokio::test]
-    async fn at_a_replica_the_writer_fills_the_outbox_and_wakes_the_shipper() {
+    async fn at_a_replica_the_writer_fills_the_outbox_and_opens_the_gate_once_flushed() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let gate = std::sync::Arc::new(super::super::replica::ship::ShipGate::new(0));
         let writer = tokio::spawn(audit_writer(
             store.clone(),
             rx,
             std::sync::Arc::default(),
-            Some(wake.clone()),
+            Some(gate.clone()),
             stop_rx,
         ));
         let rec = |n: u64| AuditRecord {
@@ -544,12 +549,12 @@ mod tests {
         for n in 1..=3 {
             tx.send(rec(n)).await.unwrap();
         }
-        // Woken once the records are stored (bounded by the test harness's own timeout).
-        wake.notified().await;
+        // The gate moves once the records are flushed.
         let _ = stop.send(true);
         writer.await.unwrap();
+        assert_eq!(gate.through(), 3);
         assert_eq!(
-            store.audit_outbox_batch(10).unwrap(),
+            store.audit_outbox_batch(10, 3).unwrap(),
             Some((1, vec![rec(1), rec(2), rec(3)]))
         );
         // Nothing went to the audit log itself.

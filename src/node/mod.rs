@@ -423,20 +423,22 @@ impl Node {
         let overdue_task = tokio::spawn(trips::run_overdue_check(state.clone(), stop_rx.clone()));
         let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));
         // At a verify replica, audit records wait in the outbox until the primary holds them.
-        let ship_wake = state
-            .role
-            .replica()
-            .map(|_| Arc::new(tokio::sync::Notify::new()));
+        let ship_gate = match state.role.replica() {
+            Some(_) => Some(Arc::new(replica::ship::ShipGate::new(
+                state.store.audit_outbox_next()?.saturating_sub(1),
+            ))),
+            None => None,
+        };
         let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
             self.audit_rx,
             state.audit.refusals.clone(),
-            ship_wake.clone(),
+            ship_gate.clone(),
             stop_rx.clone(),
         ));
-        let ship_task = ship_wake
+        let ship_task = ship_gate
             .clone()
-            .map(|wake| tokio::spawn(replica::ship::run(state.clone(), wake, stop_rx.clone())));
+            .map(|gate| tokio::spawn(replica::ship::run(state.clone(), gate, stop_rx.clone())));
         let http_task = match http_listener {
             Some(l) => Some(spawn_side_listener(
                 &state,
@@ -564,9 +566,9 @@ impl Node {
         }
         let _ = audit_task.await;
         // The audit writer's last batch is in the outbox: a replica sends what it can.
-        if let Some(t) = ship_task {
+        if let (Some(t), Some(gate)) = (ship_task, ship_gate) {
             let _ = t.await;
-            replica::ship::final_ship(state.clone()).await;
+            replica::ship::final_ship(state.clone(), gate).await;
         }
         served?;
         state.store.flush().await?;

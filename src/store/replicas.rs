@@ -231,29 +231,44 @@ impl Store {
         .await
     }
 
-    /// At a verify replica: appends audit records made here to `audit_outbox` with the next
-    /// sequence numbers, in order (not flushed: the audit writer flushes its batch). One caller
-    /// at a time (the audit writer), as it reads the counter it raises.
+    /// At a verify replica: the sequence number the next audit record will get (1 for an
+    /// empty outbox that never held one).
     ///
     /// # Errors
     /// [`StoreError::Sled`]; [`StoreError::Corrupt`] for a counter that is not 8 bytes.
-    pub async fn append_audit_outbox(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
-        }
+    pub fn audit_outbox_next(&self) -> Result<u64, StoreError> {
+        Self::outbox_next(&self.audit_outbox)
+    }
+
+    fn outbox_next(outbox: &sled::Tree) -> Result<u64, StoreError> {
+        Ok(match outbox.get(OUTBOX_NEXT_KEY)? {
+            Some(v) => {
+                be_u64(&v).ok_or_else(|| corrupt("audit_outbox", "a counter that is not a u64"))?
+            }
+            // A tree written before the counter: after its last record.
+            None => outbox
+                .range(OUTBOX_FIRST_KEY..)
+                .next_back()
+                .transpose()?
+                .and_then(|(k, _)| be_u64(&k))
+                .map_or(1, |s| s + 1),
+        })
+    }
+
+    /// At a verify replica: appends audit records made here to `audit_outbox` with the next
+    /// sequence numbers, in order (not flushed: the audit writer flushes its batch), and returns
+    /// the last number given (the one before the next when `records` is empty). One caller at a
+    /// time (the audit writer), as it reads the counter it raises.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`]; [`StoreError::Corrupt`] for a counter that is not 8 bytes.
+    pub async fn append_audit_outbox(&self, records: Vec<AuditRecord>) -> Result<u64, StoreError> {
         let outbox = self.audit_outbox.clone();
         self.write_unflushed(blocking(move || {
-            let mut next = match outbox.get(OUTBOX_NEXT_KEY)? {
-                Some(v) => be_u64(&v)
-                    .ok_or_else(|| corrupt("audit_outbox", "a counter that is not a u64"))?,
-                // A tree written before the counter: after its last record.
-                None => outbox
-                    .range(OUTBOX_FIRST_KEY..)
-                    .next_back()
-                    .transpose()?
-                    .and_then(|(k, _)| be_u64(&k))
-                    .map_or(1, |s| s + 1),
-            };
+            let mut next = Self::outbox_next(&outbox)?;
+            if records.is_empty() {
+                return Ok(next - 1);
+            }
             let mut batch = sled::Batch::default();
             for r in &records {
                 batch.insert(&next.to_be_bytes()[..], r.to_record());
@@ -261,24 +276,31 @@ impl Store {
             }
             batch.insert(OUTBOX_NEXT_KEY, &next.to_be_bytes()[..]);
             outbox.apply_batch(batch)?;
-            Ok(())
+            Ok(next - 1)
         }))
         .await
     }
 
     /// At a verify replica: the oldest audit records not yet acknowledged by the primary, at
-    /// most `max`, with the sequence number of the first; they follow without gaps (a gap ends
-    /// the batch early). `None` when the outbox is empty.
+    /// most `max` and none after sequence number `through` (the last one flushed: a record not
+    /// yet on disk must not reach the primary, or after a crash its number would be given
+    /// again), with the sequence number of the first; they follow without gaps (a gap ends the
+    /// batch early). `None` when there is none.
     ///
     /// # Errors
     /// [`StoreError::Sled`]; [`StoreError::Corrupt`] for a key or record that does not decode.
     pub fn audit_outbox_batch(
         &self,
         max: usize,
+        through: u64,
     ) -> Result<Option<(u64, Vec<AuditRecord>)>, StoreError> {
         let mut first = None;
         let mut out = Vec::new();
-        for r in self.audit_outbox.range(OUTBOX_FIRST_KEY..).take(max) {
+        for r in self
+            .audit_outbox
+            .range(OUTBOX_FIRST_KEY..=through.to_be_bytes())
+            .take(max)
+        {
             let (k, v) = r?;
             let seq =
                 be_u64(&k).ok_or_else(|| corrupt("audit_outbox", "a key that is not a u64"))?;
@@ -483,33 +505,40 @@ mod tests {
     async fn the_outbox_numbers_on_after_it_was_emptied() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.audit_outbox_batch(256).unwrap(), None);
+        assert_eq!(store.audit_outbox_batch(256, u64::MAX).unwrap(), None);
         assert_eq!(store.audit_outbox_len().unwrap(), 0);
         store
             .append_audit_outbox((1..=3).map(rec).collect())
             .await
             .unwrap();
-        store.append_audit_outbox(vec![rec(4)]).await.unwrap();
+        assert_eq!(store.append_audit_outbox(vec![rec(4)]).await.unwrap(), 4);
+        assert_eq!(store.append_audit_outbox(Vec::new()).await.unwrap(), 4);
+        assert_eq!(store.audit_outbox_next().unwrap(), 5);
         assert_eq!(store.audit_outbox_len().unwrap(), 4);
+        // Only records through the last one flushed are read.
         assert_eq!(
-            store.audit_outbox_batch(2).unwrap(),
+            store.audit_outbox_batch(256, 1).unwrap(),
+            Some((1, vec![rec(1)]))
+        );
+        assert_eq!(
+            store.audit_outbox_batch(2, u64::MAX).unwrap(),
             Some((1, vec![rec(1), rec(2)]))
         );
         assert_eq!(store.ack_audit_outbox(2).await.unwrap(), 2);
         assert_eq!(
-            store.audit_outbox_batch(256).unwrap(),
+            store.audit_outbox_batch(256, u64::MAX).unwrap(),
             Some((3, vec![rec(3), rec(4)]))
         );
         assert_eq!(store.ack_audit_outbox(4).await.unwrap(), 2);
         assert_eq!(store.audit_outbox_len().unwrap(), 0);
-        assert_eq!(store.audit_outbox_batch(256).unwrap(), None);
+        assert_eq!(store.audit_outbox_batch(256, u64::MAX).unwrap(), None);
         // Emptied and reopened: the next record is 5, not 1 again.
         store.flush().await.unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         store.append_audit_outbox(vec![rec(5)]).await.unwrap();
         assert_eq!(
-            store.audit_outbox_batch(256).unwrap(),
+            store.audit_outbox_batch(256, u64::MAX).unwrap(),
             Some((5, vec![rec(5)]))
         );
         assert_eq!(store.audit_outbox_len().unwrap(), 1);

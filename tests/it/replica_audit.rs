@@ -333,7 +333,10 @@ async fn a_replica_killed_with_sigkill_loses_no_audit_record() {
         body = crate::operations::get_metrics(m_addr, Some(&r_cert))
             .await
             .1;
-        if metric(&body, "hcmr_replica_audit_pending") == Some(0) {
+        // The count follows the removal: wait for both.
+        if metric(&body, "hcmr_replica_audit_pending") == Some(0)
+            && metric(&body, "hcmr_replica_audit_shipped_total") == Some(N)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -347,6 +350,17 @@ async fn a_replica_killed_with_sigkill_loses_no_audit_record() {
         metric(&body, "hcmr_replica_audit_shipped_total"),
         Some(N),
         "{body}"
+    );
+    // Nothing arrived twice once everything was acknowledged.
+    let again = p_ops
+        .list_audit_records(proto::ListAuditRecordsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    assert_eq!(
+        again.iter().filter(|r| r.replica == "sc-r1").count() as u64,
+        N
     );
     drop(replica);
     drop(primary);

@@ -4,7 +4,8 @@
 //!
 //! The audit writer ([`super::super::audit::audit_writer`]) stores a replica's records in
 //! `audit_outbox` (flushed, numbered from 1 without gaps by a counter that outlives them)
-//! instead of `audit`. This task sends them in order, at most [`MAX_AUDIT_BATCH`] a call, with
+//! instead of `audit`, and tells this task through a [`ShipGate`] how far they are flushed. This
+//! task sends the flushed ones in order, at most [`MAX_AUDIT_BATCH`] a call, with
 //! the replica's instance id; the primary stores each batch durably in one transaction and
 //! answers the last sequence number it holds, and only then are they removed here. So a record
 //! is lost neither when the replica is killed (it is still in the outbox, sent again at the next
@@ -12,7 +13,7 @@
 //! A failed call is retried after 1 s, doubling to 30 s; new records wake the task at once. A
 //! stopping node sends what is left, for at most [`FINAL_SHIP`].
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +34,38 @@ pub(crate) const FINAL_SHIP: Duration = Duration::from_secs(3);
 /// Longest between looks at the outbox when nothing wakes the task (records written before the
 /// task started, or a wake missed).
 const IDLE_LOOK: Duration = Duration::from_secs(10);
+
+/// What the audit writer tells the shipper: the last sequence number of `audit_outbox` known
+/// flushed (only those may be sent: a record sent before it is on disk could, after a crash,
+/// have its number given again to another, which the primary would skip as a resend), and a
+/// wake when it moves.
+pub(crate) struct ShipGate {
+    /// The last sequence number flushed.
+    flushed: AtomicU64,
+    /// Wakes the shipper.
+    wake: tokio::sync::Notify,
+}
+
+impl ShipGate {
+    /// A gate with every record through `flushed` on disk (at start: all the outbox holds).
+    pub(crate) fn new(flushed: u64) -> Self {
+        ShipGate {
+            flushed: AtomicU64::new(flushed),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Records that the outbox is flushed through `through`, and wakes the shipper.
+    pub(crate) fn flushed(&self, through: u64) {
+        self.flushed.fetch_max(through, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// The last sequence number flushed.
+    pub(crate) fn through(&self) -> u64 {
+        self.flushed.load(Ordering::SeqCst)
+    }
+}
 
 /// Why a round of shipping stopped before the outbox was empty.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +89,7 @@ enum ShipError {
 /// The shipper's connection to the primary, made on first use and dropped after a failure.
 struct Shipper {
     state: Arc<NodeState>,
+    gate: Arc<ShipGate>,
     client: Option<proto::replica_service_client::ReplicaServiceClient<tonic::transport::Channel>>,
 }
 
@@ -66,8 +100,10 @@ impl Shipper {
             return Ok(0);
         };
         let mut sent = 0;
-        while let Some((first_seq, records)) =
-            self.state.store.audit_outbox_batch(MAX_AUDIT_BATCH)?
+        while let Some((first_seq, records)) = self
+            .state
+            .store
+            .audit_outbox_batch(MAX_AUDIT_BATCH, self.gate.through())?
         {
             let n = records.len() as u64;
             let client = match &mut self.client {
@@ -135,17 +171,18 @@ impl Shipper {
     }
 }
 
-/// The shipper task of a verify replica: sends the outbox's records whenever `wake` is
-/// notified (the audit writer stored some) or [`IDLE_LOOK`] passes, retrying with a backoff
+/// The shipper task of a verify replica: sends the outbox's flushed records whenever `gate`
+/// moves (the audit writer flushed some) or [`IDLE_LOOK`] passes, retrying with a backoff
 /// while the primary fails, until `stop` turns true. The records left then are sent by
 /// [`final_ship`] once the audit writer has stored its last batch.
 pub(crate) async fn run(
     state: Arc<NodeState>,
-    wake: Arc<tokio::sync::Notify>,
+    gate: Arc<ShipGate>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut shipper = Shipper {
         state,
+        gate: gate.clone(),
         client: None,
     };
     let mut backoff = FIRST_BACKOFF;
@@ -193,7 +230,7 @@ pub(crate) async fn run(
             }
             None => {
                 tokio::select! {
-                    () = wake.notified() => {}
+                    () = gate.wake.notified() => {}
                     () = tokio::time::sleep(IDLE_LOOK) => {}
                     _ = stop.changed() => {}
                 }
@@ -204,12 +241,13 @@ pub(crate) async fn run(
 
 /// At a stopping replica, after the audit writer's last batch: sends what the outbox holds, for
 /// at most [`FINAL_SHIP`]; what is not acknowledged by then stays for the next start.
-pub(crate) async fn final_ship(state: Arc<NodeState>) {
+pub(crate) async fn final_ship(state: Arc<NodeState>, gate: Arc<ShipGate>) {
     if state.role.replica().is_none() {
         return;
     }
     let mut shipper = Shipper {
         state: state.clone(),
+        gate,
         client: None,
     };
     match tokio::time::timeout(FINAL_SHIP, shipper.ship_all()).await {

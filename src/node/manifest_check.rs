@@ -142,6 +142,95 @@ impl ManifestCheck<'_> {
     }
 }
 
+/// Longest a replica's check may lie from the primary's clock to be reported, in seconds.
+const REPLICA_CHECK_WINDOW_SECS: u64 = 3600;
+
+/// At a primary: a manifest checked at one of its verify replicas. The check is decided again,
+/// purely, on this node's snapshot at the time of the check (so the report says what this
+/// province's state said), and the signed report is queued for the origin as for a check made
+/// here (coalesced the same way). Whether a report was queued.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming `checkpoint_id` or `checked_at`.
+pub(crate) fn report_replica_check(
+    state: &std::sync::Arc<NodeState>,
+    text: &str,
+    checkpoint: &str,
+    checked_at: UnixTime,
+) -> Result<bool, ApiError> {
+    let checkpoint = crate::audit::check_checkpoint_id(checkpoint)
+        .map_err(|e| ApiError::invalid("checkpoint_id", e))?;
+    let now = state.now();
+    if checked_at.secs().abs_diff(now.secs()) > REPLICA_CHECK_WINDOW_SECS {
+        return Err(ApiError::invalid(
+            "checked_at",
+            format!("{checked_at} is more than {REPLICA_CHECK_WINDOW_SECS} s from this node's clock ({now})"),
+        ));
+    }
+    let Ok(manifest) = SignedManifest::decode(text) else {
+        return Ok(false);
+    };
+    let trust = state.trust.load();
+    let seen = state
+        .store
+        .seen_manifest_version(manifest.manifest.trip_id)?
+        .map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+    let verdict = manifest::check_decoded(&manifest, &trust, checked_at, seen);
+    let Some(origin) = manifest.manifest.origin_province().ok() else {
+        return Ok(false);
+    };
+    if !signature_verified(Some(&manifest), &verdict) || origin == trust.local() {
+        return Ok(false);
+    }
+    let due = ReportDue {
+        manifest,
+        origin,
+        verdict,
+        checkpoint: crate::audit::checkpoint_id(checkpoint),
+        checked_at,
+    };
+    if !state.recent_reports.first(&due) {
+        return Ok(false);
+    }
+    let in_flight = state.reports_in_flight.clone().try_read_owned();
+    let s = state.clone();
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        report(s, due).await;
+    });
+    Ok(true)
+}
+
+/// At a verify replica: hands a check to the primary to report (best effort: three tries a
+/// second apart; the check's audit record reaches the primary either way).
+async fn forward_to_primary(state: &NodeState, due: &ReportDue) {
+    let text = due.manifest.to_text();
+    for attempt in 1..=3 {
+        let sent = async {
+            let channel = state.primary_channel().await?;
+            proto::replica_service_client::ReplicaServiceClient::new(channel)
+                .report_manifest_check(proto::ReportManifestCheckRequest {
+                    manifest: text.clone(),
+                    checkpoint_id: due.checkpoint.clone(),
+                    checked_at: due.checked_at.secs(),
+                })
+                .await
+                .map_err(|s| {
+                    super::peer::call_failed(state.primary_url().unwrap_or_default(), s)
+                })?;
+            Ok::<_, ApiError>(())
+        }
+        .await;
+        match sent {
+            Ok(()) => return,
+            Err(e) if attempt == 3 => {
+                tracing::warn!(origin = %due.origin, error = %e, "a check's report could not be handed to the primary; its audit record goes there all the same")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+}
+
 /// Whether `verdict` rests on a signature verified under a key trusted for the origin: a PASS,
 /// or a STOP past the stages of decoding, key and signature (the core stops at those alone).
 pub fn signature_verified(decoded: Option<&SignedManifest>, verdict: &ManifestVerdict) -> bool {
@@ -355,9 +444,9 @@ async fn report(state: std::sync::Arc<NodeState>, due: ReportDue) {
         checkpoint,
         due.checked_at,
     );
-    // A verify replica holds no key: its checks reach the primary's audit log, not the origin.
+    // A verify replica holds no key: the primary decides the check again and reports it.
     let Some(key) = state.key.get() else {
-        tracing::debug!(origin = %due.origin, "check report not signed here: a verify replica holds no key");
+        forward_to_primary(&state, &due).await;
         return;
     };
     let signed = report.sign(&key);

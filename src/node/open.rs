@@ -165,7 +165,7 @@ impl Node {
                 province,
                 key: super::keyslot::SigningKey::replica(&r.primary),
                 subject_key: super::keyslot::SubjectKeySlot::replica(&r.primary),
-                role: super::replica::NodeRole::Replica(link),
+                role: super::replica::NodeRole::Replica(Box::new(link)),
                 key_protection,
                 store,
                 own,

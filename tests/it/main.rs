@@ -18,6 +18,7 @@ mod clock;
 mod config;
 mod crash;
 mod demo;
+mod deploy;
 mod exposure;
 mod federation;
 mod feed_watch;

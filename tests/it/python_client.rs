@@ -18,7 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_hcmr");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Runs `cmd` to completion with no standard input, killing it after `limit`.
-fn run(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
+pub(crate) fn run(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
     let what = format!("{:?}", cmd.get_program());
     let mut child = cmd
         .stdin(Stdio::null())
@@ -57,7 +57,8 @@ fn run(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
     })
 }
 
-fn text(o: &Output) -> (String, String) {
+/// Standard output and standard error of `o`, as text.
+pub(crate) fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -128,11 +129,19 @@ fn serve(dir: &Path) -> Server {
 /// The virtualenv's interpreter, made from clients/python/requirements.txt if it is missing or
 /// was made from other pins. Err says why Python cannot be had.
 fn python_venv() -> Result<PathBuf, String> {
-    let requirements = Path::new(ROOT).join("clients/python/requirements.txt");
-    let pins = std::fs::read_to_string(&requirements).expect("clients/python/requirements.txt");
+    venv("python-venv", "clients/python/requirements.txt")
+}
+
+/// The interpreter of the virtualenv `target/<name>`, made from the pins of `requirements` (a
+/// path relative to the repository) with wheels only from PyPI, when it is missing or was made
+/// from other pins. Made aside and renamed into place. Err says why Python cannot be had
+/// (`HCMR_PYTHON` names the base interpreter, `python3` by default).
+pub(crate) fn venv(name: &str, requirements: &str) -> Result<PathBuf, String> {
+    let file = Path::new(ROOT).join(requirements);
+    let pins = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{requirements}: {e}"));
     // CARGO_TARGET_TMPDIR is <target>/tmp.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
-    let venv = target.join("python-venv");
+    let venv = target.join(name);
     let python = venv.join("bin/python");
     let stamp = venv.join("hcmr-requirements.txt");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&pins) {
@@ -143,7 +152,7 @@ fn python_venv() -> Result<PathBuf, String> {
     let started = Instant::now();
     // Made aside and renamed into place, so that a run cut short or a concurrent one never
     // leaves a half-made venv where the next run would use it.
-    let partial = target.join(format!("python-venv.partial-{}", std::process::id()));
+    let partial = target.join(format!("{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
     let o = run(
         Command::new(&base).args(["-m", "venv", partial.to_str().unwrap()]),
@@ -160,14 +169,14 @@ fn python_venv() -> Result<PathBuf, String> {
         Command::new(partial.join("bin/python"))
             .args(["-m", "pip", "install", "--disable-pip-version-check"])
             .args(["--no-input", "--only-binary", ":all:", "-r"])
-            .arg(&requirements),
+            .arg(&file),
         Duration::from_secs(600),
     )?;
     if !o.status.success() {
         let _ = std::fs::remove_dir_all(&partial);
         let (out, err) = text(&o);
         return Err(format!(
-            "pip install -r clients/python/requirements.txt failed: {}{}",
+            "pip install -r {requirements} failed: {}{}",
             out.lines().last().unwrap_or(""),
             err.trim()
         ));
@@ -182,7 +191,7 @@ fn python_venv() -> Result<PathBuf, String> {
         }
     }
     eprintln!(
-        "made {} from clients/python/requirements.txt in {:.1} s",
+        "made {} from {requirements} in {:.1} s",
         venv.display(),
         started.elapsed().as_secs_f64()
     );

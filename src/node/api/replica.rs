@@ -31,6 +31,21 @@ impl proto::replica_service_server::ReplicaService for ReplicaApi {
         )))
     }
 
+    async fn report_manifest_check(
+        &self,
+        request: Request<proto::ReportManifestCheckRequest>,
+    ) -> Result<Response<proto::ReportManifestCheckResponse>, Status> {
+        replica_of(&request)?;
+        let r = request.into_inner();
+        let queued = super::super::manifest_check::report_replica_check(
+            &self.0,
+            &r.manifest,
+            &r.checkpoint_id,
+            crate::UnixTime::from_secs(r.checked_at),
+        )?;
+        Ok(Response::new(proto::ReportManifestCheckResponse { queued }))
+    }
+
     async fn submit_audit_batch(
         &self,
         request: Request<proto::SubmitAuditBatchRequest>,

@@ -33,14 +33,14 @@ impl NodeState {
             ));
         }
         use x509_parser::prelude::FromDer as _;
-        match x509_parser::x509::SubjectPublicKeyInfo::from_der(&r.spki) {
-            Ok((rest, _)) if rest.is_empty() => {}
-            _ => {
-                return Err(ApiError::invalid(
-                    "spki",
-                    "not a SubjectPublicKeyInfo in DER (RFC 5280)",
-                ))
-            }
+        if !matches!(
+            x509_parser::x509::SubjectPublicKeyInfo::from_der(&r.spki),
+            Ok((rest, _)) if rest.is_empty()
+        ) {
+            return Err(ApiError::invalid(
+                "spki",
+                "not a SubjectPublicKeyInfo in DER (RFC 5280)",
+            ));
         }
         let spki_sha256: [u8; 32] = sha2::Sha256::digest(&r.spki).into();
         use sha2::Digest as _;

@@ -47,7 +47,7 @@ pub(crate) enum NodeRole {
     /// The province's one writer: holds the keys, issues, revokes, signs.
     Primary,
     /// A verify replica following a primary.
-    Replica(ReplicaLink),
+    Replica(Box<ReplicaLink>),
 }
 
 impl NodeRole {

@@ -156,6 +156,12 @@ impl SignedManifest {
         &self.cose
     }
 
+    /// The manifest string again (`HCMRT1:` and Base45 of the COSE_Sign1 bytes as decoded):
+    /// the same string a strict decode accepted.
+    pub fn to_text(&self) -> String {
+        wrap(&self.cose)
+    }
+
     /// The 64-byte Ed25519 signature.
     pub fn signature(&self) -> &[u8; 64] {
         &self.signature

@@ -145,74 +145,71 @@ impl ManifestCheck<'_> {
 /// Longest a replica's check may lie from the primary's clock to be reported, in seconds.
 const REPLICA_CHECK_WINDOW_SECS: u64 = 3600;
 
-/// At a primary: a manifest checked at one of its verify replicas. The check is decided again,
-/// purely, on this node's snapshot at the time of the check (so the report says what this
-/// province's state said), and the signed report is queued for the origin as for a check made
-/// here (coalesced the same way). Whether a report was queued.
+/// At a primary: the report of a manifest check made at one of its enrolled verify replicas,
+/// as the replica made it (its verdict is what the checkpoint was told): checked (its form,
+/// this province as the checker, a time within an hour of this node's clock, another province
+/// as the origin), signed with this node's key and queued for the origin as a report of its
+/// own.
 ///
 /// # Errors
-/// INVALID_ARGUMENT naming `checkpoint_id` or `checked_at`.
-pub(crate) fn report_replica_check(
-    state: &std::sync::Arc<NodeState>,
-    text: &str,
-    checkpoint: &str,
-    checked_at: UnixTime,
-) -> Result<bool, ApiError> {
-    let checkpoint = crate::audit::check_checkpoint_id(checkpoint)
-        .map_err(|e| ApiError::invalid("checkpoint_id", e))?;
-    let now = state.now();
-    if checked_at.secs().abs_diff(now.secs()) > REPLICA_CHECK_WINDOW_SECS {
+/// INVALID_ARGUMENT naming `report`, `origin` or `report.checked_at`.
+pub(crate) async fn report_replica_check(
+    state: &NodeState,
+    payload: &[u8],
+    origin: &str,
+) -> Result<(), ApiError> {
+    let report = CheckReport::from_cbor(payload).map_err(|e| ApiError::invalid("report", e))?;
+    report.check().map_err(|e| ApiError::invalid("report", e))?;
+    let origin: Province = origin.parse().map_err(|e| ApiError::invalid("origin", e))?;
+    if report.checker != state.province {
         return Err(ApiError::invalid(
-            "checked_at",
-            format!("{checked_at} is more than {REPLICA_CHECK_WINDOW_SECS} s from this node's clock ({now})"),
+            "report",
+            format!(
+                "checker {} is not this province {}",
+                report.checker, state.province
+            ),
         ));
     }
-    let Ok(manifest) = SignedManifest::decode(text) else {
-        return Ok(false);
-    };
-    let trust = state.trust.load();
-    let seen = state
-        .store
-        .seen_manifest_version(manifest.manifest.trip_id)?
-        .map(|v| u32::try_from(v).unwrap_or(u32::MAX));
-    let verdict = manifest::check_decoded(&manifest, &trust, checked_at, seen);
-    let Some(origin) = manifest.manifest.origin_province().ok() else {
-        return Ok(false);
-    };
-    if !signature_verified(Some(&manifest), &verdict) || origin == trust.local() {
-        return Ok(false);
+    if origin == state.province {
+        return Err(ApiError::invalid(
+            "origin",
+            "a check of this province's own trip is not reported",
+        ));
     }
-    let due = ReportDue {
-        manifest,
+    let now = state.now();
+    if report.checked_at.secs().abs_diff(now.secs()) > REPLICA_CHECK_WINDOW_SECS {
+        return Err(ApiError::invalid(
+            "report.checked_at",
+            format!(
+                "{} is more than {REPLICA_CHECK_WINDOW_SECS} s from this node's clock ({now})",
+                report.checked_at
+            ),
+        ));
+    }
+    let key = state.key.load()?;
+    queue_report(
+        state,
         origin,
-        verdict,
-        checkpoint: crate::audit::checkpoint_id(checkpoint),
-        checked_at,
-    };
-    if !state.recent_reports.first(&due) {
-        return Ok(false);
-    }
-    let in_flight = state.reports_in_flight.clone().try_read_owned();
-    let s = state.clone();
-    tokio::spawn(async move {
-        let _in_flight = in_flight;
-        report(s, due).await;
-    });
-    Ok(true)
+        report.trip_id,
+        report.sign(&key),
+        report.checked_at,
+    )
+    .await;
+    Ok(())
 }
 
-/// At a verify replica: hands a check to the primary to report (best effort: three tries a
-/// second apart; the check's audit record reaches the primary either way).
-async fn forward_to_primary(state: &NodeState, due: &ReportDue) {
-    let text = due.manifest.to_text();
+/// At a verify replica: hands a check's report to the primary, which signs and queues it (best
+/// effort: three tries a second apart; the check's audit record reaches the primary either
+/// way).
+async fn forward_to_primary(state: &NodeState, origin: Province, report: &CheckReport) {
+    let payload = report.to_cbor();
     for attempt in 1..=3 {
         let sent = async {
             let channel = state.primary_channel().await?;
             proto::replica_service_client::ReplicaServiceClient::new(channel)
                 .report_manifest_check(proto::ReportManifestCheckRequest {
-                    manifest: text.clone(),
-                    checkpoint_id: due.checkpoint.clone(),
-                    checked_at: due.checked_at.secs(),
+                    report: payload.clone(),
+                    origin: origin.to_string(),
                 })
                 .await
                 .map_err(|s| {
@@ -224,7 +221,7 @@ async fn forward_to_primary(state: &NodeState, due: &ReportDue) {
         match sent {
             Ok(()) => return,
             Err(e) if attempt == 3 => {
-                tracing::warn!(origin = %due.origin, error = %e, "a check's report could not be handed to the primary; its audit record goes there all the same")
+                tracing::warn!(%origin, error = %e, "a check report could not be handed to the primary; the check's audit record goes there all the same")
             }
             Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
         }
@@ -444,29 +441,35 @@ async fn report(state: std::sync::Arc<NodeState>, due: ReportDue) {
         checkpoint,
         due.checked_at,
     );
-    // A verify replica holds no key: the primary decides the check again and reports it.
+    // A verify replica holds no key: the primary signs the report and queues it.
     let Some(key) = state.key.get() else {
-        forward_to_primary(&state, &due).await;
+        forward_to_primary(&state, due.origin, &report).await;
         return;
     };
-    let signed = report.sign(&key);
+    queue_report(&state, due.origin, trip, report.sign(&key), due.checked_at).await;
+}
+
+/// Queues a signed check report for the trip's origin and wakes the outbox; a failure is
+/// logged (the check's verdict stands).
+async fn queue_report(
+    state: &NodeState,
+    origin: Province,
+    trip: crate::manifest::TripId,
+    signed: Vec<u8>,
+    checked_at: UnixTime,
+) {
     match state
         .store
-        .enqueue_trip_record(
-            due.origin,
-            TripRecordKind::CheckReport,
-            signed,
-            due.checked_at,
-        )
+        .enqueue_trip_record(origin, TripRecordKind::CheckReport, signed, checked_at)
         .await
     {
         Ok(seq) => {
             state.wake_outbox();
-            tracing::debug!(%trip, origin = %due.origin, seq, "check report queued for the origin");
+            tracing::debug!(%trip, %origin, seq, "check report queued for the origin");
         }
         Err(e) => tracing::error!(
             %trip,
-            origin = %due.origin,
+            %origin,
             error = %e,
             "a check report could not be queued for the trip's origin; the check's verdict stands"
         ),

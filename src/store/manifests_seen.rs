@@ -58,6 +58,47 @@ impl Store {
         Ok(pending.max(stored))
     }
 
+    /// The highest version of every trip this node knows: seen by its checks (stored or
+    /// noted) or sealed here as the trip's origin, by trip id. What a verify replica follows,
+    /// so that a version superseded at the primary is superseded at the replica too. Reads
+    /// whole trees: call it on a blocking thread.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`]; [`StoreError::Corrupt`] for a key or value of the wrong length.
+    pub fn manifest_versions(&self) -> Result<Vec<([u8; TRIP_ID_LEN], u64)>, StoreError> {
+        let mut out: std::collections::BTreeMap<[u8; TRIP_ID_LEN], u64> = Default::default();
+        let mut take = |trip: [u8; TRIP_ID_LEN], v: u64| {
+            let e = out.entry(trip).or_insert(v);
+            *e = (*e).max(v);
+        };
+        for r in self.manifests_seen.iter() {
+            let (k, v) = r?;
+            let trip = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("manifests_seen", "a key that is not a trip id"))?;
+            take(trip, version_of(&v)?);
+        }
+        for (trip, v) in self.manifests_pending.locked().iter() {
+            take(*trip, *v);
+        }
+        for r in self.trip_versions.iter() {
+            let (k, _) = r?;
+            if k.len() != TRIP_ID_LEN + 8 {
+                return Err(corrupt(
+                    "trip_versions",
+                    "a key that is not trip id and version",
+                ));
+            }
+            let (trip, v) = k.split_at(TRIP_ID_LEN);
+            take(
+                trip.try_into().expect("checked length"),
+                u64::from_be_bytes(v.try_into().expect("checked length")),
+            );
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// Notes that `version` of `trip` was seen (in memory; no I/O). Lower than a version noted
     /// before, it changes nothing.
     pub fn note_manifest_version(&self, trip: TripId, version: u64) {

@@ -261,3 +261,120 @@ async fn only_an_enrolled_replica_follows_the_primary() {
     sc.shutdown().await.unwrap();
     gd.shutdown().await.unwrap();
 }
+
+/// A Sichuan trip (`trip-019`, Chengdu to Ningbo through Anhui) of `codes`, version `version`,
+/// sealed now with `key`.
+fn sichuan_trip(key: &hcmr::keys::NodeKey, codes: &[String], version: u64) -> String {
+    use hcmr::manifest::{Escort, Manifest, Person, Place, TripId, Vehicle};
+    let now = hcmr::unix_now();
+    let p = |c: u32| hcmr::province::Province::from_code(c).unwrap();
+    let people = codes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let code = hcmr::code::HealthCode::decode(c).unwrap();
+            Person::from_code(&code, 0, hcmr::status::HealthStatus::Green, i == 0, now).unwrap()
+        })
+        .collect();
+    let m = Manifest {
+        trip_id: TripId(*b"trip-019"),
+        version,
+        origin: 510104,
+        destination: 330200,
+        transit: vec![p(340000)],
+        vehicle: Vehicle::new("川A·D1234").unwrap(),
+        place: Place::new("宁波市某电子厂").unwrap(),
+        departure: now + 1800,
+        arrival: now + 1800 + 20 * 3600,
+        sealed_at: now,
+        escort: Escort::new("张*").unwrap(),
+        issuers: vec![p(510000)],
+        people,
+    };
+    hcmr::manifest::sign(&m, key)
+}
+
+async fn check_manifest(n: &hcmr::node::NodeHandle, text: &str) -> proto::VerifyManifestResponse {
+    codes(n)
+        .await
+        .verify_manifest(proto::VerifyManifestRequest {
+            manifest: text.to_string(),
+            checkpoint_id: "皖苏界G40收费站".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn a_replica_knows_the_versions_its_primary_saw_and_its_checks_are_reported_by_the_primary() {
+    use hcmr::keyfile::NodeKeyFile as _;
+    let dir = tempfile::tempdir().unwrap();
+    let sc = start(&init_node(dir.path(), 510000).await).await;
+    let ah_cfg = init_node(dir.path(), 340000).await;
+    let ah = start(&ah_cfg).await;
+    conclude_with_manifests(
+        &ah,
+        &sc,
+        &[(G, G)],
+        &[(G, G)],
+        hcmr::agreement::ManifestTerms::transit(),
+        hcmr::agreement::ManifestTerms::none(),
+    )
+    .await;
+    sync_now(&ah).await;
+    let mut issued = Vec::new();
+    for seq in 0..2 {
+        issued.push(
+            issue(&sc, subject("王建国", "510104", 300 + seq), G, 7 * 86_400)
+                .await
+                .code,
+        );
+    }
+    let key = hcmr::keys::NodeKey::read_pem(&sc.dir.join("node.key")).unwrap();
+    let v1 = sichuan_trip(&key, &issued, 1);
+    let v2 = sichuan_trip(&key, &issued, 2);
+    let r = start(&init_replica(dir.path(), &ah, "ah-r1").await).await;
+    wait_replica_synced(&r).await;
+
+    // The replica passes version 1; the primary then sees version 2.
+    assert!(check_manifest(&r, &v1).await.pass);
+    assert!(check_manifest(&ah, &v2).await.pass);
+    // Version 1 is superseded at the replica too, once it has followed (bounded wait).
+    let mut old = check_manifest(&r, &v1).await;
+    for _ in 0..200 {
+        if !old.pass {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        old = check_manifest(&r, &v1).await;
+    }
+    assert!(!old.pass, "{old:?}");
+    assert_eq!(
+        old.reasons[0].reason,
+        proto::ManifestReason::Superseded as i32
+    );
+
+    // The replica's checks were handed to the primary, which signed the reports for Sichuan.
+    r.shutdown().await.unwrap();
+    let ah_key = hcmr::keys::NodeKey::read_pem(&ah.dir.join("node.key")).unwrap();
+    ah.shutdown().await.unwrap();
+    let store =
+        hcmr::store::Store::open(&hcmr::node::Config::load(&ah_cfg).unwrap().data_dir).unwrap();
+    let mut entries = store.trip_outbox(100).await.unwrap();
+    entries.extend(store.trip_outbox_dead(100).await.unwrap());
+    let mut reports: Vec<(u64, hcmr::manifest::ReportVerdict)> = entries
+        .iter()
+        .map(|e| {
+            let rep = hcmr::manifest::SignedCheckReport::decode(&e.record).unwrap();
+            assert!(rep.verify_signature(&ah_key.public()));
+            assert_eq!(rep.report.checkpoint.as_str(), "皖苏界G40收费站");
+            (rep.report.version, rep.report.verdict)
+        })
+        .collect();
+    reports.sort_by_key(|(v, verdict)| (*v, *verdict as u8));
+    use hcmr::manifest::ReportVerdict::{Pass, Stop};
+    // Version 1 passed at the replica and stopped there later; version 2 passed at the primary.
+    assert_eq!(reports, vec![(1, Pass), (1, Stop), (2, Pass)]);
+    sc.shutdown().await.unwrap();
+}

@@ -37,13 +37,8 @@ impl proto::replica_service_server::ReplicaService for ReplicaApi {
     ) -> Result<Response<proto::ReportManifestCheckResponse>, Status> {
         replica_of(&request)?;
         let r = request.into_inner();
-        let queued = super::super::manifest_check::report_replica_check(
-            &self.0,
-            &r.manifest,
-            &r.checkpoint_id,
-            crate::UnixTime::from_secs(r.checked_at),
-        )?;
-        Ok(Response::new(proto::ReportManifestCheckResponse { queued }))
+        super::super::manifest_check::report_replica_check(&self.0, &r.report, &r.origin).await?;
+        Ok(Response::new(proto::ReportManifestCheckResponse {}))
     }
 
     async fn submit_audit_batch(

@@ -13,7 +13,7 @@
 //! | `FederationService/NotifyProposalDropped` | any node certificate (mutual TLS); the notice must come from the certified province, certified by and signed with a key the pending proposal pins for it |
 //! | `FederationService/GetFeed` | as other federation RPCs, or an enrolled verify replica (below) |
 //! | other `FederationService` RPCs | a node certificate of a province this node has an agreement with, certified by a key the agreement pins or the province's trust feed names (not withdrawn) |
-//! | `ReplicaService/*` | a verify replica's certificate (binding version 2) of this node's province, certified by one of its keys, whose TLS key this primary enrolled (`hcmr replica enroll`, not removed) |
+//! | `ReplicaService/*` | a verify replica's certificate (binding version 2) of this node's province, certified by one of its keys, whose TLS key this primary enrolled (`hcmr init --replica-of` enrolls it; `hcmr replica remove` ends it) |
 //!
 //! A verify replica answers only what [`super::replica::serves`] lists; anything else is
 //! refused with FAILED_PRECONDITION naming its primary, before credentials are looked at.

@@ -231,6 +231,20 @@ async fn apply_state(state: &NodeState, m: &proto::ReplicaState) -> Result<bool,
         }
     }
     mirror_callers(state, &m.callers).await?;
+    // Versions are only noted (stored with the next audit batch): a higher one seen here by a
+    // check stays, as a lower one from the primary changes nothing.
+    for (i, t) in m.manifest_versions.iter().enumerate() {
+        let trip: [u8; crate::manifest::TRIP_ID_LEN] =
+            t.trip_id.as_slice().try_into().map_err(|_| {
+                ApiError::invalid(
+                    "manifest_versions.trip_id",
+                    format!("[{i}]: 8 bytes expected"),
+                )
+            })?;
+        state
+            .store
+            .note_manifest_version(crate::manifest::TripId(trip), t.version);
+    }
     Ok(changed)
 }
 

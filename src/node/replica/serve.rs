@@ -34,11 +34,13 @@ pub(crate) fn follow_state(state: Arc<NodeState>, name: String) -> StateStream {
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
-/// What a full ReplicaState carries besides the heads: agreements, terminations and callers.
+/// What a full ReplicaState carries besides the heads: agreements, terminations, callers and
+/// the trips' manifest versions.
 struct Full {
     agreements: Vec<proto::SignedAgreement>,
     terminations: Vec<proto::TerminationNotice>,
     callers: Vec<proto::ReplicaCaller>,
+    manifest_versions: Vec<proto::TripVersion>,
     /// SHA-256 of the three encoded, to tell a change.
     hash: [u8; 32],
 }
@@ -73,12 +75,21 @@ fn read_full(store: &crate::store::Store) -> Result<Full, ApiError> {
             created: c.created.secs(),
         })
         .collect();
+    let manifest_versions: Vec<proto::TripVersion> = store
+        .manifest_versions()?
+        .into_iter()
+        .map(|(trip, version)| proto::TripVersion {
+            trip_id: trip.to_vec(),
+            version,
+        })
+        .collect();
     use prost::Message as _;
     use sha2::Digest as _;
     let encoded = proto::ReplicaState {
         agreements: agreements.clone(),
         terminations: terminations.clone(),
         callers: callers.clone(),
+        manifest_versions: manifest_versions.clone(),
         ..Default::default()
     }
     .encode_to_vec();
@@ -86,6 +97,7 @@ fn read_full(store: &crate::store::Store) -> Result<Full, ApiError> {
         agreements,
         terminations,
         callers,
+        manifest_versions,
         hash: sha2::Sha256::digest(&encoded).into(),
     })
 }
@@ -137,6 +149,7 @@ async fn send_state(
             m.agreements = full.agreements;
             m.terminations = full.terminations;
             m.callers = full.callers;
+            m.manifest_versions = full.manifest_versions;
         }
         state.replicas_seen.seen(name, now);
         if tx.send(Ok(m)).await.is_err() {

@@ -101,6 +101,9 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Show a node's province and public keys.
     Info(NodeArg),
+    /// Ask a node's grpc.health.v1 whether it serves (an exec probe): exit 0 when SERVING, 1
+    /// with the status when not, 69 when the node cannot be reached.
+    Health(commands::health::HealthArgs),
     /// Issue a health code (code-making request, GB/T 38963); prints the code string.
     Issue(commands::issue::IssueArgs),
     /// Verify a health code at a node (code-verification request, GB/T 38963), or offline
@@ -180,6 +183,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(a) => commands::init::exec(a).await,
         Command::Serve(a) => commands::serve::exec(a).await,
         Command::Info(n) => commands::info::exec(n).await,
+        Command::Health(a) => commands::health::exec(a).await,
         Command::Issue(a) => commands::issue::exec(a).await,
         Command::Verify(a) => commands::verify::exec(a).await,
         Command::Agreement(c) => commands::agreement::exec(c).await,

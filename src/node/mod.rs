@@ -33,6 +33,7 @@ pub mod error;
 mod exposure;
 mod feed_watch;
 mod health;
+mod health_port;
 mod http;
 mod identity_match;
 mod issue;
@@ -331,6 +332,7 @@ pub struct Node {
     audit_rx: tokio::sync::mpsc::Receiver<crate::audit::AuditRecord>,
     /// Where [`Node::serve`] serves `GET /metrics`, if anywhere.
     metrics_listener: Option<TcpListener>,
+    health_listener: Option<TcpListener>,
 }
 
 impl Node {
@@ -360,6 +362,13 @@ impl Node {
     /// config's `metrics_listen`), over TLS with the node certificate when the node has TLS.
     pub fn with_metrics_listener(mut self, listener: Option<TcpListener>) -> Node {
         self.metrics_listener = listener;
+        self
+    }
+
+    /// Serves the health port (`GET /healthz`, `GET /readyz`) on `listener` too (bound to the
+    /// config's `health_listen`), in plain HTTP on every node: it carries no data.
+    pub fn with_health_listener(mut self, listener: Option<TcpListener>) -> Node {
+        self.health_listener = listener;
         self
     }
 
@@ -461,8 +470,12 @@ impl Node {
             )?),
             None => None,
         };
-        // The snapshot is in place and the tasks run: ready.
-        health.set(true).await;
+        // The health port answers 503 until the node serves, and while it drains.
+        let health_port_task = self
+            .health_listener
+            .map(|l| health_port::spawn(state.clone(), l, health.phase(), stop_rx.clone()));
+        // The snapshot is in place and the tasks run: ready (a replica: once synced).
+        health.start_serving(&state).await;
         let mut grpc_stop = stop_rx.clone();
         let drain_state = state.clone();
         let shutdown = async move {
@@ -471,7 +484,7 @@ impl Node {
                 _ = grpc_stop.changed() => {}
             }
             // Health checkers learn first, then in-flight calls drain (Watch streams end).
-            health.set(false).await;
+            health.stop().await;
             let _ = draining.send(true);
             // Feed watches and FollowState streams end too.
             drain_state.watches.draining.send_replace(true);
@@ -564,6 +577,11 @@ impl Node {
                 tracing::error!(error = %e, "metrics endpoint stopped with an error");
             }
         }
+        if let Some(t) = health_port_task {
+            if let Ok(Err(e)) = t.await {
+                tracing::error!(error = %e, "health port stopped with an error");
+            }
+        }
         let _ = audit_task.await;
         // The audit writer's last batch is in the outbox: a replica sends what it can.
         if let (Some(t), Some(gate)) = (ship_task, ship_gate) {
@@ -650,6 +668,9 @@ pub struct NodeHandle {
     /// The bound address of the metrics endpoint (`GET /metrics`), when the config sets
     /// `metrics_listen`.
     pub metrics_addr: Option<SocketAddr>,
+    /// The bound address of the health port (`GET /healthz`, `/readyz`), when the config sets
+    /// `health_listen`.
+    pub health_addr: Option<SocketAddr>,
     /// The URL to reach it, `https://` (`http://` without TLS) + `addr` unless the config sets
     /// one.
     pub endpoint: String,
@@ -717,7 +738,17 @@ pub async fn spawn_with_clock(
         .as_ref()
         .map(|l| l.local_addr())
         .transpose()?;
-    let node = node.with_metrics_listener(metrics_listener);
+    let health_listener = match config.health_listen {
+        Some(a) => Some(TcpListener::bind(a).await?),
+        None => None,
+    };
+    let health_addr = health_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+    let node = node
+        .with_metrics_listener(metrics_listener)
+        .with_health_listener(health_listener);
     let endpoint = endpoint_url(config, addr);
     let province = node.province();
     let store = node.state.store.clone();
@@ -735,6 +766,7 @@ pub async fn spawn_with_clock(
         addr,
         http_addr,
         metrics_addr,
+        health_addr,
         endpoint,
         province,
         tls_cert,

@@ -81,6 +81,7 @@ impl Node {
             state: Arc::new(state),
             config: config.clone(),
             metrics_listener: None,
+            health_listener: None,
         };
         node.state.caller_admin().reload_callers()?;
         Ok(node)
@@ -180,6 +181,7 @@ impl Node {
             state: Arc::new(state),
             config: config.clone(),
             metrics_listener: None,
+            health_listener: None,
         };
         node.state.caller_admin().reload_callers()?;
         Ok(node)

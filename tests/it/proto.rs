@@ -29,6 +29,9 @@ fn services_and_rpcs_are_as_documented() {
     assert_eq!(
         rpcs,
         [
+            "ReplicaService/FollowState",
+            "ReplicaService/SubmitAuditBatch",
+            "ReplicaService/ReportManifestCheck",
             "TraceService/TraceTrip",
             "TraceService/TraceSubject",
             "TraceService/ListExposureNotices",
@@ -77,6 +80,9 @@ fn services_and_rpcs_are_as_documented() {
             "OperatorService/RemoveCaller",
             "OperatorService/ListAccessDenials",
             "OperatorService/ExportBackup",
+            "OperatorService/EnrollReplica",
+            "OperatorService/ListReplicas",
+            "OperatorService/RemoveReplica",
         ]
     );
     // One request message per RPC (the two revocations share one response message).

@@ -11,6 +11,7 @@ pub mod caller;
 pub mod completions;
 pub mod demo;
 pub mod exposure;
+pub mod health;
 pub mod info;
 pub mod init;
 pub mod inspect;

@@ -83,6 +83,14 @@ pub(crate) async fn exec(a: ServeArgs) -> Result<(), CliError> {
         ),
         None => None,
     };
+    let health = match c.health_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .map_err(|e| CliError::Config(format!("health_listen {a}: {e}")))?,
+        ),
+        None => None,
+    };
     // Where the node really serves, for client commands given its folder (--dir).
     let _serving = listener.local_addr().ok().and_then(|a| {
         let folder = config.parent().filter(|p| !p.as_os_str().is_empty());
@@ -104,6 +112,7 @@ pub(crate) async fn exec(a: ServeArgs) -> Result<(), CliError> {
         }
     };
     node.with_metrics_listener(metrics)
+        .with_health_listener(health)
         .serve(listener, http, stop)
         .await
         .map_err(|e| CliError::Failed(e.to_string()))
@@ -132,6 +141,14 @@ fn apply_serve_overrides(c: &mut crate::node::Config, o: Overrides) -> Result<()
             o.http_listen.map(|v| v.to_string()),
             Overrides {
                 http_listen: o.http_listen,
+                ..none.clone()
+            },
+        ),
+        (
+            "health_listen",
+            o.health_listen.map(|v| v.to_string()),
+            Overrides {
+                health_listen: o.health_listen,
                 ..none.clone()
             },
         ),

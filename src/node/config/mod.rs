@@ -6,6 +6,8 @@
 //! listen = "127.0.0.1:7510"        # gRPC listen address (port 0: any free port)
 //! http_listen = "127.0.0.1:8510"   # optional: the checkpoint web page (plain HTTP)
 //! metrics_listen = "127.0.0.1:9510" # optional: Prometheus metrics, GET /metrics (TLS with [tls])
+//! health_listen = "127.0.0.1:9511" # optional: plain-HTTP status for probes and load balancers,
+//!                                  # GET /healthz and GET /readyz (never TLS: it carries no data)
 //! endpoint = "http://127.0.0.1:7510"  # optional: URL peers use; default http://<bound address>
 //! data_dir = "db"                  # sled database, relative to this file's folder
 //! key_file = "node.key"            # Ed25519 signing key, PKCS#8 PEM, mode 0600
@@ -117,6 +119,9 @@ pub struct Overrides {
     /// Checkpoint page address (`http_listen`).
     #[arg(long, env = "HCMR_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
+    /// Plain-HTTP health port address, GET /healthz and /readyz (`health_listen`).
+    #[arg(long, env = "HCMR_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
     /// URL peers use (`endpoint`).
     #[arg(long, env = "HCMR_ENDPOINT")]
     pub endpoint: Option<String>,
@@ -276,6 +281,12 @@ pub struct Config {
     /// address); `None`: no endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Address of the health port: plain HTTP even on a TLS node (it carries only a status,
+    /// for the kubelet's httpGet probes and a load balancer's checks), `GET /healthz` (200
+    /// while the node serves, 503 before and once it drains) and `GET /readyz` (200 while it
+    /// should take verifications, else 503 with the reason); `None`: no health port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_listen: Option<SocketAddr>,
     /// URL peers use to reach this node; `None`: `http://` + the bound address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
@@ -425,6 +436,7 @@ impl Config {
             ("listen", Some(c.listen)),
             ("http_listen", c.http_listen),
             ("metrics_listen", c.metrics_listen),
+            ("health_listen", c.health_listen),
         ];
         for (i, (a, x)) in listeners.iter().enumerate() {
             for (b, y) in &listeners[i + 1..] {
@@ -456,6 +468,7 @@ impl Config {
                 )));
             }
         }
+        // The health port is left out: it is plain HTTP on every node and carries no data.
         if c.tls.is_none() {
             for (name, addr) in [
                 ("listen", Some(c.listen)),
@@ -616,6 +629,10 @@ impl Config {
         if let Some(v) = o.http_listen {
             self.http_listen = Some(v);
             from.push("--http-listen/HCMR_HTTP_LISTEN");
+        }
+        if let Some(v) = o.health_listen {
+            self.health_listen = Some(v);
+            from.push("--health-listen/HCMR_HEALTH_LISTEN");
         }
         if let Some(v) = &o.endpoint {
             self.endpoint = Some(v.clone());

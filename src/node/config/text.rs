@@ -13,6 +13,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "listen",
     "http_listen",
     "metrics_listen",
+    "health_listen",
     "endpoint",
     "data_dir",
     "key_file",
@@ -146,6 +147,7 @@ const MEANINGS: &[(&str, &str)] = &[
 const OPTIONAL_TOP_LEVEL: &[(&str, &str, &str)] = &[
     ("http_listen", "\"127.0.0.1:8510\"", "the checkpoint web page (HTTPS with [tls]); unset: no page"),
     ("metrics_listen", "\"127.0.0.1:9510\"", "Prometheus metrics, GET /metrics, no token: a management address; unset: none"),
+    ("health_listen", "\"127.0.0.1:9511\"", "health port for probes and load balancers, plain HTTP even with [tls] (a status, no data): GET /healthz (200 while serving, 503 before and while draining), GET /readyz (200 when ready for verifications, else 503 and the reason); unset: none"),
     ("endpoint", "\"https://hcmr.sc.example:7510\"", "URL peers use to reach this node; unset: https:// (http:// without TLS) + the bound address"),
     ("key_passphrase_env", "\"HCMR_KEY_PASSPHRASE\"", "key files encrypted; passphrase from this environment variable"),
     ("key_passphrase_file", "\"/run/secrets/hcmr\"", "... or from this file (mode 0600)"),

@@ -32,7 +32,7 @@ async fn every_rpc_refuses_no_credentials_and_the_wrong_role_and_logs_it() {
     let stranger = node_channel_as(&sc, &node_identity(JIANGSU, &NodeKey::generate())).await;
 
     let rpcs = every_rpc();
-    assert_eq!(rpcs.len(), 53, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 54, "{rpcs:?}");
     let mut refused = 0;
     for (service, method) in &rpcs {
         let want = need(service, method);

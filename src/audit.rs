@@ -18,7 +18,10 @@
 //! issuer: uint (0: none)]]]`, so records written before manifests read unchanged. A traceability
 //! record has reason 0, no hash, `null` as the eighth element and a ninth, `[action: uint (1 to 6,
 //! as `hcmr.v1.TraceAction`), asked_by: tstr, trip_id: bstr (8 or 0 bytes), subject_prefix: bstr
-//! (4 or 0 bytes), count: uint, refusal: tstr]`. The store keeps the records
+//! (4 or 0 bytes), count: uint, refusal: tstr]`. A record a verify replica made, taken in at
+//! its primary (ReplicaService.SubmitAuditBatch), has a tenth element, the replica's enrolled
+//! name (tstr), with `null` for an absent eighth or ninth; a null is never last, and a record
+//! without the later elements keeps its older form, so every older value reads unchanged. The store keeps the records
 //! of one second written together as one value, a CBOR array of such records
 //! ([`AuditRecord::pack`]): one database insert per second and write batch instead of one per
 //! verification, which at thousands of verifications a second was a sixteenth of the node's CPU.
@@ -57,6 +60,9 @@ pub struct AuditRecord {
     pub manifest: Option<ManifestAudit>,
     /// For a traceability record instead of a code (docs/tracing.md).
     pub trace: Option<TraceAudit>,
+    /// The verify replica that made the record (its name as enrolled at this primary), for a
+    /// record taken in by ReplicaService.SubmitAuditBatch; `None` when this node made it.
+    pub replica: Option<String>,
 }
 
 /// What a traceability record is about: the numbers of `hcmr.v1.TraceAction`.
@@ -221,6 +227,7 @@ impl AuditRecord {
             cti_hash: verdict.cti.as_ref().map(|c| cti_hash(c)),
             manifest: None,
             trace: None,
+            replica: None,
         }
     }
 
@@ -238,6 +245,7 @@ impl AuditRecord {
             cti_hash: None,
             manifest: None,
             trace: Some(trace),
+            replica: None,
         }
     }
 
@@ -274,6 +282,7 @@ impl AuditRecord {
                     .collect(),
             }),
             trace: None,
+            replica: None,
         }
     }
 
@@ -292,15 +301,24 @@ impl AuditRecord {
             Value::Integer(Integer::from(self.reason.map_or(0, |r| r as u8))),
             Value::Bytes(self.cti_hash.map(|h| h.to_vec()).unwrap_or_default()),
         ];
-        if let Some(m) = &self.manifest {
-            items.push(m.to_value());
-        }
-        if let Some(t) = &self.trace {
-            if self.manifest.is_none() {
-                items.push(Value::Null);
-            }
-            items.push(t.to_value());
-        }
+        // Optional elements in order (manifest, trace, replica); a later one present pads the
+        // earlier absent ones with null, and trailing absent ones are left out, so a record
+        // without the later kinds keeps the encoding it had before they existed.
+        let optional = [
+            self.manifest.as_ref().map(ManifestAudit::to_value),
+            self.trace.as_ref().map(TraceAudit::to_value),
+            self.replica.as_ref().map(|r| Value::Text(r.clone())),
+        ];
+        let present = optional
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(0, |i| i + 1);
+        items.extend(
+            optional
+                .into_iter()
+                .take(present)
+                .map(|v| v.unwrap_or(Value::Null)),
+        );
         Value::Array(items)
     }
 
@@ -338,13 +356,27 @@ impl AuditRecord {
     }
 
     fn from_items(a: &[Value]) -> Option<Self> {
-        let (a, manifest, trace) = match a {
-            [code @ .., Value::Null, t] if code.len() == 7 => {
-                (code, None, Some(TraceAudit::from_value(t)?))
-            }
-            [code @ .., m] if code.len() == 7 => (code, Some(ManifestAudit::from_value(m)?), None),
-            code => (code, None, None),
+        if a.len() < 7 || a.len() > 10 {
+            return None;
+        }
+        let (a, optional) = a.split_at(7);
+        let manifest = match optional.first() {
+            None | Some(Value::Null) => None,
+            Some(m) => Some(ManifestAudit::from_value(m)?),
         };
+        let trace = match optional.get(1) {
+            None | Some(Value::Null) => None,
+            Some(t) => Some(TraceAudit::from_value(t)?),
+        };
+        let replica = match optional.get(2) {
+            None => None,
+            Some(Value::Text(r)) if !r.is_empty() => Some(r.clone()),
+            Some(_) => return None,
+        };
+        // A null is padding only: never the last element.
+        if optional.last().is_some_and(Value::is_null) {
+            return None;
+        }
         let [Value::Integer(t), Value::Text(cp), Value::Text(via), Value::Integer(iss), Value::Bool(ok), Value::Integer(r), Value::Bytes(h)] =
             a
         else {
@@ -377,6 +409,7 @@ impl AuditRecord {
             },
             manifest,
             trace,
+            replica,
         })
     }
 }
@@ -667,6 +700,7 @@ mod tests {
             cti_hash: Some([1; 16]),
             manifest: None,
             trace: None,
+            replica: None,
         };
         assert_eq!(
             AuditRecord::unpack(&AuditRecord::pack([&refused, &sent, &code])),
@@ -691,6 +725,7 @@ mod tests {
             cti_hash: Some(cti_hash(&[7; 16])),
             manifest: None,
             trace: None,
+            replica: None,
         };
         assert_eq!(r.checkpoint_id, "gate-3");
         assert_eq!(AuditRecord::from_record(&r.to_record()), Some(r.clone()));
@@ -794,6 +829,7 @@ mod tests {
             cti_hash: None,
             manifest: None,
             trace: None,
+            replica: None,
         };
         assert_eq!(
             AuditRecord::unpack(&AuditRecord::pack([&r, &code, &undecoded])),
@@ -886,6 +922,7 @@ mod tests {
             cti_hash: None,
             manifest: None,
             trace: None,
+            replica: None,
         };
         assert_eq!(
             AuditRecord::unpack(&AuditRecord::pack([&sent, &code, &refused])),
@@ -903,6 +940,129 @@ mod tests {
             Some(TraceAction::NoticeReceived)
         );
         assert_eq!(TraceAction::from_number(7), None);
+    }
+
+    #[test]
+    fn a_replica_record_round_trips_and_older_encodings_still_read() {
+        let sc = Province::from_code(510000).unwrap();
+        let time = UnixTime::from_secs(1_700_000_000);
+        let code = AuditRecord {
+            time,
+            checkpoint_id: "gate".into(),
+            via: "grpc",
+            issuer: Some(sc),
+            recognized: true,
+            reason: Some(Reason::Ok),
+            cti_hash: Some([3; 16]),
+            manifest: None,
+            trace: None,
+            replica: None,
+        };
+        // The encoding written before replicas (and still written for a record made here):
+        // seven elements, byte for byte as the code wrote them.
+        let older = crate::cbor::encode(&Value::Array(vec![
+            Value::Integer(Integer::from(1_700_000_000u64)),
+            Value::Text("gate".into()),
+            Value::Text("grpc".into()),
+            Value::Integer(Integer::from(510000u32)),
+            Value::Bool(true),
+            Value::Integer(Integer::from(Reason::Ok as u8)),
+            Value::Bytes(vec![3; 16]),
+        ]));
+        assert_eq!(code.to_record(), older);
+        assert_eq!(AuditRecord::from_record(&older), Some(code.clone()));
+
+        // From a replica: a tenth element, nulls for the manifest and trace.
+        let from_r1 = AuditRecord {
+            replica: Some("sc-r1".into()),
+            ..code.clone()
+        };
+        let bytes = from_r1.to_record();
+        let Value::Array(items) = crate::cbor::decode_exact(&bytes).unwrap() else {
+            panic!("not an array")
+        };
+        assert_eq!(items.len(), 10);
+        assert_eq!((&items[7], &items[8]), (&Value::Null, &Value::Null));
+        assert_eq!(items[9], Value::Text("sc-r1".into()));
+        assert_eq!(AuditRecord::from_record(&bytes), Some(from_r1.clone()));
+
+        // A manifest check and a trace record from a replica, packed beside older forms.
+        let manifest = AuditRecord {
+            replica: Some("sc-r2".into()),
+            ..AuditRecord::of_manifest(
+                &ManifestVerdict::Stop(crate::manifest::ManifestStop {
+                    trip_id: Some(TripId([9; 8])),
+                    version: Some(4),
+                    reasons: vec![crate::manifest::StopReason {
+                        reason: ManifestReason::Revoked,
+                        seat: Some(2),
+                        issuer: Some(sc),
+                        detail: "seat 2".into(),
+                    }],
+                }),
+                Some((sc, TripId([9; 8]), 4)),
+                true,
+                time,
+                "bridge",
+                "http",
+            )
+        };
+        let trace = AuditRecord {
+            replica: Some("sc-r1".into()),
+            ..AuditRecord::of_trace(
+                time,
+                None,
+                TraceAudit {
+                    action: TraceAction::TripChain,
+                    asked_by: "platform".into(),
+                    trip_id: Some(TripId([7; 8])),
+                    subject_prefix: None,
+                    count: 2,
+                    refusal: String::new(),
+                },
+            )
+        };
+        let Value::Array(m_items) = crate::cbor::decode_exact(&manifest.to_record()).unwrap()
+        else {
+            panic!("not an array")
+        };
+        assert_eq!((m_items.len(), &m_items[8]), (10, &Value::Null));
+        let mut plain_trace = trace.clone();
+        plain_trace.replica = None;
+        let all = [&code, &from_r1, &manifest, &trace, &plain_trace];
+        assert_eq!(
+            AuditRecord::unpack(&AuditRecord::pack(all)),
+            Some(all.into_iter().cloned().collect())
+        );
+
+        // A null as the last element, an empty or non-text replica, or eleven elements: not a
+        // record.
+        let with = |extra: Vec<Value>| {
+            let Value::Array(mut items) = crate::cbor::decode_exact(&older).unwrap() else {
+                panic!("not an array")
+            };
+            items.extend(extra);
+            crate::cbor::encode(&Value::Array(items))
+        };
+        for bad in [
+            vec![Value::Null],
+            vec![Value::Null, Value::Null],
+            vec![Value::Null, Value::Null, Value::Text(String::new())],
+            vec![Value::Null, Value::Null, Value::Integer(Integer::from(1))],
+            vec![Value::Null, Value::Null, Value::Null],
+            vec![
+                Value::Null,
+                Value::Null,
+                Value::Text("r".into()),
+                Value::Text("r".into()),
+            ],
+        ] {
+            assert_eq!(
+                AuditRecord::from_record(&with(bad.clone())),
+                None,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,15 @@ pub enum ApiError {
         /// What is wrong with it.
         detail: String,
     },
+    /// A field of one element of a repeated request field is wrong: INVALID_ARGUMENT. The
+    /// message starts with the field's path, index included (`records[3].checkpoint_id`).
+    #[error("{field}: {detail}")]
+    InvalidElement {
+        /// The field's path, e.g. `records[3].checkpoint_id`.
+        field: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The named thing does not exist: NOT_FOUND.
     #[error("{0}")]
     NotFound(String),
@@ -62,7 +71,9 @@ impl ApiError {
     /// The gRPC status code.
     pub fn code(&self) -> Code {
         match self {
-            ApiError::InvalidArgument { .. } => Code::InvalidArgument,
+            ApiError::InvalidArgument { .. } | ApiError::InvalidElement { .. } => {
+                Code::InvalidArgument
+            }
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::AlreadyExists(_) => Code::AlreadyExists,
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,

@@ -24,6 +24,8 @@
 //! | `hcmr_trips_overdue` | gauge | sealed trips of this origin without a handover by their planned arrival plus the grace period |
 //! | `hcmr_trip_outbox_pending` | gauge | signed trip records (check reports, handover receipts) waiting for their node's acknowledgement |
 //! | `hcmr_trip_records_given_up_total` | counter | trip records their node refused for good since the node started (kept in `trip_outbox_dead`) |
+//! | `hcmr_replica_audit_pending` | gauge | at a verify replica: audit records made here waiting for the primary's acknowledgement (`audit_outbox`) |
+//! | `hcmr_replica_audit_shipped_total` | counter | at a verify replica: audit records the primary acknowledged since this node started |
 //! | `hcmr_build_info` | gauge (1) | `version` |
 //!
 //! Nothing personal is in a metric: labels are provinces, reasons and outcomes. The endpoint
@@ -98,6 +100,8 @@ pub(crate) struct Metrics {
     feed_watch_entries: Family<PeerLabels, Counter>,
     /// Trip records refused for good by their node ([`super::outbox`]).
     pub(crate) trip_records_given_up: AtomicU64,
+    /// At a verify replica: audit records the primary acknowledged ([`super::replica::ship`]).
+    pub(crate) replica_audit_shipped: AtomicU64,
     /// At a verify replica: failed attempts to follow the primary.
     replica_follow_failures: Counter,
 }
@@ -116,6 +120,7 @@ impl Default for Metrics {
             feed_watches_open: Family::default(),
             feed_watch_entries: Family::default(),
             trip_records_given_up: AtomicU64::new(0),
+            replica_audit_shipped: AtomicU64::new(0),
             replica_follow_failures: Counter::default(),
         }
     }
@@ -362,6 +367,19 @@ impl Metrics {
             "hcmr_trip_records_given_up",
             "Trip records their node refused for good since this node started (kept in trip_outbox_dead)",
             ConstCounter::new(self.trip_records_given_up.load(Ordering::Relaxed)),
+        );
+        match state.store.audit_outbox_len() {
+            Ok(n) => r.register(
+                "hcmr_replica_audit_pending",
+                "At a verify replica: audit records made here waiting for the primary's acknowledgement",
+                ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX)),
+            ),
+            Err(e) => tracing::warn!(error = %e, "metrics: audit outbox unavailable"),
+        }
+        r.register(
+            "hcmr_replica_audit_shipped",
+            "At a verify replica: audit records the primary acknowledged since this node started",
+            ConstCounter::new(self.replica_audit_shipped.load(Ordering::Relaxed)),
         );
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &r)?;

@@ -412,7 +412,8 @@ impl Node {
             "hcmr node serving"
         );
         // One stop signal for everything the node runs: the gRPC server, the checkpoint page,
-        // the sync loop, retention, the trip outbox and the audit writer.
+        // the sync loop, retention, the trip outbox, the audit writer and, at a verify replica,
+        // the audit shipper.
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         // A verify replica follows its primary instead of syncing and watching peers, and owes
         // no trip records (its checks' reports are the primary's to sign).
@@ -430,12 +431,23 @@ impl Node {
         let retention_task = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
         let overdue_task = tokio::spawn(trips::run_overdue_check(state.clone(), stop_rx.clone()));
         let outbox_task = tokio::spawn(outbox::run(state.clone(), stop_rx.clone()));
+        // At a verify replica, audit records wait in the outbox until the primary holds them.
+        let ship_gate = match state.role.replica() {
+            Some(_) => Some(Arc::new(replica::ship::ShipGate::new(
+                state.store.audit_outbox_next()?.saturating_sub(1),
+            ))),
+            None => None,
+        };
         let audit_task = tokio::spawn(audit::audit_writer(
             state.store.clone(),
             self.audit_rx,
             state.audit.refusals.clone(),
+            ship_gate.clone(),
             stop_rx.clone(),
         ));
+        let ship_task = ship_gate
+            .clone()
+            .map(|gate| tokio::spawn(replica::ship::run(state.clone(), gate, stop_rx.clone())));
         let http_task = match http_listener {
             Some(l) => Some(spawn_side_listener(
                 &state,
@@ -571,6 +583,11 @@ impl Node {
             }
         }
         let _ = audit_task.await;
+        // The audit writer's last batch is in the outbox: a replica sends what it can.
+        if let (Some(t), Some(gate)) = (ship_task, ship_gate) {
+            let _ = t.await;
+            replica::ship::final_ship(state.clone(), gate).await;
+        }
         served?;
         state.store.flush().await?;
         tracing::info!(province = %state.province, "hcmr node stopped");

@@ -45,6 +45,33 @@ impl AuditCursor {
     }
 }
 
+/// A key and its value, to insert.
+pub(super) type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// The `audit` values of `records` (key and value): one value per second, in order of arrival
+/// within it, at most [`AUDIT_PACK`] records each; `id` gives each value's unique id (sled's
+/// `generate_id`, of the database or of a transaction's tree, so that a transaction can insert
+/// them with the other trees it writes).
+pub(super) fn audit_values<E>(
+    records: &[AuditRecord],
+    mut id: impl FnMut() -> Result<u64, E>,
+) -> Result<Vec<KeyValue>, E> {
+    let mut by_time: std::collections::BTreeMap<u64, Vec<&AuditRecord>> =
+        std::collections::BTreeMap::new();
+    for r in records {
+        by_time.entry(r.time.secs()).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for (time, same_second) in &by_time {
+        for pack in same_second.chunks(AUDIT_PACK) {
+            let mut k = time.to_be_bytes().to_vec();
+            k.extend_from_slice(&id()?.to_be_bytes());
+            out.push((k, AuditRecord::pack(pack.iter().copied())));
+        }
+    }
+    Ok(out)
+}
+
 impl Store {
     /// Appends audit records (not flushed: the caller flushes a batch). Holds the write gate
     /// while it inserts. The encoding and inserting (a few milliseconds for the thousand records
@@ -59,19 +86,9 @@ impl Store {
         }
         let (db, audit) = (self.db.clone(), self.audit.clone());
         self.write_unflushed(blocking(move || {
-            // One value per second (in order of arrival within it), at most AUDIT_PACK records.
-            let mut by_time: std::collections::BTreeMap<u64, Vec<&AuditRecord>> =
-                std::collections::BTreeMap::new();
-            for r in &records {
-                by_time.entry(r.time.secs()).or_default().push(r);
-            }
             let mut batch = sled::Batch::default();
-            for (time, same_second) in &by_time {
-                for pack in same_second.chunks(AUDIT_PACK) {
-                    let mut k = time.to_be_bytes().to_vec();
-                    k.extend_from_slice(&db.generate_id()?.to_be_bytes());
-                    batch.insert(k, AuditRecord::pack(pack.iter().copied()));
-                }
+            for (k, v) in audit_values(&records, || db.generate_id())? {
+                batch.insert(k, v);
             }
             audit.apply_batch(batch)?;
             Ok(())

@@ -37,7 +37,7 @@
 //! | `exposure_by_time` | received_at (u64 BE) ‖ notice id | empty: the notices by receipt, for ListExposureNotices newest first and retention |
 //! | `replicas` | name (UTF-8) | a verify replica enrolled at this primary: [`EnrolledReplica`] as CBOR `[spki_sha256: bstr .size 32, enrolled_at: uint, audit_records: uint]` |
 //! | `replica_audit_marks` | replica name (UTF-8) ‖ 0x00 ‖ instance (16 hex digits) | at a primary: the last sequence number of that replica's audit records stored here (u64 BE), written in the same transaction as the records |
-//! | `audit_outbox` | seq (u64 BE) | at a verify replica: an audit record made here and not yet acknowledged by the primary ([`AuditRecord::to_record`]) |
+//! | `audit_outbox` | seq (u64 BE), and the empty key | at a verify replica: an audit record made here and not yet acknowledged by the primary ([`AuditRecord::to_record`]); under the empty key, the next sequence number (u64 BE), which outlives the records |
 //!
 //! The methods of [`Store`] are grouped by tree family: `feeds` (feed, peer_feeds, sync),
 //! `agreements` (agreements, terminations, proposals, peers, notice_outbox), `issued` (issued,
@@ -102,7 +102,7 @@ pub use export::ExportItem;
 pub use exposure::StoredNotice;
 pub use issued::IssuedRecord;
 pub use outbox::{OutboxEntry, TripRecordKind, MAX_TRIP_RECORD_BYTES};
-pub use replicas::EnrolledReplica;
+pub use replicas::{EnrolledReplica, TakenAudit};
 pub use trips::{NewEvent, Removal, Stored, StoredHandover, StoredReport, TripEntry, TripRecord};
 
 /// Errors of the store.

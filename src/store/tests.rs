@@ -27,6 +27,7 @@ fn record(time: u64, n: u32) -> AuditRecord {
         cti_hash: Some(crate::audit::cti_hash(&n.to_be_bytes())),
         manifest: None,
         trace: None,
+        replica: None,
     }
 }
 

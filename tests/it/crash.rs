@@ -56,7 +56,7 @@ fn unlimited(cfg: &Path) {
     .unwrap();
 }
 
-pub(crate) struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -37,6 +37,7 @@ mod python_client;
 mod qr;
 mod readme;
 mod replica;
+mod replica_audit;
 mod resources;
 mod retention;
 mod security;

@@ -574,11 +574,11 @@ async fn hcmr_trace_subject_prints_the_trip_without_the_number_and_a_caller_is_l
         .collect();
     assert_eq!(lines.len(), 11, "{out}");
     assert!(
-        lines[0].ends_with(&format!(",SERVED,TRACE:subject,subject {prefix} x1")),
+        lines[0].ends_with(&format!(",SERVED,TRACE:subject,subject {prefix} x1,")),
         "{out}"
     );
     assert!(
-        lines[10].ends_with(&format!(",REFUSED,TRACE:subject,subject {prefix} x0")),
+        lines[10].ends_with(&format!(",REFUSED,TRACE:subject,subject {prefix} x0,")),
         "{out}"
     );
     assert!(lines.iter().all(|l| l.contains(",test,grpc,,")), "{out}");

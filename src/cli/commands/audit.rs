@@ -31,10 +31,12 @@ pub struct AuditArgs {
     /// Counts per issuing province and verdict for one UTC day (YYYY-MM-DD) instead of records.
     #[arg(long, value_name = "DAY", conflicts_with_all = ["from", "until"])]
     summary: Option<String>,
-    /// Print CSV (time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash). A manifest
+    /// Print CSV (time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash,replica). A manifest
     /// check has verdict PASS or STOP, reason `MANIFEST:` and its reasons (`revoked@3;...`), and
     /// `trip ID vN` for the hash; a traceability record SERVED or REFUSED, `TRACE:` and its
     /// action (`TRACE:query_answered`), and `subject PREFIX xN` (or `trip ID xN`) for the hash.
+    /// `replica` is the verify replica that made the record (empty: this node); the table
+    /// shows it as `[replica NAME]` at the end of the line.
     #[arg(long)]
     csv: bool,
     /// Most records to print, oldest first (fetched in pages of at most 10,000); when more
@@ -141,7 +143,7 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
     let mut shown: u64 = 0;
     let mut counts: std::collections::BTreeMap<(String, &str), u64> = Default::default();
     if a.csv && a.summary.is_none() {
-        out!("time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash");
+        out!("time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash,replica");
     }
     loop {
         let page_size = u32::try_from(want - shown).unwrap_or(u32::MAX);
@@ -168,18 +170,25 @@ pub(crate) async fn exec(a: AuditArgs) -> Result<(), CliError> {
                     .or_default() += 1;
             } else if a.csv {
                 out!(
-                    "{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{}",
                     api_time(rec.time),
                     csv_field(&rec.checkpoint_id),
                     rec.via,
                     rec.issuer_province,
                     shown_verdict(rec),
                     shown_reason(rec),
-                    shown_subject(rec)
+                    shown_subject(rec),
+                    csv_field(&rec.replica)
                 );
             } else {
+                // Which machine checked: a verify replica's records end with its name.
+                let by = if rec.replica.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [replica {}]", rec.replica)
+                };
                 out!(
-                    "{}  {:<20} {:<4} {:<7} {:<15} {:<26} {}",
+                    "{}  {:<20} {:<4} {:<7} {:<15} {:<26} {}{by}",
                     api_time(rec.time),
                     rec.checkpoint_id,
                     rec.via,

@@ -24,6 +24,7 @@ mod enroll;
 pub(crate) mod follow;
 mod link;
 pub(crate) mod serve;
+pub(crate) mod ship;
 
 /// At a primary: when each enrolled replica last followed (in memory; ListReplicas shows it).
 #[derive(Default)]

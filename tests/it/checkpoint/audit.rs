@@ -105,7 +105,7 @@ async fn verifications_are_audited_without_personal_data() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash"
+        "time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash,replica"
     );
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(

@@ -211,7 +211,7 @@ async fn empty_listings_say_so() {
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(
         out(&o),
-        "time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash\n"
+        "time,checkpoint_id,via,issuer_province,verdict,reason,cti_hash,replica\n"
     );
     assert!(err(&o).contains("no audit records"), "{}", err(&o));
     let o = hcmr(&n, &["caller", "refused"]).await;

@@ -252,6 +252,14 @@ pub(crate) async fn take_audit_batch(
         .map(|(i, a)| super::super::audit::audit_from_proto(i, a))
         .collect::<Result<Vec<_>, _>>()?;
     let n = records.len();
+    // A trip version one replica saw with its signature verified is seen by the province: the
+    // primary notes it, and every replica follows it (FollowState's manifest versions), so a
+    // version superseded at one checkpoint is superseded at all.
+    for m in records.iter().filter_map(|a| a.manifest.as_ref()) {
+        if let (true, Some(trip)) = (m.signature_verified, m.trip_id) {
+            state.store.note_manifest_version(trip, m.version);
+        }
+    }
     match state
         .store
         .take_replica_audit(name, &r.instance, r.first_seq, records)

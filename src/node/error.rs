@@ -48,6 +48,10 @@ pub enum ApiError {
         /// What happened.
         detail: String,
     },
+    /// A verify replica that is not ready (not synced, or its primary silent too long) does
+    /// not verify: UNAVAILABLE, so that a client asks another node.
+    #[error("{0}")]
+    NotReady(String),
     /// Too many attempts (e.g. identity matches for one code): RESOURCE_EXHAUSTED.
     #[error("{0}")]
     TooManyAttempts(String),
@@ -79,7 +83,9 @@ impl ApiError {
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::PermissionDenied(_) => Code::PermissionDenied,
-            ApiError::PeerUnavailable { .. } | ApiError::Store(_) => Code::Unavailable,
+            ApiError::PeerUnavailable { .. } | ApiError::Store(_) | ApiError::NotReady(_) => {
+                Code::Unavailable
+            }
             ApiError::TooManyAttempts(_) => Code::ResourceExhausted,
             ApiError::Internal(_) => Code::Internal,
         }

@@ -105,7 +105,9 @@ impl NodeHealth {
             loop {
                 tick.tick().await;
                 let now = state.readiness();
-                if now == last {
+                // Ready or not is what changes the status and earns a log line; the reason's
+                // words change every second while not ready (the lag counts up).
+                if std::mem::discriminant(&now) == std::mem::discriminant(&last) {
                     continue;
                 }
                 let stopped = h.stopped.lock().await;

@@ -22,6 +22,8 @@ use crate::clock::Clock;
 /// What a manifest check needs: the trust snapshot, the store of seen versions, the audit queue,
 /// the metrics and the clock.
 pub(crate) struct ManifestCheck<'a> {
+    /// A verify replica refuses while not ready ([`super::replica::NodeRole::check_fresh`]).
+    role: &'a super::replica::NodeRole,
     trust: &'a TrustState,
     store: &'a Store,
     audit: &'a AuditSink,
@@ -33,6 +35,7 @@ impl NodeState {
     /// The manifest-check workflow's part of the node.
     pub(crate) fn manifest_check(&self) -> ManifestCheck<'_> {
         ManifestCheck {
+            role: &self.role,
             trust: &self.trust,
             store: &self.store,
             audit: &self.audit,
@@ -83,6 +86,7 @@ impl ManifestCheck<'_> {
         let checkpoint = crate::audit::check_checkpoint_id(checkpoint)
             .map_err(|e| ApiError::invalid("checkpoint_id", e))?;
         let now = self.clock.now();
+        self.role.check_fresh(now)?;
         let trust = self.trust.load();
         let decoded = SignedManifest::decode(text).ok();
         let seen = match &decoded {

@@ -53,6 +53,7 @@ impl Verification<'_> {
         let checkpoint = crate::audit::check_checkpoint_id(checkpoint)
             .map_err(|e| ApiError::invalid("checkpoint_id", e))?;
         let now = self.clock.now();
+        self.role.check_fresh(now)?;
         let trust = self.trust.load_full();
         let started = std::time::Instant::now();
         let mut verdicts = self.batcher.verify(who, codes, trust.clone(), now).await?;

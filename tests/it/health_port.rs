@@ -208,5 +208,21 @@ async fn a_replica_is_ready_only_while_it_hears_from_its_primary() {
         String::from_utf8_lossy(&out.stderr).contains("NOT_SERVING"),
         "{out:?}"
     );
+    // Nor does it verify on that old state for a client that calls it directly: UNAVAILABLE,
+    // saying why (a revocation at the primary could be missing from it).
+    let e = codes(&r)
+        .await
+        .verify_health_code(hcmr::proto::VerifyHealthCodeRequest {
+            code: "HCMR1:anything".into(),
+            checkpoint_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{}", e.message());
+    assert!(
+        e.message().contains("does not verify now") && e.message().contains("max_lag_secs"),
+        "{}",
+        e.message()
+    );
     r.shutdown().await.unwrap();
 }

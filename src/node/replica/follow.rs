@@ -91,10 +91,11 @@ async fn follow_once(state: &NodeState) -> Result<(), ApiError> {
             return Ok(());
         };
         apply(state, &mut federation, &m).await?;
-        link.heard(state.now());
+        // Synced first: whoever sees the contact time (GetNodeInfo) finds the replica ready.
         if m.full {
             link.mark_synced();
         }
+        link.heard(state.now());
     }
 }
 

@@ -51,6 +51,24 @@ pub(crate) enum NodeRole {
 }
 
 impl NodeRole {
+    /// At a verify replica that is not ready at `now` (never synced since start, or its primary
+    /// silent for longer than `replica.max_lag_secs`): the refusal of a verification,
+    /// UNAVAILABLE naming why and the primary, so that a checkpoint calling it directly is not
+    /// answered on state older than the province allows (a load balancer has taken it out
+    /// already).
+    ///
+    /// # Errors
+    /// UNAVAILABLE when not ready; `Ok` on a primary and a ready replica.
+    pub(crate) fn check_fresh(&self, now: UnixTime) -> Result<(), super::error::ApiError> {
+        match self.replica().map(|r| (r, r.readiness(now))) {
+            Some((r, Readiness::NotReady(why))) => Err(super::error::ApiError::NotReady(format!(
+                "verify replica {} does not verify now: {why}; ask the primary or another node",
+                r.name
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The replica's link, on a replica.
     pub(crate) fn replica(&self) -> Option<&ReplicaLink> {
         match self {

@@ -34,8 +34,9 @@ use crate::UnixTime;
 /// Longest wait for the next FollowState message (the primary sends one at least every 2 s)
 /// before the stream is taken as lost and reopened.
 const SILENCE: Duration = Duration::from_secs(6);
-/// Longest wait between attempts to reach the primary.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Longest wait between attempts to reach the primary: short, so that a replica is back in
+/// touch within about 2 s of its primary's return (an attempt is one TCP connect).
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Follows the primary until `stop` turns true.
 pub(crate) async fn run(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {

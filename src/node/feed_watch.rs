@@ -382,8 +382,13 @@ async fn apply_detached(
     entries: Vec<FeedEntry>,
 ) -> Result<(), ApiError> {
     let n = entries.len();
-    let task =
-        tokio::spawn(async move { state.peer_sync().apply_peer_entries(peer, entries).await });
+    let task = tokio::spawn(async move {
+        let now = state.now();
+        state
+            .peer_sync()
+            .apply_peer_entries(peer, entries, now)
+            .await
+    });
     match task.await {
         Ok(Ok(s)) => {
             if n > 0 {

@@ -184,7 +184,9 @@ impl PeerSync<'_> {
                 break;
             }
         }
-        let synced = self.apply_peer_entries(peer, entries).await?;
+        let synced = self
+            .apply_peer_entries(peer, entries, self.clock.now())
+            .await?;
         self.sync_agreements(peer, &mut client, &url).await?;
         if synced.entries > 0 {
             tracing::info!(%peer, entries = synced.entries, last_seq = synced.last_seq, "peer feed synced");
@@ -201,10 +203,14 @@ impl PeerSync<'_> {
     ///
     /// # Errors
     /// UNAUTHENTICATED when the entries do not verify or the feed is not anchored; the store's.
+    ///
+    /// `synced_at` is the time the peer's state is as of: now for a sync or a watch here; at a
+    /// verify replica, when its primary synced that peer.
     pub(crate) async fn apply_peer_entries(
         &self,
         peer: Province,
         entries: Vec<FeedEntry>,
+        synced_at: crate::UnixTime,
     ) -> Result<Synced, ApiError> {
         let _g = self.apply_lock.lock().await;
         let current = self
@@ -233,14 +239,15 @@ impl PeerSync<'_> {
                 crate::feed::FeedError::NotAnchored(peer)
             )));
         }
-        let now = self.clock.now();
-        self.store.append_peer_feed(peer, &entries, now).await?;
+        self.store
+            .append_peer_feed(peer, &entries, synced_at)
+            .await?;
         let last_seq = next.last_seq();
         self.trust.peer_feeds.locked().insert(
             peer,
             PeerFeed {
                 state: Arc::new(next),
-                synced_at: now,
+                synced_at,
             },
         );
         self.rebuild.rebuild_trust()?;

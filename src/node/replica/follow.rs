@@ -22,13 +22,12 @@ use super::super::sync::feed_entry_from_proto;
 use super::super::{convert, NodeState};
 use crate::agreement::SignedAgreement;
 use crate::callers::{Caller, Roles};
-use crate::feed::{FeedEntry, FeedState};
+use crate::feed::FeedEntry;
 use crate::lock::Locked;
 use crate::proto;
 use crate::proto::federation_service_client::FederationServiceClient;
 use crate::proto::replica_service_client::ReplicaServiceClient;
 use crate::province::Province;
-use crate::trust::PeerFeed;
 use crate::UnixTime;
 
 /// Longest wait for the next FollowState message (the primary sends one at least every 2 s)
@@ -101,7 +100,8 @@ async fn follow_once(state: &NodeState) -> Result<(), ApiError> {
 }
 
 /// Applies one state message: the own feed up to its head, then the state (when full), then
-/// every peer feed up to its head; one snapshot rebuild when anything changed.
+/// every peer feed up to its head (each rebuilds the snapshot as a sync does); one rebuild for
+/// the own feed and the state when they changed.
 async fn apply(
     state: &NodeState,
     federation: &mut FederationServiceClient<tonic::transport::Channel>,
@@ -112,7 +112,7 @@ async fn apply(
         changed |= apply_state(state, m).await?;
     }
     for head in &m.peers {
-        changed |= catch_up_peer(state, federation, head).await?;
+        catch_up_peer(state, federation, head).await?;
     }
     if changed {
         state.trust_rebuild().rebuild_trust()?;
@@ -297,60 +297,40 @@ async fn mirror_callers(
 }
 
 /// Brings a peer's feed up to the primary's head: entries verified and anchored in the keys
-/// the agreements with that peer pin; the primary's sync time is the state's age.
+/// the agreements with that peer pin, stored and applied by the step a sync uses
+/// ([`super::super::sync::PeerSync::apply_peer_entries`], which rebuilds the snapshot); the
+/// primary's sync time is the state's age.
 async fn catch_up_peer(
     state: &NodeState,
     federation: &mut FederationServiceClient<tonic::transport::Channel>,
     head: &proto::PeerFeedHead,
-) -> Result<bool, ApiError> {
+) -> Result<(), ApiError> {
     let peer: Province = head
         .province
         .parse()
         .map_err(|e| ApiError::invalid("peers.province", e))?;
     if peer == state.province {
-        return Ok(false);
+        return Ok(());
     }
     let synced_at = UnixTime::from_secs(head.synced_at);
-    let held = state.trust.peer_feeds.locked().get(&peer).cloned();
-    let current = held
-        .as_ref()
-        .map(|p| p.state.clone())
-        .unwrap_or_else(|| Arc::new(FeedState::new(peer)));
-    let entries = if head.last_seq > current.last_seq() {
-        read_feed(state, federation, &head.province, current.last_seq() + 1).await?
+    let held = state
+        .trust
+        .peer_feeds
+        .locked()
+        .get(&peer)
+        .map(|p| (p.state.last_seq(), p.synced_at));
+    let last_seq = held.map_or(0, |(seq, _)| seq);
+    let entries = if head.last_seq > last_seq {
+        read_feed(state, federation, &head.province, last_seq + 1).await?
     } else {
         Vec::new()
     };
-    if entries.is_empty() && held.as_ref().is_some_and(|p| p.synced_at == synced_at) {
-        return Ok(false);
-    }
-    let mut next = (*current).clone();
-    next.apply_all(&entries)
-        .map_err(|e| ApiError::Unauthenticated(format!("feed of {peer} refused: {e}")))?;
-    let pinned: Vec<_> = state
-        .trust
-        .load()
-        .agreements_with(peer)
-        .iter()
-        .filter_map(|a| a.agreement.body().party(peer).map(|p| p.keys.clone()))
-        .flatten()
-        .collect();
-    if !next.contains_any(&pinned) {
-        return Err(ApiError::Unauthenticated(format!(
-            "feed of {peer} refused: {}",
-            crate::feed::FeedError::NotAnchored(peer)
-        )));
+    if entries.is_empty() && held.is_some_and(|(_, at)| at == synced_at) {
+        return Ok(());
     }
     state
-        .store
-        .append_peer_feed(peer, &entries, synced_at)
+        .peer_sync()
+        .apply_peer_entries(peer, entries, synced_at)
         .await?;
-    state.trust.peer_feeds.locked().insert(
-        peer,
-        PeerFeed {
-            state: Arc::new(next),
-            synced_at,
-        },
-    );
-    Ok(true)
+    Ok(())
 }

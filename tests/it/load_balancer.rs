@@ -111,15 +111,6 @@ fn tool(name: &str) -> Option<PathBuf> {
     found
 }
 
-/// A free loopback port (bound and released; the node or balancer binds it next).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A child process killed and reaped when dropped: with SIGKILL, or (`graceful`, for nginx,
 /// whose worker processes outlive a master killed with SIGKILL) with SIGTERM first, waiting at
 /// most 10 s.

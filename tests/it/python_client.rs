@@ -9,6 +9,7 @@
 //! interpreter, `python3` by default). Without Python, its venv module or PyPI, the test prints
 //! why and passes, except under CI (the `CI` variable set), where it fails. Every wait is bounded.
 
+use crate::common::free_port;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -79,14 +80,6 @@ fn hcmr(dir: Option<&Path>, args: &[&str]) -> Output {
         None => c.env_remove("HCMR_DIR"),
     };
     run(&mut c, Duration::from_secs(60)).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A running `hcmr serve`, killed when dropped.

@@ -9,6 +9,7 @@
 //! says (uncomment `http_listen` in hcmr.toml, restart `hcmr serve`) and must serve.
 //! Loopback only; the script has a deadline and every wait in it is bounded.
 
+use crate::common::free_port;
 use std::io::Read as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -208,14 +209,6 @@ fn output_of<'a>(log: &'a str, prefix: &str) -> &'a str {
         Some(end) => &body[..end],
         None => body,
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

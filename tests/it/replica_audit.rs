@@ -136,15 +136,6 @@ async fn an_enrolled_replicas_batches_are_taken_once_and_strangers_are_refused()
     primary.shutdown().await.unwrap();
 }
 
-/// A free port on 127.0.0.1 now (so that a restarted process serves at the same address).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `hcmr serve` for `config` as a process (its log in `serve.log` beside the config).
 fn spawn_serve(config: &Path) -> crate::crash::Server {
     let log = config.with_file_name("serve.log");

@@ -2,6 +2,7 @@
 //! SIGTERM; refused calls in the log; `--dir` finding a node.
 
 use super::*;
+use crate::common::free_port;
 
 #[test]
 fn two_nodes_by_hand_propose_accept_issue_verify_and_stop_on_sigterm() {

@@ -2,6 +2,7 @@
 //! files, help, and refusals without raw control characters.
 
 use super::*;
+use crate::common::free_port;
 
 #[test]
 fn bad_usage_exits_64_and_unsafe_setups_are_refused() {

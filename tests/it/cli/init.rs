@@ -2,6 +2,7 @@
 //! sources, the display offset and listener addresses.
 
 use super::*;
+use crate::common::free_port;
 
 #[test]
 fn init_refuses_bad_provinces_and_existing_nodes() {

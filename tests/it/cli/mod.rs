@@ -41,14 +41,6 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Server(Child);
 
 impl Drop for Server {

@@ -559,3 +559,21 @@ pub fn poll_only(config: &Path) {
     )
     .unwrap();
 }
+
+/// A port on 127.0.0.1 that is free now, for a process to bind later (a node restarted at the
+/// same address, a load balancer's backend). Taken at random below Linux's ephemeral range
+/// (32768 to 60999 by default): a port the kernel hands out for port 0 is soon handed to
+/// another test's outgoing connection or listener, before the process it is meant for binds it
+/// (seen in CI: "Address already in use").
+pub fn free_port() -> u16 {
+    // Below Linux's ephemeral range (32768 to 60999 by default): a port the kernel hands out for
+    // port 0 is soon handed to another test's outgoing connection or listener, before the
+    // process this port is meant for binds it (seen: "Address already in use" in CI).
+    for _ in 0..1000 {
+        let port = rand::Rng::gen_range(&mut rand::thread_rng(), 20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000 to 32000 on 127.0.0.1");
+}
